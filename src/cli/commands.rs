@@ -1,0 +1,254 @@
+//! One function per command.
+
+use super::report;
+use super::{Command, Failure, PlanAction};
+use crate::engine::{Ctx, Engine};
+use crate::notify::transport::Mailer;
+use crate::store::Store;
+use crate::workspace::Workspace;
+use anyhow::Context;
+use std::path::Path;
+
+type Result<T> = std::result::Result<T, Failure>;
+
+pub async fn dispatch(cli: super::Cli) -> Result<u8> {
+    let root = cli.workspace.as_path();
+    match cli.command {
+        Command::Demo { dir, accounts, seed } => demo(&dir, accounts, seed).await,
+        Command::Init { dir } => init(dir.as_deref().unwrap_or(root)),
+        Command::Plan { action: PlanAction::Check } => plan_check(root),
+        Command::Extract => {
+            let engine = open(root).await?;
+            let ctx = Ctx::new(today(), Ctx::actor("extract"));
+            let c = engine.extract(&ctx).await?;
+            println!(
+                "extracted {} accounts and {} records from {}; {} rows quarantined (see `cutover status`)",
+                c.accounts, c.records, c.source, c.quarantined
+            );
+            Ok(0)
+        }
+        Command::Run { wave, as_of, recheck_held } => {
+            let engine = open(root).await?;
+            let ctx = Ctx::new(as_of.unwrap_or_else(today), Ctx::actor("run"));
+            if recheck_held {
+                engine.runnable_wave(&wave)?;
+                let n = engine.recheck_held(&wave, &ctx).await?;
+                println!("{n} held account(s) put back for another check");
+            }
+            let mailer = mailer(&engine)?;
+            let r = engine.run_wave(&wave, &ctx, &mailer).await?;
+            print!("{}", report::run_text(&r));
+            Ok(u8::from(r.notified.failed > 0 || r.gate != Some(crate::reconcile::GateVerdict::Proceed)))
+        }
+        Command::Bill { account, period, format, legacy } => {
+            let engine = open_or_scratch(root, crate::store::extraction::Filter::Accounts(vec![account.clone()])).await?;
+            let accts = engine.store.legacy_accounts(std::slice::from_ref(&account)).await?;
+            let Some(acct) = accts.into_iter().next() else {
+                let q = engine.store.quarantine(Some(&account)).await?;
+                let why = q.first().map(|q| format!(" (its row was quarantined: {})", q.reason)).unwrap_or_default();
+                return Err(Failure::input(anyhow::anyhow!("no account {account} in the legacy source{why}")));
+            };
+            if legacy {
+                print!("{}", report::legacy_bill(&acct, period, format).map_err(Failure::input)?);
+            } else {
+                let rated = crate::rate::rate(&acct, &engine.plan.catalog, period).map_err(Failure::input)?;
+                print!("{}", report::bill(&rated, &engine.ws.config.remit_to, format).map_err(Failure::input)?);
+            }
+            Ok(0)
+        }
+        Command::Reconcile { wave, format } => {
+            let engine = open_or_scratch(root, crate::store::extraction::Filter::Wave(wave.clone())).await?;
+            let w = engine.runnable_wave(&wave)?.clone();
+            // Accounts not reconciled yet (a fresh workspace) are rated and reconciled now.
+            let ctx = Ctx::new(today(), Ctx::actor("reconcile"));
+            if engine.store.count_wave(&wave, &[crate::domain::State::Extracted, crate::domain::State::Rated]).await? > 0 {
+                engine.rate_wave(&wave, &ctx).await?;
+                engine.reconcile_wave(&wave, &ctx).await?;
+            }
+            let rep = report::reconciliation(&engine, &w).await?;
+            print!("{}", report::reconciliation_out(&rep, format).map_err(Failure::input)?);
+            Ok(u8::from(rep.summary.failed > 0 || rep.gate != crate::reconcile::GateVerdict::Proceed))
+        }
+        Command::Notify { wave, as_of } => {
+            let engine = open(root).await?;
+            let ctx = Ctx::new(as_of.unwrap_or_else(today), Ctx::actor("notify"));
+            engine.runnable_wave(&wave)?;
+            let mailer = mailer(&engine)?;
+            let r = engine.notify_wave(&wave, &ctx, &mailer).await?;
+            println!(
+                "{wave} as of {}: {} notice(s) sent, {} rescheduled, {} held, {} failed, {} unknown (see status)",
+                ctx.as_of, r.done, r.rescheduled, r.held, r.failed, r.unknown
+            );
+            Ok(u8::from(r.failed > 0 || r.unknown > 0))
+        }
+        Command::Switch { wave, as_of } => {
+            let engine = open(root).await?;
+            let ctx = Ctx::new(as_of.unwrap_or_else(today), Ctx::actor("switch"));
+            let (gate, r) = engine.switch_wave(&wave, &ctx).await?;
+            println!("{wave} as of {}: gate {gate:?}; {} account(s) cut over, {} held", ctx.as_of, r.done, r.held);
+            Ok(u8::from(gate != crate::reconcile::GateVerdict::Proceed))
+        }
+        Command::Rollback { account, reason } => {
+            if reason.trim().is_empty() {
+                return Err(Failure::input(anyhow::anyhow!("--reason must say why")));
+            }
+            let engine = open(root).await?;
+            let ctx = Ctx::new(today(), Ctx::actor("rollback"));
+            if engine.rollback(&account, &reason, &ctx).await? {
+                println!("{account} rolled back: {reason}");
+            } else {
+                println!("{account} was already rolled back; nothing changed");
+            }
+            Ok(0)
+        }
+        Command::Status { wave, account, format } => {
+            let engine = open(root).await?;
+            print!("{}", report::status(&engine, wave.as_deref(), account.as_deref(), format).await?);
+            Ok(0)
+        }
+    }
+}
+
+fn today() -> chrono::NaiveDate {
+    chrono::Local::now().date_naive()
+}
+
+fn load_plan(ws: &Workspace) -> Result<crate::plan::Checked> {
+    let checked = crate::plan::load(&ws.root, &ws.path(&ws.config.plan), &ws.path(&ws.config.catalog))
+        .map_err(|e| Failure::input(anyhow::anyhow!(e)))?;
+    Ok(checked)
+}
+
+async fn open(root: &Path) -> Result<Engine> {
+    let ws = Workspace::open(root)?;
+    let checked = load_plan(&ws)?;
+    let Some(plan) = checked.plan else {
+        for p in &checked.problems {
+            eprintln!("{p}");
+        }
+        return Err(Failure::input(anyhow::anyhow!("the plan has errors; run `cutover plan check`")));
+    };
+    let store = Store::open(&ws.store_url()).await?;
+    Ok(Engine { ws, plan, store, progress: super::progress::reporter() })
+}
+
+/// The workspace's store when it holds an extraction; else a scratch store filled from the legacy
+/// source for just what the command needs (a fresh workspace changes nothing on disk).
+async fn open_or_scratch(root: &Path, filter: crate::store::extraction::Filter) -> Result<Engine> {
+    let mut engine = open(root).await?;
+    if engine.store.last_extraction().await?.is_none() {
+        engine.store = Store::scratch().await?;
+        let ctx = Ctx::new(today(), Ctx::actor("scratch"));
+        engine.extract_filtered(&ctx, filter).await?;
+    }
+    Ok(engine)
+}
+
+fn mailer(engine: &Engine) -> Result<Mailer> {
+    Mailer::from_config(&engine.ws.config.mail, &engine.ws.root).map_err(|e| Failure::input(anyhow::anyhow!("mail: {e}")))
+}
+
+fn plan_check(root: &Path) -> Result<u8> {
+    let ws = Workspace::open(root)?;
+    let checked = load_plan(&ws)?;
+    for p in &checked.problems {
+        eprintln!("{p}");
+    }
+    let errors = checked.errors().count();
+    if errors > 0 {
+        return Err(Failure::input(anyhow::anyhow!("{errors} problem(s) in the plan")));
+    }
+    if let Some(plan) = &checked.plan {
+        println!(
+            "plan ok: {} wave(s), {} product(s), {} legacy code(s) mapped",
+            plan.waves.len(),
+            plan.catalog.products.len(),
+            plan.catalog.by_code.len()
+        );
+    }
+    Ok(0)
+}
+
+fn init(dir: &Path) -> Result<u8> {
+    let cfg = dir.join(crate::workspace::CONFIG_FILE);
+    if cfg.exists() {
+        return Err(Failure::input(anyhow::anyhow!("{} exists already; nothing changed", cfg.display())));
+    }
+    write_plan(dir).map_err(Failure::operational)?;
+    std::fs::create_dir_all(dir.join("legacy")).map_err(|e| Failure::operational(anyhow::anyhow!(e)))?;
+    let source = crate::workspace::SourceConfig::Csv { path: "legacy/".into() };
+    std::fs::write(&cfg, crate::workspace::template_config(&source)).map_err(|e| Failure::operational(anyhow::anyhow!(e)))?;
+    println!(
+        "workspace ready in {}: put accounts.csv, services.csv, usage.csv and legacy_invoice_lines.csv in legacy/, \
+         then `cutover plan check` and `cutover run --wave ID`",
+        dir.display()
+    );
+    Ok(0)
+}
+
+fn write_plan(dir: &Path) -> anyhow::Result<()> {
+    let waves = dir.join("waves");
+    std::fs::create_dir_all(&waves).with_context(|| format!("creating {}", waves.display()))?;
+    for (name, text) in crate::demo::PLAN_FILES {
+        let p = waves.join(name);
+        if !p.exists() {
+            std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
+        }
+    }
+    Ok(())
+}
+
+async fn demo(dir: &Path, accounts: usize, seed: u64) -> Result<u8> {
+    std::fs::create_dir_all(dir).map_err(|e| Failure::operational(anyhow::anyhow!("{}: {e}", dir.display())))?;
+    let cfg = dir.join(crate::workspace::CONFIG_FILE);
+    if !cfg.exists() {
+        write_plan(dir).map_err(Failure::operational)?;
+        let source = crate::workspace::SourceConfig::Sql { url: Some("sqlite://legacy.db".into()) };
+        std::fs::write(&cfg, crate::workspace::template_config(&source)).map_err(|e| Failure::operational(anyhow::anyhow!(e)))?;
+    }
+    let db = dir.join("legacy.db");
+    if !db.exists() {
+        eprintln!("generating {accounts} legacy accounts (seed {seed}) into {}", db.display());
+        let data = crate::demo::generate::DemoData { accounts, seed, months: 12 };
+        let tmp = dir.join("legacy.db.partial");
+        let _ = std::fs::remove_file(&tmp);
+        crate::demo::generate::write_legacy_sqlite(&tmp, &data).await.map_err(Failure::operational)?;
+        std::fs::rename(&tmp, &db).map_err(|e| Failure::operational(anyhow::anyhow!(e)))?;
+    } else {
+        eprintln!("reusing the legacy database {}", db.display());
+    }
+    let engine = open(dir).await?;
+    let mailer = mailer(&engine)?;
+    let waves: Vec<_> = engine.plan.waves.iter().filter(|w| w.start.is_some()).cloned().collect();
+    let (Some(first), Some(last)) =
+        (waves.iter().filter_map(|w| w.start).min(), waves.iter().filter_map(|w| w.end()).max())
+    else {
+        return Err(Failure::input(anyhow::anyhow!("no dated wave in the plan")));
+    };
+    // The simulated clock: from two months before the first wave to the day after the last one.
+    let start = crate::domain::add_months(first, -2);
+    let mut day = start;
+    let mut changes = 0u64;
+    let mut extracted = false;
+    while day <= last + chrono::Days::new(1) {
+        let ctx = Ctx::new(day, "demo (simulated clock)");
+        if !extracted {
+            if let Some(c) = engine.ensure_extracted(&ctx).await? {
+                eprintln!("extracted {} accounts, {} records; {} rows quarantined", c.accounts, c.records, c.quarantined);
+                changes += 1;
+            }
+            extracted = true;
+        }
+        for w in &waves {
+            let r = engine.run_wave(&w.id, &ctx, &mailer).await?;
+            changes += u64::from(r.changed_anything());
+        }
+        day = day + chrono::Days::new(1);
+    }
+    println!("demo workspace: {}  (simulated {start} .. {})", dir.display(), last + chrono::Days::new(1));
+    print!("{}", report::demo_summary(&engine).await?);
+    if changes == 0 {
+        println!("nothing to do: every stage had already run (no notice sent, no state changed)");
+    }
+    Ok(0)
+}

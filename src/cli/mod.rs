@@ -1,0 +1,205 @@
+//! The command line: the only code that knows clap, indicatif and anyhow. Thin: parse, open the
+//! workspace, call the engine, print.
+//!
+//! Exit codes: 0 success; 1 the command ran and found problems (a reconciliation mismatch, a gate
+//! that did not pass, a notice that failed); 2 bad input or configuration; 3 an operational failure
+//! (database, SMTP, files).
+
+mod commands;
+mod progress;
+mod report;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Moves billing customers from the legacy system onto the new subscription-billing model, in
+/// planned waves: extract, re-rate, reconcile, notify, cut over, roll back.
+#[derive(Debug, Parser)]
+#[command(name = "cutover", version, about, long_about = None, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// The workspace folder (holding cutover.yaml).
+    #[arg(short = 'C', long = "workspace", global = true, default_value = ".", value_name = "DIR")]
+    pub workspace: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const EXIT_CODES: &str = "Exit codes: 0 success; 1 ran and found problems (mismatch, gate not passed, \
+failed notice); 2 bad input or configuration; 3 operational failure (database, SMTP, files).";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Csv,
+    Html,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build a demo workspace with a synthetic legacy database and run every dated wave end to end
+    /// on a simulated clock. Running it again on the same folder sends nothing and changes nothing.
+    Demo {
+        /// Where to build the demo workspace.
+        #[arg(long, default_value = "cutover-demo")]
+        dir: PathBuf,
+        /// How many legacy accounts to generate.
+        #[arg(long, default_value_t = 2000)]
+        accounts: usize,
+        /// Seed of the generator: the same seed gives the same data.
+        #[arg(long, default_value_t = 2017)]
+        seed: u64,
+    },
+    /// Scaffold a workspace: cutover.yaml, the wave plan and catalog, a legacy/ folder.
+    Init {
+        /// The folder to create (default: the workspace, -C).
+        dir: Option<PathBuf>,
+    },
+    /// Check the plan (wave files and catalog).
+    Plan {
+        #[command(subcommand)]
+        action: PlanAction,
+    },
+    /// Read the whole legacy source into the state store (a full, atomic refresh). Bad rows are
+    /// quarantined with their reason; `status` lists them.
+    Extract,
+    /// Run every stage of a wave that is due as of DATE and allowed by its gate: extract (once),
+    /// rate, reconcile, notify, switch.
+    Run {
+        /// The wave id (the `id` in its wave file).
+        #[arg(long)]
+        wave: String,
+        /// The day to run as (default: today). Use it to catch up or simulate.
+        #[arg(long, value_name = "DATE")]
+        as_of: Option<chrono::NaiveDate>,
+        /// Put held accounts back to be rated and reconciled again first (after a fix).
+        #[arg(long)]
+        recheck_held: bool,
+    },
+    /// Print an account's bill for a period in the new format (or, with --legacy, the old one).
+    /// Works on a fresh workspace too.
+    Bill {
+        /// The legacy account number.
+        account: String,
+        /// The bill period, YYYY-MM.
+        #[arg(long)]
+        period: crate::domain::Period,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Show what the legacy system billed instead.
+        #[arg(long)]
+        legacy: bool,
+    },
+    /// Compare legacy and new bills per account and period, with the wave's gate verdict. On a
+    /// fresh workspace it reads the legacy source directly (nothing is stored).
+    Reconcile {
+        #[arg(long)]
+        wave: String,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Send the customer notices due as of DATE (cron-friendly; each notice goes once).
+    Notify {
+        #[arg(long)]
+        wave: String,
+        #[arg(long, value_name = "DATE")]
+        as_of: Option<chrono::NaiveDate>,
+    },
+    /// Cut over the accounts that are due as of DATE, notified and passing, if the gate allows.
+    Switch {
+        #[arg(long)]
+        wave: String,
+        #[arg(long, value_name = "DATE")]
+        as_of: Option<chrono::NaiveDate>,
+    },
+    /// Return one account to the legacy system, with a reason (journaled).
+    Rollback {
+        account: String,
+        /// Why: kept in the account's journal.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Where accounts stand: per wave, or one account with its journal and quarantined rows.
+    Status {
+        #[arg(long, conflicts_with = "account")]
+        wave: Option<String>,
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlanAction {
+    /// Validate the wave files and the catalog: exit 0, or exit 2 with one `file:line:col: message`
+    /// per problem on stderr. Warnings (an undated wave) do not fail the check.
+    Check,
+}
+
+/// A failure with its exit code; printed once, at the top.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    pub fn input(e: impl Into<anyhow::Error>) -> Failure {
+        Failure { code: 2, error: e.into() }
+    }
+    pub fn operational(e: impl Into<anyhow::Error>) -> Failure {
+        Failure { code: 3, error: e.into() }
+    }
+    pub fn problems(msg: impl Into<String>) -> Failure {
+        Failure { code: 1, error: anyhow::anyhow!(msg.into()) }
+    }
+}
+
+impl From<crate::engine::EngineError> for Failure {
+    fn from(e: crate::engine::EngineError) -> Failure {
+        use crate::engine::EngineError as E;
+        use crate::extract::ExtractError as X;
+        let code = match &e {
+            E::Refused(_) | E::Render(_) => 2,
+            E::Extract(X::Csv { .. }) => 2,
+            E::Store(crate::store::StoreError::NoAccount(_)) => 2,
+            _ => 3,
+        };
+        Failure { code, error: e.into() }
+    }
+}
+
+impl From<crate::store::StoreError> for Failure {
+    fn from(e: crate::store::StoreError) -> Failure {
+        match e {
+            crate::store::StoreError::NoAccount(_) | crate::store::StoreError::Url(_) => Failure::input(e),
+            _ => Failure::operational(e),
+        }
+    }
+}
+
+impl From<crate::workspace::ConfigError> for Failure {
+    fn from(e: crate::workspace::ConfigError) -> Failure {
+        Failure::input(e)
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    match rt.block_on(commands::dispatch(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            eprintln!("error: {:#}", f.error);
+            ExitCode::from(f.code)
+        }
+    }
+}

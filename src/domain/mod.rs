@@ -1,0 +1,17 @@
+//! Domain types shared by every stage: accounts and their legacy records, bill periods, money.
+//!
+//! Nothing here does I/O. Money, prices and quantities are [`rust_decimal::Decimal`]; no float ever
+//! holds an amount. Rounding is not done here: it happens in one named step of [`crate::rate`].
+
+mod period;
+mod records;
+mod state;
+
+pub use period::{BillPeriod, Period, add_months, clamp_day};
+pub use state::State;
+pub use records::{
+    Account, AccountStatus, LegacyAccount, LegacyLine, Segment, Service, Usage,
+};
+
+/// An exact decimal amount of money, price or quantity.
+pub type Decimal = rust_decimal::Decimal;

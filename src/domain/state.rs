@@ -1,0 +1,89 @@
+//! The per-account migration state machine. Every change goes through the store's one
+//! `transition` function, which writes the new state and a journal row in one transaction.
+//!
+//! ```text
+//! extracted ──► rated ──► reconciled ──► notified ──► cut_over
+//!     │           │  ╲         │             │           │
+//!     ▼           ▼   ╲        ▼             ▼           ▼
+//! quarantined    held ◄┴── (fail / not schedulable)   rolled_back   (from any non-final state too)
+//! ```
+//! `held` accounts are re-rated and re-reconciled on the next run; `rolled_back` is final.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Selected by a wave, not extracted yet (never stored: the journal's first `from`).
+    Pending,
+    Extracted,
+    Rated,
+    Reconciled,
+    Notified,
+    CutOver,
+    RolledBack,
+    Quarantined,
+    Held,
+}
+
+impl State {
+    pub const ALL: [State; 9] = [
+        State::Pending,
+        State::Extracted,
+        State::Rated,
+        State::Reconciled,
+        State::Notified,
+        State::CutOver,
+        State::RolledBack,
+        State::Quarantined,
+        State::Held,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Extracted => "extracted",
+            State::Rated => "rated",
+            State::Reconciled => "reconciled",
+            State::Notified => "notified",
+            State::CutOver => "cut_over",
+            State::RolledBack => "rolled_back",
+            State::Quarantined => "quarantined",
+            State::Held => "held",
+        }
+    }
+
+    /// Whether the state machine allows `self → to`. A same-state "transition" records an event
+    /// (a reschedule) without changing the state.
+    pub fn can_go_to(self, to: State) -> bool {
+        use State::*;
+        if self == to {
+            return true;
+        }
+        matches!(
+            (self, to),
+            (Pending, Extracted)
+                | (Extracted, Rated | Quarantined | Held)
+                | (Held, Rated | Quarantined | Held)
+                | (Rated, Reconciled | Held)
+                | (Reconciled, Notified | Held)
+                | (Notified, CutOver | Held)
+                | (Extracted | Rated | Reconciled | Notified | CutOver | Held | Quarantined, RolledBack)
+        )
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for State {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        State::ALL.into_iter().find(|x| x.as_str() == s).ok_or_else(|| format!("unknown state `{s}`"))
+    }
+}

@@ -1,0 +1,464 @@
+//! The stages of a wave: rate → reconcile → notify → switch, and rollback of one account.
+
+use super::{BATCH, Ctx, Engine, EngineError};
+use crate::domain::{LegacyAccount, Period, State};
+use crate::notify::{self, NOTICE_KIND, render::NoticeData, transport::{Email, Mailer}};
+use crate::plan::{Proration, Wave, schedule::schedule};
+use crate::reconcile::{self, GateVerdict, PeriodInput, PeriodStatus, Policy, Reason};
+use crate::store::{AccountRow, Due, Transition};
+use serde::Serialize;
+
+/// What one stage did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StageReport {
+    /// Accounts moved forward.
+    pub done: u64,
+    /// Accounts held back (failed, not schedulable, missed a date).
+    pub held: u64,
+    pub quarantined: u64,
+    /// Accounts whose dates moved to a later cycle.
+    pub rescheduled: u64,
+    /// Operational failures (e.g. a notice the mail server did not take).
+    pub failed: u64,
+    /// Notices whose delivery is unknown (a crash mid-send over SMTP): a person decides.
+    pub unknown: u64,
+}
+
+impl StageReport {
+    fn add(&mut self, o: &StageReport) {
+        self.done += o.done;
+        self.held += o.held;
+        self.quarantined += o.quarantined;
+        self.rescheduled += o.rescheduled;
+        self.failed += o.failed;
+        self.unknown += o.unknown;
+    }
+}
+
+/// What `run` did for a wave on one day.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunReport {
+    pub wave: String,
+    pub as_of: String,
+    pub rated: StageReport,
+    pub reconciled: StageReport,
+    pub gate: Option<GateVerdict>,
+    pub notified: StageReport,
+    pub switched: StageReport,
+}
+
+impl RunReport {
+    pub fn changed_anything(&self) -> bool {
+        [&self.rated, &self.reconciled, &self.notified, &self.switched].iter().any(|s| **s != StageReport::default())
+    }
+}
+
+fn long_date(d: chrono::NaiveDate) -> String {
+    d.format("%B %-d, %Y").to_string()
+}
+
+impl Engine {
+    fn wave(&self, id: &str) -> Result<&Wave, EngineError> {
+        self.plan.wave(id).ok_or_else(|| {
+            let known: Vec<_> = self.plan.waves.iter().map(|w| w.id.as_str()).collect();
+            EngineError::Refused(format!("no wave `{id}` in the plan (waves: {})", known.join(", ")))
+        })
+    }
+
+    /// Refuses a wave that has no start date, saying why.
+    pub fn runnable_wave(&self, id: &str) -> Result<&Wave, EngineError> {
+        let w = self.wave(id)?;
+        if w.start.is_none() {
+            return Err(EngineError::Refused(format!(
+                "wave `{id}` is not scheduled yet (its `start` is null in {}): give it a start date, then run it",
+                w.file
+            )));
+        }
+        Ok(w)
+    }
+
+    /// Walks the wave's accounts in `states` (due as of the run, with `due`) a page at a time.
+    async fn pages(
+        &self,
+        wave: &str,
+        states: &[State],
+        due: Option<(Due, chrono::NaiveDate)>,
+        stage: &str,
+        mut f: impl AsyncFnMut(Vec<AccountRow>) -> Result<StageReport, EngineError>,
+    ) -> Result<StageReport, EngineError> {
+        let total = self.store.count_wave(wave, states).await?;
+        let mut report = StageReport::default();
+        if total == 0 {
+            return Ok(report);
+        }
+        self.progress.start(stage, total as u64);
+        let mut after = String::new();
+        loop {
+            let rows = self.store.wave_accounts(wave, states, due, &after, BATCH).await?;
+            let Some(last) = rows.last() else { break };
+            after = last.account_number.clone();
+            let n = rows.len() as u64;
+            report.add(&f(rows).await?);
+            self.progress.advance(n);
+        }
+        self.progress.finish();
+        Ok(report)
+    }
+
+    /// Every stage of a wave that is due as of `ctx.as_of` and allowed by its gate.
+    pub async fn run_wave(&self, id: &str, ctx: &Ctx, mailer: &Mailer) -> Result<RunReport, EngineError> {
+        self.runnable_wave(id)?;
+        self.ensure_extracted(ctx).await?;
+        let rated = self.rate_wave(id, ctx).await?;
+        let reconciled = self.reconcile_wave(id, ctx).await?;
+        let notified = self.notify_wave(id, ctx, mailer).await?;
+        let (gate, switched) = self.switch_wave(id, ctx).await?;
+        Ok(RunReport {
+            wave: id.to_string(),
+            as_of: ctx.as_of.to_string(),
+            rated,
+            reconciled,
+            gate: Some(gate),
+            notified,
+            switched,
+        })
+    }
+
+    /// Puts held accounts back to be rated and reconciled again (after a catalog or data fix).
+    pub async fn recheck_held(&self, id: &str, ctx: &Ctx) -> Result<u64, EngineError> {
+        let rep = self
+            .pages(id, &[State::Held], None, "recheck", async |rows| {
+                let mut r = StageReport::default();
+                let mut tx = self.store.begin().await?;
+                for a in rows {
+                    let t = Transition {
+                        account: &a.account_number,
+                        from: State::Held,
+                        to: State::Extracted,
+                        actor: &ctx.actor,
+                        reason: "held account put back for another check",
+                        at: ctx.at,
+                        schedule: Some(None),
+                    };
+                    if t.from.can_go_to(t.to) && self.store.transition_in(&mut tx, &t).await? {
+                        r.done += 1;
+                    }
+                }
+                tx.commit().await.map_err(|e| self.store.err(e))?;
+                Ok(r)
+            })
+            .await?;
+        Ok(rep.done)
+    }
+
+    /// The periods of the parallel run: the most recent legacy bills.
+    fn parallel_periods(wave: &Wave, acct: &LegacyAccount) -> Vec<Period> {
+        let all = acct.legacy_periods();
+        let n = wave.parallel_run_periods as usize;
+        all[all.len().saturating_sub(n)..].to_vec()
+    }
+
+    /// Rate: schedules each extracted account and re-rates its parallel-run periods.
+    pub async fn rate_wave(&self, id: &str, ctx: &Ctx) -> Result<StageReport, EngineError> {
+        let wave = self.runnable_wave(id)?;
+        self.pages(id, &[State::Extracted], None, "rate", async |rows| {
+            let accounts = self.load(&rows).await?;
+            let mut r = StageReport::default();
+            let mut tx = self.store.begin().await?;
+            for acct in &accounts {
+                let number = &acct.account.account_number;
+                let sched = match schedule(wave, acct.account.bill_cycle_day, ctx.as_of) {
+                    Ok(s) => s,
+                    Err(why) => {
+                        let t = Transition { account: number, from: State::Extracted, to: State::Held, actor: &ctx.actor, reason: &why, at: ctx.at, schedule: None };
+                        r.held += u64::from(self.store.transition_in(&mut tx, &t).await?);
+                        continue;
+                    }
+                };
+                let mut bills = Vec::new();
+                let mut failure = None;
+                for p in Self::parallel_periods(wave, acct) {
+                    match crate::rate::rate(acct, &self.plan.catalog, p) {
+                        Ok(rated) => bills.push(rated.bill),
+                        Err(e) => {
+                            failure = Some(e.to_string());
+                            break;
+                        }
+                    }
+                }
+                if let Some(why) = failure {
+                    let t = Transition { account: number, from: State::Extracted, to: State::Quarantined, actor: &ctx.actor, reason: &why, at: ctx.at, schedule: None };
+                    r.quarantined += u64::from(self.store.transition_in(&mut tx, &t).await?);
+                    continue;
+                }
+                for b in &bills {
+                    let json = serde_json::to_string(b).map_err(|e| EngineError::Refused(e.to_string()))?;
+                    self.store.put_bill_in(&mut tx, number, &b.period.to_string(), &b.total.to_string(), &json).await?;
+                }
+                let reason = format!(
+                    "rated {} parallel-run period(s); cut over {}, first new bill {}, notice {}",
+                    bills.len(),
+                    sched.cutover_date,
+                    sched.first_new_bill_date,
+                    sched.notice_date
+                );
+                let t = Transition { account: number, from: State::Extracted, to: State::Rated, actor: &ctx.actor, reason: &reason, at: ctx.at, schedule: Some(Some(sched)) };
+                r.done += u64::from(self.store.transition_in(&mut tx, &t).await?);
+            }
+            tx.commit().await.map_err(|e| self.store.err(e))?;
+            Ok(r)
+        })
+        .await
+    }
+
+    /// Reconcile: compares the legacy bills with the new ones; passing accounts move on, failing
+    /// ones are held with the reasons.
+    pub async fn reconcile_wave(&self, id: &str, ctx: &Ctx) -> Result<StageReport, EngineError> {
+        let wave = self.runnable_wave(id)?;
+        let policy = Policy {
+            tolerance: wave.tolerance,
+            accept: wave.accept.iter().filter_map(|a| a.parse::<Reason>().ok()).collect(),
+        };
+        let catalog = &self.plan.catalog;
+        self.pages(id, &[State::Rated], None, "reconcile", async |rows| {
+            let accounts = self.load(&rows).await?;
+            let mut r = StageReport::default();
+            let mut tx = self.store.begin().await?;
+            for acct in &accounts {
+                let number = &acct.account.account_number;
+                let mut verdicts = Vec::new();
+                for p in Self::parallel_periods(wave, acct) {
+                    let (Ok(new), Ok(alt)) = (
+                        crate::rate::rate(acct, catalog, p),
+                        crate::rate::rate_with(acct, catalog, p, Some(Proration::Thirty360)),
+                    ) else {
+                        continue;
+                    };
+                    let legacy: Vec<_> = acct.invoice_lines.iter().filter(|l| l.period == p).cloned().collect();
+                    let v = reconcile::compare(&PeriodInput { legacy: &legacy, new: &new.bill, new_legacy_convention: &alt.bill }, catalog, &policy);
+                    verdicts.push(v);
+                }
+                for v in &verdicts {
+                    let json = serde_json::to_string(v).map_err(|e| EngineError::Refused(e.to_string()))?;
+                    let status = serde_json::to_value(v.status).ok().and_then(|s| s.as_str().map(str::to_string)).unwrap_or_default();
+                    self.store
+                        .put_verdict_in(&mut tx, number, &v.period.to_string(), &status, &v.legacy_total.to_string(), &v.new_total.to_string(), &v.difference.to_string(), &json)
+                        .await?;
+                }
+                let pass = reconcile::account_status(&verdicts) == reconcile::AccountStatus::Pass;
+                self.store.set_recon_in(&mut tx, number, if pass { "pass" } else { "fail" }).await?;
+                let (to, reason) = if pass {
+                    let diff: crate::domain::Decimal = verdicts.iter().map(|v| v.difference).sum();
+                    (State::Reconciled, format!("reconciliation passed over {} period(s), net difference {diff}", verdicts.len()))
+                } else {
+                    let worst: Vec<String> = verdicts
+                        .iter()
+                        .filter(|v| v.status == PeriodStatus::Mismatch)
+                        .map(|v| {
+                            let reasons: Vec<_> = v.reasons.iter().map(|r| r.as_str()).collect();
+                            format!("{} {:+} ({})", v.period, v.difference, reasons.join(", "))
+                        })
+                        .collect();
+                    (State::Held, format!("reconciliation failed: {}", worst.join("; ")))
+                };
+                let t = Transition { account: number, from: State::Rated, to, actor: &ctx.actor, reason: &reason, at: ctx.at, schedule: None };
+                if self.store.transition_in(&mut tx, &t).await? {
+                    if pass { r.done += 1 } else { r.held += 1 }
+                }
+            }
+            tx.commit().await.map_err(|e| self.store.err(e))?;
+            Ok(r)
+        })
+        .await
+    }
+
+    /// Notify: sends the notices due as of the run's date. A notice whose date has passed is
+    /// never sent late: the account moves to a later cycle in the window, or is held.
+    pub async fn notify_wave(&self, id: &str, ctx: &Ctx, mailer: &Mailer) -> Result<StageReport, EngineError> {
+        let wave = self.runnable_wave(id)?;
+        let renderer = crate::notify::render::Renderer::new(Some(&self.ws.path(&self.ws.config.templates)))?;
+        let from: lettre::message::Mailbox = self
+            .ws
+            .config
+            .sender
+            .parse()
+            .map_err(|e| EngineError::Refused(format!("cutover.yaml: sender `{}`: {e}", self.ws.config.sender)))?;
+        let domain = from.email.domain().to_string();
+        let company = self.ws.config.remit_to.first().map_or("our", |c| c.trim_end_matches(", Inc.").trim_end_matches(" Inc.")).to_string();
+        self.pages(id, &[State::Reconciled], Some((Due::Notice, ctx.as_of)), "notify", async |rows| {
+            let accounts = self.load(&rows).await?;
+            let mut r = StageReport::default();
+            for (row, acct) in rows.iter().zip(&accounts) {
+                let number = &row.account_number;
+                let Some(mut sched) = row.schedule() else { continue };
+                if sched.notice_date < ctx.as_of {
+                    // Late: never send; move to a later cycle or hold.
+                    let existing = self.store.notice(id, number, NOTICE_KIND).await?;
+                    if existing.as_ref().is_none_or(|n| n.state != "sent") {
+                        match schedule(wave, acct.account.bill_cycle_day, ctx.as_of) {
+                            Ok(s) => {
+                                let why = format!("notice date {} passed unsent; moved to first new bill {} (notice {})", sched.notice_date, s.first_new_bill_date, s.notice_date);
+                                let t = Transition { account: number, from: State::Reconciled, to: State::Reconciled, actor: &ctx.actor, reason: &why, at: ctx.at, schedule: Some(Some(s)) };
+                                r.rescheduled += u64::from(self.store.transition(&t).await?);
+                                sched = s;
+                                if sched.notice_date != ctx.as_of {
+                                    continue;
+                                }
+                            }
+                            Err(why) => {
+                                let t = Transition { account: number, from: State::Reconciled, to: State::Held, actor: &ctx.actor, reason: &why, at: ctx.at, schedule: None };
+                                r.held += u64::from(self.store.transition(&t).await?);
+                                continue;
+                            }
+                        }
+                    }
+                }
+                let (to, rejected) = notify::recipients(&acct.account.bill_to_email);
+                let data = NoticeData {
+                    company: company.clone(),
+                    account_number: number.clone(),
+                    account_name: acct.account.name.clone(),
+                    wave_name: wave.name.clone(),
+                    first_new_bill_date: long_date(sched.first_new_bill_date),
+                    cutover_date: long_date(sched.cutover_date),
+                    recipients: to.iter().map(|a| a.to_string()).collect(),
+                    remit_to: self.ws.config.remit_to.clone(),
+                };
+                let rendered = renderer.render(&data)?;
+                let message_id = notify::message_id(id, number, NOTICE_KIND, &domain);
+                let channel = if to.is_empty() { "print" } else { "email" };
+                let notice = self.store.notice_claim(id, number, NOTICE_KIND, &message_id, channel, &data.recipients.join(";"), ctx.at).await?;
+                let resend_safe = matches!(mailer, Mailer::Outbox(_)) || channel == "print";
+                match notice.state.as_str() {
+                    "sent" => {}
+                    "sending" if !resend_safe => {
+                        // The server may have taken it before a crash: a person decides.
+                        r.unknown += 1;
+                        continue;
+                    }
+                    _ => {
+                        self.store.notice_mark(id, number, NOTICE_KIND, "sending", None, ctx.at).await?;
+                        let result = if channel == "print" {
+                            let dir = match mailer {
+                                Mailer::Outbox(d) => d.join("print"),
+                                Mailer::Smtp(_) => self.ws.root.join("print"),
+                            };
+                            let path = dir.join(format!("{id}-{number}.html"));
+                            crate::notify::transport::write_atomically(&path, rendered.html.as_bytes())
+                                .map_err(|e| crate::notify::transport::SendError::Transient(format!("{}: {e}", path.display())))
+                        } else {
+                            let email = Email {
+                                from: from.clone(),
+                                to,
+                                subject: rendered.subject.clone(),
+                                text: rendered.text.clone(),
+                                html: rendered.html.clone(),
+                                message_id: message_id.clone(),
+                                date: ctx.at.into(),
+                                file_stem: format!("{id}-{number}"),
+                            };
+                            mailer.send(&email).await
+                        };
+                        if let Err(e) = result {
+                            self.store.notice_mark(id, number, NOTICE_KIND, if e.is_transient() { "queued" } else { "failed" }, Some(&e.to_string()), ctx.at).await?;
+                            r.failed += 1;
+                            continue;
+                        }
+                        self.store.notice_mark(id, number, NOTICE_KIND, "sent", None, ctx.at).await?;
+                    }
+                }
+                let mut why = if channel == "print" {
+                    "notice printed for mailing (no valid billing email)".to_string()
+                } else {
+                    format!("notice emailed to {} ({message_id})", data.recipients.join(", "))
+                };
+                if !rejected.is_empty() {
+                    why.push_str(&format!("; rejected: {}", rejected.join("; ")));
+                }
+                let t = Transition { account: number, from: State::Reconciled, to: State::Notified, actor: &ctx.actor, reason: &why, at: ctx.at, schedule: None };
+                r.done += u64::from(self.store.transition(&t).await?);
+            }
+            Ok(r)
+        })
+        .await
+    }
+
+    /// The wave's gate from its reconciliation so far.
+    pub async fn gate(&self, id: &str) -> Result<(GateVerdict, i64, i64), EngineError> {
+        let wave = self.wave(id)?;
+        let (pass, fail) = self.store.recon_counts(id).await?;
+        Ok((reconcile::gate(pass as u64, (pass + fail) as u64, wave.gate.min_pass_rate), pass, fail))
+    }
+
+    /// Switch: cuts over the accounts whose cut-over date has come, that were notified and passed,
+    /// while the wave's gate says proceed.
+    pub async fn switch_wave(&self, id: &str, ctx: &Ctx) -> Result<(GateVerdict, StageReport), EngineError> {
+        let wave = self.runnable_wave(id)?;
+        let (gate, _, _) = self.gate(id).await?;
+        if gate != GateVerdict::Proceed {
+            return Ok((gate, StageReport::default()));
+        }
+        let target = self.ws.path(&self.ws.config.target).join(id);
+        let rep = self
+            .pages(id, &[State::Notified], Some((Due::Cutover, ctx.as_of)), "switch", async |rows| {
+                let accounts = self.load(&rows).await?;
+                let mut r = StageReport::default();
+                for (row, acct) in rows.iter().zip(&accounts) {
+                    let Some(sched) = row.schedule() else { continue };
+                    let number = &row.account_number;
+                    if ctx.as_of >= sched.first_new_bill_date {
+                        let why = format!(
+                            "missed its cut-over date {}: the legacy system has billed {}; needs a new schedule and notice",
+                            sched.cutover_date, sched.first_new_bill_date
+                        );
+                        let t = Transition { account: number, from: State::Notified, to: State::Held, actor: &ctx.actor, reason: &why, at: ctx.at, schedule: None };
+                        r.held += u64::from(self.store.transition(&t).await?);
+                        continue;
+                    }
+                    // The new-model records first (idempotent file), then the commit point.
+                    let path = target.join(format!("{number}.json"));
+                    let record = crate::switch::target_record(acct, &self.plan.catalog, wave, &sched, &self.ws.config.remit_to);
+                    let json = serde_json::to_vec_pretty(&record).map_err(|e| EngineError::Refused(e.to_string()))?;
+                    crate::notify::transport::write_atomically(&path, &json)
+                        .map_err(|source| EngineError::Io { path: path.display().to_string(), source })?;
+                    let mut tx = self.store.begin().await?;
+                    self.store.put_cutover_in(&mut tx, number, id, &sched, &path.display().to_string(), "suppressed", ctx.at).await?;
+                    let why = format!(
+                        "cut over: new-model records in {}; legacy billing suppressed from {}; first new bill {}",
+                        path.display(),
+                        sched.first_new_bill_date,
+                        sched.first_new_bill_date
+                    );
+                    let t = Transition { account: number, from: State::Notified, to: State::CutOver, actor: &ctx.actor, reason: &why, at: ctx.at, schedule: None };
+                    let changed = self.store.transition_in(&mut tx, &t).await?;
+                    tx.commit().await.map_err(|e| self.store.err(e))?;
+                    r.done += u64::from(changed);
+                }
+                Ok(r)
+            })
+            .await?;
+        let _ = wave;
+        Ok((gate, rep))
+    }
+
+    /// Returns one account to the legacy system, with a reason. Legacy billing is restored for a
+    /// cut-over account. Rolling back twice does nothing the second time.
+    pub async fn rollback(&self, account: &str, reason: &str, ctx: &Ctx) -> Result<bool, EngineError> {
+        let row = self.store.account(account).await?.ok_or_else(|| crate::store::StoreError::NoAccount(account.into()))?;
+        if row.state == State::RolledBack {
+            return Ok(false);
+        }
+        if !row.state.can_go_to(State::RolledBack) {
+            return Err(EngineError::Refused(format!("account {account} is {} and cannot be rolled back", row.state)));
+        }
+        let mut tx = self.store.begin().await?;
+        if row.state == State::CutOver {
+            self.store.set_legacy_billing_in(&mut tx, account, "restored").await?;
+        }
+        let why = format!("rolled back from {}: {reason}", row.state);
+        let t = Transition { account, from: row.state, to: State::RolledBack, actor: &ctx.actor, reason: &why, at: ctx.at, schedule: None };
+        let changed = self.store.transition_in(&mut tx, &t).await?;
+        tx.commit().await.map_err(|e| self.store.err(e))?;
+        Ok(changed)
+    }
+}

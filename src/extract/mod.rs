@@ -1,0 +1,114 @@
+//! Extract: reads the legacy source (a CSV folder or a SQL database, SPEC §2) row by row, turns
+//! each raw row into a typed record, and hands them in bounded batches to a [`Sink`] (the store).
+//!
+//! CSV and SQL rows go through the same parser ([`parse_row`]), so a bad date or amount gets the
+//! same reason wherever it came from. A row that cannot be read is quarantined with its source, row
+//! and reason; the scan goes on. Cross-row checks (duplicate ids, unknown accounts) are the sink's,
+//! because only it sees every row.
+
+mod csv_source;
+mod row;
+mod sql_source;
+
+pub use row::{RawRow, Record, Table, parse_row};
+
+use std::path::PathBuf;
+
+/// Rows handed to a sink at once: memory stays bounded whatever the source's size.
+pub const BATCH_ROWS: usize = 2_000;
+
+#[derive(Debug, Clone)]
+pub enum Source {
+    Csv(PathBuf),
+    /// `sqlite://…`, `postgres://…` or `mysql://…`
+    Sql(String),
+}
+
+impl Source {
+    /// A description safe to print (no password).
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Csv(p) => format!("csv:{}", p.display()),
+            Source::Sql(url) => format!("sql:{}", crate::store::redact(url)),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    #[error("cannot read {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Csv { path: String, message: String },
+    #[error("legacy database {url}: {source}")]
+    Sql { url: String, source: sqlx::Error },
+    #[error("{0}")]
+    Sink(#[from] crate::store::StoreError),
+}
+
+/// A row that could not be taken in, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Quarantined {
+    pub table: Table,
+    pub source: String,
+    pub row: u64,
+    pub account_number: Option<String>,
+    pub reason: String,
+    pub raw: String,
+}
+
+/// Where extracted rows go. A parsed row is offered with its raw form so the sink can quarantine it
+/// for a cross-row reason (duplicate id, unknown account).
+#[allow(async_fn_in_trait)]
+pub trait Sink {
+    async fn batch(&mut self, rows: Vec<(RawRow, Result<Record, String>)>) -> Result<(), crate::store::StoreError>;
+}
+
+/// Reads every table of the source in dependency order (accounts first) into `sink`.
+pub async fn scan<S: Sink>(source: &Source, sink: &mut S) -> Result<(), ExtractError> {
+    for table in Table::ALL {
+        match source {
+            Source::Csv(dir) => csv_source::scan(dir, table, sink).await?,
+            Source::Sql(url) => sql_source::scan(url, table, sink).await?,
+        }
+    }
+    Ok(())
+}
+
+/// Parses and forwards rows in batches of [`BATCH_ROWS`].
+pub(crate) struct Batcher<'s, S: Sink> {
+    sink: &'s mut S,
+    rows: Vec<(RawRow, Result<Record, String>)>,
+}
+
+impl<'s, S: Sink> Batcher<'s, S> {
+    pub fn new(sink: &'s mut S) -> Self {
+        Batcher { sink, rows: Vec::with_capacity(BATCH_ROWS) }
+    }
+
+    pub async fn push(&mut self, raw: RawRow) -> Result<(), ExtractError> {
+        let parsed = parse_row(&raw);
+        self.rows.push((raw, parsed));
+        if self.rows.len() >= BATCH_ROWS {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// A row the source could not even split into fields.
+    pub async fn push_bad(&mut self, raw: RawRow, reason: String) -> Result<(), ExtractError> {
+        self.rows.push((raw, Err(reason)));
+        if self.rows.len() >= BATCH_ROWS {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    pub async fn flush(&mut self) -> Result<(), ExtractError> {
+        if !self.rows.is_empty() {
+            let rows = std::mem::replace(&mut self.rows, Vec::with_capacity(BATCH_ROWS));
+            self.sink.batch(rows).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,322 @@
+//! One parser for legacy rows, whatever their source.
+
+use crate::domain::{Account, AccountStatus, Decimal, LegacyLine, Period, Service, Usage};
+use chrono::NaiveDate;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Table {
+    Accounts,
+    Services,
+    Usage,
+    LegacyInvoiceLines,
+}
+
+impl Table {
+    pub const ALL: [Table; 4] = [Table::Accounts, Table::Services, Table::Usage, Table::LegacyInvoiceLines];
+
+    /// The table (and CSV file stem) name of SPEC §2.
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Accounts => "accounts",
+            Table::Services => "services",
+            Table::Usage => "usage",
+            Table::LegacyInvoiceLines => "legacy_invoice_lines",
+        }
+    }
+
+    /// The columns, in the order [`RawRow::fields`] holds them.
+    pub fn columns(self) -> &'static [&'static str] {
+        match self {
+            Table::Accounts => {
+                &["account_number", "name", "segment", "site", "currency", "bill_cycle_day", "bill_to_email", "status"]
+            }
+            Table::Services => &[
+                "account_number",
+                "service_id",
+                "legacy_code",
+                "description",
+                "quantity",
+                "unit_price",
+                "start_date",
+                "end_date",
+            ],
+            Table::Usage => &["account_number", "service_id", "legacy_code", "usage_date", "quantity", "uom"],
+            Table::LegacyInvoiceLines => &[
+                "account_number",
+                "invoice_number",
+                "period",
+                "legacy_code",
+                "description",
+                "service_start",
+                "service_end",
+                "quantity",
+                "unit_price",
+                "amount",
+            ],
+        }
+    }
+
+    /// Columns that may be empty.
+    fn optional(self, col: &str) -> bool {
+        matches!(
+            (self, col),
+            (Table::Accounts, "site" | "currency" | "bill_cycle_day" | "bill_to_email" | "status" | "name")
+                | (Table::Services, "end_date" | "description")
+                | (Table::Usage, "service_id" | "uom")
+                | (Table::LegacyInvoiceLines, "description" | "service_start" | "service_end" | "invoice_number")
+        )
+    }
+}
+
+/// A row as read: its place in the source, and its fields in [`Table::columns`] order (`None` is
+/// empty / NULL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRow {
+    pub table: Table,
+    pub source: String,
+    /// 1-based line in a CSV file (the header is line 1), or 1-based row in a SQL table.
+    pub row: u64,
+    pub fields: Vec<Option<String>>,
+}
+
+impl RawRow {
+    pub fn get(&self, col: &str) -> Option<&str> {
+        let i = self.table.columns().iter().position(|c| *c == col)?;
+        self.fields.get(i)?.as_deref()
+    }
+
+    pub fn account_number(&self) -> Option<&str> {
+        self.get("account_number")
+    }
+
+    /// The row as `col=value` pairs, for the quarantine.
+    pub fn display(&self) -> String {
+        self.table
+            .columns()
+            .iter()
+            .zip(&self.fields)
+            .map(|(c, v)| format!("{c}={}", v.as_deref().unwrap_or("")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Serialized without a tag: the stored JSON is the record itself.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Record {
+    Account(Account),
+    Service(Service),
+    Usage(Usage),
+    Line(LegacyLine),
+}
+
+impl Record {
+    pub fn account_number(&self) -> &str {
+        match self {
+            Record::Account(a) => &a.account_number,
+            Record::Service(s) => &s.account_number,
+            Record::Usage(u) => &u.account_number,
+            Record::Line(l) => &l.account_number,
+        }
+    }
+}
+
+/// Turns a raw row into a typed record, or says (every reason at once) why it cannot.
+pub fn parse_row(raw: &RawRow) -> Result<Record, String> {
+    let mut p = Parser { raw, problems: Vec::new() };
+    for (col, v) in raw.table.columns().iter().zip(&raw.fields) {
+        if let Some(v) = v {
+            if v.contains(['\r', '\n']) {
+                p.problems.push(format!("{col}: contains a line break"));
+            }
+        } else if !raw.table.optional(col) {
+            p.problems.push(format!("{col}: missing"));
+        }
+    }
+    let record = match raw.table {
+        Table::Accounts => p.account().map(Record::Account),
+        Table::Services => p.service().map(Record::Service),
+        Table::Usage => p.usage().map(Record::Usage),
+        Table::LegacyInvoiceLines => p.line().map(Record::Line),
+    };
+    match record {
+        Some(r) if p.problems.is_empty() => Ok(r),
+        _ => Err(if p.problems.is_empty() { "unreadable row".into() } else { p.problems.join("; ") }),
+    }
+}
+
+struct Parser<'a> {
+    raw: &'a RawRow,
+    problems: Vec<String>,
+}
+
+impl Parser<'_> {
+    fn text(&mut self, col: &str) -> Option<String> {
+        self.raw.get(col).map(|s| s.trim().to_string())
+    }
+
+    fn req(&mut self, col: &str) -> Option<String> {
+        self.text(col).filter(|s| !s.is_empty())
+    }
+
+    fn date(&mut self, col: &str) -> Option<Option<NaiveDate>> {
+        let Some(s) = self.text(col).filter(|s| !s.is_empty()) else { return Some(None) };
+        match NaiveDate::parse_from_str(&s, "%Y-%m-%d") {
+            Ok(d) => Some(Some(d)),
+            Err(_) => {
+                self.problems.push(format!("{col}: `{s}` is not a date (YYYY-MM-DD)"));
+                None
+            }
+        }
+    }
+
+    fn req_date(&mut self, col: &str) -> Option<NaiveDate> {
+        self.date(col).flatten()
+    }
+
+    fn decimal(&mut self, col: &str) -> Option<Decimal> {
+        let s = self.text(col)?;
+        match Decimal::from_str_exact(&s) {
+            Ok(d) => Some(d),
+            Err(_) => {
+                self.problems.push(format!("{col}: `{s}` is not a decimal number"));
+                None
+            }
+        }
+    }
+
+    fn non_negative(&mut self, col: &str) -> Option<Decimal> {
+        let d = self.decimal(col)?;
+        if d.is_sign_negative() {
+            self.problems.push(format!("{col}: `{d}` is negative"));
+            return None;
+        }
+        Some(d)
+    }
+
+    fn account(&mut self) -> Option<Account> {
+        let account_number = self.req("account_number");
+        let name = self.text("name").unwrap_or_default();
+        let segment = self.req("segment").and_then(|s| match s.parse() {
+            Ok(seg) => Some(seg),
+            Err(e) => {
+                self.problems.push(format!("segment: {e}"));
+                None
+            }
+        });
+        let site = self.text("site").filter(|s| !s.is_empty());
+        let currency = self.text("currency").filter(|s| !s.is_empty()).unwrap_or_else(|| "USD".into());
+        if !(currency.len() == 3 && currency.chars().all(|c| c.is_ascii_uppercase())) {
+            self.problems.push(format!("currency: `{currency}` is not a currency code like USD"));
+        }
+        let bill_cycle_day = match self.text("bill_cycle_day").filter(|s| !s.is_empty()) {
+            None => Some(1),
+            Some(s) => match s.parse::<u32>() {
+                Ok(d) if (1..=31).contains(&d) => Some(d),
+                _ => {
+                    self.problems.push(format!("bill_cycle_day: `{s}` is not a day from 1 to 31"));
+                    None
+                }
+            },
+        };
+        let bill_to_email = self
+            .text("bill_to_email")
+            .map(|s| s.split(';').map(|e| e.trim().to_string()).filter(|e| !e.is_empty()).collect())
+            .unwrap_or_default();
+        let status = match self.text("status").filter(|s| !s.is_empty()).as_deref() {
+            None | Some("active") => Some(AccountStatus::Active),
+            Some("closed") => Some(AccountStatus::Closed),
+            Some(other) => {
+                self.problems.push(format!("status: `{other}` is not active or closed"));
+                None
+            }
+        };
+        Some(Account {
+            account_number: account_number?,
+            name,
+            segment: segment?,
+            site,
+            currency,
+            bill_cycle_day: bill_cycle_day?,
+            bill_to_email,
+            status: status?,
+        })
+    }
+
+    fn service(&mut self) -> Option<Service> {
+        let account_number = self.req("account_number");
+        let service_id = self.req("service_id");
+        let legacy_code = self.req("legacy_code");
+        let description = self.text("description").unwrap_or_default();
+        let quantity = self.non_negative("quantity");
+        let unit_price = self.decimal("unit_price");
+        let start_date = self.req_date("start_date");
+        let end_date = self.date("end_date");
+        if let (Some(s), Some(Some(e))) = (start_date, end_date) {
+            if e < s {
+                self.problems.push(format!("end_date {e} is before start_date {s}"));
+            }
+        }
+        Some(Service {
+            account_number: account_number?,
+            service_id: service_id?,
+            legacy_code: legacy_code?,
+            description,
+            quantity: quantity?,
+            unit_price: unit_price?,
+            start_date: start_date?,
+            end_date: end_date?,
+        })
+    }
+
+    fn usage(&mut self) -> Option<Usage> {
+        let account_number = self.req("account_number");
+        let service_id = self.text("service_id").unwrap_or_default();
+        let legacy_code = self.req("legacy_code");
+        let usage_date = self.req_date("usage_date");
+        let quantity = self.non_negative("quantity");
+        let uom = self.text("uom").unwrap_or_default();
+        Some(Usage {
+            account_number: account_number?,
+            service_id,
+            legacy_code: legacy_code?,
+            usage_date: usage_date?,
+            quantity: quantity?,
+            uom,
+        })
+    }
+
+    fn line(&mut self) -> Option<LegacyLine> {
+        let account_number = self.req("account_number");
+        let invoice_number = self.text("invoice_number").unwrap_or_default();
+        let period = self.req("period").and_then(|p| match p.parse::<Period>() {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.problems.push(format!("period: {e}"));
+                None
+            }
+        });
+        let legacy_code = self.req("legacy_code");
+        let description = self.text("description").unwrap_or_default();
+        let service_start = self.date("service_start");
+        let service_end = self.date("service_end");
+        let quantity = self.decimal("quantity");
+        let unit_price = self.decimal("unit_price");
+        let amount = self.decimal("amount");
+        Some(LegacyLine {
+            account_number: account_number?,
+            invoice_number,
+            period: period?,
+            legacy_code: legacy_code?,
+            description,
+            service_start: service_start?,
+            service_end: service_end?,
+            quantity: quantity?,
+            unit_price: unit_price?,
+            amount: amount?,
+        })
+    }
+}

@@ -1,0 +1,118 @@
+//! Plan: wave files and the catalog, from raw YAML to a validated [`Plan`].
+//!
+//! Pure except for [`load`], which reads the files and hands their text to [`parse`]. Every problem
+//! is collected (never just the first) with its `file:line:col`, so `cutover plan check` can list
+//! them all at once. Warnings (an undated wave) do not make a plan invalid.
+
+mod catalog;
+mod model;
+pub mod schedule;
+mod wave;
+pub mod yaml;
+
+pub use model::*;
+
+use std::fmt;
+use std::path::Path;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+/// One problem in a plan file, at a position.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    pub severity: Severity,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn error(file: &str, line: usize, col: usize, message: impl Into<String>) -> Self {
+        Problem { file: file.to_string(), line, col, severity: Severity::Error, message: message.into() }
+    }
+    pub fn warning(file: &str, line: usize, col: usize, message: impl Into<String>) -> Self {
+        Problem { file: file.to_string(), line, col, severity: Severity::Warning, message: message.into() }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sev = match self.severity {
+            Severity::Warning => "warning: ",
+            Severity::Error => "",
+        };
+        write!(f, "{}:{}:{}: {sev}{}", self.file, self.line, self.col, self.message)
+    }
+}
+
+/// The outcome of checking a plan: the plan when it has no errors, and every problem found.
+#[derive(Debug)]
+pub struct Checked {
+    pub plan: Option<Plan>,
+    pub problems: Vec<Problem>,
+}
+
+impl Checked {
+    pub fn errors(&self) -> impl Iterator<Item = &Problem> {
+        self.problems.iter().filter(|p| p.severity == Severity::Error)
+    }
+}
+
+/// A source file: its name as shown in messages, and its text.
+pub struct SourceFile {
+    pub name: String,
+    pub text: String,
+}
+
+/// Validates a catalog and wave files given as text. Pure: no I/O.
+pub fn parse(catalog: &SourceFile, waves: &[SourceFile]) -> Checked {
+    let mut problems = Vec::new();
+    let catalog = catalog::parse(catalog, &mut problems);
+    let waves = wave::parse_all(waves, &mut problems);
+    problems.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
+    let ok = !problems.iter().any(|p| p.severity == Severity::Error);
+    let plan = match (ok, catalog) {
+        (true, Some(catalog)) => Some(Plan { waves, catalog }),
+        _ => None,
+    };
+    Checked { plan, problems }
+}
+
+/// Reads the catalog and every `*.yaml` in `plan_dir` (except the catalog) and validates them.
+/// `root` is the folder file names are shown relative to.
+pub fn load(root: &Path, plan_dir: &Path, catalog_path: &Path) -> std::io::Result<Checked> {
+    let show = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
+    let catalog = SourceFile {
+        name: show(catalog_path),
+        text: std::fs::read_to_string(catalog_path).map_err(|e| with_path(e, catalog_path))?,
+    };
+    let catalog_canon = catalog_path.canonicalize().ok();
+    let mut paths = Vec::new();
+    for entry in std::fs::read_dir(plan_dir).map_err(|e| with_path(e, plan_dir))? {
+        let path = entry?.path();
+        let is_yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
+        if is_yaml && path.canonicalize().ok() != catalog_canon {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    let mut waves = Vec::new();
+    for path in paths {
+        let text = std::fs::read_to_string(&path).map_err(|e| with_path(e, &path))?;
+        waves.push(SourceFile { name: show(&path), text });
+    }
+    Ok(parse(&catalog, &waves))
+}
+
+fn with_path(e: std::io::Error, path: &Path) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,214 @@
+//! Wave files (SPEC §3b).
+
+use super::yaml::{Fields, Reader, is_null, pos};
+use super::{Gate, Problem, Selector, Wave};
+use crate::domain::{Decimal, Segment};
+use crate::reconcile::Reason;
+use marked_yaml::Span;
+
+struct Located {
+    wave: Wave,
+    id_at: (usize, usize),
+    select_span: Span,
+}
+
+pub(super) fn parse_all(files: &[super::SourceFile], problems: &mut Vec<Problem>) -> Vec<Wave> {
+    let mut located: Vec<Located> = Vec::new();
+    for f in files {
+        let mut r = Reader { file: &f.name, problems };
+        if let Some(w) = parse_one(&mut r, &f.text) {
+            located.push(w);
+        }
+    }
+    // Across files: duplicate ids and accounts two waves would both select.
+    for (i, b) in located.iter().enumerate() {
+        for a in &located[..i] {
+            if a.wave.id == b.wave.id {
+                problems.push(Problem::error(
+                    &b.wave.file,
+                    b.id_at.0,
+                    b.id_at.1,
+                    format!("duplicate wave id `{}` (also in {}:{})", b.wave.id, a.wave.file, a.id_at.0),
+                ));
+            } else if let Some(overlap) = overlap(&a.wave.select, &b.wave.select) {
+                let (line, col) = pos(&b.select_span);
+                problems.push(Problem::error(
+                    &b.wave.file,
+                    line,
+                    col,
+                    format!(
+                        "wave `{}` selects accounts that wave `{}` ({}:{}) also selects: {overlap}; \
+                         an account belongs to at most one wave",
+                        b.wave.id, a.wave.id, a.wave.file, pos(&a.select_span).0
+                    ),
+                ));
+            }
+        }
+    }
+    located.into_iter().map(|l| l.wave).collect()
+}
+
+/// Describes the accounts both selectors match, or `None` when they cannot share one.
+fn overlap(a: &Selector, b: &Selector) -> Option<String> {
+    let segments: Vec<_> = Segment::ALL
+        .into_iter()
+        .filter(|s| (a.segment.is_empty() || a.segment.contains(s)) && (b.segment.is_empty() || b.segment.contains(s)))
+        .collect();
+    if segments.is_empty() {
+        return None;
+    }
+    let sites = match (a.site.is_empty(), b.site.is_empty()) {
+        (true, true) => "any site".to_string(),
+        (true, false) => format!("site {}", b.site.join(", ")),
+        (false, true) => format!("site {}", a.site.join(", ")),
+        (false, false) => {
+            let common: Vec<_> = a.site.iter().filter(|s| b.site.contains(s)).cloned().collect();
+            if common.is_empty() {
+                return None;
+            }
+            format!("site {}", common.join(", "))
+        }
+    };
+    let segs: Vec<_> = segments.iter().map(|s| s.as_str()).collect();
+    Some(format!("segment {} at {sites}", segs.join(", ")))
+}
+
+fn parse_one(r: &mut Reader, text: &str) -> Option<Located> {
+    let root = r.parse(text)?;
+    let map = r.mapping(&root, "a wave file")?;
+    let mut f = Fields::new(map, "the wave");
+    let id_node = f.req(r, "id");
+    let id = id_node.and_then(|n| r.string(n, "`id`"));
+    if let (Some(id), Some(n)) = (&id, id_node) {
+        if !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+            r.error(n.span(), format!("wave id `{id}` must use only a-z, 0-9 and -"));
+        }
+    }
+    let name = f.req(r, "name").and_then(|n| r.string(n, "`name`"));
+    let select_node = f.req(r, "select");
+    let select = select_node.and_then(|n| selector(r, n));
+    let start = match f.opt("start") {
+        None => {
+            r.warning(f.span(), "the wave has no `start`: it is not scheduled and cannot run");
+            Some(None)
+        }
+        Some(n) if is_null(n) => {
+            r.warning(n.span(), "`start` is null: the wave is not scheduled yet and cannot run");
+            Some(None)
+        }
+        Some(n) => r.date(n, "`start`").map(Some),
+    };
+    let duration_days = f.req(r, "duration_days").and_then(|n| {
+        let d: i64 = r.parsed(n, "`duration_days`", "a whole number of days")?;
+        if d <= 0 {
+            r.error(n.span(), format!("`duration_days` must be positive (got {d}): the window would be empty"));
+            return None;
+        }
+        u32::try_from(d).ok()
+    });
+    let tolerance = match f.opt("tolerance") {
+        None => Some(Decimal::new(1, 2)),
+        Some(n) => r.decimal(n, "`tolerance`", 9).and_then(|t| {
+            if t.is_sign_negative() {
+                r.error(n.span(), "`tolerance` must not be negative");
+                None
+            } else {
+                Some(t)
+            }
+        }),
+    };
+    let accept = match f.opt("accept") {
+        None => Some(vec![]),
+        Some(n) => {
+            let mut ok = true;
+            let items = r.strings(n, "`accept`");
+            for (s, span) in &items {
+                if s.parse::<Reason>().is_err() {
+                    ok = false;
+                    r.error(span, format!("`accept`: unknown difference reason `{s}` (known: {})", Reason::names()));
+                }
+            }
+            ok.then(|| items.into_iter().map(|(s, _)| s).collect())
+        }
+    };
+    let gate = match f.opt("gate") {
+        None => Some(Gate::default()),
+        Some(n) => gate(r, n),
+    };
+    let parallel_run_periods = match f.opt("parallel_run_periods") {
+        None => Some(3),
+        Some(n) => r.parsed::<u32>(n, "`parallel_run_periods`", "a whole number").and_then(|p| {
+            if (1..=24).contains(&p) {
+                Some(p)
+            } else {
+                r.error(n.span(), "`parallel_run_periods` must be between 1 and 24");
+                None
+            }
+        }),
+    };
+    f.finish(r);
+    let id_at = id_node.map_or((1, 1), |n| pos(n.span()));
+    Some(Located {
+        wave: Wave {
+            id: id?,
+            name: name?,
+            select: select?,
+            start: start?,
+            duration_days: duration_days?,
+            tolerance: tolerance?,
+            accept: accept?,
+            gate: gate?,
+            parallel_run_periods: parallel_run_periods?,
+            file: r.file.to_string(),
+        },
+        id_at,
+        select_span: *select_node?.span(),
+    })
+}
+
+fn selector(r: &mut Reader, node: &marked_yaml::Node) -> Option<Selector> {
+    let map = r.mapping(node, "`select`")?;
+    let mut f = Fields::new(map, "`select`");
+    let mut ok = true;
+    let segment = match f.opt("segment") {
+        None => vec![],
+        Some(n) => r
+            .strings(n, "`select.segment`")
+            .into_iter()
+            .filter_map(|(s, span)| match s.parse::<Segment>() {
+                Ok(seg) => Some(seg),
+                Err(e) => {
+                    ok = false;
+                    r.error(&span, e);
+                    None
+                }
+            })
+            .collect(),
+    };
+    let site = match f.opt("site") {
+        None => vec![],
+        Some(n) => r.strings(n, "`select.site`").into_iter().map(|(s, _)| s).collect(),
+    };
+    f.finish(r);
+    if segment.is_empty() && site.is_empty() && ok {
+        r.error(node.span(), "`select` must name at least one segment or site");
+        return None;
+    }
+    ok.then_some(Selector { segment, site })
+}
+
+fn gate(r: &mut Reader, node: &marked_yaml::Node) -> Option<Gate> {
+    let map = r.mapping(node, "`gate`")?;
+    let mut f = Fields::new(map, "`gate`");
+    let mut gate = Gate::default();
+    if let Some(n) = f.opt("min_pass_rate") {
+        let v = r.decimal(n, "`gate.min_pass_rate`", 9)?;
+        if v < Decimal::ZERO || v > Decimal::ONE {
+            r.error(n.span(), "`gate.min_pass_rate` is a fraction between 0 and 1 (e.g. \"0.95\")");
+            return None;
+        }
+        gate.min_pass_rate = v;
+    }
+    f.finish(r);
+    Some(gate)
+}

@@ -1,0 +1,209 @@
+//! A small reader over spanned YAML nodes that collects every problem instead of stopping at the
+//! first one.
+//!
+//! Why not serde: `serde_yaml` reports a position only for syntax and type errors and stops at the
+//! first. A plan check must name file, line and column for semantic problems too (a duplicate wave
+//! id, a legacy code mapped twice) and report them all at once. `marked-yaml` keeps a span on every
+//! node; this module turns nodes into values and records a [`Problem`] for each one that does not fit.
+
+use super::Problem;
+use crate::domain::Decimal;
+use chrono::NaiveDate;
+use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
+use marked_yaml::{Node, Span};
+use std::collections::HashSet;
+use std::str::FromStr;
+
+/// Where a node starts: (line, column), 1-based.
+pub fn pos(span: &Span) -> (usize, usize) {
+    span.start().map_or((1, 1), |m| (m.line(), m.column()))
+}
+
+/// Collects problems for one file.
+pub struct Reader<'a> {
+    pub file: &'a str,
+    pub problems: &'a mut Vec<Problem>,
+}
+
+impl Reader<'_> {
+    pub fn error(&mut self, span: &Span, message: impl Into<String>) {
+        let (line, col) = pos(span);
+        self.problems.push(Problem::error(self.file, line, col, message));
+    }
+
+    pub fn warning(&mut self, span: &Span, message: impl Into<String>) {
+        let (line, col) = pos(span);
+        self.problems.push(Problem::warning(self.file, line, col, message));
+    }
+
+    /// Parses a whole file; a syntax error is reported at its position.
+    pub fn parse(&mut self, text: &str) -> Option<Node> {
+        use marked_yaml::LoadError as E;
+        let opts = marked_yaml::LoaderOptions::default().error_on_duplicate_keys(true);
+        match marked_yaml::parse_yaml_with_options(0, text, opts) {
+            Ok(node) => Some(node),
+            Err(e) => {
+                let (marker, msg) = match &e {
+                    E::TopLevelMustBeMapping(m) => (*m, "the file must be a mapping".to_string()),
+                    E::TopLevelMustBeSequence(m) => (*m, "the file must be a sequence".to_string()),
+                    E::UnexpectedAnchor(m) => (*m, "anchors are not supported".to_string()),
+                    E::MappingKeyMustBeScalar(m) => (*m, "mapping keys must be plain".to_string()),
+                    E::UnexpectedTag(m) => (*m, "tags are not supported".to_string()),
+                    E::ScanError(m, s) => (*m, format!("YAML syntax error: {s}")),
+                    E::DuplicateKey(d) => {
+                        let m = d.key.span().start().copied().unwrap_or(marked_yaml::Marker::new(0, 0, 1, 1));
+                        (m, format!("duplicate key `{}`", d.key.as_str()))
+                    }
+                };
+                self.problems.push(Problem::error(self.file, marker.line(), marker.column(), msg));
+                None
+            }
+        }
+    }
+
+    pub fn mapping<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n MarkedMappingNode> {
+        let m = node.as_mapping();
+        if m.is_none() {
+            self.error(node.span(), format!("{what} must be a mapping"));
+        }
+        m
+    }
+
+    pub fn sequence<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n [Node]> {
+        match node {
+            Node::Sequence(s) => Some(s.as_slice()),
+            _ => {
+                self.error(node.span(), format!("{what} must be a list"));
+                None
+            }
+        }
+    }
+
+    pub fn scalar<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n MarkedScalarNode> {
+        let s = node.as_scalar();
+        if s.is_none() {
+            self.error(node.span(), format!("{what} must be a single value"));
+        }
+        s
+    }
+
+    pub fn string(&mut self, node: &Node, what: &str) -> Option<String> {
+        let s = self.scalar(node, what)?;
+        if s.as_str().trim().is_empty() || is_null(node) {
+            self.error(node.span(), format!("{what} must not be empty"));
+            return None;
+        }
+        Some(s.as_str().to_string())
+    }
+
+    pub fn parsed<T: FromStr>(&mut self, node: &Node, what: &str, expected: &str) -> Option<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        let s = self.scalar(node, what)?;
+        match s.as_str().parse::<T>() {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let detail = e.to_string();
+                let detail = if detail.contains('`') { detail } else { expected.to_string() };
+                self.error(node.span(), format!("{what}: `{}` is not {detail}", s.as_str()));
+                None
+            }
+        }
+    }
+
+    pub fn date(&mut self, node: &Node, what: &str) -> Option<NaiveDate> {
+        let s = self.scalar(node, what)?;
+        match NaiveDate::parse_from_str(s.as_str(), "%Y-%m-%d") {
+            Ok(d) => Some(d),
+            Err(_) => {
+                self.error(node.span(), format!("{what}: `{}` is not a date (expected YYYY-MM-DD)", s.as_str()));
+                None
+            }
+        }
+    }
+
+    /// A decimal written as a string or a plain number; more than `max_scale` decimals is an error.
+    pub fn decimal(&mut self, node: &Node, what: &str, max_scale: u32) -> Option<Decimal> {
+        let s = self.scalar(node, what)?;
+        match Decimal::from_str_exact(s.as_str().trim()) {
+            Ok(d) if d.scale() > max_scale => {
+                self.error(node.span(), format!("{what}: `{}` has more than {max_scale} decimals", s.as_str()));
+                None
+            }
+            Ok(d) => Some(d),
+            Err(_) => {
+                self.error(node.span(), format!("{what}: `{}` is not a decimal number", s.as_str()));
+                None
+            }
+        }
+    }
+
+    pub fn strings(&mut self, node: &Node, what: &str) -> Vec<(String, Span)> {
+        let Some(items) = self.sequence(node, what) else { return vec![] };
+        items
+            .iter()
+            .filter_map(|n| self.string(n, what).map(|s| (s, *n.span())))
+            .collect()
+    }
+}
+
+/// True for `null`, `~` and an empty value written without quotes.
+pub fn is_null(node: &Node) -> bool {
+    node.as_scalar().is_some_and(|s| s.may_coerce() && matches!(s.as_str(), "" | "null" | "~" | "Null" | "NULL"))
+}
+
+/// The fields of one mapping: hands them out by name and reports the ones nobody asked for.
+pub struct Fields<'n> {
+    map: &'n MarkedMappingNode,
+    what: &'static str,
+    seen: HashSet<&'static str>,
+}
+
+impl<'n> Fields<'n> {
+    pub fn new(map: &'n MarkedMappingNode, what: &'static str) -> Self {
+        Fields { map, what, seen: HashSet::new() }
+    }
+
+    pub fn span(&self) -> &'n Span {
+        self.map.span()
+    }
+
+    /// A field that may be absent.
+    pub fn opt(&mut self, key: &'static str) -> Option<&'n Node> {
+        self.seen.insert(key);
+        self.map.get_node(key)
+    }
+
+    /// A field that must be present (and not null).
+    pub fn req(&mut self, r: &mut Reader, key: &'static str) -> Option<&'n Node> {
+        match self.opt(key) {
+            Some(n) if !is_null(n) => Some(n),
+            Some(n) => {
+                r.error(n.span(), format!("`{key}` of {} must have a value", self.what));
+                None
+            }
+            None => {
+                r.error(self.map.span(), format!("{} is missing `{key}`", self.what));
+                None
+            }
+        }
+    }
+
+    /// Reports every key that was not asked for, at the key's own position.
+    pub fn finish(self, r: &mut Reader) {
+        for key in self.map.keys() {
+            if !self.seen.contains(key.as_str()) {
+                let known: Vec<_> = {
+                    let mut k: Vec<_> = self.seen.iter().copied().collect();
+                    k.sort_unstable();
+                    k
+                };
+                r.error(
+                    key.span(),
+                    format!("unknown field `{}` in {} (known: {})", key.as_str(), self.what, known.join(", ")),
+                );
+            }
+        }
+    }
+}

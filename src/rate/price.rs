@@ -1,0 +1,82 @@
+//! Usage pricing models and the one rounding step.
+
+use crate::domain::Decimal;
+use crate::plan::{ChargeModel, Rounding, RoundingMode, Tier};
+use rust_decimal::RoundingStrategy;
+
+/// THE rounding step: a line amount is rounded here, once, by the catalog's rule. Unit prices and
+/// quantities are never rounded; totals are sums of rounded lines.
+pub fn round_line(amount: Decimal, rounding: Rounding) -> Decimal {
+    let strategy = match rounding.mode {
+        RoundingMode::HalfUp => RoundingStrategy::MidpointAwayFromZero,
+        RoundingMode::HalfEven => RoundingStrategy::MidpointNearestEven,
+        RoundingMode::Down => RoundingStrategy::ToZero,
+        RoundingMode::Up => RoundingStrategy::AwayFromZero,
+    };
+    let mut r = amount.round_dp_with_strategy(rounding.scale, strategy);
+    r.rescale(rounding.scale);
+    r
+}
+
+/// A usage quantity priced by a model: the unrounded amount, the unit price to show, and the
+/// arithmetic in words.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PricedUsage {
+    pub amount: Decimal,
+    pub unit_price: Decimal,
+    pub calculation: String,
+}
+
+pub fn price_usage(model: &ChargeModel, qty: Decimal) -> PricedUsage {
+    let q = qty.normalize();
+    match model {
+        ChargeModel::FlatFee => PricedUsage { amount: Decimal::ZERO, unit_price: Decimal::ZERO, calculation: "flat fee".into() },
+        ChargeModel::PerUnit { price } => {
+            let p = price.unwrap_or_default();
+            PricedUsage { amount: qty * p, unit_price: p, calculation: format!("{q} x {p}") }
+        }
+        ChargeModel::Overage { included_units, overage_price } => {
+            let over = (qty - included_units).max(Decimal::ZERO);
+            PricedUsage {
+                amount: over * overage_price,
+                unit_price: *overage_price,
+                calculation: format!(
+                    "{q} used, {} included, {} billed x {overage_price}",
+                    included_units.normalize(),
+                    over.normalize()
+                ),
+            }
+        }
+        ChargeModel::Tiered { tiers } => {
+            let mut amount = Decimal::ZERO;
+            let mut lower = Decimal::ZERO;
+            let mut parts = Vec::new();
+            for t in tiers {
+                if qty <= lower {
+                    break;
+                }
+                let upper = t.up_to.map_or(qty, |u| u.min(qty));
+                let units = upper - lower;
+                amount += units * t.price;
+                parts.push(format!("{} x {}", units.normalize(), t.price));
+                lower = upper;
+            }
+            let unit_price = if qty.is_zero() { tiers.first().map_or(Decimal::ZERO, |t| t.price) } else { amount / qty };
+            let calculation = if parts.is_empty() { format!("{q} units") } else { parts.join(" + ") };
+            PricedUsage { amount, unit_price: unit_price.round_dp(9).normalize(), calculation }
+        }
+        ChargeModel::Volume { tiers } => {
+            let price = volume_price(tiers, qty);
+            PricedUsage { amount: qty * price, unit_price: price, calculation: format!("{q} x {price} (volume tier)") }
+        }
+    }
+}
+
+/// The price of the tier a quantity reaches; every unit is billed at it.
+fn volume_price(tiers: &[Tier], qty: Decimal) -> Decimal {
+    tiers
+        .iter()
+        .find(|t| t.up_to.is_none_or(|u| qty <= u))
+        .or(tiers.last())
+        .map_or(Decimal::ZERO, |t| t.price)
+}

@@ -1,0 +1,807 @@
+//! Store: the migration state, and the only code that speaks SQL.
+//!
+//! One implementation over sqlx's `Any` driver serves SQLite (the default, a file in the
+//! workspace) and PostgreSQL (for teams and several workers). The SQL is written once in the
+//! dialect both accept (`$n` parameters, `ON CONFLICT`, text columns for money and dates); each
+//! dialect has its own migration folder (`migrations/sqlite`, `migrations/postgres`) for the few
+//! DDL differences. Queries are checked at run time, so building needs no database. The contract
+//! both backends honour is this module's public API, tested by one suite run against each.
+
+pub mod extraction;
+
+pub use extraction::{Extraction, ExtractionCounts};
+
+use crate::domain::State;
+use crate::plan::schedule::Schedule;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Any, Row, Transaction};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("state store {url}: {source}")]
+    Db { url: String, source: sqlx::Error },
+    #[error("state store: unsupported URL `{0}` (use sqlite://PATH or postgres://…)")]
+    Url(String),
+    #[error("account {0} is not in the state store (has it been extracted?)")]
+    NoAccount(String),
+    #[error("account {account}: cannot go from {from} to {to}")]
+    Transition { account: String, from: State, to: State },
+    #[error("state store holds unreadable data: {0}")]
+    Corrupt(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// Hides the password of a URL for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}://{}:***@{}", &url[..s], &creds[..c], &url[at + 1..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// A handle on the state store.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+    url: String,
+}
+
+/// One account's migration record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountRow {
+    pub account_number: String,
+    pub wave: Option<String>,
+    pub state: State,
+    pub state_reason: Option<String>,
+    pub cutover_date: Option<NaiveDate>,
+    pub first_new_bill_date: Option<NaiveDate>,
+    pub notice_date: Option<NaiveDate>,
+}
+
+impl AccountRow {
+    pub fn schedule(&self) -> Option<Schedule> {
+        Some(Schedule {
+            cutover_date: self.cutover_date?,
+            first_new_bill_date: self.first_new_bill_date?,
+            notice_date: self.notice_date?,
+        })
+    }
+}
+
+/// A date column a stage can ask "due on or before" about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    Notice,
+    Cutover,
+}
+
+impl Due {
+    fn column(self) -> &'static str {
+        match self {
+            Due::Notice => "notice_date",
+            Due::Cutover => "cutover_date",
+        }
+    }
+}
+
+/// One journaled state change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JournalRow {
+    pub at: String,
+    pub actor: String,
+    pub from: String,
+    pub to: String,
+    pub reason: String,
+}
+
+/// A change of state, with who and why; optionally new schedule dates.
+pub struct Transition<'a> {
+    pub account: &'a str,
+    pub from: State,
+    pub to: State,
+    pub actor: &'a str,
+    pub reason: &'a str,
+    pub at: DateTime<Utc>,
+    pub schedule: Option<Option<Schedule>>,
+}
+
+/// The stored state of one notice (outbox pattern: the row exists before sending).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NoticeRow {
+    pub wave: String,
+    pub account_number: String,
+    pub kind: String,
+    pub message_id: String,
+    pub channel: String,
+    pub recipients: String,
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub sent_at: Option<String>,
+}
+
+fn d(s: Option<String>) -> Option<NaiveDate> {
+    s.and_then(|s| s.parse().ok())
+}
+
+impl Store {
+    /// Opens (creating when needed) and migrates the store at `url`.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Dialect::Postgres
+        } else {
+            return Err(StoreError::Url(redact(url)));
+        };
+        let shown = redact(url);
+        let mut connect_url = url.to_string();
+        if dialect == Dialect::Sqlite && !url.contains("mode=") && !url.contains(":memory:") {
+            if let Some(path) = url.strip_prefix("sqlite://") {
+                if let Some(parent) = std::path::Path::new(path).parent() {
+                    let _ = std::fs::create_dir_all(parent);
+                }
+            }
+            connect_url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+        }
+        // An in-memory SQLite database lives in one connection.
+        let max = if url.contains(":memory:") { 1 } else { 4 };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .connect(&connect_url)
+            .await
+            .map_err(|source| StoreError::Db { url: shown.clone(), source })?;
+        let store = Store { pool, dialect, url: shown };
+        if dialect == Dialect::Sqlite && !url.contains(":memory:") {
+            sqlx::raw_sql("PRAGMA journal_mode=WAL").execute(&store.pool).await.map_err(|e| store.err(e))?;
+        }
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// A throw-away in-memory store, for commands that work on a fresh workspace.
+    pub async fn scratch() -> Result<Store, StoreError> {
+        Store::open("sqlite::memory:").await
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub(crate) fn err(&self, source: sqlx::Error) -> StoreError {
+        StoreError::Db { url: self.url.clone(), source }
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        const SQLITE: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+        const POSTGRES: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+        let migrations = match self.dialect {
+            Dialect::Sqlite => SQLITE,
+            Dialect::Postgres => POSTGRES,
+        };
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        if self.dialect == Dialect::Postgres {
+            // Two processes opening a fresh database at once must not both migrate it.
+            sqlx::query("SELECT pg_advisory_xact_lock(7201)").execute(&mut *tx).await.map_err(|e| self.err(e))?;
+        }
+        sqlx::raw_sql("CREATE TABLE IF NOT EXISTS cutover_schema (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)")
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM cutover_schema")
+            .fetch_one(&mut *tx)
+            .await
+            .and_then(|r| r.try_get::<i64, _>(0))
+            .map_err(|e| self.err(e))?;
+        for (version, sql) in migrations.iter().filter(|(v, _)| *v > current) {
+            sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(|e| self.err(e))?;
+            sqlx::query("INSERT INTO cutover_schema (version, applied_at) VALUES ($1, $2)")
+                .bind(*version)
+                .bind(Utc::now().to_rfc3339())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        tx.commit().await.map_err(|e| self.err(e))
+    }
+
+    pub async fn begin(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        self.pool.begin().await.map_err(|e| self.err(e))
+    }
+
+    // ------------------------------------------------------------------ accounts and journal
+
+    /// THE way an account changes state: checks the state machine, updates the account only if it
+    /// is still in `from` (so a repeated or concurrent run does nothing twice), and writes the
+    /// journal row, all in one transaction. Returns false when the account was not in `from`.
+    pub async fn transition(&self, t: &Transition<'_>) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let changed = self.transition_in(&mut tx, t).await?;
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(changed)
+    }
+
+    /// [`Store::transition`] inside a caller's transaction.
+    pub async fn transition_in(&self, tx: &mut Transaction<'static, Any>, t: &Transition<'_>) -> Result<bool, StoreError> {
+        if !t.from.can_go_to(t.to) {
+            return Err(StoreError::Transition { account: t.account.to_string(), from: t.from, to: t.to });
+        }
+        let at = t.at.to_rfc3339();
+        let res = match t.schedule {
+            None => sqlx::query(
+                "UPDATE account SET state = $1, state_reason = $2, updated_at = $3 WHERE account_number = $4 AND state = $5",
+            )
+            .bind(t.to.as_str())
+            .bind(t.reason)
+            .bind(&at)
+            .bind(t.account)
+            .bind(t.from.as_str())
+            .execute(&mut **tx)
+            .await,
+            Some(s) => sqlx::query(
+                "UPDATE account SET state = $1, state_reason = $2, updated_at = $3, cutover_date = $4, \
+                 first_new_bill_date = $5, notice_date = $6 WHERE account_number = $7 AND state = $8",
+            )
+            .bind(t.to.as_str())
+            .bind(t.reason)
+            .bind(&at)
+            .bind(s.map(|s| s.cutover_date.to_string()))
+            .bind(s.map(|s| s.first_new_bill_date.to_string()))
+            .bind(s.map(|s| s.notice_date.to_string()))
+            .bind(t.account)
+            .bind(t.from.as_str())
+            .execute(&mut **tx)
+            .await,
+        }
+        .map_err(|e| self.err(e))?;
+        if res.rows_affected() == 0 {
+            return Ok(false);
+        }
+        self.journal_in(tx, t.account, &at, t.actor, t.from, t.to, t.reason).await?;
+        Ok(true)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn journal_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        account: &str,
+        at: &str,
+        actor: &str,
+        from: State,
+        to: State,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO journal (account_number, at, actor, from_state, to_state, reason) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(account)
+            .bind(at)
+            .bind(actor)
+            .bind(from.as_str())
+            .bind(to.as_str())
+            .bind(reason)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    pub async fn journal(&self, account: &str) -> Result<Vec<JournalRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, actor, from_state, to_state, reason FROM journal WHERE account_number = $1 ORDER BY id",
+        )
+        .bind(account)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|r| {
+                Ok(JournalRow {
+                    at: r.try_get(0)?,
+                    actor: r.try_get(1)?,
+                    from: r.try_get(2)?,
+                    to: r.try_get(3)?,
+                    reason: r.try_get(4)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(|e| self.err(e))
+    }
+
+    const ACCOUNT_COLS: &'static str =
+        "account_number, wave, state, state_reason, cutover_date, first_new_bill_date, notice_date";
+
+    fn account_row(r: &sqlx::any::AnyRow) -> Result<AccountRow, sqlx::Error> {
+        let state: String = r.try_get(2)?;
+        Ok(AccountRow {
+            account_number: r.try_get(0)?,
+            wave: r.try_get(1)?,
+            state: state.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+            state_reason: r.try_get(3)?,
+            cutover_date: d(r.try_get(4)?),
+            first_new_bill_date: d(r.try_get(5)?),
+            notice_date: d(r.try_get(6)?),
+        })
+    }
+
+    pub async fn account(&self, account: &str) -> Result<Option<AccountRow>, StoreError> {
+        let sql = format!("SELECT {} FROM account WHERE account_number = $1", Self::ACCOUNT_COLS);
+        let row = sqlx::query(&sql).bind(account).fetch_optional(&self.pool).await.map_err(|e| self.err(e))?;
+        row.as_ref().map(Self::account_row).transpose().map_err(|e| self.err(e))
+    }
+
+    /// A page of a wave's accounts in the given states (and, with `due`, whose date in that column
+    /// is on or before the given day), after `after` in account order: stages walk a wave in
+    /// bounded batches with this (keyset pagination).
+    pub async fn wave_accounts(
+        &self,
+        wave: &str,
+        states: &[State],
+        due: Option<(Due, NaiveDate)>,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<AccountRow>, StoreError> {
+        let placeholders: Vec<String> = (0..states.len()).map(|i| format!("${}", i + 5)).collect();
+        let (col, day) = match due {
+            Some((c, d)) => (c.column(), d.to_string()),
+            None => ("'0000-00-00'", "9999-12-31".to_string()),
+        };
+        let sql = format!(
+            "SELECT {} FROM account WHERE wave = $1 AND account_number > $2 AND {col} <= $4 AND state IN ({}) \
+             ORDER BY account_number LIMIT $3",
+            Self::ACCOUNT_COLS,
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(wave).bind(after).bind(limit).bind(day);
+        for s in states {
+            q = q.bind(s.as_str());
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
+        rows.iter().map(Self::account_row).collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// How many of a wave's accounts are in the given states.
+    pub async fn count_wave(&self, wave: &str, states: &[State]) -> Result<i64, StoreError> {
+        let placeholders: Vec<String> = (0..states.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!("SELECT COUNT(*) FROM account WHERE wave = $1 AND state IN ({})", placeholders.join(", "));
+        let mut q = sqlx::query(&sql).bind(wave);
+        for s in states {
+            q = q.bind(s.as_str());
+        }
+        q.fetch_one(&self.pool).await.and_then(|r| r.try_get(0)).map_err(|e| self.err(e))
+    }
+
+    /// Records an account's reconciliation outcome (`pass` / `fail`).
+    pub async fn set_recon_in(&self, tx: &mut Transaction<'static, Any>, account: &str, recon: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE account SET recon = $1 WHERE account_number = $2")
+            .bind(recon)
+            .bind(account)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Accounts of a wave that passed and failed reconciliation.
+    pub async fn recon_counts(&self, wave: &str) -> Result<(i64, i64), StoreError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(CASE WHEN recon = 'pass' THEN 1 ELSE 0 END), 0), \
+             COALESCE(SUM(CASE WHEN recon = 'fail' THEN 1 ELSE 0 END), 0) FROM account WHERE wave = $1",
+        )
+        .bind(wave)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        let get = |i| -> Result<i64, sqlx::Error> { row.try_get::<i64, _>(i) };
+        Ok((get(0).map_err(|e| self.err(e))?, get(1).map_err(|e| self.err(e))?))
+    }
+
+    /// Every account (or one wave's), for status reports, a page at a time.
+    pub async fn accounts_page(&self, wave: Option<&str>, after: &str, limit: i64) -> Result<Vec<AccountRow>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM account WHERE account_number > $1 AND ($2 = '' OR wave = $2) ORDER BY account_number LIMIT $3",
+            Self::ACCOUNT_COLS
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after)
+            .bind(wave.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        rows.iter().map(Self::account_row).collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Accounts per state, for one wave or all.
+    pub async fn state_counts(&self, wave: Option<&str>) -> Result<Vec<(State, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT state, COUNT(*) FROM account WHERE ($1 = '' OR wave = $1) GROUP BY state ORDER BY state",
+        )
+        .bind(wave.unwrap_or(""))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for r in rows {
+            let s: String = r.try_get(0).map_err(|e| self.err(e))?;
+            let n: i64 = r.try_get(1).map_err(|e| self.err(e))?;
+            out.push((s.parse().map_err(StoreError::Corrupt)?, n));
+        }
+        Ok(out)
+    }
+
+    // ------------------------------------------------------------------ legacy records
+
+    /// The extracted legacy records of these accounts.
+    pub async fn legacy_accounts(&self, numbers: &[String]) -> Result<Vec<crate::domain::LegacyAccount>, StoreError> {
+        use crate::domain::LegacyAccount;
+        use std::collections::HashMap;
+        if numbers.is_empty() {
+            return Ok(vec![]);
+        }
+        let placeholders: Vec<String> = (1..=numbers.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT kind, data FROM legacy_record WHERE account_number IN ({}) ORDER BY kind, source_row",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for n in numbers {
+            q = q.bind(n);
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
+        let mut accounts: HashMap<String, LegacyAccount> = HashMap::new();
+        let mut children = Vec::new();
+        for r in &rows {
+            let kind: String = r.try_get(0).map_err(|e| self.err(e))?;
+            let data: String = r.try_get(1).map_err(|e| self.err(e))?;
+            if kind == "account" {
+                let a: crate::domain::Account = serde_json::from_str(&data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                accounts.insert(a.account_number.clone(), LegacyAccount::new(a));
+            } else {
+                children.push((kind, data));
+            }
+        }
+        for (kind, data) in children {
+            let bad = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
+            match kind.as_str() {
+                "service" => {
+                    let s: crate::domain::Service = serde_json::from_str(&data).map_err(bad)?;
+                    if let Some(a) = accounts.get_mut(&s.account_number) {
+                        a.services.push(s);
+                    }
+                }
+                "usage" => {
+                    let u: crate::domain::Usage = serde_json::from_str(&data).map_err(bad)?;
+                    if let Some(a) = accounts.get_mut(&u.account_number) {
+                        a.usage.push(u);
+                    }
+                }
+                "line" => {
+                    let l: crate::domain::LegacyLine = serde_json::from_str(&data).map_err(bad)?;
+                    if let Some(a) = accounts.get_mut(&l.account_number) {
+                        a.invoice_lines.push(l);
+                    }
+                }
+                other => return Err(StoreError::Corrupt(format!("unknown record kind {other}"))),
+            }
+        }
+        Ok(numbers.iter().filter_map(|n| accounts.remove(n)).collect())
+    }
+
+    /// Whether a complete extraction exists.
+    pub async fn last_extraction(&self) -> Result<Option<ExtractionCounts>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, source, accounts, records, quarantined, finished_at FROM extraction \
+             WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        row.map(|r| {
+            Ok(ExtractionCounts {
+                id: r.try_get(0)?,
+                source: r.try_get(1)?,
+                accounts: r.try_get(2)?,
+                records: r.try_get(3)?,
+                quarantined: r.try_get(4)?,
+                finished_at: r.try_get(5)?,
+            })
+        })
+        .transpose()
+        .map_err(|e| self.err(e))
+    }
+
+    /// Quarantined rows of the last extraction (all, or one account's).
+    pub async fn quarantine(&self, account: Option<&str>) -> Result<Vec<crate::extract::Quarantined>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT tbl, source, source_row, account_number, reason, raw FROM quarantine \
+             WHERE extraction_id = (SELECT MAX(id) FROM extraction WHERE finished_at IS NOT NULL) \
+             AND ($1 = '' OR account_number = $1) ORDER BY id",
+        )
+        .bind(account.unwrap_or(""))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for r in rows {
+            let tbl: String = r.try_get(0).map_err(|e| self.err(e))?;
+            let table = crate::extract::Table::ALL
+                .into_iter()
+                .find(|t| t.name() == tbl)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown table {tbl}")))?;
+            out.push(crate::extract::Quarantined {
+                table,
+                source: r.try_get(1).map_err(|e| self.err(e))?,
+                row: r.try_get::<i64, _>(2).map_err(|e| self.err(e))? as u64,
+                account_number: r.try_get(3).map_err(|e| self.err(e))?,
+                reason: r.try_get(4).map_err(|e| self.err(e))?,
+                raw: r.try_get(5).map_err(|e| self.err(e))?,
+            });
+        }
+        Ok(out)
+    }
+
+    // ------------------------------------------------------------------ bills and verdicts
+
+    pub async fn put_bill_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        account: &str,
+        period: &str,
+        total: &str,
+        data: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO bill (account_number, period, total, data) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (account_number, period) DO UPDATE SET total = excluded.total, data = excluded.data",
+        )
+        .bind(account)
+        .bind(period)
+        .bind(total)
+        .bind(data)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Stored bills (JSON) of an account, by period.
+    pub async fn bills(&self, account: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT period, data FROM bill WHERE account_number = $1 ORDER BY period")
+            .bind(account)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(|e| self.err(e))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn put_verdict_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        account: &str,
+        period: &str,
+        status: &str,
+        legacy_total: &str,
+        new_total: &str,
+        difference: &str,
+        data: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO verdict (account_number, period, status, legacy_total, new_total, difference, data) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (account_number, period) DO UPDATE SET \
+             status = excluded.status, legacy_total = excluded.legacy_total, new_total = excluded.new_total, \
+             difference = excluded.difference, data = excluded.data",
+        )
+        .bind(account)
+        .bind(period)
+        .bind(status)
+        .bind(legacy_total)
+        .bind(new_total)
+        .bind(difference)
+        .bind(data)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Stored period verdicts (JSON) of these accounts, as (account, data).
+    pub async fn verdicts(&self, numbers: &[String]) -> Result<Vec<(String, String)>, StoreError> {
+        if numbers.is_empty() {
+            return Ok(vec![]);
+        }
+        let placeholders: Vec<String> = (1..=numbers.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT account_number, data FROM verdict WHERE account_number IN ({}) ORDER BY account_number, period",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for n in numbers {
+            q = q.bind(n);
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(|e| self.err(e))
+    }
+
+    // ------------------------------------------------------------------ notices (outbox)
+
+    /// Records a notice before it is sent. Returns the stored row: a new one in state `queued`,
+    /// or the existing one (whatever its state) when this (wave, account, kind) was recorded before.
+    pub async fn notice_claim(
+        &self,
+        wave: &str,
+        account: &str,
+        kind: &str,
+        message_id: &str,
+        channel: &str,
+        recipients: &str,
+        at: DateTime<Utc>,
+    ) -> Result<NoticeRow, StoreError> {
+        sqlx::query(
+            "INSERT INTO notice (wave, account_number, kind, message_id, channel, recipients, state, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7) ON CONFLICT (wave, account_number, kind) DO NOTHING",
+        )
+        .bind(wave)
+        .bind(account)
+        .bind(kind)
+        .bind(message_id)
+        .bind(channel)
+        .bind(recipients)
+        .bind(at.to_rfc3339())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        self.notice(wave, account, kind).await?.ok_or_else(|| StoreError::NoAccount(account.to_string()))
+    }
+
+    pub async fn notice(&self, wave: &str, account: &str, kind: &str) -> Result<Option<NoticeRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT wave, account_number, kind, message_id, channel, recipients, state, attempts, last_error, sent_at \
+             FROM notice WHERE wave = $1 AND account_number = $2 AND kind = $3",
+        )
+        .bind(wave)
+        .bind(account)
+        .bind(kind)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        row.map(|r| {
+            Ok(NoticeRow {
+                wave: r.try_get(0)?,
+                account_number: r.try_get(1)?,
+                kind: r.try_get(2)?,
+                message_id: r.try_get(3)?,
+                channel: r.try_get(4)?,
+                recipients: r.try_get(5)?,
+                state: r.try_get(6)?,
+                attempts: r.try_get(7)?,
+                last_error: r.try_get(8)?,
+                sent_at: r.try_get(9)?,
+            })
+        })
+        .transpose()
+        .map_err(|e| self.err(e))
+    }
+
+    /// Moves a notice to `sending` (counting the attempt), `sent` or `failed`.
+    pub async fn notice_mark(
+        &self,
+        wave: &str,
+        account: &str,
+        kind: &str,
+        state: &str,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let sent_at = (state == "sent").then(|| at.to_rfc3339());
+        let bump: i64 = (state == "sending").into();
+        sqlx::query(
+            "UPDATE notice SET state = $1, last_error = $2, sent_at = COALESCE($3, sent_at), attempts = attempts + $4 \
+             WHERE wave = $5 AND account_number = $6 AND kind = $7",
+        )
+        .bind(state)
+        .bind(error)
+        .bind(sent_at)
+        .bind(bump)
+        .bind(wave)
+        .bind(account)
+        .bind(kind)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Notices of a wave by state: (state, channel, count).
+    pub async fn notice_counts(&self, wave: &str) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT state, channel, COUNT(*) FROM notice WHERE wave = $1 GROUP BY state, channel ORDER BY state, channel",
+        )
+        .bind(wave)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(|e| self.err(e))
+    }
+
+    // ------------------------------------------------------------------ cut-over
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn put_cutover_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        account: &str,
+        wave: &str,
+        schedule: &Schedule,
+        target_file: &str,
+        legacy_billing: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO cutover (account_number, wave, cutover_date, first_new_bill_date, target_file, legacy_billing, at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (account_number) DO UPDATE SET \
+             legacy_billing = excluded.legacy_billing, target_file = excluded.target_file, at = excluded.at",
+        )
+        .bind(account)
+        .bind(wave)
+        .bind(schedule.cutover_date.to_string())
+        .bind(schedule.first_new_bill_date.to_string())
+        .bind(target_file)
+        .bind(legacy_billing)
+        .bind(at.to_rfc3339())
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The legacy billing state of a cut-over account: `suppressed` or `restored`.
+    pub async fn legacy_billing(&self, account: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT legacy_billing FROM cutover WHERE account_number = $1")
+            .bind(account)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        row.map(|r| r.try_get(0)).transpose().map_err(|e| self.err(e))
+    }
+
+    pub async fn set_legacy_billing_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        account: &str,
+        value: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE cutover SET legacy_billing = $1 WHERE account_number = $2")
+            .bind(value)
+            .bind(account)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,207 @@
+//! The workspace: a folder holding `cutover.yaml` (SPEC §1), and the paths it names.
+//!
+//! Secrets never live here: a database URL with a password comes from `CUTOVER_STORE_URL` /
+//! `CUTOVER_SOURCE_URL`, SMTP credentials from `CUTOVER_SMTP_USERNAME` / `CUTOVER_SMTP_PASSWORD`.
+
+use crate::extract::Source;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub const CONFIG_FILE: &str = "cutover.yaml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: no workspace here (create one with `cutover init`, or pass -C DIR)")]
+    Missing { path: String },
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path}:{line}:{col}: {message}")]
+    Invalid { path: String, line: usize, col: usize, message: String },
+    #[error("{path}: {message}")]
+    Bad { path: String, message: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub source: SourceConfig,
+    #[serde(default = "defaults::store")]
+    pub store: String,
+    #[serde(default = "defaults::plan")]
+    pub plan: PathBuf,
+    #[serde(default = "defaults::catalog")]
+    pub catalog: PathBuf,
+    #[serde(default = "defaults::templates")]
+    pub templates: PathBuf,
+    #[serde(default)]
+    pub mail: MailConfig,
+    #[serde(default = "defaults::sender")]
+    pub sender: String,
+    #[serde(default = "defaults::remit_to")]
+    pub remit_to: Vec<String>,
+    /// Where cut-over writes the new-model import records.
+    #[serde(default = "defaults::target")]
+    pub target: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SourceConfig {
+    Csv { path: PathBuf },
+    Sql { url: Option<String> },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "transport", rename_all = "lowercase", deny_unknown_fields)]
+pub enum MailConfig {
+    Outbox {
+        #[serde(default = "defaults::outbox")]
+        dir: PathBuf,
+    },
+    Smtp {
+        host: String,
+        port: u16,
+        #[serde(default)]
+        tls: Tls,
+    },
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig::Outbox { dir: defaults::outbox() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tls {
+    #[default]
+    None,
+    Starttls,
+    Tls,
+}
+
+mod defaults {
+    use std::path::PathBuf;
+    pub fn store() -> String {
+        "sqlite://.cutover/state.db".into()
+    }
+    pub fn plan() -> PathBuf {
+        "waves/".into()
+    }
+    pub fn catalog() -> PathBuf {
+        "waves/catalog.yaml".into()
+    }
+    pub fn templates() -> PathBuf {
+        "templates/".into()
+    }
+    pub fn outbox() -> PathBuf {
+        "outbox/".into()
+    }
+    pub fn sender() -> String {
+        "Billing <billing@example.com>".into()
+    }
+    pub fn remit_to() -> Vec<String> {
+        vec!["Atmosera, Inc.".into(), "P.O. Box 2712".into(), "Portland, OR 97208-2712".into()]
+    }
+    pub fn target() -> PathBuf {
+        "import/".into()
+    }
+}
+
+/// A loaded workspace: its root folder and configuration.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub root: PathBuf,
+    pub config: Config,
+}
+
+impl Workspace {
+    pub fn open(root: &Path) -> Result<Workspace, ConfigError> {
+        let path = root.join(CONFIG_FILE);
+        let shown = path.display().to_string();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ConfigError::Missing { path: shown }),
+            Err(source) => return Err(ConfigError::Io { path: shown, source }),
+        };
+        let config: Config = serde_yaml::from_str(&text).map_err(|e| {
+            let (line, col) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+            ConfigError::Invalid { path: shown.clone(), line, col, message: e.to_string() }
+        })?;
+        if let SourceConfig::Sql { url: Some(u) } = &config.source {
+            if crate::store::redact(u) != *u {
+                return Err(ConfigError::Bad {
+                    path: shown,
+                    message: "source.url holds a password; put the URL in CUTOVER_SOURCE_URL instead".into(),
+                });
+            }
+        }
+        if crate::store::redact(&config.store) != config.store {
+            return Err(ConfigError::Bad {
+                path: shown,
+                message: "store holds a password; put the URL in CUTOVER_STORE_URL instead".into(),
+            });
+        }
+        Ok(Workspace { root: root.to_path_buf(), config })
+    }
+
+    pub fn path(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() { p.to_path_buf() } else { self.root.join(p) }
+    }
+
+    /// The state store URL: `CUTOVER_STORE_URL` wins; a relative SQLite path is under the root.
+    pub fn store_url(&self) -> String {
+        if let Ok(u) = std::env::var("CUTOVER_STORE_URL") {
+            if !u.is_empty() {
+                return u;
+            }
+        }
+        self.resolve_sqlite(&self.config.store)
+    }
+
+    fn resolve_sqlite(&self, url: &str) -> String {
+        match url.strip_prefix("sqlite://") {
+            Some(rest) if !rest.starts_with('/') && !rest.starts_with(':') => {
+                format!("sqlite://{}", self.root.join(rest).display())
+            }
+            _ => url.to_string(),
+        }
+    }
+
+    pub fn source(&self) -> Result<Source, ConfigError> {
+        match &self.config.source {
+            SourceConfig::Csv { path } => Ok(Source::Csv(self.path(path))),
+            SourceConfig::Sql { url } => {
+                let env = std::env::var("CUTOVER_SOURCE_URL").ok().filter(|u| !u.is_empty());
+                match env.or_else(|| url.clone()) {
+                    Some(u) => Ok(Source::Sql(self.resolve_sqlite(&u))),
+                    None => Err(ConfigError::Bad {
+                        path: self.root.join(CONFIG_FILE).display().to_string(),
+                        message: "source.kind is sql but neither source.url nor CUTOVER_SOURCE_URL is set".into(),
+                    }),
+                }
+            }
+        }
+    }
+}
+
+/// The text of a fresh `cutover.yaml` for `cutover init`.
+pub fn template_config(source: &SourceConfig) -> String {
+    let source = match source {
+        SourceConfig::Csv { path } => format!("source:\n  kind: csv\n  path: {}\n", path.display()),
+        SourceConfig::Sql { url } => format!("source:\n  kind: sql\n  url: \"{}\"\n", url.as_deref().unwrap_or("")),
+    };
+    format!(
+        "# cutover workspace (see SPEC §1). Secrets come from the environment, never from this file.\n\
+         {source}\
+         store: \"sqlite://.cutover/state.db\"   # or set CUTOVER_STORE_URL=postgres://…\n\
+         plan: waves/\n\
+         catalog: waves/catalog.yaml\n\
+         templates: templates/\n\
+         mail:\n  transport: outbox\n  dir: outbox/\n\
+         sender: \"Billing <billing@example.com>\"\n\
+         remit_to: [\"Atmosera, Inc.\", \"P.O. Box 2712\", \"Portland, OR 97208-2712\"]\n\
+         target: import/\n"
+    )
+}
