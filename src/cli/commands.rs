@@ -121,6 +121,11 @@ fn load_plan(ws: &Workspace) -> Result<crate::plan::Checked> {
 
 async fn open(root: &Path) -> Result<Engine> {
     let ws = Workspace::open(root)?;
+    let store = Store::open(&ws.store_url()).await?;
+    open_with(ws, store)
+}
+
+fn open_with(ws: Workspace, store: Store) -> Result<Engine> {
     let checked = load_plan(&ws)?;
     let Some(plan) = checked.plan else {
         for p in &checked.problems {
@@ -128,15 +133,17 @@ async fn open(root: &Path) -> Result<Engine> {
         }
         return Err(Failure::input(anyhow::anyhow!("the plan has errors; run `cutover plan check`")));
     };
-    let store = Store::open(&ws.store_url()).await?;
     Ok(Engine { ws, plan, store, progress: super::progress::reporter() })
 }
 
 /// The workspace's store when it holds an extraction; else a scratch store filled from the legacy
 /// source for just what the command needs (a fresh workspace changes nothing on disk).
 async fn open_or_scratch(root: &Path, filter: crate::store::extraction::Filter) -> Result<Engine> {
-    let mut engine = open(root).await?;
-    if engine.store.last_extraction().await?.is_none() {
+    let ws = Workspace::open(root)?;
+    let url = ws.store_url();
+    let no_file = url.strip_prefix("sqlite://").is_some_and(|p| !Path::new(p.split('?').next().unwrap_or(p)).exists());
+    let mut engine = if no_file { open_with(ws, Store::scratch().await?)? } else { open(root).await? };
+    if no_file || engine.store.last_extraction().await?.is_none() {
         engine.store = Store::scratch().await?;
         let ctx = Ctx::new(today(), Ctx::actor("scratch"));
         engine.extract_filtered(&ctx, filter).await?;

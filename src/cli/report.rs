@@ -228,7 +228,7 @@ pub fn reconciliation_out(r: &Reconciliation, format: Format) -> anyhow::Result<
             writeln!(
                 o,
                 "accounts {}  passed {}  failed {}  pass rate {}%  legacy {}  new {}  |variance| {}  gate {:?}",
-                s.accounts, s.passed, s.failed, s.pass_rate * Decimal::from(100), s.legacy_total, s.new_total, s.absolute_variance, r.gate
+                s.accounts, s.passed, s.failed, (s.pass_rate * Decimal::from(100)).round_dp(1).normalize(), s.legacy_total, s.new_total, s.absolute_variance, r.gate
             )?;
             writeln!(o, "\n{:<10} {:<5} {:<8} {:>12} {:>12} {:>10}  reasons", "account", "", "period", "legacy", "new", "diff")?;
             for a in r.accounts.iter().filter(|a| a.status == crate::reconcile::AccountStatus::Fail).take(50) {

@@ -167,14 +167,9 @@ impl Engine {
             let mut tx = self.store.begin().await?;
             for acct in &accounts {
                 let number = &acct.account.account_number;
-                let sched = match schedule(wave, acct.account.bill_cycle_day, ctx.as_of) {
-                    Ok(s) => s,
-                    Err(why) => {
-                        let t = Transition { account: number, from: State::Extracted, to: State::Held, actor: &ctx.actor, reason: &why, at: ctx.at, schedule: None };
-                        r.held += u64::from(self.store.transition_in(&mut tx, &t).await?);
-                        continue;
-                    }
-                };
+                // Not schedulable is not a reason to skip rating: the parallel run still tells the
+                // team whether the bills are right. The reconcile stage holds such an account.
+                let sched = schedule(wave, acct.account.bill_cycle_day, ctx.as_of);
                 let mut bills = Vec::new();
                 let mut failure = None;
                 for p in Self::parallel_periods(wave, acct) {
@@ -195,14 +190,17 @@ impl Engine {
                     let json = serde_json::to_string(b).map_err(|e| EngineError::Refused(e.to_string()))?;
                     self.store.put_bill_in(&mut tx, number, &b.period.to_string(), &b.total.to_string(), &json).await?;
                 }
-                let reason = format!(
-                    "rated {} parallel-run period(s); cut over {}, first new bill {}, notice {}",
-                    bills.len(),
-                    sched.cutover_date,
-                    sched.first_new_bill_date,
-                    sched.notice_date
-                );
-                let t = Transition { account: number, from: State::Extracted, to: State::Rated, actor: &ctx.actor, reason: &reason, at: ctx.at, schedule: Some(Some(sched)) };
+                let reason = match &sched {
+                    Ok(s) => format!(
+                        "rated {} parallel-run period(s); cut over {}, first new bill {}, notice {}",
+                        bills.len(),
+                        s.cutover_date,
+                        s.first_new_bill_date,
+                        s.notice_date
+                    ),
+                    Err(why) => format!("rated {} parallel-run period(s); {why}", bills.len()),
+                };
+                let t = Transition { account: number, from: State::Extracted, to: State::Rated, actor: &ctx.actor, reason: &reason, at: ctx.at, schedule: Some(sched.ok()) };
                 r.done += u64::from(self.store.transition_in(&mut tx, &t).await?);
             }
             tx.commit().await.map_err(|e| self.store.err(e))?;
@@ -247,9 +245,22 @@ impl Engine {
                 }
                 let pass = reconcile::account_status(&verdicts) == reconcile::AccountStatus::Pass;
                 self.store.set_recon_in(&mut tx, number, if pass { "pass" } else { "fail" }).await?;
+                let row = rows.iter().find(|r| &r.account_number == number);
                 let (to, reason) = if pass {
                     let diff: crate::domain::Decimal = verdicts.iter().map(|v| v.difference).sum();
-                    (State::Reconciled, format!("reconciliation passed over {} period(s), net difference {diff}", verdicts.len()))
+                    let passed = format!("reconciliation passed over {} period(s), net difference {diff}", verdicts.len());
+                    match row.and_then(|r| r.schedule()) {
+                        Some(_) => (State::Reconciled, passed),
+                        None => match schedule(wave, acct.account.bill_cycle_day, ctx.as_of) {
+                            Ok(s) => {
+                                let reason = format!("{passed}; scheduled: cut over {}, first new bill {}", s.cutover_date, s.first_new_bill_date);
+                                let t = Transition { account: number, from: State::Rated, to: State::Reconciled, actor: &ctx.actor, reason: &reason, at: ctx.at, schedule: Some(Some(s)) };
+                                r.done += u64::from(self.store.transition_in(&mut tx, &t).await?);
+                                continue;
+                            }
+                            Err(why) => (State::Held, format!("{passed}, but {why}")),
+                        },
+                    }
                 } else {
                     let worst: Vec<String> = verdicts
                         .iter()
@@ -263,7 +274,7 @@ impl Engine {
                 };
                 let t = Transition { account: number, from: State::Rated, to, actor: &ctx.actor, reason: &reason, at: ctx.at, schedule: None };
                 if self.store.transition_in(&mut tx, &t).await? {
-                    if pass { r.done += 1 } else { r.held += 1 }
+                    if to == State::Reconciled { r.done += 1 } else { r.held += 1 }
                 }
             }
             tx.commit().await.map_err(|e| self.store.err(e))?;

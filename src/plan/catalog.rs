@@ -1,6 +1,6 @@
 //! The catalog (SPEC §3): products, charges, pricing models, and the legacy code mapping.
 
-use super::yaml::{Fields, Reader, is_null, pos};
+use super::yaml::{Fields, Reader, is_null, pos, start_of};
 use super::{Catalog, Charge, ChargeModel, ChargeType, Problem, Product, Proration, Rounding, RoundingMode, Tier};
 use crate::domain::Decimal;
 use marked_yaml::Node;
@@ -125,7 +125,7 @@ fn product(
         }
     }
     if charges_node.is_some_and(|c| c.is_empty()) {
-        r.error(map.span(), "a product needs at least one charge");
+        r.error(&start_of(map), "a product needs at least one charge");
         ok = false;
     }
     (ok && charges_node.is_some()).then_some(())?;
@@ -186,7 +186,7 @@ fn charge(
         }
         None => return None,
     };
-    let model_span = model_node.map(|n| *n.span()).unwrap_or(*map.span());
+    let model_span = model_node.map(|n| *n.span()).unwrap_or(start_of(map));
     let model_name = model_name?;
     let charge_type = charge_type?;
     let mut ok = true;
@@ -206,7 +206,7 @@ fn charge(
         let wanted = wants.contains(&field) && needs_price(field);
         match node {
             None if wanted => {
-                r.error(map.span(), format!("charge with model `{model_name}` is missing `{field}`"));
+                r.error(&start_of(map), format!("charge with model `{model_name}` is missing `{field}`"));
                 ok = false;
             }
             Some(n) if !wants.contains(&field) || !needs_price(field) => {
@@ -229,7 +229,7 @@ fn charge(
         // month is the default billing period
     }
     if charge_type == ChargeType::Usage && uom.is_none() {
-        r.error(map.span(), "a usage charge needs `uom` (the unit its usage is measured in)");
+        r.error(&start_of(map), "a usage charge needs `uom` (the unit its usage is measured in)");
         ok = false;
     }
     let money = |r: &mut Reader, n: Option<&Node>, what: &str| -> Option<Decimal> {
@@ -261,7 +261,7 @@ fn charge(
     };
     let charge_id = id.clone().unwrap_or_default();
     if legacy.is_empty() && ok {
-        r.error(map.span(), "a charge needs at least one legacy code in `legacy_codes`");
+        r.error(&start_of(map), "a charge needs at least one legacy code in `legacy_codes`");
         ok = false;
     }
     for (code, span) in &legacy {
@@ -315,7 +315,7 @@ fn tiers(r: &mut Reader, node: &Node) -> Option<Vec<Tier>> {
                 }
             },
         };
-        let at = up_to_node.map(|n| *n.span()).unwrap_or(*map.span());
+        let at = up_to_node.map(|n| *n.span()).unwrap_or(start_of(map));
         match (up_to, last) {
             (None, false) => {
                 r.error(&at, "only the last tier may be unbounded (`up_to: null`)");

@@ -1,0 +1,216 @@
+//! Plan checks as tables: each case is a file's text and the problems it must produce.
+
+use super::*;
+
+const CATALOG: &str = include_str!("../../waves/catalog.yaml");
+
+fn file(name: &str, text: &str) -> SourceFile {
+    SourceFile { name: name.to_string(), text: text.to_string() }
+}
+
+fn repo_waves() -> Vec<SourceFile> {
+    crate::demo::PLAN_FILES.iter().filter(|(n, _)| *n != "catalog.yaml").map(|(n, t)| file(n, t)).collect()
+}
+
+/// Checks `waves` against the real catalog; returns the problems as `file:line:col: message`.
+fn check_waves(waves: &[(&str, &str)]) -> Vec<String> {
+    let files: Vec<_> = waves.iter().map(|(n, t)| file(n, t)).collect();
+    parse(&file("catalog.yaml", CATALOG), &files).problems.iter().map(|p| p.to_string()).collect()
+}
+
+fn check_catalog(text: &str) -> Vec<String> {
+    parse(&file("catalog.yaml", text), &[]).problems.iter().map(|p| p.to_string()).collect()
+}
+
+#[test]
+fn the_repository_plan_is_valid_and_warns_about_the_undated_wave() {
+    let checked = parse(&file("waves/catalog.yaml", CATALOG), &repo_waves());
+    let errors: Vec<_> = checked.errors().map(|p| p.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let plan = checked.plan.expect("valid plan");
+    let ids: Vec<_> = plan.waves.iter().map(|w| w.id.as_str()).collect();
+    assert_eq!(ids, ["dc1-colocation", "dc2-colocation", "dc3-colocation", "multi-tenant-cloud", "internet-wireless"]);
+    let dc1 = plan.wave("dc1-colocation").unwrap();
+    assert_eq!(dc1.start.unwrap().to_string(), "2017-06-05");
+    assert_eq!(dc1.end().unwrap().to_string(), "2017-08-03", "60 days including the start");
+    assert_eq!(plan.wave("multi-tenant-cloud").unwrap().duration_days, 90);
+    assert!(plan.wave("internet-wireless").unwrap().start.is_none());
+    let warnings: Vec<_> = checked.problems.iter().filter(|p| p.severity == Severity::Warning).collect();
+    assert_eq!(warnings.len(), 1);
+    assert!(warnings[0].to_string().starts_with("internet-wireless.yaml:4:8: warning:"), "{}", warnings[0]);
+    // Every segment and DC lands in exactly one wave.
+    use crate::domain::Segment::*;
+    for (seg, site, wave) in [
+        (Colocation, Some("DC1"), "dc1-colocation"),
+        (Colocation, Some("DC2"), "dc2-colocation"),
+        (Colocation, Some("DC3"), "dc3-colocation"),
+        (MultiTenant, None, "multi-tenant-cloud"),
+        (Cloud, None, "multi-tenant-cloud"),
+        (Internet, None, "internet-wireless"),
+        (Wireless, None, "internet-wireless"),
+    ] {
+        assert_eq!(plan.wave_for(seg, site).map(|w| w.id.as_str()), Some(wave), "{seg} {site:?}");
+    }
+    assert!(plan.wave_for(Colocation, Some("DC9")).is_none());
+}
+
+const GOOD: &str = "id: w1\nname: W1\nselect: { segment: [colocation], site: [DC1] }\nstart: 2017-06-05\nduration_days: 60\n";
+
+#[test]
+fn wave_problems_name_file_line_and_column() {
+    // (wave file text, the problem it must report)
+    let table: &[(&str, &str)] = &[
+        ("id: w1\nname: W1\nselect: { segment: [colocation] }\nstart: 2017-06-31\nduration_days: 60\n",
+         "w.yaml:4:8: `start`: `2017-06-31` is not a date (expected YYYY-MM-DD)"),
+        ("id: w1\nname: W1\nselect: { segment: [colocation] }\nstart: 2017-06-05\nduration_days: -5\n",
+         "w.yaml:5:16: `duration_days` must be positive (got -5): the window would be empty"),
+        ("id: w1\nname: W1\nselect: { segment: [colocation] }\nstart: 2017-06-05\nduration_days: 60\nspeed: fast\n",
+         "w.yaml:6:1: unknown field `speed` in the wave"),
+        ("id: w1\nname: W1\nselect: { segment: [colo] }\nstart: 2017-06-05\nduration_days: 60\n",
+         "w.yaml:3:21: unknown segment `colo`"),
+        ("id: w1\nselect: { segment: [colocation] }\nstart: 2017-06-05\nduration_days: 60\n",
+         "w.yaml:1:1: the wave is missing `name`"),
+        ("id: W 1\nname: W1\nselect: { segment: [cloud] }\nstart: 2017-06-05\nduration_days: 60\n",
+         "w.yaml:1:5: wave id `W 1` must use only a-z, 0-9 and -"),
+        ("id: w1\nname: W1\nselect: { segment: [cloud] }\nstart: 2017-06-05\nduration_days: 60\ntolerance: \"-1\"\n",
+         "w.yaml:6:12: `tolerance` must not be negative"),
+        ("id: w1\nname: W1\nselect: { segment: [cloud] }\nstart: 2017-06-05\nduration_days: 60\naccept: [price_typo]\n",
+         "w.yaml:6:10: `accept`: unknown difference reason `price_typo`"),
+        ("id: w1\nname: W1\nselect: { segment: [cloud] }\nstart: 2017-06-05\nduration_days: 60\ngate: { min_pass_rate: \"95\" }\n",
+         "w.yaml:6:24: `gate.min_pass_rate` is a fraction between 0 and 1"),
+        ("id: w1\nname: [W1\n", "w.yaml:3:1: YAML syntax error"),
+        ("id: w1\nid: w2\n", "w.yaml:2:1: duplicate key `id`"),
+        ("id: w1\nname: W1\nselect: {}\nstart: 2017-06-05\nduration_days: 60\n",
+         "w.yaml:3:9: `select` must name at least one segment or site"),
+    ];
+    let mut misses = Vec::new();
+    for (text, expected) in table {
+        let problems = check_waves(&[("w.yaml", text)]);
+        if !problems.iter().any(|p| p.starts_with(expected)) {
+            misses.push(format!("expected {expected:?}\n got {problems:#?}"));
+        }
+    }
+    assert!(misses.is_empty(), "{}", misses.join("\n"));
+}
+
+#[test]
+fn cross_file_problems_point_at_the_second_file() {
+    let dup = check_waves(&[("a.yaml", GOOD), ("b.yaml", &GOOD.replace("DC1", "DC2"))]);
+    assert!(dup.iter().any(|p| p.starts_with("b.yaml:1:5: duplicate wave id `w1` (also in a.yaml:1)")), "{dup:#?}");
+    let overlap = check_waves(&[
+        ("a.yaml", GOOD),
+        ("b.yaml", "id: w2\nname: W2\nselect: { segment: [colocation] }\nstart: 2017-06-05\nduration_days: 60\n"),
+    ]);
+    assert!(
+        overlap.iter().any(|p| p.starts_with("b.yaml:3:9: wave `w2` selects accounts that wave `w1` (a.yaml:3) also selects: segment colocation at site DC1")),
+        "{overlap:#?}"
+    );
+    let disjoint = check_waves(&[("a.yaml", GOOD), ("b.yaml", &GOOD.replace("w1", "w2").replace("DC1", "DC2"))]);
+    assert!(disjoint.is_empty(), "{disjoint:#?}");
+}
+
+#[test]
+fn three_planted_errors_give_three_lines() {
+    let text = "id: w1\nname: W1\nselect: { segment: [colocation] }\nstart: 2017-13-01\nduration_days: 0\ncolour: blue\n";
+    let problems = check_waves(&[("w.yaml", text)]);
+    assert_eq!(problems.len(), 3, "{problems:#?}");
+}
+
+fn catalog_with(charge: &str) -> String {
+    format!("currency: USD\nproducts:\n  - id: p\n    name: P\n    group: G\n    charges:\n{charge}")
+}
+
+#[test]
+fn catalog_problems_name_file_line_and_column() {
+    let table: &[(&str, &str)] = &[
+        // a usage model on a recurring charge
+        ("      - { id: c, name: C, type: recurring, model: overage, included_units: \"1\", overage_price: \"1\", legacy_codes: [X] }\n",
+         "catalog.yaml:7:51: model `overage` prices usage; a recurring charge cannot use it"),
+        // missing price fields
+        ("      - { id: c, name: C, type: usage, uom: GB, model: overage, legacy_codes: [X] }\n",
+         "catalog.yaml:7:11: charge with model `overage` is missing `included_units`"),
+        ("      - { id: c, name: C, type: usage, uom: GB, model: per_unit, legacy_codes: [X] }\n",
+         "catalog.yaml:7:11: charge with model `per_unit` is missing `price`"),
+        // more than 9 decimals
+        ("      - { id: c, name: C, type: usage, uom: GB, model: per_unit, price: \"0.0000000001\", legacy_codes: [X] }\n",
+         "catalog.yaml:7:73: `price`: `0.0000000001` has more than 9 decimals"),
+        // tiers out of order
+        ("      - id: c\n        name: C\n        type: usage\n        uom: GB\n        model: tiered\n        legacy_codes: [X]\n        tiers:\n          - { up_to: \"500\", price: \"1\" }\n          - { up_to: \"100\", price: \"1\" }\n          - { up_to: null, price: \"1\" }\n",
+         "catalog.yaml:15:22: tiers out of order: `up_to: 100` must be above the previous tier's bound"),
+        // last tier bounded
+        ("      - id: c\n        name: C\n        type: usage\n        uom: GB\n        model: volume\n        legacy_codes: [X]\n        tiers:\n          - { up_to: \"500\", price: \"1\" }\n",
+         "catalog.yaml:14:22: the last tier must be unbounded"),
+        // a legacy code mapped twice
+        ("      - { id: c, name: C, type: recurring, model: flat_fee, legacy_codes: [X] }\n      - { id: d, name: D, type: recurring, model: flat_fee, legacy_codes: [X] }\n",
+         "catalog.yaml:8:76: legacy code `X` is mapped twice (also to charge `c` at line 7)"),
+        ("      - { id: c, name: C, type: monthly, model: flat_fee, legacy_codes: [X] }\n",
+         "catalog.yaml:7:33: `type`: unknown charge type `monthly`"),
+        ("      - { id: c, name: C, type: recurring, model: flat_fee, legacy_codes: [X], price: \"3\" }\n",
+         "catalog.yaml:7:80: `price` does not apply to a recurring charge with model `flat_fee`"),
+    ];
+    let mut misses = Vec::new();
+    for (charge, expected) in table {
+        let problems = check_catalog(&catalog_with(charge));
+        if !problems.iter().any(|p| p.starts_with(expected)) {
+            misses.push(format!("expected {expected:?}\n got {problems:#?}"));
+        }
+    }
+    assert!(misses.is_empty(), "{}", misses.join("\n"));
+}
+
+#[test]
+fn the_catalog_maps_every_legacy_code_once() {
+    let checked = parse(&file("catalog.yaml", CATALOG), &[]);
+    let plan_catalog = checked.plan.expect("catalog parses").catalog;
+    let (product, charge) = plan_catalog.lookup("PWR-KWH").unwrap();
+    assert_eq!((product.group.as_str(), charge.name.as_str()), ("Power", "Metered Power"));
+    assert!(matches!(charge.model, ChargeModel::Overage { .. }));
+    assert!(plan_catalog.lookup("LEGACY-MISC").is_none());
+}
+
+mod schedule_rule {
+    use super::super::schedule::schedule;
+    use super::*;
+
+    fn wave(start: &str, days: u32) -> Wave {
+        let text = format!("id: w\nname: W\nselect: {{ segment: [cloud] }}\nstart: {start}\nduration_days: {days}\n");
+        let checked = parse(&file("catalog.yaml", CATALOG), &[file("w.yaml", &text)]);
+        checked.plan.expect("valid").waves.remove(0)
+    }
+
+    #[test]
+    fn cut_over_is_the_day_before_a_bill_date_inside_the_window() {
+        // (wave start, days, cycle day, today, expected (cutover, first bill, notice) or error)
+        let table: &[(&str, u32, u32, &str, Result<(&str, &str, &str), &str>)] = &[
+            ("2017-06-05", 60, 1, "2017-05-01", Ok(("2017-06-30", "2017-07-01", "2017-06-01"))),
+            // cycle day 15: first cycle 06-15 (cut-over 06-14 is inside the window)
+            ("2017-06-05", 60, 15, "2017-05-01", Ok(("2017-06-14", "2017-06-15", "2017-05-15"))),
+            // its notice date passed: the next cycle
+            ("2017-06-05", 60, 15, "2017-05-16", Ok(("2017-07-14", "2017-07-15", "2017-06-15"))),
+            // notice exactly today is on time
+            ("2017-06-05", 60, 1, "2017-06-01", Ok(("2017-06-30", "2017-07-01", "2017-06-01"))),
+            // the day before the window would put the cut-over outside it: 06-05 cycle skipped
+            ("2017-06-05", 60, 5, "2017-04-01", Ok(("2017-07-04", "2017-07-05", "2017-06-05"))),
+            // cycle day 31 in a 30-day month clamps to the 30th
+            ("2017-06-05", 60, 31, "2017-05-01", Ok(("2017-06-29", "2017-06-30", "2017-05-30"))),
+            // DC2 from Oct 15, 60 days
+            ("2017-10-15", 60, 1, "2017-09-01", Ok(("2017-10-31", "2017-11-01", "2017-10-01"))),
+            // every notice date passed
+            ("2017-06-05", 60, 1, "2017-07-02", Err("not schedulable: every bill cycle in the window 2017-06-05..2017-08-03")),
+        ];
+        for (start, days, cycle, today, expected) in table {
+            let got = schedule(&wave(start, *days), *cycle, today.parse().unwrap());
+            match (got, expected) {
+                (Ok(s), Ok((c, b, n))) => {
+                    assert_eq!(
+                        (s.cutover_date.to_string(), s.first_new_bill_date.to_string(), s.notice_date.to_string()),
+                        (c.to_string(), b.to_string(), n.to_string()),
+                        "{start} {days} day {cycle} as of {today}"
+                    );
+                }
+                (Err(e), Err(prefix)) => assert!(e.starts_with(prefix), "{e}"),
+                (got, _) => panic!("{start} {days} day {cycle} as of {today}: got {got:?}, expected {expected:?}"),
+            }
+        }
+    }
+}

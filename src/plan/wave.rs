@@ -1,6 +1,6 @@
 //! Wave files (SPEC §3b).
 
-use super::yaml::{Fields, Reader, is_null, pos};
+use super::yaml::{Fields, Reader, is_null, pos, start_of};
 use super::{Gate, Problem, Selector, Wave};
 use crate::domain::{Decimal, Segment};
 use crate::reconcile::Reason;
@@ -89,7 +89,7 @@ fn parse_one(r: &mut Reader, text: &str) -> Option<Located> {
     let select = select_node.and_then(|n| selector(r, n));
     let start = match f.opt("start") {
         None => {
-            r.warning(f.span(), "the wave has no `start`: it is not scheduled and cannot run");
+            r.warning(&f.span(), "the wave has no `start`: it is not scheduled and cannot run");
             Some(None)
         }
         Some(n) if is_null(n) => {

@@ -148,6 +148,12 @@ impl Reader<'_> {
     }
 }
 
+/// Where to point at a mapping as a whole: its first key (a block mapping's own start marker
+/// sits after that key).
+pub fn start_of(map: &MarkedMappingNode) -> Span {
+    map.keys().next().map_or(*map.span(), |k| *k.span())
+}
+
 /// True for `null`, `~` and an empty value written without quotes.
 pub fn is_null(node: &Node) -> bool {
     node.as_scalar().is_some_and(|s| s.may_coerce() && matches!(s.as_str(), "" | "null" | "~" | "Null" | "NULL"))
@@ -165,8 +171,8 @@ impl<'n> Fields<'n> {
         Fields { map, what, seen: HashSet::new() }
     }
 
-    pub fn span(&self) -> &'n Span {
-        self.map.span()
+    pub fn span(&self) -> Span {
+        start_of(self.map)
     }
 
     /// A field that may be absent.
@@ -184,7 +190,7 @@ impl<'n> Fields<'n> {
                 None
             }
             None => {
-                r.error(self.map.span(), format!("{} is missing `{key}`", self.what));
+                r.error(&start_of(self.map), format!("{} is missing `{key}`", self.what));
                 None
             }
         }
