@@ -1,0 +1,289 @@
+//! Rating as a table of hand-computed cases. Each case states its arithmetic.
+
+use super::*;
+use crate::domain::{Account, AccountStatus, LegacyAccount, Segment, Service, Usage};
+use crate::plan::{Catalog, SourceFile};
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+
+fn catalog(rounding: &str, proration: &str) -> Catalog {
+    let text = format!(
+        r#"currency: USD
+rounding: {{ mode: {rounding}, scale: 2 }}
+proration: {proration}
+products:
+  - id: cab
+    name: "Colocation - Full Cabinet"
+    group: Colocation Space
+    charges:
+      - {{ id: space, name: Cabinet Space, type: recurring, model: flat_fee, legacy_codes: [CAB] }}
+      - {{ id: xc, name: Cross Connect, type: recurring, model: per_unit, legacy_codes: [XC] }}
+      - {{ id: inst, name: Installation, type: one_time, model: flat_fee, legacy_codes: [INST] }}
+  - id: usage
+    name: "Usage"
+    group: Usage
+    charges:
+      - {{ id: kwh, name: Power, type: usage, uom: kWh, model: overage, included_units: "2880", overage_price: "0.12", legacy_codes: [KWH] }}
+      - {{ id: rh, name: Remote Hands, type: usage, uom: hour, model: per_unit, price: "150.00", legacy_codes: [RH] }}
+      - id: bw
+        name: Bandwidth
+        type: usage
+        uom: Mbps
+        model: tiered
+        legacy_codes: [BW]
+        tiers: [{{ up_to: "100", price: "10.00" }}, {{ up_to: "500", price: "8.00" }}, {{ up_to: null, price: "6.00" }}]
+      - id: stor
+        name: Storage
+        type: usage
+        uom: GB
+        model: volume
+        legacy_codes: [STOR]
+        tiers: [{{ up_to: "1000", price: "0.10" }}, {{ up_to: "10000", price: "0.08" }}, {{ up_to: null, price: "0.05" }}]
+"#
+    );
+    let checked = crate::plan::parse(&SourceFile { name: "c.yaml".into(), text }, &[]);
+    let errors: Vec<_> = checked.errors().map(|p| p.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    checked.plan.expect("valid catalog").catalog
+}
+
+fn dec(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+fn account(cycle_day: u32) -> LegacyAccount {
+    LegacyAccount::new(Account {
+        account_number: "A1".into(),
+        name: "Acme".into(),
+        segment: Segment::Colocation,
+        site: Some("DC1".into()),
+        currency: "USD".into(),
+        bill_cycle_day: cycle_day,
+        bill_to_email: vec![],
+        status: AccountStatus::Active,
+    })
+}
+
+fn service(code: &str, qty: &str, price: &str, start: &str, end: Option<&str>) -> Service {
+    Service {
+        account_number: "A1".into(),
+        service_id: format!("S-{code}-{start}"),
+        legacy_code: code.into(),
+        description: code.into(),
+        quantity: dec(qty),
+        unit_price: dec(price),
+        start_date: start.parse().unwrap(),
+        end_date: end.map(|e| e.parse().unwrap()),
+    }
+}
+
+fn usage(code: &str, date: &str, qty: &str) -> Usage {
+    Usage {
+        account_number: "A1".into(),
+        service_id: "U".into(),
+        legacy_code: code.into(),
+        usage_date: date.parse().unwrap(),
+        quantity: dec(qty),
+        uom: String::new(),
+    }
+}
+
+enum In {
+    Svc(&'static str, &'static str, &'static str, &'static str, Option<&'static str>),
+    Use(&'static str, &'static str, &'static str),
+}
+
+struct Case {
+    what: &'static str,
+    rounding: &'static str,
+    proration: &'static str,
+    cycle_day: u32,
+    period: &'static str,
+    input: In,
+    /// The line amount, or None when no line is billed.
+    amount: Option<&'static str>,
+}
+
+const fn case(what: &'static str, period: &'static str, input: In, amount: Option<&'static str>) -> Case {
+    Case { what, rounding: "half_up", proration: "actual_days", cycle_day: 1, period, input, amount }
+}
+
+fn cases() -> Vec<Case> {
+    use In::*;
+    vec![
+        case("full month flat fee: 1 x 1200.00", "2017-04", Svc("CAB", "1", "1200.00", "2016-01-01", None), Some("1200.00")),
+        case("per unit: 3 x 300.00", "2017-04", Svc("XC", "3", "300.00", "2016-01-01", None), Some("900.00")),
+        case("April start on the 17th: 14/30 x 2 x 300.00 = 280", "2017-04", Svc("XC", "2", "300.00", "2017-04-17", None), Some("280.00")),
+        case("31-day month, last 5 days: 5/31 x 1000 = 161.2903", "2017-03", Svc("CAB", "1", "1000.00", "2017-03-27", None), Some("161.29")),
+        case("February 2017 from the 15th: 14/28 x 1000 = 500", "2017-02", Svc("CAB", "1", "1000.00", "2017-02-15", None), Some("500.00")),
+        case("leap February 2016 from the 15th: 15/29 x 1000 = 517.2414", "2016-02", Svc("CAB", "1", "1000.00", "2016-02-15", None), Some("517.24")),
+        case("cancelled on Jan 10: 10/31 x 1000 = 322.5806", "2017-01", Svc("CAB", "1", "1000.00", "2016-01-01", Some("2017-01-10")), Some("322.58")),
+        case("start and end inside the month: Jan 5-14 = 10/31 x 310 = 100", "2017-01", Svc("CAB", "1", "310.00", "2017-01-05", Some("2017-01-14")), Some("100.00")),
+        case("one-day service: 1/31 x 3100 = 100", "2017-01", Svc("CAB", "1", "3100.00", "2017-01-31", Some("2017-01-31")), Some("100.00")),
+        case("ended before the period: no line", "2017-04", Svc("CAB", "1", "1000.00", "2016-01-01", Some("2017-03-31")), None),
+        case("starts after the period: no line", "2017-04", Svc("CAB", "1", "1000.00", "2017-05-01", None), None),
+        case("one-time in the period: 1 x 500", "2017-04", Svc("INST", "1", "500.00", "2017-04-20", None), Some("500.00")),
+        case("one-time outside the period: no line", "2017-04", Svc("INST", "1", "500.00", "2017-03-20", None), None),
+        case("fractional quantity: 2.5 x 100.10 = 250.25", "2017-04", Svc("XC", "2.5", "100.10", "2016-01-01", None), Some("250.25")),
+        case("zero quantity: 0 x 1200 = 0.00", "2017-04", Svc("XC", "0", "1200.00", "2016-01-01", None), Some("0.00")),
+        case("unit price with 9 decimals: 3 x 0.333333333 = 0.999999999", "2017-04", Svc("XC", "3", "0.333333333", "2016-01-01", None), Some("1.00")),
+        case("overage: (3500 - 2880) x 0.12 = 74.40", "2017-03", Use("KWH", "2017-03-31", "3500"), Some("74.40")),
+        case("overage under the included units: 0", "2017-03", Use("KWH", "2017-03-31", "2500"), Some("0.00")),
+        case("overage exactly at the included units: 0", "2017-03", Use("KWH", "2017-03-31", "2880"), Some("0.00")),
+        case("overage with a fractional quantity: 0.5 x 0.12 = 0.06", "2017-03", Use("KWH", "2017-03-31", "2880.5"), Some("0.06")),
+        case("graduated tiers: 100x10 + 400x8 + 150x6 = 5100", "2017-03", Use("BW", "2017-03-31", "650"), Some("5100.00")),
+        case("graduated exactly at a tier boundary: 100 x 10 = 1000", "2017-03", Use("BW", "2017-03-31", "100"), Some("1000.00")),
+        case("graduated just past a boundary: 1000 + 0.5 x 8 = 1004", "2017-03", Use("BW", "2017-03-31", "100.5"), Some("1004.00")),
+        case("volume: all 1500 at 0.08 = 120", "2017-03", Use("STOR", "2017-03-31", "1500"), Some("120.00")),
+        case("volume exactly at a boundary: 1000 x 0.10 = 100", "2017-03", Use("STOR", "2017-03-31", "1000"), Some("100.00")),
+        case("volume top tier: 20000 x 0.05 = 1000", "2017-03", Use("STOR", "2017-03-31", "20000"), Some("1000.00")),
+        case("per unit usage: 2.5 h x 150 = 375", "2017-03", Use("RH", "2017-03-15", "2.5"), Some("375.00")),
+        case("usage dated outside the period: no line", "2017-03", Use("RH", "2017-04-01", "2"), None),
+        Case { cycle_day: 15, ..case("cycle day 15, period Jan 15-Feb 14 (31 days), start Feb 1: 14/31 x 1000 = 451.6129", "2017-01", Svc("CAB", "1", "1000.00", "2017-02-01", None), Some("451.61")) },
+        Case { cycle_day: 31, ..case("cycle day 31 in February: Feb 28-Mar 30, full period", "2017-02", Svc("CAB", "1", "1000.00", "2016-01-01", None), Some("1000.00")) },
+        Case { cycle_day: 31, ..case("cycle day 31 in February, start Mar 1: 30/31 x 310 = 300", "2017-02", Svc("CAB", "1", "310.00", "2017-03-01", None), Some("300.00")) },
+        Case { cycle_day: 31, ..case("cycle day 31, period 2017-04: Apr 30-May 30 (31 days), usage May 30 counts", "2017-04", Use("RH", "2017-05-30", "1"), Some("150.00")) },
+        Case { proration: "thirty_360", ..case("30/360, 31-day month, last 5 days: 5/30 x 1000 = 166.667", "2017-03", Svc("CAB", "1", "1000.00", "2017-03-27", None), Some("166.67")) },
+        Case { proration: "thirty_360", ..case("30/360, 30 of 31 days is a full month", "2017-03", Svc("CAB", "1", "1000.00", "2017-03-02", None), Some("1000.00")) },
+        Case { proration: "thirty_360", ..case("30/360, February from the 15th: 14/30 x 1000 = 466.667", "2017-02", Svc("CAB", "1", "1000.00", "2017-02-15", None), Some("466.67")) },
+        Case { proration: "none", ..case("no proration: a partial month bills in full", "2017-04", Svc("CAB", "1", "1000.00", "2017-04-29", None), Some("1000.00")) },
+        Case { rounding: "half_up", ..case(".005 half up: 1 x 10.005 = 10.01", "2017-04", Svc("XC", "1", "10.005", "2016-01-01", None), Some("10.01")) },
+        Case { rounding: "half_even", ..case(".005 half even: 10.005 -> 10.00", "2017-04", Svc("XC", "1", "10.005", "2016-01-01", None), Some("10.00")) },
+        Case { rounding: "half_even", ..case(".015 half even: 10.015 -> 10.02", "2017-04", Svc("XC", "1", "10.015", "2016-01-01", None), Some("10.02")) },
+        Case { rounding: "down", ..case(".005 down: 10.005 -> 10.00", "2017-04", Svc("XC", "1", "10.005", "2016-01-01", None), Some("10.00")) },
+        Case { rounding: "up", ..case(".005 up: 10.005 -> 10.01", "2017-04", Svc("XC", "1", "10.005", "2016-01-01", None), Some("10.01")) },
+        Case { rounding: "up", ..case("up rounds any remainder: 10.001 -> 10.01", "2017-04", Svc("XC", "1", "10.001", "2016-01-01", None), Some("10.01")) },
+    ]
+}
+
+#[test]
+fn rating_table() {
+    let mut misses = Vec::new();
+    let all = cases();
+    assert!(all.len() >= 40, "at least 40 hand-computed cases");
+    for c in &all {
+        let cat = catalog(c.rounding, c.proration);
+        let mut acct = account(c.cycle_day);
+        match c.input {
+            In::Svc(code, q, p, s, e) => acct.services.push(service(code, q, p, s, e)),
+            In::Use(code, d, q) => acct.usage.push(usage(code, d, q)),
+        }
+        let rated = rate(&acct, &cat, c.period.parse().unwrap()).expect("rates");
+        let got = rated.bill.lines.first().map(|l| l.amount.to_string());
+        if got.as_deref() != c.amount {
+            misses.push(format!("{}: expected {:?}, got {got:?} ({:?})", c.what, c.amount, rated.bill.lines.first().map(|l| &l.calculation)));
+        }
+        assert_eq!(rated.bill.total, rated.bill.lines.iter().map(|l| l.amount).sum::<Decimal>());
+    }
+    assert!(misses.is_empty(), "{}", misses.join("\n"));
+}
+
+#[test]
+fn lines_explain_themselves_and_group_by_logical_element() {
+    let cat = catalog("half_up", "actual_days");
+    let mut acct = account(1);
+    acct.services.push(service("XC", "2", "300.00", "2017-04-17", None));
+    acct.services.push(service("CAB", "1", "1200.00", "2016-01-01", None));
+    acct.usage.push(usage("KWH", "2017-04-30", "3000"));
+    let b = rate(&acct, &cat, "2017-04".parse().unwrap()).unwrap().bill;
+    let got: Vec<_> = b.lines.iter().map(|l| (l.group.as_str(), l.charge.as_str(), l.calculation.as_str(), l.partial)).collect();
+    assert_eq!(
+        got,
+        [
+            ("Colocation Space", "Cabinet Space", "1 x 1200.00", false),
+            ("Colocation Space", "Cross Connect", "14/30 days x 2 x 300.00", true),
+            ("Usage", "Power", "3000 used, 2880 included, 120 billed x 0.12", false),
+        ]
+    );
+    // 1200.00 + 280.00 + 120 x 0.12 = 1494.40
+    assert_eq!(b.total.to_string(), "1494.40");
+    assert_eq!((b.period_start.to_string(), b.period_end.to_string()), ("2017-04-01".into(), "2017-04-30".into()));
+}
+
+#[test]
+fn an_unpriceable_currency_is_refused_and_unmapped_codes_are_reported() {
+    let cat = catalog("half_up", "actual_days");
+    let mut acct = account(1);
+    acct.account.currency = "CAD".into();
+    assert!(matches!(rate(&acct, &cat, "2017-04".parse().unwrap()), Err(RateError::Currency { .. })));
+    let mut acct = account(1);
+    acct.services.push(service("NOPE", "1", "50.00", "2016-01-01", None));
+    acct.usage.push(usage("CAB", "2017-04-03", "5"));
+    let r = rate(&acct, &cat, "2017-04".parse().unwrap()).unwrap();
+    assert!(r.bill.lines.is_empty());
+    let reasons: Vec<_> = r.issues.iter().map(|i| i.reason.as_str()).collect();
+    assert_eq!(reasons, ["service S-NOPE-2016-01-01 (NOPE) has no product in the catalog", "usage recorded for CAB, which is not a metered charge"]);
+}
+
+proptest! {
+    /// Under actual days, a month split at any day into two services bills the full month, within
+    /// one rounding unit per piece. (Under 30/360 it does not, by design: February's pieces add up
+    /// to 28/30 of a month. That is the convention difference reconciliation explains.)
+    #[test]
+    fn prorated_pieces_add_up_to_the_month(split in 2u32..=28, cents in 1i64..10_000_000, month in 1u32..=12) {
+        let cat = catalog("half_up", "actual_days");
+        let p = crate::domain::Period::new(2017, month).unwrap();
+        let first = p.first_day();
+        let last = p.next().first_day().pred_opt().unwrap();
+        let cut = first.with_day(split).unwrap();
+        let price = Decimal::new(cents, 2);
+        let mut whole = account(1);
+        whole.services.push(Service { start_date: first, end_date: None, ..service("CAB", "1", "0", "2017-01-01", None) });
+        whole.services[0].unit_price = price;
+        let mut pieces = account(1);
+        let mut a = whole.services[0].clone();
+        a.end_date = Some(cut.pred_opt().unwrap());
+        let mut b = whole.services[0].clone();
+        b.service_id = "B".into();
+        b.start_date = cut;
+        b.end_date = Some(last);
+        pieces.services = vec![a, b];
+        let full = rate(&whole, &cat, p).unwrap().bill.total;
+        let split_total = rate(&pieces, &cat, p).unwrap().bill.total;
+        prop_assert!((full - split_total).abs() <= Decimal::new(2, 2), "{full} vs {split_total}");
+    }
+
+    /// Graduated and volume prices never decrease as the quantity grows.
+    #[test]
+    fn tiered_prices_are_monotone(a in 0i64..2_000_000, b in 0i64..2_000_000) {
+        let cat = catalog("half_up", "actual_days");
+        let (lo, hi) = (Decimal::new(a.min(b), 2), Decimal::new(a.max(b), 2));
+        for code in ["BW", "STOR", "KWH"] {
+            let (_, charge) = cat.lookup(code).unwrap();
+            let pl = price_usage(&charge.model, lo).amount;
+            let ph = price_usage(&charge.model, hi).amount;
+            if code != "STOR" {
+                prop_assert!(pl <= ph, "{code}: {lo} -> {pl}, {hi} -> {ph}");
+            }
+            // Volume pricing may drop at a tier boundary (all units at the lower price): the
+            // unit price never rises.
+            let ul = price_usage(&charge.model, lo).unit_price;
+            let uh = price_usage(&charge.model, hi).unit_price;
+            if code == "STOR" {
+                prop_assert!(uh <= ul, "{code}: unit price rose from {ul} to {uh}");
+            }
+        }
+    }
+
+    /// A bill's total is the sum of its rounded lines, and no line has more decimals than the scale.
+    #[test]
+    fn totals_are_sums_of_rounded_lines(qs in proptest::collection::vec((1i64..1000, 1i64..100_000_000, 1u32..=28), 1..8)) {
+        let cat = catalog("half_up", "actual_days");
+        let mut acct = account(1);
+        for (i, (q, p, d)) in qs.iter().enumerate() {
+            let mut s = service("XC", "1", "1", "2017-01-01", None);
+            s.service_id = format!("S{i}");
+            s.quantity = Decimal::new(*q, 1);
+            s.unit_price = Decimal::new(*p, 6);
+            s.start_date = chrono::NaiveDate::from_ymd_opt(2017, 3, *d).unwrap();
+            acct.services.push(s);
+        }
+        let b = rate(&acct, &cat, "2017-03".parse().unwrap()).unwrap().bill;
+        prop_assert_eq!(b.total, b.lines.iter().map(|l| l.amount).sum::<Decimal>());
+        for l in &b.lines {
+            prop_assert_eq!(l.amount.scale(), 2);
+        }
+    }
+}
+
+use chrono::Datelike;

@@ -6,7 +6,7 @@
 //! has it, the new one does not), `extra_line` (the new bill has it, the legacy one does not),
 //! `price_difference` (billed unit price differs from the contracted one), `usage_difference`
 //! (billed quantity differs), `proration_convention` (re-rated under the legacy 30-day convention
-//! the amounts agree), `rounding` (within half a unit per line), and otherwise `unexplained`.
+//! the amounts agree), `rounding` (same quantity and price, within one unit of the scale per line), and otherwise `unexplained`.
 //! A difference nothing explains is never passed silently.
 
 use crate::domain::{Decimal, LegacyLine, Period};
@@ -183,7 +183,8 @@ pub fn compare(input: &PeriodInput, catalog: &Catalog, policy: &Policy) -> Perio
     }
     let status = if difference.is_zero() && findings.iter().all(|f| f.legacy_amount == f.new_amount) {
         PeriodStatus::Match
-    } else if difference.abs() <= policy.tolerance && !reasons.contains(&Reason::Unexplained) {
+    } else if difference.abs() <= policy.tolerance {
+        // Passed, never silently: the reasons (even `unexplained`) stay on the verdict.
         PeriodStatus::WithinTolerance
     } else if !reasons.is_empty() && reasons.iter().all(|r| policy.accept.contains(r)) {
         // Every difference is explained by a reason the wave accepts as expected.
@@ -227,9 +228,10 @@ fn explain(code: &str, o: &Side, n: &Side, alt: Option<Decimal>, catalog: &Catal
             format!("{code}: {} under actual days; the legacy 30-day convention gives {}", n.amount, o.amount),
         );
     }
-    // Within half a unit of the rounding scale per line.
-    let half = Decimal::new(5, rounding.scale + 1) * Decimal::from(o.lines.max(n.lines));
-    if diff.abs() <= half {
+    // Same quantity and price: two systems rounding the same exact amount differently (half up
+    // vs half even, per line vs per invoice) differ by at most one unit of the scale per line.
+    let unit = Decimal::new(1, rounding.scale) * Decimal::from(o.lines.max(n.lines));
+    if diff.abs() <= unit {
         return (Reason::Rounding, format!("{code}: {diff} is within rounding"));
     }
     (Reason::Unexplained, format!("{code}: legacy {} vs new {} ({diff:+}), no known cause", o.amount, n.amount))
