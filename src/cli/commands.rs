@@ -41,7 +41,8 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             Ok(u8::from(r.notified.failed > 0 || r.gate != Some(crate::reconcile::GateVerdict::Proceed)))
         }
         Command::Bill { account, period, format, legacy } => {
-            let engine = open_or_scratch(root, crate::store::extraction::Filter::Accounts(vec![account.clone()])).await?;
+            let engine =
+                open_or_scratch(root, crate::store::extraction::Filter::Accounts(vec![account.clone()])).await?;
             let accts = engine.store.legacy_accounts(std::slice::from_ref(&account)).await?;
             let Some(acct) = accts.into_iter().next() else {
                 let q = engine.store.quarantine(Some(&account)).await?;
@@ -61,7 +62,9 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             let w = engine.runnable_wave(&wave)?.clone();
             // Accounts not reconciled yet (a fresh workspace) are rated and reconciled now.
             let ctx = Ctx::new(today(), Ctx::actor("reconcile"));
-            if engine.store.count_wave(&wave, &[crate::domain::State::Extracted, crate::domain::State::Rated]).await? > 0 {
+            if engine.store.count_wave(&wave, &[crate::domain::State::Extracted, crate::domain::State::Rated]).await?
+                > 0
+            {
                 engine.rate_wave(&wave, &ctx).await?;
                 engine.reconcile_wave(&wave, &ctx).await?;
             }
@@ -152,7 +155,8 @@ async fn open_or_scratch(root: &Path, filter: crate::store::extraction::Filter) 
 }
 
 fn mailer(engine: &Engine) -> Result<Mailer> {
-    Mailer::from_config(&engine.ws.config.mail, &engine.ws.root).map_err(|e| Failure::input(anyhow::anyhow!("mail: {e}")))
+    Mailer::from_config(&engine.ws.config.mail, &engine.ws.root)
+        .map_err(|e| Failure::input(anyhow::anyhow!("mail: {e}")))
 }
 
 fn plan_check(root: &Path) -> Result<u8> {
@@ -184,7 +188,8 @@ fn init(dir: &Path) -> Result<u8> {
     write_plan(dir).map_err(Failure::operational)?;
     std::fs::create_dir_all(dir.join("legacy")).map_err(|e| Failure::operational(anyhow::anyhow!(e)))?;
     let source = crate::workspace::SourceConfig::Csv { path: "legacy/".into() };
-    std::fs::write(&cfg, crate::workspace::template_config(&source)).map_err(|e| Failure::operational(anyhow::anyhow!(e)))?;
+    std::fs::write(&cfg, crate::workspace::template_config(&source))
+        .map_err(|e| Failure::operational(anyhow::anyhow!(e)))?;
     println!(
         "workspace ready in {}: put accounts.csv, services.csv, usage.csv and legacy_invoice_lines.csv in legacy/, \
          then `cutover plan check` and `cutover run --wave ID`",
@@ -211,7 +216,8 @@ async fn demo(dir: &Path, accounts: usize, seed: u64) -> Result<u8> {
     if !cfg.exists() {
         write_plan(dir).map_err(Failure::operational)?;
         let source = crate::workspace::SourceConfig::Sql { url: Some("sqlite://legacy.db".into()) };
-        std::fs::write(&cfg, crate::workspace::template_config(&source)).map_err(|e| Failure::operational(anyhow::anyhow!(e)))?;
+        std::fs::write(&cfg, crate::workspace::template_config(&source))
+            .map_err(|e| Failure::operational(anyhow::anyhow!(e)))?;
     }
     let db = dir.join("legacy.db");
     if !db.exists() {
@@ -241,7 +247,10 @@ async fn demo(dir: &Path, accounts: usize, seed: u64) -> Result<u8> {
         let ctx = Ctx::new(day, "demo (simulated clock)");
         if !extracted {
             if let Some(c) = engine.ensure_extracted(&ctx).await? {
-                eprintln!("extracted {} accounts, {} records; {} rows quarantined", c.accounts, c.records, c.quarantined);
+                eprintln!(
+                    "extracted {} accounts, {} records; {} rows quarantined",
+                    c.accounts, c.records, c.quarantined
+                );
                 changes += 1;
             }
             extracted = true;

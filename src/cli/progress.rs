@@ -10,7 +10,11 @@ pub struct Bar {
 
 /// A progress reporter: a bar on stderr when it is a terminal, silence otherwise.
 pub fn reporter() -> Arc<dyn crate::engine::Progress> {
-    if std::io::stderr().is_terminal() { Arc::new(Bar { bar: Mutex::new(None) }) } else { Arc::new(crate::engine::Quiet) }
+    if std::io::stderr().is_terminal() {
+        Arc::new(Bar { bar: Mutex::new(None) })
+    } else {
+        Arc::new(crate::engine::Quiet)
+    }
 }
 
 impl crate::engine::Progress for Bar {

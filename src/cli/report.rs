@@ -22,7 +22,11 @@ fn esc(s: &str) -> String {
 pub fn run_text(r: &RunReport) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "{} as of {}:", r.wave, r.as_of);
-    let _ = writeln!(s, "  rated       {:>6}  held {:>4}  quarantined {:>4}", r.rated.done, r.rated.held, r.rated.quarantined);
+    let _ = writeln!(
+        s,
+        "  rated       {:>6}  held {:>4}  quarantined {:>4}",
+        r.rated.done, r.rated.held, r.rated.quarantined
+    );
     let _ = writeln!(s, "  reconciled  {:>6}  held {:>4}", r.reconciled.done, r.reconciled.held);
     let _ = writeln!(
         s,
@@ -42,19 +46,41 @@ pub fn bill(r: &Rated, remit_to: &[String], format: Format) -> anyhow::Result<St
         Format::Json => json(b),
         Format::Csv => {
             let mut w = csv::Writer::from_writer(vec![]);
-            w.write_record(["group", "product", "charge", "charge_type", "legacy_code", "service_start", "service_end", "quantity", "unit_price", "amount"])?;
+            w.write_record([
+                "group",
+                "product",
+                "charge",
+                "charge_type",
+                "legacy_code",
+                "service_start",
+                "service_end",
+                "quantity",
+                "unit_price",
+                "amount",
+            ])?;
             for l in &b.lines {
                 w.write_record([
-                    &l.group, &l.product, &l.charge, &l.charge_type, &l.legacy_code,
-                    &l.service_start.to_string(), &l.service_end.to_string(),
-                    &l.quantity.to_string(), &l.unit_price.to_string(), &l.amount.to_string(),
+                    &l.group,
+                    &l.product,
+                    &l.charge,
+                    &l.charge_type,
+                    &l.legacy_code,
+                    &l.service_start.to_string(),
+                    &l.service_end.to_string(),
+                    &l.quantity.to_string(),
+                    &l.unit_price.to_string(),
+                    &l.amount.to_string(),
                 ])?;
             }
             Ok(String::from_utf8(w.into_inner()?)?)
         }
         Format::Text => {
             let mut s = String::new();
-            writeln!(s, "BILL  account {}  period {} ({} to {})  {}", b.account_number, b.period, b.period_start, b.period_end, b.currency)?;
+            writeln!(
+                s,
+                "BILL  account {}  period {} ({} to {})  {}",
+                b.account_number, b.period, b.period_start, b.period_end, b.currency
+            )?;
             let mut group = "";
             for l in &b.lines {
                 if l.group != group {
@@ -66,28 +92,52 @@ pub fn bill(r: &Rated, remit_to: &[String], format: Format) -> anyhow::Result<St
                 writeln!(
                     s,
                     "  {:<34} {:<9} {} – {}{mark:<10} {:>12}\n      {} — {}",
-                    format!("{}: {}", l.product, l.charge), l.charge_type, l.service_start, l.service_end, l.amount, l.legacy_code, l.calculation
+                    format!("{}: {}", l.product, l.charge),
+                    l.charge_type,
+                    l.service_start,
+                    l.service_end,
+                    l.amount,
+                    l.legacy_code,
+                    l.calculation
                 )?;
             }
             writeln!(s, "\nTOTAL DUE {:>12} {}", b.total, b.currency)?;
             for i in &r.issues {
                 writeln!(s, "note: not billed: {}", i.reason)?;
             }
-            writeln!(s, "\n---- payment stub ---- account {}  amount due {} {}", b.account_number, b.total, b.currency)?;
+            writeln!(
+                s,
+                "\n---- payment stub ---- account {}  amount due {} {}",
+                b.account_number, b.total, b.currency
+            )?;
             writeln!(s, "Remit to: {}", remit_to.join(", "))?;
             Ok(s)
         }
         Format::Html => {
-            let mut s = String::from("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Bill</title></head><body>");
+            let mut s = String::from(
+                "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Bill</title></head><body>",
+            );
             writeln!(s, "<h1>Account {} — {}</h1><table>", esc(&b.account_number), b.period)?;
             for l in &b.lines {
                 writeln!(
                     s,
                     "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} – {}</td><td>{}</td><td>{}</td></tr>",
-                    esc(&l.group), esc(&l.product), esc(&l.charge), l.service_start, l.service_end, esc(&l.calculation), l.amount
+                    esc(&l.group),
+                    esc(&l.product),
+                    esc(&l.charge),
+                    l.service_start,
+                    l.service_end,
+                    esc(&l.calculation),
+                    l.amount
                 )?;
             }
-            writeln!(s, "</table><p>Total due: {} {}</p><p>Remit to: {}</p></body></html>", b.total, esc(&b.currency), esc(&remit_to.join(", ")))?;
+            writeln!(
+                s,
+                "</table><p>Total due: {} {}</p><p>Remit to: {}</p></body></html>",
+                b.total,
+                esc(&b.currency),
+                esc(&remit_to.join(", "))
+            )?;
             Ok(s)
         }
     }
@@ -111,7 +161,11 @@ pub fn legacy_bill(acct: &LegacyAccount, period: Period, format: Format) -> anyh
             let mut s = String::new();
             writeln!(s, "LEGACY BILL  account {}  period {}", acct.account.account_number, period)?;
             for l in &lines {
-                writeln!(s, "  {:<12} {:<36} {:>8} x {:>10} {:>12}", l.legacy_code, l.description, l.quantity, l.unit_price, l.amount)?;
+                writeln!(
+                    s,
+                    "  {:<12} {:<36} {:>8} x {:>10} {:>12}",
+                    l.legacy_code, l.description, l.quantity, l.unit_price, l.amount
+                )?;
             }
             writeln!(s, "TOTAL {total:>12}")?;
             Ok(s)
@@ -164,7 +218,11 @@ pub async fn reconciliation(engine: &Engine, wave: &Wave) -> Result<Reconciliati
             let v: PeriodVerdict = serde_json::from_str(&data).map_err(Failure::operational)?;
             if current.as_ref().is_none_or(|c| c.account_number != acct) {
                 out.extend(current.take());
-                current = Some(AccountRecon { account_number: acct, status: crate::reconcile::AccountStatus::Pass, periods: vec![] });
+                current = Some(AccountRecon {
+                    account_number: acct,
+                    status: crate::reconcile::AccountStatus::Pass,
+                    periods: vec![],
+                });
             }
             if let Some(c) = current.as_mut() {
                 c.periods.push(v);
@@ -202,7 +260,17 @@ pub fn reconciliation_out(r: &Reconciliation, format: Format) -> anyhow::Result<
         Format::Json => json(r),
         Format::Csv => {
             let mut w = csv::Writer::from_writer(vec![]);
-            w.write_record(["wave", "account_number", "account_status", "period", "legacy_total", "new_total", "difference", "status", "reasons"])?;
+            w.write_record([
+                "wave",
+                "account_number",
+                "account_status",
+                "period",
+                "legacy_total",
+                "new_total",
+                "difference",
+                "status",
+                "reasons",
+            ])?;
             for a in &r.accounts {
                 for p in &a.periods {
                     let reasons: Vec<_> = p.reasons.iter().map(|x| x.as_str()).collect();
@@ -228,13 +296,34 @@ pub fn reconciliation_out(r: &Reconciliation, format: Format) -> anyhow::Result<
             writeln!(
                 o,
                 "accounts {}  passed {}  failed {}  pass rate {}%  legacy {}  new {}  |variance| {}  gate {:?}",
-                s.accounts, s.passed, s.failed, (s.pass_rate * Decimal::from(100)).round_dp(1).normalize(), s.legacy_total, s.new_total, s.absolute_variance, r.gate
+                s.accounts,
+                s.passed,
+                s.failed,
+                (s.pass_rate * Decimal::from(100)).round_dp(1).normalize(),
+                s.legacy_total,
+                s.new_total,
+                s.absolute_variance,
+                r.gate
             )?;
-            writeln!(o, "\n{:<10} {:<5} {:<8} {:>12} {:>12} {:>10}  reasons", "account", "", "period", "legacy", "new", "diff")?;
+            writeln!(
+                o,
+                "\n{:<10} {:<5} {:<8} {:>12} {:>12} {:>10}  reasons",
+                "account", "", "period", "legacy", "new", "diff"
+            )?;
             for a in r.accounts.iter().filter(|a| a.status == crate::reconcile::AccountStatus::Fail).take(50) {
                 for p in a.periods.iter().filter(|p| p.status == crate::reconcile::PeriodStatus::Mismatch) {
                     let reasons: Vec<_> = p.reasons.iter().map(|x| x.as_str()).collect();
-                    writeln!(o, "{:<10} {:<5} {:<8} {:>12} {:>12} {:>10}  {}", a.account_number, "FAIL", p.period, p.legacy_total, p.new_total, p.difference, reasons.join(", "))?;
+                    writeln!(
+                        o,
+                        "{:<10} {:<5} {:<8} {:>12} {:>12} {:>10}  {}",
+                        a.account_number,
+                        "FAIL",
+                        p.period,
+                        p.legacy_total,
+                        p.new_total,
+                        p.difference,
+                        reasons.join(", ")
+                    )?;
                 }
             }
             Ok(o)
@@ -262,7 +351,9 @@ pub async fn status(engine: &Engine, wave: Option<&str>, account: Option<&str>, 
         let journal = store.journal(acct).await?;
         let quarantine = store.quarantine(Some(acct)).await?;
         if row.is_none() && quarantine.is_empty() {
-            return Err(Failure::input(anyhow::anyhow!("no account {acct} in the state store (run `cutover extract` first?)")));
+            return Err(Failure::input(anyhow::anyhow!(
+                "no account {acct} in the state store (run `cutover extract` first?)"
+            )));
         }
         let legacy_billing = store.legacy_billing(acct).await?;
         if format == Format::Json {
@@ -273,11 +364,18 @@ pub async fn status(engine: &Engine, wave: Option<&str>, account: Option<&str>, 
                 journal: &'a [crate::store::JournalRow],
                 quarantined: &'a [crate::extract::Quarantined],
             }
-            return json(&One { account: row.as_ref(), legacy_billing, journal: &journal, quarantined: &quarantine }).map_err(Failure::operational);
+            return json(&One { account: row.as_ref(), legacy_billing, journal: &journal, quarantined: &quarantine })
+                .map_err(Failure::operational);
         }
         let mut o = String::new();
         if let Some(r) = &row {
-            let _ = writeln!(o, "account {}  wave {}  state {}", r.account_number, r.wave.as_deref().unwrap_or("-"), r.state);
+            let _ = writeln!(
+                o,
+                "account {}  wave {}  state {}",
+                r.account_number,
+                r.wave.as_deref().unwrap_or("-"),
+                r.state
+            );
             let _ = writeln!(
                 o,
                 "  cut-over {}  first new bill {}  notice {}",
@@ -365,7 +463,10 @@ pub async fn demo_summary(engine: &Engine) -> Result<String> {
         let sent = |ch: &str| notices.iter().filter(|(s, c, _)| s == "sent" && c == ch).map(|x| x.2).sum::<i64>();
         let (pass_rate, variance) = if w.start.is_some() {
             let r = reconciliation(engine, w).await?;
-            (format!("{}%", (r.summary.pass_rate * Decimal::from(100)).round_dp(1)), r.summary.absolute_variance.to_string())
+            (
+                format!("{}%", (r.summary.pass_rate * Decimal::from(100)).round_dp(1)),
+                r.summary.absolute_variance.to_string(),
+            )
         } else {
             ("not dated".into(), "-".into())
         };

@@ -26,19 +26,14 @@ use crate::domain::{BillPeriod, Decimal, Period, clamp_day};
 use chrono::{NaiveDate, TimeDelta};
 use rust_decimal::RoundingStrategy;
 use sqlx::Connection;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
 
 /// Months of history generated when nothing else is asked for.
 pub const DEFAULT_MONTHS: u32 = 12;
 
 /// The last month of history: the legacy extract is taken in November 2017.
-pub const LAST_PERIOD: Period = Period {
-    year: 2017,
-    month: 10,
-};
+pub const LAST_PERIOD: Period = Period { year: 2017, month: 10 };
 
 /// Longest history accepted (larger `months` are clamped to this).
 pub const MAX_MONTHS: u32 = 600;
@@ -57,11 +52,7 @@ pub struct DemoData {
 impl DemoData {
     /// `accounts` accounts with [`DEFAULT_MONTHS`] of history.
     pub fn new(accounts: usize, seed: u64) -> DemoData {
-        DemoData {
-            accounts,
-            seed,
-            months: DEFAULT_MONTHS,
-        }
+        DemoData { accounts, seed, months: DEFAULT_MONTHS }
     }
 }
 
@@ -81,10 +72,7 @@ pub struct GenSummary {
 ///
 /// Empty values (no site, open-ended service, no billing email) are SQL `NULL`. Each table also
 /// gets a (non-unique) index on `account_number`. On failure the partly written file is removed.
-pub async fn write_legacy_sqlite(
-    db_path: &Path,
-    data: &DemoData,
-) -> Result<GenSummary, sqlx::Error> {
+pub async fn write_legacy_sqlite(db_path: &Path, data: &DemoData) -> Result<GenSummary, sqlx::Error> {
     if db_path.try_exists()? {
         return Err(sqlx::Error::Io(std::io::Error::new(
             std::io::ErrorKind::AlreadyExists,
@@ -99,10 +87,7 @@ pub async fn write_legacy_sqlite(
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Off)
         .synchronous(SqliteSynchronous::Off);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await?;
+    let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
     let result = match pool.acquire().await {
         Ok(mut conn) => write_all(&mut conn, data).await,
         Err(e) => Err(e),
@@ -124,16 +109,7 @@ const LINES: usize = 3;
 const TABLES: [(&str, &[&str]); 4] = [
     (
         "accounts",
-        &[
-            "account_number",
-            "name",
-            "segment",
-            "site",
-            "currency",
-            "bill_cycle_day",
-            "bill_to_email",
-            "status",
-        ],
+        &["account_number", "name", "segment", "site", "currency", "bill_cycle_day", "bill_to_email", "status"],
     ),
     (
         "services",
@@ -148,17 +124,7 @@ const TABLES: [(&str, &[&str]); 4] = [
             "end_date",
         ],
     ),
-    (
-        "usage",
-        &[
-            "account_number",
-            "service_id",
-            "legacy_code",
-            "usage_date",
-            "quantity",
-            "uom",
-        ],
-    ),
+    ("usage", &["account_number", "service_id", "legacy_code", "usage_date", "quantity", "uom"]),
     (
         "legacy_invoice_lines",
         &[
@@ -200,11 +166,7 @@ impl Table {
 
 fn insert_sql(name: &str, cols: &[&str], rows: usize) -> String {
     let one = format!("({})", vec!["?"; cols.len()].join(","));
-    format!(
-        "INSERT INTO {name} ({}) VALUES {}",
-        cols.join(","),
-        vec![one; rows].join(",")
-    )
+    format!("INSERT INTO {name} ({}) VALUES {}", cols.join(","), vec![one; rows].join(","))
 }
 
 struct Writer {
@@ -263,10 +225,7 @@ impl Writer {
     }
 }
 
-async fn write_all(
-    conn: &mut SqliteConnection,
-    data: &DemoData,
-) -> Result<GenSummary, sqlx::Error> {
+async fn write_all(conn: &mut SqliteConnection, data: &DemoData) -> Result<GenSummary, sqlx::Error> {
     for (name, cols) in TABLES {
         let columns: Vec<String> = cols.iter().map(|c| format!("{c} TEXT")).collect();
         let ddl = format!("CREATE TABLE {name} ({})", columns.join(", "));
@@ -330,11 +289,7 @@ impl Rng {
 
     /// Uniform in `lo..=hi` (`lo` when `hi < lo`).
     fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        if hi <= lo {
-            lo
-        } else {
-            lo + self.below((hi - lo) as u64 + 1) as i64
-        }
+        if hi <= lo { lo } else { lo + self.below((hi - lo) as u64 + 1) as i64 }
     }
 
     /// `lo..=hi` in steps of `step`.
@@ -376,11 +331,7 @@ impl History {
         while let Some(&p) = periods.last().filter(|p| **p < LAST_PERIOD) {
             periods.push(p.next());
         }
-        History {
-            periods,
-            start: first.first_day(),
-            end: month_end(LAST_PERIOD),
-        }
+        History { periods, start: first.first_day(), end: month_end(LAST_PERIOD) }
     }
 }
 
@@ -569,9 +520,7 @@ const INDUSTRIES: [&str; 24] = [
     "Outfitters",
     "Engineering",
 ];
-const SUFFIXES: [&str; 8] = [
-    "LLC", "Inc.", "Corp.", "Group", "Partners", "Co.", "Ltd.", "Holdings",
-];
+const SUFFIXES: [&str; 8] = ["LLC", "Inc.", "Corp.", "Group", "Partners", "Co.", "Ltd.", "Holdings"];
 const SECOND_MAILBOXES: [&str; 5] = ["ap", "accounts.payable", "finance", "it", "controller"];
 
 /// Draws a service's start/end dates: most services started before the history, ~15% start
@@ -608,12 +557,7 @@ fn draw_span(
 }
 
 /// A date inside one of the history's bill periods (so a one-time charge lands on an invoice).
-fn one_time_date(
-    rng: &mut Rng,
-    h: &History,
-    bills: &[BillPeriod],
-    closure: Option<NaiveDate>,
-) -> NaiveDate {
+fn one_time_date(rng: &mut Rng, h: &History, bills: &[BillPeriod], closure: Option<NaiveDate>) -> NaiveDate {
     let latest = closure.unwrap_or(h.end);
     let open: Vec<&BillPeriod> = bills.iter().filter(|b| b.start <= latest).collect();
     if open.is_empty() {
@@ -674,13 +618,7 @@ impl Builder<'_> {
 
     /// A one-time charge; `on` pins its date (e.g. the installation of a service that started
     /// inside the history).
-    fn one_time(
-        &mut self,
-        code: &'static str,
-        description: &str,
-        price_cents: i64,
-        on: Option<NaiveDate>,
-    ) {
+    fn one_time(&mut self, code: &'static str, description: &str, price_cents: i64, on: Option<NaiveDate>) {
         let date = match on {
             Some(d) => d,
             None => one_time_date(&mut self.rng, self.h, &self.bills, self.closure),
@@ -699,10 +637,7 @@ impl Builder<'_> {
 
     /// The start date of the last service pushed, if it started inside the history.
     fn started_inside(&self) -> Option<NaiveDate> {
-        self.services
-            .last()
-            .map(|s| s.start)
-            .filter(|d| *d >= self.h.start)
+        self.services.last().map(|s| s.start).filter(|d| *d >= self.h.start)
     }
 }
 
@@ -754,12 +689,7 @@ fn segment_services(b: &mut Builder<'_>, segment: &str, site: &str) {
             }
             b.metered("PWR-KWH", "Metered power", Metered::Power, 12);
             if b.rng.chance(7000) {
-                b.metered(
-                    "BW-95TH",
-                    "IP transit 95th percentile",
-                    Metered::Bandwidth,
-                    0,
-                );
+                b.metered("BW-95TH", "IP transit 95th percentile", Metered::Bandwidth, 0);
             }
             if b.rng.chance(3500) {
                 b.metered("RH-HOUR", "Remote hands", Metered::RemoteHands, 15_000);
@@ -854,9 +784,7 @@ fn draw_usage(rng: &mut Rng, h: &History, svc: &mut Svc, m: Metered) {
                 base = (base + base * rng.range(-1, 3) / 100).clamp(100, 1500);
                 int(base)
             }
-            Metered::WirelessData => {
-                Decimal::new((base * rng.range(80, 120) / 100).clamp(50, 600), 1)
-            }
+            Metered::WirelessData => Decimal::new((base * rng.range(80, 120) / 100).clamp(50, 600), 1),
         };
         svc.usage.push((to, q));
     }
@@ -890,9 +818,7 @@ fn generate_account(seed: u64, index: usize, h: &History) -> AccountRows {
     let industry = rng.pick(&INDUSTRIES);
     let suffix = rng.pick(&SUFFIXES);
     let name = format!("{prefix} {industry} {suffix}");
-    let slug = format!("{prefix}-{industry}-{}", index + 1)
-        .to_lowercase()
-        .replace(' ', "-");
+    let slug = format!("{prefix}-{industry}-{}", index + 1).to_lowercase().replace(' ', "-");
     let segment = match rng.below(100) {
         0..45 => "colocation",
         45..60 => "multi_tenant",
@@ -908,28 +834,19 @@ fn generate_account(seed: u64, index: usize, h: &History) -> AccountRows {
     };
     let currency = if rng.chance(50) { "CAD" } else { "USD" };
     let closed = rng.chance(200);
-    let cycle_day: u32 = if rng.chance(7500) {
-        1
-    } else {
-        rng.pick(&[5, 10, 15, 20, 28, 31])
-    };
+    let cycle_day: u32 = if rng.chance(7500) { 1 } else { rng.pick(&[5, 10, 15, 20, 28, 31]) };
     let email = match rng.below(100) {
         0..5 => None,
         5..20 => {
             let second = rng.pick(&SECOND_MAILBOXES);
-            Some(format!(
-                "billing@{slug}.example.com;{second}@{slug}.example.com"
-            ))
+            Some(format!("billing@{slug}.example.com;{second}@{slug}.example.com"))
         }
         _ => Some(format!("billing@{slug}.example.com")),
     };
     let span = (h.end - h.start).num_days();
     let closure = closed.then(|| rng.date_between(h.start + day(span / 3), h.end - day(1)));
 
-    let mut out = AccountRows {
-        t: Default::default(),
-        bad: 0,
-    };
+    let mut out = AccountRows { t: Default::default(), bad: 0 };
     out.push(
         ACCOUNTS,
         vec![
@@ -945,23 +862,12 @@ fn generate_account(seed: u64, index: usize, h: &History) -> AccountRows {
     );
 
     let bills: Vec<BillPeriod> = h.periods.iter().map(|p| p.bill_period(cycle_day)).collect();
-    let mut b = Builder {
-        rng,
-        h,
-        bills,
-        closure,
-        services: vec![],
-    };
+    let mut b = Builder { rng, h, bills, closure, services: vec![] };
     segment_services(&mut b, segment, site.unwrap_or(""));
     if b.rng.chance(100) {
         b.recurring("LEGACY-MISC", "Legacy maintenance fee".into(), 1, 5_000);
     }
-    let Builder {
-        mut rng,
-        bills,
-        mut services,
-        ..
-    } = b;
+    let Builder { mut rng, bills, mut services, .. } = b;
 
     for svc in &mut services {
         if let Kind::Usage(m) = svc.kind {
@@ -988,17 +894,7 @@ fn generate_account(seed: u64, index: usize, h: &History) -> AccountRows {
     for (k, svc) in services.iter().enumerate() {
         if let Kind::Usage(m) = svc.kind {
             for (date, q) in &svc.usage {
-                out.push(
-                    USAGE,
-                    vec![
-                        s(&number),
-                        s(sid(k)),
-                        s(svc.code),
-                        s(date),
-                        s(q),
-                        s(m.uom()),
-                    ],
-                );
+                out.push(USAGE, vec![s(&number), s(sid(k)), s(svc.code), s(date), s(q), s(m.uom())]);
             }
         }
     }
@@ -1010,10 +906,7 @@ fn generate_account(seed: u64, index: usize, h: &History) -> AccountRows {
         let candidates: Vec<usize> = (0..services.len())
             .filter(|&k| {
                 let svc = &services[k];
-                svc.kind == Kind::Recurring
-                    && bills[late..]
-                        .iter()
-                        .any(|bp| bp.overlap(svc.start, svc.end).is_some())
+                svc.kind == Kind::Recurring && bills[late..].iter().any(|bp| bp.overlap(svc.start, svc.end).is_some())
             })
             .collect();
         let pct = if rng.chance(5000) { 105 } else { 95 };
@@ -1024,30 +917,27 @@ fn generate_account(seed: u64, index: usize, h: &History) -> AccountRows {
     } else {
         None
     };
-    let missing_line = rng
-        .chance(50)
-        .then(|| (late + rng.below((n - late) as u64) as usize, rng.next_u64()));
+    let missing_line = rng.chance(50).then(|| (late + rng.below((n - late) as u64) as usize, rng.next_u64()));
 
     for (pi, bp) in bills.iter().enumerate() {
         let p = bp.period;
         let invoice = format!("INV-{:04}{:02}-{number}", p.year, p.month);
         let mut lines: Vec<(Kind, Vec<Cell>)> = vec![];
         for (k, svc) in services.iter().enumerate() {
-            let line =
-                |from: NaiveDate, to: NaiveDate, q: Decimal, price: Decimal, amount: Decimal| {
-                    vec![
-                        s(&number),
-                        s(&invoice),
-                        s(p),
-                        s(svc.code),
-                        s(&svc.description),
-                        s(from),
-                        s(to),
-                        s(q),
-                        s(price),
-                        s(money(amount)),
-                    ]
-                };
+            let line = |from: NaiveDate, to: NaiveDate, q: Decimal, price: Decimal, amount: Decimal| {
+                vec![
+                    s(&number),
+                    s(&invoice),
+                    s(p),
+                    s(svc.code),
+                    s(&svc.description),
+                    s(from),
+                    s(to),
+                    s(q),
+                    s(price),
+                    s(money(amount)),
+                ]
+            };
             match svc.kind {
                 Kind::Recurring => {
                     let Some((from, to)) = bp.overlap(svc.start, svc.end) else {
@@ -1085,9 +975,7 @@ fn generate_account(seed: u64, index: usize, h: &History) -> AccountRows {
             }
         }
         if let Some((_, r)) = missing_line.filter(|(mp, _)| *mp == pi) {
-            let recurring: Vec<usize> = (0..lines.len())
-                .filter(|&i| lines[i].0 == Kind::Recurring)
-                .collect();
+            let recurring: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].0 == Kind::Recurring).collect();
             if !recurring.is_empty() {
                 lines.remove(recurring[(r % recurring.len() as u64) as usize]);
             }
@@ -1144,14 +1032,7 @@ fn generate_account(seed: u64, index: usize, h: &History) -> AccountRows {
                     let kwh = rng.range(1500, 6000);
                     out.push(
                         USAGE,
-                        vec![
-                            s("ZZ999999"),
-                            s("ZZ999999-1"),
-                            s("PWR-KWH"),
-                            s(month_end(p)),
-                            s(kwh),
-                            s("kWh"),
-                        ],
+                        vec![s("ZZ999999"), s("ZZ999999-1"), s("PWR-KWH"), s(month_end(p)), s(kwh), s("kWh")],
                     );
                 } else {
                     let id = format!("ZZ999999-{}-{}", index + 1, next_sid + 1);
@@ -1218,18 +1099,12 @@ mod tests {
         let path = dir.join(file);
         let summary = write_legacy_sqlite(&path, &data).await.expect("generate");
         let opts = SqliteConnectOptions::new().filename(&path).read_only(true);
-        let pool = SqlitePoolOptions::new()
-            .connect_with(opts)
-            .await
-            .expect("open");
+        let pool = SqlitePoolOptions::new().connect_with(opts).await.expect("open");
         (summary, pool)
     }
 
     async fn count(pool: &SqlitePool, table: &str) -> usize {
-        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
-            .fetch_one(pool)
-            .await
-            .expect("count");
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(pool).await.expect("count");
         n as usize
     }
 
@@ -1248,9 +1123,7 @@ mod tests {
 
     async fn strings(pool: &SqlitePool, sql: &str) -> Vec<Vec<Option<String>>> {
         let rows = sqlx::query(sql).fetch_all(pool).await.expect(sql);
-        rows.iter()
-            .map(|r| (0..r.len()).map(|i| r.get(i)).collect())
-            .collect()
+        rows.iter().map(|r| (0..r.len()).map(|i| r.get(i)).collect()).collect()
     }
 
     fn text(cell: &Option<String>) -> &str {
@@ -1267,22 +1140,15 @@ mod tests {
         assert_eq!(count(&pool, "accounts").await, sum.accounts);
         assert_eq!(count(&pool, "services").await, sum.services);
         assert_eq!(count(&pool, "usage").await, sum.usage);
-        assert_eq!(
-            count(&pool, "legacy_invoice_lines").await,
-            sum.invoice_lines
-        );
-        let distinct: i64 =
-            sqlx::query_scalar("SELECT COUNT(DISTINCT account_number) FROM accounts")
-                .fetch_one(&pool)
-                .await
-                .expect("distinct");
+        assert_eq!(count(&pool, "legacy_invoice_lines").await, sum.invoice_lines);
+        let distinct: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT account_number) FROM accounts")
+            .fetch_one(&pool)
+            .await
+            .expect("distinct");
         assert_eq!(distinct, 200);
         let total = sum.accounts + sum.services + sum.usage + sum.invoice_lines;
         assert!(sum.planted_bad_rows >= 6, "{sum:?}");
-        assert!(
-            sum.planted_bad_rows * 1000 < total * 6,
-            "too many bad rows: {sum:?}"
-        );
+        assert!(sum.planted_bad_rows * 1000 < total * 6, "too many bad rows: {sum:?}");
 
         // Determinism: same inputs give the same tables (and the same file); another seed does not.
         let (sum2, pool2) = generate(dir.path(), "b.db", data).await;
@@ -1295,15 +1161,7 @@ mod tests {
         let (_, pool3) = generate(dir.path(), "c.db", DemoData { seed: 43, ..data }).await;
         assert_ne!(first, dump(&pool3).await);
         // Account i does not depend on how many accounts are generated.
-        let (_, pool4) = generate(
-            dir.path(),
-            "d.db",
-            DemoData {
-                accounts: 20,
-                ..data
-            },
-        )
-        .await;
+        let (_, pool4) = generate(dir.path(), "d.db", DemoData { accounts: 20, ..data }).await;
         let head = "SELECT * FROM accounts WHERE account_number <= 'A000020' ORDER BY rowid";
         assert_eq!(strings(&pool, head).await, strings(&pool4, head).await);
 
@@ -1313,14 +1171,8 @@ mod tests {
 
         // Every planted kind is there.
         for (what, sql) in [
-            (
-                "bad date",
-                "SELECT COUNT(*) FROM usage WHERE usage_date = '2017-02-30'",
-            ),
-            (
-                "non-numeric",
-                "SELECT COUNT(*) FROM legacy_invoice_lines WHERE amount IN ('12,50','abc')",
-            ),
+            ("bad date", "SELECT COUNT(*) FROM usage WHERE usage_date = '2017-02-30'"),
+            ("non-numeric", "SELECT COUNT(*) FROM legacy_invoice_lines WHERE amount IN ('12,50','abc')"),
             (
                 "unknown account",
                 "SELECT (SELECT COUNT(*) FROM usage WHERE account_number = 'ZZ999999') + (SELECT COUNT(*) FROM services WHERE account_number = 'ZZ999999')",
@@ -1333,18 +1185,9 @@ mod tests {
                 "duplicate account",
                 "SELECT COUNT(*) FROM (SELECT account_number FROM accounts GROUP BY account_number HAVING COUNT(*) > 1)",
             ),
-            (
-                "newline",
-                "SELECT COUNT(*) FROM services WHERE description LIKE '%' || char(10) || '%'",
-            ),
-            (
-                "unmapped",
-                "SELECT COUNT(*) FROM legacy_invoice_lines WHERE legacy_code = 'LEGACY-MISC'",
-            ),
-            (
-                "cad",
-                "SELECT COUNT(*) FROM accounts WHERE currency = 'CAD'",
-            ),
+            ("newline", "SELECT COUNT(*) FROM services WHERE description LIKE '%' || char(10) || '%'"),
+            ("unmapped", "SELECT COUNT(*) FROM legacy_invoice_lines WHERE legacy_code = 'LEGACY-MISC'"),
+            ("cad", "SELECT COUNT(*) FROM accounts WHERE currency = 'CAD'"),
         ] {
             let n: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.expect(sql);
             if what == "cad" {
@@ -1361,23 +1204,14 @@ mod tests {
         }
 
         // Invoice lines: amounts are money, and recurring lines follow the 30-day rule.
-        let cycles: HashMap<String, u32> = strings(
-            &pool,
-            "SELECT account_number, bill_cycle_day FROM accounts ORDER BY rowid DESC",
-        )
-        .await
-        .into_iter()
-        .map(|r| {
-            (
-                text(&r[0]).to_string(),
-                text(&r[1]).parse().expect("cycle day"),
-            )
-        })
-        .collect();
+        let cycles: HashMap<String, u32> =
+            strings(&pool, "SELECT account_number, bill_cycle_day FROM accounts ORDER BY rowid DESC")
+                .await
+                .into_iter()
+                .map(|r| (text(&r[0]).to_string(), text(&r[1]).parse().expect("cycle day")))
+                .collect();
         let one_time = ["INST-COLO", "MT-SETUP", "INET-INST"];
-        let metered = [
-            "PWR-KWH", "BW-95TH", "RH-HOUR", "CLD-STOR", "BKP-GB", "WL-DATA",
-        ];
+        let metered = ["PWR-KWH", "BW-95TH", "RH-HOUR", "CLD-STOR", "BKP-GB", "WL-DATA"];
         let lines = strings(&pool, "SELECT account_number, period, legacy_code, service_start, service_end, quantity, unit_price, amount FROM legacy_invoice_lines").await;
         let (mut bad_amounts, mut partial, mut full) = (0, 0, 0);
         for l in &lines {
@@ -1392,16 +1226,12 @@ mod tests {
                 continue;
             }
             let cycle = cycles[text(&l[0])];
-            let bp = Period::from_str(text(&l[1]))
-                .expect("period")
-                .bill_period(cycle);
+            let bp = Period::from_str(text(&l[1])).expect("period").bill_period(cycle);
             let from = NaiveDate::from_str(text(&l[3])).expect("start");
             let to = NaiveDate::from_str(text(&l[4])).expect("end");
             assert!(bp.contains(from) && bp.contains(to) && from <= to, "{l:?}");
             let q: i128 = text(&l[5]).parse().expect("integer quantity");
-            let price_cents = (Decimal::from_str(text(&l[6])).expect("price") * int(100))
-                .trunc()
-                .mantissa();
+            let price_cents = (Decimal::from_str(text(&l[6])).expect("price") * int(100)).trunc().mantissa();
             let days = i128::from((to - from).num_days() + 1);
             let amount_cents = (amount * int(100)).trunc().mantissa();
             if (from, to) == (bp.start, bp.end) {
@@ -1414,22 +1244,16 @@ mod tests {
                 assert_eq!(amount_cents, expect, "{l:?}");
             }
         }
-        assert!(
-            bad_amounts > 0 && partial > 10 && full > 100,
-            "{bad_amounts} {partial} {full}"
-        );
+        assert!(bad_amounts > 0 && partial > 10 && full > 100, "{bad_amounts} {partial} {full}");
 
         // Hand-checked: the first partial-month cabinet line of a calendar-month account.
         let l = lines
             .iter()
             .find(|l| {
-                let month = Period::from_str(text(&l[1]))
-                    .expect("period")
-                    .bill_period(1);
+                let month = Period::from_str(text(&l[1])).expect("period").bill_period(1);
                 text(&l[2]) == "CAB-42U"
                     && cycles[text(&l[0])] == 1
-                    && (text(&l[3]), text(&l[4]))
-                        != (&*month.start.to_string(), &*month.end.to_string())
+                    && (text(&l[3]), text(&l[4])) != (&*month.start.to_string(), &*month.end.to_string())
             })
             .expect("a partial cabinet line");
         eprintln!("hand-checked line: {l:?}");
@@ -1438,13 +1262,8 @@ mod tests {
         let days = (to - from).num_days() + 1;
         let q = Decimal::from_str(text(&l[5])).expect("q");
         let p = Decimal::from_str(text(&l[6])).expect("p");
-        let expect = (q * p * int(days) / int(30))
-            .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
-        assert_eq!(
-            Decimal::from_str(text(&l[7])).expect("amount"),
-            expect,
-            "{l:?}"
-        );
+        let expect = (q * p * int(days) / int(30)).round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+        assert_eq!(Decimal::from_str(text(&l[7])).expect("amount"), expect, "{l:?}");
 
         // Usage: one row per metered service and month, each for a known service of its account.
         let orphans: i64 = sqlx::query_scalar(
@@ -1471,18 +1290,10 @@ mod tests {
     async fn short_and_empty_histories() {
         let dir = tempfile::tempdir().expect("tempdir");
         for (file, months, periods) in [("m1.db", 1, 1), ("m3.db", 3, 3), ("m0.db", 0, 1)] {
-            let data = DemoData {
-                accounts: 40,
-                seed: 9,
-                months,
-            };
+            let data = DemoData { accounts: 40, seed: 9, months };
             let (sum, pool) = generate(dir.path(), file, data).await;
             assert!(sum.invoice_lines > 0, "{sum:?}");
-            let p = strings(
-                &pool,
-                "SELECT DISTINCT period FROM legacy_invoice_lines ORDER BY 1",
-            )
-            .await;
+            let p = strings(&pool, "SELECT DISTINCT period FROM legacy_invoice_lines ORDER BY 1").await;
             assert_eq!(p.len(), periods, "{p:?}");
             assert_eq!(text(&p[p.len() - 1][0]), "2017-10");
         }
@@ -1499,33 +1310,15 @@ mod tests {
         assert_eq!(r(Metered::Power, 2000), ("0.12".into(), "0.00".into()));
         assert_eq!(r(Metered::Power, 3000), ("0.12".into(), "14.40".into()));
         assert_eq!(r(Metered::Bandwidth, 50), ("10.00".into(), "500.00".into()));
-        assert_eq!(
-            r(Metered::Bandwidth, 650),
-            ("6.00".into(), "5100.00".into())
-        );
-        assert_eq!(
-            r(Metered::RemoteHands, 3),
-            ("150.00".into(), "450.00".into())
-        );
-        assert_eq!(
-            r(Metered::CloudStorage, 1000),
-            ("0.10".into(), "100.00".into())
-        );
-        assert_eq!(
-            r(Metered::CloudStorage, 1001),
-            ("0.08".into(), "80.08".into())
-        );
-        assert_eq!(
-            r(Metered::CloudStorage, 12000),
-            ("0.05".into(), "600.00".into())
-        );
+        assert_eq!(r(Metered::Bandwidth, 650), ("6.00".into(), "5100.00".into()));
+        assert_eq!(r(Metered::RemoteHands, 3), ("150.00".into(), "450.00".into()));
+        assert_eq!(r(Metered::CloudStorage, 1000), ("0.10".into(), "100.00".into()));
+        assert_eq!(r(Metered::CloudStorage, 1001), ("0.08".into(), "80.08".into()));
+        assert_eq!(r(Metered::CloudStorage, 12000), ("0.05".into(), "600.00".into()));
         assert_eq!(r(Metered::Backup, 700), ("0.15".into(), "30.00".into()));
         let (_, a) = Metered::WirelessData.rate(Decimal::new(234, 1));
         assert_eq!(a.to_string(), "34.00");
-        assert_eq!(
-            money(cents(120_000) * int(17) / int(30)).to_string(),
-            "680.00"
-        );
+        assert_eq!(money(cents(120_000) * int(17) / int(30)).to_string(), "680.00");
         assert_eq!(money(Decimal::new(10_005, 3)).to_string(), "10.01");
     }
 
@@ -1535,9 +1328,7 @@ mod tests {
     async fn hundred_thousand_accounts() {
         let dir = tempfile::tempdir().expect("tempdir");
         let started = std::time::Instant::now();
-        let sum = write_legacy_sqlite(&dir.path().join("big.db"), &DemoData::new(100_000, 1))
-            .await
-            .expect("generate");
+        let sum = write_legacy_sqlite(&dir.path().join("big.db"), &DemoData::new(100_000, 1)).await.expect("generate");
         eprintln!("{sum:?} in {:?}", started.elapsed());
     }
 }

@@ -8,10 +8,8 @@ mod records;
 mod state;
 
 pub use period::{BillPeriod, Period, add_months, clamp_day};
+pub use records::{Account, AccountStatus, LegacyAccount, LegacyLine, Segment, Service, Usage};
 pub use state::State;
-pub use records::{
-    Account, AccountStatus, LegacyAccount, LegacyLine, Segment, Service, Usage,
-};
 
 /// An exact decimal amount of money, price or quantity.
 pub type Decimal = rust_decimal::Decimal;

@@ -17,13 +17,8 @@ pub enum Segment {
 }
 
 impl Segment {
-    pub const ALL: [Segment; 5] = [
-        Segment::Colocation,
-        Segment::MultiTenant,
-        Segment::Cloud,
-        Segment::Internet,
-        Segment::Wireless,
-    ];
+    pub const ALL: [Segment; 5] =
+        [Segment::Colocation, Segment::MultiTenant, Segment::Cloud, Segment::Internet, Segment::Wireless];
 
     pub fn as_str(self) -> &'static str {
         match self {

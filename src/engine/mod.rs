@@ -54,9 +54,8 @@ impl Ctx {
 
     /// Who is acting: `$CUTOVER_ACTOR`, else `$USER`, with the command.
     pub fn actor(command: &str) -> String {
-        let user = std::env::var("CUTOVER_ACTOR")
-            .or_else(|_| std::env::var("USER"))
-            .unwrap_or_else(|_| "unknown".into());
+        let user =
+            std::env::var("CUTOVER_ACTOR").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
         format!("{user} ({command})")
     }
 }
@@ -104,7 +103,8 @@ impl Engine {
         let source = self.ws.source().map_err(|e| EngineError::Refused(e.to_string()))?;
         self.progress.start("extract", 0);
         let mut ex =
-            crate::store::Extraction::begin(&self.store, &self.plan, &source.describe(), &ctx.actor, ctx.at, filter).await?;
+            crate::store::Extraction::begin(&self.store, &self.plan, &source.describe(), &ctx.actor, ctx.at, filter)
+                .await?;
         crate::extract::scan(&source, &mut ex).await?;
         let counts = ex.finish().await?;
         self.progress.finish();

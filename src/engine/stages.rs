@@ -2,7 +2,11 @@
 
 use super::{BATCH, Ctx, Engine, EngineError};
 use crate::domain::{LegacyAccount, Period, State};
-use crate::notify::{self, NOTICE_KIND, render::NoticeData, transport::{Email, Mailer}};
+use crate::notify::{
+    self, NOTICE_KIND,
+    render::NoticeData,
+    transport::{Email, Mailer},
+};
 use crate::plan::{Proration, Wave, schedule::schedule};
 use crate::reconcile::{self, GateVerdict, PeriodInput, PeriodStatus, Policy, Reason};
 use crate::store::{AccountRow, Due, Transition};
@@ -182,7 +186,15 @@ impl Engine {
                     }
                 }
                 if let Some(why) = failure {
-                    let t = Transition { account: number, from: State::Extracted, to: State::Quarantined, actor: &ctx.actor, reason: &why, at: ctx.at, schedule: None };
+                    let t = Transition {
+                        account: number,
+                        from: State::Extracted,
+                        to: State::Quarantined,
+                        actor: &ctx.actor,
+                        reason: &why,
+                        at: ctx.at,
+                        schedule: None,
+                    };
                     r.quarantined += u64::from(self.store.transition_in(&mut tx, &t).await?);
                     continue;
                 }
@@ -200,7 +212,15 @@ impl Engine {
                     ),
                     Err(why) => format!("rated {} parallel-run period(s); {why}", bills.len()),
                 };
-                let t = Transition { account: number, from: State::Extracted, to: State::Rated, actor: &ctx.actor, reason: &reason, at: ctx.at, schedule: Some(sched.ok()) };
+                let t = Transition {
+                    account: number,
+                    from: State::Extracted,
+                    to: State::Rated,
+                    actor: &ctx.actor,
+                    reason: &reason,
+                    at: ctx.at,
+                    schedule: Some(sched.ok()),
+                };
                 r.done += u64::from(self.store.transition_in(&mut tx, &t).await?);
             }
             tx.commit().await.map_err(|e| self.store.err(e))?;
@@ -233,14 +253,30 @@ impl Engine {
                         continue;
                     };
                     let legacy: Vec<_> = acct.invoice_lines.iter().filter(|l| l.period == p).cloned().collect();
-                    let v = reconcile::compare(&PeriodInput { legacy: &legacy, new: &new.bill, new_legacy_convention: &alt.bill }, catalog, &policy);
+                    let v = reconcile::compare(
+                        &PeriodInput { legacy: &legacy, new: &new.bill, new_legacy_convention: &alt.bill },
+                        catalog,
+                        &policy,
+                    );
                     verdicts.push(v);
                 }
                 for v in &verdicts {
                     let json = serde_json::to_string(v).map_err(|e| EngineError::Refused(e.to_string()))?;
-                    let status = serde_json::to_value(v.status).ok().and_then(|s| s.as_str().map(str::to_string)).unwrap_or_default();
+                    let status = serde_json::to_value(v.status)
+                        .ok()
+                        .and_then(|s| s.as_str().map(str::to_string))
+                        .unwrap_or_default();
                     self.store
-                        .put_verdict_in(&mut tx, number, &v.period.to_string(), &status, &v.legacy_total.to_string(), &v.new_total.to_string(), &v.difference.to_string(), &json)
+                        .put_verdict_in(
+                            &mut tx,
+                            number,
+                            &v.period.to_string(),
+                            &status,
+                            &v.legacy_total.to_string(),
+                            &v.new_total.to_string(),
+                            &v.difference.to_string(),
+                            &json,
+                        )
                         .await?;
                 }
                 let pass = reconcile::account_status(&verdicts) == reconcile::AccountStatus::Pass;
@@ -248,13 +284,25 @@ impl Engine {
                 let row = rows.iter().find(|r| &r.account_number == number);
                 let (to, reason) = if pass {
                     let diff: crate::domain::Decimal = verdicts.iter().map(|v| v.difference).sum();
-                    let passed = format!("reconciliation passed over {} period(s), net difference {diff}", verdicts.len());
+                    let passed =
+                        format!("reconciliation passed over {} period(s), net difference {diff}", verdicts.len());
                     match row.and_then(|r| r.schedule()) {
                         Some(_) => (State::Reconciled, passed),
                         None => match schedule(wave, acct.account.bill_cycle_day, ctx.as_of) {
                             Ok(s) => {
-                                let reason = format!("{passed}; scheduled: cut over {}, first new bill {}", s.cutover_date, s.first_new_bill_date);
-                                let t = Transition { account: number, from: State::Rated, to: State::Reconciled, actor: &ctx.actor, reason: &reason, at: ctx.at, schedule: Some(Some(s)) };
+                                let reason = format!(
+                                    "{passed}; scheduled: cut over {}, first new bill {}",
+                                    s.cutover_date, s.first_new_bill_date
+                                );
+                                let t = Transition {
+                                    account: number,
+                                    from: State::Rated,
+                                    to: State::Reconciled,
+                                    actor: &ctx.actor,
+                                    reason: &reason,
+                                    at: ctx.at,
+                                    schedule: Some(Some(s)),
+                                };
                                 r.done += u64::from(self.store.transition_in(&mut tx, &t).await?);
                                 continue;
                             }
@@ -272,7 +320,15 @@ impl Engine {
                         .collect();
                     (State::Held, format!("reconciliation failed: {}", worst.join("; ")))
                 };
-                let t = Transition { account: number, from: State::Rated, to, actor: &ctx.actor, reason: &reason, at: ctx.at, schedule: None };
+                let t = Transition {
+                    account: number,
+                    from: State::Rated,
+                    to,
+                    actor: &ctx.actor,
+                    reason: &reason,
+                    at: ctx.at,
+                    schedule: None,
+                };
                 if self.store.transition_in(&mut tx, &t).await? {
                     if to == State::Reconciled { r.done += 1 } else { r.held += 1 }
                 }
@@ -295,7 +351,13 @@ impl Engine {
             .parse()
             .map_err(|e| EngineError::Refused(format!("cutover.yaml: sender `{}`: {e}", self.ws.config.sender)))?;
         let domain = from.email.domain().to_string();
-        let company = self.ws.config.remit_to.first().map_or("our", |c| c.trim_end_matches(", Inc.").trim_end_matches(" Inc.")).to_string();
+        let company = self
+            .ws
+            .config
+            .remit_to
+            .first()
+            .map_or("our", |c| c.trim_end_matches(", Inc.").trim_end_matches(" Inc."))
+            .to_string();
         self.pages(id, &[State::Reconciled], Some((Due::Notice, ctx.as_of)), "notify", async |rows| {
             let accounts = self.load(&rows).await?;
             let mut r = StageReport::default();
@@ -308,8 +370,19 @@ impl Engine {
                     if existing.as_ref().is_none_or(|n| n.state != "sent") {
                         match schedule(wave, acct.account.bill_cycle_day, ctx.as_of) {
                             Ok(s) => {
-                                let why = format!("notice date {} passed unsent; moved to first new bill {} (notice {})", sched.notice_date, s.first_new_bill_date, s.notice_date);
-                                let t = Transition { account: number, from: State::Reconciled, to: State::Reconciled, actor: &ctx.actor, reason: &why, at: ctx.at, schedule: Some(Some(s)) };
+                                let why = format!(
+                                    "notice date {} passed unsent; moved to first new bill {} (notice {})",
+                                    sched.notice_date, s.first_new_bill_date, s.notice_date
+                                );
+                                let t = Transition {
+                                    account: number,
+                                    from: State::Reconciled,
+                                    to: State::Reconciled,
+                                    actor: &ctx.actor,
+                                    reason: &why,
+                                    at: ctx.at,
+                                    schedule: Some(Some(s)),
+                                };
                                 r.rescheduled += u64::from(self.store.transition(&t).await?);
                                 sched = s;
                                 if sched.notice_date != ctx.as_of {
@@ -317,7 +390,15 @@ impl Engine {
                                 }
                             }
                             Err(why) => {
-                                let t = Transition { account: number, from: State::Reconciled, to: State::Held, actor: &ctx.actor, reason: &why, at: ctx.at, schedule: None };
+                                let t = Transition {
+                                    account: number,
+                                    from: State::Reconciled,
+                                    to: State::Held,
+                                    actor: &ctx.actor,
+                                    reason: &why,
+                                    at: ctx.at,
+                                    schedule: None,
+                                };
                                 r.held += u64::from(self.store.transition(&t).await?);
                                 continue;
                             }
@@ -338,7 +419,10 @@ impl Engine {
                 let rendered = renderer.render(&data)?;
                 let message_id = notify::message_id(id, number, NOTICE_KIND, &domain);
                 let channel = if to.is_empty() { "print" } else { "email" };
-                let notice = self.store.notice_claim(id, number, NOTICE_KIND, &message_id, channel, &data.recipients.join(";"), ctx.at).await?;
+                let notice = self
+                    .store
+                    .notice_claim(id, number, NOTICE_KIND, &message_id, channel, &data.recipients.join(";"), ctx.at)
+                    .await?;
                 let resend_safe = matches!(mailer, Mailer::Outbox(_)) || channel == "print";
                 match notice.state.as_str() {
                     "sent" => {}
@@ -355,8 +439,9 @@ impl Engine {
                                 Mailer::Smtp(_) => self.ws.root.join("print"),
                             };
                             let path = dir.join(format!("{id}-{number}.html"));
-                            crate::notify::transport::write_atomically(&path, rendered.html.as_bytes())
-                                .map_err(|e| crate::notify::transport::SendError::Transient(format!("{}: {e}", path.display())))
+                            crate::notify::transport::write_atomically(&path, rendered.html.as_bytes()).map_err(|e| {
+                                crate::notify::transport::SendError::Transient(format!("{}: {e}", path.display()))
+                            })
                         } else {
                             let email = Email {
                                 from: from.clone(),
@@ -371,7 +456,16 @@ impl Engine {
                             mailer.send(&email).await
                         };
                         if let Err(e) = result {
-                            self.store.notice_mark(id, number, NOTICE_KIND, if e.is_transient() { "queued" } else { "failed" }, Some(&e.to_string()), ctx.at).await?;
+                            self.store
+                                .notice_mark(
+                                    id,
+                                    number,
+                                    NOTICE_KIND,
+                                    if e.is_transient() { "queued" } else { "failed" },
+                                    Some(&e.to_string()),
+                                    ctx.at,
+                                )
+                                .await?;
                             r.failed += 1;
                             continue;
                         }
@@ -386,7 +480,15 @@ impl Engine {
                 if !rejected.is_empty() {
                     why.push_str(&format!("; rejected: {}", rejected.join("; ")));
                 }
-                let t = Transition { account: number, from: State::Reconciled, to: State::Notified, actor: &ctx.actor, reason: &why, at: ctx.at, schedule: None };
+                let t = Transition {
+                    account: number,
+                    from: State::Reconciled,
+                    to: State::Notified,
+                    actor: &ctx.actor,
+                    reason: &why,
+                    at: ctx.at,
+                    schedule: None,
+                };
                 r.done += u64::from(self.store.transition(&t).await?);
             }
             Ok(r)
@@ -455,7 +557,8 @@ impl Engine {
     /// Returns one account to the legacy system, with a reason. Legacy billing is restored for a
     /// cut-over account. Rolling back twice does nothing the second time.
     pub async fn rollback(&self, account: &str, reason: &str, ctx: &Ctx) -> Result<bool, EngineError> {
-        let row = self.store.account(account).await?.ok_or_else(|| crate::store::StoreError::NoAccount(account.into()))?;
+        let row =
+            self.store.account(account).await?.ok_or_else(|| crate::store::StoreError::NoAccount(account.into()))?;
         if row.state == State::RolledBack {
             return Ok(false);
         }
@@ -467,7 +570,15 @@ impl Engine {
             self.store.set_legacy_billing_in(&mut tx, account, "restored").await?;
         }
         let why = format!("rolled back from {}: {reason}", row.state);
-        let t = Transition { account, from: row.state, to: State::RolledBack, actor: &ctx.actor, reason: &why, at: ctx.at, schedule: None };
+        let t = Transition {
+            account,
+            from: row.state,
+            to: State::RolledBack,
+            actor: &ctx.actor,
+            reason: &why,
+            at: ctx.at,
+            schedule: None,
+        };
         let changed = self.store.transition_in(&mut tx, &t).await?;
         tx.commit().await.map_err(|e| self.store.err(e))?;
         Ok(changed)

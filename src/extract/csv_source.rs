@@ -14,10 +14,8 @@ pub(super) async fn scan<S: Sink>(dir: &Path, table: Table, sink: &mut S) -> Res
         .flexible(true)
         .from_path(&path)
         .map_err(|e| ExtractError::Csv { path: shown.clone(), message: e.to_string() })?;
-    let headers = rdr
-        .byte_headers()
-        .map_err(|e| ExtractError::Csv { path: shown.clone(), message: e.to_string() })?
-        .clone();
+    let headers =
+        rdr.byte_headers().map_err(|e| ExtractError::Csv { path: shown.clone(), message: e.to_string() })?.clone();
     let header: Vec<String> =
         headers.iter().map(|h| String::from_utf8_lossy(h).trim().trim_start_matches('\u{feff}').to_string()).collect();
     // Where each SPEC column sits in this file; extra columns are ignored.

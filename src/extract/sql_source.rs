@@ -10,19 +10,42 @@ pub(super) async fn scan<S: Sink>(url: &str, table: Table, sink: &mut S) -> Resu
     let err = |source| ExtractError::Sql { url: shown.clone(), source };
     sqlx::any::install_default_drivers();
     let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(url).await.map_err(err)?;
-    let text = if url.starts_with("mysql:") || url.starts_with("mariadb:") { "CHAR" } else { "TEXT" };
-    let cols: Vec<String> = table.columns().iter().map(|c| format!("CAST({c} AS {text})")).collect();
-    let sql = format!("SELECT {} FROM {}", cols.join(", "), table.name());
+    // MySQL casts to CHAR and quotes names with backticks (`usage` is a reserved word there).
+    let mysql = url.starts_with("mysql:") || url.starts_with("mariadb:");
+    let (text, q) = if mysql { ("CHAR", '`') } else { ("TEXT", '"') };
+    let cols: Vec<String> = table.columns().iter().map(|c| format!("CAST({q}{c}{q} AS {text})")).collect();
+    let sql = format!("SELECT {} FROM {q}{}{q}", cols.join(", "), table.name());
     let source = format!("{}:{}", shown, table.name());
     let mut batch = Batcher::new(sink);
     let mut rows = sqlx::query(&sql).fetch(&pool);
     let mut n = 0u64;
     while let Some(row) = rows.try_next().await.map_err(err)? {
         n += 1;
-        let fields = (0..table.columns().len())
-            .map(|i| row.try_get::<Option<String>, _>(i).ok().flatten().filter(|s| !s.is_empty()))
-            .collect();
-        batch.push(RawRow { table, source: source.clone(), row: n, fields }).await?;
+        let mut fields = Vec::with_capacity(table.columns().len());
+        let mut bad = None;
+        for i in 0..table.columns().len() {
+            // Text normally; MySQL may hand text back as bytes. A value that is neither is an
+            // error, never a silent NULL.
+            let v = match row.try_get::<Option<String>, _>(i) {
+                Ok(v) => v,
+                Err(_) => match row.try_get::<Option<Vec<u8>>, _>(i).map_err(err)? {
+                    None => None,
+                    Some(b) => match String::from_utf8(b) {
+                        Ok(s) => Some(s),
+                        Err(e) => {
+                            bad = Some(format!("{}: not valid UTF-8", table.columns()[i]));
+                            Some(String::from_utf8_lossy(e.as_bytes()).into_owned())
+                        }
+                    },
+                },
+            };
+            fields.push(v.filter(|s| !s.is_empty()));
+        }
+        let raw = RawRow { table, source: source.clone(), row: n, fields };
+        match bad {
+            None => batch.push(raw).await?,
+            Some(reason) => batch.push_bad(raw, reason).await?,
+        }
     }
     drop(rows);
     batch.flush().await?;

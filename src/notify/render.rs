@@ -49,7 +49,8 @@ impl Renderer {
         env.set_keep_trailing_newline(true);
         for (name, builtin) in BUILTIN {
             let src = match dir.map(|d| d.join(name)).filter(|p| p.exists()) {
-                Some(p) => std::fs::read_to_string(&p).map_err(|source| RenderError::Io { path: p.display().to_string(), source })?,
+                Some(p) => std::fs::read_to_string(&p)
+                    .map_err(|source| RenderError::Io { path: p.display().to_string(), source })?,
                 None => builtin.to_string(),
             };
             env.add_template_owned(name, src).map_err(|source| RenderError::Template { name: name.into(), source })?;

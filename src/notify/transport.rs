@@ -44,16 +44,23 @@ pub struct Email {
 impl Mailer {
     pub fn from_config(cfg: &MailConfig, root: &Path) -> Result<Mailer, String> {
         match cfg {
-            MailConfig::Outbox { dir } => Ok(Mailer::Outbox(if dir.is_absolute() { dir.clone() } else { root.join(dir) })),
+            MailConfig::Outbox { dir } => {
+                Ok(Mailer::Outbox(if dir.is_absolute() { dir.clone() } else { root.join(dir) }))
+            }
             MailConfig::Smtp { host, port, tls } => {
                 let builder = match tls {
                     Tls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
-                    Tls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host).map_err(|e| e.to_string())?,
+                    Tls::Starttls => {
+                        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host).map_err(|e| e.to_string())?
+                    }
                     Tls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host).map_err(|e| e.to_string())?,
                 };
                 let mut builder = builder.port(*port).timeout(Some(std::time::Duration::from_secs(30)));
-                if let (Ok(user), Ok(pass)) = (std::env::var("CUTOVER_SMTP_USERNAME"), std::env::var("CUTOVER_SMTP_PASSWORD")) {
-                    builder = builder.credentials(lettre::transport::smtp::authentication::Credentials::new(user, pass));
+                if let (Ok(user), Ok(pass)) =
+                    (std::env::var("CUTOVER_SMTP_USERNAME"), std::env::var("CUTOVER_SMTP_PASSWORD"))
+                {
+                    builder =
+                        builder.credentials(lettre::transport::smtp::authentication::Credentials::new(user, pass));
                 }
                 Ok(Mailer::Smtp(builder.build()))
             }
@@ -82,7 +89,8 @@ impl Mailer {
         match self {
             Mailer::Outbox(dir) => {
                 let path = dir.join(format!("{}.eml", email.file_stem));
-                write_atomically(&path, &msg.formatted()).map_err(|e| SendError::Transient(format!("{}: {e}", path.display())))
+                write_atomically(&path, &msg.formatted())
+                    .map_err(|e| SendError::Transient(format!("{}: {e}", path.display())))
             }
             Mailer::Smtp(t) => match t.send(msg).await {
                 Ok(_) => Ok(()),

@@ -46,8 +46,13 @@ pub(super) fn parse(file: &super::SourceFile, problems: &mut Vec<Problem>) -> Op
             None => ok = false,
         }
     }
-    let mut catalog =
-        Catalog { currency: currency?, rounding: rounding?, proration: proration?, products: out, by_code: HashMap::new() };
+    let mut catalog = Catalog {
+        currency: currency?,
+        rounding: rounding?,
+        proration: proration?,
+        products: out,
+        by_code: HashMap::new(),
+    };
     catalog.index();
     ok.then_some(catalog)
 }
@@ -180,7 +185,10 @@ fn charge(
         Some("overage") => &["included_units", "overage_price"],
         Some(other) => {
             if let Some(n) = model_node {
-                r.error(n.span(), format!("`model`: unknown model `{other}` (flat_fee, per_unit, tiered, volume, overage)"));
+                r.error(
+                    n.span(),
+                    format!("`model`: unknown model `{other}` (flat_fee, per_unit, tiered, volume, overage)"),
+                );
             }
             return None;
         }
@@ -193,7 +201,10 @@ fn charge(
     // Usage-only models on a recurring or one-time charge, and the reverse.
     let usage_model = matches!(model_name.as_str(), "tiered" | "volume" | "overage");
     if usage_model && charge_type != ChargeType::Usage {
-        r.error(&model_span, format!("model `{model_name}` prices usage; a {} charge cannot use it", charge_type.as_str()));
+        r.error(
+            &model_span,
+            format!("model `{model_name}` prices usage; a {} charge cannot use it", charge_type.as_str()),
+        );
         ok = false;
     }
     if model_name == "flat_fee" && charge_type == ChargeType::Usage {
@@ -211,7 +222,10 @@ fn charge(
             }
             Some(n) if !wants.contains(&field) || !needs_price(field) => {
                 let key_span = map.keys().find(|k| k.as_str() == field).map(|k| *k.span()).unwrap_or(*n.span());
-                r.error(&key_span, format!("`{field}` does not apply to a {} charge with model `{model_name}`", charge_type.as_str()));
+                r.error(
+                    &key_span,
+                    format!("`{field}` does not apply to a {} charge with model `{model_name}`", charge_type.as_str()),
+                );
                 ok = false;
             }
             _ => {}
@@ -252,9 +266,8 @@ fn charge(
                 let op = money(r, overage_price, "`overage_price`");
                 Some(ChargeModel::Overage { included_units: inc?, overage_price: op? })
             }
-            m => tiers(r, tiers_node?).map(|tiers| {
-                if m == "tiered" { ChargeModel::Tiered { tiers } } else { ChargeModel::Volume { tiers } }
-            }),
+            m => tiers(r, tiers_node?)
+                .map(|tiers| if m == "tiered" { ChargeModel::Tiered { tiers } } else { ChargeModel::Volume { tiers } }),
         }
     } else {
         None

@@ -45,8 +45,7 @@ pub struct Wave {
 impl Wave {
     /// The last day of the wave's window (inclusive).
     pub fn end(&self) -> Option<NaiveDate> {
-        self.start
-            .map(|s| s + chrono::Days::new(u64::from(self.duration_days.saturating_sub(1))))
+        self.start.map(|s| s + chrono::Days::new(u64::from(self.duration_days.saturating_sub(1))))
     }
 }
 

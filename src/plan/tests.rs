@@ -54,34 +54,55 @@ fn the_repository_plan_is_valid_and_warns_about_the_undated_wave() {
     assert!(plan.wave_for(Colocation, Some("DC9")).is_none());
 }
 
-const GOOD: &str = "id: w1\nname: W1\nselect: { segment: [colocation], site: [DC1] }\nstart: 2017-06-05\nduration_days: 60\n";
+const GOOD: &str =
+    "id: w1\nname: W1\nselect: { segment: [colocation], site: [DC1] }\nstart: 2017-06-05\nduration_days: 60\n";
 
 #[test]
 fn wave_problems_name_file_line_and_column() {
     // (wave file text, the problem it must report)
     let table: &[(&str, &str)] = &[
-        ("id: w1\nname: W1\nselect: { segment: [colocation] }\nstart: 2017-06-31\nduration_days: 60\n",
-         "w.yaml:4:8: `start`: `2017-06-31` is not a date (expected YYYY-MM-DD)"),
-        ("id: w1\nname: W1\nselect: { segment: [colocation] }\nstart: 2017-06-05\nduration_days: -5\n",
-         "w.yaml:5:16: `duration_days` must be positive (got -5): the window would be empty"),
-        ("id: w1\nname: W1\nselect: { segment: [colocation] }\nstart: 2017-06-05\nduration_days: 60\nspeed: fast\n",
-         "w.yaml:6:1: unknown field `speed` in the wave"),
-        ("id: w1\nname: W1\nselect: { segment: [colo] }\nstart: 2017-06-05\nduration_days: 60\n",
-         "w.yaml:3:21: unknown segment `colo`"),
-        ("id: w1\nselect: { segment: [colocation] }\nstart: 2017-06-05\nduration_days: 60\n",
-         "w.yaml:1:1: the wave is missing `name`"),
-        ("id: W 1\nname: W1\nselect: { segment: [cloud] }\nstart: 2017-06-05\nduration_days: 60\n",
-         "w.yaml:1:5: wave id `W 1` must use only a-z, 0-9 and -"),
-        ("id: w1\nname: W1\nselect: { segment: [cloud] }\nstart: 2017-06-05\nduration_days: 60\ntolerance: \"-1\"\n",
-         "w.yaml:6:12: `tolerance` must not be negative"),
-        ("id: w1\nname: W1\nselect: { segment: [cloud] }\nstart: 2017-06-05\nduration_days: 60\naccept: [price_typo]\n",
-         "w.yaml:6:10: `accept`: unknown difference reason `price_typo`"),
-        ("id: w1\nname: W1\nselect: { segment: [cloud] }\nstart: 2017-06-05\nduration_days: 60\ngate: { min_pass_rate: \"95\" }\n",
-         "w.yaml:6:24: `gate.min_pass_rate` is a fraction between 0 and 1"),
+        (
+            "id: w1\nname: W1\nselect: { segment: [colocation] }\nstart: 2017-06-31\nduration_days: 60\n",
+            "w.yaml:4:8: `start`: `2017-06-31` is not a date (expected YYYY-MM-DD)",
+        ),
+        (
+            "id: w1\nname: W1\nselect: { segment: [colocation] }\nstart: 2017-06-05\nduration_days: -5\n",
+            "w.yaml:5:16: `duration_days` must be positive (got -5): the window would be empty",
+        ),
+        (
+            "id: w1\nname: W1\nselect: { segment: [colocation] }\nstart: 2017-06-05\nduration_days: 60\nspeed: fast\n",
+            "w.yaml:6:1: unknown field `speed` in the wave",
+        ),
+        (
+            "id: w1\nname: W1\nselect: { segment: [colo] }\nstart: 2017-06-05\nduration_days: 60\n",
+            "w.yaml:3:21: unknown segment `colo`",
+        ),
+        (
+            "id: w1\nselect: { segment: [colocation] }\nstart: 2017-06-05\nduration_days: 60\n",
+            "w.yaml:1:1: the wave is missing `name`",
+        ),
+        (
+            "id: W 1\nname: W1\nselect: { segment: [cloud] }\nstart: 2017-06-05\nduration_days: 60\n",
+            "w.yaml:1:5: wave id `W 1` must use only a-z, 0-9 and -",
+        ),
+        (
+            "id: w1\nname: W1\nselect: { segment: [cloud] }\nstart: 2017-06-05\nduration_days: 60\ntolerance: \"-1\"\n",
+            "w.yaml:6:12: `tolerance` must not be negative",
+        ),
+        (
+            "id: w1\nname: W1\nselect: { segment: [cloud] }\nstart: 2017-06-05\nduration_days: 60\naccept: [price_typo]\n",
+            "w.yaml:6:10: `accept`: unknown difference reason `price_typo`",
+        ),
+        (
+            "id: w1\nname: W1\nselect: { segment: [cloud] }\nstart: 2017-06-05\nduration_days: 60\ngate: { min_pass_rate: \"95\" }\n",
+            "w.yaml:6:24: `gate.min_pass_rate` is a fraction between 0 and 1",
+        ),
         ("id: w1\nname: [W1\n", "w.yaml:3:1: YAML syntax error"),
         ("id: w1\nid: w2\n", "w.yaml:2:1: duplicate key `id`"),
-        ("id: w1\nname: W1\nselect: {}\nstart: 2017-06-05\nduration_days: 60\n",
-         "w.yaml:3:9: `select` must name at least one segment or site"),
+        (
+            "id: w1\nname: W1\nselect: {}\nstart: 2017-06-05\nduration_days: 60\n",
+            "w.yaml:3:9: `select` must name at least one segment or site",
+        ),
     ];
     let mut misses = Vec::new();
     for (text, expected) in table {
@@ -111,7 +132,8 @@ fn cross_file_problems_point_at_the_second_file() {
 
 #[test]
 fn three_planted_errors_give_three_lines() {
-    let text = "id: w1\nname: W1\nselect: { segment: [colocation] }\nstart: 2017-13-01\nduration_days: 0\ncolour: blue\n";
+    let text =
+        "id: w1\nname: W1\nselect: { segment: [colocation] }\nstart: 2017-13-01\nduration_days: 0\ncolour: blue\n";
     let problems = check_waves(&[("w.yaml", text)]);
     assert_eq!(problems.len(), 3, "{problems:#?}");
 }
@@ -124,29 +146,47 @@ fn catalog_with(charge: &str) -> String {
 fn catalog_problems_name_file_line_and_column() {
     let table: &[(&str, &str)] = &[
         // a usage model on a recurring charge
-        ("      - { id: c, name: C, type: recurring, model: overage, included_units: \"1\", overage_price: \"1\", legacy_codes: [X] }\n",
-         "catalog.yaml:7:51: model `overage` prices usage; a recurring charge cannot use it"),
+        (
+            "      - { id: c, name: C, type: recurring, model: overage, included_units: \"1\", overage_price: \"1\", legacy_codes: [X] }\n",
+            "catalog.yaml:7:51: model `overage` prices usage; a recurring charge cannot use it",
+        ),
         // missing price fields
-        ("      - { id: c, name: C, type: usage, uom: GB, model: overage, legacy_codes: [X] }\n",
-         "catalog.yaml:7:11: charge with model `overage` is missing `included_units`"),
-        ("      - { id: c, name: C, type: usage, uom: GB, model: per_unit, legacy_codes: [X] }\n",
-         "catalog.yaml:7:11: charge with model `per_unit` is missing `price`"),
+        (
+            "      - { id: c, name: C, type: usage, uom: GB, model: overage, legacy_codes: [X] }\n",
+            "catalog.yaml:7:11: charge with model `overage` is missing `included_units`",
+        ),
+        (
+            "      - { id: c, name: C, type: usage, uom: GB, model: per_unit, legacy_codes: [X] }\n",
+            "catalog.yaml:7:11: charge with model `per_unit` is missing `price`",
+        ),
         // more than 9 decimals
-        ("      - { id: c, name: C, type: usage, uom: GB, model: per_unit, price: \"0.0000000001\", legacy_codes: [X] }\n",
-         "catalog.yaml:7:73: `price`: `0.0000000001` has more than 9 decimals"),
+        (
+            "      - { id: c, name: C, type: usage, uom: GB, model: per_unit, price: \"0.0000000001\", legacy_codes: [X] }\n",
+            "catalog.yaml:7:73: `price`: `0.0000000001` has more than 9 decimals",
+        ),
         // tiers out of order
-        ("      - id: c\n        name: C\n        type: usage\n        uom: GB\n        model: tiered\n        legacy_codes: [X]\n        tiers:\n          - { up_to: \"500\", price: \"1\" }\n          - { up_to: \"100\", price: \"1\" }\n          - { up_to: null, price: \"1\" }\n",
-         "catalog.yaml:15:22: tiers out of order: `up_to: 100` must be above the previous tier's bound"),
+        (
+            "      - id: c\n        name: C\n        type: usage\n        uom: GB\n        model: tiered\n        legacy_codes: [X]\n        tiers:\n          - { up_to: \"500\", price: \"1\" }\n          - { up_to: \"100\", price: \"1\" }\n          - { up_to: null, price: \"1\" }\n",
+            "catalog.yaml:15:22: tiers out of order: `up_to: 100` must be above the previous tier's bound",
+        ),
         // last tier bounded
-        ("      - id: c\n        name: C\n        type: usage\n        uom: GB\n        model: volume\n        legacy_codes: [X]\n        tiers:\n          - { up_to: \"500\", price: \"1\" }\n",
-         "catalog.yaml:14:22: the last tier must be unbounded"),
+        (
+            "      - id: c\n        name: C\n        type: usage\n        uom: GB\n        model: volume\n        legacy_codes: [X]\n        tiers:\n          - { up_to: \"500\", price: \"1\" }\n",
+            "catalog.yaml:14:22: the last tier must be unbounded",
+        ),
         // a legacy code mapped twice
-        ("      - { id: c, name: C, type: recurring, model: flat_fee, legacy_codes: [X] }\n      - { id: d, name: D, type: recurring, model: flat_fee, legacy_codes: [X] }\n",
-         "catalog.yaml:8:76: legacy code `X` is mapped twice (also to charge `c` at line 7)"),
-        ("      - { id: c, name: C, type: monthly, model: flat_fee, legacy_codes: [X] }\n",
-         "catalog.yaml:7:33: `type`: unknown charge type `monthly`"),
-        ("      - { id: c, name: C, type: recurring, model: flat_fee, legacy_codes: [X], price: \"3\" }\n",
-         "catalog.yaml:7:80: `price` does not apply to a recurring charge with model `flat_fee`"),
+        (
+            "      - { id: c, name: C, type: recurring, model: flat_fee, legacy_codes: [X] }\n      - { id: d, name: D, type: recurring, model: flat_fee, legacy_codes: [X] }\n",
+            "catalog.yaml:8:76: legacy code `X` is mapped twice (also to charge `c` at line 7)",
+        ),
+        (
+            "      - { id: c, name: C, type: monthly, model: flat_fee, legacy_codes: [X] }\n",
+            "catalog.yaml:7:33: `type`: unknown charge type `monthly`",
+        ),
+        (
+            "      - { id: c, name: C, type: recurring, model: flat_fee, legacy_codes: [X], price: \"3\" }\n",
+            "catalog.yaml:7:80: `price` does not apply to a recurring charge with model `flat_fee`",
+        ),
     ];
     let mut misses = Vec::new();
     for (charge, expected) in table {
@@ -196,7 +236,13 @@ mod schedule_rule {
             // DC2 from Oct 15, 60 days
             ("2017-10-15", 60, 1, "2017-09-01", Ok(("2017-10-31", "2017-11-01", "2017-10-01"))),
             // every notice date passed
-            ("2017-06-05", 60, 1, "2017-07-02", Err("not schedulable: every bill cycle in the window 2017-06-05..2017-08-03")),
+            (
+                "2017-06-05",
+                60,
+                1,
+                "2017-07-02",
+                Err("not schedulable: every bill cycle in the window 2017-06-05..2017-08-03"),
+            ),
         ];
         for (start, days, cycle, today, expected) in table {
             let got = schedule(&wave(start, *days), *cycle, today.parse().unwrap());

@@ -1,6 +1,6 @@
 //! Wave files (SPEC §3b).
 
-use super::yaml::{Fields, Reader, is_null, pos, start_of};
+use super::yaml::{Fields, Reader, is_null, pos};
 use super::{Gate, Problem, Selector, Wave};
 use crate::domain::{Decimal, Segment};
 use crate::reconcile::Reason;
@@ -39,7 +39,10 @@ pub(super) fn parse_all(files: &[super::SourceFile], problems: &mut Vec<Problem>
                     format!(
                         "wave `{}` selects accounts that wave `{}` ({}:{}) also selects: {overlap}; \
                          an account belongs to at most one wave",
-                        b.wave.id, a.wave.id, a.wave.file, pos(&a.select_span).0
+                        b.wave.id,
+                        a.wave.id,
+                        a.wave.file,
+                        pos(&a.select_span).0
                     ),
                 ));
             }

@@ -141,10 +141,7 @@ impl Reader<'_> {
 
     pub fn strings(&mut self, node: &Node, what: &str) -> Vec<(String, Span)> {
         let Some(items) = self.sequence(node, what) else { return vec![] };
-        items
-            .iter()
-            .filter_map(|n| self.string(n, what).map(|s| (s, *n.span())))
-            .collect()
+        items.iter().filter_map(|n| self.string(n, what).map(|s| (s, *n.span()))).collect()
     }
 }
 

@@ -30,7 +30,9 @@ pub struct PricedUsage {
 pub fn price_usage(model: &ChargeModel, qty: Decimal) -> PricedUsage {
     let q = qty.normalize();
     match model {
-        ChargeModel::FlatFee => PricedUsage { amount: Decimal::ZERO, unit_price: Decimal::ZERO, calculation: "flat fee".into() },
+        ChargeModel::FlatFee => {
+            PricedUsage { amount: Decimal::ZERO, unit_price: Decimal::ZERO, calculation: "flat fee".into() }
+        }
         ChargeModel::PerUnit { price } => {
             let p = price.unwrap_or_default();
             PricedUsage { amount: qty * p, unit_price: p, calculation: format!("{q} x {p}") }
@@ -61,7 +63,8 @@ pub fn price_usage(model: &ChargeModel, qty: Decimal) -> PricedUsage {
                 parts.push(format!("{} x {}", units.normalize(), t.price));
                 lower = upper;
             }
-            let unit_price = if qty.is_zero() { tiers.first().map_or(Decimal::ZERO, |t| t.price) } else { amount / qty };
+            let unit_price =
+                if qty.is_zero() { tiers.first().map_or(Decimal::ZERO, |t| t.price) } else { amount / qty };
             let calculation = if parts.is_empty() { format!("{q} units") } else { parts.join(" + ") };
             PricedUsage { amount, unit_price: unit_price.round_dp(9).normalize(), calculation }
         }
@@ -74,9 +77,5 @@ pub fn price_usage(model: &ChargeModel, qty: Decimal) -> PricedUsage {
 
 /// The price of the tier a quantity reaches; every unit is billed at it.
 fn volume_price(tiers: &[Tier], qty: Decimal) -> Decimal {
-    tiers
-        .iter()
-        .find(|t| t.up_to.is_none_or(|u| qty <= u))
-        .or(tiers.last())
-        .map_or(Decimal::ZERO, |t| t.price)
+    tiers.iter().find(|t| t.up_to.is_none_or(|u| qty <= u)).or(tiers.last()).map_or(Decimal::ZERO, |t| t.price)
 }

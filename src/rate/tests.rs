@@ -111,48 +111,235 @@ const fn case(what: &'static str, period: &'static str, input: In, amount: Optio
 fn cases() -> Vec<Case> {
     use In::*;
     vec![
-        case("full month flat fee: 1 x 1200.00", "2017-04", Svc("CAB", "1", "1200.00", "2016-01-01", None), Some("1200.00")),
+        case(
+            "full month flat fee: 1 x 1200.00",
+            "2017-04",
+            Svc("CAB", "1", "1200.00", "2016-01-01", None),
+            Some("1200.00"),
+        ),
         case("per unit: 3 x 300.00", "2017-04", Svc("XC", "3", "300.00", "2016-01-01", None), Some("900.00")),
-        case("April start on the 17th: 14/30 x 2 x 300.00 = 280", "2017-04", Svc("XC", "2", "300.00", "2017-04-17", None), Some("280.00")),
-        case("31-day month, last 5 days: 5/31 x 1000 = 161.2903", "2017-03", Svc("CAB", "1", "1000.00", "2017-03-27", None), Some("161.29")),
-        case("February 2017 from the 15th: 14/28 x 1000 = 500", "2017-02", Svc("CAB", "1", "1000.00", "2017-02-15", None), Some("500.00")),
-        case("leap February 2016 from the 15th: 15/29 x 1000 = 517.2414", "2016-02", Svc("CAB", "1", "1000.00", "2016-02-15", None), Some("517.24")),
-        case("cancelled on Jan 10: 10/31 x 1000 = 322.5806", "2017-01", Svc("CAB", "1", "1000.00", "2016-01-01", Some("2017-01-10")), Some("322.58")),
-        case("start and end inside the month: Jan 5-14 = 10/31 x 310 = 100", "2017-01", Svc("CAB", "1", "310.00", "2017-01-05", Some("2017-01-14")), Some("100.00")),
-        case("one-day service: 1/31 x 3100 = 100", "2017-01", Svc("CAB", "1", "3100.00", "2017-01-31", Some("2017-01-31")), Some("100.00")),
-        case("ended before the period: no line", "2017-04", Svc("CAB", "1", "1000.00", "2016-01-01", Some("2017-03-31")), None),
+        case(
+            "April start on the 17th: 14/30 x 2 x 300.00 = 280",
+            "2017-04",
+            Svc("XC", "2", "300.00", "2017-04-17", None),
+            Some("280.00"),
+        ),
+        case(
+            "31-day month, last 5 days: 5/31 x 1000 = 161.2903",
+            "2017-03",
+            Svc("CAB", "1", "1000.00", "2017-03-27", None),
+            Some("161.29"),
+        ),
+        case(
+            "February 2017 from the 15th: 14/28 x 1000 = 500",
+            "2017-02",
+            Svc("CAB", "1", "1000.00", "2017-02-15", None),
+            Some("500.00"),
+        ),
+        case(
+            "leap February 2016 from the 15th: 15/29 x 1000 = 517.2414",
+            "2016-02",
+            Svc("CAB", "1", "1000.00", "2016-02-15", None),
+            Some("517.24"),
+        ),
+        case(
+            "cancelled on Jan 10: 10/31 x 1000 = 322.5806",
+            "2017-01",
+            Svc("CAB", "1", "1000.00", "2016-01-01", Some("2017-01-10")),
+            Some("322.58"),
+        ),
+        case(
+            "start and end inside the month: Jan 5-14 = 10/31 x 310 = 100",
+            "2017-01",
+            Svc("CAB", "1", "310.00", "2017-01-05", Some("2017-01-14")),
+            Some("100.00"),
+        ),
+        case(
+            "one-day service: 1/31 x 3100 = 100",
+            "2017-01",
+            Svc("CAB", "1", "3100.00", "2017-01-31", Some("2017-01-31")),
+            Some("100.00"),
+        ),
+        case(
+            "ended before the period: no line",
+            "2017-04",
+            Svc("CAB", "1", "1000.00", "2016-01-01", Some("2017-03-31")),
+            None,
+        ),
         case("starts after the period: no line", "2017-04", Svc("CAB", "1", "1000.00", "2017-05-01", None), None),
-        case("one-time in the period: 1 x 500", "2017-04", Svc("INST", "1", "500.00", "2017-04-20", None), Some("500.00")),
+        case(
+            "one-time in the period: 1 x 500",
+            "2017-04",
+            Svc("INST", "1", "500.00", "2017-04-20", None),
+            Some("500.00"),
+        ),
         case("one-time outside the period: no line", "2017-04", Svc("INST", "1", "500.00", "2017-03-20", None), None),
-        case("fractional quantity: 2.5 x 100.10 = 250.25", "2017-04", Svc("XC", "2.5", "100.10", "2016-01-01", None), Some("250.25")),
+        case(
+            "fractional quantity: 2.5 x 100.10 = 250.25",
+            "2017-04",
+            Svc("XC", "2.5", "100.10", "2016-01-01", None),
+            Some("250.25"),
+        ),
         case("zero quantity: 0 x 1200 = 0.00", "2017-04", Svc("XC", "0", "1200.00", "2016-01-01", None), Some("0.00")),
-        case("unit price with 9 decimals: 3 x 0.333333333 = 0.999999999", "2017-04", Svc("XC", "3", "0.333333333", "2016-01-01", None), Some("1.00")),
+        case(
+            "unit price with 9 decimals: 3 x 0.333333333 = 0.999999999",
+            "2017-04",
+            Svc("XC", "3", "0.333333333", "2016-01-01", None),
+            Some("1.00"),
+        ),
         case("overage: (3500 - 2880) x 0.12 = 74.40", "2017-03", Use("KWH", "2017-03-31", "3500"), Some("74.40")),
         case("overage under the included units: 0", "2017-03", Use("KWH", "2017-03-31", "2500"), Some("0.00")),
         case("overage exactly at the included units: 0", "2017-03", Use("KWH", "2017-03-31", "2880"), Some("0.00")),
-        case("overage with a fractional quantity: 0.5 x 0.12 = 0.06", "2017-03", Use("KWH", "2017-03-31", "2880.5"), Some("0.06")),
-        case("graduated tiers: 100x10 + 400x8 + 150x6 = 5100", "2017-03", Use("BW", "2017-03-31", "650"), Some("5100.00")),
-        case("graduated exactly at a tier boundary: 100 x 10 = 1000", "2017-03", Use("BW", "2017-03-31", "100"), Some("1000.00")),
-        case("graduated just past a boundary: 1000 + 0.5 x 8 = 1004", "2017-03", Use("BW", "2017-03-31", "100.5"), Some("1004.00")),
+        case(
+            "overage with a fractional quantity: 0.5 x 0.12 = 0.06",
+            "2017-03",
+            Use("KWH", "2017-03-31", "2880.5"),
+            Some("0.06"),
+        ),
+        case(
+            "graduated tiers: 100x10 + 400x8 + 150x6 = 5100",
+            "2017-03",
+            Use("BW", "2017-03-31", "650"),
+            Some("5100.00"),
+        ),
+        case(
+            "graduated exactly at a tier boundary: 100 x 10 = 1000",
+            "2017-03",
+            Use("BW", "2017-03-31", "100"),
+            Some("1000.00"),
+        ),
+        case(
+            "graduated just past a boundary: 1000 + 0.5 x 8 = 1004",
+            "2017-03",
+            Use("BW", "2017-03-31", "100.5"),
+            Some("1004.00"),
+        ),
         case("volume: all 1500 at 0.08 = 120", "2017-03", Use("STOR", "2017-03-31", "1500"), Some("120.00")),
-        case("volume exactly at a boundary: 1000 x 0.10 = 100", "2017-03", Use("STOR", "2017-03-31", "1000"), Some("100.00")),
+        case(
+            "volume exactly at a boundary: 1000 x 0.10 = 100",
+            "2017-03",
+            Use("STOR", "2017-03-31", "1000"),
+            Some("100.00"),
+        ),
         case("volume top tier: 20000 x 0.05 = 1000", "2017-03", Use("STOR", "2017-03-31", "20000"), Some("1000.00")),
         case("per unit usage: 2.5 h x 150 = 375", "2017-03", Use("RH", "2017-03-15", "2.5"), Some("375.00")),
         case("usage dated outside the period: no line", "2017-03", Use("RH", "2017-04-01", "2"), None),
-        Case { cycle_day: 15, ..case("cycle day 15, period Jan 15-Feb 14 (31 days), start Feb 1: 14/31 x 1000 = 451.6129", "2017-01", Svc("CAB", "1", "1000.00", "2017-02-01", None), Some("451.61")) },
-        Case { cycle_day: 31, ..case("cycle day 31 in February: Feb 28-Mar 30, full period", "2017-02", Svc("CAB", "1", "1000.00", "2016-01-01", None), Some("1000.00")) },
-        Case { cycle_day: 31, ..case("cycle day 31 in February, start Mar 1: 30/31 x 310 = 300", "2017-02", Svc("CAB", "1", "310.00", "2017-03-01", None), Some("300.00")) },
-        Case { cycle_day: 31, ..case("cycle day 31, period 2017-04: Apr 30-May 30 (31 days), usage May 30 counts", "2017-04", Use("RH", "2017-05-30", "1"), Some("150.00")) },
-        Case { proration: "thirty_360", ..case("30/360, 31-day month, last 5 days: 5/30 x 1000 = 166.667", "2017-03", Svc("CAB", "1", "1000.00", "2017-03-27", None), Some("166.67")) },
-        Case { proration: "thirty_360", ..case("30/360, 30 of 31 days is a full month", "2017-03", Svc("CAB", "1", "1000.00", "2017-03-02", None), Some("1000.00")) },
-        Case { proration: "thirty_360", ..case("30/360, February from the 15th: 14/30 x 1000 = 466.667", "2017-02", Svc("CAB", "1", "1000.00", "2017-02-15", None), Some("466.67")) },
-        Case { proration: "none", ..case("no proration: a partial month bills in full", "2017-04", Svc("CAB", "1", "1000.00", "2017-04-29", None), Some("1000.00")) },
-        Case { rounding: "half_up", ..case(".005 half up: 1 x 10.005 = 10.01", "2017-04", Svc("XC", "1", "10.005", "2016-01-01", None), Some("10.01")) },
-        Case { rounding: "half_even", ..case(".005 half even: 10.005 -> 10.00", "2017-04", Svc("XC", "1", "10.005", "2016-01-01", None), Some("10.00")) },
-        Case { rounding: "half_even", ..case(".015 half even: 10.015 -> 10.02", "2017-04", Svc("XC", "1", "10.015", "2016-01-01", None), Some("10.02")) },
-        Case { rounding: "down", ..case(".005 down: 10.005 -> 10.00", "2017-04", Svc("XC", "1", "10.005", "2016-01-01", None), Some("10.00")) },
-        Case { rounding: "up", ..case(".005 up: 10.005 -> 10.01", "2017-04", Svc("XC", "1", "10.005", "2016-01-01", None), Some("10.01")) },
-        Case { rounding: "up", ..case("up rounds any remainder: 10.001 -> 10.01", "2017-04", Svc("XC", "1", "10.001", "2016-01-01", None), Some("10.01")) },
+        Case {
+            cycle_day: 15,
+            ..case(
+                "cycle day 15, period Jan 15-Feb 14 (31 days), start Feb 1: 14/31 x 1000 = 451.6129",
+                "2017-01",
+                Svc("CAB", "1", "1000.00", "2017-02-01", None),
+                Some("451.61"),
+            )
+        },
+        Case {
+            cycle_day: 31,
+            ..case(
+                "cycle day 31 in February: Feb 28-Mar 30, full period",
+                "2017-02",
+                Svc("CAB", "1", "1000.00", "2016-01-01", None),
+                Some("1000.00"),
+            )
+        },
+        Case {
+            cycle_day: 31,
+            ..case(
+                "cycle day 31 in February, start Mar 1: 30/31 x 310 = 300",
+                "2017-02",
+                Svc("CAB", "1", "310.00", "2017-03-01", None),
+                Some("300.00"),
+            )
+        },
+        Case {
+            cycle_day: 31,
+            ..case(
+                "cycle day 31, period 2017-04: Apr 30-May 30 (31 days), usage May 30 counts",
+                "2017-04",
+                Use("RH", "2017-05-30", "1"),
+                Some("150.00"),
+            )
+        },
+        Case {
+            proration: "thirty_360",
+            ..case(
+                "30/360, 31-day month, last 5 days: 5/30 x 1000 = 166.667",
+                "2017-03",
+                Svc("CAB", "1", "1000.00", "2017-03-27", None),
+                Some("166.67"),
+            )
+        },
+        Case {
+            proration: "thirty_360",
+            ..case(
+                "30/360, 30 of 31 days is a full month",
+                "2017-03",
+                Svc("CAB", "1", "1000.00", "2017-03-02", None),
+                Some("1000.00"),
+            )
+        },
+        Case {
+            proration: "thirty_360",
+            ..case(
+                "30/360, February from the 15th: 14/30 x 1000 = 466.667",
+                "2017-02",
+                Svc("CAB", "1", "1000.00", "2017-02-15", None),
+                Some("466.67"),
+            )
+        },
+        Case {
+            proration: "none",
+            ..case(
+                "no proration: a partial month bills in full",
+                "2017-04",
+                Svc("CAB", "1", "1000.00", "2017-04-29", None),
+                Some("1000.00"),
+            )
+        },
+        Case {
+            rounding: "half_up",
+            ..case(
+                ".005 half up: 1 x 10.005 = 10.01",
+                "2017-04",
+                Svc("XC", "1", "10.005", "2016-01-01", None),
+                Some("10.01"),
+            )
+        },
+        Case {
+            rounding: "half_even",
+            ..case(
+                ".005 half even: 10.005 -> 10.00",
+                "2017-04",
+                Svc("XC", "1", "10.005", "2016-01-01", None),
+                Some("10.00"),
+            )
+        },
+        Case {
+            rounding: "half_even",
+            ..case(
+                ".015 half even: 10.015 -> 10.02",
+                "2017-04",
+                Svc("XC", "1", "10.015", "2016-01-01", None),
+                Some("10.02"),
+            )
+        },
+        Case {
+            rounding: "down",
+            ..case(".005 down: 10.005 -> 10.00", "2017-04", Svc("XC", "1", "10.005", "2016-01-01", None), Some("10.00"))
+        },
+        Case {
+            rounding: "up",
+            ..case(".005 up: 10.005 -> 10.01", "2017-04", Svc("XC", "1", "10.005", "2016-01-01", None), Some("10.01"))
+        },
+        Case {
+            rounding: "up",
+            ..case(
+                "up rounds any remainder: 10.001 -> 10.01",
+                "2017-04",
+                Svc("XC", "1", "10.001", "2016-01-01", None),
+                Some("10.01"),
+            )
+        },
     ]
 }
 
@@ -171,7 +358,12 @@ fn rating_table() {
         let rated = rate(&acct, &cat, c.period.parse().unwrap()).expect("rates");
         let got = rated.bill.lines.first().map(|l| l.amount.to_string());
         if got.as_deref() != c.amount {
-            misses.push(format!("{}: expected {:?}, got {got:?} ({:?})", c.what, c.amount, rated.bill.lines.first().map(|l| &l.calculation)));
+            misses.push(format!(
+                "{}: expected {:?}, got {got:?} ({:?})",
+                c.what,
+                c.amount,
+                rated.bill.lines.first().map(|l| &l.calculation)
+            ));
         }
         assert_eq!(rated.bill.total, rated.bill.lines.iter().map(|l| l.amount).sum::<Decimal>());
     }
@@ -186,7 +378,8 @@ fn lines_explain_themselves_and_group_by_logical_element() {
     acct.services.push(service("CAB", "1", "1200.00", "2016-01-01", None));
     acct.usage.push(usage("KWH", "2017-04-30", "3000"));
     let b = rate(&acct, &cat, "2017-04".parse().unwrap()).unwrap().bill;
-    let got: Vec<_> = b.lines.iter().map(|l| (l.group.as_str(), l.charge.as_str(), l.calculation.as_str(), l.partial)).collect();
+    let got: Vec<_> =
+        b.lines.iter().map(|l| (l.group.as_str(), l.charge.as_str(), l.calculation.as_str(), l.partial)).collect();
     assert_eq!(
         got,
         [
@@ -212,7 +405,13 @@ fn an_unpriceable_currency_is_refused_and_unmapped_codes_are_reported() {
     let r = rate(&acct, &cat, "2017-04".parse().unwrap()).unwrap();
     assert!(r.bill.lines.is_empty());
     let reasons: Vec<_> = r.issues.iter().map(|i| i.reason.as_str()).collect();
-    assert_eq!(reasons, ["service S-NOPE-2016-01-01 (NOPE) has no product in the catalog", "usage recorded for CAB, which is not a metered charge"]);
+    assert_eq!(
+        reasons,
+        [
+            "service S-NOPE-2016-01-01 (NOPE) has no product in the catalog",
+            "usage recorded for CAB, which is not a metered charge"
+        ]
+    );
 }
 
 proptest! {

@@ -169,7 +169,13 @@ pub fn compare(input: &PeriodInput, catalog: &Catalog, policy: &Policy) -> Perio
             continue;
         }
         let (reason, detail) = explain(code, o, n, alt.get(code).copied(), catalog, catalog.rounding);
-        findings.push(Finding { legacy_code: code.to_string(), reason, legacy_amount: o.amount, new_amount: n.amount, detail });
+        findings.push(Finding {
+            legacy_code: code.to_string(),
+            reason,
+            legacy_amount: o.amount,
+            new_amount: n.amount,
+            detail,
+        });
     }
 
     let legacy_total: Decimal = input.legacy.iter().map(|l| l.amount).sum();
@@ -195,7 +201,14 @@ pub fn compare(input: &PeriodInput, catalog: &Catalog, policy: &Policy) -> Perio
     PeriodVerdict { period: input.new.period, legacy_total, new_total, difference, status, reasons, findings }
 }
 
-fn explain(code: &str, o: &Side, n: &Side, alt: Option<Decimal>, catalog: &Catalog, rounding: Rounding) -> (Reason, String) {
+fn explain(
+    code: &str,
+    o: &Side,
+    n: &Side,
+    alt: Option<Decimal>,
+    catalog: &Catalog,
+    rounding: Rounding,
+) -> (Reason, String) {
     let diff = n.amount - o.amount;
     if catalog.lookup(code).is_none() {
         return (Reason::UnmappedProduct, format!("legacy code {code} has no product in the new catalog"));

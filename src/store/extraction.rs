@@ -85,15 +85,17 @@ impl<'a> Extraction<'a> {
 
     pub async fn finish(mut self) -> Result<ExtractionCounts, StoreError> {
         let at = Utc::now().to_rfc3339();
-        sqlx::query("UPDATE extraction SET finished_at = $1, accounts = $2, records = $3, quarantined = $4 WHERE id = $5")
-            .bind(&at)
-            .bind(self.counts.accounts)
-            .bind(self.counts.records)
-            .bind(self.counts.quarantined)
-            .bind(self.counts.id)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(|e| self.store.err(e))?;
+        sqlx::query(
+            "UPDATE extraction SET finished_at = $1, accounts = $2, records = $3, quarantined = $4 WHERE id = $5",
+        )
+        .bind(&at)
+        .bind(self.counts.accounts)
+        .bind(self.counts.records)
+        .bind(self.counts.quarantined)
+        .bind(self.counts.id)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| self.store.err(e))?;
         self.tx.commit().await.map_err(|e| self.store.err(e))?;
         self.counts.finished_at = Some(at);
         Ok(self.counts)
@@ -129,7 +131,12 @@ impl<'a> Extraction<'a> {
         }
     }
 
-    async fn put_account(&mut self, raw: &RawRow, a: &crate::domain::Account, data: &str) -> Result<Option<String>, StoreError> {
+    async fn put_account(
+        &mut self,
+        raw: &RawRow,
+        a: &crate::domain::Account,
+        data: &str,
+    ) -> Result<Option<String>, StoreError> {
         let res = sqlx::query(
             "INSERT INTO legacy_record (kind, record_key, account_number, data, source, source_row) \
              VALUES ('account', $1, $1, $2, $3, $4) ON CONFLICT (kind, record_key) DO NOTHING",
@@ -177,7 +184,14 @@ impl<'a> Extraction<'a> {
         Ok(None)
     }
 
-    async fn put_child(&mut self, raw: &RawRow, kind: &str, key: &str, account: &str, data: &str) -> Result<Option<String>, StoreError> {
+    async fn put_child(
+        &mut self,
+        raw: &RawRow,
+        kind: &str,
+        key: &str,
+        account: &str,
+        data: &str,
+    ) -> Result<Option<String>, StoreError> {
         let res = sqlx::query(
             "INSERT INTO legacy_record (kind, record_key, account_number, data, source, source_row) \
              SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS \
@@ -243,7 +257,8 @@ impl Sink for Extraction<'_> {
                     match record {
                         Record::Account(a) => self.put_account(&raw, a, &json).await?,
                         Record::Service(s) => {
-                            self.put_child(&raw, "service", &s.service_id.clone(), &s.account_number.clone(), &json).await?
+                            self.put_child(&raw, "service", &s.service_id.clone(), &s.account_number.clone(), &json)
+                                .await?
                         }
                         Record::Usage(u) => {
                             let key = format!("{}#{}", raw.source, raw.row);

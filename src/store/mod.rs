@@ -200,10 +200,12 @@ impl Store {
             // Two processes opening a fresh database at once must not both migrate it.
             sqlx::query("SELECT pg_advisory_xact_lock(7201)").execute(&mut *tx).await.map_err(|e| self.err(e))?;
         }
-        sqlx::raw_sql("CREATE TABLE IF NOT EXISTS cutover_schema (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)")
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS cutover_schema (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
         let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM cutover_schema")
             .fetch_one(&mut *tx)
             .await
@@ -238,7 +240,11 @@ impl Store {
     }
 
     /// [`Store::transition`] inside a caller's transaction.
-    pub async fn transition_in(&self, tx: &mut Transaction<'static, Any>, t: &Transition<'_>) -> Result<bool, StoreError> {
+    pub async fn transition_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        t: &Transition<'_>,
+    ) -> Result<bool, StoreError> {
         if !t.from.can_go_to(t.to) {
             return Err(StoreError::Transition { account: t.account.to_string(), from: t.from, to: t.to });
         }
@@ -387,7 +393,12 @@ impl Store {
     }
 
     /// Records an account's reconciliation outcome (`pass` / `fail`).
-    pub async fn set_recon_in(&self, tx: &mut Transaction<'static, Any>, account: &str, recon: &str) -> Result<(), StoreError> {
+    pub async fn set_recon_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        account: &str,
+        recon: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query("UPDATE account SET recon = $1 WHERE account_number = $2")
             .bind(recon)
             .bind(account)
@@ -412,7 +423,12 @@ impl Store {
     }
 
     /// Every account (or one wave's), for status reports, a page at a time.
-    pub async fn accounts_page(&self, wave: Option<&str>, after: &str, limit: i64) -> Result<Vec<AccountRow>, StoreError> {
+    pub async fn accounts_page(
+        &self,
+        wave: Option<&str>,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<AccountRow>, StoreError> {
         let sql = format!(
             "SELECT {} FROM account WHERE account_number > $1 AND ($2 = '' OR wave = $2) ORDER BY account_number LIMIT $3",
             Self::ACCOUNT_COLS
@@ -470,7 +486,8 @@ impl Store {
             let kind: String = r.try_get(0).map_err(|e| self.err(e))?;
             let data: String = r.try_get(1).map_err(|e| self.err(e))?;
             if kind == "account" {
-                let a: crate::domain::Account = serde_json::from_str(&data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let a: crate::domain::Account =
+                    serde_json::from_str(&data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 accounts.insert(a.account_number.clone(), LegacyAccount::new(a));
             } else {
                 children.push((kind, data));

@@ -50,7 +50,13 @@ pub struct SubscriptionCharge {
 
 /// The records that stand for `acct` in the new system from its first new bill on. Services that
 /// ended before the first new bill, and one-time charges already billed, are left out.
-pub fn target_record(acct: &LegacyAccount, catalog: &Catalog, wave: &Wave, s: &Schedule, remit_to: &[String]) -> TargetRecord {
+pub fn target_record(
+    acct: &LegacyAccount,
+    catalog: &Catalog,
+    wave: &Wave,
+    s: &Schedule,
+    remit_to: &[String],
+) -> TargetRecord {
     let a = &acct.account;
     let (valid, _) = crate::notify::recipients(&a.bill_to_email);
     let charges = acct

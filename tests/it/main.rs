@@ -1,1 +1,8 @@
-//! One integration test binary.
+//! The one integration test binary: the edges (store, legacy sources, mail, CLI) against the real
+//! thing. Tests that need PostgreSQL or MariaDB skip loudly outside CI when the server is not
+//! there; under `CI=true` they fail instead.
+
+mod cli;
+mod extract_sources;
+mod store_contract;
+mod support;

@@ -1,0 +1,181 @@
+//! The command line, run as a user runs it: the real binary, real files, real exit codes.
+
+use super::support;
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::Path;
+
+fn cutover(dir: &Path) -> Command {
+    let mut c = Command::cargo_bin("cutover").expect("binary");
+    c.arg("-C").arg(dir).env_remove("CUTOVER_STORE_URL").env_remove("CUTOVER_SOURCE_URL");
+    c
+}
+
+fn json(dir: &Path, args: &[&str]) -> Value {
+    let out = cutover(dir).args(args).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+#[test]
+fn plan_check_lists_every_problem_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("waves")).unwrap();
+    std::fs::copy(support::repo_waves().join("catalog.yaml"), dir.path().join("waves/catalog.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("waves/bad.yaml"),
+        "id: dc9\nname: DC9\nselect: { segment: [colocation], site: [DC9] }\nstart: 2017-02-30\nduration_days: -60\ncolour: blue\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("cutover.yaml"), "source: { kind: csv, path: legacy/ }\n").unwrap();
+    let out = cutover(dir.path()).args(["plan", "check"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<_> = stderr.lines().filter(|l| l.starts_with("waves/bad.yaml:")).collect();
+    assert_eq!(
+        lines,
+        [
+            "waves/bad.yaml:4:8: `start`: `2017-02-30` is not a date (expected YYYY-MM-DD)",
+            "waves/bad.yaml:5:16: `duration_days` must be positive (got -60): the window would be empty",
+            "waves/bad.yaml:6:1: unknown field `colour` in the wave (known: accept, duration_days, gate, id, name, parallel_run_periods, select, start, tolerance)",
+        ],
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().filter(|l| l.contains(".yaml:")).count(), 3, "{stderr}");
+
+    let ok = support::csv_workspace();
+    let out = cutover(ok.path()).args(["plan", "check"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("waves/internet-wireless.yaml:4:8: warning: `start` is null")
+    );
+}
+
+#[test]
+fn bill_and_reconcile_work_on_a_fresh_workspace_without_writing_state() {
+    let ws = support::csv_workspace();
+    let bill = json(ws.path(), &["bill", "A001", "--period", "2017-04", "--format", "json"]);
+    assert_eq!(bill["total"], "3280.00");
+    assert_eq!(bill["lines"][0]["amount"], "3000.00", "money is a JSON string");
+    assert_eq!(bill["lines"][1]["service_start"], "2017-04-17");
+    let legacy = cutover(ws.path()).args(["bill", "A001", "--period", "2017-04", "--legacy"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&legacy.stdout).contains("TOTAL      3280.00"));
+    let out = cutover(ws.path()).args(["reconcile", "--wave", "dc1-colocation", "--format", "json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "a failing account makes the report exit 1");
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (r["summary"]["accounts"].as_u64(), r["summary"]["failed"].as_u64(), r["gate"].as_str()),
+        (Some(3), Some(1), Some("pause"))
+    );
+    assert_eq!(r["accounts"][0]["periods"][0]["reasons"][0], "unmapped_product");
+    assert!(!ws.path().join(".cutover").exists(), "a fresh-workspace report stores nothing");
+    let csv = cutover(ws.path()).args(["reconcile", "--wave", "dc1-colocation", "--format", "csv"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&csv.stdout).starts_with("wave,account_number,account_status,period"));
+    let missing = cutover(ws.path()).args(["bill", "A999", "--period", "2017-04"]).output().unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn run_refuses_an_undated_wave_and_says_why() {
+    let ws = support::csv_workspace();
+    let out =
+        cutover(ws.path()).args(["run", "--wave", "internet-wireless", "--as-of", "2017-05-01"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "wave `internet-wireless` is not scheduled yet (its `start` is null in waves/internet-wireless.yaml)"
+        ),
+        "{err}"
+    );
+    let out = cutover(ws.path()).args(["run", "--wave", "nope"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn demo_runs_every_dated_wave_and_a_second_run_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let out = cutover(dir.path())
+        .args(["demo", "--dir"])
+        .arg(&demo)
+        .args(["--accounts", "150", "--seed", "7"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = String::from_utf8_lossy(&out.stdout).to_string();
+    for wave in ["dc1-colocation", "dc2-colocation", "dc3-colocation", "multi-tenant-cloud"] {
+        let row = summary.lines().find(|l| l.starts_with(wave)).unwrap_or_else(|| panic!("{wave} in {summary}"));
+        let cut_over: u64 = row.split_whitespace().nth(6).unwrap().parse().unwrap();
+        assert!(cut_over > 0, "{wave} cut over nobody: {row}");
+    }
+
+    let status = json(&demo, &["status", "--format", "json"]);
+    let accounts = status["accounts"].as_array().unwrap();
+    assert!(accounts.len() >= 150);
+    let plan = support::plan();
+    let mut cut = 0;
+    for a in accounts {
+        let state = a["state"].as_str().unwrap();
+        let wave = a["wave"].as_str().and_then(|w| plan.wave(w));
+        if state == "cut_over" {
+            cut += 1;
+            let d = |k: &str| a[k].as_str().unwrap().parse::<chrono::NaiveDate>().unwrap();
+            let (c, b, n) = (d("cutover_date"), d("first_new_bill_date"), d("notice_date"));
+            let w = wave.expect("a cut-over account has a wave");
+            assert_eq!(c.succ_opt().unwrap(), b, "cut over the day before the first new bill");
+            assert_eq!(cutover::domain::add_months(b, -1), n, "notice one month before");
+            assert!(w.start.unwrap() <= c && c <= w.end().unwrap(), "cut-over inside the window");
+        }
+    }
+    assert!(cut > 0);
+    let emails = std::fs::read_dir(demo.join("outbox"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "eml"))
+        .count();
+    assert!(emails > 0);
+
+    // The second run: nothing sent, nothing changed.
+    let before = std::fs::read(demo.join(".cutover/state.db")).map(|b| b.len()).unwrap();
+    let again = cutover(dir.path())
+        .args(["demo", "--dir"])
+        .arg(&demo)
+        .args(["--accounts", "150", "--seed", "7"])
+        .output()
+        .unwrap();
+    assert!(again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("nothing to do"),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+    let emails_again = std::fs::read_dir(demo.join("outbox"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "eml"))
+        .count();
+    assert_eq!(emails, emails_again);
+    assert_eq!(status, json(&demo, &["status", "--format", "json"]), "no state changed");
+    let _ = before;
+
+    // Roll back one cut-over account: it, and no other, moves; its journal says why.
+    let victim =
+        accounts.iter().find(|a| a["state"] == "cut_over").unwrap()["account_number"].as_str().unwrap().to_string();
+    let out =
+        cutover(&demo).args(["rollback", &victim, "--reason", "customer disputes the power overage"]).output().unwrap();
+    assert!(out.status.success());
+    let after = json(&demo, &["status", "--format", "json"]);
+    for (a, b) in status["accounts"].as_array().unwrap().iter().zip(after["accounts"].as_array().unwrap()) {
+        if a["account_number"] == victim.as_str() {
+            assert_eq!(b["state"], "rolled_back");
+        } else {
+            assert_eq!(a, b, "only the rolled-back account changes");
+        }
+    }
+    let one = json(&demo, &["status", "--account", &victim, "--format", "json"]);
+    assert_eq!(one["legacy_billing"], "restored");
+    let last = one["journal"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!((last["from"].as_str(), last["to"].as_str()), (Some("cut_over"), Some("rolled_back")));
+    assert!(last["reason"].as_str().unwrap().contains("customer disputes the power overage"));
+    let text = cutover(&demo).args(["status", "--account", &victim]).output().unwrap();
+    assert!(String::from_utf8_lossy(&text.stdout).contains("customer disputes the power overage"));
+}

@@ -1,0 +1,144 @@
+//! The store's contract, one suite run against SQLite (a real file) and PostgreSQL.
+
+use super::support;
+use chrono::{TimeZone, Utc};
+use cutover::domain::State;
+use cutover::extract::Source;
+use cutover::store::extraction::Filter;
+use cutover::store::{Due, Extraction, Store, Transition};
+
+async fn extract(store: &Store, plan: &cutover::plan::Plan) -> cutover::store::ExtractionCounts {
+    let at = Utc.with_ymd_and_hms(2017, 5, 1, 12, 0, 0).unwrap();
+    let mut ex = Extraction::begin(store, plan, "fixture", "test", at, Filter::All).await.expect("begin");
+    cutover::extract::scan(&Source::Csv(support::fixtures().join("legacy")), &mut ex).await.expect("scan");
+    ex.finish().await.expect("finish")
+}
+
+async fn contract(store: Store) {
+    let plan = support::plan();
+    let at = Utc.with_ymd_and_hms(2017, 5, 1, 12, 0, 0).unwrap();
+
+    // Extraction: good rows in, bad rows quarantined with their reason, accounts journaled once.
+    let first = extract(&store, &plan).await;
+    assert_eq!((first.accounts, first.quarantined), (5, 8), "{first:?}");
+    let q = store.quarantine(None).await.unwrap();
+    let reasons: Vec<_> = q.iter().map(|q| (q.row, q.reason.as_str())).collect();
+    assert!(reasons.contains(&(7, "bill_cycle_day: `45` is not a day from 1 to 31")), "{reasons:?}");
+    assert!(reasons.contains(&(8, "duplicate account_number A002 (the first row is kept)")), "{reasons:?}");
+    assert!(reasons.contains(&(11, "duplicate service_id S1 (the first row is kept)")), "{reasons:?}");
+    assert!(reasons.contains(&(13, "unknown account A999")), "{reasons:?}");
+    assert!(reasons.contains(&(14, "description: contains a line break")), "{reasons:?}");
+    let a001 = store.account("A001").await.unwrap().expect("A001 extracted");
+    assert_eq!((a001.state, a001.wave.as_deref()), (State::Extracted, Some("dc1-colocation")));
+    assert_eq!(store.journal("A001").await.unwrap().len(), 1);
+    let legacy = store.legacy_accounts(&["A001".into(), "A005".into(), "NOPE".into()]).await.unwrap();
+    assert_eq!(legacy.len(), 2);
+    assert_eq!((legacy[0].services.len(), legacy[0].usage.len(), legacy[0].invoice_lines.len()), (3, 2, 5));
+
+    // Extracting again is a full refresh that changes no state and journals nothing.
+    let second = extract(&store, &plan).await;
+    assert_eq!(
+        (second.accounts, second.records, second.quarantined),
+        (first.accounts, first.records, first.quarantined)
+    );
+    assert_eq!(store.journal("A001").await.unwrap().len(), 1);
+    assert_eq!(store.quarantine(None).await.unwrap().len(), 8, "only the last extraction's quarantine is shown");
+
+    // An extraction that never finishes (a crash) leaves the previous one in place.
+    {
+        let ex = Extraction::begin(&store, &plan, "crashing", "test", at, Filter::All).await.unwrap();
+        drop(ex);
+    }
+    assert_eq!(store.last_extraction().await.unwrap().unwrap().id, second.id);
+    assert_eq!(store.legacy_accounts(&["A001".into()]).await.unwrap().len(), 1);
+
+    // Transitions: one function, state and journal together, never twice.
+    let sched = cutover::plan::schedule::Schedule {
+        cutover_date: "2017-06-30".parse().unwrap(),
+        first_new_bill_date: "2017-07-01".parse().unwrap(),
+        notice_date: "2017-06-01".parse().unwrap(),
+    };
+    let t = Transition {
+        account: "A001",
+        from: State::Extracted,
+        to: State::Rated,
+        actor: "tester",
+        reason: "rated",
+        at,
+        schedule: Some(Some(sched)),
+    };
+    assert!(store.transition(&t).await.unwrap());
+    assert!(!store.transition(&t).await.unwrap(), "a repeated transition does nothing");
+    let bad = Transition { from: State::Rated, to: State::CutOver, ..t };
+    assert!(store.transition(&bad).await.is_err(), "the state machine refuses rated -> cut_over");
+    let j = store.journal("A001").await.unwrap();
+    assert_eq!(j.len(), 2);
+    assert_eq!(
+        (j[1].from.as_str(), j[1].to.as_str(), j[1].actor.as_str(), j[1].reason.as_str()),
+        ("extracted", "rated", "tester", "rated")
+    );
+    let row = store.account("A001").await.unwrap().unwrap();
+    assert_eq!(row.schedule(), Some(sched));
+
+    // Paging through a wave, and the due filter.
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = store.wave_accounts("dc1-colocation", &State::ALL, None, &after, 2).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.account_number.clone();
+        seen.extend(page.into_iter().map(|r| r.account_number));
+    }
+    assert_eq!(seen, ["A001", "A002", "A003", "A004"]);
+    let due = |d: &str| {
+        let store = store.clone();
+        let d = d.parse().unwrap();
+        async move {
+            store.wave_accounts("dc1-colocation", &[State::Rated], Some((Due::Notice, d)), "", 10).await.unwrap().len()
+        }
+    };
+    assert_eq!(due("2017-05-31").await, 0);
+    assert_eq!(due("2017-06-01").await, 1);
+    assert_eq!(store.count_wave("dc1-colocation", &[State::Extracted]).await.unwrap(), 3);
+
+    // Notices: the row exists before sending, once per (wave, account, kind).
+    let n1 = store
+        .notice_claim("dc1-colocation", "A001", "first_new_bill", "<m1@x>", "email", "a@x.example", at)
+        .await
+        .unwrap();
+    assert_eq!(n1.state, "queued");
+    store.notice_mark("dc1-colocation", "A001", "first_new_bill", "sending", None, at).await.unwrap();
+    store.notice_mark("dc1-colocation", "A001", "first_new_bill", "sent", None, at).await.unwrap();
+    let n2 = store
+        .notice_claim("dc1-colocation", "A001", "first_new_bill", "<m2@x>", "email", "b@x.example", at)
+        .await
+        .unwrap();
+    assert_eq!(
+        (n2.state.as_str(), n2.message_id.as_str(), n2.attempts),
+        ("sent", "<m1@x>", 1),
+        "the first claim stands"
+    );
+
+    // Opening again migrates nothing twice.
+    store.state_counts(None).await.unwrap();
+}
+
+#[tokio::test]
+async fn store_contract_on_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("state.db").display());
+    let store = Store::open(&url).await.expect("open sqlite");
+    drop(store);
+    let store = Store::open(&url).await.expect("reopen migrates nothing twice");
+    contract(store).await;
+    assert!(dir.path().join("state.db").exists());
+}
+
+#[tokio::test]
+async fn store_contract_on_postgres() {
+    let Some(url) = support::postgres_db().await else { return };
+    let store = Store::open(&url).await.expect("open postgres");
+    drop(store);
+    let store = Store::open(&url).await.expect("reopen migrates nothing twice");
+    contract(store).await;
+}
