@@ -129,13 +129,13 @@ impl Workspace {
             let (line, col) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
             ConfigError::Invalid { path: shown.clone(), line, col, message: e.to_string() }
         })?;
-        if let SourceConfig::Sql { url: Some(u) } = &config.source {
-            if crate::store::redact(u) != *u {
-                return Err(ConfigError::Bad {
-                    path: shown,
-                    message: "source.url holds a password; put the URL in CUTOVER_SOURCE_URL instead".into(),
-                });
-            }
+        if let SourceConfig::Sql { url: Some(u) } = &config.source
+            && crate::store::redact(u) != *u
+        {
+            return Err(ConfigError::Bad {
+                path: shown,
+                message: "source.url holds a password; put the URL in CUTOVER_SOURCE_URL instead".into(),
+            });
         }
         if crate::store::redact(&config.store) != config.store {
             return Err(ConfigError::Bad {
@@ -152,10 +152,10 @@ impl Workspace {
 
     /// The state store URL: `CUTOVER_STORE_URL` wins; a relative SQLite path is under the root.
     pub fn store_url(&self) -> String {
-        if let Ok(u) = std::env::var("CUTOVER_STORE_URL") {
-            if !u.is_empty() {
-                return u;
-            }
+        if let Ok(u) = std::env::var("CUTOVER_STORE_URL")
+            && !u.is_empty()
+        {
+            return u;
         }
         self.resolve_sqlite(&self.config.store)
     }

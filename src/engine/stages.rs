@@ -419,9 +419,18 @@ impl Engine {
                 let rendered = renderer.render(&data)?;
                 let message_id = notify::message_id(id, number, NOTICE_KIND, &domain);
                 let channel = if to.is_empty() { "print" } else { "email" };
+                let recipients = data.recipients.join(";");
                 let notice = self
                     .store
-                    .notice_claim(id, number, NOTICE_KIND, &message_id, channel, &data.recipients.join(";"), ctx.at)
+                    .notice_claim(&crate::store::NewNotice {
+                        wave: id,
+                        account: number,
+                        kind: NOTICE_KIND,
+                        message_id: &message_id,
+                        channel,
+                        recipients: &recipients,
+                        at: ctx.at,
+                    })
                     .await?;
                 let resend_safe = matches!(mailer, Mailer::Outbox(_)) || channel == "print";
                 match notice.state.as_str() {

@@ -45,7 +45,7 @@ pub(super) async fn scan<S: Sink>(dir: &Path, table: Table, sink: &mut S) -> Res
                     .map(|i| {
                         let raw = i.and_then(|i| record.get(i))?;
                         match std::str::from_utf8(raw) {
-                            Ok(s) if s.is_empty() => None,
+                            Ok("") => None,
                             Ok(s) => Some(s.to_string()),
                             Err(_) => {
                                 bad = Some("not valid UTF-8".to_string());

@@ -255,10 +255,10 @@ impl Parser<'_> {
         let unit_price = self.decimal("unit_price");
         let start_date = self.req_date("start_date");
         let end_date = self.date("end_date");
-        if let (Some(s), Some(Some(e))) = (start_date, end_date) {
-            if e < s {
-                self.problems.push(format!("end_date {e} is before start_date {s}"));
-            }
+        if let (Some(s), Some(Some(e))) = (start_date, end_date)
+            && e < s
+        {
+            self.problems.push(format!("end_date {e} is before start_date {s}"));
         }
         Some(Service {
             account_number: account_number?,

@@ -147,10 +147,10 @@ fn charge(
     let mut f = Fields::new(map, "a charge");
     let id_node = f.req(r, "id");
     let id = id_node.and_then(|n| r.string(n, "`id`"));
-    if let (Some(id), Some(n)) = (&id, id_node) {
-        if let Some(first) = ids.insert(id.clone(), pos(n.span()).0) {
-            r.error(n.span(), format!("duplicate charge id `{id}` in this product (first at line {first})"));
-        }
+    if let (Some(id), Some(n)) = (&id, id_node)
+        && let Some(first) = ids.insert(id.clone(), pos(n.span()).0)
+    {
+        r.error(n.span(), format!("duplicate charge id `{id}` in this product (first at line {first})"));
     }
     let name = f.req(r, "name").and_then(|n| r.string(n, "`name`"));
     let type_node = f.req(r, "type");

@@ -221,7 +221,8 @@ mod schedule_rule {
     #[test]
     fn cut_over_is_the_day_before_a_bill_date_inside_the_window() {
         // (wave start, days, cycle day, today, expected (cutover, first bill, notice) or error)
-        let table: &[(&str, u32, u32, &str, Result<(&str, &str, &str), &str>)] = &[
+        type Expect = Result<(&'static str, &'static str, &'static str), &'static str>;
+        let table: &[(&str, u32, u32, &str, Expect)] = &[
             ("2017-06-05", 60, 1, "2017-05-01", Ok(("2017-06-30", "2017-07-01", "2017-06-01"))),
             // cycle day 15: first cycle 06-15 (cut-over 06-14 is inside the window)
             ("2017-06-05", 60, 15, "2017-05-01", Ok(("2017-06-14", "2017-06-15", "2017-05-15"))),

@@ -82,10 +82,10 @@ fn parse_one(r: &mut Reader, text: &str) -> Option<Located> {
     let mut f = Fields::new(map, "the wave");
     let id_node = f.req(r, "id");
     let id = id_node.and_then(|n| r.string(n, "`id`"));
-    if let (Some(id), Some(n)) = (&id, id_node) {
-        if !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-            r.error(n.span(), format!("wave id `{id}` must use only a-z, 0-9 and -"));
-        }
+    if let (Some(id), Some(n)) = (&id, id_node)
+        && !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        r.error(n.span(), format!("wave id `{id}` must use only a-z, 0-9 and -"));
     }
     let name = f.req(r, "name").and_then(|n| r.string(n, "`name`"));
     let select_node = f.req(r, "select");

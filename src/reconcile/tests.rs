@@ -74,7 +74,8 @@ fn strict() -> Policy {
 #[test]
 fn each_difference_gets_its_reason() {
     // (what, services, legacy lines, status, reasons, difference)
-    let table: Vec<(&str, Vec<Service>, Vec<LegacyLine>, PeriodStatus, Vec<Reason>, &str)> = vec![
+    type Row = (&'static str, Vec<Service>, Vec<LegacyLine>, PeriodStatus, Vec<Reason>, &'static str);
+    let table: Vec<Row> = vec![
         (
             "same bill",
             vec![svc("CAB-42U", "1", "1200.00", "2016-01-01")],
@@ -188,7 +189,7 @@ fn accounts_pass_only_when_no_period_mismatches_and_gates_follow_the_pass_rate()
         &acct(vec![svc("CAB-42U", "1", "1200.00", "2016-01-01")], vec![line("CAB-42U", "1", "1200.00", "1100.00")]),
         &strict(),
     );
-    assert_eq!(account_status(&[ok.clone()]), AccountStatus::Pass);
+    assert_eq!(account_status(std::slice::from_ref(&ok)), AccountStatus::Pass);
     assert_eq!(account_status(&[ok, bad]), AccountStatus::Fail);
     assert_eq!(account_status(&[]), AccountStatus::Pass);
     // (passed, accounts, min rate, verdict)

@@ -233,10 +233,10 @@ impl Sink for Extraction<'_> {
         for (raw, parsed) in rows {
             let problem = match &parsed {
                 Err(reason) => {
-                    if raw.table == Table::Accounts {
-                        if let Some(n) = raw.account_number() {
-                            self.bad_accounts.insert(n.to_string(), reason.clone());
-                        }
+                    if raw.table == Table::Accounts
+                        && let Some(n) = raw.account_number()
+                    {
+                        self.bad_accounts.insert(n.to_string(), reason.clone());
                     }
                     // Rows of accounts the filter leaves out are not this run's business.
                     let skip = match &self.filter {

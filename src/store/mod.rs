@@ -120,6 +120,18 @@ pub struct Transition<'a> {
     pub schedule: Option<Option<Schedule>>,
 }
 
+/// A notice to record before sending it.
+pub struct NewNotice<'a> {
+    pub wave: &'a str,
+    pub account: &'a str,
+    pub kind: &'a str,
+    pub message_id: &'a str,
+    /// `email` or `print`
+    pub channel: &'a str,
+    pub recipients: &'a str,
+    pub at: DateTime<Utc>,
+}
+
 /// The stored state of one notice (outbox pattern: the row exists before sending).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NoticeRow {
@@ -153,10 +165,10 @@ impl Store {
         let shown = redact(url);
         let mut connect_url = url.to_string();
         if dialect == Dialect::Sqlite && !url.contains("mode=") && !url.contains(":memory:") {
-            if let Some(path) = url.strip_prefix("sqlite://") {
-                if let Some(parent) = std::path::Path::new(path).parent() {
-                    let _ = std::fs::create_dir_all(parent);
-                }
+            if let Some(path) = url.strip_prefix("sqlite://")
+                && let Some(parent) = std::path::Path::new(path).parent()
+            {
+                let _ = std::fs::create_dir_all(parent);
             }
             connect_url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
         }
@@ -666,31 +678,22 @@ impl Store {
 
     /// Records a notice before it is sent. Returns the stored row: a new one in state `queued`,
     /// or the existing one (whatever its state) when this (wave, account, kind) was recorded before.
-    pub async fn notice_claim(
-        &self,
-        wave: &str,
-        account: &str,
-        kind: &str,
-        message_id: &str,
-        channel: &str,
-        recipients: &str,
-        at: DateTime<Utc>,
-    ) -> Result<NoticeRow, StoreError> {
+    pub async fn notice_claim(&self, n: &NewNotice<'_>) -> Result<NoticeRow, StoreError> {
         sqlx::query(
             "INSERT INTO notice (wave, account_number, kind, message_id, channel, recipients, state, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7) ON CONFLICT (wave, account_number, kind) DO NOTHING",
         )
-        .bind(wave)
-        .bind(account)
-        .bind(kind)
-        .bind(message_id)
-        .bind(channel)
-        .bind(recipients)
-        .bind(at.to_rfc3339())
+        .bind(n.wave)
+        .bind(n.account)
+        .bind(n.kind)
+        .bind(n.message_id)
+        .bind(n.channel)
+        .bind(n.recipients)
+        .bind(n.at.to_rfc3339())
         .execute(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        self.notice(wave, account, kind).await?.ok_or_else(|| StoreError::NoAccount(account.to_string()))
+        self.notice(n.wave, n.account, n.kind).await?.ok_or_else(|| StoreError::NoAccount(n.account.to_string()))
     }
 
     pub async fn notice(&self, wave: &str, account: &str, kind: &str) -> Result<Option<NoticeRow>, StoreError> {

@@ -14,6 +14,18 @@ async fn extract(store: &Store, plan: &cutover::plan::Plan) -> cutover::store::E
     ex.finish().await.expect("finish")
 }
 
+fn notice<'a>(message_id: &'a str, recipients: &'a str, at: chrono::DateTime<Utc>) -> cutover::store::NewNotice<'a> {
+    cutover::store::NewNotice {
+        wave: "dc1-colocation",
+        account: "A001",
+        kind: "first_new_bill",
+        message_id,
+        channel: "email",
+        recipients,
+        at,
+    }
+}
+
 async fn contract(store: Store) {
     let plan = support::plan();
     let at = Utc.with_ymd_and_hms(2017, 5, 1, 12, 0, 0).unwrap();
@@ -102,17 +114,11 @@ async fn contract(store: Store) {
     assert_eq!(store.count_wave("dc1-colocation", &[State::Extracted]).await.unwrap(), 3);
 
     // Notices: the row exists before sending, once per (wave, account, kind).
-    let n1 = store
-        .notice_claim("dc1-colocation", "A001", "first_new_bill", "<m1@x>", "email", "a@x.example", at)
-        .await
-        .unwrap();
+    let n1 = store.notice_claim(&notice("<m1@x>", "a@x.example", at)).await.unwrap();
     assert_eq!(n1.state, "queued");
     store.notice_mark("dc1-colocation", "A001", "first_new_bill", "sending", None, at).await.unwrap();
     store.notice_mark("dc1-colocation", "A001", "first_new_bill", "sent", None, at).await.unwrap();
-    let n2 = store
-        .notice_claim("dc1-colocation", "A001", "first_new_bill", "<m2@x>", "email", "b@x.example", at)
-        .await
-        .unwrap();
+    let n2 = store.notice_claim(&notice("<m2@x>", "b@x.example", at)).await.unwrap();
     assert_eq!(
         (n2.state.as_str(), n2.message_id.as_str(), n2.attempts),
         ("sent", "<m1@x>", 1),
