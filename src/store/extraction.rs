@@ -184,52 +184,92 @@ impl<'a> Extraction<'a> {
         Ok(None)
     }
 
-    async fn put_child(
-        &mut self,
-        raw: &RawRow,
-        kind: &str,
-        key: &str,
-        account: &str,
-        data: &str,
-    ) -> Result<Option<String>, StoreError> {
-        let res = sqlx::query(
-            "INSERT INTO legacy_record (kind, record_key, account_number, data, source, source_row) \
-             SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS \
-             (SELECT 1 FROM legacy_record WHERE kind = 'account' AND record_key = $3) \
-             ON CONFLICT (kind, record_key) DO NOTHING",
-        )
-        .bind(kind)
-        .bind(key)
-        .bind(account)
-        .bind(data)
-        .bind(&raw.source)
-        .bind(raw.row as i64)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(|e| self.store.err(e))?;
-        if res.rows_affected() == 1 {
-            self.counts.records += 1;
-            return Ok(None);
+    /// Which of `keys` of `kind` are already stored (chunked `IN` lists).
+    async fn existing(&mut self, kind: &str, keys: &[&str]) -> Result<HashSet<String>, StoreError> {
+        let mut found = HashSet::new();
+        for chunk in keys.chunks(500) {
+            let placeholders: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT record_key FROM legacy_record WHERE kind = $1 AND record_key IN ({})",
+                placeholders.join(", ")
+            );
+            let mut q = sqlx::query(&sql).bind(kind);
+            for k in chunk {
+                q = q.bind(*k);
+            }
+            for row in q.fetch_all(&mut *self.tx).await.map_err(|e| self.store.err(e))? {
+                found.insert(row.try_get::<String, _>(0).map_err(|e| self.store.err(e))?);
+            }
         }
-        if let Some(why) = self.bad_accounts.get(account) {
-            return Ok(Some(format!("account {account} was quarantined ({why})")));
-        }
-        let exists = sqlx::query("SELECT 1 FROM legacy_record WHERE kind = 'account' AND record_key = $1")
-            .bind(account)
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(|e| self.store.err(e))?
-            .is_some();
-        Ok(Some(if exists {
-            format!("duplicate {} {key} (the first row is kept)", if kind == "service" { "service_id" } else { kind })
-        } else {
-            format!("unknown account {account}")
-        }))
+        Ok(found)
     }
+
+    /// Stores a batch of services, usage and invoice lines: one query to learn which accounts
+    /// (and service ids) exist, then multi-row inserts. Returns the rows to quarantine, and why.
+    async fn put_children(&mut self, pending: Vec<Pending>) -> Result<Vec<(RawRow, String)>, StoreError> {
+        let mut accounts: Vec<&str> = pending.iter().map(|p| p.account.as_str()).collect();
+        accounts.sort_unstable();
+        accounts.dedup();
+        let known = self.existing("account", &accounts).await?;
+        let service_keys: Vec<&str> = pending.iter().filter(|p| p.kind == "service").map(|p| p.key.as_str()).collect();
+        let mut taken = self.existing("service", &service_keys).await?;
+        let mut rejected = Vec::new();
+        let mut insert = Vec::new();
+        for p in pending {
+            if !known.contains(&p.account) {
+                let why = match self.bad_accounts.get(&p.account) {
+                    Some(why) => format!("account {} was quarantined ({why})", p.account),
+                    None => format!("unknown account {}", p.account),
+                };
+                rejected.push((p.raw, why));
+            } else if p.kind == "service" && !taken.insert(p.key.clone()) {
+                rejected.push((p.raw, format!("duplicate service_id {} (the first row is kept)", p.key)));
+            } else {
+                insert.push(p);
+            }
+        }
+        // Six binds a row; 500 rows stay far below SQLite's and PostgreSQL's bind limits.
+        for chunk in insert.chunks(500) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|r| {
+                    let b = r * 6;
+                    format!("(${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6)
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO legacy_record (kind, record_key, account_number, data, source, source_row) VALUES {}",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for p in chunk {
+                q = q
+                    .bind(p.kind)
+                    .bind(&p.key)
+                    .bind(&p.account)
+                    .bind(&p.json)
+                    .bind(&p.raw.source)
+                    .bind(p.raw.row as i64);
+            }
+            q.execute(&mut *self.tx).await.map_err(|e| self.store.err(e))?;
+        }
+        self.counts.records += insert.len() as i64;
+        Ok(rejected)
+    }
+}
+
+/// A parsed service, usage or invoice line waiting for its batch insert.
+struct Pending {
+    raw: RawRow,
+    kind: &'static str,
+    key: String,
+    account: String,
+    json: String,
 }
 
 impl Sink for Extraction<'_> {
     async fn batch(&mut self, rows: Vec<(RawRow, Result<Record, String>)>) -> Result<(), StoreError> {
+        let mut pending = Vec::new();
+        let mut problems = Vec::new();
         for (raw, parsed) in rows {
             let problem = match &parsed {
                 Err(reason) => {
@@ -254,34 +294,39 @@ impl Sink for Extraction<'_> {
                         continue;
                     }
                     let json = serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    match record {
-                        Record::Account(a) => self.put_account(&raw, a, &json).await?,
-                        Record::Service(s) => {
-                            self.put_child(&raw, "service", &s.service_id.clone(), &s.account_number.clone(), &json)
-                                .await?
+                    // Usage and invoice lines have no id of their own: their place in the source is.
+                    let (kind, key) = match record {
+                        Record::Account(a) => {
+                            let problem = self.put_account(&raw, a, &json).await?;
+                            if let Some(reason) = problem {
+                                problems.push((raw, reason));
+                            }
+                            continue;
                         }
-                        Record::Usage(u) => {
-                            let key = format!("{}#{}", raw.source, raw.row);
-                            self.put_child(&raw, "usage", &key, &u.account_number.clone(), &json).await?
-                        }
-                        Record::Line(l) => {
-                            let key = format!("{}#{}", raw.source, raw.row);
-                            self.put_child(&raw, "line", &key, &l.account_number.clone(), &json).await?
-                        }
-                    }
+                        Record::Service(s) => ("service", s.service_id.clone()),
+                        Record::Usage(_) => ("usage", format!("{}#{}", raw.source, raw.row)),
+                        Record::Line(_) => ("line", format!("{}#{}", raw.source, raw.row)),
+                    };
+                    let account = record.account_number().to_string();
+                    pending.push(Pending { raw, kind, key, account, json });
+                    continue;
                 }
             };
             if let Some(reason) = problem {
-                let q = Quarantined {
-                    table: raw.table,
-                    source: raw.source.clone(),
-                    row: raw.row,
-                    account_number: raw.account_number().map(str::to_string),
-                    reason,
-                    raw: raw.display(),
-                };
-                self.quarantine(q).await?;
+                problems.push((raw, reason));
             }
+        }
+        problems.extend(self.put_children(pending).await?);
+        for (raw, reason) in problems {
+            let q = Quarantined {
+                table: raw.table,
+                source: raw.source.clone(),
+                row: raw.row,
+                account_number: raw.account_number().map(str::to_string),
+                reason,
+                raw: raw.display(),
+            };
+            self.quarantine(q).await?;
         }
         Ok(())
     }
