@@ -8,12 +8,14 @@
 //! [`store`] keeps the migration state; [`engine`] runs the stages over it in bounded batches;
 //! [`cli`] is the command line. See ARCHITECTURE.md for the map and the invariants.
 
+pub mod bill;
 pub mod cli;
 pub mod demo;
 pub mod domain;
 pub mod engine;
 pub mod extract;
 pub mod notify;
+pub mod output;
 pub mod plan;
 pub mod rate;
 pub mod reconcile;

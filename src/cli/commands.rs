@@ -50,10 +50,13 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
                 return Err(Failure::input(anyhow::anyhow!("no account {account} in the legacy source{why}")));
             };
             if legacy {
-                print!("{}", report::legacy_bill(&acct, period, format).map_err(Failure::input)?);
+                print!("{}", crate::bill::render_legacy(&acct, period, format.into()).map_err(Failure::input)?);
             } else {
                 let rated = crate::rate::rate(&acct, &engine.plan.catalog, period).map_err(Failure::input)?;
-                print!("{}", report::bill(&rated, &engine.ws.config.remit_to, format).map_err(Failure::input)?);
+                print!(
+                    "{}",
+                    crate::bill::render(&rated, &engine.ws.config.remit_to, format.into()).map_err(Failure::input)?
+                );
             }
             Ok(0)
         }
@@ -68,8 +71,8 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
                 engine.rate_wave(&wave, &ctx).await?;
                 engine.reconcile_wave(&wave, &ctx).await?;
             }
-            let rep = report::reconciliation(&engine, &w).await?;
-            print!("{}", report::reconciliation_out(&rep, format).map_err(Failure::input)?);
+            let rep = engine.reconciliation(&w).await?;
+            print!("{}", crate::reconcile::report::render(&rep, format.into()).map_err(Failure::operational)?);
             Ok(u8::from(rep.summary.failed > 0 || rep.gate != crate::reconcile::GateVerdict::Proceed))
         }
         Command::Notify { wave, as_of } => {
@@ -106,7 +109,7 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
         }
         Command::Status { wave, account, format } => {
             let engine = open(root).await?;
-            print!("{}", report::status(&engine, wave.as_deref(), account.as_deref(), format).await?);
+            print!("{}", report::status(&engine, wave.as_deref(), account.as_deref(), format.into()).await?);
             Ok(0)
         }
     }

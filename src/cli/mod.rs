@@ -34,6 +34,19 @@ pub enum Format {
     Json,
     Csv,
     Html,
+    Markdown,
+}
+
+impl From<Format> for crate::output::Format {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Text => crate::output::Format::Text,
+            Format::Json => crate::output::Format::Json,
+            Format::Csv => crate::output::Format::Csv,
+            Format::Html => crate::output::Format::Html,
+            Format::Markdown => crate::output::Format::Markdown,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@
 //! does nothing, so every stage can be run again; a crash loses at most the batch in flight, which
 //! the next run picks up where it left off.
 
+mod reports;
 mod stages;
 
 pub use stages::{RunReport, StageReport};

@@ -9,6 +9,8 @@
 //! the amounts agree), `rounding` (same quantity and price, within one unit of the scale per line), and otherwise `unexplained`.
 //! A difference nothing explains is never passed silently.
 
+pub mod report;
+
 use crate::domain::{Decimal, LegacyLine, Period};
 use crate::plan::{Catalog, Rounding};
 use crate::rate::NewBill;

@@ -1,0 +1,51 @@
+//! Output formats shared by every report: one enum, and the small helpers the renderers share.
+
+use serde::Serialize;
+
+/// How a report is written: for people (text, HTML, Markdown) or for programs (JSON, CSV).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Csv,
+    Html,
+    Markdown,
+}
+
+/// Pretty JSON with a final newline.
+pub fn json<T: Serialize>(v: &T) -> Result<String, OutputError> {
+    Ok(serde_json::to_string_pretty(v)? + "\n")
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("cannot write JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("cannot write CSV: {0}")]
+    Csv(String),
+    #[error("{0}")]
+    Fmt(#[from] std::fmt::Error),
+}
+
+impl From<csv::Error> for OutputError {
+    fn from(e: csv::Error) -> Self {
+        OutputError::Csv(e.to_string())
+    }
+}
+
+impl<W> From<csv::IntoInnerError<W>> for OutputError {
+    fn from(e: csv::IntoInnerError<W>) -> Self {
+        OutputError::Csv(e.to_string())
+    }
+}
+
+impl From<std::string::FromUtf8Error> for OutputError {
+    fn from(e: std::string::FromUtf8Error) -> Self {
+        OutputError::Csv(e.to_string())
+    }
+}
