@@ -8,8 +8,10 @@
 //! both backends honour is this module's public API, tested by one suite run against each.
 
 pub mod extraction;
+mod notices;
 
 pub use extraction::{Extraction, ExtractionCounts};
+pub use notices::{NewNotice, NoticeRow, Recipients};
 
 use crate::domain::State;
 use crate::plan::schedule::Schedule;
@@ -120,33 +122,6 @@ pub struct Transition<'a> {
     pub schedule: Option<Option<Schedule>>,
 }
 
-/// A notice to record before sending it.
-pub struct NewNotice<'a> {
-    pub wave: &'a str,
-    pub account: &'a str,
-    pub kind: &'a str,
-    pub message_id: &'a str,
-    /// `email` or `print`
-    pub channel: &'a str,
-    pub recipients: &'a str,
-    pub at: DateTime<Utc>,
-}
-
-/// The stored state of one notice (outbox pattern: the row exists before sending).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct NoticeRow {
-    pub wave: String,
-    pub account_number: String,
-    pub kind: String,
-    pub message_id: String,
-    pub channel: String,
-    pub recipients: String,
-    pub state: String,
-    pub attempts: i64,
-    pub last_error: Option<String>,
-    pub sent_at: Option<String>,
-}
-
 fn d(s: Option<String>) -> Option<NaiveDate> {
     s.and_then(|s| s.parse().ok())
 }
@@ -201,8 +176,14 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        const SQLITE: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
-        const POSTGRES: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+        const SQLITE: &[(i64, &str)] = &[
+            (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+            (3, include_str!("../../migrations/sqlite/0003_notices.sql")),
+        ];
+        const POSTGRES: &[(i64, &str)] = &[
+            (1, include_str!("../../migrations/postgres/0001_init.sql")),
+            (3, include_str!("../../migrations/postgres/0003_notices.sql")),
+        ];
         let migrations = match self.dialect {
             Dialect::Sqlite => SQLITE,
             Dialect::Postgres => POSTGRES,
@@ -218,12 +199,14 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(|e| self.err(e))?;
-        let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM cutover_schema")
-            .fetch_one(&mut *tx)
+        // Each migration is applied once, by its own version (not "above the highest"), so
+        // migrations written on different branches all get applied.
+        let applied: Vec<i64> = sqlx::query("SELECT version FROM cutover_schema")
+            .fetch_all(&mut *tx)
             .await
-            .and_then(|r| r.try_get::<i64, _>(0))
+            .and_then(|rows| rows.iter().map(|r| r.try_get::<i64, _>(0)).collect())
             .map_err(|e| self.err(e))?;
-        for (version, sql) in migrations.iter().filter(|(v, _)| *v > current) {
+        for (version, sql) in migrations.iter().filter(|(v, _)| !applied.contains(v)) {
             sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(|e| self.err(e))?;
             sqlx::query("INSERT INTO cutover_schema (version, applied_at) VALUES ($1, $2)")
                 .bind(*version)
@@ -670,101 +653,6 @@ impl Store {
         let rows = q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
         rows.iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
-    }
-
-    // ------------------------------------------------------------------ notices (outbox)
-
-    /// Records a notice before it is sent. Returns the stored row: a new one in state `queued`,
-    /// or the existing one (whatever its state) when this (wave, account, kind) was recorded before.
-    pub async fn notice_claim(&self, n: &NewNotice<'_>) -> Result<NoticeRow, StoreError> {
-        sqlx::query(
-            "INSERT INTO notice (wave, account_number, kind, message_id, channel, recipients, state, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7) ON CONFLICT (wave, account_number, kind) DO NOTHING",
-        )
-        .bind(n.wave)
-        .bind(n.account)
-        .bind(n.kind)
-        .bind(n.message_id)
-        .bind(n.channel)
-        .bind(n.recipients)
-        .bind(n.at.to_rfc3339())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        self.notice(n.wave, n.account, n.kind).await?.ok_or_else(|| StoreError::NoAccount(n.account.to_string()))
-    }
-
-    pub async fn notice(&self, wave: &str, account: &str, kind: &str) -> Result<Option<NoticeRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT wave, account_number, kind, message_id, channel, recipients, state, attempts, last_error, sent_at \
-             FROM notice WHERE wave = $1 AND account_number = $2 AND kind = $3",
-        )
-        .bind(wave)
-        .bind(account)
-        .bind(kind)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        row.map(|r| {
-            Ok(NoticeRow {
-                wave: r.try_get(0)?,
-                account_number: r.try_get(1)?,
-                kind: r.try_get(2)?,
-                message_id: r.try_get(3)?,
-                channel: r.try_get(4)?,
-                recipients: r.try_get(5)?,
-                state: r.try_get(6)?,
-                attempts: r.try_get(7)?,
-                last_error: r.try_get(8)?,
-                sent_at: r.try_get(9)?,
-            })
-        })
-        .transpose()
-        .map_err(|e| self.err(e))
-    }
-
-    /// Moves a notice to `sending` (counting the attempt), `sent` or `failed`.
-    pub async fn notice_mark(
-        &self,
-        wave: &str,
-        account: &str,
-        kind: &str,
-        state: &str,
-        error: Option<&str>,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let sent_at = (state == "sent").then(|| at.to_rfc3339());
-        let bump: i64 = (state == "sending").into();
-        sqlx::query(
-            "UPDATE notice SET state = $1, last_error = $2, sent_at = COALESCE($3, sent_at), attempts = attempts + $4 \
-             WHERE wave = $5 AND account_number = $6 AND kind = $7",
-        )
-        .bind(state)
-        .bind(error)
-        .bind(sent_at)
-        .bind(bump)
-        .bind(wave)
-        .bind(account)
-        .bind(kind)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        Ok(())
-    }
-
-    /// Notices of a wave by state: (state, channel, count).
-    pub async fn notice_counts(&self, wave: &str) -> Result<Vec<(String, String, i64)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT state, channel, COUNT(*) FROM notice WHERE wave = $1 GROUP BY state, channel ORDER BY state, channel",
-        )
-        .bind(wave)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
             .collect::<Result<_, sqlx::Error>>()
             .map_err(|e| self.err(e))
     }
