@@ -42,6 +42,41 @@ pub struct Config {
     /// Where cut-over writes the new-model import records.
     #[serde(default = "defaults::target")]
     pub target: PathBuf,
+    /// How notices are delivered: concurrency and retries.
+    #[serde(default)]
+    pub delivery: Delivery,
+}
+
+/// Delivery settings: at most `concurrency` messages in flight; a transient failure (4xx,
+/// connection refused, timeout) is retried after `retry_base_ms` milliseconds, doubling each time, up to
+/// `max_attempts` attempts in all.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delivery {
+    #[serde(default = "defaults::concurrency")]
+    pub concurrency: usize,
+    #[serde(default = "defaults::retry_base_ms")]
+    pub retry_base_ms: u64,
+    #[serde(default = "defaults::max_attempts")]
+    pub max_attempts: u32,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Delivery {
+            concurrency: defaults::concurrency(),
+            retry_base_ms: defaults::retry_base_ms(),
+            max_attempts: defaults::max_attempts(),
+        }
+    }
+}
+
+impl Delivery {
+    /// The wait before attempt `attempt + 1` (attempt ≥ 1): base × 2^(attempt − 1), at most an hour.
+    pub fn backoff(&self, attempt: u32) -> std::time::Duration {
+        let base = std::time::Duration::from_millis(self.retry_base_ms);
+        base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16)).min(std::time::Duration::from_secs(3600))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -106,6 +141,15 @@ mod defaults {
     }
     pub fn target() -> PathBuf {
         "import/".into()
+    }
+    pub fn concurrency() -> usize {
+        4
+    }
+    pub fn retry_base_ms() -> u64 {
+        60_000
+    }
+    pub fn max_attempts() -> u32 {
+        5
     }
 }
 

@@ -1,7 +1,7 @@
 //! One function per command.
 
 use super::report;
-use super::{Command, Failure, PlanAction};
+use super::{Command, ContactsAction, Failure, PlanAction, Resolution};
 use crate::engine::{Ctx, Engine};
 use crate::notify::transport::Mailer;
 use crate::store::Store;
@@ -75,18 +75,67 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             print!("{}", crate::reconcile::report::render(&rep, format.into()).map_err(Failure::operational)?);
             Ok(u8::from(rep.summary.failed > 0 || rep.gate != crate::reconcile::GateVerdict::Proceed))
         }
-        Command::Notify { wave, as_of } => {
-            let engine = open(root).await?;
+        Command::Notify { wave, as_of, preview, resolve, resolution, reason } => {
             let ctx = Ctx::new(as_of.unwrap_or_else(today), Ctx::actor("notify"));
+            if let Some(account) = preview {
+                let engine =
+                    open_or_scratch(root, crate::store::extraction::Filter::Accounts(vec![account.clone()])).await?;
+                let r = engine.preview_notice(&account, &ctx).await?;
+                println!("Subject: {}\n\n{}\n---- HTML part ----\n{}", r.subject, r.text, r.html);
+                return Ok(0);
+            }
+            let wave = wave.unwrap_or_default();
+            let engine = open(root).await?;
+            if let (Some(account), Some(decision)) = (resolve, resolution) {
+                let why = reason.unwrap_or_default();
+                if why.trim().is_empty() {
+                    return Err(Failure::input(anyhow::anyhow!("--reason must say why")));
+                }
+                engine.resolve_notice(&wave, &account, decision == Resolution::Sent, &why, &ctx).await?;
+                println!(
+                    "{account}: notice marked {}",
+                    if decision == Resolution::Sent { "sent" } else { "for resending" }
+                );
+                return Ok(0);
+            }
             engine.runnable_wave(&wave)?;
+            engine.ensure_extracted(&ctx).await?;
+            engine.rate_wave(&wave, &ctx).await?;
+            engine.reconcile_wave(&wave, &ctx).await?;
             let mailer = mailer(&engine)?;
             let r = engine.notify_wave(&wave, &ctx, &mailer).await?;
+            for n in &r.notes {
+                eprintln!("note: {n}");
+            }
             println!(
-                "{wave} as of {}: {} notice(s) sent, {} rescheduled, {} held, {} failed, {} unknown (see status)",
-                ctx.as_of, r.done, r.rescheduled, r.held, r.failed, r.unknown
+                "{wave} as of {}: {} notice(s) sent, {} rescheduled, {} held, {} waiting to retry, {} failed, {} unknown \
+                 (`cutover notices --wave {wave}` lists them)",
+                ctx.as_of, r.done, r.rescheduled, r.held, r.retried, r.failed, r.unknown
             );
-            Ok(u8::from(r.failed > 0 || r.unknown > 0))
+            Ok(u8::from(r.failed > 0 || r.unknown > 0 || r.retried > 0))
         }
+        Command::Notices { wave, format } => {
+            let engine = open(root).await?;
+            let r = engine.notice_report(&wave).await?;
+            print!("{}", crate::notify::report::render(&r, format.into()).map_err(Failure::operational)?);
+            Ok(0)
+        }
+        Command::Contacts { action: ContactsAction::Import { file } } => {
+            let engine = open(root).await?;
+            let ctx = Ctx::new(today(), Ctx::actor("contacts import"));
+            let r = engine.import_contacts(&file, &ctx).await?;
+            for x in &r.rejected {
+                eprintln!("{}:{}: {} {}", file.display(), x.line, x.account_number, x.reason);
+            }
+            println!(
+                "{} account(s) updated, {} unchanged, {} row(s) rejected",
+                r.updated,
+                r.unchanged,
+                r.rejected.len()
+            );
+            Ok(u8::from(!r.rejected.is_empty()))
+        }
+        Command::Schedule { wave, as_of, tick_seconds } => schedule(root, wave, as_of, tick_seconds).await,
         Command::Switch { wave, as_of } => {
             let engine = open(root).await?;
             let ctx = Ctx::new(as_of.unwrap_or_else(today), Ctx::actor("switch"));
@@ -139,7 +188,7 @@ fn open_with(ws: Workspace, store: Store) -> Result<Engine> {
         }
         return Err(Failure::input(anyhow::anyhow!("the plan has errors; run `cutover plan check`")));
     };
-    Ok(Engine { ws, plan, store, progress: super::progress::reporter() })
+    Ok(Engine::new(ws, plan, store, super::progress::reporter()))
 }
 
 /// The workspace's store when it holds an extraction; else a scratch store filled from the legacy
@@ -270,4 +319,95 @@ async fn demo(dir: &Path, accounts: usize, seed: u64) -> Result<u8> {
         println!("nothing to do: every stage had already run (no notice sent, no state changed)");
     }
     Ok(0)
+}
+
+/// The long-running notice sender. A stop request (SIGINT/SIGTERM) lets the message in hand finish
+/// and starts no new one; every notice is in the store before it is sent, so nothing is lost.
+async fn schedule(root: &Path, waves: Vec<String>, as_of: Option<chrono::NaiveDate>, tick: Option<u64>) -> Result<u8> {
+    use std::sync::atomic::Ordering;
+    let engine = open(root).await?;
+    let mailer = mailer(&engine)?;
+    let waves: Vec<String> = if waves.is_empty() {
+        engine.plan.waves.iter().filter(|w| w.start.is_some()).map(|w| w.id.clone()).collect()
+    } else {
+        waves
+    };
+    for w in &waves {
+        engine.runnable_wave(w)?;
+    }
+    let stop = engine.stop.clone();
+    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    {
+        let (stop, wake) = (stop.clone(), wake.clone());
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            eprintln!("schedule: stop requested; finishing the message in hand");
+            stop.store(true, Ordering::SeqCst);
+            wake.notify_one();
+        });
+    }
+    eprintln!("schedule: serving {} ({})", waves.join(", "), mailer.describe());
+    while !stop.load(Ordering::SeqCst) {
+        let ctx = Ctx::new(as_of.unwrap_or_else(today), Ctx::actor("schedule"));
+        for w in &waves {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            match engine.notify_wave(w, &ctx, &mailer).await {
+                Ok(r) => {
+                    if r != crate::engine::StageReport::default() {
+                        println!(
+                            "{} {w}: {} sent, {} rescheduled, {} retrying, {} failed, {} unknown",
+                            chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"),
+                            r.done,
+                            r.rescheduled,
+                            r.retried,
+                            r.failed,
+                            r.unknown
+                        );
+                    }
+                    for n in r.notes {
+                        eprintln!("note: {n}");
+                    }
+                }
+                // The server being away is not a reason to stop serving: try again next tick.
+                Err(crate::engine::EngineError::Mail(e)) => eprintln!("schedule: {w}: {e}; will try again"),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let wait = match tick {
+            Some(s) => std::time::Duration::from_secs(s),
+            None => {
+                let secs = 3600 - chrono::Utc::now().timestamp().rem_euclid(3600);
+                std::time::Duration::from_secs(secs.unsigned_abs())
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = wake.notified() => {}
+        }
+    }
+    eprintln!("schedule: stopped cleanly");
+    Ok(0)
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
 }

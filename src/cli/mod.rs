@@ -112,12 +112,50 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
-    /// Send the customer notices due as of DATE (cron-friendly; each notice goes once).
+    /// Send the customer notices due as of DATE (cron-friendly; each notice goes once, never late).
+    /// Works on a fresh workspace: it extracts first.
     Notify {
-        #[arg(long)]
-        wave: String,
+        #[arg(long, required_unless_present = "preview")]
+        wave: Option<String>,
         #[arg(long, value_name = "DATE")]
         as_of: Option<chrono::NaiveDate>,
+        /// Print the notice one account would get (subject, text and HTML), and send nothing.
+        #[arg(long, value_name = "ACCOUNT", conflicts_with = "resolve")]
+        preview: Option<String>,
+        /// Decide on a notice whose delivery is unknown (interrupted mid-send): `--as sent` if the
+        /// mail server's log shows it went out, `--as resend` to send it again. Needs --reason.
+        #[arg(long, value_name = "ACCOUNT", requires_all = ["resolution", "reason"])]
+        resolve: Option<String>,
+        #[arg(long = "as", value_enum, value_name = "DECISION")]
+        resolution: Option<Resolution>,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Report a wave's notices: sent, failed (with the server's reply), printed, unknown, and the
+    /// accounts that could not be scheduled.
+    Notices {
+        #[arg(long)]
+        wave: String,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Billing email addresses customers submitted through the form.
+    Contacts {
+        #[command(subcommand)]
+        action: ContactsAction,
+    },
+    /// Run as a service: send each wave's notices when they are due, retry what failed for a
+    /// transient reason, and stop cleanly on SIGINT/SIGTERM (never in the middle of a message).
+    Schedule {
+        /// The waves to serve (default: every dated wave).
+        #[arg(long)]
+        wave: Vec<String>,
+        /// Treat DATE as today (for a dry run or a catch-up).
+        #[arg(long, value_name = "DATE")]
+        as_of: Option<chrono::NaiveDate>,
+        /// Seconds between checks (default: at the top of each hour).
+        #[arg(long, hide = true)]
+        tick_seconds: Option<u64>,
     },
     /// Cut over the accounts that are due as of DATE, notified and passing, if the gate allows.
     Switch {
@@ -142,6 +180,20 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Resolution {
+    Sent,
+    Resend,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContactsAction {
+    /// Import the form's CSV export (account_number, email, name, submitted_at): addresses are
+    /// validated and de-duplicated, the latest submission wins, every change is journaled. They
+    /// become the account's bill recipients.
+    Import { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,9 +6,11 @@
 //! does nothing, so every stage can be run again; a crash loses at most the batch in flight, which
 //! the next run picks up where it left off.
 
+mod notify;
 mod reports;
 mod stages;
 
+pub use notify::{ContactsReport, NoticeReport};
 pub use stages::{RunReport, StageReport};
 
 use crate::domain::LegacyAccount;
@@ -53,6 +55,11 @@ impl Ctx {
         Ctx { as_of, at, actor: actor.into() }
     }
 
+    /// The time to record now: the simulated noon, or the real time when running as of today.
+    pub fn now(&self) -> DateTime<Utc> {
+        if self.as_of == Utc::now().date_naive() { Utc::now() } else { self.at }
+    }
+
     /// Who is acting: `$CUTOVER_ACTOR`, else `$USER`, with the command.
     pub fn actor(command: &str) -> String {
         let user =
@@ -82,11 +89,19 @@ pub struct Engine {
     pub plan: Plan,
     pub store: Store,
     pub progress: Arc<dyn Progress>,
+    /// Set to stop cleanly: stages finish the message or batch in hand and start no new one.
+    pub stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Engine {
+    pub fn new(ws: Workspace, plan: Plan, store: Store, progress: Arc<dyn Progress>) -> Engine {
+        Engine { ws, plan, store, progress, stop: Arc::default() }
+    }
 }
 
 impl Engine {
     /// Loads the legacy records of a page of accounts.
-    async fn load(&self, rows: &[crate::store::AccountRow]) -> Result<Vec<LegacyAccount>, StoreError> {
+    pub(crate) async fn load(&self, rows: &[crate::store::AccountRow]) -> Result<Vec<LegacyAccount>, StoreError> {
         let numbers: Vec<String> = rows.iter().map(|r| r.account_number.clone()).collect();
         self.store.legacy_accounts(&numbers).await
     }

@@ -2,11 +2,7 @@
 
 use super::{BATCH, Ctx, Engine, EngineError};
 use crate::domain::{LegacyAccount, Period, State};
-use crate::notify::{
-    self, NOTICE_KIND,
-    render::NoticeData,
-    transport::{Email, Mailer},
-};
+use crate::notify::transport::Mailer;
 use crate::plan::{Proration, Wave, schedule::schedule};
 use crate::reconcile::{self, GateVerdict, PeriodInput, PeriodStatus, Policy, Reason};
 use crate::store::{AccountRow, Due, Transition};
@@ -26,6 +22,10 @@ pub struct StageReport {
     pub failed: u64,
     /// Notices whose delivery is unknown (a crash mid-send over SMTP): a person decides.
     pub unknown: u64,
+    /// Notices waiting for a retry after a transient failure.
+    pub retried: u64,
+    /// Things a person should read (a sending limit too low, an unknown delivery).
+    pub notes: Vec<String>,
 }
 
 impl StageReport {
@@ -36,6 +36,8 @@ impl StageReport {
         self.rescheduled += o.rescheduled;
         self.failed += o.failed;
         self.unknown += o.unknown;
+        self.retried += o.retried;
+        self.notes.extend(o.notes.iter().cloned());
     }
 }
 
@@ -57,12 +59,8 @@ impl RunReport {
     }
 }
 
-fn long_date(d: chrono::NaiveDate) -> String {
-    d.format("%B %-d, %Y").to_string()
-}
-
 impl Engine {
-    fn wave(&self, id: &str) -> Result<&Wave, EngineError> {
+    pub(crate) fn wave(&self, id: &str) -> Result<&Wave, EngineError> {
         self.plan.wave(id).ok_or_else(|| {
             let known: Vec<_> = self.plan.waves.iter().map(|w| w.id.as_str()).collect();
             EngineError::Refused(format!("no wave `{id}` in the plan (waves: {})", known.join(", ")))
@@ -334,172 +332,6 @@ impl Engine {
                 }
             }
             tx.commit().await.map_err(|e| self.store.err(e))?;
-            Ok(r)
-        })
-        .await
-    }
-
-    /// Notify: sends the notices due as of the run's date. A notice whose date has passed is
-    /// never sent late: the account moves to a later cycle in the window, or is held.
-    pub async fn notify_wave(&self, id: &str, ctx: &Ctx, mailer: &Mailer) -> Result<StageReport, EngineError> {
-        let wave = self.runnable_wave(id)?;
-        let renderer = crate::notify::render::Renderer::new(Some(&self.ws.path(&self.ws.config.templates)))?;
-        let from: lettre::message::Mailbox = self
-            .ws
-            .config
-            .sender
-            .parse()
-            .map_err(|e| EngineError::Refused(format!("cutover.yaml: sender `{}`: {e}", self.ws.config.sender)))?;
-        let domain = from.email.domain().to_string();
-        let company = self
-            .ws
-            .config
-            .remit_to
-            .first()
-            .map_or("our", |c| c.trim_end_matches(", Inc.").trim_end_matches(" Inc."))
-            .to_string();
-        self.pages(id, &[State::Reconciled], Some((Due::Notice, ctx.as_of)), "notify", async |rows| {
-            let accounts = self.load(&rows).await?;
-            let mut r = StageReport::default();
-            for (row, acct) in rows.iter().zip(&accounts) {
-                let number = &row.account_number;
-                let Some(mut sched) = row.schedule() else { continue };
-                if sched.notice_date < ctx.as_of {
-                    // Late: never send; move to a later cycle or hold.
-                    let existing = self.store.notice(id, number, NOTICE_KIND).await?;
-                    if existing.as_ref().is_none_or(|n| n.state != "sent") {
-                        match schedule(wave, acct.account.bill_cycle_day, ctx.as_of) {
-                            Ok(s) => {
-                                let why = format!(
-                                    "notice date {} passed unsent; moved to first new bill {} (notice {})",
-                                    sched.notice_date, s.first_new_bill_date, s.notice_date
-                                );
-                                let t = Transition {
-                                    account: number,
-                                    from: State::Reconciled,
-                                    to: State::Reconciled,
-                                    actor: &ctx.actor,
-                                    reason: &why,
-                                    at: ctx.at,
-                                    schedule: Some(Some(s)),
-                                };
-                                r.rescheduled += u64::from(self.store.transition(&t).await?);
-                                sched = s;
-                                if sched.notice_date != ctx.as_of {
-                                    continue;
-                                }
-                            }
-                            Err(why) => {
-                                let t = Transition {
-                                    account: number,
-                                    from: State::Reconciled,
-                                    to: State::Held,
-                                    actor: &ctx.actor,
-                                    reason: &why,
-                                    at: ctx.at,
-                                    schedule: None,
-                                };
-                                r.held += u64::from(self.store.transition(&t).await?);
-                                continue;
-                            }
-                        }
-                    }
-                }
-                let (to, rejected) = notify::recipients(&acct.account.bill_to_email);
-                let data = NoticeData {
-                    company: company.clone(),
-                    account_number: number.clone(),
-                    account_name: acct.account.name.clone(),
-                    wave_name: wave.name.clone(),
-                    first_new_bill_date: long_date(sched.first_new_bill_date),
-                    cutover_date: long_date(sched.cutover_date),
-                    recipients: to.iter().map(|a| a.to_string()).collect(),
-                    remit_to: self.ws.config.remit_to.clone(),
-                };
-                let rendered = renderer.render(&data)?;
-                let message_id = notify::message_id(id, number, NOTICE_KIND, &domain);
-                let channel = if to.is_empty() { "print" } else { "email" };
-                let recipients = data.recipients.join(";");
-                let notice = self
-                    .store
-                    .notice_claim(&crate::store::NewNotice {
-                        wave: id,
-                        account: number,
-                        kind: NOTICE_KIND,
-                        message_id: &message_id,
-                        channel,
-                        recipients: &recipients,
-                        at: ctx.at,
-                    })
-                    .await?;
-                let resend_safe = matches!(mailer, Mailer::Outbox(_)) || channel == "print";
-                match notice.state.as_str() {
-                    "sent" => {}
-                    "sending" if !resend_safe => {
-                        // The server may have taken it before a crash: a person decides.
-                        r.unknown += 1;
-                        continue;
-                    }
-                    _ => {
-                        self.store.notice_mark(id, number, NOTICE_KIND, "sending", None, ctx.at).await?;
-                        let result = if channel == "print" {
-                            let dir = match mailer {
-                                Mailer::Outbox(d) => d.join("print"),
-                                Mailer::Smtp(_) => self.ws.root.join("print"),
-                            };
-                            let path = dir.join(format!("{id}-{number}.html"));
-                            crate::notify::transport::write_atomically(&path, rendered.html.as_bytes()).map_err(|e| {
-                                crate::notify::transport::SendError::Transient(format!("{}: {e}", path.display()))
-                            })
-                        } else {
-                            let email = Email {
-                                from: from.clone(),
-                                to,
-                                subject: rendered.subject.clone(),
-                                text: rendered.text.clone(),
-                                html: rendered.html.clone(),
-                                message_id: message_id.clone(),
-                                date: ctx.at.into(),
-                                file_stem: format!("{id}-{number}"),
-                            };
-                            mailer.send(&email).await
-                        };
-                        if let Err(e) = result {
-                            self.store
-                                .notice_mark(
-                                    id,
-                                    number,
-                                    NOTICE_KIND,
-                                    if e.is_transient() { "queued" } else { "failed" },
-                                    Some(&e.to_string()),
-                                    ctx.at,
-                                )
-                                .await?;
-                            r.failed += 1;
-                            continue;
-                        }
-                        self.store.notice_mark(id, number, NOTICE_KIND, "sent", None, ctx.at).await?;
-                    }
-                }
-                let mut why = if channel == "print" {
-                    "notice printed for mailing (no valid billing email)".to_string()
-                } else {
-                    format!("notice emailed to {} ({message_id})", data.recipients.join(", "))
-                };
-                if !rejected.is_empty() {
-                    why.push_str(&format!("; rejected: {}", rejected.join("; ")));
-                }
-                let t = Transition {
-                    account: number,
-                    from: State::Reconciled,
-                    to: State::Notified,
-                    actor: &ctx.actor,
-                    reason: &why,
-                    at: ctx.at,
-                    schedule: None,
-                };
-                r.done += u64::from(self.store.transition(&t).await?);
-            }
             Ok(r)
         })
         .await

@@ -5,7 +5,9 @@
 //! break, never reaches a header. An account with no valid address gets a printed letter instead,
 //! and is never skipped silently.
 
+pub mod contacts;
 pub mod render;
+pub mod report;
 pub mod transport;
 
 use std::fmt;
@@ -29,6 +31,11 @@ impl EmailAddress {
     pub fn as_lettre(&self) -> &lettre::Address {
         &self.0
     }
+
+    /// Whether two addresses reach the same mailbox (compared without regard to case).
+    pub fn same_mailbox(&self, other: &EmailAddress) -> bool {
+        AsRef::<str>::as_ref(&self.0).eq_ignore_ascii_case(other.0.as_ref())
+    }
 }
 
 impl fmt::Display for EmailAddress {
@@ -43,7 +50,7 @@ pub fn recipients(raw: &[String]) -> (Vec<EmailAddress>, Vec<String>) {
     let mut bad = Vec::new();
     for r in raw {
         match EmailAddress::parse(r) {
-            Ok(a) if !ok.contains(&a) => ok.push(a),
+            Ok(a) if !ok.iter().any(|x| x.same_mailbox(&a)) => ok.push(a),
             Ok(_) => {}
             Err(e) => bad.push(e),
         }
@@ -89,7 +96,7 @@ mod tests {
 
     #[test]
     fn recipients_deduplicate_and_report() {
-        let raw = vec!["a@x.example".to_string(), "a@x.example".to_string(), "bad".to_string()];
+        let raw = vec!["a@x.example".to_string(), "A@X.example".to_string(), "bad".to_string()];
         let (ok, bad) = recipients(&raw);
         assert_eq!(ok.len(), 1);
         assert_eq!(bad.len(), 1);

@@ -29,6 +29,23 @@ pub struct NoticeData {
     pub cutover_date: String,
     pub recipients: Vec<String>,
     pub remit_to: Vec<String>,
+    /// The customer's first new bill, re-rated from their services (recurring and one-time lines;
+    /// usage is billed in arrears and is not known yet).
+    pub preview: Vec<PreviewLine>,
+    pub preview_total: Option<String>,
+    pub currency: String,
+    pub has_usage: bool,
+    /// A plain note when the total changes, and why.
+    pub change_note: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PreviewLine {
+    pub group: String,
+    pub product: String,
+    pub charge: String,
+    pub service_period: String,
+    pub amount: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +104,17 @@ mod tests {
             cutover_date: "June 30, 2017".into(),
             recipients: vec!["ap@cascade.example.com".into()],
             remit_to: vec!["Atmosera, Inc.".into(), "P.O. Box 2712".into(), "Portland, OR 97208-2712".into()],
+            preview: vec![PreviewLine {
+                group: "Colocation Space".into(),
+                product: "Colocation - Full Cabinet (42U)".into(),
+                charge: "Cabinet Space".into(),
+                service_period: "2017-07-01 – 2017-07-31".into(),
+                amount: "1200.00".into(),
+            }],
+            preview_total: Some("1200.00".into()),
+            currency: "USD".into(),
+            has_usage: true,
+            change_note: Some("Your first new bill shows 1200.00 USD before usage; your last bill was 1274.40.".into()),
         }
     }
 
@@ -94,7 +122,18 @@ mod tests {
     fn notice_says_when_what_changes_and_where_to_pay() {
         let r = Renderer::new(None).unwrap().render(&data()).unwrap();
         assert_eq!(r.subject, "Your Atmosera bill is changing on July 1, 2017");
-        for needle in ["July 1, 2017", "P.O. Box 2712", "Portland, OR 97208-2712", "credit card", "stub", "A000001"] {
+        for needle in [
+            "July 1, 2017",
+            "P.O. Box 2712",
+            "Portland, OR 97208-2712",
+            "credit card",
+            "stub",
+            "A000001",
+            "Colocation - Full Cabinet (42U)",
+            "1200.00",
+            "your last bill was 1274.40",
+            "ap@cascade.example.com",
+        ] {
             assert!(r.text.contains(needle), "text lacks {needle}");
             assert!(r.html.contains(needle), "html lacks {needle}");
         }

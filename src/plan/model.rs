@@ -38,6 +38,8 @@ pub struct Wave {
     pub gate: Gate,
     /// How many of the most recent legacy bills of each account are compared (parallel run).
     pub parallel_run_periods: u32,
+    /// Sending limits for this wave's notices.
+    pub notices: NoticeLimits,
     /// The file the wave came from, for messages.
     pub file: String,
 }
@@ -46,6 +48,23 @@ impl Wave {
     /// The last day of the wave's window (inclusive).
     pub fn end(&self) -> Option<NaiveDate> {
         self.start.map(|s| s + chrono::Days::new(u64::from(self.duration_days.saturating_sub(1))))
+    }
+}
+
+/// How many notices a wave may send: per calendar day and per clock hour (None: no limit).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct NoticeLimits {
+    pub per_day: Option<u32>,
+    pub per_hour: Option<u32>,
+}
+
+impl NoticeLimits {
+    /// The most notices one day can take, if limited.
+    pub fn daily_capacity(&self) -> Option<u32> {
+        match (self.per_day, self.per_hour) {
+            (None, None) => None,
+            (d, h) => Some(d.unwrap_or(u32::MAX).min(h.map_or(u32::MAX, |h| h.saturating_mul(24)))),
+        }
     }
 }
 

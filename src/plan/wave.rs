@@ -149,6 +149,10 @@ fn parse_one(r: &mut Reader, text: &str) -> Option<Located> {
             }
         }),
     };
+    let notices = match f.opt("notices") {
+        None => Some(super::NoticeLimits::default()),
+        Some(n) => notice_limits(r, n),
+    };
     f.finish(r);
     let id_at = id_node.map_or((1, 1), |n| pos(n.span()));
     Some(Located {
@@ -162,6 +166,7 @@ fn parse_one(r: &mut Reader, text: &str) -> Option<Located> {
             accept: accept?,
             gate: gate?,
             parallel_run_periods: parallel_run_periods?,
+            notices: notices?,
             file: r.file.to_string(),
         },
         id_at,
@@ -214,4 +219,24 @@ fn gate(r: &mut Reader, node: &marked_yaml::Node) -> Option<Gate> {
     }
     f.finish(r);
     Some(gate)
+}
+
+fn notice_limits(r: &mut Reader, node: &marked_yaml::Node) -> Option<super::NoticeLimits> {
+    let map = r.mapping(node, "`notices`")?;
+    let mut f = Fields::new(map, "`notices`");
+    let mut limit = |r: &mut Reader, key: &'static str| -> Option<Option<u32>> {
+        let Some(n) = f.opt(key) else { return Some(None) };
+        match r.parsed::<u32>(n, &format!("`notices.{key}`"), "a whole number") {
+            Some(0) => {
+                r.error(n.span(), format!("`notices.{key}` must be at least 1 (leave it out for no limit)"));
+                None
+            }
+            Some(v) => Some(Some(v)),
+            None => None,
+        }
+    };
+    let per_day = limit(r, "per_day");
+    let per_hour = limit(r, "per_hour");
+    f.finish(r);
+    Some(super::NoticeLimits { per_day: per_day?, per_hour: per_hour? })
 }

@@ -11,7 +11,7 @@ pub mod extraction;
 mod notices;
 
 pub use extraction::{Extraction, ExtractionCounts};
-pub use notices::{NewNotice, NoticeRow, Recipients};
+pub use notices::{NewNotice, NoticeMark, NoticeRow, Recipients};
 
 use crate::domain::State;
 use crate::plan::schedule::Schedule;
@@ -324,10 +324,10 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    const ACCOUNT_COLS: &'static str =
+    pub(crate) const ACCOUNT_COLS: &'static str =
         "account_number, wave, state, state_reason, cutover_date, first_new_bill_date, notice_date";
 
-    fn account_row(r: &sqlx::any::AnyRow) -> Result<AccountRow, sqlx::Error> {
+    pub(crate) fn account_row(r: &sqlx::any::AnyRow) -> Result<AccountRow, sqlx::Error> {
         let state: String = r.try_get(2)?;
         Ok(AccountRow {
             account_number: r.try_get(0)?,

@@ -35,6 +35,7 @@ pub struct NoticeRow {
     pub attempts: i64,
     pub last_error: Option<String>,
     pub sent_at: Option<String>,
+    pub retry_at: Option<String>,
 }
 
 /// An account's billing email addresses from the submission form (latest submission wins).
@@ -46,14 +47,43 @@ pub struct Recipients {
     pub submitted_at: String,
 }
 
-impl Store {
+/// A change to a notice's delivery state.
+pub struct NoticeMark<'a> {
+    pub wave: &'a str,
+    pub account: &'a str,
+    pub kind: &'a str,
+    pub state: &'a str,
+    pub error: Option<&'a str>,
+    pub retry_at: Option<DateTime<Utc>>,
+    pub at: DateTime<Utc>,
+}
 
+fn notice_row(r: &sqlx::any::AnyRow) -> Result<NoticeRow, sqlx::Error> {
+    Ok(NoticeRow {
+        wave: r.try_get(0)?,
+        account_number: r.try_get(1)?,
+        kind: r.try_get(2)?,
+        message_id: r.try_get(3)?,
+        channel: r.try_get(4)?,
+        recipients: r.try_get(5)?,
+        state: r.try_get(6)?,
+        attempts: r.try_get(7)?,
+        last_error: r.try_get(8)?,
+        sent_at: r.try_get(9)?,
+        retry_at: r.try_get(10)?,
+    })
+}
+
+impl Store {
     /// Records a notice before it is sent. Returns the stored row: a new one in state `queued`,
-    /// or the existing one (whatever its state) when this (wave, account, kind) was recorded before.
+    /// or the existing one when this (wave, account, kind) was recorded before (its recipients
+    /// refreshed while it has not been attempted).
     pub async fn notice_claim(&self, n: &NewNotice<'_>) -> Result<NoticeRow, StoreError> {
         sqlx::query(
             "INSERT INTO notice (wave, account_number, kind, message_id, channel, recipients, state, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7) ON CONFLICT (wave, account_number, kind) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7) ON CONFLICT (wave, account_number, kind) DO UPDATE \
+             SET channel = excluded.channel, recipients = excluded.recipients \
+             WHERE notice.state IN ('queued', 'retry')",
         )
         .bind(n.wave)
         .bind(n.account)
@@ -70,8 +100,8 @@ impl Store {
 
     pub async fn notice(&self, wave: &str, account: &str, kind: &str) -> Result<Option<NoticeRow>, StoreError> {
         let row = sqlx::query(
-            "SELECT wave, account_number, kind, message_id, channel, recipients, state, attempts, last_error, sent_at \
-             FROM notice WHERE wave = $1 AND account_number = $2 AND kind = $3",
+            "SELECT wave, account_number, kind, message_id, channel, recipients, state, attempts, last_error, sent_at, \
+             retry_at FROM notice WHERE wave = $1 AND account_number = $2 AND kind = $3",
         )
         .bind(wave)
         .bind(account)
@@ -79,48 +109,132 @@ impl Store {
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
+        row.as_ref().map(notice_row).transpose().map_err(|e| self.err(e))
+    }
+
+    /// Moves a notice to `sending` (counting the attempt), `sent`, `retry` (with `retry_at`) or
+    /// `failed` (with the server's reply).
+    pub async fn notice_mark(&self, m: &NoticeMark<'_>) -> Result<(), StoreError> {
+        let sent_at = (m.state == "sent").then(|| m.at.to_rfc3339());
+        let bump: i64 = (m.state == "sending").into();
+        sqlx::query(
+            "UPDATE notice SET state = $1, last_error = COALESCE($2, last_error), sent_at = COALESCE($3, sent_at), \
+             attempts = attempts + $4, retry_at = $5 WHERE wave = $6 AND account_number = $7 AND kind = $8",
+        )
+        .bind(m.state)
+        .bind(m.error)
+        .bind(sent_at)
+        .bind(bump)
+        .bind(m.retry_at.map(|t| t.to_rfc3339()))
+        .bind(m.wave)
+        .bind(m.account)
+        .bind(m.kind)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// A wave's notices, all or in one state, in account order.
+    pub async fn notices(&self, wave: &str, state: Option<&str>) -> Result<Vec<NoticeRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT wave, account_number, kind, message_id, channel, recipients, state, attempts, last_error, sent_at, \
+             retry_at FROM notice WHERE wave = $1 AND ($2 = '' OR state = $2) ORDER BY account_number, kind",
+        )
+        .bind(wave)
+        .bind(state.unwrap_or(""))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.iter().map(notice_row).collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// How many of a wave's notices were sent in `[from, to)`: the sending limits count these.
+    pub async fn sent_between(&self, wave: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<i64, StoreError> {
+        sqlx::query("SELECT COUNT(*) FROM notice WHERE wave = $1 AND state = 'sent' AND sent_at >= $2 AND sent_at < $3")
+            .bind(wave)
+            .bind(from.to_rfc3339())
+            .bind(to.to_rfc3339())
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    /// Notices still to send for a wave, per notice date: (date, accounts).
+    pub async fn notice_demand(&self, wave: &str) -> Result<Vec<(chrono::NaiveDate, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT notice_date, COUNT(*) FROM account WHERE wave = $1 AND state = 'reconciled' \
+             AND notice_date IS NOT NULL GROUP BY notice_date ORDER BY notice_date",
+        )
+        .bind(wave)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for r in rows {
+            let d: String = r.try_get(0).map_err(|e| self.err(e))?;
+            let n: i64 = r.try_get(1).map_err(|e| self.err(e))?;
+            out.push((d.parse().map_err(|_| StoreError::Corrupt(format!("notice date {d}")))?, n));
+        }
+        Ok(out)
+    }
+
+    /// The next accounts to notify, earliest notice date first (so limits send the most urgent).
+    pub async fn notice_candidates(&self, wave: &str, limit: i64) -> Result<Vec<super::AccountRow>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM account WHERE wave = $1 AND state = 'reconciled' AND notice_date IS NOT NULL \
+             ORDER BY notice_date, account_number LIMIT $2",
+            Store::ACCOUNT_COLS
+        );
+        let rows = sqlx::query(&sql).bind(wave).bind(limit).fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
+        rows.iter().map(Store::account_row).collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    // ------------------------------------------------------------------ recipients
+
+    /// The billing recipients an account submitted through the form, if any.
+    pub async fn recipients(&self, account: &str) -> Result<Option<Recipients>, StoreError> {
+        let row =
+            sqlx::query("SELECT account_number, emails, name, submitted_at FROM recipient WHERE account_number = $1")
+                .bind(account)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
         row.map(|r| {
-            Ok(NoticeRow {
-                wave: r.try_get(0)?,
-                account_number: r.try_get(1)?,
-                kind: r.try_get(2)?,
-                message_id: r.try_get(3)?,
-                channel: r.try_get(4)?,
-                recipients: r.try_get(5)?,
-                state: r.try_get(6)?,
-                attempts: r.try_get(7)?,
-                last_error: r.try_get(8)?,
-                sent_at: r.try_get(9)?,
+            let emails: String = r.try_get(1)?;
+            Ok(Recipients {
+                account_number: r.try_get(0)?,
+                emails: emails.split(';').filter(|e| !e.is_empty()).map(str::to_string).collect(),
+                name: r.try_get(2)?,
+                submitted_at: r.try_get(3)?,
             })
         })
         .transpose()
         .map_err(|e| self.err(e))
     }
 
-    /// Moves a notice to `sending` (counting the attempt), `sent` or `failed`.
-    pub async fn notice_mark(
+    /// Replaces an account's recipients inside a caller's transaction (with its journal row).
+    pub async fn put_recipients_in(
         &self,
-        wave: &str,
-        account: &str,
-        kind: &str,
-        state: &str,
-        error: Option<&str>,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        r: &Recipients,
+        source: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let sent_at = (state == "sent").then(|| at.to_rfc3339());
-        let bump: i64 = (state == "sending").into();
         sqlx::query(
-            "UPDATE notice SET state = $1, last_error = $2, sent_at = COALESCE($3, sent_at), attempts = attempts + $4 \
-             WHERE wave = $5 AND account_number = $6 AND kind = $7",
+            "INSERT INTO recipient (account_number, emails, name, submitted_at, imported_at, source) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_number) DO UPDATE SET emails = excluded.emails, \
+             name = excluded.name, submitted_at = excluded.submitted_at, imported_at = excluded.imported_at, \
+             source = excluded.source",
         )
-        .bind(state)
-        .bind(error)
-        .bind(sent_at)
-        .bind(bump)
-        .bind(wave)
-        .bind(account)
-        .bind(kind)
-        .execute(&self.pool)
+        .bind(&r.account_number)
+        .bind(r.emails.join(";"))
+        .bind(&r.name)
+        .bind(&r.submitted_at)
+        .bind(at.to_rfc3339())
+        .bind(source)
+        .execute(&mut **tx)
         .await
         .map_err(|e| self.err(e))?;
         Ok(())
@@ -140,5 +254,4 @@ impl Store {
             .collect::<Result<_, sqlx::Error>>()
             .map_err(|e| self.err(e))
     }
-
 }

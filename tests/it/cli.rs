@@ -32,15 +32,15 @@ fn plan_check_lists_every_problem_with_its_position() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<_> = stderr.lines().filter(|l| l.starts_with("waves/bad.yaml:")).collect();
-    assert_eq!(
-        lines,
-        [
-            "waves/bad.yaml:4:8: `start`: `2017-02-30` is not a date (expected YYYY-MM-DD)",
-            "waves/bad.yaml:5:16: `duration_days` must be positive (got -60): the window would be empty",
-            "waves/bad.yaml:6:1: unknown field `colour` in the wave (known: accept, duration_days, gate, id, name, parallel_run_periods, select, start, tolerance)",
-        ],
-        "{stderr}"
-    );
+    let expected = [
+        "waves/bad.yaml:4:8: `start`: `2017-02-30` is not a date (expected YYYY-MM-DD)",
+        "waves/bad.yaml:5:16: `duration_days` must be positive (got -60): the window would be empty",
+        "waves/bad.yaml:6:1: unknown field `colour` in the wave (known: ",
+    ];
+    assert_eq!(lines.len(), 3, "{stderr}");
+    for (line, want) in lines.iter().zip(expected) {
+        assert!(line.starts_with(want), "{line:?} should start with {want:?}");
+    }
     assert_eq!(stderr.lines().filter(|l| l.contains(".yaml:")).count(), 3, "{stderr}");
 
     let ok = support::csv_workspace();

@@ -114,16 +114,55 @@ async fn contract(store: Store) {
     assert_eq!(store.count_wave("dc1-colocation", &[State::Extracted]).await.unwrap(), 3);
 
     // Notices: the row exists before sending, once per (wave, account, kind).
+    let mark = |state: &'static str, error: Option<&'static str>, retry_at| cutover::store::NoticeMark {
+        wave: "dc1-colocation",
+        account: "A001",
+        kind: "first_new_bill",
+        state,
+        error,
+        retry_at,
+        at,
+    };
     let n1 = store.notice_claim(&notice("<m1@x>", "a@x.example", at)).await.unwrap();
     assert_eq!(n1.state, "queued");
-    store.notice_mark("dc1-colocation", "A001", "first_new_bill", "sending", None, at).await.unwrap();
-    store.notice_mark("dc1-colocation", "A001", "first_new_bill", "sent", None, at).await.unwrap();
-    let n2 = store.notice_claim(&notice("<m2@x>", "b@x.example", at)).await.unwrap();
+    // Recipients may change while nothing was attempted.
+    let n1b = store.notice_claim(&notice("<m1@x>", "b@x.example", at)).await.unwrap();
+    assert_eq!(n1b.recipients, "b@x.example");
+    store.notice_mark(&mark("sending", None, None)).await.unwrap();
+    let later = at + chrono::Duration::minutes(5);
+    store.notice_mark(&mark("retry", Some("421 try later"), Some(later))).await.unwrap();
+    let r = store.notice("dc1-colocation", "A001", "first_new_bill").await.unwrap().unwrap();
+    assert_eq!((r.state.as_str(), r.attempts, r.last_error.as_deref()), ("retry", 1, Some("421 try later")));
+    assert_eq!(r.retry_at.as_deref().map(|t| t.parse::<chrono::DateTime<Utc>>().unwrap()), Some(later));
+    assert_eq!(store.notices("dc1-colocation", Some("retry")).await.unwrap().len(), 1);
+    store.notice_mark(&mark("sending", None, None)).await.unwrap();
+    store.notice_mark(&mark("sent", None, None)).await.unwrap();
+    let n2 = store.notice_claim(&notice("<m2@x>", "c@x.example", at)).await.unwrap();
     assert_eq!(
-        (n2.state.as_str(), n2.message_id.as_str(), n2.attempts),
-        ("sent", "<m1@x>", 1),
-        "the first claim stands"
+        (n2.state.as_str(), n2.message_id.as_str(), n2.recipients.as_str(), n2.attempts),
+        ("sent", "<m1@x>", "b@x.example", 2),
+        "the first claim stands, and a sent notice keeps its recipients"
     );
+    let day = Utc.with_ymd_and_hms(2017, 5, 1, 0, 0, 0).unwrap();
+    assert_eq!(store.sent_between("dc1-colocation", day, day + chrono::Days::new(1)).await.unwrap(), 1);
+    assert_eq!(
+        store.sent_between("dc1-colocation", day + chrono::Days::new(1), day + chrono::Days::new(2)).await.unwrap(),
+        0
+    );
+    assert_eq!(store.notice_demand("dc1-colocation").await.unwrap(), vec![]);
+
+    // Recipients from the form: stored with their journal row in one transaction.
+    let rec = cutover::store::Recipients {
+        account_number: "A001".into(),
+        emails: vec!["ap@cascade.example.com".into(), "it@cascade.example.com".into()],
+        name: Some("Ann".into()),
+        submitted_at: "2017-05-03T10:00:00+00:00".into(),
+    };
+    let mut tx = store.begin().await.unwrap();
+    store.put_recipients_in(&mut tx, &rec, "form.csv", at).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.recipients("A001").await.unwrap(), Some(rec));
+    assert_eq!(store.recipients("A002").await.unwrap(), None);
 
     // Opening again migrates nothing twice.
     store.state_counts(None).await.unwrap();

@@ -1,0 +1,653 @@
+//! The notify stage: the customer notice, one month before the first new bill, exactly once.
+//!
+//! Order of work on a run as of day D:
+//! 1. Accounts whose notice date has passed unsent are never notified late: they move to a later
+//!    cycle in the window, or are held with the reason.
+//! 2. Notices a crash left in `sending`: over SMTP the server may have taken the message, so they
+//!    are reported `unknown` for a person to decide; an outbox file or a printed letter is simply
+//!    written again (same name, no duplicate).
+//! 3. How many to send today: all that are due, or, when the wave has sending limits, the fewest
+//!    that still let every later notice go out on time (earliest notice date first). If even the
+//!    full daily capacity cannot keep every notice on time, the report says so before sending.
+//! 4. Each notice: recorded (`queued`) before sending, `sending` while in flight, `sent` the moment
+//!    the server accepts it, then the account moves to `notified`. Transient failures are retried
+//!    with exponential backoff; permanent ones (5xx) are recorded with the server's reply.
+
+use super::{Ctx, Engine, EngineError, StageReport};
+use crate::domain::{Decimal, LegacyAccount, Period, State};
+use crate::notify::render::{NoticeData, PreviewLine, Renderer};
+use crate::notify::transport::{Email, Mailer, SendError, write_atomically};
+use crate::notify::{self, NOTICE_KIND};
+use crate::plan::Wave;
+use crate::plan::schedule::{Schedule, schedule};
+use crate::store::{AccountRow, Due, NewNotice, NoticeMark, Transition};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use std::sync::atomic::Ordering;
+
+/// What happened to one account's notice on this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Sent,
+    Retry,
+    Failed,
+    Unknown,
+    Skipped,
+}
+
+/// Everything one wave's notices share on one run.
+struct Notifier<'a> {
+    engine: &'a Engine,
+    wave: &'a Wave,
+    ctx: &'a Ctx,
+    mailer: &'a Mailer,
+    renderer: Renderer,
+    from: lettre::message::Mailbox,
+    domain: String,
+    company: String,
+}
+
+fn long_date(d: chrono::NaiveDate) -> String {
+    d.format("%B %-d, %Y").to_string()
+}
+
+impl Engine {
+    /// Sends the notices due as of `ctx.as_of` (see the module docs for the order of work).
+    pub async fn notify_wave(&self, id: &str, ctx: &Ctx, mailer: &Mailer) -> Result<StageReport, EngineError> {
+        let wave = self.runnable_wave(id)?;
+        let n = Notifier::new(self, wave, ctx, mailer)?;
+        let mut r = StageReport::default();
+        n.reschedule_late(&mut r).await?;
+        n.in_flight(&mut r).await?;
+        let candidates = n.candidates(&mut r).await?;
+        if candidates.is_empty() && self.store.notices(id, Some("retry")).await?.is_empty() {
+            return Ok(r);
+        }
+        if let Mailer::Smtp(t) = mailer {
+            // Nothing is marked or sent when the server cannot be reached at all.
+            match t.test_connection().await {
+                Ok(true) => {}
+                Ok(false) => return Err(EngineError::Mail("the SMTP server did not answer".into())),
+                Err(e) => return Err(EngineError::Mail(format!("cannot reach the SMTP server: {e}"))),
+            }
+        }
+        n.deliver_all(candidates, &mut r).await?;
+        n.retry_pending(&mut r).await?;
+        Ok(r)
+    }
+}
+
+impl<'a> Notifier<'a> {
+    fn new(engine: &'a Engine, wave: &'a Wave, ctx: &'a Ctx, mailer: &'a Mailer) -> Result<Self, EngineError> {
+        let renderer = Renderer::new(Some(&engine.ws.path(&engine.ws.config.templates)))?;
+        let from: lettre::message::Mailbox =
+            engine.ws.config.sender.parse().map_err(|e| {
+                EngineError::Refused(format!("cutover.yaml: sender `{}`: {e}", engine.ws.config.sender))
+            })?;
+        let domain = from.email.domain().to_string();
+        let company = engine
+            .ws
+            .config
+            .remit_to
+            .first()
+            .map_or("our", |c| c.trim_end_matches(", Inc.").trim_end_matches(" Inc."))
+            .to_string();
+        Ok(Notifier { engine, wave, ctx, mailer, renderer, from, domain, company })
+    }
+
+    fn store(&self) -> &crate::store::Store {
+        &self.engine.store
+    }
+
+    fn stopping(&self) -> bool {
+        self.engine.stop.load(Ordering::SeqCst)
+    }
+
+    /// Step 1: a notice date that passed unsent moves to a later cycle, or holds the account.
+    async fn reschedule_late(&self, r: &mut StageReport) -> Result<(), EngineError> {
+        let id = &self.wave.id;
+        let yesterday = self.ctx.as_of.pred_opt().unwrap_or(self.ctx.as_of);
+        loop {
+            let rows =
+                self.store().wave_accounts(id, &[State::Reconciled], Some((Due::Notice, yesterday)), "", 500).await?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let accounts = self.engine.load(&rows).await?;
+            for (row, acct) in rows.iter().zip(&accounts) {
+                let number = &row.account_number;
+                let old = row.notice_date.map_or("-".into(), |d| d.to_string());
+                match schedule(self.wave, acct.account.bill_cycle_day, self.ctx.as_of) {
+                    Ok(s) => {
+                        let why = format!(
+                            "notice date {old} passed unsent; moved to first new bill {} (notice {})",
+                            s.first_new_bill_date, s.notice_date
+                        );
+                        let t = self.transition(number, State::Reconciled, &why, Some(Some(s)));
+                        r.rescheduled += u64::from(self.store().transition(&t).await?);
+                    }
+                    Err(why) => {
+                        let t =
+                            Transition { to: State::Held, ..self.transition(number, State::Reconciled, &why, None) };
+                        r.held += u64::from(self.store().transition(&t).await?);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Step 2: notices left `sending` by a crash.
+    async fn in_flight(&self, r: &mut StageReport) -> Result<(), EngineError> {
+        for n in self.store().notices(&self.wave.id, Some("sending")).await? {
+            if n.channel == "email" && matches!(self.mailer, Mailer::Smtp(_)) {
+                r.unknown += 1;
+                r.notes.push(format!(
+                    "{}: delivery unknown (interrupted while sending {}); check the mail server's log, then \
+                     `cutover notify --wave {} --resolve {} --as sent|resend`",
+                    n.account_number, n.message_id, self.wave.id, n.account_number
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Step 3: the accounts to notify now.
+    async fn candidates(&self, r: &mut StageReport) -> Result<Vec<AccountRow>, EngineError> {
+        let id = &self.wave.id;
+        let Some(cap) = self.wave.notices.daily_capacity() else {
+            let mut all = Vec::new();
+            let mut after = String::new();
+            loop {
+                let page = self
+                    .store()
+                    .wave_accounts(id, &[State::Reconciled], Some((Due::Notice, self.ctx.as_of)), &after, 500)
+                    .await?;
+                let Some(last) = page.last() else { break };
+                after = last.account_number.clone();
+                all.extend(page);
+            }
+            return Ok(all);
+        };
+        let cap = i64::from(cap);
+        // Earliest-deadline-first: today must take at least max over d of (notices due by d) − cap × (days after today).
+        let mut need = 0i64;
+        let mut cumulative = 0i64;
+        for (date, count) in self.store().notice_demand(id).await? {
+            cumulative += count;
+            let days_after = (date - self.ctx.as_of).num_days().max(0);
+            need = need.max(cumulative - cap * days_after);
+        }
+        if need > cap {
+            r.notes.push(format!(
+                "sending limits too low: {need} notice(s) must go out today to keep every notice on time, \
+                 but the wave allows {cap} a day; the rest would be late and will be rescheduled"
+            ));
+        }
+        let now = self.ctx.now();
+        let day_start = self.ctx.as_of.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or(now);
+        let sent_today = self.store().sent_between(id, day_start, day_start + chrono::Days::new(1)).await?;
+        let mut left = i64::from(self.wave.notices.per_day.unwrap_or(u32::MAX)) - sent_today;
+        if let Some(per_hour) = self.wave.notices.per_hour {
+            let hour = now - chrono::Duration::seconds(now.timestamp().rem_euclid(3600));
+            let sent_hour = self.store().sent_between(id, hour, hour + chrono::Duration::hours(1)).await?;
+            left = left.min(i64::from(per_hour) - sent_hour);
+        }
+        let take = need.min(left).max(0);
+        if take < need {
+            r.notes.push(format!("{} notice(s) wait for the next sending window", need - take));
+        }
+        Ok(self.store().notice_candidates(id, take).await?)
+    }
+
+    /// Step 4: delivers to these accounts, a bounded number at a time.
+    async fn deliver_all(&self, rows: Vec<AccountRow>, r: &mut StageReport) -> Result<(), EngineError> {
+        let concurrency = self.engine.ws.config.delivery.concurrency.max(1);
+        for chunk in rows.chunks(super::BATCH as usize) {
+            if self.stopping() {
+                break;
+            }
+            let accounts = self.engine.load(chunk).await?;
+            let jobs = chunk.iter().zip(accounts.iter()).map(|(row, acct)| self.deliver(row, acct));
+            let outcomes: Vec<Result<Outcome, EngineError>> =
+                futures_util::stream::iter(jobs).buffer_unordered(concurrency).collect().await;
+            for o in outcomes {
+                self.count(o?, r);
+            }
+        }
+        Ok(())
+    }
+
+    fn count(&self, o: Outcome, r: &mut StageReport) {
+        match o {
+            Outcome::Sent => r.done += 1,
+            Outcome::Retry => r.retried += 1,
+            Outcome::Failed => r.failed += 1,
+            Outcome::Unknown => r.unknown += 1,
+            Outcome::Skipped => {}
+        }
+    }
+
+    /// Retries transient failures inside this run, sleeping until each is due, until they are
+    /// delivered or out of attempts (or the process is asked to stop).
+    async fn retry_pending(&self, r: &mut StageReport) -> Result<(), EngineError> {
+        loop {
+            if self.stopping() {
+                return Ok(());
+            }
+            let pending = self.store().notices(&self.wave.id, Some("retry")).await?;
+            let Some(next) = pending.iter().filter_map(|n| n.retry_at.as_deref()?.parse::<DateTime<Utc>>().ok()).min()
+            else {
+                return Ok(());
+            };
+            // Sleep in short steps, so a stop request is honoured promptly.
+            while Utc::now() < next && !self.stopping() {
+                let left = (next - Utc::now()).to_std().unwrap_or_default();
+                tokio::time::sleep(left.min(std::time::Duration::from_millis(200))).await;
+            }
+            if self.stopping() {
+                return Ok(());
+            }
+            let mut rows = Vec::new();
+            for n in &pending {
+                if let Some(row) = self.store().account(&n.account_number).await?
+                    && row.state == State::Reconciled
+                {
+                    rows.push(row);
+                }
+            }
+            if rows.is_empty() {
+                return Ok(());
+            }
+            r.retried = r.retried.saturating_sub(rows.len() as u64);
+            self.deliver_all(rows, r).await?;
+        }
+    }
+
+    fn transition<'t>(
+        &'t self,
+        account: &'t str,
+        from: State,
+        reason: &'t str,
+        schedule: Option<Option<Schedule>>,
+    ) -> Transition<'t> {
+        Transition { account, from, to: from, actor: &self.ctx.actor, reason, at: self.ctx.at, schedule }
+    }
+
+    /// One account's notice, from claim to `notified`.
+    async fn deliver(&self, row: &AccountRow, acct: &LegacyAccount) -> Result<Outcome, EngineError> {
+        let (id, number) = (self.wave.id.as_str(), row.account_number.as_str());
+        let Some(sched) = row.schedule() else { return Ok(Outcome::Skipped) };
+        let submitted = self.store().recipients(number).await?;
+        let raw = submitted.as_ref().map_or(&acct.account.bill_to_email, |s| &s.emails);
+        let (to, rejected) = notify::recipients(raw);
+        let data = self.notice_data(acct, &sched, &to).await?;
+        let rendered = self.renderer.render(&data)?;
+        let message_id = notify::message_id(id, number, NOTICE_KIND, &self.domain);
+        let channel = if to.is_empty() { "print" } else { "email" };
+        let recipients = data.recipients.join(";");
+        let now = self.ctx.now();
+        let claim = NewNotice {
+            wave: id,
+            account: number,
+            kind: NOTICE_KIND,
+            message_id: &message_id,
+            channel,
+            recipients: &recipients,
+            at: now,
+        };
+        let notice = self.store().notice_claim(&claim).await?;
+        let resend_safe = notice.channel == "print" || matches!(self.mailer, Mailer::Outbox(_));
+        match notice.state.as_str() {
+            "sent" => return self.notified(number, &notice.channel, &message_id, &recipients, &rejected).await,
+            "failed" => return Ok(Outcome::Failed),
+            "sending" if !resend_safe => return Ok(Outcome::Unknown),
+            "retry"
+                if notice
+                    .retry_at
+                    .as_deref()
+                    .and_then(|t| t.parse::<DateTime<Utc>>().ok())
+                    .is_some_and(|t| t > Utc::now()) =>
+            {
+                return Ok(Outcome::Retry);
+            }
+            _ => {}
+        }
+        let mark = |state, error: Option<&'a str>, retry_at| NoticeMark {
+            wave: id,
+            account: number,
+            kind: NOTICE_KIND,
+            state,
+            error,
+            retry_at,
+            at: self.ctx.now(),
+        };
+        self.store().notice_mark(&mark("sending", None, None)).await?;
+        let result = if notice.channel == "print" {
+            let dir = match self.mailer {
+                Mailer::Outbox(d) => d.join("print"),
+                Mailer::Smtp(_) => self.engine.ws.root.join("print"),
+            };
+            let path = dir.join(format!("{id}-{number}.html"));
+            write_atomically(&path, rendered.html.as_bytes())
+                .map_err(|e| SendError::Transient(format!("{}: {e}", path.display())))
+        } else {
+            let email = Email {
+                from: self.from.clone(),
+                to,
+                subject: rendered.subject.clone(),
+                text: rendered.text.clone(),
+                html: rendered.html.clone(),
+                message_id: message_id.clone(),
+                date: now.into(),
+                file_stem: format!("{id}-{number}"),
+            };
+            self.mailer.send(&email).await
+        };
+        match result {
+            Ok(()) => {
+                // Recorded the moment the server took it: the only window for a duplicate is here.
+                self.store().notice_mark(&mark("sent", None, None)).await?;
+                self.notified(number, &notice.channel, &message_id, &recipients, &rejected).await
+            }
+            Err(e) => {
+                let attempts = u32::try_from(notice.attempts + 1).unwrap_or(u32::MAX);
+                let error = e.to_string();
+                let delivery = &self.engine.ws.config.delivery;
+                if e.is_transient() && attempts < delivery.max_attempts {
+                    let wait = chrono::Duration::from_std(delivery.backoff(attempts)).unwrap_or_default();
+                    let m = NoticeMark {
+                        error: Some(&error),
+                        retry_at: Some(Utc::now() + wait),
+                        ..mark("retry", None, None)
+                    };
+                    self.store().notice_mark(&m).await?;
+                    Ok(Outcome::Retry)
+                } else {
+                    let m = NoticeMark { error: Some(&error), ..mark("failed", None, None) };
+                    self.store().notice_mark(&m).await?;
+                    Ok(Outcome::Failed)
+                }
+            }
+        }
+    }
+
+    async fn notified(
+        &self,
+        number: &str,
+        channel: &str,
+        message_id: &str,
+        recipients: &str,
+        rejected: &[String],
+    ) -> Result<Outcome, EngineError> {
+        let mut why = if channel == "print" {
+            "notice printed for mailing (no valid billing email)".to_string()
+        } else {
+            format!("notice emailed to {} ({message_id})", recipients.replace(';', ", "))
+        };
+        if !rejected.is_empty() {
+            why.push_str(&format!("; rejected: {}", rejected.join("; ")));
+        }
+        let t = Transition { to: State::Notified, ..self.transition(number, State::Reconciled, &why, None) };
+        self.store().transition(&t).await?;
+        Ok(Outcome::Sent)
+    }
+
+    /// What the notice says: dates, addresses, and a preview of the customer's first new bill.
+    async fn notice_data(
+        &self,
+        acct: &LegacyAccount,
+        s: &Schedule,
+        to: &[notify::EmailAddress],
+    ) -> Result<NoticeData, EngineError> {
+        let catalog = &self.engine.plan.catalog;
+        let period = Period::of(s.first_new_bill_date);
+        let preview = crate::rate::rate(acct, catalog, period).ok().map(|r| r.bill);
+        let last_legacy = acct
+            .legacy_periods()
+            .last()
+            .map(|p| acct.invoice_lines.iter().filter(|l| l.period == *p).map(|l| l.amount).sum::<Decimal>());
+        let has_usage = acct.services.iter().any(|svc| {
+            catalog.lookup(&svc.legacy_code).is_some_and(|(_, c)| c.charge_type == crate::plan::ChargeType::Usage)
+        });
+        let verdicts = self.store().verdicts(std::slice::from_ref(&acct.account.account_number)).await?;
+        let convention = verdicts.iter().any(|(_, v)| v.contains("proration_convention"));
+        let preview_total = preview.as_ref().map(|b| b.total);
+        let mut change_note = None;
+        if let (Some(new), Some(old)) = (preview_total, last_legacy)
+            && new != old
+        {
+            let mut note = format!(
+                "Your first new bill shows {new} {} before usage; your last bill was {old}.",
+                acct.account.currency
+            );
+            if has_usage {
+                note.push_str(" Usage charges follow your actual usage each month, as before.");
+            }
+            if convention {
+                note.push_str(
+                    " Partial months are now prorated by the actual days in the month rather than a 30-day month, \
+                     so a partial month can differ by a few cents to a few dollars.",
+                );
+            }
+            change_note = Some(note);
+        }
+        Ok(NoticeData {
+            company: self.company.clone(),
+            account_number: acct.account.account_number.clone(),
+            account_name: acct.account.name.clone(),
+            wave_name: self.wave.name.clone(),
+            first_new_bill_date: long_date(s.first_new_bill_date),
+            cutover_date: long_date(s.cutover_date),
+            recipients: to.iter().map(|a| a.to_string()).collect(),
+            remit_to: self.engine.ws.config.remit_to.clone(),
+            preview: preview
+                .as_ref()
+                .map(|b| {
+                    b.lines
+                        .iter()
+                        .map(|l| PreviewLine {
+                            group: l.group.clone(),
+                            product: l.product.clone(),
+                            charge: l.charge.clone(),
+                            service_period: format!("{} – {}", l.service_start, l.service_end),
+                            amount: l.amount.to_string(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            preview_total: preview_total.map(|t| t.to_string()),
+            currency: acct.account.currency.clone(),
+            has_usage,
+            change_note,
+        })
+    }
+}
+
+/// What `contacts import` did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct ContactsReport {
+    pub updated: u64,
+    pub unchanged: u64,
+    pub rejected: Vec<notify::contacts::Rejected>,
+}
+
+/// A wave's notices for the report: every notice row, and the accounts that cannot be scheduled.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NoticeReport {
+    pub wave: String,
+    pub notices: Vec<crate::store::NoticeRow>,
+    pub not_schedulable: Vec<(String, String)>,
+}
+
+impl Engine {
+    /// Imports the email submission form's results: latest submission wins, each change journaled.
+    pub async fn import_contacts(&self, path: &std::path::Path, ctx: &Ctx) -> Result<ContactsReport, EngineError> {
+        let shown = path.display().to_string();
+        let bad = |m: String| EngineError::Refused(format!("{shown}: {m}"));
+        let mut rdr = csv::ReaderBuilder::new().flexible(true).from_path(path).map_err(|e| bad(e.to_string()))?;
+        let headers: Vec<String> =
+            rdr.headers().map_err(|e| bad(e.to_string()))?.iter().map(|h| h.trim().to_string()).collect();
+        let col = |name: &str| headers.iter().position(|h| h == name);
+        let (Some(a), Some(e), Some(t)) = (col("account_number"), col("email"), col("submitted_at")) else {
+            return Err(bad("needs the columns account_number, email, submitted_at (and optionally name)".into()));
+        };
+        let n = col("name");
+        let mut rows = Vec::new();
+        let mut rejected = Vec::new();
+        for (i, rec) in rdr.records().enumerate() {
+            let line = i as u64 + 2;
+            match rec {
+                Ok(r) => rows.push(notify::contacts::FormRow {
+                    line,
+                    account_number: r.get(a).unwrap_or("").to_string(),
+                    email: r.get(e).unwrap_or("").to_string(),
+                    name: n.and_then(|n| r.get(n)).unwrap_or("").to_string(),
+                    submitted_at: r.get(t).unwrap_or("").to_string(),
+                }),
+                Err(err) => rejected.push(notify::contacts::Rejected {
+                    line,
+                    account_number: String::new(),
+                    reason: format!("unreadable row: {err}"),
+                }),
+            }
+        }
+        let (subs, more) = notify::contacts::latest(&rows);
+        rejected.extend(more);
+        let mut report = ContactsReport { rejected, ..ContactsReport::default() };
+        for sub in subs {
+            let Some(row) = self.store.account(&sub.account_number).await? else {
+                report.rejected.push(notify::contacts::Rejected {
+                    line: 0,
+                    account_number: sub.account_number.clone(),
+                    reason: format!("unknown account {} (extract first)", sub.account_number),
+                });
+                continue;
+            };
+            let emails: Vec<String> = sub.emails.iter().map(|e| e.to_string()).collect();
+            let current = self.store.recipients(&sub.account_number).await?;
+            let newer = current.as_ref().is_none_or(|c| {
+                notify::contacts::parse_time(&c.submitted_at).is_none_or(|at| at.to_rfc3339() < sub.submitted_at)
+            });
+            if !newer || current.as_ref().is_some_and(|c| c.emails == emails) {
+                report.unchanged += 1;
+                continue;
+            }
+            let was =
+                current.as_ref().map_or_else(|| "the legacy bill-to addresses".to_string(), |c| c.emails.join(", "));
+            let reason = format!(
+                "billing recipients set to {} from the email form (submitted {}); were {was}",
+                emails.join(", "),
+                sub.submitted_at
+            );
+            let rec = crate::store::Recipients {
+                account_number: sub.account_number.clone(),
+                emails,
+                name: sub.name.clone(),
+                submitted_at: sub.submitted_at.clone(),
+            };
+            let mut tx = self.store.begin().await?;
+            self.store.put_recipients_in(&mut tx, &rec, &shown, ctx.at).await?;
+            self.store
+                .journal_in(
+                    &mut tx,
+                    &sub.account_number,
+                    &ctx.at.to_rfc3339(),
+                    &ctx.actor,
+                    row.state,
+                    row.state,
+                    &reason,
+                )
+                .await?;
+            tx.commit().await.map_err(|e| self.store.err(e))?;
+            report.updated += 1;
+        }
+        Ok(report)
+    }
+
+    /// Renders the notice one account would get (its wave, its dates, its recipients).
+    pub async fn preview_notice(
+        &self,
+        account: &str,
+        ctx: &Ctx,
+    ) -> Result<crate::notify::render::Rendered, EngineError> {
+        let row =
+            self.store.account(account).await?.ok_or_else(|| crate::store::StoreError::NoAccount(account.into()))?;
+        let wave_id =
+            row.wave.clone().ok_or_else(|| EngineError::Refused(format!("no wave selects account {account}")))?;
+        let wave = self.runnable_wave(&wave_id)?;
+        let accts = self.load(std::slice::from_ref(&row)).await?;
+        let acct = accts.first().ok_or_else(|| crate::store::StoreError::NoAccount(account.into()))?;
+        let sched = match row.schedule() {
+            Some(s) => s,
+            None => schedule(wave, acct.account.bill_cycle_day, ctx.as_of).map_err(EngineError::Refused)?,
+        };
+        let mailer = Mailer::Outbox(self.ws.root.clone());
+        let n = Notifier::new(self, wave, ctx, &mailer)?;
+        let submitted = self.store.recipients(account).await?;
+        let (to, _) = notify::recipients(submitted.as_ref().map_or(&acct.account.bill_to_email, |s| &s.emails));
+        let data = n.notice_data(acct, &sched, &to).await?;
+        Ok(n.renderer.render(&data)?)
+    }
+
+    /// A person's decision on a notice whose delivery is unknown: it was `sent` (the mail log
+    /// shows it), or it should be sent again. Journaled with the reason.
+    pub async fn resolve_notice(
+        &self,
+        wave: &str,
+        account: &str,
+        sent: bool,
+        reason: &str,
+        ctx: &Ctx,
+    ) -> Result<(), EngineError> {
+        let n = self
+            .store
+            .notice(wave, account, NOTICE_KIND)
+            .await?
+            .ok_or_else(|| EngineError::Refused(format!("no notice for {account} in wave {wave}")))?;
+        if n.state != "sending" {
+            return Err(EngineError::Refused(format!(
+                "the notice for {account} is `{}`, not unknown; nothing to resolve",
+                n.state
+            )));
+        }
+        let state = if sent { "sent" } else { "queued" };
+        let m = NoticeMark { wave, account, kind: NOTICE_KIND, state, error: None, retry_at: None, at: ctx.now() };
+        self.store.notice_mark(&m).await?;
+        let why = if sent {
+            format!("notice {} confirmed delivered by a person: {reason}", n.message_id)
+        } else {
+            format!("notice {} to be sent again, by a person's decision: {reason}", n.message_id)
+        };
+        let to = if sent { State::Notified } else { State::Reconciled };
+        let t = Transition {
+            account,
+            from: State::Reconciled,
+            to,
+            actor: &ctx.actor,
+            reason: &why,
+            at: ctx.at,
+            schedule: None,
+        };
+        self.store.transition(&t).await?;
+        Ok(())
+    }
+
+    /// Every notice of a wave and the accounts that could not be scheduled.
+    pub async fn notice_report(&self, wave: &str) -> Result<NoticeReport, EngineError> {
+        self.wave(wave)?;
+        let notices = self.store.notices(wave, None).await?;
+        let mut not_schedulable = Vec::new();
+        let mut after = String::new();
+        loop {
+            let rows = self.store.wave_accounts(wave, &[State::Held], None, &after, super::BATCH).await?;
+            let Some(last) = rows.last() else { break };
+            after = last.account_number.clone();
+            for r in rows {
+                if let Some(why) = r.state_reason.filter(|w| w.contains("not schedulable")) {
+                    not_schedulable.push((r.account_number, why));
+                }
+            }
+        }
+        Ok(NoticeReport { wave: wave.to_string(), notices, not_schedulable })
+    }
+}

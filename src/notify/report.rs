@@ -1,0 +1,113 @@
+//! The notice report of a wave: sent, failed with the reason, printed, unknown, not schedulable.
+
+use crate::engine::NoticeReport;
+use crate::output::{Format, OutputError, esc, json};
+use std::fmt::Write;
+
+/// `unknown` is how a notice left in `sending` by a crash is shown: nobody knows if it went out.
+fn shown_state(state: &str) -> &str {
+    if state == "sending" { "unknown" } else { state }
+}
+
+pub fn render(r: &NoticeReport, format: Format) -> Result<String, OutputError> {
+    let count = |pred: &dyn Fn(&crate::store::NoticeRow) -> bool| r.notices.iter().filter(|n| pred(n)).count();
+    let sent = count(&|n| n.state == "sent" && n.channel == "email");
+    let printed = count(&|n| n.state == "sent" && n.channel == "print");
+    let failed = count(&|n| n.state == "failed");
+    let unknown = count(&|n| n.state == "sending");
+    let waiting = count(&|n| n.state == "queued" || n.state == "retry");
+    match format {
+        Format::Json => {
+            #[derive(serde::Serialize)]
+            struct Out<'a> {
+                wave: &'a str,
+                summary: serde_json::Value,
+                notices: Vec<serde_json::Value>,
+                not_schedulable: Vec<serde_json::Value>,
+            }
+            let notices = r
+                .notices
+                .iter()
+                .map(|n| {
+                    serde_json::json!({
+                        "account_number": n.account_number, "kind": n.kind, "channel": n.channel,
+                        "state": shown_state(&n.state), "recipients": n.recipients, "message_id": n.message_id,
+                        "attempts": n.attempts, "last_error": n.last_error, "sent_at": n.sent_at, "retry_at": n.retry_at,
+                    })
+                })
+                .collect();
+            let not_schedulable = r
+                .not_schedulable
+                .iter()
+                .map(|(a, why)| serde_json::json!({ "account_number": a, "reason": why }))
+                .collect();
+            json(&Out {
+                wave: &r.wave,
+                summary: serde_json::json!({ "sent": sent, "printed": printed, "failed": failed, "unknown": unknown,
+                    "waiting": waiting, "not_schedulable": r.not_schedulable.len() }),
+                notices,
+                not_schedulable,
+            })
+        }
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(vec![]);
+            w.write_record([
+                "wave",
+                "account_number",
+                "channel",
+                "state",
+                "recipients",
+                "attempts",
+                "last_error",
+                "sent_at",
+            ])?;
+            for n in &r.notices {
+                w.write_record([
+                    r.wave.as_str(),
+                    &n.account_number,
+                    &n.channel,
+                    shown_state(&n.state),
+                    &n.recipients,
+                    &n.attempts.to_string(),
+                    n.last_error.as_deref().unwrap_or(""),
+                    n.sent_at.as_deref().unwrap_or(""),
+                ])?;
+            }
+            for (a, why) in &r.not_schedulable {
+                w.write_record([r.wave.as_str(), a, "", "not_schedulable", "", "0", why, ""])?;
+            }
+            Ok(String::from_utf8(w.into_inner()?)?)
+        }
+        Format::Text | Format::Markdown | Format::Html => {
+            let mut o = String::new();
+            writeln!(
+                o,
+                "notices of wave {}: {sent} emailed, {printed} printed, {failed} failed, {unknown} unknown, \
+                 {waiting} waiting, {} not schedulable",
+                r.wave,
+                r.not_schedulable.len()
+            )?;
+            for n in r.notices.iter().filter(|n| n.state != "sent") {
+                writeln!(
+                    o,
+                    "  {:<10} {:<8} {:<7} attempts {} {}",
+                    n.account_number,
+                    shown_state(&n.state),
+                    n.channel,
+                    n.attempts,
+                    n.last_error.as_deref().unwrap_or("")
+                )?;
+            }
+            for n in r.notices.iter().filter(|n| n.state == "sent" && n.channel == "print") {
+                writeln!(o, "  {:<10} printed  (no valid billing email: mail the letter)", n.account_number)?;
+            }
+            for (a, why) in &r.not_schedulable {
+                writeln!(o, "  {a:<10} not schedulable: {why}")?;
+            }
+            if format == Format::Html {
+                return Ok(format!("<!DOCTYPE html><html><body><pre>{}</pre></body></html>\n", esc(&o)));
+            }
+            Ok(o)
+        }
+    }
+}
