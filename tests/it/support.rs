@@ -24,6 +24,12 @@ fn missing(what: &str, err: &dyn std::fmt::Display) -> Option<String> {
     None
 }
 
+/// A tool a test needs is missing: fail in CI, skip loudly elsewhere.
+pub fn missing_service<T>(what: &str) -> Option<T> {
+    missing(what, &"not installed");
+    None
+}
+
 /// A URL of a new, empty PostgreSQL database (`CUTOVER_TEST_PG`, default the local server).
 pub async fn postgres_db() -> Option<String> {
     let admin =

@@ -1,0 +1,370 @@
+//! Notices delivered over real SMTP (aiosmtpd on loopback, `tests/smtp/server.py`), exactly once.
+
+use super::support;
+use assert_cmd::Command;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+
+/// The SMTP server process, stopped when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(port: Option<u16>, args: &[&str]) -> Option<Server> {
+        let ok = std::process::Command::new("python3").args(["-c", "import aiosmtpd"]).status();
+        if !ok.is_ok_and(|s| s.success()) {
+            return support::missing_service("Python's aiosmtpd (pip install aiosmtpd)");
+        }
+        let port = port.unwrap_or_else(free_port);
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("messages.jsonl");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/server.py");
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .args(["--port", &port.to_string(), "--log"])
+            .arg(&log)
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the SMTP server");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert!(line.starts_with("READY"), "SMTP server said {line:?}");
+        Some(Server { child, port, log, _dir: dir })
+    }
+
+    /// Every message the server accepted: (envelope recipients, raw message).
+    fn messages(&self) -> Vec<(Vec<String>, String)> {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        text.lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                let to = v["rcpt_tos"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
+                (to, v["data"].as_str().unwrap().to_string())
+            })
+            .collect()
+    }
+
+    /// Messages per account, by the account number in the deterministic Message-ID.
+    fn per_account(&self) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for (_, data) in self.messages() {
+            let id = header(&data, "Message-ID").expect("a Message-ID");
+            let account = id.split('.').nth(2).unwrap().to_string();
+            *out.entry(account).or_default() += 1;
+        }
+        out
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn header(data: &str, name: &str) -> Option<String> {
+    let head = data.split("\r\n\r\n").next().unwrap_or(data).replace("\r\n ", " ");
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+    })
+}
+
+fn cutover(dir: &Path) -> Command {
+    let mut c = Command::cargo_bin("cutover").unwrap();
+    c.arg("-C").arg(dir).env_remove("CUTOVER_STORE_URL").env_remove("CUTOVER_SOURCE_URL");
+    c
+}
+
+/// A workspace over a generated legacy database, mailing through the test server; its DC1
+/// accounts are extracted, rated and reconciled as of 2017-05-01.
+async fn workspace(port: u16) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    support::copy_dir(&support::repo_waves(), &dir.path().join("waves"));
+    let data = cutover::demo::generate::DemoData { accounts: 120, seed: 11, months: 12 };
+    cutover::demo::generate::write_legacy_sqlite(&dir.path().join("legacy.db"), &data).await.unwrap();
+    std::fs::write(
+        dir.path().join("cutover.yaml"),
+        format!(
+            "source: {{ kind: sql, url: \"sqlite://legacy.db\" }}\n\
+             mail: {{ transport: smtp, host: 127.0.0.1, port: {port}, tls: none }}\n\
+             delivery: {{ concurrency: 2, retry_base_ms: 50, max_attempts: 4 }}\n\
+             sender: \"Atmosera Billing <billing@atmosera.example>\"\n"
+        ),
+    )
+    .unwrap();
+    let out = cutover(dir.path()).args(["run", "--wave", "dc1-colocation", "--as-of", "2017-05-01"]).output().unwrap();
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+    dir
+}
+
+/// The accounts whose notice is due on 2017-06-01, and the addresses each should reach.
+fn due(dir: &Path) -> BTreeMap<String, ()> {
+    let out = cutover(dir).args(["status", "--wave", "dc1-colocation", "--format", "json"]).output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["state"] == "reconciled" && a["notice_date"] == "2017-06-01")
+        .map(|a| (a["account_number"].as_str().unwrap().to_string(), ()))
+        .collect()
+}
+
+fn notify(dir: &Path) -> std::process::Output {
+    cutover(dir).args(["notify", "--wave", "dc1-colocation", "--as-of", "2017-06-01"]).output().unwrap()
+}
+
+fn notices(dir: &Path) -> Value {
+    let out = cutover(dir).args(["notices", "--wave", "dc1-colocation", "--format", "json"]).output().unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_message_per_account_with_both_parts_and_a_second_run_sends_nothing() {
+    let Some(server) = Server::start(None, &[]) else { return };
+    let ws = workspace(server.port).await;
+    let expected = due(ws.path());
+    assert!(expected.len() >= 5, "enough accounts due: {expected:?}");
+    let out = notify(ws.path());
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let got = server.per_account();
+    let emailed: Vec<_> = got.keys().cloned().collect();
+    // Accounts without a billing email get a printed letter instead, and no message.
+    let report = notices(ws.path());
+    let printed: Vec<_> = report["notices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["channel"] == "print")
+        .map(|n| n["account_number"].as_str().unwrap().to_string())
+        .collect();
+    let mut all: Vec<_> = emailed.iter().chain(&printed).cloned().collect();
+    all.sort();
+    assert_eq!(all, expected.keys().cloned().collect::<Vec<_>>());
+    assert!(got.values().all(|n| *n == 1), "{got:?}");
+    for p in &printed {
+        assert!(ws.path().join("print").join(format!("dc1-colocation-{p}.html")).exists());
+    }
+    for (to, data) in server.messages() {
+        let account = header(&data, "Message-ID").unwrap().split('.').nth(2).unwrap().to_string();
+        assert_eq!(
+            header(&data, "Message-ID").unwrap(),
+            format!("<cutover.dc1-colocation.{account}.first_new_bill@atmosera.example>")
+        );
+        assert_eq!(header(&data, "From").unwrap(), "\"Atmosera Billing\" <billing@atmosera.example>");
+        assert_eq!(header(&data, "Subject").unwrap(), "Your Atmosera bill is changing on July 1, 2017");
+        let header_to: Vec<String> = header(&data, "To").unwrap().split(',').map(|s| s.trim().to_string()).collect();
+        assert_eq!(header_to, to, "the envelope and the To header agree");
+        assert!(header(&data, "Content-Type").unwrap().starts_with("multipart/alternative"));
+        assert!(data.contains("Content-Type: text/plain; charset=utf-8"));
+        assert!(data.contains("Content-Type: text/html; charset=utf-8"));
+        assert!(data.contains("P.O. Box 2712"));
+    }
+    // Each account's journal says where its notice went.
+    let first = emailed.first().unwrap();
+    let one: Value = serde_json::from_slice(
+        &cutover(ws.path()).args(["status", "--account", first, "--format", "json"]).output().unwrap().stdout,
+    )
+    .unwrap();
+    assert_eq!(one["account"]["state"], "notified");
+    assert!(
+        one["journal"].as_array().unwrap().last().unwrap()["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("notice emailed to ")
+    );
+
+    let again = notify(ws.path());
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(server.per_account(), got, "a second run sends nothing");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transient_replies_are_retried_and_delivered_once() {
+    for code in ["421", "451"] {
+        let Some(server) = Server::start(None, &["--fail-first", "3", "--fail-code", code]) else { return };
+        let ws = workspace(server.port).await;
+        let out = notify(ws.path());
+        assert_eq!(out.status.code(), Some(0), "{code}: {}", String::from_utf8_lossy(&out.stderr));
+        let got = server.per_account();
+        assert!(!got.is_empty() && got.values().all(|n| *n == 1), "{code}: {got:?}");
+        let report = notices(ws.path());
+        let retried =
+            report["notices"].as_array().unwrap().iter().filter(|n| n["attempts"].as_i64().unwrap() > 1).count();
+        assert!(retried >= 1, "{code}: some notices needed more than one attempt");
+        assert!(report["notices"].as_array().unwrap().iter().all(|n| n["state"] == "sent"), "{code}: {report}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_permanent_refusal_is_recorded_with_the_reply_and_the_others_go_through() {
+    // Find an address to refuse: run once against a plain server to learn the recipients.
+    let Some(probe) = Server::start(None, &[]) else { return };
+    let ws = workspace(probe.port).await;
+    assert_eq!(notify(ws.path()).status.code(), Some(0));
+    let (victim_rcpt, victim_data) = probe.messages().into_iter().next().unwrap();
+    let victim = header(&victim_data, "Message-ID").unwrap().split('.').nth(2).unwrap().to_string();
+    drop(probe);
+
+    let refused = victim_rcpt[0].clone();
+    let Some(server) = Server::start(None, &["--reject", &refused]) else { return };
+    let ws = workspace(server.port).await;
+    let out = notify(ws.path());
+    assert_eq!(out.status.code(), Some(1), "a failed notice makes notify exit 1");
+    let got = server.per_account();
+    assert!(!got.contains_key(&victim));
+    assert!(!got.is_empty() && got.values().all(|n| *n == 1));
+    let report = notices(ws.path());
+    let failed: Vec<_> = report["notices"].as_array().unwrap().iter().filter(|n| n["state"] == "failed").collect();
+    assert_eq!(failed.len(), 1, "{report}");
+    assert_eq!(failed[0]["account_number"], victim.as_str());
+    assert!(failed[0]["last_error"].as_str().unwrap().contains("550"), "{}", failed[0]);
+    // A failed notice is not retried blindly on the next run.
+    assert_eq!(notify(ws.path()).status.code(), Some(1));
+    assert!(!server.per_account().contains_key(&victim));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_server_down_at_start_exits_3_and_marks_nothing() {
+    let port = free_port();
+    // The workspace is prepared with no server running at all.
+    let Some(_check) = Server::start(None, &[]) else { return };
+    let ws = workspace(port).await;
+    let out = notify(ws.path());
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the SMTP server"));
+    let report = notices(ws.path());
+    assert_eq!(report["notices"].as_array().unwrap().len(), 0, "nothing recorded, nothing marked sent");
+    // When the server comes back, everything goes out once.
+    let Some(server) = Server::start(Some(port), &[]) else { return };
+    assert_eq!(notify(ws.path()).status.code(), Some(0));
+    assert!(server.per_account().values().all(|n| *n == 1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_mid_send_and_restarted_every_account_gets_one_message_or_is_reported_unknown() {
+    let Some(server) = Server::start(None, &["--delay-ms", "400"]) else { return };
+    let ws = workspace(server.port).await;
+    let expected = due(ws.path());
+    let bin = assert_cmd::cargo::cargo_bin("cutover");
+    let mut child = std::process::Command::new(&bin)
+        .arg("-C")
+        .arg(ws.path())
+        .args(["notify", "--wave", "dc1-colocation", "--as-of", "2017-06-01"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Let a few messages through, then kill it while others are in flight.
+    let start = std::time::Instant::now();
+    while server.messages().len() < 2 && start.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(600)); // in-flight DATA completes server-side
+
+    let out = notify(ws.path());
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = notices(ws.path());
+    let unknown: Vec<String> = report["notices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["state"] == "unknown")
+        .map(|n| n["account_number"].as_str().unwrap().to_string())
+        .collect();
+    eprintln!(
+        "after the kill: {} message(s) accepted, unknown {unknown:?}, due {}",
+        server.messages().len(),
+        expected.len()
+    );
+    assert!(unknown.len() <= 2, "at most the messages in flight (concurrency 2): {unknown:?}");
+    let got = server.per_account();
+    for account in expected.keys() {
+        let printed = report["notices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["account_number"] == account.as_str() && n["channel"] == "print");
+        let n = got.get(account).copied().unwrap_or(0);
+        if unknown.contains(account) {
+            assert!(n <= 1, "{account}: {n} messages");
+        } else if !printed {
+            assert_eq!(n, 1, "{account}: exactly one message");
+        }
+    }
+    // A person resolves an unknown one; it is then notified, with the reason in its journal.
+    if let Some(u) = unknown.first() {
+        let out = cutover(ws.path())
+            .args([
+                "notify",
+                "--wave",
+                "dc1-colocation",
+                "--resolve",
+                u,
+                "--as",
+                "sent",
+                "--reason",
+                "mail log shows 250 queued",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let one: Value = serde_json::from_slice(
+            &cutover(ws.path()).args(["status", "--account", u, "--format", "json"]).output().unwrap().stdout,
+        )
+        .unwrap();
+        assert_eq!(one["account"]["state"], "notified");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn header_injection_in_names_and_addresses_never_adds_a_header_or_recipient() {
+    let Some(server) = Server::start(None, &[]) else { return };
+    let ws = workspace(server.port).await;
+    let target = due(ws.path()).keys().next().unwrap().clone();
+    let form = ws.path().join("form.csv");
+    std::fs::write(
+        &form,
+        format!(
+            "account_number,email,name,submitted_at\n\
+             {target},\"ap@target.example\r\nBcc: evil@x.example\",Ann,2017-05-20\n\
+             {target},\"ok@target.example, evil@x.example\",Ann,2017-05-20\n\
+             {target},good@target.example,\"Ann\r\nBcc: evil@x.example\",2017-05-20\n\
+             {target},\"Eve <evil@x.example>\",,2017-05-20\n\
+             {target},billing@target.example,Ann,2017-05-21\n"
+        ),
+    )
+    .unwrap();
+    let out = cutover(ws.path()).args(["contacts", "import"]).arg(&form).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "rejected rows make the import exit 1");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 4, "{err}");
+    assert_eq!(notify(ws.path()).status.code(), Some(0));
+    let msgs = server.messages();
+    assert!(!msgs.is_empty());
+    for (to, data) in &msgs {
+        assert!(!to.iter().any(|t| t.contains("evil")), "{to:?}");
+        let head = data.split("\r\n\r\n").next().unwrap();
+        assert!(!head.to_ascii_lowercase().contains("bcc:"), "{head}");
+        assert!(!data.contains("evil@x.example"), "no trace of the injected address");
+    }
+    let target_msg = msgs.iter().find(|(_, d)| d.contains(&format!(".{target}."))).unwrap();
+    assert_eq!(target_msg.0, vec!["billing@target.example".to_string()], "the latest submission wins");
+}
