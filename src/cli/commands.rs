@@ -239,12 +239,21 @@ fn init(dir: &Path) -> Result<u8> {
     }
     write_plan(dir).map_err(Failure::operational)?;
     std::fs::create_dir_all(dir.join("legacy")).map_err(|e| Failure::operational(anyhow::anyhow!(e)))?;
+    // The notice templates, for the team to edit without a rebuild.
+    let templates = dir.join("templates");
+    std::fs::create_dir_all(&templates).map_err(|e| Failure::operational(anyhow::anyhow!(e)))?;
+    for (name, text) in crate::notify::render::BUILTIN {
+        let p = templates.join(name);
+        if !p.exists() {
+            std::fs::write(&p, text).map_err(|e| Failure::operational(anyhow::anyhow!("{}: {e}", p.display())))?;
+        }
+    }
     let source = crate::workspace::SourceConfig::Csv { path: "legacy/".into() };
     std::fs::write(&cfg, crate::workspace::template_config(&source))
         .map_err(|e| Failure::operational(anyhow::anyhow!(e)))?;
     println!(
         "workspace ready in {}: put accounts.csv, services.csv, usage.csv and legacy_invoice_lines.csv in legacy/, \
-         then `cutover plan check` and `cutover run --wave ID`",
+         edit the notice in templates/, then `cutover plan check` and `cutover run --wave ID`",
         dir.display()
     );
     Ok(0)

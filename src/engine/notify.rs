@@ -401,11 +401,24 @@ impl<'a> Notifier<'a> {
     ) -> Result<NoticeData, EngineError> {
         let catalog = &self.engine.plan.catalog;
         let period = Period::of(s.first_new_bill_date);
-        let preview = crate::rate::rate(acct, catalog, period).ok().map(|r| r.bill);
-        let last_legacy = acct
-            .legacy_periods()
-            .last()
-            .map(|p| acct.invoice_lines.iter().filter(|l| l.period == *p).map(|l| l.amount).sum::<Decimal>());
+        // Usage is billed in arrears and is not known a month ahead: the preview shows the
+        // recurring and one-time lines only, and says so.
+        let preview = crate::rate::rate(acct, catalog, period).ok().map(|r| {
+            let mut b = r.bill;
+            b.lines.retain(|l| l.charge_type != crate::plan::ChargeType::Usage.as_str());
+            b.total = b.lines.iter().map(|l| l.amount).sum();
+            b
+        });
+        // Compared like with like: the last legacy bill's non-usage lines.
+        let is_usage =
+            |code: &str| catalog.lookup(code).is_some_and(|(_, c)| c.charge_type == crate::plan::ChargeType::Usage);
+        let last_legacy = acct.legacy_periods().last().map(|p| {
+            acct.invoice_lines
+                .iter()
+                .filter(|l| l.period == *p && !is_usage(&l.legacy_code))
+                .map(|l| l.amount)
+                .sum::<Decimal>()
+        });
         let has_usage = acct.services.iter().any(|svc| {
             catalog.lookup(&svc.legacy_code).is_some_and(|(_, c)| c.charge_type == crate::plan::ChargeType::Usage)
         });
@@ -417,7 +430,8 @@ impl<'a> Notifier<'a> {
             && new != old
         {
             let mut note = format!(
-                "Your first new bill shows {new} {} before usage; your last bill was {old}.",
+                "Your recurring and one-time charges come to {new} {} on your first new bill, \
+                 against {old} on your last bill.",
                 acct.account.currency
             );
             if has_usage {

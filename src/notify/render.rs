@@ -4,7 +4,9 @@
 use minijinja::{Environment, Value, context};
 use std::path::Path;
 
-const BUILTIN: [(&str, &str); 3] = [
+/// The built-in templates, by file name; a file of the same name in the workspace's `templates/`
+/// folder replaces one (`cutover init` writes them there to edit).
+pub const BUILTIN: [(&str, &str); 3] = [
     ("notice.subject.txt", include_str!("templates/notice.subject.txt")),
     ("notice.txt", include_str!("templates/notice.txt")),
     ("notice.html", include_str!("templates/notice.html")),
@@ -114,7 +116,7 @@ mod tests {
             preview_total: Some("1200.00".into()),
             currency: "USD".into(),
             has_usage: true,
-            change_note: Some("Your first new bill shows 1200.00 USD before usage; your last bill was 1274.40.".into()),
+            change_note: Some("Your recurring and one-time charges come to 1200.00 USD on your first new bill, against 1250.00 on your last bill.".into()),
         }
     }
 
@@ -131,7 +133,7 @@ mod tests {
             "A000001",
             "Colocation - Full Cabinet (42U)",
             "1200.00",
-            "your last bill was 1274.40",
+            "against 1250.00 on your last bill",
             "ap@cascade.example.com",
         ] {
             assert!(r.text.contains(needle), "text lacks {needle}");
