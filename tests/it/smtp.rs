@@ -368,3 +368,96 @@ async fn header_injection_in_names_and_addresses_never_adds_a_header_or_recipien
     let target_msg = msgs.iter().find(|(_, d)| d.contains(&format!(".{target}."))).unwrap();
     assert_eq!(target_msg.0, vec!["billing@target.example".to_string()], "the latest submission wins");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sending_limits_send_early_never_late() {
+    // Outbox transport: this test is about when notices go, not how.
+    let Some(server) = Server::start(None, &[]) else { return };
+    let ws = workspace(server.port).await;
+    let due_accounts = due(ws.path());
+    assert!(due_accounts.len() > 5);
+    let wave = ws.path().join("waves/dc1-colocation.yaml");
+    let text = std::fs::read_to_string(&wave).unwrap();
+    std::fs::write(&wave, format!("{text}notices: {{ per_day: 5 }}\n")).unwrap();
+    let mut per_day = Vec::new();
+    for day in 25..=35 {
+        let date = chrono::NaiveDate::from_ymd_opt(2017, 5, 1).unwrap() + chrono::Days::new(day - 1);
+        let before = server.messages().len();
+        let out = cutover(ws.path())
+            .args(["notify", "--wave", "dc1-colocation", "--as-of", &date.to_string()])
+            .output()
+            .unwrap();
+        assert!(out.status.code().is_some_and(|c| c <= 1), "{date}: {}", String::from_utf8_lossy(&out.stderr));
+        per_day.push((date, server.messages().len() - before));
+    }
+    assert!(per_day.iter().all(|(_, n)| *n <= 5), "at most 5 a day: {per_day:?}");
+    let report = notices(ws.path());
+    for account in due_accounts.keys() {
+        let n = report["notices"].as_array().unwrap().iter().find(|n| n["account_number"] == account.as_str());
+        let sent_at = n
+            .and_then(|n| n["sent_at"].as_str())
+            .unwrap_or_else(|| panic!("{account} was never notified: {per_day:?}"));
+        assert!(&sent_at[..10] <= "2017-06-01", "{account} notified late, on {sent_at}");
+    }
+    assert!(per_day.iter().any(|(d, n)| d.to_string().as_str() < "2017-06-01" && *n > 0), "some went early");
+    let status = cutover(ws.path()).args(["status", "--wave", "dc1-colocation", "--format", "json"]).output().unwrap();
+    let v: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let late: Vec<_> = v["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| due_accounts.contains_key(a["account_number"].as_str().unwrap()))
+        .filter(|a| a["reason"].as_str().unwrap_or("").contains("passed unsent"))
+        .collect();
+    assert!(late.is_empty(), "none of the accounts due June 1 was late: {late:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn limits_too_low_are_said_before_sending() {
+    let Some(server) = Server::start(None, &[]) else { return };
+    let ws = workspace(server.port).await;
+    let wave = ws.path().join("waves/dc1-colocation.yaml");
+    let text = std::fs::read_to_string(&wave).unwrap();
+    std::fs::write(&wave, format!("{text}notices: {{ per_day: 2 }}\n")).unwrap();
+    let out =
+        cutover(ws.path()).args(["notify", "--wave", "dc1-colocation", "--as-of", "2017-06-01"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sending limits too low"), "{err}");
+    assert_eq!(server.messages().len(), 2, "it still sends what the limit allows");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_schedule_service_sends_when_due_and_stops_cleanly_on_sigterm() {
+    let Some(server) = Server::start(None, &[]) else { return };
+    let ws = workspace(server.port).await;
+    let expected = due(ws.path());
+    let bin = assert_cmd::cargo::cargo_bin("cutover");
+    let child = std::process::Command::new(&bin)
+        .arg("-C")
+        .arg(ws.path())
+        .args(["schedule", "--wave", "dc1-colocation", "--as-of", "2017-06-01", "--tick-seconds", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let report = loop {
+        let r = notices(ws.path());
+        let done = r["notices"].as_array().unwrap().iter().filter(|n| n["state"] == "sent").count();
+        if done == expected.len() || start.elapsed() > std::time::Duration::from_secs(60) {
+            break r;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(
+        report["summary"]["sent"].as_u64().unwrap() + report["summary"]["printed"].as_u64().unwrap(),
+        expected.len() as u64
+    );
+    // SIGTERM: it finishes what it holds and exits 0.
+    let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stopped cleanly"));
+    assert!(server.per_account().values().all(|n| *n == 1), "each account once, across every tick");
+}
