@@ -106,41 +106,16 @@ const SERVICES: usize = 1;
 const USAGE: usize = 2;
 const LINES: usize = 3;
 
-const TABLES: [(&str, &[&str]); 4] = [
-    (
-        "accounts",
-        &["account_number", "name", "segment", "site", "currency", "bill_cycle_day", "bill_to_email", "status"],
-    ),
-    (
-        "services",
-        &[
-            "account_number",
-            "service_id",
-            "legacy_code",
-            "description",
-            "quantity",
-            "unit_price",
-            "start_date",
-            "end_date",
-        ],
-    ),
-    ("usage", &["account_number", "service_id", "legacy_code", "usage_date", "quantity", "uom"]),
-    (
-        "legacy_invoice_lines",
-        &[
-            "account_number",
-            "invoice_number",
-            "period",
-            "legacy_code",
-            "description",
-            "service_start",
-            "service_end",
-            "quantity",
-            "unit_price",
-            "amount",
-        ],
-    ),
-];
+/// The SPEC §2 tables and columns, from the one place that defines them.
+const TABLES: [(&str, &[&str]); 4] = {
+    use crate::extract::Table;
+    [
+        (Table::Accounts.name(), Table::Accounts.columns()),
+        (Table::Services.name(), Table::Services.columns()),
+        (Table::Usage.name(), Table::Usage.columns()),
+        (Table::LegacyInvoiceLines.name(), Table::LegacyInvoiceLines.columns()),
+    ]
+};
 
 /// Rows per INSERT statement (10 columns × 500 rows = 5,000 binds, far below SQLite's 32,766).
 const CHUNK_ROWS: usize = 500;

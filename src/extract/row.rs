@@ -17,7 +17,7 @@ impl Table {
     pub const ALL: [Table; 4] = [Table::Accounts, Table::Services, Table::Usage, Table::LegacyInvoiceLines];
 
     /// The table (and CSV file stem) name of SPEC §2.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Table::Accounts => "accounts",
             Table::Services => "services",
@@ -27,7 +27,7 @@ impl Table {
     }
 
     /// The columns, in the order [`RawRow::fields`] holds them.
-    pub fn columns(self) -> &'static [&'static str] {
+    pub const fn columns(self) -> &'static [&'static str] {
         match self {
             Table::Accounts => {
                 &["account_number", "name", "segment", "site", "currency", "bill_cycle_day", "bill_to_email", "status"]
