@@ -78,7 +78,11 @@ impl Default for Gate {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Catalog {
+    /// The catalog's own currency: single prices are in it.
     pub currency: String,
+    /// Every currency the catalog can bill in; `currencies[0] == currency`. A usage price is
+    /// given for each (see [`Charge::models`]).
+    pub currencies: Vec<String>,
     pub rounding: Rounding,
     pub proration: Proration,
     pub products: Vec<Product>,
@@ -89,6 +93,11 @@ pub struct Catalog {
 
 impl Catalog {
     /// The product and charge a legacy code maps to.
+    /// The index of `currency` in [`Catalog::currencies`], when the catalog can bill in it.
+    pub fn currency_index(&self, currency: &str) -> Option<usize> {
+        self.currencies.iter().position(|c| c == currency)
+    }
+
     pub fn lookup(&self, legacy_code: &str) -> Option<(&Product, &Charge)> {
         let &(p, c) = self.by_code.get(legacy_code)?;
         let product = &self.products[p];
@@ -129,8 +138,54 @@ pub enum Proration {
     ActualDays,
     /// Active days ÷ 30 (Actual/360), capped at a full period.
     Thirty360,
-    /// No proration: any active day bills the full period.
+    /// 30/360 day count ÷ 30: every month counts 30 days; day 31 counts as day 30, and a span
+    /// running to the end of a short month counts through day 30. Capped at a full period.
+    Strict30360,
+    /// No proration: any active day in a billing period bills the full period.
     None,
+    /// Per charge only: the charge's billing periods start on the service's start date and are
+    /// always billed whole (Zuora's "charge full period").
+    FullPeriod,
+}
+
+impl Proration {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proration::ActualDays => "actual_days",
+            Proration::Thirty360 => "thirty_360",
+            Proration::Strict30360 => "strict_30_360",
+            Proration::None => "none",
+            Proration::FullPeriod => "full_period",
+        }
+    }
+}
+
+/// How long a recurring charge's billing period is. Recurring charges bill in advance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BillingPeriod {
+    Month,
+    Quarter,
+    Year,
+}
+
+impl BillingPeriod {
+    /// The period's length in bill periods (months).
+    pub fn months(self) -> u32 {
+        match self {
+            BillingPeriod::Month => 1,
+            BillingPeriod::Quarter => 3,
+            BillingPeriod::Year => 12,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BillingPeriod::Month => "month",
+            BillingPeriod::Quarter => "quarter",
+            BillingPeriod::Year => "year",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -141,6 +196,29 @@ pub struct Product {
     /// The logical element lines are grouped under.
     pub group: String,
     pub charges: Vec<Charge>,
+    /// Discounts on this product's charges, applied in order after the charges are rated.
+    pub discounts: Vec<Discount>,
+}
+
+/// A discount on some (or all) of a product's charges: one negative line per bill, rounded once,
+/// never more than the lines it applies to.
+#[derive(Debug, Clone, Serialize)]
+pub struct Discount {
+    pub id: String,
+    /// The name the bill shows.
+    pub name: String,
+    pub kind: DiscountKind,
+    /// The charge indexes (in [`Product::charges`]) it applies to; empty means all of them.
+    pub applies_to: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiscountKind {
+    /// A percentage (0 < p ≤ 100) of the lines it applies to.
+    Percent(Decimal),
+    /// A fixed amount per bill, one per catalog currency (index of [`Catalog::currencies`]).
+    Amount(Vec<Decimal>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -161,6 +239,9 @@ impl ChargeType {
     }
 }
 
+/// The `charge_type` of a discount line on the bill (SPEC §6 extended).
+pub const DISCOUNT: &str = "discount";
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Tier {
     /// Upper bound of the tier (inclusive); `None` is unbounded (last tier only).
@@ -174,10 +255,24 @@ pub struct Tier {
 #[serde(tag = "model", rename_all = "snake_case")]
 pub enum ChargeModel {
     FlatFee,
-    PerUnit { price: Option<Decimal> },
-    Tiered { tiers: Vec<Tier> },
-    Volume { tiers: Vec<Tier> },
-    Overage { included_units: Decimal, overage_price: Decimal },
+    PerUnit {
+        price: Option<Decimal>,
+    },
+    Tiered {
+        tiers: Vec<Tier>,
+    },
+    Volume {
+        tiers: Vec<Tier>,
+    },
+    Overage {
+        included_units: Decimal,
+        overage_price: Decimal,
+    },
+    /// Graduated tiers, every one bounded, and an overage price for each unit above the last.
+    TieredWithOverage {
+        tiers: Vec<Tier>,
+        overage_price: Decimal,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -185,9 +280,21 @@ pub struct Charge {
     pub id: String,
     pub name: String,
     pub charge_type: ChargeType,
+    /// The model priced in the catalog's currency.
     pub model: ChargeModel,
+    /// The model priced in each of [`Catalog::currencies`] (index 0 is [`Charge::model`]).
+    pub models: Vec<ChargeModel>,
     pub uom: Option<String>,
     pub legacy_codes: Vec<String>,
     /// Overrides the catalog's proration for this charge.
     pub proration: Option<Proration>,
+    /// Recurring charges: how long a billing period is (default a month).
+    pub period: BillingPeriod,
+}
+
+impl Charge {
+    /// The model priced in the currency at `index` of [`Catalog::currencies`].
+    pub fn model_in(&self, index: usize) -> &ChargeModel {
+        self.models.get(index).unwrap_or(&self.model)
+    }
 }

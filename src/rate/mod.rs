@@ -9,9 +9,9 @@ mod price;
 
 pub use price::{price_usage, round_line};
 
-use crate::domain::{BillPeriod, Decimal, LegacyAccount, Period};
-use crate::plan::{Catalog, ChargeType, Proration};
-use chrono::NaiveDate;
+use crate::domain::{BillPeriod, Decimal, LegacyAccount, Period, clamp_day};
+use crate::plan::{BillingPeriod, Catalog, ChargeType, DISCOUNT, Discount, DiscountKind, Product, Proration, Rounding};
+use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -79,20 +79,22 @@ pub fn rate_with(
     convention: Option<Proration>,
 ) -> Result<Rated, RateError> {
     let a = &acct.account;
-    if a.currency != catalog.currency {
+    let Some(ci) = catalog.currency_index(&a.currency) else {
         return Err(RateError::Currency {
             account: a.account_number.clone(),
             currency: a.currency.clone(),
-            catalog: catalog.currency.clone(),
+            catalog: catalog.currencies.join(", "),
         });
-    }
+    };
     let bp = period.bill_period(a.bill_cycle_day);
     let mut lines = Vec::new();
+    // (product, charge) of each line, for discounts.
+    let mut keys: Vec<(usize, usize)> = Vec::new();
     let mut issues = Vec::new();
     let rounding = catalog.rounding;
 
     for s in &acct.services {
-        let Some((product, charge)) = catalog.lookup(&s.legacy_code) else {
+        let Some(&(pi, chi)) = catalog.by_code.get(&s.legacy_code) else {
             if bp.overlap(s.start_date, s.end_date).is_some() {
                 issues.push(RateIssue {
                     legacy_code: s.legacy_code.clone(),
@@ -101,6 +103,8 @@ pub fn rate_with(
             }
             continue;
         };
+        let product = &catalog.products[pi];
+        let charge = &product.charges[chi];
         let line = |start, end, amount, calculation, partial| BillLine {
             group: product.group.clone(),
             product: product.name.clone(),
@@ -117,23 +121,21 @@ pub fn rate_with(
         };
         match charge.charge_type {
             ChargeType::Recurring => {
-                let Some((start, end)) = bp.overlap(s.start_date, s.end_date) else { continue };
                 let conv = convention.or(charge.proration).unwrap_or(catalog.proration);
-                let (factor_num, factor_den, partial) = proration_factor(&bp, start, end, conv);
-                let raw = s.quantity * s.unit_price * Decimal::from(factor_num) / Decimal::from(factor_den);
-                let amount = round_line(raw, rounding);
-                let calc = if partial {
-                    format!("{factor_num}/{factor_den} days x {} x {}", s.quantity.normalize(), s.unit_price)
-                } else {
-                    format!("{} x {}", s.quantity.normalize(), s.unit_price)
-                };
-                lines.push(line(start, end, amount, calc, partial));
+                for piece in recurring_pieces(&bp, a.bill_cycle_day, s.start_date, s.end_date, charge.period, conv) {
+                    let raw = s.quantity * s.unit_price * Decimal::from(piece.factor.0) / Decimal::from(piece.factor.1);
+                    let amount = round_line(raw, rounding);
+                    let calc = piece.calculation(s.quantity, s.unit_price);
+                    lines.push(line(piece.start, piece.end, amount, calc, piece.partial));
+                    keys.push((pi, chi));
+                }
             }
             ChargeType::OneTime => {
                 if bp.contains(s.start_date) {
                     let amount = round_line(s.quantity * s.unit_price, rounding);
                     let calc = format!("one-time: {} x {}", s.quantity.normalize(), s.unit_price);
                     lines.push(line(s.start_date, s.start_date, amount, calc, false));
+                    keys.push((pi, chi));
                 }
             }
             // Usage services are priced from their usage records below.
@@ -164,7 +166,7 @@ pub fn rate_with(
     for ((p, c), (qty, code)) in usage {
         let product = &catalog.products[p];
         let charge = &product.charges[c];
-        let priced = price_usage(&charge.model, qty);
+        let priced = price_usage(charge.model_in(ci), qty);
         lines.push(BillLine {
             group: product.group.clone(),
             product: product.name.clone(),
@@ -179,11 +181,38 @@ pub fn rate_with(
             calculation: priced.calculation,
             partial: false,
         });
+        keys.push((p, c));
     }
 
-    // Grouped by logical element, then product, then charge: the order the bill shows.
+    // Discounts, per product, over the rounded lines they apply to.
+    let mut discount_lines = Vec::new();
+    for (pi, product) in catalog.products.iter().enumerate().filter(|(_, p)| !p.discounts.is_empty()) {
+        for d in &product.discounts {
+            let base: Decimal = lines
+                .iter()
+                .zip(&keys)
+                .filter(|(_, k)| k.0 == pi && (d.applies_to.is_empty() || d.applies_to.contains(&k.1)))
+                .map(|(l, _)| l.amount)
+                .sum();
+            if let Some(line) = discount_line(product, d, base, ci, &bp, rounding) {
+                discount_lines.push(line);
+            }
+        }
+    }
+    lines.extend(discount_lines);
+
+    // Grouped by logical element, then product (its charges, then its discounts), then charge:
+    // the order the bill shows.
     lines.sort_by(|x, y| {
-        (&x.group, &x.product, &x.charge, x.service_start).cmp(&(&y.group, &y.product, &y.charge, y.service_start))
+        let dx = x.charge_type == DISCOUNT;
+        let dy = y.charge_type == DISCOUNT;
+        (&x.group, &x.product, dx, &x.charge, x.service_start).cmp(&(
+            &y.group,
+            &y.product,
+            dy,
+            &y.charge,
+            y.service_start,
+        ))
     });
     let total = lines.iter().map(|l| l.amount).sum();
     Ok(Rated {
@@ -200,20 +229,242 @@ pub fn rate_with(
     })
 }
 
-/// The fraction of the period `[start, end]` bills, as (numerator, denominator, partial?).
-pub fn proration_factor(bp: &BillPeriod, start: NaiveDate, end: NaiveDate, conv: Proration) -> (i64, i64, bool) {
+/// A product's discount over `base` (the sum of the rounded lines it applies to): a negative line,
+/// rounded once, never larger than `base`. No line when there is nothing to discount.
+pub fn discount_line(
+    product: &Product,
+    d: &Discount,
+    base: Decimal,
+    currency_index: usize,
+    bp: &BillPeriod,
+    rounding: Rounding,
+) -> Option<BillLine> {
+    if base <= Decimal::ZERO {
+        return None;
+    }
+    let (raw, calculation) = match &d.kind {
+        DiscountKind::Percent(p) => (base * p / Decimal::ONE_HUNDRED, format!("{}% of {base}", p.normalize())),
+        DiscountKind::Amount(amounts) => {
+            let fixed = amounts.get(currency_index).copied().unwrap_or_default();
+            if fixed > base {
+                (base, format!("{fixed} off, capped at the {base} it applies to"))
+            } else {
+                (fixed, format!("{fixed} off"))
+            }
+        }
+    };
+    let amount = -round_line(raw.min(base), rounding);
+    Some(BillLine {
+        group: product.group.clone(),
+        product: product.name.clone(),
+        charge: d.name.clone(),
+        charge_type: DISCOUNT.to_string(),
+        legacy_code: String::new(),
+        service_start: bp.start,
+        service_end: bp.end,
+        quantity: Decimal::ONE,
+        unit_price: amount,
+        amount,
+        calculation,
+        partial: false,
+    })
+}
+
+/// What a recurring service bills on one bill: the service days it covers, and the fraction of
+/// the charge's price (`factor.0 / factor.1`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Piece {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    pub factor: (i64, i64),
+    pub partial: bool,
+    /// Whole bill periods (months) active, and the partial ones as (numerator, denominator).
+    pub months: i64,
+    pub days: Vec<(i64, i64)>,
+    pub period: BillingPeriod,
+    pub convention: Proration,
+    /// True when the service is active for less than the charge period but billed in full.
+    pub unprorated: bool,
+}
+
+impl Piece {
+    /// The arithmetic in words, e.g. `14/30 days x 2 x 300.00`.
+    pub fn calculation(&self, quantity: Decimal, unit_price: Decimal) -> String {
+        let q = quantity.normalize();
+        let prefix = match self.period {
+            BillingPeriod::Month => String::new(),
+            p => format!("{}: ", p.as_str()),
+        };
+        let tag = if self.convention == Proration::Strict30360 { " (30/360)" } else { "" };
+        if self.convention == Proration::FullPeriod {
+            return format!("{prefix}{q} x {unit_price} (full period)");
+        }
+        if !self.partial {
+            let note = if self.unprorated { " (not prorated)" } else { "" };
+            return format!("{prefix}{q} x {unit_price}{note}");
+        }
+        if self.period == BillingPeriod::Month
+            && let [(n, d)] = self.days.as_slice()
+        {
+            return format!("{n}/{d} days{tag} x {q} x {unit_price}");
+        }
+        let mut parts = Vec::new();
+        if self.months > 0 {
+            parts.push(format!("{} months", self.months));
+        }
+        parts.extend(self.days.iter().map(|(n, d)| format!("{n}/{d} days")));
+        format!("{prefix}({}){tag}/{} x {q} x {unit_price}", parts.join(" + "), self.period.months())
+    }
+}
+
+/// The bill period (of an account billed on `cycle_day`) that holds `date`.
+pub fn period_holding(date: NaiveDate, cycle_day: u32) -> Period {
+    let p = Period::of(date);
+    if date >= clamp_day(p, cycle_day) { p } else { p.prev() }
+}
+
+fn months_between(from: Period, to: Period) -> i64 {
+    (i64::from(to.year) - i64::from(from.year)) * 12 + i64::from(to.month) - i64::from(from.month)
+}
+
+fn add_periods(p: Period, n: u32) -> Period {
+    (0..n).fold(p, |p, _| p.next())
+}
+
+/// What a recurring service (active `start` ..= `end`, open-ended when `None`) bills on the bill
+/// for `bp`. Recurring charges bill in advance:
+///
+/// - Aligned to the bill cycle (every convention but `full_period`): the charge's periods are runs
+///   of `period.months()` bill periods, the first one holding the service's start date. The bill
+///   whose period starts a charge period carries it whole; a service active for part of it is
+///   prorated by whole months first, then days: `(whole months + Σ partial-month fractions) ÷
+///   months`, each partial month's fraction by the convention.
+/// - `full_period`: the charge's periods start on the service's start date and run whole
+///   (`period.months()` calendar months); the bill whose period holds a charge period's start
+///   carries it in full, even when the service ends inside it.
+pub fn recurring_pieces(
+    bp: &BillPeriod,
+    cycle_day: u32,
+    start: NaiveDate,
+    end: Option<NaiveDate>,
+    period: BillingPeriod,
+    conv: Proration,
+) -> Vec<Piece> {
+    let k = period.months();
+    let piece = |s, e, factor, partial, months, days, unprorated| Piece {
+        start: s,
+        end: e,
+        factor,
+        partial,
+        months,
+        days,
+        period,
+        convention: conv,
+        unprorated,
+    };
+    if conv == Proration::FullPeriod {
+        let mut out = Vec::new();
+        let m = months_between(Period::of(start), bp.period).max(0);
+        let steps = m / i64::from(k);
+        for j in steps.saturating_sub(1)..=steps + 1 {
+            let Ok(j) = i32::try_from(j * i64::from(k)) else { continue };
+            let Ok(span) = i32::try_from(k) else { continue };
+            let (Some(s), Some(next)) = (add_months_checked(start, j), add_months_checked(start, j + span)) else {
+                continue;
+            };
+            let Some(e) = next.pred_opt() else { continue };
+            if bp.contains(s) && end.is_none_or(|x| s <= x) {
+                out.push(piece(s, e, (1, 1), false, i64::from(k), vec![], false));
+            }
+        }
+        return out;
+    }
+    let first = period_holding(start, cycle_day);
+    let n = months_between(first, bp.period);
+    if n < 0 || n % i64::from(k) != 0 {
+        return vec![];
+    }
+    let last = add_periods(bp.period, k - 1).bill_period(cycle_day);
+    let cp = BillPeriod { period: bp.period, start: bp.start, end: last.end };
+    let Some((s, e)) = cp.overlap(start, end) else { return vec![] };
+    if conv == Proration::None {
+        let unprorated = (s, e) != (cp.start, cp.end);
+        return vec![piece(s, e, (1, 1), false, i64::from(k), vec![], unprorated)];
+    }
+    let mut months = 0i64;
+    let mut days = Vec::new();
+    let mut p = bp.period;
+    for _ in 0..k {
+        let b = p.bill_period(cycle_day);
+        if let Some((x, y)) = b.overlap(s, Some(e)) {
+            match month_fraction(&b, x, y, conv) {
+                (n, d) if n >= d => months += 1,
+                f => days.push(f),
+            }
+        }
+        p = p.next();
+    }
+    // (months + Σ n/d) / k as one fraction.
+    let (mut num, mut den) = (months, 1i64);
+    for &(n, d) in &days {
+        (num, den) = reduce(num * d + n * den, den * d);
+    }
+    let factor = reduce(num, den * i64::from(k));
+    let partial = factor.0 != factor.1;
+    vec![piece(s, e, if partial { factor } else { (1, 1) }, partial, months, days, false)]
+}
+
+fn add_months_checked(date: NaiveDate, n: i32) -> Option<NaiveDate> {
+    if n >= 0 {
+        date.checked_add_months(chrono::Months::new(n.unsigned_abs()))
+    } else {
+        date.checked_sub_months(chrono::Months::new(n.unsigned_abs()))
+    }
+}
+
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 { a.abs().max(1) } else { gcd(b, a % b) }
+}
+
+fn reduce(n: i64, d: i64) -> (i64, i64) {
+    let g = gcd(n, d);
+    (n / g, d / g)
+}
+
+/// The fraction of the bill period `bp` that the active days `[start, end]` (inside it) bill,
+/// as (numerator, denominator); `n >= d` is a full period.
+pub fn month_fraction(bp: &BillPeriod, start: NaiveDate, end: NaiveDate, conv: Proration) -> (i64, i64) {
     let active = (end - start).num_days() + 1;
     let days = bp.days();
     if active >= days {
-        return (1, 1, false);
+        return (1, 1);
     }
     match conv {
-        Proration::ActualDays => (active, days, true),
+        Proration::ActualDays => (active, days),
         // Actual/360: a 30-day month; never more than a full period.
-        Proration::Thirty360 if active >= 30 => (1, 1, false),
-        Proration::Thirty360 => (active, 30, true),
-        Proration::None => (1, 1, false),
+        Proration::Thirty360 => (active.min(30), 30),
+        Proration::Strict30360 => (days_30_360(start, end).min(30), 30),
+        Proration::None | Proration::FullPeriod => (1, 1),
     }
+}
+
+/// The 30/360 day count of `[start, end]` (inclusive): each calendar month counts 30 days; day 31
+/// counts as day 30, and a span that runs to the last day of its month runs to day 30.
+pub fn days_30_360(start: NaiveDate, end: NaiveDate) -> i64 {
+    let mut total = 0i64;
+    let mut from = start;
+    while from <= end {
+        let month_end = Period::of(from).next().first_day().pred_opt().unwrap_or(from);
+        let to = end.min(month_end);
+        let x = i64::from(from.day().min(30));
+        let y = if to == month_end { 30 } else { i64::from(to.day().min(30)) };
+        total += (y - x + 1).max(0);
+        match month_end.succ_opt() {
+            Some(next) => from = next,
+            None => break,
+        }
+    }
+    total
 }
 
 #[cfg(test)]

@@ -49,30 +49,53 @@ pub fn price_usage(model: &ChargeModel, qty: Decimal) -> PricedUsage {
                 ),
             }
         }
-        ChargeModel::Tiered { tiers } => {
-            let mut amount = Decimal::ZERO;
-            let mut lower = Decimal::ZERO;
-            let mut parts = Vec::new();
-            for t in tiers {
-                if qty <= lower {
-                    break;
-                }
-                let upper = t.up_to.map_or(qty, |u| u.min(qty));
-                let units = upper - lower;
-                amount += units * t.price;
-                parts.push(format!("{} x {}", units.normalize(), t.price));
-                lower = upper;
-            }
-            let unit_price =
-                if qty.is_zero() { tiers.first().map_or(Decimal::ZERO, |t| t.price) } else { amount / qty };
-            let calculation = if parts.is_empty() { format!("{q} units") } else { parts.join(" + ") };
-            PricedUsage { amount, unit_price: unit_price.round_dp(9).normalize(), calculation }
-        }
+        ChargeModel::Tiered { tiers } => graduated(tiers, None, qty),
+        ChargeModel::TieredWithOverage { tiers, overage_price } => graduated(tiers, Some(*overage_price), qty),
         ChargeModel::Volume { tiers } => {
             let price = volume_price(tiers, qty);
             PricedUsage { amount: qty * price, unit_price: price, calculation: format!("{q} x {price} (volume tier)") }
         }
     }
+}
+
+/// Graduated pricing: each tier's units at its price; with `overage`, units above the last tier's
+/// bound at the overage price. The unit price shown is the average (display only, 9 decimals).
+fn graduated(tiers: &[Tier], overage: Option<Decimal>, qty: Decimal) -> PricedUsage {
+    let q = qty.normalize();
+    let mut amount = Decimal::ZERO;
+    let mut lower = Decimal::ZERO;
+    let mut parts = Vec::new();
+    for t in tiers {
+        if qty <= lower {
+            break;
+        }
+        let upper = t.up_to.map_or(qty, |u| u.min(qty));
+        let units = upper - lower;
+        amount += units * t.price;
+        parts.push(format!("{} x {}", units.normalize(), t.price));
+        lower = upper;
+    }
+    if let Some(price) = overage {
+        let included = tiers.last().and_then(|t| t.up_to).unwrap_or_default();
+        let over = (qty - included).max(Decimal::ZERO);
+        amount += over * price;
+        parts.push(format!("overage {} x {price}", over.normalize()));
+        let tiered = parts[..parts.len() - 1].join(" + ");
+        let tiered = if tiered.is_empty() { "0".to_string() } else { tiered };
+        let unit_price = if qty.is_zero() { Decimal::ZERO } else { (amount / qty).round_dp(9).normalize() };
+        return PricedUsage {
+            amount,
+            unit_price,
+            calculation: format!(
+                "{q} used, {} in tiers ({tiered}), {} billed as overage x {price}",
+                qty.min(included).normalize(),
+                over.normalize()
+            ),
+        };
+    }
+    let unit_price = if qty.is_zero() { tiers.first().map_or(Decimal::ZERO, |t| t.price) } else { amount / qty };
+    let calculation = if parts.is_empty() { format!("{q} units") } else { parts.join(" + ") };
+    PricedUsage { amount, unit_price: unit_price.round_dp(9).normalize(), calculation }
 }
 
 /// The price of the tier a quantity reaches; every unit is billed at it.
