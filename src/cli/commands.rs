@@ -55,7 +55,8 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
                 let rated = crate::rate::rate(&acct, &engine.plan.catalog, period).map_err(Failure::input)?;
                 print!(
                     "{}",
-                    crate::bill::render(&rated, &engine.ws.config.remit_to, format.into()).map_err(Failure::input)?
+                    crate::bill::render(&acct.account.name, &rated, &engine.ws.config.remit_to, format.into())
+                        .map_err(Failure::input)?
                 );
             }
             Ok(0)
