@@ -277,13 +277,20 @@ td.num, th.num { text-align: right; white-space: nowrap; }
 .stub dd { margin: 0; font-weight: 600; }
 .stub address { font-style: normal; border: 1px solid var(--line); padding: 2mm 3mm; font-weight: 600; }
 .stub .enclosed { margin-top: 2mm; }
-@page { margin: 10mm; }
+@page { margin: 8mm; }
 @media print {
-  body { background: #fff; font-size: 9.5pt; }
+  body { background: #fff; font-size: 8.5pt; line-height: 1.3; }
   .page { max-width: none; padding: 0; margin: 0; }
-  .help { break-inside: avoid; }
+  header.top { padding-bottom: 2mm; }
+  .biller { font-size: 13pt; } .doc h1 { font-size: 15pt; }
+  .facts { margin: 2mm 0; }
+  .due { padding: 1.5mm 3mm; margin-bottom: 2mm; } .due .amount { font-size: 13pt; }
+  .help { font-size: 7.5pt; padding: 1mm 3mm; margin-bottom: 2mm; break-inside: avoid; }
+  caption { font-size: 10pt; padding: 1mm 0 .5mm; }
+  td, th { padding: .5mm 1.5mm; } tr.product td { padding-top: 1mm; }
   tr { break-inside: avoid; }
-  .stub { break-before: auto; }
+  .total { font-size: 11pt; }
+  .stub { margin-top: 5mm; }
 }
 "#;
 
