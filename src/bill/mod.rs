@@ -13,7 +13,7 @@
 
 use crate::domain::{Decimal, LegacyAccount, Period};
 use crate::output::{Format, OutputError, esc, json};
-use crate::rate::{BillLine, NewBill, Rated};
+use crate::rate::{BillLine, LineType, NewBill, Rated};
 use chrono::NaiveDate;
 use serde::Serialize;
 use std::fmt::Write;
@@ -97,7 +97,7 @@ fn csv(b: &NewBill) -> Result<String, OutputError> {
             &l.group,
             &l.product,
             &l.charge,
-            &l.charge_type,
+            l.charge_type.as_str(),
             &l.legacy_code,
             &l.service_start.to_string(),
             &l.service_end.to_string(),
@@ -105,7 +105,7 @@ fn csv(b: &NewBill) -> Result<String, OutputError> {
             &l.unit_price.to_string(),
             &l.amount.to_string(),
             &l.partial.to_string(),
-            &l.calculation,
+            &l.calculation.to_string(),
         ])?;
     }
     Ok(String::from_utf8(w.into_inner()?)?)
@@ -131,12 +131,11 @@ pub fn money(d: Decimal) -> String {
 
 /// The charge type as a customer reads it.
 fn kind(l: &BillLine) -> &'static str {
-    match l.charge_type.as_str() {
-        "recurring" => "Recurring",
-        "one_time" => "One-time",
-        "usage" => "Usage",
-        "discount" => "Discount",
-        _ => "Charge",
+    match l.charge_type {
+        LineType::Recurring => "Recurring",
+        LineType::OneTime => "One-time",
+        LineType::Usage => "Usage",
+        LineType::Discount => "Discount",
     }
 }
 
@@ -157,7 +156,7 @@ fn groups(b: &NewBill) -> Vec<(&str, Vec<&BillLine>, Decimal)> {
     let mut out: Vec<(&str, Vec<&BillLine>, Decimal)> = Vec::new();
     for l in &b.lines {
         match out.last_mut() {
-            Some((g, lines, sub)) if *g == l.group => {
+            Some((g, lines, sub)) if *g == &*l.group => {
                 lines.push(l);
                 *sub += l.amount;
             }
@@ -196,7 +195,7 @@ fn text(name: &str, r: &Rated, h: &Header, remit_to: &[String]) -> Result<String
         writeln!(s, "\n{}", group.to_uppercase())?;
         let mut product = "";
         for l in lines {
-            if l.product != product {
+            if &*l.product != product {
                 product = &l.product;
                 writeln!(s, "  {product}")?;
             }
@@ -347,7 +346,7 @@ fn html(name: &str, r: &Rated, h: &Header, remit_to: &[String]) -> Result<String
         )?;
         let mut product = "";
         for l in lines {
-            if l.product != product {
+            if &*l.product != product {
                 product = &l.product;
                 writeln!(s, "<tr class=\"product\"><td colspan=\"6\">{}</td></tr>", esc(product))?;
             }
@@ -356,14 +355,14 @@ fn html(name: &str, r: &Rated, h: &Header, remit_to: &[String]) -> Result<String
                 s,
                 "<tr class=\"line\"><td>{}</td><td><span class=\"type {}\">{}</span></td><td>{}{partial}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
                 esc(&l.charge),
-                esc(&l.charge_type),
+                l.charge_type.as_str(),
                 kind(l),
                 service_period(l),
                 l.quantity.normalize(),
                 l.unit_price,
                 money(l.amount)
             )?;
-            writeln!(s, "<tr class=\"calc\"><td colspan=\"6\">{}</td></tr>", esc(&l.calculation))?;
+            writeln!(s, "<tr class=\"calc\"><td colspan=\"6\">{}</td></tr>", esc(&l.calculation.to_string()))?;
         }
         writeln!(
             s,

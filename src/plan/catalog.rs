@@ -68,6 +68,7 @@ pub(super) fn parse(file: &super::SourceFile, problems: &mut Vec<Problem>) -> Op
         proration: proration?,
         products: out,
         by_code: HashMap::new(),
+        lines: Vec::new(),
     };
     catalog.index();
     ok.then_some(catalog)

@@ -5,6 +5,7 @@ use crate::domain::{Decimal, Segment};
 use chrono::NaiveDate;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
@@ -88,7 +89,27 @@ pub struct Catalog {
     pub products: Vec<Product>,
     /// legacy code → (product index, charge index)
     #[serde(skip)]
-    pub by_code: HashMap<String, (usize, usize)>,
+    pub by_code: HashMap<Arc<str>, (usize, usize)>,
+    /// Per product: the shared names and bill order of its charges' and discounts' lines.
+    #[serde(skip)]
+    pub lines: Vec<ProductLines>,
+}
+
+/// The names a bill line shows, shared by every line of one charge (or discount), and the line's
+/// place in the bill: by group, then product, then the product's charges before its discounts,
+/// then charge name.
+#[derive(Debug, Clone)]
+pub struct LineNames {
+    pub group: Arc<str>,
+    pub product: Arc<str>,
+    pub charge: Arc<str>,
+    pub rank: u32,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProductLines {
+    pub charges: Vec<LineNames>,
+    pub discounts: Vec<LineNames>,
 }
 
 impl Catalog {
@@ -104,15 +125,67 @@ impl Catalog {
         Some((product, &product.charges[c]))
     }
 
+    /// The shared code and the bill-order names of a legacy code's charge.
+    pub fn code(&self, legacy_code: &str) -> Option<(&Arc<str>, usize, usize)> {
+        self.by_code.get_key_value(legacy_code).map(|(k, &(p, c))| (k, p, c))
+    }
+
     pub(crate) fn index(&mut self) {
         self.by_code.clear();
         for (p, product) in self.products.iter().enumerate() {
             for (c, charge) in product.charges.iter().enumerate() {
                 for code in &charge.legacy_codes {
-                    self.by_code.entry(code.clone()).or_insert((p, c));
+                    self.by_code.entry(Arc::from(code.as_str())).or_insert((p, c));
                 }
             }
         }
+        // Bill order: (group, product, charges before discounts, name), ranked once here.
+        let mut keys: Vec<(&str, &str, bool, &str, usize, usize)> = Vec::new();
+        for (p, product) in self.products.iter().enumerate() {
+            keys.extend(
+                product
+                    .charges
+                    .iter()
+                    .enumerate()
+                    .map(|(c, ch)| (product.group.as_str(), product.name.as_str(), false, ch.name.as_str(), p, c)),
+            );
+            keys.extend(
+                product
+                    .discounts
+                    .iter()
+                    .enumerate()
+                    .map(|(d, dis)| (product.group.as_str(), product.name.as_str(), true, dis.name.as_str(), p, d)),
+            );
+        }
+        keys.sort();
+        let mut ranks: HashMap<(bool, usize, usize), u32> = HashMap::new();
+        let mut rank = 0u32;
+        for (i, k) in keys.iter().enumerate() {
+            let prev = i.checked_sub(1).map(|j| (keys[j].0, keys[j].1, keys[j].2, keys[j].3));
+            if prev.is_some_and(|x| x != (k.0, k.1, k.2, k.3)) {
+                rank += 1;
+            }
+            ranks.insert((k.2, k.4, k.5), rank);
+        }
+        self.lines = self
+            .products
+            .iter()
+            .enumerate()
+            .map(|(p, product)| {
+                let group: Arc<str> = Arc::from(product.group.as_str());
+                let name: Arc<str> = Arc::from(product.name.as_str());
+                let names = |is_discount: bool, i: usize, n: &str| LineNames {
+                    group: group.clone(),
+                    product: name.clone(),
+                    charge: Arc::from(n),
+                    rank: ranks.get(&(is_discount, p, i)).copied().unwrap_or(u32::MAX),
+                };
+                ProductLines {
+                    charges: product.charges.iter().enumerate().map(|(c, ch)| names(false, c, &ch.name)).collect(),
+                    discounts: product.discounts.iter().enumerate().map(|(d, di)| names(true, d, &di.name)).collect(),
+                }
+            })
+            .collect();
     }
 }
 

@@ -5,34 +5,17 @@
 //! model over the period's total quantity. Each line amount is rounded exactly once, by
 //! [`round_line`]; a bill's total is the sum of its rounded lines.
 
+mod line;
 mod price;
 
+pub use line::{BillLine, Calculation, Factor, LineType};
 pub use price::{price_usage, round_line};
 
 use crate::domain::{BillPeriod, Decimal, LegacyAccount, Period, clamp_day};
-use crate::plan::{BillingPeriod, Catalog, ChargeType, DISCOUNT, Discount, DiscountKind, Product, Proration, Rounding};
+use crate::plan::{BillingPeriod, Catalog, ChargeType, Discount, DiscountKind, LineNames, Proration, Rounding};
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-
-/// One line of a new-format bill (SPEC §6).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BillLine {
-    pub group: String,
-    pub product: String,
-    pub charge: String,
-    pub charge_type: String,
-    pub legacy_code: String,
-    pub service_start: NaiveDate,
-    pub service_end: NaiveDate,
-    pub quantity: Decimal,
-    pub unit_price: Decimal,
-    pub amount: Decimal,
-    /// How the amount was computed, e.g. `14/30 days x 1 x 1200.00`.
-    pub calculation: String,
-    /// True when the line covers less than the full bill period.
-    pub partial: bool,
-}
+use std::sync::Arc;
 
 /// A bill in the new format for one account and period.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,6 +53,39 @@ pub fn rate(acct: &LegacyAccount, catalog: &Catalog, period: Period) -> Result<R
     rate_with(acct, catalog, period, None)
 }
 
+/// A line being built, with what ordering and discounts need.
+struct Built {
+    line: BillLine,
+    product: usize,
+    charge: usize,
+    rank: u32,
+}
+
+fn new_line(
+    names: &LineNames,
+    charge_type: LineType,
+    code: &Arc<str>,
+    (start, end): (NaiveDate, NaiveDate),
+    (quantity, unit_price, amount): (Decimal, Decimal, Decimal),
+    calculation: Calculation,
+    partial: bool,
+) -> BillLine {
+    BillLine {
+        group: names.group.clone(),
+        product: names.product.clone(),
+        charge: names.charge.clone(),
+        charge_type,
+        legacy_code: code.clone(),
+        service_start: start,
+        service_end: end,
+        quantity,
+        unit_price,
+        amount,
+        calculation,
+        partial,
+    }
+}
+
 /// Like [`rate`], but every recurring charge prorated by `convention` (used to re-rate under the
 /// legacy system's convention when explaining a difference).
 pub fn rate_with(
@@ -87,14 +103,12 @@ pub fn rate_with(
         });
     };
     let bp = period.bill_period(a.bill_cycle_day);
-    let mut lines = Vec::new();
-    // (product, charge) of each line, for discounts.
-    let mut keys: Vec<(usize, usize)> = Vec::new();
+    let mut built: Vec<Built> = Vec::with_capacity(acct.services.len() + 4);
     let mut issues = Vec::new();
     let rounding = catalog.rounding;
 
     for s in &acct.services {
-        let Some(&(pi, chi)) = catalog.by_code.get(&s.legacy_code) else {
+        let Some((code, pi, chi)) = catalog.code(&s.legacy_code) else {
             if bp.overlap(s.start_date, s.end_date).is_some() {
                 issues.push(RateIssue {
                     legacy_code: s.legacy_code.clone(),
@@ -103,39 +117,46 @@ pub fn rate_with(
             }
             continue;
         };
-        let product = &catalog.products[pi];
-        let charge = &product.charges[chi];
-        let line = |start, end, amount, calculation, partial| BillLine {
-            group: product.group.clone(),
-            product: product.name.clone(),
-            charge: charge.name.clone(),
-            charge_type: charge.charge_type.as_str().to_string(),
-            legacy_code: s.legacy_code.clone(),
-            service_start: start,
-            service_end: end,
-            quantity: s.quantity,
-            unit_price: s.unit_price,
-            amount,
-            calculation,
-            partial,
-        };
+        let charge = &catalog.products[pi].charges[chi];
+        let names = &catalog.lines[pi].charges[chi];
         match charge.charge_type {
             ChargeType::Recurring => {
                 let conv = convention.or(charge.proration).unwrap_or(catalog.proration);
                 for piece in recurring_pieces(&bp, a.bill_cycle_day, s.start_date, s.end_date, charge.period, conv) {
-                    let raw = s.quantity * s.unit_price * Decimal::from(piece.factor.0) / Decimal::from(piece.factor.1);
+                    let raw = if piece.factor == (1, 1) {
+                        s.quantity * s.unit_price
+                    } else {
+                        s.quantity * s.unit_price * Decimal::from(piece.factor.0) / Decimal::from(piece.factor.1)
+                    };
                     let amount = round_line(raw, rounding);
-                    let calc = piece.calculation(s.quantity, s.unit_price);
-                    lines.push(line(piece.start, piece.end, amount, calc, piece.partial));
-                    keys.push((pi, chi));
+                    let calc =
+                        Calculation::Recurring { factor: piece.facts, quantity: s.quantity, unit_price: s.unit_price };
+                    let line = new_line(
+                        names,
+                        LineType::Recurring,
+                        code,
+                        (piece.start, piece.end),
+                        (s.quantity, s.unit_price, amount),
+                        calc,
+                        piece.facts.partial,
+                    );
+                    built.push(Built { line, product: pi, charge: chi, rank: names.rank });
                 }
             }
             ChargeType::OneTime => {
                 if bp.contains(s.start_date) {
                     let amount = round_line(s.quantity * s.unit_price, rounding);
-                    let calc = format!("one-time: {} x {}", s.quantity.normalize(), s.unit_price);
-                    lines.push(line(s.start_date, s.start_date, amount, calc, false));
-                    keys.push((pi, chi));
+                    let calc = Calculation::OneTime { quantity: s.quantity, unit_price: s.unit_price };
+                    let line = new_line(
+                        names,
+                        LineType::OneTime,
+                        code,
+                        (s.start_date, s.start_date),
+                        (s.quantity, s.unit_price, amount),
+                        calc,
+                        false,
+                    );
+                    built.push(Built { line, product: pi, charge: chi, rank: names.rank });
                 }
             }
             // Usage services are priced from their usage records below.
@@ -143,77 +164,63 @@ pub fn rate_with(
         }
     }
 
-    // Usage: one line per usage charge, over the period's total quantity.
-    let mut usage: BTreeMap<(usize, usize), (Decimal, String)> = BTreeMap::new();
+    // Usage: one line per usage charge, over the period's total quantity (a few charges an
+    // account: a small list beats a map).
+    let mut usage: Vec<(usize, usize, &Arc<str>, Decimal)> = Vec::new();
     for u in acct.usage.iter().filter(|u| bp.contains(u.usage_date)) {
-        match catalog.by_code.get(&u.legacy_code) {
+        match catalog.code(&u.legacy_code) {
             None => issues.push(RateIssue {
                 legacy_code: u.legacy_code.clone(),
                 reason: format!("usage of {} has no product in the catalog", u.legacy_code),
             }),
-            Some(&(p, c)) if catalog.products[p].charges[c].charge_type != ChargeType::Usage => {
+            Some((_, p, c)) if catalog.products[p].charges[c].charge_type != ChargeType::Usage => {
                 issues.push(RateIssue {
                     legacy_code: u.legacy_code.clone(),
                     reason: format!("usage recorded for {}, which is not a metered charge", u.legacy_code),
                 })
             }
-            Some(&key) => {
-                let e = usage.entry(key).or_insert((Decimal::ZERO, u.legacy_code.clone()));
-                e.0 += u.quantity;
-            }
+            Some((code, p, c)) => match usage.iter_mut().find(|x| x.0 == p && x.1 == c) {
+                Some(x) => x.3 += u.quantity,
+                None => usage.push((p, c, code, u.quantity)),
+            },
         }
     }
-    for ((p, c), (qty, code)) in usage {
-        let product = &catalog.products[p];
-        let charge = &product.charges[c];
+    for (p, c, code, qty) in usage {
+        let charge = &catalog.products[p].charges[c];
+        let names = &catalog.lines[p].charges[c];
         let priced = price_usage(charge.model_in(ci), qty);
-        lines.push(BillLine {
-            group: product.group.clone(),
-            product: product.name.clone(),
-            charge: charge.name.clone(),
-            charge_type: ChargeType::Usage.as_str().to_string(),
-            legacy_code: code,
-            service_start: bp.start,
-            service_end: bp.end,
-            quantity: qty,
-            unit_price: priced.unit_price,
-            amount: round_line(priced.amount, rounding),
-            calculation: priced.calculation,
-            partial: false,
-        });
-        keys.push((p, c));
+        let amount = round_line(priced.amount, rounding);
+        let line = new_line(
+            names,
+            LineType::Usage,
+            code,
+            (bp.start, bp.end),
+            (qty, priced.unit_price, amount),
+            priced.calculation,
+            false,
+        );
+        built.push(Built { line, product: p, charge: c, rank: names.rank });
     }
 
     // Discounts, per product, over the rounded lines they apply to.
-    let mut discount_lines = Vec::new();
     for (pi, product) in catalog.products.iter().enumerate().filter(|(_, p)| !p.discounts.is_empty()) {
-        for d in &product.discounts {
-            let base: Decimal = lines
+        for (di, d) in product.discounts.iter().enumerate() {
+            let base: Decimal = built
                 .iter()
-                .zip(&keys)
-                .filter(|(_, k)| k.0 == pi && (d.applies_to.is_empty() || d.applies_to.contains(&k.1)))
-                .map(|(l, _)| l.amount)
+                .filter(|b| b.product == pi && (d.applies_to.is_empty() || d.applies_to.contains(&b.charge)))
+                .map(|b| b.line.amount)
                 .sum();
-            if let Some(line) = discount_line(product, d, base, ci, &bp, rounding) {
-                discount_lines.push(line);
+            let names = &catalog.lines[pi].discounts[di];
+            if let Some(line) = discount_line(names, d, base, ci, &bp, rounding) {
+                built.push(Built { line, product: pi, charge: usize::MAX, rank: names.rank });
             }
         }
     }
-    lines.extend(discount_lines);
 
     // Grouped by logical element, then product (its charges, then its discounts), then charge:
-    // the order the bill shows.
-    lines.sort_by(|x, y| {
-        let dx = x.charge_type == DISCOUNT;
-        let dy = y.charge_type == DISCOUNT;
-        (&x.group, &x.product, dx, &x.charge, x.service_start).cmp(&(
-            &y.group,
-            &y.product,
-            dy,
-            &y.charge,
-            y.service_start,
-        ))
-    });
+    // the order the bill shows, ranked once per catalog.
+    built.sort_by_key(|b| (b.rank, b.line.service_start));
+    let lines: Vec<BillLine> = built.into_iter().map(|b| b.line).collect();
     let total = lines.iter().map(|l| l.amount).sum();
     Ok(Rated {
         bill: NewBill {
@@ -232,7 +239,7 @@ pub fn rate_with(
 /// A product's discount over `base` (the sum of the rounded lines it applies to): a negative line,
 /// rounded once, never larger than `base`. No line when there is nothing to discount.
 pub fn discount_line(
-    product: &Product,
+    names: &LineNames,
     d: &Discount,
     base: Decimal,
     currency_index: usize,
@@ -254,67 +261,25 @@ pub fn discount_line(
         }
     };
     let amount = -round_line(raw.min(base), rounding);
-    Some(BillLine {
-        group: product.group.clone(),
-        product: product.name.clone(),
-        charge: d.name.clone(),
-        charge_type: DISCOUNT.to_string(),
-        legacy_code: String::new(),
-        service_start: bp.start,
-        service_end: bp.end,
-        quantity: Decimal::ONE,
-        unit_price: amount,
-        amount,
-        calculation,
-        partial: false,
-    })
+    Some(new_line(
+        names,
+        LineType::Discount,
+        &Arc::from(""),
+        (bp.start, bp.end),
+        (Decimal::ONE, amount, amount),
+        Calculation::Text(calculation),
+        false,
+    ))
 }
 
 /// What a recurring service bills on one bill: the service days it covers, and the fraction of
 /// the charge's price (`factor.0 / factor.1`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Piece {
     pub start: NaiveDate,
     pub end: NaiveDate,
     pub factor: (i64, i64),
-    pub partial: bool,
-    /// Whole bill periods (months) active, and the partial ones as (numerator, denominator).
-    pub months: i64,
-    pub days: Vec<(i64, i64)>,
-    pub period: BillingPeriod,
-    pub convention: Proration,
-    /// True when the service is active for less than the charge period but billed in full.
-    pub unprorated: bool,
-}
-
-impl Piece {
-    /// The arithmetic in words, e.g. `14/30 days x 2 x 300.00`.
-    pub fn calculation(&self, quantity: Decimal, unit_price: Decimal) -> String {
-        let q = quantity.normalize();
-        let prefix = match self.period {
-            BillingPeriod::Month => String::new(),
-            p => format!("{}: ", p.as_str()),
-        };
-        let tag = if self.convention == Proration::Strict30360 { " (30/360)" } else { "" };
-        if self.convention == Proration::FullPeriod {
-            return format!("{prefix}{q} x {unit_price} (full period)");
-        }
-        if !self.partial {
-            let note = if self.unprorated { " (not prorated)" } else { "" };
-            return format!("{prefix}{q} x {unit_price}{note}");
-        }
-        if self.period == BillingPeriod::Month
-            && let [(n, d)] = self.days.as_slice()
-        {
-            return format!("{n}/{d} days{tag} x {q} x {unit_price}");
-        }
-        let mut parts = Vec::new();
-        if self.months > 0 {
-            parts.push(format!("{} months", self.months));
-        }
-        parts.extend(self.days.iter().map(|(n, d)| format!("{n}/{d} days")));
-        format!("{prefix}({}){tag}/{} x {q} x {unit_price}", parts.join(" + "), self.period.months())
-    }
+    pub facts: Factor,
 }
 
 /// The bill period (of an account billed on `cycle_day`) that holds `date`.
@@ -349,69 +314,95 @@ pub fn recurring_pieces(
     end: Option<NaiveDate>,
     period: BillingPeriod,
     conv: Proration,
-) -> Vec<Piece> {
+) -> impl Iterator<Item = Piece> {
     let k = period.months();
-    let piece = |s, e, factor, partial, months, days, unprorated| Piece {
-        start: s,
-        end: e,
-        factor,
-        partial,
+    let facts = |months, days, n_days, partial, unprorated| Factor {
         months,
         days,
+        n_days,
         period,
         convention: conv,
+        partial,
         unprorated,
     };
+    let whole = |s, e, unprorated| Piece {
+        start: s,
+        end: e,
+        factor: (1, 1),
+        facts: facts(i64::from(k), [(0, 1); 2], 0, false, unprorated),
+    };
+    let mut out: [Option<Piece>; 2] = [None, None];
     if conv == Proration::FullPeriod {
-        let mut out = Vec::new();
+        // Periods start on the service's start date; at most two can start inside one bill period.
         let m = months_between(Period::of(start), bp.period).max(0);
         let steps = m / i64::from(k);
+        let mut n = 0;
         for j in steps.saturating_sub(1)..=steps + 1 {
-            let Ok(j) = i32::try_from(j * i64::from(k)) else { continue };
-            let Ok(span) = i32::try_from(k) else { continue };
+            let (Ok(j), Ok(span)) = (i32::try_from(j * i64::from(k)), i32::try_from(k)) else { continue };
             let (Some(s), Some(next)) = (add_months_checked(start, j), add_months_checked(start, j + span)) else {
                 continue;
             };
             let Some(e) = next.pred_opt() else { continue };
-            if bp.contains(s) && end.is_none_or(|x| s <= x) {
-                out.push(piece(s, e, (1, 1), false, i64::from(k), vec![], false));
+            if n < 2 && bp.contains(s) && end.is_none_or(|x| s <= x) {
+                out[n] = Some(whole(s, e, false));
+                n += 1;
             }
         }
-        return out;
+        return out.into_iter().flatten();
     }
-    let first = period_holding(start, cycle_day);
-    let n = months_between(first, bp.period);
-    if n < 0 || n % i64::from(k) != 0 {
-        return vec![];
+    // The charge period this bill starts, if it starts one for this service.
+    let cp = if k == 1 {
+        *bp
+    } else {
+        let n = months_between(period_holding(start, cycle_day), bp.period);
+        if n < 0 || n % i64::from(k) != 0 {
+            return out.into_iter().flatten();
+        }
+        let last = add_periods(bp.period, k - 1).bill_period(cycle_day);
+        BillPeriod { period: bp.period, start: bp.start, end: last.end }
+    };
+    let Some((s, e)) = cp.overlap(start, end) else { return out.into_iter().flatten() };
+    if (s, e) == (cp.start, cp.end) {
+        out[0] = Some(whole(s, e, false));
+        return out.into_iter().flatten();
     }
-    let last = add_periods(bp.period, k - 1).bill_period(cycle_day);
-    let cp = BillPeriod { period: bp.period, start: bp.start, end: last.end };
-    let Some((s, e)) = cp.overlap(start, end) else { return vec![] };
     if conv == Proration::None {
-        let unprorated = (s, e) != (cp.start, cp.end);
-        return vec![piece(s, e, (1, 1), false, i64::from(k), vec![], unprorated)];
+        out[0] = Some(whole(s, e, true));
+        return out.into_iter().flatten();
     }
     let mut months = 0i64;
-    let mut days = Vec::new();
+    let mut days = [(0i64, 1i64); 2];
+    let mut n_days = 0;
     let mut p = bp.period;
     for _ in 0..k {
-        let b = p.bill_period(cycle_day);
+        let b = if k == 1 { *bp } else { p.bill_period(cycle_day) };
         if let Some((x, y)) = b.overlap(s, Some(e)) {
             match month_fraction(&b, x, y, conv) {
                 (n, d) if n >= d => months += 1,
-                f => days.push(f),
+                f if n_days < 2 => {
+                    days[n_days] = f;
+                    n_days += 1;
+                }
+                // A contiguous span has at most two partial bill periods: its first and its last.
+                _ => months += 1,
             }
         }
         p = p.next();
     }
     // (months + Σ n/d) / k as one fraction.
     let (mut num, mut den) = (months, 1i64);
-    for &(n, d) in &days {
+    for &(n, d) in &days[..n_days] {
         (num, den) = reduce(num * d + n * den, den * d);
     }
     let factor = reduce(num, den * i64::from(k));
     let partial = factor.0 != factor.1;
-    vec![piece(s, e, if partial { factor } else { (1, 1) }, partial, months, days, false)]
+    out[0] = Some(Piece {
+        start: s,
+        end: e,
+        factor: if partial { factor } else { (1, 1) },
+        facts: facts(months, days, n_days, partial, false),
+    });
+    out.into_iter().flatten()
 }
 
 fn add_months_checked(date: NaiveDate, n: i32) -> Option<NaiveDate> {

@@ -1,5 +1,6 @@
 //! Usage pricing models and the one rounding step.
 
+use super::Calculation;
 use crate::domain::Decimal;
 use crate::plan::{ChargeModel, Rounding, RoundingMode, Tier};
 use rust_decimal::RoundingStrategy;
@@ -24,36 +25,46 @@ pub fn round_line(amount: Decimal, rounding: Rounding) -> Decimal {
 pub struct PricedUsage {
     pub amount: Decimal,
     pub unit_price: Decimal,
-    pub calculation: String,
+    pub calculation: Calculation,
 }
 
 pub fn price_usage(model: &ChargeModel, qty: Decimal) -> PricedUsage {
-    let q = qty.normalize();
     match model {
-        ChargeModel::FlatFee => {
-            PricedUsage { amount: Decimal::ZERO, unit_price: Decimal::ZERO, calculation: "flat fee".into() }
-        }
+        ChargeModel::FlatFee => PricedUsage {
+            amount: Decimal::ZERO,
+            unit_price: Decimal::ZERO,
+            calculation: Calculation::Text("flat fee".into()),
+        },
         ChargeModel::PerUnit { price } => {
             let p = price.unwrap_or_default();
-            PricedUsage { amount: qty * p, unit_price: p, calculation: format!("{q} x {p}") }
+            PricedUsage {
+                amount: qty * p,
+                unit_price: p,
+                calculation: Calculation::PerUnit { quantity: qty, price: p },
+            }
         }
         ChargeModel::Overage { included_units, overage_price } => {
             let over = (qty - included_units).max(Decimal::ZERO);
             PricedUsage {
                 amount: over * overage_price,
                 unit_price: *overage_price,
-                calculation: format!(
-                    "{q} used, {} included, {} billed x {overage_price}",
-                    included_units.normalize(),
-                    over.normalize()
-                ),
+                calculation: Calculation::Overage {
+                    quantity: qty,
+                    included: *included_units,
+                    billed: over,
+                    price: *overage_price,
+                },
             }
         }
         ChargeModel::Tiered { tiers } => graduated(tiers, None, qty),
         ChargeModel::TieredWithOverage { tiers, overage_price } => graduated(tiers, Some(*overage_price), qty),
         ChargeModel::Volume { tiers } => {
             let price = volume_price(tiers, qty);
-            PricedUsage { amount: qty * price, unit_price: price, calculation: format!("{q} x {price} (volume tier)") }
+            PricedUsage {
+                amount: qty * price,
+                unit_price: price,
+                calculation: Calculation::Volume { quantity: qty, price },
+            }
         }
     }
 }
@@ -86,16 +97,16 @@ fn graduated(tiers: &[Tier], overage: Option<Decimal>, qty: Decimal) -> PricedUs
         return PricedUsage {
             amount,
             unit_price,
-            calculation: format!(
+            calculation: Calculation::Text(format!(
                 "{q} used, {} in tiers ({tiered}), {} billed as overage x {price}",
                 qty.min(included).normalize(),
                 over.normalize()
-            ),
+            )),
         };
     }
     let unit_price = if qty.is_zero() { tiers.first().map_or(Decimal::ZERO, |t| t.price) } else { amount / qty };
     let calculation = if parts.is_empty() { format!("{q} units") } else { parts.join(" + ") };
-    PricedUsage { amount, unit_price: unit_price.round_dp(9).normalize(), calculation }
+    PricedUsage { amount, unit_price: unit_price.round_dp(9).normalize(), calculation: Calculation::Text(calculation) }
 }
 
 /// The price of the tier a quantity reaches; every unit is billed at it.

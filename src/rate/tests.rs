@@ -678,14 +678,13 @@ fn lines_explain_themselves_and_group_by_logical_element() {
     acct.services.push(service("CAB", "1", "1200.00", "2016-01-01", None));
     acct.usage.push(usage("KWH", "2017-04-30", "3000"));
     let b = rate(&acct, &cat, "2017-04".parse().unwrap()).unwrap().bill;
-    let got: Vec<_> =
-        b.lines.iter().map(|l| (l.group.as_str(), l.charge.as_str(), l.calculation.as_str(), l.partial)).collect();
+    let got: Vec<_> = b.lines.iter().map(|l| (&*l.group, &*l.charge, l.calculation.to_string(), l.partial)).collect();
     assert_eq!(
         got,
         [
-            ("Colocation Space", "Cabinet Space", "1 x 1200.00", false),
-            ("Colocation Space", "Cross Connect", "14/30 days x 2 x 300.00", true),
-            ("Usage", "Power", "3000 used, 2880 included, 120 billed x 0.12", false),
+            ("Colocation Space", "Cabinet Space", "1 x 1200.00".to_string(), false),
+            ("Colocation Space", "Cross Connect", "14/30 days x 2 x 300.00".to_string(), true),
+            ("Usage", "Power", "3000 used, 2880 included, 120 billed x 0.12".to_string(), false),
         ]
     );
     // 1200.00 + 280.00 + 120 x 0.12 = 1494.40
