@@ -499,7 +499,7 @@ fn charge(
                 Some(
                     (0..n_cur)
                         .map(|ci| {
-                            let tiers: Vec<Tier> =
+                            let tiers: std::sync::Arc<[Tier]> =
                                 t.iter().map(|(up_to, ps)| Tier { up_to: *up_to, price: ps[ci] }).collect();
                             match m {
                                 "tiered" => ChargeModel::Tiered { tiers },

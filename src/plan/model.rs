@@ -315,7 +315,7 @@ impl ChargeType {
 /// The `charge_type` of a discount line on the bill (SPEC §6 extended).
 pub const DISCOUNT: &str = "discount";
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Tier {
     /// Upper bound of the tier (inclusive); `None` is unbounded (last tier only).
     pub up_to: Option<Decimal>,
@@ -332,10 +332,10 @@ pub enum ChargeModel {
         price: Option<Decimal>,
     },
     Tiered {
-        tiers: Vec<Tier>,
+        tiers: Arc<[Tier]>,
     },
     Volume {
-        tiers: Vec<Tier>,
+        tiers: Arc<[Tier]>,
     },
     Overage {
         included_units: Decimal,
@@ -343,7 +343,7 @@ pub enum ChargeModel {
     },
     /// Graduated tiers, every one bounded, and an overage price for each unit above the last.
     TieredWithOverage {
-        tiers: Vec<Tier>,
+        tiers: Arc<[Tier]>,
         overage_price: Decimal,
     },
 }

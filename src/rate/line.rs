@@ -5,7 +5,7 @@
 //! allocates nothing but the line itself. The JSON is the same as plain strings (SPEC §6).
 
 use crate::domain::Decimal;
-use crate::plan::{BillingPeriod, Proration};
+use crate::plan::{BillingPeriod, Proration, Tier};
 use chrono::NaiveDate;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -108,6 +108,12 @@ pub enum Calculation {
         quantity: Decimal,
         price: Decimal,
     },
+    /// Graduated tiers (`tiered`), and an overage price (`tiered_with_overage`).
+    Graduated {
+        quantity: Decimal,
+        tiers: Arc<[Tier]>,
+        overage: Option<Decimal>,
+    },
     /// Anything else, already written (tiers, discounts, a line read back from JSON).
     Text(String),
 }
@@ -164,6 +170,38 @@ impl fmt::Display for Calculation {
                 billed.normalize()
             ),
             Calculation::Volume { quantity, price } => write!(f, "{} x {price} (volume tier)", quantity.normalize()),
+            Calculation::Graduated { quantity, tiers, overage } => {
+                let q = quantity.normalize();
+                let mut parts = super::price::graduated_units(tiers, None, *quantity).peekable();
+                let write_tiers = |f: &mut fmt::Formatter<'_>, parts: &mut dyn Iterator<Item = (Decimal, Decimal)>| {
+                    let mut first = true;
+                    for (units, price) in parts {
+                        if !first {
+                            f.write_str(" + ")?;
+                        }
+                        write!(f, "{} x {price}", units.normalize())?;
+                        first = false;
+                    }
+                    Ok::<bool, fmt::Error>(first)
+                };
+                match overage {
+                    None => {
+                        if parts.peek().is_none() {
+                            return write!(f, "{q} units");
+                        }
+                        write_tiers(f, &mut parts).map(|_| ())
+                    }
+                    Some(price) => {
+                        let included = tiers.last().and_then(|t| t.up_to).unwrap_or_default();
+                        let over = (*quantity - included).max(Decimal::ZERO);
+                        write!(f, "{q} used, {} in tiers (", (*quantity).min(included).normalize())?;
+                        if write_tiers(f, &mut parts)? {
+                            f.write_str("0")?;
+                        }
+                        write!(f, "), {} billed as overage x {price}", over.normalize())
+                    }
+                }
+            }
             Calculation::Text(s) => f.write_str(s),
         }
     }

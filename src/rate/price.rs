@@ -4,6 +4,7 @@ use super::Calculation;
 use crate::domain::Decimal;
 use crate::plan::{ChargeModel, Rounding, RoundingMode, Tier};
 use rust_decimal::RoundingStrategy;
+use std::sync::Arc;
 
 /// THE rounding step: a line amount is rounded here, once, by the catalog's rule. Unit prices and
 /// quantities are never rounded; totals are sums of rounded lines.
@@ -71,42 +72,43 @@ pub fn price_usage(model: &ChargeModel, qty: Decimal) -> PricedUsage {
 
 /// Graduated pricing: each tier's units at its price; with `overage`, units above the last tier's
 /// bound at the overage price. The unit price shown is the average (display only, 9 decimals).
-fn graduated(tiers: &[Tier], overage: Option<Decimal>, qty: Decimal) -> PricedUsage {
-    let q = qty.normalize();
+fn graduated(tiers: &Arc<[Tier]>, overage: Option<Decimal>, qty: Decimal) -> PricedUsage {
     let mut amount = Decimal::ZERO;
+    for (units, price) in graduated_units(tiers, overage, qty) {
+        amount += units * price;
+    }
+    let unit_price = if qty.is_zero() {
+        if overage.is_some() { Decimal::ZERO } else { tiers.first().map_or(Decimal::ZERO, |t| t.price) }
+    } else {
+        (amount / qty).round_dp(9).normalize()
+    };
+    PricedUsage {
+        amount,
+        unit_price,
+        calculation: Calculation::Graduated { quantity: qty, tiers: tiers.clone(), overage },
+    }
+}
+
+/// The units each tier prices, as (units, price), then (overage units, overage price) when there
+/// is an overage price. Tiers the quantity does not reach are left out.
+pub fn graduated_units(
+    tiers: &[Tier],
+    overage: Option<Decimal>,
+    qty: Decimal,
+) -> impl Iterator<Item = (Decimal, Decimal)> + '_ {
     let mut lower = Decimal::ZERO;
-    let mut parts = Vec::new();
-    for t in tiers {
+    let tiered = tiers.iter().map_while(move |t| {
         if qty <= lower {
-            break;
+            return None;
         }
         let upper = t.up_to.map_or(qty, |u| u.min(qty));
         let units = upper - lower;
-        amount += units * t.price;
-        parts.push(format!("{} x {}", units.normalize(), t.price));
         lower = upper;
-    }
-    if let Some(price) = overage {
-        let included = tiers.last().and_then(|t| t.up_to).unwrap_or_default();
-        let over = (qty - included).max(Decimal::ZERO);
-        amount += over * price;
-        parts.push(format!("overage {} x {price}", over.normalize()));
-        let tiered = parts[..parts.len() - 1].join(" + ");
-        let tiered = if tiered.is_empty() { "0".to_string() } else { tiered };
-        let unit_price = if qty.is_zero() { Decimal::ZERO } else { (amount / qty).round_dp(9).normalize() };
-        return PricedUsage {
-            amount,
-            unit_price,
-            calculation: Calculation::Text(format!(
-                "{q} used, {} in tiers ({tiered}), {} billed as overage x {price}",
-                qty.min(included).normalize(),
-                over.normalize()
-            )),
-        };
-    }
-    let unit_price = if qty.is_zero() { tiers.first().map_or(Decimal::ZERO, |t| t.price) } else { amount / qty };
-    let calculation = if parts.is_empty() { format!("{q} units") } else { parts.join(" + ") };
-    PricedUsage { amount, unit_price: unit_price.round_dp(9).normalize(), calculation: Calculation::Text(calculation) }
+        Some((units, t.price))
+    });
+    let included = tiers.last().and_then(|t| t.up_to).unwrap_or_default();
+    let over = overage.map(|price| ((qty - included).max(Decimal::ZERO), price));
+    tiered.chain(over)
 }
 
 /// The price of the tier a quantity reaches; every unit is billed at it.
