@@ -4,7 +4,8 @@
 #   - printed to PDF on A4 and on Letter, the bill takes 1 or 2 pages (pdfinfo, poppler-utils);
 #   - a screenshot goes to docs/bill.png (or $BILL_PNG).
 # Exits non-zero on any failure. Needs: cargo, chromium, pdfinfo.
-# Usage: scripts/check-bill-html.sh            (uses target/release or builds it)
+# Usage: scripts/check-bill-html.sh      (builds the debug binary, as `cargo test` does; seconds after it)
+#        BILL_PNG=/tmp/x.png scripts/check-bill-html.sh   (screenshot elsewhere, e.g. in CI)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -15,8 +16,8 @@ for tool in chromium pdfinfo; do
   command -v "$tool" >/dev/null || { echo "error: $tool is not installed (apt-get install -y chromium poppler-utils)" >&2; exit 2; }
 done
 
-cargo build --release --quiet
-bin=$target/release/cutover
+cargo build --quiet --bin cutover
+bin=$target/debug/cutover
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
