@@ -337,7 +337,7 @@ pub fn recurring_pieces(
         let m = months_between(Period::of(start), bp.period).max(0);
         let steps = m / i64::from(k);
         let mut n = 0;
-        for j in steps.saturating_sub(1)..=steps + 1 {
+        for j in (steps - 1).max(0)..=steps + 1 {
             let (Ok(j), Ok(span)) = (i32::try_from(j * i64::from(k)), i32::try_from(k)) else { continue };
             let (Some(s), Some(next)) = (add_months_checked(start, j), add_months_checked(start, j + span)) else {
                 continue;

@@ -873,6 +873,34 @@ proptest! {
         prop_assert_eq!(b.total, b.lines.iter().map(|l| l.amount).sum::<Decimal>());
     }
 
+    /// Over consecutive bills, the service periods of an open-ended recurring service's lines tile
+    /// time from its start date: no day billed twice, no day skipped, whatever the billing period,
+    /// convention and cycle day.
+    #[test]
+    fn recurring_lines_tile_time_without_gap_or_overlap(
+        start_day in 0i64..365, cycle in 1u32..=31, code in prop::sample::select(vec!["CAB", "CABQ", "CABY", "FP"]),
+    ) {
+        let cat = catalog("half_up", "actual_days");
+        let start = chrono::NaiveDate::from_ymd_opt(2016, 1, 1).unwrap() + chrono::Days::new(start_day as u64);
+        let mut acct = account(cycle);
+        let mut s = service(code, "1", "100.00", "2016-01-01", None);
+        s.start_date = start;
+        acct.services.push(s);
+        let mut p = crate::domain::Period::new(2015, 12).unwrap();
+        let mut next_day = start;
+        let mut lines = 0;
+        for _ in 0..40 {
+            for l in rate(&acct, &cat, p).unwrap().bill.lines {
+                prop_assert_eq!(l.service_start, next_day, "{} in {}: {}", code, p, l.calculation);
+                prop_assert!(l.service_end >= l.service_start);
+                next_day = l.service_end.succ_opt().unwrap();
+                lines += 1;
+            }
+            p = p.next();
+        }
+        prop_assert!(lines >= 3, "{code}: only {lines} line(s) in 40 bills");
+    }
+
     /// Graduated and volume prices never decrease as the quantity grows.
     #[test]
     fn tiered_prices_are_monotone(a in 0i64..2_000_000, b in 0i64..2_000_000) {
