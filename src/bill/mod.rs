@@ -139,6 +139,14 @@ fn kind(l: &BillLine) -> &'static str {
     }
 }
 
+/// The unit price column: graduated tiers have no single price (the JSON keeps the average).
+fn unit_price(l: &BillLine) -> String {
+    match l.calculation {
+        crate::rate::Calculation::Graduated { .. } => "tiered".to_string(),
+        _ => l.unit_price.to_string(),
+    }
+}
+
 fn long_date(d: NaiveDate) -> String {
     d.format("%b %-d, %Y").to_string()
 }
@@ -359,7 +367,7 @@ fn html(name: &str, r: &Rated, h: &Header, remit_to: &[String]) -> Result<String
                 kind(l),
                 service_period(l),
                 l.quantity.normalize(),
-                l.unit_price,
+                unit_price(l),
                 money(l.amount)
             )?;
             writeln!(s, "<tr class=\"calc\"><td colspan=\"6\">{}</td></tr>", esc(&l.calculation.to_string()))?;
