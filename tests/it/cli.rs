@@ -119,6 +119,19 @@ fn the_new_bill_has_its_header_groups_and_payment_stub() {
 }
 
 #[test]
+fn the_engine_quarantines_an_account_in_a_currency_the_catalog_cannot_price() {
+    let ws = support::csv_workspace();
+    let out = cutover(ws.path()).args(["run", "--wave", "dc1-colocation", "--as-of", "2017-05-01"]).output().unwrap();
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+    let one = json(ws.path(), &["status", "--account", "A004", "--format", "json"]);
+    assert_eq!(one["account"]["state"], "quarantined", "{one}");
+    assert_eq!(
+        one["account"]["state_reason"], "account A004 bills in CAD, which the catalog cannot price (it prices USD)",
+        "{one}"
+    );
+}
+
+#[test]
 fn the_rating_benchmark_reports_its_figures() {
     let dir = tempfile::tempdir().unwrap();
     let out = cutover(dir.path()).args(["bench", "rate", "--lines", "1000"]).output().unwrap();
