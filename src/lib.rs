@@ -8,6 +8,7 @@
 //! [`store`] keeps the migration state; [`engine`] runs the stages over it in bounded batches;
 //! [`cli`] is the command line. See ARCHITECTURE.md for the map and the invariants.
 
+pub mod bench;
 pub mod bill;
 pub mod cli;
 pub mod demo;

@@ -1,7 +1,7 @@
 //! One function per command.
 
 use super::report;
-use super::{Command, ContactsAction, Failure, PlanAction, Resolution};
+use super::{BenchWhat, Command, ContactsAction, Failure, PlanAction, Resolution};
 use crate::engine::{Ctx, Engine};
 use crate::notify::transport::Mailer;
 use crate::store::Store;
@@ -55,7 +55,8 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
                 let rated = crate::rate::rate(&acct, &engine.plan.catalog, period).map_err(Failure::input)?;
                 print!(
                     "{}",
-                    crate::bill::render(&rated, &engine.ws.config.remit_to, format.into()).map_err(Failure::input)?
+                    crate::bill::render(&acct.account.name, &rated, &engine.ws.config.remit_to, format.into())
+                        .map_err(Failure::input)?
                 );
             }
             Ok(0)
@@ -156,12 +157,30 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             }
             Ok(0)
         }
+        Command::Bench { what: BenchWhat::Rate { lines } } => bench_rate(lines),
         Command::Status { wave, account, format } => {
             let engine = open(root).await?;
             print!("{}", report::status(&engine, wave.as_deref(), account.as_deref(), format.into()).await?);
             Ok(0)
         }
     }
+}
+
+fn bench_rate(lines: u64) -> Result<u8> {
+    eprintln!("rating {lines} generated lines on one core (chunks of {} accounts)...", crate::bench::CHUNK_ACCOUNTS);
+    let r = crate::bench::rate_lines(lines, |_| {}).map_err(Failure::operational)?;
+    let secs = r.rating.as_secs_f64();
+    println!("lines rated       {} ({} accounts, one bill each)", r.lines, r.accounts);
+    println!("rating time       {secs:.3} s (the pure rating step only)");
+    println!("lines per second  {:.0} on one core", r.lines_per_second());
+    println!("wall time         {:.3} s (with generating the lines)", r.wall.as_secs_f64());
+    match r.peak_rss_kib {
+        Some(k) => println!("peak memory       {:.1} MiB (VmHWM)", k as f64 / 1024.0),
+        None => println!("peak memory       unknown (no /proc/self/status)"),
+    }
+    println!("machine           {} CPU(s), {}", r.cpus, r.cpu_model);
+    println!("checksum          {} USD rated in total", r.total);
+    Ok(0)
 }
 
 fn today() -> chrono::NaiveDate {

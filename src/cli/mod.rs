@@ -171,6 +171,11 @@ pub enum Command {
         #[arg(long)]
         reason: String,
     },
+    /// Benchmarks anyone can run (no workspace needed). `bench rate`: the rating engine.
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
     /// Where accounts stand: per wave, or one account with its journal and quarantined rows.
     Status {
         #[arg(long, conflicts_with = "account")]
@@ -194,6 +199,17 @@ pub enum ContactsAction {
     /// validated and de-duplicated, the latest submission wins, every change is journaled. They
     /// become the account's bill recipients.
     Import { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchWhat {
+    /// Generate N synthetic bill lines in memory (in bounded chunks), rate them with the pure
+    /// rating step on one core, and print lines per second, wall time, peak memory and the machine.
+    Rate {
+        /// How many lines to rate (at least).
+        #[arg(long, default_value_t = 5_000_000)]
+        lines: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

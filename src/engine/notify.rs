@@ -405,7 +405,7 @@ impl<'a> Notifier<'a> {
         // recurring and one-time lines only, and says so.
         let preview = crate::rate::rate(acct, catalog, period).ok().map(|r| {
             let mut b = r.bill;
-            b.lines.retain(|l| l.charge_type != crate::plan::ChargeType::Usage.as_str());
+            b.lines.retain(|l| l.charge_type != crate::rate::LineType::Usage);
             b.total = b.lines.iter().map(|l| l.amount).sum();
             b
         });
@@ -460,9 +460,9 @@ impl<'a> Notifier<'a> {
                     b.lines
                         .iter()
                         .map(|l| PreviewLine {
-                            group: l.group.clone(),
-                            product: l.product.clone(),
-                            charge: l.charge.clone(),
+                            group: l.group.to_string(),
+                            product: l.product.to_string(),
+                            charge: l.charge.to_string(),
                             service_period: format!("{} – {}", l.service_start, l.service_end),
                             amount: l.amount.to_string(),
                         })

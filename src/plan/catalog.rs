@@ -1,7 +1,10 @@
 //! The catalog (SPEC §3): products, charges, pricing models, and the legacy code mapping.
 
 use super::yaml::{Fields, Reader, is_null, pos, start_of};
-use super::{Catalog, Charge, ChargeModel, ChargeType, Problem, Product, Proration, Rounding, RoundingMode, Tier};
+use super::{
+    BillingPeriod, Catalog, Charge, ChargeModel, ChargeType, Discount, DiscountKind, Problem, Product, Proration,
+    Rounding, RoundingMode, Tier,
+};
 use crate::domain::Decimal;
 use marked_yaml::Node;
 use std::collections::HashMap;
@@ -25,13 +28,24 @@ pub(super) fn parse(file: &super::SourceFile, problems: &mut Vec<Problem>) -> Op
             }
         }),
     };
+    let currencies = match (&currency, f.opt("currencies")) {
+        (Some(c), None) => Some(vec![c.clone()]),
+        (None, _) => None,
+        (Some(c), Some(n)) => currency_list(&mut r, n, c),
+    };
     let rounding = match f.opt("rounding") {
         None => Some(Rounding { mode: RoundingMode::HalfUp, scale: 2 }),
         Some(n) => rounding(&mut r, n),
     };
     let proration = match f.opt("proration") {
         None => Some(Proration::ActualDays),
-        Some(n) => proration(&mut r, n),
+        Some(n) => proration(&mut r, n).and_then(|p| {
+            if p == Proration::FullPeriod {
+                r.error(n.span(), "`proration`: `full_period` is a per-charge option, not a catalog-wide one");
+                return None;
+            }
+            Some(p)
+        }),
     };
     let products = f.req(&mut r, "products").and_then(|n| r.sequence(n, "`products`"));
     f.finish(&mut r);
@@ -40,21 +54,116 @@ pub(super) fn parse(file: &super::SourceFile, problems: &mut Vec<Problem>) -> Op
     let mut ok = true;
     let mut product_ids: HashMap<String, usize> = HashMap::new();
     let mut codes: HashMap<String, (String, usize)> = HashMap::new();
+    let known_currencies = currencies.clone().unwrap_or_default();
     for node in products.unwrap_or_default() {
-        match product(&mut r, node, &mut product_ids, &mut codes) {
+        match product(&mut r, node, &mut product_ids, &mut codes, &known_currencies) {
             Some(p) => out.push(p),
             None => ok = false,
         }
     }
     let mut catalog = Catalog {
         currency: currency?,
+        currencies: currencies?,
         rounding: rounding?,
         proration: proration?,
         products: out,
         by_code: HashMap::new(),
+        lines: Vec::new(),
     };
     catalog.index();
     ok.then_some(catalog)
+}
+
+/// A currency code: three capital letters (ISO 4217 style).
+fn is_currency_code(c: &str) -> bool {
+    c.len() == 3 && c.chars().all(|x| x.is_ascii_uppercase())
+}
+
+/// `currencies: [USD, CAD]`: every currency the catalog bills in; it must hold `currency`, which
+/// comes first in the result.
+fn currency_list(r: &mut Reader, n: &Node, base: &str) -> Option<Vec<String>> {
+    let items = r.strings(n, "`currencies`");
+    let mut out = vec![base.to_string()];
+    let mut ok = true;
+    let mut has_base = false;
+    let mut seen = std::collections::HashSet::new();
+    for (c, span) in items {
+        if !is_currency_code(&c) {
+            r.error(&span, format!("`currencies`: unknown currency code `{c}` (expected an ISO 4217 code like USD)"));
+            ok = false;
+        } else if !seen.insert(c.clone()) {
+            r.error(&span, format!("`currencies`: `{c}` is listed twice"));
+            ok = false;
+        } else if c == base {
+            has_base = true;
+        } else {
+            out.push(c);
+        }
+    }
+    if !has_base && ok {
+        r.error(n.span(), format!("`currencies` must include the catalog's `currency` ({base})"));
+        ok = false;
+    }
+    ok.then_some(out)
+}
+
+/// A price: a decimal in the catalog's currency, or a mapping with one price per catalog
+/// currency (`{ USD: "0.12", CAD: "0.16" }`). Returns one price per catalog currency, in order.
+fn price_value(r: &mut Reader, n: &Node, what: &str, currencies: &[String]) -> Option<Vec<Decimal>> {
+    let one = |r: &mut Reader, n: &Node, what: &str| -> Option<Decimal> {
+        let v = r.decimal(n, what, PRICE_SCALE)?;
+        if v.is_sign_negative() {
+            r.error(n.span(), format!("{what} must not be negative"));
+            return None;
+        }
+        Some(v)
+    };
+    let Some(map) = n.as_mapping() else {
+        if currencies.len() > 1 {
+            r.error(
+                n.span(),
+                format!(
+                    "{what} needs a price for each catalog currency ({}), e.g. {{ {}: \"1.00\" }}",
+                    currencies.join(", "),
+                    currencies.join(": \"1.00\", ")
+                ),
+            );
+            return None;
+        }
+        return one(r, n, what).map(|v| vec![v]);
+    };
+    let mut out: Vec<Option<Decimal>> = vec![None; currencies.len()];
+    let mut ok = true;
+    for (k, v) in map.iter() {
+        let code = k.as_str();
+        if !is_currency_code(code) {
+            r.error(k.span(), format!("{what}: unknown currency code `{code}` (expected an ISO 4217 code like USD)"));
+            ok = false;
+            continue;
+        }
+        let Some(i) = currencies.iter().position(|c| c == code) else {
+            r.error(
+                k.span(),
+                format!("{what}: `{code}` is not one of the catalog's currencies ({})", currencies.join(", ")),
+            );
+            ok = false;
+            continue;
+        };
+        match one(r, v, &format!("{what} in {code}")) {
+            Some(d) => out[i] = Some(d),
+            None => ok = false,
+        }
+    }
+    let missing: Vec<&str> =
+        currencies.iter().zip(&out).filter(|(_, v)| v.is_none()).map(|(c, _)| c.as_str()).collect();
+    if ok && !missing.is_empty() {
+        r.error(&start_of(map), format!("{what} has no price in {}", missing.join(", ")));
+        ok = false;
+    }
+    if !ok {
+        return None;
+    }
+    out.into_iter().collect()
 }
 
 fn rounding(r: &mut Reader, n: &Node) -> Option<Rounding> {
@@ -92,9 +201,16 @@ fn proration(r: &mut Reader, n: &Node) -> Option<Proration> {
     match r.string(n, "`proration`")?.as_str() {
         "actual_days" => Some(Proration::ActualDays),
         "thirty_360" => Some(Proration::Thirty360),
+        "strict_30_360" => Some(Proration::Strict30360),
         "none" => Some(Proration::None),
+        "full_period" => Some(Proration::FullPeriod),
         other => {
-            r.error(n.span(), format!("`proration`: unknown convention `{other}` (actual_days, thirty_360, none)"));
+            r.error(
+                n.span(),
+                format!(
+                    "`proration`: unknown convention `{other}` (actual_days, thirty_360, strict_30_360, none; per charge also full_period)"
+                ),
+            );
             None
         }
     }
@@ -105,6 +221,7 @@ fn product(
     node: &Node,
     ids: &mut HashMap<String, usize>,
     codes: &mut HashMap<String, (String, usize)>,
+    currencies: &[String],
 ) -> Option<Product> {
     let map = r.mapping(node, "a product")?;
     let mut f = Fields::new(map, "a product");
@@ -119,12 +236,13 @@ fn product(
     let name = f.req(r, "name").and_then(|n| r.string(n, "`name`"));
     let group = f.req(r, "group").and_then(|n| r.string(n, "`group`"));
     let charges_node = f.req(r, "charges").and_then(|n| r.sequence(n, "`charges`"));
+    let discounts_node = f.opt("discounts");
     f.finish(r);
     let mut charges = Vec::new();
     let mut ok = true;
     let mut charge_ids: HashMap<String, usize> = HashMap::new();
     for c in charges_node.unwrap_or_default() {
-        match charge(r, c, &mut charge_ids, codes) {
+        match charge(r, c, &mut charge_ids, codes, currencies) {
             Some(c) => charges.push(c),
             None => ok = false,
         }
@@ -133,8 +251,86 @@ fn product(
         r.error(&start_of(map), "a product needs at least one charge");
         ok = false;
     }
+    let mut discounts = Vec::new();
+    if let Some(n) = discounts_node {
+        let mut discount_ids = std::collections::HashSet::new();
+        for d in r.sequence(n, "`discounts`").unwrap_or_default() {
+            match discount(r, d, &charges, &mut discount_ids, currencies) {
+                Some(d) => discounts.push(d),
+                None => ok = false,
+            }
+        }
+    }
     (ok && charges_node.is_some()).then_some(())?;
-    Some(Product { id: id?, name: name?, group: group?, charges })
+    Some(Product { id: id?, name: name?, group: group?, charges, discounts })
+}
+
+/// A discount on a product's charges: `percent` (0 < p ≤ 100) or a fixed `amount` per bill.
+fn discount(
+    r: &mut Reader,
+    node: &Node,
+    charges: &[Charge],
+    ids: &mut std::collections::HashSet<String>,
+    currencies: &[String],
+) -> Option<Discount> {
+    let map = r.mapping(node, "a discount")?;
+    let mut f = Fields::new(map, "a discount");
+    let id_node = f.req(r, "id");
+    let id = id_node.and_then(|n| r.string(n, "`id`"));
+    if let (Some(id), Some(n)) = (&id, id_node)
+        && !ids.insert(id.clone())
+    {
+        r.error(n.span(), format!("duplicate discount id `{id}` in this product"));
+    }
+    let name = f.req(r, "name").and_then(|n| r.string(n, "`name`"));
+    let percent = f.opt("percent");
+    let amount = f.opt("amount");
+    let applies = f.opt("applies_to");
+    f.finish(r);
+    let kind = match (percent, amount) {
+        (Some(p), None) => r.decimal(p, "`percent`", PRICE_SCALE).and_then(|v| {
+            if v <= Decimal::ZERO || v > Decimal::ONE_HUNDRED {
+                r.error(p.span(), format!("`percent`: `{v}` is out of range (more than 0, at most 100)"));
+                return None;
+            }
+            Some(DiscountKind::Percent(v))
+        }),
+        (None, Some(a)) => price_value(r, a, "`amount`", currencies).and_then(|v| {
+            if v.iter().any(|x| x.is_zero()) {
+                r.error(a.span(), "`amount` of a discount must be more than 0");
+                return None;
+            }
+            Some(DiscountKind::Amount(v))
+        }),
+        (Some(_), Some(a)) => {
+            let key = map.keys().find(|k| k.as_str() == "amount").map(|k| *k.span()).unwrap_or(*a.span());
+            r.error(&key, "a discount has either `percent` or `amount`, not both");
+            None
+        }
+        (None, None) => {
+            r.error(&start_of(map), "a discount needs `percent` or `amount`");
+            None
+        }
+    };
+    let mut applies_to = Vec::new();
+    let mut ok = true;
+    if let Some(n) = applies {
+        for (cid, span) in r.strings(n, "`applies_to`") {
+            match charges.iter().position(|c| c.id == cid) {
+                Some(i) => applies_to.push(i),
+                None => {
+                    let known: Vec<_> = charges.iter().map(|c| c.id.as_str()).collect();
+                    r.error(
+                        &span,
+                        format!("`applies_to`: no charge `{cid}` in this product (charges: {})", known.join(", ")),
+                    );
+                    ok = false;
+                }
+            }
+        }
+    }
+    ok.then_some(())?;
+    Some(Discount { id: id?, name: name?, kind: kind?, applies_to })
 }
 
 fn charge(
@@ -142,6 +338,7 @@ fn charge(
     node: &Node,
     ids: &mut HashMap<String, usize>,
     codes: &mut HashMap<String, (String, usize)>,
+    currencies: &[String],
 ) -> Option<Charge> {
     let map = r.mapping(node, "a charge")?;
     let mut f = Fields::new(map, "a charge");
@@ -167,7 +364,8 @@ fn charge(
     let model_name = model_node.and_then(|n| r.string(n, "`model`"));
     let uom = f.opt("uom").and_then(|n| r.string(n, "`uom`"));
     let period = f.opt("period");
-    let proration_override = f.opt("proration").and_then(|n| proration(r, n));
+    let proration_node = f.opt("proration");
+    let proration_override = proration_node.and_then(|n| proration(r, n));
     let price = f.opt("price");
     let included = f.opt("included_units");
     let overage_price = f.opt("overage_price");
@@ -183,11 +381,14 @@ fn charge(
         Some("per_unit") => &["price"],
         Some("tiered") | Some("volume") => &["tiers"],
         Some("overage") => &["included_units", "overage_price"],
+        Some("tiered_with_overage") => &["tiers", "overage_price"],
         Some(other) => {
             if let Some(n) = model_node {
                 r.error(
                     n.span(),
-                    format!("`model`: unknown model `{other}` (flat_fee, per_unit, tiered, volume, overage)"),
+                    format!(
+                        "`model`: unknown model `{other}` (flat_fee, per_unit, tiered, volume, overage, tiered_with_overage)"
+                    ),
                 );
             }
             return None;
@@ -199,7 +400,7 @@ fn charge(
     let charge_type = charge_type?;
     let mut ok = true;
     // Usage-only models on a recurring or one-time charge, and the reverse.
-    let usage_model = matches!(model_name.as_str(), "tiered" | "volume" | "overage");
+    let usage_model = matches!(model_name.as_str(), "tiered" | "volume" | "overage" | "tiered_with_overage");
     if usage_model && charge_type != ChargeType::Usage {
         r.error(
             &model_span,
@@ -231,22 +432,38 @@ fn charge(
             _ => {}
         }
     }
+    let mut billing_period = BillingPeriod::Month;
     if let Some(p) = period {
         if charge_type != ChargeType::Recurring {
             r.error(p.span(), "`period` applies to recurring charges only");
             ok = false;
-        } else if r.string(p, "`period`").is_some_and(|s| s != "month") {
-            r.error(p.span(), "`period`: only `month` is supported");
-            ok = false;
+        } else {
+            match r.string(p, "`period`").as_deref() {
+                Some("month") => billing_period = BillingPeriod::Month,
+                Some("quarter") => billing_period = BillingPeriod::Quarter,
+                Some("year") => billing_period = BillingPeriod::Year,
+                Some(other) => {
+                    r.error(p.span(), format!("`period`: unknown billing period `{other}` (month, quarter, year)"));
+                    ok = false;
+                }
+                None => ok = false,
+            }
         }
-    } else if charge_type == ChargeType::Recurring {
-        // month is the default billing period
+    }
+    if let Some(n) = proration_node
+        && charge_type != ChargeType::Recurring
+    {
+        r.error(
+            n.span(),
+            format!("`proration` applies to recurring charges only (this is a {} charge)", charge_type.as_str()),
+        );
+        ok = false;
     }
     if charge_type == ChargeType::Usage && uom.is_none() {
         r.error(&start_of(map), "a usage charge needs `uom` (the unit its usage is measured in)");
         ok = false;
     }
-    let money = |r: &mut Reader, n: Option<&Node>, what: &str| -> Option<Decimal> {
+    let units = |r: &mut Reader, n: Option<&Node>, what: &str| -> Option<Decimal> {
         let v = r.decimal(n?, what, PRICE_SCALE)?;
         if v.is_sign_negative() {
             r.error(n?.span(), format!("{what} must not be negative"));
@@ -254,24 +471,50 @@ fn charge(
         }
         Some(v)
     };
-    let model = if ok {
+    let n_cur = currencies.len();
+    // One model per catalog currency.
+    let models: Option<Vec<ChargeModel>> = if ok {
         match model_name.as_str() {
-            "flat_fee" => Some(ChargeModel::FlatFee),
-            "per_unit" => {
-                let price = if charge_type == ChargeType::Usage { Some(money(r, price, "`price`")?) } else { None };
-                Some(ChargeModel::PerUnit { price })
-            }
+            "flat_fee" => Some(vec![ChargeModel::FlatFee; n_cur]),
+            "per_unit" if charge_type == ChargeType::Usage => price_value(r, price?, "`price`", currencies)
+                .map(|ps| ps.into_iter().map(|p| ChargeModel::PerUnit { price: Some(p) }).collect()),
+            "per_unit" => Some(vec![ChargeModel::PerUnit { price: None }; n_cur]),
             "overage" => {
-                let inc = money(r, included, "`included_units`");
-                let op = money(r, overage_price, "`overage_price`");
-                Some(ChargeModel::Overage { included_units: inc?, overage_price: op? })
+                let inc = units(r, included, "`included_units`");
+                let op = price_value(r, overage_price?, "`overage_price`", currencies);
+                let inc = inc?;
+                op.map(|ps| {
+                    ps.into_iter().map(|p| ChargeModel::Overage { included_units: inc, overage_price: p }).collect()
+                })
             }
-            m => tiers(r, tiers_node?)
-                .map(|tiers| if m == "tiered" { ChargeModel::Tiered { tiers } } else { ChargeModel::Volume { tiers } }),
+            m => {
+                let with_overage = m == "tiered_with_overage";
+                let t = tiers(r, tiers_node?, currencies, with_overage);
+                let op = if with_overage {
+                    price_value(r, overage_price?, "`overage_price`", currencies)
+                } else {
+                    Some(vec![])
+                };
+                let (t, op) = (t?, op?);
+                Some(
+                    (0..n_cur)
+                        .map(|ci| {
+                            let tiers: std::sync::Arc<[Tier]> =
+                                t.iter().map(|(up_to, ps)| Tier { up_to: *up_to, price: ps[ci] }).collect();
+                            match m {
+                                "tiered" => ChargeModel::Tiered { tiers },
+                                "volume" => ChargeModel::Volume { tiers },
+                                _ => ChargeModel::TieredWithOverage { tiers, overage_price: op[ci] },
+                            }
+                        })
+                        .collect(),
+                )
+            }
         }
     } else {
         None
     };
+    let model = models.as_ref().and_then(|m| m.first().cloned());
     let charge_id = id.clone().unwrap_or_default();
     if legacy.is_empty() && ok {
         r.error(&start_of(map), "a charge needs at least one legacy code in `legacy_codes`");
@@ -292,13 +535,23 @@ fn charge(
         name: name?,
         charge_type,
         model: model?,
+        models: models?,
         uom,
         legacy_codes: legacy.into_iter().map(|(c, _)| c).collect(),
         proration: proration_override,
+        period: billing_period,
     })
 }
 
-fn tiers(r: &mut Reader, node: &Node) -> Option<Vec<Tier>> {
+/// Tiers as (upper bound, one price per catalog currency). Bounds strictly increase; the last
+/// tier is unbounded, except under `tiered_with_overage`, where every tier is bounded (units above
+/// the last bound are overage).
+fn tiers(
+    r: &mut Reader,
+    node: &Node,
+    currencies: &[String],
+    all_bounded: bool,
+) -> Option<Vec<(Option<Decimal>, Vec<Decimal>)>> {
     let items = r.sequence(node, "`tiers`")?;
     if items.is_empty() {
         r.error(node.span(), "`tiers` must list at least one tier");
@@ -330,9 +583,20 @@ fn tiers(r: &mut Reader, node: &Node) -> Option<Vec<Tier>> {
         };
         let at = up_to_node.map(|n| *n.span()).unwrap_or(start_of(map));
         match (up_to, last) {
+            (None, _) if all_bounded => {
+                r.error(&at, "every tier of `tiered_with_overage` needs an `up_to` (units above the last are overage)");
+                ok = false;
+            }
             (None, false) => {
                 r.error(&at, "only the last tier may be unbounded (`up_to: null`)");
                 ok = false;
+            }
+            (Some(u), true) if all_bounded => {
+                if u <= Decimal::ZERO || prev.is_some_and(|p| u <= p) {
+                    r.error(&at, format!("tiers out of order: `up_to: {u}` must be above the previous tier's bound"));
+                    ok = false;
+                }
+                prev = Some(u);
             }
             (Some(_), true) => {
                 r.error(&at, "the last tier must be unbounded (`up_to: null`) so every quantity has a price");
@@ -347,16 +611,8 @@ fn tiers(r: &mut Reader, node: &Node) -> Option<Vec<Tier>> {
             }
             (None, true) => {}
         }
-        let price = price_node.and_then(|n| {
-            let v = r.decimal(n, "`price`", PRICE_SCALE)?;
-            if v.is_sign_negative() {
-                r.error(n.span(), "`price` must not be negative");
-                return None;
-            }
-            Some(v)
-        });
-        match price {
-            Some(price) => out.push(Tier { up_to, price }),
+        match price_node.and_then(|n| price_value(r, n, "`price`", currencies)) {
+            Some(prices) => out.push((up_to, prices)),
             None => ok = false,
         }
     }

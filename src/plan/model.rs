@@ -5,6 +5,7 @@ use crate::domain::{Decimal, Segment};
 use chrono::NaiveDate;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
@@ -97,21 +98,55 @@ impl Default for Gate {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Catalog {
+    /// The catalog's own currency: single prices are in it.
     pub currency: String,
+    /// Every currency the catalog can bill in; `currencies[0] == currency`. A usage price is
+    /// given for each (see [`Charge::models`]).
+    pub currencies: Vec<String>,
     pub rounding: Rounding,
     pub proration: Proration,
     pub products: Vec<Product>,
     /// legacy code → (product index, charge index)
     #[serde(skip)]
-    pub by_code: HashMap<String, (usize, usize)>,
+    pub by_code: HashMap<Arc<str>, (usize, usize)>,
+    /// Per product: the shared names and bill order of its charges' and discounts' lines.
+    #[serde(skip)]
+    pub lines: Vec<ProductLines>,
+}
+
+/// The names a bill line shows, shared by every line of one charge (or discount), and the line's
+/// place in the bill: by group, then product, then the product's charges before its discounts,
+/// then charge name.
+#[derive(Debug, Clone)]
+pub struct LineNames {
+    pub group: Arc<str>,
+    pub product: Arc<str>,
+    pub charge: Arc<str>,
+    pub rank: u32,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProductLines {
+    pub charges: Vec<LineNames>,
+    pub discounts: Vec<LineNames>,
 }
 
 impl Catalog {
     /// The product and charge a legacy code maps to.
+    /// The index of `currency` in [`Catalog::currencies`], when the catalog can bill in it.
+    pub fn currency_index(&self, currency: &str) -> Option<usize> {
+        self.currencies.iter().position(|c| c == currency)
+    }
+
     pub fn lookup(&self, legacy_code: &str) -> Option<(&Product, &Charge)> {
         let &(p, c) = self.by_code.get(legacy_code)?;
         let product = &self.products[p];
         Some((product, &product.charges[c]))
+    }
+
+    /// The shared code and the bill-order names of a legacy code's charge.
+    pub fn code(&self, legacy_code: &str) -> Option<(&Arc<str>, usize, usize)> {
+        self.by_code.get_key_value(legacy_code).map(|(k, &(p, c))| (k, p, c))
     }
 
     pub(crate) fn index(&mut self) {
@@ -119,10 +154,57 @@ impl Catalog {
         for (p, product) in self.products.iter().enumerate() {
             for (c, charge) in product.charges.iter().enumerate() {
                 for code in &charge.legacy_codes {
-                    self.by_code.entry(code.clone()).or_insert((p, c));
+                    self.by_code.entry(Arc::from(code.as_str())).or_insert((p, c));
                 }
             }
         }
+        // Bill order: (group, product, charges before discounts, name), ranked once here.
+        let mut keys: Vec<(&str, &str, bool, &str, usize, usize)> = Vec::new();
+        for (p, product) in self.products.iter().enumerate() {
+            keys.extend(
+                product
+                    .charges
+                    .iter()
+                    .enumerate()
+                    .map(|(c, ch)| (product.group.as_str(), product.name.as_str(), false, ch.name.as_str(), p, c)),
+            );
+            keys.extend(
+                product
+                    .discounts
+                    .iter()
+                    .enumerate()
+                    .map(|(d, dis)| (product.group.as_str(), product.name.as_str(), true, dis.name.as_str(), p, d)),
+            );
+        }
+        keys.sort();
+        let mut ranks: HashMap<(bool, usize, usize), u32> = HashMap::new();
+        let mut rank = 0u32;
+        for (i, k) in keys.iter().enumerate() {
+            let prev = i.checked_sub(1).map(|j| (keys[j].0, keys[j].1, keys[j].2, keys[j].3));
+            if prev.is_some_and(|x| x != (k.0, k.1, k.2, k.3)) {
+                rank += 1;
+            }
+            ranks.insert((k.2, k.4, k.5), rank);
+        }
+        self.lines = self
+            .products
+            .iter()
+            .enumerate()
+            .map(|(p, product)| {
+                let group: Arc<str> = Arc::from(product.group.as_str());
+                let name: Arc<str> = Arc::from(product.name.as_str());
+                let names = |is_discount: bool, i: usize, n: &str| LineNames {
+                    group: group.clone(),
+                    product: name.clone(),
+                    charge: Arc::from(n),
+                    rank: ranks.get(&(is_discount, p, i)).copied().unwrap_or(u32::MAX),
+                };
+                ProductLines {
+                    charges: product.charges.iter().enumerate().map(|(c, ch)| names(false, c, &ch.name)).collect(),
+                    discounts: product.discounts.iter().enumerate().map(|(d, di)| names(true, d, &di.name)).collect(),
+                }
+            })
+            .collect();
     }
 }
 
@@ -148,8 +230,54 @@ pub enum Proration {
     ActualDays,
     /// Active days ÷ 30 (Actual/360), capped at a full period.
     Thirty360,
-    /// No proration: any active day bills the full period.
+    /// 30/360 day count ÷ 30: every month counts 30 days; day 31 counts as day 30, and a span
+    /// running to the end of a short month counts through day 30. Capped at a full period.
+    Strict30360,
+    /// No proration: any active day in a billing period bills the full period.
     None,
+    /// Per charge only: the charge's billing periods start on the service's start date and are
+    /// always billed whole (Zuora's "charge full period").
+    FullPeriod,
+}
+
+impl Proration {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proration::ActualDays => "actual_days",
+            Proration::Thirty360 => "thirty_360",
+            Proration::Strict30360 => "strict_30_360",
+            Proration::None => "none",
+            Proration::FullPeriod => "full_period",
+        }
+    }
+}
+
+/// How long a recurring charge's billing period is. Recurring charges bill in advance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BillingPeriod {
+    Month,
+    Quarter,
+    Year,
+}
+
+impl BillingPeriod {
+    /// The period's length in bill periods (months).
+    pub fn months(self) -> u32 {
+        match self {
+            BillingPeriod::Month => 1,
+            BillingPeriod::Quarter => 3,
+            BillingPeriod::Year => 12,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BillingPeriod::Month => "month",
+            BillingPeriod::Quarter => "quarter",
+            BillingPeriod::Year => "year",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -160,6 +288,29 @@ pub struct Product {
     /// The logical element lines are grouped under.
     pub group: String,
     pub charges: Vec<Charge>,
+    /// Discounts on this product's charges, applied in order after the charges are rated.
+    pub discounts: Vec<Discount>,
+}
+
+/// A discount on some (or all) of a product's charges: one negative line per bill, rounded once,
+/// never more than the lines it applies to.
+#[derive(Debug, Clone, Serialize)]
+pub struct Discount {
+    pub id: String,
+    /// The name the bill shows.
+    pub name: String,
+    pub kind: DiscountKind,
+    /// The charge indexes (in [`Product::charges`]) it applies to; empty means all of them.
+    pub applies_to: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiscountKind {
+    /// A percentage (0 < p ≤ 100) of the lines it applies to.
+    Percent(Decimal),
+    /// A fixed amount per bill, one per catalog currency (index of [`Catalog::currencies`]).
+    Amount(Vec<Decimal>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -180,7 +331,10 @@ impl ChargeType {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// The `charge_type` of a discount line on the bill (SPEC §6 extended).
+pub const DISCOUNT: &str = "discount";
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Tier {
     /// Upper bound of the tier (inclusive); `None` is unbounded (last tier only).
     pub up_to: Option<Decimal>,
@@ -193,10 +347,24 @@ pub struct Tier {
 #[serde(tag = "model", rename_all = "snake_case")]
 pub enum ChargeModel {
     FlatFee,
-    PerUnit { price: Option<Decimal> },
-    Tiered { tiers: Vec<Tier> },
-    Volume { tiers: Vec<Tier> },
-    Overage { included_units: Decimal, overage_price: Decimal },
+    PerUnit {
+        price: Option<Decimal>,
+    },
+    Tiered {
+        tiers: Arc<[Tier]>,
+    },
+    Volume {
+        tiers: Arc<[Tier]>,
+    },
+    Overage {
+        included_units: Decimal,
+        overage_price: Decimal,
+    },
+    /// Graduated tiers, every one bounded, and an overage price for each unit above the last.
+    TieredWithOverage {
+        tiers: Arc<[Tier]>,
+        overage_price: Decimal,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -204,9 +372,21 @@ pub struct Charge {
     pub id: String,
     pub name: String,
     pub charge_type: ChargeType,
+    /// The model priced in the catalog's currency.
     pub model: ChargeModel,
+    /// The model priced in each of [`Catalog::currencies`] (index 0 is [`Charge::model`]).
+    pub models: Vec<ChargeModel>,
     pub uom: Option<String>,
     pub legacy_codes: Vec<String>,
     /// Overrides the catalog's proration for this charge.
     pub proration: Option<Proration>,
+    /// Recurring charges: how long a billing period is (default a month).
+    pub period: BillingPeriod,
+}
+
+impl Charge {
+    /// The model priced in the currency at `index` of [`Catalog::currencies`].
+    pub fn model_in(&self, index: usize) -> &ChargeModel {
+        self.models.get(index).unwrap_or(&self.model)
+    }
 }

@@ -198,6 +198,167 @@ fn catalog_problems_name_file_line_and_column() {
     assert!(misses.is_empty(), "{}", misses.join("\n"));
 }
 
+/// A catalog with a header (line 1), one product whose charges start on line 7, and its discounts.
+fn catalog_in(header: &str, charges: &str, discounts: &str) -> String {
+    format!("{header}\nproducts:\n  - id: p\n    name: P\n    group: G\n    charges:\n{charges}{discounts}")
+}
+
+const ONE_CHARGE: &str = "      - { id: c, name: C, type: recurring, model: flat_fee, legacy_codes: [X] }\n";
+
+#[test]
+fn new_catalog_fields_are_checked_with_their_positions() {
+    // (header, charges, discounts, the problem it must report)
+    let table: &[(&str, &str, &str, &str)] = &[
+        (
+            "currency: USD",
+            "      - { id: c, name: C, type: recurring, model: flat_fee, period: week, legacy_codes: [X] }\n",
+            "",
+            "catalog.yaml:7:69: `period`: unknown billing period `week` (month, quarter, year)",
+        ),
+        (
+            "currency: USD",
+            "      - { id: c, name: C, type: one_time, model: flat_fee, period: quarter, legacy_codes: [X] }\n",
+            "",
+            "catalog.yaml:7:68: `period` applies to recurring charges only",
+        ),
+        (
+            "currency: USD",
+            "      - { id: c, name: C, type: usage, uom: GB, model: per_unit, price: \"1\", proration: none, legacy_codes: [X] }\n",
+            "",
+            "catalog.yaml:7:89: `proration` applies to recurring charges only (this is a usage charge)",
+        ),
+        (
+            "currency: USD\nproration: full_period",
+            ONE_CHARGE,
+            "",
+            "catalog.yaml:2:12: `proration`: `full_period` is a per-charge option",
+        ),
+        (
+            "currency: USD\nproration: thirty",
+            ONE_CHARGE,
+            "",
+            "catalog.yaml:2:12: `proration`: unknown convention `thirty`",
+        ),
+        (
+            "currency: USD",
+            "      - id: c\n        name: C\n        type: usage\n        uom: GB\n        model: tiered_with_overage\n        legacy_codes: [X]\n        overage_price: \"1\"\n        tiers:\n          - { up_to: \"500\", price: \"1\" }\n          - { up_to: null, price: \"1\" }\n",
+            "",
+            "catalog.yaml:16:22: every tier of `tiered_with_overage` needs an `up_to`",
+        ),
+        (
+            "currency: USD",
+            "      - { id: c, name: C, type: usage, uom: GB, model: tiered_with_overage, tiers: [{ up_to: \"5\", price: \"1\" }], legacy_codes: [X] }\n",
+            "",
+            "catalog.yaml:7:11: charge with model `tiered_with_overage` is missing `overage_price`",
+        ),
+        (
+            "currency: USD",
+            "      - { id: c, name: C, type: recurring, model: tiered_with_overage, overage_price: \"1\", tiers: [{ up_to: \"5\", price: \"1\" }], legacy_codes: [X] }\n",
+            "",
+            "catalog.yaml:7:51: model `tiered_with_overage` prices usage; a recurring charge cannot use it",
+        ),
+        (
+            "currency: USD",
+            "      - { id: c, name: C, type: usage, uom: GB, model: per_unit, price: { usd: \"1\" }, legacy_codes: [X] }\n",
+            "",
+            "catalog.yaml:7:75: `price`: unknown currency code `usd`",
+        ),
+        (
+            "currency: USD",
+            "      - { id: c, name: C, type: usage, uom: GB, model: per_unit, price: { EUR: \"1\" }, legacy_codes: [X] }\n",
+            "",
+            "catalog.yaml:7:75: `price`: `EUR` is not one of the catalog's currencies (USD)",
+        ),
+        (
+            "currency: USD\ncurrencies: [USD, CAD]",
+            "      - { id: c, name: C, type: usage, uom: GB, model: per_unit, price: { USD: \"1\" }, legacy_codes: [X] }\n",
+            "",
+            "catalog.yaml:8:75: `price` has no price in CAD",
+        ),
+        (
+            "currency: USD\ncurrencies: [USD, CAD]",
+            "      - { id: c, name: C, type: usage, uom: GB, model: per_unit, price: \"1\", legacy_codes: [X] }\n",
+            "",
+            "catalog.yaml:8:73: `price` needs a price for each catalog currency (USD, CAD)",
+        ),
+        (
+            "currency: USD\ncurrencies: [USD, CAD]",
+            "      - { id: c, name: C, type: usage, uom: GB, model: per_unit, price: { USD: \"1\", CAD: \"0.0000000001\" }, legacy_codes: [X] }\n",
+            "",
+            "catalog.yaml:8:90: `price` in CAD: `0.0000000001` has more than 9 decimals",
+        ),
+        (
+            "currency: USD\ncurrencies: [CAD, EURO]",
+            ONE_CHARGE,
+            "",
+            "catalog.yaml:2:19: `currencies`: unknown currency code `EURO`",
+        ),
+        (
+            "currency: USD\ncurrencies: [CAD]",
+            ONE_CHARGE,
+            "",
+            "catalog.yaml:2:13: `currencies` must include the catalog's `currency` (USD)",
+        ),
+        (
+            "currency: USD",
+            ONE_CHARGE,
+            "    discounts:\n      - { id: d, name: D, percent: \"150\" }\n",
+            "catalog.yaml:9:36: `percent`: `150` is out of range (more than 0, at most 100)",
+        ),
+        (
+            "currency: USD",
+            ONE_CHARGE,
+            "    discounts:\n      - { id: d, name: D, percent: \"0\" }\n",
+            "catalog.yaml:9:36: `percent`: `0` is out of range",
+        ),
+        (
+            "currency: USD",
+            ONE_CHARGE,
+            "    discounts:\n      - { id: d, name: D, percent: \"10\", amount: \"5\" }\n",
+            "catalog.yaml:9:42: a discount has either `percent` or `amount`, not both",
+        ),
+        (
+            "currency: USD",
+            ONE_CHARGE,
+            "    discounts:\n      - { id: d, name: D, amount: \"5\", applies_to: [nope] }\n",
+            "catalog.yaml:9:53: `applies_to`: no charge `nope` in this product (charges: c)",
+        ),
+        (
+            "currency: USD",
+            ONE_CHARGE,
+            "    discounts:\n      - { id: d, name: D, amount: \"-5\" }\n",
+            "catalog.yaml:9:35: `amount` must not be negative",
+        ),
+        (
+            "currency: USD",
+            ONE_CHARGE,
+            "    discounts:\n      - { id: d, name: D }\n",
+            "catalog.yaml:9:11: a discount needs `percent` or `amount`",
+        ),
+    ];
+    let mut misses = Vec::new();
+    for (header, charges, discounts, expected) in table {
+        let problems = check_catalog(&catalog_in(header, charges, discounts));
+        if !problems.iter().any(|p| p.starts_with(expected)) {
+            misses.push(format!("expected {expected:?}\n got {problems:#?}"));
+        }
+    }
+    assert!(misses.is_empty(), "{}", misses.join("\n"));
+    // A valid multi-currency catalog with a quarterly charge and a discount parses.
+    let ok = catalog_in(
+        "currency: USD\ncurrencies: [USD, CAD]\nproration: strict_30_360",
+        "      - { id: c, name: C, type: recurring, model: flat_fee, period: quarter, legacy_codes: [X] }\n      - { id: u, name: U, type: usage, uom: GB, model: per_unit, price: { CAD: \"2\", USD: \"1.5\" }, legacy_codes: [Y] }\n",
+        "    discounts:\n      - { id: d, name: D, amount: { USD: \"5\", CAD: \"7\" }, applies_to: [c] }\n",
+    );
+    let checked = parse(&file("catalog.yaml", &ok), &[]);
+    assert!(checked.problems.is_empty(), "{:#?}", checked.problems);
+    let cat = checked.plan.expect("valid").catalog;
+    assert_eq!(cat.currencies, ["USD", "CAD"]);
+    let (_, u) = cat.lookup("Y").unwrap();
+    assert!(matches!(u.model_in(1), ChargeModel::PerUnit { price: Some(p) } if p.to_string() == "2"));
+    assert_eq!(cat.lookup("X").unwrap().1.period, BillingPeriod::Quarter);
+}
+
 #[test]
 fn the_catalog_maps_every_legacy_code_once() {
     let checked = parse(&file("catalog.yaml", CATALOG), &[]);

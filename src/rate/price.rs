@@ -1,8 +1,10 @@
 //! Usage pricing models and the one rounding step.
 
+use super::Calculation;
 use crate::domain::Decimal;
 use crate::plan::{ChargeModel, Rounding, RoundingMode, Tier};
 use rust_decimal::RoundingStrategy;
+use std::sync::Arc;
 
 /// THE rounding step: a line amount is rounded here, once, by the catalog's rule. Unit prices and
 /// quantities are never rounded; totals are sums of rounded lines.
@@ -24,55 +26,89 @@ pub fn round_line(amount: Decimal, rounding: Rounding) -> Decimal {
 pub struct PricedUsage {
     pub amount: Decimal,
     pub unit_price: Decimal,
-    pub calculation: String,
+    pub calculation: Calculation,
 }
 
 pub fn price_usage(model: &ChargeModel, qty: Decimal) -> PricedUsage {
-    let q = qty.normalize();
     match model {
-        ChargeModel::FlatFee => {
-            PricedUsage { amount: Decimal::ZERO, unit_price: Decimal::ZERO, calculation: "flat fee".into() }
-        }
+        ChargeModel::FlatFee => PricedUsage {
+            amount: Decimal::ZERO,
+            unit_price: Decimal::ZERO,
+            calculation: Calculation::Text("flat fee".into()),
+        },
         ChargeModel::PerUnit { price } => {
             let p = price.unwrap_or_default();
-            PricedUsage { amount: qty * p, unit_price: p, calculation: format!("{q} x {p}") }
+            PricedUsage {
+                amount: qty * p,
+                unit_price: p,
+                calculation: Calculation::PerUnit { quantity: qty, price: p },
+            }
         }
         ChargeModel::Overage { included_units, overage_price } => {
             let over = (qty - included_units).max(Decimal::ZERO);
             PricedUsage {
                 amount: over * overage_price,
                 unit_price: *overage_price,
-                calculation: format!(
-                    "{q} used, {} included, {} billed x {overage_price}",
-                    included_units.normalize(),
-                    over.normalize()
-                ),
+                calculation: Calculation::Overage {
+                    quantity: qty,
+                    included: *included_units,
+                    billed: over,
+                    price: *overage_price,
+                },
             }
         }
-        ChargeModel::Tiered { tiers } => {
-            let mut amount = Decimal::ZERO;
-            let mut lower = Decimal::ZERO;
-            let mut parts = Vec::new();
-            for t in tiers {
-                if qty <= lower {
-                    break;
-                }
-                let upper = t.up_to.map_or(qty, |u| u.min(qty));
-                let units = upper - lower;
-                amount += units * t.price;
-                parts.push(format!("{} x {}", units.normalize(), t.price));
-                lower = upper;
-            }
-            let unit_price =
-                if qty.is_zero() { tiers.first().map_or(Decimal::ZERO, |t| t.price) } else { amount / qty };
-            let calculation = if parts.is_empty() { format!("{q} units") } else { parts.join(" + ") };
-            PricedUsage { amount, unit_price: unit_price.round_dp(9).normalize(), calculation }
-        }
+        ChargeModel::Tiered { tiers } => graduated(tiers, None, qty),
+        ChargeModel::TieredWithOverage { tiers, overage_price } => graduated(tiers, Some(*overage_price), qty),
         ChargeModel::Volume { tiers } => {
             let price = volume_price(tiers, qty);
-            PricedUsage { amount: qty * price, unit_price: price, calculation: format!("{q} x {price} (volume tier)") }
+            PricedUsage {
+                amount: qty * price,
+                unit_price: price,
+                calculation: Calculation::Volume { quantity: qty, price },
+            }
         }
     }
+}
+
+/// Graduated pricing: each tier's units at its price; with `overage`, units above the last tier's
+/// bound at the overage price. The unit price shown is the average (display only, 9 decimals).
+fn graduated(tiers: &Arc<[Tier]>, overage: Option<Decimal>, qty: Decimal) -> PricedUsage {
+    let mut amount = Decimal::ZERO;
+    for (units, price) in graduated_units(tiers, overage, qty) {
+        amount += units * price;
+    }
+    let unit_price = if qty.is_zero() {
+        if overage.is_some() { Decimal::ZERO } else { tiers.first().map_or(Decimal::ZERO, |t| t.price) }
+    } else {
+        (amount / qty).round_dp(9).normalize()
+    };
+    PricedUsage {
+        amount,
+        unit_price,
+        calculation: Calculation::Graduated { quantity: qty, tiers: tiers.clone(), overage },
+    }
+}
+
+/// The units each tier prices, as (units, price), then (overage units, overage price) when there
+/// is an overage price. Tiers the quantity does not reach are left out.
+pub fn graduated_units(
+    tiers: &[Tier],
+    overage: Option<Decimal>,
+    qty: Decimal,
+) -> impl Iterator<Item = (Decimal, Decimal)> + '_ {
+    let mut lower = Decimal::ZERO;
+    let tiered = tiers.iter().map_while(move |t| {
+        if qty <= lower {
+            return None;
+        }
+        let upper = t.up_to.map_or(qty, |u| u.min(qty));
+        let units = upper - lower;
+        lower = upper;
+        Some((units, t.price))
+    });
+    let included = tiers.last().and_then(|t| t.up_to).unwrap_or_default();
+    let over = overage.map(|price| ((qty - included).max(Decimal::ZERO), price));
+    tiered.chain(over)
 }
 
 /// The price of the tier a quantity reaches; every unit is billed at it.

@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 fn catalog(rounding: &str, proration: &str) -> Catalog {
     let text = format!(
         r#"currency: USD
+currencies: [USD, CAD]
 rounding: {{ mode: {rounding}, scale: 2 }}
 proration: {proration}
 products:
@@ -19,26 +20,53 @@ products:
       - {{ id: space, name: Cabinet Space, type: recurring, model: flat_fee, legacy_codes: [CAB] }}
       - {{ id: xc, name: Cross Connect, type: recurring, model: per_unit, legacy_codes: [XC] }}
       - {{ id: inst, name: Installation, type: one_time, model: flat_fee, legacy_codes: [INST] }}
+      - {{ id: cq, name: Cabinet (quarterly), type: recurring, model: flat_fee, period: quarter, legacy_codes: [CABQ] }}
+      - {{ id: cy, name: Cabinet (yearly), type: recurring, model: flat_fee, period: year, legacy_codes: [CABY] }}
+      - {{ id: fp, name: Cage, type: recurring, model: per_unit, proration: full_period, legacy_codes: [FP] }}
+      - {{ id: np, name: Circuit, type: recurring, model: flat_fee, proration: none, legacy_codes: [NP] }}
+  - id: disc
+    name: "Managed Firewall"
+    group: Security
+    charges:
+      - {{ id: fw, name: Firewall, type: recurring, model: flat_fee, legacy_codes: [DSC] }}
+      - {{ id: fw-setup, name: Firewall Setup, type: one_time, model: flat_fee, legacy_codes: [DSC-SETUP] }}
+    discounts:
+      - {{ id: loyal, name: "Loyalty discount (10%)", percent: "10", applies_to: [fw] }}
+  - id: fixed
+    name: "Managed VPN"
+    group: Security
+    charges:
+      - {{ id: vpn, name: VPN, type: recurring, model: flat_fee, legacy_codes: [DFX] }}
+    discounts:
+      - {{ id: promo, name: "Promotional credit", amount: {{ USD: "50.00", CAD: "65.00" }} }}
   - id: usage
     name: "Usage"
     group: Usage
     charges:
-      - {{ id: kwh, name: Power, type: usage, uom: kWh, model: overage, included_units: "2880", overage_price: "0.12", legacy_codes: [KWH] }}
-      - {{ id: rh, name: Remote Hands, type: usage, uom: hour, model: per_unit, price: "150.00", legacy_codes: [RH] }}
+      - {{ id: kwh, name: Power, type: usage, uom: kWh, model: overage, included_units: "2880", overage_price: {{ USD: "0.12", CAD: "0.16" }}, legacy_codes: [KWH] }}
+      - {{ id: rh, name: Remote Hands, type: usage, uom: hour, model: per_unit, price: {{ USD: "150.00", CAD: "200.00" }}, legacy_codes: [RH] }}
+      - id: two
+        name: Transit
+        type: usage
+        uom: Mbps
+        model: tiered_with_overage
+        legacy_codes: [TWO]
+        overage_price: {{ USD: "5.00", CAD: "7.00" }}
+        tiers: [{{ up_to: "100", price: {{ USD: "10.00", CAD: "13.00" }} }}, {{ up_to: "500", price: {{ USD: "8.00", CAD: "11.00" }} }}]
       - id: bw
         name: Bandwidth
         type: usage
         uom: Mbps
         model: tiered
         legacy_codes: [BW]
-        tiers: [{{ up_to: "100", price: "10.00" }}, {{ up_to: "500", price: "8.00" }}, {{ up_to: null, price: "6.00" }}]
+        tiers: [{{ up_to: "100", price: {{ USD: "10.00", CAD: "13.00" }} }}, {{ up_to: "500", price: {{ USD: "8.00", CAD: "11.00" }} }}, {{ up_to: null, price: {{ USD: "6.00", CAD: "8.00" }} }}]
       - id: stor
         name: Storage
         type: usage
         uom: GB
         model: volume
         legacy_codes: [STOR]
-        tiers: [{{ up_to: "1000", price: "0.10" }}, {{ up_to: "10000", price: "0.08" }}, {{ up_to: null, price: "0.05" }}]
+        tiers: [{{ up_to: "1000", price: {{ USD: "0.10", CAD: "0.13" }} }}, {{ up_to: "10000", price: {{ USD: "0.08", CAD: "0.11" }} }}, {{ up_to: null, price: {{ USD: "0.05", CAD: "0.07" }} }}]
 "#
     );
     let checked = crate::plan::parse(&SourceFile { name: "c.yaml".into(), text }, &[]);
@@ -100,12 +128,25 @@ struct Case {
     cycle_day: u32,
     period: &'static str,
     input: In,
-    /// The line amount, or None when no line is billed.
+    /// The first line's amount, or None when no line is billed.
     amount: Option<&'static str>,
+    /// The bill's total, when it differs from the first line (discounts).
+    total: Option<&'static str>,
+    currency: &'static str,
 }
 
 const fn case(what: &'static str, period: &'static str, input: In, amount: Option<&'static str>) -> Case {
-    Case { what, rounding: "half_up", proration: "actual_days", cycle_day: 1, period, input, amount }
+    Case {
+        what,
+        rounding: "half_up",
+        proration: "actual_days",
+        cycle_day: 1,
+        period,
+        input,
+        amount,
+        total: None,
+        currency: "USD",
+    }
 }
 
 fn cases() -> Vec<Case> {
@@ -340,6 +381,260 @@ fn cases() -> Vec<Case> {
                 Some("10.01"),
             )
         },
+        // ---- quarterly and yearly recurring charges (in advance; whole months first, then days)
+        case(
+            "quarterly, its first bill carries the whole quarter Apr-Jun: 1 x 900",
+            "2017-04",
+            Svc("CABQ", "1", "900.00", "2017-04-01", None),
+            Some("900.00"),
+        ),
+        case(
+            "quarterly, the quarter's second month bills nothing",
+            "2017-05",
+            Svc("CABQ", "1", "900.00", "2017-04-01", None),
+            None,
+        ),
+        case(
+            "quarterly, the fourth month starts the next quarter: 1 x 900",
+            "2017-07",
+            Svc("CABQ", "1", "900.00", "2017-04-01", None),
+            Some("900.00"),
+        ),
+        case(
+            "quarterly from Feb 15 2017 (quarter Feb-Apr): (2 months + 14/28 days)/3 x 900 = 750",
+            "2017-02",
+            Svc("CABQ", "1", "900.00", "2017-02-15", None),
+            Some("750.00"),
+        ),
+        case(
+            "quarterly ending Mar 10 in quarter Feb-Apr: (1 month + 10/31 days)/3 x 900 = 396.774",
+            "2017-02",
+            Svc("CABQ", "1", "900.00", "2017-02-01", Some("2017-03-10")),
+            Some("396.77"),
+        ),
+        case(
+            "yearly from Jan 16 2017: (11 months + 16/31 days)/12 x 1200 = 1151.613",
+            "2017-01",
+            Svc("CABY", "1", "1200.00", "2017-01-16", None),
+            Some("1151.61"),
+        ),
+        case(
+            "yearly, month 13 starts the second year in full: 1 x 1200",
+            "2018-01",
+            Svc("CABY", "1", "1200.00", "2017-01-16", None),
+            Some("1200.00"),
+        ),
+        case(
+            "yearly, month 7 of the year bills nothing",
+            "2017-07",
+            Svc("CABY", "1", "1200.00", "2017-01-16", None),
+            None,
+        ),
+        Case {
+            proration: "thirty_360",
+            ..case(
+                "quarterly under 30/360 from Feb 15: (2 months + 14/30 days)/3 x 900 = 740",
+                "2017-02",
+                Svc("CABQ", "1", "900.00", "2017-02-15", None),
+                Some("740.00"),
+            )
+        },
+        Case {
+            proration: "none",
+            ..case(
+                "quarterly without proration from Feb 15: the whole quarter, 1 x 900",
+                "2017-02",
+                Svc("CABQ", "1", "900.00", "2017-02-15", None),
+                Some("900.00"),
+            )
+        },
+        // ---- strict 30/360: every month 30 days, day 31 counts as day 30
+        Case {
+            proration: "strict_30_360",
+            ..case(
+                "strict 30/360, Jan 27-31: days 27..30 = 4/30 x 1000 = 133.333",
+                "2017-01",
+                Svc("CAB", "1", "1000.00", "2017-01-27", None),
+                Some("133.33"),
+            )
+        },
+        Case {
+            proration: "strict_30_360",
+            ..case(
+                "strict 30/360, February from the 15th runs to day 30: 16/30 x 1000 = 533.333",
+                "2017-02",
+                Svc("CAB", "1", "1000.00", "2017-02-15", None),
+                Some("533.33"),
+            )
+        },
+        Case {
+            proration: "strict_30_360",
+            ..case(
+                "strict 30/360, leap February from the 15th: 16/30 x 1000 = 533.333",
+                "2016-02",
+                Svc("CAB", "1", "1000.00", "2016-02-15", None),
+                Some("533.33"),
+            )
+        },
+        Case {
+            proration: "strict_30_360",
+            ..case(
+                "strict 30/360, Jan 5-14: 10/30 x 300 = 100",
+                "2017-01",
+                Svc("CAB", "1", "300.00", "2017-01-05", Some("2017-01-14")),
+                Some("100.00"),
+            )
+        },
+        Case {
+            proration: "strict_30_360",
+            ..case(
+                "strict 30/360, one day on the 31st counts as day 30: 1/30 x 3000 = 100",
+                "2017-01",
+                Svc("CAB", "1", "3000.00", "2017-01-31", Some("2017-01-31")),
+                Some("100.00"),
+            )
+        },
+        Case {
+            proration: "strict_30_360",
+            cycle_day: 15,
+            ..case(
+                "strict 30/360, cycle day 15, Jan 20-Feb 14: 11 + 14 = 25/30 x 600 = 500",
+                "2017-01",
+                Svc("CAB", "1", "600.00", "2017-01-20", None),
+                Some("500.00"),
+            )
+        },
+        // ---- per-charge overrides
+        case(
+            "full_period from Apr 17: Apr 17-May 16 billed whole on the April bill, 2 x 300 = 600",
+            "2017-04",
+            Svc("FP", "2", "300.00", "2017-04-17", None),
+            Some("600.00"),
+        ),
+        case(
+            "full_period ending May 20, inside its period from May 17: still whole, 2 x 300 = 600",
+            "2017-05",
+            Svc("FP", "2", "300.00", "2017-04-17", Some("2017-05-20")),
+            Some("600.00"),
+        ),
+        case(
+            "full_period ended May 10, before its next period (May 17): no line",
+            "2017-05",
+            Svc("FP", "2", "300.00", "2017-04-17", Some("2017-05-10")),
+            None,
+        ),
+        case(
+            "per-charge none over a catalog of actual days: Apr 29-30 bills 1 x 1000",
+            "2017-04",
+            Svc("NP", "1", "1000.00", "2017-04-29", None),
+            Some("1000.00"),
+        ),
+        // ---- tiered with overage: tiers up to 100 at 10, up to 500 at 8, then overage at 5
+        case(
+            "tiered with overage inside the tiers: 100 x 10 + 50 x 8 = 1400",
+            "2017-03",
+            Use("TWO", "2017-03-31", "150"),
+            Some("1400.00"),
+        ),
+        case(
+            "tiered with overage exactly at the last bound: 100 x 10 + 400 x 8 = 4200",
+            "2017-03",
+            Use("TWO", "2017-03-31", "500"),
+            Some("4200.00"),
+        ),
+        case(
+            "tiered with overage past the tiers: 1000 + 3200 + 100 x 5 = 4700",
+            "2017-03",
+            Use("TWO", "2017-03-31", "600"),
+            Some("4700.00"),
+        ),
+        case("tiered with overage, zero usage: 0", "2017-03", Use("TWO", "2017-03-31", "0"), Some("0.00")),
+        // ---- currencies: usage priced in the account's currency, recurring at the contract
+        Case {
+            currency: "CAD",
+            ..case("CAD per unit usage: 2 h x 200.00 = 400", "2017-03", Use("RH", "2017-03-15", "2"), Some("400.00"))
+        },
+        Case {
+            currency: "CAD",
+            ..case(
+                "CAD overage: (3000 - 2880) x 0.16 = 19.20",
+                "2017-03",
+                Use("KWH", "2017-03-31", "3000"),
+                Some("19.20"),
+            )
+        },
+        Case {
+            currency: "CAD",
+            ..case(
+                "CAD graduated tiers: 100 x 13 + 50 x 11 = 1850",
+                "2017-03",
+                Use("BW", "2017-03-31", "150"),
+                Some("1850.00"),
+            )
+        },
+        // ---- discounts: one negative line, rounded once, never more than what it discounts
+        Case {
+            total: Some("1080.00"),
+            ..case(
+                "10% discount: 1200.00 - 120.00 = 1080.00",
+                "2017-04",
+                Svc("DSC", "1", "1200.00", "2016-01-01", None),
+                Some("1200.00"),
+            )
+        },
+        Case {
+            total: Some("420.00"),
+            ..case(
+                "10% of a prorated 14/30 x 1000 = 466.67: -46.667 rounds to -46.67, total 420.00",
+                "2017-04",
+                Svc("DSC", "1", "1000.00", "2017-04-17", None),
+                Some("466.67"),
+            )
+        },
+        Case {
+            rounding: "half_even",
+            total: Some("9.05"),
+            ..case(
+                "10% of 10.05 = 1.005, half even -> 1.00: total 9.05",
+                "2017-04",
+                Svc("DSC", "1", "10.05", "2016-01-01", None),
+                Some("10.05"),
+            )
+        },
+        Case {
+            total: Some("250.00"),
+            ..case(
+                "fixed 50.00 discount: 300.00 - 50.00 = 250.00",
+                "2017-04",
+                Svc("DFX", "1", "300.00", "2016-01-01", None),
+                Some("300.00"),
+            )
+        },
+        Case {
+            total: Some("0.00"),
+            ..case(
+                "fixed 50.00 capped at a 10/31 x 100 = 32.26 line: total 0.00, never below zero",
+                "2017-01",
+                Svc("DFX", "1", "100.00", "2017-01-22", None),
+                Some("32.26"),
+            )
+        },
+        Case {
+            currency: "CAD",
+            total: Some("235.00"),
+            ..case(
+                "fixed discount in CAD: 300.00 - 65.00 = 235.00",
+                "2017-04",
+                Svc("DFX", "1", "300.00", "2016-01-01", None),
+                Some("300.00"),
+            )
+        },
+        case(
+            "a discount does not touch charges it does not apply to: setup 500.00, no discount",
+            "2017-04",
+            Svc("DSC-SETUP", "1", "500.00", "2017-04-03", None),
+            Some("500.00"),
+        ),
     ]
 }
 
@@ -351,12 +646,17 @@ fn rating_table() {
     for c in &all {
         let cat = catalog(c.rounding, c.proration);
         let mut acct = account(c.cycle_day);
+        acct.account.currency = c.currency.into();
         match c.input {
             In::Svc(code, q, p, s, e) => acct.services.push(service(code, q, p, s, e)),
             In::Use(code, d, q) => acct.usage.push(usage(code, d, q)),
         }
         let rated = rate(&acct, &cat, c.period.parse().unwrap()).expect("rates");
         let got = rated.bill.lines.first().map(|l| l.amount.to_string());
+        let total = rated.bill.total.to_string();
+        if c.total.is_some_and(|t| t != total) {
+            misses.push(format!("{}: expected total {:?}, got {total}", c.what, c.total));
+        }
         if got.as_deref() != c.amount {
             misses.push(format!(
                 "{}: expected {:?}, got {got:?} ({:?})",
@@ -378,14 +678,13 @@ fn lines_explain_themselves_and_group_by_logical_element() {
     acct.services.push(service("CAB", "1", "1200.00", "2016-01-01", None));
     acct.usage.push(usage("KWH", "2017-04-30", "3000"));
     let b = rate(&acct, &cat, "2017-04".parse().unwrap()).unwrap().bill;
-    let got: Vec<_> =
-        b.lines.iter().map(|l| (l.group.as_str(), l.charge.as_str(), l.calculation.as_str(), l.partial)).collect();
+    let got: Vec<_> = b.lines.iter().map(|l| (&*l.group, &*l.charge, l.calculation.to_string(), l.partial)).collect();
     assert_eq!(
         got,
         [
-            ("Colocation Space", "Cabinet Space", "1 x 1200.00", false),
-            ("Colocation Space", "Cross Connect", "14/30 days x 2 x 300.00", true),
-            ("Usage", "Power", "3000 used, 2880 included, 120 billed x 0.12", false),
+            ("Colocation Space", "Cabinet Space", "1 x 1200.00".to_string(), false),
+            ("Colocation Space", "Cross Connect", "14/30 days x 2 x 300.00".to_string(), true),
+            ("Usage", "Power", "3000 used, 2880 included, 120 billed x 0.12".to_string(), false),
         ]
     );
     // 1200.00 + 280.00 + 120 x 0.12 = 1494.40
@@ -394,11 +693,73 @@ fn lines_explain_themselves_and_group_by_logical_element() {
 }
 
 #[test]
+fn periods_and_discounts_show_their_service_days_and_arithmetic() {
+    let cat = catalog("half_up", "actual_days");
+    let mut acct = account(1);
+    acct.services.push(service("CABQ", "1", "900.00", "2017-02-15", None));
+    acct.services.push(service("FP", "2", "300.00", "2017-01-17", None));
+    acct.services.push(service("DSC", "1", "1000.00", "2017-02-15", None));
+    acct.usage.push(usage("TWO", "2017-02-10", "600"));
+    let b = rate(&acct, &cat, "2017-02".parse().unwrap()).unwrap().bill;
+    let got: Vec<_> = b
+        .lines
+        .iter()
+        .map(|l| {
+            format!(
+                "{} | {} | {} | {}..{} | {} | {}{}",
+                l.group,
+                l.charge,
+                l.charge_type,
+                l.service_start,
+                l.service_end,
+                l.calculation,
+                l.amount,
+                if l.partial { " (partial)" } else { "" }
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            // the quarter Feb-Apr: Feb 15-28 is 14/28, Mar and Apr whole
+            "Colocation Space | Cabinet (quarterly) | recurring | 2017-02-15..2017-04-30 | quarter: (2 months + 14/28 days)/3 x 1 x 900.00 | 750.00 (partial)",
+            // Feb 17 starts its second full period (Jan 17 - Feb 16 was the first)
+            "Colocation Space | Cage | recurring | 2017-02-17..2017-03-16 | 2 x 300.00 (full period) | 600.00",
+            "Security | Firewall | recurring | 2017-02-15..2017-02-28 | 14/28 days x 1 x 1000.00 | 500.00 (partial)",
+            "Security | Loyalty discount (10%) | discount | 2017-02-01..2017-02-28 | 10% of 500.00 | -50.00",
+            "Usage | Transit | usage | 2017-02-01..2017-02-28 | 600 used, 500 in tiers (100 x 10.00 + 400 x 8.00), 100 billed as overage x 5.00 | 4700.00",
+        ]
+    );
+    // 600 + 750 + 500 - 50 + 4700
+    assert_eq!(b.total.to_string(), "6500.00");
+}
+
+#[test]
+fn strict_30_360_counts_thirty_day_months() {
+    let d = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();
+    // (first day, last day, 30/360 days)
+    let table = [
+        ("2017-01-27", "2017-01-31", 4),  // day 31 counts as day 30
+        ("2017-01-01", "2017-01-31", 30), // a whole 31-day month
+        ("2017-02-01", "2017-02-28", 30), // a whole February runs to day 30
+        ("2017-02-01", "2017-02-14", 14),
+        ("2017-01-31", "2017-01-31", 1),
+        ("2017-01-30", "2017-01-31", 1),  // the 30th and 31st are one day
+        ("2017-01-20", "2017-02-14", 25), // 11 + 14 across a month end
+        ("2016-02-29", "2016-02-29", 2),  // leap day, last of its month: days 29..30
+    ];
+    for (a, b, want) in table {
+        assert_eq!(days_30_360(d(a), d(b)), want, "{a}..{b}");
+    }
+}
+
+#[test]
 fn an_unpriceable_currency_is_refused_and_unmapped_codes_are_reported() {
     let cat = catalog("half_up", "actual_days");
     let mut acct = account(1);
-    acct.account.currency = "CAD".into();
-    assert!(matches!(rate(&acct, &cat, "2017-04".parse().unwrap()), Err(RateError::Currency { .. })));
+    acct.account.currency = "EUR".into();
+    let err = rate(&acct, &cat, "2017-04".parse().unwrap()).unwrap_err();
+    assert_eq!(err.to_string(), "account A1 bills in EUR, which the catalog cannot price (it prices USD, CAD)");
     let mut acct = account(1);
     acct.services.push(service("NOPE", "1", "50.00", "2016-01-01", None));
     acct.usage.push(usage("CAB", "2017-04-03", "5"));
@@ -442,12 +803,110 @@ proptest! {
         prop_assert!((full - split_total).abs() <= Decimal::new(2, 2), "{full} vs {split_total}");
     }
 
+    /// Under strict 30/360 too, a month split at any day bills the full month (every month counts
+    /// 30 days, so the pieces are (cut - 1)/30 and (31 - cut)/30).
+    #[test]
+    fn strict_30_360_pieces_add_up_to_the_month(split in 2u32..=28, cents in 1i64..10_000_000, month in 1u32..=12) {
+        let cat = catalog("half_up", "strict_30_360");
+        let p = crate::domain::Period::new(2017, month).unwrap();
+        let first = p.first_day();
+        let last = p.next().first_day().pred_opt().unwrap();
+        let cut = first.with_day(split).unwrap();
+        let price = Decimal::new(cents, 2);
+        let mut a = service("CAB", "1", "0", "2017-01-01", None);
+        a.unit_price = price;
+        a.start_date = first;
+        a.end_date = Some(cut.pred_opt().unwrap());
+        let mut b = a.clone();
+        b.service_id = "B".into();
+        b.start_date = cut;
+        b.end_date = Some(last);
+        let mut pieces = account(1);
+        pieces.services = vec![a, b];
+        let split_total = rate(&pieces, &cat, p).unwrap().bill.total;
+        prop_assert!((price - split_total).abs() <= Decimal::new(2, 2), "{price} vs {split_total}");
+    }
+
+    /// `none` and `full_period` never prorate: whatever the service days, a recurring line is
+    /// the whole quantity x unit price.
+    #[test]
+    fn none_and_full_period_never_prorate(
+        start_day in 0i64..400, len in 0i64..400, open in any::<bool>(), cents in 0i64..10_000_000,
+        qty in 0i64..50, cycle in 1u32..=31, month in 1u32..=12, quarterly in any::<bool>(),
+    ) {
+        let base = chrono::NaiveDate::from_ymd_opt(2016, 6, 1).unwrap();
+        let start = base + chrono::Days::new(start_day as u64);
+        let end = (!open).then(|| start + chrono::Days::new(len as u64));
+        let price = Decimal::new(cents, 2);
+        let quantity = Decimal::from(qty);
+        let p = crate::domain::Period::new(2017, month).unwrap();
+        for (proration, code) in [("none", "CAB"), ("none", "CABQ"), ("actual_days", "NP"), ("actual_days", "FP")] {
+            if quarterly != (code == "CABQ") && code != "FP" && code != "NP" {
+                continue;
+            }
+            let cat = catalog("half_up", proration);
+            let mut acct = account(cycle);
+            let mut s = service(code, "1", "1", "2016-01-01", None);
+            s.quantity = quantity;
+            s.unit_price = price;
+            s.start_date = start;
+            s.end_date = end;
+            acct.services.push(s);
+            for l in rate(&acct, &cat, p).unwrap().bill.lines {
+                prop_assert!(!l.partial, "{code}: {}", l.calculation);
+                prop_assert_eq!(l.amount, round_line(quantity * price, cat.rounding), "{}: {}", code, l.calculation);
+            }
+        }
+    }
+
+    /// A discount line is never more than the lines it discounts, so a product never bills below zero.
+    #[test]
+    fn discounts_never_go_below_zero(cents in 0i64..20_000, day in 1u32..=28, code in prop::sample::select(vec!["DSC", "DFX"])) {
+        let cat = catalog("half_up", "actual_days");
+        let mut acct = account(1);
+        let mut s = service(code, "1", "1", "2016-01-01", None);
+        s.unit_price = Decimal::new(cents, 2);
+        s.start_date = chrono::NaiveDate::from_ymd_opt(2017, 3, day).unwrap();
+        acct.services.push(s);
+        let b = rate(&acct, &cat, "2017-03".parse().unwrap()).unwrap().bill;
+        prop_assert!(b.total >= Decimal::ZERO, "{:?}", b.lines);
+        prop_assert_eq!(b.total, b.lines.iter().map(|l| l.amount).sum::<Decimal>());
+    }
+
+    /// Over consecutive bills, the service periods of an open-ended recurring service's lines tile
+    /// time from its start date: no day billed twice, no day skipped, whatever the billing period,
+    /// convention and cycle day.
+    #[test]
+    fn recurring_lines_tile_time_without_gap_or_overlap(
+        start_day in 0i64..365, cycle in 1u32..=31, code in prop::sample::select(vec!["CAB", "CABQ", "CABY", "FP"]),
+    ) {
+        let cat = catalog("half_up", "actual_days");
+        let start = chrono::NaiveDate::from_ymd_opt(2016, 1, 1).unwrap() + chrono::Days::new(start_day as u64);
+        let mut acct = account(cycle);
+        let mut s = service(code, "1", "100.00", "2016-01-01", None);
+        s.start_date = start;
+        acct.services.push(s);
+        let mut p = crate::domain::Period::new(2015, 12).unwrap();
+        let mut next_day = start;
+        let mut lines = 0;
+        for _ in 0..40 {
+            for l in rate(&acct, &cat, p).unwrap().bill.lines {
+                prop_assert_eq!(l.service_start, next_day, "{} in {}: {}", code, p, l.calculation);
+                prop_assert!(l.service_end >= l.service_start);
+                next_day = l.service_end.succ_opt().unwrap();
+                lines += 1;
+            }
+            p = p.next();
+        }
+        prop_assert!(lines >= 3, "{code}: only {lines} line(s) in 40 bills");
+    }
+
     /// Graduated and volume prices never decrease as the quantity grows.
     #[test]
     fn tiered_prices_are_monotone(a in 0i64..2_000_000, b in 0i64..2_000_000) {
         let cat = catalog("half_up", "actual_days");
         let (lo, hi) = (Decimal::new(a.min(b), 2), Decimal::new(a.max(b), 2));
-        for code in ["BW", "STOR", "KWH"] {
+        for code in ["BW", "STOR", "KWH", "TWO"] {
             let (_, charge) = cat.lookup(code).unwrap();
             let pl = price_usage(&charge.model, lo).amount;
             let ph = price_usage(&charge.model, hi).amount;

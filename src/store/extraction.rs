@@ -7,7 +7,7 @@
 use super::{Store, StoreError};
 use crate::domain::State;
 use crate::extract::{Quarantined, RawRow, Record, Sink, Table};
-use crate::plan::Plan;
+use crate::plan::{ChargeType, Plan};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
@@ -304,7 +304,21 @@ impl Sink for Extraction<'_> {
                             continue;
                         }
                         Record::Service(s) => ("service", s.service_id.clone()),
-                        Record::Usage(_) => ("usage", format!("{}#{}", raw.source, raw.row)),
+                        Record::Usage(u) => {
+                            // Usage is only billable for a metered (usage) charge.
+                            if let Some((_, charge)) = self.plan.catalog.lookup(&u.legacy_code)
+                                && charge.charge_type != ChargeType::Usage
+                            {
+                                let why = format!(
+                                    "usage recorded for {}, which is not metered (a {} charge in the catalog)",
+                                    u.legacy_code,
+                                    charge.charge_type.as_str()
+                                );
+                                problems.push((raw, why));
+                                continue;
+                            }
+                            ("usage", format!("{}#{}", raw.source, raw.row))
+                        }
                         Record::Line(_) => ("line", format!("{}#{}", raw.source, raw.row)),
                     };
                     let account = record.account_number().to_string();

@@ -76,6 +76,73 @@ fn bill_and_reconcile_work_on_a_fresh_workspace_without_writing_state() {
 }
 
 #[test]
+fn the_new_bill_has_its_header_groups_and_payment_stub() {
+    let ws = support::csv_workspace();
+    let run = |args: &[&str]| {
+        let out = cutover(ws.path()).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = run(&["bill", "A001", "--period", "2017-04"]);
+    for needle in [
+        "Account       A001  Cascade Logistics LLC",
+        "Invoice       INV-A001-201704",
+        "Amount due    USD 3,280.00",
+        "Due date  May 1, 2017",
+        "Subtotal Colocation Space",
+        "14/30 days x 2 x 300.00",
+        "(partial period)",
+        "TOTAL AMOUNT DUE",
+        "PAYMENT STUB",
+        "P.O. Box 2712",
+    ] {
+        assert!(text.contains(needle), "text bill lacks {needle:?}:\n{text}");
+    }
+    let html = run(&["bill", "A001", "--period", "2017-04", "--format", "html"]);
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("id=\"payment-stub\""));
+    assert!(html.contains("How to read your bill") && !html.contains("http"), "self-contained");
+    let bill = json(ws.path(), &["bill", "A001", "--period", "2017-04", "--format", "json"]);
+    assert_eq!(
+        (bill["invoice_number"].as_str(), bill["bill_date"].as_str(), bill["due_date"].as_str()),
+        (Some("INV-A001-201704"), Some("2017-04-01"), Some("2017-05-01"))
+    );
+    assert_eq!(bill["lines"][1]["calculation"], "14/30 days x 2 x 300.00");
+    assert_eq!(bill["lines"][1]["charge_type"], "recurring");
+    // A004 bills in CAD, which the repository's catalog cannot price: refused, with the reason.
+    let cad = cutover(ws.path()).args(["bill", "A004", "--period", "2017-04"]).output().unwrap();
+    assert_eq!(cad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&cad.stderr).contains("bills in CAD, which the catalog cannot price (it prices USD)"),
+        "{}",
+        String::from_utf8_lossy(&cad.stderr)
+    );
+}
+
+#[test]
+fn the_engine_quarantines_an_account_in_a_currency_the_catalog_cannot_price() {
+    let ws = support::csv_workspace();
+    let out = cutover(ws.path()).args(["run", "--wave", "dc1-colocation", "--as-of", "2017-05-01"]).output().unwrap();
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+    let one = json(ws.path(), &["status", "--account", "A004", "--format", "json"]);
+    assert_eq!(one["account"]["state"], "quarantined", "{one}");
+    assert_eq!(
+        one["account"]["state_reason"], "account A004 bills in CAD, which the catalog cannot price (it prices USD)",
+        "{one}"
+    );
+}
+
+#[test]
+fn the_rating_benchmark_reports_its_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cutover(dir.path()).args(["bench", "rate", "--lines", "1000"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for label in ["lines rated", "lines per second", "wall time", "peak memory", "machine"] {
+        assert!(text.lines().any(|l| l.starts_with(label)), "no {label:?} in:\n{text}");
+    }
+}
+
+#[test]
 fn run_refuses_an_undated_wave_and_says_why() {
     let ws = support::csv_workspace();
     let out =

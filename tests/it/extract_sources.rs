@@ -80,6 +80,7 @@ async fn csv_rows_parse_or_carry_their_reason() {
         (Table::Services, Some("A001"), "unit_price: `abc` is not a decimal number"),
         (Table::Services, Some("A001"), "description: contains a line break"),
         (Table::Usage, Some("A001"), "usage_date: `2017-02-30` is not a date (YYYY-MM-DD)"),
+        (Table::Usage, Some("A001"), "quantity: `-5` is negative"),
         (Table::LegacyInvoiceLines, Some("A001"), "period: `2017-4` is not a period (expected YYYY-MM)"),
     ];
     assert_eq!(bad.len(), expect.len(), "{bad:#?}");

@@ -32,7 +32,7 @@ async fn contract(store: Store) {
 
     // Extraction: good rows in, bad rows quarantined with their reason, accounts journaled once.
     let first = extract(&store, &plan).await;
-    assert_eq!((first.accounts, first.quarantined), (5, 8), "{first:?}");
+    assert_eq!((first.accounts, first.quarantined), (5, 10), "{first:?}");
     let q = store.quarantine(None).await.unwrap();
     let reasons: Vec<_> = q.iter().map(|q| (q.row, q.reason.as_str())).collect();
     assert!(reasons.contains(&(7, "bill_cycle_day: `45` is not a day from 1 to 31")), "{reasons:?}");
@@ -40,6 +40,11 @@ async fn contract(store: Store) {
     assert!(reasons.contains(&(11, "duplicate service_id S1 (the first row is kept)")), "{reasons:?}");
     assert!(reasons.contains(&(13, "unknown account A999")), "{reasons:?}");
     assert!(reasons.contains(&(14, "description: contains a line break")), "{reasons:?}");
+    assert!(reasons.contains(&(7, "quantity: `-5` is negative")), "{reasons:?}");
+    assert!(
+        reasons.contains(&(8, "usage recorded for CAB-42U, which is not metered (a recurring charge in the catalog)")),
+        "{reasons:?}"
+    );
     let a001 = store.account("A001").await.unwrap().expect("A001 extracted");
     assert_eq!((a001.state, a001.wave.as_deref()), (State::Extracted, Some("dc1-colocation")));
     assert_eq!(store.journal("A001").await.unwrap().len(), 1);
@@ -54,7 +59,7 @@ async fn contract(store: Store) {
         (first.accounts, first.records, first.quarantined)
     );
     assert_eq!(store.journal("A001").await.unwrap().len(), 1);
-    assert_eq!(store.quarantine(None).await.unwrap().len(), 8, "only the last extraction's quarantine is shown");
+    assert_eq!(store.quarantine(None).await.unwrap().len(), 10, "only the last extraction's quarantine is shown");
 
     // An extraction that never finishes (a crash) leaves the previous one in place.
     {
