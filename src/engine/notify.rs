@@ -59,8 +59,8 @@ impl Engine {
         let mut r = StageReport::default();
         n.reschedule_late(&mut r).await?;
         n.in_flight(&mut r).await?;
-        let candidates = n.candidates(&mut r).await?;
-        if candidates.is_empty() && self.store.notices(id, Some("retry")).await?.is_empty() {
+        let limited = n.limited_candidates(&mut r).await?;
+        if !n.anything_due(&limited).await? {
             return Ok(r);
         }
         if let Mailer::Smtp(t) = mailer {
@@ -71,7 +71,10 @@ impl Engine {
                 Err(e) => return Err(EngineError::Mail(format!("cannot reach the SMTP server: {e}"))),
             }
         }
-        n.deliver_all(candidates, &mut r).await?;
+        match limited {
+            Some(rows) => n.deliver_all(rows, &mut r).await?,
+            None => n.deliver_due(&mut r).await?,
+        }
         n.retry_pending(&mut r).await?;
         Ok(r)
     }
@@ -151,23 +154,11 @@ impl<'a> Notifier<'a> {
         Ok(())
     }
 
-    /// Step 3: the accounts to notify now.
-    async fn candidates(&self, r: &mut StageReport) -> Result<Vec<AccountRow>, EngineError> {
+    /// Step 3: the accounts to notify now, when the wave has sending limits (`None`: no limits,
+    /// every due account, delivered a page at a time by [`Notifier::deliver_due`]).
+    async fn limited_candidates(&self, r: &mut StageReport) -> Result<Option<Vec<AccountRow>>, EngineError> {
         let id = &self.wave.id;
-        let Some(cap) = self.wave.notices.daily_capacity() else {
-            let mut all = Vec::new();
-            let mut after = String::new();
-            loop {
-                let page = self
-                    .store()
-                    .wave_accounts(id, &[State::Reconciled], Some((Due::Notice, self.ctx.as_of)), &after, 500)
-                    .await?;
-                let Some(last) = page.last() else { break };
-                after = last.account_number.clone();
-                all.extend(page);
-            }
-            return Ok(all);
-        };
+        let Some(cap) = self.wave.notices.daily_capacity() else { return Ok(None) };
         let cap = i64::from(cap);
         // Earliest-deadline-first: today must take at least max over d of (notices due by d) − cap × (days after today).
         let mut need = 0i64;
@@ -196,7 +187,36 @@ impl<'a> Notifier<'a> {
         if take < need {
             r.notes.push(format!("{} notice(s) wait for the next sending window", need - take));
         }
-        Ok(self.store().notice_candidates(id, take).await?)
+        Ok(Some(self.store().notice_candidates(id, take).await?))
+    }
+
+    /// Without limits: every account due today, a page at a time (delivered accounts leave the
+    /// `reconciled` state, so each page is the next one).
+    async fn deliver_due(&self, r: &mut StageReport) -> Result<(), EngineError> {
+        let mut after = String::new();
+        while !self.stopping() {
+            let page = self
+                .store()
+                .wave_accounts(&self.wave.id, &[State::Reconciled], Some((Due::Notice, self.ctx.as_of)), &after, 500)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = last.account_number.clone();
+            self.deliver_all(page, r).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether anything is due (so the mail server is only contacted when there is work).
+    async fn anything_due(&self, limited: &Option<Vec<AccountRow>>) -> Result<bool, EngineError> {
+        let due_now = match limited {
+            Some(rows) => !rows.is_empty(),
+            None => !self
+                .store()
+                .wave_accounts(&self.wave.id, &[State::Reconciled], Some((Due::Notice, self.ctx.as_of)), "", 1)
+                .await?
+                .is_empty(),
+        };
+        Ok(due_now || !self.store().notices(&self.wave.id, Some("retry")).await?.is_empty())
     }
 
     /// Step 4: delivers to these accounts, a bounded number at a time.
