@@ -5,6 +5,7 @@
 //! that did not pass, a notice that failed); 2 bad input or configuration; 3 an operational failure
 //! (database, SMTP, files).
 
+mod bench;
 mod commands;
 mod progress;
 mod report;
@@ -106,11 +107,36 @@ pub enum Command {
     },
     /// Compare legacy and new bills per account and period, with the wave's gate verdict. On a
     /// fresh workspace it reads the legacy source directly (nothing is stored).
+    ///
+    /// Every report is kept as a numbered run of the wave (unless its outcome equals the last
+    /// run's) and says what changed since the previous run. `--format html` is a self-contained
+    /// page with charts, a sortable table and a drill-down per account.
     Reconcile {
         #[arg(long)]
         wave: String,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        /// With `--format csv`: one row per line difference instead of one per account and period.
+        #[arg(long)]
+        lines: bool,
+    },
+    /// Waive a failing account: it may be switched despite its reconciliation (journaled).
+    Waive {
+        account: String,
+        /// Why: kept in the account's journal and shown in every report.
+        #[arg(long)]
+        reason: String,
+    },
+    /// The wave's gate: promote a paused wave.
+    Gate {
+        #[command(subcommand)]
+        action: GateAction,
+    },
+    /// Benchmarks (see scripts/bench-reconcile.sh).
+    #[command(hide = true)]
+    Bench {
+        #[command(subcommand)]
+        action: bench::BenchAction,
     },
     /// Send the customer notices due as of DATE (cron-friendly; each notice goes once).
     Notify {
@@ -141,6 +167,19 @@ pub enum Command {
         account: Option<String>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GateAction {
+    /// Let a paused wave proceed: you have looked at its reconciliation (journaled on the wave).
+    /// An aborted wave cannot be promoted; a later, different reconciliation is judged afresh.
+    Promote {
+        #[arg(long)]
+        wave: String,
+        /// Why: kept in the wave's journal and shown in every report.
+        #[arg(long)]
+        reason: String,
     },
 }
 

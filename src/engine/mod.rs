@@ -9,6 +9,7 @@
 mod reports;
 mod stages;
 
+pub use reports::{PROMOTE, Promoted};
 pub use stages::{RunReport, StageReport};
 
 use crate::domain::LegacyAccount;

@@ -1,6 +1,7 @@
 //! Reconciliation as a table: legacy lines vs the new bill, and the reason each difference gets.
 
 use super::*;
+use crate::domain::Period;
 use crate::domain::{Account, AccountStatus as Acct, LegacyAccount, LegacyLine, Segment, Service};
 use crate::plan::SourceFile;
 
@@ -60,15 +61,39 @@ fn line(code: &str, qty: &str, price: &str, amount: &str) -> LegacyLine {
 }
 
 fn verdict(a: &LegacyAccount, policy: &Policy) -> PeriodVerdict {
+    verdict_in(a, policy, "2017-04")
+}
+
+fn verdict_in(a: &LegacyAccount, policy: &Policy, period: &str) -> PeriodVerdict {
     let cat = catalog();
-    let p = "2017-04".parse().unwrap();
+    let p = period.parse().unwrap();
     let new = crate::rate::rate(a, &cat, p).unwrap().bill;
     let alt = crate::rate::rate_with(a, &cat, p, Some(crate::plan::Proration::Thirty360)).unwrap().bill;
     compare(&PeriodInput { legacy: &a.invoice_lines, new: &new, new_legacy_convention: &alt }, &cat, policy)
 }
 
 fn strict() -> Policy {
-    Policy { tolerance: d("0.01"), accept: vec![] }
+    Policy { tolerance: d("0.01"), ..Policy::default() }
+}
+
+/// A legacy line with its service period.
+fn spanned(code: &str, from: &str, to: &str, qty: &str, price: &str, amount: &str) -> LegacyLine {
+    let mut l = line(code, qty, price, amount);
+    l.service_start = Some(from.parse().unwrap());
+    l.service_end = Some(to.parse().unwrap());
+    l.period = Period::of(l.service_start.unwrap());
+    l
+}
+
+fn usage(a: &mut LegacyAccount, code: &str, date: &str, qty: &str) {
+    a.usage.push(crate::domain::Usage {
+        account_number: "A1".into(),
+        service_id: format!("S-{code}"),
+        legacy_code: code.into(),
+        usage_date: date.parse().unwrap(),
+        quantity: d(qty),
+        uom: "kWh".into(),
+    });
 }
 
 #[test]
@@ -141,6 +166,38 @@ fn each_difference_gets_its_reason() {
             vec![Reason::Unexplained],
             "100.00",
         ),
+        (
+            "two errors that cancel out are not a match",
+            vec![svc("CAB-42U", "1", "1200.00", "2016-01-01"), svc("XC-FIBER", "1", "300.00", "2016-01-01")],
+            vec![line("CAB-42U", "1", "1200.00", "1300.00"), line("XC-FIBER", "1", "300.00", "200.00")],
+            PeriodStatus::Mismatch,
+            vec![Reason::Unexplained],
+            "0.00",
+        ),
+        (
+            "a line split in two on the legacy bill, same money",
+            vec![svc("CAB-42U", "1", "1200.00", "2016-01-01")],
+            vec![line("CAB-42U", "1", "1200.00", "600.00"), line("CAB-42U", "1", "1200.00", "600.00")],
+            PeriodStatus::Match,
+            vec![],
+            "0.00",
+        ),
+        (
+            "the legacy line covers other days",
+            vec![svc("CAB-42U", "1", "1200.00", "2017-04-10")],
+            vec![spanned("CAB-42U", "2017-04-01", "2017-04-30", "1", "1200.00", "1200.00")],
+            PeriodStatus::Mismatch,
+            vec![Reason::ServicePeriod],
+            "-360.00",
+        ),
+        (
+            "an unbilled zero line is no difference",
+            vec![svc("CAB-42U", "1", "1200.00", "2016-01-01")],
+            vec![line("CAB-42U", "1", "1200.00", "1200.00"), line("XC-FIBER", "0", "300.00", "0.00")],
+            PeriodStatus::Match,
+            vec![],
+            "0.00",
+        ),
     ];
     let mut misses = Vec::new();
     for (what, services, lines, status, reasons, diff) in table {
@@ -168,7 +225,7 @@ fn the_legacy_30_day_convention_is_recognised_and_can_be_accepted() {
         (v.status, v.reasons.clone(), v.difference.to_string()),
         (PeriodStatus::Mismatch, vec![Reason::ProrationConvention], "-5.38".to_string())
     );
-    let accepting = Policy { tolerance: d("0.01"), accept: vec![Reason::ProrationConvention] };
+    let accepting = Policy { tolerance: d("0.01"), accept: vec![Reason::ProrationConvention], ..Policy::default() };
     assert_eq!(compare(&input, &cat, &accepting).status, PeriodStatus::WithinTolerance);
     // Accepting one reason never passes another.
     let mut b = a.clone();
@@ -180,7 +237,102 @@ fn the_legacy_30_day_convention_is_recognised_and_can_be_accepted() {
 }
 
 #[test]
-fn accounts_pass_only_when_no_period_mismatches_and_gates_follow_the_pass_rate() {
+fn lines_are_matched_per_service_period_and_usage_differences_say_quantity_or_tier() {
+    // Two fiber cross connects: one all March, one from March 27. The legacy bill lists the partial
+    // one first and prorates it over 30 days; only that line differs.
+    let mut a = acct(
+        vec![svc("XC-FIBER", "1", "300.00", "2016-01-01"), svc("XC-FIBER", "1", "300.00", "2017-03-27")],
+        vec![
+            spanned("XC-FIBER", "2017-03-27", "2017-03-31", "1", "300.00", "50.00"),
+            spanned("XC-FIBER", "2017-03-01", "2017-03-31", "1", "300.00", "300.00"),
+        ],
+    );
+    a.services[1].service_id = "S-XC-2".into();
+    let v = verdict_in(&a, &strict(), "2017-03");
+    let got: Vec<_> = v
+        .findings
+        .iter()
+        .map(|f| {
+            (f.reason, f.service_start.map(|d| d.to_string()), f.legacy_amount.to_string(), f.new_amount.to_string())
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [(Reason::ProrationConvention, Some("2017-03-27".to_string()), "50.00".to_string(), "48.39".to_string())]
+    );
+
+    // Metered power: 2880 kWh included, 0.12 over. (what, legacy qty, legacy amount, reason, detail fragment)
+    let table = [
+        ("same usage, same money", "3500", "74.40", None, ""),
+        ("more kWh billed", "3600", "86.40", Some(Reason::UsageDifference), "usage by quantity"),
+        ("no included units applied", "3500", "420.00", Some(Reason::UsageDifference), "usage by tier"),
+        ("a cent off", "3500", "74.41", Some(Reason::Rounding), "within rounding"),
+    ];
+    let mut misses = Vec::new();
+    for (what, qty, amount, reason, fragment) in table {
+        let mut a = acct(vec![svc("PWR-KWH", "1", "0.12", "2016-01-01")], vec![line("PWR-KWH", qty, "0.12", amount)]);
+        usage(&mut a, "PWR-KWH", "2017-04-30", "3500");
+        let v = verdict(&a, &strict());
+        let got = v.findings.first().map(|f| f.reason);
+        let detail = v.findings.first().map_or("", |f| f.detail.as_str());
+        if got != reason || !detail.contains(fragment) {
+            misses.push(format!("{what}: got {got:?} {detail:?}"));
+        }
+    }
+    assert!(misses.is_empty(), "{}", misses.join("\n"));
+}
+
+#[test]
+fn tolerances_absolute_relative_and_per_account() {
+    let p = |tol: &str, pct: Option<&str>, account: Option<&str>| Policy {
+        tolerance: d(tol),
+        tolerance_pct: pct.map(d),
+        account_tolerance: account.map(d),
+        accept: vec![Reason::Unexplained],
+    };
+    // 1200 billed 1205: an unexplained 5.00 (accepting `unexplained` accepts nothing).
+    let off =
+        acct(vec![svc("CAB-42U", "1", "1200.00", "2016-01-01")], vec![line("CAB-42U", "1", "1200.00", "1205.00")]);
+    // (what, policy, status, allowed)
+    let table = [
+        ("absolute too small", p("0.01", None, None), PeriodStatus::Mismatch, "0.01"),
+        ("absolute large enough", p("5.00", None, None), PeriodStatus::WithinTolerance, "5"),
+        ("0.5% of 1205.00 is 6.025", p("0.01", Some("0.5"), None), PeriodStatus::WithinTolerance, "6.025"),
+        ("0.1% of 1205.00 is 1.205", p("0.01", Some("0.1"), None), PeriodStatus::Mismatch, "1.205"),
+    ];
+    let mut misses = Vec::new();
+    for (what, policy, status, allowed) in table {
+        let v = verdict(&off, &policy);
+        if (v.status, v.allowed.normalize().to_string(), &v.reasons)
+            != (status, allowed.to_string(), &vec![Reason::Unexplained])
+        {
+            misses.push(format!("{what}: got {:?} allowed {} {:?}", v.status, v.allowed, v.reasons));
+        }
+    }
+    assert!(misses.is_empty(), "{}", misses.join("\n"));
+    assert!(!verdict(&off, &p("5.00", None, None)).findings[0].accepted, "unexplained is never accepted");
+
+    // Per account: two periods each one cent off pass alone, not together under a 0.01 account limit.
+    let cent =
+        acct(vec![svc("CAB-42U", "1", "1200.00", "2016-01-01")], vec![line("CAB-42U", "1", "1200.00", "1200.01")]);
+    let loose = p("0.01", None, None);
+    let v = verdict(&cent, &loose);
+    assert_eq!((v.status, v.unaccepted.to_string()), (PeriodStatus::WithinTolerance, "0.01".to_string()));
+    let two = [v.clone(), v.clone()];
+    // (account tolerance, status)
+    for (account, status) in
+        [(None, AccountStatus::Pass), (Some("0.02"), AccountStatus::Pass), (Some("0.01"), AccountStatus::Fail)]
+    {
+        assert_eq!(account_status(&two, &p("0.01", None, account)), status, "{account:?}");
+    }
+    // Accepted reasons do not count against the account tolerance.
+    let accepting = Policy { accept: vec![Reason::Rounding], ..p("0.01", None, Some("0.00")) };
+    let v = verdict(&cent, &accepting);
+    assert_eq!((v.unaccepted, account_status(&[v.clone(), v], &accepting)), (Decimal::ZERO, AccountStatus::Pass));
+}
+
+#[test]
+fn accounts_pass_only_when_no_period_mismatches() {
     let ok = verdict(
         &acct(vec![svc("CAB-42U", "1", "1200.00", "2016-01-01")], vec![line("CAB-42U", "1", "1200.00", "1200.00")]),
         &strict(),
@@ -189,16 +341,92 @@ fn accounts_pass_only_when_no_period_mismatches_and_gates_follow_the_pass_rate()
         &acct(vec![svc("CAB-42U", "1", "1200.00", "2016-01-01")], vec![line("CAB-42U", "1", "1200.00", "1100.00")]),
         &strict(),
     );
-    assert_eq!(account_status(std::slice::from_ref(&ok)), AccountStatus::Pass);
-    assert_eq!(account_status(&[ok, bad]), AccountStatus::Fail);
-    assert_eq!(account_status(&[]), AccountStatus::Pass);
-    // (passed, accounts, min rate, verdict)
-    for (p, n, min, g) in [
-        (95, 100, "0.95", GateVerdict::Proceed),
-        (94, 100, "0.95", GateVerdict::Pause),
-        (0, 0, "0.5", GateVerdict::Pause),
-        (1, 1, "1", GateVerdict::Proceed),
-    ] {
-        assert_eq!(gate(p, n, d(min)), g, "{p}/{n} vs {min}");
+    assert_eq!(account_status(std::slice::from_ref(&ok), &strict()), AccountStatus::Pass);
+    assert_eq!(account_status(&[ok, bad], &strict()), AccountStatus::Fail);
+    assert_eq!(account_status(&[], &strict()), AccountStatus::Pass);
+}
+
+#[test]
+fn gates_pause_abort_and_honour_a_promotion_of_the_same_outcome() {
+    use crate::plan::{Gate, GateLimits};
+    let rule = Gate {
+        min_pass_rate: d("0.95"),
+        max_absolute_variance: Some(d("500")),
+        max_unexplained: Some(0),
+        abort: GateLimits { min_pass_rate: Some(d("0.5")), max_absolute_variance: None, max_unexplained: Some(10) },
+    };
+    let m = |accounts, passing, var: &str, unexplained| GateMetrics {
+        accounts,
+        passing,
+        absolute_variance: d(var),
+        unexplained,
+    };
+    let promo =
+        gate::Promotion { at: "t".into(), actor: "ann".into(), reason: "checked".into(), fingerprint: "F".into() };
+    // (what, metrics, promotion, verdict, breached checks)
+    let table = [
+        ("all good", m(100, 96, "12.00", 0), None, GateVerdict::Proceed, vec![]),
+        ("pass rate low", m(100, 94, "12.00", 0), None, GateVerdict::Pause, vec!["pass_rate"]),
+        ("variance high", m(100, 100, "500.01", 0), None, GateVerdict::Pause, vec!["absolute_variance"]),
+        ("one unexplained", m(100, 100, "0", 1), None, GateVerdict::Pause, vec!["unexplained"]),
+        (
+            "too many unexplained aborts",
+            m(100, 100, "0", 11),
+            None,
+            GateVerdict::Abort,
+            vec!["unexplained", "unexplained"],
+        ),
+        (
+            "pass rate below the abort limit",
+            m(100, 40, "0", 0),
+            None,
+            GateVerdict::Abort,
+            vec!["pass_rate", "pass_rate"],
+        ),
+        ("no accounts", m(0, 0, "0", 0), None, GateVerdict::Pause, vec!["accounts"]),
+        ("promoted: this outcome", m(100, 94, "0", 0), Some(("F", &promo)), GateVerdict::Proceed, vec!["pass_rate"]),
+        ("promoted: another outcome", m(100, 94, "0", 0), Some(("G", &promo)), GateVerdict::Pause, vec!["pass_rate"]),
+        (
+            "an abort is never promoted",
+            m(100, 40, "0", 0),
+            Some(("F", &promo)),
+            GateVerdict::Abort,
+            vec!["pass_rate", "pass_rate"],
+        ),
+    ];
+    let mut misses = Vec::new();
+    for (what, metrics, promotion, verdict, breached) in table {
+        let (print, p) = promotion.map_or(("F", None), |(f, p)| (f, Some(p)));
+        let g = gate::evaluate(&rule, &metrics, print, p);
+        let got: Vec<&str> = g.checks.iter().filter(|c| !c.ok).map(|c| c.metric.as_str()).collect();
+        if g.verdict != verdict || got != breached {
+            misses.push(format!("{what}: got {:?} {got:?}", g.verdict));
+        }
     }
+    assert!(misses.is_empty(), "{}", misses.join("\n"));
+}
+
+#[test]
+fn bulk_merge_finds_every_differing_and_one_sided_key() {
+    let rows = |v: &[(&str, &str)]| -> Vec<Result<(String, Decimal), ()>> {
+        v.iter().map(|(k, a)| Ok((k.to_string(), d(a)))).collect()
+    };
+    let legacy = rows(&[("a", "1.00"), ("b", "2.00"), ("c", "3.00"), ("d", "4.00"), ("f", "6.00")]);
+    let new = rows(&[("a", "1.00"), ("b", "2.01"), ("c", "9.00"), ("e", "5.00"), ("f", "6.00"), ("g", "7.00")]);
+    let mut seen = Vec::new();
+    let s = bulk::merge(legacy, new, d("0.01"), |diff| {
+        seen.push(format!("{diff:?}"));
+        Ok(())
+    })
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        (s.legacy_rows, s.new_rows, s.matched, s.within_tolerance, s.mismatched, s.missing_new, s.missing_legacy),
+        (5, 6, 2, 1, 1, 1, 2)
+    );
+    assert_eq!(s.absolute_variance, d("22.01"), "0.01 + 6 + 4 + 5 + 7");
+    assert_eq!(seen.len(), 5, "{seen:#?}");
+    let unsorted = rows(&[("b", "1"), ("a", "1")]);
+    let err = bulk::merge(unsorted, rows(&[]), d("0"), |_| Ok(())).unwrap().unwrap_err();
+    assert_eq!(err, bulk::BulkError::Unsorted { side: "legacy", row: 2 });
 }

@@ -8,8 +8,10 @@
 //! both backends honour is this module's public API, tested by one suite run against each.
 
 pub mod extraction;
+pub mod runs;
 
 pub use extraction::{Extraction, ExtractionCounts};
+pub use runs::{NewRun, RunRow, WaveEvent};
 
 use crate::domain::State;
 use crate::plan::schedule::Schedule;
@@ -201,8 +203,14 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        const SQLITE: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
-        const POSTGRES: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+        const SQLITE: &[(i64, &str)] = &[
+            (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+            (2, include_str!("../../migrations/sqlite/0002_reconcile_runs.sql")),
+        ];
+        const POSTGRES: &[(i64, &str)] = &[
+            (1, include_str!("../../migrations/postgres/0001_init.sql")),
+            (2, include_str!("../../migrations/postgres/0002_reconcile_runs.sql")),
+        ];
         let migrations = match self.dialect {
             Dialect::Sqlite => SQLITE,
             Dialect::Postgres => POSTGRES,

@@ -37,7 +37,7 @@ fn plan_check_lists_every_problem_with_its_position() {
         [
             "waves/bad.yaml:4:8: `start`: `2017-02-30` is not a date (expected YYYY-MM-DD)",
             "waves/bad.yaml:5:16: `duration_days` must be positive (got -60): the window would be empty",
-            "waves/bad.yaml:6:1: unknown field `colour` in the wave (known: accept, duration_days, gate, id, name, parallel_run_periods, select, start, tolerance)",
+            "waves/bad.yaml:6:1: unknown field `colour` in the wave (known: accept, account_tolerance, duration_days, gate, id, name, parallel_run_periods, select, start, tolerance, tolerance_pct)",
         ],
         "{stderr}"
     );

@@ -4,5 +4,6 @@
 
 mod cli;
 mod extract_sources;
+mod reconcile;
 mod store_contract;
 mod support;
