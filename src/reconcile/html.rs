@@ -33,7 +33,7 @@ details.account{background:#fff;border-radius:8px;margin-bottom:10px;padding:8px
 details.account summary{cursor:pointer;font-weight:600}.side{display:grid;grid-template-columns:1fr 1fr;gap:12px;margin:8px 0}
 .side h4{margin:4px 0}pre.diff{background:#fbfcfe;border:1px solid #e6e9ef;padding:8px;overflow:auto;font-size:12px}
 pre.diff .del{background:#fde7e7;color:#8c1d1d;display:block}pre.diff .ins{background:#e3f6e9;color:#14592e;display:block}pre.diff .eq{display:block;color:#5b6474}
-.ok{color:#2e9e5b}.bad{color:#c93a3a;font-weight:600}.muted{color:#5b6474}
+td.svc{white-space:nowrap}.ok{color:#2e9e5b}.bad{color:#c93a3a;font-weight:600}.muted{color:#5b6474}
 "#;
 
 const SCRIPT: &str = r#"
@@ -51,6 +51,7 @@ const SCRIPT: &str = r#"
         var c=th.dataset.sort==='num'?(parseFloat(x)-parseFloat(y)):x.localeCompare(y);return asc?c:-c;});
       rows.forEach(function(r){body.appendChild(r);});});});
   apply();
+  table.setAttribute('data-ready','yes');
 })();
 "#;
 
@@ -398,7 +399,7 @@ fn period(o: &mut String, a: &AccountRecon, b: &PeriodBills) -> Result<(), Outpu
         let d = |x: Option<chrono::NaiveDate>| x.map_or("?".to_string(), |d| d.to_string());
         writeln!(
             o,
-            "<tr><td>{}</td><td>{}</td><td>{}..{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td class=\"svc\">{}..{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             esc(&l.legacy_code),
             esc(&l.description),
             d(l.service_start),
@@ -420,7 +421,7 @@ fn period(o: &mut String, a: &AccountRecon, b: &PeriodBills) -> Result<(), Outpu
     for l in &new_lines {
         writeln!(
             o,
-            "<tr><td>{}</td><td>{} / {}</td><td>{}..{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            "<tr><td>{}</td><td>{} / {}</td><td class=\"svc\">{}..{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             esc(&l.legacy_code),
             esc(&l.product),
             esc(&l.charge),

@@ -430,3 +430,166 @@ fn bulk_merge_finds_every_differing_and_one_sided_key() {
     let err = bulk::merge(unsorted, rows(&[]), d("0"), |_| Ok(())).unwrap().unwrap_err();
     assert_eq!(err, bulk::BulkError::Unsorted { side: "legacy", row: 2 });
 }
+
+mod reports {
+    use super::*;
+    use crate::output::Format;
+    use report::{AccountRecon, RunResult, Waiver};
+    use std::collections::HashMap;
+
+    fn wave() -> crate::plan::Wave {
+        let text = "id: w1\nname: W1\nselect: { segment: [colocation] }\nstart: 2017-06-05\nduration_days: 60\n\
+                    tolerance: \"0.01\"\naccept: [proration_convention, rounding]\n\
+                    gate: { min_pass_rate: \"0.9\", max_unexplained: 0, abort: { max_absolute_variance: \"1000\" } }\n";
+        let cat = SourceFile { name: "c".into(), text: include_str!("../../waves/catalog.yaml").into() };
+        let w = SourceFile { name: "w.yaml".into(), text: text.into() };
+        crate::plan::parse(&cat, &[w]).plan.unwrap().waves.remove(0)
+    }
+
+    /// Four accounts: a match, an unmapped product, an accepted proration difference, and a price
+    /// difference a person waived.
+    fn sample() -> report::Reconciliation {
+        let w = wave();
+        let policy = Policy::of(&w);
+        let named = |n: &str, mut a: LegacyAccount, period: &str| {
+            a.account.account_number = n.into();
+            AccountRecon::new(n.into(), vec![verdict_in(&a, &policy, period)])
+        };
+        let mut march =
+            acct(vec![svc("CAB-42U", "1", "1000.00", "2017-03-27")], vec![line("CAB-42U", "1", "1000.00", "166.67")]);
+        march.invoice_lines[0].period = "2017-03".parse().unwrap();
+        let accounts = vec![
+            named(
+                "A1",
+                acct(
+                    vec![svc("CAB-42U", "1", "1200.00", "2016-01-01")],
+                    vec![line("CAB-42U", "1", "1200.00", "1200.00")],
+                ),
+                "2017-04",
+            ),
+            named(
+                "A2",
+                acct(
+                    vec![svc("CAB-42U", "1", "1200.00", "2016-01-01")],
+                    vec![line("CAB-42U", "1", "1200.00", "1200.00"), line("LEGACY-MISC", "1", "50.00", "50.00")],
+                ),
+                "2017-04",
+            ),
+            named("A3", march, "2017-03"),
+            named(
+                "A4",
+                acct(
+                    vec![svc("XC-FIBER", "2", "300.00", "2016-01-01")],
+                    vec![line("XC-FIBER", "2", "315.00", "630.00")],
+                ),
+                "2017-04",
+            ),
+        ];
+        let waivers: HashMap<String, Waiver> = [(
+            "A4".to_string(),
+            Waiver {
+                reason: "price agreed by phone".into(),
+                actor: "ann".into(),
+                at: "2017-05-02T12:00:00+00:00".into(),
+            },
+        )]
+        .into();
+        report::summarize(&w, accounts, &waivers, None)
+    }
+
+    #[test]
+    fn the_summary_counts_waivers_sorts_by_money_at_stake_and_decides_the_gate() {
+        let r = sample();
+        let order: Vec<_> = r.accounts.iter().map(|a| (a.account_number.as_str(), a.outcome())).collect();
+        assert_eq!(order, [("A2", "fail"), ("A4", "waived"), ("A3", "pass"), ("A1", "pass")]);
+        let s = &r.summary;
+        assert_eq!((s.accounts, s.passed, s.failed, s.waived, s.unexplained), (4, 2, 2, 1, 0));
+        assert_eq!((s.pass_rate.to_string(), s.absolute_variance.to_string()), ("0.75".into(), "85.38".into()));
+        assert_eq!(r.gate, GateVerdict::Pause, "3 of 4 passing (waived included) is below 0.9");
+        let reasons: Vec<_> = s.reasons.iter().map(|(r, t)| (r.as_str(), t.count, t.amount.to_string())).collect();
+        assert_eq!(
+            reasons,
+            [
+                ("proration_convention", 1, "5.38".into()),
+                ("unmapped_product", 1, "50.00".into()),
+                ("price_difference", 1, "30.00".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn runs_say_what_changed_and_fingerprints_ignore_order() {
+        let r = |a: &str, o: &str| RunResult {
+            account_number: a.into(),
+            outcome: o.into(),
+            stake: "0".into(),
+            reasons: String::new(),
+        };
+        let before = [r("A1", "fail"), r("A2", "pass"), r("A3", "fail"), r("A4", "fail"), r("A9", "pass")];
+        let after = [r("A1", "pass"), r("A2", "fail"), r("A3", "fail"), r("A4", "waived"), r("A5", "fail")];
+        let c = report::changes(&before, &after);
+        assert_eq!(
+            (c.fixed, c.newly_failing, c.still_failing, c.added, c.removed),
+            (vec!["A1".to_string(), "A4".to_string()], vec!["A2".to_string(), "A5".to_string()], 1, 1, 1)
+        );
+        let mut shuffled = before.to_vec();
+        shuffled.reverse();
+        shuffled.sort_by(|a, b| a.account_number.cmp(&b.account_number));
+        assert_eq!(report::fingerprint(&shuffled), report::fingerprint(&before));
+        assert_ne!(report::fingerprint(&before), report::fingerprint(&after));
+        let s = sample();
+        let mut again = sample();
+        again.accounts.reverse();
+        assert_eq!(report::fingerprint(&report::results(&again.accounts)), s.fingerprint);
+    }
+
+    #[test]
+    fn renderers_snapshot() {
+        let r = sample();
+        // (name, output)
+        let table = [
+            ("text", report::render(&r, Format::Text).unwrap()),
+            ("markdown", report::render(&r, Format::Markdown).unwrap()),
+            ("csv", report::render(&r, Format::Csv).unwrap()),
+            ("lines_csv", report::render_lines_csv(&r).unwrap()),
+            ("json", report::render(&r, Format::Json).unwrap()),
+        ];
+        for (name, out) in table {
+            insta::assert_snapshot!(name, out);
+        }
+    }
+
+    #[test]
+    fn the_html_report_is_whole_and_escapes_what_it_shows() {
+        let mut r = sample();
+        let a = &mut r.accounts[0];
+        a.account_number = "A2<script>".into();
+        a.bills = vec![report::PeriodBills {
+            period: "2017-04".parse().unwrap(),
+            legacy: vec![line("XC-FIBER", "2", "315.00", "630.00")],
+            new: None,
+        }];
+        let html = report::render(&r, Format::Html).unwrap();
+        // (what, needle, how many times)
+        let table = [
+            ("one document", "<html", 1),
+            ("two charts", "<svg", 2),
+            ("a bar per run in the pass-rate chart", "<rect class=\"bar\"", 1 + 3),
+            ("the accounts table", "id=\"accounts\"", 1),
+            ("a row per account with a difference", "<tr class=", 3),
+            ("one drill-down", "<details class=\"account\"", 1),
+            ("the legacy line as removed in the diff", "<span class=\"del\">- legacy XC-FIBER", 1),
+            ("escaped: link, name, anchor and heading", "A2&lt;script&gt;", 4),
+            ("never raw", "A2<script>", 0),
+            ("the gate", "<h2>Gate: pause</h2>", 1),
+        ];
+        let mut misses = Vec::new();
+        for (what, needle, n) in table {
+            let got = html.matches(needle).count();
+            if got != n {
+                misses.push(format!("{what}: {needle:?} {got} times, expected {n}"));
+            }
+        }
+        assert!(misses.is_empty(), "{}", misses.join("\n"));
+    }
+}

@@ -128,12 +128,10 @@ fn an_aborted_wave_cannot_be_promoted() {
     let text = std::fs::read_to_string(&wave).unwrap();
     std::fs::write(
         &wave,
-        text.replace(
-            "gate: { min_pass_rate: \"0.90\" }",
-            "gate:\n  min_pass_rate: \"0.90\"\n  abort: { max_absolute_variance: \"10\" }\n",
-        ),
+        text.replace("abort: { min_pass_rate: \"0.50\" }", "abort: { max_absolute_variance: \"10\" }"),
     )
     .unwrap();
+    assert!(std::fs::read_to_string(&wave).unwrap().contains("abort: { max_absolute_variance: \"10\" }"));
     assert_eq!(run(dir, &["plan", "check"]).0, 0);
     assert_eq!(run(dir, &["run", "--wave", "dc1-colocation", "--as-of", "2017-05-01"]).0, 1);
     let (code, _, err) = run(dir, &["gate", "promote", "--wave", "dc1-colocation", "--reason", "please"]);
