@@ -77,7 +77,7 @@ impl Engine {
     }
 
     /// The wave's latest gate promotion.
-    async fn promotion(&self, wave: &str) -> Result<Option<Promotion>, EngineError> {
+    pub(super) async fn promotion(&self, wave: &str) -> Result<Option<Promotion>, EngineError> {
         let events = self.store.wave_journal(wave, Some(PROMOTE)).await?;
         Ok(events.into_iter().last().map(|e| Promotion {
             at: e.at,
@@ -199,16 +199,21 @@ impl Engine {
         Ok(true)
     }
 
-    /// Promotes a paused wave: a person has looked at this reconciliation and lets the wave
-    /// proceed. Journaled on the wave with the reconciliation's fingerprint, so the promotion
-    /// covers exactly what was looked at: a later, different outcome is judged afresh.
+    /// Promotes a paused wave: a person has looked at its latest reconciliation run and lets the
+    /// wave proceed. Journaled on the wave with the run's fingerprint, so the promotion covers
+    /// exactly what was looked at: a later, different outcome is judged afresh.
     pub async fn promote(&self, wave_id: &str, reason: &str, ctx: &Ctx) -> Result<Promoted, EngineError> {
-        let wave = self.runnable_wave(wave_id)?.clone();
-        let rep = self.reconciliation(&wave).await?;
-        match (rep.gate_analysis.analysis, &rep.gate_analysis.promoted) {
+        self.runnable_wave(wave_id)?;
+        // The outcome `run` and `switch` judge: the wave's latest recorded run.
+        let Some(run) = self.store.latest_run(wave_id).await? else {
+            return Err(EngineError::Refused(format!(
+                "wave `{wave_id}` has no reconciliation yet: run it (or `cutover reconcile --wave {wave_id}`) first"
+            )));
+        };
+        let gate = self.gate(wave_id).await?;
+        match (gate.analysis, &gate.promoted) {
             (GateVerdict::Abort, _) => {
-                let breached: Vec<String> = rep
-                    .gate_analysis
+                let breached: Vec<String> = gate
                     .checks
                     .iter()
                     .filter(|c| !c.ok && c.on_breach == GateVerdict::Abort)
@@ -220,8 +225,9 @@ impl Engine {
             (GateVerdict::Pause, Some(_)) => return Ok(Promoted::Already),
             (GateVerdict::Pause, None) => {}
         }
-        let data = serde_json::to_string(&rep.gate_analysis.checks).map_err(|e| EngineError::Refused(e.to_string()))?;
-        self.store.wave_event(wave_id, ctx.at, &ctx.actor, PROMOTE, reason, &rep.fingerprint, &data).await?;
+        let data = serde_json::to_string(&gate.checks).map_err(|e| EngineError::Refused(e.to_string()))?;
+        let reason = format!("{reason} (run #{})", run.number);
+        self.store.wave_event(wave_id, ctx.at, &ctx.actor, PROMOTE, &reason, &run.fingerprint, &data).await?;
         Ok(Promoted::Promoted)
     }
 }

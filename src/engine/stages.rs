@@ -530,10 +530,21 @@ impl Engine {
         .await
     }
 
-    /// The wave's gate from its reconciliation so far (its checks, numbers and any promotion).
+    /// The wave's gate, from its latest recorded reconciliation run (the reconcile stage records
+    /// one whenever it compares accounts), honouring a promotion of that very outcome. One query,
+    /// whatever the size of the wave. No run yet: nothing to judge, the wave pauses.
     pub async fn gate(&self, id: &str) -> Result<reconcile::GateResult, EngineError> {
         let wave = self.wave(id)?;
-        Ok(self.reconciliation(wave).await?.gate_analysis)
+        let run = self.store.latest_run(id).await?;
+        let metrics = run.as_ref().map_or_else(reconcile::GateMetrics::default, |r| reconcile::GateMetrics {
+            accounts: u64::try_from(r.accounts).unwrap_or(0),
+            passing: u64::try_from(r.passed + r.waived).unwrap_or(0),
+            absolute_variance: r.absolute_variance.parse().unwrap_or_default(),
+            unexplained: u64::try_from(r.unexplained).unwrap_or(0),
+        });
+        let fingerprint = run.map(|r| r.fingerprint).unwrap_or_default();
+        let promotion = self.promotion(id).await?;
+        Ok(reconcile::gate::evaluate(&wave.gate, &metrics, &fingerprint, promotion.as_ref()))
     }
 
     /// Switch: cuts over the accounts whose cut-over date has come, that were notified and passed,

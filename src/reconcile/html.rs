@@ -5,7 +5,7 @@
 //! attachment. Pure. Floats appear only as chart coordinates, never as money.
 
 use super::report::{AccountRecon, PeriodBills, Reconciliation, SHOWN, finding_words};
-use super::{AccountStatus, GateVerdict, PeriodStatus};
+use super::{AccountStatus, PeriodStatus};
 use crate::domain::Decimal;
 use crate::output::{OutputError, esc};
 use rust_decimal::prelude::ToPrimitive;
@@ -273,7 +273,7 @@ fn pass_rate_chart(o: &mut String, r: &Reconciliation) -> Result<(), OutputError
     for (i, (label, rate)) in points.iter().enumerate() {
         let x = left + slot * i as f64 + (slot - bar) / 2.0;
         let v = f(*rate);
-        let color = if *rate >= r.history_min_rate() { "#2e9e5b" } else { "#e0a100" };
+        let color = if *rate >= r.min_pass_rate { "#2e9e5b" } else { "#e0a100" };
         writeln!(
             o,
             "<rect class=\"bar\" x=\"{x:.1}\" y=\"{0:.1}\" width=\"{bar:.1}\" height=\"{1:.1}\" fill=\"{color}\"><title>{label}: {2}</title></rect>\
@@ -287,14 +287,14 @@ fn pass_rate_chart(o: &mut String, r: &Reconciliation) -> Result<(), OutputError
             h - 10.0
         )?;
     }
-    let min = f(r.history_min_rate());
+    let min = f(r.min_pass_rate);
     writeln!(
         o,
         "<line x1=\"{left}\" x2=\"{w}\" y1=\"{0:.1}\" y2=\"{0:.1}\" stroke=\"#c93a3a\" stroke-dasharray=\"5 4\"/>\
          <text x=\"{w}\" y=\"{1:.1}\" font-size=\"10\" text-anchor=\"end\" fill=\"#c93a3a\">gate minimum {2}</text></svg></figure>",
         y(min),
         y(min) - 3.0,
-        pct(r.history_min_rate())
+        pct(r.min_pass_rate)
     )?;
     Ok(())
 }
@@ -457,16 +457,4 @@ fn period(o: &mut String, a: &AccountRecon, b: &PeriodBills) -> Result<(), Outpu
         writeln!(o, "</ul>")?;
     }
     Ok(())
-}
-
-impl Reconciliation {
-    /// The gate's minimum pass rate (shown on the chart).
-    fn history_min_rate(&self) -> Decimal {
-        self.gate_analysis
-            .checks
-            .iter()
-            .find(|c| c.metric == "pass_rate" && c.on_breach == GateVerdict::Pause)
-            .and_then(|c| c.limit.trim_start_matches(">= ").parse().ok())
-            .unwrap_or(Decimal::ZERO)
-    }
 }

@@ -12,8 +12,9 @@
 //! `usage_difference` (the billed quantity differs; or, for a usage charge, the same quantity priced
 //! differently: a tier or included-units difference), `price_difference` (billed vs contracted unit
 //! price), `proration_convention` (re-rated under the legacy 30-day convention the amounts agree),
-//! `service_period` (the lines cover different days), `rounding` (same quantity and price, within
-//! one unit of the currency scale), and otherwise `unexplained`.
+//! `service_period` (the lines cover different days), `rounding` (same quantity and price, and the
+//! legacy amount within half a unit of the currency scale of the exact, unrounded amount: the same
+//! amount rounded another way), and otherwise `unexplained`.
 //!
 //! **Statuses.** A period with no difference is `match`. Otherwise the *unaccepted* differences
 //! (reasons the wave does not `accept`; `unexplained` is never acceptable) are summed as absolute
@@ -31,7 +32,7 @@ pub mod report;
 
 pub use gate::{GateCheck, GateMetrics, GateResult, GateVerdict};
 
-use crate::domain::{Decimal, LegacyLine, Period};
+use crate::domain::{BillPeriod, Decimal, LegacyLine, Period};
 use crate::plan::{Catalog, ChargeType, Rounding};
 use crate::rate::{BillLine, NewBill};
 use chrono::NaiveDate;
@@ -243,6 +244,8 @@ struct Side {
     quantity: Decimal,
     unit_price: Decimal,
     amount: Decimal,
+    /// New lines: the amount before rounding.
+    exact: Option<Decimal>,
 }
 
 impl Side {
@@ -253,16 +256,32 @@ impl Side {
             quantity: l.quantity,
             unit_price: l.unit_price,
             amount: l.amount,
+            exact: None,
         }
     }
-    fn new(l: &BillLine) -> Side {
+    fn new(l: &BillLine, bp: &BillPeriod, catalog: &Catalog) -> Side {
         Side {
             start: Some(l.service_start),
             end: Some(l.service_end),
             quantity: l.quantity,
             unit_price: l.unit_price,
             amount: l.amount,
+            exact: exact_amount(l, bp, catalog),
         }
+    }
+}
+
+/// A new line's amount before the one rounding step, recomputed the way `rate` computes it.
+fn exact_amount(l: &BillLine, bp: &BillPeriod, catalog: &Catalog) -> Option<Decimal> {
+    let (_, charge) = catalog.lookup(&l.legacy_code)?;
+    match charge.charge_type {
+        ChargeType::Recurring => {
+            let conv = charge.proration.unwrap_or(catalog.proration);
+            let (num, den, _) = crate::rate::proration_factor(bp, l.service_start, l.service_end, conv);
+            Some(l.quantity * l.unit_price * Decimal::from(num) / Decimal::from(den))
+        }
+        ChargeType::OneTime => Some(l.quantity * l.unit_price),
+        ChargeType::Usage => Some(crate::rate::price_usage(&charge.model, l.quantity).amount),
     }
 }
 
@@ -295,9 +314,10 @@ pub fn compare(input: &PeriodInput, catalog: &Catalog, policy: &Policy) -> Perio
     for l in input.legacy {
         old.entry(&l.legacy_code).or_default().push(Side::legacy(l));
     }
+    let bp = BillPeriod { period: input.new.period, start: input.new.period_start, end: input.new.period_end };
     let mut new: BTreeMap<&str, Vec<Side>> = BTreeMap::new();
     for l in &input.new.lines {
-        new.entry(&l.legacy_code).or_default().push(Side::new(l));
+        new.entry(&l.legacy_code).or_default().push(Side::new(l, &bp, catalog));
     }
     // The re-rated bill has the same lines with the same service periods, other amounts.
     let mut alt: BTreeMap<(&str, NaiveDate, NaiveDate), Decimal> = BTreeMap::new();
@@ -402,6 +422,21 @@ fn explain(
     };
     let diff = n.amount - o.amount;
     let unit = Decimal::new(1, rounding.scale);
+    // Rounding: the legacy amount is within half a unit of the exact (unrounded) amount, so it is
+    // the same amount rounded another way (half even, down, from a rounded unit price…).
+    let rounding_only = match n.exact {
+        Some(exact) => (o.amount - exact).abs() <= unit / Decimal::TWO,
+        None => diff.abs() <= unit,
+    };
+    let rounding_words = |n: Side| match n.exact {
+        Some(exact) => format!(
+            "{code}: {diff:+}: the legacy {} and the new {} both round the exact {}",
+            o.amount,
+            n.amount,
+            exact.round_dp(rounding.scale + 4).normalize()
+        ),
+        None => format!("{code}: {diff:+} is within rounding"),
+    };
     if o.quantity != n.quantity {
         let what = if charge_type == ChargeType::Usage { "usage by quantity" } else { "quantity" };
         return (
@@ -410,8 +445,8 @@ fn explain(
         );
     }
     if charge_type == ChargeType::Usage {
-        if diff.abs() <= unit {
-            return (Reason::Rounding, format!("{code}: {diff:+} is within rounding"));
+        if rounding_only {
+            return (Reason::Rounding, rounding_words(n));
         }
         // Same quantity, other money: the legacy system priced the usage by other tiers,
         // included units or overage price than the catalog's model.
@@ -444,10 +479,8 @@ fn explain(
     {
         return (Reason::ServicePeriod, format!("{code}: the legacy line covers {os}..{oe}, the new one {ns}..{ne}"));
     }
-    // Same quantity and price: two systems rounding the same exact amount differently (half up
-    // vs half even, from a rounded unit price) differ by at most one unit of the scale.
-    if diff.abs() <= unit {
-        return (Reason::Rounding, format!("{code}: {diff:+} is within rounding"));
+    if rounding_only {
+        return (Reason::Rounding, rounding_words(n));
     }
     (Reason::Unexplained, format!("{code}: legacy {} vs new {} ({diff:+}), no known cause", o.amount, n.amount))
 }

@@ -36,6 +36,9 @@ pub struct Reconciliation {
     pub accounts: Vec<AccountRecon>,
     /// Identifies this reconciliation's outcome (statuses, stakes, reasons), independent of order.
     pub fingerprint: String,
+    /// The gate's minimum pass rate (drawn on the pass-rate chart).
+    #[serde(skip)]
+    pub min_pass_rate: Decimal,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -219,6 +222,7 @@ pub fn summarize(
         history: vec![],
         accounts,
         fingerprint: print,
+        min_pass_rate: wave.gate.min_pass_rate,
     }
 }
 

@@ -110,11 +110,19 @@ fn each_difference_gets_its_reason() {
             "0.00",
         ),
         (
-            "one cent rounding",
+            "the exact 100.125 rounded half even by the legacy system",
+            vec![svc("CAB-42U", "1", "100.125", "2016-01-01")],
+            vec![line("CAB-42U", "1", "100.125", "100.12")],
+            PeriodStatus::WithinTolerance,
+            vec![Reason::Rounding],
+            "0.01",
+        ),
+        (
+            "a cent off an exact amount is no rounding (passed by the tolerance, still unexplained)",
             vec![svc("CAB-42U", "1", "1200.00", "2016-01-01")],
             vec![line("CAB-42U", "1", "1200.00", "1200.01")],
             PeriodStatus::WithinTolerance,
-            vec![Reason::Rounding],
+            vec![Reason::Unexplained],
             "-0.01",
         ),
         // April 17-30: 14/30 under both conventions in a 30-day month; use March-like 31-day case below
@@ -266,12 +274,20 @@ fn lines_are_matched_per_service_period_and_usage_differences_say_quantity_or_ti
         ("same usage, same money", "3500", "74.40", None, ""),
         ("more kWh billed", "3600", "86.40", Some(Reason::UsageDifference), "usage by quantity"),
         ("no included units applied", "3500", "420.00", Some(Reason::UsageDifference), "usage by tier"),
-        ("a cent off", "3500", "74.41", Some(Reason::Rounding), "within rounding"),
+        ("a cent off an exact amount", "3500", "74.41", Some(Reason::UsageDifference), "usage by tier"),
+        (
+            "620.125 over x 0.12 = 74.415, truncated",
+            "3500.125",
+            "74.41",
+            Some(Reason::Rounding),
+            "round the exact 74.415",
+        ),
     ];
     let mut misses = Vec::new();
     for (what, qty, amount, reason, fragment) in table {
         let mut a = acct(vec![svc("PWR-KWH", "1", "0.12", "2016-01-01")], vec![line("PWR-KWH", qty, "0.12", amount)]);
-        usage(&mut a, "PWR-KWH", "2017-04-30", "3500");
+        // The metered usage: 3500 kWh (3500.125 for the rounding case).
+        usage(&mut a, "PWR-KWH", "2017-04-30", if qty == "3500.125" { qty } else { "3500" });
         let v = verdict(&a, &strict());
         let got = v.findings.first().map(|f| f.reason);
         let detail = v.findings.first().map_or("", |f| f.detail.as_str());
@@ -314,7 +330,7 @@ fn tolerances_absolute_relative_and_per_account() {
 
     // Per account: two periods each one cent off pass alone, not together under a 0.01 account limit.
     let cent =
-        acct(vec![svc("CAB-42U", "1", "1200.00", "2016-01-01")], vec![line("CAB-42U", "1", "1200.00", "1200.01")]);
+        acct(vec![svc("CAB-42U", "1", "100.125", "2016-01-01")], vec![line("CAB-42U", "1", "100.125", "100.12")]);
     let loose = p("0.01", None, None);
     let v = verdict(&cent, &loose);
     assert_eq!((v.status, v.unaccepted.to_string()), (PeriodStatus::WithinTolerance, "0.01".to_string()));

@@ -174,6 +174,13 @@ impl Store {
         rows.iter().map(run_row).collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
+    /// The wave's latest run.
+    pub async fn latest_run(&self, wave: &str) -> Result<Option<RunRow>, StoreError> {
+        let sql = format!("SELECT {RUN_COLS} FROM reconcile_run WHERE wave = $1 ORDER BY number DESC LIMIT 1");
+        let row = sqlx::query(&sql).bind(wave).fetch_optional(&self.pool).await.map_err(|e| self.err(e))?;
+        row.as_ref().map(run_row).transpose().map_err(|e| self.err(e))
+    }
+
     /// The per-account results of a run, in account order.
     pub async fn run_results(&self, run_id: i64) -> Result<Vec<RunResult>, StoreError> {
         let rows = sqlx::query(

@@ -78,6 +78,9 @@ fn runs_are_numbered_and_a_catalog_fix_shows_as_fixed() {
 fn a_waived_account_and_a_promoted_gate_are_journaled_and_let_the_wave_go_on() {
     let ws = support::csv_workspace();
     let dir = ws.path();
+    let (code, _, err) = run(dir, &["gate", "promote", "--wave", "dc1-colocation", "--reason", "too early"]);
+    assert_eq!(code, 2, "nothing reconciled yet: nothing to promote");
+    assert!(err.contains("has no reconciliation yet"), "{err}");
     assert_eq!(run(dir, &["run", "--wave", "dc1-colocation", "--as-of", "2017-05-01"]).0, 1);
 
     // Promote the paused wave: journaled on the wave, shown in the report.
@@ -91,7 +94,7 @@ fn a_waived_account_and_a_promoted_gate_are_journaled_and_let_the_wave_go_on() {
     assert_eq!(code, 1, "A003 still fails unwaived");
     assert_eq!(r["gate"], "proceed");
     assert_eq!(r["gate_analysis"]["analysis"], "pause");
-    assert_eq!(r["gate_analysis"]["promoted"]["reason"], "A003 is a known fee");
+    assert_eq!(r["gate_analysis"]["promoted"]["reason"], "A003 is a known fee (run #1)");
     assert_eq!(r["gate_analysis"]["promoted"]["actor"], "ann (gate promote)");
 
     // Waive A003: journaled on the account; it is reconciled again and moves on.
