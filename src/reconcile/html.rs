@@ -153,9 +153,11 @@ pub fn render(r: &Reconciliation) -> Result<String, OutputError> {
             None => writeln!(o, "<p id=\"changes\">Run #{}: the first run of this wave.</p>", run.number)?,
             Some(prev) => writeln!(
                 o,
-                "<p id=\"changes\">Since run #{prev}: <b>{}</b> fixed{}, <b>{}</b> newly failing{}, {} still failing, {} added, {} removed{}.</p>",
+                "<p id=\"changes\">Since run #{prev}: <b>{}</b> fixed{}, <b>{}</b> waived{}, <b>{}</b> newly failing{}, {} still failing, {} added, {} removed{}.</p>",
                 c.fixed.len(),
                 list(&c.fixed),
+                c.waived.len(),
+                list(&c.waived),
                 c.newly_failing.len(),
                 list(&c.newly_failing),
                 c.still_failing,
@@ -255,8 +257,9 @@ fn pass_rate_chart(o: &mut String, r: &Reconciliation) -> Result<(), OutputError
     let y = |v: f64| top + plot_h * (1.0 - v.clamp(0.0, 1.0));
     writeln!(
         o,
-        "<figure id=\"chart-pass-rate\"><figcaption>Pass rate by run</figcaption>\
-         <svg viewBox=\"0 0 {w} {h}\" width=\"100%\" role=\"img\" aria-label=\"pass rate by run\" xmlns=\"http://www.w3.org/2000/svg\">"
+        "<figure id=\"chart-pass-rate\"><figcaption>Pass rate by run (dashed: the gate's minimum, {})</figcaption>\
+         <svg viewBox=\"0 0 {w} {h}\" width=\"100%\" role=\"img\" aria-label=\"pass rate by run\" xmlns=\"http://www.w3.org/2000/svg\">",
+        pct(r.min_pass_rate)
     )?;
     for t in [0.0, 0.25, 0.5, 0.75, 1.0] {
         writeln!(
@@ -290,10 +293,8 @@ fn pass_rate_chart(o: &mut String, r: &Reconciliation) -> Result<(), OutputError
     let min = f(r.min_pass_rate);
     writeln!(
         o,
-        "<line x1=\"{left}\" x2=\"{w}\" y1=\"{0:.1}\" y2=\"{0:.1}\" stroke=\"#c93a3a\" stroke-dasharray=\"5 4\"/>\
-         <text x=\"{w}\" y=\"{1:.1}\" font-size=\"10\" text-anchor=\"end\" fill=\"#c93a3a\">gate minimum {2}</text></svg></figure>",
+        "<line x1=\"{left}\" x2=\"{w}\" y1=\"{0:.1}\" y2=\"{0:.1}\" stroke=\"#c93a3a\" stroke-dasharray=\"5 4\"><title>gate minimum {1}</title></line></svg></figure>",
         y(min),
-        y(min) - 3.0,
         pct(r.min_pass_rate)
     )?;
     Ok(())

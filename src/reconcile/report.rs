@@ -134,8 +134,10 @@ pub struct RunInfo {
 /// What changed since the previous run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Changes {
-    /// Failing before, passing (or waived) now.
+    /// Failing (or waived) before, passing now.
     pub fixed: Vec<String>,
+    /// Failing before, waived by a person now.
+    pub waived: Vec<String>,
     /// Passing before (or not there), failing now.
     pub newly_failing: Vec<String>,
     pub still_failing: u64,
@@ -279,13 +281,15 @@ pub fn changes(previous: &[RunResult], current: &[RunResult]) -> Changes {
                 }
             }
             (Some("fail"), "fail") => c.still_failing += 1,
-            (Some("fail"), _) => c.fixed.push(r.account_number.clone()),
+            (Some("fail"), "waived") => c.waived.push(r.account_number.clone()),
+            (Some("fail" | "waived"), "pass") => c.fixed.push(r.account_number.clone()),
             (Some(_), "fail") => c.newly_failing.push(r.account_number.clone()),
             _ => {}
         }
     }
     c.removed = previous.iter().filter(|r| !now.contains_key(r.account_number.as_str())).count() as u64;
     c.fixed.sort();
+    c.waived.sort();
     c.newly_failing.sort();
     c
 }
@@ -515,9 +519,11 @@ fn changes_words(run: &RunInfo) -> String {
     };
     let again = if run.recorded { "" } else { " (same outcome as the last run; not recorded again)" };
     format!(
-        "since run #{prev}: fixed {} [{}]; newly failing {} [{}]; still failing {}; added {}, removed {}{again}",
+        "since run #{prev}: fixed {} [{}]; waived {} [{}]; newly failing {} [{}]; still failing {}; added {}, removed {}{again}",
         c.fixed.len(),
         list(&c.fixed),
+        c.waived.len(),
+        list(&c.waived),
         c.newly_failing.len(),
         list(&c.newly_failing),
         c.still_failing,

@@ -70,7 +70,7 @@ fn runs_are_numbered_and_a_catalog_fix_shows_as_fixed() {
     assert_eq!(r["run"]["changes"]["newly_failing"], serde_json::json!([]));
     assert_eq!((r["gate"].as_str(), r["summary"]["failed"].as_u64()), (Some("proceed"), Some(0)));
     let (_, text, _) = run(dir, &["reconcile", "--wave", "dc1-colocation"]);
-    assert!(text.contains("since run #1: fixed 1 [A003]; newly failing 0"), "{text}");
+    assert!(text.contains("since run #1: fixed 1 [A003]; waived 0 [none]; newly failing 0"), "{text}");
     assert!(text.contains("gate PROCEED"), "{text}");
 }
 
@@ -121,6 +121,8 @@ fn a_waived_account_and_a_promoted_gate_are_journaled_and_let_the_wave_go_on() {
     assert_eq!((r["summary"]["failed"].as_u64(), r["summary"]["waived"].as_u64()), (Some(1), Some(1)));
     assert_eq!(r["accounts"][0]["waiver"]["reason"], "customer agreed to drop the fee");
     assert_eq!(r["run"]["changes"]["newly_failing"], serde_json::json!([]));
+    assert_eq!(r["run"]["changes"]["waived"], serde_json::json!(["A003"]));
+    assert_eq!(r["run"]["number"], 2);
 }
 
 #[test]
