@@ -15,7 +15,7 @@ use crate::plan::Wave;
 use crate::reconcile::gate::Promotion;
 use crate::reconcile::report::{self, AccountRecon, PeriodBills, Reconciliation, RunInfo, RunPoint, summarize};
 use crate::reconcile::{GateVerdict, PeriodVerdict};
-use crate::store::{NewRun, StoreError};
+use crate::store::{NewRun, RunRow, StoreError};
 use std::collections::HashMap;
 
 /// The wave-journal event of a gate promotion.
@@ -32,6 +32,15 @@ pub enum Promoted {
     NotPaused,
     /// The gate says abort, which no person can promote.
     Aborted(String),
+}
+
+/// A recorded run as a point of the report's charts.
+fn point(r: &RunRow) -> RunPoint {
+    RunPoint {
+        number: u64::try_from(r.number).unwrap_or(0),
+        pass_rate: r.pass_rate.parse().unwrap_or(Decimal::ZERO),
+        absolute_variance: r.absolute_variance.parse().unwrap_or(Decimal::ZERO),
+    }
 }
 
 impl Engine {
@@ -62,17 +71,7 @@ impl Engine {
         }
         let promotion = self.promotion(&wave.id).await?;
         let mut rep = summarize(wave, out, &waivers, promotion.as_ref());
-        rep.history = self
-            .store
-            .runs(&wave.id)
-            .await?
-            .into_iter()
-            .map(|r| RunPoint {
-                number: r.number as u64,
-                pass_rate: r.pass_rate.parse().unwrap_or(Decimal::ZERO),
-                absolute_variance: r.absolute_variance.parse().unwrap_or(Decimal::ZERO),
-            })
-            .collect();
+        rep.history = self.store.runs(&wave.id).await?.iter().map(point).collect();
         Ok(rep)
     }
 
@@ -123,14 +122,7 @@ impl Engine {
             previous: previous.map(|p| p.number as u64),
             changes,
         });
-        rep.history = runs
-            .iter()
-            .map(|r| RunPoint {
-                number: r.number as u64,
-                pass_rate: r.pass_rate.parse().unwrap_or(Decimal::ZERO),
-                absolute_variance: r.absolute_variance.parse().unwrap_or(Decimal::ZERO),
-            })
-            .collect();
+        rep.history = runs.iter().map(point).collect();
         Ok(())
     }
 
@@ -150,9 +142,19 @@ impl Engine {
             for &i in chunk {
                 let a = &mut rep.accounts[i];
                 let Some(acct) = legacy.iter().find(|l| l.account.account_number == a.account_number) else { continue };
+                // The bills the stage stored (what the verdicts compared); rated now when absent.
+                let mut stored = HashMap::new();
+                for (period, data) in self.store.bills(&a.account_number).await? {
+                    let bill: crate::rate::NewBill =
+                        serde_json::from_str(&data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    stored.insert(period, bill);
+                }
                 let mut bills = Vec::new();
                 for p in &a.periods {
-                    let new = crate::rate::rate(acct, &self.plan.catalog, p.period).ok().map(|r| r.bill);
+                    let new = match stored.remove(&p.period.to_string()) {
+                        Some(b) => Some(b),
+                        None => crate::rate::rate(acct, &self.plan.catalog, p.period).ok().map(|r| r.bill),
+                    };
                     let lines = acct.invoice_lines.iter().filter(|l| l.period == p.period).cloned().collect();
                     bills.push(PeriodBills { period: p.period, legacy: lines, new });
                 }

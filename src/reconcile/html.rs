@@ -74,17 +74,7 @@ pub fn render(r: &Reconciliation) -> Result<String, OutputError> {
         esc(&r.wave),
         esc(&run)
     )?;
-    let mut tol = format!("tolerance {} per period", r.tolerance);
-    if let Some(p) = r.tolerance_pct {
-        tol.push_str(&format!(" or {}% of the legacy total", p.normalize()));
-    }
-    if let Some(a) = r.account_tolerance {
-        tol.push_str(&format!(", {a} per account"));
-    }
-    if !r.accept.is_empty() {
-        let acc: Vec<_> = r.accept.iter().map(|x| x.as_str()).collect();
-        tol.push_str(&format!("; accepted as expected: {}", acc.join(", ")));
-    }
+    let tol = format!("tolerance {}", super::report::tolerance_words(r));
     writeln!(
         o,
         "<header><h1>Reconciliation of wave {}{}</h1><p>{}</p></header><main>",

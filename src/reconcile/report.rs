@@ -481,7 +481,8 @@ fn render_text(r: &Reconciliation) -> Result<String, OutputError> {
     Ok(o)
 }
 
-fn tolerance_words(r: &Reconciliation) -> String {
+/// The wave's tolerances and accepted reasons, in words.
+pub(super) fn tolerance_words(r: &Reconciliation) -> String {
     let mut t = format!("{} per period", r.tolerance);
     if let Some(p) = r.tolerance_pct {
         t.push_str(&format!(" or {}% of the legacy total", p.normalize()));
