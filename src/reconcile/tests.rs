@@ -612,3 +612,56 @@ mod reports {
         assert!(misses.is_empty(), "{}", misses.join("\n"));
     }
 }
+
+mod invariants {
+    use super::*;
+    use proptest::prelude::*;
+
+    const CODES: [&str; 4] = ["CAB-42U", "XC-FIBER", "PWR-20A", "LEGACY-MISC"];
+
+    proptest! {
+        /// Whatever the legacy system billed: the findings account for the whole difference, a
+        /// period is a match only with no finding, two errors never cancel out, and `unexplained`
+        /// is never accepted.
+        #[test]
+        fn findings_account_for_every_cent(
+            services in proptest::collection::vec((0usize..4, 1i64..4, 1i64..500_000, 1u32..=28), 1..5),
+            lines in proptest::collection::vec((0usize..4, 1i64..4, 1i64..500_000, -2_000i64..2_000), 0..6),
+        ) {
+            let svcs: Vec<Service> = services
+                .iter()
+                .enumerate()
+                .map(|(i, (c, q, cents, day))| {
+                    let mut s = svc(CODES[*c], &q.to_string(), &Decimal::new(*cents, 2).to_string(), &format!("2017-03-{day:02}"));
+                    s.service_id = format!("S{i}");
+                    s
+                })
+                .collect();
+            // Legacy lines: each near a full month of a service, off by a random amount.
+            let legacy: Vec<LegacyLine> = lines
+                .iter()
+                .map(|(c, q, cents, off)| {
+                    let price = Decimal::new(*cents, 2);
+                    let amount = price * Decimal::from(*q) + Decimal::new(*off, 2);
+                    let mut l = line(CODES[*c], &q.to_string(), &price.to_string(), &amount.to_string());
+                    l.period = "2017-03".parse().unwrap();
+                    l
+                })
+                .collect();
+            let policy = Policy { tolerance: d("0.01"), accept: Reason::ALL.to_vec(), ..Policy::default() };
+            let v = verdict_in(&acct(svcs, legacy), &policy, "2017-03");
+            let explained: Decimal = v.findings.iter().map(|f| f.difference()).sum();
+            prop_assert_eq!(explained, v.difference);
+            prop_assert_eq!(v.status == PeriodStatus::Match, v.findings.is_empty() && v.difference.is_zero());
+            let gross: Decimal = v.findings.iter().filter(|f| !f.accepted).map(|f| f.difference().abs()).sum();
+            prop_assert_eq!(gross, v.unaccepted);
+            for f in &v.findings {
+                prop_assert!(f.reason != Reason::Unexplained || !f.accepted);
+                prop_assert!(f.legacy_amount != f.new_amount);
+            }
+            if v.unaccepted > v.allowed {
+                prop_assert_eq!(v.status, PeriodStatus::Mismatch);
+            }
+        }
+    }
+}
