@@ -1,7 +1,7 @@
 //! One function per command.
 
 use super::report;
-use super::{BenchWhat, Command, ContactsAction, Failure, PlanAction, Resolution};
+use super::{Command, ContactsAction, Failure, GateAction, PlanAction, Resolution};
 use crate::engine::{Ctx, Engine};
 use crate::notify::transport::Mailer;
 use crate::store::Store;
@@ -10,6 +10,9 @@ use anyhow::Context;
 use std::path::Path;
 
 type Result<T> = std::result::Result<T, Failure>;
+
+/// Accounts with a drill-down in the HTML report (largest money at stake first).
+const DRILL_DOWN: usize = 100;
 
 pub async fn dispatch(cli: super::Cli) -> Result<u8> {
     let root = cli.workspace.as_path();
@@ -61,7 +64,10 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             }
             Ok(0)
         }
-        Command::Reconcile { wave, format } => {
+        Command::Reconcile { wave, format, lines } => {
+            if lines && format != super::Format::Csv {
+                return Err(Failure::input(anyhow::anyhow!("--lines goes with --format csv")));
+            }
             let engine = open_or_scratch(root, crate::store::extraction::Filter::Wave(wave.clone())).await?;
             let w = engine.runnable_wave(&wave)?.clone();
             // Accounts not reconciled yet (a fresh workspace) are rated and reconciled now.
@@ -72,9 +78,51 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
                 engine.rate_wave(&wave, &ctx).await?;
                 engine.reconcile_wave(&wave, &ctx).await?;
             }
-            let rep = engine.reconciliation(&w).await?;
-            print!("{}", crate::reconcile::report::render(&rep, format.into()).map_err(Failure::operational)?);
-            Ok(u8::from(rep.summary.failed > 0 || rep.gate != crate::reconcile::GateVerdict::Proceed))
+            let mut rep = engine.reconciliation(&w).await?;
+            engine.record_run(&mut rep, "reconcile", &ctx).await?;
+            let out = if lines {
+                crate::reconcile::report::render_lines_csv(&rep)
+            } else {
+                if format == super::Format::Html {
+                    engine.attach_bills(&mut rep, DRILL_DOWN).await?;
+                }
+                crate::reconcile::report::render(&rep, format.into())
+            };
+            print!("{}", out.map_err(Failure::operational)?);
+            let unwaived = rep.summary.failed > rep.summary.waived;
+            Ok(u8::from(unwaived || rep.gate != crate::reconcile::GateVerdict::Proceed))
+        }
+        Command::Waive { account, reason } => {
+            if reason.trim().is_empty() {
+                return Err(Failure::input(anyhow::anyhow!("--reason must say why")));
+            }
+            let engine = open(root).await?;
+            let ctx = Ctx::new(today(), Ctx::actor("waive"));
+            if engine.waive(&account, &reason, &ctx).await? {
+                println!("{account} waived: {reason}");
+            } else {
+                println!("{account} was already waived; nothing changed");
+            }
+            Ok(0)
+        }
+        Command::Gate { action: GateAction::Promote { wave, reason } } => {
+            if reason.trim().is_empty() {
+                return Err(Failure::input(anyhow::anyhow!("--reason must say why")));
+            }
+            let engine = open(root).await?;
+            let ctx = Ctx::new(today(), Ctx::actor("gate promote"));
+            use crate::engine::Promoted;
+            match engine.promote(&wave, &reason, &ctx).await? {
+                Promoted::Promoted => println!("{wave}: promoted; the wave proceeds ({reason})"),
+                Promoted::Already => println!("{wave}: this reconciliation was promoted already; nothing changed"),
+                Promoted::NotPaused => println!("{wave}: the gate says proceed; nothing to promote"),
+                Promoted::Aborted(why) => {
+                    return Err(Failure::problems(format!(
+                        "{wave}: the gate says abort ({why}); an abort cannot be promoted: fix the causes and reconcile again"
+                    )));
+                }
+            }
+            Ok(0)
         }
         Command::Notify { wave, as_of, preview, resolve, resolution, reason } => {
             let ctx = Ctx::new(as_of.unwrap_or_else(today), Ctx::actor("notify"));
@@ -157,30 +205,13 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             }
             Ok(0)
         }
-        Command::Bench { what: BenchWhat::Rate { lines } } => bench_rate(lines),
+        Command::Bench { what } => super::bench::run(what),
         Command::Status { wave, account, format } => {
             let engine = open(root).await?;
             print!("{}", report::status(&engine, wave.as_deref(), account.as_deref(), format.into()).await?);
             Ok(0)
         }
     }
-}
-
-fn bench_rate(lines: u64) -> Result<u8> {
-    eprintln!("rating {lines} generated lines on one core (chunks of {} accounts)...", crate::bench::CHUNK_ACCOUNTS);
-    let r = crate::bench::rate_lines(lines, |_| {}).map_err(Failure::operational)?;
-    let secs = r.rating.as_secs_f64();
-    println!("lines rated       {} ({} accounts, one bill each)", r.lines, r.accounts);
-    println!("rating time       {secs:.3} s (the pure rating step only)");
-    println!("lines per second  {:.0} on one core", r.lines_per_second());
-    println!("wall time         {:.3} s (with generating the lines)", r.wall.as_secs_f64());
-    match r.peak_rss_kib {
-        Some(k) => println!("peak memory       {:.1} MiB (VmHWM)", k as f64 / 1024.0),
-        None => println!("peak memory       unknown (no /proc/self/status)"),
-    }
-    println!("machine           {} CPU(s), {}", r.cpus, r.cpu_model);
-    println!("checksum          {} USD rated in total", r.total);
-    Ok(0)
 }
 
 fn today() -> chrono::NaiveDate {

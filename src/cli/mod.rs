@@ -5,6 +5,7 @@
 //! that did not pass, a notice that failed); 2 bad input or configuration; 3 an operational failure
 //! (database, SMTP, files).
 
+mod bench;
 mod commands;
 mod progress;
 mod report;
@@ -106,11 +107,30 @@ pub enum Command {
     },
     /// Compare legacy and new bills per account and period, with the wave's gate verdict. On a
     /// fresh workspace it reads the legacy source directly (nothing is stored).
+    ///
+    /// Every report is kept as a numbered run of the wave (unless its outcome equals the last
+    /// run's) and says what changed since the previous run. `--format html` is a self-contained
+    /// page with charts, a sortable table and a drill-down per account.
     Reconcile {
         #[arg(long)]
         wave: String,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        /// With `--format csv`: one row per line difference instead of one per account and period.
+        #[arg(long)]
+        lines: bool,
+    },
+    /// Waive a failing account: it may be switched despite its reconciliation (journaled).
+    Waive {
+        account: String,
+        /// Why: kept in the account's journal and shown in every report.
+        #[arg(long)]
+        reason: String,
+    },
+    /// The wave's gate: promote a paused wave.
+    Gate {
+        #[command(subcommand)]
+        action: GateAction,
     },
     /// Send the customer notices due as of DATE (cron-friendly; each notice goes once, never late).
     /// Works on a fresh workspace: it extracts first.
@@ -171,7 +191,8 @@ pub enum Command {
         #[arg(long)]
         reason: String,
     },
-    /// Benchmarks anyone can run (no workspace needed). `bench rate`: the rating engine.
+    /// Benchmarks anyone can run (no workspace needed): `bench rate`, the rating engine;
+    /// `bench gen` and `bench reconcile`, the comparison scripts/bench-reconcile.sh times.
     Bench {
         #[command(subcommand)]
         what: BenchWhat,
@@ -209,6 +230,41 @@ pub enum BenchWhat {
         /// How many lines to rate (at least).
         #[arg(long, default_value_t = 5_000_000)]
         lines: u64,
+    },
+    /// Generate legacy.csv and new.csv (account-period totals) in DIR for the reconciliation
+    /// benchmark.
+    Gen {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 2017)]
+        seed: u64,
+    },
+    /// Compare two account-period CSV files (sorted by account and period); write the
+    /// differences to OUT.
+    Reconcile {
+        #[arg(long)]
+        legacy: PathBuf,
+        #[arg(long)]
+        new: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "0.01")]
+        tolerance: crate::domain::Decimal,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GateAction {
+    /// Let a paused wave proceed: you have looked at its reconciliation (journaled on the wave).
+    /// An aborted wave cannot be promoted; a later, different reconciliation is judged afresh.
+    Promote {
+        #[arg(long)]
+        wave: String,
+        /// Why: kept in the wave's journal and shown in every report.
+        #[arg(long)]
+        reason: String,
     },
 }
 

@@ -66,7 +66,7 @@ impl State {
             (self, to),
             (Pending, Extracted)
                 | (Extracted, Rated | Quarantined | Held)
-                | (Held, Rated | Quarantined | Held)
+                | (Held, Extracted | Rated | Quarantined | Held)
                 | (Rated, Reconciled | Held)
                 | (Reconciled, Notified | Held)
                 | (Notified, CutOver | Held)

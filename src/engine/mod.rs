@@ -11,6 +11,7 @@ mod reports;
 mod stages;
 
 pub use notify::{ContactsReport, NoticeReport};
+pub use reports::{PROMOTE, Promoted};
 pub use stages::{RunReport, StageReport};
 
 use crate::domain::LegacyAccount;

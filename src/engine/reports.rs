@@ -1,32 +1,67 @@
-//! Reports that read the store: the reconciliation of a wave.
+//! Reports that read the store: the reconciliation of a wave, its numbered runs, waivers and gate
+//! promotions.
+//!
+//! How runs relate to commands: the reconcile stage (`run`) compares only the accounts rated since
+//! the last run and stores their period verdicts; `reconcile --wave` compares the accounts not
+//! compared yet (a fresh workspace: all of them, in a scratch store) and reports over every stored
+//! verdict of the wave. Both record the wave's outcome as a numbered run, unless it is identical to
+//! the last run (same fingerprint): running either command twice records one run. The report
+//! then says what changed since the previous run. A fresh workspace keeps nothing, so its report is
+//! always run #1.
 
-use super::{Engine, EngineError};
+use super::{Ctx, Engine, EngineError};
+use crate::domain::{Decimal, State};
 use crate::plan::Wave;
-use crate::reconcile::PeriodVerdict;
-use crate::reconcile::report::{AccountRecon, Reconciliation, summarize};
+use crate::reconcile::gate::Promotion;
+use crate::reconcile::report::{self, AccountRecon, PeriodBills, Reconciliation, RunInfo, RunPoint, summarize};
+use crate::reconcile::{GateVerdict, PeriodVerdict};
+use crate::store::{NewRun, RunRow, StoreError};
+use std::collections::HashMap;
+
+/// The wave-journal event of a gate promotion.
+pub const PROMOTE: &str = "gate_promote";
+
+/// What `gate promote` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Promoted {
+    /// Recorded: the wave proceeds.
+    Promoted,
+    /// This very reconciliation was promoted before; nothing changed.
+    Already,
+    /// The gate says proceed already; nothing to promote.
+    NotPaused,
+    /// The gate says abort, which no person can promote.
+    Aborted(String),
+}
+
+/// A recorded run as a point of the report's charts.
+fn point(r: &RunRow) -> RunPoint {
+    RunPoint {
+        number: u64::try_from(r.number).unwrap_or(0),
+        pass_rate: r.pass_rate.parse().unwrap_or(Decimal::ZERO),
+        absolute_variance: r.absolute_variance.parse().unwrap_or(Decimal::ZERO),
+    }
+}
 
 impl Engine {
-    /// The reconciliation report of a wave, from the stored verdicts, a page of accounts at a time.
+    /// The reconciliation report of a wave, from the stored verdicts, a page of accounts at a time,
+    /// with its waivers and the gate (honouring a promotion of this very outcome).
     pub async fn reconciliation(&self, wave: &Wave) -> Result<Reconciliation, EngineError> {
         let mut out = Vec::new();
+        let mut waivers = HashMap::new();
         let mut after = String::new();
-        let all = crate::domain::State::ALL;
         loop {
-            let rows = self.store.wave_accounts(&wave.id, &all, None, &after, super::BATCH).await?;
+            let rows = self.store.wave_accounts(&wave.id, &State::ALL, None, &after, super::BATCH).await?;
             let Some(last) = rows.last() else { break };
             after = last.account_number.clone();
             let numbers: Vec<String> = rows.iter().map(|r| r.account_number.clone()).collect();
+            waivers.extend(self.store.waivers(&numbers).await?);
             let mut current: Option<AccountRecon> = None;
             for (acct, data) in self.store.verdicts(&numbers).await? {
-                let v: PeriodVerdict =
-                    serde_json::from_str(&data).map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
+                let v: PeriodVerdict = serde_json::from_str(&data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 if current.as_ref().is_none_or(|c| c.account_number != acct) {
                     out.extend(current.take());
-                    current = Some(AccountRecon {
-                        account_number: acct,
-                        status: crate::reconcile::AccountStatus::Pass,
-                        periods: vec![],
-                    });
+                    current = Some(AccountRecon::new(acct, vec![]));
                 }
                 if let Some(c) = current.as_mut() {
                     c.periods.push(v);
@@ -34,6 +69,167 @@ impl Engine {
             }
             out.extend(current.take());
         }
-        Ok(summarize(&wave.id, wave.tolerance, wave.gate.min_pass_rate, out))
+        let promotion = self.promotion(&wave.id).await?;
+        let mut rep = summarize(wave, out, &waivers, promotion.as_ref());
+        rep.history = self.store.runs(&wave.id).await?.iter().map(point).collect();
+        Ok(rep)
+    }
+
+    /// The wave's latest gate promotion.
+    pub(super) async fn promotion(&self, wave: &str) -> Result<Option<Promotion>, EngineError> {
+        let events = self.store.wave_journal(wave, Some(PROMOTE)).await?;
+        Ok(events.into_iter().last().map(|e| Promotion {
+            at: e.at,
+            actor: e.actor,
+            reason: e.reason,
+            fingerprint: e.fingerprint,
+        }))
+    }
+
+    /// Records the report as the wave's next run (unless it equals the last one) and fills in the
+    /// report's run number and what changed since the previous run.
+    pub async fn record_run(&self, rep: &mut Reconciliation, via: &str, ctx: &Ctx) -> Result<(), EngineError> {
+        let results = report::results(&rep.accounts);
+        let s = &rep.summary;
+        let new = NewRun {
+            wave: &rep.wave,
+            at: ctx.at,
+            actor: &ctx.actor,
+            via,
+            fingerprint: &rep.fingerprint,
+            accounts: s.accounts,
+            passed: s.passed,
+            failed: s.failed,
+            waived: s.waived,
+            unexplained: s.unexplained,
+            pass_rate: s.pass_rate.to_string(),
+            legacy_total: s.legacy_total.to_string(),
+            new_total: s.new_total.to_string(),
+            absolute_variance: s.absolute_variance.to_string(),
+            gate: rep.gate.as_str(),
+        };
+        let (row, recorded) = self.store.record_run(&new, &results).await?;
+        let runs = self.store.runs(&rep.wave).await?;
+        let previous = runs.iter().rev().find(|r| r.number < row.number);
+        let changes = match previous {
+            Some(p) => report::changes(&self.store.run_results(p.id).await?, &results),
+            None => report::changes(&[], &results),
+        };
+        rep.run = Some(RunInfo {
+            number: row.number as u64,
+            at: row.at.clone(),
+            recorded,
+            previous: previous.map(|p| p.number as u64),
+            changes,
+        });
+        rep.history = runs.iter().map(point).collect();
+        Ok(())
+    }
+
+    /// Loads the legacy and new bills of the `n` accounts with the most money at stake (and every
+    /// failing one among them) for the HTML drill-down.
+    pub async fn attach_bills(&self, rep: &mut Reconciliation, n: usize) -> Result<(), EngineError> {
+        let picked: Vec<usize> = (0..rep.accounts.len())
+            .filter(|&i| {
+                let a = &rep.accounts[i];
+                !a.stake.is_zero() || a.status == crate::reconcile::AccountStatus::Fail
+            })
+            .take(n)
+            .collect();
+        for chunk in picked.chunks(super::BATCH as usize) {
+            let numbers: Vec<String> = chunk.iter().map(|&i| rep.accounts[i].account_number.clone()).collect();
+            let legacy = self.store.legacy_accounts(&numbers).await?;
+            for &i in chunk {
+                let a = &mut rep.accounts[i];
+                let Some(acct) = legacy.iter().find(|l| l.account.account_number == a.account_number) else { continue };
+                // The bills the stage stored (what the verdicts compared); rated now when absent.
+                let mut stored = HashMap::new();
+                for (period, data) in self.store.bills(&a.account_number).await? {
+                    let bill: crate::rate::NewBill =
+                        serde_json::from_str(&data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    stored.insert(period, bill);
+                }
+                let mut bills = Vec::new();
+                for p in &a.periods {
+                    let new = match stored.remove(&p.period.to_string()) {
+                        Some(b) => Some(b),
+                        None => crate::rate::rate(acct, &self.plan.catalog, p.period).ok().map(|r| r.bill),
+                    };
+                    let lines = acct.invoice_lines.iter().filter(|l| l.period == p.period).cloned().collect();
+                    bills.push(PeriodBills { period: p.period, legacy: lines, new });
+                }
+                a.bills = bills;
+            }
+        }
+        Ok(())
+    }
+
+    /// A person's waiver of a failing account: it may be switched. Journaled on the account in the
+    /// same transaction; a held account goes back to be reconciled again (and then passes on with
+    /// the waiver). Waiving twice does nothing the second time.
+    pub async fn waive(&self, account: &str, reason: &str, ctx: &Ctx) -> Result<bool, EngineError> {
+        let row = self.store.account(account).await?.ok_or_else(|| StoreError::NoAccount(account.to_string()))?;
+        if matches!(row.state, State::CutOver | State::RolledBack | State::Quarantined) {
+            return Err(EngineError::Refused(format!(
+                "account {account} is {}: a waiver would change nothing",
+                row.state
+            )));
+        }
+        let failed = self.store.recon(account).await?.as_deref() == Some("fail");
+        let mut tx = self.store.begin().await?;
+        if !self.store.put_waiver_in(&mut tx, account, reason, &ctx.actor, ctx.at).await? {
+            return Ok(false);
+        }
+        let (to, why) = if row.state == State::Held && failed {
+            (State::Rated, format!("reconciliation failure waived: {reason}; back to be reconciled with the waiver"))
+        } else {
+            (row.state, format!("reconciliation failure waived: {reason}"))
+        };
+        let t = crate::store::Transition {
+            account,
+            from: row.state,
+            to,
+            actor: &ctx.actor,
+            reason: &why,
+            at: ctx.at,
+            schedule: None,
+        };
+        if !self.store.transition_in(&mut tx, &t).await? {
+            return Err(EngineError::Refused(format!("account {account} changed state meanwhile; try again")));
+        }
+        tx.commit().await.map_err(|e| self.store.err(e))?;
+        Ok(true)
+    }
+
+    /// Promotes a paused wave: a person has looked at its latest reconciliation run and lets the
+    /// wave proceed. Journaled on the wave with the run's fingerprint, so the promotion covers
+    /// exactly what was looked at: a later, different outcome is judged afresh.
+    pub async fn promote(&self, wave_id: &str, reason: &str, ctx: &Ctx) -> Result<Promoted, EngineError> {
+        self.runnable_wave(wave_id)?;
+        // The outcome `run` and `switch` judge: the wave's latest recorded run.
+        let Some(run) = self.store.latest_run(wave_id).await? else {
+            return Err(EngineError::Refused(format!(
+                "wave `{wave_id}` has no reconciliation yet: run it (or `cutover reconcile --wave {wave_id}`) first"
+            )));
+        };
+        let gate = self.gate(wave_id).await?;
+        match (gate.analysis, &gate.promoted) {
+            (GateVerdict::Abort, _) => {
+                let breached: Vec<String> = gate
+                    .checks
+                    .iter()
+                    .filter(|c| !c.ok && c.on_breach == GateVerdict::Abort)
+                    .map(|c| format!("{} {} (limit {})", c.metric, c.value, c.limit))
+                    .collect();
+                return Ok(Promoted::Aborted(breached.join("; ")));
+            }
+            (GateVerdict::Proceed, _) => return Ok(Promoted::NotPaused),
+            (GateVerdict::Pause, Some(_)) => return Ok(Promoted::Already),
+            (GateVerdict::Pause, None) => {}
+        }
+        let data = serde_json::to_string(&gate.checks).map_err(|e| EngineError::Refused(e.to_string()))?;
+        let reason = format!("{reason} (run #{})", run.number);
+        self.store.wave_event(wave_id, ctx.at, &ctx.actor, PROMOTE, &reason, &run.fingerprint, &data).await?;
+        Ok(Promoted::Promoted)
     }
 }

@@ -4,7 +4,7 @@ use super::{BATCH, Ctx, Engine, EngineError};
 use crate::domain::{LegacyAccount, Period, State};
 use crate::notify::transport::Mailer;
 use crate::plan::{Proration, Wave, schedule::schedule};
-use crate::reconcile::{self, GateVerdict, PeriodInput, PeriodStatus, Policy, Reason};
+use crate::reconcile::{self, GateVerdict, PeriodInput, PeriodStatus, PeriodVerdict, Policy};
 use crate::store::{AccountRow, Due, Transition};
 use serde::Serialize;
 
@@ -57,6 +57,19 @@ impl RunReport {
     pub fn changed_anything(&self) -> bool {
         [&self.rated, &self.reconciled, &self.notified, &self.switched].iter().any(|s| **s != StageReport::default())
     }
+}
+
+/// The mismatching periods of an account, in words (for the journal).
+fn mismatches(verdicts: &[PeriodVerdict]) -> String {
+    let worst: Vec<String> = verdicts
+        .iter()
+        .filter(|v| v.status == PeriodStatus::Mismatch)
+        .map(|v| {
+            let reasons: Vec<_> = v.reasons.iter().map(|r| r.as_str()).collect();
+            format!("{} {:+} ({})", v.period, v.difference, reasons.join(", "))
+        })
+        .collect();
+    if worst.is_empty() { "differences over the account tolerance".to_string() } else { worst.join("; ") }
 }
 
 impl Engine {
@@ -231,124 +244,146 @@ impl Engine {
     /// ones are held with the reasons.
     pub async fn reconcile_wave(&self, id: &str, ctx: &Ctx) -> Result<StageReport, EngineError> {
         let wave = self.runnable_wave(id)?;
-        let policy = Policy {
-            tolerance: wave.tolerance,
-            accept: wave.accept.iter().filter_map(|a| a.parse::<Reason>().ok()).collect(),
-        };
+        let policy = Policy::of(wave);
         let catalog = &self.plan.catalog;
-        self.pages(id, &[State::Rated], None, "reconcile", async |rows| {
-            let accounts = self.load(&rows).await?;
-            let mut r = StageReport::default();
-            let mut tx = self.store.begin().await?;
-            for acct in &accounts {
-                let number = &acct.account.account_number;
-                let mut verdicts = Vec::new();
-                for p in Self::parallel_periods(wave, acct) {
-                    let (Ok(new), Ok(alt)) = (
-                        crate::rate::rate(acct, catalog, p),
-                        crate::rate::rate_with(acct, catalog, p, Some(Proration::Thirty360)),
-                    ) else {
-                        continue;
-                    };
-                    let legacy: Vec<_> = acct.invoice_lines.iter().filter(|l| l.period == p).cloned().collect();
-                    let v = reconcile::compare(
-                        &PeriodInput { legacy: &legacy, new: &new.bill, new_legacy_convention: &alt.bill },
-                        catalog,
-                        &policy,
-                    );
-                    verdicts.push(v);
-                }
-                for v in &verdicts {
-                    let json = serde_json::to_string(v).map_err(|e| EngineError::Refused(e.to_string()))?;
-                    let status = serde_json::to_value(v.status)
-                        .ok()
-                        .and_then(|s| s.as_str().map(str::to_string))
-                        .unwrap_or_default();
-                    self.store
-                        .put_verdict_in(
-                            &mut tx,
-                            number,
-                            &v.period.to_string(),
-                            &status,
-                            &v.legacy_total.to_string(),
-                            &v.new_total.to_string(),
-                            &v.difference.to_string(),
-                            &json,
-                        )
-                        .await?;
-                }
-                let pass = reconcile::account_status(&verdicts) == reconcile::AccountStatus::Pass;
-                self.store.set_recon_in(&mut tx, number, if pass { "pass" } else { "fail" }).await?;
-                let row = rows.iter().find(|r| &r.account_number == number);
-                let (to, reason) = if pass {
-                    let diff: crate::domain::Decimal = verdicts.iter().map(|v| v.difference).sum();
-                    let passed =
-                        format!("reconciliation passed over {} period(s), net difference {diff}", verdicts.len());
-                    match row.and_then(|r| r.schedule()) {
-                        Some(_) => (State::Reconciled, passed),
-                        None => match schedule(wave, acct.account.bill_cycle_day, ctx.as_of) {
-                            Ok(s) => {
-                                let reason = format!(
-                                    "{passed}; scheduled: cut over {}, first new bill {}",
-                                    s.cutover_date, s.first_new_bill_date
-                                );
-                                let t = Transition {
-                                    account: number,
-                                    from: State::Rated,
-                                    to: State::Reconciled,
-                                    actor: &ctx.actor,
-                                    reason: &reason,
-                                    at: ctx.at,
-                                    schedule: Some(Some(s)),
-                                };
-                                r.done += u64::from(self.store.transition_in(&mut tx, &t).await?);
-                                continue;
-                            }
-                            Err(why) => (State::Held, format!("{passed}, but {why}")),
-                        },
+        let stage = self
+            .pages(id, &[State::Rated], None, "reconcile", async |rows| {
+                let accounts = self.load(&rows).await?;
+                let numbers: Vec<String> = rows.iter().map(|r| r.account_number.clone()).collect();
+                let waivers: std::collections::HashMap<String, crate::reconcile::report::Waiver> =
+                    self.store.waivers(&numbers).await?.into_iter().collect();
+                let mut r = StageReport::default();
+                let mut tx = self.store.begin().await?;
+                for acct in &accounts {
+                    let number = &acct.account.account_number;
+                    let mut verdicts = Vec::new();
+                    for p in Self::parallel_periods(wave, acct) {
+                        let (Ok(new), Ok(alt)) = (
+                            crate::rate::rate(acct, catalog, p),
+                            crate::rate::rate_with(acct, catalog, p, Some(Proration::Thirty360)),
+                        ) else {
+                            continue;
+                        };
+                        let legacy: Vec<_> = acct.invoice_lines.iter().filter(|l| l.period == p).cloned().collect();
+                        let v = reconcile::compare(
+                            &PeriodInput { legacy: &legacy, new: &new.bill, new_legacy_convention: &alt.bill },
+                            catalog,
+                            &policy,
+                        );
+                        verdicts.push(v);
                     }
-                } else {
-                    let worst: Vec<String> = verdicts
-                        .iter()
-                        .filter(|v| v.status == PeriodStatus::Mismatch)
-                        .map(|v| {
-                            let reasons: Vec<_> = v.reasons.iter().map(|r| r.as_str()).collect();
-                            format!("{} {:+} ({})", v.period, v.difference, reasons.join(", "))
-                        })
-                        .collect();
-                    (State::Held, format!("reconciliation failed: {}", worst.join("; ")))
-                };
-                let t = Transition {
-                    account: number,
-                    from: State::Rated,
-                    to,
-                    actor: &ctx.actor,
-                    reason: &reason,
-                    at: ctx.at,
-                    schedule: None,
-                };
-                if self.store.transition_in(&mut tx, &t).await? {
-                    if to == State::Reconciled { r.done += 1 } else { r.held += 1 }
+                    for v in &verdicts {
+                        let json = serde_json::to_string(v).map_err(|e| EngineError::Refused(e.to_string()))?;
+                        let status = serde_json::to_value(v.status)
+                            .ok()
+                            .and_then(|s| s.as_str().map(str::to_string))
+                            .unwrap_or_default();
+                        self.store
+                            .put_verdict_in(
+                                &mut tx,
+                                number,
+                                &v.period.to_string(),
+                                &status,
+                                &v.legacy_total.to_string(),
+                                &v.new_total.to_string(),
+                                &v.difference.to_string(),
+                                &json,
+                            )
+                            .await?;
+                    }
+                    let pass = reconcile::account_status(&verdicts, &policy) == reconcile::AccountStatus::Pass;
+                    self.store.set_recon_in(&mut tx, number, if pass { "pass" } else { "fail" }).await?;
+                    let row = rows.iter().find(|r| &r.account_number == number);
+                    let waiver = waivers.get(number.as_str()).filter(|_| !pass);
+                    let (to, reason) = if pass || waiver.is_some() {
+                        let diff: crate::domain::Decimal = verdicts.iter().map(|v| v.difference).sum();
+                        let passed = match waiver {
+                            None => {
+                                format!(
+                                    "reconciliation passed over {} period(s), net difference {diff}",
+                                    verdicts.len()
+                                )
+                            }
+                            Some(w) => format!(
+                                "reconciliation failed ({}), waived by {}: {}",
+                                mismatches(&verdicts),
+                                w.actor,
+                                w.reason
+                            ),
+                        };
+                        match row.and_then(|r| r.schedule()) {
+                            Some(_) => (State::Reconciled, passed),
+                            None => match schedule(wave, acct.account.bill_cycle_day, ctx.as_of) {
+                                Ok(s) => {
+                                    let reason = format!(
+                                        "{passed}; scheduled: cut over {}, first new bill {}",
+                                        s.cutover_date, s.first_new_bill_date
+                                    );
+                                    let t = Transition {
+                                        account: number,
+                                        from: State::Rated,
+                                        to: State::Reconciled,
+                                        actor: &ctx.actor,
+                                        reason: &reason,
+                                        at: ctx.at,
+                                        schedule: Some(Some(s)),
+                                    };
+                                    r.done += u64::from(self.store.transition_in(&mut tx, &t).await?);
+                                    continue;
+                                }
+                                Err(why) => (State::Held, format!("{passed}, but {why}")),
+                            },
+                        }
+                    } else {
+                        (State::Held, format!("reconciliation failed: {}", mismatches(&verdicts)))
+                    };
+                    let t = Transition {
+                        account: number,
+                        from: State::Rated,
+                        to,
+                        actor: &ctx.actor,
+                        reason: &reason,
+                        at: ctx.at,
+                        schedule: None,
+                    };
+                    if self.store.transition_in(&mut tx, &t).await? {
+                        if to == State::Reconciled { r.done += 1 } else { r.held += 1 }
+                    }
                 }
-            }
-            tx.commit().await.map_err(|e| self.store.err(e))?;
-            Ok(r)
-        })
-        .await
+                tx.commit().await.map_err(|e| self.store.err(e))?;
+                Ok(r)
+            })
+            .await?;
+        // Every reconciliation that compared accounts is kept as a numbered run of the wave.
+        if stage.done + stage.held > 0 {
+            let mut rep = self.reconciliation(wave).await?;
+            self.record_run(&mut rep, "run", ctx).await?;
+        }
+        Ok(stage)
     }
 
-    /// The wave's gate from its reconciliation so far.
-    pub async fn gate(&self, id: &str) -> Result<(GateVerdict, i64, i64), EngineError> {
+    /// The wave's gate, from its latest recorded reconciliation run (the reconcile stage records
+    /// one whenever it compares accounts), honouring a promotion of that very outcome. One query,
+    /// whatever the size of the wave. No run yet: nothing to judge, the wave pauses.
+    pub async fn gate(&self, id: &str) -> Result<reconcile::GateResult, EngineError> {
         let wave = self.wave(id)?;
-        let (pass, fail) = self.store.recon_counts(id).await?;
-        Ok((reconcile::gate(pass as u64, (pass + fail) as u64, wave.gate.min_pass_rate), pass, fail))
+        let run = self.store.latest_run(id).await?;
+        let metrics = run.as_ref().map_or_else(reconcile::GateMetrics::default, |r| reconcile::GateMetrics {
+            accounts: u64::try_from(r.accounts).unwrap_or(0),
+            passing: u64::try_from(r.passed + r.waived).unwrap_or(0),
+            absolute_variance: r.absolute_variance.parse().unwrap_or_default(),
+            unexplained: u64::try_from(r.unexplained).unwrap_or(0),
+        });
+        let fingerprint = run.map(|r| r.fingerprint).unwrap_or_default();
+        let promotion = self.promotion(id).await?;
+        Ok(reconcile::gate::evaluate(&wave.gate, &metrics, &fingerprint, promotion.as_ref()))
     }
 
     /// Switch: cuts over the accounts whose cut-over date has come, that were notified and passed,
     /// while the wave's gate says proceed.
     pub async fn switch_wave(&self, id: &str, ctx: &Ctx) -> Result<(GateVerdict, StageReport), EngineError> {
         let wave = self.runnable_wave(id)?;
-        let (gate, _, _) = self.gate(id).await?;
+        let gate = self.gate(id).await?.verdict;
         if gate != GateVerdict::Proceed {
             return Ok((gate, StageReport::default()));
         }

@@ -34,6 +34,11 @@ pub struct Wave {
     pub duration_days: u32,
     /// Largest absolute difference per account and period that passes.
     pub tolerance: Decimal,
+    /// Relative tolerance per period, in percent of the legacy period total (`None`: not used).
+    /// A period passes when its unaccepted difference is within the larger of the two.
+    pub tolerance_pct: Option<Decimal>,
+    /// Largest unaccepted difference per account, summed over its periods (`None`: not used).
+    pub account_tolerance: Option<Decimal>,
     /// Difference reasons this wave accepts as expected (e.g. `proration_convention`).
     pub accept: Vec<String>,
     pub gate: Gate,
@@ -83,16 +88,36 @@ impl Selector {
     }
 }
 
-/// The wave's go / no-go rule over its reconciliation.
-#[derive(Debug, Clone, Serialize)]
+/// The wave's go / no-go analysis over its reconciliation (Argo-style): every metric has a
+/// limit below which (or above which) the wave pauses, and optionally a harder limit that aborts it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Gate {
     /// Pass rate (0..=1) below which the wave pauses.
     pub min_pass_rate: Decimal,
+    /// Largest total absolute variance (sum of |difference| over every period) that proceeds.
+    pub max_absolute_variance: Option<Decimal>,
+    /// Largest number of `unexplained` line differences that proceeds.
+    pub max_unexplained: Option<u64>,
+    /// Limits that abort the wave instead of pausing it (a person cannot promote an abort).
+    pub abort: GateLimits,
+}
+
+/// Limits of a gate's `abort` section; every one optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct GateLimits {
+    pub min_pass_rate: Option<Decimal>,
+    pub max_absolute_variance: Option<Decimal>,
+    pub max_unexplained: Option<u64>,
 }
 
 impl Default for Gate {
     fn default() -> Self {
-        Gate { min_pass_rate: Decimal::new(95, 2) }
+        Gate {
+            min_pass_rate: Decimal::new(95, 2),
+            max_absolute_variance: None,
+            max_unexplained: None,
+            abort: GateLimits::default(),
+        }
     }
 }
 

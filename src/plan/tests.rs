@@ -97,6 +97,38 @@ fn wave_problems_name_file_line_and_column() {
             "id: w1\nname: W1\nselect: { segment: [cloud] }\nstart: 2017-06-05\nduration_days: 60\ngate: { min_pass_rate: \"95\" }\n",
             "w.yaml:6:24: `gate.min_pass_rate` is a fraction between 0 and 1",
         ),
+        (
+            "id: w1\nname: W1\nselect: { segment: [cloud] }\nstart: 2017-06-05\nduration_days: 60\ntolerance_pct: \"150\"\n",
+            "w.yaml:6:16: `tolerance_pct` is a percentage between 0 and 100",
+        ),
+        (
+            "id: w1\nname: W1\nselect: { segment: [cloud] }\nstart: 2017-06-05\nduration_days: 60\naccount_tolerance: \"-1\"\n",
+            "w.yaml:6:20: `account_tolerance` must not be negative",
+        ),
+        (
+            "id: w1\nname: W1\nselect: { segment: [cloud] }\nstart: 2017-06-05\nduration_days: 60\naccept: [rounding, unexplained]\n",
+            "w.yaml:6:20: `accept`: `unexplained` cannot be accepted",
+        ),
+        (
+            "id: w1\nname: W1\nselect: { segment: [cloud] }\nstart: 2017-06-05\nduration_days: 60\ngate: { max_unexplained: many }\n",
+            "w.yaml:6:26: `gate.max_unexplained`: `many` is not a whole number (0 or more)",
+        ),
+        (
+            "id: w1\nname: W1\nselect: { segment: [cloud] }\nstart: 2017-06-05\nduration_days: 60\ngate: { max_absolute_variance: \"-5\" }\n",
+            "w.yaml:6:32: `gate.max_absolute_variance` must not be negative",
+        ),
+        (
+            "id: w1\nname: W1\nselect: { segment: [cloud] }\nstart: 2017-06-05\nduration_days: 60\ngate: { abort: { min_pass_rate: \"0.99\" } }\n",
+            "w.yaml:6:16: `gate.abort.min_pass_rate` (0.99) is above `gate.min_pass_rate` (0.95)",
+        ),
+        (
+            "id: w1\nname: W1\nselect: { segment: [cloud] }\nstart: 2017-06-05\nduration_days: 60\ngate:\n  abort:\n    speed: 1\n",
+            "w.yaml:8:5: unknown field `speed` in `gate.abort`",
+        ),
+        (
+            "id: w1\nname: W1\nselect: { segment: [cloud] }\nstart: 2017-06-05\nduration_days: 60\ngate:\n  abort:\n    max_unexplained: -3\n",
+            "w.yaml:8:22: `gate.abort.max_unexplained`: `-3` is not a whole number (0 or more)",
+        ),
         ("id: w1\nname: [W1\n", "w.yaml:3:1: YAML syntax error"),
         ("id: w1\nid: w2\n", "w.yaml:2:1: duplicate key `id`"),
         (
@@ -421,4 +453,32 @@ mod schedule_rule {
             }
         }
     }
+}
+
+#[test]
+fn tolerances_and_gate_limits_are_read_from_the_wave() {
+    let text = format!(
+        "{GOOD}tolerance: \"0.05\"\ntolerance_pct: \"0.5\"\naccount_tolerance: \"1.00\"\naccept: [proration_convention]\n\
+         gate:\n  min_pass_rate: \"0.9\"\n  max_absolute_variance: \"2500\"\n  max_unexplained: 0\n\
+         \x20 abort: {{ min_pass_rate: \"0.5\", max_unexplained: 20 }}\n"
+    );
+    let checked = parse(&file("catalog.yaml", CATALOG), &[file("w.yaml", &text)]);
+    let problems: Vec<_> = checked.problems.iter().map(|p| p.to_string()).collect();
+    let plan = checked.plan.unwrap_or_else(|| panic!("{problems:#?}"));
+    let w = plan.wave("w1").unwrap();
+    let d = |s: &str| s.parse::<crate::domain::Decimal>().unwrap();
+    assert_eq!((w.tolerance, w.tolerance_pct, w.account_tolerance), (d("0.05"), Some(d("0.5")), Some(d("1.00"))));
+    assert_eq!(
+        w.gate,
+        Gate {
+            min_pass_rate: d("0.9"),
+            max_absolute_variance: Some(d("2500")),
+            max_unexplained: Some(0),
+            abort: GateLimits { min_pass_rate: Some(d("0.5")), max_absolute_variance: None, max_unexplained: Some(20) },
+        }
+    );
+    // Left out, they take their defaults.
+    let plain = parse(&file("catalog.yaml", CATALOG), &[file("w.yaml", GOOD)]).plan.unwrap();
+    let w = plain.wave("w1").unwrap();
+    assert_eq!((w.tolerance_pct, w.account_tolerance, &w.gate), (None, None, &Gate::default()));
 }

@@ -1,7 +1,7 @@
 //! Wave files (SPEC §3b).
 
 use super::yaml::{Fields, Reader, is_null, pos};
-use super::{Gate, Problem, Selector, Wave};
+use super::{Gate, GateLimits, Problem, Selector, Wave};
 use crate::domain::{Decimal, Segment};
 use crate::reconcile::Reason;
 use marked_yaml::Span;
@@ -120,15 +120,40 @@ fn parse_one(r: &mut Reader, text: &str) -> Option<Located> {
             }
         }),
     };
+    let tolerance_pct = match f.opt("tolerance_pct") {
+        None => Some(None),
+        Some(n) => r.decimal(n, "`tolerance_pct`", 9).and_then(|t| {
+            if t.is_sign_negative() || t > Decimal::ONE_HUNDRED {
+                r.error(n.span(), "`tolerance_pct` is a percentage between 0 and 100 (e.g. \"0.5\")");
+                None
+            } else {
+                Some(Some(t))
+            }
+        }),
+    };
+    let account_tolerance = match f.opt("account_tolerance") {
+        None => Some(None),
+        Some(n) => money_limit(r, n, "`account_tolerance`").map(Some),
+    };
     let accept = match f.opt("accept") {
         None => Some(vec![]),
         Some(n) => {
             let mut ok = true;
             let items = r.strings(n, "`accept`");
             for (s, span) in &items {
-                if s.parse::<Reason>().is_err() {
-                    ok = false;
-                    r.error(span, format!("`accept`: unknown difference reason `{s}` (known: {})", Reason::names()));
+                match s.parse::<Reason>() {
+                    Err(_) => {
+                        ok = false;
+                        r.error(
+                            span,
+                            format!("`accept`: unknown difference reason `{s}` (known: {})", Reason::names()),
+                        );
+                    }
+                    Ok(Reason::Unexplained) => {
+                        ok = false;
+                        r.error(span, "`accept`: `unexplained` cannot be accepted: a difference nothing explains is never passed as expected");
+                    }
+                    Ok(_) => {}
                 }
             }
             ok.then(|| items.into_iter().map(|(s, _)| s).collect())
@@ -163,6 +188,8 @@ fn parse_one(r: &mut Reader, text: &str) -> Option<Located> {
             start: start?,
             duration_days: duration_days?,
             tolerance: tolerance?,
+            tolerance_pct: tolerance_pct?,
+            account_tolerance: account_tolerance?,
             accept: accept?,
             gate: gate?,
             parallel_run_periods: parallel_run_periods?,
@@ -209,16 +236,88 @@ fn gate(r: &mut Reader, node: &marked_yaml::Node) -> Option<Gate> {
     let map = r.mapping(node, "`gate`")?;
     let mut f = Fields::new(map, "`gate`");
     let mut gate = Gate::default();
+    let mut ok = true;
     if let Some(n) = f.opt("min_pass_rate") {
-        let v = r.decimal(n, "`gate.min_pass_rate`", 9)?;
-        if v < Decimal::ZERO || v > Decimal::ONE {
-            r.error(n.span(), "`gate.min_pass_rate` is a fraction between 0 and 1 (e.g. \"0.95\")");
-            return None;
+        match rate(r, n, "`gate.min_pass_rate`") {
+            Some(v) => gate.min_pass_rate = v,
+            None => ok = false,
         }
-        gate.min_pass_rate = v;
+    }
+    let limits = limits_of(r, &mut f, "gate");
+    if let Some(n) = f.opt("abort") {
+        match r.mapping(n, "`gate.abort`") {
+            Some(m) => {
+                let mut af = Fields::new(m, "`gate.abort`");
+                let min = af.opt("min_pass_rate").map(|n| rate(r, n, "`gate.abort.min_pass_rate`"));
+                let abort = limits_of(r, &mut af, "gate.abort");
+                af.finish(r);
+                match (min, abort) {
+                    (Some(None), _) | (_, None) => ok = false,
+                    (min, Some((var, unexplained))) => {
+                        gate.abort = GateLimits {
+                            min_pass_rate: min.flatten(),
+                            max_absolute_variance: var,
+                            max_unexplained: unexplained,
+                        };
+                        if let Some(a) = gate.abort.min_pass_rate
+                            && a > gate.min_pass_rate
+                        {
+                            ok = false;
+                            r.error(
+                                n.span(),
+                                format!(
+                                    "`gate.abort.min_pass_rate` ({a}) is above `gate.min_pass_rate` ({}): the wave would abort before it pauses",
+                                    gate.min_pass_rate
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+            None => ok = false,
+        }
+    }
+    match limits {
+        Some((var, unexplained)) => {
+            gate.max_absolute_variance = var;
+            gate.max_unexplained = unexplained;
+        }
+        None => ok = false,
     }
     f.finish(r);
-    Some(gate)
+    ok.then_some(gate)
+}
+
+/// `max_absolute_variance` and `max_unexplained` of a gate section.
+fn limits_of(r: &mut Reader, f: &mut Fields, prefix: &str) -> Option<(Option<Decimal>, Option<u64>)> {
+    let var = match f.opt("max_absolute_variance") {
+        None => Some(None),
+        Some(n) => money_limit(r, n, &format!("`{prefix}.max_absolute_variance`")).map(Some),
+    };
+    let unexplained = match f.opt("max_unexplained") {
+        None => Some(None),
+        Some(n) => r.parsed::<u64>(n, &format!("`{prefix}.max_unexplained`"), "a whole number (0 or more)").map(Some),
+    };
+    Some((var?, unexplained?))
+}
+
+fn rate(r: &mut Reader, n: &marked_yaml::Node, what: &str) -> Option<Decimal> {
+    let v = r.decimal(n, what, 9)?;
+    if v < Decimal::ZERO || v > Decimal::ONE {
+        r.error(n.span(), format!("{what} is a fraction between 0 and 1 (e.g. \"0.95\")"));
+        return None;
+    }
+    Some(v)
+}
+
+/// A non-negative amount of money.
+fn money_limit(r: &mut Reader, n: &marked_yaml::Node, what: &str) -> Option<Decimal> {
+    let v = r.decimal(n, what, 9)?;
+    if v.is_sign_negative() {
+        r.error(n.span(), format!("{what} must not be negative"));
+        return None;
+    }
+    Some(v)
 }
 
 fn notice_limits(r: &mut Reader, node: &marked_yaml::Node) -> Option<super::NoticeLimits> {

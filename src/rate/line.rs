@@ -30,6 +30,19 @@ pub struct BillLine {
     pub partial: bool,
 }
 
+impl BillLine {
+    /// A recurring line's amount before the one rounding step, when the line knows its factor
+    /// (a line read back from JSON does not).
+    pub fn exact_recurring_amount(&self) -> Option<Decimal> {
+        match &self.calculation {
+            Calculation::Recurring { fraction: (n, d), quantity, unit_price, .. } if *d != 0 => {
+                Some(quantity * unit_price * Decimal::from(*n) / Decimal::from(*d))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// The `charge_type` of a line: a catalog charge type, or a discount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -87,6 +100,8 @@ pub struct Factor {
 pub enum Calculation {
     Recurring {
         factor: Factor,
+        /// The factor as the exact fraction the amount was computed with (numerator, denominator).
+        fraction: (i64, i64),
         quantity: Decimal,
         unit_price: Decimal,
     },
@@ -121,7 +136,7 @@ pub enum Calculation {
 impl fmt::Display for Calculation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Calculation::Recurring { factor: x, quantity, unit_price } => {
+            Calculation::Recurring { factor: x, quantity, unit_price, .. } => {
                 let q = quantity.normalize();
                 let prefix = match x.period {
                     BillingPeriod::Month => "",

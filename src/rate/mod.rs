@@ -129,8 +129,12 @@ pub fn rate_with(
                         s.quantity * s.unit_price * Decimal::from(piece.factor.0) / Decimal::from(piece.factor.1)
                     };
                     let amount = round_line(raw, rounding);
-                    let calc =
-                        Calculation::Recurring { factor: piece.facts, quantity: s.quantity, unit_price: s.unit_price };
+                    let calc = Calculation::Recurring {
+                        factor: piece.facts,
+                        fraction: piece.factor,
+                        quantity: s.quantity,
+                        unit_price: s.unit_price,
+                    };
                     let line = new_line(
                         names,
                         LineType::Recurring,

@@ -1,19 +1,41 @@
 //! Reconcile: compares what the legacy system billed with what the new model bills, per account
 //! and period, and explains every difference. Pure.
 //!
-//! Lines are matched by legacy code. A difference on a code is explained, in this order, as
-//! `unmapped_product` (the code has no product in the new catalog), `missing_line` (the legacy bill
-//! has it, the new one does not), `extra_line` (the new bill has it, the legacy one does not),
-//! `price_difference` (billed unit price differs from the contracted one), `usage_difference`
-//! (billed quantity differs), `proration_convention` (re-rated under the legacy 30-day convention
-//! the amounts agree), `rounding` (same quantity and price, within one unit of the scale per line), and otherwise `unexplained`.
-//! A difference nothing explains is never passed silently.
+//! **Matching.** Within a period, legacy lines and new lines are matched per legacy code *and
+//! service period*: first the lines whose service periods are identical, then the rest of the
+//! code's lines in order of their first day. A code whose lines are split differently on the two
+//! sides (two legacy lines for one new line) but add up to the same money and quantity is a match.
+//!
+//! **Reasons.** Each difference on a matched pair (or an unmatched line) gets one reason, tried in
+//! this order: `unmapped_product` (the code has no product in the new catalog), `missing_line` (the
+//! legacy bill has it, the new one does not), `extra_line` (the other way round),
+//! `usage_difference` (the billed quantity differs; or, for a usage charge, the same quantity priced
+//! differently: a tier or included-units difference), `price_difference` (billed vs contracted unit
+//! price), `proration_convention` (re-rated under the legacy 30-day convention the amounts agree),
+//! `service_period` (the lines cover different days), `rounding` (same quantity and price, and the
+//! legacy amount within half a unit of the currency scale of the exact, unrounded amount: the same
+//! amount rounded another way), and otherwise `unexplained`.
+//!
+//! **Statuses.** A period with no difference is `match`. Otherwise the *unaccepted* differences
+//! (reasons the wave does not `accept`; `unexplained` is never acceptable) are summed as absolute
+//! amounts, so that two errors cannot cancel out; the period is `within_tolerance` when that sum is
+//! within the wave's tolerance (the larger of the absolute `tolerance` and `tolerance_pct` of the
+//! legacy total), else `mismatch`. An account fails when one of its periods mismatches or, with an
+//! `account_tolerance`, when its periods' unaccepted differences add up to more than that. A
+//! difference is never passed silently: its reason stays on the verdict, and every `unexplained`
+//! one is counted by the wave's gate.
 
+pub mod bulk;
+pub mod gate;
+mod html;
 pub mod report;
 
+pub use gate::{GateCheck, GateMetrics, GateResult, GateVerdict};
+
 use crate::domain::{Decimal, LegacyLine, Period};
-use crate::plan::{Catalog, Rounding};
-use crate::rate::NewBill;
+use crate::plan::{Catalog, ChargeType, Rounding};
+use crate::rate::{BillLine, NewBill};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -29,11 +51,12 @@ pub enum Reason {
     UsageDifference,
     MissingLine,
     ExtraLine,
+    ServicePeriod,
     Unexplained,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 8] = [
+    pub const ALL: [Reason; 9] = [
         Reason::ProrationConvention,
         Reason::UnmappedProduct,
         Reason::Rounding,
@@ -41,6 +64,7 @@ impl Reason {
         Reason::UsageDifference,
         Reason::MissingLine,
         Reason::ExtraLine,
+        Reason::ServicePeriod,
         Reason::Unexplained,
     ];
 
@@ -53,6 +77,7 @@ impl Reason {
             Reason::UsageDifference => "usage_difference",
             Reason::MissingLine => "missing_line",
             Reason::ExtraLine => "extra_line",
+            Reason::ServicePeriod => "service_period",
             Reason::Unexplained => "unexplained",
         }
     }
@@ -83,7 +108,7 @@ pub enum PeriodStatus {
     Mismatch,
 }
 
-/// One explained difference on one legacy code.
+/// One explained difference: a matched pair of lines (or an unmatched line) of one legacy code.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     pub legacy_code: String,
@@ -91,6 +116,29 @@ pub struct Finding {
     pub legacy_amount: Decimal,
     pub new_amount: Decimal,
     pub detail: String,
+    /// The service period of the line (the new line's, else the legacy line's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_start: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_end: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legacy_quantity: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_quantity: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legacy_unit_price: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_unit_price: Option<Decimal>,
+    /// True when the wave accepts this reason as expected.
+    #[serde(default)]
+    pub accepted: bool,
+}
+
+impl Finding {
+    /// new − legacy
+    pub fn difference(&self) -> Decimal {
+        self.new_amount - self.legacy_amount
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,6 +152,20 @@ pub struct PeriodVerdict {
     /// Distinct reasons, in order of first appearance.
     pub reasons: Vec<Reason>,
     pub findings: Vec<Finding>,
+    /// Sum of |difference| over the findings the wave does not accept: what the tolerance is
+    /// compared with.
+    #[serde(default)]
+    pub unaccepted: Decimal,
+    /// The tolerance that applied to this period.
+    #[serde(default)]
+    pub allowed: Decimal,
+}
+
+impl PeriodVerdict {
+    /// How many `unexplained` differences the period has.
+    pub fn unexplained(&self) -> u64 {
+        self.findings.iter().filter(|f| f.reason == Reason::Unexplained).count() as u64
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,11 +175,57 @@ pub enum AccountStatus {
     Fail,
 }
 
+impl AccountStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountStatus::Pass => "pass",
+            AccountStatus::Fail => "fail",
+        }
+    }
+}
+
+impl PeriodStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PeriodStatus::Match => "match",
+            PeriodStatus::WithinTolerance => "within_tolerance",
+            PeriodStatus::Mismatch => "mismatch",
+        }
+    }
+}
+
 /// What a wave tolerates.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Policy {
+    /// Absolute, per period.
     pub tolerance: Decimal,
+    /// Relative, per period: percent of the legacy period total.
+    pub tolerance_pct: Option<Decimal>,
+    /// Per account: the unaccepted differences of all its periods together.
+    pub account_tolerance: Option<Decimal>,
+    /// Reasons the wave accepts as expected. `unexplained` is ignored here even if present.
     pub accept: Vec<Reason>,
+}
+
+impl Policy {
+    pub fn of(wave: &crate::plan::Wave) -> Policy {
+        Policy {
+            tolerance: wave.tolerance,
+            tolerance_pct: wave.tolerance_pct,
+            account_tolerance: wave.account_tolerance,
+            accept: wave.accept.iter().filter_map(|a| a.parse::<Reason>().ok()).collect(),
+        }
+    }
+
+    fn accepts(&self, r: Reason) -> bool {
+        r != Reason::Unexplained && self.accept.contains(&r)
+    }
+
+    /// The tolerance of a period with this legacy total.
+    pub fn allowed(&self, legacy_total: Decimal) -> Decimal {
+        let rel = self.tolerance_pct.map_or(Decimal::ZERO, |p| legacy_total.abs() * p / Decimal::ONE_HUNDRED);
+        self.tolerance.max(rel)
+    }
 }
 
 /// The inputs for one period: the legacy lines, the new bill, and the new bill re-rated under the
@@ -128,56 +236,127 @@ pub struct PeriodInput<'a> {
     pub new_legacy_convention: &'a NewBill,
 }
 
-#[derive(Default)]
+/// One side of a matched pair, reduced to what the comparison needs.
+#[derive(Debug, Clone, Copy)]
 struct Side {
-    amount: Decimal,
+    start: Option<NaiveDate>,
+    end: Option<NaiveDate>,
     quantity: Decimal,
-    unit_prices: Vec<Decimal>,
-    lines: usize,
+    unit_price: Decimal,
+    amount: Decimal,
+    /// New lines: the amount before rounding.
+    exact: Option<Decimal>,
+}
+
+impl Side {
+    fn legacy(l: &LegacyLine) -> Side {
+        Side {
+            start: l.service_start,
+            end: l.service_end,
+            quantity: l.quantity,
+            unit_price: l.unit_price,
+            amount: l.amount,
+            exact: None,
+        }
+    }
+    fn new(l: &BillLine, catalog: &Catalog) -> Side {
+        Side {
+            start: Some(l.service_start),
+            end: Some(l.service_end),
+            quantity: l.quantity,
+            unit_price: l.unit_price,
+            amount: l.amount,
+            exact: exact_amount(l, catalog),
+        }
+    }
+}
+
+/// A new line's amount before the one rounding step, recomputed the way `rate` computes it.
+fn exact_amount(l: &BillLine, catalog: &Catalog) -> Option<Decimal> {
+    let (_, charge) = catalog.lookup(&l.legacy_code)?;
+    match charge.charge_type {
+        ChargeType::Recurring => l.exact_recurring_amount(),
+        ChargeType::OneTime => Some(l.quantity * l.unit_price),
+        ChargeType::Usage => Some(crate::rate::price_usage(&charge.model, l.quantity).amount),
+    }
+}
+
+/// Pairs a code's legacy and new lines: identical service periods first, then the rest in order
+/// of their first day. Each element is (legacy index, new index).
+fn pair(legacy: &[Side], new: &[Side]) -> Vec<(Option<usize>, Option<usize>)> {
+    let mut used_new = vec![false; new.len()];
+    let mut legacy_match: Vec<Option<usize>> = vec![None; legacy.len()];
+    for (i, l) in legacy.iter().enumerate() {
+        if let Some(j) = (0..new.len()).find(|&j| !used_new[j] && new[j].start == l.start && new[j].end == l.end) {
+            used_new[j] = true;
+            legacy_match[i] = Some(j);
+        }
+    }
+    let mut rest_l: Vec<usize> = (0..legacy.len()).filter(|&i| legacy_match[i].is_none()).collect();
+    let mut rest_n: Vec<usize> = (0..new.len()).filter(|&j| !used_new[j]).collect();
+    rest_l.sort_by_key(|&i| legacy[i].start);
+    rest_n.sort_by_key(|&j| new[j].start);
+    let mut out: Vec<(Option<usize>, Option<usize>)> =
+        legacy_match.iter().enumerate().filter_map(|(i, m)| m.map(|j| (Some(i), Some(j)))).collect();
+    for k in 0..rest_l.len().max(rest_n.len()) {
+        out.push((rest_l.get(k).copied(), rest_n.get(k).copied()));
+    }
+    out
 }
 
 /// Compares one period and gives its verdict.
 pub fn compare(input: &PeriodInput, catalog: &Catalog, policy: &Policy) -> PeriodVerdict {
-    let mut old: BTreeMap<&str, Side> = BTreeMap::new();
+    let mut old: BTreeMap<&str, Vec<Side>> = BTreeMap::new();
     for l in input.legacy {
-        let s = old.entry(&l.legacy_code).or_default();
-        s.amount += l.amount;
-        s.quantity += l.quantity;
-        s.unit_prices.push(l.unit_price);
-        s.lines += 1;
+        old.entry(&l.legacy_code).or_default().push(Side::legacy(l));
     }
-    let mut new: BTreeMap<&str, Side> = BTreeMap::new();
+    let mut new: BTreeMap<&str, Vec<Side>> = BTreeMap::new();
     for l in &input.new.lines {
-        let s = new.entry(&l.legacy_code).or_default();
-        s.amount += l.amount;
-        s.quantity += l.quantity;
-        s.unit_prices.push(l.unit_price);
-        s.lines += 1;
+        new.entry(&l.legacy_code).or_default().push(Side::new(l, catalog));
     }
-    let mut alt: BTreeMap<&str, Decimal> = BTreeMap::new();
+    // The re-rated bill has the same lines with the same service periods, other amounts.
+    let mut alt: BTreeMap<(&str, NaiveDate, NaiveDate), Decimal> = BTreeMap::new();
     for l in &input.new_legacy_convention.lines {
-        *alt.entry(&l.legacy_code).or_default() += l.amount;
+        *alt.entry((&l.legacy_code, l.service_start, l.service_end)).or_default() += l.amount;
     }
 
     let mut codes: Vec<&str> = old.keys().chain(new.keys()).copied().collect();
     codes.sort_unstable();
     codes.dedup();
-    let empty = Side::default();
     let mut findings = Vec::new();
     for code in codes {
-        let o = old.get(code).unwrap_or(&empty);
-        let n = new.get(code).unwrap_or(&empty);
-        if o.amount == n.amount && o.lines > 0 && n.lines > 0 {
+        let o = old.get(code).map_or(&[][..], |v| v.as_slice());
+        let n = new.get(code).map_or(&[][..], |v| v.as_slice());
+        let sum = |v: &[Side]| -> Decimal { v.iter().map(|s| s.amount).sum() };
+        if o.len() != n.len() && !o.is_empty() && !n.is_empty() && sum(o) == sum(n) {
+            // The same money and quantity, split into lines differently.
             continue;
         }
-        let (reason, detail) = explain(code, o, n, alt.get(code).copied(), catalog, catalog.rounding);
-        findings.push(Finding {
-            legacy_code: code.to_string(),
-            reason,
-            legacy_amount: o.amount,
-            new_amount: n.amount,
-            detail,
-        });
+        let charge_type = catalog.lookup(code).map(|(_, c)| c.charge_type);
+        for (li, ni) in pair(o, n) {
+            let (l, nw) = (li.map(|i| o[i]), ni.map(|j| n[j]));
+            let (la, na) = (l.map_or(Decimal::ZERO, |s| s.amount), nw.map_or(Decimal::ZERO, |s| s.amount));
+            if la == na && (l.is_some() && nw.is_some() || la.is_zero()) {
+                continue;
+            }
+            let alt_amount = nw.and_then(|s| alt.get(&(code, s.start?, s.end?)).copied());
+            let (reason, detail) = explain(code, l, nw, alt_amount, charge_type, catalog.rounding);
+            let shown = nw.or(l);
+            findings.push(Finding {
+                legacy_code: code.to_string(),
+                reason,
+                legacy_amount: la,
+                new_amount: na,
+                detail,
+                service_start: shown.and_then(|s| s.start),
+                service_end: shown.and_then(|s| s.end),
+                legacy_quantity: l.map(|s| s.quantity),
+                new_quantity: nw.map(|s| s.quantity),
+                legacy_unit_price: l.map(|s| s.unit_price),
+                new_unit_price: nw.map(|s| s.unit_price),
+                accepted: policy.accepts(reason),
+            });
+        }
     }
 
     let legacy_total: Decimal = input.legacy.iter().map(|l| l.amount).sum();
@@ -189,53 +368,100 @@ pub fn compare(input: &PeriodInput, catalog: &Catalog, policy: &Policy) -> Perio
             reasons.push(f.reason);
         }
     }
-    let status = if difference.is_zero() && findings.iter().all(|f| f.legacy_amount == f.new_amount) {
+    let unaccepted: Decimal = findings.iter().filter(|f| !f.accepted).map(|f| f.difference().abs()).sum();
+    let allowed = policy.allowed(legacy_total);
+    let status = if findings.is_empty() && difference.is_zero() {
         PeriodStatus::Match
-    } else if difference.abs() <= policy.tolerance {
+    } else if unaccepted <= allowed {
         // Passed, never silently: the reasons (even `unexplained`) stay on the verdict.
-        PeriodStatus::WithinTolerance
-    } else if !reasons.is_empty() && reasons.iter().all(|r| policy.accept.contains(r)) {
-        // Every difference is explained by a reason the wave accepts as expected.
         PeriodStatus::WithinTolerance
     } else {
         PeriodStatus::Mismatch
     };
-    PeriodVerdict { period: input.new.period, legacy_total, new_total, difference, status, reasons, findings }
+    PeriodVerdict {
+        period: input.new.period,
+        legacy_total,
+        new_total,
+        difference,
+        status,
+        reasons,
+        findings,
+        unaccepted,
+        allowed,
+    }
 }
 
 fn explain(
     code: &str,
-    o: &Side,
-    n: &Side,
+    o: Option<Side>,
+    n: Option<Side>,
     alt: Option<Decimal>,
-    catalog: &Catalog,
+    charge_type: Option<ChargeType>,
     rounding: Rounding,
 ) -> (Reason, String) {
-    let diff = n.amount - o.amount;
-    if catalog.lookup(code).is_none() {
+    let Some(charge_type) = charge_type else {
         return (Reason::UnmappedProduct, format!("legacy code {code} has no product in the new catalog"));
-    }
-    if n.lines == 0 {
-        return (Reason::MissingLine, format!("the legacy bill has {code} ({}) and the new bill does not", o.amount));
-    }
-    if o.lines == 0 {
-        return (Reason::ExtraLine, format!("the new bill has {code} ({}) and the legacy bill does not", n.amount));
-    }
-    let mut op = o.unit_prices.clone();
-    let mut np = n.unit_prices.clone();
-    op.sort();
-    np.sort();
-    op.dedup();
-    np.dedup();
+    };
+    let (o, n) = match (o, n) {
+        (Some(o), Some(n)) => (o, n),
+        (Some(o), None) => {
+            return (
+                Reason::MissingLine,
+                format!("the legacy bill has {code} ({}) and the new bill does not", o.amount),
+            );
+        }
+        (None, Some(n)) => {
+            return (Reason::ExtraLine, format!("the new bill has {code} ({}) and the legacy bill does not", n.amount));
+        }
+        (None, None) => return (Reason::Unexplained, format!("{code}: no line on either side")),
+    };
+    let diff = n.amount - o.amount;
+    let unit = Decimal::new(1, rounding.scale);
+    // Rounding: the legacy amount is within half a unit of the exact (unrounded) amount, so it is
+    // the same amount rounded another way (half even, down, from a rounded unit price…).
+    let rounding_only = match n.exact {
+        Some(exact) => (o.amount - exact).abs() <= unit / Decimal::TWO,
+        None => diff.abs() <= unit,
+    };
+    let rounding_words = |n: Side| match n.exact {
+        Some(exact) => format!(
+            "{code}: {diff:+}: the legacy {} and the new {} both round the exact {}",
+            o.amount,
+            n.amount,
+            exact.round_dp(rounding.scale + 4).normalize()
+        ),
+        None => format!("{code}: {diff:+} is within rounding"),
+    };
     if o.quantity != n.quantity {
+        let what = if charge_type == ChargeType::Usage { "usage by quantity" } else { "quantity" };
         return (
             Reason::UsageDifference,
-            format!("{code}: legacy billed quantity {}, new {}", o.quantity.normalize(), n.quantity.normalize()),
+            format!("{code}: {what}: legacy billed {}, new {}", o.quantity.normalize(), n.quantity.normalize()),
         );
     }
-    if op != np {
-        let show = |v: &[Decimal]| v.iter().map(|d| d.normalize().to_string()).collect::<Vec<_>>().join(", ");
-        return (Reason::PriceDifference, format!("{code}: legacy unit price {}, contracted {}", show(&op), show(&np)));
+    if charge_type == ChargeType::Usage {
+        if rounding_only {
+            return (Reason::Rounding, rounding_words(n));
+        }
+        // Same quantity, other money: the legacy system priced the usage by other tiers,
+        // included units or overage price than the catalog's model.
+        return (
+            Reason::UsageDifference,
+            format!(
+                "{code}: usage by tier: {} units billed {} (unit price {}) by the legacy system, {} (unit price {}) by the catalog",
+                n.quantity.normalize(),
+                o.amount,
+                o.unit_price.normalize(),
+                n.amount,
+                n.unit_price.normalize()
+            ),
+        );
+    }
+    if o.unit_price != n.unit_price {
+        return (
+            Reason::PriceDifference,
+            format!("{code}: legacy unit price {}, contracted {}", o.unit_price.normalize(), n.unit_price.normalize()),
+        );
     }
     if alt == Some(o.amount) {
         return (
@@ -243,35 +469,22 @@ fn explain(
             format!("{code}: {} under actual days; the legacy 30-day convention gives {}", n.amount, o.amount),
         );
     }
-    // Same quantity and price: two systems rounding the same exact amount differently (half up
-    // vs half even, per line vs per invoice) differ by at most one unit of the scale per line.
-    let unit = Decimal::new(1, rounding.scale) * Decimal::from(o.lines.max(n.lines));
-    if diff.abs() <= unit {
-        return (Reason::Rounding, format!("{code}: {diff} is within rounding"));
+    if let (Some(os), Some(oe), Some(ns), Some(ne)) = (o.start, o.end, n.start, n.end)
+        && (os, oe) != (ns, ne)
+    {
+        return (Reason::ServicePeriod, format!("{code}: the legacy line covers {os}..{oe}, the new one {ns}..{ne}"));
+    }
+    if rounding_only {
+        return (Reason::Rounding, rounding_words(n));
     }
     (Reason::Unexplained, format!("{code}: legacy {} vs new {} ({diff:+}), no known cause", o.amount, n.amount))
 }
 
-/// The account's verdict over its periods.
-pub fn account_status(periods: &[PeriodVerdict]) -> AccountStatus {
-    if periods.iter().all(|p| p.status != PeriodStatus::Mismatch) { AccountStatus::Pass } else { AccountStatus::Fail }
-}
-
-/// Go / no-go for a wave from its pass rate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GateVerdict {
-    Proceed,
-    Pause,
-    Abort,
-}
-
-pub fn gate(passed: u64, accounts: u64, min_pass_rate: Decimal) -> GateVerdict {
-    if accounts == 0 {
-        return GateVerdict::Pause;
-    }
-    let rate = Decimal::from(passed) / Decimal::from(accounts);
-    if rate >= min_pass_rate { GateVerdict::Proceed } else { GateVerdict::Pause }
+/// The account's verdict over its periods under a wave's policy.
+pub fn account_status(periods: &[PeriodVerdict], policy: &Policy) -> AccountStatus {
+    let any_mismatch = periods.iter().any(|p| p.status == PeriodStatus::Mismatch);
+    let over = policy.account_tolerance.is_some_and(|t| periods.iter().map(|p| p.unaccepted).sum::<Decimal>() > t);
+    if any_mismatch || over { AccountStatus::Fail } else { AccountStatus::Pass }
 }
 
 #[cfg(test)]

@@ -9,9 +9,11 @@
 
 pub mod extraction;
 mod notices;
+pub mod runs;
 
 pub use extraction::{Extraction, ExtractionCounts};
 pub use notices::{NewNotice, NoticeMark, NoticeRow, Recipients};
+pub use runs::{NewRun, RunRow, WaveEvent};
 
 use crate::domain::State;
 use crate::plan::schedule::Schedule;
@@ -178,10 +180,12 @@ impl Store {
     async fn migrate(&self) -> Result<(), StoreError> {
         const SQLITE: &[(i64, &str)] = &[
             (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+            (2, include_str!("../../migrations/sqlite/0002_reconcile_runs.sql")),
             (3, include_str!("../../migrations/sqlite/0003_notices.sql")),
         ];
         const POSTGRES: &[(i64, &str)] = &[
             (1, include_str!("../../migrations/postgres/0001_init.sql")),
+            (2, include_str!("../../migrations/postgres/0002_reconcile_runs.sql")),
             (3, include_str!("../../migrations/postgres/0003_notices.sql")),
         ];
         let migrations = match self.dialect {

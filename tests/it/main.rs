@@ -4,6 +4,7 @@
 
 mod cli;
 mod extract_sources;
+mod reconcile;
 mod smtp;
 mod store_contract;
 mod support;

@@ -4,8 +4,9 @@ use super::support;
 use chrono::{TimeZone, Utc};
 use cutover::domain::State;
 use cutover::extract::Source;
+use cutover::reconcile::report::RunResult;
 use cutover::store::extraction::Filter;
-use cutover::store::{Due, Extraction, Store, Transition};
+use cutover::store::{Due, Extraction, NewRun, Store, Transition};
 
 async fn extract(store: &Store, plan: &cutover::plan::Plan) -> cutover::store::ExtractionCounts {
     let at = Utc.with_ymd_and_hms(2017, 5, 1, 12, 0, 0).unwrap();
@@ -168,6 +169,67 @@ async fn contract(store: Store) {
     tx.commit().await.unwrap();
     assert_eq!(store.recipients("A001").await.unwrap(), Some(rec));
     assert_eq!(store.recipients("A002").await.unwrap(), None);
+
+    // Reconciliation runs: numbered per wave, kept with their results, never recorded twice.
+    let result = |a: &str, o: &str| RunResult {
+        account_number: a.into(),
+        outcome: o.into(),
+        stake: "0".into(),
+        reasons: String::new(),
+    };
+    let new_run = |fingerprint: &'static str| NewRun {
+        wave: "dc1-colocation",
+        at,
+        actor: "tester",
+        via: "run",
+        fingerprint,
+        accounts: 2,
+        passed: 1,
+        failed: 1,
+        waived: 0,
+        unexplained: 0,
+        pass_rate: "0.5".into(),
+        legacy_total: "10.00".into(),
+        new_total: "12.50".into(),
+        absolute_variance: "2.50".into(),
+        gate: "pause",
+    };
+    let many: Vec<RunResult> = (0..450).map(|i| result(&format!("B{i:04}"), "pass")).collect();
+    let (r1, recorded) = store.record_run(&new_run("f1"), &many).await.unwrap();
+    assert_eq!((r1.number, recorded, r1.absolute_variance.as_str(), r1.gate.as_str()), (1, true, "2.50", "pause"));
+    let (again, recorded) = store.record_run(&new_run("f1"), &many).await.unwrap();
+    assert_eq!((again.id, recorded), (r1.id, false), "the same outcome is not recorded twice");
+    let (r2, recorded) =
+        store.record_run(&new_run("f2"), &[result("A001", "fail"), result("A002", "waived")]).await.unwrap();
+    assert_eq!((r2.number, recorded), (2, true));
+    let other = NewRun { wave: "dc2-colocation", ..new_run("f2") };
+    assert_eq!(store.record_run(&other, &[]).await.unwrap().0.number, 1, "numbers count per wave");
+    let runs = store.runs("dc1-colocation").await.unwrap();
+    assert_eq!(runs.iter().map(|r| r.number).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(store.run_results(r1.id).await.unwrap(), many, "results kept in account order, in full");
+    assert_eq!(store.run_results(r2.id).await.unwrap().len(), 2);
+
+    // Waivers: once per account, in the caller's transaction.
+    let mut tx = store.begin().await.unwrap();
+    assert!(store.put_waiver_in(&mut tx, "A002", "customer agreed", "ann", at).await.unwrap());
+    assert!(!store.put_waiver_in(&mut tx, "A002", "again", "bob", at).await.unwrap());
+    tx.commit().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    assert!(store.put_waiver_in(&mut tx, "A003", "rolled back with its transaction", "ann", at).await.unwrap());
+    drop(tx);
+    let w = store.waivers(&["A002".into(), "A003".into()]).await.unwrap();
+    assert_eq!(w.len(), 1);
+    assert_eq!((w[0].0.as_str(), w[0].1.reason.as_str(), w[0].1.actor.as_str()), ("A002", "customer agreed", "ann"));
+    assert_eq!(store.recon("A001").await.unwrap(), None);
+
+    // The wave journal.
+    store.wave_event("dc1-colocation", at, "ann", "gate_promote", "looked at it", "f2", "[]").await.unwrap();
+    store.wave_event("dc1-colocation", at, "ann", "note", "other", "", "").await.unwrap();
+    let promotions = store.wave_journal("dc1-colocation", Some("gate_promote")).await.unwrap();
+    assert_eq!(promotions.len(), 1);
+    assert_eq!((promotions[0].reason.as_str(), promotions[0].fingerprint.as_str()), ("looked at it", "f2"));
+    assert_eq!(store.wave_journal("dc1-colocation", None).await.unwrap().len(), 2);
+    assert!(store.wave_journal("dc2-colocation", None).await.unwrap().is_empty());
 
     // Opening again migrates nothing twice.
     store.state_counts(None).await.unwrap();

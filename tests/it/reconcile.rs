@@ -1,0 +1,180 @@
+//! Reconciliation over the real binary: numbered runs that say what changed, waivers and gate
+//! promotions journaled, and the reports in every format.
+
+use super::support;
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::Path;
+
+fn cutover(dir: &Path) -> Command {
+    let mut c = Command::cargo_bin("cutover").expect("binary");
+    c.arg("-C").arg(dir).env_remove("CUTOVER_STORE_URL").env_remove("CUTOVER_SOURCE_URL").env("CUTOVER_ACTOR", "ann");
+    c
+}
+
+/// Runs a command; returns (exit code, stdout, stderr).
+fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = cutover(dir).args(args).output().expect("run");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn report(dir: &Path) -> (i32, Value) {
+    let (code, out, err) = run(dir, &["reconcile", "--wave", "dc1-colocation", "--format", "json"]);
+    (code, serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}")))
+}
+
+const MAINTENANCE: &str = "  - id: legacy-maintenance
+    name: \"Maintenance\"
+    group: Services
+    charges:
+      - id: maintenance
+        name: \"Maintenance\"
+        type: recurring
+        model: flat_fee
+        period: month
+        legacy_codes: [LEGACY-MISC]
+";
+
+#[test]
+fn runs_are_numbered_and_a_catalog_fix_shows_as_fixed() {
+    let ws = support::csv_workspace();
+    let dir = ws.path();
+    // The fixture: A003 bills LEGACY-MISC, which the catalog does not map.
+    let (code, out, err) = run(dir, &["run", "--wave", "dc1-colocation", "--as-of", "2017-05-01"]);
+    assert_eq!(code, 1, "the gate pauses at 2/3 passing: {out}{err}");
+    let (code, r) = report(dir);
+    assert_eq!(code, 1);
+    assert_eq!(
+        (r["run"]["number"].as_u64(), r["run"]["recorded"].as_bool(), r["run"]["previous"].as_u64()),
+        (Some(1), Some(false), None),
+        "the report of an unchanged wave is the run `run` recorded, not a new one"
+    );
+    assert_eq!(r["gate"], "pause");
+    assert_eq!(r["accounts"][0]["account_number"], "A003", "sorted by money at stake");
+    assert_eq!(r["accounts"][0]["status"], "fail");
+
+    // Fix the catalog, put the held account back: run #2 says A003 is fixed.
+    let catalog = dir.join("waves/catalog.yaml");
+    let text = std::fs::read_to_string(&catalog).unwrap();
+    std::fs::write(&catalog, format!("{text}{MAINTENANCE}")).unwrap();
+    let (code, out, err) = run(dir, &["run", "--wave", "dc1-colocation", "--as-of", "2017-05-02", "--recheck-held"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, r) = report(dir);
+    assert_eq!(code, 0);
+    assert_eq!((r["run"]["number"].as_u64(), r["run"]["previous"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(r["run"]["changes"]["fixed"], serde_json::json!(["A003"]));
+    assert_eq!(r["run"]["changes"]["newly_failing"], serde_json::json!([]));
+    assert_eq!((r["gate"].as_str(), r["summary"]["failed"].as_u64()), (Some("proceed"), Some(0)));
+    let (_, text, _) = run(dir, &["reconcile", "--wave", "dc1-colocation"]);
+    assert!(text.contains("since run #1: fixed 1 [A003]; waived 0 [none]; newly failing 0"), "{text}");
+    assert!(text.contains("gate PROCEED"), "{text}");
+}
+
+#[test]
+fn a_waived_account_and_a_promoted_gate_are_journaled_and_let_the_wave_go_on() {
+    let ws = support::csv_workspace();
+    let dir = ws.path();
+    let (code, _, err) = run(dir, &["gate", "promote", "--wave", "dc1-colocation", "--reason", "too early"]);
+    assert_eq!(code, 2, "nothing reconciled yet: nothing to promote");
+    assert!(err.contains("has no reconciliation yet"), "{err}");
+    assert_eq!(run(dir, &["run", "--wave", "dc1-colocation", "--as-of", "2017-05-01"]).0, 1);
+
+    // Promote the paused wave: journaled on the wave, shown in the report.
+    let (code, out, err) =
+        run(dir, &["gate", "promote", "--wave", "dc1-colocation", "--reason", "A003 is a known fee"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("promoted"), "{out}");
+    let (code, out, _) = run(dir, &["gate", "promote", "--wave", "dc1-colocation", "--reason", "again"]);
+    assert_eq!((code, out.contains("promoted already")), (0, true), "{out}");
+    let (code, r) = report(dir);
+    assert_eq!(code, 1, "A003 still fails unwaived");
+    assert_eq!(r["gate"], "proceed");
+    assert_eq!(r["gate_analysis"]["analysis"], "pause");
+    assert_eq!(r["gate_analysis"]["promoted"]["reason"], "A003 is a known fee (run #1)");
+    assert_eq!(r["gate_analysis"]["promoted"]["actor"], "ann (gate promote)");
+
+    // Waive A003: journaled on the account; it is reconciled again and moves on.
+    let (code, out, err) = run(dir, &["waive", "A003", "--reason", "customer agreed to drop the fee"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, again, _) = run(dir, &["waive", "A003", "--reason", "twice"]);
+    assert!(again.contains("already waived"), "{again}");
+    let (_, out, _) = run(dir, &["status", "--account", "A003", "--format", "json"]);
+    let status: Value = serde_json::from_str(&out).unwrap();
+    let journal = status["journal"].as_array().unwrap();
+    let last = journal.last().unwrap();
+    assert_eq!((last["from"].as_str(), last["to"].as_str()), (Some("held"), Some("rated")));
+    assert!(last["reason"].as_str().unwrap().contains("waived: customer agreed to drop the fee"), "{last}");
+    assert_eq!(journal.iter().filter(|j| j["reason"].as_str().unwrap().contains("waived")).count(), 1);
+
+    let (_, out, err) = run(dir, &["run", "--wave", "dc1-colocation", "--as-of", "2017-05-02"]);
+    let (_, out2, _) = run(dir, &["status", "--account", "A003", "--format", "json"]);
+    let status: Value = serde_json::from_str(&out2).unwrap();
+    let last = status["journal"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["to"], "reconciled", "{out}{err}{last}");
+    assert!(last["reason"].as_str().unwrap().contains("waived by ann (waive)"), "{last}");
+    let (code, r) = report(dir);
+    assert_eq!(code, 0, "every failure is waived and the gate proceeds");
+    assert_eq!((r["summary"]["failed"].as_u64(), r["summary"]["waived"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(r["accounts"][0]["waiver"]["reason"], "customer agreed to drop the fee");
+    assert_eq!(r["run"]["changes"]["newly_failing"], serde_json::json!([]));
+    assert_eq!(r["run"]["changes"]["waived"], serde_json::json!(["A003"]));
+    assert_eq!(r["run"]["number"], 2);
+}
+
+#[test]
+fn an_aborted_wave_cannot_be_promoted() {
+    let ws = support::csv_workspace();
+    let dir = ws.path();
+    let wave = dir.join("waves/dc1-colocation.yaml");
+    let text = std::fs::read_to_string(&wave).unwrap();
+    std::fs::write(
+        &wave,
+        text.replace("abort: { min_pass_rate: \"0.50\" }", "abort: { max_absolute_variance: \"10\" }"),
+    )
+    .unwrap();
+    assert!(std::fs::read_to_string(&wave).unwrap().contains("abort: { max_absolute_variance: \"10\" }"));
+    assert_eq!(run(dir, &["plan", "check"]).0, 0);
+    assert_eq!(run(dir, &["run", "--wave", "dc1-colocation", "--as-of", "2017-05-01"]).0, 1);
+    let (code, _, err) = run(dir, &["gate", "promote", "--wave", "dc1-colocation", "--reason", "please"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("abort") && err.contains("absolute_variance 50.00 (limit <= 10)"), "{err}");
+    let (_, r) = report(dir);
+    assert_eq!(r["gate"], "abort");
+    let (code, out, _) = run(dir, &["switch", "--wave", "dc1-colocation", "--as-of", "2017-06-30"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("gate Abort; 0 account(s) cut over"), "{out}");
+}
+
+#[test]
+fn reports_in_every_format_on_a_fresh_workspace() {
+    let ws = support::csv_workspace();
+    let dir = ws.path();
+    let (code, csv, _) = run(dir, &["reconcile", "--wave", "dc1-colocation", "--format", "csv", "--lines"]);
+    assert_eq!(code, 1);
+    let rows: Vec<&str> = csv.lines().collect();
+    assert!(rows[0].starts_with("wave,account_number,period,legacy_code,service_start"), "{csv}");
+    assert_eq!(rows.len(), 2, "one line difference: {csv}");
+    assert!(
+        rows[1].starts_with("dc1-colocation,A003,2017-04,LEGACY-MISC,2017-04-01,2017-04-30,unmapped_product,false"),
+        "{csv}"
+    );
+    let (_, md, _) = run(dir, &["reconcile", "--wave", "dc1-colocation", "--format", "markdown"]);
+    assert!(md.contains("| A003 | fail | 50.00 | unmapped_product |"), "{md}");
+    assert!(md.contains("Gate: **pause**"), "{md}");
+    let (_, html, _) = run(dir, &["reconcile", "--wave", "dc1-colocation", "--format", "html"]);
+    for needle in
+        ["<svg", "id=\"accounts\"", "data-status=\"fail\"", "id=\"acct-A003\"", "class=\"del\"", "LEGACY-MISC"]
+    {
+        assert!(html.contains(needle), "{needle} missing from the HTML report");
+    }
+    for external in [" src=", "<link", "href=\"http", "url("] {
+        assert!(!html.contains(external), "the HTML report loads nothing from outside ({external})");
+    }
+    let (code, _, err) = run(dir, &["reconcile", "--wave", "dc1-colocation", "--lines"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(!dir.join(".cutover").exists(), "a fresh-workspace report stores nothing");
+}
