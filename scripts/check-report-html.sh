@@ -22,8 +22,9 @@ chromium_bin="$(command -v chromium || command -v chromium-browser || true)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 if [ -z "$report" ]; then
-  cargo build --release --quiet
-  bin="${CARGO_TARGET_DIR:-target}/release/cutover"
+  # The debug binary `cargo test` has just built (CI runs this right after it).
+  cargo build --quiet --bin cutover
+  bin="${CARGO_TARGET_DIR:-target}/debug/cutover"
   "$bin" demo --dir "$work/demo" --accounts 300 --seed 7 >/dev/null 2>&1
   report="$work/report.html"
   # exit 1 means "ran and found problems" (failing accounts): still a report to check.
