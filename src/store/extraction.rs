@@ -294,7 +294,8 @@ impl Sink for Extraction<'_> {
                         continue;
                     }
                     let json = serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    // Usage and invoice lines have no id of their own: their place in the source is.
+                    // Usage and invoice lines have no id of their own: their place in the source is (one
+                    // extraction reads one source, so table and row are unique).
                     let (kind, key) = match record {
                         Record::Account(a) => {
                             let problem = self.put_account(&raw, a, &json).await?;
@@ -317,9 +318,9 @@ impl Sink for Extraction<'_> {
                                 problems.push((raw, why));
                                 continue;
                             }
-                            ("usage", format!("{}#{}", raw.source, raw.row))
+                            ("usage", format!("{}#{}", raw.table.name(), raw.row))
                         }
-                        Record::Line(_) => ("line", format!("{}#{}", raw.source, raw.row)),
+                        Record::Line(_) => ("line", format!("{}#{}", raw.table.name(), raw.row)),
                     };
                     let account = record.account_number().to_string();
                     pending.push(Pending { raw, kind, key, account, json });
