@@ -214,8 +214,9 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
     }
 }
 
+/// Today, in UTC: the engine's clock (`Ctx`) is UTC too.
 fn today() -> chrono::NaiveDate {
-    chrono::Local::now().date_naive()
+    chrono::Utc::now().date_naive()
 }
 
 fn load_plan(ws: &Workspace) -> Result<crate::plan::Checked> {

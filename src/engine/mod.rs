@@ -101,10 +101,45 @@ impl Engine {
 }
 
 impl Engine {
-    /// Loads the legacy records of a page of accounts.
-    pub(crate) async fn load(&self, rows: &[crate::store::AccountRow]) -> Result<Vec<LegacyAccount>, StoreError> {
+    /// Loads the legacy records of a page of accounts, paired with their rows by account number.
+    /// An account with no records in the latest extraction (its row was quarantined, or it left
+    /// the source) is held here, with the reason, whatever the stage: no stage ever works on
+    /// another account's data, and none skips one silently.
+    pub(crate) async fn load(
+        &self,
+        rows: &[crate::store::AccountRow],
+        ctx: &Ctx,
+    ) -> Result<Vec<(crate::store::AccountRow, LegacyAccount)>, EngineError> {
         let numbers: Vec<String> = rows.iter().map(|r| r.account_number.clone()).collect();
-        self.store.legacy_accounts(&numbers).await
+        let mut found: std::collections::HashMap<String, LegacyAccount> = self
+            .store
+            .legacy_accounts(&numbers)
+            .await?
+            .into_iter()
+            .map(|a| (a.account.account_number.clone(), a))
+            .collect();
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            match found.remove(&row.account_number) {
+                Some(acct) => out.push((row.clone(), acct)),
+                None if row.state.can_go_to(crate::domain::State::Held) => {
+                    let why = "no legacy records in the latest extraction (its row was quarantined or left the \
+                               source): held until it is extracted again";
+                    let t = crate::store::Transition {
+                        account: &row.account_number,
+                        from: row.state,
+                        to: crate::domain::State::Held,
+                        actor: &ctx.actor,
+                        reason: why,
+                        at: ctx.at,
+                        schedule: None,
+                    };
+                    self.store.transition(&t).await?;
+                }
+                None => {}
+            }
+        }
+        Ok(out)
     }
 
     /// Extracts the whole legacy source into the store (a full refresh, atomic).

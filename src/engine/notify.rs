@@ -17,7 +17,7 @@ use super::{Ctx, Engine, EngineError, StageReport};
 use crate::domain::{Decimal, LegacyAccount, Period, State};
 use crate::notify::render::{NoticeData, PreviewLine, Renderer};
 use crate::notify::transport::{Email, Mailer, SendError, write_atomically};
-use crate::notify::{self, NOTICE_KIND};
+use crate::notify::{self, notice_kind};
 use crate::plan::Wave;
 use crate::plan::schedule::{Schedule, schedule};
 use crate::store::{AccountRow, Due, NewNotice, NoticeMark, Transition};
@@ -57,6 +57,13 @@ impl Engine {
         let wave = self.runnable_wave(id)?;
         let n = Notifier::new(self, wave, ctx, mailer)?;
         let mut r = StageReport::default();
+        // An aborted wave tells no customer of a change that is not going to happen. (A paused
+        // wave still notifies its passing accounts: only switching waits for a person.)
+        let gate = self.gate(id).await?;
+        if gate.verdict == crate::reconcile::GateVerdict::Abort {
+            r.notes.push(format!("the gate of wave {id} says abort: no notices are sent until it is fixed"));
+            return Ok(r);
+        }
         n.reschedule_late(&mut r).await?;
         n.in_flight(&mut r).await?;
         let limited = n.limited_candidates(&mut r).await?;
@@ -110,15 +117,24 @@ impl<'a> Notifier<'a> {
     async fn reschedule_late(&self, r: &mut StageReport) -> Result<(), EngineError> {
         let id = &self.wave.id;
         let yesterday = self.ctx.as_of.pred_opt().unwrap_or(self.ctx.as_of);
+        let mut after = String::new();
         loop {
-            let rows =
-                self.store().wave_accounts(id, &[State::Reconciled], Some((Due::Notice, yesterday)), "", 500).await?;
-            if rows.is_empty() {
-                return Ok(());
-            }
-            let accounts = self.engine.load(&rows).await?;
-            for (row, acct) in rows.iter().zip(&accounts) {
+            let rows = self
+                .store()
+                .wave_accounts(id, &[State::Reconciled], Some((Due::Notice, yesterday)), &after, 500)
+                .await?;
+            let Some(last) = rows.last() else { return Ok(()) };
+            after = last.account_number.clone();
+            for (row, acct) in &self.engine.load(&rows, self.ctx).await? {
                 let number = &row.account_number;
+                // Sent, then interrupted before the account was marked: finish that, don't move it.
+                if let Some(s) = row.schedule()
+                    && let Some(n) = self.store().notice(id, number, &notice_kind(s.first_new_bill_date)).await?
+                    && n.state == "sent"
+                {
+                    self.notified(number, &n.channel, &n.message_id, &n.recipients, &[]).await?;
+                    continue;
+                }
                 let old = row.notice_date.map_or("-".into(), |d| d.to_string());
                 match schedule(self.wave, acct.account.bill_cycle_day, self.ctx.as_of) {
                     Ok(s) => {
@@ -226,8 +242,8 @@ impl<'a> Notifier<'a> {
             if self.stopping() {
                 break;
             }
-            let accounts = self.engine.load(chunk).await?;
-            let jobs = chunk.iter().zip(accounts.iter()).map(|(row, acct)| self.deliver(row, acct));
+            let pairs = self.engine.load(chunk, self.ctx).await?;
+            let jobs = pairs.iter().map(|(row, acct)| self.deliver(row, acct));
             let outcomes: Vec<Result<Outcome, EngineError>> =
                 futures_util::stream::iter(jobs).buffer_unordered(concurrency).collect().await;
             for o in outcomes {
@@ -302,14 +318,16 @@ impl<'a> Notifier<'a> {
         let (to, rejected) = notify::recipients(raw);
         let data = self.notice_data(acct, &sched, &to).await?;
         let rendered = self.renderer.render(&data)?;
-        let message_id = notify::message_id(id, number, NOTICE_KIND, &self.domain);
+        let kind = notice_kind(sched.first_new_bill_date);
+        let kind = kind.as_str();
+        let message_id = notify::message_id(id, number, kind, &self.domain);
         let channel = if to.is_empty() { "print" } else { "email" };
         let recipients = data.recipients.join(";");
         let now = self.ctx.now();
         let claim = NewNotice {
             wave: id,
             account: number,
-            kind: NOTICE_KIND,
+            kind,
             message_id: &message_id,
             channel,
             recipients: &recipients,
@@ -332,22 +350,25 @@ impl<'a> Notifier<'a> {
             }
             _ => {}
         }
-        let mark = |state, error: Option<&'a str>, retry_at| NoticeMark {
+        // Taken atomically: if another process took it first, this one does not send it.
+        if !self.store().notice_start(id, number, kind, resend_safe, Utc::now()).await? {
+            return Ok(Outcome::Skipped);
+        }
+        let mark = |state, error, retry_at| NoticeMark {
             wave: id,
             account: number,
-            kind: NOTICE_KIND,
+            kind,
             state,
             error,
             retry_at,
             at: self.ctx.now(),
         };
-        self.store().notice_mark(&mark("sending", None, None)).await?;
         let result = if notice.channel == "print" {
             let dir = match self.mailer {
                 Mailer::Outbox(d) => d.join("print"),
                 Mailer::Smtp(_) => self.engine.ws.root.join("print"),
             };
-            let path = dir.join(format!("{id}-{number}.html"));
+            let path = dir.join(format!("{id}-{number}-{}.html", sched.first_new_bill_date));
             write_atomically(&path, rendered.html.as_bytes())
                 .map_err(|e| SendError::Transient(format!("{}: {e}", path.display())))
         } else {
@@ -359,7 +380,7 @@ impl<'a> Notifier<'a> {
                 html: rendered.html.clone(),
                 message_id: message_id.clone(),
                 date: now.into(),
-                file_stem: format!("{id}-{number}"),
+                file_stem: format!("{id}-{number}-{}", sched.first_new_bill_date),
             };
             self.mailer.send(&email).await
         };
@@ -609,7 +630,7 @@ impl Engine {
         let wave_id =
             row.wave.clone().ok_or_else(|| EngineError::Refused(format!("no wave selects account {account}")))?;
         let wave = self.runnable_wave(&wave_id)?;
-        let accts = self.load(std::slice::from_ref(&row)).await?;
+        let accts = self.store.legacy_accounts(std::slice::from_ref(&row.account_number)).await?;
         let acct = accts.first().ok_or_else(|| crate::store::StoreError::NoAccount(account.into()))?;
         let sched = match row.schedule() {
             Some(s) => s,
@@ -624,7 +645,9 @@ impl Engine {
     }
 
     /// A person's decision on a notice whose delivery is unknown: it was `sent` (the mail log
-    /// shows it), or it should be sent again. Journaled with the reason.
+    /// shows it), or it should be sent again (`resend`, also for a notice that failed for good).
+    /// The account moves on only when the notice is for its current dates. Journaled with the
+    /// reason.
     pub async fn resolve_notice(
         &self,
         wave: &str,
@@ -632,38 +655,45 @@ impl Engine {
         sent: bool,
         reason: &str,
         ctx: &Ctx,
-    ) -> Result<(), EngineError> {
-        let n = self
-            .store
-            .notice(wave, account, NOTICE_KIND)
-            .await?
-            .ok_or_else(|| EngineError::Refused(format!("no notice for {account} in wave {wave}")))?;
-        if n.state != "sending" {
-            return Err(EngineError::Refused(format!(
-                "the notice for {account} is `{}`, not unknown; nothing to resolve",
-                n.state
-            )));
-        }
+    ) -> Result<String, EngineError> {
+        let allowed: &[&str] = if sent { &["sending"] } else { &["sending", "failed"] };
+        let notices = self.store.notices(wave, None).await?;
+        let n = notices
+            .iter()
+            .rev()
+            .find(|n| n.account_number == account && allowed.contains(&n.state.as_str()))
+            .ok_or_else(|| {
+                EngineError::Refused(format!(
+                    "no notice of {account} in wave {wave} is {}; nothing to resolve",
+                    if sent { "unknown" } else { "unknown or failed" }
+                ))
+            })?;
+        let row =
+            self.store.account(account).await?.ok_or_else(|| crate::store::StoreError::NoAccount(account.into()))?;
+        let current = row.schedule().map(|s| notice_kind(s.first_new_bill_date));
         let state = if sent { "sent" } else { "queued" };
-        let m = NoticeMark { wave, account, kind: NOTICE_KIND, state, error: None, retry_at: None, at: ctx.now() };
+        let m = NoticeMark { wave, account, kind: &n.kind, state, error: None, retry_at: None, at: ctx.now() };
         self.store.notice_mark(&m).await?;
         let why = if sent {
             format!("notice {} confirmed delivered by a person: {reason}", n.message_id)
         } else {
             format!("notice {} to be sent again, by a person's decision: {reason}", n.message_id)
         };
-        let to = if sent { State::Notified } else { State::Reconciled };
-        let t = Transition {
-            account,
-            from: State::Reconciled,
-            to,
-            actor: &ctx.actor,
-            reason: &why,
-            at: ctx.at,
-            schedule: None,
-        };
-        self.store.transition(&t).await?;
-        Ok(())
+        let moves = sent && row.state == State::Reconciled && current.as_deref() == Some(n.kind.as_str());
+        let to = if moves { State::Notified } else { row.state };
+        let t =
+            Transition { account, from: row.state, to, actor: &ctx.actor, reason: &why, at: ctx.at, schedule: None };
+        if !self.store.transition(&t).await? {
+            return Err(EngineError::Refused(format!("{account} changed state meanwhile; run the command again")));
+        }
+        Ok(match (sent, moves) {
+            (true, true) => format!("{account}: notice marked sent; the account is notified"),
+            (true, false) => format!(
+                "{account}: notice marked sent; the account is {} (that notice is not for its current dates)",
+                row.state
+            ),
+            (false, _) => format!("{account}: notice queued to be sent again on the next run"),
+        })
     }
 
     /// Every notice of a wave and the accounts that could not be scheduled.

@@ -177,10 +177,10 @@ impl Engine {
     pub async fn rate_wave(&self, id: &str, ctx: &Ctx) -> Result<StageReport, EngineError> {
         let wave = self.runnable_wave(id)?;
         self.pages(id, &[State::Extracted], None, "rate", async |rows| {
-            let accounts = self.load(&rows).await?;
+            let pairs = self.load(&rows, ctx).await?;
             let mut r = StageReport::default();
             let mut tx = self.store.begin().await?;
-            for acct in &accounts {
+            for (_, acct) in &pairs {
                 let number = &acct.account.account_number;
                 // Not schedulable is not a reason to skip rating: the parallel run still tells the
                 // team whether the bills are right. The reconcile stage holds such an account.
@@ -248,13 +248,13 @@ impl Engine {
         let catalog = &self.plan.catalog;
         let stage = self
             .pages(id, &[State::Rated], None, "reconcile", async |rows| {
-                let accounts = self.load(&rows).await?;
+                let pairs = self.load(&rows, ctx).await?;
                 let numbers: Vec<String> = rows.iter().map(|r| r.account_number.clone()).collect();
                 let waivers: std::collections::HashMap<String, crate::reconcile::report::Waiver> =
                     self.store.waivers(&numbers).await?.into_iter().collect();
                 let mut r = StageReport::default();
                 let mut tx = self.store.begin().await?;
-                for acct in &accounts {
+                for (_, acct) in &pairs {
                     let number = &acct.account.account_number;
                     let mut verdicts = Vec::new();
                     for p in Self::parallel_periods(wave, acct) {
@@ -272,6 +272,8 @@ impl Engine {
                         );
                         verdicts.push(v);
                     }
+                    // This comparison replaces the account's earlier verdicts (no stale period stays).
+                    self.store.delete_verdicts_in(&mut tx, number).await?;
                     for v in &verdicts {
                         let json = serde_json::to_string(v).map_err(|e| EngineError::Refused(e.to_string()))?;
                         let status = serde_json::to_value(v.status)
@@ -291,7 +293,9 @@ impl Engine {
                             )
                             .await?;
                     }
-                    let pass = reconcile::account_status(&verdicts, &policy) == reconcile::AccountStatus::Pass;
+                    // Nothing to compare is not a pass: the team cannot know the new bills are right.
+                    let pass = !verdicts.is_empty()
+                        && reconcile::account_status(&verdicts, &policy) == reconcile::AccountStatus::Pass;
                     self.store.set_recon_in(&mut tx, number, if pass { "pass" } else { "fail" }).await?;
                     let row = rows.iter().find(|r| &r.account_number == number);
                     let waiver = waivers.get(number.as_str()).filter(|_| !pass);
@@ -334,6 +338,10 @@ impl Engine {
                                 Err(why) => (State::Held, format!("{passed}, but {why}")),
                             },
                         }
+                    } else if verdicts.is_empty() {
+                        let why = "nothing to compare: the legacy source has no bill for this account in the \
+                                   parallel-run periods (or every line was quarantined); waive it to go on";
+                        (State::Held, why.to_string())
                     } else {
                         (State::Held, format!("reconciliation failed: {}", mismatches(&verdicts)))
                     };
@@ -390,9 +398,9 @@ impl Engine {
         let target = self.ws.path(&self.ws.config.target).join(id);
         let rep = self
             .pages(id, &[State::Notified], Some((Due::Cutover, ctx.as_of)), "switch", async |rows| {
-                let accounts = self.load(&rows).await?;
+                let pairs = self.load(&rows, ctx).await?;
                 let mut r = StageReport::default();
-                for (row, acct) in rows.iter().zip(&accounts) {
+                for (row, acct) in &pairs {
                     let Some(sched) = row.schedule() else { continue };
                     let number = &row.account_number;
                     if ctx.as_of >= sched.first_new_bill_date {
@@ -410,16 +418,23 @@ impl Engine {
                     let json = serde_json::to_vec_pretty(&record).map_err(|e| EngineError::Refused(e.to_string()))?;
                     crate::notify::transport::write_atomically(&path, &json)
                         .map_err(|source| EngineError::Io { path: path.display().to_string(), source })?;
-                    let mut tx = self.store.begin().await?;
-                    self.store.put_cutover_in(&mut tx, number, id, &sched, &path.display().to_string(), "suppressed", ctx.at).await?;
                     let why = format!(
                         "cut over: new-model records in {}; legacy billing suppressed from {}; first new bill {}",
                         path.display(),
                         sched.first_new_bill_date,
                         sched.first_new_bill_date
                     );
+                    // The state change first: if the account moved meanwhile (a rollback), nothing
+                    // is committed, legacy billing stays on, and the import file is taken back.
+                    let mut tx = self.store.begin().await?;
                     let t = Transition { account: number, from: State::Notified, to: State::CutOver, actor: &ctx.actor, reason: &why, at: ctx.at, schedule: None };
                     let changed = self.store.transition_in(&mut tx, &t).await?;
+                    if !changed {
+                        drop(tx);
+                        let _ = std::fs::remove_file(&path);
+                        continue;
+                    }
+                    self.store.put_cutover_in(&mut tx, number, id, &sched, &path.display().to_string(), "suppressed", ctx.at).await?;
                     tx.commit().await.map_err(|e| self.store.err(e))?;
                     r.done += u64::from(changed);
                 }

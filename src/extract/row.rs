@@ -162,6 +162,17 @@ impl Parser<'_> {
         self.text(col).filter(|s| !s.is_empty())
     }
 
+    /// An account number names files and Message-IDs downstream: letters, digits, `-` and `_`
+    /// only, at most 64 of them.
+    fn account_number(&mut self) -> Option<String> {
+        let n = self.req("account_number")?;
+        if n.len() > 64 || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            self.problems.push(format!("account_number: `{n}` must be letters, digits, `-` or `_` (at most 64)"));
+            return None;
+        }
+        Some(n)
+    }
+
     fn date(&mut self, col: &str) -> Option<Option<NaiveDate>> {
         let Some(s) = self.text(col).filter(|s| !s.is_empty()) else { return Some(None) };
         match NaiveDate::parse_from_str(&s, "%Y-%m-%d") {
@@ -180,6 +191,11 @@ impl Parser<'_> {
     fn decimal(&mut self, col: &str) -> Option<Decimal> {
         let s = self.text(col)?;
         match Decimal::from_str_exact(&s) {
+            // Bounded so that rating (quantity x price x days) can never overflow.
+            Ok(d) if d.abs() >= Decimal::from(1_000_000_000_000i64) => {
+                self.problems.push(format!("{col}: `{s}` is out of range (below 1,000,000,000,000)"));
+                None
+            }
             Ok(d) => Some(d),
             Err(_) => {
                 self.problems.push(format!("{col}: `{s}` is not a decimal number"));
@@ -198,7 +214,7 @@ impl Parser<'_> {
     }
 
     fn account(&mut self) -> Option<Account> {
-        let account_number = self.req("account_number");
+        let account_number = self.account_number();
         let name = self.text("name").unwrap_or_default();
         let segment = self.req("segment").and_then(|s| match s.parse() {
             Ok(seg) => Some(seg),
@@ -247,7 +263,7 @@ impl Parser<'_> {
     }
 
     fn service(&mut self) -> Option<Service> {
-        let account_number = self.req("account_number");
+        let account_number = self.account_number();
         let service_id = self.req("service_id");
         let legacy_code = self.req("legacy_code");
         let description = self.text("description").unwrap_or_default();
@@ -273,7 +289,7 @@ impl Parser<'_> {
     }
 
     fn usage(&mut self) -> Option<Usage> {
-        let account_number = self.req("account_number");
+        let account_number = self.account_number();
         let service_id = self.text("service_id").unwrap_or_default();
         let legacy_code = self.req("legacy_code");
         let usage_date = self.req_date("usage_date");
@@ -290,7 +306,7 @@ impl Parser<'_> {
     }
 
     fn line(&mut self) -> Option<LegacyLine> {
-        let account_number = self.req("account_number");
+        let account_number = self.account_number();
         let invoice_number = self.text("invoice_number").unwrap_or_default();
         let period = self.req("period").and_then(|p| match p.parse::<Period>() {
             Ok(p) => Some(p),
@@ -318,5 +334,45 @@ impl Parser<'_> {
             unit_price: unit_price?,
             amount: amount?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(account: &str, quantity: &str) -> RawRow {
+        let f = |s: &str| Some(s.to_string());
+        RawRow {
+            table: Table::Services,
+            source: "t".into(),
+            row: 2,
+            fields: vec![f(account), f("S1"), f("CAB-42U"), f("cab"), f(quantity), f("1200.00"), f("2017-01-01"), None],
+        }
+    }
+
+    #[test]
+    fn rows_that_could_escape_or_overflow_are_refused_with_the_reason() {
+        // (account number, quantity, the reason, or None when the row is fine)
+        let table = [
+            ("A000001", "2", None),
+            ("ACC_12-x", "0.5", None),
+            (
+                "../../etc/A2",
+                "1",
+                Some("account_number: `../../etc/A2` must be letters, digits, `-` or `_` (at most 64)"),
+            ),
+            ("A.1", "1", Some("account_number: `A.1` must be letters, digits, `-` or `_` (at most 64)")),
+            ("A1", "79228162514264337593543950335", Some("quantity: `79228162514264337593543950335` is out of range")),
+            ("A1", "999999999999.99", None),
+            ("A1", "-1", Some("quantity: `-1` is negative")),
+        ];
+        for (account, qty, want) in table {
+            match (parse_row(&service(account, qty)), want) {
+                (Ok(_), None) => {}
+                (Err(e), Some(w)) => assert!(e.starts_with(w), "{account} {qty}: {e}"),
+                (got, _) => panic!("{account} {qty}: {got:?}, expected {want:?}"),
+            }
+        }
     }
 }

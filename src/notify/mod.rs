@@ -58,8 +58,15 @@ pub fn recipients(raw: &[String]) -> (Vec<EmailAddress>, Vec<String>) {
     (ok, bad)
 }
 
-/// The kind of notice; one of each per (wave, account) at most.
+/// The kind of notice: the first-new-bill notice.
 pub const NOTICE_KIND: &str = "first_new_bill";
+
+/// The notice kind for a schedule: one notice per (wave, account, first new bill date), so an
+/// account moved to a later cycle is told its new dates, and a notice for dates that still hold is
+/// never sent twice.
+pub fn notice_kind(first_new_bill: chrono::NaiveDate) -> String {
+    format!("{NOTICE_KIND}-{first_new_bill}")
+}
 
 /// A deterministic Message-ID for (wave, account, kind): a resent message is recognisably the same.
 pub fn message_id(wave: &str, account: &str, kind: &str, sender_domain: &str) -> String {

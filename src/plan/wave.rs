@@ -107,6 +107,10 @@ fn parse_one(r: &mut Reader, text: &str) -> Option<Located> {
             r.error(n.span(), format!("`duration_days` must be positive (got {d}): the window would be empty"));
             return None;
         }
+        if d > 3650 {
+            r.error(n.span(), format!("`duration_days` is at most 3650 (ten years; got {d})"));
+            return None;
+        }
         u32::try_from(d).ok()
     });
     let tolerance = match f.opt("tolerance") {

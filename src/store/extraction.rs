@@ -176,12 +176,44 @@ impl<'a> Extraction<'a> {
             self.store
                 .journal_in(&mut self.tx, &a.account_number, &at, &actor, State::Pending, State::Extracted, &reason)
                 .await?;
+        } else {
+            self.follow_plan(&a.account_number, wave.as_deref(), &at).await?;
         }
         self.counts.accounts += 1;
         if !matches!(self.filter, Filter::All) {
             self.kept.insert(a.account_number.clone());
         }
         Ok(None)
+    }
+
+    /// A known account that a changed plan now puts in another wave moves with it, journaled,
+    /// while nothing has been done for it yet (`extracted` or `held`). Further along it stays in
+    /// the wave that is already migrating it.
+    async fn follow_plan(&mut self, account: &str, wave: Option<&str>, at: &str) -> Result<(), StoreError> {
+        let row = sqlx::query("SELECT wave, state FROM account WHERE account_number = $1")
+            .bind(account)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(|e| self.store.err(e))?;
+        let old: Option<String> = row.try_get(0).map_err(|e| self.store.err(e))?;
+        let state: String = row.try_get(1).map_err(|e| self.store.err(e))?;
+        if old.as_deref() == wave {
+            return Ok(());
+        }
+        let state: State = state.parse().map_err(StoreError::Corrupt)?;
+        let show = |w: Option<&str>| w.map_or("no wave".to_string(), |w| format!("wave {w}"));
+        let actor = self.actor.clone();
+        if matches!(state, State::Extracted | State::Held) {
+            sqlx::query("UPDATE account SET wave = $1 WHERE account_number = $2")
+                .bind(wave)
+                .bind(account)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(|e| self.store.err(e))?;
+            let why = format!("the plan now puts it in {} (was {})", show(wave), show(old.as_deref()));
+            self.store.journal_in(&mut self.tx, account, at, &actor, state, state, &why).await?;
+        }
+        Ok(())
     }
 
     /// Which of `keys` of `kind` are already stored (chunked `IN` lists).

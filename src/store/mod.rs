@@ -43,17 +43,53 @@ pub enum Dialect {
     Postgres,
 }
 
-/// Hides the password of a URL for messages and logs.
+/// Hides the password of a URL for messages and logs: in `user:password@` and in query
+/// parameters such as `?password=`.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match (base.find("://"), base.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
+            let creds = &base[s + 3..at];
             match creds.find(':') {
-                Some(c) => format!("{}://{}:***@{}", &url[..s], &creds[..c], &url[at + 1..]),
-                None => url.to_string(),
+                Some(c) => format!("{}://{}:***@{}", &base[..s], &creds[..c], &base[at + 1..]),
+                None => base.to_string(),
             }
         }
-        _ => url.to_string(),
+        _ => base.to_string(),
+    };
+    if let Some(q) = query {
+        let params: Vec<String> = q
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.to_ascii_lowercase().contains("pass") || k.eq_ignore_ascii_case("pwd") => {
+                    format!("{k}=***")
+                }
+                _ => kv.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod redact_tests {
+    #[test]
+    fn passwords_never_show() {
+        // (url, shown)
+        let table = [
+            ("postgres://etl:hunter2@db/legacy", "postgres://etl:***@db/legacy"),
+            ("postgres://db/legacy?user=etl&password=hunter2", "postgres://db/legacy?user=etl&password=***"),
+            ("mysql://root@h/db?sslpassword=x&PWD=y", "mysql://root@h/db?sslpassword=***&PWD=***"),
+            ("sqlite://legacy.db?mode=rwc", "sqlite://legacy.db?mode=rwc"),
+        ];
+        for (url, shown) in table {
+            assert_eq!(super::redact(url), shown);
+        }
     }
 }
 
@@ -607,6 +643,20 @@ impl Store {
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
             .collect::<Result<_, sqlx::Error>>()
             .map_err(|e| self.err(e))
+    }
+
+    /// Removes an account's period verdicts (a new comparison replaces them all).
+    pub async fn delete_verdicts_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        account: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM verdict WHERE account_number = $1")
+            .bind(account)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]

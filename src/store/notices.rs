@@ -76,14 +76,17 @@ fn notice_row(r: &sqlx::any::AnyRow) -> Result<NoticeRow, sqlx::Error> {
 
 impl Store {
     /// Records a notice before it is sent. Returns the stored row: a new one in state `queued`,
-    /// or the existing one when this (wave, account, kind) was recorded before (its recipients
-    /// refreshed while it has not been attempted).
+    /// or the existing one when this (wave, account, kind) was recorded before. Its recipients are
+    /// refreshed while it waits; a notice that failed for good is queued again when its
+    /// recipients change (the address was fixed).
     pub async fn notice_claim(&self, n: &NewNotice<'_>) -> Result<NoticeRow, StoreError> {
         sqlx::query(
             "INSERT INTO notice (wave, account_number, kind, message_id, channel, recipients, state, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7) ON CONFLICT (wave, account_number, kind) DO UPDATE \
-             SET channel = excluded.channel, recipients = excluded.recipients \
-             WHERE notice.state IN ('queued', 'retry')",
+             SET channel = excluded.channel, recipients = excluded.recipients, \
+             state = CASE WHEN notice.state = 'failed' THEN 'queued' ELSE notice.state END \
+             WHERE notice.state IN ('queued', 'retry') \
+             OR (notice.state = 'failed' AND notice.recipients <> excluded.recipients)",
         )
         .bind(n.wave)
         .bind(n.account)
@@ -133,6 +136,34 @@ impl Store {
         .await
         .map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    /// Takes a notice for sending, atomically: only a notice that is `queued`, `retry` and due,
+    /// or (when `resend_in_flight`, for outbox files and printed letters) left `sending`. Returns
+    /// false when it is not available, e.g. another process took it first: then this one must not
+    /// send it.
+    pub async fn notice_start(
+        &self,
+        wave: &str,
+        account: &str,
+        kind: &str,
+        resend_in_flight: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let res = sqlx::query(
+            "UPDATE notice SET state = 'sending', attempts = attempts + 1, retry_at = NULL \
+             WHERE wave = $1 AND account_number = $2 AND kind = $3 AND (state = 'queued' \
+             OR (state = 'retry' AND (retry_at IS NULL OR retry_at <= $4)) OR (state = 'sending' AND $5 = 1))",
+        )
+        .bind(wave)
+        .bind(account)
+        .bind(kind)
+        .bind(now.to_rfc3339())
+        .bind(i64::from(resend_in_flight))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(res.rows_affected() == 1)
     }
 
     /// A wave's notices, all or in one state, in account order.

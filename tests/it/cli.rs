@@ -246,3 +246,110 @@ fn demo_runs_every_dated_wave_and_a_second_run_changes_nothing() {
     let text = cutover(&demo).args(["status", "--account", &victim]).output().unwrap();
     assert!(String::from_utf8_lossy(&text.stdout).contains("customer disputes the power overage"));
 }
+
+#[test]
+fn accounts_without_records_are_held_and_never_get_another_accounts_notice() {
+    let ws = support::csv_workspace();
+    let dir = ws.path();
+    // A007 has a service but no legacy bill: nothing to compare.
+    let accounts = std::fs::read_to_string(dir.join("legacy/accounts.csv")).unwrap();
+    std::fs::write(
+        dir.join("legacy/accounts.csv"),
+        format!("{accounts}A007,Kestrel Labs,colocation,DC1,USD,1,ap@kestrel.example.com,active,\n"),
+    )
+    .unwrap();
+    let services = std::fs::read_to_string(dir.join("legacy/services.csv")).unwrap();
+    std::fs::write(
+        dir.join("legacy/services.csv"),
+        format!("{services}A007,S70,CAB-42U,Full cabinet,1,1000.00,2016-01-01,\n"),
+    )
+    .unwrap();
+    assert!(cutover(dir).args(["extract"]).output().unwrap().status.success());
+    // A001's row turns unreadable in the legacy system: its records leave the next extraction.
+    std::fs::write(
+        dir.join("legacy/accounts.csv"),
+        std::fs::read_to_string(dir.join("legacy/accounts.csv")).unwrap().replace(
+            "A001,Cascade Logistics LLC,colocation,DC1,USD,1,",
+            "A001,Cascade Logistics LLC,colocation,DC1,USD,45,",
+        ),
+    )
+    .unwrap();
+    assert!(cutover(dir).args(["extract"]).output().unwrap().status.success());
+    let out = cutover(dir).args(["run", "--wave", "dc1-colocation", "--as-of", "2017-05-01"]).output().unwrap();
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+    let a001 = json(dir, &["status", "--account", "A001", "--format", "json"]);
+    assert_eq!(a001["account"]["state"], "held");
+    assert!(a001["account"]["state_reason"].as_str().unwrap().contains("no legacy records"), "{a001}");
+    let a007 = json(dir, &["status", "--account", "A007", "--format", "json"]);
+    assert_eq!(a007["account"]["state"], "held");
+    assert!(a007["account"]["state_reason"].as_str().unwrap().starts_with("nothing to compare"), "{a007}");
+    // Notices (A002 is moved to its June 15 notice): A002 gets its own, nobody gets A001's.
+    for day in ["2017-06-01", "2017-06-15"] {
+        let out = cutover(dir).args(["notify", "--wave", "dc1-colocation", "--as-of", day]).output().unwrap();
+        assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let files: Vec<_> = std::fs::read_dir(dir.join("outbox")).unwrap().flatten().collect();
+    let names: Vec<String> = files.iter().map(|e| e.file_name().to_string_lossy().to_string()).collect();
+    assert_eq!(names, ["dc1-colocation-A002-2017-07-15.eml"]);
+    let text = std::fs::read_to_string(files[0].path()).unwrap();
+    assert!(text.contains("To: billing@rainier.example.com") && text.contains("A002"), "{text}");
+    assert!(!text.contains("A001") && !text.contains("Cascade"), "A002's notice carries only A002's data");
+}
+
+#[test]
+fn an_account_moved_to_a_later_cycle_is_told_its_new_dates() {
+    let ws = support::csv_workspace();
+    let dir = ws.path();
+    let wave = dir.join("waves/dc1-colocation.yaml");
+    let text = std::fs::read_to_string(&wave).unwrap();
+    std::fs::write(&wave, text.replace("min_pass_rate: \"0.90\"", "min_pass_rate: \"0.50\"")).unwrap();
+    let run = |as_of: &str, extra: &[&str]| {
+        let out =
+            cutover(dir).args(["run", "--wave", "dc1-colocation", "--as-of", as_of]).args(extra).output().unwrap();
+        assert!(out.status.code().is_some_and(|c| c <= 1), "{as_of}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run("2017-05-01", &[]);
+    run("2017-06-01", &[]); // notice: first new bill July 1
+    run("2017-07-01", &[]); // nobody switched on June 30: July 1 has passed, so A001 is held
+    let a001 = json(dir, &["status", "--account", "A001", "--format", "json"]);
+    assert_eq!(a001["account"]["state"], "held", "{a001}");
+    run("2017-07-01", &["--recheck-held"]); // a new schedule: first new bill August 1, notice today
+    let a001 = json(dir, &["status", "--account", "A001", "--format", "json"]);
+    assert_eq!(
+        (a001["account"]["state"].as_str(), a001["account"]["first_new_bill_date"].as_str()),
+        (Some("notified"), Some("2017-08-01")),
+        "{a001}"
+    );
+    let mut notices: Vec<String> = std::fs::read_dir(dir.join("outbox"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.contains("A001"))
+        .collect();
+    notices.sort();
+    assert_eq!(notices, ["dc1-colocation-A001-2017-07-01.eml", "dc1-colocation-A001-2017-08-01.eml"]);
+    let second = std::fs::read_to_string(dir.join("outbox/dc1-colocation-A001-2017-08-01.eml")).unwrap();
+    assert!(second.contains("Subject: Your Atmosera bill is changing on August 1, 2017"), "{second}");
+}
+
+#[test]
+fn a_re_extraction_moves_a_waiting_account_to_the_wave_that_now_selects_it() {
+    let ws = support::csv_workspace();
+    let dir = ws.path();
+    assert!(cutover(dir).args(["extract"]).output().unwrap().status.success());
+    assert_eq!(json(dir, &["status", "--account", "A001", "--format", "json"])["account"]["wave"], "dc1-colocation");
+    let accounts = std::fs::read_to_string(dir.join("legacy/accounts.csv")).unwrap();
+    std::fs::write(
+        dir.join("legacy/accounts.csv"),
+        accounts.replace("A001,Cascade Logistics LLC,colocation,DC1,", "A001,Cascade Logistics LLC,colocation,DC2,"),
+    )
+    .unwrap();
+    assert!(cutover(dir).args(["extract"]).output().unwrap().status.success());
+    let a001 = json(dir, &["status", "--account", "A001", "--format", "json"]);
+    assert_eq!(a001["account"]["wave"], "dc2-colocation");
+    let last = a001["journal"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["reason"], "the plan now puts it in wave dc2-colocation (was wave dc1-colocation)");
+    // Extracting again changes nothing more.
+    assert!(cutover(dir).args(["extract"]).output().unwrap().status.success());
+    assert_eq!(json(dir, &["status", "--account", "A001", "--format", "json"])["journal"].as_array().unwrap().len(), 2);
+}

@@ -157,13 +157,13 @@ async fn one_message_per_account_with_both_parts_and_a_second_run_sends_nothing(
     assert_eq!(all, expected.keys().cloned().collect::<Vec<_>>());
     assert!(got.values().all(|n| *n == 1), "{got:?}");
     for p in &printed {
-        assert!(ws.path().join("print").join(format!("dc1-colocation-{p}.html")).exists());
+        assert!(ws.path().join("print").join(format!("dc1-colocation-{p}-2017-07-01.html")).exists());
     }
     for (to, data) in server.messages() {
         let account = header(&data, "Message-ID").unwrap().split('.').nth(2).unwrap().to_string();
         assert_eq!(
             header(&data, "Message-ID").unwrap(),
-            format!("<cutover.dc1-colocation.{account}.first_new_bill@atmosera.example>")
+            format!("<cutover.dc1-colocation.{account}.first_new_bill-2017-07-01@atmosera.example>")
         );
         assert_eq!(header(&data, "From").unwrap(), "\"Atmosera Billing\" <billing@atmosera.example>");
         assert_eq!(header(&data, "Subject").unwrap(), "Your Atmosera bill is changing on July 1, 2017");
@@ -460,4 +460,29 @@ async fn the_schedule_service_sends_when_due_and_stops_cleanly_on_sigterm() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("stopped cleanly"));
     assert!(server.per_account().values().all(|n| *n == 1), "each account once, across every tick");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn notify_processes_running_at_once_send_each_notice_once() {
+    let Some(server) = Server::start(None, &["--delay-ms", "50"]) else { return };
+    let ws = workspace(server.port).await;
+    let bin = assert_cmd::cargo::cargo_bin("cutover");
+    let spawn = || {
+        std::process::Command::new(&bin)
+            .arg("-C")
+            .arg(ws.path())
+            .args(["notify", "--wave", "dc1-colocation", "--as-of", "2017-06-01"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // Three at once (the service and two people, say): each notice is taken by exactly one.
+    let mut children = [spawn(), spawn(), spawn()];
+    for c in &mut children {
+        c.wait().unwrap();
+    }
+    let got = server.per_account();
+    assert!(!got.is_empty());
+    assert!(got.values().all(|n| *n == 1), "no account twice: {got:?}");
 }

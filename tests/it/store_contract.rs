@@ -134,19 +134,25 @@ async fn contract(store: Store) {
     // Recipients may change while nothing was attempted.
     let n1b = store.notice_claim(&notice("<m1@x>", "b@x.example", at)).await.unwrap();
     assert_eq!(n1b.recipients, "b@x.example");
-    store.notice_mark(&mark("sending", None, None)).await.unwrap();
+    // Taking a notice for sending is atomic: a second taker (another process) gets false.
+    assert!(store.notice_start("dc1-colocation", "A001", "first_new_bill", false, at).await.unwrap());
+    assert!(!store.notice_start("dc1-colocation", "A001", "first_new_bill", false, at).await.unwrap());
+    // ... except an outbox file or letter left in flight, which is safe to write again.
+    assert!(store.notice_start("dc1-colocation", "A001", "first_new_bill", true, at).await.unwrap());
     let later = at + chrono::Duration::minutes(5);
     store.notice_mark(&mark("retry", Some("421 try later"), Some(later))).await.unwrap();
     let r = store.notice("dc1-colocation", "A001", "first_new_bill").await.unwrap().unwrap();
-    assert_eq!((r.state.as_str(), r.attempts, r.last_error.as_deref()), ("retry", 1, Some("421 try later")));
+    assert_eq!((r.state.as_str(), r.attempts, r.last_error.as_deref()), ("retry", 2, Some("421 try later")));
+    // A retry is not taken before it is due.
+    assert!(!store.notice_start("dc1-colocation", "A001", "first_new_bill", false, at).await.unwrap());
     assert_eq!(r.retry_at.as_deref().map(|t| t.parse::<chrono::DateTime<Utc>>().unwrap()), Some(later));
     assert_eq!(store.notices("dc1-colocation", Some("retry")).await.unwrap().len(), 1);
-    store.notice_mark(&mark("sending", None, None)).await.unwrap();
+    assert!(store.notice_start("dc1-colocation", "A001", "first_new_bill", false, later).await.unwrap());
     store.notice_mark(&mark("sent", None, None)).await.unwrap();
     let n2 = store.notice_claim(&notice("<m2@x>", "c@x.example", at)).await.unwrap();
     assert_eq!(
         (n2.state.as_str(), n2.message_id.as_str(), n2.recipients.as_str(), n2.attempts),
-        ("sent", "<m1@x>", "b@x.example", 2),
+        ("sent", "<m1@x>", "b@x.example", 3),
         "the first claim stands, and a sent notice keeps its recipients"
     );
     let day = Utc.with_ymd_and_hms(2017, 5, 1, 0, 0, 0).unwrap();
