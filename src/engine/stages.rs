@@ -182,6 +182,21 @@ impl Engine {
             let mut tx = self.store.begin().await?;
             for (_, acct) in &pairs {
                 let number = &acct.account.account_number;
+                // A closed account has nothing to move and no one to tell.
+                if acct.account.status == crate::domain::AccountStatus::Closed {
+                    let why = "closed in the legacy system: nothing to migrate";
+                    let t = Transition {
+                        account: number,
+                        from: State::Extracted,
+                        to: State::Held,
+                        actor: &ctx.actor,
+                        reason: why,
+                        at: ctx.at,
+                        schedule: None,
+                    };
+                    r.held += u64::from(self.store.transition_in(&mut tx, &t).await?);
+                    continue;
+                }
                 // Not schedulable is not a reason to skip rating: the parallel run still tells the
                 // team whether the bills are right. The reconcile stage holds such an account.
                 let sched = schedule(wave, acct.account.bill_cycle_day, ctx.as_of);

@@ -255,7 +255,10 @@ fn accounts_without_records_are_held_and_never_get_another_accounts_notice() {
     let accounts = std::fs::read_to_string(dir.join("legacy/accounts.csv")).unwrap();
     std::fs::write(
         dir.join("legacy/accounts.csv"),
-        format!("{accounts}A007,Kestrel Labs,colocation,DC1,USD,1,ap@kestrel.example.com,active,\n"),
+        format!(
+            "{accounts}A007,Kestrel Labs,colocation,DC1,USD,1,ap@kestrel.example.com,active,\n\
+             A008,Gone Corp,colocation,DC1,USD,1,ap@gone.example.com,closed,\n"
+        ),
     )
     .unwrap();
     let services = std::fs::read_to_string(dir.join("legacy/services.csv")).unwrap();
@@ -280,6 +283,9 @@ fn accounts_without_records_are_held_and_never_get_another_accounts_notice() {
     let a001 = json(dir, &["status", "--account", "A001", "--format", "json"]);
     assert_eq!(a001["account"]["state"], "held");
     assert!(a001["account"]["state_reason"].as_str().unwrap().contains("no legacy records"), "{a001}");
+    let a008 = json(dir, &["status", "--account", "A008", "--format", "json"]);
+    assert_eq!(a008["account"]["state"], "held");
+    assert_eq!(a008["account"]["state_reason"], "closed in the legacy system: nothing to migrate");
     let a007 = json(dir, &["status", "--account", "A007", "--format", "json"]);
     assert_eq!(a007["account"]["state"], "held");
     assert!(a007["account"]["state_reason"].as_str().unwrap().starts_with("nothing to compare"), "{a007}");
