@@ -55,7 +55,9 @@ const SCRIPT: &str = r#"
 })();
 "#;
 
-fn f(d: Decimal) -> f64 {
+/// Chart geometry only (never money arithmetic): a Decimal as a float for SVG coordinates. The
+/// amounts printed beside the bars are the Decimals themselves.
+fn chart_coordinate(d: Decimal) -> f64 {
     d.to_f64().unwrap_or(0.0)
 }
 
@@ -265,7 +267,7 @@ fn pass_rate_chart(o: &mut String, r: &Reconciliation) -> Result<(), OutputError
     let bar = (slot * 0.6).min(48.0);
     for (i, (label, rate)) in points.iter().enumerate() {
         let x = left + slot * i as f64 + (slot - bar) / 2.0;
-        let v = f(*rate);
+        let v = chart_coordinate(*rate);
         let color = if *rate >= r.min_pass_rate { "#2e9e5b" } else { "#e0a100" };
         writeln!(
             o,
@@ -280,7 +282,7 @@ fn pass_rate_chart(o: &mut String, r: &Reconciliation) -> Result<(), OutputError
             h - 10.0
         )?;
     }
-    let min = f(r.min_pass_rate);
+    let min = chart_coordinate(r.min_pass_rate);
     writeln!(
         o,
         "<line x1=\"{left}\" x2=\"{w}\" y1=\"{0:.1}\" y2=\"{0:.1}\" stroke=\"#c93a3a\" stroke-dasharray=\"5 4\"><title>gate minimum {1}</title></line></svg></figure>",
@@ -295,7 +297,7 @@ fn variance_chart(o: &mut String, r: &Reconciliation) -> Result<(), OutputError>
     let rows: Vec<_> = r.summary.reasons.iter().collect();
     let (w, row_h, left) = (460.0, 24.0, 150.0);
     let h = (rows.len().max(1) as f64) * row_h + 16.0;
-    let max = rows.iter().map(|(_, t)| f(t.amount)).fold(0.0_f64, f64::max).max(0.01);
+    let max = rows.iter().map(|(_, t)| chart_coordinate(t.amount)).fold(0.0_f64, f64::max).max(0.01);
     writeln!(
         o,
         "<figure id=\"chart-variance\"><figcaption>Absolute variance by reason (total {})</figcaption>\
@@ -307,7 +309,7 @@ fn variance_chart(o: &mut String, r: &Reconciliation) -> Result<(), OutputError>
     }
     for (i, (reason, t)) in rows.iter().enumerate() {
         let y = 8.0 + i as f64 * row_h;
-        let len = (w - left - 90.0) * f(t.amount) / max;
+        let len = (w - left - 90.0) * chart_coordinate(t.amount) / max;
         let accepted = r.accept.contains(reason);
         let color = match (**reason, accepted) {
             (super::Reason::Unexplained, _) => "#c93a3a",
