@@ -159,13 +159,14 @@ pub async fn demo_summary(engine: &Engine) -> Result<String> {
         let total: i64 = counts.iter().map(|c| c.1).sum();
         let notices = engine.store.notice_counts(&w.id).await?;
         let sent = |ch: &str| notices.iter().filter(|(s, c, _)| s == "sent" && c == ch).map(|x| x.2).sum::<i64>();
-        let (pass_rate, variance) = if w.start.is_some() {
-            let (pass, fail) = engine.store.recon_counts(&w.id).await?;
-            let rate =
-                if pass + fail > 0 { Decimal::from(pass * 100) / Decimal::from(pass + fail) } else { Decimal::ZERO };
-            (format!("{}%", rate.round_dp(1)), absolute_variance(engine, &w.id).await?.to_string())
-        } else {
-            ("not dated".into(), "-".into())
+        // The wave's latest reconciliation run holds its pass rate and variance: one row.
+        let (pass_rate, variance) = match engine.store.latest_run(&w.id).await? {
+            _ if w.start.is_none() => ("not dated".into(), "-".into()),
+            Some(run) => {
+                let rate = run.pass_rate.parse::<Decimal>().unwrap_or_default() * Decimal::from(100);
+                (format!("{}%", rate.round_dp(1).normalize()), run.absolute_variance)
+            }
+            None => ("no run yet".into(), "-".into()),
         };
         let _ = writeln!(
             o,
@@ -184,23 +185,4 @@ pub async fn demo_summary(engine: &Engine) -> Result<String> {
     let q = engine.store.quarantine(None).await?;
     let _ = writeln!(o, "quarantined legacy rows: {}", q.len());
     Ok(o)
-}
-
-/// Sum of |new − legacy| over a wave's reconciled periods, a page of accounts at a time (memory
-/// does not grow with the wave).
-async fn absolute_variance(engine: &Engine, wave: &str) -> Result<Decimal> {
-    let mut total = Decimal::ZERO;
-    let mut after = String::new();
-    loop {
-        let rows =
-            engine.store.wave_accounts(wave, &crate::domain::State::ALL, None, &after, crate::engine::BATCH).await?;
-        let Some(last) = rows.last() else { break };
-        after = last.account_number.clone();
-        let numbers: Vec<String> = rows.into_iter().map(|r| r.account_number).collect();
-        for (_, data) in engine.store.verdicts(&numbers).await? {
-            let v: crate::reconcile::PeriodVerdict = serde_json::from_str(&data).map_err(Failure::operational)?;
-            total += v.difference.abs();
-        }
-    }
-    Ok(total)
 }

@@ -31,7 +31,6 @@ enum Outcome {
     Sent,
     Retry,
     Failed,
-    Unknown,
     Skipped,
 }
 
@@ -258,7 +257,6 @@ impl<'a> Notifier<'a> {
             Outcome::Sent => r.done += 1,
             Outcome::Retry => r.retried += 1,
             Outcome::Failed => r.failed += 1,
-            Outcome::Unknown => r.unknown += 1,
             Outcome::Skipped => {}
         }
     }
@@ -338,7 +336,8 @@ impl<'a> Notifier<'a> {
         match notice.state.as_str() {
             "sent" => return self.notified(number, &notice.channel, &message_id, &recipients, &rejected).await,
             "failed" => return Ok(Outcome::Failed),
-            "sending" if !resend_safe => return Ok(Outcome::Unknown),
+            // In flight when a process died: step 2 (`in_flight`) reports it; a person decides.
+            "sending" if !resend_safe => return Ok(Outcome::Skipped),
             "retry"
                 if notice
                     .retry_at

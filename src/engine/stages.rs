@@ -269,7 +269,7 @@ impl Engine {
                     self.store.waivers(&numbers).await?.into_iter().collect();
                 let mut r = StageReport::default();
                 let mut tx = self.store.begin().await?;
-                for (_, acct) in &pairs {
+                for (row, acct) in &pairs {
                     let number = &acct.account.account_number;
                     let mut verdicts = Vec::new();
                     for p in Self::parallel_periods(wave, acct) {
@@ -312,7 +312,6 @@ impl Engine {
                     let pass = !verdicts.is_empty()
                         && reconcile::account_status(&verdicts, &policy) == reconcile::AccountStatus::Pass;
                     self.store.set_recon_in(&mut tx, number, if pass { "pass" } else { "fail" }).await?;
-                    let row = rows.iter().find(|r| &r.account_number == number);
                     let waiver = waivers.get(number.as_str()).filter(|_| !pass);
                     let (to, reason) = if pass || waiver.is_some() {
                         let diff: crate::domain::Decimal = verdicts.iter().map(|v| v.difference).sum();
@@ -330,7 +329,7 @@ impl Engine {
                                 w.reason
                             ),
                         };
-                        match row.and_then(|r| r.schedule()) {
+                        match row.schedule() {
                             Some(_) => (State::Reconciled, passed),
                             None => match schedule(wave, acct.account.bill_cycle_day, ctx.as_of) {
                                 Ok(s) => {
@@ -456,7 +455,6 @@ impl Engine {
                 Ok(r)
             })
             .await?;
-        let _ = wave;
         Ok((gate, rep))
     }
 

@@ -443,20 +443,6 @@ impl Store {
         Ok(())
     }
 
-    /// Accounts of a wave that passed and failed reconciliation.
-    pub async fn recon_counts(&self, wave: &str) -> Result<(i64, i64), StoreError> {
-        let row = sqlx::query(
-            "SELECT COALESCE(SUM(CASE WHEN recon = 'pass' THEN 1 ELSE 0 END), 0), \
-             COALESCE(SUM(CASE WHEN recon = 'fail' THEN 1 ELSE 0 END), 0) FROM account WHERE wave = $1",
-        )
-        .bind(wave)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        let get = |i| -> Result<i64, sqlx::Error> { row.try_get::<i64, _>(i) };
-        Ok((get(0).map_err(|e| self.err(e))?, get(1).map_err(|e| self.err(e))?))
-    }
-
     /// Every account (or one wave's), for status reports, a page at a time.
     pub async fn accounts_page(
         &self,

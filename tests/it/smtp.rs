@@ -128,6 +128,17 @@ fn notify(dir: &Path) -> std::process::Output {
     cutover(dir).args(["notify", "--wave", "dc1-colocation", "--as-of", "2017-06-01"]).output().unwrap()
 }
 
+/// The accounts whose notices in a `notices --format json` report have `key` equal to `value`.
+fn accounts_where(report: &Value, key: &str, value: &str) -> Vec<String> {
+    report["notices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n[key] == value)
+        .map(|n| n["account_number"].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn notices(dir: &Path) -> Value {
     let out = cutover(dir).args(["notices", "--wave", "dc1-colocation", "--format", "json"]).output().unwrap();
     serde_json::from_slice(&out.stdout).unwrap()
@@ -145,13 +156,7 @@ async fn one_message_per_account_with_both_parts_and_a_second_run_sends_nothing(
     let emailed: Vec<_> = got.keys().cloned().collect();
     // Accounts without a billing email get a printed letter instead, and no message.
     let report = notices(ws.path());
-    let printed: Vec<_> = report["notices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|n| n["channel"] == "print")
-        .map(|n| n["account_number"].as_str().unwrap().to_string())
-        .collect();
+    let printed = accounts_where(&report, "channel", "print");
     let mut all: Vec<_> = emailed.iter().chain(&printed).cloned().collect();
     all.sort();
     assert_eq!(all, expected.keys().cloned().collect::<Vec<_>>());
@@ -282,13 +287,7 @@ async fn killed_mid_send_and_restarted_every_account_gets_one_message_or_is_repo
     let out = notify(ws.path());
     assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
     let report = notices(ws.path());
-    let unknown: Vec<String> = report["notices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|n| n["state"] == "unknown")
-        .map(|n| n["account_number"].as_str().unwrap().to_string())
-        .collect();
+    let unknown = accounts_where(&report, "state", "unknown");
     eprintln!(
         "after the kill: {} message(s) accepted, unknown {unknown:?}, due {}",
         server.messages().len(),
