@@ -15,6 +15,7 @@ pub mod demo;
 pub mod domain;
 pub mod engine;
 pub mod extract;
+pub mod failpoint;
 pub mod notify;
 pub mod output;
 pub mod plan;

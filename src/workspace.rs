@@ -174,14 +174,14 @@ impl Workspace {
             ConfigError::Invalid { path: shown.clone(), line, col, message: e.to_string() }
         })?;
         if let SourceConfig::Sql { url: Some(u) } = &config.source
-            && crate::store::redact(u) != *u
+            && crate::domain::redact(u) != *u
         {
             return Err(ConfigError::Bad {
                 path: shown,
                 message: "source.url holds a password; put the URL in CUTOVER_SOURCE_URL instead".into(),
             });
         }
-        if crate::store::redact(&config.store) != config.store {
+        if crate::domain::redact(&config.store) != config.store {
             return Err(ConfigError::Bad {
                 path: shown,
                 message: "store holds a password; put the URL in CUTOVER_STORE_URL instead".into(),

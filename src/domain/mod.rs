@@ -5,10 +5,12 @@
 
 mod period;
 mod records;
+mod redact;
 mod state;
 
 pub use period::{BillPeriod, Period, add_months, clamp_day};
 pub use records::{Account, AccountStatus, LegacyAccount, LegacyLine, Segment, Service, Usage};
+pub use redact::redact;
 pub use state::State;
 
 /// An exact decimal amount of money, price or quantity.

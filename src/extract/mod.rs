@@ -29,7 +29,7 @@ impl Source {
     pub fn describe(&self) -> String {
         match self {
             Source::Csv(p) => format!("csv:{}", p.display()),
-            Source::Sql(url) => format!("sql:{}", crate::store::redact(url)),
+            Source::Sql(url) => format!("sql:{}", crate::domain::redact(url)),
         }
     }
 }

@@ -6,7 +6,7 @@ use futures_util::TryStreamExt;
 use sqlx::Row;
 
 pub(super) async fn scan<S: Sink>(url: &str, table: Table, sink: &mut S) -> Result<(), ExtractError> {
-    let shown = crate::store::redact(url);
+    let shown = crate::domain::redact(url);
     let err = |source| ExtractError::Sql { url: shown.clone(), source };
     sqlx::any::install_default_drivers();
     let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(url).await.map_err(err)?;

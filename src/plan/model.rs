@@ -46,6 +46,8 @@ pub struct Wave {
     pub parallel_run_periods: u32,
     /// Sending limits for this wave's notices.
     pub notices: NoticeLimits,
+    /// Who bills the usage of the last legacy period at cut-over (SPEC §4).
+    pub usage_carryover: UsageCarryover,
     /// The file the wave came from, for messages.
     pub file: String,
 }
@@ -54,6 +56,28 @@ impl Wave {
     /// The last day of the wave's window (inclusive).
     pub fn end(&self) -> Option<NaiveDate> {
         self.start.map(|s| s + chrono::Days::new(u64::from(self.duration_days.saturating_sub(1))))
+    }
+}
+
+/// Who bills the usage of the last legacy bill period, at cut-over (SPEC §4): usage is billed in
+/// arrears, so that period's usage is on no bill yet when the account leaves the legacy system.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UsageCarryover {
+    /// The new system: the cut-over hands the usage over as usage records, and the first new
+    /// bill carries it (the default).
+    #[default]
+    New,
+    /// The legacy system issues a final usage bill; the load files leave that usage out.
+    Legacy,
+}
+
+impl UsageCarryover {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UsageCarryover::New => "new",
+            UsageCarryover::Legacy => "legacy",
+        }
     }
 }
 

@@ -102,6 +102,10 @@ fn wave_problems_name_file_line_and_column() {
             "w.yaml:6:16: `tolerance_pct` is a percentage between 0 and 100",
         ),
         (
+            "id: w1\nname: W1\nselect: { segment: [cloud] }\nstart: 2017-06-05\nduration_days: 60\nusage_carryover: both\n",
+            "w.yaml:6:18: `usage_carryover` is `new`",
+        ),
+        (
             "id: w1\nname: W1\nselect: { segment: [cloud] }\nstart: 2017-06-05\nduration_days: 60\naccount_tolerance: \"-1\"\n",
             "w.yaml:6:20: `account_tolerance` must not be negative",
         ),
@@ -481,4 +485,8 @@ fn tolerances_and_gate_limits_are_read_from_the_wave() {
     let plain = parse(&file("catalog.yaml", CATALOG), &[file("w.yaml", GOOD)]).plan.unwrap();
     let w = plain.wave("w1").unwrap();
     assert_eq!((w.tolerance_pct, w.account_tolerance, &w.gate), (None, None, &Gate::default()));
+    assert_eq!(w.usage_carryover, UsageCarryover::New);
+    let legacy = format!("{GOOD}usage_carryover: legacy\n");
+    let plan = parse(&file("catalog.yaml", CATALOG), &[file("w.yaml", &legacy)]).plan.unwrap();
+    assert_eq!(plan.wave("w1").unwrap().usage_carryover, UsageCarryover::Legacy);
 }

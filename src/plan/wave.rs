@@ -182,6 +182,21 @@ fn parse_one(r: &mut Reader, text: &str) -> Option<Located> {
         None => Some(super::NoticeLimits::default()),
         Some(n) => notice_limits(r, n),
     };
+    let usage_carryover = match f.opt("usage_carryover") {
+        None => Some(super::UsageCarryover::New),
+        Some(n) => match r.string(n, "`usage_carryover`").as_deref() {
+            Some("new") => Some(super::UsageCarryover::New),
+            Some("legacy") => Some(super::UsageCarryover::Legacy),
+            Some(other) => {
+                r.error(
+                    n.span(),
+                    format!("`usage_carryover` is `new` (the first new bill carries the last legacy period's usage) or `legacy` (the legacy system bills it), not `{other}`"),
+                );
+                None
+            }
+            None => None,
+        },
+    };
     f.finish(r);
     let id_at = id_node.map_or((1, 1), |n| pos(n.span()));
     Some(Located {
@@ -198,6 +213,7 @@ fn parse_one(r: &mut Reader, text: &str) -> Option<Located> {
             gate: gate?,
             parallel_run_periods: parallel_run_periods?,
             notices: notices?,
+            usage_carryover: usage_carryover?,
             file: r.file.to_string(),
         },
         id_at,

@@ -43,55 +43,7 @@ pub enum Dialect {
     Postgres,
 }
 
-/// Hides the password of a URL for messages and logs: in `user:password@` and in query
-/// parameters such as `?password=`.
-pub fn redact(url: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let mut out = match (base.find("://"), base.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &base[s + 3..at];
-            match creds.find(':') {
-                Some(c) => format!("{}://{}:***@{}", &base[..s], &creds[..c], &base[at + 1..]),
-                None => base.to_string(),
-            }
-        }
-        _ => base.to_string(),
-    };
-    if let Some(q) = query {
-        let params: Vec<String> = q
-            .split('&')
-            .map(|kv| match kv.split_once('=') {
-                Some((k, _)) if k.to_ascii_lowercase().contains("pass") || k.eq_ignore_ascii_case("pwd") => {
-                    format!("{k}=***")
-                }
-                _ => kv.to_string(),
-            })
-            .collect();
-        out.push('?');
-        out.push_str(&params.join("&"));
-    }
-    out
-}
-
-#[cfg(test)]
-mod redact_tests {
-    #[test]
-    fn passwords_never_show() {
-        // (url, shown)
-        let table = [
-            ("postgres://etl:hunter2@db/legacy", "postgres://etl:***@db/legacy"),
-            ("postgres://db/legacy?user=etl&password=hunter2", "postgres://db/legacy?user=etl&password=***"),
-            ("mysql://root@h/db?sslpassword=x&PWD=y", "mysql://root@h/db?sslpassword=***&PWD=***"),
-            ("sqlite://legacy.db?mode=rwc", "sqlite://legacy.db?mode=rwc"),
-        ];
-        for (url, shown) in table {
-            assert_eq!(super::redact(url), shown);
-        }
-    }
-}
+use crate::domain::redact;
 
 /// A handle on the state store.
 #[derive(Clone)]
