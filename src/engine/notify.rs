@@ -1,11 +1,13 @@
 //! The notify stage: the customer notice, one month before the first new bill, exactly once.
 //!
 //! Order of work on a run as of day D:
-//! 1. Accounts whose notice date has passed unsent are never notified late: they move to a later
-//!    cycle in the window, or are held with the reason.
-//! 2. Notices a crash left in `sending`: over SMTP the server may have taken the message, so they
-//!    are reported `unknown` for a person to decide; an outbox file or a printed letter is simply
-//!    written again (same name, no duplicate).
+//! 1. Notices a crash left in `sending`: an outbox file or a printed letter is simply finished
+//!    (written again under the same name, then marked); over SMTP the server may have taken the
+//!    message, so the notice is reported `unknown` for a person to decide (`notify --resolve`).
+//! 2. Accounts whose notice date has passed unsent are never notified late: they move to a later
+//!    cycle in the window, or are held with the reason. An account whose notice is `unknown` is
+//!    not moved: nobody knows yet whether it was notified, and a second notice with other dates
+//!    is worse than a late decision. It waits for the person's decision.
 //! 3. How many to send today: all that are due, or, when the wave has sending limits, the fewest
 //!    that still let every later notice go out on time (earliest notice date first). If even the
 //!    full daily capacity cannot keep every notice on time, the report says so before sending.
@@ -63,8 +65,8 @@ impl Engine {
             r.notes.push(format!("the gate of wave {id} says abort: no notices are sent until it is fixed"));
             return Ok(r);
         }
-        n.reschedule_late(&mut r).await?;
-        n.in_flight(&mut r).await?;
+        let unknown = n.in_flight(&mut r).await?;
+        n.reschedule_late(&unknown, &mut r).await?;
         let limited = n.limited_candidates(&mut r).await?;
         if !n.anything_due(&limited).await? {
             return Ok(r);
@@ -112,8 +114,13 @@ impl<'a> Notifier<'a> {
         self.engine.stop.load(Ordering::SeqCst)
     }
 
-    /// Step 1: a notice date that passed unsent moves to a later cycle, or holds the account.
-    async fn reschedule_late(&self, r: &mut StageReport) -> Result<(), EngineError> {
+    /// Step 2: a notice date that passed unsent moves to a later cycle, or holds the account.
+    /// Accounts in `unknown` (a notice in flight when a process died) stay where they are.
+    async fn reschedule_late(
+        &self,
+        unknown: &std::collections::BTreeSet<String>,
+        r: &mut StageReport,
+    ) -> Result<(), EngineError> {
         let id = &self.wave.id;
         let yesterday = self.ctx.as_of.pred_opt().unwrap_or(self.ctx.as_of);
         let mut after = String::new();
@@ -126,6 +133,9 @@ impl<'a> Notifier<'a> {
             after = last.account_number.clone();
             for (row, acct) in &self.engine.load(&rows, self.ctx).await? {
                 let number = &row.account_number;
+                if unknown.contains(number) {
+                    continue;
+                }
                 // Sent, then interrupted before the account was marked: finish that, don't move it.
                 if let Some(s) = row.schedule()
                     && let Some(n) = self.store().notice(id, number, &notice_kind(s.first_new_bill_date)).await?
@@ -142,7 +152,11 @@ impl<'a> Notifier<'a> {
                             s.first_new_bill_date, s.notice_date
                         );
                         let t = self.transition(number, State::Reconciled, &why, Some(Some(s)));
-                        r.rescheduled += u64::from(self.store().transition(&t).await?);
+                        if self.store().transition(&t).await? {
+                            r.rescheduled += 1;
+                            // The old dates' notice was never sent: it must never go out now.
+                            self.store().notice_supersede(id, number, &notice_kind(s.first_new_bill_date)).await?;
+                        }
                     }
                     Err(why) => {
                         let t =
@@ -154,19 +168,47 @@ impl<'a> Notifier<'a> {
         }
     }
 
-    /// Step 2: notices left `sending` by a crash.
-    async fn in_flight(&self, r: &mut StageReport) -> Result<(), EngineError> {
+    /// Step 1: notices left `sending` by a crash. Outbox files and printed letters are finished
+    /// (rewriting a file under its name is idempotent); over SMTP they are `unknown`. Returns the
+    /// accounts whose notice stays unknown: nothing else happens to them until a person decides.
+    async fn in_flight(&self, r: &mut StageReport) -> Result<std::collections::BTreeSet<String>, EngineError> {
+        let mut unknown = std::collections::BTreeSet::new();
         for n in self.store().notices(&self.wave.id, Some("sending")).await? {
-            if n.channel == "email" && matches!(self.mailer, Mailer::Smtp(_)) {
-                r.unknown += 1;
-                r.notes.push(format!(
-                    "{}: delivery unknown (interrupted while sending {}); check the mail server's log, then \
-                     `cutover notify --wave {} --resolve {} --as sent|resend`",
-                    n.account_number, n.message_id, self.wave.id, n.account_number
-                ));
+            if self.resend_safe(&n.channel) && self.finish(&n, r).await? {
+                continue;
             }
+            r.unknown += 1;
+            r.notes.push(format!(
+                "{}: delivery unknown (interrupted while sending {}); it is neither resent nor rescheduled until \
+                 a person decides: check the mail server's log, then \
+                 `cutover notify --wave {} --resolve {} --as sent|resend --reason …`",
+                n.account_number, n.message_id, self.wave.id, n.account_number
+            ));
+            unknown.insert(n.account_number);
         }
-        Ok(())
+        Ok(unknown)
+    }
+
+    /// Finishes a file notice a crash interrupted, when it is still for the account's current
+    /// dates. False when it cannot be finished (then it is reported unknown).
+    async fn finish(&self, n: &crate::store::NoticeRow, r: &mut StageReport) -> Result<bool, EngineError> {
+        let Some(row) = self.store().account(&n.account_number).await? else { return Ok(false) };
+        let current = row.schedule().map(|s| notice_kind(s.first_new_bill_date));
+        if row.state != State::Reconciled || current.as_deref() != Some(n.kind.as_str()) {
+            return Ok(false);
+        }
+        let rows = [row];
+        for (row, acct) in &self.engine.load(&rows, self.ctx).await? {
+            let o = self.deliver(row, acct).await?;
+            self.count(o, r);
+        }
+        Ok(true)
+    }
+
+    /// A notice that can be written again without a duplicate reaching anyone: a printed letter,
+    /// or an email written to the outbox folder (same file name).
+    fn resend_safe(&self, channel: &str) -> bool {
+        channel == "print" || matches!(self.mailer, Mailer::Outbox(_))
     }
 
     /// Step 3: the accounts to notify now, when the wave has sending limits (`None`: no limits,
@@ -332,11 +374,11 @@ impl<'a> Notifier<'a> {
             at: now,
         };
         let notice = self.store().notice_claim(&claim).await?;
-        let resend_safe = notice.channel == "print" || matches!(self.mailer, Mailer::Outbox(_));
+        let resend_safe = self.resend_safe(&notice.channel);
         match notice.state.as_str() {
             "sent" => return self.notified(number, &notice.channel, &message_id, &recipients, &rejected).await,
             "failed" => return Ok(Outcome::Failed),
-            // In flight when a process died: step 2 (`in_flight`) reports it; a person decides.
+            // In flight when a process died: step 1 (`in_flight`) reports it; a person decides.
             "sending" if !resend_safe => return Ok(Outcome::Skipped),
             "retry"
                 if notice
@@ -353,6 +395,7 @@ impl<'a> Notifier<'a> {
         if !self.store().notice_start(id, number, kind, resend_safe, Utc::now()).await? {
             return Ok(Outcome::Skipped);
         }
+        crate::failpoint::hit("notify.claimed");
         let mark = |state, error, retry_at| NoticeMark {
             wave: id,
             account: number,
@@ -385,6 +428,7 @@ impl<'a> Notifier<'a> {
         };
         match result {
             Ok(()) => {
+                crate::failpoint::hit("notify.sent_unmarked");
                 // Recorded the moment the server took it: the only window for a duplicate is here.
                 self.store().notice_mark(&mark("sent", None, None)).await?;
                 self.notified(number, &notice.channel, &message_id, &recipients, &rejected).await
@@ -691,7 +735,10 @@ impl Engine {
                 "{account}: notice marked sent; the account is {} (that notice is not for its current dates)",
                 row.state
             ),
-            (false, _) => format!("{account}: notice queued to be sent again on the next run"),
+            (false, _) => format!(
+                "{account}: notice queued to be sent again on the next run (if its notice date has passed by \
+                 then, the account moves to a later cycle and is notified of its new dates instead)"
+            ),
         })
     }
 

@@ -2,7 +2,7 @@
 //!
 //! A notice row exists before its message is sent, unique per (wave, account, kind). Its state goes
 //! `queued → sending → sent | failed`, or back to `retry` (with `retry_at`) after a transient
-//! failure. A row left in `sending` by a crash is the only window for a duplicate: over SMTP it is
+//! failure; a notice never sent for dates the account has left is `superseded`. A row left in `sending` by a crash is the only window for a duplicate: over SMTP it is
 //! reported as `unknown` for a person to decide, never resent blindly.
 
 use super::{Store, StoreError};
@@ -164,6 +164,23 @@ impl Store {
         .await
         .map_err(|e| self.err(e))?;
         Ok(res.rows_affected() == 1)
+    }
+
+    /// Marks an account's unsent notices for other dates `superseded` (its notice date passed and
+    /// it moved to a later cycle): they are never sent. Only `queued` and `retry` ones: a notice
+    /// that is `sending` may have gone out, and one that was `sent` or `failed` is history.
+    pub async fn notice_supersede(&self, wave: &str, account: &str, keep_kind: &str) -> Result<u64, StoreError> {
+        let res = sqlx::query(
+            "UPDATE notice SET state = 'superseded', retry_at = NULL WHERE wave = $1 AND account_number = $2 \
+             AND kind <> $3 AND state IN ('queued', 'retry')",
+        )
+        .bind(wave)
+        .bind(account)
+        .bind(keep_kind)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(res.rows_affected())
     }
 
     /// A wave's notices, all or in one state, in account order.

@@ -3,6 +3,7 @@
 //! there; under `CI=true` they fail instead.
 
 mod cli;
+mod crash;
 mod extract_sources;
 mod reconcile;
 mod smtp;

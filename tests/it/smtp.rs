@@ -9,15 +9,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 
 /// The SMTP server process, stopped when dropped.
-struct Server {
+pub(super) struct Server {
     child: Child,
-    port: u16,
+    pub(super) port: u16,
     log: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Server {
-    fn start(port: Option<u16>, args: &[&str]) -> Option<Server> {
+    pub(super) fn start(port: Option<u16>, args: &[&str]) -> Option<Server> {
         let ok = std::process::Command::new("python3").args(["-c", "import aiosmtpd"]).status();
         if !ok.is_ok_and(|s| s.success()) {
             return support::missing_service("Python's aiosmtpd (pip install aiosmtpd)");
@@ -41,7 +41,7 @@ impl Server {
     }
 
     /// Every message the server accepted: (envelope recipients, raw message).
-    fn messages(&self) -> Vec<(Vec<String>, String)> {
+    pub(super) fn messages(&self) -> Vec<(Vec<String>, String)> {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         text.lines()
             .map(|l| {
@@ -53,7 +53,7 @@ impl Server {
     }
 
     /// Messages per account, by the account number in the deterministic Message-ID.
-    fn per_account(&self) -> BTreeMap<String, usize> {
+    pub(super) fn per_account(&self) -> BTreeMap<String, usize> {
         let mut out = BTreeMap::new();
         for (_, data) in self.messages() {
             let id = header(&data, "Message-ID").expect("a Message-ID");
@@ -75,7 +75,7 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn header(data: &str, name: &str) -> Option<String> {
+pub(super) fn header(data: &str, name: &str) -> Option<String> {
     let head = data.split("\r\n\r\n").next().unwrap_or(data).replace("\r\n ", " ");
     head.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
@@ -83,7 +83,7 @@ fn header(data: &str, name: &str) -> Option<String> {
     })
 }
 
-fn cutover(dir: &Path) -> Command {
+pub(super) fn cutover(dir: &Path) -> Command {
     let mut c = Command::cargo_bin("cutover").unwrap();
     c.arg("-C").arg(dir).env_remove("CUTOVER_STORE_URL").env_remove("CUTOVER_SOURCE_URL");
     c
@@ -92,6 +92,11 @@ fn cutover(dir: &Path) -> Command {
 /// A workspace over a generated legacy database, mailing through the test server; its DC1
 /// accounts are extracted, rated and reconciled as of 2017-05-01.
 async fn workspace(port: u16) -> tempfile::TempDir {
+    workspace_mailing(&format!("mail: {{ transport: smtp, host: 127.0.0.1, port: {port}, tls: none }}\n")).await
+}
+
+/// The same workspace with the given `mail:` line (empty: the default outbox folder).
+pub(super) async fn workspace_mailing(mail: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     support::copy_dir(&support::repo_waves(), &dir.path().join("waves"));
     let data = cutover::demo::generate::DemoData { accounts: 120, seed: 11, months: 12 };
@@ -99,8 +104,7 @@ async fn workspace(port: u16) -> tempfile::TempDir {
     std::fs::write(
         dir.path().join("cutover.yaml"),
         format!(
-            "source: {{ kind: sql, url: \"sqlite://legacy.db\" }}\n\
-             mail: {{ transport: smtp, host: 127.0.0.1, port: {port}, tls: none }}\n\
+            "source: {{ kind: sql, url: \"sqlite://legacy.db\" }}\n{mail}\
              delivery: {{ concurrency: 2, retry_base_ms: 50, max_attempts: 4 }}\n\
              sender: \"Atmosera Billing <billing@atmosera.example>\"\n"
         ),
@@ -112,7 +116,7 @@ async fn workspace(port: u16) -> tempfile::TempDir {
 }
 
 /// The accounts whose notice is due on 2017-06-01, and the addresses each should reach.
-fn due(dir: &Path) -> BTreeMap<String, ()> {
+pub(super) fn due(dir: &Path) -> BTreeMap<String, ()> {
     let out = cutover(dir).args(["status", "--wave", "dc1-colocation", "--format", "json"]).output().unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     v["accounts"]
@@ -129,7 +133,7 @@ fn notify(dir: &Path) -> std::process::Output {
 }
 
 /// The accounts whose notices in a `notices --format json` report have `key` equal to `value`.
-fn accounts_where(report: &Value, key: &str, value: &str) -> Vec<String> {
+pub(super) fn accounts_where(report: &Value, key: &str, value: &str) -> Vec<String> {
     report["notices"]
         .as_array()
         .unwrap()
@@ -139,7 +143,7 @@ fn accounts_where(report: &Value, key: &str, value: &str) -> Vec<String> {
         .collect()
 }
 
-fn notices(dir: &Path) -> Value {
+pub(super) fn notices(dir: &Path) -> Value {
     let out = cutover(dir).args(["notices", "--wave", "dc1-colocation", "--format", "json"]).output().unwrap();
     serde_json::from_slice(&out.stdout).unwrap()
 }

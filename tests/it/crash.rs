@@ -1,0 +1,204 @@
+//! Crashes at the worst moments, then reruns on later days (as under cron): no customer gets two
+//! notices, a notice whose delivery is unknown stays unknown (not resent, not rescheduled) until a
+//! person decides, and a crashed outbox send is simply finished.
+//!
+//! The crash is a failpoint (`CUTOVER_FAILPOINT`, `src/failpoint.rs`): the real binary aborts, like
+//! a `kill -9`, at a named point, e.g. right after the transport took a message and before the
+//! store knows it.
+
+use super::smtp::{Server, accounts_where, cutover, due, header, notices, workspace_mailing};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+const WAVE: &str = "dc1-colocation";
+
+fn notify_as_of(dir: &Path, date: &str, failpoint: Option<&str>) -> std::process::Output {
+    let mut c = cutover(dir);
+    c.args(["notify", "--wave", WAVE, "--as-of", date]);
+    match failpoint {
+        Some(f) => c.env("CUTOVER_FAILPOINT", f),
+        None => c.env_remove("CUTOVER_FAILPOINT"),
+    };
+    c.output().unwrap()
+}
+
+fn account(dir: &Path, number: &str) -> Value {
+    let out = cutover(dir).args(["status", "--account", number, "--format", "json"]).output().unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The accounts whose journal says a notice date "passed unsent".
+fn said_passed_unsent(dir: &Path, number: &str) -> bool {
+    account(dir, number)["journal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|j| j["reason"].as_str().unwrap_or("").contains("passed unsent"))
+}
+
+fn assert_crashed(out: &std::process::Output) {
+    assert_eq!(out.status.code(), None, "the failpoint aborts the process: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("failpoint"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn smtp_crash_after_the_server_took_it_then_the_next_day_and_a_month_later_send_nothing_twice() {
+    let Some(server) = Server::start(None, &[]) else { return };
+    let ws =
+        workspace_mailing(&format!("mail: {{ transport: smtp, host: 127.0.0.1, port: {}, tls: none }}\n", server.port))
+            .await;
+    let expected = due(ws.path());
+    assert!(expected.len() >= 5, "enough accounts due on June 1: {expected:?}");
+
+    // The third message is accepted by the server; the process dies before it records that.
+    assert_crashed(&notify_as_of(ws.path(), "2017-06-01", Some("notify.sent_unmarked@3")));
+    let after_crash = server.per_account();
+    assert!(after_crash.len() >= 3, "{after_crash:?}");
+    let report = notices(ws.path());
+    let unknown = accounts_where(&report, "state", "unknown");
+    assert!(!unknown.is_empty() && unknown.len() <= 2, "the messages in flight (concurrency 2): {unknown:?}");
+    let dates: BTreeMap<String, Value> =
+        unknown.iter().map(|u| (u.clone(), account(ws.path(), u)["account"]["first_new_bill_date"].clone())).collect();
+
+    // The next day, and a month later: the unknown notices block their accounts.
+    for day in ["2017-06-02", "2017-07-01"] {
+        let out = notify_as_of(ws.path(), day, None);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "unknown deliveries make notify exit 1 ({day}): {err}");
+        let got = server.per_account();
+        assert!(got.values().all(|n| *n == 1), "{day}: nobody gets two messages: {got:?}");
+        let report = notices(ws.path());
+        assert_eq!(accounts_where(&report, "state", "unknown"), unknown, "{day}: unknown stays unknown until resolved");
+        for u in &unknown {
+            assert!(err.contains(&format!("{u}: delivery unknown")), "{day}: {err}");
+            let one = account(ws.path(), u);
+            assert_eq!(one["account"]["state"], "reconciled", "{day}: {u} waits for a person");
+            assert_eq!(one["account"]["first_new_bill_date"], dates[u], "{day}: {u} was not rescheduled");
+            assert!(!said_passed_unsent(ws.path(), u), "{day}: no false 'passed unsent' for {u}");
+        }
+        assert!(accounts_where(&report, "state", "queued").is_empty(), "{day}: {report}");
+    }
+    // Every other account due on June 1 got exactly one message (on June 1, or for its new dates
+    // after a reschedule) or a letter; none got two.
+    let got = server.per_account();
+    for a in expected.keys().filter(|a| !unknown.contains(a)) {
+        let state = account(ws.path(), a)["account"]["state"].clone();
+        let printed = notices(ws.path())["notices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["account_number"] == a.as_str() && n["channel"] == "print" && n["state"] == "sent");
+        assert_eq!(state, "notified", "{a}");
+        assert_eq!(got.get(a).copied().unwrap_or(0) + usize::from(printed), 1, "{a}: one notice");
+    }
+    // Each message names the dates its account holds now.
+    for (_, data) in server.messages() {
+        let id = header(&data, "Message-ID").unwrap();
+        let number = id.split('.').nth(2).unwrap();
+        let first = account(ws.path(), number)["account"]["first_new_bill_date"].as_str().unwrap().to_string();
+        assert!(id.contains(&format!("first_new_bill-{first}")), "{id} vs {first}");
+    }
+
+    // A person decides: the unknown notice was delivered (the mail log says so).
+    let u = &unknown[0];
+    let out = cutover(ws.path())
+        .args(["notify", "--wave", WAVE, "--resolve", u, "--as", "sent", "--reason", "mail log: 250 queued"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(account(ws.path(), u)["account"]["state"], "notified");
+    let before = server.messages().len();
+    notify_as_of(ws.path(), "2017-07-02", None);
+    assert_eq!(server.messages().len(), before, "resolving sends nothing");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn smtp_resend_decision_after_the_notice_date_moves_the_account_and_sends_one_notice_for_new_dates() {
+    let Some(server) = Server::start(None, &[]) else { return };
+    let ws =
+        workspace_mailing(&format!("mail: {{ transport: smtp, host: 127.0.0.1, port: {}, tls: none }}\n", server.port))
+            .await;
+    // Dies after taking the first notice and before any byte reaches the server.
+    assert_crashed(&notify_as_of(ws.path(), "2017-06-01", Some("notify.claimed@1")));
+    assert!(server.messages().is_empty());
+    let unknown = accounts_where(&notices(ws.path()), "state", "unknown");
+    assert_eq!(unknown.len(), 1, "{unknown:?}");
+    let u = &unknown[0];
+    let old = account(ws.path(), u)["account"]["first_new_bill_date"].as_str().unwrap().to_string();
+    // A person checks the log: nothing went out. Resend.
+    let out = cutover(ws.path())
+        .args(["notify", "--wave", WAVE, "--resolve", u, "--as", "resend", "--reason", "not in the mail log"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Its notice date has passed: it moves to a later cycle; the old notice never goes out.
+    let out = notify_as_of(ws.path(), "2017-06-03", None);
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+    let now = account(ws.path(), u)["account"].clone();
+    let new = now["first_new_bill_date"].as_str().unwrap().to_string();
+    assert!(new > old, "{u}: moved from {old} to {new}");
+    let report = notices(ws.path());
+    let mine: Vec<&Value> =
+        report["notices"].as_array().unwrap().iter().filter(|n| n["account_number"] == u.as_str()).collect();
+    assert!(
+        mine.iter().any(|n| n["kind"] == format!("first_new_bill-{old}") && n["state"] == "superseded"),
+        "{mine:?}"
+    );
+    // A month later its notice for the new dates goes out, once.
+    notify_as_of(ws.path(), now["notice_date"].as_str().unwrap(), None);
+    let got = server.per_account();
+    assert_eq!(got.get(u.as_str()), Some(&1), "{got:?}");
+    assert!(got.values().all(|n| *n == 1), "{got:?}");
+    assert_eq!(account(ws.path(), u)["account"]["state"], "notified");
+}
+
+/// The `.eml` files per account in the outbox.
+fn outbox_files(dir: &Path) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(dir.join("outbox")) else { return out };
+    for e in entries {
+        let name = e.unwrap().file_name().to_string_lossy().to_string();
+        if let Some(stem) = name.strip_suffix(".eml") {
+            // dc1-colocation-ACCOUNT-YYYY-MM-DD
+            let rest = stem.strip_prefix(&format!("{WAVE}-")).unwrap();
+            let account = rest[..rest.len() - 11].to_string();
+            out.entry(account).or_default().push(name);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outbox_crash_after_writing_is_finished_by_the_next_days_run_never_written_twice() {
+    let ws = workspace_mailing("").await;
+    let expected = due(ws.path());
+    assert_crashed(&notify_as_of(ws.path(), "2017-06-01", Some("notify.sent_unmarked@3")));
+    assert!(!accounts_where(&notices(ws.path()), "state", "unknown").is_empty(), "a notice was left in flight");
+
+    let out = notify_as_of(ws.path(), "2017-06-02", None);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = notices(ws.path());
+    assert!(accounts_where(&report, "state", "unknown").is_empty(), "an outbox send is simply finished: {report}");
+    let files = outbox_files(ws.path());
+    assert!(files.values().all(|f| f.len() == 1), "one file per account: {files:?}");
+    // The accounts the crash interrupted were finished, not rescheduled.
+    let finished: Vec<_> = files.iter().filter(|(_, f)| f[0].ends_with("2017-07-01.eml")).map(|(a, _)| a).collect();
+    assert!(finished.len() >= 3, "{files:?}");
+    for a in &finished {
+        assert!(!said_passed_unsent(ws.path(), a), "{a}");
+        assert_eq!(account(ws.path(), a)["account"]["state"], "notified");
+    }
+
+    // A month later every account due June 1 has exactly one notice: its file, or a letter.
+    notify_as_of(ws.path(), "2017-07-01", None);
+    let files = outbox_files(ws.path());
+    assert!(files.values().all(|f| f.len() == 1), "one file per account: {files:?}");
+    for a in expected.keys() {
+        assert_eq!(account(ws.path(), a)["account"]["state"], "notified", "{a}");
+    }
+    let report = notices(ws.path());
+    for state in ["unknown", "queued", "retry"] {
+        assert!(accounts_where(&report, "state", state).is_empty(), "no notice left {state}: {report}");
+    }
+}
