@@ -88,10 +88,14 @@ pub fn parse(catalog: &SourceFile, waves: &[SourceFile]) -> Checked {
 /// `root` is the folder file names are shown relative to.
 pub fn load(root: &Path, plan_dir: &Path, catalog_path: &Path) -> std::io::Result<Checked> {
     let show = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
-    let catalog = SourceFile {
-        name: show(catalog_path),
-        text: std::fs::read_to_string(catalog_path).map_err(|e| with_path(e, catalog_path))?,
+    let mut not_text = Vec::new();
+    let mut read = |path: &Path| -> std::io::Result<SourceFile> {
+        let bytes = std::fs::read(path).map_err(|e| with_path(e, path))?;
+        let (file, problem) = decode(&show(path), bytes);
+        not_text.extend(problem);
+        Ok(file)
     };
+    let catalog = read(catalog_path)?;
     let catalog_canon = catalog_path.canonicalize().ok();
     let mut paths = Vec::new();
     for entry in std::fs::read_dir(plan_dir).map_err(|e| with_path(e, plan_dir))? {
@@ -104,10 +108,38 @@ pub fn load(root: &Path, plan_dir: &Path, catalog_path: &Path) -> std::io::Resul
     paths.sort();
     let mut waves = Vec::new();
     for path in paths {
-        let text = std::fs::read_to_string(&path).map_err(|e| with_path(e, &path))?;
-        waves.push(SourceFile { name: show(&path), text });
+        waves.push(read(&path)?);
     }
-    Ok(parse(&catalog, &waves))
+    let mut checked = parse(&catalog, &waves);
+    if !not_text.is_empty() {
+        checked.plan = None;
+        checked.problems.extend(not_text);
+        checked.problems.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
+    }
+    Ok(checked)
+}
+
+/// A file's text. Bytes that are not UTF-8 are a problem at the first bad byte's line and column;
+/// the rest of the file is still checked (read with the bad bytes replaced), so every other
+/// problem is reported too.
+pub fn decode(name: &str, bytes: Vec<u8>) -> (SourceFile, Option<Problem>) {
+    match String::from_utf8(bytes) {
+        Ok(text) => (SourceFile { name: name.to_string(), text }, None),
+        Err(e) => {
+            let bytes = e.into_bytes();
+            let at = std::str::from_utf8(&bytes).err().map_or(0, |u| u.valid_up_to());
+            let before = String::from_utf8_lossy(&bytes[..at]);
+            let line = before.matches('\n').count() + 1;
+            let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            let problem = Problem::error(
+                name,
+                line,
+                col,
+                format!("not valid UTF-8 (byte 0x{:02X}): save the file as UTF-8", bytes[at]),
+            );
+            (SourceFile { name: name.to_string(), text: String::from_utf8_lossy(&bytes).into_owned() }, Some(problem))
+        }
+    }
 }
 
 fn with_path(e: std::io::Error, path: &Path) -> std::io::Error {

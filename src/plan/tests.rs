@@ -490,3 +490,21 @@ fn tolerances_and_gate_limits_are_read_from_the_wave() {
     let plan = parse(&file("catalog.yaml", CATALOG), &[file("w.yaml", &legacy)]).plan.unwrap();
     assert_eq!(plan.wave("w1").unwrap().usage_carryover, UsageCarryover::Legacy);
 }
+
+#[test]
+fn a_byte_that_is_not_utf8_is_reported_at_its_line_and_column() {
+    // (bytes, line, col, byte)
+    let table: [(&[u8], usize, usize, &str); 3] = [
+        (b"id: w1\nname: Caf\xe9\n", 2, 10, "0xE9"),
+        (b"\xff\xfe", 1, 1, "0xFF"),
+        (b"id: w1\nname: \xc3\xa9\x80\n", 2, 8, "0x80"),
+    ];
+    for (bytes, line, col, byte) in table {
+        let (file, problem) = super::decode("w.yaml", bytes.to_vec());
+        let p = problem.unwrap_or_else(|| panic!("{bytes:?} is not UTF-8"));
+        assert_eq!((p.line, p.col), (line, col), "{p}");
+        assert!(p.to_string().starts_with(&format!("w.yaml:{line}:{col}: not valid UTF-8 (byte {byte})")), "{p}");
+        assert_eq!(file.name, "w.yaml");
+    }
+    assert!(super::decode("w.yaml", b"id: w1\n".to_vec()).1.is_none());
+}
