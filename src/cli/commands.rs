@@ -24,6 +24,9 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             let engine = open(root).await?;
             let ctx = Ctx::new(today(), Ctx::actor("extract"));
             let c = engine.extract(&ctx).await?;
+            for w in &c.warnings {
+                eprintln!("warning: {w}");
+            }
             println!(
                 "extracted {} accounts and {} records from {}; {} rows quarantined (see `cutover status`)",
                 c.accounts, c.records, c.source, c.quarantined

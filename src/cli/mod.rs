@@ -300,7 +300,7 @@ impl From<crate::engine::EngineError> for Failure {
         use crate::extract::ExtractError as X;
         let code = match &e {
             E::Refused(_) | E::Render(_) => 2,
-            E::Extract(X::Csv { .. }) => 2,
+            E::Extract(X::Csv { .. } | X::Header { .. }) => 2,
             E::Store(crate::store::StoreError::NoAccount(_)) => 2,
             _ => 3,
         };

@@ -116,12 +116,14 @@ pub async fn status(engine: &Engine, wave: Option<&str>, account: Option<&str>, 
             })
             .collect();
         let quarantined = store.quarantine(None).await?;
+        let extraction_warnings = store.last_extraction().await?.map(|x| x.warnings).unwrap_or_default();
         #[derive(Serialize)]
         struct All<'a> {
             accounts: Vec<StatusRow<'a>>,
             quarantined: Vec<crate::extract::Quarantined>,
+            extraction_warnings: Vec<String>,
         }
-        return json(&All { accounts, quarantined }).map_err(Failure::operational);
+        return json(&All { accounts, quarantined, extraction_warnings }).map_err(Failure::operational);
     }
     let mut o = String::new();
     let waves: Vec<&str> = match wave {
@@ -132,6 +134,13 @@ pub async fn status(engine: &Engine, wave: Option<&str>, account: Option<&str>, 
         let counts = store.state_counts(Some(w)).await?;
         let list: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
         let _ = writeln!(o, "{w:<22} {}", if list.is_empty() { "no accounts yet".into() } else { list.join(", ") });
+    }
+    let warnings = store.last_extraction().await?.map(|x| x.warnings).unwrap_or_default();
+    if !warnings.is_empty() {
+        let _ = writeln!(o, "\nextraction warning(s):");
+        for w in &warnings {
+            let _ = writeln!(o, "  {w}");
+        }
     }
     let q = store.quarantine(None).await?;
     if !q.is_empty() {

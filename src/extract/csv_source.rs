@@ -1,36 +1,50 @@
 //! A folder of CSV files named after the tables (`accounts.csv`, …), RFC 4180, header row first.
+//!
+//! The header must name every SPEC §2 column ([`Table::check_header`]). A row with more or fewer
+//! fields than the header is quarantined, and so is a value over a line break (the intake rules).
+//! A stray or unterminated quote swallows the rows after it into one field: when lines inside such
+//! a field read as rows on their own, the quote's line is quarantined and the swallowed lines are
+//! read again one by one, so no row disappears without its own line in the quarantine.
 
 use super::{Batcher, ExtractError, RawRow, Sink, Table};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 pub(super) async fn scan<S: Sink>(dir: &Path, table: Table, sink: &mut S) -> Result<(), ExtractError> {
     let path = dir.join(format!("{}.csv", table.name()));
     let shown = path.display().to_string();
-    if !path.exists() && table != Table::Accounts {
-        // No usage (or no invoices) yet is a legitimate, empty table.
+    let csv_err = |e: &dyn std::fmt::Display| ExtractError::Csv { path: shown.clone(), message: e.to_string() };
+    let size = match std::fs::metadata(&path) {
+        Ok(m) => m.len(),
+        // No usage (or no invoices) yet is a legitimate, empty table; no accounts is not.
+        Err(_) if table != Table::Accounts => {
+            sink.warn(&shown, "no such file: taken as no rows".into()).await?;
+            return Ok(());
+        }
+        Err(source) => return Err(ExtractError::Io { path: shown, source }),
+    };
+    if size == 0 {
+        if table == Table::Accounts {
+            return Err(ExtractError::Header { path: shown, message: "the file is empty (no header row)".into() });
+        }
+        // Like a missing file: nothing to take in. Said, because an export that failed half-way
+        // also leaves an empty file.
+        sink.warn(&shown, "the file is empty (0 bytes, no header): taken as no rows, like a missing file".into())
+            .await?;
         return Ok(());
     }
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(&path)
-        .map_err(|e| ExtractError::Csv { path: shown.clone(), message: e.to_string() })?;
-    let headers =
-        rdr.byte_headers().map_err(|e| ExtractError::Csv { path: shown.clone(), message: e.to_string() })?.clone();
+    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_path(&path).map_err(|e| csv_err(&e))?;
+    let headers = rdr.byte_headers().map_err(|e| csv_err(&e))?.clone();
     let header: Vec<String> =
         headers.iter().map(|h| String::from_utf8_lossy(h).trim().trim_start_matches('\u{feff}').to_string()).collect();
+    let warnings = table.check_header(&header).map_err(|message| ExtractError::Header { path: shown.clone(), message })?;
+    for w in warnings {
+        sink.warn(&shown, w).await?;
+    }
     // Where each SPEC column sits in this file; extra columns are ignored.
-    let mut index = Vec::new();
-    let mut missing = Vec::new();
-    for col in table.columns() {
-        match header.iter().position(|h| h == col) {
-            Some(i) => index.push(Some(i)),
-            None if col == &"account_number" || table == Table::Accounts && col == &"segment" => missing.push(*col),
-            None => index.push(None),
-        }
-    }
-    if !missing.is_empty() {
-        return Err(ExtractError::Csv { path: shown, message: format!("missing column(s): {}", missing.join(", ")) });
-    }
+    let index: Vec<Option<usize>> = table.columns().iter().map(|col| header.iter().position(|h| h == col)).collect();
+    let layout = Layout { table, source: &shown, index: &index, width: header.len() };
+    let mut raw_file = std::fs::File::open(&path).map_err(|source| ExtractError::Io { path: shown.clone(), source })?;
     let mut batch = Batcher::new(sink);
     let mut record = csv::ByteRecord::new();
     loop {
@@ -38,32 +52,52 @@ pub(super) async fn scan<S: Sink>(dir: &Path, table: Table, sink: &mut S) -> Res
         match rdr.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
-                let line = record.position().map_or(line, |p| p.line());
-                let mut bad = None;
-                let fields = index
-                    .iter()
-                    .map(|i| {
-                        let raw = i.and_then(|i| record.get(i))?;
-                        match std::str::from_utf8(raw) {
-                            Ok("") => None,
-                            Ok(s) => Some(s.to_string()),
-                            Err(_) => {
-                                bad = Some("not valid UTF-8".to_string());
-                                Some(String::from_utf8_lossy(raw).into_owned())
+                let start = record.position().map_or(line, |p| p.line());
+                let end_line = rdr.position().line();
+                let spans_lines = record.iter().any(|f| f.contains(&b'\n') || f.contains(&b'\r'));
+                if spans_lines && end_line > start {
+                    // A quoted field over a line break: a multi-line value (quarantined as one
+                    // row, below), or a stray quote that swallowed the rows after it. Those rows
+                    // are read again from the file, one per line.
+                    let from = record.position().map_or(0, |p| p.byte());
+                    let to = rdr.position().byte();
+                    let text = read_range(&mut raw_file, from, to)
+                        .map_err(|source| ExtractError::Io { path: shown.clone(), source })?;
+                    let lines: Vec<&str> = text.trim_end_matches(['\r', '\n']).split('\n').map(|l| l.trim_end_matches('\r')).collect();
+                    let inner: Vec<(u64, Result<RawRow, (RawRow, String)>)> = lines
+                        .iter()
+                        .enumerate()
+                        .skip(1)
+                        .filter(|(_, l)| !l.trim().is_empty())
+                        .map(|(i, l)| (start + i as u64, layout.one_line(start + i as u64, l)))
+                        .collect();
+                    if inner.iter().any(|(_, r)| r.is_ok()) {
+                        let last = start + lines.len() as u64 - 1;
+                        let why = format!(
+                            "a quote opened on line {start} is not closed on it and swallows lines {}–{last}, \
+                             which are read one by one",
+                            start + 1
+                        );
+                        batch.push_bad(layout.unsplit(start, lines[0]), why).await?;
+                        for (_, r) in inner {
+                            match r {
+                                Ok(raw) => batch.push(raw).await?,
+                                Err((raw, why)) => batch.push_bad(raw, why).await?,
                             }
                         }
-                    })
-                    .collect();
-                let raw = RawRow { table, source: shown.clone(), row: line, fields };
-                match bad {
-                    None => batch.push(raw).await?,
-                    Some(reason) => batch.push_bad(raw, reason).await?,
+                        continue;
+                    }
+                }
+                match layout.row(start, &record) {
+                    Ok(raw) => batch.push(raw).await?,
+                    Err((raw, why)) => batch.push_bad(raw, why).await?,
                 }
             }
             Err(e) => {
-                // A record the CSV reader cannot split (e.g. an unterminated quote) is quarantined.
+                // A record the CSV reader cannot split (e.g. a quote left open to the end of the
+                // file) is quarantined.
                 let raw = RawRow { table, source: shown.clone(), row: line, fields: vec![] };
-                batch.push_bad(raw, format!("unreadable CSV record: {e}")).await?;
+                batch.push_bad(raw, format!("unreadable CSV record starting on line {line}: {e}")).await?;
                 if matches!(e.kind(), csv::ErrorKind::Io(_)) {
                     break;
                 }
@@ -71,4 +105,80 @@ pub(super) async fn scan<S: Sink>(dir: &Path, table: Table, sink: &mut S) -> Res
         }
     }
     batch.flush().await
+}
+
+/// How this file's columns map onto the table's.
+struct Layout<'a> {
+    table: Table,
+    source: &'a str,
+    index: &'a [Option<usize>],
+    width: usize,
+}
+
+impl Layout<'_> {
+    /// A row from a record: its fields in the table's order, or why it is quarantined.
+    fn row(&self, line: u64, record: &csv::ByteRecord) -> Result<RawRow, (RawRow, String)> {
+        let mut bad = None;
+        let fields = self
+            .index
+            .iter()
+            .map(|i| {
+                let raw = i.and_then(|i| record.get(i))?;
+                match std::str::from_utf8(raw) {
+                    Ok("") => None,
+                    Ok(s) => Some(s.to_string()),
+                    Err(_) => {
+                        bad = Some("not valid UTF-8".to_string());
+                        Some(String::from_utf8_lossy(raw).into_owned())
+                    }
+                }
+            })
+            .collect();
+        let raw = RawRow { table: self.table, source: self.source.to_string(), row: line, fields };
+        if record.len() != self.width {
+            let n = record.len();
+            let more = if n > self.width { "more" } else { "fewer" };
+            return Err((raw, format!("{n} fields, {more} than the header's {}: the columns cannot be trusted", self.width)));
+        }
+        match bad {
+            None => Ok(raw),
+            Some(why) => Err((raw, why)),
+        }
+    }
+
+    /// A row from one line of text read on its own.
+    fn one_line(&self, line: u64, text: &str) -> Result<RawRow, (RawRow, String)> {
+        if text.matches('"').count() % 2 == 1 {
+            return Err((self.unsplit(line, text), "a quote opened on this line is not closed on it".into()));
+        }
+        let mut record = csv::ByteRecord::new();
+        let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
+        match rdr.read_byte_record(&mut record) {
+            Ok(true) => self.row(line, &record),
+            Ok(false) => Err((self.unsplit(line, text), "an empty line".into())),
+            Err(e) => Err((self.unsplit(line, text), format!("unreadable CSV line: {e}"))),
+        }
+    }
+
+    /// A line read leniently (a quote left open runs to the end of the line), for the quarantine.
+    fn unsplit(&self, line: u64, text: &str) -> RawRow {
+        let mut record = csv::ByteRecord::new();
+        let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
+        if !rdr.read_byte_record(&mut record).unwrap_or(false) {
+            record.clear();
+        }
+        let fields = self
+            .index
+            .iter()
+            .map(|i| i.and_then(|i| record.get(i)).map(|f| String::from_utf8_lossy(f).into_owned()).filter(|f| !f.is_empty()))
+            .collect();
+        RawRow { table: self.table, source: self.source.to_string(), row: line, fields }
+    }
+}
+
+fn read_range(f: &mut std::fs::File, from: u64, to: u64) -> std::io::Result<String> {
+    f.seek(SeekFrom::Start(from))?;
+    let mut buf = vec![0; usize::try_from(to.saturating_sub(from)).unwrap_or(0)];
+    f.read_exact(&mut buf)?;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
 }

@@ -40,6 +40,9 @@ pub enum ExtractError {
     Io { path: String, source: std::io::Error },
     #[error("{path}: {message}")]
     Csv { path: String, message: String },
+    /// The header lacks SPEC §2 columns: the whole file (or table) is refused.
+    #[error("{path}: {message}")]
+    Header { path: String, message: String },
     #[error("legacy database {url}: {source}")]
     Sql { url: String, source: sqlx::Error },
     #[error("{0}")]
@@ -62,6 +65,9 @@ pub struct Quarantined {
 #[allow(async_fn_in_trait)]
 pub trait Sink {
     async fn batch(&mut self, rows: Vec<(RawRow, Result<Record, String>)>) -> Result<(), crate::store::StoreError>;
+    /// Something about a whole file or table worth repeating to the team (a column left out that
+    /// may be, an empty file). Kept with the extraction; `status` shows it.
+    async fn warn(&mut self, source: &str, message: String) -> Result<(), crate::store::StoreError>;
 }
 
 /// Reads every table of the source in dependency order (accounts first) into `sink`.

@@ -58,6 +58,45 @@ impl Table {
         }
     }
 
+    /// Columns a file or table may leave out of its header, with a warning: text no bill, date or
+    /// amount is computed from. Every other SPEC §2 column must be in the header; a missing one is
+    /// an error for the whole file (a missing `bill_cycle_day` would put every account on the 1st,
+    /// a missing `status` would notify closed accounts, a missing `end_date` would make every
+    /// service open-ended).
+    pub fn may_leave_out(self, col: &str) -> bool {
+        matches!(
+            (self, col),
+            (Table::Services, "description")
+                | (Table::Usage, "service_id" | "uom")
+                | (Table::LegacyInvoiceLines, "description" | "invoice_number")
+        )
+    }
+
+    /// Checks a header against SPEC §2: `Ok(warnings)` for columns left out that may be, or an
+    /// error naming every missing (or repeated) column at once. Extra columns are ignored.
+    pub fn check_header<S: AsRef<str>>(self, header: &[S]) -> Result<Vec<String>, String> {
+        let has = |col: &str| header.iter().filter(|h| h.as_ref() == col).count();
+        let missing: Vec<&str> =
+            self.columns().iter().copied().filter(|c| has(c) == 0 && !self.may_leave_out(c)).collect();
+        let twice: Vec<&str> = self.columns().iter().copied().filter(|c| has(c) > 1).collect();
+        let mut errors = Vec::new();
+        if !missing.is_empty() {
+            errors.push(format!("missing column(s): {} (SPEC §2)", missing.join(", ")));
+        }
+        if !twice.is_empty() {
+            errors.push(format!("column(s) named twice: {}", twice.join(", ")));
+        }
+        if !errors.is_empty() {
+            return Err(errors.join("; "));
+        }
+        Ok(self
+            .columns()
+            .iter()
+            .filter(|c| has(c) == 0)
+            .map(|c| format!("no `{c}` column: every row's {c} is taken as empty"))
+            .collect())
+    }
+
     /// Columns that may be empty.
     fn optional(self, col: &str) -> bool {
         matches!(
@@ -372,6 +411,45 @@ mod tests {
                 (Ok(_), None) => {}
                 (Err(e), Some(w)) => assert!(e.starts_with(w), "{account} {qty}: {e}"),
                 (got, _) => panic!("{account} {qty}: {got:?}, expected {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_header_missing_a_column_that_bills_depend_on_is_refused_and_a_text_one_warned() {
+        let accounts = Table::Accounts.columns();
+        let without = |t: Table, gone: &[&str]| -> Vec<String> {
+            t.columns().iter().filter(|c| !gone.contains(c)).map(|c| c.to_string()).collect()
+        };
+        // (table, header, Ok(warnings) or Err(message start))
+        let table: Vec<(Table, Vec<String>, Result<Vec<&str>, &str>)> = vec![
+            (Table::Accounts, accounts.iter().map(|c| c.to_string()).collect(), Ok(vec![])),
+            (Table::Accounts, without(Table::Accounts, &["bill_cycle_day"]), Err("missing column(s): bill_cycle_day")),
+            (Table::Accounts, without(Table::Accounts, &["status", "currency"]), Err("missing column(s): currency, status")),
+            (Table::Services, without(Table::Services, &["end_date"]), Err("missing column(s): end_date")),
+            (Table::LegacyInvoiceLines, without(Table::LegacyInvoiceLines, &["amount"]), Err("missing column(s): amount")),
+            (
+                Table::Services,
+                without(Table::Services, &["description"]),
+                Ok(vec!["no `description` column: every row's description is taken as empty"]),
+            ),
+            (Table::Usage, without(Table::Usage, &["uom", "service_id"]), Ok(vec!["no `service_id` column", "no `uom` column"])),
+            (
+                Table::Usage,
+                [Table::Usage.columns(), &["quantity", "extra"]].concat().iter().map(|c| c.to_string()).collect(),
+                Err("column(s) named twice: quantity"),
+            ),
+        ];
+        for (t, header, want) in table {
+            match (t.check_header(&header), want) {
+                (Ok(w), Ok(want)) => {
+                    assert_eq!(w.len(), want.len(), "{header:?}: {w:?}");
+                    for (w, want) in w.iter().zip(want) {
+                        assert!(w.starts_with(want), "{w}");
+                    }
+                }
+                (Err(e), Err(want)) => assert!(e.starts_with(want), "{header:?}: {e}"),
+                (got, want) => panic!("{header:?}: {got:?}, expected {want:?}"),
             }
         }
     }

@@ -1,5 +1,6 @@
 //! A SQL database holding the SPEC §2 tables: SQLite, PostgreSQL or MySQL/MariaDB through one code
 //! path (sqlx's `Any` driver). Every column is read as text and parsed by the same parser as CSV.
+//! The table must have every SPEC §2 column ([`Table::check_header`], as for a CSV header).
 
 use super::{Batcher, ExtractError, RawRow, Sink, Table};
 use futures_util::TryStreamExt;
@@ -13,7 +14,28 @@ pub(super) async fn scan<S: Sink>(url: &str, table: Table, sink: &mut S) -> Resu
     // MySQL casts to CHAR and quotes names with backticks (`usage` is a reserved word there).
     let mysql = url.starts_with("mysql:") || url.starts_with("mariadb:");
     let (text, q) = if mysql { ("CHAR", '`') } else { ("TEXT", '"') };
-    let cols: Vec<String> = table.columns().iter().map(|c| format!("CAST({q}{c}{q} AS {text})")).collect();
+    let present = columns_of(&pool, url, table).await.map_err(err)?;
+    if present.is_empty() {
+        if table == Table::Accounts {
+            return Err(ExtractError::Header { path: shown, message: "there is no table `accounts`".into() });
+        }
+        // Like a missing CSV file: no usage (or no invoices) yet.
+        sink.warn(&format!("{shown}:{}", table.name()), "no such table: taken as no rows".into()).await?;
+        pool.close().await;
+        return Ok(());
+    }
+    let warnings = table
+        .check_header(&present)
+        .map_err(|message| ExtractError::Header { path: format!("{shown}: table {}", table.name()), message })?;
+    for w in warnings {
+        sink.warn(&format!("{shown}:{}", table.name()), w).await?;
+    }
+    // A column the table may leave out, and does, is read as NULL.
+    let cols: Vec<String> = table
+        .columns()
+        .iter()
+        .map(|c| if present.iter().any(|p| p == c) { format!("CAST({q}{c}{q} AS {text})") } else { "NULL".into() })
+        .collect();
     let sql = format!("SELECT {} FROM {q}{}{q}", cols.join(", "), table.name());
     let source = format!("{}:{}", shown, table.name());
     let mut batch = Batcher::new(sink);
@@ -51,4 +73,31 @@ pub(super) async fn scan<S: Sink>(url: &str, table: Table, sink: &mut S) -> Resu
     batch.flush().await?;
     pool.close().await;
     Ok(())
+}
+
+/// The column names of a table, from the database's catalog (empty: no such table). Asked of the
+/// catalog rather than described from a `SELECT *`, because the `Any` driver cannot describe every
+/// column type (PostgreSQL's NUMERIC).
+async fn columns_of(pool: &sqlx::AnyPool, url: &str, table: Table) -> Result<Vec<String>, sqlx::Error> {
+    let t = table.name(); // one of four fixed names: safe to put in the statement
+    let sql = if url.starts_with("sqlite:") {
+        format!("SELECT name FROM pragma_table_info('{t}')")
+    } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+        format!(
+            "SELECT CAST(column_name AS CHAR) FROM information_schema.columns \
+             WHERE table_schema = DATABASE() AND table_name = '{t}'"
+        )
+    } else {
+        format!(
+            "SELECT CAST(column_name AS TEXT) FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = '{t}'"
+        )
+    };
+    let rows = sqlx::query(&sql).fetch_all(pool).await?;
+    rows.iter()
+        .map(|r| match r.try_get::<String, _>(0) {
+            Ok(s) => Ok(s),
+            Err(_) => r.try_get::<Vec<u8>, _>(0).map(|b| String::from_utf8_lossy(&b).into_owned()),
+        })
+        .collect()
 }

@@ -29,6 +29,8 @@ pub struct ExtractionCounts {
     pub records: i64,
     pub quarantined: i64,
     pub finished_at: Option<String>,
+    /// Columns the source left out that may be (SPEC §2), as `source: message`.
+    pub warnings: Vec<String>,
 }
 
 pub struct Extraction<'a> {
@@ -74,6 +76,7 @@ impl<'a> Extraction<'a> {
                 records: 0,
                 quarantined: 0,
                 finished_at: None,
+                warnings: Vec::new(),
             },
             at,
             actor: actor.to_string(),
@@ -86,13 +89,15 @@ impl<'a> Extraction<'a> {
     pub async fn finish(mut self) -> Result<ExtractionCounts, StoreError> {
         let at = Utc::now().to_rfc3339();
         sqlx::query(
-            "UPDATE extraction SET finished_at = $1, accounts = $2, records = $3, quarantined = $4 WHERE id = $5",
+            "UPDATE extraction SET finished_at = $1, accounts = $2, records = $3, quarantined = $4, warnings = $6 \
+             WHERE id = $5",
         )
         .bind(&at)
         .bind(self.counts.accounts)
         .bind(self.counts.records)
         .bind(self.counts.quarantined)
         .bind(self.counts.id)
+        .bind((!self.counts.warnings.is_empty()).then(|| self.counts.warnings.join("\n")))
         .execute(&mut *self.tx)
         .await
         .map_err(|e| self.store.err(e))?;
@@ -299,6 +304,11 @@ struct Pending {
 }
 
 impl Sink for Extraction<'_> {
+    async fn warn(&mut self, source: &str, message: String) -> Result<(), StoreError> {
+        self.counts.warnings.push(format!("{source}: {message}"));
+        Ok(())
+    }
+
     async fn batch(&mut self, rows: Vec<(RawRow, Result<Record, String>)>) -> Result<(), StoreError> {
         let mut pending = Vec::new();
         let mut problems = Vec::new();

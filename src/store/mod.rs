@@ -170,11 +170,13 @@ impl Store {
             (1, include_str!("../../migrations/sqlite/0001_init.sql")),
             (2, include_str!("../../migrations/sqlite/0002_reconcile_runs.sql")),
             (3, include_str!("../../migrations/sqlite/0003_notices.sql")),
+            (4, include_str!("../../migrations/sqlite/0004_extraction_warnings.sql")),
         ];
         const POSTGRES: &[(i64, &str)] = &[
             (1, include_str!("../../migrations/postgres/0001_init.sql")),
             (2, include_str!("../../migrations/postgres/0002_reconcile_runs.sql")),
             (3, include_str!("../../migrations/postgres/0003_notices.sql")),
+            (4, include_str!("../../migrations/postgres/0004_extraction_warnings.sql")),
         ];
         let migrations = match self.dialect {
             Dialect::Sqlite => SQLITE,
@@ -496,7 +498,7 @@ impl Store {
     /// Whether a complete extraction exists.
     pub async fn last_extraction(&self) -> Result<Option<ExtractionCounts>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, source, accounts, records, quarantined, finished_at FROM extraction \
+            "SELECT id, source, accounts, records, quarantined, finished_at, warnings FROM extraction \
              WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1",
         )
         .fetch_optional(&self.pool)
@@ -510,6 +512,10 @@ impl Store {
                 records: r.try_get(3)?,
                 quarantined: r.try_get(4)?,
                 finished_at: r.try_get(5)?,
+                warnings: r
+                    .try_get::<Option<String>, _>(6)?
+                    .map(|w| w.lines().map(str::to_string).collect())
+                    .unwrap_or_default(),
             })
         })
         .transpose()

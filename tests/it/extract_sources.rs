@@ -18,6 +18,10 @@ impl Sink for Collect {
         }
         Ok(())
     }
+
+    async fn warn(&mut self, _source: &str, message: String) -> Result<(), StoreError> {
+        panic!("the fixtures have every column: {message}");
+    }
 }
 
 async fn scan(source: Source) -> Vec<(Table, Option<String>, Result<String, String>)> {
