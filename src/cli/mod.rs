@@ -311,7 +311,9 @@ impl From<crate::engine::EngineError> for Failure {
 impl From<crate::store::StoreError> for Failure {
     fn from(e: crate::store::StoreError) -> Failure {
         match e {
-            crate::store::StoreError::NoAccount(_) | crate::store::StoreError::Url(_) => Failure::input(e),
+            crate::store::StoreError::NoAccount(_)
+            | crate::store::StoreError::Url(_)
+            | crate::store::StoreError::BadUrl { .. } => Failure::input(e),
             _ => Failure::operational(e),
         }
     }

@@ -10,7 +10,7 @@ mod state;
 
 pub use period::{BillPeriod, Period, add_months, clamp_day};
 pub use records::{Account, AccountStatus, LegacyAccount, LegacyLine, Segment, Service, Usage};
-pub use redact::redact;
+pub use redact::{redact, unencoded_password};
 pub use state::State;
 
 /// An exact decimal amount of money, price or quantity.

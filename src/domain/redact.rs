@@ -25,6 +25,22 @@ pub fn redact(url: &str) -> String {
     mask_query(&masked)
 }
 
+/// A URL whose password holds a character the URL syntax gives a meaning (`?`, `#`, `/`, `@`)
+/// cannot be read as the person meant it: the driver sees a query, a fragment or a path, and then
+/// reports a misleading "invalid port number". Returns the message to show instead (naming the
+/// character and its percent-encoding, never the password), or `None` when the URL is fine.
+pub fn unencoded_password(url: &str) -> Option<String> {
+    let rest = &url[url.find("://")? + 3..];
+    let auth = &rest[..rest.rfind('@')?];
+    let (_, password) = auth.split_once(':')?;
+    let c = password.chars().find(|c| matches!(c, '?' | '#' | '/' | '@' | ' '))?;
+    Some(format!(
+        "the password holds `{c}`, which a URL reads as part of its syntax: write it percent-encoded as `%{:02X}` \
+         (e.g. in CUTOVER_STORE_URL or CUTOVER_SOURCE_URL)",
+        c as u32
+    ))
+}
+
 /// Masks the values of query parameters that name a secret (`password`, `sslpassword`, `PWD`, …).
 fn mask_query(url: &str) -> String {
     let Some((base, query)) = url.split_once('?') else { return url.to_string() };
@@ -68,6 +84,30 @@ mod tests {
         ];
         for (url, shown) in table {
             assert_eq!(super::redact(url), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn a_password_that_needs_encoding_is_named_by_its_character_only() {
+        // (url, the character named, or None)
+        let table = [
+            ("postgres://u:S3c?retPW@h/db", Some("`?`")),
+            ("postgres://u:pa#ss@h/db", Some("`#`")),
+            ("postgres://u:a/b@h/db", Some("`/`")),
+            ("postgres://u:p@ss@h/db", Some("`@`")),
+            ("postgres://u:p%40ss@h/db", None),
+            ("postgres://u@h/db?password=x", None),
+            ("sqlite://state.db", None),
+        ];
+        for (url, want) in table {
+            let got = super::unencoded_password(url);
+            match want {
+                Some(c) => {
+                    let msg = got.unwrap_or_else(|| panic!("{url}"));
+                    assert!(msg.contains(c) && !msg.contains("S3c") && !msg.contains("pa"), "{msg}");
+                }
+                None => assert_eq!(got, None, "{url}"),
+            }
         }
     }
 

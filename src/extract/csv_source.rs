@@ -37,7 +37,8 @@ pub(super) async fn scan<S: Sink>(dir: &Path, table: Table, sink: &mut S) -> Res
     let headers = rdr.byte_headers().map_err(|e| csv_err(&e))?.clone();
     let header: Vec<String> =
         headers.iter().map(|h| String::from_utf8_lossy(h).trim().trim_start_matches('\u{feff}').to_string()).collect();
-    let warnings = table.check_header(&header).map_err(|message| ExtractError::Header { path: shown.clone(), message })?;
+    let warnings =
+        table.check_header(&header).map_err(|message| ExtractError::Header { path: shown.clone(), message })?;
     for w in warnings {
         sink.warn(&shown, w).await?;
     }
@@ -63,7 +64,8 @@ pub(super) async fn scan<S: Sink>(dir: &Path, table: Table, sink: &mut S) -> Res
                     let to = rdr.position().byte();
                     let text = read_range(&mut raw_file, from, to)
                         .map_err(|source| ExtractError::Io { path: shown.clone(), source })?;
-                    let lines: Vec<&str> = text.trim_end_matches(['\r', '\n']).split('\n').map(|l| l.trim_end_matches('\r')).collect();
+                    let lines: Vec<&str> =
+                        text.trim_end_matches(['\r', '\n']).split('\n').map(|l| l.trim_end_matches('\r')).collect();
                     let inner: Vec<(u64, Result<RawRow, (RawRow, String)>)> = lines
                         .iter()
                         .enumerate()
@@ -138,7 +140,10 @@ impl Layout<'_> {
         if record.len() != self.width {
             let n = record.len();
             let more = if n > self.width { "more" } else { "fewer" };
-            return Err((raw, format!("{n} fields, {more} than the header's {}: the columns cannot be trusted", self.width)));
+            return Err((
+                raw,
+                format!("{n} fields, {more} than the header's {}: the columns cannot be trusted", self.width),
+            ));
         }
         match bad {
             None => Ok(raw),
@@ -170,7 +175,9 @@ impl Layout<'_> {
         let fields = self
             .index
             .iter()
-            .map(|i| i.and_then(|i| record.get(i)).map(|f| String::from_utf8_lossy(f).into_owned()).filter(|f| !f.is_empty()))
+            .map(|i| {
+                i.and_then(|i| record.get(i)).map(|f| String::from_utf8_lossy(f).into_owned()).filter(|f| !f.is_empty())
+            })
             .collect();
         RawRow { table: self.table, source: self.source.to_string(), row: line, fields }
     }

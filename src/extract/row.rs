@@ -425,15 +425,27 @@ mod tests {
         let table: Vec<(Table, Vec<String>, Result<Vec<&str>, &str>)> = vec![
             (Table::Accounts, accounts.iter().map(|c| c.to_string()).collect(), Ok(vec![])),
             (Table::Accounts, without(Table::Accounts, &["bill_cycle_day"]), Err("missing column(s): bill_cycle_day")),
-            (Table::Accounts, without(Table::Accounts, &["status", "currency"]), Err("missing column(s): currency, status")),
+            (
+                Table::Accounts,
+                without(Table::Accounts, &["status", "currency"]),
+                Err("missing column(s): currency, status"),
+            ),
             (Table::Services, without(Table::Services, &["end_date"]), Err("missing column(s): end_date")),
-            (Table::LegacyInvoiceLines, without(Table::LegacyInvoiceLines, &["amount"]), Err("missing column(s): amount")),
+            (
+                Table::LegacyInvoiceLines,
+                without(Table::LegacyInvoiceLines, &["amount"]),
+                Err("missing column(s): amount"),
+            ),
             (
                 Table::Services,
                 without(Table::Services, &["description"]),
                 Ok(vec!["no `description` column: every row's description is taken as empty"]),
             ),
-            (Table::Usage, without(Table::Usage, &["uom", "service_id"]), Ok(vec!["no `service_id` column", "no `uom` column"])),
+            (
+                Table::Usage,
+                without(Table::Usage, &["uom", "service_id"]),
+                Ok(vec!["no `service_id` column", "no `uom` column"]),
+            ),
             (
                 Table::Usage,
                 [Table::Usage.columns(), &["quantity", "extra"]].concat().iter().map(|c| c.to_string()).collect(),

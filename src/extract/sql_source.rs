@@ -8,6 +8,9 @@ use sqlx::Row;
 
 pub(super) async fn scan<S: Sink>(url: &str, table: Table, sink: &mut S) -> Result<(), ExtractError> {
     let shown = crate::domain::redact(url);
+    if let Some(message) = crate::domain::unencoded_password(url) {
+        return Err(ExtractError::Header { path: format!("legacy database {shown}"), message });
+    }
     let err = |source| ExtractError::Sql { url: shown.clone(), source };
     sqlx::any::install_default_drivers();
     let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(url).await.map_err(err)?;

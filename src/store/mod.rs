@@ -29,6 +29,8 @@ pub enum StoreError {
     Db { url: String, source: sqlx::Error },
     #[error("state store: unsupported URL `{0}` (use sqlite://PATH or postgres://…)")]
     Url(String),
+    #[error("state store {url}: {message}")]
+    BadUrl { url: String, message: String },
     #[error("account {0} is not in the state store (has it been extracted?)")]
     NoAccount(String),
     #[error("account {account}: cannot go from {from} to {to}")]
@@ -128,6 +130,9 @@ impl Store {
             return Err(StoreError::Url(redact(url)));
         };
         let shown = redact(url);
+        if let Some(message) = crate::domain::unencoded_password(url) {
+            return Err(StoreError::BadUrl { url: shown, message });
+        }
         let mut connect_url = url.to_string();
         if dialect == Dialect::Sqlite && !url.contains("mode=") && !url.contains(":memory:") {
             if let Some(path) = url.strip_prefix("sqlite://")

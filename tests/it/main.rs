@@ -5,6 +5,7 @@
 mod cli;
 mod crash;
 mod extract_sources;
+mod intake;
 mod reconcile;
 mod smtp;
 mod store_contract;

@@ -1,0 +1,222 @@
+//! Legacy intake at its edges, through the real binary: headers that lack a SPEC §2 column, quotes
+//! and field counts that would silently lose or shift rows, empty files, and secrets in URLs.
+
+use super::support;
+use assert_cmd::Command;
+use serde_json::Value;
+use sqlx::Connection;
+use std::path::Path;
+
+fn cutover(dir: &Path) -> Command {
+    let mut c = Command::cargo_bin("cutover").expect("binary");
+    c.arg("-C").arg(dir).env_remove("CUTOVER_STORE_URL").env_remove("CUTOVER_SOURCE_URL");
+    c
+}
+
+/// Drops a column from a fixture CSV file of the workspace.
+fn drop_column(ws: &Path, file: &str, column: &str) {
+    let path = ws.join("legacy").join(file);
+    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_path(&path).unwrap();
+    let headers = rdr.headers().unwrap().clone();
+    let gone = headers.iter().position(|h| h == column).unwrap();
+    let mut w = csv::Writer::from_writer(vec![]);
+    let keep = |r: &csv::StringRecord| -> Vec<String> {
+        r.iter().enumerate().filter(|(i, _)| *i != gone).map(|(_, v)| v.to_string()).collect()
+    };
+    w.write_record(keep(&headers)).unwrap();
+    for r in rdr.records() {
+        w.write_record(keep(&r.unwrap())).unwrap();
+    }
+    std::fs::write(&path, w.into_inner().unwrap()).unwrap();
+}
+
+fn status(ws: &Path) -> Value {
+    let out = cutover(ws).args(["status", "--format", "json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_header_without_a_column_bills_depend_on_refuses_the_file_naming_it() {
+    // (file, column)
+    let table = [
+        ("accounts.csv", "bill_cycle_day"),
+        ("accounts.csv", "status"),
+        ("accounts.csv", "currency"),
+        ("services.csv", "end_date"),
+        ("legacy_invoice_lines.csv", "amount"),
+        ("usage.csv", "usage_date"),
+    ];
+    for (file, column) in table {
+        let ws = support::csv_workspace();
+        drop_column(ws.path(), file, column);
+        let out = cutover(ws.path()).arg("extract").output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{file} without {column}: {err}");
+        assert!(err.contains(file) && err.contains(&format!("missing column(s): {column}")), "{err}");
+        // Nothing was taken in: no account got a default it does not have.
+        assert_eq!(status(ws.path())["accounts"].as_array().unwrap().len(), 0, "{file} without {column}");
+    }
+}
+
+#[test]
+fn a_text_column_left_out_is_a_warning_that_status_repeats() {
+    let ws = support::csv_workspace();
+    drop_column(ws.path(), "services.csv", "description");
+    let out = cutover(ws.path()).arg("extract").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("services.csv: no `description` column"));
+    let text = cutover(ws.path()).arg("status").output().unwrap();
+    assert!(String::from_utf8_lossy(&text.stdout).contains("no `description` column"));
+    let warnings = status(ws.path())["extraction_warnings"].clone();
+    assert_eq!(warnings.as_array().unwrap().len(), 1, "{warnings}");
+}
+
+#[test]
+fn a_stray_quote_loses_no_row_and_extra_or_missing_fields_are_quarantined() {
+    let ws = support::csv_workspace();
+    std::fs::write(
+        ws.path().join("legacy/services.csv"),
+        "account_number,service_id,legacy_code,description,quantity,unit_price,start_date,end_date\n\
+         A001,S1,CAB-42U,Full cabinet,2,1500.00,2016-01-01,\n\
+         A001,S2,PWR-KWH,\"Metered power,1,0.12,2016-01-01,\n\
+         A001,S3,XC-FIBER,Fiber cross connect,2,300.00,2017-04-17,\n\
+         A002,S4,CAB-21U,Half cabinet,1,900.00,2016-06-01,\n\
+         A003,S5,CAB-42U,\"Full cabinet\",1,1200.00,2016-01-01,\n\
+         A004,S7,CAB-42U,Full cabinet,1,1400.00,2016-01-01,,surplus\n\
+         A005,S8,CLD-VCPU,Virtual machine,8,25.00\n\
+         A005,S9,CLD-STOR,\"Cloud\nstorage\",1,0,2016-01-01,\n",
+    )
+    .unwrap();
+    std::fs::write(ws.path().join("legacy/usage.csv"), "").unwrap();
+    let out = cutover(ws.path()).arg("extract").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("usage.csv: the file is empty (0 bytes, no header)"), "an empty file is said: {err}");
+    let q: Vec<(String, u64, String)> = status(ws.path())["quarantined"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|q| q["source"].as_str().unwrap().ends_with("services.csv"))
+        .map(|q| {
+            (
+                q["account_number"].as_str().unwrap_or("").into(),
+                q["row"].as_u64().unwrap(),
+                q["reason"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let rows: Vec<u64> = q.iter().map(|(_, r, _)| *r).collect();
+    assert_eq!(rows, vec![3, 7, 8, 9], "{q:#?}");
+    assert!(q[0].2.starts_with("a quote opened on line 3 is not closed on it and swallows lines 4–6"), "{}", q[0].2);
+    assert_eq!(q[0].0, "A001", "filed under its own account");
+    assert!(q[1].2.contains("9 fields, more than the header's 8"), "{}", q[1].2);
+    assert!(q[2].2.contains("6 fields, fewer than the header's 8"), "{}", q[2].2);
+    assert!(q[3].2.contains("line break"), "a value over a line break stays one quarantined row: {}", q[3].2);
+    // The rows the quote swallowed were taken in: their services are on the bills.
+    for (account, code) in [("A001", "XC-FIBER"), ("A002", "CAB-21U"), ("A003", "CAB-42U")] {
+        let out =
+            cutover(ws.path()).args(["bill", account, "--period", "2017-05", "--format", "json"]).output().unwrap();
+        let bill: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(bill["lines"].as_array().unwrap().iter().any(|l| l["legacy_code"] == code), "{account} {code}: {bill}");
+    }
+}
+
+#[test]
+fn a_missing_optional_file_and_an_empty_one_are_taken_alike() {
+    for write in [None, Some("")] {
+        let ws = support::csv_workspace();
+        match write {
+            None => std::fs::remove_file(ws.path().join("legacy/usage.csv")).unwrap(),
+            Some(text) => std::fs::write(ws.path().join("legacy/usage.csv"), text).unwrap(),
+        }
+        let out = cutover(ws.path()).arg("extract").output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{write:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("usage.csv: "), "said either way");
+        assert!(!status(ws.path())["accounts"].as_array().unwrap().is_empty());
+    }
+    let ws = support::csv_workspace();
+    std::fs::write(ws.path().join("legacy/accounts.csv"), "").unwrap();
+    let out = cutover(ws.path()).arg("extract").output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "no accounts is not a legitimate empty table");
+}
+
+/// A SQLite legacy database holding the fixture tables, with `drop` left out of `accounts`.
+async fn sqlite_legacy(path: &Path, drop: Option<&str>) {
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    for table in cutover::extract::Table::ALL {
+        let csv_path = support::fixtures().join("legacy").join(format!("{}.csv", table.name()));
+        let mut rdr = csv::ReaderBuilder::new().flexible(true).from_path(&csv_path).unwrap();
+        let headers: Vec<String> = rdr.headers().unwrap().iter().map(str::to_string).collect();
+        let cols: Vec<&str> = table
+            .columns()
+            .iter()
+            .copied()
+            .filter(|c| table != cutover::extract::Table::Accounts || Some(*c) != drop)
+            .collect();
+        let ddl = cols.iter().map(|c| format!("{c} TEXT")).collect::<Vec<_>>().join(", ");
+        sqlx::query(&format!("CREATE TABLE {} ({ddl})", table.name())).execute(&mut conn).await.unwrap();
+        for r in rdr.records() {
+            let r = r.unwrap();
+            let values: Vec<String> = cols
+                .iter()
+                .map(|c| headers.iter().position(|h| h == c).and_then(|i| r.get(i)).unwrap_or(""))
+                .map(|v| format!("'{}'", v.replace('\'', "''")))
+                .collect();
+            sqlx::query(&format!("INSERT INTO {} ({}) VALUES ({})", table.name(), cols.join(", "), values.join(", ")))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_sql_table_without_a_column_is_refused_like_a_csv_file() {
+    let ws = support::csv_workspace();
+    std::fs::write(ws.path().join("cutover.yaml"), "source: { kind: sql, url: \"sqlite://legacy.db\" }\n").unwrap();
+    sqlite_legacy(&ws.path().join("legacy.db"), Some("bill_cycle_day")).await;
+    let out = cutover(ws.path()).arg("extract").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("table accounts") && err.contains("missing column(s): bill_cycle_day"), "{err}");
+
+    let ok = support::csv_workspace();
+    std::fs::write(ok.path().join("cutover.yaml"), "source: { kind: sql, url: \"sqlite://legacy.db\" }\n").unwrap();
+    sqlite_legacy(&ok.path().join("legacy.db"), None).await;
+    let out = cutover(ok.path()).arg("extract").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn a_password_never_shows_in_an_error_whatever_it_holds() {
+    let secrets = ["S3c?retPW", "pa#ss", "p/ss@x", "p%40ss"];
+    for secret in secrets {
+        // The legacy database (no such database: the error names the URL).
+        let ws = support::csv_workspace();
+        std::fs::write(ws.path().join("cutover.yaml"), "source: { kind: sql }\n").unwrap();
+        let out = cutover(ws.path())
+            .env("CUTOVER_SOURCE_URL", format!("postgres://postgres:{secret}@127.0.0.1:5432/cutover_no_such_legacy"))
+            .arg("extract")
+            .output()
+            .unwrap();
+        let shown = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_ne!(out.status.code(), Some(0), "{shown}");
+        assert!(!shown.contains(secret) && !shown.contains("retPW"), "source {secret}: {shown}");
+        // The state store.
+        let ws = support::csv_workspace();
+        let out = cutover(ws.path())
+            .env("CUTOVER_STORE_URL", format!("postgres://postgres:{secret}@127.0.0.1:5432/cutover_no_such_state"))
+            .arg("status")
+            .output()
+            .unwrap();
+        let shown = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_ne!(out.status.code(), Some(0), "{shown}");
+        assert!(!shown.contains(secret) && !shown.contains("retPW"), "store {secret}: {shown}");
+        assert!(shown.contains("postgres://postgres:***@"), "the URL is still recognisable: {shown}");
+        if secret != "p%40ss" {
+            assert!(shown.contains("percent-encoded"), "says what is wrong with it: {shown}");
+        }
+    }
+}
