@@ -76,6 +76,12 @@ impl Engine {
             match t.test_connection().await {
                 Ok(true) => {}
                 Ok(false) => return Err(EngineError::Mail("the SMTP server did not answer".into())),
+                // A 5xx while connecting is a refusal (most often of the login), not an outage.
+                Err(e) if e.is_permanent() => {
+                    return Err(EngineError::Mail(format!(
+                        "the SMTP server refused us ({e}); check CUTOVER_SMTP_USERNAME and CUTOVER_SMTP_PASSWORD"
+                    )));
+                }
                 Err(e) => return Err(EngineError::Mail(format!("cannot reach the SMTP server: {e}"))),
             }
         }
@@ -405,7 +411,7 @@ impl<'a> Notifier<'a> {
             retry_at,
             at: self.ctx.now(),
         };
-        let result = if notice.channel == "print" {
+        let letter = || {
             let dir = match self.mailer {
                 Mailer::Outbox(d) => d.join("print"),
                 Mailer::Smtp(_) => self.engine.ws.root.join("print"),
@@ -413,6 +419,11 @@ impl<'a> Notifier<'a> {
             let path = dir.join(format!("{id}-{number}-{}.html", sched.first_new_bill_date));
             write_atomically(&path, rendered.html.as_bytes())
                 .map_err(|e| SendError::Transient(format!("{}: {e}", path.display())))
+        };
+        let mut channel = notice.channel.clone();
+        let mut rejected = rejected;
+        let mut result = if channel == "print" {
+            letter()
         } else {
             let email = Email {
                 from: self.from.clone(),
@@ -426,12 +437,24 @@ impl<'a> Notifier<'a> {
             };
             self.mailer.send(&email).await
         };
+        if let Err(e) = &result
+            && channel == "email"
+            && !e.is_transient()
+        {
+            // Refused for good (5xx): the customer still hears from us, by letter. The row says
+            // `print` before the letter is written, so a crash in between is finished like a letter.
+            let why = format!("email refused for good ({e}); a letter is printed instead");
+            self.store().notice_reroute_to_print(id, number, kind, &why).await?;
+            channel = "print".into();
+            rejected.push(why);
+            result = letter();
+        }
         match result {
             Ok(()) => {
                 crate::failpoint::hit("notify.sent_unmarked");
                 // Recorded the moment the server took it: the only window for a duplicate is here.
                 self.store().notice_mark(&mark("sent", None, None)).await?;
-                self.notified(number, &notice.channel, &message_id, &recipients, &rejected).await
+                self.notified(number, &channel, &message_id, &recipients, &rejected).await
             }
             Err(e) => {
                 let attempts = u32::try_from(notice.attempts + 1).unwrap_or(u32::MAX);
@@ -463,7 +486,9 @@ impl<'a> Notifier<'a> {
         recipients: &str,
         rejected: &[String],
     ) -> Result<Outcome, EngineError> {
-        let mut why = if channel == "print" {
+        let mut why = if channel == "print" && rejected.iter().any(|r| r.starts_with("email refused")) {
+            "notice printed for mailing".to_string()
+        } else if channel == "print" {
             "notice printed for mailing (no valid billing email)".to_string()
         } else {
             format!("notice emailed to {} ({message_id})", recipients.replace(';', ", "))
@@ -615,7 +640,7 @@ impl Engine {
         for sub in subs {
             let Some(row) = self.store.account(&sub.account_number).await? else {
                 report.rejected.push(notify::contacts::Rejected {
-                    line: 0,
+                    line: sub.line,
                     account_number: sub.account_number.clone(),
                     reason: format!("unknown account {} (extract first)", sub.account_number),
                 });

@@ -22,6 +22,8 @@ pub struct FormRow {
 /// An account's latest submission.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Submission {
+    /// The line of the submission's first row in the form's file.
+    pub line: u64,
     pub account_number: String,
     pub emails: Vec<EmailAddress>,
     pub name: Option<String>,
@@ -53,7 +55,7 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 pub fn latest(rows: &[FormRow]) -> (Vec<Submission>, Vec<Rejected>) {
     let mut rejected = Vec::new();
     // account → submission time → (emails, name)
-    type Submissions = BTreeMap<DateTime<Utc>, (Vec<EmailAddress>, Option<String>)>;
+    type Submissions = BTreeMap<DateTime<Utc>, (Vec<EmailAddress>, Option<String>, u64)>;
     let mut by_account: BTreeMap<String, Submissions> = BTreeMap::new();
     for r in rows {
         let reject = |reason: String| Rejected { line: r.line, account_number: r.account_number.clone(), reason };
@@ -78,7 +80,7 @@ pub fn latest(rows: &[FormRow]) -> (Vec<Submission>, Vec<Rejected>) {
             rejected.push(reject("name contains a line break".into()));
             continue;
         }
-        let entry = by_account.entry(account.to_string()).or_default().entry(at).or_default();
+        let entry = by_account.entry(account.to_string()).or_default().entry(at).or_insert((vec![], None, r.line));
         if !entry.0.iter().any(|e| e.same_mailbox(&email)) {
             entry.0.push(email);
         }
@@ -89,8 +91,8 @@ pub fn latest(rows: &[FormRow]) -> (Vec<Submission>, Vec<Rejected>) {
     let subs = by_account
         .into_iter()
         .filter_map(|(account, times)| {
-            let (at, (emails, name)) = times.into_iter().next_back()?;
-            Some(Submission { account_number: account, emails, name, submitted_at: at.to_rfc3339() })
+            let (at, (emails, name, line)) = times.into_iter().next_back()?;
+            Some(Submission { line, account_number: account, emails, name, submitted_at: at.to_rfc3339() })
         })
         .collect();
     (subs, rejected)

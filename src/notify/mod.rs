@@ -25,7 +25,16 @@ impl EmailAddress {
         if t.contains([',', ';', '<', '>', '"', ' ']) {
             return Err(format!("`{t}` is not a single plain address"));
         }
-        t.parse::<lettre::Address>().map(EmailAddress).map_err(|e| format!("`{t}` is not an email address: {e}"))
+        let a = t.parse::<lettre::Address>().map_err(|e| format!("`{t}` is not an email address: {e}"))?;
+        // Only what a mail server on the internet delivers to: a domain name with a dot, not an
+        // address literal (`root@[127.0.0.1]`) or a bare host (`root@localhost`), which the syntax
+        // allows and every real delivery refuses, so the customer would get neither mail nor letter.
+        let domain = a.domain();
+        let label_ok = |l: &str| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-');
+        if domain.starts_with('[') || !domain.contains('.') || !domain.split('.').all(label_ok) {
+            return Err(format!("`{t}` has no deliverable domain name (`{domain}`)"));
+        }
+        Ok(EmailAddress(a))
     }
 
     pub fn as_lettre(&self) -> &lettre::Address {
@@ -95,6 +104,11 @@ mod tests {
             ("a@b.example, c@d.example", false),
             ("Eve <eve@x.example>", false),
             ("", false),
+            ("root@[127.0.0.1]", false),
+            ("root@localhost", false),
+            ("a@-bad.example", false),
+            ("a@b..example", false),
+            ("billing@mail.acme.co.uk", true),
         ];
         for (input, accepted) in table {
             assert_eq!(EmailAddress::parse(input).is_ok(), accepted, "{input:?}");

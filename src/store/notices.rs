@@ -183,6 +183,28 @@ impl Store {
         Ok(res.rows_affected())
     }
 
+    /// Turns an email notice the server refused for good into a printed letter, keeping the
+    /// refusal as its error. It stays `sending` until the letter is written.
+    pub async fn notice_reroute_to_print(
+        &self,
+        wave: &str,
+        account: &str,
+        kind: &str,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE notice SET channel = 'print', last_error = $1 WHERE wave = $2 AND account_number = $3 AND kind = $4",
+        )
+        .bind(error)
+        .bind(wave)
+        .bind(account)
+        .bind(kind)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     /// A wave's notices, all or in one state, in account order.
     pub async fn notices(&self, wave: &str, state: Option<&str>) -> Result<Vec<NoticeRow>, StoreError> {
         let rows = sqlx::query(

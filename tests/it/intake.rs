@@ -220,3 +220,31 @@ fn a_password_never_shows_in_an_error_whatever_it_holds() {
         }
     }
 }
+
+#[test]
+fn the_email_form_refuses_what_no_server_delivers_and_names_each_rows_line() {
+    let ws = support::csv_workspace();
+    assert!(cutover(ws.path()).arg("extract").output().unwrap().status.success());
+    let form = ws.path().join("form.csv");
+    std::fs::write(
+        &form,
+        "account_number,email,name,submitted_at\n\
+         A001,root@[127.0.0.1],Ann,2017-05-20\n\
+         A002,billing@localhost,Bob,2017-05-20\n\
+         A777,ap@nobody.example,Nobody,2017-05-20\n\
+         A003,ap@ok.example,Cy,2017-05-20\n",
+    )
+    .unwrap();
+    let out = cutover(ws.path()).args(["contacts", "import"]).arg(&form).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("form.csv:")).collect();
+    assert_eq!(lines.len(), 3, "{err}");
+    assert!(lines.iter().any(|l| l.contains("form.csv:2: A001") && l.contains("no deliverable domain")), "{err}");
+    assert!(lines.iter().any(|l| l.contains("form.csv:3: A002") && l.contains("no deliverable domain")), "{err}");
+    assert!(
+        lines.iter().any(|l| l.contains("form.csv:4: A777") && l.contains("unknown account")),
+        "the real line: {err}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 account(s) updated"));
+}

@@ -220,7 +220,7 @@ async fn transient_replies_are_retried_and_delivered_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_permanent_refusal_is_recorded_with_the_reply_and_the_others_go_through() {
+async fn a_permanent_refusal_is_recorded_with_the_reply_and_a_letter_goes_instead() {
     // Find an address to refuse: run once against a plain server to learn the recipients.
     let Some(probe) = Server::start(None, &[]) else { return };
     let ws = workspace(probe.port).await;
@@ -233,18 +233,58 @@ async fn a_permanent_refusal_is_recorded_with_the_reply_and_the_others_go_throug
     let Some(server) = Server::start(None, &["--reject", &refused]) else { return };
     let ws = workspace(server.port).await;
     let out = notify(ws.path());
-    assert_eq!(out.status.code(), Some(1), "a failed notice makes notify exit 1");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the customer was told, by letter: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let got = server.per_account();
     assert!(!got.contains_key(&victim));
     assert!(!got.is_empty() && got.values().all(|n| *n == 1));
     let report = notices(ws.path());
-    let failed: Vec<_> = report["notices"].as_array().unwrap().iter().filter(|n| n["state"] == "failed").collect();
-    assert_eq!(failed.len(), 1, "{report}");
-    assert_eq!(failed[0]["account_number"], victim.as_str());
-    assert!(failed[0]["last_error"].as_str().unwrap().contains("550"), "{}", failed[0]);
-    // A failed notice is not retried blindly on the next run.
-    assert_eq!(notify(ws.path()).status.code(), Some(1));
+    let mine: Vec<_> =
+        report["notices"].as_array().unwrap().iter().filter(|n| n["account_number"] == victim.as_str()).collect();
+    assert_eq!(mine.len(), 1, "{report}");
+    assert_eq!((mine[0]["state"].as_str(), mine[0]["channel"].as_str()), (Some("sent"), Some("print")), "{}", mine[0]);
+    assert!(mine[0]["last_error"].as_str().unwrap().contains("550"), "the server's reply is kept: {}", mine[0]);
+    assert!(ws.path().join("print").join(format!("dc1-colocation-{victim}-2017-07-01.html")).exists());
+    let one: Value = serde_json::from_slice(
+        &cutover(ws.path()).args(["status", "--account", &victim, "--format", "json"]).output().unwrap().stdout,
+    )
+    .unwrap();
+    assert_eq!(one["account"]["state"], "notified");
+    let why = one["journal"].as_array().unwrap().last().unwrap()["reason"].as_str().unwrap().to_string();
+    assert!(why.starts_with("notice printed for mailing") && why.contains("550"), "{why}");
+    // Nothing is sent again on the next run.
+    assert_eq!(notify(ws.path()).status.code(), Some(0));
     assert!(!server.per_account().contains_key(&victim));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_login_is_said_as_refused_and_marks_nothing() {
+    let Some(server) = Server::start(None, &["--auth", "billing:right-password"]) else { return };
+    let ws = workspace(server.port).await;
+    let out = cutover(ws.path())
+        .env("CUTOVER_SMTP_USERNAME", "billing")
+        .env("CUTOVER_SMTP_PASSWORD", "wrong-password")
+        .args(["notify", "--wave", "dc1-colocation", "--as-of", "2017-06-01"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("the SMTP server refused us") && err.contains("535"), "{err}");
+    assert!(!err.contains("wrong-password") && !err.contains("cannot reach"), "{err}");
+    assert_eq!(notices(ws.path())["notices"].as_array().unwrap().len(), 0, "nothing recorded");
+    // With the right password everything goes out.
+    let out = cutover(ws.path())
+        .env("CUTOVER_SMTP_USERNAME", "billing")
+        .env("CUTOVER_SMTP_PASSWORD", "right-password")
+        .args(["notify", "--wave", "dc1-colocation", "--as-of", "2017-06-01"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!server.per_account().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]

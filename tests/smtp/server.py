@@ -7,6 +7,7 @@ recipients, and the raw message. Failure behaviours for the delivery tests:
   --reject ADDR                  answer RCPT TO:<ADDR> with 550 (repeatable)
   --delay-ms MS                  record each message, then wait MS before the 250 reply (so a
                                  client killed in between has delivered without knowing it)
+  --auth USER:PASS               require SMTP AUTH (PLAIN/LOGIN, no TLS) with these credentials
 It prints READY <port> on stdout once it listens, and stops on SIGTERM/SIGINT.
 """
 import argparse
@@ -16,6 +17,7 @@ import signal
 import sys
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 
 class Recorder:
@@ -56,9 +58,19 @@ def main():
     p.add_argument("--fail-code", type=int, default=451)
     p.add_argument("--reject", action="append", default=[])
     p.add_argument("--delay-ms", type=int, default=0)
+    p.add_argument("--auth", default=None)
     args = p.parse_args()
     args.reject = [a.lower() for a in args.reject]
-    controller = Controller(Recorder(args), hostname="127.0.0.1", port=args.port)
+    options = {}
+    if args.auth:
+        user, password = args.auth.split(":", 1)
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            ok = auth_data.login.decode() == user and auth_data.password.decode() == password
+            return AuthResult(success=ok, handled=False)
+
+        options = dict(auth_required=True, auth_require_tls=False, authenticator=authenticator)
+    controller = Controller(Recorder(args), hostname="127.0.0.1", port=args.port, **options)
     controller.start()
     print("READY %d" % args.port, flush=True)
     loop = asyncio.new_event_loop()
