@@ -101,12 +101,23 @@ impl Mailer {
     }
 }
 
-/// Writes a file so that a reader never sees half of it: a temporary file, then a rename.
+/// Writes a file so that a reader never sees half of it and a power cut never loses it once this
+/// returns: a temporary file, flushed to disk, renamed over the name, and the folder flushed (so
+/// the rename itself is durable before the store records that the file exists).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
+    use std::io::Write;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Some(dir) = dir {
         std::fs::create_dir_all(dir)?;
     }
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = dir {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
