@@ -96,11 +96,25 @@ impl Due {
 /// One journaled state change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct JournalRow {
+    /// The account (in a journal listing several).
+    pub account_number: String,
+    /// The effective time: the run's as-of day (noon UTC when simulated), or now.
     pub at: String,
+    /// The wall clock when the row was written (`None` for rows from before it was kept).
+    pub recorded_at: Option<String>,
     pub actor: String,
     pub from: String,
     pub to: String,
     pub reason: String,
+}
+
+/// Which journal rows to read (`cutover journal`).
+#[derive(Debug, Clone, Default)]
+pub struct JournalFilter {
+    pub account: Option<String>,
+    pub wave: Option<String>,
+    /// Rows whose effective time is on or after this.
+    pub since: Option<DateTime<Utc>>,
 }
 
 /// A change of state, with who and why; optionally new schedule dates.
@@ -176,12 +190,14 @@ impl Store {
             (2, include_str!("../../migrations/sqlite/0002_reconcile_runs.sql")),
             (3, include_str!("../../migrations/sqlite/0003_notices.sql")),
             (4, include_str!("../../migrations/sqlite/0004_extraction_warnings.sql")),
+            (9, include_str!("../../migrations/sqlite/0009_journal_recorded_at.sql")),
         ];
         const POSTGRES: &[(i64, &str)] = &[
             (1, include_str!("../../migrations/postgres/0001_init.sql")),
             (2, include_str!("../../migrations/postgres/0002_reconcile_runs.sql")),
             (3, include_str!("../../migrations/postgres/0003_notices.sql")),
             (4, include_str!("../../migrations/postgres/0004_extraction_warnings.sql")),
+            (9, include_str!("../../migrations/postgres/0009_journal_recorded_at.sql")),
         ];
         let migrations = match self.dialect {
             Dialect::Sqlite => SQLITE,
@@ -288,13 +304,18 @@ impl Store {
         to: State,
         reason: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO journal (account_number, at, actor, from_state, to_state, reason) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(account)
+        // `recorded_at` is the wall clock by definition: the one place the store reads it.
+        sqlx::query(
+            "INSERT INTO journal (account_number, at, actor, from_state, to_state, reason, recorded_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(account)
             .bind(at)
             .bind(actor)
             .bind(from.as_str())
             .bind(to.as_str())
             .bind(reason)
+            .bind(Utc::now().to_rfc3339())
             .execute(&mut **tx)
             .await
             .map_err(|e| self.err(e))?;
@@ -302,22 +323,52 @@ impl Store {
     }
 
     pub async fn journal(&self, account: &str) -> Result<Vec<JournalRow>, StoreError> {
+        let f = JournalFilter { account: Some(account.to_string()), ..JournalFilter::default() };
+        let mut all = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.journal_page(&f, after, 1000).await?;
+            let Some((last, _)) = page.last() else { return Ok(all) };
+            after = *last;
+            all.extend(page.into_iter().map(|(_, r)| r));
+        }
+    }
+
+    /// A page of journal rows in the order they were written, after row id `after`: (id, row).
+    pub async fn journal_page(
+        &self,
+        f: &JournalFilter,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, JournalRow)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT at, actor, from_state, to_state, reason FROM journal WHERE account_number = $1 ORDER BY id",
+            "SELECT j.id, j.account_number, j.at, j.recorded_at, j.actor, j.from_state, j.to_state, j.reason \
+             FROM journal j LEFT JOIN account a ON a.account_number = j.account_number \
+             WHERE j.id > $1 AND ($2 = '' OR j.account_number = $2) AND ($3 = '' OR a.wave = $3) \
+             AND ($4 = '' OR j.at >= $4) ORDER BY j.id LIMIT $5",
         )
-        .bind(account)
+        .bind(after)
+        .bind(f.account.as_deref().unwrap_or(""))
+        .bind(f.wave.as_deref().unwrap_or(""))
+        .bind(f.since.map(|t| t.to_rfc3339()).unwrap_or_default())
+        .bind(limit)
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
         rows.iter()
             .map(|r| {
-                Ok(JournalRow {
-                    at: r.try_get(0)?,
-                    actor: r.try_get(1)?,
-                    from: r.try_get(2)?,
-                    to: r.try_get(3)?,
-                    reason: r.try_get(4)?,
-                })
+                Ok((
+                    r.try_get(0)?,
+                    JournalRow {
+                        account_number: r.try_get(1)?,
+                        at: r.try_get(2)?,
+                        recorded_at: r.try_get(3)?,
+                        actor: r.try_get(4)?,
+                        from: r.try_get(5)?,
+                        to: r.try_get(6)?,
+                        reason: r.try_get(7)?,
+                    },
+                ))
             })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(|e| self.err(e))

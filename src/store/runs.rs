@@ -270,7 +270,8 @@ impl Store {
         data: &str,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO wave_journal (wave, at, actor, event, reason, fingerprint, data) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO wave_journal (wave, at, actor, event, reason, fingerprint, data, recorded_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(wave)
         .bind(at.to_rfc3339())
@@ -279,6 +280,7 @@ impl Store {
         .bind(reason)
         .bind(fingerprint)
         .bind(data)
+        .bind(Utc::now().to_rfc3339())
         .execute(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
