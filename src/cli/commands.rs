@@ -15,6 +15,7 @@ type Result<T> = std::result::Result<T, Failure>;
 const DRILL_DOWN: usize = 100;
 
 pub async fn dispatch(cli: super::Cli) -> Result<u8> {
+    let cli_actor = cli.actor.clone();
     let root = cli.workspace.as_path();
     match cli.command {
         Command::Demo { dir, accounts, seed } => demo(&dir, accounts, seed).await,
@@ -22,7 +23,7 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
         Command::Plan { action: PlanAction::Check } => plan_check(root),
         Command::Extract => {
             let engine = open(root).await?;
-            let ctx = Ctx::new(today(), Ctx::actor("extract"));
+            let ctx = Ctx::new(today(), actor(&cli_actor, "extract")?);
             let c = engine.extract(&ctx).await?;
             for w in &c.warnings {
                 eprintln!("warning: {w}");
@@ -35,7 +36,7 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
         }
         Command::Run { wave, as_of, recheck_held } => {
             let engine = open(root).await?;
-            let ctx = Ctx::new(as_of.unwrap_or_else(today), Ctx::actor("run"));
+            let ctx = Ctx::new(as_of.unwrap_or_else(today), actor(&cli_actor, "run")?);
             if recheck_held {
                 engine.runnable_wave(&wave)?;
                 let n = engine.recheck_held(&wave, &ctx).await?;
@@ -74,7 +75,7 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             let engine = open_or_scratch(root, crate::store::extraction::Filter::Wave(wave.clone())).await?;
             let w = engine.runnable_wave(&wave)?.clone();
             // Accounts not reconciled yet (a fresh workspace) are rated and reconciled now.
-            let ctx = Ctx::new(today(), Ctx::actor("reconcile"));
+            let ctx = Ctx::new(today(), actor(&cli_actor, "reconcile")?);
             if engine.store.count_wave(&wave, &[crate::domain::State::Extracted, crate::domain::State::Rated]).await?
                 > 0
             {
@@ -100,7 +101,7 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
                 return Err(Failure::input(anyhow::anyhow!("--reason must say why")));
             }
             let engine = open(root).await?;
-            let ctx = Ctx::new(today(), Ctx::actor("waive"));
+            let ctx = Ctx::new(today(), actor(&cli_actor, "waive")?);
             if engine.waive(&account, &reason, &ctx).await? {
                 println!("{account} waived: {reason}");
             } else {
@@ -113,7 +114,7 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
                 return Err(Failure::input(anyhow::anyhow!("--reason must say why")));
             }
             let engine = open(root).await?;
-            let ctx = Ctx::new(today(), Ctx::actor("gate promote"));
+            let ctx = Ctx::new(today(), actor(&cli_actor, "gate promote")?);
             use crate::engine::Promoted;
             match engine.promote(&wave, &reason, &ctx).await? {
                 Promoted::Promoted => println!("{wave}: promoted; the wave proceeds ({reason})"),
@@ -128,7 +129,7 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Notify { wave, as_of, preview, resolve, resolution, reason } => {
-            let ctx = Ctx::new(as_of.unwrap_or_else(today), Ctx::actor("notify"));
+            let ctx = Ctx::new(as_of.unwrap_or_else(today), actor(&cli_actor, "notify")?);
             if let Some(account) = preview {
                 let engine =
                     open_or_scratch(root, crate::store::extraction::Filter::Accounts(vec![account.clone()])).await?;
@@ -174,7 +175,7 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
         }
         Command::Contacts { action: ContactsAction::Import { file } } => {
             let engine = open(root).await?;
-            let ctx = Ctx::new(today(), Ctx::actor("contacts import"));
+            let ctx = Ctx::new(today(), actor(&cli_actor, "contacts import")?);
             let r = engine.import_contacts(&file, &ctx).await?;
             for x in &r.rejected {
                 eprintln!("{}:{}: {} {}", file.display(), x.line, x.account_number, x.reason);
@@ -187,10 +188,10 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             );
             Ok(u8::from(!r.rejected.is_empty()))
         }
-        Command::Schedule { wave, as_of, tick_seconds } => schedule(root, wave, as_of, tick_seconds).await,
+        Command::Schedule { wave, as_of, tick_seconds } => schedule(root, &cli_actor, wave, as_of, tick_seconds).await,
         Command::Switch { wave, as_of } => {
             let engine = open(root).await?;
-            let ctx = Ctx::new(as_of.unwrap_or_else(today), Ctx::actor("switch"));
+            let ctx = Ctx::new(as_of.unwrap_or_else(today), actor(&cli_actor, "switch")?);
             let (gate, r) = engine.switch_wave(&wave, &ctx).await?;
             println!("{wave} as of {}: gate {gate:?}; {} account(s) cut over, {} held", ctx.as_of, r.done, r.held);
             Ok(u8::from(gate != crate::reconcile::GateVerdict::Proceed))
@@ -200,7 +201,7 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
                 return Err(Failure::input(anyhow::anyhow!("--reason must say why")));
             }
             let engine = open(root).await?;
-            let ctx = Ctx::new(today(), Ctx::actor("rollback"));
+            let ctx = Ctx::new(today(), actor(&cli_actor, "rollback")?);
             if engine.rollback(&account, &reason, &ctx).await? {
                 println!("{account} rolled back: {reason}");
             } else {
@@ -209,12 +210,38 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Bench { what } => super::bench::run(what),
+        Command::Journal { account, wave, since, format } => {
+            let engine = open(root).await?;
+            if let Some(w) = &wave {
+                engine.wave(w)?;
+            }
+            let since = since.and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc());
+            let filter = crate::store::JournalFilter { account, wave, since };
+            report::journal(&engine.store, &filter, format).await?;
+            Ok(0)
+        }
         Command::Status { wave, account, format } => {
             let engine = open(root).await?;
             print!("{}", report::status(&engine, wave.as_deref(), account.as_deref(), format.into()).await?);
             Ok(0)
         }
     }
+}
+
+/// Who is acting, for the journal: `--actor` / `$CUTOVER_ACTOR`, else `$USER`, with the command.
+/// A state change without a known actor is refused: the journal must say who.
+fn actor(given: &Option<String>, command: &str) -> Result<String> {
+    let user = given
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| {
+            Failure::input(anyhow::anyhow!(
+                "who is doing this? pass --actor NAME or set CUTOVER_ACTOR: the journal records who changed each account"
+            ))
+        })?;
+    Ok(format!("{user} ({command})"))
 }
 
 /// Today, in UTC: the engine's clock (`Ctx`) is UTC too.
@@ -254,7 +281,7 @@ async fn open_or_scratch(root: &Path, filter: crate::store::extraction::Filter) 
     let mut engine = if no_file { open_with(ws, Store::scratch().await?)? } else { open(root).await? };
     if no_file || engine.store.last_extraction().await?.is_none() {
         engine.store = Store::scratch().await?;
-        let ctx = Ctx::new(today(), Ctx::actor("scratch"));
+        let ctx = Ctx::new(today(), "scratch (nothing is kept)");
         engine.extract_filtered(&ctx, filter).await?;
     }
     Ok(engine)
@@ -386,7 +413,13 @@ async fn demo(dir: &Path, accounts: usize, seed: u64) -> Result<u8> {
 
 /// The long-running notice sender. A stop request (SIGINT/SIGTERM) lets the message in hand finish
 /// and starts no new one; every notice is in the store before it is sent, so nothing is lost.
-async fn schedule(root: &Path, waves: Vec<String>, as_of: Option<chrono::NaiveDate>, tick: Option<u64>) -> Result<u8> {
+async fn schedule(
+    root: &Path,
+    actor_name: &Option<String>,
+    waves: Vec<String>,
+    as_of: Option<chrono::NaiveDate>,
+    tick: Option<u64>,
+) -> Result<u8> {
     use std::sync::atomic::Ordering;
     let engine = open(root).await?;
     let mailer = mailer(&engine)?;
@@ -411,7 +444,7 @@ async fn schedule(root: &Path, waves: Vec<String>, as_of: Option<chrono::NaiveDa
     }
     eprintln!("schedule: serving {} ({})", waves.join(", "), mailer.describe());
     while !stop.load(Ordering::SeqCst) {
-        let ctx = Ctx::new(as_of.unwrap_or_else(today), Ctx::actor("schedule"));
+        let ctx = Ctx::new(as_of.unwrap_or_else(today), actor(actor_name, "schedule")?);
         for w in &waves {
             if stop.load(Ordering::SeqCst) {
                 break;

@@ -22,6 +22,10 @@ pub struct Cli {
     /// The workspace folder (holding cutover.yaml).
     #[arg(short = 'C', long = "workspace", global = true, default_value = ".", value_name = "DIR")]
     pub workspace: PathBuf,
+    /// Who is acting, for the journal (default: $CUTOVER_ACTOR, else $USER). A command that changes
+    /// an account's state refuses to run when nobody is known.
+    #[arg(long, global = true, env = "CUTOVER_ACTOR", value_name = "NAME")]
+    pub actor: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -197,6 +201,21 @@ pub enum Command {
         #[command(subcommand)]
         what: BenchWhat,
     },
+    /// The audit trail: every state change of every account (who, why, the effective day and the
+    /// wall-clock time it was recorded), oldest first, to read or to take out of the tool.
+    Journal {
+        /// Only this account.
+        #[arg(long, value_name = "ACCOUNT")]
+        account: Option<String>,
+        /// Only the accounts of this wave.
+        #[arg(long, value_name = "WAVE")]
+        wave: Option<String>,
+        /// Only changes effective on or after this day (YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        since: Option<chrono::NaiveDate>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: JournalFormat,
+    },
     /// Where accounts stand: per wave, or one account with its journal and quarantined rows.
     Status {
         #[arg(long, conflicts_with = "account")]
@@ -206,6 +225,14 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+}
+
+/// The formats of `cutover journal`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JournalFormat {
+    Text,
+    Csv,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -326,6 +353,14 @@ impl From<crate::workspace::ConfigError> for Failure {
 }
 
 pub fn main() -> ExitCode {
+    // A closed pipe (`cutover status --format json | head`) ends the program quietly, as it does any
+    // Unix filter, instead of a panic in `println!`.
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any other thread exists; restores the default
+    // disposition of one signal.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,

@@ -195,3 +195,69 @@ pub async fn demo_summary(engine: &Engine) -> Result<String> {
     let _ = writeln!(o, "quarantined legacy rows: {}", q.len());
     Ok(o)
 }
+
+/// Prints the journal a page at a time (memory stays bounded however long the trail).
+pub async fn journal(
+    store: &crate::store::Store,
+    filter: &crate::store::JournalFilter,
+    format: super::JournalFormat,
+) -> Result<()> {
+    use super::JournalFormat as F;
+    use std::io::Write as _;
+    let out = std::io::stdout();
+    let mut out = std::io::BufWriter::new(out.lock());
+    let io = |e: std::io::Error| Failure::operational(e);
+    // CSV through the csv writer (quoting), a row at a time, into the same buffered stdout.
+    let row = |fields: [&str; 7]| -> Result<Vec<u8>> {
+        let mut w = csv::Writer::from_writer(vec![]);
+        w.write_record(fields).map_err(Failure::operational)?;
+        w.into_inner().map_err(|e| Failure::operational(anyhow::anyhow!("{e}")))
+    };
+    if format == F::Csv {
+        out.write_all(&row(["account_number", "effective", "recorded_at", "actor", "from", "to", "reason"])?)
+            .map_err(io)?;
+    }
+    if format == F::Json {
+        write!(out, "[").map_err(io)?;
+    }
+    let mut after = 0;
+    let mut first = true;
+    loop {
+        let page = store.journal_page(filter, after, 2000).await?;
+        let Some((last, _)) = page.last() else { break };
+        after = *last;
+        for (_, j) in &page {
+            let recorded = j.recorded_at.as_deref().unwrap_or("");
+            match format {
+                F::Text => writeln!(
+                    out,
+                    "{}  {:<10} {} -> {}  by {}  (recorded {})\n    {}",
+                    j.at,
+                    j.account_number,
+                    j.from,
+                    j.to,
+                    j.actor,
+                    if recorded.is_empty() { "-" } else { recorded },
+                    j.reason
+                )
+                .map_err(io)?,
+                F::Csv => out
+                    .write_all(&row([&j.account_number, &j.at, recorded, &j.actor, &j.from, &j.to, &j.reason])?)
+                    .map_err(io)?,
+                F::Json => {
+                    let row = serde_json::json!({
+                        "account_number": j.account_number, "effective": j.at, "recorded_at": j.recorded_at,
+                        "actor": j.actor, "from": j.from, "to": j.to, "reason": j.reason,
+                    });
+                    write!(out, "{}\n  {row}", if first { "" } else { "," }).map_err(io)?;
+                }
+            }
+            first = false;
+        }
+    }
+    if format == F::Json {
+        writeln!(out, "\n]").map_err(io)?;
+    }
+    out.flush().map_err(io)?;
+    Ok(())
+}

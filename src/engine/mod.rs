@@ -60,13 +60,6 @@ impl Ctx {
     pub fn now(&self) -> DateTime<Utc> {
         if self.as_of == Utc::now().date_naive() { Utc::now() } else { self.at }
     }
-
-    /// Who is acting: `$CUTOVER_ACTOR`, else `$USER`, with the command.
-    pub fn actor(command: &str) -> String {
-        let user =
-            std::env::var("CUTOVER_ACTOR").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
-        format!("{user} ({command})")
-    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -310,15 +310,15 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(account)
-            .bind(at)
-            .bind(actor)
-            .bind(from.as_str())
-            .bind(to.as_str())
-            .bind(reason)
-            .bind(Utc::now().to_rfc3339())
-            .execute(&mut **tx)
-            .await
-            .map_err(|e| self.err(e))?;
+        .bind(at)
+        .bind(actor)
+        .bind(from.as_str())
+        .bind(to.as_str())
+        .bind(reason)
+        .bind(Utc::now().to_rfc3339())
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| self.err(e))?;
         Ok(())
     }
 

@@ -1,15 +1,10 @@
 //! The command line, run as a user runs it: the real binary, real files, real exit codes.
 
 use super::support;
-use assert_cmd::Command;
 use serde_json::Value;
 use std::path::Path;
 
-fn cutover(dir: &Path) -> Command {
-    let mut c = Command::cargo_bin("cutover").expect("binary");
-    c.arg("-C").arg(dir).env_remove("CUTOVER_STORE_URL").env_remove("CUTOVER_SOURCE_URL");
-    c
-}
+use support::cutover;
 
 fn json(dir: &Path, args: &[&str]) -> Value {
     let out = cutover(dir).args(args).output().unwrap();
@@ -358,4 +353,72 @@ fn a_re_extraction_moves_a_waiting_account_to_the_wave_that_now_selects_it() {
     // Extracting again changes nothing more.
     assert!(cutover(dir).args(["extract"]).output().unwrap().status.success());
     assert_eq!(json(dir, &["status", "--account", "A001", "--format", "json"])["journal"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn the_journal_keeps_the_effective_day_and_the_real_time_and_refuses_a_nameless_change() {
+    let ws = support::csv_workspace();
+    // Nobody known: a state change is refused, and nothing is written.
+    let out = cutover(ws.path())
+        .env_remove("CUTOVER_ACTOR")
+        .env_remove("USER")
+        .args(["run", "--wave", "dc1-colocation", "--as-of", "2017-05-01"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--actor NAME"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cutover(ws.path())
+        .env_remove("CUTOVER_ACTOR")
+        .args(["--actor", "Dana", "run", "--wave", "dc1-colocation", "--as-of", "2017-05-01"])
+        .output()
+        .unwrap();
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let today = chrono::Utc::now().date_naive().to_string();
+    let rows = json(ws.path(), &["journal", "--account", "A001", "--format", "json"]);
+    let rows = rows.as_array().unwrap();
+    assert!(rows.len() >= 2, "{rows:?}");
+    for r in rows {
+        assert!(r["effective"].as_str().unwrap().starts_with("2017-05-01T12:00:00"), "{r}");
+        assert!(r["recorded_at"].as_str().unwrap().starts_with(&today), "the real time is kept: {r}");
+        assert!(r["actor"].as_str().unwrap().starts_with("Dana ("), "{r}");
+    }
+    // CSV through a real CSV reader; the wave filter and --since.
+    let out = cutover(ws.path()).args(["journal", "--wave", "dc1-colocation", "--format", "csv"]).output().unwrap();
+    let mut rdr = csv::Reader::from_reader(out.stdout.as_slice());
+    assert_eq!(rdr.headers().unwrap().iter().collect::<Vec<_>>()[..3], ["account_number", "effective", "recorded_at"]);
+    let n = rdr.records().map(|r| r.unwrap()).filter(|r| &r[0] == "A001").count();
+    assert_eq!(n, rows.len());
+    let later = json(ws.path(), &["journal", "--since", "2017-06-01", "--format", "json"]);
+    assert_eq!(later.as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn a_closed_pipe_ends_quietly() {
+    // Enough journal to overflow a pipe's buffer (64 KiB) after the reader has gone.
+    let ws = tempfile::tempdir().unwrap();
+    support::copy_dir(&support::repo_waves(), &ws.path().join("waves"));
+    let data = cutover::demo::generate::DemoData { accounts: 1500, seed: 3, months: 2 };
+    cutover::demo::generate::write_legacy_sqlite(&ws.path().join("legacy.db"), &data).await.unwrap();
+    std::fs::write(ws.path().join("cutover.yaml"), "source: { kind: sql, url: \"sqlite://legacy.db\" }\n").unwrap();
+    assert!(cutover(ws.path()).args(["extract"]).output().unwrap().status.success());
+    let bin = assert_cmd::cargo::cargo_bin("cutover");
+    let mut child = std::process::Command::new(bin)
+        .arg("-C")
+        .arg(ws.path())
+        .env("CUTOVER_ACTOR", "test")
+        .args(["journal", "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one byte, then close the pipe (like `| head -c 1`).
+    let mut one = [0u8; 1];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut one).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+    assert_ne!(out.status.code(), Some(101), "no panic exit");
+    assert_ne!(out.status.code(), Some(3), "no error exit either: {err}");
 }

@@ -2,16 +2,11 @@
 //! and field counts that would silently lose or shift rows, empty files, and secrets in URLs.
 
 use super::support;
-use assert_cmd::Command;
 use serde_json::Value;
 use sqlx::Connection;
 use std::path::Path;
 
-fn cutover(dir: &Path) -> Command {
-    let mut c = Command::cargo_bin("cutover").expect("binary");
-    c.arg("-C").arg(dir).env_remove("CUTOVER_STORE_URL").env_remove("CUTOVER_SOURCE_URL");
-    c
-}
+use support::cutover;
 
 /// Drops a column from a fixture CSV file of the workspace.
 fn drop_column(ws: &Path, file: &str, column: &str) {

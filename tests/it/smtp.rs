@@ -1,7 +1,6 @@
 //! Notices delivered over real SMTP (aiosmtpd on loopback, `tests/smtp/server.py`), exactly once.
 
 use super::support;
-use assert_cmd::Command;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -83,11 +82,7 @@ pub(super) fn header(data: &str, name: &str) -> Option<String> {
     })
 }
 
-pub(super) fn cutover(dir: &Path) -> Command {
-    let mut c = Command::cargo_bin("cutover").unwrap();
-    c.arg("-C").arg(dir).env_remove("CUTOVER_STORE_URL").env_remove("CUTOVER_SOURCE_URL");
-    c
-}
+pub(super) use support::cutover;
 
 /// A workspace over a generated legacy database, mailing through the test server; its DC1
 /// accounts are extracted, rated and reconciled as of 2017-05-01.
@@ -313,6 +308,7 @@ async fn killed_mid_send_and_restarted_every_account_gets_one_message_or_is_repo
     let mut child = std::process::Command::new(&bin)
         .arg("-C")
         .arg(ws.path())
+        .env("CUTOVER_ACTOR", "test")
         .args(["notify", "--wave", "dc1-colocation", "--as-of", "2017-06-01"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -478,6 +474,7 @@ async fn the_schedule_service_sends_when_due_and_stops_cleanly_on_sigterm() {
     let child = std::process::Command::new(&bin)
         .arg("-C")
         .arg(ws.path())
+        .env("CUTOVER_ACTOR", "test")
         .args(["schedule", "--wave", "dc1-colocation", "--as-of", "2017-06-01", "--tick-seconds", "1"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

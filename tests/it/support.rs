@@ -88,3 +88,11 @@ pub fn plan() -> cutover::plan::Plan {
     let checked = cutover::plan::load(&w, &w, &w.join("catalog.yaml")).expect("read plan");
     checked.plan.expect("the repository plan is valid")
 }
+
+/// The real binary on a workspace, as a person runs it: no store or source URL from the
+/// environment, and a known actor for the journal (`CUTOVER_ACTOR`).
+pub fn cutover(dir: &Path) -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("cutover").expect("binary");
+    c.arg("-C").arg(dir).env_remove("CUTOVER_STORE_URL").env_remove("CUTOVER_SOURCE_URL").env("CUTOVER_ACTOR", "test");
+    c
+}
