@@ -121,6 +121,17 @@ impl LegacyAccount {
         LegacyAccount { account, services: vec![], usage: vec![], invoice_lines: vec![] }
     }
 
+    /// Whether any service is active on `date` or starts later: something is left to move to
+    /// the new system from that date (a service that ended before it is not).
+    pub fn has_service_from(&self, date: NaiveDate) -> bool {
+        self.services.iter().any(|s| s.end_date.is_none_or(|e| e >= date))
+    }
+
+    /// The last day of service of an account with nothing left from `date` on, for messages.
+    pub fn last_service_day(&self) -> Option<NaiveDate> {
+        self.services.iter().filter_map(|s| s.end_date).max()
+    }
+
     /// The periods the legacy system billed, oldest first.
     pub fn legacy_periods(&self) -> Vec<Period> {
         let mut p: Vec<Period> = self.invoice_lines.iter().map(|l| l.period).collect();

@@ -71,6 +71,13 @@ impl Handover {
     pub fn last_legacy_period(&self, cycle_day: u32) -> BillPeriod {
         self.first_new.prev().bill_period(cycle_day)
     }
+
+    /// The usage days of the legacy system's final usage bill, dated on the first new bill's
+    /// date (`usage_carryover: legacy`), when `period` is that bill's period; else `None`.
+    pub fn final_legacy_usage(&self, period: Period, cycle_day: u32) -> Option<BillPeriod> {
+        (period == self.first_new && self.carryover == UsageCarryover::Legacy)
+            .then(|| self.last_legacy_period(cycle_day))
+    }
 }
 
 /// What the first new bill says about the last legacy period's usage.
