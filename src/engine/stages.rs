@@ -95,6 +95,18 @@ impl Engine {
         }
     }
 
+    /// How `cutover bill` rates an account: with its handover when it is on its way to the new
+    /// system or there (scheduled, and not held, quarantined or rolled back), else in steady state.
+    pub async fn bill_terms(&self, account: &str) -> Result<crate::rate::Terms, EngineError> {
+        let Some(row) = self.store.account(account).await? else { return Ok(crate::rate::Terms::default()) };
+        let moving = matches!(row.state, State::Rated | State::Reconciled | State::Notified | State::CutOver);
+        let wave = row.wave.as_deref().and_then(|w| self.plan.wave(w));
+        Ok(match (moving, wave) {
+            (true, Some(w)) => Self::terms(w, row.schedule().as_ref()),
+            _ => crate::rate::Terms::default(),
+        })
+    }
+
     pub(crate) fn wave(&self, id: &str) -> Result<&Wave, EngineError> {
         self.plan.wave(id).ok_or_else(|| {
             let known: Vec<_> = self.plan.waves.iter().map(|w| w.id.as_str()).collect();
