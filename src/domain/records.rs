@@ -121,15 +121,17 @@ impl LegacyAccount {
         LegacyAccount { account, services: vec![], usage: vec![], invoice_lines: vec![] }
     }
 
-    /// Whether any service is active on `date` or starts later: something is left to move to
-    /// the new system from that date (a service that ended before it is not).
-    pub fn has_service_from(&self, date: NaiveDate) -> bool {
-        self.services.iter().any(|s| s.end_date.is_none_or(|e| e >= date))
+    /// Whether any service is active on `date` (started on or before it, not ended before it).
+    pub fn has_service_on(&self, date: NaiveDate) -> bool {
+        self.services.iter().any(|s| s.start_date <= date && s.end_date.is_none_or(|e| e >= date))
     }
 
-    /// The last day of service of an account with nothing left from `date` on, for messages.
-    pub fn last_service_day(&self) -> Option<NaiveDate> {
-        self.services.iter().filter_map(|s| s.end_date).max()
+    /// The last day of the services that ended before `date`, and the first day of those that
+    /// start after it (for messages about an account with nothing active on `date`).
+    pub fn services_around(&self, date: NaiveDate) -> (Option<NaiveDate>, Option<NaiveDate>) {
+        let ended = self.services.iter().filter_map(|s| s.end_date).filter(|e| *e < date).max();
+        let next = self.services.iter().map(|s| s.start_date).filter(|s| *s > date).min();
+        (ended, next)
     }
 
     /// The periods the legacy system billed, oldest first.

@@ -72,16 +72,21 @@ fn mismatches(verdicts: &[PeriodVerdict]) -> String {
     if worst.is_empty() { "differences over the account tolerance".to_string() } else { worst.join("; ") }
 }
 
-/// Why an account with nothing active from its first new bill date on is not moved (`None`: it
-/// has something to move).
+/// Why an account with no service active on its first new bill date is not moved (`None`: it
+/// has something to move). Like a closed account: nothing to move, no one to tell; the legacy
+/// system keeps billing what is left, and `run --recheck-held` tries again later.
 fn nothing_left(acct: &LegacyAccount, first_new_bill_date: chrono::NaiveDate) -> Option<String> {
-    if acct.has_service_from(first_new_bill_date) {
+    if acct.has_service_on(first_new_bill_date) {
         return None;
     }
-    let last = acct.last_service_day().map_or_else(String::new, |d| format!(" (the last ended {d})"));
+    let around = match acct.services_around(first_new_bill_date) {
+        (_, Some(next)) => format!(" (the next starts {next})"),
+        (Some(last), None) => format!(" (the last ended {last})"),
+        (None, None) => " (it has no services)".to_string(),
+    };
     Some(format!(
-        "nothing left to migrate: no service active on or after its first new bill date {first_new_bill_date}{last}; \
-         the legacy system bills what is left"
+        "nothing left to migrate: no service active on its first new bill date {first_new_bill_date}{around}; \
+         the legacy system keeps billing what is left"
     ))
 }
 

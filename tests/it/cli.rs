@@ -361,7 +361,7 @@ fn a_re_extraction_moves_a_waiting_account_to_the_wave_that_now_selects_it() {
     assert_eq!(json(dir, &["status", "--account", "A001", "--format", "json"])["journal"].as_array().unwrap().len(), 2);
 }
 
-/// Issue 10 item 6: an active account with no service from its first new bill date on has
+/// Issue 10 item 6: an active account with no service active on its first new bill date has
 /// nothing to move. It is held with the reason, like a closed account, and gets no notice; an
 /// account whose service ends after its first new bill date moves as usual.
 #[test]
@@ -373,16 +373,19 @@ fn an_account_with_nothing_left_at_its_first_new_bill_is_held_and_not_told() {
         let text = std::fs::read_to_string(&path).unwrap();
         std::fs::write(&path, format!("{text}{rows}")).unwrap();
     };
-    // A009's cabinet ends June 20, before its first new bill (July 1); A010's ends July 20, after.
+    // A009's cabinet ends June 20, before its first new bill (July 1); A010's ends July 20, after;
+    // A011's starts August 1, after.
     append(
         "accounts.csv",
         "A009,Ending Soon LLC,colocation,DC1,USD,1,ap@ending.example.com,active,\n\
-         A010,Staying On LLC,colocation,DC1,USD,1,ap@staying.example.com,active,\n",
+         A010,Staying On LLC,colocation,DC1,USD,1,ap@staying.example.com,active,\n\
+         A011,Starting Later LLC,colocation,DC1,USD,1,ap@later.example.com,active,\n",
     );
     append(
         "services.csv",
         "A009,S90,CAB-42U,Full cabinet,1,1200.00,2016-01-01,2017-06-20\n\
-         A010,S100,CAB-42U,Full cabinet,1,1200.00,2016-01-01,2017-07-20\n",
+         A010,S100,CAB-42U,Full cabinet,1,1200.00,2016-01-01,2017-07-20\n\
+         A011,S110,CAB-42U,Full cabinet,1,1200.00,2017-08-01,\n",
     );
     append(
         "legacy_invoice_lines.csv",
@@ -398,11 +401,22 @@ fn an_account_with_nothing_left_at_its_first_new_bill_is_held_and_not_told() {
     assert_eq!(a009["account"]["state"], "held", "{a009}");
     assert_eq!(
         a009["account"]["state_reason"],
-        "nothing left to migrate: no service active on or after its first new bill date 2017-07-01 (the last ended \
-         2017-06-20); the legacy system bills what is left"
+        "nothing left to migrate: no service active on its first new bill date 2017-07-01 (the last ended \
+         2017-06-20); the legacy system keeps billing what is left"
     );
     let last = a009["journal"].as_array().unwrap().last().unwrap().clone();
     assert_eq!((last["from"].as_str(), last["to"].as_str()), (Some("extracted"), Some("held")), "journaled");
+    let a011 = json(dir, &["status", "--account", "A011", "--format", "json"]);
+    assert_eq!(
+        (a011["account"]["state"].as_str(), a011["account"]["state_reason"].as_str()),
+        (
+            Some("held"),
+            Some(
+                "nothing left to migrate: no service active on its first new bill date 2017-07-01 (the next starts \
+                 2017-08-01); the legacy system keeps billing what is left"
+            )
+        )
+    );
     let a010 = json(dir, &["status", "--account", "A010", "--format", "json"]);
     assert_eq!(a010["account"]["state"], "reconciled", "{a010}");
     run(&["notify", "--wave", "dc1-colocation", "--as-of", "2017-06-01"]);
@@ -412,7 +426,10 @@ fn an_account_with_nothing_left_at_its_first_new_bill_is_held_and_not_told() {
         .map(|e| e.file_name().to_string_lossy().to_string())
         .collect();
     assert!(names.iter().any(|n| n.contains("A010")), "{names:?}");
-    assert!(!names.iter().any(|n| n.contains("A009")), "no notice for an account with nothing to move: {names:?}");
+    assert!(
+        !names.iter().any(|n| n.contains("A009") || n.contains("A011")),
+        "no notice for an account with nothing to move: {names:?}"
+    );
     // Running again changes nothing for it.
     run(&["run", "--wave", "dc1-colocation", "--as-of", "2017-06-02"]);
     let again = json(dir, &["status", "--account", "A009", "--format", "json"]);
