@@ -790,8 +790,16 @@ fn usage_is_billed_in_arrears_and_once_across_the_handover() {
     use crate::plan::UsageCarryover::{Legacy, New};
     // (what, cycle day, bill period, usage date, handover (first new period, carry-over),
     //  the usage line's service period, or None when the bill carries no usage)
+    type Row = (
+        &'static str,
+        u32,
+        &'static str,
+        &'static str,
+        Option<(&'static str, crate::plan::UsageCarryover)>,
+        Option<(&'static str, &'static str)>,
+    );
     #[rustfmt::skip]
-    let table: [(&str, u32, &str, &str, Option<(&str, crate::plan::UsageCarryover)>, Option<(&str, &str)>); 16] = [
+    let table: [Row; 16] = [
         ("the bill dated Aug 15 carries Jul 15 - Aug 14", 15, "2017-08", "2017-07-15", None, Some(("2017-07-15", "2017-08-14"))),
         ("the period's last day is on it", 15, "2017-08", "2017-08-14", None, Some(("2017-07-15", "2017-08-14"))),
         ("the bill's own first day is not: it has not ended", 15, "2017-08", "2017-08-15", None, None),
