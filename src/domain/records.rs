@@ -142,3 +142,48 @@ impl LegacyAccount {
         p
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_is_active_from_its_first_to_its_last_day() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let day = d("2017-07-01");
+        // (start, end, active on Jul 1, (last end before, next start after))
+        #[rustfmt::skip]
+        let table = [
+            ("2016-01-01", None, true, (None, None)),
+            ("2017-07-01", None, true, (None, None)),                          // starts that day
+            ("2016-01-01", Some("2017-07-01"), true, (None, None)),            // ends that day
+            ("2016-01-01", Some("2017-06-30"), false, (Some("2017-06-30"), None)),
+            ("2017-07-02", None, false, (None, Some("2017-07-02"))),
+            ("2017-07-02", Some("2017-07-02"), false, (None, Some("2017-07-02"))), // a later one-time
+        ];
+        for (start, end, active, (ended, next)) in table {
+            let mut a = LegacyAccount::new(Account {
+                account_number: "A1".into(),
+                name: String::new(),
+                segment: Segment::Colocation,
+                site: None,
+                currency: "USD".into(),
+                bill_cycle_day: 1,
+                bill_to_email: vec![],
+                status: AccountStatus::Active,
+            });
+            a.services.push(Service {
+                account_number: "A1".into(),
+                service_id: "S1".into(),
+                legacy_code: "CAB-42U".into(),
+                description: String::new(),
+                quantity: Decimal::ONE,
+                unit_price: Decimal::ONE,
+                start_date: d(start),
+                end_date: end.map(d),
+            });
+            assert_eq!(a.has_service_on(day), active, "{start}..{end:?}");
+            assert_eq!(a.services_around(day), (ended.map(d), next.map(d)), "{start}..{end:?}");
+        }
+    }
+}

@@ -859,9 +859,14 @@ fn the_legacy_system_bills_usage_up_to_the_handover() {
         ("2017-09", Legacy, None),
     ];
     for (period, c, want) in table {
-        let got =
-            legacy_usage_period(period.parse().unwrap(), 15, h(c)).map(|b| (b.start.to_string(), b.end.to_string()));
+        let p: crate::domain::Period = period.parse().unwrap();
+        let got = legacy_usage_period(p, 15, h(c)).map(|b| (b.start.to_string(), b.end.to_string()));
         assert_eq!(got, want.map(|(a, b)| (a.to_string(), b.to_string())), "{period} {c:?}");
+        // The final usage bill is the one on the first new bill's date, and only with `legacy`.
+        let last = h(c).final_legacy_usage(p, 15).map(|b| (b.start.to_string(), b.end.to_string()));
+        let want_final =
+            (period == "2017-08" && c == Legacy).then(|| ("2017-07-15".to_string(), "2017-08-14".to_string()));
+        assert_eq!(last, want_final, "{period} {c:?}");
     }
     let words = HandoverNote {
         usage_start: "2017-07-15".parse().unwrap(),
