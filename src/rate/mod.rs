@@ -142,8 +142,8 @@ pub enum RateError {
     Currency { account: String, currency: String, catalog: String },
 }
 
-/// Rates one account for one period under the catalog's conventions.
-/// Usage in arrears, as a bill of the new system in steady state (no handover).
+/// Rates one account for one period under the catalog's conventions, as a bill of the new
+/// system in steady state: recurring in advance, usage in arrears, no handover.
 pub fn rate(acct: &LegacyAccount, catalog: &Catalog, period: Period) -> Result<Rated, RateError> {
     rate_on(acct, catalog, period, Terms::default())
 }
