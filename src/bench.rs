@@ -71,13 +71,14 @@ fn date(y: i32, m: u32, d: u32) -> NaiveDate {
 /// usage charges across the catalog's models. About ten lines a bill.
 fn account(i: u64, rng: &mut Rng) -> LegacyAccount {
     let number = format!("B{i:08}");
+    let cycle_day = 1 + (rng.below(28) as u32);
     let mut a = LegacyAccount::new(Account {
         account_number: number.clone(),
         name: String::new(),
         segment: Segment::Colocation,
         site: None,
         currency: "USD".into(),
-        bill_cycle_day: 1 + (rng.below(28) as u32),
+        bill_cycle_day: cycle_day,
         bill_to_email: vec![],
         status: AccountStatus::Active,
     });
@@ -100,11 +101,13 @@ fn account(i: u64, rng: &mut Rng) -> LegacyAccount {
     a.services.push(svc("XC-FIBER", 1 + rng.below(3) as i64, 30_000, mid, None));
     a.services.push(svc("XC-COPPER", 1, 15_000, old, Some(mid)));
     a.services.push(svc("INST-COLO", 1, 75_000, mid, None));
+    // Usage is billed in arrears: dated in the bill period before April's.
+    let used = Period { year: 2017, month: 3 }.bill_period(cycle_day).start + chrono::Days::new(rng.below(28));
     let use_ = |code: &str, qty: i64| Usage {
         account_number: number.clone(),
         service_id: String::new(),
         legacy_code: code.into(),
-        usage_date: mid,
+        usage_date: used,
         quantity: Decimal::new(qty, 1),
         uom: String::new(),
     };

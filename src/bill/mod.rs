@@ -7,7 +7,9 @@
 //!   days, [`DUE_DAYS`]);
 //! - the lines grouped by logical element (the catalog's `group`), then product, with a subtotal
 //!   per group; each line has its revised product and charge name, its charge type, its service
-//!   period, its arithmetic, and a visible mark when it covers a partial period;
+//!   period, its arithmetic, and a visible mark when it covers a partial period (recurring lines
+//!   cover the bill's own period, in advance; usage lines the period before it, in arrears);
+//! - on the first new bill, a note saying who bills the last legacy period's usage (SPEC §4);
 //! - "how to read your bill" callouts (HTML);
 //! - the payment options and a detachable payment stub with the remit-to lockbox address.
 
@@ -56,6 +58,18 @@ struct JsonBill<'a> {
     header: Header,
     remit_to: &'a [String],
     not_billed: Vec<&'a str>,
+    /// On the first new bill: who bills the last legacy period's usage (SPEC §4).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage_handover: Option<UsageHandover>,
+}
+
+#[derive(Serialize)]
+struct UsageHandover {
+    usage_start: NaiveDate,
+    usage_end: NaiveDate,
+    /// `new`: this bill; `legacy`: a final bill from the legacy system.
+    carried_by: &'static str,
+    note: String,
 }
 
 /// Renders a new-format bill for the account named `account_name`.
@@ -69,6 +83,12 @@ pub fn render(account_name: &str, r: &Rated, remit_to: &[String], format: Format
             header,
             remit_to,
             not_billed: r.issues.iter().map(|i| i.reason.as_str()).collect(),
+            usage_handover: r.handover.map(|h| UsageHandover {
+                usage_start: h.usage_start,
+                usage_end: h.usage_end,
+                carried_by: h.carried_by.as_str(),
+                note: h.words(),
+            }),
         }),
         Format::Csv => csv(b),
         Format::Text | Format::Markdown => text(account_name, r, &header, remit_to),
@@ -176,6 +196,25 @@ fn groups(b: &NewBill) -> Vec<(&str, Vec<&BillLine>, Decimal)> {
 
 const WIDTH: usize = 78;
 
+/// `text` wrapped at word boundaries to `width` columns, later lines indented by `indent`.
+fn wrap(text: &str, width: usize, indent: &str) -> String {
+    let mut out = String::new();
+    let mut col = 0;
+    for word in text.split_whitespace() {
+        if col > 0 && col + 1 + word.chars().count() > width {
+            out.push('\n');
+            out.push_str(indent);
+            col = indent.len();
+        } else if col > 0 {
+            out.push(' ');
+            col += 1;
+        }
+        out.push_str(word);
+        col += word.chars().count();
+    }
+    out
+}
+
 fn text(name: &str, r: &Rated, h: &Header, remit_to: &[String]) -> Result<String, OutputError> {
     let b = &r.bill;
     let cur = &b.currency;
@@ -220,6 +259,9 @@ fn text(name: &str, r: &Rated, h: &Header, remit_to: &[String]) -> Result<String
     writeln!(s, "{}", rule('-'))?;
     if any_partial {
         writeln!(s, "* Partial period: prorated for the days of service shown; the line shows how.")?;
+    }
+    if let Some(h) = &r.handover {
+        writeln!(s, "{}", wrap(&format!("Note: {}", h.words()), WIDTH, "      "))?;
     }
     for i in &r.issues {
         writeln!(s, "Note: not billed: {}", i.reason)?;
@@ -337,7 +379,7 @@ fn html(name: &str, r: &Rated, h: &Header, remit_to: &[String]) -> Result<String
         s,
         "<aside class=\"help\"><h2>How to read your bill</h2><ol>\
 <li><b>Grouped by service.</b> Charges are grouped by what they are for (for example Colocation Space or Power), each with a subtotal.</li>\
-<li><b>Charge type.</b> <span class=\"type\">Recurring</span> charges are billed in advance for the service period shown; <span class=\"type usage\">Usage</span> is billed for what you used in the period (for overage charges: used, included and billed units); <span class=\"type one_time\">One-time</span> charges appear once.</li>\
+<li><b>Charge type.</b> <span class=\"type\">Recurring</span> charges are billed in advance for the service period shown; <span class=\"type usage\">Usage</span> is billed after the period it was used in: its line shows those days (the period before this bill's) and, for overage charges, the used, included and billed units; <span class=\"type one_time\">One-time</span> charges appear once.</li>\
 <li><b>Service period.</b> Every line shows the days of service it covers.</li>\
 <li><b>Partial periods.</b> A line marked <span class=\"partial\">Partial period</span> covers only part of the period; it is prorated by day, and the grey line under it shows the arithmetic.</li>\
 <li><b>Paying.</b> Pay by credit card as today, or mail a cheque with the stub at the bottom of this bill to our new address.</li>\
@@ -384,8 +426,11 @@ fn html(name: &str, r: &Rated, h: &Header, remit_to: &[String]) -> Result<String
         "<div class=\"total\"><span>Total amount due</span><span id=\"total\">{cur} {}</span></div>",
         money(b.total)
     )?;
-    if !r.issues.is_empty() {
+    if !r.issues.is_empty() || r.handover.is_some() {
         writeln!(s, "<ul class=\"notes\">")?;
+        if let Some(h) = &r.handover {
+            writeln!(s, "<li id=\"usage-handover\">{}</li>", esc(&h.words()))?;
+        }
         for i in &r.issues {
             writeln!(s, "<li>Not billed: {}</li>", esc(&i.reason))?;
         }

@@ -90,29 +90,30 @@ fn used(a: &mut LegacyAccount, code: &str, date: &str, qty: &str) {
 /// The demo accounts: (catalog, account, period).
 fn accounts() -> Vec<(Catalog, LegacyAccount, Period)> {
     let repo = repo_catalog();
-    // Colocation: a cabinet, a cross connect from the 17th, power over its allowance, bandwidth
-    // across tiers, an installation.
+    // Colocation: a cabinet, a cross connect from the 17th, an installation, and March's power
+    // over its allowance and bandwidth across tiers (usage is billed in arrears).
     let mut colo = account("A000012", "Cascade Logistics LLC", Segment::Colocation, "USD", 1);
     svc(&mut colo, "CAB-42U", "2", "1500.00", "2016-01-01", None);
     svc(&mut colo, "PWR-20A", "2", "325.00", "2016-01-01", None);
     svc(&mut colo, "XC-FIBER", "2", "300.00", "2017-04-17", None);
     svc(&mut colo, "INST-COLO", "1", "750.00", "2017-04-17", None);
-    used(&mut colo, "PWR-KWH", "2017-04-30", "3500");
-    used(&mut colo, "BW-95TH", "2017-04-30", "650");
+    used(&mut colo, "PWR-KWH", "2017-03-31", "3500");
+    used(&mut colo, "BW-95TH", "2017-03-31", "650");
     // Cloud: vCPUs ended mid-month, storage priced by volume, and a code the catalog does not map.
     let mut cloud = account("A000345", "Juniper Cloudworks & Co.", Segment::Cloud, "USD", 1);
     svc(&mut cloud, "CLD-VCPU", "8", "25.00", "2016-01-01", Some("2017-02-10"));
     svc(&mut cloud, "CLD-VCPU", "12", "25.00", "2017-02-11", None);
     svc(&mut cloud, "LEGACY-MISC", "1", "50.00", "2016-01-01", None);
-    used(&mut cloud, "CLD-STOR", "2017-02-28", "1500.5");
-    // Wireless, billed on the 31st: February's period runs Feb 28 - Mar 30.
+    used(&mut cloud, "CLD-STOR", "2017-01-31", "1500.5");
+    // Wireless, billed on the 31st: February's period runs Feb 28 - Mar 30, and its usage is the
+    // previous period's, Jan 31 - Feb 27.
     let mut wireless = account("A001999", "Rainier Labs", Segment::Wireless, "USD", 31);
     svc(&mut wireless, "WL-LINE", "5", "45.00", "2017-03-10", None);
-    used(&mut wireless, "WL-DATA", "2017-03-15", "27.5");
+    used(&mut wireless, "WL-DATA", "2017-02-20", "27.5");
     // CAD, with a quarterly charge starting mid-quarter, a discount and tiered-with-overage usage.
     let mut cad = account("A004004", "Mapleton Clinic", Segment::Colocation, "CAD", 1);
     svc(&mut cad, "FW-Q", "1", "1200.00", "2017-05-16", None);
-    used(&mut cad, "BW-T", "2017-05-20", "620");
+    used(&mut cad, "BW-T", "2017-04-20", "620");
     // Nothing to bill this period.
     let empty = account("A000001", "Orca Media", Segment::Colocation, "USD", 1);
     vec![
@@ -166,6 +167,49 @@ fn every_bill_has_its_header_and_stub_and_adds_up() {
         let subtotals: Decimal = groups(b).iter().map(|g| g.2).sum();
         assert_eq!(subtotals, b.total);
     }
+}
+
+/// The first new bill under both carry-over rules (SPEC §4): with `new` it carries the last
+/// legacy period's usage and says so; with `legacy` it carries none and says the legacy system's
+/// final bill does. Recurring charges are the same either way.
+#[test]
+fn the_first_new_bill_carries_the_last_legacy_usage_or_says_who_does() {
+    use crate::plan::UsageCarryover;
+    use crate::rate::{Handover, LineType, Terms, rate_on};
+    let (catalog, acct, period) = accounts().remove(0);
+    let first = |carryover| {
+        let terms = Terms { convention: None, handover: Some(Handover { first_new: period, carryover }) };
+        rate_on(&acct, &catalog, period, terms).expect("rates")
+    };
+    let (new, legacy) = (first(UsageCarryover::New), first(UsageCarryover::Legacy));
+    let usage = |r: &Rated| -> Vec<(String, String)> {
+        r.bill
+            .lines
+            .iter()
+            .filter(|l| l.charge_type == LineType::Usage)
+            .map(|l| (l.service_start.to_string(), l.service_end.to_string()))
+            .collect()
+    };
+    let march = ("2017-03-01".to_string(), "2017-03-31".to_string());
+    assert_eq!(usage(&new), [march.clone(), march]);
+    assert!(usage(&legacy).is_empty());
+    let usage_total: Decimal =
+        new.bill.lines.iter().filter(|l| l.charge_type == LineType::Usage).map(|l| l.amount).sum();
+    assert_eq!(new.bill.total - legacy.bill.total, usage_total, "only the usage differs");
+    // Steady state and carry-over `new` bill the same; only the note tells them apart.
+    assert_eq!(rate(&acct, &catalog, period).unwrap().bill, new.bill);
+    for (name, r) in [("new", &new), ("legacy", &legacy)] {
+        let text = render(&acct.account.name, r, &remit_to(), Format::Text).unwrap();
+        insta::assert_snapshot!(format!("A000012-2017-04-first-new-bill-carryover-{name}.txt"), text);
+        let json: serde_json::Value =
+            serde_json::from_str(&render(&acct.account.name, r, &remit_to(), Format::Json).unwrap()).unwrap();
+        assert_eq!(json["usage_handover"]["carried_by"], name);
+        assert_eq!(json["usage_handover"]["usage_start"], "2017-03-01");
+        let html = render(&acct.account.name, r, &remit_to(), Format::Html).unwrap();
+        assert!(html.contains("id=\"usage-handover\""), "{name}");
+    }
+    let plain = render(&acct.account.name, &rate(&acct, &catalog, period).unwrap(), &remit_to(), Format::Json).unwrap();
+    assert!(!plain.contains("usage_handover"), "no note on a bill that is not the first new one");
 }
 
 #[test]

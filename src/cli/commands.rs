@@ -59,7 +59,9 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             if legacy {
                 print!("{}", crate::bill::render_legacy(&acct, period, format.into()).map_err(Failure::input)?);
             } else {
-                let rated = crate::rate::rate(&acct, &engine.plan.catalog, period).map_err(Failure::input)?;
+                // Usage in arrears; the first new bill by the wave's carry-over rule (SPEC §4).
+                let terms = engine.bill_terms(&account).await?;
+                let rated = crate::rate::rate_on(&acct, &engine.plan.catalog, period, terms).map_err(Failure::input)?;
                 print!(
                     "{}",
                     crate::bill::render(&acct.account.name, &rated, &engine.ws.config.remit_to, format.into())

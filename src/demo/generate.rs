@@ -6,7 +6,9 @@
 //! PRNG stream derived from `(seed, i)`, so the same inputs give byte-identical tables forever and
 //! account `i` looks the same whatever the total number of accounts.
 //!
-//! The invoice lines emulate the *old* biller, including what it got wrong:
+//! The invoice lines emulate the *old* biller: recurring charges in advance, usage in arrears (the
+//! bill of a period carries the usage of the period before it, as SPEC §4 bills it), and what it
+//! got wrong:
 //! - partial periods prorated over a 30-day month (the new catalog prorates over actual days:
 //!   `proration_convention`);
 //! - ~1% of accounts have one recurring service billed 5% off its contracted price in the last
@@ -939,13 +941,16 @@ fn generate_account(seed: u64, index: usize, h: &History) -> AccountRows {
                     }
                 }
                 Kind::Usage(m) => {
-                    let mut used = svc.usage.iter().filter(|(d, _)| bp.contains(*d)).peekable();
+                    // In arrears, as the new system bills it: the usage of the bill period that
+                    // ended the day before this bill.
+                    let before = p.prev().bill_period(cycle_day);
+                    let mut used = svc.usage.iter().filter(|(d, _)| before.contains(*d)).peekable();
                     if used.peek().is_none() {
                         continue;
                     }
                     let q: Decimal = used.map(|(_, q)| *q).sum();
                     let (unit, amount) = m.rate(q);
-                    lines.push((svc.kind, line(bp.start, bp.end, q, unit, amount)));
+                    lines.push((svc.kind, line(before.start, before.end, q, unit, amount)));
                 }
             }
         }
@@ -1188,7 +1193,7 @@ mod tests {
         let one_time = ["INST-COLO", "MT-SETUP", "INET-INST"];
         let metered = ["PWR-KWH", "BW-95TH", "RH-HOUR", "CLD-STOR", "BKP-GB", "WL-DATA"];
         let lines = strings(&pool, "SELECT account_number, period, legacy_code, service_start, service_end, quantity, unit_price, amount FROM legacy_invoice_lines").await;
-        let (mut bad_amounts, mut partial, mut full) = (0, 0, 0);
+        let (mut bad_amounts, mut partial, mut full, mut usage_lines) = (0, 0, 0, 0);
         for l in &lines {
             let Ok(amount) = Decimal::from_str(text(&l[7])) else {
                 assert!(["12,50", "abc"].contains(&text(&l[7])), "{l:?}");
@@ -1197,13 +1202,21 @@ mod tests {
             };
             assert!(amount.scale() <= 2, "{l:?}");
             let code = text(&l[2]);
-            if one_time.contains(&code) || metered.contains(&code) {
-                continue;
-            }
             let cycle = cycles[text(&l[0])];
-            let bp = Period::from_str(text(&l[1])).expect("period").bill_period(cycle);
+            let period = Period::from_str(text(&l[1])).expect("period");
+            let bp = period.bill_period(cycle);
             let from = NaiveDate::from_str(text(&l[3])).expect("start");
             let to = NaiveDate::from_str(text(&l[4])).expect("end");
+            if metered.contains(&code) {
+                // In arrears: the usage of the bill period before the bill's own.
+                let before = period.prev().bill_period(cycle);
+                assert_eq!((from, to), (before.start, before.end), "{l:?}");
+                usage_lines += 1;
+                continue;
+            }
+            if one_time.contains(&code) {
+                continue;
+            }
             assert!(bp.contains(from) && bp.contains(to) && from <= to, "{l:?}");
             let q: i128 = text(&l[5]).parse().expect("integer quantity");
             let price_cents = (Decimal::from_str(text(&l[6])).expect("price") * int(100)).trunc().mantissa();
@@ -1220,6 +1233,7 @@ mod tests {
             }
         }
         assert!(bad_amounts > 0 && partial > 10 && full > 100, "{bad_amounts} {partial} {full}");
+        assert!(usage_lines > 100, "{usage_lines} usage lines");
 
         // Hand-checked: the first partial-month cabinet line of a calendar-month account.
         let l = lines

@@ -121,11 +121,69 @@ impl LegacyAccount {
         LegacyAccount { account, services: vec![], usage: vec![], invoice_lines: vec![] }
     }
 
+    /// Whether any service is active on `date` (started on or before it, not ended before it).
+    pub fn has_service_on(&self, date: NaiveDate) -> bool {
+        self.services.iter().any(|s| s.start_date <= date && s.end_date.is_none_or(|e| e >= date))
+    }
+
+    /// The last day of the services that ended before `date`, and the first day of those that
+    /// start after it (for messages about an account with nothing active on `date`).
+    pub fn services_around(&self, date: NaiveDate) -> (Option<NaiveDate>, Option<NaiveDate>) {
+        let ended = self.services.iter().filter_map(|s| s.end_date).filter(|e| *e < date).max();
+        let next = self.services.iter().map(|s| s.start_date).filter(|s| *s > date).min();
+        (ended, next)
+    }
+
     /// The periods the legacy system billed, oldest first.
     pub fn legacy_periods(&self) -> Vec<Period> {
         let mut p: Vec<Period> = self.invoice_lines.iter().map(|l| l.period).collect();
         p.sort();
         p.dedup();
         p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_is_active_from_its_first_to_its_last_day() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let day = d("2017-07-01");
+        // (start, end, active on Jul 1, (last end before, next start after))
+        #[rustfmt::skip]
+        let table = [
+            ("2016-01-01", None, true, (None, None)),
+            ("2017-07-01", None, true, (None, None)),                          // starts that day
+            ("2016-01-01", Some("2017-07-01"), true, (None, None)),            // ends that day
+            ("2016-01-01", Some("2017-06-30"), false, (Some("2017-06-30"), None)),
+            ("2017-07-02", None, false, (None, Some("2017-07-02"))),
+            ("2017-07-02", Some("2017-07-02"), false, (None, Some("2017-07-02"))), // a later one-time
+        ];
+        for (start, end, active, (ended, next)) in table {
+            let mut a = LegacyAccount::new(Account {
+                account_number: "A1".into(),
+                name: String::new(),
+                segment: Segment::Colocation,
+                site: None,
+                currency: "USD".into(),
+                bill_cycle_day: 1,
+                bill_to_email: vec![],
+                status: AccountStatus::Active,
+            });
+            a.services.push(Service {
+                account_number: "A1".into(),
+                service_id: "S1".into(),
+                legacy_code: "CAB-42U".into(),
+                description: String::new(),
+                quantity: Decimal::ONE,
+                unit_price: Decimal::ONE,
+                start_date: d(start),
+                end_date: end.map(d),
+            });
+            assert_eq!(a.has_service_on(day), active, "{start}..{end:?}");
+            assert_eq!(a.services_around(day), (ended.map(d), next.map(d)), "{start}..{end:?}");
+        }
     }
 }

@@ -511,8 +511,10 @@ impl<'a> Notifier<'a> {
         let catalog = &self.engine.plan.catalog;
         let period = Period::of(s.first_new_bill_date);
         // Usage is billed in arrears and is not known a month ahead: the preview shows the
-        // recurring and one-time lines only, and says so.
-        let preview = crate::rate::rate(acct, catalog, period).ok().map(|r| {
+        // recurring and one-time lines only, and says which usage period the first new bill (or a
+        // final legacy bill) carries.
+        let terms = Engine::terms(self.wave, Some(s));
+        let preview = crate::rate::rate_on(acct, catalog, period, terms).ok().map(|r| {
             let mut b = r.bill;
             b.lines.retain(|l| l.charge_type != crate::rate::LineType::Usage);
             b.total = b.lines.iter().map(|l| l.amount).sum();
@@ -530,6 +532,23 @@ impl<'a> Notifier<'a> {
         });
         let has_usage = acct.services.iter().any(|svc| {
             catalog.lookup(&svc.legacy_code).is_some_and(|(_, c)| c.charge_type == crate::plan::ChargeType::Usage)
+        });
+        let usage_note = has_usage.then(|| {
+            let last = crate::rate::Handover::at(s.first_new_bill_date, self.wave.usage_carryover)
+                .last_legacy_period(acct.account.bill_cycle_day);
+            let (from, to, bill) = (long_date(last.start), long_date(last.end), long_date(s.first_new_bill_date));
+            match self.wave.usage_carryover {
+                crate::plan::UsageCarryover::New => format!(
+                    "Usage is billed after the period it is used in. Your usage from {from} to {to}, the last \
+                     period of the old system, will be on your first new bill, dated {bill}, and on no other bill. \
+                     After that, each new bill carries the usage of the period before it."
+                ),
+                crate::plan::UsageCarryover::Legacy => format!(
+                    "Usage is billed after the period it is used in. Your usage from {from} to {to}, the last \
+                     period of the old system, will be billed once, on a final bill from the old system dated \
+                     {bill}. Your first new bill carries no usage; the next one carries your usage from {bill} on."
+                ),
+            }
         });
         let verdicts = self.store().verdicts(std::slice::from_ref(&acct.account.account_number)).await?;
         let convention = verdicts.iter().any(|(_, v)| v.contains("proration_convention"));
@@ -581,6 +600,7 @@ impl<'a> Notifier<'a> {
             preview_total: preview_total.map(|t| t.to_string()),
             currency: acct.account.currency.clone(),
             has_usage,
+            usage_note,
             change_note,
         })
     }

@@ -72,7 +72,46 @@ fn mismatches(verdicts: &[PeriodVerdict]) -> String {
     if worst.is_empty() { "differences over the account tolerance".to_string() } else { worst.join("; ") }
 }
 
+/// Why an account with no service active on its first new bill date is not moved (`None`: it
+/// has something to move). Like a closed account: nothing to move, no one to tell; the legacy
+/// system keeps billing what is left, and `run --recheck-held` tries again later.
+fn nothing_left(acct: &LegacyAccount, first_new_bill_date: chrono::NaiveDate) -> Option<String> {
+    if acct.has_service_on(first_new_bill_date) {
+        return None;
+    }
+    let around = match acct.services_around(first_new_bill_date) {
+        (_, Some(next)) => format!(" (the next starts {next})"),
+        (Some(last), None) => format!(" (the last ended {last})"),
+        (None, None) => " (it has no services)".to_string(),
+    };
+    Some(format!(
+        "nothing left to migrate: no service active on its first new bill date {first_new_bill_date}{around}; \
+         the legacy system keeps billing what is left"
+    ))
+}
+
 impl Engine {
+    /// How an account of `wave` is rated: usage in arrears, and at its first new bill the
+    /// wave's carry-over rule (SPEC §4), when it is scheduled.
+    pub(crate) fn terms(wave: &Wave, sched: Option<&crate::plan::schedule::Schedule>) -> crate::rate::Terms {
+        crate::rate::Terms {
+            convention: None,
+            handover: sched.map(|s| crate::rate::Handover::at(s.first_new_bill_date, wave.usage_carryover)),
+        }
+    }
+
+    /// How `cutover bill` rates an account: with its handover when it is on its way to the new
+    /// system or there (scheduled, and not held, quarantined or rolled back), else in steady state.
+    pub async fn bill_terms(&self, account: &str) -> Result<crate::rate::Terms, EngineError> {
+        let Some(row) = self.store.account(account).await? else { return Ok(crate::rate::Terms::default()) };
+        let moving = matches!(row.state, State::Rated | State::Reconciled | State::Notified | State::CutOver);
+        let wave = row.wave.as_deref().and_then(|w| self.plan.wave(w));
+        Ok(match (moving, wave) {
+            (true, Some(w)) => Self::terms(w, row.schedule().as_ref()),
+            _ => crate::rate::Terms::default(),
+        })
+    }
+
     pub(crate) fn wave(&self, id: &str) -> Result<&Wave, EngineError> {
         self.plan.wave(id).ok_or_else(|| {
             let known: Vec<_> = self.plan.waves.iter().map(|w| w.id.as_str()).collect();
@@ -200,10 +239,27 @@ impl Engine {
                 // Not schedulable is not a reason to skip rating: the parallel run still tells the
                 // team whether the bills are right. The reconcile stage holds such an account.
                 let sched = schedule(wave, acct.account.bill_cycle_day, ctx.as_of);
+                // Nothing active at the first new bill: nothing to move, no one to tell.
+                if let Ok(s) = &sched
+                    && let Some(why) = nothing_left(acct, s.first_new_bill_date)
+                {
+                    let t = Transition {
+                        account: number,
+                        from: State::Extracted,
+                        to: State::Held,
+                        actor: &ctx.actor,
+                        reason: &why,
+                        at: ctx.at,
+                        schedule: None,
+                    };
+                    r.held += u64::from(self.store.transition_in(&mut tx, &t).await?);
+                    continue;
+                }
+                let terms = Self::terms(wave, sched.as_ref().ok());
                 let mut bills = Vec::new();
                 let mut failure = None;
                 for p in Self::parallel_periods(wave, acct) {
-                    match crate::rate::rate(acct, &self.plan.catalog, p) {
+                    match crate::rate::rate_on(acct, &self.plan.catalog, p, terms) {
                         Ok(rated) => bills.push(rated.bill),
                         Err(e) => {
                             failure = Some(e.to_string());
@@ -271,21 +327,43 @@ impl Engine {
                 let mut tx = self.store.begin().await?;
                 for (row, acct) in &pairs {
                     let number = &acct.account.account_number;
+                    let cycle_day = acct.account.bill_cycle_day;
+                    // Scheduled at rating, or now: the same dates the stage below records.
+                    let sched = row.schedule().or_else(|| schedule(wave, cycle_day, ctx.as_of).ok());
+                    if row.schedule().is_none()
+                        && let Some(s) = sched
+                        && let Some(why) = nothing_left(acct, s.first_new_bill_date)
+                    {
+                        let t = Transition {
+                            account: number,
+                            from: State::Rated,
+                            to: State::Held,
+                            actor: &ctx.actor,
+                            reason: &why,
+                            at: ctx.at,
+                            schedule: None,
+                        };
+                        r.held += u64::from(self.store.transition_in(&mut tx, &t).await?);
+                        continue;
+                    }
+                    let terms = Self::terms(wave, sched.as_ref());
                     let mut verdicts = Vec::new();
                     for p in Self::parallel_periods(wave, acct) {
+                        let alt_terms = crate::rate::Terms { convention: Some(Proration::Thirty360), ..terms };
                         let (Ok(new), Ok(alt)) = (
-                            crate::rate::rate(acct, catalog, p),
-                            crate::rate::rate_with(acct, catalog, p, Some(Proration::Thirty360)),
+                            crate::rate::rate_on(acct, catalog, p, terms),
+                            crate::rate::rate_on(acct, catalog, p, alt_terms),
                         ) else {
                             continue;
                         };
                         let legacy: Vec<_> = acct.invoice_lines.iter().filter(|l| l.period == p).cloned().collect();
-                        let v = reconcile::compare(
-                            &PeriodInput { legacy: &legacy, new: &new.bill, new_legacy_convention: &alt.bill },
-                            catalog,
-                            &policy,
-                        );
-                        verdicts.push(v);
+                        // Like with like at the handover: a final legacy usage bill stays legacy's.
+                        let final_usage = terms.handover.and_then(|h| h.final_legacy_usage(p, cycle_day));
+                        let input = PeriodInput {
+                            legacy_final_usage: final_usage.map(|b| (b.start, b.end)),
+                            ..PeriodInput::new(&legacy, &new.bill, &alt.bill)
+                        };
+                        verdicts.push(reconcile::compare(&input, catalog, &policy));
                     }
                     // This comparison replaces the account's earlier verdicts (no stale period stays).
                     self.store.delete_verdicts_in(&mut tx, number).await?;

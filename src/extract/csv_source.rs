@@ -66,7 +66,7 @@ pub(super) async fn scan<S: Sink>(dir: &Path, table: Table, sink: &mut S) -> Res
                         .map_err(|source| ExtractError::Io { path: shown.clone(), source })?;
                     let lines: Vec<&str> =
                         text.trim_end_matches(['\r', '\n']).split('\n').map(|l| l.trim_end_matches('\r')).collect();
-                    let inner: Vec<(u64, Result<RawRow, (RawRow, String)>)> = lines
+                    let inner: Vec<(u64, LineRow)> = lines
                         .iter()
                         .enumerate()
                         .skip(1)
@@ -109,6 +109,9 @@ pub(super) async fn scan<S: Sink>(dir: &Path, table: Table, sink: &mut S) -> Res
     batch.flush().await
 }
 
+/// A row read from one line, or the row and why it is quarantined.
+type LineRow = Result<RawRow, (RawRow, String)>;
+
 /// How this file's columns map onto the table's.
 struct Layout<'a> {
     table: Table,
@@ -119,7 +122,7 @@ struct Layout<'a> {
 
 impl Layout<'_> {
     /// A row from a record: its fields in the table's order, or why it is quarantined.
-    fn row(&self, line: u64, record: &csv::ByteRecord) -> Result<RawRow, (RawRow, String)> {
+    fn row(&self, line: u64, record: &csv::ByteRecord) -> LineRow {
         let mut bad = None;
         let fields = self
             .index
@@ -152,7 +155,7 @@ impl Layout<'_> {
     }
 
     /// A row from one line of text read on its own.
-    fn one_line(&self, line: u64, text: &str) -> Result<RawRow, (RawRow, String)> {
+    fn one_line(&self, line: u64, text: &str) -> LineRow {
         if text.matches('"').count() % 2 == 1 {
             return Err((self.unsplit(line, text), "a quote opened on this line is not closed on it".into()));
         }

@@ -422,7 +422,8 @@ mod tests {
             t.columns().iter().filter(|c| !gone.contains(c)).map(|c| c.to_string()).collect()
         };
         // (table, header, Ok(warnings) or Err(message start))
-        let table: Vec<(Table, Vec<String>, Result<Vec<&str>, &str>)> = vec![
+        type Case<'a> = (Table, Vec<String>, Result<Vec<&'a str>, &'a str>);
+        let table: Vec<Case> = vec![
             (Table::Accounts, accounts.iter().map(|c| c.to_string()).collect(), Ok(vec![])),
             (Table::Accounts, without(Table::Accounts, &["bill_cycle_day"]), Err("missing column(s): bill_cycle_day")),
             (

@@ -37,6 +37,9 @@ pub struct NoticeData {
     pub preview_total: Option<String>,
     pub currency: String,
     pub has_usage: bool,
+    /// Which usage period the first new bill, or a final legacy bill, carries (SPEC §4), in
+    /// plain words; for accounts with metered services.
+    pub usage_note: Option<String>,
     /// A plain note when the total changes, and why.
     pub change_note: Option<String>,
 }
@@ -116,6 +119,7 @@ mod tests {
             preview_total: Some("1200.00".into()),
             currency: "USD".into(),
             has_usage: true,
+            usage_note: Some("Your usage from July 1, 2017 to July 31, 2017, the last period of the old system, will be on your first new bill".into()),
             change_note: Some("Your recurring and one-time charges come to 1200.00 USD on your first new bill, against 1250.00 on your last bill.".into()),
         }
     }
@@ -135,6 +139,7 @@ mod tests {
             "1200.00",
             "against 1250.00 on your last bill",
             "ap@cascade.example.com",
+            "Your usage from July 1, 2017 to July 31, 2017",
         ] {
             assert!(r.text.contains(needle), "text lacks {needle}");
             assert!(r.html.contains(needle), "html lacks {needle}");

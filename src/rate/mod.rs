@@ -4,6 +4,12 @@
 //! period is prorated by the charge's (or catalog's) convention; usage is priced by the catalog's
 //! model over the period's total quantity. Each line amount is rounded exactly once, by
 //! [`round_line`]; a bill's total is the sum of its rounded lines.
+//!
+//! **Timing.** Recurring charges bill in advance (the bill dated Aug 15 carries Aug 15 – Sep 14);
+//! usage bills in arrears (that bill carries the usage of Jul 15 – Aug 14, the period that ended
+//! the day before it). At cut-over the usage of the last legacy period is billed exactly once, by
+//! the first new bill or by a final legacy bill, as the wave says ([`Handover`], [`usage_period`],
+//! [`legacy_usage_period`]).
 
 mod line;
 mod price;
@@ -12,7 +18,9 @@ pub use line::{BillLine, Calculation, Factor, LineType};
 pub use price::{price_usage, round_line};
 
 use crate::domain::{BillPeriod, Decimal, LegacyAccount, Period, clamp_day};
-use crate::plan::{BillingPeriod, Catalog, ChargeType, Discount, DiscountKind, LineNames, Proration, Rounding};
+use crate::plan::{
+    BillingPeriod, Catalog, ChargeType, Discount, DiscountKind, LineNames, Proration, Rounding, UsageCarryover,
+};
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -40,6 +48,92 @@ pub struct RateIssue {
 pub struct Rated {
     pub bill: NewBill,
     pub issues: Vec<RateIssue>,
+    /// Who bills the usage of the last legacy period, when this is the first new bill.
+    pub handover: Option<HandoverNote>,
+}
+
+/// Where an account's billing changes hands (SPEC §4): the period of its first new bill, and who
+/// bills the usage of the last legacy period (the bill period that ends the day before it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Handover {
+    pub first_new: Period,
+    pub carryover: UsageCarryover,
+}
+
+impl Handover {
+    /// The handover of an account whose first new bill is dated `first_new_bill_date`.
+    pub fn at(first_new_bill_date: NaiveDate, carryover: UsageCarryover) -> Handover {
+        Handover { first_new: Period::of(first_new_bill_date), carryover }
+    }
+
+    /// The last legacy bill period of an account billed on `cycle_day`: its usage is the one
+    /// that changes hands.
+    pub fn last_legacy_period(&self, cycle_day: u32) -> BillPeriod {
+        self.first_new.prev().bill_period(cycle_day)
+    }
+
+    /// The usage days of the legacy system's final usage bill, dated on the first new bill's
+    /// date (`usage_carryover: legacy`), when `period` is that bill's period; else `None`.
+    pub fn final_legacy_usage(&self, period: Period, cycle_day: u32) -> Option<BillPeriod> {
+        (period == self.first_new && self.carryover == UsageCarryover::Legacy)
+            .then(|| self.last_legacy_period(cycle_day))
+    }
+}
+
+/// What the first new bill says about the last legacy period's usage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct HandoverNote {
+    /// The last legacy bill period (its usage is the one that changes hands).
+    pub usage_start: NaiveDate,
+    pub usage_end: NaiveDate,
+    /// `new`: this bill carries it; `legacy`: a final bill from the legacy system does.
+    pub carried_by: UsageCarryover,
+}
+
+impl HandoverNote {
+    /// The note in plain words, for the bill.
+    pub fn words(&self) -> String {
+        let span = format!("{} - {}", self.usage_start.format("%b %-d, %Y"), self.usage_end.format("%b %-d, %Y"));
+        match self.carried_by {
+            UsageCarryover::New => format!(
+                "Usage for {span}, the last period of the previous billing system, is billed on this bill (once)."
+            ),
+            UsageCarryover::Legacy => format!(
+                "Usage for {span}, the last period of the previous billing system, is billed on a final bill from \
+                 that system, not on this one."
+            ),
+        }
+    }
+}
+
+/// The usage days the new-system bill for `period` carries, in arrears: the bill period that
+/// ended the day before it. `None` for the first new bill when the legacy system bills that
+/// usage in a final bill (`usage_carryover: legacy`).
+pub fn usage_period(period: Period, cycle_day: u32, handover: Option<Handover>) -> Option<BillPeriod> {
+    match handover {
+        Some(h) if h.first_new == period && h.carryover == UsageCarryover::Legacy => None,
+        _ => Some(period.prev().bill_period(cycle_day)),
+    }
+}
+
+/// The usage days the legacy system's bill for `period` carries around a handover: in arrears
+/// before the first new bill; on the first new bill's date, a final usage-only bill with the last
+/// legacy period's usage when the wave says `legacy`; nothing after.
+pub fn legacy_usage_period(period: Period, cycle_day: u32, handover: Handover) -> Option<BillPeriod> {
+    if period < handover.first_new || (period == handover.first_new && handover.carryover == UsageCarryover::Legacy) {
+        Some(period.prev().bill_period(cycle_day))
+    } else {
+        None
+    }
+}
+
+/// How to rate a bill.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Terms {
+    /// Prorate every recurring charge by this convention (to explain a difference).
+    pub convention: Option<Proration>,
+    /// The account's cut-over, when it has one: decides the first new bill's usage.
+    pub handover: Option<Handover>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,9 +142,10 @@ pub enum RateError {
     Currency { account: String, currency: String, catalog: String },
 }
 
-/// Rates one account for one period under the catalog's conventions.
+/// Rates one account for one period under the catalog's conventions, as a bill of the new
+/// system in steady state: recurring in advance, usage in arrears, no handover.
 pub fn rate(acct: &LegacyAccount, catalog: &Catalog, period: Period) -> Result<Rated, RateError> {
-    rate_with(acct, catalog, period, None)
+    rate_on(acct, catalog, period, Terms::default())
 }
 
 /// A line being built, with what ordering and discounts need.
@@ -94,6 +189,13 @@ pub fn rate_with(
     period: Period,
     convention: Option<Proration>,
 ) -> Result<Rated, RateError> {
+    rate_on(acct, catalog, period, Terms { convention, handover: None })
+}
+
+/// Rates one account for one period under `terms`: recurring in advance, usage in arrears
+/// ([`usage_period`]), the first new bill's usage as the handover says.
+pub fn rate_on(acct: &LegacyAccount, catalog: &Catalog, period: Period, terms: Terms) -> Result<Rated, RateError> {
+    let convention = terms.convention;
     let a = &acct.account;
     let Some(ci) = catalog.currency_index(&a.currency) else {
         return Err(RateError::Currency {
@@ -168,10 +270,11 @@ pub fn rate_with(
         }
     }
 
-    // Usage: one line per usage charge, over the period's total quantity (a few charges an
-    // account: a small list beats a map).
+    // Usage, in arrears: one line per usage charge, over the total quantity of the period that
+    // ended the day before this bill (a few charges an account: a small list beats a map).
+    let used = usage_period(period, a.bill_cycle_day, terms.handover);
     let mut usage: Vec<(usize, usize, &Arc<str>, Decimal)> = Vec::new();
-    for u in acct.usage.iter().filter(|u| bp.contains(u.usage_date)) {
+    for u in acct.usage.iter().filter(|u| used.is_some_and(|up| up.contains(u.usage_date))) {
         match catalog.code(&u.legacy_code) {
             None => issues.push(RateIssue {
                 legacy_code: u.legacy_code.clone(),
@@ -190,6 +293,7 @@ pub fn rate_with(
         }
     }
     for (p, c, code, qty) in usage {
+        let Some(up) = used else { break };
         let charge = &catalog.products[p].charges[c];
         let names = &catalog.lines[p].charges[c];
         let priced = price_usage(charge.model_in(ci), qty);
@@ -198,7 +302,7 @@ pub fn rate_with(
             names,
             LineType::Usage,
             code,
-            (bp.start, bp.end),
+            (up.start, up.end),
             (qty, priced.unit_price, amount),
             priced.calculation,
             false,
@@ -226,6 +330,10 @@ pub fn rate_with(
     built.sort_by_key(|b| (b.rank, b.line.service_start));
     let lines: Vec<BillLine> = built.into_iter().map(|b| b.line).collect();
     let total = lines.iter().map(|l| l.amount).sum();
+    let handover = terms.handover.filter(|h| h.first_new == period).map(|h| {
+        let last = h.last_legacy_period(a.bill_cycle_day);
+        HandoverNote { usage_start: last.start, usage_end: last.end, carried_by: h.carryover }
+    });
     Ok(Rated {
         bill: NewBill {
             account_number: a.account_number.clone(),
@@ -237,6 +345,7 @@ pub fn rate_with(
             total,
         },
         issues,
+        handover,
     })
 }
 

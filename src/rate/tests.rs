@@ -228,43 +228,49 @@ fn cases() -> Vec<Case> {
             Svc("XC", "3", "0.333333333", "2016-01-01", None),
             Some("1.00"),
         ),
-        case("overage: (3500 - 2880) x 0.12 = 74.40", "2017-03", Use("KWH", "2017-03-31", "3500"), Some("74.40")),
-        case("overage under the included units: 0", "2017-03", Use("KWH", "2017-03-31", "2500"), Some("0.00")),
-        case("overage exactly at the included units: 0", "2017-03", Use("KWH", "2017-03-31", "2880"), Some("0.00")),
+        case("overage: (3500 - 2880) x 0.12 = 74.40", "2017-04", Use("KWH", "2017-03-31", "3500"), Some("74.40")),
+        case("overage under the included units: 0", "2017-04", Use("KWH", "2017-03-31", "2500"), Some("0.00")),
+        case("overage exactly at the included units: 0", "2017-04", Use("KWH", "2017-03-31", "2880"), Some("0.00")),
         case(
             "overage with a fractional quantity: 0.5 x 0.12 = 0.06",
-            "2017-03",
+            "2017-04",
             Use("KWH", "2017-03-31", "2880.5"),
             Some("0.06"),
         ),
         case(
             "graduated tiers: 100x10 + 400x8 + 150x6 = 5100",
-            "2017-03",
+            "2017-04",
             Use("BW", "2017-03-31", "650"),
             Some("5100.00"),
         ),
         case(
             "graduated exactly at a tier boundary: 100 x 10 = 1000",
-            "2017-03",
+            "2017-04",
             Use("BW", "2017-03-31", "100"),
             Some("1000.00"),
         ),
         case(
             "graduated just past a boundary: 1000 + 0.5 x 8 = 1004",
-            "2017-03",
+            "2017-04",
             Use("BW", "2017-03-31", "100.5"),
             Some("1004.00"),
         ),
-        case("volume: all 1500 at 0.08 = 120", "2017-03", Use("STOR", "2017-03-31", "1500"), Some("120.00")),
+        case("volume: all 1500 at 0.08 = 120", "2017-04", Use("STOR", "2017-03-31", "1500"), Some("120.00")),
         case(
             "volume exactly at a boundary: 1000 x 0.10 = 100",
-            "2017-03",
+            "2017-04",
             Use("STOR", "2017-03-31", "1000"),
             Some("100.00"),
         ),
-        case("volume top tier: 20000 x 0.05 = 1000", "2017-03", Use("STOR", "2017-03-31", "20000"), Some("1000.00")),
-        case("per unit usage: 2.5 h x 150 = 375", "2017-03", Use("RH", "2017-03-15", "2.5"), Some("375.00")),
-        case("usage dated outside the period: no line", "2017-03", Use("RH", "2017-04-01", "2"), None),
+        case("volume top tier: 20000 x 0.05 = 1000", "2017-04", Use("STOR", "2017-03-31", "20000"), Some("1000.00")),
+        case("per unit usage: 2.5 h x 150 = 375", "2017-04", Use("RH", "2017-03-15", "2.5"), Some("375.00")),
+        case(
+            "usage dated in the bill's own period is not billed yet (arrears): no line",
+            "2017-04",
+            Use("RH", "2017-04-01", "2"),
+            None,
+        ),
+        case("usage of two periods back: no line", "2017-05", Use("RH", "2017-03-31", "2"), None),
         Case {
             cycle_day: 15,
             ..case(
@@ -295,8 +301,8 @@ fn cases() -> Vec<Case> {
         Case {
             cycle_day: 31,
             ..case(
-                "cycle day 31, period 2017-04: Apr 30-May 30 (31 days), usage May 30 counts",
-                "2017-04",
+                "cycle day 31, bill 2017-05 carries the usage of Apr 30-May 30: usage May 30 counts",
+                "2017-05",
                 Use("RH", "2017-05-30", "1"),
                 Some("150.00"),
             )
@@ -532,33 +538,33 @@ fn cases() -> Vec<Case> {
         // ---- tiered with overage: tiers up to 100 at 10, up to 500 at 8, then overage at 5
         case(
             "tiered with overage inside the tiers: 100 x 10 + 50 x 8 = 1400",
-            "2017-03",
+            "2017-04",
             Use("TWO", "2017-03-31", "150"),
             Some("1400.00"),
         ),
         case(
             "tiered with overage exactly at the last bound: 100 x 10 + 400 x 8 = 4200",
-            "2017-03",
+            "2017-04",
             Use("TWO", "2017-03-31", "500"),
             Some("4200.00"),
         ),
         case(
             "tiered with overage past the tiers: 1000 + 3200 + 100 x 5 = 4700",
-            "2017-03",
+            "2017-04",
             Use("TWO", "2017-03-31", "600"),
             Some("4700.00"),
         ),
-        case("tiered with overage, zero usage: 0", "2017-03", Use("TWO", "2017-03-31", "0"), Some("0.00")),
+        case("tiered with overage, zero usage: 0", "2017-04", Use("TWO", "2017-03-31", "0"), Some("0.00")),
         // ---- currencies: usage priced in the account's currency, recurring at the contract
         Case {
             currency: "CAD",
-            ..case("CAD per unit usage: 2 h x 200.00 = 400", "2017-03", Use("RH", "2017-03-15", "2"), Some("400.00"))
+            ..case("CAD per unit usage: 2 h x 200.00 = 400", "2017-04", Use("RH", "2017-03-15", "2"), Some("400.00"))
         },
         Case {
             currency: "CAD",
             ..case(
                 "CAD overage: (3000 - 2880) x 0.16 = 19.20",
-                "2017-03",
+                "2017-04",
                 Use("KWH", "2017-03-31", "3000"),
                 Some("19.20"),
             )
@@ -567,7 +573,7 @@ fn cases() -> Vec<Case> {
             currency: "CAD",
             ..case(
                 "CAD graduated tiers: 100 x 13 + 50 x 11 = 1850",
-                "2017-03",
+                "2017-04",
                 Use("BW", "2017-03-31", "150"),
                 Some("1850.00"),
             )
@@ -676,7 +682,8 @@ fn lines_explain_themselves_and_group_by_logical_element() {
     let mut acct = account(1);
     acct.services.push(service("XC", "2", "300.00", "2017-04-17", None));
     acct.services.push(service("CAB", "1", "1200.00", "2016-01-01", None));
-    acct.usage.push(usage("KWH", "2017-04-30", "3000"));
+    // March's usage, billed in arrears on the April bill.
+    acct.usage.push(usage("KWH", "2017-03-31", "3000"));
     let b = rate(&acct, &cat, "2017-04".parse().unwrap()).unwrap().bill;
     let got: Vec<_> = b.lines.iter().map(|l| (&*l.group, &*l.charge, l.calculation.to_string(), l.partial)).collect();
     assert_eq!(
@@ -699,7 +706,7 @@ fn periods_and_discounts_show_their_service_days_and_arithmetic() {
     acct.services.push(service("CABQ", "1", "900.00", "2017-02-15", None));
     acct.services.push(service("FP", "2", "300.00", "2017-01-17", None));
     acct.services.push(service("DSC", "1", "1000.00", "2017-02-15", None));
-    acct.usage.push(usage("TWO", "2017-02-10", "600"));
+    acct.usage.push(usage("TWO", "2017-01-10", "600"));
     let b = rate(&acct, &cat, "2017-02".parse().unwrap()).unwrap().bill;
     let got: Vec<_> = b
         .lines
@@ -727,7 +734,8 @@ fn periods_and_discounts_show_their_service_days_and_arithmetic() {
             "Colocation Space | Cage | recurring | 2017-02-17..2017-03-16 | 2 x 300.00 (full period) | 600.00",
             "Security | Firewall | recurring | 2017-02-15..2017-02-28 | 14/28 days x 1 x 1000.00 | 500.00 (partial)",
             "Security | Loyalty discount (10%) | discount | 2017-02-01..2017-02-28 | 10% of 500.00 | -50.00",
-            "Usage | Transit | usage | 2017-02-01..2017-02-28 | 600 used, 500 in tiers (100 x 10.00 + 400 x 8.00), 100 billed as overage x 5.00 | 4700.00",
+            // January's usage, in arrears
+            "Usage | Transit | usage | 2017-01-01..2017-01-31 | 600 used, 500 in tiers (100 x 10.00 + 400 x 8.00), 100 billed as overage x 5.00 | 4700.00",
         ]
     );
     // 600 + 750 + 500 - 50 + 4700
@@ -762,7 +770,7 @@ fn an_unpriceable_currency_is_refused_and_unmapped_codes_are_reported() {
     assert_eq!(err.to_string(), "account A1 bills in EUR, which the catalog cannot price (it prices USD, CAD)");
     let mut acct = account(1);
     acct.services.push(service("NOPE", "1", "50.00", "2016-01-01", None));
-    acct.usage.push(usage("CAB", "2017-04-03", "5"));
+    acct.usage.push(usage("CAB", "2017-03-03", "5"));
     let r = rate(&acct, &cat, "2017-04".parse().unwrap()).unwrap();
     assert!(r.bill.lines.is_empty());
     let reasons: Vec<_> = r.issues.iter().map(|i| i.reason.as_str()).collect();
@@ -773,6 +781,100 @@ fn an_unpriceable_currency_is_refused_and_unmapped_codes_are_reported() {
             "usage recorded for CAB, which is not a metered charge"
         ]
     );
+}
+
+/// Usage timing as a table: which usage days a bill carries (SPEC §4: in arrears, the bill period
+/// that ended the day before the bill), and the first new bill under both carry-over rules.
+#[test]
+fn usage_is_billed_in_arrears_and_once_across_the_handover() {
+    use crate::plan::UsageCarryover::{Legacy, New};
+    // (what, cycle day, bill period, usage date, handover (first new period, carry-over),
+    //  the usage line's service period, or None when the bill carries no usage)
+    type Row = (
+        &'static str,
+        u32,
+        &'static str,
+        &'static str,
+        Option<(&'static str, crate::plan::UsageCarryover)>,
+        Option<(&'static str, &'static str)>,
+    );
+    #[rustfmt::skip]
+    let table: [Row; 16] = [
+        ("the bill dated Aug 15 carries Jul 15 - Aug 14", 15, "2017-08", "2017-07-15", None, Some(("2017-07-15", "2017-08-14"))),
+        ("the period's last day is on it", 15, "2017-08", "2017-08-14", None, Some(("2017-07-15", "2017-08-14"))),
+        ("the bill's own first day is not: it has not ended", 15, "2017-08", "2017-08-15", None, None),
+        ("two periods back is on the earlier bill", 15, "2017-08", "2017-07-14", None, None),
+        ("cycle day 1: the April bill carries March", 1, "2017-04", "2017-03-01", None, Some(("2017-03-01", "2017-03-31"))),
+        ("cycle day 31: the bill of Mar 31 carries Feb 28 - Mar 30", 31, "2017-03", "2017-03-30", None, Some(("2017-02-28", "2017-03-30"))),
+        ("cycle day 31: Feb 27 belongs to Jan 31 - Feb 27", 31, "2017-03", "2017-02-27", None, None),
+        ("across the year: the bill of Jan 5 carries Dec 5 - Jan 4", 5, "2018-01", "2017-12-05", None, Some(("2017-12-05", "2018-01-04"))),
+        ("carry-over new: the first new bill carries the last legacy period", 15, "2017-08", "2017-08-01", Some(("2017-08", New)), Some(("2017-07-15", "2017-08-14"))),
+        ("carry-over legacy: the first new bill carries no usage", 15, "2017-08", "2017-08-01", Some(("2017-08", Legacy)), None),
+        ("carry-over legacy: the second new bill carries its own previous period", 15, "2017-09", "2017-08-20", Some(("2017-08", Legacy)), Some(("2017-08-15", "2017-09-14"))),
+        ("carry-over legacy: nothing of the last legacy period on the second bill", 15, "2017-09", "2017-08-01", Some(("2017-08", Legacy)), None),
+        ("carry-over new: the second new bill as usual", 15, "2017-09", "2017-08-20", Some(("2017-08", New)), Some(("2017-08-15", "2017-09-14"))),
+        ("a bill before the first new one (parallel run): in arrears", 15, "2017-07", "2017-06-20", Some(("2017-08", Legacy)), Some(("2017-06-15", "2017-07-14"))),
+        ("carry-over new, cycle day 1: the July bill carries June", 1, "2017-07", "2017-06-30", Some(("2017-07", New)), Some(("2017-06-01", "2017-06-30"))),
+        ("carry-over legacy, cycle day 1: the July bill carries none of June", 1, "2017-07", "2017-06-30", Some(("2017-07", Legacy)), None),
+    ];
+    let cat = catalog("half_up", "actual_days");
+    let mut misses = Vec::new();
+    for (what, cycle, period, date, handover, want) in table {
+        let mut acct = account(cycle);
+        acct.usage.push(usage("RH", date, "2"));
+        let handover = handover.map(|(p, c)| Handover { first_new: p.parse().unwrap(), carryover: c });
+        let r = rate_on(&acct, &cat, period.parse().unwrap(), Terms { convention: None, handover }).unwrap();
+        let got = r.bill.lines.first().map(|l| (l.service_start.to_string(), l.service_end.to_string()));
+        if got != want.map(|(a, b)| (a.to_string(), b.to_string())) {
+            misses.push(format!("{what}: expected {want:?}, got {got:?}"));
+        }
+        // 2 h x 150.00 whenever the usage is carried
+        if let Some(l) = r.bill.lines.first() {
+            assert_eq!(l.amount.to_string(), "300.00", "{what}");
+        }
+        // Only the first new bill says who bills the last legacy period's usage.
+        let noted = r.handover.map(|n| (n.carried_by, n.usage_start.to_string(), n.usage_end.to_string()));
+        let want_note = handover.filter(|h| h.first_new.to_string() == period).map(|h| {
+            let last = h.last_legacy_period(cycle);
+            (h.carryover, last.start.to_string(), last.end.to_string())
+        });
+        if noted != want_note {
+            misses.push(format!("{what}: note {noted:?}, expected {want_note:?}"));
+        }
+    }
+    assert!(misses.is_empty(), "{}", misses.join("\n"));
+}
+
+#[test]
+fn the_legacy_system_bills_usage_up_to_the_handover() {
+    use crate::plan::UsageCarryover::{Legacy, New};
+    let h = |c| Handover { first_new: "2017-08".parse().unwrap(), carryover: c };
+    // (bill period, carry-over, the usage days the legacy bill of that period carries)
+    let table = [
+        ("2017-07", New, Some(("2017-06-15", "2017-07-14"))),
+        ("2017-07", Legacy, Some(("2017-06-15", "2017-07-14"))),
+        ("2017-08", New, None),
+        ("2017-08", Legacy, Some(("2017-07-15", "2017-08-14"))), // the final usage bill
+        ("2017-09", New, None),
+        ("2017-09", Legacy, None),
+    ];
+    for (period, c, want) in table {
+        let p: crate::domain::Period = period.parse().unwrap();
+        let got = legacy_usage_period(p, 15, h(c)).map(|b| (b.start.to_string(), b.end.to_string()));
+        assert_eq!(got, want.map(|(a, b)| (a.to_string(), b.to_string())), "{period} {c:?}");
+        // The final usage bill is the one on the first new bill's date, and only with `legacy`.
+        let last = h(c).final_legacy_usage(p, 15).map(|b| (b.start.to_string(), b.end.to_string()));
+        let want_final =
+            (period == "2017-08" && c == Legacy).then(|| ("2017-07-15".to_string(), "2017-08-14".to_string()));
+        assert_eq!(last, want_final, "{period} {c:?}");
+    }
+    let words = HandoverNote {
+        usage_start: "2017-07-15".parse().unwrap(),
+        usage_end: "2017-08-14".parse().unwrap(),
+        carried_by: Legacy,
+    }
+    .words();
+    assert!(words.contains("Jul 15, 2017 - Aug 14, 2017") && words.contains("final bill"), "{words}");
 }
 
 proptest! {
@@ -941,6 +1043,71 @@ proptest! {
         for l in &b.lines {
             prop_assert_eq!(l.amount.scale(), 2);
         }
+    }
+
+    /// Across a cut-over, every usage day is billed exactly once (by a legacy bill, the legacy
+    /// system's final usage bill, or a new bill) and never on a bill dated before the day ended,
+    /// whatever the cycle day, the first new bill and the carry-over rule. The new bills are
+    /// rated for real: their usage lines hold exactly the usage of the days they say.
+    #[test]
+    fn usage_days_are_billed_once_and_after_they_end(
+        cycle in 1u32..=31, months in 0u32..24, legacy_carries in any::<bool>(), gap_day in 0i64..900,
+    ) {
+        let cat = catalog("half_up", "actual_days");
+        let carryover = if legacy_carries { crate::plan::UsageCarryover::Legacy } else { crate::plan::UsageCarryover::New };
+        let first_new = add_periods(crate::domain::Period::new(2016, 7).unwrap(), months);
+        let h = Handover { first_new, carryover };
+        let mut acct = account(cycle);
+        // One hour of remote hands every day of 2016-2019 but one.
+        let day0 = chrono::NaiveDate::from_ymd_opt(2016, 1, 1).unwrap();
+        let gap = day0 + chrono::Days::new(gap_day as u64);
+        let mut d = day0;
+        while d.year() < 2020 {
+            if d != gap {
+                acct.usage.push(usage("RH", &d.to_string(), "1"));
+            }
+            d = d.succ_opt().unwrap();
+        }
+        let mut billed: std::collections::BTreeMap<chrono::NaiveDate, u32> = Default::default();
+        let mut bill = |date: chrono::NaiveDate, span: BillPeriod, who: &str| -> Result<(), TestCaseError> {
+            let mut x = span.start;
+            while x <= span.end {
+                prop_assert!(x < date, "{who} bill of {date} charges {x}, which has not ended");
+                *billed.entry(x).or_default() += 1;
+                x = x.succ_opt().unwrap();
+            }
+            Ok(())
+        };
+        let first_legacy = add_periods(crate::domain::Period::new(2016, 3).unwrap(), 0);
+        let mut p = first_legacy;
+        let last_new = add_periods(first_new, 6);
+        while p <= last_new {
+            let date = p.bill_period(cycle).start;
+            if let Some(span) = legacy_usage_period(p, cycle, h) {
+                bill(date, span, "legacy")?;
+            }
+            if p >= first_new {
+                let r = rate_on(&acct, &cat, p, Terms { convention: None, handover: Some(h) }).unwrap();
+                let lines: Vec<_> = r.bill.lines.iter().filter(|l| l.charge_type == LineType::Usage).collect();
+                prop_assert!(lines.len() <= 1);
+                if let Some(l) = lines.first() {
+                    let span = BillPeriod { period: p.prev(), start: l.service_start, end: l.service_end };
+                    let days = span.days() - i64::from(span.contains(gap));
+                    prop_assert_eq!(l.quantity, Decimal::from(days), "the line holds the usage of the days it says");
+                    bill(date, span, "new")?;
+                }
+            }
+            p = p.next();
+        }
+        // Every day from the first legacy bill's usage to the last new bill's is billed exactly once.
+        let from = first_legacy.prev().bill_period(cycle).start;
+        let to = last_new.prev().bill_period(cycle).end;
+        let mut x = from;
+        while x <= to {
+            prop_assert_eq!(billed.get(&x).copied().unwrap_or(0), 1, "day {} (first new bill {}, {:?})", x, first_new, carryover);
+            x = x.succ_opt().unwrap();
+        }
+        prop_assert!(billed.keys().all(|k| *k >= from && *k <= to));
     }
 }
 

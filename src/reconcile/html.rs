@@ -449,5 +449,14 @@ fn period(o: &mut String, a: &AccountRecon, b: &PeriodBills) -> Result<(), Outpu
         }
         writeln!(o, "</ul>")?;
     }
+    if let Some(v) = verdict
+        && !v.legacy_final_usage.is_zero()
+    {
+        writeln!(
+            o,
+            "<p class=\"findings\">Usage lines for {} stay with the legacy system's final usage bill (usage_carryover: legacy): set aside, not compared.</p>",
+            v.legacy_final_usage
+        )?;
+    }
     Ok(())
 }

@@ -12,9 +12,16 @@
 //! `usage_difference` (the billed quantity differs; or, for a usage charge, the same quantity priced
 //! differently: a tier or included-units difference), `price_difference` (billed vs contracted unit
 //! price), `proration_convention` (re-rated under the legacy 30-day convention the amounts agree),
-//! `service_period` (the lines cover different days), `rounding` (same quantity and price, and the
+//! `service_period` (the lines cover different days; for usage, tried before quantity: usage of
+//! another period is a timing difference), `rounding` (same quantity and price, and the
 //! legacy amount within half a unit of the currency scale of the exact, unrounded amount: the same
 //! amount rounded another way), and otherwise `unexplained`.
+//!
+//! **Usage in arrears.** Both systems bill usage in arrears (SPEC §4), so a period's legacy usage
+//! lines and new usage lines cover the same days, the period before. At cut-over with
+//! `usage_carryover: legacy`, the first new bill carries no usage and the legacy system bills the
+//! last legacy period's usage in a final bill: those legacy lines are set aside
+//! ([`PeriodInput::legacy_final_usage`]) and reported on the verdict, not counted as missing.
 //!
 //! **Statuses.** A period with no difference is `match`. Otherwise the *unaccepted* differences
 //! (reasons the wave does not `accept`; `unexplained` is never acceptable) are summed as absolute
@@ -159,6 +166,10 @@ pub struct PeriodVerdict {
     /// The tolerance that applied to this period.
     #[serde(default)]
     pub allowed: Decimal,
+    /// Usage the legacy system bills in its final usage bill at cut-over (`usage_carryover:
+    /// legacy`): set aside on both sides, so like is compared with like. Not in `legacy_total`.
+    #[serde(default, skip_serializing_if = "Decimal::is_zero")]
+    pub legacy_final_usage: Decimal,
 }
 
 impl PeriodVerdict {
@@ -234,6 +245,17 @@ pub struct PeriodInput<'a> {
     pub legacy: &'a [LegacyLine],
     pub new: &'a NewBill,
     pub new_legacy_convention: &'a NewBill,
+    /// The usage days the legacy system keeps billing in its final usage bill (the first new
+    /// bill's period when the wave says `usage_carryover: legacy`): its usage lines for those days
+    /// are set aside, not expected on the new bill ([`crate::rate::legacy_usage_period`]).
+    pub legacy_final_usage: Option<(NaiveDate, NaiveDate)>,
+}
+
+impl<'a> PeriodInput<'a> {
+    /// One period in steady state (no usage kept by the legacy system).
+    pub fn new(legacy: &'a [LegacyLine], new: &'a NewBill, new_legacy_convention: &'a NewBill) -> PeriodInput<'a> {
+        PeriodInput { legacy, new, new_legacy_convention, legacy_final_usage: None }
+    }
 }
 
 /// One side of a matched pair, reduced to what the comparison needs.
@@ -306,8 +328,18 @@ fn pair(legacy: &[Side], new: &[Side]) -> Vec<(Option<usize>, Option<usize>)> {
 
 /// Compares one period and gives its verdict.
 pub fn compare(input: &PeriodInput, catalog: &Catalog, policy: &Policy) -> PeriodVerdict {
+    // The legacy system's final usage bill stays with the legacy system: set aside.
+    let kept = |l: &LegacyLine| {
+        input.legacy_final_usage.is_some_and(|(s, e)| {
+            l.service_start == Some(s)
+                && l.service_end == Some(e)
+                && catalog.lookup(&l.legacy_code).is_some_and(|(_, c)| c.charge_type == ChargeType::Usage)
+        })
+    };
+    let legacy: Vec<&LegacyLine> = input.legacy.iter().filter(|l| !kept(l)).collect();
+    let legacy_final_usage: Decimal = input.legacy.iter().filter(|l| kept(l)).map(|l| l.amount).sum();
     let mut old: BTreeMap<&str, Vec<Side>> = BTreeMap::new();
-    for l in input.legacy {
+    for l in &legacy {
         old.entry(&l.legacy_code).or_default().push(Side::legacy(l));
     }
     let mut new: BTreeMap<&str, Vec<Side>> = BTreeMap::new();
@@ -359,7 +391,7 @@ pub fn compare(input: &PeriodInput, catalog: &Catalog, policy: &Policy) -> Perio
         }
     }
 
-    let legacy_total: Decimal = input.legacy.iter().map(|l| l.amount).sum();
+    let legacy_total: Decimal = legacy.iter().map(|l| l.amount).sum();
     let new_total = input.new.total;
     let difference = new_total - legacy_total;
     let mut reasons: Vec<Reason> = Vec::new();
@@ -388,6 +420,7 @@ pub fn compare(input: &PeriodInput, catalog: &Catalog, policy: &Policy) -> Perio
         findings,
         unaccepted,
         allowed,
+        legacy_final_usage,
     }
 }
 
@@ -432,6 +465,20 @@ fn explain(
         ),
         None => format!("{code}: {diff:+} is within rounding"),
     };
+    // Usage is billed in arrears on both sides: a usage line of another period is a timing
+    // difference (e.g. a legacy bill that charged its own period's usage), whatever the quantity.
+    if charge_type == ChargeType::Usage
+        && let (Some(os), Some(oe), Some(ns), Some(ne)) = (o.start, o.end, n.start, n.end)
+        && (os, oe) != (ns, ne)
+    {
+        return (
+            Reason::ServicePeriod,
+            format!(
+                "{code}: usage timing: the legacy line charges the usage of {os}..{oe}, the new one (in arrears) \
+                 {ns}..{ne}"
+            ),
+        );
+    }
     if o.quantity != n.quantity {
         let what = if charge_type == ChargeType::Usage { "usage by quantity" } else { "quantity" };
         return (

@@ -69,7 +69,7 @@ fn verdict_in(a: &LegacyAccount, policy: &Policy, period: &str) -> PeriodVerdict
     let p = period.parse().unwrap();
     let new = crate::rate::rate(a, &cat, p).unwrap().bill;
     let alt = crate::rate::rate_with(a, &cat, p, Some(crate::plan::Proration::Thirty360)).unwrap().bill;
-    compare(&PeriodInput { legacy: &a.invoice_lines, new: &new, new_legacy_convention: &alt }, &cat, policy)
+    compare(&PeriodInput::new(&a.invoice_lines, &new, &alt), &cat, policy)
 }
 
 fn strict() -> Policy {
@@ -227,7 +227,7 @@ fn the_legacy_30_day_convention_is_recognised_and_can_be_accepted() {
     let p = "2017-03".parse().unwrap();
     let new = crate::rate::rate(&a, &cat, p).unwrap().bill;
     let alt = crate::rate::rate_with(&a, &cat, p, Some(crate::plan::Proration::Thirty360)).unwrap().bill;
-    let input = PeriodInput { legacy: &a.invoice_lines, new: &new, new_legacy_convention: &alt };
+    let input = PeriodInput::new(&a.invoice_lines, &new, &alt);
     let v = compare(&input, &cat, &strict());
     assert_eq!(
         (v.status, v.reasons.clone(), v.difference.to_string()),
@@ -239,8 +239,7 @@ fn the_legacy_30_day_convention_is_recognised_and_can_be_accepted() {
     let mut b = a.clone();
     b.invoice_lines[0].amount = d("170.00");
     let new = crate::rate::rate(&b, &cat, p).unwrap().bill;
-    let v =
-        compare(&PeriodInput { legacy: &b.invoice_lines, new: &new, new_legacy_convention: &alt }, &cat, &accepting);
+    let v = compare(&PeriodInput::new(&b.invoice_lines, &new, &alt), &cat, &accepting);
     assert_eq!((v.status, v.reasons), (PeriodStatus::Mismatch, vec![Reason::Unexplained]));
 }
 
@@ -282,12 +281,31 @@ fn lines_are_matched_per_service_period_and_usage_differences_say_quantity_or_ti
             Some(Reason::Rounding),
             "round the exact 74.415",
         ),
+        // The April bill carries March's usage on both sides; a legacy line that charged April's
+        // own usage (in advance) is a timing difference, not a quantity one.
+        ("in arrears on both sides", "3500 march", "74.40", None, ""),
+        ("legacy billed April's own usage", "3600 april", "86.40", Some(Reason::ServicePeriod), "usage timing"),
     ];
     let mut misses = Vec::new();
     for (what, qty, amount, reason, fragment) in table {
-        let mut a = acct(vec![svc("PWR-KWH", "1", "0.12", "2016-01-01")], vec![line("PWR-KWH", qty, "0.12", amount)]);
-        // The metered usage: 3500 kWh (3500.125 for the rounding case).
-        usage(&mut a, "PWR-KWH", "2017-04-30", if qty == "3500.125" { qty } else { "3500" });
+        let (qty, span) = qty.split_once(' ').unwrap_or((qty, ""));
+        let mut l = line("PWR-KWH", qty, "0.12", amount);
+        match span {
+            "march" => {
+                (l.service_start, l.service_end) =
+                    (Some("2017-03-01".parse().unwrap()), Some("2017-03-31".parse().unwrap()))
+            }
+            "april" => {
+                (l.service_start, l.service_end) =
+                    (Some("2017-04-01".parse().unwrap()), Some("2017-04-30".parse().unwrap()))
+            }
+            _ => {}
+        }
+        let mut a = acct(vec![svc("PWR-KWH", "1", "0.12", "2016-01-01")], vec![l]);
+        // March's metered usage, billed on the April bill: 3500 kWh (3500.125 for the rounding
+        // case), and April's, which is on no April bill.
+        usage(&mut a, "PWR-KWH", "2017-03-31", if qty == "3500.125" { qty } else { "3500" });
+        usage(&mut a, "PWR-KWH", "2017-04-30", "3600");
         let v = verdict(&a, &strict());
         let got = v.findings.first().map(|f| f.reason);
         let detail = v.findings.first().map_or("", |f| f.detail.as_str());
@@ -296,6 +314,80 @@ fn lines_are_matched_per_service_period_and_usage_differences_say_quantity_or_ti
         }
     }
     assert!(misses.is_empty(), "{}", misses.join("\n"));
+}
+
+/// At cut-over the last legacy period's usage is billed once: by the first new bill
+/// (`usage_carryover: new`) or by a final legacy bill (`legacy`). The first new period compares
+/// like with like either way, and a bill that drops the usage without the legacy keeping it is a
+/// missing line.
+#[test]
+fn the_first_new_bill_and_the_final_legacy_usage_bill_compare_like_with_like() {
+    use crate::plan::UsageCarryover::{Legacy, New};
+    let march = (Some("2017-03-01".parse().unwrap()), Some("2017-03-31".parse().unwrap()));
+    let mut kwh = line("PWR-KWH", "3500", "0.12", "74.40");
+    (kwh.service_start, kwh.service_end) = march;
+    let mut cab = line("CAB-42U", "1", "1200.00", "1200.00");
+    (cab.service_start, cab.service_end) = (Some("2017-04-01".parse().unwrap()), Some("2017-04-30".parse().unwrap()));
+    let mut a = acct(
+        vec![svc("CAB-42U", "1", "1200.00", "2016-01-01"), svc("PWR-KWH", "1", "0.12", "2016-01-01")],
+        vec![cab, kwh],
+    );
+    a.services[1].service_id = "S-KWH".into();
+    usage(&mut a, "PWR-KWH", "2017-03-31", "3500");
+    let cat = catalog();
+    let p: Period = "2017-04".parse().unwrap();
+    // (what, carry-over, the legacy keeps March's usage, status, reasons, legacy total, new total, set aside)
+    let table = [
+        ("new: the first new bill carries March", New, false, PeriodStatus::Match, vec![], "1274.40", "1274.40", "0"),
+        (
+            "legacy: the final legacy bill carries March",
+            Legacy,
+            true,
+            PeriodStatus::Match,
+            vec![],
+            "1200.00",
+            "1200.00",
+            "74.40",
+        ),
+        (
+            "legacy, but nobody bills March",
+            Legacy,
+            false,
+            PeriodStatus::Mismatch,
+            vec![Reason::MissingLine],
+            "1274.40",
+            "1200.00",
+            "0",
+        ),
+    ];
+    for (what, carryover, kept, status, reasons, legacy_total, new_total, aside) in table {
+        let terms =
+            crate::rate::Terms { convention: None, handover: Some(crate::rate::Handover { first_new: p, carryover }) };
+        let new = crate::rate::rate_on(&a, &cat, p, terms).unwrap().bill;
+        let alt = crate::rate::rate_on(
+            &a,
+            &cat,
+            p,
+            crate::rate::Terms { convention: Some(crate::plan::Proration::Thirty360), ..terms },
+        )
+        .unwrap()
+        .bill;
+        let final_usage = kept
+            .then(|| {
+                crate::rate::legacy_usage_period(p, 1, crate::rate::Handover { first_new: p, carryover })
+                    .map(|b| (b.start, b.end))
+            })
+            .flatten();
+        let input = PeriodInput { legacy_final_usage: final_usage, ..PeriodInput::new(&a.invoice_lines, &new, &alt) };
+        let v = compare(&input, &cat, &strict());
+        assert_eq!(v.status, status, "{what}: {:?}", v.findings);
+        assert_eq!(v.reasons, reasons, "{what}");
+        assert_eq!(
+            (v.legacy_total.to_string(), v.new_total.to_string(), v.legacy_final_usage.to_string()),
+            (legacy_total.to_string(), new_total.to_string(), aside.to_string()),
+            "{what}"
+        );
+    }
 }
 
 #[test]

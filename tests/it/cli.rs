@@ -50,11 +50,12 @@ fn plan_check_lists_every_problem_with_its_position() {
 fn bill_and_reconcile_work_on_a_fresh_workspace_without_writing_state() {
     let ws = support::csv_workspace();
     let bill = json(ws.path(), &["bill", "A001", "--period", "2017-04", "--format", "json"]);
-    assert_eq!(bill["total"], "3280.00");
+    // 3000.00 cabinets + 280.00 cross connect + March's power in arrears (620 kWh over x 0.12)
+    assert_eq!(bill["total"], "3354.40");
     assert_eq!(bill["lines"][0]["amount"], "3000.00", "money is a JSON string");
     assert_eq!(bill["lines"][1]["service_start"], "2017-04-17");
     let legacy = cutover(ws.path()).args(["bill", "A001", "--period", "2017-04", "--legacy"]).output().unwrap();
-    assert!(String::from_utf8_lossy(&legacy.stdout).contains("TOTAL      3280.00"));
+    assert!(String::from_utf8_lossy(&legacy.stdout).contains("TOTAL      3354.40"));
     let out = cutover(ws.path()).args(["reconcile", "--wave", "dc1-colocation", "--format", "json"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "a failing account makes the report exit 1");
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -82,7 +83,7 @@ fn the_new_bill_has_its_header_groups_and_payment_stub() {
     for needle in [
         "Account       A001  Cascade Logistics LLC",
         "Invoice       INV-A001-201704",
-        "Amount due    USD 3,280.00",
+        "Amount due    USD 3,354.40",
         "Due date  May 1, 2017",
         "Subtotal Colocation Space",
         "14/30 days x 2 x 300.00",
@@ -421,4 +422,138 @@ async fn a_closed_pipe_ends_quietly() {
     assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
     assert_ne!(out.status.code(), Some(101), "no panic exit");
     assert_ne!(out.status.code(), Some(3), "no error exit either: {err}");
+}
+
+/// Issue 10 item 6: an active account with no service active on its first new bill date has
+/// nothing to move. It is held with the reason, like a closed account, and gets no notice; an
+/// account whose service ends after its first new bill date moves as usual.
+#[test]
+fn an_account_with_nothing_left_at_its_first_new_bill_is_held_and_not_told() {
+    let ws = support::csv_workspace();
+    let dir = ws.path();
+    let append = |file: &str, rows: &str| {
+        let path = dir.join("legacy").join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, format!("{text}{rows}")).unwrap();
+    };
+    // A009's cabinet ends June 20, before its first new bill (July 1); A010's ends July 20, after;
+    // A011's starts August 1, after.
+    append(
+        "accounts.csv",
+        "A009,Ending Soon LLC,colocation,DC1,USD,1,ap@ending.example.com,active,\n\
+         A010,Staying On LLC,colocation,DC1,USD,1,ap@staying.example.com,active,\n\
+         A011,Starting Later LLC,colocation,DC1,USD,1,ap@later.example.com,active,\n",
+    );
+    append(
+        "services.csv",
+        "A009,S90,CAB-42U,Full cabinet,1,1200.00,2016-01-01,2017-06-20\n\
+         A010,S100,CAB-42U,Full cabinet,1,1200.00,2016-01-01,2017-07-20\n\
+         A011,S110,CAB-42U,Full cabinet,1,1200.00,2017-08-01,\n",
+    );
+    append(
+        "legacy_invoice_lines.csv",
+        "A009,INV-1704-A009,2017-04,CAB-42U,Full cabinet,2017-04-01,2017-04-30,1,1200.00,1200.00\n\
+         A010,INV-1704-A010,2017-04,CAB-42U,Full cabinet,2017-04-01,2017-04-30,1,1200.00,1200.00\n",
+    );
+    let run = |args: &[&str]| {
+        let out = cutover(dir).args(args).output().unwrap();
+        assert!(out.status.code().is_some_and(|c| c <= 1), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&["run", "--wave", "dc1-colocation", "--as-of", "2017-05-01"]);
+    let a009 = json(dir, &["status", "--account", "A009", "--format", "json"]);
+    assert_eq!(a009["account"]["state"], "held", "{a009}");
+    assert_eq!(
+        a009["account"]["state_reason"],
+        "nothing left to migrate: no service active on its first new bill date 2017-07-01 (the last ended \
+         2017-06-20); the legacy system keeps billing what is left"
+    );
+    let last = a009["journal"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!((last["from"].as_str(), last["to"].as_str()), (Some("extracted"), Some("held")), "journaled");
+    let a011 = json(dir, &["status", "--account", "A011", "--format", "json"]);
+    assert_eq!(
+        (a011["account"]["state"].as_str(), a011["account"]["state_reason"].as_str()),
+        (
+            Some("held"),
+            Some(
+                "nothing left to migrate: no service active on its first new bill date 2017-07-01 (the next starts \
+                 2017-08-01); the legacy system keeps billing what is left"
+            )
+        )
+    );
+    let a010 = json(dir, &["status", "--account", "A010", "--format", "json"]);
+    assert_eq!(a010["account"]["state"], "reconciled", "{a010}");
+    run(&["notify", "--wave", "dc1-colocation", "--as-of", "2017-06-01"]);
+    let names: Vec<String> = std::fs::read_dir(dir.join("outbox"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    assert!(names.iter().any(|n| n.contains("A010")), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.contains("A009") || n.contains("A011")),
+        "no notice for an account with nothing to move: {names:?}"
+    );
+    // Running again changes nothing for it.
+    run(&["run", "--wave", "dc1-colocation", "--as-of", "2017-06-02"]);
+    let again = json(dir, &["status", "--account", "A009", "--format", "json"]);
+    assert_eq!(again["journal"], a009["journal"]);
+}
+
+/// Issue 10 item 3: the notice and the bill for the first new period follow the wave's
+/// `usage_carryover`: the first new bill carries the last legacy period's usage (`new`, the
+/// default), or a final legacy bill does (`legacy`); and a bill carries usage in arrears.
+#[test]
+fn the_first_new_bill_and_its_notice_follow_the_wave_usage_carryover() {
+    for carryover in ["new", "legacy"] {
+        let ws = support::csv_workspace();
+        let dir = ws.path();
+        if carryover == "legacy" {
+            let wave = dir.join("waves/dc1-colocation.yaml");
+            let text = std::fs::read_to_string(&wave).unwrap();
+            std::fs::write(&wave, format!("{text}usage_carryover: legacy\n")).unwrap();
+        }
+        // Usage in arrears, on a fresh workspace: the April bill carries March's power.
+        let april = json(dir, &["bill", "A001", "--period", "2017-04", "--format", "json"]);
+        let power: Vec<_> =
+            april["lines"].as_array().unwrap().iter().filter(|l| l["legacy_code"] == "PWR-KWH").collect();
+        assert_eq!(power.len(), 1, "{april}");
+        assert_eq!(
+            (power[0]["service_start"].as_str(), power[0]["service_end"].as_str(), power[0]["quantity"].as_str()),
+            (Some("2017-03-01"), Some("2017-03-31"), Some("3500"))
+        );
+        assert!(april.get("usage_handover").is_none(), "not a first new bill");
+        // The reconciliation of the fixture's arrears legacy bills finds no usage difference.
+        let rec = cutover(dir).args(["reconcile", "--wave", "dc1-colocation", "--format", "json"]).output().unwrap();
+        let rec: Value = serde_json::from_slice(&rec.stdout).expect("json");
+        let a001 = rec["accounts"].as_array().unwrap().iter().find(|a| a["account_number"] == "A001").unwrap();
+        assert!(!a001.to_string().contains("PWR-KWH"), "{a001}");
+
+        // Scheduled as of May 1: first new bill July 1, so June is the last legacy period.
+        let out = cutover(dir).args(["run", "--wave", "dc1-colocation", "--as-of", "2017-05-01"]).output().unwrap();
+        assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+        let preview = cutover(dir).args(["notify", "--preview", "A001", "--as-of", "2017-05-01"]).output().unwrap();
+        let preview = String::from_utf8_lossy(&preview.stdout).to_string();
+        let said = match carryover {
+            "new" => {
+                "Your usage from June 1, 2017 to June 30, 2017, the last period of the old system, will be on \
+                      your first new bill, dated July 1, 2017, and on no other bill."
+            }
+            _ => {
+                "Your usage from June 1, 2017 to June 30, 2017, the last period of the old system, will be billed \
+                  once, on a final bill from the old system dated July 1, 2017. Your first new bill carries no usage"
+            }
+        };
+        assert!(preview.contains(said), "{carryover}: {preview}");
+        let july = json(dir, &["bill", "A001", "--period", "2017-07", "--format", "json"]);
+        assert_eq!(july["usage_handover"]["carried_by"], carryover, "{july}");
+        assert_eq!(
+            (july["usage_handover"]["usage_start"].as_str(), july["usage_handover"]["usage_end"].as_str()),
+            (Some("2017-06-01"), Some("2017-06-30"))
+        );
+        let august = json(dir, &["bill", "A001", "--period", "2017-08", "--format", "json"]);
+        assert!(august.get("usage_handover").is_none());
+        // A002 has no metered service: its notice says nothing about usage.
+        let a002 = cutover(dir).args(["notify", "--preview", "A002", "--as-of", "2017-05-01"]).output().unwrap();
+        assert!(!String::from_utf8_lossy(&a002.stdout).contains("the last period of the old system"));
+    }
 }

@@ -511,6 +511,7 @@ async fn notify_processes_running_at_once_send_each_notice_once() {
         std::process::Command::new(&bin)
             .arg("-C")
             .arg(ws.path())
+            .env("CUTOVER_ACTOR", "test")
             .args(["notify", "--wave", "dc1-colocation", "--as-of", "2017-06-01"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
