@@ -151,24 +151,30 @@ impl<'a> Notifier<'a> {
                     continue;
                 }
                 let old = row.notice_date.map_or("-".into(), |d| d.to_string());
-                match schedule(self.wave, acct.account.bill_cycle_day, self.ctx.as_of) {
+                // Held, or moved to a later cycle whose notice is a new one.
+                let (to, why, keep) = match schedule(self.wave, acct.account.bill_cycle_day, self.ctx.as_of) {
+                    // The later cycle must still have something to move (as when first scheduled).
+                    Ok(s) if let Some(why) = super::stages::nothing_left(acct, s.first_new_bill_date) => {
+                        (State::Held, why, None)
+                    }
                     Ok(s) => {
                         let why = format!(
                             "notice date {old} passed unsent; moved to first new bill {} (notice {})",
                             s.first_new_bill_date, s.notice_date
                         );
-                        let t = self.transition(number, State::Reconciled, &why, Some(Some(s)));
-                        if self.store().transition(&t).await? {
-                            r.rescheduled += 1;
-                            // The old dates' notice was never sent: it must never go out now.
-                            self.store().notice_supersede(id, number, &notice_kind(s.first_new_bill_date)).await?;
-                        }
+                        (State::Reconciled, why, Some(s))
                     }
-                    Err(why) => {
-                        let t =
-                            Transition { to: State::Held, ..self.transition(number, State::Reconciled, &why, None) };
-                        r.held += u64::from(self.store().transition(&t).await?);
+                    Err(why) => (State::Held, why, None),
+                };
+                let t = Transition { to, ..self.transition(number, State::Reconciled, &why, keep.map(Some)) };
+                if self.store().transition(&t).await? {
+                    match keep {
+                        Some(_) => r.rescheduled += 1,
+                        None => r.held += 1,
                     }
+                    // The old dates' notice was never sent: it must never go out now.
+                    let keep = keep.map(|s| notice_kind(s.first_new_bill_date)).unwrap_or_default();
+                    self.store().notice_supersede(id, number, &keep).await?;
                 }
             }
         }

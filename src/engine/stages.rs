@@ -75,7 +75,7 @@ fn mismatches(verdicts: &[PeriodVerdict]) -> String {
 /// Why an account with no service active on its first new bill date is not moved (`None`: it
 /// has something to move). Like a closed account: nothing to move, no one to tell; the legacy
 /// system keeps billing what is left, and `run --recheck-held` tries again later.
-fn nothing_left(acct: &LegacyAccount, first_new_bill_date: chrono::NaiveDate) -> Option<String> {
+pub(super) fn nothing_left(acct: &LegacyAccount, first_new_bill_date: chrono::NaiveDate) -> Option<String> {
     if acct.has_service_on(first_new_bill_date) {
         return None;
     }

@@ -123,7 +123,8 @@ async fn smtp_resend_decision_after_the_notice_date_moves_the_account_and_sends_
     assert_crashed(&notify_as_of(ws.path(), "2017-06-01", Some("notify.claimed@1")));
     assert!(server.messages().is_empty());
     let unknown = accounts_where(&notices(ws.path()), "state", "unknown");
-    assert_eq!(unknown.len(), 1, "{unknown:?}");
+    // Deliveries run two at a time: the other one may have been taken too.
+    assert!(!unknown.is_empty() && unknown.len() <= 2, "{unknown:?}");
     let u = &unknown[0];
     let old = account(ws.path(), u)["account"]["first_new_bill_date"].as_str().unwrap().to_string();
     // A person checks the log: nothing went out. Resend.
@@ -149,6 +150,7 @@ async fn smtp_resend_decision_after_the_notice_date_moves_the_account_and_sends_
     notify_as_of(ws.path(), now["notice_date"].as_str().unwrap(), None);
     let got = server.per_account();
     assert_eq!(got.get(u.as_str()), Some(&1), "{got:?}");
+    assert!(unknown[1..].iter().all(|other| !got.contains_key(other)), "the other stays unknown: {got:?}");
     assert!(got.values().all(|n| *n == 1), "{got:?}");
     assert_eq!(account(ws.path(), u)["account"]["state"], "notified");
 }
