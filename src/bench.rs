@@ -171,6 +171,70 @@ pub fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// Wall time, work done and peak memory of one pipeline stage, summed over every time it ran.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct StageTime {
+    pub stage: String,
+    /// How many times the stage ran (the demo runs every wave's stages once per simulated day).
+    pub runs: u64,
+    pub wall: Duration,
+    /// Rows (generate, extract) or accounts (the wave stages) the stage handled.
+    pub units: u64,
+    /// The highest resident memory seen while the stage ran (`VmHWM`, reset before each run), KiB.
+    pub peak_rss_kib: Option<u64>,
+}
+
+/// Times the stages of a pipeline run (`cutover bench pipeline`). Disabled (the default) it reads
+/// no clock and no `/proc`: the engine carries one always, and only the benchmark turns it on.
+#[derive(Debug, Default)]
+pub struct StageClock {
+    enabled: bool,
+    stages: std::sync::Mutex<Vec<StageTime>>,
+}
+
+impl StageClock {
+    pub fn enabled() -> StageClock {
+        StageClock { enabled: true, stages: Default::default() }
+    }
+
+    /// Starts timing a stage: resets the process's peak-memory mark (Linux `clear_refs`), so the
+    /// peak read at [`StageClock::stop`] is this stage's.
+    pub fn start(&self) -> Option<Instant> {
+        if !self.enabled {
+            return None;
+        }
+        // Writing 5 to clear_refs resets VmHWM to the current RSS (Linux >= 4.0); without it the
+        // peak is the process's so far.
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        Some(Instant::now())
+    }
+
+    /// Records a stage run started with [`StageClock::start`] that handled `units`.
+    pub fn stop(&self, stage: &str, started: Option<Instant>, units: u64) {
+        let Some(t) = started else { return };
+        let wall = t.elapsed();
+        let peak = peak_rss_kib();
+        let mut stages = self.stages.lock().unwrap_or_else(|e| e.into_inner());
+        let i = match stages.iter().position(|s| s.stage == stage) {
+            Some(i) => i,
+            None => {
+                stages.push(StageTime { stage: stage.to_string(), ..StageTime::default() });
+                stages.len() - 1
+            }
+        };
+        let s = &mut stages[i];
+        s.runs += 1;
+        s.wall += wall;
+        s.units += units;
+        s.peak_rss_kib = s.peak_rss_kib.max(peak);
+    }
+
+    /// The stages timed so far, in the order they first ran.
+    pub fn stages(&self) -> Vec<StageTime> {
+        self.stages.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -180,5 +244,21 @@ mod tests {
         assert_eq!(r.accounts, super::CHUNK_ACCOUNTS as u64);
         assert!(r.lines >= 6 * r.accounts, "{} lines for {} accounts", r.lines, r.accounts);
         assert!(r.total > crate::domain::Decimal::ZERO);
+    }
+
+    #[test]
+    fn a_stage_clock_sums_runs_per_stage_and_a_disabled_one_records_nothing() {
+        let clock = super::StageClock::enabled();
+        for (stage, units) in [("rate", 3), ("notify", 1), ("rate", 4)] {
+            let t = clock.start();
+            clock.stop(stage, t, units);
+        }
+        let got: Vec<(String, u64, u64)> = clock.stages().into_iter().map(|s| (s.stage, s.runs, s.units)).collect();
+        assert_eq!(got, vec![("rate".to_string(), 2, 7), ("notify".to_string(), 1, 1)]);
+        let off = super::StageClock::default();
+        let t = off.start();
+        assert!(t.is_none());
+        off.stop("rate", t, 5);
+        assert!(off.stages().is_empty());
     }
 }

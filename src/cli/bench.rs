@@ -12,10 +12,14 @@ use super::Failure;
 use crate::domain::Decimal;
 use crate::reconcile::bulk::{self, Diff};
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-pub fn run(what: BenchWhat) -> Result<u8, Failure> {
+pub async fn run(what: BenchWhat) -> Result<u8, Failure> {
     match what {
+        BenchWhat::Pipeline { accounts, store, dir, keep, seed, format } => {
+            pipeline(accounts, seed, store, dir, keep, format).await
+        }
         BenchWhat::Rate { lines } => rate(lines),
         BenchWhat::Gen { rows, dir, seed } => generate(rows, &dir, seed).map_err(Failure::operational).map(|_| 0),
         BenchWhat::Reconcile { legacy, new, out, tolerance } => compare(&legacy, &new, &out, tolerance),
@@ -38,6 +42,233 @@ fn rate(lines: u64) -> Result<u8, Failure> {
     println!("machine           {} CPU(s), {}", r.cpus, r.cpu_model);
     println!("checksum          {} USD rated in total", r.total);
     Ok(0)
+}
+
+/// One stage's line in `bench pipeline`.
+#[derive(Debug, serde::Serialize)]
+struct StageLine {
+    stage: String,
+    /// Times the stage ran (the wave stages run once per wave and simulated day).
+    runs: u64,
+    wall_s: f64,
+    /// What `units` counts: legacy rows (generate, extract) or accounts (the wave stages).
+    unit: &'static str,
+    units: u64,
+    per_second: f64,
+    peak_rss_mib: Option<f64>,
+}
+
+/// What `bench pipeline` measured.
+#[derive(Debug, serde::Serialize)]
+struct PipelineReport {
+    accounts: usize,
+    store: String,
+    legacy_rows: Option<u64>,
+    stages: Vec<StageLine>,
+    /// The whole demo flow, wall clock (the stages plus what lies between them).
+    total_wall_s: f64,
+    legacy_rows_per_second: Option<f64>,
+    peak_rss_mib: Option<f64>,
+    /// A second demo on the same folder (it must do nothing).
+    rerun_wall_s: f64,
+    rerun_changes: u64,
+    legacy_db_bytes: Option<u64>,
+    /// The SQLite state store (with its WAL) in the scratch folder; none for another store.
+    state_bytes: Option<u64>,
+    state_to_legacy: Option<f64>,
+    /// `sqlite3 legacy.db .dump | sqlite3 copy.db`, timed in the same run.
+    sqlite3_copy_s: Option<f64>,
+    /// The demo's wall time over the sqlite3 copy's (noise on a shared machine mostly cancels).
+    demo_to_copy: Option<f64>,
+    load_average_before: String,
+    load_average_after: String,
+    cpus: usize,
+    cpu_model: String,
+}
+
+fn mib(kib: Option<u64>) -> Option<f64> {
+    kib.map(|k| (k as f64 / 1024.0 * 10.0).round() / 10.0)
+}
+
+fn secs(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0).round() / 1000.0
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Bytes under `path` (a file, or a folder and everything in it).
+fn size_of(path: &Path) -> Option<u64> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_dir() {
+        return Some(meta.len());
+    }
+    let mut total = 0;
+    for entry in std::fs::read_dir(path).ok()? {
+        total += size_of(&entry.ok()?.path())?;
+    }
+    Some(total)
+}
+
+/// Times `sqlite3 legacy.db .dump | sqlite3 copy.db` in `dir` (None when sqlite3 is missing).
+fn sqlite3_copy(dir: &Path) -> Option<Duration> {
+    let found = std::process::Command::new("sqlite3").arg("-version").output().is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!("sqlite3 is not installed: no copy to compare with (apt-get install sqlite3)");
+        return None;
+    }
+    let _ = std::fs::remove_file(dir.join("copy.db"));
+    let t = Instant::now();
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("sqlite3 legacy.db .dump | sqlite3 copy.db")
+        .current_dir(dir)
+        .status()
+        .ok()?;
+    let took = t.elapsed();
+    let _ = std::fs::remove_file(dir.join("copy.db"));
+    status.success().then_some(took)
+}
+
+/// `bench pipeline`: the demo flow in a scratch folder, timed per stage.
+async fn pipeline(
+    accounts: usize,
+    seed: u64,
+    store: Option<String>,
+    dir: Option<PathBuf>,
+    keep: bool,
+    format: super::PipelineFormat,
+) -> Result<u8, Failure> {
+    let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("cutover-bench-{}", std::process::id())));
+    if dir.exists() {
+        return Err(Failure::input(anyhow::anyhow!("{} exists: give a new folder", dir.display())));
+    }
+    if let Some(url) = &store {
+        let s = crate::store::Store::open(url).await?;
+        if s.last_extraction().await?.is_some() {
+            return Err(Failure::input(anyhow::anyhow!(
+                "the store already holds an extraction: point --store at an empty database"
+            )));
+        }
+    }
+    let load_before = load_average();
+    let clock = std::sync::Arc::new(crate::bench::StageClock::enabled());
+    let started = Instant::now();
+    let run = super::commands::demo_flow(&dir, accounts, seed, store.as_deref(), clock.clone()).await?;
+    let total = started.elapsed();
+    drop(run);
+    let stages = clock.stages();
+    let t = Instant::now();
+    let again = super::commands::demo_flow(&dir, accounts, seed, store.as_deref(), Default::default()).await?;
+    let rerun = t.elapsed();
+    let rerun_changes = again.changes;
+    drop(again);
+    let copy = sqlite3_copy(&dir);
+    let legacy_db_bytes = size_of(&dir.join("legacy.db"));
+    let state_bytes = store.is_none().then(|| size_of(&dir.join(".cutover"))).flatten();
+    let legacy_rows = stages.iter().find(|s| s.stage == "generate").map(|s| s.units);
+    let report = PipelineReport {
+        accounts,
+        store: match &store {
+            None => "sqlite (scratch folder)".into(),
+            Some(u) => crate::domain::redact(u),
+        },
+        legacy_rows,
+        stages: stages
+            .iter()
+            .map(|s| StageLine {
+                stage: s.stage.clone(),
+                runs: s.runs,
+                wall_s: secs(s.wall),
+                unit: if matches!(s.stage.as_str(), "generate" | "extract") { "rows" } else { "accounts" },
+                units: s.units,
+                per_second: (s.units as f64 / s.wall.as_secs_f64().max(1e-9)).round(),
+                peak_rss_mib: mib(s.peak_rss_kib),
+            })
+            .collect(),
+        total_wall_s: secs(total),
+        legacy_rows_per_second: legacy_rows.map(|r| (r as f64 / total.as_secs_f64().max(1e-9)).round()),
+        peak_rss_mib: mib(stages.iter().filter_map(|s| s.peak_rss_kib).max()),
+        rerun_wall_s: secs(rerun),
+        rerun_changes,
+        legacy_db_bytes,
+        state_bytes,
+        state_to_legacy: match (state_bytes, legacy_db_bytes) {
+            (Some(s), Some(l)) if l > 0 => Some((s as f64 / l as f64 * 100.0).round() / 100.0),
+            _ => None,
+        },
+        sqlite3_copy_s: copy.map(secs),
+        demo_to_copy: copy.map(|c| (total.as_secs_f64() / c.as_secs_f64().max(1e-9) * 100.0).round() / 100.0),
+        load_average_before: load_before,
+        load_average_after: load_average(),
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        cpu_model: crate::bench::cpu_model(),
+    };
+    if keep {
+        eprintln!("kept the scratch folder {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    match format {
+        super::PipelineFormat::Json => {
+            println!("{}", serde_json::to_string_pretty(&report).map_err(Failure::operational)?)
+        }
+        super::PipelineFormat::Text => print!("{}", pipeline_text(&report)),
+    }
+    Ok(0)
+}
+
+fn pipeline_text(r: &PipelineReport) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let opt = |v: Option<f64>, unit: &str| v.map_or("-".to_string(), |v| format!("{v}{unit}"));
+    let _ = writeln!(o, "cutover bench pipeline: {} accounts, store {}", r.accounts, r.store);
+    let _ = writeln!(o, "{:<10} {:>5} {:>10} {:>12} {:>9} {:>12}", "stage", "runs", "wall", "units", "", "per second");
+    for s in &r.stages {
+        let _ = writeln!(
+            o,
+            "{:<10} {:>5} {:>9.2}s {:>12} {:<9} {:>12} peak {}",
+            s.stage,
+            s.runs,
+            s.wall_s,
+            s.units,
+            s.unit,
+            s.per_second,
+            opt(s.peak_rss_mib, " MiB")
+        );
+    }
+    let _ = writeln!(
+        o,
+        "total      {:.2} s wall ({} legacy rows, {} rows/s), peak {}",
+        r.total_wall_s,
+        r.legacy_rows.map_or("-".into(), |n| n.to_string()),
+        opt(r.legacy_rows_per_second, ""),
+        opt(r.peak_rss_mib, " MiB")
+    );
+    let _ = writeln!(o, "rerun      {:.2} s wall, {} stage run(s) changed something", r.rerun_wall_s, r.rerun_changes);
+    let mb = |b: Option<u64>| b.map_or("-".to_string(), |b| format!("{:.1} MiB", b as f64 / 1048576.0));
+    let _ = writeln!(
+        o,
+        "sizes      legacy.db {}, state store {} ({}x the legacy database)",
+        mb(r.legacy_db_bytes),
+        mb(r.state_bytes),
+        opt(r.state_to_legacy, "")
+    );
+    let _ = writeln!(
+        o,
+        "sqlite3    .dump | sqlite3 copy.db: {}; the demo took {}x as long",
+        opt(r.sqlite3_copy_s, " s"),
+        opt(r.demo_to_copy, "")
+    );
+    let _ = writeln!(
+        o,
+        "machine    {} CPU(s), {}; load average {} before, {} after",
+        r.cpus, r.cpu_model, r.load_average_before, r.load_average_after
+    );
+    o
 }
 
 fn splitmix(state: &mut u64) -> u64 {

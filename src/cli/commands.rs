@@ -211,7 +211,7 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             }
             Ok(0)
         }
-        Command::Bench { what } => super::bench::run(what),
+        Command::Bench { what } => super::bench::run(what).await,
         Command::Journal { account, wave, since, format } => {
             let engine = open(root).await?;
             if let Some(w) = &wave {
@@ -355,6 +355,36 @@ fn write_plan(dir: &Path) -> anyhow::Result<()> {
 }
 
 async fn demo(dir: &Path, accounts: usize, seed: u64) -> Result<u8> {
+    let started = std::time::Instant::now();
+    let run = demo_flow(dir, accounts, seed, None, std::sync::Arc::default()).await?;
+    println!("demo workspace: {}  (simulated {} .. {})", dir.display(), run.first_day, run.last_day);
+    print!("{}", report::demo_summary(&run.engine).await?);
+    if run.changes == 0 {
+        println!("nothing to do: every stage had already run (no notice sent, no state changed)");
+    }
+    println!("wall time: {:.1} s", started.elapsed().as_secs_f64());
+    Ok(0)
+}
+
+/// What one run of the demo flow did (`demo` prints it; `bench pipeline` times it).
+pub(super) struct DemoRun {
+    pub engine: Engine,
+    pub first_day: chrono::NaiveDate,
+    pub last_day: chrono::NaiveDate,
+    /// Stage runs that changed something (0: everything had already been done).
+    pub changes: u64,
+}
+
+/// The demo flow: generate the legacy database (unless there is one), extract it, then run every
+/// dated wave on every simulated day. `store` overrides the workspace's state store; `clock`
+/// times the stages when enabled.
+pub(super) async fn demo_flow(
+    dir: &Path,
+    accounts: usize,
+    seed: u64,
+    store: Option<&str>,
+    clock: std::sync::Arc<crate::bench::StageClock>,
+) -> Result<DemoRun> {
     std::fs::create_dir_all(dir).map_err(|e| Failure::operational(anyhow::anyhow!("{}: {e}", dir.display())))?;
     let cfg = dir.join(crate::workspace::CONFIG_FILE);
     if !cfg.exists() {
@@ -369,12 +399,21 @@ async fn demo(dir: &Path, accounts: usize, seed: u64) -> Result<u8> {
         let data = crate::demo::generate::DemoData { accounts, seed, months: 12 };
         let tmp = dir.join("legacy.db.partial");
         let _ = std::fs::remove_file(&tmp);
-        crate::demo::generate::write_legacy_sqlite(&tmp, &data).await.map_err(Failure::operational)?;
+        let t = clock.start();
+        let g = crate::demo::generate::write_legacy_sqlite(&tmp, &data).await.map_err(Failure::operational)?;
+        clock.stop("generate", t, (g.accounts + g.services + g.usage + g.invoice_lines) as u64);
         std::fs::rename(&tmp, &db).map_err(|e| Failure::operational(anyhow::anyhow!(e)))?;
     } else {
         eprintln!("reusing the legacy database {}", db.display());
     }
-    let engine = open(dir).await?;
+    let mut engine = match store {
+        None => open(dir).await?,
+        Some(url) => {
+            let ws = Workspace::open(dir)?;
+            open_with(ws, Store::open(url).await?)?
+        }
+    };
+    engine.clock = clock;
     let mailer = mailer(&engine)?;
     let waves: Vec<_> = engine.plan.waves.iter().filter(|w| w.start.is_some()).cloned().collect();
     let (Some(first), Some(last)) =
@@ -405,12 +444,7 @@ async fn demo(dir: &Path, accounts: usize, seed: u64) -> Result<u8> {
         }
         day = day + chrono::Days::new(1);
     }
-    println!("demo workspace: {}  (simulated {start} .. {})", dir.display(), last + chrono::Days::new(1));
-    print!("{}", report::demo_summary(&engine).await?);
-    if changes == 0 {
-        println!("nothing to do: every stage had already run (no notice sent, no state changed)");
-    }
-    Ok(0)
+    Ok(DemoRun { engine, first_day: start, last_day: last + chrono::Days::new(1), changes })
 }
 
 /// The long-running notice sender. A stop request (SIGINT/SIGTERM) lets the message in hand finish

@@ -227,6 +227,13 @@ pub enum Command {
     },
 }
 
+/// The formats of `cutover bench pipeline`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PipelineFormat {
+    Text,
+    Json,
+}
+
 /// The formats of `cutover journal`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum JournalFormat {
@@ -251,6 +258,29 @@ pub enum ContactsAction {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchWhat {
+    /// Run the demo flow (generate, extract, rate, reconcile, notify, switch) in a scratch folder
+    /// and print per stage its wall time, rows or accounts per second and peak memory, then the
+    /// totals, the sizes, a rerun, the machine, and how long the sqlite3 shell takes to copy the
+    /// same legacy database (when `sqlite3` is installed).
+    Pipeline {
+        /// How many legacy accounts to generate.
+        #[arg(long, default_value_t = 2000)]
+        accounts: usize,
+        /// The state store to use (default: SQLite in the scratch folder). It must hold no
+        /// extraction yet: the benchmark writes to it.
+        #[arg(long, value_name = "URL")]
+        store: Option<String>,
+        /// The scratch folder (must not exist; default: a new one under the temp dir, removed after).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Keep the scratch folder.
+        #[arg(long)]
+        keep: bool,
+        #[arg(long, default_value_t = 2017)]
+        seed: u64,
+        #[arg(long, value_enum, default_value = "text")]
+        format: PipelineFormat,
+    },
     /// Generate N synthetic bill lines in memory (in bounded chunks), rate them with the pure
     /// rating step on one core, and print lines per second, wall time, peak memory and the machine.
     Rate {

@@ -85,11 +85,13 @@ pub struct Engine {
     pub progress: Arc<dyn Progress>,
     /// Set to stop cleanly: stages finish the message or batch in hand and start no new one.
     pub stop: Arc<std::sync::atomic::AtomicBool>,
+    /// Times each stage when enabled (`cutover bench pipeline`); off, it costs nothing.
+    pub clock: Arc<crate::bench::StageClock>,
 }
 
 impl Engine {
     pub fn new(ws: Workspace, plan: Plan, store: Store, progress: Arc<dyn Progress>) -> Engine {
-        Engine { ws, plan, store, progress, stop: Arc::default() }
+        Engine { ws, plan, store, progress, stop: Arc::default(), clock: Arc::default() }
     }
 }
 
@@ -147,11 +149,13 @@ impl Engine {
     ) -> Result<crate::store::ExtractionCounts, EngineError> {
         let source = self.ws.source().map_err(|e| EngineError::Refused(e.to_string()))?;
         self.progress.start("extract", 0);
+        let started = self.clock.start();
         let mut ex =
             crate::store::Extraction::begin(&self.store, &self.plan, &source.describe(), &ctx.actor, ctx.at, filter)
                 .await?;
         crate::extract::scan(&source, &mut ex).await?;
         let counts = ex.finish().await?;
+        self.clock.stop("extract", started, (counts.accounts + counts.records + counts.quarantined) as u64);
         self.progress.finish();
         Ok(counts)
     }

@@ -29,6 +29,11 @@ pub struct StageReport {
 }
 
 impl StageReport {
+    /// Accounts (or notices) the stage handled, whatever became of them.
+    pub fn accounts(&self) -> u64 {
+        self.done + self.held + self.quarantined + self.rescheduled + self.failed + self.unknown + self.retried
+    }
+
     fn add(&mut self, o: &StageReport) {
         self.done += o.done;
         self.held += o.held;
@@ -163,10 +168,18 @@ impl Engine {
     pub async fn run_wave(&self, id: &str, ctx: &Ctx, mailer: &Mailer) -> Result<RunReport, EngineError> {
         self.runnable_wave(id)?;
         self.ensure_extracted(ctx).await?;
+        let t = self.clock.start();
         let rated = self.rate_wave(id, ctx).await?;
+        self.clock.stop("rate", t, rated.accounts());
+        let t = self.clock.start();
         let reconciled = self.reconcile_wave(id, ctx).await?;
+        self.clock.stop("reconcile", t, reconciled.accounts());
+        let t = self.clock.start();
         let notified = self.notify_wave(id, ctx, mailer).await?;
+        self.clock.stop("notify", t, notified.accounts());
+        let t = self.clock.start();
         let (gate, switched) = self.switch_wave(id, ctx).await?;
+        self.clock.stop("switch", t, switched.accounts());
         Ok(RunReport {
             wave: id.to_string(),
             as_of: ctx.as_of.to_string(),
