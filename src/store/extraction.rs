@@ -225,10 +225,11 @@ impl<'a> Extraction<'a> {
     async fn existing(&mut self, kind: &str, keys: &[&str]) -> Result<HashSet<String>, StoreError> {
         let mut found = HashSet::new();
         for chunk in keys.chunks(500) {
-            let placeholders: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+            let p = self.store.params(1, chunk.len() + 1);
             let sql = format!(
-                "SELECT record_key FROM legacy_record WHERE kind = $1 AND record_key IN ({})",
-                placeholders.join(", ")
+                "SELECT record_key FROM legacy_record WHERE kind = {} AND record_key IN ({})",
+                p[0],
+                p[1..].join(", ")
             );
             let mut q = sqlx::query(&sql).bind(kind);
             for k in chunk {
@@ -267,12 +268,8 @@ impl<'a> Extraction<'a> {
         }
         // Six binds a row; 500 rows stay far below SQLite's and PostgreSQL's bind limits.
         for chunk in insert.chunks(500) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|r| {
-                    let b = r * 6;
-                    format!("(${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6)
-                })
-                .collect();
+            let p = self.store.params(1, chunk.len() * 6);
+            let values: Vec<String> = p.chunks(6).map(|row| format!("({})", row.join(", "))).collect();
             let sql = format!(
                 "INSERT INTO legacy_record (kind, record_key, account_number, data, source, source_row) VALUES {}",
                 values.join(", ")

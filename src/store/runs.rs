@@ -231,7 +231,7 @@ impl Store {
         if numbers.is_empty() {
             return Ok(vec![]);
         }
-        let placeholders: Vec<String> = (1..=numbers.len()).map(|i| format!("${i}")).collect();
+        let placeholders = self.params(1, numbers.len());
         let sql = format!(
             "SELECT account_number, reason, actor, at FROM waiver WHERE account_number IN ({}) ORDER BY account_number",
             placeholders.join(", ")
