@@ -95,6 +95,35 @@ pub(super) fn nothing_left(acct: &LegacyAccount, first_new_bill_date: chrono::Na
     ))
 }
 
+/// Writes files (each through a temporary file and a rename), then makes them durable together:
+/// every file's data, then each folder once. Before this batching each file had its own data and
+/// folder sync, and each account its own store commit (three syncs an account instead of one).
+fn write_durably(files: &[(std::path::PathBuf, Vec<u8>)]) -> Result<(), EngineError> {
+    let io = |path: &std::path::Path| {
+        let shown = path.display().to_string();
+        move |source| EngineError::Io { path: shown, source }
+    };
+    let mut dirs = std::collections::BTreeSet::new();
+    for (path, bytes) in files {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        if let Some(dir) = dir
+            && dirs.insert(dir.to_path_buf())
+        {
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+        }
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
+        std::fs::rename(&tmp, path).map_err(io(path))?;
+    }
+    for (path, _) in files {
+        std::fs::File::open(path).and_then(|f| f.sync_all()).map_err(io(path))?;
+    }
+    for dir in &dirs {
+        std::fs::File::open(dir).and_then(|f| f.sync_all()).map_err(io(dir))?;
+    }
+    Ok(())
+}
+
 impl Engine {
     /// How an account of `wave` is rated: usage in arrears, and at its first new bill the
     /// wave's carry-over rule (SPEC §4), when it is scheduled.
@@ -505,6 +534,11 @@ impl Engine {
             .pages(id, &[State::Notified], Some((Due::Cutover, ctx.as_of)), "switch", async |rows| {
                 let pairs = self.load(&rows, ctx).await?;
                 let mut r = StageReport::default();
+                // The batch's new-model records first (idempotent files, durable together), then
+                // one commit for the batch: a crash in between leaves the accounts `notified` with
+                // their files written, and the next run writes the same bytes again and commits.
+                let mut files = Vec::new();
+                let mut moving = Vec::new();
                 for (row, acct) in &pairs {
                     let Some(sched) = row.schedule() else { continue };
                     let number = &row.account_number;
@@ -517,12 +551,17 @@ impl Engine {
                         r.held += u64::from(self.store.transition(&t).await?);
                         continue;
                     }
-                    // The new-model records first (idempotent file), then the commit point.
                     let path = target.join(format!("{number}.json"));
                     let record = crate::switch::target_record(acct, &self.plan.catalog, wave, &sched, &self.ws.config.remit_to);
                     let json = serde_json::to_vec_pretty(&record).map_err(|e| EngineError::Refused(e.to_string()))?;
-                    crate::notify::transport::write_atomically(&path, &json)
-                        .map_err(|source| EngineError::Io { path: path.display().to_string(), source })?;
+                    files.push((path.clone(), json));
+                    moving.push((number, sched, path));
+                }
+                write_durably(&files)?;
+                crate::failpoint::hit("switch.files_written");
+                let mut tx = self.store.begin().await?;
+                let mut taken_back = Vec::new();
+                for (number, sched, path) in &moving {
                     let why = format!(
                         "cut over: new-model records in {}; legacy billing suppressed from {}; first new bill {}",
                         path.display(),
@@ -530,18 +569,18 @@ impl Engine {
                         sched.first_new_bill_date
                     );
                     // The state change first: if the account moved meanwhile (a rollback), nothing
-                    // is committed, legacy billing stays on, and the import file is taken back.
-                    let mut tx = self.store.begin().await?;
+                    // is recorded for it, legacy billing stays on, and the import file is taken back.
                     let t = Transition { account: number, from: State::Notified, to: State::CutOver, actor: &ctx.actor, reason: &why, at: ctx.at, schedule: None };
-                    let changed = self.store.transition_in(&mut tx, &t).await?;
-                    if !changed {
-                        drop(tx);
-                        let _ = std::fs::remove_file(&path);
+                    if !self.store.transition_in(&mut tx, &t).await? {
+                        taken_back.push(path);
                         continue;
                     }
-                    self.store.put_cutover_in(&mut tx, number, id, &sched, &path.display().to_string(), "suppressed", ctx.at).await?;
-                    tx.commit().await.map_err(|e| self.store.err(e))?;
-                    r.done += u64::from(changed);
+                    self.store.put_cutover_in(&mut tx, number, id, sched, &path.display().to_string(), "suppressed", ctx.at).await?;
+                    r.done += 1;
+                }
+                tx.commit().await.map_err(|e| self.store.err(e))?;
+                for path in taken_back {
+                    let _ = std::fs::remove_file(path);
                 }
                 Ok(r)
             })

@@ -204,3 +204,70 @@ async fn outbox_crash_after_writing_is_finished_by_the_next_days_run_never_writt
         assert!(accounts_where(&report, "state", state).is_empty(), "no notice left {state}: {report}");
     }
 }
+
+/// The switch stage writes a batch's import files, then commits the batch's state changes at
+/// once. A crash in between leaves the accounts `notified` with their files on disk; the next run
+/// writes the same bytes again and cuts them over, once.
+#[test]
+fn switch_crash_between_the_import_files_and_the_commit_is_finished_by_the_next_run_byte_for_byte() {
+    let ws = super::support::csv_workspace();
+    let dir = ws.path();
+    let wave = dir.join("waves/dc1-colocation.yaml");
+    let text = std::fs::read_to_string(&wave).unwrap();
+    std::fs::write(&wave, text.replace("min_pass_rate: \"0.90\"", "min_pass_rate: \"0.50\"")).unwrap();
+    let run = |args: &[&str], failpoint: Option<&str>| {
+        let mut c = super::support::cutover(dir);
+        c.args(args);
+        match failpoint {
+            Some(f) => c.env("CUTOVER_FAILPOINT", f),
+            None => c.env_remove("CUTOVER_FAILPOINT"),
+        };
+        c.output().unwrap()
+    };
+    for day in ["2017-05-01", "2017-06-01"] {
+        let out = run(&["run", "--wave", WAVE, "--as-of", day], None);
+        assert!(out.status.code().is_some_and(|c| c <= 1), "{day}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let state = |n: &str| account(dir, n)["account"]["state"].as_str().unwrap_or("").to_string();
+    let notified: Vec<String> = ["A001", "A002", "A003", "A004", "A005", "A006"]
+        .into_iter()
+        .filter(|n| state(n) == "notified")
+        .map(str::to_string)
+        .collect();
+    assert!(!notified.is_empty(), "someone to switch");
+    let import = dir.join("import").join(WAVE);
+    let files = || -> BTreeMap<String, Vec<u8>> {
+        std::fs::read_dir(&import)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| (e.file_name().to_string_lossy().to_string(), std::fs::read(e.path()).unwrap()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+
+    assert_crashed(&run(&["switch", "--wave", WAVE, "--as-of", "2017-06-30"], Some("switch.files_written")));
+    let written = files();
+    let names: Vec<&String> = written.keys().collect();
+    let expected: Vec<String> = notified.iter().map(|n| format!("{n}.json")).collect();
+    assert_eq!(names, expected.iter().collect::<Vec<_>>(), "the batch's files, and no temporary file");
+    for n in &notified {
+        assert_eq!(state(n), "notified", "{n}: nothing committed before the crash");
+        assert!(
+            !account(dir, n)["journal"].to_string().contains("cut over: new-model records"),
+            "{n}: no journal row yet"
+        );
+    }
+
+    let out = run(&["switch", "--wave", WAVE, "--as-of", "2017-06-30"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(files(), written, "the rerun writes the same bytes");
+    for n in &notified {
+        assert_eq!(state(n), "cut_over", "{n}");
+        let journal = account(dir, n)["journal"].to_string();
+        assert_eq!(journal.matches("cut over: new-model records").count(), 1, "{n}: journaled once: {journal}");
+    }
+    let out = run(&["switch", "--wave", WAVE, "--as-of", "2017-06-30"], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(files(), written, "a third run changes nothing");
+}
