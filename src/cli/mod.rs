@@ -7,6 +7,7 @@
 
 mod bench;
 mod commands;
+mod dry;
 mod progress;
 mod report;
 
@@ -94,6 +95,10 @@ pub enum Command {
         /// Put held accounts back to be rated and reconciled again first (after a fix).
         #[arg(long)]
         recheck_held: bool,
+        /// Show what would happen (each account's change, the mail and files), on a copy: nothing is
+        /// written and nothing sent. Exits as the real run would.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Print an account's bill for a period in the new format (or, with --legacy, the old one).
     /// Works on a fresh workspace too.
@@ -154,6 +159,10 @@ pub enum Command {
         resolution: Option<Resolution>,
         #[arg(long)]
         reason: Option<String>,
+        /// Show which notices would go out and what would change, on a copy: nothing is written
+        /// and nothing sent. Exits as the real run would.
+        #[arg(long, conflicts_with_all = ["preview", "resolve"])]
+        dry_run: bool,
     },
     /// Report a wave's notices: sent, failed (with the server's reply), printed, unknown, and the
     /// accounts that could not be scheduled.
@@ -174,12 +183,16 @@ pub enum Command {
         /// The waves to serve (default: every dated wave).
         #[arg(long)]
         wave: Vec<String>,
-        /// Treat DATE as today (for a dry run or a catch-up).
+        /// Treat DATE (YYYY-MM-DD) as today, for a catch-up. Real mail is sent: to see what would
+        /// happen, add --dry-run.
         #[arg(long, value_name = "DATE")]
         as_of: Option<chrono::NaiveDate>,
         /// Seconds between checks (default: at the top of each hour).
         #[arg(long, hide = true)]
         tick_seconds: Option<u64>,
+        /// One check only, on a copy: print which notices would go out, write and send nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Cut over the accounts that are due as of DATE, notified and passing, if the gate allows.
     Switch {
@@ -187,6 +200,10 @@ pub enum Command {
         wave: String,
         #[arg(long, value_name = "DATE")]
         as_of: Option<chrono::NaiveDate>,
+        /// Show what would happen (each account's change, the mail and files), on a copy: nothing is
+        /// written and nothing sent. Exits as the real run would.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Return one account to the legacy system, with a reason (journaled).
     Rollback {
@@ -194,6 +211,10 @@ pub enum Command {
         /// Why: kept in the account's journal.
         #[arg(long)]
         reason: String,
+        /// Show what would happen (each account's change, the mail and files), on a copy: nothing is
+        /// written and nothing sent. Exits as the real run would.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Benchmarks anyone can run (no workspace needed): `bench rate`, the rating engine;
     /// `bench gen` and `bench reconcile`, the comparison scripts/bench-reconcile.sh times.

@@ -557,3 +557,75 @@ fn the_first_new_bill_and_its_notice_follow_the_wave_usage_carryover() {
         assert!(!String::from_utf8_lossy(&a002.stdout).contains("the last period of the old system"));
     }
 }
+
+/// The outbox files (emails and letters) of a workspace, by name.
+fn outbox(dir: &Path) -> Vec<String> {
+    let mut all = Vec::new();
+    for sub in ["outbox", "outbox/print"] {
+        if let Ok(entries) = std::fs::read_dir(dir.join(sub)) {
+            all.extend(
+                entries
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.path().is_file())
+                    .map(|e| e.file_name().to_string_lossy().to_string()),
+            );
+        }
+    }
+    all.sort();
+    all
+}
+
+#[tokio::test]
+async fn a_dry_run_shows_what_the_real_run_then_does_and_changes_nothing() {
+    let ws = super::smtp::workspace_mailing("").await;
+    let dir = ws.path();
+    let before_status = json(dir, &["status", "--format", "json"]);
+    let before_journal = json(dir, &["journal", "--format", "json"]);
+    for args in [
+        vec!["notify", "--wave", "dc1-colocation", "--as-of", "2017-06-01", "--dry-run"],
+        vec!["run", "--wave", "dc1-colocation", "--as-of", "2017-06-01", "--dry-run"],
+        vec!["schedule", "--wave", "dc1-colocation", "--as-of", "2017-06-01", "--dry-run"],
+        vec!["switch", "--wave", "dc1-colocation", "--as-of", "2017-06-30", "--dry-run"],
+    ] {
+        let out = cutover(dir).args(&args).output().unwrap();
+        assert!(out.status.code().is_some_and(|c| c <= 1), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("nothing below is written or sent"), "{args:?}");
+        assert_eq!(outbox(dir), Vec::<String>::new(), "{args:?}: nothing written to the outbox");
+        assert_eq!(json(dir, &["status", "--format", "json"]), before_status, "{args:?}: no state changed");
+        assert_eq!(json(dir, &["journal", "--format", "json"]), before_journal, "{args:?}: no journal row");
+    }
+    // What the dry run says is what the real run does: the same accounts notified, the same count.
+    let dry = cutover(dir)
+        .args(["notify", "--wave", "dc1-colocation", "--as-of", "2017-06-01", "--dry-run"])
+        .output()
+        .unwrap();
+    let real = cutover(dir).args(["notify", "--wave", "dc1-colocation", "--as-of", "2017-06-01"]).output().unwrap();
+    assert_eq!(dry.status.code(), real.status.code(), "a dry run exits as the real run");
+    let dry_text = String::from_utf8_lossy(&dry.stdout);
+    let mut said: Vec<String> = dry_text
+        .lines()
+        .filter(|l| l.contains("reconciled -> notified"))
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect();
+    said.sort();
+    let after = json(dir, &["status", "--wave", "dc1-colocation", "--format", "json"]);
+    let mut notified: Vec<String> = after["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["state"] == "notified")
+        .map(|a| a["account_number"].as_str().unwrap().to_string())
+        .collect();
+    notified.sort();
+    assert!(!said.is_empty());
+    assert_eq!(said, notified);
+    let files = outbox(dir).len();
+    assert!(
+        dry_text.contains(&format!(
+            "{} email(s) would be sent",
+            outbox(dir).iter().filter(|f| f.ends_with(".eml")).count()
+        )),
+        "{dry_text}"
+    );
+    assert!(files >= said.len());
+}
