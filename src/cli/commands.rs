@@ -100,9 +100,6 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             Ok(u8::from(unwaived || rep.gate != crate::reconcile::GateVerdict::Proceed))
         }
         Command::Waive { account, reason } => {
-            if reason.trim().is_empty() {
-                return Err(Failure::input(anyhow::anyhow!("--reason must say why")));
-            }
             let engine = open(root).await?;
             let ctx = Ctx::new(today(), actor(&cli_actor, "waive")?);
             if engine.waive(&account, &reason, &ctx).await? {
@@ -113,9 +110,6 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Gate { action: GateAction::Promote { wave, reason } } => {
-            if reason.trim().is_empty() {
-                return Err(Failure::input(anyhow::anyhow!("--reason must say why")));
-            }
             let engine = open(root).await?;
             let ctx = Ctx::new(today(), actor(&cli_actor, "gate promote")?);
             use crate::engine::Promoted;
@@ -144,9 +138,6 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             let (engine, dry) = open_for(root, dry_run).await?;
             if let (Some(account), Some(decision)) = (resolve, resolution) {
                 let why = reason.unwrap_or_default();
-                if why.trim().is_empty() {
-                    return Err(Failure::input(anyhow::anyhow!("--reason must say why")));
-                }
                 engine.resolve_notice(&wave, &account, decision == Resolution::Sent, &why, &ctx).await?;
                 println!(
                     "{account}: notice marked {}",
@@ -204,9 +195,6 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             Ok(u8::from(gate != crate::reconcile::GateVerdict::Proceed))
         }
         Command::Rollback { account, reason, dry_run } => {
-            if reason.trim().is_empty() {
-                return Err(Failure::input(anyhow::anyhow!("--reason must say why")));
-            }
             let (engine, dry) = open_for(root, dry_run).await?;
             let ctx = Ctx::new(today(), actor(&cli_actor, "rollback")?);
             if engine.rollback(&account, &reason, &ctx).await? {

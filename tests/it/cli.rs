@@ -629,3 +629,32 @@ async fn a_dry_run_shows_what_the_real_run_then_does_and_changes_nothing() {
     );
     assert!(files >= said.len());
 }
+
+#[test]
+fn every_format_a_command_offers_is_real_and_bad_values_are_refused_with_the_choices() {
+    let ws = support::csv_workspace();
+    // (args, exit code, what stderr says)
+    let table: [(&[&str], i32, &str); 5] = [
+        (&["status", "--format", "html"], 2, "[possible values: text, json]"),
+        (
+            &["bill", "A001", "--period", "2017-04", "--format", "markdown"],
+            2,
+            "[possible values: text, html, json, csv]",
+        ),
+        (&["notices", "--wave", "dc1-colocation", "--format", "html"], 2, "[possible values: text, json, csv]"),
+        (&["run", "--wave", "dc1-colocation", "--as-of", "2017-6-1x"], 2, "write it as YYYY-MM-DD"),
+        (&["waive", "A001", "--reason", " "], 2, "must say why"),
+    ];
+    for (args, code, says) in table {
+        let out = cutover(ws.path()).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    // Every format offered gives its own kind of output.
+    let html = cutover(ws.path()).args(["bill", "A001", "--period", "2017-04", "--format", "html"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&html.stdout).trim_start().starts_with("<!DOCTYPE html>"));
+    let csv_out = cutover(ws.path()).args(["bill", "A001", "--period", "2017-04", "--format", "csv"]).output().unwrap();
+    let mut rdr = csv::Reader::from_reader(csv_out.stdout.as_slice());
+    assert!(rdr.records().count() >= 2, "CSV with a row per line");
+}
