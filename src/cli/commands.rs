@@ -78,7 +78,10 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             let engine = open_or_scratch(root, crate::store::extraction::Filter::Wave(wave.clone())).await?;
             let w = engine.runnable_wave(&wave)?.clone();
             // Accounts not reconciled yet (a fresh workspace) are rated and reconciled now.
-            let ctx = Ctx::new(today(), actor(&cli_actor, "reconcile")?);
+            let ctx = Ctx::new(
+                today(),
+                actor(&cli_actor, "reconcile").unwrap_or_else(|_| "unnamed (reconcile report)".into()),
+            );
             if engine.store.count_wave(&wave, &[crate::domain::State::Extracted, crate::domain::State::Rated]).await?
                 > 0
             {
@@ -225,7 +228,8 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
 }
 
 /// Who is acting, for the journal: `--actor` / `$CUTOVER_ACTOR`, else `$USER`, with the command.
-/// A state change without a known actor is refused: the journal must say who.
+/// A state change without a known actor is refused: the journal must say who. (A report, which
+/// changes no account, runs without one.)
 fn actor(given: &Option<String>, command: &str) -> Result<String> {
     let user = given
         .clone()
