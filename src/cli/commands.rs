@@ -102,7 +102,23 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             let unwaived = rep.summary.failed > rep.summary.waived;
             Ok(u8::from(unwaived || rep.gate != crate::reconcile::GateVerdict::Proceed))
         }
-        Command::Waive { account, reason } => {
+        Command::Waive { account, reason, revoke: true } => {
+            let engine = open(root).await?;
+            let ctx = Ctx::new(today(), actor(&cli_actor, "waive --revoke")?);
+            if engine.revoke_waiver(&account, &reason, &ctx).await? {
+                let state = engine.store.account(&account).await?.map(|r| r.state.to_string()).unwrap_or_default();
+                println!("{account}: waiver revoked ({reason}); the account is {state}");
+            } else {
+                println!("{account} has no waiver; nothing changed");
+            }
+            Ok(0)
+        }
+        Command::Waves { format } => {
+            let engine = open(root).await?;
+            print!("{}", report::waves(&engine, format.into()).await?);
+            Ok(0)
+        }
+        Command::Waive { account, reason, revoke: false } => {
             let engine = open(root).await?;
             let ctx = Ctx::new(today(), actor(&cli_actor, "waive")?);
             if engine.waive(&account, &reason, &ctx).await? {
@@ -165,7 +181,16 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             dry_report(dry, &engine).await?;
             Ok(u8::from(r.failed > 0 || r.unknown > 0 || r.retried > 0))
         }
-        Command::Notices { wave, format } => {
+        Command::Notices { wave, upcoming: Some(days), as_of, format } => {
+            let engine = open(root).await?;
+            engine.wave(&wave)?;
+            let from = as_of.unwrap_or_else(today);
+            let to = from + chrono::Days::new(u64::from(days));
+            let rows = engine.store.upcoming_notices(&wave, from, to).await?;
+            print!("{}", report::upcoming(&wave, from, to, &rows, format.into())?);
+            Ok(0)
+        }
+        Command::Notices { wave, upcoming: None, format, .. } => {
             let engine = open(root).await?;
             let r = engine.notice_report(&wave).await?;
             print!("{}", crate::notify::report::render(&r, format.into()).map_err(Failure::operational)?);

@@ -187,12 +187,22 @@ pub enum Command {
         lines: bool,
     },
     /// Waive a failing account: it may be switched despite its reconciliation (journaled).
+    /// `--revoke` withdraws the waiver: an account not yet cut over is held again.
     Waive {
         /// The legacy account number (e.g. A000012).
         account: String,
         /// Why: kept in the account's journal and shown in every report.
         #[arg(long, value_parser = non_blank)]
         reason: String,
+        /// Withdraw the account's waiver instead of granting one.
+        #[arg(long)]
+        revoke: bool,
+    },
+    /// The waves of the plan: id, name, window, and accounts per state.
+    Waves {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: StatusFormat,
     },
     /// The wave's gate: promote a paused wave.
     Gate {
@@ -232,6 +242,13 @@ pub enum Command {
         /// The wave id (the `id` in its wave file, e.g. dc1-colocation).
         #[arg(long)]
         wave: String,
+        /// Instead: the accounts whose notice is due in the next DAYS days (from --as-of, default
+        /// today), with their dates, earliest first.
+        #[arg(long, value_name = "DAYS")]
+        upcoming: Option<u32>,
+        /// With --upcoming: the day to count from, YYYY-MM-DD (default: today).
+        #[arg(long, value_name = "DATE", value_parser = parse_date, requires = "upcoming")]
+        as_of: Option<chrono::NaiveDate>,
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: NoticesFormat,

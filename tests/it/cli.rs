@@ -658,3 +658,48 @@ fn every_format_a_command_offers_is_real_and_bad_values_are_refused_with_the_cho
     let mut rdr = csv::Reader::from_reader(csv_out.stdout.as_slice());
     assert!(rdr.records().count() >= 2, "CSV with a row per line");
 }
+
+#[tokio::test]
+async fn waves_upcoming_notices_and_a_revoked_waiver_through_the_binary() {
+    let ws = super::smtp::workspace_mailing("").await;
+    let dir = ws.path();
+    // The plan's waves with their windows and accounts per state.
+    let waves = json(dir, &["waves", "--format", "json"]);
+    let dc1 = waves.as_array().unwrap().iter().find(|w| w["id"] == "dc1-colocation").unwrap().clone();
+    assert_eq!((dc1["start"].as_str(), dc1["end"].as_str()), (Some("2017-06-05"), Some("2017-08-03")));
+    let reconciled = dc1["accounts"]["reconciled"].as_i64().unwrap();
+    assert!(reconciled > 0, "{dc1}");
+    // The notices due in the next days, earliest first, and only those.
+    let up = json(
+        dir,
+        &["notices", "--wave", "dc1-colocation", "--upcoming", "31", "--as-of", "2017-05-15", "--format", "json"],
+    );
+    let dates: Vec<&str> =
+        up["upcoming"].as_array().unwrap().iter().map(|u| u["notice_date"].as_str().unwrap()).collect();
+    assert!(!dates.is_empty());
+    assert!(dates.windows(2).all(|p| p[0] <= p[1]), "earliest first: {dates:?}");
+    assert!(dates.iter().all(|d| ("2017-05-15"..="2017-06-15").contains(d)), "{dates:?}");
+    // A waiver granted, then withdrawn: a failing account is held again, both journaled.
+    let fx = support::csv_workspace();
+    let dir = fx.path();
+    assert!(
+        cutover(dir)
+            .args(["run", "--wave", "dc1-colocation", "--as-of", "2017-05-01"])
+            .output()
+            .unwrap()
+            .status
+            .code()
+            .is_some_and(|c| c <= 1)
+    );
+    let failing = "A003".to_string();
+    assert_eq!(json(dir, &["status", "--account", &failing, "--format", "json"])["account"]["state"], "held");
+    assert!(cutover(dir).args(["waive", &failing, "--reason", "price agreed"]).output().unwrap().status.success());
+    let out = cutover(dir).args(["waive", &failing, "--reason", "not agreed after all", "--revoke"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let one = json(dir, &["status", "--account", &failing, "--format", "json"]);
+    assert_eq!(one["account"]["state"], "held");
+    let last = one["journal"].as_array().unwrap().last().unwrap()["reason"].as_str().unwrap().to_string();
+    assert!(last.starts_with("waiver revoked: not agreed after all"), "{last}");
+    let again = cutover(dir).args(["waive", &failing, "--reason", "x", "--revoke"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("has no waiver; nothing changed"));
+}
