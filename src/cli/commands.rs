@@ -34,8 +34,8 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             );
             Ok(0)
         }
-        Command::Run { wave, as_of, recheck_held } => {
-            let engine = open(root).await?;
+        Command::Run { wave, as_of, recheck_held, dry_run } => {
+            let (engine, dry) = open_for(root, dry_run).await?;
             let ctx = Ctx::new(as_of.unwrap_or_else(today), actor(&cli_actor, "run")?);
             if recheck_held {
                 engine.runnable_wave(&wave)?;
@@ -45,6 +45,7 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             let mailer = mailer(&engine)?;
             let r = engine.run_wave(&wave, &ctx, &mailer).await?;
             print!("{}", report::run_text(&r));
+            dry_report(dry, &engine).await?;
             Ok(u8::from(r.notified.failed > 0 || r.gate != Some(crate::reconcile::GateVerdict::Proceed)))
         }
         Command::Bill { account, period, format, legacy } => {
@@ -77,7 +78,10 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             let engine = open_or_scratch(root, crate::store::extraction::Filter::Wave(wave.clone())).await?;
             let w = engine.runnable_wave(&wave)?.clone();
             // Accounts not reconciled yet (a fresh workspace) are rated and reconciled now.
-            let ctx = Ctx::new(today(), actor(&cli_actor, "reconcile")?);
+            let ctx = Ctx::new(
+                today(),
+                actor(&cli_actor, "reconcile").unwrap_or_else(|_| "unnamed (reconcile report)".into()),
+            );
             if engine.store.count_wave(&wave, &[crate::domain::State::Extracted, crate::domain::State::Rated]).await?
                 > 0
             {
@@ -98,10 +102,23 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             let unwaived = rep.summary.failed > rep.summary.waived;
             Ok(u8::from(unwaived || rep.gate != crate::reconcile::GateVerdict::Proceed))
         }
-        Command::Waive { account, reason } => {
-            if reason.trim().is_empty() {
-                return Err(Failure::input(anyhow::anyhow!("--reason must say why")));
+        Command::Waive { account, reason, revoke: true } => {
+            let engine = open(root).await?;
+            let ctx = Ctx::new(today(), actor(&cli_actor, "waive --revoke")?);
+            if engine.revoke_waiver(&account, &reason, &ctx).await? {
+                let state = engine.store.account(&account).await?.map(|r| r.state.to_string()).unwrap_or_default();
+                println!("{account}: waiver revoked ({reason}); the account is {state}");
+            } else {
+                println!("{account} has no waiver; nothing changed");
             }
+            Ok(0)
+        }
+        Command::Waves { format } => {
+            let engine = open(root).await?;
+            print!("{}", report::waves(&engine, format.into()).await?);
+            Ok(0)
+        }
+        Command::Waive { account, reason, revoke: false } => {
             let engine = open(root).await?;
             let ctx = Ctx::new(today(), actor(&cli_actor, "waive")?);
             if engine.waive(&account, &reason, &ctx).await? {
@@ -112,9 +129,6 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Gate { action: GateAction::Promote { wave, reason } } => {
-            if reason.trim().is_empty() {
-                return Err(Failure::input(anyhow::anyhow!("--reason must say why")));
-            }
             let engine = open(root).await?;
             let ctx = Ctx::new(today(), actor(&cli_actor, "gate promote")?);
             use crate::engine::Promoted;
@@ -130,7 +144,7 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             }
             Ok(0)
         }
-        Command::Notify { wave, as_of, preview, resolve, resolution, reason } => {
+        Command::Notify { wave, as_of, preview, resolve, resolution, reason, dry_run } => {
             let ctx = Ctx::new(as_of.unwrap_or_else(today), actor(&cli_actor, "notify")?);
             if let Some(account) = preview {
                 let engine =
@@ -140,12 +154,9 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
                 return Ok(0);
             }
             let wave = wave.unwrap_or_default();
-            let engine = open(root).await?;
+            let (engine, dry) = open_for(root, dry_run).await?;
             if let (Some(account), Some(decision)) = (resolve, resolution) {
                 let why = reason.unwrap_or_default();
-                if why.trim().is_empty() {
-                    return Err(Failure::input(anyhow::anyhow!("--reason must say why")));
-                }
                 engine.resolve_notice(&wave, &account, decision == Resolution::Sent, &why, &ctx).await?;
                 println!(
                     "{account}: notice marked {}",
@@ -167,9 +178,19 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
                  (`cutover notices --wave {wave}` lists them)",
                 ctx.as_of, r.done, r.rescheduled, r.held, r.retried, r.failed, r.unknown
             );
+            dry_report(dry, &engine).await?;
             Ok(u8::from(r.failed > 0 || r.unknown > 0 || r.retried > 0))
         }
-        Command::Notices { wave, format } => {
+        Command::Notices { wave, upcoming: Some(days), as_of, format } => {
+            let engine = open(root).await?;
+            engine.wave(&wave)?;
+            let from = as_of.unwrap_or_else(today);
+            let to = from + chrono::Days::new(u64::from(days));
+            let rows = engine.store.upcoming_notices(&wave, from, to).await?;
+            print!("{}", report::upcoming(&wave, from, to, &rows, format.into())?);
+            Ok(0)
+        }
+        Command::Notices { wave, upcoming: None, format, .. } => {
             let engine = open(root).await?;
             let r = engine.notice_report(&wave).await?;
             print!("{}", crate::notify::report::render(&r, format.into()).map_err(Failure::operational)?);
@@ -190,25 +211,26 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             );
             Ok(u8::from(!r.rejected.is_empty()))
         }
-        Command::Schedule { wave, as_of, tick_seconds } => schedule(root, &cli_actor, wave, as_of, tick_seconds).await,
-        Command::Switch { wave, as_of } => {
-            let engine = open(root).await?;
+        Command::Schedule { wave, as_of, tick_seconds, dry_run } => {
+            schedule(root, &cli_actor, wave, as_of, tick_seconds, dry_run).await
+        }
+        Command::Switch { wave, as_of, dry_run } => {
+            let (engine, dry) = open_for(root, dry_run).await?;
             let ctx = Ctx::new(as_of.unwrap_or_else(today), actor(&cli_actor, "switch")?);
             let (gate, r) = engine.switch_wave(&wave, &ctx).await?;
             println!("{wave} as of {}: gate {gate:?}; {} account(s) cut over, {} held", ctx.as_of, r.done, r.held);
+            dry_report(dry, &engine).await?;
             Ok(u8::from(gate != crate::reconcile::GateVerdict::Proceed))
         }
-        Command::Rollback { account, reason } => {
-            if reason.trim().is_empty() {
-                return Err(Failure::input(anyhow::anyhow!("--reason must say why")));
-            }
-            let engine = open(root).await?;
+        Command::Rollback { account, reason, dry_run } => {
+            let (engine, dry) = open_for(root, dry_run).await?;
             let ctx = Ctx::new(today(), actor(&cli_actor, "rollback")?);
             if engine.rollback(&account, &reason, &ctx).await? {
                 println!("{account} rolled back: {reason}");
             } else {
                 println!("{account} was already rolled back; nothing changed");
             }
+            dry_report(dry, &engine).await?;
             Ok(0)
         }
         Command::Bench { what } => super::bench::run(what).await,
@@ -231,7 +253,8 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
 }
 
 /// Who is acting, for the journal: `--actor` / `$CUTOVER_ACTOR`, else `$USER`, with the command.
-/// A state change without a known actor is refused: the journal must say who.
+/// A state change without a known actor is refused: the journal must say who. (A report, which
+/// changes no account, runs without one.)
 fn actor(given: &Option<String>, command: &str) -> Result<String> {
     let user = given
         .clone()
@@ -263,6 +286,31 @@ async fn open(root: &Path) -> Result<Engine> {
     open_with(ws, store)
 }
 
+/// The engine for a command that changes state; with `dry_run`, diverted to a copy (see `dry`).
+/// A dry run on a workspace that has no state file yet leaves none behind.
+async fn open_for(root: &Path, dry_run: bool) -> Result<(Engine, Option<super::dry::DryRun>)> {
+    if !dry_run {
+        return Ok((open(root).await?, None));
+    }
+    let ws = Workspace::open(root)?;
+    let mut engine = if state_file_missing(&ws) { open_with(ws, Store::scratch().await?)? } else { open(root).await? };
+    let dry = super::dry::DryRun::divert(&mut engine).await?;
+    Ok((engine, Some(dry)))
+}
+
+async fn dry_report(dry: Option<super::dry::DryRun>, engine: &Engine) -> Result<()> {
+    if let Some(d) = dry {
+        print!("{}", d.report(engine).await?);
+    }
+    Ok(())
+}
+
+/// Whether the workspace's SQLite state file does not exist yet.
+fn state_file_missing(ws: &Workspace) -> bool {
+    let url = ws.store_url();
+    url.strip_prefix("sqlite://").is_some_and(|p| !Path::new(p.split('?').next().unwrap_or(p)).exists())
+}
+
 fn open_with(ws: Workspace, store: Store) -> Result<Engine> {
     let checked = load_plan(&ws)?;
     let Some(plan) = checked.plan else {
@@ -278,8 +326,7 @@ fn open_with(ws: Workspace, store: Store) -> Result<Engine> {
 /// source for just what the command needs (a fresh workspace changes nothing on disk).
 async fn open_or_scratch(root: &Path, filter: crate::store::extraction::Filter) -> Result<Engine> {
     let ws = Workspace::open(root)?;
-    let url = ws.store_url();
-    let no_file = url.strip_prefix("sqlite://").is_some_and(|p| !Path::new(p.split('?').next().unwrap_or(p)).exists());
+    let no_file = state_file_missing(&ws);
     let mut engine = if no_file { open_with(ws, Store::scratch().await?)? } else { open(root).await? };
     if no_file || engine.store.last_extraction().await?.is_none() {
         engine.store = Store::scratch().await?;
@@ -455,9 +502,10 @@ async fn schedule(
     waves: Vec<String>,
     as_of: Option<chrono::NaiveDate>,
     tick: Option<u64>,
+    dry_run: bool,
 ) -> Result<u8> {
     use std::sync::atomic::Ordering;
-    let engine = open(root).await?;
+    let (engine, dry) = open_for(root, dry_run).await?;
     let mailer = mailer(&engine)?;
     let waves: Vec<String> = if waves.is_empty() {
         engine.plan.waves.iter().filter(|w| w.start.is_some()).map(|w| w.id.clone()).collect()
@@ -506,6 +554,11 @@ async fn schedule(
                 Err(crate::engine::EngineError::Mail(e)) => eprintln!("schedule: {w}: {e}; will try again"),
                 Err(e) => return Err(e.into()),
             }
+        }
+        if dry.is_some() {
+            // One check is what a dry run shows.
+            dry_report(dry, &engine).await?;
+            return Ok(0);
         }
         let wait = match tick {
             Some(s) => std::time::Duration::from_secs(s),

@@ -7,6 +7,7 @@
 
 mod bench;
 mod commands;
+mod dry;
 mod progress;
 mod report;
 
@@ -54,6 +55,60 @@ impl From<Format> for crate::output::Format {
     }
 }
 
+/// The formats a bill is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BillFormat {
+    Text,
+    Html,
+    Json,
+    Csv,
+}
+
+/// The formats of the notice report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NoticesFormat {
+    Text,
+    Json,
+    Csv,
+}
+
+/// The formats of `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    Text,
+    Json,
+}
+
+impl From<BillFormat> for crate::output::Format {
+    fn from(f: BillFormat) -> Self {
+        match f {
+            BillFormat::Text => Format::Text.into(),
+            BillFormat::Html => Format::Html.into(),
+            BillFormat::Json => Format::Json.into(),
+            BillFormat::Csv => Format::Csv.into(),
+        }
+    }
+}
+
+impl From<NoticesFormat> for crate::output::Format {
+    fn from(f: NoticesFormat) -> Self {
+        match f {
+            NoticesFormat::Text => Format::Text.into(),
+            NoticesFormat::Json => Format::Json.into(),
+            NoticesFormat::Csv => Format::Csv.into(),
+        }
+    }
+}
+
+impl From<StatusFormat> for crate::output::Format {
+    fn from(f: StatusFormat) -> Self {
+        match f {
+            StatusFormat::Text => Format::Text.into(),
+            StatusFormat::Json => Format::Json.into(),
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build a demo workspace with a synthetic legacy database and run every dated wave end to end
@@ -89,11 +144,15 @@ pub enum Command {
         #[arg(long)]
         wave: String,
         /// The day to run as (default: today). Use it to catch up or simulate.
-        #[arg(long, value_name = "DATE")]
+        #[arg(long, value_name = "DATE", value_parser = parse_date)]
         as_of: Option<chrono::NaiveDate>,
         /// Put held accounts back to be rated and reconciled again first (after a fix).
         #[arg(long)]
         recheck_held: bool,
+        /// Show what would happen (each account's change, the mail and files), on a copy: nothing is
+        /// written and nothing sent. Exits as the real run would.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Print an account's bill for a period in the new format (or, with --legacy, the old one).
     /// Works on a fresh workspace too.
@@ -103,8 +162,9 @@ pub enum Command {
         /// The bill period, YYYY-MM.
         #[arg(long)]
         period: crate::domain::Period,
+        /// Output format.
         #[arg(long, value_enum, default_value = "text")]
-        format: Format,
+        format: BillFormat,
         /// Show what the legacy system billed instead.
         #[arg(long)]
         legacy: bool,
@@ -116,8 +176,10 @@ pub enum Command {
     /// run's) and says what changed since the previous run. `--format html` is a self-contained
     /// page with charts, a sortable table and a drill-down per account.
     Reconcile {
+        /// The wave id (the `id` in its wave file, e.g. dc1-colocation).
         #[arg(long)]
         wave: String,
+        /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
         /// With `--format csv`: one row per line difference instead of one per account and period.
@@ -125,11 +187,22 @@ pub enum Command {
         lines: bool,
     },
     /// Waive a failing account: it may be switched despite its reconciliation (journaled).
+    /// `--revoke` withdraws the waiver: an account not yet cut over is held again.
     Waive {
+        /// The legacy account number (e.g. A000012).
         account: String,
         /// Why: kept in the account's journal and shown in every report.
-        #[arg(long)]
+        #[arg(long, value_parser = non_blank)]
         reason: String,
+        /// Withdraw the account's waiver instead of granting one.
+        #[arg(long)]
+        revoke: bool,
+    },
+    /// The waves of the plan: id, name, window, and accounts per state.
+    Waves {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: StatusFormat,
     },
     /// The wave's gate: promote a paused wave.
     Gate {
@@ -139,9 +212,11 @@ pub enum Command {
     /// Send the customer notices due as of DATE (cron-friendly; each notice goes once, never late).
     /// Works on a fresh workspace: it extracts first.
     Notify {
+        /// The wave id (the `id` in its wave file, e.g. dc1-colocation).
         #[arg(long, required_unless_present = "preview")]
         wave: Option<String>,
-        #[arg(long, value_name = "DATE")]
+        /// The day to act as, YYYY-MM-DD (default: today): catch up, or simulate a date.
+        #[arg(long, value_name = "DATE", value_parser = parse_date)]
         as_of: Option<chrono::NaiveDate>,
         /// Print the notice one account would get (subject, text and HTML), and send nothing.
         #[arg(long, value_name = "ACCOUNT", conflicts_with = "resolve")]
@@ -150,18 +225,33 @@ pub enum Command {
         /// mail server's log shows it went out, `--as resend` to send it again. Needs --reason.
         #[arg(long, value_name = "ACCOUNT", requires_all = ["resolution", "reason"])]
         resolve: Option<String>,
+        /// With --resolve: `sent` (the mail log shows it went out) or `resend` (it did not).
         #[arg(long = "as", value_enum, value_name = "DECISION")]
         resolution: Option<Resolution>,
-        #[arg(long)]
+        /// Why (with --resolve): kept in the account's journal.
+        #[arg(long, value_parser = non_blank)]
         reason: Option<String>,
+        /// Show which notices would go out and what would change, on a copy: nothing is written
+        /// and nothing sent. Exits as the real run would.
+        #[arg(long, conflicts_with_all = ["preview", "resolve"])]
+        dry_run: bool,
     },
     /// Report a wave's notices: sent, failed (with the server's reply), printed, unknown, and the
     /// accounts that could not be scheduled.
     Notices {
+        /// The wave id (the `id` in its wave file, e.g. dc1-colocation).
         #[arg(long)]
         wave: String,
+        /// Instead: the accounts whose notice is due in the next DAYS days (from --as-of, default
+        /// today), with their dates, earliest first.
+        #[arg(long, value_name = "DAYS")]
+        upcoming: Option<u32>,
+        /// With --upcoming: the day to count from, YYYY-MM-DD (default: today).
+        #[arg(long, value_name = "DATE", value_parser = parse_date, requires = "upcoming")]
+        as_of: Option<chrono::NaiveDate>,
+        /// Output format.
         #[arg(long, value_enum, default_value = "text")]
-        format: Format,
+        format: NoticesFormat,
     },
     /// Billing email addresses customers submitted through the form.
     Contacts {
@@ -174,26 +264,41 @@ pub enum Command {
         /// The waves to serve (default: every dated wave).
         #[arg(long)]
         wave: Vec<String>,
-        /// Treat DATE as today (for a dry run or a catch-up).
-        #[arg(long, value_name = "DATE")]
+        /// Treat DATE (YYYY-MM-DD) as today, for a catch-up. Real mail is sent: to see what would
+        /// happen, add --dry-run.
+        #[arg(long, value_name = "DATE", value_parser = parse_date)]
         as_of: Option<chrono::NaiveDate>,
         /// Seconds between checks (default: at the top of each hour).
         #[arg(long, hide = true)]
         tick_seconds: Option<u64>,
+        /// One check only, on a copy: print which notices would go out, write and send nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Cut over the accounts that are due as of DATE, notified and passing, if the gate allows.
     Switch {
+        /// The wave id (the `id` in its wave file, e.g. dc1-colocation).
         #[arg(long)]
         wave: String,
-        #[arg(long, value_name = "DATE")]
+        /// The day to act as, YYYY-MM-DD (default: today): catch up, or simulate a date.
+        #[arg(long, value_name = "DATE", value_parser = parse_date)]
         as_of: Option<chrono::NaiveDate>,
+        /// Show what would happen (each account's change, the mail and files), on a copy: nothing is
+        /// written and nothing sent. Exits as the real run would.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Return one account to the legacy system, with a reason (journaled).
     Rollback {
+        /// The legacy account number (e.g. A000012).
         account: String,
         /// Why: kept in the account's journal.
-        #[arg(long)]
+        #[arg(long, value_parser = non_blank)]
         reason: String,
+        /// Show what would happen (each account's change, the mail and files), on a copy: nothing is
+        /// written and nothing sent. Exits as the real run would.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Benchmarks anyone can run (no workspace needed): `bench rate`, the rating engine;
     /// `bench gen` and `bench reconcile`, the comparison scripts/bench-reconcile.sh times.
@@ -211,19 +316,22 @@ pub enum Command {
         #[arg(long, value_name = "WAVE")]
         wave: Option<String>,
         /// Only changes effective on or after this day (YYYY-MM-DD).
-        #[arg(long, value_name = "DATE")]
+        #[arg(long, value_name = "DATE", value_parser = parse_date)]
         since: Option<chrono::NaiveDate>,
         #[arg(long, value_enum, default_value = "text")]
         format: JournalFormat,
     },
     /// Where accounts stand: per wave, or one account with its journal and quarantined rows.
     Status {
+        /// The wave id (the `id` in its wave file, e.g. dc1-colocation).
         #[arg(long, conflicts_with = "account")]
         wave: Option<String>,
+        /// Only this account (its legacy account number), with its journal and quarantined rows.
         #[arg(long)]
         account: Option<String>,
+        /// Output format.
         #[arg(long, value_enum, default_value = "text")]
-        format: Format,
+        format: StatusFormat,
     },
 }
 
@@ -317,10 +425,11 @@ pub enum GateAction {
     /// Let a paused wave proceed: you have looked at its reconciliation (journaled on the wave).
     /// An aborted wave cannot be promoted; a later, different reconciliation is judged afresh.
     Promote {
+        /// The wave id (the `id` in its wave file, e.g. dc1-colocation).
         #[arg(long)]
         wave: String,
         /// Why: kept in the wave's journal and shown in every report.
-        #[arg(long)]
+        #[arg(long, value_parser = non_blank)]
         reason: String,
     },
 }
@@ -330,6 +439,17 @@ pub enum PlanAction {
     /// Validate the wave files and the catalog: exit 0, or exit 2 with one `file:line:col: message`
     /// per problem on stderr. Warnings (an undated wave) do not fail the check.
     Check,
+}
+
+/// A date argument: `YYYY-MM-DD`, or an error that says so.
+fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|_| format!("`{s}` is not a date: write it as YYYY-MM-DD (e.g. 2017-06-01)"))
+}
+
+/// A reason: it goes into the journal, so it must say something.
+fn non_blank(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() { Err("must say why (it is kept in the journal)".into()) } else { Ok(s.trim().to_string()) }
 }
 
 /// A failure with its exit code; printed once, at the top.

@@ -261,3 +261,115 @@ pub async fn journal(
     out.flush().map_err(io)?;
     Ok(())
 }
+
+/// The notices due in a window: when each goes, and the dates it announces.
+pub fn upcoming(
+    wave: &str,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+    rows: &[crate::store::AccountRow],
+    format: Format,
+) -> Result<String> {
+    let d = |x: Option<chrono::NaiveDate>| x.map_or(String::new(), |d| d.to_string());
+    match format {
+        Format::Json => {
+            #[derive(Serialize)]
+            struct Row<'a> {
+                account_number: &'a str,
+                notice_date: Option<chrono::NaiveDate>,
+                first_new_bill_date: Option<chrono::NaiveDate>,
+                cutover_date: Option<chrono::NaiveDate>,
+            }
+            #[derive(Serialize)]
+            struct Out<'a> {
+                wave: &'a str,
+                from: chrono::NaiveDate,
+                to: chrono::NaiveDate,
+                upcoming: Vec<Row<'a>>,
+            }
+            let upcoming = rows
+                .iter()
+                .map(|r| Row {
+                    account_number: &r.account_number,
+                    notice_date: r.notice_date,
+                    first_new_bill_date: r.first_new_bill_date,
+                    cutover_date: r.cutover_date,
+                })
+                .collect();
+            json(&Out { wave, from, to, upcoming }).map_err(Failure::operational)
+        }
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(vec![]);
+            let mut put = |rec: [&str; 5]| w.write_record(rec).map_err(Failure::operational);
+            put(["wave", "account_number", "notice_date", "first_new_bill_date", "cutover_date"])?;
+            for r in rows {
+                put([wave, &r.account_number, &d(r.notice_date), &d(r.first_new_bill_date), &d(r.cutover_date)])?;
+            }
+            let bytes = w.into_inner().map_err(|e| Failure::operational(anyhow::anyhow!("{e}")))?;
+            String::from_utf8(bytes).map_err(Failure::operational)
+        }
+        _ => {
+            let mut o = format!("{wave}: {} notice(s) due from {from} to {to}\n", rows.len());
+            if !rows.is_empty() {
+                let _ = writeln!(o, "  {:<10}  {:<12}  {:<14}  cut-over", "notice", "account", "first new bill");
+            }
+            for r in rows {
+                let _ = writeln!(
+                    o,
+                    "  {:<10}  {:<12}  {:<14}  {}",
+                    d(r.notice_date),
+                    r.account_number,
+                    d(r.first_new_bill_date),
+                    d(r.cutover_date)
+                );
+            }
+            Ok(o)
+        }
+    }
+}
+
+/// The plan's waves: id, name, window, the usage carry-over, and accounts per state.
+pub async fn waves(engine: &Engine, format: Format) -> Result<String> {
+    #[derive(Serialize)]
+    struct WaveRow<'a> {
+        id: &'a str,
+        name: &'a str,
+        start: Option<chrono::NaiveDate>,
+        end: Option<chrono::NaiveDate>,
+        duration_days: u32,
+        usage_carryover: &'static str,
+        accounts: std::collections::BTreeMap<String, i64>,
+    }
+    let mut rows = Vec::new();
+    for w in &engine.plan.waves {
+        let counts = engine.store.state_counts(Some(&w.id)).await?;
+        rows.push(WaveRow {
+            id: &w.id,
+            name: &w.name,
+            start: w.start,
+            end: w.end(),
+            duration_days: w.duration_days,
+            usage_carryover: w.usage_carryover.as_str(),
+            accounts: counts.into_iter().map(|(s, n)| (s.to_string(), n)).collect(),
+        });
+    }
+    if format == Format::Json {
+        return json(&rows).map_err(Failure::operational);
+    }
+    let mut o = String::new();
+    for w in &rows {
+        let window = match (w.start, w.end) {
+            (Some(s), Some(e)) => format!("{s} .. {e} ({} days)", w.duration_days),
+            _ => "not dated yet (cannot run)".to_string(),
+        };
+        let states: Vec<String> = w.accounts.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        let _ = writeln!(
+            o,
+            "{:<20} {}\n  window {window}; last legacy usage billed by the {} system",
+            w.id, w.name, w.usage_carryover
+        );
+        let _ =
+            writeln!(o, "  accounts: {}", if states.is_empty() { "none yet".to_string() } else { states.join(", ") });
+    }
+    Ok(o)
+}

@@ -557,25 +557,31 @@ impl<'a> Notifier<'a> {
             }
         });
         let verdicts = self.store().verdicts(std::slice::from_ref(&acct.account.account_number)).await?;
-        let convention = verdicts.iter().any(|(_, v)| v.contains("proration_convention"));
+        let mut reasons = Vec::new();
+        for (_, data) in &verdicts {
+            let v: crate::reconcile::PeriodVerdict = serde_json::from_str(data).map_err(|e| {
+                crate::store::StoreError::Corrupt(format!("verdict of {}: {e}", acct.account.account_number))
+            })?;
+            reasons.extend(v.reasons);
+        }
+        let (prices_unchanged, why) = crate::notify::render::change_explained(&reasons);
         let preview_total = preview.as_ref().map(|b| b.total);
         let mut change_note = None;
         if let (Some(new), Some(old)) = (preview_total, last_legacy)
             && new != old
         {
+            let currency = &acct.account.currency;
+            let because = if why.is_empty() {
+                "The difference comes from the services active in each period.".to_string()
+            } else {
+                format!("The difference: {}.", why.join("; "))
+            };
             let mut note = format!(
-                "Your recurring and one-time charges come to {new} {} on your first new bill, \
-                 against {old} on your last bill.",
-                acct.account.currency
+                "Your recurring and one-time charges come to {new} {currency} on your first new bill, against \
+                 {old} {currency} on your last bill. {because}"
             );
             if has_usage {
                 note.push_str(" Usage charges follow your actual usage each month, as before.");
-            }
-            if convention {
-                note.push_str(
-                    " Partial months are now prorated by the actual days in the month rather than a 30-day month, \
-                     so a partial month can differ by a few cents to a few dollars.",
-                );
             }
             change_note = Some(note);
         }
@@ -608,6 +614,7 @@ impl<'a> Notifier<'a> {
             has_usage,
             usage_note,
             change_note,
+            prices_unchanged,
         })
     }
 }

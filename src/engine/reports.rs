@@ -201,6 +201,38 @@ impl Engine {
         Ok(true)
     }
 
+    /// Withdraws a waiver. An account that is moving only because of it (its reconciliation
+    /// failed) and is not cut over yet is held again; a cut-over account keeps its state (roll it
+    /// back to undo the cut-over). Journaled with the reason. False when there was no waiver.
+    pub async fn revoke_waiver(&self, account: &str, reason: &str, ctx: &Ctx) -> Result<bool, EngineError> {
+        let row = self.store.account(account).await?.ok_or_else(|| StoreError::NoAccount(account.to_string()))?;
+        let failed = self.store.recon(account).await?.as_deref() == Some("fail");
+        let mut tx = self.store.begin().await?;
+        if !self.store.drop_waiver_in(&mut tx, account).await? {
+            return Ok(false);
+        }
+        let moving = matches!(row.state, State::Rated | State::Reconciled | State::Notified);
+        let (to, why) = if failed && moving {
+            (State::Held, format!("waiver revoked: {reason}; held, its reconciliation failed"))
+        } else {
+            (row.state, format!("waiver revoked: {reason}"))
+        };
+        let t = crate::store::Transition {
+            account,
+            from: row.state,
+            to,
+            actor: &ctx.actor,
+            reason: &why,
+            at: ctx.at,
+            schedule: None,
+        };
+        if !self.store.transition_in(&mut tx, &t).await? {
+            return Err(EngineError::Refused(format!("account {account} changed state meanwhile; try again")));
+        }
+        tx.commit().await.map_err(|e| self.store.err(e))?;
+        Ok(true)
+    }
+
     /// Promotes a paused wave: a person has looked at its latest reconciliation run and lets the
     /// wave proceed. Journaled on the wave with the run's fingerprint, so the promotion covers
     /// exactly what was looked at: a later, different outcome is judged afresh.

@@ -42,6 +42,70 @@ pub struct NoticeData {
     pub usage_note: Option<String>,
     /// A plain note when the total changes, and why.
     pub change_note: Option<String>,
+    /// Whether "your services and contracted prices stay the same" is true for this account (no
+    /// price, missing or extra charge among its reconciliation's differences).
+    pub prices_unchanged: bool,
+}
+
+/// Why an account's recurring and one-time charges differ between its last legacy bill and its
+/// first new one, in plain words, from the reasons its reconciliation found (pure). Returns
+/// whether its services and contracted prices stay the same, and the sentences that explain a
+/// change. Usage reasons are left out: the preview carries no usage.
+pub fn change_explained(reasons: &[crate::reconcile::Reason]) -> (bool, Vec<&'static str>) {
+    use crate::reconcile::Reason as R;
+    let mut said = Vec::new();
+    let mut same = true;
+    for r in R::ALL.iter().filter(|r| reasons.contains(r)) {
+        let (changes_price, words) = match r {
+            R::PriceDifference => (
+                true,
+                "a price now follows your contract: the old system billed a different price for the same service",
+            ),
+            R::ExtraLine => (true, "a service you have is now billed that the old system did not bill"),
+            R::MissingLine => {
+                (true, "a charge the old system billed is not among your services and is no longer billed")
+            }
+            R::UnmappedProduct => {
+                (true, "a charge of the old system has no product in the new system and is not carried over")
+            }
+            R::Unexplained => (true, "a difference our billing team reviewed with your account in mind"),
+            R::ProrationConvention => (
+                false,
+                "partial months are now prorated by the actual days in the month rather than a 30-day month, \
+                 so a partial month can differ by a few cents to a few dollars",
+            ),
+            R::Rounding => (false, "each line is now rounded to the cent on its own"),
+            R::UsageDifference | R::ServicePeriod => continue,
+        };
+        same &= !changes_price;
+        said.push(words);
+    }
+    (same, said)
+}
+
+/// Wraps plain text at word boundaries so no line is longer than `width` characters (a word longer
+/// than that stands on its own line). Plain-text mail reads best within 78 columns.
+pub fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    for (i, para) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let mut len = 0;
+        for word in para.split(' ').filter(|w| !w.is_empty()) {
+            let n = word.chars().count();
+            if len > 0 && len + 1 + n > width {
+                out.push('\n');
+                len = 0;
+            } else if len > 0 {
+                out.push(' ');
+                len += 1;
+            }
+            out.push_str(word);
+            len += n;
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -69,6 +133,7 @@ impl Renderer {
     pub fn new(dir: Option<&Path>) -> Result<Renderer, RenderError> {
         let mut env = Environment::new();
         env.set_keep_trailing_newline(true);
+        env.add_filter("wrap", |text: String| wrap(&text, 78));
         for (name, builtin) in BUILTIN {
             let src = match dir.map(|d| d.join(name)).filter(|p| p.exists()) {
                 Some(p) => std::fs::read_to_string(&p)
@@ -121,7 +186,60 @@ mod tests {
             has_usage: true,
             usage_note: Some("Your usage from July 1, 2017 to July 31, 2017, the last period of the old system, will be on your first new bill".into()),
             change_note: Some("Your recurring and one-time charges come to 1200.00 USD on your first new bill, against 1250.00 on your last bill.".into()),
+            prices_unchanged: true,
         }
+    }
+
+    #[test]
+    fn a_change_is_explained_and_prices_stay_the_same_only_when_true() {
+        use crate::reconcile::Reason as R;
+        // (reasons found, prices stay the same, sentences start with)
+        let table: [(&[R], bool, &[&str]); 6] = [
+            (&[], true, &[]),
+            (&[R::ProrationConvention], true, &["partial months are now prorated"]),
+            (&[R::Rounding, R::ProrationConvention], true, &["partial months", "each line is now rounded"]),
+            (&[R::PriceDifference], false, &["a price now follows your contract"]),
+            (&[R::UsageDifference, R::ServicePeriod], true, &[]),
+            (&[R::ExtraLine, R::MissingLine], false, &["a charge the old system billed", "a service you have"]),
+        ];
+        for (reasons, same, starts) in table {
+            let (got_same, said) = change_explained(reasons);
+            assert_eq!(got_same, same, "{reasons:?}");
+            assert_eq!(said.len(), starts.len(), "{reasons:?}: {said:?}");
+            for (s, w) in said.iter().zip(starts) {
+                assert!(s.starts_with(w), "{s}");
+            }
+        }
+    }
+
+    #[test]
+    fn plain_text_lines_stay_within_78_characters() {
+        // (text, width, wrapped)
+        let table = [
+            ("a b c", 3, "a b\nc"),
+            ("short", 78, "short"),
+            ("one\ntwo words", 4, "one\ntwo\nwords"),
+            ("averyveryverylongword x", 5, "averyveryverylongword\nx"),
+        ];
+        for (text, width, want) in table {
+            assert_eq!(wrap(text, width), want, "{text:?}");
+        }
+        let long = NoticeData { usage_note: Some("word ".repeat(60)), change_note: Some("more ".repeat(60)), ..data() };
+        let r = Renderer::new(None).unwrap().render(&long).unwrap();
+        let widest = r.text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+        assert!(widest <= 78, "a line of {widest} characters:\n{}", r.text);
+    }
+
+    #[test]
+    fn services_and_prices_are_said_to_stay_only_when_they_do() {
+        let r = Renderer::new(None).unwrap();
+        let same = r.render(&data()).unwrap();
+        assert!(
+            same.text.contains("contracted prices stay the same")
+                && same.html.contains("contracted prices stay the same")
+        );
+        let changed = r.render(&NoticeData { prices_unchanged: false, ..data() }).unwrap();
+        assert!(!changed.text.contains("stay the same") && !changed.html.contains("stay the same"));
     }
 
     #[test]

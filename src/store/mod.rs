@@ -176,6 +176,31 @@ impl Store {
         Store::open("sqlite::memory:").await
     }
 
+    /// Copies this store into a new SQLite file, whole and consistent (`VACUUM INTO`), for a dry
+    /// run: the stages then run on the copy exactly as they would on the store. PostgreSQL stores
+    /// cannot be copied this way yet.
+    pub async fn copy_to(&self, path: &std::path::Path) -> Result<(), StoreError> {
+        if self.dialect != Dialect::Sqlite {
+            return Err(StoreError::BadUrl {
+                url: self.url.clone(),
+                message: "a dry run works on a copy of the store, and copying is only done for SQLite stores yet"
+                    .into(),
+            });
+        }
+        let target = path.display().to_string().replace('\'', "''");
+        sqlx::raw_sql(&format!("VACUUM INTO '{target}'")).execute(&self.pool).await.map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The id of the newest journal row (0 when there is none).
+    pub async fn last_journal_id(&self) -> Result<i64, StoreError> {
+        sqlx::query("SELECT COALESCE(MAX(id), 0) FROM journal")
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|r| r.try_get::<i64, _>(0))
+            .map_err(|e| self.err(e))
+    }
+
     pub fn dialect(&self) -> Dialect {
         self.dialect
     }

@@ -261,6 +261,28 @@ impl Store {
         rows.iter().map(Store::account_row).collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
+    /// The accounts of a wave whose notice is still to send and due in `[from, to]`, earliest first.
+    pub async fn upcoming_notices(
+        &self,
+        wave: &str,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<Vec<super::AccountRow>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM account WHERE wave = $1 AND state = 'reconciled' AND notice_date >= $2 \
+             AND notice_date <= $3 ORDER BY notice_date, account_number",
+            Store::ACCOUNT_COLS
+        );
+        let rows = sqlx::query(&sql)
+            .bind(wave)
+            .bind(from.to_string())
+            .bind(to.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        rows.iter().map(Store::account_row).collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
     // ------------------------------------------------------------------ recipients
 
     /// The billing recipients an account submitted through the form, if any.

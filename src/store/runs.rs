@@ -226,6 +226,17 @@ impl Store {
         Ok(res.rows_affected() > 0)
     }
 
+    /// Withdraws an account's waiver inside a caller's transaction (with its journal row). False
+    /// when it had none.
+    pub async fn drop_waiver_in(&self, tx: &mut Transaction<'static, Any>, account: &str) -> Result<bool, StoreError> {
+        let res = sqlx::query("DELETE FROM waiver WHERE account_number = $1")
+            .bind(account)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(res.rows_affected() > 0)
+    }
+
     /// The waivers of these accounts, as (account, waiver).
     pub async fn waivers(&self, numbers: &[String]) -> Result<Vec<(String, Waiver)>, StoreError> {
         if numbers.is_empty() {

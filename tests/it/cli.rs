@@ -557,3 +557,149 @@ fn the_first_new_bill_and_its_notice_follow_the_wave_usage_carryover() {
         assert!(!String::from_utf8_lossy(&a002.stdout).contains("the last period of the old system"));
     }
 }
+
+/// The outbox files (emails and letters) of a workspace, by name.
+fn outbox(dir: &Path) -> Vec<String> {
+    let mut all = Vec::new();
+    for sub in ["outbox", "outbox/print"] {
+        if let Ok(entries) = std::fs::read_dir(dir.join(sub)) {
+            all.extend(
+                entries
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.path().is_file())
+                    .map(|e| e.file_name().to_string_lossy().to_string()),
+            );
+        }
+    }
+    all.sort();
+    all
+}
+
+#[tokio::test]
+async fn a_dry_run_shows_what_the_real_run_then_does_and_changes_nothing() {
+    let ws = super::smtp::workspace_mailing("").await;
+    let dir = ws.path();
+    let before_status = json(dir, &["status", "--format", "json"]);
+    let before_journal = json(dir, &["journal", "--format", "json"]);
+    for args in [
+        vec!["notify", "--wave", "dc1-colocation", "--as-of", "2017-06-01", "--dry-run"],
+        vec!["run", "--wave", "dc1-colocation", "--as-of", "2017-06-01", "--dry-run"],
+        vec!["schedule", "--wave", "dc1-colocation", "--as-of", "2017-06-01", "--dry-run"],
+        vec!["switch", "--wave", "dc1-colocation", "--as-of", "2017-06-30", "--dry-run"],
+    ] {
+        let out = cutover(dir).args(&args).output().unwrap();
+        assert!(out.status.code().is_some_and(|c| c <= 1), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("nothing below is written or sent"), "{args:?}");
+        assert_eq!(outbox(dir), Vec::<String>::new(), "{args:?}: nothing written to the outbox");
+        assert_eq!(json(dir, &["status", "--format", "json"]), before_status, "{args:?}: no state changed");
+        assert_eq!(json(dir, &["journal", "--format", "json"]), before_journal, "{args:?}: no journal row");
+    }
+    // What the dry run says is what the real run does: the same accounts notified, the same count.
+    let dry = cutover(dir)
+        .args(["notify", "--wave", "dc1-colocation", "--as-of", "2017-06-01", "--dry-run"])
+        .output()
+        .unwrap();
+    let real = cutover(dir).args(["notify", "--wave", "dc1-colocation", "--as-of", "2017-06-01"]).output().unwrap();
+    assert_eq!(dry.status.code(), real.status.code(), "a dry run exits as the real run");
+    let dry_text = String::from_utf8_lossy(&dry.stdout);
+    let mut said: Vec<String> = dry_text
+        .lines()
+        .filter(|l| l.contains("reconciled -> notified"))
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect();
+    said.sort();
+    let after = json(dir, &["status", "--wave", "dc1-colocation", "--format", "json"]);
+    let mut notified: Vec<String> = after["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["state"] == "notified")
+        .map(|a| a["account_number"].as_str().unwrap().to_string())
+        .collect();
+    notified.sort();
+    assert!(!said.is_empty());
+    assert_eq!(said, notified);
+    let files = outbox(dir).len();
+    assert!(
+        dry_text.contains(&format!(
+            "{} email(s) would be sent",
+            outbox(dir).iter().filter(|f| f.ends_with(".eml")).count()
+        )),
+        "{dry_text}"
+    );
+    assert!(files >= said.len());
+}
+
+#[test]
+fn every_format_a_command_offers_is_real_and_bad_values_are_refused_with_the_choices() {
+    let ws = support::csv_workspace();
+    // (args, exit code, what stderr says)
+    let table: [(&[&str], i32, &str); 5] = [
+        (&["status", "--format", "html"], 2, "[possible values: text, json]"),
+        (
+            &["bill", "A001", "--period", "2017-04", "--format", "markdown"],
+            2,
+            "[possible values: text, html, json, csv]",
+        ),
+        (&["notices", "--wave", "dc1-colocation", "--format", "html"], 2, "[possible values: text, json, csv]"),
+        (&["run", "--wave", "dc1-colocation", "--as-of", "2017-6-1x"], 2, "write it as YYYY-MM-DD"),
+        (&["waive", "A001", "--reason", " "], 2, "must say why"),
+    ];
+    for (args, code, says) in table {
+        let out = cutover(ws.path()).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    // Every format offered gives its own kind of output.
+    let html = cutover(ws.path()).args(["bill", "A001", "--period", "2017-04", "--format", "html"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&html.stdout).trim_start().starts_with("<!DOCTYPE html>"));
+    let csv_out = cutover(ws.path()).args(["bill", "A001", "--period", "2017-04", "--format", "csv"]).output().unwrap();
+    let mut rdr = csv::Reader::from_reader(csv_out.stdout.as_slice());
+    assert!(rdr.records().count() >= 2, "CSV with a row per line");
+}
+
+#[tokio::test]
+async fn waves_upcoming_notices_and_a_revoked_waiver_through_the_binary() {
+    let ws = super::smtp::workspace_mailing("").await;
+    let dir = ws.path();
+    // The plan's waves with their windows and accounts per state.
+    let waves = json(dir, &["waves", "--format", "json"]);
+    let dc1 = waves.as_array().unwrap().iter().find(|w| w["id"] == "dc1-colocation").unwrap().clone();
+    assert_eq!((dc1["start"].as_str(), dc1["end"].as_str()), (Some("2017-06-05"), Some("2017-08-03")));
+    let reconciled = dc1["accounts"]["reconciled"].as_i64().unwrap();
+    assert!(reconciled > 0, "{dc1}");
+    // The notices due in the next days, earliest first, and only those.
+    let up = json(
+        dir,
+        &["notices", "--wave", "dc1-colocation", "--upcoming", "31", "--as-of", "2017-05-15", "--format", "json"],
+    );
+    let dates: Vec<&str> =
+        up["upcoming"].as_array().unwrap().iter().map(|u| u["notice_date"].as_str().unwrap()).collect();
+    assert!(!dates.is_empty());
+    assert!(dates.windows(2).all(|p| p[0] <= p[1]), "earliest first: {dates:?}");
+    assert!(dates.iter().all(|d| ("2017-05-15"..="2017-06-15").contains(d)), "{dates:?}");
+    // A waiver granted, then withdrawn: a failing account is held again, both journaled.
+    let fx = support::csv_workspace();
+    let dir = fx.path();
+    assert!(
+        cutover(dir)
+            .args(["run", "--wave", "dc1-colocation", "--as-of", "2017-05-01"])
+            .output()
+            .unwrap()
+            .status
+            .code()
+            .is_some_and(|c| c <= 1)
+    );
+    let failing = "A003".to_string();
+    assert_eq!(json(dir, &["status", "--account", &failing, "--format", "json"])["account"]["state"], "held");
+    assert!(cutover(dir).args(["waive", &failing, "--reason", "price agreed"]).output().unwrap().status.success());
+    let out = cutover(dir).args(["waive", &failing, "--reason", "not agreed after all", "--revoke"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let one = json(dir, &["status", "--account", &failing, "--format", "json"]);
+    assert_eq!(one["account"]["state"], "held");
+    let last = one["journal"].as_array().unwrap().last().unwrap()["reason"].as_str().unwrap().to_string();
+    assert!(last.starts_with("waiver revoked: not agreed after all"), "{last}");
+    let again = cutover(dir).args(["waive", &failing, "--reason", "x", "--revoke"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("has no waiver; nothing changed"));
+}
