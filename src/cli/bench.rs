@@ -159,12 +159,15 @@ async fn pipeline(
     let started = Instant::now();
     let run = super::commands::demo_flow(&dir, accounts, seed, store.as_deref(), clock.clone()).await?;
     let total = started.elapsed();
+    run.engine.store.close().await;
     drop(run);
     let stages = clock.stages();
     let t = Instant::now();
     let again = super::commands::demo_flow(&dir, accounts, seed, store.as_deref(), Default::default()).await?;
     let rerun = t.elapsed();
     let rerun_changes = again.changes;
+    // Closing the store checkpoints SQLite's WAL, so the size below is the store's, settled.
+    again.engine.store.close().await;
     drop(again);
     let copy = sqlite3_copy(&dir);
     let legacy_db_bytes = size_of(&dir.join("legacy.db"));

@@ -201,6 +201,11 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// Closes every connection (SQLite then checkpoints its WAL into the database file).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
     pub fn dialect(&self) -> Dialect {
         self.dialect
     }
