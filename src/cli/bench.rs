@@ -73,7 +73,7 @@ struct PipelineReport {
     rerun_wall_s: f64,
     rerun_changes: u64,
     legacy_db_bytes: Option<u64>,
-    /// The SQLite state store (with its WAL) in the scratch folder; none for another store.
+    /// The state store's size (SQLite: its pages, WAL included; PostgreSQL: the database).
     state_bytes: Option<u64>,
     state_to_legacy: Option<f64>,
     /// `sqlite3 legacy.db .dump | sqlite3 copy.db`, timed in the same run.
@@ -98,19 +98,6 @@ fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "unknown".into())
-}
-
-/// Bytes under `path` (a file, or a folder and everything in it).
-fn size_of(path: &Path) -> Option<u64> {
-    let meta = std::fs::metadata(path).ok()?;
-    if !meta.is_dir() {
-        return Some(meta.len());
-    }
-    let mut total = 0;
-    for entry in std::fs::read_dir(path).ok()? {
-        total += size_of(&entry.ok()?.path())?;
-    }
-    Some(total)
 }
 
 /// Times `sqlite3 legacy.db .dump | sqlite3 copy.db` in `dir` (None when sqlite3 is missing).
@@ -166,12 +153,11 @@ async fn pipeline(
     let again = super::commands::demo_flow(&dir, accounts, seed, store.as_deref(), Default::default()).await?;
     let rerun = t.elapsed();
     let rerun_changes = again.changes;
-    // Closing the store checkpoints SQLite's WAL, so the size below is the store's, settled.
+    let state_bytes = again.engine.store.size_bytes().await.ok().map(|b| b as u64);
     again.engine.store.close().await;
     drop(again);
     let copy = sqlite3_copy(&dir);
-    let legacy_db_bytes = size_of(&dir.join("legacy.db"));
-    let state_bytes = store.is_none().then(|| size_of(&dir.join(".cutover"))).flatten();
+    let legacy_db_bytes = std::fs::metadata(dir.join("legacy.db")).ok().map(|m| m.len());
     let legacy_rows = stages.iter().find(|s| s.stage == "generate").map(|s| s.units);
     let report = PipelineReport {
         accounts,

@@ -206,6 +206,16 @@ impl Store {
         self.pool.close().await;
     }
 
+    /// The store's size in bytes: SQLite's pages (with those still in its WAL), or PostgreSQL's
+    /// `pg_database_size`.
+    pub async fn size_bytes(&self) -> Result<i64, StoreError> {
+        let sql = match self.dialect {
+            Dialect::Sqlite => "SELECT p.page_count * s.page_size FROM pragma_page_count() p, pragma_page_size() s",
+            Dialect::Postgres => "SELECT pg_database_size(current_database())",
+        };
+        sqlx::query(sql).fetch_one(&self.pool).await.and_then(|r| r.try_get(0)).map_err(|e| self.err(e))
+    }
+
     pub fn dialect(&self) -> Dialect {
         self.dialect
     }

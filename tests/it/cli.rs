@@ -703,3 +703,31 @@ async fn waves_upcoming_notices_and_a_revoked_waiver_through_the_binary() {
     let again = cutover(dir).args(["waive", &failing, "--reason", "x", "--revoke"]).output().unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("has no waiver; nothing changed"));
 }
+
+/// Issue 11: `bench pipeline` runs the whole demo flow in a scratch folder and reports every
+/// stage, a rerun that changes nothing, and the sizes (no timing is asserted, only what was done).
+#[test]
+fn bench_pipeline_reports_every_stage_and_a_rerun_that_does_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = dir.path().join("bench");
+    let out = cutover(dir.path())
+        .args(["bench", "pipeline", "--accounts", "40", "--format", "json", "--keep", "--dir"])
+        .arg(&scratch)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stages: Vec<&str> = r["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
+    assert_eq!(stages, ["generate", "extract", "rate", "reconcile", "notify", "switch"], "{r}");
+    let stage = |name: &str| r["stages"].as_array().unwrap().iter().find(|s| s["stage"] == name).unwrap().clone();
+    assert_eq!(stage("generate")["units"], r["legacy_rows"], "{r}");
+    assert_eq!(stage("extract")["units"], r["legacy_rows"], "every legacy row is taken in or quarantined: {r}");
+    let status = json(&scratch, &["status", "--format", "json"]);
+    let cut_over = status.to_string().matches("\"cut_over\"").count();
+    assert!(stage("switch")["units"].as_u64().unwrap() > 0, "{r}");
+    assert!(cut_over > 0, "{status}");
+    assert_eq!(r["rerun_changes"], 0, "a second demo on the same folder does nothing: {r}");
+    assert!(r["state_bytes"].as_u64().unwrap() > 0 && r["legacy_db_bytes"].as_u64().unwrap() > 0, "{r}");
+    let again = cutover(dir.path()).args(["bench", "pipeline", "--dir"]).arg(&scratch).output().unwrap();
+    assert_eq!(again.status.code(), Some(2), "an existing folder is refused");
+}
