@@ -45,6 +45,8 @@ pub struct Extraction<'a> {
     kept: HashSet<String>,
     /// Account numbers whose own row was quarantined (their records say so).
     bad_accounts: HashMap<String, String>,
+    /// PostgreSQL: refresh the planner's statistics when this many rows are stored (doubling).
+    analyze_at: i64,
 }
 
 impl<'a> Extraction<'a> {
@@ -83,6 +85,7 @@ impl<'a> Extraction<'a> {
             filter,
             kept: HashSet::new(),
             bad_accounts: HashMap::new(),
+            analyze_at: 5_000,
         })
     }
 
@@ -382,6 +385,25 @@ impl Sink for Extraction<'_> {
             };
             self.quarantine(q).await?;
         }
+        self.analyze_as_it_grows().await
+    }
+}
+
+impl Extraction<'_> {
+    /// PostgreSQL plans the per-batch "which keys exist" lookups from its statistics, which
+    /// describe the table as it was before this transaction emptied and refilled it (or as
+    /// empty). With 500 keys it then scans every stored row of the kind and compares it with the
+    /// whole list, once per batch: quadratic (0.5 s a lookup at 20,000 accounts). `ANALYZE` in
+    /// the transaction counts its own rows, and the lookup becomes an index-only scan (3 ms).
+    /// Done each time the rows stored double, so a logarithmic number of times.
+    async fn analyze_as_it_grows(&mut self) -> Result<(), StoreError> {
+        if self.store.dialect() != super::Dialect::Postgres
+            || self.counts.accounts + self.counts.records < self.analyze_at
+        {
+            return Ok(());
+        }
+        self.analyze_at *= 2;
+        sqlx::query("ANALYZE legacy_record, account").execute(&mut *self.tx).await.map_err(|e| self.store.err(e))?;
         Ok(())
     }
 }
