@@ -164,8 +164,7 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
                 );
                 return Ok(0);
             }
-            engine.runnable_wave(&wave)?;
-            engine.ensure_extracted(&ctx).await?;
+            engine.ensure_fresh(engine.runnable_wave(&wave)?, &ctx).await?;
             engine.rate_wave(&wave, &ctx).await?;
             engine.reconcile_wave(&wave, &ctx).await?;
             let mailer = mailer(&engine)?;

@@ -134,6 +134,19 @@ impl LegacyAccount {
         (ended, next)
     }
 
+    /// The account as it was known on `day`: the legacy bills issued by then (a bill is issued on
+    /// its bill date, the first day of its bill period), the usage recorded by then, and the
+    /// services that had started by then. A stage run as of a day sees only this, so a past day
+    /// replayed (the demo, a catch-up) never looks ahead. Services are taken from their start:
+    /// the legacy source records no order date.
+    pub fn as_of(mut self, day: NaiveDate) -> LegacyAccount {
+        let cycle_day = self.account.bill_cycle_day;
+        self.invoice_lines.retain(|l| l.period.bill_period(cycle_day).start <= day);
+        self.usage.retain(|u| u.usage_date <= day);
+        self.services.retain(|s| s.start_date <= day);
+        self
+    }
+
     /// The periods the legacy system billed, oldest first.
     pub fn legacy_periods(&self) -> Vec<Period> {
         let mut p: Vec<Period> = self.invoice_lines.iter().map(|l| l.period).collect();
@@ -184,6 +197,71 @@ mod tests {
             });
             assert_eq!(a.has_service_on(day), active, "{start}..{end:?}");
             assert_eq!(a.services_around(day), (ended.map(d), next.map(d)), "{start}..{end:?}");
+        }
+    }
+
+    #[test]
+    fn a_day_sees_the_bills_usage_and_services_that_existed_by_then() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let mut a = LegacyAccount::new(Account {
+            account_number: "A1".into(),
+            name: String::new(),
+            segment: Segment::Colocation,
+            site: None,
+            currency: "USD".into(),
+            bill_cycle_day: 15,
+            bill_to_email: vec![],
+            status: AccountStatus::Active,
+        });
+        for (id, start) in [("S1", "2016-01-01"), ("S2", "2017-05-15"), ("S3", "2017-08-27")] {
+            a.services.push(Service {
+                account_number: "A1".into(),
+                service_id: id.into(),
+                legacy_code: "CAB-42U".into(),
+                description: String::new(),
+                quantity: Decimal::ONE,
+                unit_price: Decimal::ONE,
+                start_date: d(start),
+                end_date: None,
+            });
+        }
+        for day in ["2017-04-30", "2017-05-14", "2017-05-15", "2017-06-01"] {
+            a.usage.push(Usage {
+                account_number: "A1".into(),
+                service_id: "S1".into(),
+                legacy_code: "PWR-KWH".into(),
+                usage_date: d(day),
+                quantity: Decimal::ONE,
+                uom: "kWh".into(),
+            });
+        }
+        for month in 3..=7 {
+            a.invoice_lines.push(LegacyLine {
+                account_number: "A1".into(),
+                invoice_number: format!("INV-{month}"),
+                period: Period::new(2017, month).unwrap(),
+                legacy_code: "CAB-42U".into(),
+                description: String::new(),
+                service_start: None,
+                service_end: None,
+                quantity: Decimal::ONE,
+                unit_price: Decimal::ONE,
+                amount: Decimal::ONE,
+            });
+        }
+        // (day, services, usage records, bills: bill cycle day 15, so May's bill is issued May 15)
+        let table = [
+            ("2017-05-14", vec!["S1"], 2, vec!["2017-03", "2017-04"]),
+            ("2017-05-15", vec!["S1", "S2"], 3, vec!["2017-03", "2017-04", "2017-05"]),
+            ("2017-08-27", vec!["S1", "S2", "S3"], 4, vec!["2017-03", "2017-04", "2017-05", "2017-06", "2017-07"]),
+        ];
+        for (day, services, usage, bills) in table {
+            let seen = a.clone().as_of(d(day));
+            let ids: Vec<&str> = seen.services.iter().map(|s| s.service_id.as_str()).collect();
+            assert_eq!(ids, services, "{day}");
+            assert_eq!(seen.usage.len(), usage, "{day}");
+            let periods: Vec<String> = seen.legacy_periods().iter().map(|p| p.to_string()).collect();
+            assert_eq!(periods, bills, "{day}");
         }
     }
 }

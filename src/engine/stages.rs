@@ -82,7 +82,7 @@ pub(super) fn nothing_left(acct: &LegacyAccount, first_new_bill_date: chrono::Na
     let around = match acct.services_around(first_new_bill_date) {
         (_, Some(next)) => format!(" (the next starts {next})"),
         (Some(last), None) => format!(" (the last ended {last})"),
-        (None, None) => " (it has no services)".to_string(),
+        (None, None) => " (none has started yet)".to_string(),
     };
     Some(format!(
         "nothing left to migrate: no service active on its first new bill date {first_new_bill_date}{around}; \
@@ -161,8 +161,8 @@ impl Engine {
 
     /// Every stage of a wave that is due as of `ctx.as_of` and allowed by its gate.
     pub async fn run_wave(&self, id: &str, ctx: &Ctx, mailer: &Mailer) -> Result<RunReport, EngineError> {
-        self.runnable_wave(id)?;
-        self.ensure_extracted(ctx).await?;
+        let wave = self.runnable_wave(id)?;
+        self.ensure_fresh(wave, ctx).await?;
         let rated = self.rate_wave(id, ctx).await?;
         let reconciled = self.reconcile_wave(id, ctx).await?;
         let notified = self.notify_wave(id, ctx, mailer).await?;

@@ -48,6 +48,10 @@ pub struct Wave {
     pub notices: NoticeLimits,
     /// Who bills the usage of the last legacy period at cut-over (SPEC §4).
     pub usage_carryover: UsageCarryover,
+    /// `run` and `notify` extract again when the latest extraction is older than this many days
+    /// (its as-of day against the run's), so an account that closed or changed its services since
+    /// is seen before its notice. `None`: extract once.
+    pub extraction_max_age_days: Option<u32>,
     /// The file the wave came from, for messages.
     pub file: String,
 }

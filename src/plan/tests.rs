@@ -102,6 +102,10 @@ fn wave_problems_name_file_line_and_column() {
             "w.yaml:6:16: `tolerance_pct` is a percentage between 0 and 100",
         ),
         (
+            "id: w1\nname: W1\nselect: { segment: [cloud] }\nstart: 2017-06-05\nduration_days: 60\nextraction_max_age_days: 0\n",
+            "w.yaml:6:26: `extraction_max_age_days` must be between 1 and 366",
+        ),
+        (
             "id: w1\nname: W1\nselect: { segment: [cloud] }\nstart: 2017-06-05\nduration_days: 60\nusage_carryover: both\n",
             "w.yaml:6:18: `usage_carryover` is `new`",
         ),
@@ -489,6 +493,10 @@ fn tolerances_and_gate_limits_are_read_from_the_wave() {
     let legacy = format!("{GOOD}usage_carryover: legacy\n");
     let plan = parse(&file("catalog.yaml", CATALOG), &[file("w.yaml", &legacy)]).plan.unwrap();
     assert_eq!(plan.wave("w1").unwrap().usage_carryover, UsageCarryover::Legacy);
+    assert_eq!(plan.wave("w1").unwrap().extraction_max_age_days, None);
+    let fresh = format!("{GOOD}extraction_max_age_days: 7\n");
+    let plan = parse(&file("catalog.yaml", CATALOG), &[file("w.yaml", &fresh)]).plan.unwrap();
+    assert_eq!(plan.wave("w1").unwrap().extraction_max_age_days, Some(7));
 }
 
 #[test]

@@ -31,6 +31,8 @@ pub struct ExtractionCounts {
     pub finished_at: Option<String>,
     /// Columns the source left out that may be (SPEC §2), as `source: message`.
     pub warnings: Vec<String>,
+    /// The effective time of the run that extracted (its as-of day, or the wall clock).
+    pub started_at: String,
 }
 
 pub struct Extraction<'a> {
@@ -77,6 +79,7 @@ impl<'a> Extraction<'a> {
                 quarantined: 0,
                 finished_at: None,
                 warnings: Vec::new(),
+                started_at: at.to_rfc3339(),
             },
             at,
             actor: actor.to_string(),

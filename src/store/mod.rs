@@ -579,7 +579,7 @@ impl Store {
     /// Whether a complete extraction exists.
     pub async fn last_extraction(&self) -> Result<Option<ExtractionCounts>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, source, accounts, records, quarantined, finished_at, warnings FROM extraction \
+            "SELECT id, source, accounts, records, quarantined, finished_at, warnings, started_at FROM extraction \
              WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1",
         )
         .fetch_optional(&self.pool)
@@ -597,6 +597,7 @@ impl Store {
                     .try_get::<Option<String>, _>(6)?
                     .map(|w| w.lines().map(str::to_string).collect())
                     .unwrap_or_default(),
+                started_at: r.try_get(7)?,
             })
         })
         .transpose()

@@ -475,8 +475,10 @@ fn an_account_with_nothing_left_at_its_first_new_bill_is_held_and_not_told() {
         (
             Some("held"),
             Some(
-                "nothing left to migrate: no service active on its first new bill date 2017-07-01 (the next starts \
-                 2017-08-01); the legacy system keeps billing what is left"
+                // As of May 1 its August service has not started: a run as of a day sees only what
+                // existed by then (`LegacyAccount::as_of`).
+                "nothing left to migrate: no service active on its first new bill date 2017-07-01 (none has \
+                 started yet); the legacy system keeps billing what is left"
             )
         )
     );
@@ -702,4 +704,37 @@ async fn waves_upcoming_notices_and_a_revoked_waiver_through_the_binary() {
     assert!(last.starts_with("waiver revoked: not agreed after all"), "{last}");
     let again = cutover(dir).args(["waive", &failing, "--reason", "x", "--revoke"]).output().unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("has no waiver; nothing changed"));
+}
+
+#[test]
+fn a_stale_extraction_is_refreshed_so_an_account_closed_since_gets_no_notice() {
+    // (the wave's extraction_max_age_days, A001's state after notify on June 1)
+    for (limit, want) in [(Some(7), "held"), (None, "notified")] {
+        let ws = support::csv_workspace();
+        let dir = ws.path();
+        if let Some(days) = limit {
+            let wave = dir.join("waves/dc1-colocation.yaml");
+            let text = std::fs::read_to_string(&wave).unwrap();
+            std::fs::write(&wave, format!("{text}extraction_max_age_days: {days}\n")).unwrap();
+        }
+        let out = cutover(dir).args(["run", "--wave", "dc1-colocation", "--as-of", "2017-05-01"]).output().unwrap();
+        assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(json(dir, &["status", "--account", "A001", "--format", "json"])["account"]["state"], "reconciled");
+        // The customer leaves in May: the legacy system marks the account closed.
+        let accounts = dir.join("legacy/accounts.csv");
+        let text = std::fs::read_to_string(&accounts).unwrap();
+        let closed: Vec<String> = text
+            .lines()
+            .map(|l| if l.starts_with("A001,") { l.replace(",active,", ",closed,") } else { l.to_string() })
+            .collect();
+        std::fs::write(&accounts, closed.join("\n") + "\n").unwrap();
+        let out = cutover(dir).args(["notify", "--wave", "dc1-colocation", "--as-of", "2017-06-01"]).output().unwrap();
+        assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+        let a001 = json(dir, &["status", "--account", "A001", "--format", "json"]);
+        assert_eq!(a001["account"]["state"], want, "{limit:?}: {a001}");
+        if want == "held" {
+            assert!(a001["account"]["state_reason"].as_str().unwrap().starts_with("closed in the legacy system since"));
+            assert!(!dir.join("outbox").join("dc1-colocation-A001-2017-07-01.eml").exists(), "no notice");
+        }
+    }
 }
