@@ -136,15 +136,24 @@ impl LegacyAccount {
 
     /// The account as it was known on `day`: the legacy bills issued by then (a bill is issued on
     /// its bill date, the first day of its bill period), the usage recorded by then, and the
-    /// services that had started by then. A stage run as of a day sees only this, so a past day
-    /// replayed (the demo, a catch-up) never looks ahead. Services are taken from their start:
-    /// the legacy source records no order date.
+    /// services known by then. A stage run as of a day sees only this, so a past day replayed (the
+    /// demo, a catch-up) never looks ahead. The legacy source records no order date, so a service
+    /// counts as known from the start of the bill period it starts in: the bill issued then (in
+    /// advance) already charges it.
     pub fn as_of(mut self, day: NaiveDate) -> LegacyAccount {
         let cycle_day = self.account.bill_cycle_day;
+        let horizon = Period::billing(day, cycle_day).end;
         self.invoice_lines.retain(|l| l.period.bill_period(cycle_day).start <= day);
         self.usage.retain(|u| u.usage_date <= day);
-        self.services.retain(|s| s.start_date <= day);
+        self.services.retain(|s| s.start_date <= horizon);
         self
+    }
+
+    /// Whether the account existed yet on the day it was viewed as of: a service known, or a
+    /// legacy bill issued. An account with neither is one the legacy system would not have had
+    /// then (a customer who signs later); stages leave it alone until it has.
+    pub fn known(&self) -> bool {
+        !self.services.is_empty() || !self.invoice_lines.is_empty()
     }
 
     /// The periods the legacy system billed, oldest first.
@@ -249,11 +258,14 @@ mod tests {
                 amount: Decimal::ONE,
             });
         }
-        // (day, services, usage records, bills: bill cycle day 15, so May's bill is issued May 15)
+        // (day, services, usage records, bills: bill cycle day 15, so May's bill is issued May 15;
+        // S2 starts May 15, so it is on that bill and known from then, not before)
         let table = [
             ("2017-05-14", vec!["S1"], 2, vec!["2017-03", "2017-04"]),
             ("2017-05-15", vec!["S1", "S2"], 3, vec!["2017-03", "2017-04", "2017-05"]),
-            ("2017-08-27", vec!["S1", "S2", "S3"], 4, vec!["2017-03", "2017-04", "2017-05", "2017-06", "2017-07"]),
+            ("2017-08-14", vec!["S1", "S2"], 4, vec!["2017-03", "2017-04", "2017-05", "2017-06", "2017-07"]),
+            // S3 starts Aug 27, in the bill period issued Aug 15: known from Aug 15.
+            ("2017-08-15", vec!["S1", "S2", "S3"], 4, vec!["2017-03", "2017-04", "2017-05", "2017-06", "2017-07"]),
         ];
         for (day, services, usage, bills) in table {
             let seen = a.clone().as_of(d(day));

@@ -236,6 +236,11 @@ impl Engine {
                     r.held += u64::from(self.store.transition_in(&mut tx, &t).await?);
                     continue;
                 }
+                // Not a customer yet on this day (no service known, no bill issued): a later run
+                // rates it, once it exists.
+                if !acct.known() {
+                    continue;
+                }
                 // Not schedulable is not a reason to skip rating: the parallel run still tells the
                 // team whether the bills are right. The reconcile stage holds such an account.
                 let sched = schedule(wave, acct.account.bill_cycle_day, ctx.as_of);
