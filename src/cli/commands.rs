@@ -185,12 +185,40 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             Ok(u8::from(!r.rejected.is_empty()))
         }
         Command::Schedule { wave, as_of, tick_seconds } => schedule(root, wave, as_of, tick_seconds).await,
-        Command::Switch { wave, as_of } => {
+        Command::Switch { confirm: Some(file), as_of, .. } => {
+            let engine = open(root).await?;
+            let ctx = Ctx::new(as_of.unwrap_or_else(today), Ctx::actor("switch --confirm"));
+            let r = engine.confirm_load(&file, &ctx).await?;
+            for p in &r.problems {
+                eprintln!("{p}");
+            }
+            println!(
+                "{}: {} loaded, {} failed (back to held, legacy billing resumes), {} unchanged, {} row(s) not applied",
+                file.display(),
+                r.loaded,
+                r.failed,
+                r.unchanged,
+                r.problems.len()
+            );
+            Ok(u8::from(r.failed > 0 || !r.problems.is_empty()))
+        }
+        Command::Switch { wave, as_of, confirm: None } => {
+            let wave = wave.ok_or_else(|| Failure::input(anyhow::anyhow!("--wave is required")))?;
             let engine = open(root).await?;
             let ctx = Ctx::new(as_of.unwrap_or_else(today), Ctx::actor("switch"));
             let (gate, r) = engine.switch_wave(&wave, &ctx).await?;
             println!("{wave} as of {}: gate {gate:?}; {} account(s) cut over, {} held", ctx.as_of, r.done, r.held);
             Ok(u8::from(gate != crate::reconcile::GateVerdict::Proceed))
+        }
+        Command::Readmit { account, wave, reason } => {
+            if reason.trim().is_empty() {
+                return Err(Failure::input(anyhow::anyhow!("--reason must say why")));
+            }
+            let engine = open(root).await?;
+            let ctx = Ctx::new(today(), Ctx::actor("readmit"));
+            engine.readmit(&account, &wave, &reason, &ctx).await?;
+            println!("{account} readmitted to wave {wave}: {reason}");
+            Ok(0)
         }
         Command::Rollback { account, reason } => {
             if reason.trim().is_empty() {

@@ -177,17 +177,33 @@ pub enum Command {
         #[arg(long, hide = true)]
         tick_seconds: Option<u64>,
     },
-    /// Cut over the accounts that are due as of DATE, notified and passing, if the gate allows.
+    /// Cut over the accounts that are due as of DATE, notified and passing, if the gate allows,
+    /// and write the wave's load files (`import/<wave>/<date>/`, README "Loading a wave into
+    /// Zuora"). With --confirm: apply the load's result file instead.
     Switch {
-        #[arg(long)]
-        wave: String,
+        #[arg(long, required_unless_present = "confirm")]
+        wave: Option<String>,
         #[arg(long, value_name = "DATE")]
         as_of: Option<chrono::NaiveDate>,
+        /// The load's result file (account number, status success/failed, target id or error):
+        /// successes become `loaded`, failures go back to `held` with the target's error.
+        #[arg(long, value_name = "RESULTS.csv", conflicts_with = "wave")]
+        confirm: Option<PathBuf>,
     },
-    /// Return one account to the legacy system, with a reason (journaled).
+    /// Return one cut-over account to the legacy system, with a reason (journaled): a reversal
+    /// record goes to its set's rollback.csv and it leaves the set's load files.
     Rollback {
         account: String,
         /// Why: kept in the account's journal.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Put a rolled-back account into a later wave (journaled): it is rated, reconciled,
+    /// notified and cut over again there.
+    Readmit {
+        account: String,
+        #[arg(long)]
+        wave: String,
         #[arg(long)]
         reason: String,
     },

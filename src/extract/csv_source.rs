@@ -7,7 +7,7 @@ pub(super) async fn scan<S: Sink>(dir: &Path, table: Table, sink: &mut S) -> Res
     let path = dir.join(format!("{}.csv", table.name()));
     let shown = path.display().to_string();
     if !path.exists() && table != Table::Accounts {
-        // No usage (or no invoices) yet is a legitimate, empty table.
+        // No usage (or no invoices, or no contacts) yet is a legitimate, empty table.
         return Ok(());
     }
     let mut rdr = csv::ReaderBuilder::new()

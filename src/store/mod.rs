@@ -8,10 +8,12 @@
 //! both backends honour is this module's public API, tested by one suite run against each.
 
 pub mod extraction;
+mod load;
 mod notices;
 pub mod runs;
 
 pub use extraction::{Extraction, ExtractionCounts};
+pub use load::{CutoverRow, LoadCounts, ReversalRow};
 pub use notices::{NewNotice, NoticeMark, NoticeRow, Recipients};
 pub use runs::{NewRun, RunRow, WaveEvent};
 
@@ -170,11 +172,13 @@ impl Store {
             (1, include_str!("../../migrations/sqlite/0001_init.sql")),
             (2, include_str!("../../migrations/sqlite/0002_reconcile_runs.sql")),
             (3, include_str!("../../migrations/sqlite/0003_notices.sql")),
+            (5, include_str!("../../migrations/sqlite/0005_load_sets.sql")),
         ];
         const POSTGRES: &[(i64, &str)] = &[
             (1, include_str!("../../migrations/postgres/0001_init.sql")),
             (2, include_str!("../../migrations/postgres/0002_reconcile_runs.sql")),
             (3, include_str!("../../migrations/postgres/0003_notices.sql")),
+            (5, include_str!("../../migrations/postgres/0005_load_sets.sql")),
         ];
         let migrations = match self.dialect {
             Dialect::Sqlite => SQLITE,
@@ -485,6 +489,12 @@ impl Store {
                     let l: crate::domain::LegacyLine = serde_json::from_str(&data).map_err(bad)?;
                     if let Some(a) = accounts.get_mut(&l.account_number) {
                         a.invoice_lines.push(l);
+                    }
+                }
+                "contact" => {
+                    let c: crate::domain::Contact = serde_json::from_str(&data).map_err(bad)?;
+                    if let Some(a) = accounts.get_mut(&c.account_number) {
+                        a.contacts.push(c);
                     }
                 }
                 other => return Err(StoreError::Corrupt(format!("unknown record kind {other}"))),
