@@ -82,6 +82,7 @@ async fn csv_rows_parse_or_carry_their_reason() {
         (Table::Usage, Some("A001"), "usage_date: `2017-02-30` is not a date (YYYY-MM-DD)"),
         (Table::Usage, Some("A001"), "quantity: `-5` is negative"),
         (Table::LegacyInvoiceLines, Some("A001"), "period: `2017-4` is not a period (expected YYYY-MM)"),
+        (Table::Contacts, Some("A002"), "role: `billing` is not bill_to or sold_to"),
     ];
     assert_eq!(bad.len(), expect.len(), "{bad:#?}");
     for ((t, a, r), (et, ea, er)) in bad.iter().zip(expect) {
