@@ -17,7 +17,7 @@ const DRILL_DOWN: usize = 100;
 pub async fn dispatch(cli: super::Cli) -> Result<u8> {
     let root = cli.workspace.as_path();
     match cli.command {
-        Command::Demo { dir, accounts, seed } => demo(&dir, accounts, seed).await,
+        Command::Demo { dir, accounts, seed, until } => demo(&dir, accounts, seed, until).await,
         Command::Init { dir } => init(dir.as_deref().unwrap_or(root)),
         Command::Plan { action: PlanAction::Check } => plan_check(root),
         Command::Extract => {
@@ -210,12 +210,12 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             println!("{wave} as of {}: gate {gate:?}; {} account(s) cut over, {} held", ctx.as_of, r.done, r.held);
             Ok(u8::from(gate != crate::reconcile::GateVerdict::Proceed))
         }
-        Command::Readmit { account, wave, reason } => {
+        Command::Readmit { account, wave, reason, as_of } => {
             if reason.trim().is_empty() {
                 return Err(Failure::input(anyhow::anyhow!("--reason must say why")));
             }
             let engine = open(root).await?;
-            let ctx = Ctx::new(today(), Ctx::actor("readmit"));
+            let ctx = Ctx::new(as_of.unwrap_or_else(today), Ctx::actor("readmit"));
             engine.readmit(&account, &wave, &reason, &ctx).await?;
             println!("{account} readmitted to wave {wave}: {reason}");
             Ok(0)
@@ -350,7 +350,7 @@ fn write_plan(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn demo(dir: &Path, accounts: usize, seed: u64) -> Result<u8> {
+async fn demo(dir: &Path, accounts: usize, seed: u64, until: Option<chrono::NaiveDate>) -> Result<u8> {
     std::fs::create_dir_all(dir).map_err(|e| Failure::operational(anyhow::anyhow!("{}: {e}", dir.display())))?;
     let cfg = dir.join(crate::workspace::CONFIG_FILE);
     if !cfg.exists() {
@@ -383,7 +383,8 @@ async fn demo(dir: &Path, accounts: usize, seed: u64) -> Result<u8> {
     let mut day = start;
     let mut changes = 0u64;
     let mut extracted = false;
-    while day <= last + chrono::Days::new(1) {
+    let end = until.map_or(last + chrono::Days::new(1), |u| u.pred_opt().unwrap_or(u));
+    while day <= end {
         let ctx = Ctx::new(day, "demo (simulated clock)");
         if !extracted {
             if let Some(c) = engine.ensure_extracted(&ctx).await? {
@@ -401,7 +402,7 @@ async fn demo(dir: &Path, accounts: usize, seed: u64) -> Result<u8> {
         }
         day = day + chrono::Days::new(1);
     }
-    println!("demo workspace: {}  (simulated {start} .. {})", dir.display(), last + chrono::Days::new(1));
+    println!("demo workspace: {}  (simulated {start} .. {end})", dir.display());
     print!("{}", report::demo_summary(&engine).await?);
     if changes == 0 {
         println!("nothing to do: every stage had already run (no notice sent, no state changed)");

@@ -64,6 +64,9 @@ pub enum Command {
         /// Seed of the generator: the same seed gives the same data.
         #[arg(long, default_value_t = 2017)]
         seed: u64,
+        /// Stop the simulated clock before this day (a workspace in the middle of its waves).
+        #[arg(long, value_name = "DATE", hide = true)]
+        until: Option<chrono::NaiveDate>,
     },
     /// Scaffold a workspace: cutover.yaml, the wave plan and catalog, a legacy/ folder.
     Init {
@@ -206,6 +209,9 @@ pub enum Command {
         wave: String,
         #[arg(long)]
         reason: String,
+        /// The day to act as (default: today).
+        #[arg(long, value_name = "DATE")]
+        as_of: Option<chrono::NaiveDate>,
     },
     /// Benchmarks anyone can run (no workspace needed): `bench rate`, the rating engine;
     /// `bench gen` and `bench reconcile`, the comparison scripts/bench-reconcile.sh times.

@@ -4,7 +4,9 @@
 
 mod cli;
 mod extract_sources;
+mod load_files;
 mod reconcile;
 mod smtp;
 mod store_contract;
 mod support;
+mod switch_crash;

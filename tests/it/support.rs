@@ -88,3 +88,17 @@ pub fn plan() -> cutover::plan::Plan {
     let checked = cutover::plan::load(&w, &w, &w.join("catalog.yaml")).expect("read plan");
     checked.plan.expect("the repository plan is valid")
 }
+
+/// Copies a folder and everything under it.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read dir") {
+        let e = e.expect("entry");
+        let target = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).expect("copy");
+        }
+    }
+}
