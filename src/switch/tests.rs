@@ -288,11 +288,14 @@ fn the_nested_subscription_layout_carries_every_kind_of_charge() {
     assert_eq!(t.monthly_recurring_revenue["USD"], dec("1400"));
 }
 
+/// (carry-over, usage rows (charge, uom, qty), final usage bill by the legacy system)
+type CarryCase = (UsageCarryover, &'static [(&'static str, &'static str, &'static str)], &'static str);
+
 #[test]
 fn usage_of_the_last_legacy_period_goes_to_the_new_system_or_stays_with_the_legacy_one() {
     let a = account(vec![], &["ap@acme.example"]);
     // (carry-over, usage rows (charge, uom, qty), final usage bill by legacy, kWh total)
-    let table: [(UsageCarryover, &[(&str, &str, &str)], &str); 2] = [
+    let table: [CarryCase; 2] = [
         (UsageCarryover::New, &[("C-A1-S5", "kWh", "150.5"), ("C-A1-S6", "Mbps", "220")], "no"),
         (UsageCarryover::Legacy, &[], "yes"),
     ];
@@ -327,6 +330,11 @@ fn usage_of_the_last_legacy_period_goes_to_the_new_system_or_stays_with_the_lega
     }
 }
 
+/// (contacts, emails, bill-to first name/city, sold-to first name/city, email pref, print pref,
+/// additional addresses)
+type ContactCase =
+    (Vec<Contact>, Vec<&'static str>, [&'static str; 2], [&'static str; 2], &'static str, &'static str, &'static str);
+
 #[test]
 fn contacts_fill_bill_to_and_sold_to_and_emails_set_the_delivery() {
     let c = |role, first: &str, city: &str| Contact {
@@ -340,7 +348,7 @@ fn contacts_fill_bill_to_and_sold_to_and_emails_set_the_delivery() {
         ..Contact::default()
     };
     // (contacts, emails, bill-to first name/city, sold-to first name/city, email pref, print pref, additional)
-    let table: Vec<(Vec<Contact>, Vec<&str>, [&str; 2], [&str; 2], &str, &str, &str)> = vec![
+    let table: Vec<ContactCase> = vec![
         (vec![], vec!["a@x.example", "b@x.example"], ["Billing", ""], ["Billing", ""], "TRUE", "FALSE", "b@x.example"),
         (
             vec![c(ContactRole::BillTo, "Ann", "Portland")],
@@ -387,6 +395,9 @@ fn contacts_fill_bill_to_and_sold_to_and_emails_set_the_delivery() {
     }
 }
 
+/// (contacts, legacy bill_to_email, form submission, reachable)
+type ReachCase = (Vec<Contact>, Vec<&'static str>, Option<Vec<String>>, bool);
+
 #[test]
 fn an_account_no_letter_or_email_can_reach_is_not_cut_over() {
     let addr = Contact {
@@ -400,7 +411,7 @@ fn an_account_no_letter_or_email_can_reach_is_not_cut_over() {
     let no_city = Contact { city: String::new(), ..addr.clone() };
     let mail = Contact { work_email: "jo@x.example".into(), ..no_city.clone() };
     // (contacts, legacy bill_to_email, form submission, reachable)
-    let table: Vec<(Vec<Contact>, Vec<&str>, Option<Vec<String>>, bool)> = vec![
+    let table: Vec<ReachCase> = vec![
         (vec![], vec![], None, false),
         (vec![], vec!["not-an-address"], None, false),
         (vec![no_city.clone()], vec![], None, false),

@@ -118,7 +118,7 @@ fn the_demo_writes_load_files_that_check_and_a_load_is_confirmed_from_its_result
     assert!(rows.contains(&ok) && !rows.contains(&bad), "{rows:?}");
     assert!(!column(&set.join("legacy-suppression.csv"), "account_number").contains(&bad));
     let reversal = column(&set.join("rollback.csv"), "cancel_in_target");
-    assert_eq!(column(&set.join("rollback.csv"), "account_number"), [bad.clone()]);
+    assert_eq!(column(&set.join("rollback.csv"), "account_number"), [bad.as_str()]);
     assert!(reversal[0].starts_with("nothing to cancel: the target rejected the load"), "{reversal:?}");
     assert_eq!(manifest(&set)["rolled_back"], serde_json::json!([bad]));
     let text =
@@ -180,9 +180,9 @@ fn a_rollback_writes_its_reversal_and_a_readmitted_account_cuts_over_in_a_later_
     assert!(!manifest(&set)["accounts"].as_array().unwrap().iter().any(|a| a == victim.as_str()));
     assert!(!column(&set.join("accounts-and-contacts.csv"), "Account Number").contains(&victim));
     let rb = set.join("rollback.csv");
-    assert_eq!(column(&rb, "account_number"), [victim.clone()]);
+    assert_eq!(column(&rb, "account_number"), [victim.as_str()]);
     assert_eq!(column(&rb, "target_id"), ["2c9Z"]);
-    assert_eq!(column(&rb, "resume_legacy_billing_from"), [first_bill.clone()]);
+    assert_eq!(column(&rb, "resume_legacy_billing_from"), [first_bill.as_str()]);
     assert!(column(&rb, "cancel_in_target")[0].starts_with(&format!("cancel subscription S-{victim}")));
     assert_eq!(column(&rb, "reason"), ["customer disputes the power overage"]);
     let one = account(&ws, &victim);
@@ -245,7 +245,7 @@ fn a_rollback_writes_its_reversal_and_a_readmitted_account_cuts_over_in_a_later_
     assert_eq!(account(&ws, &victim)["account"]["state"], "cut_over");
     let new_set = ws.join("import/dc3-colocation").join(&cut);
     assert!(manifest(&new_set)["accounts"].as_array().unwrap().iter().any(|a| a == victim.as_str()));
-    assert_eq!(column(&rb, "account_number"), [victim.clone()], "the old set keeps its reversal");
+    assert_eq!(column(&rb, "account_number"), [victim.as_str()], "the old set keeps its reversal");
     if let Some(out) = checker(&ws) {
         assert!(out.contains(", 0 problem(s)"), "{out}");
     }
