@@ -119,8 +119,9 @@ def check_set(d, plans, charge_ids, mode, scale, problems):
             problems.append(f"{where}: account {r['ACCOUNT_ID']} has no account row")
         if r["SUBSCRIPTION_ID"] not in subs or r["CHARGE_ID"] not in charges:
             problems.append(f"{where}: {r['SUBSCRIPTION_ID']} / {r['CHARGE_ID']} is not in subscriptions.csv")
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", r["STARTDATE"]):
-            problems.append(f"{where}: STARTDATE {r['STARTDATE']!r} is not ISO")
+        for col in ("STARTDATE", "ENDDATE"):
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}|\d{2}/\d{2}/\d{4}", r[col]):
+                problems.append(f"{where}: {col} {r[col]!r} is not a date")
         usage_q[r["UOM"]] = usage_q.get(r["UOM"], Decimal(0)) + Decimal(r["QTY"])
     for r in tables["legacy-suppression.csv"]:
         if r["account_number"] not in known:

@@ -32,6 +32,35 @@ pub struct LoadConfig {
     /// `EVERGREEN` or `TERMED`.
     pub term_type: String,
     pub payment_term: String,
+    /// How usage.csv writes STARTDATE and ENDDATE. Zuora reads them in the uploading user's
+    /// locale (en_US: MM/DD/YYYY, en_GB: DD/MM/YYYY); ISO by default.
+    pub usage_dates: UsageDates,
+}
+
+/// The date format of usage.csv's STARTDATE and ENDDATE.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UsageDates {
+    /// `YYYY-MM-DD`
+    #[default]
+    #[serde(rename = "iso")]
+    Iso,
+    /// `MM/DD/YYYY`, as Zuora reads them for a user with the English (United States) locale.
+    #[serde(rename = "en_US")]
+    EnUs,
+    /// `DD/MM/YYYY`, English (United Kingdom).
+    #[serde(rename = "en_GB")]
+    EnGb,
+}
+
+impl UsageDates {
+    pub fn format(self, d: chrono::NaiveDate) -> String {
+        match self {
+            UsageDates::Iso => d.format("%Y-%m-%d"),
+            UsageDates::EnUs => d.format("%m/%d/%Y"),
+            UsageDates::EnGb => d.format("%d/%m/%Y"),
+        }
+        .to_string()
+    }
 }
 
 impl Default for LoadConfig {
@@ -41,6 +70,7 @@ impl Default for LoadConfig {
             communication_profile: "Migration - Silent".into(),
             term_type: "EVERGREEN".into(),
             payment_term: "Net 30".into(),
+            usage_dates: UsageDates::Iso,
         }
     }
 }

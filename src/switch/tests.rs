@@ -326,6 +326,15 @@ fn usage_of_the_last_legacy_period_goes_to_the_new_system_or_stays_with_the_lega
             ("A1", "2017-08-14", "2017-08-15", "2017-08-15", final_bill, "2017-07-15..2017-08-14")
         );
         let kwh = r.totals.usage_quantity.get("kWh").copied().unwrap_or_default();
+        // For an uploader whose Zuora locale reads other dates.
+        for (fmt, start, end) in
+            [(UsageDates::EnUs, "07/15/2017", "08/14/2017"), (UsageDates::EnGb, "15/07/2017", "14/08/2017")]
+        {
+            let cfg = LoadConfig { usage_dates: fmt, ..LoadConfig::default() };
+            for u in account_rows(&m, &catalog(), &cfg).usage {
+                assert_eq!((&*u[3], &*u[4]), (start, end), "{fmt:?}");
+            }
+        }
         assert_eq!(kwh, if carry == UsageCarryover::New { dec("150.5") } else { Decimal::ZERO });
     }
 }
