@@ -106,6 +106,17 @@ fn the_demo_writes_load_files_that_check_and_a_load_is_confirmed_from_its_result
 
     let a = account(&ws, &ok);
     assert_eq!(a["account"]["state"], "loaded");
+    let first = a["account"]["first_new_bill_date"].clone();
+    assert_eq!(a["suppression"]["suppress_billing_from"], first);
+    assert_eq!(a["suppression"]["stop_payment_retries_from"], first);
+    assert_eq!(a["suppression"]["last_legacy_service_through"], a["account"]["cutover_date"]);
+    assert_eq!(
+        (a["suppression"]["written"].as_bool(), a["suppression"]["final_usage_bill"].as_str()),
+        (Some(true), Some("no"))
+    );
+    let text =
+        String::from_utf8_lossy(&cutover(&ws).args(["status", "--account", &ok]).output().unwrap().stdout).to_string();
+    assert!(text.contains(&format!("suppress billing from {}", first.as_str().unwrap())), "{text}");
     assert_eq!(a["suppression"]["target_id"], "2c92a0fd5e");
     assert_eq!(a["legacy_billing"], "suppressed");
     let b = account(&ws, &bad);
