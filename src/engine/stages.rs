@@ -329,28 +329,35 @@ impl Engine {
                                 w.reason
                             ),
                         };
-                        match row.schedule() {
-                            Some(_) => (State::Reconciled, passed),
-                            None => match schedule(wave, acct.account.bill_cycle_day, ctx.as_of) {
-                                Ok(s) => {
-                                    let reason = format!(
-                                        "{passed}; scheduled: cut over {}, first new bill {}",
-                                        s.cutover_date, s.first_new_bill_date
-                                    );
-                                    let t = Transition {
-                                        account: number,
-                                        from: State::Rated,
-                                        to: State::Reconciled,
-                                        actor: &ctx.actor,
-                                        reason: &reason,
-                                        at: ctx.at,
-                                        schedule: Some(Some(s)),
-                                    };
-                                    r.done += u64::from(self.store.transition_in(&mut tx, &t).await?);
-                                    continue;
-                                }
-                                Err(why) => (State::Held, format!("{passed}, but {why}")),
-                            },
+                        // A notice (and later the bills) must reach someone: an email or a postal address.
+                        let form = self.store.recipients(number).await?.map(|r| r.emails);
+                        let emails = crate::switch::reachable_emails(acct, form.as_deref());
+                        if let Some(why) = crate::switch::unreachable(acct, &emails) {
+                            (State::Held, format!("{passed}, but {why}"))
+                        } else {
+                            match row.schedule() {
+                                Some(_) => (State::Reconciled, passed),
+                                None => match schedule(wave, acct.account.bill_cycle_day, ctx.as_of) {
+                                    Ok(s) => {
+                                        let reason = format!(
+                                            "{passed}; scheduled: cut over {}, first new bill {}",
+                                            s.cutover_date, s.first_new_bill_date
+                                        );
+                                        let t = Transition {
+                                            account: number,
+                                            from: State::Rated,
+                                            to: State::Reconciled,
+                                            actor: &ctx.actor,
+                                            reason: &reason,
+                                            at: ctx.at,
+                                            schedule: Some(Some(s)),
+                                        };
+                                        r.done += u64::from(self.store.transition_in(&mut tx, &t).await?);
+                                        continue;
+                                    }
+                                    Err(why) => (State::Held, format!("{passed}, but {why}")),
+                                },
+                            }
                         }
                     } else if verdicts.is_empty() {
                         let why = "nothing to compare: the legacy source has no bill for this account in the \

@@ -127,8 +127,8 @@ pub fn unreachable(acct: &LegacyAccount, emails: &[String]) -> Option<String> {
         return None;
     }
     Some(
-        "no valid billing email and no postal address (contacts.csv): its bills would reach no one; \
-         held until a contact is added"
+        "no valid billing email and no postal address (contacts.csv): its notice and bills would reach no \
+         one; add a contact, then `run --recheck-held`"
             .to_string(),
     )
 }

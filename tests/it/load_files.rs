@@ -261,3 +261,35 @@ fn a_rollback_writes_its_reversal_and_a_readmitted_account_cuts_over_in_a_later_
         assert!(out.contains(", 0 problem(s)"), "{out}");
     }
 }
+
+#[test]
+fn an_account_no_email_or_letter_can_reach_is_held_before_its_notice() {
+    let ws = support::csv_workspace();
+    let dir = ws.path();
+    // A002 loses its billing email; its only contact row has an unknown role (quarantined).
+    let accounts = std::fs::read_to_string(dir.join("legacy/accounts.csv")).unwrap();
+    std::fs::write(dir.join("legacy/accounts.csv"), accounts.replace("billing@rainier.example.com", "")).unwrap();
+    let out = cutover(dir).args(["run", "--wave", "dc1-colocation", "--as-of", "2017-05-01"]).output().unwrap();
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+    let a = account(dir, "A002");
+    assert_eq!(a["account"]["state"], "held");
+    let why = a["account"]["state_reason"].as_str().unwrap();
+    assert!(why.contains("no valid billing email and no postal address"), "{why}");
+    // A003 has no email either, but a postal address: it goes on.
+    let a3 = account(dir, "A003");
+    assert!(!a3["account"]["state_reason"].as_str().unwrap_or("").contains("no postal address"), "{a3}");
+    // A contact with an address, a recheck: it goes on.
+    let contacts = std::fs::read_to_string(dir.join("legacy/contacts.csv")).unwrap();
+    std::fs::write(
+        dir.join("legacy/contacts.csv"),
+        contacts.replace("A002,billing,Robin,Rossi,,,,,,,,", "A002,bill_to,Robin,Rossi,,,9 Elm St,,Salem,OR,97301,US"),
+    )
+    .unwrap();
+    assert!(cutover(dir).arg("extract").output().unwrap().status.success());
+    let out = cutover(dir)
+        .args(["run", "--wave", "dc1-colocation", "--as-of", "2017-05-02", "--recheck-held"])
+        .output()
+        .unwrap();
+    assert!(out.status.code().is_some_and(|c| c <= 1));
+    assert_eq!(account(dir, "A002")["account"]["state"], "reconciled");
+}
