@@ -166,3 +166,26 @@ async fn postgres_numeric_and_date_columns_are_read_exactly() {
     let acct: serde_json::Value = serde_json::from_str(rows[0].2.as_ref().unwrap()).unwrap();
     assert_eq!(acct["bill_cycle_day"], 15);
 }
+
+#[tokio::test]
+async fn a_source_without_the_optional_contacts_reads_as_before() {
+    // SQL: a database made before the contacts table existed.
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("legacy.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    for s in fixture_inserts('"').iter().filter(|s| !s.contains("\"contacts\"")) {
+        sqlx::query(s).execute(&mut conn).await.unwrap();
+    }
+    conn.close().await.unwrap();
+    let sql = scan(Source::Sql(url)).await;
+    let csv = scan(Source::Csv(support::fixtures().join("legacy"))).await;
+    let without: Vec<_> = csv.iter().filter(|r| r.0 != Table::Contacts).cloned().collect();
+    assert!(without.len() < csv.len(), "the fixture has contacts");
+    same_as_csv(&without, &sql, "sqlite without contacts");
+    // CSV: a folder without contacts.csv.
+    let folder = tempfile::tempdir().unwrap();
+    support::copy_dir(&support::fixtures().join("legacy"), folder.path());
+    std::fs::remove_file(folder.path().join("contacts.csv")).unwrap();
+    let rows = scan(Source::Csv(folder.path().to_path_buf())).await;
+    same_as_csv(&without, &rows, "csv without contacts");
+}
