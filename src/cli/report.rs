@@ -215,9 +215,10 @@ impl Suppression {
             final_usage_bill: if carry == crate::plan::UsageCarryover::Legacy { "yes" } else { "no" },
             usage_period: format!("{}..{}", last.start, last.end),
             load_status: match (c.state, c.load_status.as_deref()) {
-                (crate::domain::State::RolledBack, _) => "rolled back".into(),
-                (_, Some(s)) => s.to_string(),
-                (_, None) => "unconfirmed".into(),
+                (crate::domain::State::CutOver | crate::domain::State::Loaded, Some(s)) => s.to_string(),
+                (crate::domain::State::CutOver, None) => "unconfirmed".into(),
+                (_, Some("failed")) => "failed".into(),
+                _ => "rolled back".into(),
             },
             target_id: c.target_id.clone(),
         })

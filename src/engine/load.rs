@@ -12,6 +12,11 @@
 //! A cut-over account that is still unpublished on its first new bill date (a crash between 1
 //! and 3, then no run until that day) is held and dropped from its set: the legacy system was
 //! never told to stop, so it has billed, and the account must not be loaded.
+//!
+//! Crash points (`CUTOVER_FAILPOINT`, see `crate::failpoint`): `switch.committed` (after a page of
+//! state changes commits), `switch.file_written` (after each data file is renamed into place;
+//! `@N` for the N-th), `switch.published` (after the accounts are marked published, before the
+//! manifest). `tests/it/switch_crash.rs` uses them.
 
 use super::{BATCH, Ctx, Engine, EngineError};
 use crate::domain::State;
