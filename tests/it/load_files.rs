@@ -293,3 +293,24 @@ fn an_account_no_email_or_letter_can_reach_is_held_before_its_notice() {
     assert!(out.status.code().is_some_and(|c| c <= 1));
     assert_eq!(account(dir, "A002")["account"]["state"], "reconciled");
 }
+
+#[test]
+fn plan_check_requires_the_target_ids_with_their_position() {
+    let ws = support::csv_workspace();
+    let dir = ws.path();
+    let catalog = dir.join("waves/catalog.yaml");
+    let text = std::fs::read_to_string(&catalog).unwrap();
+    let line = text.lines().find(|l| l.contains("product_rate_plan_charge_id")).unwrap().to_string();
+    std::fs::write(&catalog, text.replacen(&format!("{line}\n"), "", 1)).unwrap();
+    let out = cutover(dir).args(["plan", "check"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "waves/catalog.yaml:14:9: charge `cabinet-space` of product `colo-cabinet` has no `product_rate_plan_charge_id`"
+        ),
+        "{err}"
+    );
+    let out = cutover(dir).args(["switch", "--wave", "dc1-colocation", "--as-of", "2017-06-30"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "no switch without the ids");
+}
