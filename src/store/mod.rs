@@ -661,35 +661,6 @@ impl Store {
 
     // ------------------------------------------------------------------ cut-over
 
-    #[allow(clippy::too_many_arguments)]
-    pub async fn put_cutover_in(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        account: &str,
-        wave: &str,
-        schedule: &Schedule,
-        target_file: &str,
-        legacy_billing: &str,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO cutover (account_number, wave, cutover_date, first_new_bill_date, target_file, legacy_billing, at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (account_number) DO UPDATE SET \
-             legacy_billing = excluded.legacy_billing, target_file = excluded.target_file, at = excluded.at",
-        )
-        .bind(account)
-        .bind(wave)
-        .bind(schedule.cutover_date.to_string())
-        .bind(schedule.first_new_bill_date.to_string())
-        .bind(target_file)
-        .bind(legacy_billing)
-        .bind(at.to_rfc3339())
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| self.err(e))?;
-        Ok(())
-    }
-
     /// The legacy billing state of a cut-over account: `suppressed` or `restored`.
     pub async fn legacy_billing(&self, account: &str) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT legacy_billing FROM cutover WHERE account_number = $1")
