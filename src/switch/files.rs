@@ -596,11 +596,12 @@ pub fn readme(m: &Manifest) -> String {
     format!(
         "Load files of wave {wave}, cut over on {date} (written by cutover; do not edit)\n\
          \n\
-         Load in this order with Zuora Data Loader (UTF-8, no BOM, ISO dates YYYY-MM-DD):\n\
+         Load in this order with Zuora Data Loader (UTF-8, no BOM):\n\
          \x20 1. accounts-and-contacts.csv   {acc} account(s), Communication Profile silent\n\
+         \x20    (then payment methods from your gateway's tokens; not written here)\n\
          \x20 2. subscriptions.csv           {subs} subscription(s), {charges} charge(s); Run Billing and Collect FALSE\n\
-         \x20 3. usage.csv                   {usage} record(s); set the loading user's locale to one that reads\n\
-         \x20                                STARTDATE as YYYY-MM-DD (see the project README) before uploading\n\
+         \x20 3. usage.csv                   {usage} record(s); Zuora reads STARTDATE and ENDDATE in the\n\
+         \x20                                uploading user's locale: check it matches (project README)\n\
          Then run the catch-up bill run (it moves charged-through dates; it cannot be undone).\n\
          \n\
          Control totals (compare with the target after the load; manifest.json has them all):\n\
