@@ -549,3 +549,46 @@ fn the_state_machine_loads_rolls_back_only_what_was_cut_over_and_readmits() {
         assert_eq!(from.can_go_to(to), ok, "{from} -> {to}");
     }
 }
+
+#[test]
+fn which_services_are_loaded_and_which_usage_is_carried() {
+    // First new bill 2017-08-15; the last legacy period is 2017-07-15 .. 2017-08-14.
+    let mut a = account(vec![], &["ap@acme.example"]);
+    a.services = vec![
+        svc("R1", "CAB", "1", "100", "2016-01-01", None), // recurring, open: loaded
+        svc("R2", "CAB", "1", "100", "2016-01-01", Some("2017-08-10")), // recurring, ended before: not
+        svc("R3", "CAB", "1", "100", "2016-01-01", Some("2017-08-15")), // recurring, ends on the day: loaded
+        svc("O1", "INSTALL", "1", "50", "2017-05-01", None), // one-time, billed already: not
+        svc("O2", "INSTALL", "1", "50", "2017-08-15", Some("2017-08-15")), // one-time on the day: loaded
+        svc("U1", "KWH", "0", "0", "2016-01-01", Some("2017-08-01")), // usage, ended in the period, used: carried
+        svc("U2", "KWH", "0", "0", "2016-01-01", Some("2017-08-01")), // usage, ended in the period, unused: not
+        svc("U3", "KWH", "0", "0", "2016-01-01", Some("2017-07-01")), // usage, ended before the period: not
+        svc("U4", "BW", "0", "0", "2016-01-01", None),    // usage, open: loaded
+    ];
+    a.usage = vec![
+        usage("U1", "KWH", "2017-07-20", "10"),
+        usage("U3", "KWH", "2017-07-21", "5"), // after its service ended: goes to the code's loaded charge
+        usage("U4", "BW", "2017-08-14", "7"),
+    ];
+    // (carry-over, loaded service ids, usage records (charge, qty))
+    let table: [(UsageCarryover, &[&str], &[(&str, &str)]); 2] = [
+        (UsageCarryover::New, &["R1", "R3", "O2", "U1", "U4"], &[("C-A1-U1", "15"), ("C-A1-U4", "7")]),
+        (UsageCarryover::Legacy, &["R1", "R3", "O2", "U4"], &[]),
+    ];
+    for (carry, loaded, usage_rows) in table {
+        let r = rows_of(&member(&a, vec!["ap@acme.example".into()], sched(), carry, None));
+        let h = &SUBSCRIPTION_HEADER;
+        let mut got: Vec<&str> = r
+            .subscription
+            .iter()
+            .filter(|row| col(h, row, "Record Type") == "Charge")
+            .map(|row| col(h, row, "Legacy Service Id"))
+            .collect();
+        got.sort_unstable();
+        let mut want = loaded.to_vec();
+        want.sort_unstable();
+        assert_eq!(got, want, "{carry:?}");
+        let u: Vec<(&str, &str)> = r.usage.iter().map(|u| (&*u[6], &*u[2])).collect();
+        assert_eq!(u, usage_rows, "{carry:?}");
+    }
+}
