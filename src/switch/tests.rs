@@ -179,60 +179,16 @@ fn the_nested_subscription_layout_carries_every_kind_of_charge() {
     let h = &SUBSCRIPTION_HEADER;
     // (record type, rate plan or charge id, charge number, model, billing period, timing, quantity, price,
     //  included, overage, tier, start unit, end unit, tier price)
+    #[rustfmt::skip]
     let expect: &[[&str; 14]] = &[
         ["Subscription", "", "", "", "", "", "", "", "", "", "", "", "", ""],
         ["Rate Plan", "PRP-CAB", "", "", "", "", "", "", "", "", "", "", "", ""],
-        [
-            "Charge",
-            "PRPC-CAB",
-            "C-A1-S1",
-            "Flat Fee Pricing",
-            "Month",
-            "IN_ADVANCE",
-            "",
-            "1200",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-        ],
+        ["Charge", "PRPC-CAB", "C-A1-S1", "Flat Fee Pricing", "Month", "IN_ADVANCE", "", "1200", "", "", "", "", "", ""],
         ["Charge", "PRPC-INSTALL", "C-A1-S3", "Flat Fee Pricing", "", "", "", "250", "", "", "", "", "", ""],
         ["Rate Plan", "PRP-SUP", "", "", "", "", "", "", "", "", "", "", "", ""],
-        [
-            "Charge",
-            "PRPC-SUPQ",
-            "C-A1-S4",
-            "Per Unit Pricing",
-            "Quarter",
-            "IN_ADVANCE",
-            "2",
-            "300",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-        ],
+        ["Charge", "PRPC-SUPQ", "C-A1-S4", "Per Unit Pricing", "Quarter", "IN_ADVANCE", "2", "300", "", "", "", "", "", ""],
         ["Rate Plan", "PRP-PWR", "", "", "", "", "", "", "", "", "", "", "", ""],
-        [
-            "Charge",
-            "PRPC-KWH",
-            "C-A1-S5",
-            "Overage Pricing",
-            "Month",
-            "IN_ARREARS",
-            "",
-            "",
-            "100",
-            "0.12",
-            "",
-            "",
-            "",
-            "",
-        ],
+        ["Charge", "PRPC-KWH", "C-A1-S5", "Overage Pricing", "Month", "IN_ARREARS", "", "", "100", "0.12", "", "", "", ""],
         ["Charge", "PRPC-BW", "C-A1-S6", "Tiered Pricing", "Month", "IN_ARREARS", "", "", "", "", "", "", "", ""],
         ["Tier", "", "C-A1-S6", "", "", "", "", "", "", "", "1", "0", "100", "10"],
         ["Tier", "", "C-A1-S6", "", "", "", "", "", "", "", "2", "100", "500", "8"],
@@ -571,7 +527,8 @@ fn which_services_are_loaded_and_which_usage_is_carried() {
         usage("U4", "BW", "2017-08-14", "7"),
     ];
     // (carry-over, loaded service ids, usage records (charge, qty))
-    let table: [(UsageCarryover, &[&str], &[(&str, &str)]); 2] = [
+    type Case = (UsageCarryover, &'static [&'static str], &'static [(&'static str, &'static str)]);
+    let table: [Case; 2] = [
         (UsageCarryover::New, &["R1", "R3", "O2", "U1", "U4"], &[("C-A1-U1", "15"), ("C-A1-U4", "7")]),
         (UsageCarryover::Legacy, &["R1", "R3", "O2", "U4"], &[]),
     ];

@@ -3,20 +3,9 @@
 //! and leaves the files, a rollback of an account that never cut over is refused, and a
 //! rolled-back account is readmitted to a later wave and cut over there.
 
-use super::support;
-use assert_cmd::Command;
+use super::support::{self, cutover};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-
-fn cutover(dir: &Path) -> Command {
-    let mut c = Command::cargo_bin("cutover").expect("binary");
-    c.arg("-C")
-        .arg(dir)
-        .env_remove("CUTOVER_STORE_URL")
-        .env_remove("CUTOVER_SOURCE_URL")
-        .env_remove("CUTOVER_FAILPOINT");
-    c
-}
 
 fn demo(accounts: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();

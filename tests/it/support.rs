@@ -102,3 +102,14 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The real binary on a workspace, with no store, source or failpoint from the environment.
+pub fn cutover(dir: &Path) -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("cutover").expect("binary");
+    c.arg("-C")
+        .arg(dir)
+        .env_remove("CUTOVER_STORE_URL")
+        .env_remove("CUTOVER_SOURCE_URL")
+        .env_remove("CUTOVER_FAILPOINT");
+    c
+}

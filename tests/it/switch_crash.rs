@@ -3,20 +3,10 @@
 //! every cut-over account in exactly one manifest, no set left without its manifest, and a rerun
 //! writes the same bytes.
 
-use assert_cmd::Command;
+use super::support::cutover;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-
-fn cutover(dir: &Path) -> Command {
-    let mut c = Command::cargo_bin("cutover").expect("binary");
-    c.arg("-C")
-        .arg(dir)
-        .env_remove("CUTOVER_STORE_URL")
-        .env_remove("CUTOVER_SOURCE_URL")
-        .env_remove("CUTOVER_FAILPOINT");
-    c
-}
 
 /// A demo workspace stopped on 2017-06-29: one dc1 account cut over on 2017-06-14, the others are
 /// notified, due to cut over on 2017-06-30 (first new bill 2017-07-01).
