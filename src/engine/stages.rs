@@ -267,6 +267,7 @@ impl Engine {
                 let numbers: Vec<String> = rows.iter().map(|r| r.account_number.clone()).collect();
                 let waivers: std::collections::HashMap<String, crate::reconcile::report::Waiver> =
                     self.store.waivers(&numbers).await?.into_iter().collect();
+                let unreachable = self.unreachable(&pairs).await?;
                 let mut r = StageReport::default();
                 let mut tx = self.store.begin().await?;
                 for (row, acct) in &pairs {
@@ -330,9 +331,7 @@ impl Engine {
                             ),
                         };
                         // A notice (and later the bills) must reach someone: an email or a postal address.
-                        let form = self.store.recipients(number).await?.map(|r| r.emails);
-                        let emails = crate::switch::reachable_emails(acct, form.as_deref());
-                        if let Some(why) = crate::switch::unreachable(acct, &emails) {
+                        if let Some((_, Some(why))) = unreachable.get(number.as_str()) {
                             (State::Held, format!("{passed}, but {why}"))
                         } else {
                             match row.schedule() {
@@ -408,6 +407,24 @@ impl Engine {
         Ok(reconcile::gate::evaluate(&wave.gate, &metrics, &fingerprint, promotion.as_ref()))
     }
 
+    /// Per account of a page: its valid billing emails (the form's submission, else the legacy
+    /// ones, and its contacts'), and why nothing can reach it, if so. Read before a stage opens its
+    /// transaction (a scratch store has one connection).
+    async fn unreachable(
+        &self,
+        pairs: &[(AccountRow, LegacyAccount)],
+    ) -> Result<std::collections::HashMap<String, (Vec<String>, Option<String>)>, EngineError> {
+        let mut out = std::collections::HashMap::new();
+        for (_, acct) in pairs {
+            let number = &acct.account.account_number;
+            let form = self.store.recipients(number).await?.map(|r| r.emails);
+            let emails = crate::switch::reachable_emails(acct, form.as_deref());
+            let why = crate::switch::unreachable(acct, &emails);
+            out.insert(number.clone(), (emails, why));
+        }
+        Ok(out)
+    }
+
     /// Switch: cuts over the accounts whose cut-over date has come, that were notified and passed,
     /// while the wave's gate says proceed. The state changes commit first (a page at a time); then
     /// the wave's load files are rebuilt from the store (see `engine::load`). A run first repairs
@@ -423,20 +440,20 @@ impl Engine {
         let page = self
             .pages(id, &[State::Notified], Some((Due::Cutover, ctx.as_of)), "switch", async |rows| {
                 let pairs = self.load(&rows, ctx).await?;
+                let mut reach = self.unreachable(&pairs).await?;
                 let mut r = StageReport::default();
                 let mut tx = self.store.begin().await?;
                 for (row, acct) in &pairs {
                     let Some(sched) = row.schedule() else { continue };
                     let number = &row.account_number;
-                    let form = self.store.recipients(number).await?.map(|r| r.emails);
-                    let emails = crate::switch::reachable_emails(acct, form.as_deref());
+                    let (emails, unreachable) = reach.remove(number.as_str()).unwrap_or_default();
                     let hold = if ctx.as_of >= sched.first_new_bill_date {
                         Some(format!(
                             "missed its cut-over date {}: the legacy system has billed {}; needs a new schedule and notice",
                             sched.cutover_date, sched.first_new_bill_date
                         ))
                     } else {
-                        crate::switch::unreachable(acct, &emails)
+                        unreachable
                     };
                     if let Some(why) = hold {
                         let t = Transition { account: number, from: State::Notified, to: State::Held, actor: &ctx.actor, reason: &why, at: ctx.at, schedule: None };
