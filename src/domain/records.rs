@@ -107,6 +107,48 @@ pub struct LegacyLine {
     pub amount: Decimal,
 }
 
+/// Which contact of an account a `contacts.csv` row is (Zuora's Bill To and Sold To).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactRole {
+    BillTo,
+    SoldTo,
+}
+
+impl ContactRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContactRole::BillTo => "bill_to",
+            ContactRole::SoldTo => "sold_to",
+        }
+    }
+}
+
+/// `contacts.csv` (optional, SPEC §2 extended): a person and a postal address of an account.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    pub account_number: String,
+    pub role: Option<ContactRole>,
+    pub first_name: String,
+    pub last_name: String,
+    pub work_email: String,
+    pub phone: String,
+    pub address1: String,
+    pub address2: String,
+    pub city: String,
+    pub state: String,
+    pub postal_code: String,
+    pub country: String,
+}
+
+impl Contact {
+    /// A letter can reach it: a street line, a city and a country (a postal code where the
+    /// country has them is the post's business, not ours).
+    pub fn has_postal_address(&self) -> bool {
+        !self.address1.trim().is_empty() && !self.city.trim().is_empty() && !self.country.trim().is_empty()
+    }
+}
+
 /// Everything the legacy system knows about one account: the unit every later stage works on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LegacyAccount {
@@ -114,11 +156,19 @@ pub struct LegacyAccount {
     pub services: Vec<Service>,
     pub usage: Vec<Usage>,
     pub invoice_lines: Vec<LegacyLine>,
+    /// Bill To / Sold To contacts (`contacts.csv`, optional).
+    #[serde(default)]
+    pub contacts: Vec<Contact>,
 }
 
 impl LegacyAccount {
     pub fn new(account: Account) -> Self {
-        LegacyAccount { account, services: vec![], usage: vec![], invoice_lines: vec![] }
+        LegacyAccount { account, services: vec![], usage: vec![], invoice_lines: vec![], contacts: vec![] }
+    }
+
+    /// The contact in `role`, if the legacy system has one.
+    pub fn contact(&self, role: ContactRole) -> Option<&Contact> {
+        self.contacts.iter().find(|c| c.role == Some(role))
     }
 
     /// Whether any service is active on `date` (started on or before it, not ended before it).

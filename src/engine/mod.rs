@@ -6,10 +6,12 @@
 //! does nothing, so every stage can be run again; a crash loses at most the batch in flight, which
 //! the next run picks up where it left off.
 
+mod load;
 mod notify;
 mod reports;
 mod stages;
 
+pub use load::ConfirmReport;
 pub use notify::{ContactsReport, NoticeReport};
 pub use reports::{PROMOTE, Promoted};
 pub use stages::{RunReport, StageReport};

@@ -328,6 +328,7 @@ impl Engine {
                 let numbers: Vec<String> = rows.iter().map(|r| r.account_number.clone()).collect();
                 let waivers: std::collections::HashMap<String, crate::reconcile::report::Waiver> =
                     self.store.waivers(&numbers).await?.into_iter().collect();
+                let unreachable = self.unreachable(&pairs).await?;
                 let mut r = StageReport::default();
                 let mut tx = self.store.begin().await?;
                 for (row, acct) in &pairs {
@@ -412,28 +413,33 @@ impl Engine {
                                 w.reason
                             ),
                         };
-                        match row.schedule() {
-                            Some(_) => (State::Reconciled, passed),
-                            None => match schedule(wave, acct.account.bill_cycle_day, ctx.as_of) {
-                                Ok(s) => {
-                                    let reason = format!(
-                                        "{passed}; scheduled: cut over {}, first new bill {}",
-                                        s.cutover_date, s.first_new_bill_date
-                                    );
-                                    let t = Transition {
-                                        account: number,
-                                        from: State::Rated,
-                                        to: State::Reconciled,
-                                        actor: &ctx.actor,
-                                        reason: &reason,
-                                        at: ctx.at,
-                                        schedule: Some(Some(s)),
-                                    };
-                                    r.done += u64::from(self.store.transition_in(&mut tx, &t).await?);
-                                    continue;
-                                }
-                                Err(why) => (State::Held, format!("{passed}, but {why}")),
-                            },
+                        // A notice (and later the bills) must reach someone: an email or a postal address.
+                        if let Some((_, Some(why))) = unreachable.get(number.as_str()) {
+                            (State::Held, format!("{passed}, but {why}"))
+                        } else {
+                            match row.schedule() {
+                                Some(_) => (State::Reconciled, passed),
+                                None => match schedule(wave, acct.account.bill_cycle_day, ctx.as_of) {
+                                    Ok(s) => {
+                                        let reason = format!(
+                                            "{passed}; scheduled: cut over {}, first new bill {}",
+                                            s.cutover_date, s.first_new_bill_date
+                                        );
+                                        let t = Transition {
+                                            account: number,
+                                            from: State::Rated,
+                                            to: State::Reconciled,
+                                            actor: &ctx.actor,
+                                            reason: &reason,
+                                            at: ctx.at,
+                                            schedule: Some(Some(s)),
+                                        };
+                                        r.done += u64::from(self.store.transition_in(&mut tx, &t).await?);
+                                        continue;
+                                    }
+                                    Err(why) => (State::Held, format!("{passed}, but {why}")),
+                                },
+                            }
                         }
                     } else if verdicts.is_empty() {
                         let why = "nothing to compare: the legacy source has no bill for this account in the \
@@ -484,90 +490,82 @@ impl Engine {
         Ok(reconcile::gate::evaluate(&wave.gate, &metrics, &fingerprint, promotion.as_ref()))
     }
 
+    /// Per account of a page: its valid billing emails (the form's submission, else the legacy
+    /// ones, and its contacts'), and why nothing can reach it, if so. Read before a stage opens its
+    /// transaction (a scratch store has one connection).
+    async fn unreachable(
+        &self,
+        pairs: &[(AccountRow, LegacyAccount)],
+    ) -> Result<std::collections::HashMap<String, (Vec<String>, Option<String>)>, EngineError> {
+        let mut out = std::collections::HashMap::new();
+        for (_, acct) in pairs {
+            let number = &acct.account.account_number;
+            let form = self.store.recipients(number).await?.map(|r| r.emails);
+            let emails = crate::switch::reachable_emails(acct, form.as_deref());
+            let why = crate::switch::unreachable(acct, &emails);
+            out.insert(number.clone(), (emails, why));
+        }
+        Ok(out)
+    }
+
     /// Switch: cuts over the accounts whose cut-over date has come, that were notified and passed,
-    /// while the wave's gate says proceed.
+    /// while the wave's gate says proceed. The state changes commit first (a page at a time); then
+    /// the wave's load files are rebuilt from the store (see `engine::load`). A run first repairs
+    /// what an interrupted run left.
     pub async fn switch_wave(&self, id: &str, ctx: &Ctx) -> Result<(GateVerdict, StageReport), EngineError> {
         let wave = self.runnable_wave(id)?;
+        let mut rep = StageReport { held: self.sync_load_files(Some(id), ctx).await?, ..StageReport::default() };
         let gate = self.gate(id).await?.verdict;
         if gate != GateVerdict::Proceed {
-            return Ok((gate, StageReport::default()));
+            return Ok((gate, rep));
         }
-        let target = self.ws.path(&self.ws.config.target).join(id);
-        let rep = self
+        let extraction = self.store.last_extraction().await?.map(|e| e.id);
+        let page = self
             .pages(id, &[State::Notified], Some((Due::Cutover, ctx.as_of)), "switch", async |rows| {
                 let pairs = self.load(&rows, ctx).await?;
+                let mut reach = self.unreachable(&pairs).await?;
                 let mut r = StageReport::default();
+                let mut tx = self.store.begin().await?;
                 for (row, acct) in &pairs {
                     let Some(sched) = row.schedule() else { continue };
                     let number = &row.account_number;
-                    if ctx.as_of >= sched.first_new_bill_date {
-                        let why = format!(
+                    let (emails, unreachable) = reach.remove(number.as_str()).unwrap_or_default();
+                    let hold = if ctx.as_of >= sched.first_new_bill_date {
+                        Some(format!(
                             "missed its cut-over date {}: the legacy system has billed {}; needs a new schedule and notice",
                             sched.cutover_date, sched.first_new_bill_date
-                        );
+                        ))
+                    } else {
+                        unreachable
+                    };
+                    if let Some(why) = hold {
                         let t = Transition { account: number, from: State::Notified, to: State::Held, actor: &ctx.actor, reason: &why, at: ctx.at, schedule: None };
-                        r.held += u64::from(self.store.transition(&t).await?);
+                        r.held += u64::from(self.store.transition_in(&mut tx, &t).await?);
                         continue;
                     }
-                    // The new-model records first (idempotent file), then the commit point.
-                    let path = target.join(format!("{number}.json"));
-                    let record = crate::switch::target_record(acct, &self.plan.catalog, wave, &sched, &self.ws.config.remit_to);
-                    let json = serde_json::to_vec_pretty(&record).map_err(|e| EngineError::Refused(e.to_string()))?;
-                    crate::notify::transport::write_atomically(&path, &json)
-                        .map_err(|source| EngineError::Io { path: path.display().to_string(), source })?;
+                    let dir = self.set_dir(id, sched.cutover_date);
                     let why = format!(
-                        "cut over: new-model records in {}; legacy billing suppressed from {}; first new bill {}",
-                        path.display(),
+                        "cut over: load files in {}; legacy billing suppressed from {} (legacy-suppression.csv); first new bill {}",
+                        dir.display(),
                         sched.first_new_bill_date,
                         sched.first_new_bill_date
                     );
-                    // The state change first: if the account moved meanwhile (a rollback), nothing
-                    // is committed, legacy billing stays on, and the import file is taken back.
-                    let mut tx = self.store.begin().await?;
                     let t = Transition { account: number, from: State::Notified, to: State::CutOver, actor: &ctx.actor, reason: &why, at: ctx.at, schedule: None };
-                    let changed = self.store.transition_in(&mut tx, &t).await?;
-                    if !changed {
-                        drop(tx);
-                        let _ = std::fs::remove_file(&path);
-                        continue;
+                    if self.store.transition_in(&mut tx, &t).await? {
+                        let member = crate::switch::member(acct, emails, sched, wave.usage_carryover, extraction);
+                        let snapshot = serde_json::to_string(&member).map_err(|e| EngineError::Refused(e.to_string()))?;
+                        self.store.put_cutover_pending_in(&mut tx, number, id, &sched, &dir.display().to_string(), &snapshot, ctx.at).await?;
+                        r.done += 1;
                     }
-                    self.store.put_cutover_in(&mut tx, number, id, &sched, &path.display().to_string(), "suppressed", ctx.at).await?;
-                    tx.commit().await.map_err(|e| self.store.err(e))?;
-                    r.done += u64::from(changed);
                 }
+                tx.commit().await.map_err(|e| self.store.err(e))?;
+                crate::failpoint::hit("switch.committed");
                 Ok(r)
             })
             .await?;
+        rep.add(&page);
+        // The files of every set this run changed, from the store.
+        rep.held += self.sync_load_files(Some(id), ctx).await?;
         Ok((gate, rep))
-    }
-
-    /// Returns one account to the legacy system, with a reason. Legacy billing is restored for a
-    /// cut-over account. Rolling back twice does nothing the second time.
-    pub async fn rollback(&self, account: &str, reason: &str, ctx: &Ctx) -> Result<bool, EngineError> {
-        let row =
-            self.store.account(account).await?.ok_or_else(|| crate::store::StoreError::NoAccount(account.into()))?;
-        if row.state == State::RolledBack {
-            return Ok(false);
-        }
-        if !row.state.can_go_to(State::RolledBack) {
-            return Err(EngineError::Refused(format!("account {account} is {} and cannot be rolled back", row.state)));
-        }
-        let mut tx = self.store.begin().await?;
-        if row.state == State::CutOver {
-            self.store.set_legacy_billing_in(&mut tx, account, "restored").await?;
-        }
-        let why = format!("rolled back from {}: {reason}", row.state);
-        let t = Transition {
-            account,
-            from: row.state,
-            to: State::RolledBack,
-            actor: &ctx.actor,
-            reason: &why,
-            at: ctx.at,
-            schedule: None,
-        };
-        let changed = self.store.transition_in(&mut tx, &t).await?;
-        tx.commit().await.map_err(|e| self.store.err(e))?;
-        Ok(changed)
     }
 }
