@@ -45,6 +45,9 @@ pub struct Config {
     /// How notices are delivered: concurrency and retries.
     #[serde(default)]
     pub delivery: Delivery,
+    /// Fixed values of the load files (batch, silent communication profile, term type, payment term).
+    #[serde(default)]
+    pub load: crate::switch::LoadConfig,
 }
 
 /// Delivery settings: at most `concurrency` messages in flight; a transient failure (4xx,

@@ -144,13 +144,13 @@ async fn pipeline(
     let load_before = load_average();
     let clock = std::sync::Arc::new(crate::bench::StageClock::enabled());
     let started = Instant::now();
-    let run = super::commands::demo_flow(&dir, accounts, seed, store.as_deref(), clock.clone()).await?;
+    let run = super::commands::demo_flow(&dir, accounts, seed, None, store.as_deref(), clock.clone()).await?;
     let total = started.elapsed();
     run.engine.store.close().await;
     drop(run);
     let stages = clock.stages();
     let t = Instant::now();
-    let again = super::commands::demo_flow(&dir, accounts, seed, store.as_deref(), Default::default()).await?;
+    let again = super::commands::demo_flow(&dir, accounts, seed, None, store.as_deref(), Default::default()).await?;
     let rerun = t.elapsed();
     let rerun_changes = again.changes;
     let state_bytes = again.engine.store.size_bytes().await.ok().map(|b| b as u64);

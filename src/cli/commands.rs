@@ -18,7 +18,7 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
     let cli_actor = cli.actor.clone();
     let root = cli.workspace.as_path();
     match cli.command {
-        Command::Demo { dir, accounts, seed } => demo(&dir, accounts, seed).await,
+        Command::Demo { dir, accounts, seed, until } => demo(&dir, accounts, seed, until).await,
         Command::Init { dir } => init(dir.as_deref().unwrap_or(root)),
         Command::Plan { action: PlanAction::Check } => plan_check(root),
         Command::Extract => {
@@ -164,8 +164,7 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
                 );
                 return Ok(0);
             }
-            engine.runnable_wave(&wave)?;
-            engine.ensure_extracted(&ctx).await?;
+            engine.ensure_fresh(engine.runnable_wave(&wave)?, &ctx).await?;
             engine.rate_wave(&wave, &ctx).await?;
             engine.reconcile_wave(&wave, &ctx).await?;
             let mailer = mailer(&engine)?;
@@ -214,13 +213,38 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
         Command::Schedule { wave, as_of, tick_seconds, dry_run } => {
             schedule(root, &cli_actor, wave, as_of, tick_seconds, dry_run).await
         }
-        Command::Switch { wave, as_of, dry_run } => {
+        Command::Switch { confirm: Some(file), as_of, .. } => {
+            let engine = open(root).await?;
+            let ctx = Ctx::new(as_of.unwrap_or_else(today), actor(&cli_actor, "switch --confirm")?);
+            let r = engine.confirm_load(&file, &ctx).await?;
+            for p in &r.problems {
+                eprintln!("{p}");
+            }
+            println!(
+                "{}: {} loaded, {} failed (back to held, legacy billing resumes), {} unchanged, {} row(s) not applied",
+                file.display(),
+                r.loaded,
+                r.failed,
+                r.unchanged,
+                r.problems.len()
+            );
+            Ok(u8::from(r.failed > 0 || !r.problems.is_empty()))
+        }
+        Command::Switch { wave, as_of, confirm: None, dry_run } => {
+            let wave = wave.ok_or_else(|| Failure::input(anyhow::anyhow!("--wave is required")))?;
             let (engine, dry) = open_for(root, dry_run).await?;
             let ctx = Ctx::new(as_of.unwrap_or_else(today), actor(&cli_actor, "switch")?);
             let (gate, r) = engine.switch_wave(&wave, &ctx).await?;
             println!("{wave} as of {}: gate {gate:?}; {} account(s) cut over, {} held", ctx.as_of, r.done, r.held);
             dry_report(dry, &engine).await?;
             Ok(u8::from(gate != crate::reconcile::GateVerdict::Proceed))
+        }
+        Command::Readmit { account, wave, reason, as_of } => {
+            let engine = open(root).await?;
+            let ctx = Ctx::new(as_of.unwrap_or_else(today), actor(&cli_actor, "readmit")?);
+            engine.readmit(&account, &wave, &reason, &ctx).await?;
+            println!("{account} readmitted to wave {wave}: {reason}");
+            Ok(0)
         }
         Command::Rollback { account, reason, dry_run } => {
             let (engine, dry) = open_for(root, dry_run).await?;
@@ -401,9 +425,9 @@ fn write_plan(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn demo(dir: &Path, accounts: usize, seed: u64) -> Result<u8> {
+async fn demo(dir: &Path, accounts: usize, seed: u64, until: Option<chrono::NaiveDate>) -> Result<u8> {
     let started = std::time::Instant::now();
-    let run = demo_flow(dir, accounts, seed, None, std::sync::Arc::default()).await?;
+    let run = demo_flow(dir, accounts, seed, until, None, std::sync::Arc::default()).await?;
     println!("demo workspace: {}  (simulated {} .. {})", dir.display(), run.first_day, run.last_day);
     print!("{}", report::demo_summary(&run.engine).await?);
     if run.changes == 0 {
@@ -423,12 +447,13 @@ pub(super) struct DemoRun {
 }
 
 /// The demo flow: generate the legacy database (unless there is one), extract it, then run every
-/// dated wave on every simulated day. `store` overrides the workspace's state store; `clock`
-/// times the stages when enabled.
+/// dated wave on every simulated day (up to the day before `until`). `store` overrides the
+/// workspace's state store; `clock` times the stages when enabled.
 pub(super) async fn demo_flow(
     dir: &Path,
     accounts: usize,
     seed: u64,
+    until: Option<chrono::NaiveDate>,
     store: Option<&str>,
     clock: std::sync::Arc<crate::bench::StageClock>,
 ) -> Result<DemoRun> {
@@ -473,7 +498,8 @@ pub(super) async fn demo_flow(
     let mut day = start;
     let mut changes = 0u64;
     let mut extracted = false;
-    while day <= last + chrono::Days::new(1) {
+    let end = until.map_or(last + chrono::Days::new(1), |u| u.pred_opt().unwrap_or(u));
+    while day <= end {
         let ctx = Ctx::new(day, "demo (simulated clock)");
         if !extracted {
             if let Some(c) = engine.ensure_extracted(&ctx).await? {
@@ -491,7 +517,7 @@ pub(super) async fn demo_flow(
         }
         day = day + chrono::Days::new(1);
     }
-    Ok(DemoRun { engine, first_day: start, last_day: last + chrono::Days::new(1), changes })
+    Ok(DemoRun { engine, first_day: start, last_day: end, changes })
 }
 
 /// The long-running notice sender. A stop request (SIGINT/SIGTERM) lets the message in hand finish

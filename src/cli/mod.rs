@@ -123,6 +123,9 @@ pub enum Command {
         /// Seed of the generator: the same seed gives the same data.
         #[arg(long, default_value_t = 2017)]
         seed: u64,
+        /// Stop the simulated clock before this day (a workspace in the middle of its waves).
+        #[arg(long, value_name = "DATE", hide = true)]
+        until: Option<chrono::NaiveDate>,
     },
     /// Scaffold a workspace: cutover.yaml, the wave plan and catalog, a legacy/ folder.
     Init {
@@ -275,20 +278,27 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Cut over the accounts that are due as of DATE, notified and passing, if the gate allows.
+    /// Cut over the accounts that are due as of DATE, notified and passing, if the gate allows,
+    /// and write the wave's load files (`import/<wave>/<date>/`, README "Loading a wave into
+    /// Zuora"). With --confirm: apply the load's result file instead.
     Switch {
         /// The wave id (the `id` in its wave file, e.g. dc1-colocation).
-        #[arg(long)]
-        wave: String,
+        #[arg(long, required_unless_present = "confirm")]
+        wave: Option<String>,
         /// The day to act as, YYYY-MM-DD (default: today): catch up, or simulate a date.
         #[arg(long, value_name = "DATE", value_parser = parse_date)]
         as_of: Option<chrono::NaiveDate>,
+        /// The load's result file (account number, status success/failed, target id or error):
+        /// successes become `loaded`, failures go back to `held` with the target's error.
+        #[arg(long, value_name = "RESULTS.csv", conflicts_with = "wave")]
+        confirm: Option<PathBuf>,
         /// Show what would happen (each account's change, the mail and files), on a copy: nothing is
         /// written and nothing sent. Exits as the real run would.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "confirm")]
         dry_run: bool,
     },
-    /// Return one account to the legacy system, with a reason (journaled).
+    /// Return one cut-over account to the legacy system, with a reason (journaled): a reversal
+    /// record goes to its set's rollback.csv and it leaves the set's load files.
     Rollback {
         /// The legacy account number (e.g. A000012).
         account: String,
@@ -299,6 +309,21 @@ pub enum Command {
         /// written and nothing sent. Exits as the real run would.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Put a rolled-back account into a later wave (journaled): it is rated, reconciled,
+    /// notified and cut over again there.
+    Readmit {
+        /// The legacy account number (e.g. A000012).
+        account: String,
+        /// The later wave it joins (its window must still be open).
+        #[arg(long)]
+        wave: String,
+        /// Why: kept in the account's journal.
+        #[arg(long, value_parser = non_blank)]
+        reason: String,
+        /// The day to act as, YYYY-MM-DD (default: today).
+        #[arg(long, value_name = "DATE", value_parser = parse_date)]
+        as_of: Option<chrono::NaiveDate>,
     },
     /// Benchmarks anyone can run (no workspace needed): `bench rate`, the rating engine;
     /// `bench gen` and `bench reconcile`, the comparison scripts/bench-reconcile.sh times.

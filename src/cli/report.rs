@@ -54,16 +54,28 @@ pub async fn status(engine: &Engine, wave: Option<&str>, account: Option<&str>, 
             )));
         }
         let legacy_billing = store.legacy_billing(acct).await?;
+        let cut = store.cutover(acct).await?;
+        let suppression = match &cut {
+            Some(c) => Some(Suppression::of(engine, c).await?),
+            None => None,
+        };
         if format == Format::Json {
             #[derive(Serialize)]
             struct One<'a> {
                 account: Option<&'a crate::store::AccountRow>,
                 legacy_billing: Option<String>,
+                suppression: Option<&'a Suppression>,
                 journal: &'a [crate::store::JournalRow],
                 quarantined: &'a [crate::extract::Quarantined],
             }
-            return json(&One { account: row.as_ref(), legacy_billing, journal: &journal, quarantined: &quarantine })
-                .map_err(Failure::operational);
+            return json(&One {
+                account: row.as_ref(),
+                legacy_billing,
+                suppression: suppression.as_ref(),
+                journal: &journal,
+                quarantined: &quarantine,
+            })
+            .map_err(Failure::operational);
         }
         let mut o = String::new();
         if let Some(r) = &row {
@@ -83,6 +95,26 @@ pub async fn status(engine: &Engine, wave: Option<&str>, account: Option<&str>, 
             );
             if let Some(lb) = legacy_billing {
                 let _ = writeln!(o, "  legacy billing {lb}");
+            }
+            if let Some(s) = &suppression {
+                let _ = writeln!(
+                    o,
+                    "  legacy suppression: last legacy service day {}, suppress billing from {}, stop payment \
+                     retries from {}; final usage bill by the legacy system: {} ({})",
+                    s.last_legacy_service_through,
+                    s.suppress_billing_from,
+                    s.stop_payment_retries_from,
+                    s.final_usage_bill,
+                    s.usage_period
+                );
+                let _ = writeln!(
+                    o,
+                    "  load set {} ({}); load {}{}",
+                    s.set,
+                    if s.written { "suppression record written" } else { "files not written yet" },
+                    s.load_status,
+                    s.target_id.as_deref().map(|t| format!(", target id {t}")).unwrap_or_default()
+                );
             }
         }
         let _ = writeln!(o, "journal:");
@@ -134,6 +166,14 @@ pub async fn status(engine: &Engine, wave: Option<&str>, account: Option<&str>, 
         let counts = store.state_counts(Some(w)).await?;
         let list: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
         let _ = writeln!(o, "{w:<22} {}", if list.is_empty() { "no accounts yet".into() } else { list.join(", ") });
+        let l = store.load_counts(w).await?;
+        if l != crate::store::LoadCounts::default() {
+            let _ = writeln!(
+                o,
+                "{:<22} load: {} loaded, {} failed, {} unconfirmed (`switch --confirm RESULTS.csv`)",
+                "", l.loaded, l.failed, l.unconfirmed
+            );
+        }
     }
     let warnings = store.last_extraction().await?.map(|x| x.warnings).unwrap_or_default();
     if !warnings.is_empty() {
@@ -153,6 +193,45 @@ pub async fn status(engine: &Engine, wave: Option<&str>, account: Option<&str>, 
         }
     }
     Ok(o)
+}
+
+/// The legacy side of an account's cut-over (what `legacy-suppression.csv` says about it).
+#[derive(Serialize)]
+struct Suppression {
+    set: String,
+    written: bool,
+    last_legacy_service_through: chrono::NaiveDate,
+    suppress_billing_from: chrono::NaiveDate,
+    stop_payment_retries_from: chrono::NaiveDate,
+    final_usage_bill: &'static str,
+    usage_period: String,
+    load_status: String,
+    target_id: Option<String>,
+}
+
+impl Suppression {
+    async fn of(engine: &Engine, c: &crate::store::CutoverRow) -> Result<Suppression> {
+        let member: Option<crate::switch::Member> = serde_json::from_str(&c.snapshot).ok();
+        let carry = member.as_ref().map(|m| m.usage_carryover).unwrap_or_default();
+        let cycle = member.as_ref().map_or(1, |m| m.account.account.bill_cycle_day);
+        let last = crate::switch::last_legacy_period(c.first_new_bill_date, cycle);
+        Ok(Suppression {
+            set: engine.set_dir(&c.wave, c.cutover_date).display().to_string(),
+            written: c.published,
+            last_legacy_service_through: c.cutover_date,
+            suppress_billing_from: c.first_new_bill_date,
+            stop_payment_retries_from: c.first_new_bill_date,
+            final_usage_bill: if carry == crate::plan::UsageCarryover::Legacy { "yes" } else { "no" },
+            usage_period: format!("{}..{}", last.start, last.end),
+            load_status: match (c.state, c.load_status.as_deref()) {
+                (crate::domain::State::CutOver | crate::domain::State::Loaded, Some(s)) => s.to_string(),
+                (crate::domain::State::CutOver, None) => "unconfirmed".into(),
+                (_, Some("failed")) => "failed".into(),
+                _ => "rolled back".into(),
+            },
+            target_id: c.target_id.clone(),
+        })
+    }
 }
 
 pub async fn demo_summary(engine: &Engine) -> Result<String> {

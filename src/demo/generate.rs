@@ -66,6 +66,7 @@ pub struct GenSummary {
     pub services: usize,
     pub usage: usize,
     pub invoice_lines: usize,
+    pub contacts: usize,
     pub planted_bad_rows: usize,
 }
 
@@ -107,15 +108,17 @@ const ACCOUNTS: usize = 0;
 const SERVICES: usize = 1;
 const USAGE: usize = 2;
 const LINES: usize = 3;
+const CONTACTS: usize = 4;
 
 /// The SPEC §2 tables and columns, from the one place that defines them.
-const TABLES: [(&str, &[&str]); 4] = {
+const TABLES: [(&str, &[&str]); 5] = {
     use crate::extract::Table;
     [
         (Table::Accounts.name(), Table::Accounts.columns()),
         (Table::Services.name(), Table::Services.columns()),
         (Table::Usage.name(), Table::Usage.columns()),
         (Table::LegacyInvoiceLines.name(), Table::LegacyInvoiceLines.columns()),
+        (Table::Contacts.name(), Table::Contacts.columns()),
     ]
 };
 
@@ -230,6 +233,7 @@ async fn write_all(conn: &mut SqliteConnection, data: &DemoData) -> Result<GenSu
         services: t[SERVICES].written,
         usage: t[USAGE].written,
         invoice_lines: t[LINES].written,
+        contacts: t[CONTACTS].written,
         planted_bad_rows: bad,
     })
 }
@@ -414,7 +418,7 @@ struct Svc {
 
 /// What one account contributes to each table, flattened like [`Table::buf`].
 struct AccountRows {
-    t: [Vec<Cell>; 4],
+    t: [Vec<Cell>; 5],
     bad: usize,
 }
 
@@ -788,6 +792,48 @@ const BAD_KINDS: [BadKind; 6] = [
 /// Accounts that always carry one bad row of each kind (so even a small demo shows all six).
 const FORCED_BAD: [usize; 6] = [2, 5, 8, 11, 14, 17];
 
+const FIRST_NAMES: [&str; 8] = ["Dana", "Lee", "Sam", "Alex", "Morgan", "Jordan", "Casey", "Robin"];
+const LAST_NAMES: [&str; 8] = ["Nguyen", "Smith", "Garcia", "Okafor", "Schmidt", "Tanaka", "Olsen", "Rossi"];
+const CITIES: [(&str, &str, &str); 4] =
+    [("Portland", "OR", "97201"), ("Seattle", "WA", "98101"), ("Hillsboro", "OR", "97124"), ("Boise", "ID", "83702")];
+
+/// The account's contacts (`contacts` table): most have a Bill To contact with a postal address,
+/// some a separate Sold To, a few none. Drawn from their own generator so that adding the table
+/// left every other table as it was. An account with no email and no contact (a third of those
+/// without email, about 1 in 60 accounts) cannot be reached and is held at cut-over.
+fn contacts(out: &mut AccountRows, seed: u64, index: usize, number: &str, slug: &str, has_email: bool) {
+    let mut rng = Rng::for_account(seed ^ 0xC0A7_AC75, index);
+    let none = if has_email { rng.chance(1500) } else { rng.chance(3300) };
+    if none {
+        return;
+    }
+    let roles: &[&str] = if rng.chance(1000) { &["bill_to", "sold_to"] } else { &["bill_to"] };
+    for role in roles {
+        let (city, state, zip) = rng.pick(&CITIES);
+        let street = format!("{} {} Ave", rng.range(100, 9999), rng.pick(&["NW Everett", "SE Main", "Pine", "Lake"]));
+        let suite = rng.chance(3000).then(|| format!("Suite {}", rng.range(100, 900)));
+        let first = rng.pick(&FIRST_NAMES);
+        let last = rng.pick(&LAST_NAMES);
+        out.push(
+            CONTACTS,
+            vec![
+                s(number),
+                s(role),
+                s(first),
+                s(last),
+                has_email.then(|| format!("{}.{}@{slug}.example.com", first.to_lowercase(), last.to_lowercase())),
+                s(format!("+1-503-555-{:04}", rng.range(0, 9999))),
+                s(street),
+                suite,
+                s(city),
+                s(state),
+                s(zip),
+                s("US"),
+            ],
+        );
+    }
+}
+
 fn generate_account(seed: u64, index: usize, h: &History) -> AccountRows {
     let mut rng = Rng::for_account(seed, index);
     let number = format!("A{:06}", index + 1);
@@ -820,6 +866,7 @@ fn generate_account(seed: u64, index: usize, h: &History) -> AccountRows {
         }
         _ => Some(format!("billing@{slug}.example.com")),
     };
+    let has_email = email.is_some();
     let span = (h.end - h.start).num_days();
     let closure = closed.then(|| rng.date_between(h.start + day(span / 3), h.end - day(1)));
 
@@ -837,6 +884,8 @@ fn generate_account(seed: u64, index: usize, h: &History) -> AccountRows {
             s(if closed { "closed" } else { "active" }),
         ],
     );
+
+    contacts(&mut out, seed, index, &number, &slug, has_email);
 
     let bills: Vec<BillPeriod> = h.periods.iter().map(|p| p.bill_period(cycle_day)).collect();
     let mut b = Builder { rng, h, bills, closure, services: vec![] };

@@ -9,7 +9,7 @@ mod redact;
 mod state;
 
 pub use period::{BillPeriod, Period, add_months, clamp_day};
-pub use records::{Account, AccountStatus, LegacyAccount, LegacyLine, Segment, Service, Usage};
+pub use records::{Account, AccountStatus, Contact, ContactRole, LegacyAccount, LegacyLine, Segment, Service, Usage};
 pub use redact::{redact, unencoded_password};
 pub use state::State;
 

@@ -48,6 +48,12 @@ impl Period {
         (next - self.first_day()).num_days() as u32
     }
 
+    /// The bill period (for an account billed on `cycle_day`) whose service days include `date`.
+    pub fn billing(date: NaiveDate, cycle_day: u32) -> BillPeriod {
+        let p = Period::of(date);
+        if date >= clamp_day(p, cycle_day) { p.bill_period(cycle_day) } else { p.prev().bill_period(cycle_day) }
+    }
+
     /// The service days the bill for this period covers, for an account billed on `cycle_day`.
     pub fn bill_period(self, cycle_day: u32) -> BillPeriod {
         let start = clamp_day(self, cycle_day);

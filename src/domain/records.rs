@@ -107,6 +107,48 @@ pub struct LegacyLine {
     pub amount: Decimal,
 }
 
+/// Which contact of an account a `contacts.csv` row is (Zuora's Bill To and Sold To).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactRole {
+    BillTo,
+    SoldTo,
+}
+
+impl ContactRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContactRole::BillTo => "bill_to",
+            ContactRole::SoldTo => "sold_to",
+        }
+    }
+}
+
+/// `contacts.csv` (optional, SPEC §2 extended): a person and a postal address of an account.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    pub account_number: String,
+    pub role: Option<ContactRole>,
+    pub first_name: String,
+    pub last_name: String,
+    pub work_email: String,
+    pub phone: String,
+    pub address1: String,
+    pub address2: String,
+    pub city: String,
+    pub state: String,
+    pub postal_code: String,
+    pub country: String,
+}
+
+impl Contact {
+    /// A letter can reach it: a street line, a city and a country (a postal code where the
+    /// country has them is the post's business, not ours).
+    pub fn has_postal_address(&self) -> bool {
+        !self.address1.trim().is_empty() && !self.city.trim().is_empty() && !self.country.trim().is_empty()
+    }
+}
+
 /// Everything the legacy system knows about one account: the unit every later stage works on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LegacyAccount {
@@ -114,11 +156,19 @@ pub struct LegacyAccount {
     pub services: Vec<Service>,
     pub usage: Vec<Usage>,
     pub invoice_lines: Vec<LegacyLine>,
+    /// Bill To / Sold To contacts (`contacts.csv`, optional).
+    #[serde(default)]
+    pub contacts: Vec<Contact>,
 }
 
 impl LegacyAccount {
     pub fn new(account: Account) -> Self {
-        LegacyAccount { account, services: vec![], usage: vec![], invoice_lines: vec![] }
+        LegacyAccount { account, services: vec![], usage: vec![], invoice_lines: vec![], contacts: vec![] }
+    }
+
+    /// The contact in `role`, if the legacy system has one.
+    pub fn contact(&self, role: ContactRole) -> Option<&Contact> {
+        self.contacts.iter().find(|c| c.role == Some(role))
     }
 
     /// Whether any service is active on `date` (started on or before it, not ended before it).
@@ -132,6 +182,28 @@ impl LegacyAccount {
         let ended = self.services.iter().filter_map(|s| s.end_date).filter(|e| *e < date).max();
         let next = self.services.iter().map(|s| s.start_date).filter(|s| *s > date).min();
         (ended, next)
+    }
+
+    /// The account as it was known on `day`: the legacy bills issued by then (a bill is issued on
+    /// its bill date, the first day of its bill period), the usage recorded by then, and the
+    /// services known by then. A stage run as of a day sees only this, so a past day replayed (the
+    /// demo, a catch-up) never looks ahead. The legacy source records no order date, so a service
+    /// counts as known from the start of the bill period it starts in: the bill issued then (in
+    /// advance) already charges it.
+    pub fn as_of(mut self, day: NaiveDate) -> LegacyAccount {
+        let cycle_day = self.account.bill_cycle_day;
+        let horizon = Period::billing(day, cycle_day).end;
+        self.invoice_lines.retain(|l| l.period.bill_period(cycle_day).start <= day);
+        self.usage.retain(|u| u.usage_date <= day);
+        self.services.retain(|s| s.start_date <= horizon);
+        self
+    }
+
+    /// Whether the account existed yet on the day it was viewed as of: a service known, or a
+    /// legacy bill issued. An account with neither is one the legacy system would not have had
+    /// then (a customer who signs later); stages leave it alone until it has.
+    pub fn known(&self) -> bool {
+        !self.services.is_empty() || !self.invoice_lines.is_empty()
     }
 
     /// The periods the legacy system billed, oldest first.
@@ -184,6 +256,74 @@ mod tests {
             });
             assert_eq!(a.has_service_on(day), active, "{start}..{end:?}");
             assert_eq!(a.services_around(day), (ended.map(d), next.map(d)), "{start}..{end:?}");
+        }
+    }
+
+    #[test]
+    fn a_day_sees_the_bills_usage_and_services_that_existed_by_then() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let mut a = LegacyAccount::new(Account {
+            account_number: "A1".into(),
+            name: String::new(),
+            segment: Segment::Colocation,
+            site: None,
+            currency: "USD".into(),
+            bill_cycle_day: 15,
+            bill_to_email: vec![],
+            status: AccountStatus::Active,
+        });
+        for (id, start) in [("S1", "2016-01-01"), ("S2", "2017-05-15"), ("S3", "2017-08-27")] {
+            a.services.push(Service {
+                account_number: "A1".into(),
+                service_id: id.into(),
+                legacy_code: "CAB-42U".into(),
+                description: String::new(),
+                quantity: Decimal::ONE,
+                unit_price: Decimal::ONE,
+                start_date: d(start),
+                end_date: None,
+            });
+        }
+        for day in ["2017-04-30", "2017-05-14", "2017-05-15", "2017-06-01"] {
+            a.usage.push(Usage {
+                account_number: "A1".into(),
+                service_id: "S1".into(),
+                legacy_code: "PWR-KWH".into(),
+                usage_date: d(day),
+                quantity: Decimal::ONE,
+                uom: "kWh".into(),
+            });
+        }
+        for month in 3..=7 {
+            a.invoice_lines.push(LegacyLine {
+                account_number: "A1".into(),
+                invoice_number: format!("INV-{month}"),
+                period: Period::new(2017, month).unwrap(),
+                legacy_code: "CAB-42U".into(),
+                description: String::new(),
+                service_start: None,
+                service_end: None,
+                quantity: Decimal::ONE,
+                unit_price: Decimal::ONE,
+                amount: Decimal::ONE,
+            });
+        }
+        // (day, services, usage records, bills: bill cycle day 15, so May's bill is issued May 15;
+        // S2 starts May 15, so it is on that bill and known from then, not before)
+        let table = [
+            ("2017-05-14", vec!["S1"], 2, vec!["2017-03", "2017-04"]),
+            ("2017-05-15", vec!["S1", "S2"], 3, vec!["2017-03", "2017-04", "2017-05"]),
+            ("2017-08-14", vec!["S1", "S2"], 4, vec!["2017-03", "2017-04", "2017-05", "2017-06", "2017-07"]),
+            // S3 starts Aug 27, in the bill period issued Aug 15: known from Aug 15.
+            ("2017-08-15", vec!["S1", "S2", "S3"], 4, vec!["2017-03", "2017-04", "2017-05", "2017-06", "2017-07"]),
+        ];
+        for (day, services, usage, bills) in table {
+            let seen = a.clone().as_of(d(day));
+            let ids: Vec<&str> = seen.services.iter().map(|s| s.service_id.as_str()).collect();
+            assert_eq!(ids, services, "{day}");
+            assert_eq!(seen.usage.len(), usage, "{day}");
+            let periods: Vec<String> = seen.legacy_periods().iter().map(|p| p.to_string()).collect();
+            assert_eq!(periods, bills, "{day}");
         }
     }
 }

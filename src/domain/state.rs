@@ -2,12 +2,16 @@
 //! `transition` function, which writes the new state and a journal row in one transaction.
 //!
 //! ```text
-//! extracted ──► rated ──► reconciled ──► notified ──► cut_over
-//!     │           │  ╲         │             │           │
-//!     ▼           ▼   ╲        ▼             ▼           ▼
-//! quarantined    held ◄┴── (fail / not schedulable)   rolled_back   (from any non-final state too)
+//! extracted ──► rated ──► reconciled ──► notified ──► cut_over ──► loaded (the target confirmed the load)
+//!     │           │  ╲         │             │           │  ╲          │
+//!     ▼           ▼   ╲        ▼             ▼           │   ╲         ▼
+//! quarantined    held ◄┴── (fail / not schedulable) ◄────┘    └──► rolled_back ──► extracted
+//!                      (a failed load, or no suppression           (readmitted to a later wave)
+//!                       record before the first new bill)
 //! ```
-//! `held` accounts are re-rated and re-reconciled on the next run; `rolled_back` is final.
+//! `held` accounts are re-rated and re-reconciled on the next run. Only an account that was cut
+//! over (`cut_over` or `loaded`) can be rolled back; a rolled-back account goes on only when a
+//! person readmits it to a later wave.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -23,19 +27,22 @@ pub enum State {
     Reconciled,
     Notified,
     CutOver,
+    /// The target confirmed the load (`switch --confirm`).
+    Loaded,
     RolledBack,
     Quarantined,
     Held,
 }
 
 impl State {
-    pub const ALL: [State; 9] = [
+    pub const ALL: [State; 10] = [
         State::Pending,
         State::Extracted,
         State::Rated,
         State::Reconciled,
         State::Notified,
         State::CutOver,
+        State::Loaded,
         State::RolledBack,
         State::Quarantined,
         State::Held,
@@ -49,6 +56,7 @@ impl State {
             State::Reconciled => "reconciled",
             State::Notified => "notified",
             State::CutOver => "cut_over",
+            State::Loaded => "loaded",
             State::RolledBack => "rolled_back",
             State::Quarantined => "quarantined",
             State::Held => "held",
@@ -70,7 +78,9 @@ impl State {
                 | (Rated, Reconciled | Held)
                 | (Reconciled, Notified | Held)
                 | (Notified, CutOver | Held)
-                | (Extracted | Rated | Reconciled | Notified | CutOver | Held | Quarantined, RolledBack)
+                | (CutOver, Loaded | Held)
+                | (CutOver | Loaded, RolledBack)
+                | (RolledBack, Extracted)
         )
     }
 }

@@ -6,10 +6,12 @@
 //! does nothing, so every stage can be run again; a crash loses at most the batch in flight, which
 //! the next run picks up where it left off.
 
+mod load;
 mod notify;
 mod reports;
 mod stages;
 
+pub use load::ConfirmReport;
 pub use notify::{ContactsReport, NoticeReport};
 pub use reports::{PROMOTE, Promoted};
 pub use stages::{RunReport, StageReport};
@@ -111,7 +113,8 @@ impl Engine {
             .legacy_accounts(&numbers)
             .await?
             .into_iter()
-            .map(|a| (a.account.account_number.clone(), a))
+            // A stage run as of a day sees only what existed by then (`LegacyAccount::as_of`).
+            .map(|a| (a.account.account_number.clone(), a.as_of(ctx.as_of)))
             .collect();
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
@@ -158,6 +161,21 @@ impl Engine {
         self.clock.stop("extract", started, (counts.accounts + counts.records + counts.quarantined) as u64);
         self.progress.finish();
         Ok(counts)
+    }
+
+    /// Extracts unless the store holds an extraction fresh enough for this wave: one exists, and it
+    /// is not older than the wave's `extraction_max_age_days` on the run's day.
+    pub async fn ensure_fresh(
+        &self,
+        wave: &crate::plan::Wave,
+        ctx: &Ctx,
+    ) -> Result<Option<crate::store::ExtractionCounts>, EngineError> {
+        let Some(last) = self.store.last_extraction().await? else { return self.extract(ctx).await.map(Some) };
+        let Some(days) = wave.extraction_max_age_days else { return Ok(None) };
+        let taken = chrono::DateTime::parse_from_rfc3339(&last.started_at)
+            .map_err(|e| StoreError::Corrupt(format!("extraction {} started_at: {e}", last.id)))?
+            .date_naive();
+        if (ctx.as_of - taken).num_days() > i64::from(days) { self.extract(ctx).await.map(Some) } else { Ok(None) }
     }
 
     /// Extracts unless a complete extraction is already in the store.

@@ -34,6 +34,7 @@ enum Outcome {
     Retry,
     Failed,
     Skipped,
+    Held,
 }
 
 /// Everything one wave's notices share on one run.
@@ -311,6 +312,7 @@ impl<'a> Notifier<'a> {
             Outcome::Sent => r.done += 1,
             Outcome::Retry => r.retried += 1,
             Outcome::Failed => r.failed += 1,
+            Outcome::Held => r.held += 1,
             Outcome::Skipped => {}
         }
     }
@@ -365,6 +367,13 @@ impl<'a> Notifier<'a> {
     async fn deliver(&self, row: &AccountRow, acct: &LegacyAccount) -> Result<Outcome, EngineError> {
         let (id, number) = (self.wave.id.as_str(), row.account_number.as_str());
         let Some(sched) = row.schedule() else { return Ok(Outcome::Skipped) };
+        // Closed since it was reconciled (seen by a fresher extraction): nobody to tell.
+        if acct.account.status == crate::domain::AccountStatus::Closed && row.state == State::Reconciled {
+            let why = "closed in the legacy system since it was reconciled: no notice, nothing to migrate";
+            let t = Transition { to: State::Held, ..self.transition(number, State::Reconciled, why, None) };
+            self.store().transition(&t).await?;
+            return Ok(Outcome::Held);
+        }
         let submitted = self.store().recipients(number).await?;
         let raw = submitted.as_ref().map_or(&acct.account.bill_to_email, |s| &s.emails);
         let (to, rejected) = notify::recipients(raw);
@@ -732,7 +741,12 @@ impl Engine {
             row.wave.clone().ok_or_else(|| EngineError::Refused(format!("no wave selects account {account}")))?;
         let wave = self.runnable_wave(&wave_id)?;
         let accts = self.store.legacy_accounts(std::slice::from_ref(&row.account_number)).await?;
-        let acct = accts.first().ok_or_else(|| crate::store::StoreError::NoAccount(account.into()))?;
+        let acct = accts
+            .into_iter()
+            .next()
+            .map(|a| a.as_of(ctx.as_of))
+            .ok_or_else(|| crate::store::StoreError::NoAccount(account.into()))?;
+        let acct = &acct;
         let sched = match row.schedule() {
             Some(s) => s,
             None => schedule(wave, acct.account.bill_cycle_day, ctx.as_of).map_err(EngineError::Refused)?,

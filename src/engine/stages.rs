@@ -87,41 +87,12 @@ pub(super) fn nothing_left(acct: &LegacyAccount, first_new_bill_date: chrono::Na
     let around = match acct.services_around(first_new_bill_date) {
         (_, Some(next)) => format!(" (the next starts {next})"),
         (Some(last), None) => format!(" (the last ended {last})"),
-        (None, None) => " (it has no services)".to_string(),
+        (None, None) => " (none has started yet)".to_string(),
     };
     Some(format!(
         "nothing left to migrate: no service active on its first new bill date {first_new_bill_date}{around}; \
          the legacy system keeps billing what is left"
     ))
-}
-
-/// Writes files (each through a temporary file and a rename), then makes them durable together:
-/// every file's data, then each folder once. Before this batching each file had its own data and
-/// folder sync, and each account its own store commit (three syncs an account instead of one).
-fn write_durably(files: &[(std::path::PathBuf, Vec<u8>)]) -> Result<(), EngineError> {
-    let io = |path: &std::path::Path| {
-        let shown = path.display().to_string();
-        move |source| EngineError::Io { path: shown, source }
-    };
-    let mut dirs = std::collections::BTreeSet::new();
-    for (path, bytes) in files {
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-        if let Some(dir) = dir
-            && dirs.insert(dir.to_path_buf())
-        {
-            std::fs::create_dir_all(dir).map_err(io(dir))?;
-        }
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
-        std::fs::rename(&tmp, path).map_err(io(path))?;
-    }
-    for (path, _) in files {
-        std::fs::File::open(path).and_then(|f| f.sync_all()).map_err(io(path))?;
-    }
-    for dir in &dirs {
-        std::fs::File::open(dir).and_then(|f| f.sync_all()).map_err(io(dir))?;
-    }
-    Ok(())
 }
 
 impl Engine {
@@ -195,8 +166,8 @@ impl Engine {
 
     /// Every stage of a wave that is due as of `ctx.as_of` and allowed by its gate.
     pub async fn run_wave(&self, id: &str, ctx: &Ctx, mailer: &Mailer) -> Result<RunReport, EngineError> {
-        self.runnable_wave(id)?;
-        self.ensure_extracted(ctx).await?;
+        let wave = self.runnable_wave(id)?;
+        self.ensure_fresh(wave, ctx).await?;
         let t = self.clock.start();
         let rated = self.rate_wave(id, ctx).await?;
         self.clock.stop("rate", t, rated.accounts());
@@ -276,6 +247,11 @@ impl Engine {
                         schedule: None,
                     };
                     r.held += u64::from(self.store.transition_in(&mut tx, &t).await?);
+                    continue;
+                }
+                // Not a customer yet on this day (no service known, no bill issued): a later run
+                // rates it, once it exists.
+                if !acct.known() {
                     continue;
                 }
                 // Not schedulable is not a reason to skip rating: the parallel run still tells the
@@ -365,6 +341,7 @@ impl Engine {
                 let numbers: Vec<String> = rows.iter().map(|r| r.account_number.clone()).collect();
                 let waivers: std::collections::HashMap<String, crate::reconcile::report::Waiver> =
                     self.store.waivers(&numbers).await?.into_iter().collect();
+                let unreachable = self.unreachable(&pairs).await?;
                 let mut r = StageReport::default();
                 let mut tx = self.store.begin().await?;
                 for (row, acct) in &pairs {
@@ -449,28 +426,33 @@ impl Engine {
                                 w.reason
                             ),
                         };
-                        match row.schedule() {
-                            Some(_) => (State::Reconciled, passed),
-                            None => match schedule(wave, acct.account.bill_cycle_day, ctx.as_of) {
-                                Ok(s) => {
-                                    let reason = format!(
-                                        "{passed}; scheduled: cut over {}, first new bill {}",
-                                        s.cutover_date, s.first_new_bill_date
-                                    );
-                                    let t = Transition {
-                                        account: number,
-                                        from: State::Rated,
-                                        to: State::Reconciled,
-                                        actor: &ctx.actor,
-                                        reason: &reason,
-                                        at: ctx.at,
-                                        schedule: Some(Some(s)),
-                                    };
-                                    r.done += u64::from(self.store.transition_in(&mut tx, &t).await?);
-                                    continue;
-                                }
-                                Err(why) => (State::Held, format!("{passed}, but {why}")),
-                            },
+                        // A notice (and later the bills) must reach someone: an email or a postal address.
+                        if let Some((_, Some(why))) = unreachable.get(number.as_str()) {
+                            (State::Held, format!("{passed}, but {why}"))
+                        } else {
+                            match row.schedule() {
+                                Some(_) => (State::Reconciled, passed),
+                                None => match schedule(wave, acct.account.bill_cycle_day, ctx.as_of) {
+                                    Ok(s) => {
+                                        let reason = format!(
+                                            "{passed}; scheduled: cut over {}, first new bill {}",
+                                            s.cutover_date, s.first_new_bill_date
+                                        );
+                                        let t = Transition {
+                                            account: number,
+                                            from: State::Rated,
+                                            to: State::Reconciled,
+                                            actor: &ctx.actor,
+                                            reason: &reason,
+                                            at: ctx.at,
+                                            schedule: Some(Some(s)),
+                                        };
+                                        r.done += u64::from(self.store.transition_in(&mut tx, &t).await?);
+                                        continue;
+                                    }
+                                    Err(why) => (State::Held, format!("{passed}, but {why}")),
+                                },
+                            }
                         }
                     } else if verdicts.is_empty() {
                         let why = "nothing to compare: the legacy source has no bill for this account in the \
@@ -521,100 +503,82 @@ impl Engine {
         Ok(reconcile::gate::evaluate(&wave.gate, &metrics, &fingerprint, promotion.as_ref()))
     }
 
+    /// Per account of a page: its valid billing emails (the form's submission, else the legacy
+    /// ones, and its contacts'), and why nothing can reach it, if so. Read before a stage opens its
+    /// transaction (a scratch store has one connection).
+    async fn unreachable(
+        &self,
+        pairs: &[(AccountRow, LegacyAccount)],
+    ) -> Result<std::collections::HashMap<String, (Vec<String>, Option<String>)>, EngineError> {
+        let mut out = std::collections::HashMap::new();
+        for (_, acct) in pairs {
+            let number = &acct.account.account_number;
+            let form = self.store.recipients(number).await?.map(|r| r.emails);
+            let emails = crate::switch::reachable_emails(acct, form.as_deref());
+            let why = crate::switch::unreachable(acct, &emails);
+            out.insert(number.clone(), (emails, why));
+        }
+        Ok(out)
+    }
+
     /// Switch: cuts over the accounts whose cut-over date has come, that were notified and passed,
-    /// while the wave's gate says proceed.
+    /// while the wave's gate says proceed. The state changes commit first (a page at a time); then
+    /// the wave's load files are rebuilt from the store (see `engine::load`). A run first repairs
+    /// what an interrupted run left.
     pub async fn switch_wave(&self, id: &str, ctx: &Ctx) -> Result<(GateVerdict, StageReport), EngineError> {
         let wave = self.runnable_wave(id)?;
+        let mut rep = StageReport { held: self.sync_load_files(Some(id), ctx).await?, ..StageReport::default() };
         let gate = self.gate(id).await?.verdict;
         if gate != GateVerdict::Proceed {
-            return Ok((gate, StageReport::default()));
+            return Ok((gate, rep));
         }
-        let target = self.ws.path(&self.ws.config.target).join(id);
-        let rep = self
+        let extraction = self.store.last_extraction().await?.map(|e| e.id);
+        let page = self
             .pages(id, &[State::Notified], Some((Due::Cutover, ctx.as_of)), "switch", async |rows| {
                 let pairs = self.load(&rows, ctx).await?;
+                let mut reach = self.unreachable(&pairs).await?;
                 let mut r = StageReport::default();
-                // The batch's new-model records first (idempotent files, durable together), then
-                // one commit for the batch: a crash in between leaves the accounts `notified` with
-                // their files written, and the next run writes the same bytes again and commits.
-                let mut files = Vec::new();
-                let mut moving = Vec::new();
+                let mut tx = self.store.begin().await?;
                 for (row, acct) in &pairs {
                     let Some(sched) = row.schedule() else { continue };
                     let number = &row.account_number;
-                    if ctx.as_of >= sched.first_new_bill_date {
-                        let why = format!(
+                    let (emails, unreachable) = reach.remove(number.as_str()).unwrap_or_default();
+                    let hold = if ctx.as_of >= sched.first_new_bill_date {
+                        Some(format!(
                             "missed its cut-over date {}: the legacy system has billed {}; needs a new schedule and notice",
                             sched.cutover_date, sched.first_new_bill_date
-                        );
+                        ))
+                    } else {
+                        unreachable
+                    };
+                    if let Some(why) = hold {
                         let t = Transition { account: number, from: State::Notified, to: State::Held, actor: &ctx.actor, reason: &why, at: ctx.at, schedule: None };
-                        r.held += u64::from(self.store.transition(&t).await?);
+                        r.held += u64::from(self.store.transition_in(&mut tx, &t).await?);
                         continue;
                     }
-                    let path = target.join(format!("{number}.json"));
-                    let record = crate::switch::target_record(acct, &self.plan.catalog, wave, &sched, &self.ws.config.remit_to);
-                    let json = serde_json::to_vec_pretty(&record).map_err(|e| EngineError::Refused(e.to_string()))?;
-                    files.push((path.clone(), json));
-                    moving.push((number, sched, path));
-                }
-                write_durably(&files)?;
-                crate::failpoint::hit("switch.files_written");
-                let mut tx = self.store.begin().await?;
-                let mut taken_back = Vec::new();
-                for (number, sched, path) in &moving {
+                    let dir = self.set_dir(id, sched.cutover_date);
                     let why = format!(
-                        "cut over: new-model records in {}; legacy billing suppressed from {}; first new bill {}",
-                        path.display(),
+                        "cut over: load files in {}; legacy billing suppressed from {} (legacy-suppression.csv); first new bill {}",
+                        dir.display(),
                         sched.first_new_bill_date,
                         sched.first_new_bill_date
                     );
-                    // The state change first: if the account moved meanwhile (a rollback), nothing
-                    // is recorded for it, legacy billing stays on, and the import file is taken back.
                     let t = Transition { account: number, from: State::Notified, to: State::CutOver, actor: &ctx.actor, reason: &why, at: ctx.at, schedule: None };
-                    if !self.store.transition_in(&mut tx, &t).await? {
-                        taken_back.push(path);
-                        continue;
+                    if self.store.transition_in(&mut tx, &t).await? {
+                        let member = crate::switch::member(acct, emails, sched, wave.usage_carryover, extraction);
+                        let snapshot = serde_json::to_string(&member).map_err(|e| EngineError::Refused(e.to_string()))?;
+                        self.store.put_cutover_pending_in(&mut tx, number, id, &sched, &dir.display().to_string(), &snapshot, ctx.at).await?;
+                        r.done += 1;
                     }
-                    self.store.put_cutover_in(&mut tx, number, id, sched, &path.display().to_string(), "suppressed", ctx.at).await?;
-                    r.done += 1;
                 }
                 tx.commit().await.map_err(|e| self.store.err(e))?;
-                for path in taken_back {
-                    let _ = std::fs::remove_file(path);
-                }
+                crate::failpoint::hit("switch.committed");
                 Ok(r)
             })
             .await?;
+        rep.add(&page);
+        // The files of every set this run changed, from the store.
+        rep.held += self.sync_load_files(Some(id), ctx).await?;
         Ok((gate, rep))
-    }
-
-    /// Returns one account to the legacy system, with a reason. Legacy billing is restored for a
-    /// cut-over account. Rolling back twice does nothing the second time.
-    pub async fn rollback(&self, account: &str, reason: &str, ctx: &Ctx) -> Result<bool, EngineError> {
-        let row =
-            self.store.account(account).await?.ok_or_else(|| crate::store::StoreError::NoAccount(account.into()))?;
-        if row.state == State::RolledBack {
-            return Ok(false);
-        }
-        if !row.state.can_go_to(State::RolledBack) {
-            return Err(EngineError::Refused(format!("account {account} is {} and cannot be rolled back", row.state)));
-        }
-        let mut tx = self.store.begin().await?;
-        if row.state == State::CutOver {
-            self.store.set_legacy_billing_in(&mut tx, account, "restored").await?;
-        }
-        let why = format!("rolled back from {}: {reason}", row.state);
-        let t = Transition {
-            account,
-            from: row.state,
-            to: State::RolledBack,
-            actor: &ctx.actor,
-            reason: &why,
-            at: ctx.at,
-            schedule: None,
-        };
-        let changed = self.store.transition_in(&mut tx, &t).await?;
-        tx.commit().await.map_err(|e| self.store.err(e))?;
-        Ok(changed)
     }
 }

@@ -16,7 +16,7 @@ pub(super) async fn scan<S: Sink>(dir: &Path, table: Table, sink: &mut S) -> Res
     let csv_err = |e: &dyn std::fmt::Display| ExtractError::Csv { path: shown.clone(), message: e.to_string() };
     let size = match std::fs::metadata(&path) {
         Ok(m) => m.len(),
-        // No usage (or no invoices) yet is a legitimate, empty table; no accounts is not.
+        // No usage (or no invoices, or no contacts) yet is a legitimate, empty table; no accounts is not.
         Err(_) if table != Table::Accounts => {
             sink.warn(&shown, "no such file: taken as no rows".into()).await?;
             return Ok(());

@@ -1,6 +1,6 @@
 //! One parser for legacy rows, whatever their source.
 
-use crate::domain::{Account, AccountStatus, Decimal, LegacyLine, Period, Service, Usage};
+use crate::domain::{Account, AccountStatus, Contact, ContactRole, Decimal, LegacyLine, Period, Service, Usage};
 use chrono::NaiveDate;
 use serde::Serialize;
 
@@ -11,10 +11,18 @@ pub enum Table {
     Services,
     Usage,
     LegacyInvoiceLines,
+    /// Optional (SPEC §2 extended): Bill To / Sold To contacts and postal addresses.
+    Contacts,
 }
 
 impl Table {
-    pub const ALL: [Table; 4] = [Table::Accounts, Table::Services, Table::Usage, Table::LegacyInvoiceLines];
+    pub const ALL: [Table; 5] =
+        [Table::Accounts, Table::Services, Table::Usage, Table::LegacyInvoiceLines, Table::Contacts];
+
+    /// A table the source may lack altogether (no file, no SQL table): then it is empty.
+    pub const fn may_be_absent(self) -> bool {
+        matches!(self, Table::Contacts)
+    }
 
     /// The table (and CSV file stem) name of SPEC §2.
     pub const fn name(self) -> &'static str {
@@ -23,6 +31,7 @@ impl Table {
             Table::Services => "services",
             Table::Usage => "usage",
             Table::LegacyInvoiceLines => "legacy_invoice_lines",
+            Table::Contacts => "contacts",
         }
     }
 
@@ -54,6 +63,20 @@ impl Table {
                 "quantity",
                 "unit_price",
                 "amount",
+            ],
+            Table::Contacts => &[
+                "account_number",
+                "role",
+                "first_name",
+                "last_name",
+                "work_email",
+                "phone",
+                "address1",
+                "address2",
+                "city",
+                "state",
+                "postal_code",
+                "country",
             ],
         }
     }
@@ -105,6 +128,19 @@ impl Table {
                 | (Table::Services, "end_date" | "description")
                 | (Table::Usage, "service_id" | "uom")
                 | (Table::LegacyInvoiceLines, "description" | "service_start" | "service_end" | "invoice_number")
+                | (
+                    Table::Contacts,
+                    "first_name"
+                        | "last_name"
+                        | "work_email"
+                        | "phone"
+                        | "address1"
+                        | "address2"
+                        | "city"
+                        | "state"
+                        | "postal_code"
+                        | "country"
+                )
         )
     }
 }
@@ -150,6 +186,7 @@ pub enum Record {
     Service(Service),
     Usage(Usage),
     Line(LegacyLine),
+    Contact(Contact),
 }
 
 impl Record {
@@ -159,6 +196,7 @@ impl Record {
             Record::Service(s) => &s.account_number,
             Record::Usage(u) => &u.account_number,
             Record::Line(l) => &l.account_number,
+            Record::Contact(c) => &c.account_number,
         }
     }
 }
@@ -180,6 +218,7 @@ pub fn parse_row(raw: &RawRow) -> Result<Record, String> {
         Table::Services => p.service().map(Record::Service),
         Table::Usage => p.usage().map(Record::Usage),
         Table::LegacyInvoiceLines => p.line().map(Record::Line),
+        Table::Contacts => p.contact().map(Record::Contact),
     };
     match record {
         Some(r) if p.problems.is_empty() => Ok(r),
@@ -342,6 +381,35 @@ impl Parser<'_> {
             quantity: quantity?,
             uom,
         })
+    }
+
+    fn contact(&mut self) -> Option<Contact> {
+        let account_number = self.account_number();
+        let role = match self.req("role").as_deref() {
+            Some("bill_to") => Some(ContactRole::BillTo),
+            Some("sold_to") => Some(ContactRole::SoldTo),
+            Some(other) => {
+                self.problems.push(format!("role: `{other}` is not bill_to or sold_to"));
+                None
+            }
+            None => None,
+        };
+        let mut t = |c: &str| self.text(c).unwrap_or_default();
+        let c = Contact {
+            account_number: String::new(),
+            role,
+            first_name: t("first_name"),
+            last_name: t("last_name"),
+            work_email: t("work_email"),
+            phone: t("phone"),
+            address1: t("address1"),
+            address2: t("address2"),
+            city: t("city"),
+            state: t("state"),
+            postal_code: t("postal_code"),
+            country: t("country"),
+        };
+        Some(Contact { account_number: account_number?, role: Some(role?), ..c })
     }
 
     fn line(&mut self) -> Option<LegacyLine> {

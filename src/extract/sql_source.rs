@@ -42,6 +42,14 @@ pub(super) async fn scan<S: Sink>(url: &str, table: Table, sink: &mut S) -> Resu
     let sql = format!("SELECT {} FROM {q}{}{q}", cols.join(", "), table.name());
     let source = format!("{}:{}", shown, table.name());
     let mut batch = Batcher::new(sink);
+    // An optional table (contacts) the database does not have is an empty table.
+    if table.may_be_absent() {
+        let probe = format!("SELECT 1 FROM {q}{}{q} WHERE 1 = 0", table.name());
+        if sqlx::query(&probe).fetch_optional(&pool).await.is_err() {
+            pool.close().await;
+            return Ok(());
+        }
+    }
     let mut rows = sqlx::query(&sql).fetch(&pool);
     let mut n = 0u64;
     while let Some(row) = rows.try_next().await.map_err(err)? {

@@ -3,7 +3,7 @@
 use super::yaml::{Fields, Reader, is_null, pos, start_of};
 use super::{
     BillingPeriod, Catalog, Charge, ChargeModel, ChargeType, Discount, DiscountKind, Problem, Product, Proration,
-    Rounding, RoundingMode, Tier,
+    Rounding, RoundingMode, TargetId, Tier,
 };
 use crate::domain::Decimal;
 use marked_yaml::Node;
@@ -237,6 +237,7 @@ fn product(
     let group = f.req(r, "group").and_then(|n| r.string(n, "`group`"));
     let charges_node = f.req(r, "charges").and_then(|n| r.sequence(n, "`charges`"));
     let discounts_node = f.opt("discounts");
+    let target = target_id(r, f.opt("product_rate_plan_id"), map, "`product_rate_plan_id`");
     f.finish(r);
     let mut charges = Vec::new();
     let mut ok = true;
@@ -262,7 +263,7 @@ fn product(
         }
     }
     (ok && charges_node.is_some()).then_some(())?;
-    Some(Product { id: id?, name: name?, group: group?, charges, discounts })
+    Some(Product { id: id?, name: name?, group: group?, charges, discounts, target: target? })
 }
 
 /// A discount on a product's charges: `percent` (0 < p ≤ 100) or a fixed `amount` per bill.
@@ -371,6 +372,7 @@ fn charge(
     let overage_price = f.opt("overage_price");
     let tiers_node = f.opt("tiers");
     let legacy = f.req(r, "legacy_codes").map(|n| r.strings(n, "`legacy_codes`")).unwrap_or_default();
+    let target = target_id(r, f.opt("product_rate_plan_charge_id"), map, "`product_rate_plan_charge_id`");
     f.finish(r);
 
     // Which fields each model needs, and which it must not have.
@@ -540,7 +542,30 @@ fn charge(
         legacy_codes: legacy.into_iter().map(|(c, _)| c).collect(),
         proration: proration_override,
         period: billing_period,
+        target: target?,
     })
+}
+
+/// A target-system id (Zuora's Product Rate Plan or Product Rate Plan Charge id), kept with the
+/// position the cut-over's check points at when it is missing: the key itself, or the start of
+/// the product or charge that lacks it.
+fn target_id(
+    r: &mut Reader,
+    node: Option<&Node>,
+    map: &marked_yaml::types::MarkedMappingNode,
+    what: &str,
+) -> Option<TargetId> {
+    let Some(n) = node else {
+        let (line, col) = pos(&start_of(map));
+        return Some(TargetId { id: None, line, col });
+    };
+    let (line, col) = pos(n.span());
+    let id = r.string(n, what)?;
+    if id.is_empty() || id.chars().any(|c| c.is_control() || c == ',' || c == '"') {
+        r.error(n.span(), format!("{what}: `{id}` is not an id the target system could have issued"));
+        return None;
+    }
+    Some(TargetId { id: Some(id), line, col })
 }
 
 /// Tiers as (upper bound, one price per catalog currency). Bounds strictly increase; the last

@@ -71,10 +71,22 @@ pub struct SourceFile {
 }
 
 /// Validates a catalog and wave files given as text. Pure: no I/O.
-pub fn parse(catalog: &SourceFile, waves: &[SourceFile]) -> Checked {
+pub fn parse(catalog_file: &SourceFile, waves: &[SourceFile]) -> Checked {
     let mut problems = Vec::new();
-    let catalog = catalog::parse(catalog, &mut problems);
+    let catalog = catalog::parse(catalog_file, &mut problems);
     let waves = wave::parse_all(waves, &mut problems);
+    // The load files need the target's ids for every product and charge: required as soon as a
+    // wave is dated (it could switch), a warning while every wave is undated.
+    if let Some(c) = catalog.as_ref().filter(|_| !waves.is_empty()) {
+        let dated = waves.iter().any(|w| w.start.is_some());
+        for (line, col, msg) in c.missing_target_ids() {
+            problems.push(if dated {
+                Problem::error(&catalog_file.name, line, col, msg)
+            } else {
+                Problem::warning(&catalog_file.name, line, col, msg)
+            });
+        }
+    }
     problems.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
     let ok = !problems.iter().any(|p| p.severity == Severity::Error);
     let plan = match (ok, catalog) {

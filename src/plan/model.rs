@@ -48,6 +48,10 @@ pub struct Wave {
     pub notices: NoticeLimits,
     /// Who bills the usage of the last legacy period at cut-over (SPEC §4).
     pub usage_carryover: UsageCarryover,
+    /// `run` and `notify` extract again when the latest extraction is older than this many days
+    /// (its as-of day against the run's), so an account that closed or changed its services since
+    /// is seen before its notice. `None`: extract once.
+    pub extraction_max_age_days: Option<u32>,
     /// The file the wave came from, for messages.
     pub file: String,
 }
@@ -61,7 +65,7 @@ impl Wave {
 
 /// Who bills the usage of the last legacy bill period, at cut-over (SPEC §4): usage is billed in
 /// arrears, so that period's usage is on no bill yet when the account leaves the legacy system.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UsageCarryover {
     /// The new system: the cut-over hands the usage over as usage records, and the first new
@@ -181,6 +185,39 @@ pub struct ProductLines {
 }
 
 impl Catalog {
+    /// Every product and charge without its target id, as (line, col, message): no wave can be
+    /// switched until the catalog names them (`plan check` reports them once a wave is dated).
+    pub fn missing_target_ids(&self) -> Vec<(usize, usize, String)> {
+        let mut out = Vec::new();
+        for p in &self.products {
+            if p.target.id.is_none() {
+                out.push((
+                    p.target.line,
+                    p.target.col,
+                    format!(
+                        "product `{}` has no `product_rate_plan_id` (the target's Product Rate Plan id): \
+                         a wave cannot switch without it",
+                        p.id
+                    ),
+                ));
+            }
+            for c in &p.charges {
+                if c.target.id.is_none() {
+                    out.push((
+                        c.target.line,
+                        c.target.col,
+                        format!(
+                            "charge `{}` of product `{}` has no `product_rate_plan_charge_id` (the target's \
+                             Product Rate Plan Charge id): a wave cannot switch without it",
+                            c.id, p.id
+                        ),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
     /// The product and charge a legacy code maps to.
     /// The index of `currency` in [`Catalog::currencies`], when the catalog can bill in it.
     pub fn currency_index(&self, currency: &str) -> Option<usize> {
@@ -339,6 +376,18 @@ pub struct Product {
     pub charges: Vec<Charge>,
     /// Discounts on this product's charges, applied in order after the charges are rated.
     pub discounts: Vec<Discount>,
+    /// The target's Product Rate Plan id (`product_rate_plan_id`), required before a switch.
+    pub target: TargetId,
+}
+
+/// An id in the target system (Zuora), with where the catalog gives it (or where it should).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TargetId {
+    pub id: Option<String>,
+    #[serde(skip)]
+    pub line: usize,
+    #[serde(skip)]
+    pub col: usize,
 }
 
 /// A discount on some (or all) of a product's charges: one negative line per bill, rounded once,
@@ -431,6 +480,8 @@ pub struct Charge {
     pub proration: Option<Proration>,
     /// Recurring charges: how long a billing period is (default a month).
     pub period: BillingPeriod,
+    /// The target's Product Rate Plan Charge id (`product_rate_plan_charge_id`).
+    pub target: TargetId,
 }
 
 impl Charge {

@@ -102,6 +102,10 @@ fn wave_problems_name_file_line_and_column() {
             "w.yaml:6:16: `tolerance_pct` is a percentage between 0 and 100",
         ),
         (
+            "id: w1\nname: W1\nselect: { segment: [cloud] }\nstart: 2017-06-05\nduration_days: 60\nextraction_max_age_days: 0\n",
+            "w.yaml:6:26: `extraction_max_age_days` must be between 1 and 366",
+        ),
+        (
             "id: w1\nname: W1\nselect: { segment: [cloud] }\nstart: 2017-06-05\nduration_days: 60\nusage_carryover: both\n",
             "w.yaml:6:18: `usage_carryover` is `new`",
         ),
@@ -489,6 +493,10 @@ fn tolerances_and_gate_limits_are_read_from_the_wave() {
     let legacy = format!("{GOOD}usage_carryover: legacy\n");
     let plan = parse(&file("catalog.yaml", CATALOG), &[file("w.yaml", &legacy)]).plan.unwrap();
     assert_eq!(plan.wave("w1").unwrap().usage_carryover, UsageCarryover::Legacy);
+    assert_eq!(plan.wave("w1").unwrap().extraction_max_age_days, None);
+    let fresh = format!("{GOOD}extraction_max_age_days: 7\n");
+    let plan = parse(&file("catalog.yaml", CATALOG), &[file("w.yaml", &fresh)]).plan.unwrap();
+    assert_eq!(plan.wave("w1").unwrap().extraction_max_age_days, Some(7));
 }
 
 #[test]
@@ -507,4 +515,42 @@ fn a_byte_that_is_not_utf8_is_reported_at_its_line_and_column() {
         assert_eq!(file.name, "w.yaml");
     }
     assert!(super::decode("w.yaml", b"id: w1\n".to_vec()).1.is_none());
+}
+
+#[test]
+fn target_ids_are_required_once_a_wave_is_dated() {
+    let catalog = "products:\n  - id: cab\n    name: Cab\n    group: Space\n    charges:\n      - id: space\n        \
+                   name: Space\n        type: recurring\n        model: flat_fee\n        legacy_codes: [CAB]\n";
+    let with_ids = catalog
+        .replace("    charges:\n", "    product_rate_plan_id: \"PRP1\"\n    charges:\n")
+        .replace("        name: Space\n", "        name: Space\n        product_rate_plan_charge_id: \"PRPC1\"\n");
+    let undated = "id: w1\nname: W1\nselect: { segment: [colocation] }\nstart: null\nduration_days: 60\n";
+    let check = |cat: &str, wave: &str| -> Vec<String> {
+        parse(&file("c.yaml", cat), &[file("w.yaml", wave)]).problems.iter().map(|p| p.to_string()).collect()
+    };
+    let no_id = "product `cab` has no `product_rate_plan_id` (the target's Product Rate Plan id): a wave cannot switch without it";
+    let no_charge_id = "charge `space` of product `cab` has no `product_rate_plan_charge_id` (the target's Product Rate \
+                        Plan Charge id): a wave cannot switch without it";
+    // (catalog, wave, problems)
+    let table: Vec<(&str, &str, Vec<String>)> = vec![
+        (catalog, GOOD, vec![format!("c.yaml:2:5: {no_id}"), format!("c.yaml:6:9: {no_charge_id}")]),
+        (
+            catalog,
+            undated,
+            vec![
+                format!("c.yaml:2:5: warning: {no_id}"),
+                format!("c.yaml:6:9: warning: {no_charge_id}"),
+                "w.yaml:4:8: warning: `start` is null: the wave is not scheduled yet and cannot run".into(),
+            ],
+        ),
+        (&with_ids, GOOD, vec![]),
+    ];
+    for (cat, wave, want) in table {
+        assert_eq!(check(cat, wave), want, "{cat}");
+    }
+    let bad = with_ids.replace("\"PRP1\"", "\"a,b\"");
+    assert_eq!(
+        check(&bad, GOOD),
+        ["c.yaml:5:27: `product_rate_plan_id`: `a,b` is not an id the target system could have issued"]
+    );
 }

@@ -197,6 +197,17 @@ fn parse_one(r: &mut Reader, text: &str) -> Option<Located> {
             None => None,
         },
     };
+    let extraction_max_age_days = match f.opt("extraction_max_age_days") {
+        None => Some(None),
+        Some(n) => r.parsed::<u32>(n, "`extraction_max_age_days`", "a whole number of days").and_then(|d| {
+            if (1..=366).contains(&d) {
+                Some(Some(d))
+            } else {
+                r.error(n.span(), "`extraction_max_age_days` must be between 1 and 366");
+                None
+            }
+        }),
+    };
     f.finish(r);
     let id_at = id_node.map_or((1, 1), |n| pos(n.span()));
     Some(Located {
@@ -214,6 +225,7 @@ fn parse_one(r: &mut Reader, text: &str) -> Option<Located> {
             parallel_run_periods: parallel_run_periods?,
             notices: notices?,
             usage_carryover: usage_carryover?,
+            extraction_max_age_days: extraction_max_age_days?,
             file: r.file.to_string(),
         },
         id_at,

@@ -29,6 +29,7 @@ fn acct(services: Vec<Service>, lines: Vec<LegacyLine>) -> LegacyAccount {
         services,
         usage: vec![],
         invoice_lines: lines,
+        contacts: vec![],
     }
 }
 

@@ -31,6 +31,8 @@ pub struct ExtractionCounts {
     pub finished_at: Option<String>,
     /// Columns the source left out that may be (SPEC §2), as `source: message`.
     pub warnings: Vec<String>,
+    /// The effective time of the run that extracted (its as-of day, or the wall clock).
+    pub started_at: String,
 }
 
 pub struct Extraction<'a> {
@@ -79,6 +81,7 @@ impl<'a> Extraction<'a> {
                 quarantined: 0,
                 finished_at: None,
                 warnings: Vec::new(),
+                started_at: at.to_rfc3339(),
             },
             at,
             actor: actor.to_string(),
@@ -198,14 +201,16 @@ impl<'a> Extraction<'a> {
     /// while nothing has been done for it yet (`extracted` or `held`). Further along it stays in
     /// the wave that is already migrating it.
     async fn follow_plan(&mut self, account: &str, wave: Option<&str>, at: &str) -> Result<(), StoreError> {
-        let row = sqlx::query("SELECT wave, state FROM account WHERE account_number = $1")
+        let row = sqlx::query("SELECT wave, state, readmitted_to FROM account WHERE account_number = $1")
             .bind(account)
             .fetch_one(&mut *self.tx)
             .await
             .map_err(|e| self.store.err(e))?;
         let old: Option<String> = row.try_get(0).map_err(|e| self.store.err(e))?;
         let state: String = row.try_get(1).map_err(|e| self.store.err(e))?;
-        if old.as_deref() == wave {
+        // A person readmitted it to a wave (`cutover readmit`): the plan's selector no longer decides.
+        let readmitted: Option<String> = row.try_get(2).map_err(|e| self.store.err(e))?;
+        if old.as_deref() == wave || readmitted.is_some() {
             return Ok(());
         }
         let state: State = state.parse().map_err(StoreError::Corrupt)?;
@@ -254,6 +259,8 @@ impl<'a> Extraction<'a> {
         let known = self.existing("account", &accounts).await?;
         let service_keys: Vec<&str> = pending.iter().filter(|p| p.kind == "service").map(|p| p.key.as_str()).collect();
         let mut taken = self.existing("service", &service_keys).await?;
+        let contact_keys: Vec<&str> = pending.iter().filter(|p| p.kind == "contact").map(|p| p.key.as_str()).collect();
+        let mut contacts_taken = self.existing("contact", &contact_keys).await?;
         let mut rejected = Vec::new();
         let mut insert = Vec::new();
         for p in pending {
@@ -265,6 +272,12 @@ impl<'a> Extraction<'a> {
                 rejected.push((p.raw, why));
             } else if p.kind == "service" && !taken.insert(p.key.clone()) {
                 rejected.push((p.raw, format!("duplicate service_id {} (the first row is kept)", p.key)));
+            } else if p.kind == "contact" && !contacts_taken.insert(p.key.clone()) {
+                let role = p.key.rsplit('#').next().unwrap_or_default();
+                rejected.push((
+                    p.raw,
+                    format!("a second {role} contact for account {} (the first row is kept)", p.account),
+                ));
             } else {
                 insert.push(p);
             }
@@ -363,6 +376,9 @@ impl Sink for Extraction<'_> {
                             ("usage", format!("{}#{}", raw.table.name(), raw.row))
                         }
                         Record::Line(_) => ("line", format!("{}#{}", raw.table.name(), raw.row)),
+                        Record::Contact(c) => {
+                            ("contact", format!("{}#{}", c.account_number, c.role.map_or("", |r| r.as_str())))
+                        }
                     };
                     let account = record.account_number().to_string();
                     pending.push(Pending { raw, kind, key, account, json });

@@ -8,10 +8,12 @@
 //! both backends honour is this module's public API, tested by one suite run against each.
 
 pub mod extraction;
+mod load;
 mod notices;
 pub mod runs;
 
 pub use extraction::{Extraction, ExtractionCounts};
+pub use load::{CutoverRow, LoadCounts, ReversalRow};
 pub use notices::{NewNotice, NoticeMark, NoticeRow, Recipients};
 pub use runs::{NewRun, RunRow, WaveEvent};
 
@@ -243,6 +245,7 @@ impl Store {
             (2, include_str!("../../migrations/sqlite/0002_reconcile_runs.sql")),
             (3, include_str!("../../migrations/sqlite/0003_notices.sql")),
             (4, include_str!("../../migrations/sqlite/0004_extraction_warnings.sql")),
+            (5, include_str!("../../migrations/sqlite/0005_load_sets.sql")),
             (9, include_str!("../../migrations/sqlite/0009_journal_recorded_at.sql")),
         ];
         const POSTGRES: &[(i64, &str)] = &[
@@ -250,6 +253,7 @@ impl Store {
             (2, include_str!("../../migrations/postgres/0002_reconcile_runs.sql")),
             (3, include_str!("../../migrations/postgres/0003_notices.sql")),
             (4, include_str!("../../migrations/postgres/0004_extraction_warnings.sql")),
+            (5, include_str!("../../migrations/postgres/0005_load_sets.sql")),
             (9, include_str!("../../migrations/postgres/0009_journal_recorded_at.sql")),
         ];
         let migrations = match self.dialect {
@@ -598,6 +602,12 @@ impl Store {
                         a.invoice_lines.push(l);
                     }
                 }
+                "contact" => {
+                    let c: crate::domain::Contact = serde_json::from_str(&data).map_err(bad)?;
+                    if let Some(a) = accounts.get_mut(&c.account_number) {
+                        a.contacts.push(c);
+                    }
+                }
                 other => return Err(StoreError::Corrupt(format!("unknown record kind {other}"))),
             }
         }
@@ -607,7 +617,7 @@ impl Store {
     /// Whether a complete extraction exists.
     pub async fn last_extraction(&self) -> Result<Option<ExtractionCounts>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, source, accounts, records, quarantined, finished_at, warnings FROM extraction \
+            "SELECT id, source, accounts, records, quarantined, finished_at, warnings, started_at FROM extraction \
              WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1",
         )
         .fetch_optional(&self.pool)
@@ -625,6 +635,7 @@ impl Store {
                     .try_get::<Option<String>, _>(6)?
                     .map(|w| w.lines().map(str::to_string).collect())
                     .unwrap_or_default(),
+                started_at: r.try_get(7)?,
             })
         })
         .transpose()
@@ -765,35 +776,6 @@ impl Store {
     }
 
     // ------------------------------------------------------------------ cut-over
-
-    #[allow(clippy::too_many_arguments)]
-    pub async fn put_cutover_in(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        account: &str,
-        wave: &str,
-        schedule: &Schedule,
-        target_file: &str,
-        legacy_billing: &str,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO cutover (account_number, wave, cutover_date, first_new_bill_date, target_file, legacy_billing, at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (account_number) DO UPDATE SET \
-             legacy_billing = excluded.legacy_billing, target_file = excluded.target_file, at = excluded.at",
-        )
-        .bind(account)
-        .bind(wave)
-        .bind(schedule.cutover_date.to_string())
-        .bind(schedule.first_new_bill_date.to_string())
-        .bind(target_file)
-        .bind(legacy_billing)
-        .bind(at.to_rfc3339())
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| self.err(e))?;
-        Ok(())
-    }
 
     /// The legacy billing state of a cut-over account: `suppressed` or `restored`.
     pub async fn legacy_billing(&self, account: &str) -> Result<Option<String>, StoreError> {

@@ -1,99 +1,137 @@
-//! Cut over: the new-model records an account is loaded with (an import file per account, shaped
-//! like a Zuora account + subscription), and the suppression of its legacy billing from the first
-//! new bill date. Pure: the engine writes the file and records the state.
+//! Cut over: what an account is loaded into the target with (Zuora Data Loader files), what the
+//! legacy system must stop doing (the suppression record), what undoes it (reversal records), and
+//! what the target said (the load results). Pure: the engine decides who is in a set, writes the
+//! files and records the states.
+//!
+//! The files of one wave and cut-over date (`import/<wave>/<date>/`) are a *projection of the
+//! store*: each account's rows are built from the snapshot ([`Member`]) taken when it was cut
+//! over, so rebuilding a set gives the same bytes, and a crash is repaired by building it again.
 
-use crate::domain::{Decimal, LegacyAccount};
-use crate::plan::{Catalog, ChargeType, Wave, schedule::Schedule};
-use chrono::NaiveDate;
-use serde::Serialize;
+mod files;
+mod results;
 
-#[derive(Debug, Clone, Serialize)]
-pub struct TargetRecord {
-    pub account: TargetAccount,
-    pub subscription: Subscription,
-    /// The legacy system stops billing this account from this date.
-    pub legacy_billing_suppressed_from: NaiveDate,
-    pub wave: String,
+pub use files::{
+    ACCOUNT_HEADER, AccountRows, FileStat, LOAD_ORDER, Manifest, ROLLBACK_HEADER, SUBSCRIPTION_HEADER,
+    SUPPRESSION_HEADER, SetInfo, Totals, USAGE_HEADER, account_rows, charge_number, manifest, readme, reversal_row,
+    subscription_number, to_csv,
+};
+pub use results::{LoadOutcome, LoadResult, ResultsProblem, parse_results};
+
+use crate::domain::{BillPeriod, LegacyAccount};
+use crate::plan::{UsageCarryover, schedule::Schedule};
+use serde::{Deserialize, Serialize};
+
+/// Fixed values of the load files, from `cutover.yaml` (`load:`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoadConfig {
+    /// Zuora's bill run batch the accounts are put in.
+    pub batch: String,
+    /// A communication profile that sends nothing, so the target is silent during the load.
+    pub communication_profile: String,
+    /// `EVERGREEN` or `TERMED`.
+    pub term_type: String,
+    pub payment_term: String,
+    /// How usage.csv writes STARTDATE and ENDDATE. Zuora reads them in the uploading user's
+    /// locale (en_US: MM/DD/YYYY, en_GB: DD/MM/YYYY); ISO by default.
+    pub usage_dates: UsageDates,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct TargetAccount {
-    pub account_number: String,
-    pub name: String,
-    pub currency: String,
-    pub bill_cycle_day: u32,
-    pub invoice_delivery: &'static str,
-    pub bill_to: Vec<String>,
-    pub remit_to: Vec<String>,
-    /// Silence the new system's own notifications during the load.
-    pub notifications_suppressed_during_load: bool,
+/// The date format of usage.csv's STARTDATE and ENDDATE.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UsageDates {
+    /// `YYYY-MM-DD`
+    #[default]
+    #[serde(rename = "iso")]
+    Iso,
+    /// `MM/DD/YYYY`, as Zuora reads them for a user with the English (United States) locale.
+    #[serde(rename = "en_US")]
+    EnUs,
+    /// `DD/MM/YYYY`, English (United Kingdom).
+    #[serde(rename = "en_GB")]
+    EnGb,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Subscription {
-    pub start_date: NaiveDate,
-    pub charges: Vec<SubscriptionCharge>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SubscriptionCharge {
-    pub service_id: String,
-    pub legacy_code: String,
-    pub product: String,
-    pub charge: String,
-    pub charge_type: &'static str,
-    pub quantity: Decimal,
-    pub unit_price: Decimal,
-    pub start_date: NaiveDate,
-    pub end_date: Option<NaiveDate>,
-}
-
-/// The records that stand for `acct` in the new system from its first new bill on. Services that
-/// ended before the first new bill, and one-time charges already billed, are left out.
-pub fn target_record(
-    acct: &LegacyAccount,
-    catalog: &Catalog,
-    wave: &Wave,
-    s: &Schedule,
-    remit_to: &[String],
-) -> TargetRecord {
-    let a = &acct.account;
-    let (valid, _) = crate::notify::recipients(&a.bill_to_email);
-    let charges = acct
-        .services
-        .iter()
-        .filter(|svc| svc.end_date.is_none_or(|e| e >= s.first_new_bill_date))
-        .filter_map(|svc| {
-            let (product, charge) = catalog.lookup(&svc.legacy_code)?;
-            if charge.charge_type == ChargeType::OneTime && svc.start_date < s.first_new_bill_date {
-                return None;
-            }
-            Some(SubscriptionCharge {
-                service_id: svc.service_id.clone(),
-                legacy_code: svc.legacy_code.clone(),
-                product: product.name.clone(),
-                charge: charge.name.clone(),
-                charge_type: charge.charge_type.as_str(),
-                quantity: svc.quantity,
-                unit_price: svc.unit_price,
-                start_date: svc.start_date.max(s.first_new_bill_date),
-                end_date: svc.end_date,
-            })
-        })
-        .collect();
-    TargetRecord {
-        account: TargetAccount {
-            account_number: a.account_number.clone(),
-            name: a.name.clone(),
-            currency: a.currency.clone(),
-            bill_cycle_day: a.bill_cycle_day,
-            invoice_delivery: if valid.is_empty() { "print" } else { "email" },
-            bill_to: valid.iter().map(|v| v.to_string()).collect(),
-            remit_to: remit_to.to_vec(),
-            notifications_suppressed_during_load: true,
-        },
-        subscription: Subscription { start_date: s.first_new_bill_date, charges },
-        legacy_billing_suppressed_from: s.first_new_bill_date,
-        wave: wave.id.clone(),
+impl UsageDates {
+    pub fn format(self, d: chrono::NaiveDate) -> String {
+        match self {
+            UsageDates::Iso => d.format("%Y-%m-%d"),
+            UsageDates::EnUs => d.format("%m/%d/%Y"),
+            UsageDates::EnGb => d.format("%d/%m/%Y"),
+        }
+        .to_string()
     }
 }
+
+impl Default for LoadConfig {
+    fn default() -> Self {
+        LoadConfig {
+            batch: "Batch20".into(),
+            communication_profile: "Migration - Silent".into(),
+            term_type: "EVERGREEN".into(),
+            payment_term: "Net 30".into(),
+            usage_dates: UsageDates::Iso,
+        }
+    }
+}
+
+/// What an account's load rows are built from, taken when it is cut over and kept with its
+/// cut-over in the store (so a rebuild never depends on a later extraction).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    /// The legacy records: services, contacts, and the usage of the last legacy bill period.
+    pub account: LegacyAccount,
+    /// The validated billing addresses (the form's, else the legacy `bill_to_email`).
+    pub emails: Vec<String>,
+    pub schedule: Schedule,
+    pub usage_carryover: UsageCarryover,
+    /// The extraction the records came from.
+    pub extraction: Option<i64>,
+}
+
+/// The last legacy bill period: the one that ends the day before the first new bill date. Its
+/// usage is on no bill yet at cut-over (usage is billed in arrears, SPEC §4).
+pub fn last_legacy_period(first_new_bill_date: chrono::NaiveDate, cycle_day: u32) -> BillPeriod {
+    let last_day = first_new_bill_date.pred_opt().unwrap_or(first_new_bill_date);
+    crate::rate::period_holding(last_day, cycle_day).bill_period(cycle_day)
+}
+
+/// Builds the snapshot of an account for its cut-over: invoice lines dropped, usage kept only for
+/// the last legacy bill period.
+pub fn member(
+    acct: &LegacyAccount,
+    emails: Vec<String>,
+    schedule: Schedule,
+    usage_carryover: UsageCarryover,
+    extraction: Option<i64>,
+) -> Member {
+    let last = last_legacy_period(schedule.first_new_bill_date, acct.account.bill_cycle_day);
+    let mut account = acct.clone();
+    account.invoice_lines.clear();
+    account.usage.retain(|u| last.contains(u.usage_date));
+    Member { account, emails, schedule, usage_carryover, extraction }
+}
+
+/// The addresses a bill or notice can reach: valid emails (the form's submission wins over the
+/// legacy `bill_to_email`; a contact's work email counts too), and whether a letter can be posted.
+pub fn reachable_emails(acct: &LegacyAccount, form: Option<&[String]>) -> Vec<String> {
+    let mut raw: Vec<String> = form.map(<[String]>::to_vec).unwrap_or_else(|| acct.account.bill_to_email.clone());
+    raw.extend(acct.contacts.iter().map(|c| c.work_email.clone()).filter(|e| !e.is_empty()));
+    let (ok, _) = crate::notify::recipients(&raw);
+    ok.iter().map(|e| e.to_string()).collect()
+}
+
+/// Why an account cannot be cut over for lack of any way to reach it, or `None`.
+pub fn unreachable(acct: &LegacyAccount, emails: &[String]) -> Option<String> {
+    if !emails.is_empty() || acct.contacts.iter().any(|c| c.has_postal_address()) {
+        return None;
+    }
+    Some(
+        "no valid billing email and no postal address (contacts.csv): its notice and bills would reach no \
+         one; add a contact, then `run --recheck-held`"
+            .to_string(),
+    )
+}
+
+#[cfg(test)]
+mod tests;

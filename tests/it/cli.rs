@@ -437,7 +437,7 @@ fn an_account_with_nothing_left_at_its_first_new_bill_is_held_and_not_told() {
         std::fs::write(&path, format!("{text}{rows}")).unwrap();
     };
     // A009's cabinet ends June 20, before its first new bill (July 1); A010's ends July 20, after;
-    // A011's starts August 1, after.
+    // A011's starts August 1, after (and is not known yet in May).
     append(
         "accounts.csv",
         "A009,Ending Soon LLC,colocation,DC1,USD,1,ap@ending.example.com,active,\n\
@@ -469,17 +469,11 @@ fn an_account_with_nothing_left_at_its_first_new_bill_is_held_and_not_told() {
     );
     let last = a009["journal"].as_array().unwrap().last().unwrap().clone();
     assert_eq!((last["from"].as_str(), last["to"].as_str()), (Some("extracted"), Some("held")), "journaled");
+    // A011 has no bill and no service known by May 1 (its cabinet starts in August): on that day
+    // it is not a customer yet (`LegacyAccount::as_of`), so it is left alone, not held or told.
     let a011 = json(dir, &["status", "--account", "A011", "--format", "json"]);
-    assert_eq!(
-        (a011["account"]["state"].as_str(), a011["account"]["state_reason"].as_str()),
-        (
-            Some("held"),
-            Some(
-                "nothing left to migrate: no service active on its first new bill date 2017-07-01 (the next starts \
-                 2017-08-01); the legacy system keeps billing what is left"
-            )
-        )
-    );
+    assert_eq!(a011["account"]["state"], "extracted", "{a011}");
+    assert_eq!(a011["journal"].as_array().unwrap().len(), 1, "only its extraction: {a011}");
     let a010 = json(dir, &["status", "--account", "A010", "--format", "json"]);
     assert_eq!(a010["account"]["state"], "reconciled", "{a010}");
     run(&["notify", "--wave", "dc1-colocation", "--as-of", "2017-06-01"]);
@@ -730,4 +724,37 @@ fn bench_pipeline_reports_every_stage_and_a_rerun_that_does_nothing() {
     assert!(r["state_bytes"].as_u64().unwrap() > 0 && r["legacy_db_bytes"].as_u64().unwrap() > 0, "{r}");
     let again = cutover(dir.path()).args(["bench", "pipeline", "--dir"]).arg(&scratch).output().unwrap();
     assert_eq!(again.status.code(), Some(2), "an existing folder is refused");
+}
+
+#[test]
+fn a_stale_extraction_is_refreshed_so_an_account_closed_since_gets_no_notice() {
+    // (the wave's extraction_max_age_days, A001's state after notify on June 1)
+    for (limit, want) in [(Some(7), "held"), (None, "notified")] {
+        let ws = support::csv_workspace();
+        let dir = ws.path();
+        if let Some(days) = limit {
+            let wave = dir.join("waves/dc1-colocation.yaml");
+            let text = std::fs::read_to_string(&wave).unwrap();
+            std::fs::write(&wave, format!("{text}extraction_max_age_days: {days}\n")).unwrap();
+        }
+        let out = cutover(dir).args(["run", "--wave", "dc1-colocation", "--as-of", "2017-05-01"]).output().unwrap();
+        assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(json(dir, &["status", "--account", "A001", "--format", "json"])["account"]["state"], "reconciled");
+        // The customer leaves in May: the legacy system marks the account closed.
+        let accounts = dir.join("legacy/accounts.csv");
+        let text = std::fs::read_to_string(&accounts).unwrap();
+        let closed: Vec<String> = text
+            .lines()
+            .map(|l| if l.starts_with("A001,") { l.replace(",active,", ",closed,") } else { l.to_string() })
+            .collect();
+        std::fs::write(&accounts, closed.join("\n") + "\n").unwrap();
+        let out = cutover(dir).args(["notify", "--wave", "dc1-colocation", "--as-of", "2017-06-01"]).output().unwrap();
+        assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+        let a001 = json(dir, &["status", "--account", "A001", "--format", "json"]);
+        assert_eq!(a001["account"]["state"], want, "{limit:?}: {a001}");
+        if want == "held" {
+            assert!(a001["account"]["state_reason"].as_str().unwrap().starts_with("closed in the legacy system since"));
+            assert!(!dir.join("outbox").join("dc1-colocation-A001-2017-07-01.eml").exists(), "no notice");
+        }
+    }
 }

@@ -30,8 +30,10 @@ fn report(dir: &Path) -> (i32, Value) {
 const MAINTENANCE: &str = "  - id: legacy-maintenance
     name: \"Maintenance\"
     group: Services
+    product_rate_plan_id: \"8a28maint\"
     charges:
       - id: maintenance
+        product_rate_plan_charge_id: \"8a28maint-fee\"
         name: \"Maintenance\"
         type: recurring
         model: flat_fee

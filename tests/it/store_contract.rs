@@ -33,7 +33,8 @@ async fn contract(store: Store) {
 
     // Extraction: good rows in, bad rows quarantined with their reason, accounts journaled once.
     let first = extract(&store, &plan).await;
-    assert_eq!((first.accounts, first.quarantined), (5, 10), "{first:?}");
+    // 10 bad rows of SPEC §2's tables, and 2 of the contacts: an unknown role, a second bill_to.
+    assert_eq!((first.accounts, first.quarantined), (5, 12), "{first:?}");
     let q = store.quarantine(None).await.unwrap();
     let reasons: Vec<_> = q.iter().map(|q| (q.row, q.reason.as_str())).collect();
     assert!(reasons.contains(&(7, "bill_cycle_day: `45` is not a day from 1 to 31")), "{reasons:?}");
@@ -42,6 +43,8 @@ async fn contract(store: Store) {
     assert!(reasons.contains(&(13, "unknown account A999")), "{reasons:?}");
     assert!(reasons.contains(&(14, "description: contains a line break")), "{reasons:?}");
     assert!(reasons.contains(&(7, "quantity: `-5` is negative")), "{reasons:?}");
+    assert!(reasons.contains(&(4, "role: `billing` is not bill_to or sold_to")), "{reasons:?}");
+    assert!(reasons.contains(&(6, "a second bill_to contact for account A001 (the first row is kept)")), "{reasons:?}");
     assert!(
         reasons.contains(&(8, "usage recorded for CAB-42U, which is not metered (a recurring charge in the catalog)")),
         "{reasons:?}"
@@ -60,7 +63,7 @@ async fn contract(store: Store) {
         (first.accounts, first.records, first.quarantined)
     );
     assert_eq!(store.journal("A001").await.unwrap().len(), 1);
-    assert_eq!(store.quarantine(None).await.unwrap().len(), 10, "only the last extraction's quarantine is shown");
+    assert_eq!(store.quarantine(None).await.unwrap().len(), 12, "only the last extraction's quarantine is shown");
 
     // An extraction that never finishes (a crash) leaves the previous one in place.
     {
@@ -236,6 +239,72 @@ async fn contract(store: Store) {
     assert_eq!((promotions[0].reason.as_str(), promotions[0].fingerprint.as_str()), ("looked at it", "f2"));
     assert_eq!(store.wave_journal("dc1-colocation", None).await.unwrap().len(), 2);
     assert!(store.wave_journal("dc2-colocation", None).await.unwrap().is_empty());
+
+    // Cut-overs and load sets: pending until published, a set dirty until its files are written,
+    // reversals per set, load outcomes counted per wave.
+    let a4 = store.legacy_accounts(&["A004".into()]).await.unwrap();
+    assert_eq!(a4.len(), 1);
+    for (from, to) in [
+        (State::Extracted, State::Rated),
+        (State::Rated, State::Reconciled),
+        (State::Reconciled, State::Notified),
+        (State::Notified, State::CutOver),
+    ] {
+        let t =
+            Transition { account: "A004", from, to, actor: "tester", reason: "on", at, schedule: Some(Some(sched)) };
+        assert!(store.transition(&t).await.unwrap());
+    }
+    let day = sched.cutover_date;
+    let mut tx = store.begin().await.unwrap();
+    store.put_cutover_pending_in(&mut tx, "A004", "dc1-colocation", &sched, "import/x", "{}", at).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.dirty_sets(None).await.unwrap(), [("dc1-colocation".to_string(), day)]);
+    assert_eq!(store.dirty_sets(Some("dc2-colocation")).await.unwrap(), []);
+    let pending = store.unpublished("dc1-colocation").await.unwrap();
+    assert_eq!(pending.iter().map(|c| c.account_number.as_str()).collect::<Vec<_>>(), ["A004"]);
+    let members = store.set_members("dc1-colocation", day, "", 500).await.unwrap();
+    assert_eq!((members.len(), members[0].state, members[0].published), (1, State::CutOver, false));
+    store.publish_set("dc1-colocation", day).await.unwrap();
+    assert!(store.unpublished("dc1-colocation").await.unwrap().is_empty());
+    store.set_clean("dc1-colocation", day, at).await.unwrap();
+    assert!(store.dirty_sets(None).await.unwrap().is_empty());
+    assert!(store.set_written_at("dc1-colocation", day).await.unwrap().is_some());
+    let counts = store.load_counts("dc1-colocation").await.unwrap();
+    assert_eq!((counts.loaded, counts.failed, counts.unconfirmed), (0, 0, 1));
+    let mut tx = store.begin().await.unwrap();
+    let t = Transition {
+        account: "A004",
+        from: State::CutOver,
+        to: State::Loaded,
+        actor: "t",
+        reason: "ok",
+        at,
+        schedule: None,
+    };
+    assert!(store.transition_in(&mut tx, &t).await.unwrap());
+    store.set_load_result_in(&mut tx, "A004", "success", Some("2c9"), None).await.unwrap();
+    let rev = cutover::store::ReversalRow {
+        account_number: "A004".into(),
+        wave: "dc1-colocation".into(),
+        cutover_date: day,
+        first_new_bill_date: sched.first_new_bill_date,
+        target_id: Some("2c9".into()),
+        action: "cancel".into(),
+        resume_legacy_from: sched.first_new_bill_date,
+        reason: "test".into(),
+        at: at.to_rfc3339(),
+    };
+    store.add_reversal_in(&mut tx, &rev).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.reversals("dc1-colocation", day).await.unwrap(), [rev]);
+    assert_eq!(store.dirty_sets(None).await.unwrap().len(), 1, "a reversal makes its set dirty");
+    let c = store.cutover("A004").await.unwrap().unwrap();
+    assert_eq!(
+        (c.state, c.load_status.as_deref(), c.target_id.as_deref()),
+        (State::Loaded, Some("success"), Some("2c9"))
+    );
+    let counts = store.load_counts("dc1-colocation").await.unwrap();
+    assert_eq!((counts.loaded, counts.failed, counts.unconfirmed), (1, 0, 0));
 
     // Opening again migrates nothing twice.
     store.state_counts(None).await.unwrap();

@@ -89,10 +89,29 @@ pub fn plan() -> cutover::plan::Plan {
     checked.plan.expect("the repository plan is valid")
 }
 
-/// The real binary on a workspace, as a person runs it: no store or source URL from the
+/// Copies a folder and everything under it.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read dir") {
+        let e = e.expect("entry");
+        let target = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// The real binary on a workspace, as a person runs it: no store, source or failpoint from the
 /// environment, and a known actor for the journal (`CUTOVER_ACTOR`).
 pub fn cutover(dir: &Path) -> assert_cmd::Command {
     let mut c = assert_cmd::Command::cargo_bin("cutover").expect("binary");
-    c.arg("-C").arg(dir).env_remove("CUTOVER_STORE_URL").env_remove("CUTOVER_SOURCE_URL").env("CUTOVER_ACTOR", "test");
+    c.arg("-C")
+        .arg(dir)
+        .env_remove("CUTOVER_STORE_URL")
+        .env_remove("CUTOVER_SOURCE_URL")
+        .env_remove("CUTOVER_FAILPOINT")
+        .env("CUTOVER_ACTOR", "test");
     c
 }

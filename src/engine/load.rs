@@ -1,0 +1,493 @@
+//! The load files of each wave and cut-over date, kept equal to the store: after every state
+//! change that touches a set (switch, rollback, a load confirmation), the whole set is rebuilt
+//! from the store, each file written to a temp name, fsynced and renamed, the manifest last.
+//! A crash anywhere is repaired by the next run, which writes the same bytes.
+//!
+//! Order, so that files and states never disagree:
+//! 1. the state change and "set dirty" commit together;
+//! 2. the data files (incl. `legacy-suppression.csv`) are written;
+//! 3. the set's accounts are marked published (their suppression record exists);
+//! 4. `manifest.json` and `README.txt` are written; the set is marked clean.
+//!
+//! A cut-over account that is still unpublished on its first new bill date (a crash between 1
+//! and 3, then no run until that day) is held and dropped from its set: the legacy system was
+//! never told to stop, so it has billed, and the account must not be loaded.
+//!
+//! Crash points (`CUTOVER_FAILPOINT`, see `crate::failpoint`): `switch.committed` (after a page of
+//! state changes commits), `switch.file_written` (after each data file is renamed into place;
+//! `@N` for the N-th), `switch.published` (after the accounts are marked published, before the
+//! manifest). `tests/it/switch_crash.rs` uses them.
+
+use super::{BATCH, Ctx, Engine, EngineError};
+use crate::domain::State;
+use crate::store::{CutoverRow, ReversalRow, Transition};
+use crate::switch::{self, FileStat, Member, Totals};
+use chrono::NaiveDate;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// What `switch --confirm` did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ConfirmReport {
+    pub loaded: u64,
+    pub failed: u64,
+    /// Rows that repeat what the store already says.
+    pub unchanged: u64,
+    /// `file:line: message` for rows that were not applied.
+    pub problems: Vec<String>,
+}
+
+/// A CSV file being written under a temp name, hashed as it goes.
+struct TempCsv {
+    name: &'static str,
+    tmp: PathBuf,
+    w: csv::Writer<Hashing>,
+    rows: u64,
+}
+
+struct Hashing {
+    file: std::io::BufWriter<std::fs::File>,
+    hash: Sha256,
+}
+
+impl Write for Hashing {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> EngineError + '_ {
+    move |source| EngineError::Io { path: path.display().to_string(), source }
+}
+
+impl TempCsv {
+    fn create(dir: &Path, name: &'static str, header: &[&str]) -> Result<TempCsv, EngineError> {
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+        let inner = Hashing { file: std::io::BufWriter::new(file), hash: Sha256::new() };
+        let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(inner);
+        w.write_record(header).map_err(|e| EngineError::Io { path: tmp.display().to_string(), source: e.into() })?;
+        Ok(TempCsv { name, tmp, w, rows: 0 })
+    }
+
+    fn row(&mut self, r: &[String]) -> Result<(), EngineError> {
+        self.rows += 1;
+        self.w.write_record(r).map_err(|e| EngineError::Io { path: self.tmp.display().to_string(), source: e.into() })
+    }
+
+    /// Flushes and fsyncs the temp file, renames it into place.
+    fn finish(self, dir: &Path) -> Result<FileStat, EngineError> {
+        let tmp = self.tmp.clone();
+        let inner = self
+            .w
+            .into_inner()
+            .map_err(|e| EngineError::Io { path: tmp.display().to_string(), source: e.into_error() })?;
+        let Hashing { file, hash } = inner;
+        let file = file
+            .into_inner()
+            .map_err(|e| EngineError::Io { path: tmp.display().to_string(), source: e.into_error() })?;
+        file.sync_all().map_err(io(&tmp))?;
+        let path = dir.join(self.name);
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        Ok(FileStat { name: self.name.to_string(), rows: self.rows, sha256: hex(&hash.finalize()) })
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes bytes under a temp name, fsyncs, renames.
+fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), EngineError> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+    f.write_all(bytes).map_err(io(&tmp))?;
+    f.sync_all().map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+fn sync_dir(dir: &Path) {
+    // Makes the renames durable where the platform allows opening a directory.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+impl Engine {
+    /// The folder of a set: `import/<wave>/<cut-over date>/`.
+    pub fn set_dir(&self, wave: &str, cutover_date: NaiveDate) -> PathBuf {
+        self.ws.path(&self.ws.config.target).join(wave).join(cutover_date.to_string())
+    }
+
+    /// Repairs and rewrites the load files: holds the cut-over accounts (of `wave`, or every
+    /// wave) whose files were never written before their first new bill date, then rebuilds
+    /// every set whose files are out of date. Returns how many accounts it held.
+    pub async fn sync_load_files(&self, wave: Option<&str>, ctx: &Ctx) -> Result<u64, EngineError> {
+        let waves: Vec<String> = match wave {
+            Some(w) => vec![w.to_string()],
+            None => self.plan.waves.iter().map(|w| w.id.clone()).collect(),
+        };
+        let mut held = 0;
+        for w in &waves {
+            for row in self.store.unpublished(w).await? {
+                if ctx.as_of < row.first_new_bill_date {
+                    continue;
+                }
+                let why = format!(
+                    "its load files and legacy-suppression record were never written before its first new bill \
+                     date {} (an interrupted switch): the legacy system has billed; held, not loaded, legacy \
+                     billing stays on",
+                    row.first_new_bill_date
+                );
+                let mut tx = self.store.begin().await?;
+                let t = Transition {
+                    account: &row.account_number,
+                    from: State::CutOver,
+                    to: State::Held,
+                    actor: &ctx.actor,
+                    reason: &why,
+                    at: ctx.at,
+                    schedule: None,
+                };
+                if self.store.transition_in(&mut tx, &t).await? {
+                    self.store.withdraw_cutover_in(&mut tx, &row).await?;
+                    held += 1;
+                }
+                tx.commit().await.map_err(|e| self.store.err(e))?;
+            }
+        }
+        for (w, date) in self.store.dirty_sets(wave).await? {
+            self.write_set(&w, date, ctx).await?;
+        }
+        Ok(held)
+    }
+
+    /// Builds one set's files from the store (a page of accounts at a time) and writes them.
+    async fn write_set(&self, wave: &str, date: NaiveDate, ctx: &Ctx) -> Result<(), EngineError> {
+        let dir = self.set_dir(wave, date);
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let cfg = &self.ws.config.load;
+        let catalog = &self.plan.catalog;
+        let mut accounts = TempCsv::create(&dir, "accounts-and-contacts.csv", &switch::ACCOUNT_HEADER)?;
+        let mut subs = TempCsv::create(&dir, "subscriptions.csv", &switch::SUBSCRIPTION_HEADER)?;
+        let mut usage = TempCsv::create(&dir, "usage.csv", &switch::USAGE_HEADER)?;
+        let mut supp = TempCsv::create(&dir, "legacy-suppression.csv", &switch::SUPPRESSION_HEADER)?;
+        let mut totals = Totals::default();
+        let mut notes = Vec::new();
+        let mut members = Vec::new();
+        let mut firsts = std::collections::BTreeSet::new();
+        let mut extractions = std::collections::BTreeSet::new();
+        let mut carry = std::collections::BTreeSet::new();
+        let mut after = String::new();
+        loop {
+            let page = self.store.set_members(wave, date, &after, BATCH).await?;
+            let Some(last) = page.last() else { break };
+            after = last.account_number.clone();
+            for row in &page {
+                if row.snapshot.is_empty() {
+                    // Cut over by a version that wrote one JSON file per account (README, migration note).
+                    notes.push(format!(
+                        "{}: cut over by an older version (no snapshot): not in these files; roll it back and \
+                         readmit it to load it from here",
+                        row.account_number
+                    ));
+                    continue;
+                }
+                let m: Member = serde_json::from_str(&row.snapshot).map_err(|e| {
+                    EngineError::Refused(format!(
+                        "account {}: its cut-over snapshot is unreadable ({e}); was it cut over by an older \
+                         version? roll it back and readmit it",
+                        row.account_number
+                    ))
+                })?;
+                let r = switch::account_rows(&m, catalog, cfg);
+                accounts.row(&r.account)?;
+                for s in &r.subscription {
+                    subs.row(s)?;
+                }
+                for u in &r.usage {
+                    usage.row(u)?;
+                }
+                supp.row(&r.suppression)?;
+                totals.add(&r.totals);
+                notes.extend(r.notes);
+                members.push(row.account_number.clone());
+                firsts.insert(m.schedule.first_new_bill_date);
+                extractions.extend(m.extraction);
+                carry.insert(m.usage_carryover.as_str());
+            }
+        }
+        let mut rollback = TempCsv::create(&dir, "rollback.csv", &switch::ROLLBACK_HEADER)?;
+        let reversals = self.store.reversals(wave, date).await?;
+        for r in &reversals {
+            rollback.row(&switch::reversal_row(r))?;
+        }
+        let mut files = Vec::new();
+        for f in [accounts, subs, usage, supp, rollback] {
+            files.push(f.finish(&dir)?);
+            crate::failpoint::hit("switch.file_written");
+        }
+        sync_dir(&dir);
+        // Every member's suppression record is on disk now.
+        self.store.publish_set(wave, date).await?;
+        crate::failpoint::hit("switch.published");
+        let catalog_path = self.ws.path(&self.ws.config.catalog);
+        let catalog_text = std::fs::read(&catalog_path).map_err(io(&catalog_path))?;
+        let info = switch::SetInfo {
+            wave: wave.to_string(),
+            cutover_date: date,
+            usage_carryover: carry.into_iter().collect::<Vec<_>>().join(","),
+            catalog_file: self.ws.config.catalog.display().to_string(),
+            catalog_sha256: hex(&Sha256::digest(&catalog_text)),
+            extractions: extractions.into_iter().collect(),
+            first_new_bill_dates: firsts.into_iter().collect(),
+            accounts: members,
+            rolled_back: reversals.iter().map(|r| r.account_number.clone()).collect(),
+        };
+        let manifest = switch::manifest(info, files, totals, notes, catalog);
+        let mut json = serde_json::to_vec_pretty(&manifest).map_err(|e| EngineError::Refused(e.to_string()))?;
+        json.push(b'\n');
+        write_durably(&dir.join("README.txt"), switch::readme(&manifest).as_bytes())?;
+        write_durably(&dir.join("manifest.json"), &json)?;
+        sync_dir(&dir);
+        self.store.set_clean(wave, date, ctx.now()).await?;
+        Ok(())
+    }
+
+    /// Returns one cut-over account to the legacy system, with a reason: legacy billing resumes,
+    /// a reversal record goes to its set's `rollback.csv`, and the account leaves the set's load
+    /// files. An account that never cut over is refused. Rolling back twice does nothing the
+    /// second time.
+    pub async fn rollback(&self, account: &str, reason: &str, ctx: &Ctx) -> Result<bool, EngineError> {
+        let row =
+            self.store.account(account).await?.ok_or_else(|| crate::store::StoreError::NoAccount(account.into()))?;
+        if row.state == State::RolledBack {
+            return Ok(false);
+        }
+        if !matches!(row.state, State::CutOver | State::Loaded) {
+            return Err(EngineError::Refused(format!(
+                "account {account} is {} and was never cut over: there is nothing to roll back (the legacy system \
+                 still bills it){}",
+                row.state,
+                row.state_reason.as_deref().map(|r| format!("; its state says: {r}")).unwrap_or_default()
+            )));
+        }
+        let cut = self.store.cutover(account).await?.ok_or_else(|| {
+            EngineError::Refused(format!("account {account} is {} but has no cut-over record", row.state))
+        })?;
+        let action = match (row.state, cut.published) {
+            (State::Loaded, _) => format!(
+                "cancel subscription {} and cancel or delete account {account} (target id {}); the catch-up bill \
+                 run cannot be undone",
+                switch::subscription_number(account),
+                cut.target_id.as_deref().unwrap_or("unknown")
+            ),
+            (_, true) => format!(
+                "the load was not confirmed: if the target has account {account}, cancel subscription {} and \
+                 cancel or delete the account",
+                switch::subscription_number(account)
+            ),
+            (_, false) => "nothing to cancel: its load files were never written".to_string(),
+        };
+        let mut tx = self.store.begin().await?;
+        self.store.set_legacy_billing_in(&mut tx, account, "restored").await?;
+        let why = format!(
+            "rolled back from {}: {reason}; legacy billing resumes from {}; reversal in rollback.csv of {}",
+            row.state,
+            cut.first_new_bill_date,
+            self.set_dir(&cut.wave, cut.cutover_date).display()
+        );
+        let t = Transition {
+            account,
+            from: row.state,
+            to: State::RolledBack,
+            actor: &ctx.actor,
+            reason: &why,
+            at: ctx.at,
+            schedule: None,
+        };
+        let changed = self.store.transition_in(&mut tx, &t).await?;
+        if changed {
+            let rev = ReversalRow {
+                account_number: account.to_string(),
+                wave: cut.wave.clone(),
+                cutover_date: cut.cutover_date,
+                first_new_bill_date: cut.first_new_bill_date,
+                target_id: cut.target_id.clone(),
+                action,
+                resume_legacy_from: cut.first_new_bill_date,
+                reason: reason.to_string(),
+                at: ctx.at.to_rfc3339(),
+            };
+            self.store.add_reversal_in(&mut tx, &rev).await?;
+        }
+        tx.commit().await.map_err(|e| self.store.err(e))?;
+        self.sync_load_files(Some(&cut.wave), ctx).await?;
+        Ok(changed)
+    }
+
+    /// Puts a rolled-back account into a later wave (journaled): it is rated, reconciled,
+    /// notified and cut over again there, with new dates.
+    pub async fn readmit(&self, account: &str, wave: &str, reason: &str, ctx: &Ctx) -> Result<(), EngineError> {
+        let row =
+            self.store.account(account).await?.ok_or_else(|| crate::store::StoreError::NoAccount(account.into()))?;
+        if row.state != State::RolledBack {
+            return Err(EngineError::Refused(format!(
+                "account {account} is {}: only a rolled-back account can be readmitted",
+                row.state
+            )));
+        }
+        let w = self.runnable_wave(wave)?;
+        let previous = self.store.cutover(account).await?;
+        let end = w.end().unwrap_or(ctx.as_of);
+        if end < ctx.as_of {
+            return Err(EngineError::Refused(format!(
+                "wave `{wave}` ended on {end}: readmit {account} to a wave whose window is still ahead"
+            )));
+        }
+        if let Some(p) = &previous
+            && end <= p.first_new_bill_date
+        {
+            return Err(EngineError::Refused(format!(
+                "wave `{wave}` ends on {end}, before {account}'s previous first new bill date {}: choose a later wave",
+                p.first_new_bill_date
+            )));
+        }
+        let mut tx = self.store.begin().await?;
+        self.store.readmit_in(&mut tx, account, wave).await?;
+        let why = format!("readmitted to wave {wave} (was {}): {reason}", row.wave.as_deref().unwrap_or("no wave"));
+        let t = Transition {
+            account,
+            from: State::RolledBack,
+            to: State::Extracted,
+            actor: &ctx.actor,
+            reason: &why,
+            at: ctx.at,
+            schedule: Some(None),
+        };
+        self.store.transition_in(&mut tx, &t).await?;
+        tx.commit().await.map_err(|e| self.store.err(e))?;
+        Ok(())
+    }
+
+    /// Applies a load's result file: successes move `cut_over` → `loaded` with the target's id;
+    /// failures go back to `held` with the target's error, their legacy billing resumes and a
+    /// reversal record says there is nothing to cancel. Rows repeating the store's state change
+    /// nothing.
+    pub async fn confirm_load(&self, file: &Path, ctx: &Ctx) -> Result<ConfirmReport, EngineError> {
+        let shown = file.display().to_string();
+        let text = std::fs::read_to_string(file).map_err(io(file))?;
+        let (results, problems) =
+            switch::parse_results(&text).map_err(|m| EngineError::Refused(format!("{shown}: {m}")))?;
+        let mut rep = ConfirmReport {
+            problems: problems.iter().map(|p| format!("{shown}:{}: {}", p.line, p.message)).collect(),
+            ..ConfirmReport::default()
+        };
+        let mut touched = std::collections::BTreeSet::new();
+        for r in results {
+            let at = format!("{shown}:{}", r.line);
+            let Some(cut) = self.store.cutover(&r.account_number).await? else {
+                rep.problems.push(format!("{at}: account {} was never cut over", r.account_number));
+                continue;
+            };
+            use crate::switch::LoadOutcome::*;
+            match (cut.state, r.outcome) {
+                (State::CutOver, _) if !cut.published => {
+                    rep.problems.push(format!(
+                        "{at}: account {}'s load files were never written (an interrupted switch): run \
+                         `cutover switch --wave {}` first",
+                        r.account_number, cut.wave
+                    ));
+                }
+                (State::CutOver, Success) => {
+                    self.confirm_one(&cut, &r, ctx).await?;
+                    rep.loaded += 1;
+                }
+                (State::CutOver, Failed) => {
+                    self.confirm_one(&cut, &r, ctx).await?;
+                    touched.insert(cut.wave.clone());
+                    rep.failed += 1;
+                }
+                (State::Loaded, Success) if cut.target_id == r.target_id || r.target_id.is_none() => rep.unchanged += 1,
+                (State::Held, Failed) if cut.load_status.as_deref() == Some("failed") => rep.unchanged += 1,
+                (s, o) => rep.problems.push(format!(
+                    "{at}: account {} is {s} ({}); a `{}` result does not apply",
+                    r.account_number,
+                    cut.load_status.as_deref().unwrap_or("unconfirmed"),
+                    match o {
+                        Success => "success",
+                        Failed => "failed",
+                    }
+                )),
+            }
+        }
+        for w in touched {
+            self.sync_load_files(Some(&w), ctx).await?;
+        }
+        Ok(rep)
+    }
+
+    async fn confirm_one(&self, cut: &CutoverRow, r: &switch::LoadResult, ctx: &Ctx) -> Result<(), EngineError> {
+        let account = cut.account_number.as_str();
+        let mut tx = self.store.begin().await?;
+        let (to, why) = match r.outcome {
+            switch::LoadOutcome::Success => (
+                State::Loaded,
+                format!("loaded into the target (id {})", r.target_id.as_deref().unwrap_or("not given")),
+            ),
+            switch::LoadOutcome::Failed => (
+                State::Held,
+                format!(
+                    "the target rejected the load: {}; legacy billing resumes from {}",
+                    r.error.as_deref().unwrap_or(""),
+                    cut.first_new_bill_date
+                ),
+            ),
+        };
+        let t = Transition {
+            account,
+            from: State::CutOver,
+            to,
+            actor: &ctx.actor,
+            reason: &why,
+            at: ctx.at,
+            schedule: None,
+        };
+        if self.store.transition_in(&mut tx, &t).await? {
+            match r.outcome {
+                switch::LoadOutcome::Success => {
+                    self.store.set_load_result_in(&mut tx, account, "success", r.target_id.as_deref(), None).await?;
+                }
+                switch::LoadOutcome::Failed => {
+                    self.store.set_load_result_in(&mut tx, account, "failed", None, r.error.as_deref()).await?;
+                    self.store.set_legacy_billing_in(&mut tx, account, "restored").await?;
+                    let rev = ReversalRow {
+                        account_number: account.to_string(),
+                        wave: cut.wave.clone(),
+                        cutover_date: cut.cutover_date,
+                        first_new_bill_date: cut.first_new_bill_date,
+                        target_id: None,
+                        action: format!(
+                            "nothing to cancel: the target rejected the load ({})",
+                            r.error.as_deref().unwrap_or("")
+                        ),
+                        resume_legacy_from: cut.first_new_bill_date,
+                        reason: "load failed".into(),
+                        at: ctx.at.to_rfc3339(),
+                    };
+                    self.store.add_reversal_in(&mut tx, &rev).await?;
+                }
+            }
+        }
+        tx.commit().await.map_err(|e| self.store.err(e))?;
+        Ok(())
+    }
+}

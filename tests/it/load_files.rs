@@ -1,0 +1,305 @@
+//! The load files through the real binary: the demo's sets pass the repository's checker, a load
+//! is confirmed from its result file (successes and failures), a rollback writes its reversal
+//! and leaves the files, a rollback of an account that never cut over is refused, and a
+//! rolled-back account is readmitted to a later wave and cut over there.
+
+use super::support::{self, cutover};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn demo(accounts: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("demo");
+    let out = cutover(dir.path())
+        .args(["demo", "--dir"])
+        .arg(&ws)
+        .args(["--accounts", accounts, "--seed", "7"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (dir, ws)
+}
+
+fn json(dir: &Path, args: &[&str]) -> Value {
+    let out = cutover(dir).args(args).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+fn account(ws: &Path, number: &str) -> Value {
+    json(ws, &["status", "--account", number, "--format", "json"])
+}
+
+fn column(path: &Path, col: &str) -> Vec<String> {
+    let mut rdr = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let i = rdr.headers().unwrap().iter().position(|h| h == col).unwrap();
+    rdr.records().map(|r| r.unwrap()[i].to_string()).collect()
+}
+
+fn manifest(set: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(set.join("manifest.json")).unwrap()).unwrap()
+}
+
+/// The set folders of a wave, with their manifests' accounts.
+fn sets(ws: &Path, wave: &str) -> Vec<(PathBuf, Vec<String>)> {
+    let mut out: Vec<_> = std::fs::read_dir(ws.join("import").join(wave))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            let accounts =
+                manifest(&p)["accounts"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
+            (p, accounts)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Runs the repository's checker of load files on a workspace.
+fn checker(ws: &Path) -> Option<String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/check-load-files.py");
+    let out = match std::process::Command::new("python3").arg(script).arg(ws).output() {
+        Ok(o) => o,
+        Err(_) => return support::missing_service("python3"),
+    };
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "check-load-files.py: {text}");
+    Some(text)
+}
+
+#[test]
+fn the_demo_writes_load_files_that_check_and_a_load_is_confirmed_from_its_results() {
+    let (_keep, ws) = demo("120");
+    if let Some(out) = checker(&ws) {
+        assert!(out.contains(", 0 problem(s)"), "{out}");
+    }
+    let status = cutover(&ws).args(["status", "--wave", "dc1-colocation"]).output().unwrap();
+    let text = String::from_utf8_lossy(&status.stdout).to_string();
+    assert!(text.contains("load: 0 loaded, 0 failed, "), "{text}");
+
+    // A set with at least two accounts: one loads, one is rejected, one row names a stranger.
+    let (set, accounts) = sets(&ws, "dc1-colocation").into_iter().find(|(_, a)| a.len() >= 2).expect("a set of two");
+    let (ok, bad) = (accounts[0].clone(), accounts[1].clone());
+    let results = ws.join("results.csv");
+    std::fs::write(
+        &results,
+        format!("Account Number,Success,Id,Errors\n{ok},true,2c92a0fd5e,\n{bad},false,,\"Invalid value for BillCycleDay, 45\"\nZZ404,true,2c9,\n"),
+    )
+    .unwrap();
+    let out = cutover(&ws).args(["switch", "--confirm"]).arg(&results).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "a failure and a stranger: {stdout}{stderr}");
+    assert!(stdout.contains("1 loaded, 1 failed"), "{stdout}");
+    assert!(stderr.contains("results.csv:4: account ZZ404 was never cut over"), "{stderr}");
+
+    let a = account(&ws, &ok);
+    assert_eq!(a["account"]["state"], "loaded");
+    let first = a["account"]["first_new_bill_date"].clone();
+    assert_eq!(a["suppression"]["suppress_billing_from"], first);
+    assert_eq!(a["suppression"]["stop_payment_retries_from"], first);
+    assert_eq!(a["suppression"]["last_legacy_service_through"], a["account"]["cutover_date"]);
+    assert_eq!(
+        (a["suppression"]["written"].as_bool(), a["suppression"]["final_usage_bill"].as_str()),
+        (Some(true), Some("no"))
+    );
+    let text =
+        String::from_utf8_lossy(&cutover(&ws).args(["status", "--account", &ok]).output().unwrap().stdout).to_string();
+    assert!(text.contains(&format!("suppress billing from {}", first.as_str().unwrap())), "{text}");
+    assert_eq!(a["suppression"]["target_id"], "2c92a0fd5e");
+    assert_eq!(a["legacy_billing"], "suppressed");
+    let b = account(&ws, &bad);
+    assert_eq!(b["account"]["state"], "held");
+    assert!(b["account"]["state_reason"].as_str().unwrap().contains("Invalid value for BillCycleDay, 45"), "{b}");
+    assert_eq!(b["legacy_billing"], "restored");
+
+    // The rejected account left the set's files; rollback.csv says there is nothing to cancel.
+    let rows = column(&set.join("accounts-and-contacts.csv"), "Account Number");
+    assert!(rows.contains(&ok) && !rows.contains(&bad), "{rows:?}");
+    assert!(!column(&set.join("legacy-suppression.csv"), "account_number").contains(&bad));
+    let reversal = column(&set.join("rollback.csv"), "cancel_in_target");
+    assert_eq!(column(&set.join("rollback.csv"), "account_number"), [bad.as_str()]);
+    assert!(reversal[0].starts_with("nothing to cancel: the target rejected the load"), "{reversal:?}");
+    assert_eq!(manifest(&set)["rolled_back"], serde_json::json!([bad]));
+    let text =
+        String::from_utf8_lossy(&cutover(&ws).args(["status", "--wave", "dc1-colocation"]).output().unwrap().stdout)
+            .to_string();
+    assert!(text.contains("load: 1 loaded, 1 failed, "), "{text}");
+    if let Some(out) = checker(&ws) {
+        assert!(out.contains(", 0 problem(s)"), "{out}");
+    }
+
+    // The same results again: nothing changes.
+    let before = std::fs::read(set.join("manifest.json")).unwrap();
+    let journal = account(&ws, &ok)["journal"].as_array().unwrap().len();
+    let again = cutover(&ws).args(["switch", "--confirm"]).arg(&results).output().unwrap();
+    let again_out = String::from_utf8_lossy(&again.stdout).to_string() + &String::from_utf8_lossy(&again.stderr);
+    assert!(again_out.contains("0 loaded, 0 failed") && again_out.contains("2 unchanged"), "{again_out}");
+    assert_eq!(std::fs::read(set.join("manifest.json")).unwrap(), before);
+    assert_eq!(account(&ws, &ok)["journal"].as_array().unwrap().len(), journal);
+
+    // A file without the columns is refused whole.
+    std::fs::write(&results, "who,what\nA1,ok\n").unwrap();
+    let out = cutover(&ws).args(["switch", "--confirm"]).arg(&results).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("account number column"));
+}
+
+#[test]
+fn a_rollback_writes_its_reversal_and_a_readmitted_account_cuts_over_in_a_later_wave() {
+    let (_keep, ws) = demo("120");
+    let status = json(&ws, &["status", "--format", "json"]);
+    let all = status["accounts"].as_array().unwrap();
+    let pick = |state: &str, wave: &str| -> String {
+        all.iter().find(|a| a["state"] == state && a["wave"] == wave).unwrap()["account_number"]
+            .as_str()
+            .unwrap()
+            .into()
+    };
+
+    // Refused: an account that never cut over (held, or not even rated).
+    for state in ["held", "extracted"] {
+        let never = all.iter().find(|a| a["state"] == state).unwrap()["account_number"].as_str().unwrap();
+        let out = cutover(&ws).args(["rollback", never, "--reason", "try"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("account {never} is {state} and was never cut over")), "{err}");
+        assert_eq!(account(&ws, never)["account"]["state"], state);
+    }
+
+    // Confirm one dc1 account's load, then roll it back.
+    let victim = pick("cut_over", "dc1-colocation");
+    let results = ws.join("results.csv");
+    std::fs::write(&results, format!("account_number,status,target_id,error\n{victim},success,2c9Z,\n")).unwrap();
+    assert!(cutover(&ws).args(["switch", "--confirm"]).arg(&results).output().unwrap().status.success());
+    let set = sets(&ws, "dc1-colocation").into_iter().find(|(_, a)| a.contains(&victim)).unwrap().0;
+    let out =
+        cutover(&ws).args(["rollback", &victim, "--reason", "customer disputes the power overage"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let first_bill = account(&ws, &victim)["account"]["first_new_bill_date"].as_str().unwrap().to_string();
+    assert!(!manifest(&set)["accounts"].as_array().unwrap().iter().any(|a| a == victim.as_str()));
+    assert!(!column(&set.join("accounts-and-contacts.csv"), "Account Number").contains(&victim));
+    let rb = set.join("rollback.csv");
+    assert_eq!(column(&rb, "account_number"), [victim.as_str()]);
+    assert_eq!(column(&rb, "target_id"), ["2c9Z"]);
+    assert_eq!(column(&rb, "resume_legacy_billing_from"), [first_bill.as_str()]);
+    assert!(column(&rb, "cancel_in_target")[0].starts_with(&format!("cancel subscription S-{victim}")));
+    assert_eq!(column(&rb, "reason"), ["customer disputes the power overage"]);
+    let one = account(&ws, &victim);
+    assert_eq!(
+        (one["account"]["state"].as_str(), one["legacy_billing"].as_str()),
+        (Some("rolled_back"), Some("restored"))
+    );
+    let again = cutover(&ws).args(["rollback", &victim, "--reason", "twice"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already rolled back"));
+    assert_eq!(column(&rb, "account_number").len(), 1, "a second rollback adds no reversal");
+
+    // Readmit: not to a wave that is over, nor one that is not dated; then to dc3.
+    let over = cutover(&ws)
+        .args(["readmit", &victim, "--wave", "dc1-colocation", "--reason", "fixed", "--as-of", "2017-09-01"])
+        .output()
+        .unwrap();
+    assert_eq!(over.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&over.stderr).contains("ended on 2017-08-03"));
+    let out = cutover(&ws)
+        .args([
+            "readmit",
+            &victim,
+            "--wave",
+            "dc3-colocation",
+            "--reason",
+            "overage explained",
+            "--as-of",
+            "2017-09-01",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let one = account(&ws, &victim);
+    assert_eq!(
+        (one["account"]["state"].as_str(), one["account"]["wave"].as_str()),
+        (Some("extracted"), Some("dc3-colocation"))
+    );
+    let last = one["journal"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!((last["from"].as_str(), last["to"].as_str()), (Some("rolled_back"), Some("extracted")));
+    assert!(
+        last["reason"]
+            .as_str()
+            .unwrap()
+            .contains("readmitted to wave dc3-colocation (was dc1-colocation): overage explained")
+    );
+
+    // The later wave takes it through again: rated and scheduled, notified, cut over.
+    let run = |day: &str| {
+        let out = cutover(&ws).args(["run", "--wave", "dc3-colocation", "--as-of", day]).output().unwrap();
+        assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    run("2017-09-01");
+    let one = account(&ws, &victim);
+    let notice = one["account"]["notice_date"].as_str().expect("scheduled in dc3").to_string();
+    let cut = one["account"]["cutover_date"].as_str().unwrap().to_string();
+    assert!(cut.as_str() >= "2017-11-01", "inside dc3's window: {cut}");
+    run(&notice);
+    assert_eq!(account(&ws, &victim)["account"]["state"], "notified");
+    run(&cut);
+    assert_eq!(account(&ws, &victim)["account"]["state"], "cut_over");
+    let new_set = ws.join("import/dc3-colocation").join(&cut);
+    assert!(manifest(&new_set)["accounts"].as_array().unwrap().iter().any(|a| a == victim.as_str()));
+    assert_eq!(column(&rb, "account_number"), [victim.as_str()], "the old set keeps its reversal");
+    if let Some(out) = checker(&ws) {
+        assert!(out.contains(", 0 problem(s)"), "{out}");
+    }
+}
+
+#[test]
+fn an_account_no_email_or_letter_can_reach_is_held_before_its_notice() {
+    let ws = support::csv_workspace();
+    let dir = ws.path();
+    // A002 loses its billing email; its only contact row has an unknown role (quarantined).
+    let accounts = std::fs::read_to_string(dir.join("legacy/accounts.csv")).unwrap();
+    std::fs::write(dir.join("legacy/accounts.csv"), accounts.replace("billing@rainier.example.com", "")).unwrap();
+    let out = cutover(dir).args(["run", "--wave", "dc1-colocation", "--as-of", "2017-05-01"]).output().unwrap();
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+    let a = account(dir, "A002");
+    assert_eq!(a["account"]["state"], "held");
+    let why = a["account"]["state_reason"].as_str().unwrap();
+    assert!(why.contains("no valid billing email and no postal address"), "{why}");
+    // A003 has no email either, but a postal address: it goes on.
+    let a3 = account(dir, "A003");
+    assert!(!a3["account"]["state_reason"].as_str().unwrap_or("").contains("no postal address"), "{a3}");
+    // A contact with an address, a recheck: it goes on.
+    let contacts = std::fs::read_to_string(dir.join("legacy/contacts.csv")).unwrap();
+    std::fs::write(
+        dir.join("legacy/contacts.csv"),
+        contacts.replace("A002,billing,Robin,Rossi,,,,,,,,", "A002,bill_to,Robin,Rossi,,,9 Elm St,,Salem,OR,97301,US"),
+    )
+    .unwrap();
+    assert!(cutover(dir).arg("extract").output().unwrap().status.success());
+    let out = cutover(dir)
+        .args(["run", "--wave", "dc1-colocation", "--as-of", "2017-05-02", "--recheck-held"])
+        .output()
+        .unwrap();
+    assert!(out.status.code().is_some_and(|c| c <= 1));
+    assert_eq!(account(dir, "A002")["account"]["state"], "reconciled");
+}
+
+#[test]
+fn plan_check_requires_the_target_ids_with_their_position() {
+    let ws = support::csv_workspace();
+    let dir = ws.path();
+    let catalog = dir.join("waves/catalog.yaml");
+    let text = std::fs::read_to_string(&catalog).unwrap();
+    let line = text.lines().find(|l| l.contains("product_rate_plan_charge_id")).unwrap().to_string();
+    std::fs::write(&catalog, text.replacen(&format!("{line}\n"), "", 1)).unwrap();
+    let out = cutover(dir).args(["plan", "check"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "waves/catalog.yaml:14:9: charge `cabinet-space` of product `colo-cabinet` has no `product_rate_plan_charge_id`"
+        ),
+        "{err}"
+    );
+    let out = cutover(dir).args(["switch", "--wave", "dc1-colocation", "--as-of", "2017-06-30"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "no switch without the ids");
+}
