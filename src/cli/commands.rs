@@ -473,7 +473,7 @@ pub(super) async fn demo_flow(
         let _ = std::fs::remove_file(&tmp);
         let t = clock.start();
         let g = crate::demo::generate::write_legacy_sqlite(&tmp, &data).await.map_err(Failure::operational)?;
-        clock.stop("generate", t, (g.accounts + g.services + g.usage + g.invoice_lines) as u64);
+        clock.stop("generate", t, (g.accounts + g.services + g.usage + g.invoice_lines + g.contacts) as u64);
         std::fs::rename(&tmp, &db).map_err(|e| Failure::operational(anyhow::anyhow!(e)))?;
     } else {
         eprintln!("reusing the legacy database {}", db.display());
