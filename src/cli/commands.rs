@@ -268,9 +268,12 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             report::journal(&engine.store, &filter, format).await?;
             Ok(0)
         }
-        Command::Status { wave, account, format } => {
+        Command::Status { wave, account, state, format } => {
             let engine = open(root).await?;
-            print!("{}", report::status(&engine, wave.as_deref(), account.as_deref(), format.into()).await?);
+            if let Some(w) = &wave {
+                engine.wave(w)?;
+            }
+            print!("{}", report::status(&engine, wave.as_deref(), account.as_deref(), state, format.into()).await?);
             Ok(0)
         }
     }

@@ -354,6 +354,9 @@ pub enum Command {
         /// Only this account (its legacy account number), with its journal and quarantined rows.
         #[arg(long)]
         account: Option<String>,
+        /// List the accounts in this state with their reasons (e.g. `held`), instead of counts.
+        #[arg(long, conflicts_with = "account", value_parser = parse_state)]
+        state: Option<crate::domain::State>,
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: StatusFormat,
@@ -440,6 +443,11 @@ pub enum PlanAction {
 fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
     chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
         .map_err(|_| format!("`{s}` is not a date: write it as YYYY-MM-DD (e.g. 2017-06-01)"))
+}
+
+/// An account state, as `status` and the journal spell it.
+fn parse_state(s: &str) -> Result<crate::domain::State, String> {
+    s.parse().map_err(|e| format!("{e}"))
 }
 
 /// A reason: it goes into the journal, so it must say something.

@@ -503,6 +503,18 @@ impl Store {
         rows.iter().map(Self::account_row).collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
+    /// How many of a wave's held accounts are held because they are closed in the legacy system.
+    pub async fn closed_held(&self, wave: &str) -> Result<i64, StoreError> {
+        sqlx::query(
+            "SELECT COUNT(*) FROM account WHERE wave = $1 AND state = 'held' AND state_reason LIKE 'closed in the legacy system%'",
+        )
+        .bind(wave)
+        .fetch_one(&self.pool)
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(|e| self.err(e))
+    }
+
     /// Accounts per state, for one wave or all.
     pub async fn state_counts(&self, wave: Option<&str>) -> Result<Vec<(State, i64)>, StoreError> {
         let rows = sqlx::query(
