@@ -137,7 +137,10 @@ pub async fn status(
     let mut members = std::collections::HashSet::new();
     let mut after = String::new();
     let needed = format == Format::Json || state.is_some() || wave.is_some();
-    while needed {
+    loop {
+        if !needed {
+            break;
+        }
         let page = store.accounts_page(wave, &after, 1000).await?;
         let Some(last) = page.last() else { break };
         after = last.account_number.clone();
