@@ -447,7 +447,7 @@ fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
 
 /// An account state, as `status` and the journal spell it.
 fn parse_state(s: &str) -> Result<crate::domain::State, String> {
-    s.parse().map_err(|e| format!("{e}"))
+    s.parse()
 }
 
 /// A reason: it goes into the journal, so it must say something.
