@@ -77,16 +77,22 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             }
             let engine = open_or_scratch(root, crate::store::extraction::Filter::Wave(wave.clone())).await?;
             let w = engine.runnable_wave(&wave)?.clone();
-            // Accounts not reconciled yet (a fresh workspace) are rated and reconciled now.
             let ctx = Ctx::new(
                 today(),
                 actor(&cli_actor, "reconcile").unwrap_or_else(|_| "unnamed (reconcile report)".into()),
             );
-            if engine.store.count_wave(&wave, &[crate::domain::State::Extracted, crate::domain::State::Rated]).await?
-                > 0
-            {
+            let pending =
+                engine.store.count_wave(&wave, &[crate::domain::State::Extracted, crate::domain::State::Rated]).await?;
+            // A report never moves state: only a scratch store (a fresh workspace, nothing kept)
+            // is rated and reconciled here. On the workspace's store it reports what is stored.
+            if pending > 0 && engine.store.is_scratch() {
                 engine.rate_wave(&wave, &ctx).await?;
                 engine.reconcile_wave(&wave, &ctx).await?;
+            } else if pending > 0 {
+                eprintln!(
+                    "note: {pending} account(s) of {wave} are not reconciled yet and are not in this report; \
+                     `cutover run --wave {wave}` reconciles them"
+                );
             }
             let mut rep = engine.reconciliation(&w).await?;
             engine.record_run(&mut rep, "reconcile", &ctx).await?;

@@ -203,6 +203,11 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// Whether this is a scratch store (in memory, gone when the process ends).
+    pub fn is_scratch(&self) -> bool {
+        self.url.contains(":memory:")
+    }
+
     pub fn dialect(&self) -> Dialect {
         self.dialect
     }

@@ -755,3 +755,22 @@ fn status_lists_the_accounts_of_a_state_with_their_reasons_and_only_the_waves_qu
     let bad = cutover(dir).args(["status", "--state", "nowhere"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn a_report_never_moves_state() {
+    let ws = support::csv_workspace();
+    let dir = ws.path();
+    assert!(cutover(dir).args(["extract"]).output().unwrap().status.success());
+    let before = json(dir, &["journal", "--format", "json"]);
+    let out = cutover(dir).args(["reconcile", "--wave", "dc1-colocation", "--format", "json"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not reconciled yet"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json(dir, &["journal", "--format", "json"]), before, "no account moved");
+    let states = json(dir, &["status", "--wave", "dc1-colocation", "--format", "json"]);
+    assert!(
+        states["accounts"].as_array().unwrap().iter().all(|a| a["state"] == "extracted" || a["state"] == "quarantined")
+    );
+}
