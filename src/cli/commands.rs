@@ -241,7 +241,13 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             let (engine, dry) = open_for(root, dry_run).await?;
             let ctx = Ctx::new(as_of.unwrap_or_else(today), actor(&cli_actor, "switch")?);
             let (gate, r) = engine.switch_wave(&wave, &ctx).await?;
-            println!("{wave} as of {}: gate {gate:?}; {} account(s) cut over, {} held", ctx.as_of, r.done, r.held);
+            println!(
+                "{wave} as of {}: gate {}; {} account(s) cut over, {} held",
+                ctx.as_of,
+                gate.as_str(),
+                r.done,
+                r.held
+            );
             dry_report(dry, &engine).await?;
             Ok(u8::from(gate != crate::reconcile::GateVerdict::Proceed))
         }

@@ -24,7 +24,7 @@ pub fn run_text(r: &RunReport) -> String {
         "  notified    {:>6}  rescheduled {:>4}  held {:>4}  failed {:>4}  unknown {:>4}",
         r.notified.done, r.notified.rescheduled, r.notified.held, r.notified.failed, r.notified.unknown
     );
-    let _ = writeln!(s, "  gate        {:?}", r.gate.unwrap_or(GateVerdict::Pause));
+    let _ = writeln!(s, "  gate        {}", r.gate.unwrap_or(GateVerdict::Pause).as_str());
     let _ = writeln!(s, "  cut over    {:>6}  held {:>4}", r.switched.done, r.switched.held);
     s
 }
