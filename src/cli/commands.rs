@@ -18,7 +18,12 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
     let cli_actor = cli.actor.clone();
     let root = cli.workspace.as_path();
     match cli.command {
-        Command::Demo { dir, accounts, seed, until } => demo(&dir, accounts, seed, until).await,
+        Command::Demo { dir, accounts, seed, until } => {
+            // `-C DIR demo` builds the demo in DIR.
+            let dir =
+                dir.unwrap_or_else(|| if root == Path::new(".") { "cutover-demo".into() } else { root.to_path_buf() });
+            demo(&dir, accounts, seed, until).await
+        }
         Command::Init { dir } => init(dir.as_deref().unwrap_or(root)),
         Command::Plan { action: PlanAction::Check } => plan_check(root),
         Command::Extract => {
@@ -459,6 +464,18 @@ async fn demo(dir: &Path, accounts: usize, seed: u64, until: Option<chrono::Naiv
         std::fs::rename(&tmp, &db).map_err(|e| Failure::operational(anyhow::anyhow!(e)))?;
     } else {
         eprintln!("reusing the legacy database {}", db.display());
+    }
+    // A sample export of the billing email form, for the tour's `contacts import form.csv`.
+    let form = dir.join("form.csv");
+    if !form.exists() {
+        std::fs::write(
+            &form,
+            "account_number,email,name,submitted_at\n\
+             A000002,ap@new-address.example.com,Accounts Payable,2017-05-20T09:30:00Z\n\
+             A000002,billing@new-address.example.com,Accounts Payable,2017-05-20T09:30:00Z\n\
+             A000003,not-an-address,Someone,2017-05-21\n",
+        )
+        .map_err(|e| Failure::operational(anyhow::anyhow!("{}: {e}", form.display())))?;
     }
     let engine = open(dir).await?;
     let mailer = mailer(&engine)?;

@@ -114,17 +114,19 @@ pub enum Command {
     /// Build a demo workspace with a synthetic legacy database and run every dated wave end to end
     /// on a simulated clock. Running it again on the same folder sends nothing and changes nothing.
     Demo {
-        /// Where to build the demo workspace.
-        #[arg(long, default_value = "cutover-demo")]
-        dir: PathBuf,
+        /// Where to build the demo workspace (default: the -C folder when given, else
+        /// ./cutover-demo).
+        #[arg(long)]
+        dir: Option<PathBuf>,
         /// How many legacy accounts to generate.
         #[arg(long, default_value_t = 2000)]
         accounts: usize,
         /// Seed of the generator: the same seed gives the same data.
         #[arg(long, default_value_t = 2017)]
         seed: u64,
-        /// Stop the simulated clock before this day (a workspace in the middle of its waves).
-        #[arg(long, value_name = "DATE", hide = true)]
+        /// Stop the simulated clock before this day, YYYY-MM-DD (a workspace in the middle of its
+        /// waves, where every command of the tour still has work to show).
+        #[arg(long, value_name = "DATE", value_parser = parse_date)]
         until: Option<chrono::NaiveDate>,
     },
     /// Scaffold a workspace: cutover.yaml, the wave plan and catalog, a legacy/ folder.
