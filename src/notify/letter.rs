@@ -40,6 +40,11 @@ pub fn address_lines(account_name: &str, contact: Option<&Contact>) -> Vec<Strin
     out
 }
 
+/// The file name of one account's letter (as the email's outbox file: wave, account, first new bill date).
+pub fn letter_file_name(wave: &str, account: &str, first_new_bill: chrono::NaiveDate) -> String {
+    format!("{wave}-{account}-{first_new_bill}.html")
+}
+
 /// The file name of a day's letters of a wave, beside the per-account letters.
 pub fn day_file_name(wave: &str, day: chrono::NaiveDate) -> String {
     format!("{wave}-{day}-letters.html")
