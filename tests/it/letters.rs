@@ -57,7 +57,6 @@ async fn a_days_letters_are_one_print_file_each_letter_once_and_a_rerun_writes_t
     let print = dir.join("outbox/print");
 
     // Each account's letter: dated the run's day, addressed, no email-only wording.
-    let (mut addressed, mut unaddressed) = (0, 0);
     for a in &printed {
         let html = std::fs::read_to_string(print.join(format!("dc1-colocation-{a}-2017-07-01.html"))).unwrap();
         assert!(html.contains("<strong class=\"date\">June 1, 2017</strong>"), "{a}: the letter's date");
