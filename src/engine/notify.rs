@@ -16,6 +16,7 @@
 //!    with exponential backoff; permanent ones (5xx) are recorded with the server's reply.
 
 use super::{Ctx, Engine, EngineError, StageReport};
+use crate::bill::money;
 use crate::domain::{Decimal, LegacyAccount, Period, State};
 use crate::notify::render::{LetterData, NoticeData, PreviewLine, Renderer};
 use crate::notify::transport::{Email, Mailer, SendError, write_atomically};
@@ -675,8 +676,10 @@ impl<'a> Notifier<'a> {
                 format!("The difference: {}.", why.join("; "))
             };
             let mut note = format!(
-                "Your recurring and one-time charges come to {new} {currency} on your first new bill, against \
-                 {old} {currency} on your last bill. {because}"
+                "Your recurring and one-time charges come to {} {currency} on your first new bill, against \
+                 {} {currency} on your last bill. {because}",
+                money(new),
+                money(old)
             );
             if has_usage {
                 note.push_str(" Usage charges follow your actual usage each month, as before.");
@@ -702,12 +705,12 @@ impl<'a> Notifier<'a> {
                             product: l.product.to_string(),
                             charge: l.charge.to_string(),
                             service_period: format!("{} – {}", l.service_start, l.service_end),
-                            amount: l.amount.to_string(),
+                            amount: money(l.amount),
                         })
                         .collect()
                 })
                 .unwrap_or_default(),
-            preview_total: preview_total.map(|t| t.to_string()),
+            preview_total: preview_total.map(money),
             currency: acct.account.currency.clone(),
             has_usage,
             usage_note,

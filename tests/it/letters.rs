@@ -76,6 +76,20 @@ async fn a_days_letters_are_one_print_file_each_letter_once_and_a_rerun_writes_t
     let held = String::from_utf8_lossy(&held.stdout).to_string();
     assert!(held.contains("no postal address"), "an account with neither email nor address is held: {held}");
 
+    // Amounts as people read them: thousands separated (`4,650.00`).
+    let mut amounts = 0;
+    for a in &printed {
+        let html = std::fs::read_to_string(print.join(format!("dc1-colocation-{a}-2017-07-01.html"))).unwrap();
+        for cell in html.split("<td class=\"amount\">").skip(1) {
+            let cell = cell.trim_start_matches("<strong>");
+            let text = cell.split(['<', ' ']).next().unwrap();
+            let value: cutover::domain::Decimal = text.replace(',', "").parse().expect(text);
+            assert_eq!(text, cutover::bill::money(value), "{a}");
+            amounts += usize::from(value.abs() >= 1000.into());
+        }
+    }
+    assert!(amounts >= 1, "some amount of a thousand or more was shown");
+
     // The day's file: every letter of the day once, in account order, under one head.
     let day_path = print.join("dc1-colocation-2017-06-01-letters.html");
     let day = std::fs::read_to_string(&day_path).expect("the day's letters file");
