@@ -421,16 +421,26 @@ impl<'a> Notifier<'a> {
         let id = &self.wave.id;
         let mut days: std::collections::BTreeMap<chrono::NaiveDate, Vec<String>> = Default::default();
         for n in self.store().notices(id, Some("sent")).await? {
-            let day = n.sent_at.as_deref().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.date_naive());
-            let first = n.kind.strip_prefix(notify::NOTICE_KIND).and_then(|k| k.strip_prefix('-'));
-            let first = first.and_then(|d| d.parse::<chrono::NaiveDate>().ok());
             if n.channel != "print" {
                 continue;
             }
+            let day = n.sent_at.as_deref().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.date_naive());
+            let first = n.kind.strip_prefix(notify::NOTICE_KIND).and_then(|k| k.strip_prefix('-'));
+            let first = first.and_then(|d| d.parse::<chrono::NaiveDate>().ok());
             let (Some(day), Some(first)) = (day, first) else { continue };
             days.entry(day).or_default().push(letter::letter_file_name(id, &n.account_number, first));
         }
         let dir = self.print_dir();
+        // A day file whose letters all moved to another day (a notice resent by a person's
+        // decision is dated the day it went out) holds no letter of that day any more.
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            let day = name.strip_prefix(&format!("{id}-")).and_then(|n| n.strip_suffix("-letters.html"));
+            if day.and_then(|d| d.parse::<chrono::NaiveDate>().ok()).is_some_and(|d| !days.contains_key(&d)) {
+                std::fs::remove_file(e.path())
+                    .map_err(|source| EngineError::Io { path: e.path().display().to_string(), source })?;
+            }
+        }
         for (day, mut names) in days {
             names.sort();
             names.dedup();

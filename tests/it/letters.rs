@@ -110,6 +110,14 @@ async fn a_days_letters_are_one_print_file_each_letter_once_and_a_rerun_writes_t
     std::fs::remove_file(&day_path).unwrap();
     notify(dir, "2017-06-01");
     assert_eq!(std::fs::read_to_string(&day_path).unwrap(), day, "rebuilt from the notice rows");
+    // A day file whose letters all went out on another day goes; another wave's stays.
+    let stale = print.join("dc1-colocation-2017-05-20-letters.html");
+    let other = print.join("dc1-colocation-east-2017-05-20-letters.html");
+    std::fs::write(&stale, "old").unwrap();
+    std::fs::write(&other, "other wave").unwrap();
+    notify(dir, "2017-06-01");
+    assert!(!stale.exists() && other.exists());
+    std::fs::remove_file(&other).unwrap();
     let leftovers: Vec<_> = std::fs::read_dir(&print)
         .unwrap()
         .filter_map(|e| e.ok())
