@@ -18,7 +18,12 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
     let cli_actor = cli.actor.clone();
     let root = cli.workspace.as_path();
     match cli.command {
-        Command::Demo { dir, accounts, seed, until } => demo(&dir, accounts, seed, until).await,
+        Command::Demo { dir, accounts, seed, until } => {
+            // `-C DIR demo` builds the demo in DIR.
+            let dir =
+                dir.unwrap_or_else(|| if root == Path::new(".") { "cutover-demo".into() } else { root.to_path_buf() });
+            demo(&dir, accounts, seed, until).await
+        }
         Command::Init { dir } => init(dir.as_deref().unwrap_or(root)),
         Command::Plan { action: PlanAction::Check } => plan_check(root),
         Command::Extract => {
@@ -77,16 +82,22 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             }
             let engine = open_or_scratch(root, crate::store::extraction::Filter::Wave(wave.clone())).await?;
             let w = engine.runnable_wave(&wave)?.clone();
-            // Accounts not reconciled yet (a fresh workspace) are rated and reconciled now.
             let ctx = Ctx::new(
                 today(),
                 actor(&cli_actor, "reconcile").unwrap_or_else(|_| "unnamed (reconcile report)".into()),
             );
-            if engine.store.count_wave(&wave, &[crate::domain::State::Extracted, crate::domain::State::Rated]).await?
-                > 0
-            {
+            let pending =
+                engine.store.count_wave(&wave, &[crate::domain::State::Extracted, crate::domain::State::Rated]).await?;
+            // A report never moves state: only a scratch store (a fresh workspace, nothing kept)
+            // is rated and reconciled here. On the workspace's store it reports what is stored.
+            if pending > 0 && engine.store.is_scratch() {
                 engine.rate_wave(&wave, &ctx).await?;
                 engine.reconcile_wave(&wave, &ctx).await?;
+            } else if pending > 0 {
+                eprintln!(
+                    "note: {pending} account(s) of {wave} are not reconciled yet and are not in this report; \
+                     `cutover run --wave {wave}` reconciles them"
+                );
             }
             let mut rep = engine.reconciliation(&w).await?;
             engine.record_run(&mut rep, "reconcile", &ctx).await?;
@@ -235,7 +246,13 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             let (engine, dry) = open_for(root, dry_run).await?;
             let ctx = Ctx::new(as_of.unwrap_or_else(today), actor(&cli_actor, "switch")?);
             let (gate, r) = engine.switch_wave(&wave, &ctx).await?;
-            println!("{wave} as of {}: gate {gate:?}; {} account(s) cut over, {} held", ctx.as_of, r.done, r.held);
+            println!(
+                "{wave} as of {}: gate {}; {} account(s) cut over, {} held",
+                ctx.as_of,
+                gate.as_str(),
+                r.done,
+                r.held
+            );
             dry_report(dry, &engine).await?;
             Ok(u8::from(gate != crate::reconcile::GateVerdict::Proceed))
         }
@@ -268,9 +285,12 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             report::journal(&engine.store, &filter, format).await?;
             Ok(0)
         }
-        Command::Status { wave, account, format } => {
+        Command::Status { wave, account, state, format } => {
             let engine = open(root).await?;
-            print!("{}", report::status(&engine, wave.as_deref(), account.as_deref(), format.into()).await?);
+            if let Some(w) = &wave {
+                engine.wave(w)?;
+            }
+            print!("{}", report::status(&engine, wave.as_deref(), account.as_deref(), state, format.into()).await?);
             Ok(0)
         }
     }
@@ -477,6 +497,18 @@ pub(super) async fn demo_flow(
         std::fs::rename(&tmp, &db).map_err(|e| Failure::operational(anyhow::anyhow!(e)))?;
     } else {
         eprintln!("reusing the legacy database {}", db.display());
+    }
+    // A sample export of the billing email form, for the tour's `contacts import form.csv`.
+    let form = dir.join("form.csv");
+    if !form.exists() {
+        std::fs::write(
+            &form,
+            "account_number,email,name,submitted_at\n\
+             A000002,ap@new-address.example.com,Accounts Payable,2017-05-20T09:30:00Z\n\
+             A000002,billing@new-address.example.com,Accounts Payable,2017-05-20T09:30:00Z\n\
+             A000003,not-an-address,Someone,2017-05-21\n",
+        )
+        .map_err(|e| Failure::operational(anyhow::anyhow!("{}: {e}", form.display())))?;
     }
     let mut engine = match store {
         None => open(dir).await?,

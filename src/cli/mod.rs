@@ -114,17 +114,19 @@ pub enum Command {
     /// Build a demo workspace with a synthetic legacy database and run every dated wave end to end
     /// on a simulated clock. Running it again on the same folder sends nothing and changes nothing.
     Demo {
-        /// Where to build the demo workspace.
-        #[arg(long, default_value = "cutover-demo")]
-        dir: PathBuf,
+        /// Where to build the demo workspace (default: the -C folder when given, else
+        /// ./cutover-demo).
+        #[arg(long)]
+        dir: Option<PathBuf>,
         /// How many legacy accounts to generate.
         #[arg(long, default_value_t = 2000)]
         accounts: usize,
         /// Seed of the generator: the same seed gives the same data.
         #[arg(long, default_value_t = 2017)]
         seed: u64,
-        /// Stop the simulated clock before this day (a workspace in the middle of its waves).
-        #[arg(long, value_name = "DATE", hide = true)]
+        /// Stop the simulated clock before this day, YYYY-MM-DD (a workspace in the middle of its
+        /// waves, where every command of the tour still has work to show).
+        #[arg(long, value_name = "DATE", value_parser = parse_date)]
         until: Option<chrono::NaiveDate>,
     },
     /// Scaffold a workspace: cutover.yaml, the wave plan and catalog, a legacy/ folder.
@@ -354,6 +356,9 @@ pub enum Command {
         /// Only this account (its legacy account number), with its journal and quarantined rows.
         #[arg(long)]
         account: Option<String>,
+        /// List the accounts in this state with their reasons (e.g. `held`), instead of counts.
+        #[arg(long, conflicts_with = "account", value_parser = parse_state)]
+        state: Option<crate::domain::State>,
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: StatusFormat,
@@ -470,6 +475,11 @@ pub enum PlanAction {
 fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
     chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
         .map_err(|_| format!("`{s}` is not a date: write it as YYYY-MM-DD (e.g. 2017-06-01)"))
+}
+
+/// An account state, as `status` and the journal spell it.
+fn parse_state(s: &str) -> Result<crate::domain::State, String> {
+    s.parse()
 }
 
 /// A reason: it goes into the journal, so it must say something.

@@ -24,7 +24,7 @@ pub fn run_text(r: &RunReport) -> String {
         "  notified    {:>6}  rescheduled {:>4}  held {:>4}  failed {:>4}  unknown {:>4}",
         r.notified.done, r.notified.rescheduled, r.notified.held, r.notified.failed, r.notified.unknown
     );
-    let _ = writeln!(s, "  gate        {:?}", r.gate.unwrap_or(GateVerdict::Pause));
+    let _ = writeln!(s, "  gate        {}", r.gate.unwrap_or(GateVerdict::Pause).as_str());
     let _ = writeln!(s, "  cut over    {:>6}  held {:>4}", r.switched.done, r.switched.held);
     s
 }
@@ -42,7 +42,13 @@ struct StatusRow<'a> {
     notice_date: Option<chrono::NaiveDate>,
 }
 
-pub async fn status(engine: &Engine, wave: Option<&str>, account: Option<&str>, format: Format) -> Result<String> {
+pub async fn status(
+    engine: &Engine,
+    wave: Option<&str>,
+    account: Option<&str>,
+    state: Option<crate::domain::State>,
+    format: Format,
+) -> Result<String> {
     let store = &engine.store;
     if let Some(acct) = account {
         let row = store.account(acct).await?;
@@ -126,15 +132,36 @@ pub async fn status(engine: &Engine, wave: Option<&str>, account: Option<&str>, 
         }
         return Ok(o);
     }
-    if format == Format::Json {
-        let mut rows = Vec::new();
-        let mut after = String::new();
-        loop {
-            let page = store.accounts_page(wave, &after, 1000).await?;
-            let Some(last) = page.last() else { break };
-            after = last.account_number.clone();
-            rows.extend(page);
+    // The accounts of the view (a wave or all), a page at a time; with --state, those in it.
+    let mut rows = Vec::new();
+    let mut members = std::collections::HashSet::new();
+    let mut after = String::new();
+    let needed = format == Format::Json || state.is_some() || wave.is_some();
+    loop {
+        if !needed {
+            break;
         }
+        let page = store.accounts_page(wave, &after, 1000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.account_number.clone();
+        for r in page {
+            if wave.is_some() {
+                members.insert(r.account_number.clone());
+            }
+            if format == Format::Json && state.is_none_or(|s| s == r.state) || state.is_some_and(|s| s == r.state) {
+                rows.push(r);
+            }
+        }
+    }
+    // Quarantined rows: all of them, or a wave's accounts' only.
+    let quarantined: Vec<crate::extract::Quarantined> = store
+        .quarantine(None)
+        .await?
+        .into_iter()
+        .filter(|q| wave.is_none() || q.account_number.as_ref().is_some_and(|a| members.contains(a)))
+        .collect();
+    let extraction_warnings = store.last_extraction().await?.map(|x| x.warnings).unwrap_or_default();
+    if format == Format::Json {
         let accounts: Vec<StatusRow> = rows
             .iter()
             .map(|r| StatusRow {
@@ -147,8 +174,6 @@ pub async fn status(engine: &Engine, wave: Option<&str>, account: Option<&str>, 
                 notice_date: r.notice_date,
             })
             .collect();
-        let quarantined = store.quarantine(None).await?;
-        let extraction_warnings = store.last_extraction().await?.map(|x| x.warnings).unwrap_or_default();
         #[derive(Serialize)]
         struct All<'a> {
             accounts: Vec<StatusRow<'a>>,
@@ -158,13 +183,33 @@ pub async fn status(engine: &Engine, wave: Option<&str>, account: Option<&str>, 
         return json(&All { accounts, quarantined, extraction_warnings }).map_err(Failure::operational);
     }
     let mut o = String::new();
+    if let Some(st) = state {
+        let _ = writeln!(o, "{} account(s) {st}{}:", rows.len(), wave.map_or(String::new(), |w| format!(" in {w}")));
+        for r in &rows {
+            let _ = writeln!(
+                o,
+                "  {:<12} {:<20} {}",
+                r.account_number,
+                r.wave.as_deref().unwrap_or("-"),
+                r.state_reason.as_deref().unwrap_or("")
+            );
+        }
+        return Ok(o);
+    }
     let waves: Vec<&str> = match wave {
         Some(w) => vec![w],
         None => engine.plan.waves.iter().map(|w| w.id.as_str()).collect(),
     };
     for w in waves {
         let counts = store.state_counts(Some(w)).await?;
-        let list: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        let closed = store.closed_held(w).await?;
+        let list: Vec<String> = counts
+            .iter()
+            .map(|(s, n)| match s {
+                crate::domain::State::Held if closed > 0 => format!("held {n} (closed {closed})"),
+                _ => format!("{s} {n}"),
+            })
+            .collect();
         let _ = writeln!(o, "{w:<22} {}", if list.is_empty() { "no accounts yet".into() } else { list.join(", ") });
         let l = store.load_counts(w).await?;
         if l != crate::store::LoadCounts::default() {
@@ -175,23 +220,22 @@ pub async fn status(engine: &Engine, wave: Option<&str>, account: Option<&str>, 
             );
         }
     }
-    let warnings = store.last_extraction().await?.map(|x| x.warnings).unwrap_or_default();
-    if !warnings.is_empty() {
+    if !extraction_warnings.is_empty() {
         let _ = writeln!(o, "\nextraction warning(s):");
-        for w in &warnings {
+        for w in &extraction_warnings {
             let _ = writeln!(o, "  {w}");
         }
     }
-    let q = store.quarantine(None).await?;
-    if !q.is_empty() {
-        let _ = writeln!(o, "\n{} quarantined row(s):", q.len());
-        for x in q.iter().take(20) {
+    if !quarantined.is_empty() {
+        let _ = writeln!(o, "\n{} quarantined row(s):", quarantined.len());
+        for x in quarantined.iter().take(20) {
             let _ = writeln!(o, "  {} row {}: {}", x.source, x.row, x.reason);
         }
-        if q.len() > 20 {
+        if quarantined.len() > 20 {
             let _ = writeln!(o, "  … (`status --format json` lists them all)");
         }
     }
+    let _ = writeln!(o, "\n(`status --state held` lists the held accounts with their reasons)");
     Ok(o)
 }
 

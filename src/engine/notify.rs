@@ -16,10 +16,11 @@
 //!    with exponential backoff; permanent ones (5xx) are recorded with the server's reply.
 
 use super::{Ctx, Engine, EngineError, StageReport};
+use crate::bill::money;
 use crate::domain::{Decimal, LegacyAccount, Period, State};
-use crate::notify::render::{NoticeData, PreviewLine, Renderer};
+use crate::notify::render::{LetterData, NoticeData, PreviewLine, Renderer};
 use crate::notify::transport::{Email, Mailer, SendError, write_atomically};
-use crate::notify::{self, notice_kind};
+use crate::notify::{self, letter, notice_kind};
 use crate::plan::Wave;
 use crate::plan::schedule::{Schedule, schedule};
 use crate::store::{AccountRow, Due, NewNotice, NoticeMark, Transition};
@@ -49,6 +50,26 @@ struct Notifier<'a> {
     company: String,
 }
 
+/// Writes `bytes` to a temporary file of this process beside `path`, then renames it over `path`:
+/// readers see the old file or the new one, and two processes rebuilding the same day's letters
+/// never write into one temporary file.
+fn write_replacing(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)?;
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::File::open(dir)?.sync_all(),
+        _ => Ok(()),
+    }
+}
+
 fn long_date(d: chrono::NaiveDate) -> String {
     d.format("%B %-d, %Y").to_string()
 }
@@ -70,6 +91,7 @@ impl Engine {
         n.reschedule_late(&unknown, &mut r).await?;
         let limited = n.limited_candidates(&mut r).await?;
         if !n.anything_due(&limited).await? {
+            n.letters_of_the_days(&mut r).await?;
             return Ok(r);
         }
         if let Mailer::Smtp(t) = mailer {
@@ -91,6 +113,7 @@ impl Engine {
             None => n.deliver_due(&mut r).await?,
         }
         n.retry_pending(&mut r).await?;
+        n.letters_of_the_days(&mut r).await?;
         Ok(r)
     }
 }
@@ -363,6 +386,85 @@ impl<'a> Notifier<'a> {
         Transition { account, from, to: from, actor: &self.ctx.actor, reason, at: self.ctx.at, schedule }
     }
 
+    /// Where printed letters go: `print/` in the outbox folder, or in the workspace over SMTP.
+    fn print_dir(&self) -> std::path::PathBuf {
+        match self.mailer {
+            Mailer::Outbox(d) => d.join("print"),
+            Mailer::Smtp(_) => self.engine.ws.root.join("print"),
+        }
+    }
+
+    /// What the printed letter says: the notice, dated the run's day, on the workspace's
+    /// letterhead, to the account's postal address (none yet: the name alone).
+    fn letter_data(&self, acct: &LegacyAccount, notice: NoticeData) -> LetterData {
+        let remit_to = &self.engine.ws.config.remit_to;
+        let contact = letter::postal_contact(acct);
+        LetterData {
+            letter_date: long_date(self.ctx.as_of),
+            letterhead: remit_to.clone(),
+            return_address: remit_to.join(", "),
+            address: letter::address_lines(&acct.account.name, contact),
+            mailable: contact.is_some(),
+            // No workspace has a customer portal yet; a letter shows the link when one is set here.
+            portal_url: None,
+            contact_email: Some(self.from.email.to_string()),
+            notice,
+        }
+    }
+
+    /// Every day's letters of the wave in one print-ready file (`<wave>-<day>-letters.html`,
+    /// beside the per-account letters), built from the notice rows printed and sent that day and
+    /// their letter files, in account order. Rewritten (to a temporary name, then renamed) only
+    /// when its bytes change, so a rerun leaves it as it is, and a run after a crash between a
+    /// letter and its day file makes them agree again.
+    async fn letters_of_the_days(&self, r: &mut StageReport) -> Result<(), EngineError> {
+        let id = &self.wave.id;
+        let mut days: std::collections::BTreeMap<chrono::NaiveDate, Vec<String>> = Default::default();
+        for n in self.store().notices(id, Some("sent")).await? {
+            if n.channel != "print" {
+                continue;
+            }
+            let day = n.sent_at.as_deref().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.date_naive());
+            let first = n.kind.strip_prefix(notify::NOTICE_KIND).and_then(|k| k.strip_prefix('-'));
+            let first = first.and_then(|d| d.parse::<chrono::NaiveDate>().ok());
+            let (Some(day), Some(first)) = (day, first) else { continue };
+            days.entry(day).or_default().push(letter::letter_file_name(id, &n.account_number, first));
+        }
+        let dir = self.print_dir();
+        // A day file whose letters all moved to another day (a notice resent by a person's
+        // decision is dated the day it went out) holds no letter of that day any more.
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            let day = name.strip_prefix(&format!("{id}-")).and_then(|n| n.strip_suffix("-letters.html"));
+            if day.and_then(|d| d.parse::<chrono::NaiveDate>().ok()).is_some_and(|d| !days.contains_key(&d)) {
+                std::fs::remove_file(e.path())
+                    .map_err(|source| EngineError::Io { path: e.path().display().to_string(), source })?;
+            }
+        }
+        for (day, mut names) in days {
+            names.sort();
+            names.dedup();
+            let mut letters = Vec::with_capacity(names.len());
+            for name in &names {
+                match std::fs::read_to_string(dir.join(name)) {
+                    Ok(text) => letters.push(text),
+                    Err(e) => r.notes.push(format!(
+                        "{}: a letter printed on {day} is missing from the day's letters ({e})",
+                        dir.join(name).display()
+                    )),
+                }
+            }
+            let path = dir.join(letter::day_file_name(id, day));
+            let doc = letter::day_document(&letters);
+            if std::fs::read(&path).is_ok_and(|old| old == doc.as_bytes()) {
+                continue;
+            }
+            write_replacing(&path, doc.as_bytes())
+                .map_err(|source| EngineError::Io { path: path.display().to_string(), source })?;
+        }
+        Ok(())
+    }
+
     /// One account's notice, from claim to `notified`.
     async fn deliver(&self, row: &AccountRow, acct: &LegacyAccount) -> Result<Outcome, EngineError> {
         let (id, number) = (self.wave.id.as_str(), row.account_number.as_str());
@@ -426,13 +528,11 @@ impl<'a> Notifier<'a> {
             retry_at,
             at: self.ctx.now(),
         };
+        // The printed letter: its own template (dated, addressed for a window envelope).
+        let letter_html = self.renderer.render_letter(&self.letter_data(acct, data.clone()))?;
         let letter = || {
-            let dir = match self.mailer {
-                Mailer::Outbox(d) => d.join("print"),
-                Mailer::Smtp(_) => self.engine.ws.root.join("print"),
-            };
-            let path = dir.join(format!("{id}-{number}-{}.html", sched.first_new_bill_date));
-            write_atomically(&path, rendered.html.as_bytes())
+            let path = self.print_dir().join(letter::letter_file_name(id, number, sched.first_new_bill_date));
+            write_atomically(&path, letter_html.as_bytes())
                 .map_err(|e| SendError::Transient(format!("{}: {e}", path.display())))
         };
         let mut channel = notice.channel.clone();
@@ -586,8 +686,10 @@ impl<'a> Notifier<'a> {
                 format!("The difference: {}.", why.join("; "))
             };
             let mut note = format!(
-                "Your recurring and one-time charges come to {new} {currency} on your first new bill, against \
-                 {old} {currency} on your last bill. {because}"
+                "Your recurring and one-time charges come to {} {currency} on your first new bill, against \
+                 {} {currency} on your last bill. {because}",
+                money(new),
+                money(old)
             );
             if has_usage {
                 note.push_str(" Usage charges follow your actual usage each month, as before.");
@@ -613,12 +715,12 @@ impl<'a> Notifier<'a> {
                             product: l.product.to_string(),
                             charge: l.charge.to_string(),
                             service_period: format!("{} – {}", l.service_start, l.service_end),
-                            amount: l.amount.to_string(),
+                            amount: money(l.amount),
                         })
                         .collect()
                 })
                 .unwrap_or_default(),
-            preview_total: preview_total.map(|t| t.to_string()),
+            preview_total: preview_total.map(money),
             currency: acct.account.currency.clone(),
             has_usage,
             usage_note,

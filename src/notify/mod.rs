@@ -6,6 +6,7 @@
 //! and is never skipped silently.
 
 pub mod contacts;
+pub mod letter;
 pub mod render;
 pub mod report;
 pub mod transport;

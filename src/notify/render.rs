@@ -6,10 +6,11 @@ use std::path::Path;
 
 /// The built-in templates, by file name; a file of the same name in the workspace's `templates/`
 /// folder replaces one (`cutover init` writes them there to edit).
-pub const BUILTIN: [(&str, &str); 3] = [
+pub const BUILTIN: [(&str, &str); 4] = [
     ("notice.subject.txt", include_str!("templates/notice.subject.txt")),
     ("notice.txt", include_str!("templates/notice.txt")),
     ("notice.html", include_str!("templates/notice.html")),
+    ("letter.html", include_str!("templates/letter.html")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +109,27 @@ pub fn wrap(text: &str, width: usize) -> String {
     out
 }
 
+/// What a printed letter says: the notice's facts, plus what paper needs (see [`crate::notify::letter`]).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LetterData {
+    #[serde(flatten)]
+    pub notice: NoticeData,
+    /// The letter's date: the run's as-of day, in words.
+    pub letter_date: String,
+    /// The sender's letterhead: the workspace's `remit_to` lines (the company's name first).
+    pub letterhead: Vec<String>,
+    /// The return address, on one line above the window.
+    pub return_address: String,
+    /// The customer's postal address, one line each (just the name when there is none).
+    pub address: Vec<String>,
+    /// Whether `address` is a postal address a letter can be mailed to.
+    pub mailable: bool,
+    /// The customer's personal portal link, when the workspace has one (none does yet).
+    pub portal_url: Option<String>,
+    /// Where a customer can email questions (the sender's address), if any.
+    pub contact_email: Option<String>,
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PreviewLine {
     pub group: String,
@@ -158,13 +180,21 @@ impl Renderer {
         let ctx = context! { subject => subject.clone(), ..Value::from_serialize(data) };
         Ok(Rendered { text: r("notice.txt", ctx.clone())?, html: r("notice.html", ctx)?, subject })
     }
+
+    /// The printed letter: one whole HTML document (auto-escaped).
+    pub fn render_letter(&self, data: &LetterData) -> Result<String, RenderError> {
+        self.env
+            .get_template("letter.html")
+            .and_then(|t| t.render(Value::from_serialize(data)))
+            .map_err(|source| RenderError::Template { name: "letter.html".into(), source })
+    }
 }
 
 #[cfg(test)]
-mod tests {
+mod tests_support {
     use super::*;
 
-    fn data() -> NoticeData {
+    pub fn data() -> NoticeData {
         NoticeData {
             company: "Atmosera".into(),
             account_number: "A000001".into(),
@@ -189,6 +219,12 @@ mod tests {
             prices_unchanged: true,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::data;
+    use super::*;
 
     #[test]
     fn a_change_is_explained_and_prices_stay_the_same_only_when_true() {
@@ -273,5 +309,89 @@ mod tests {
         std::fs::write(dir.path().join("notice.subject.txt"), "Changes for {{ account_number }}\r\nBcc: x@y").unwrap();
         let r = Renderer::new(Some(dir.path())).unwrap().render(&data()).unwrap();
         assert_eq!(r.subject, "Changes for A000001 Bcc: x@y", "one line, no header break");
+    }
+}
+
+#[cfg(test)]
+mod letter_tests {
+    use super::tests_support::data;
+    use super::*;
+
+    fn letter(address: &[&str], portal_url: Option<&str>) -> LetterData {
+        LetterData {
+            notice: NoticeData { recipients: vec![], ..data() },
+            letter_date: "May 15, 2017".into(),
+            letterhead: vec!["Atmosera, Inc.".into(), "P.O. Box 2712".into(), "Portland, OR 97208-2712".into()],
+            return_address: "Atmosera, Inc., P.O. Box 2712, Portland, OR 97208-2712".into(),
+            address: address.iter().map(|l| l.to_string()).collect(),
+            mailable: address.len() > 1,
+            portal_url: portal_url.map(String::from),
+            contact_email: Some("billing@atmosera.example".into()),
+        }
+    }
+
+    /// The text between `<address class="address">` and `</address>`.
+    fn address_block(html: &str) -> &str {
+        let start = html.find("<address class=\"address\">").map(|i| i + 25).unwrap_or(0);
+        let end = html[start..].find("</address>").map_or(html.len(), |i| start + i);
+        &html[start..end]
+    }
+
+    #[test]
+    fn a_letter_has_the_date_the_letterhead_and_the_address_in_the_window_and_no_email_wording() {
+        let r = Renderer::new(None).unwrap();
+        let html = r
+            .render_letter(&letter(
+                &["Cascade <Logistics> & Co", "Attn: Dana Nguyen", "100 SW Main St", "Portland, OR 97204", "US"],
+                None,
+            ))
+            .unwrap();
+        assert_eq!(
+            address_block(&html),
+            "Cascade &lt;Logistics&gt; &amp; Co<br>Attn: Dana Nguyen<br>100 SW Main St<br>Portland, OR 97204<br>US<br>"
+        );
+        assert!(html.contains("<strong class=\"date\">May 15, 2017</strong>"), "{html}");
+        assert!(html.contains("<div class=\"company\">Atmosera, Inc.</div>"));
+        assert!(html.contains("<div class=\"return\">Atmosera, Inc., P.O. Box 2712, Portland, OR 97208-2712</div>"));
+        // The same facts as the email.
+        for needle in [
+            "July 1, 2017",
+            "June 30, 2017",
+            "A000001",
+            "Colocation - Full Cabinet (42U)",
+            "1200.00",
+            "against 1250.00",
+        ] {
+            assert!(html.contains(needle), "the letter lacks {needle}");
+        }
+        assert!(html.contains("Your usage from July 1, 2017 to July 31, 2017"));
+        assert!(html.contains("billing email submission form"), "says how to send billing addresses");
+        for email_only in ["reply to this email", "Reply to this email", "sent by email by default", "portal"] {
+            assert!(!html.contains(email_only), "the letter says {email_only:?}");
+        }
+    }
+
+    #[test]
+    fn a_letter_without_an_address_still_renders_and_a_portal_link_shows_only_when_there_is_one() {
+        let r = Renderer::new(None).unwrap();
+        let html = r.render_letter(&letter(&["Cascade"], None)).unwrap();
+        assert_eq!(address_block(&html), "Cascade<br>");
+        assert!(html.contains("May 15, 2017") && html.contains("A000001"));
+        let with = r.render_letter(&letter(&["Cascade"], Some("https://portal.example/a/A000001"))).unwrap();
+        // (minijinja escapes `/` too; a browser shows the link as given)
+        assert!(
+            with.contains("<span class=\"portal\">https:&#x2f;&#x2f;portal.example&#x2f;a&#x2f;A000001</span>"),
+            "{with}"
+        );
+    }
+
+    #[test]
+    fn a_letter_after_a_refused_email_says_so() {
+        let r = Renderer::new(None).unwrap();
+        let mut l = letter(&["Cascade"], None);
+        l.notice.recipients = vec!["ap@cascade.example.com".into()];
+        let html = r.render_letter(&l).unwrap();
+        assert!(html.contains("Our email to ap@cascade.example.com could\nnot be delivered"), "{html}");
+        assert!(!r.render_letter(&letter(&["Cascade"], None)).unwrap().contains("could\nnot be delivered"));
     }
 }

@@ -218,6 +218,11 @@ impl Store {
         sqlx::query(sql).fetch_one(&self.pool).await.and_then(|r| r.try_get(0)).map_err(|e| self.err(e))
     }
 
+    /// Whether this is a scratch store (in memory, gone when the process ends).
+    pub fn is_scratch(&self) -> bool {
+        self.url.contains(":memory:")
+    }
+
     pub fn dialect(&self) -> Dialect {
         self.dialect
     }
@@ -529,6 +534,18 @@ impl Store {
             .await
             .map_err(|e| self.err(e))?;
         rows.iter().map(Self::account_row).collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// How many of a wave's held accounts are held because they are closed in the legacy system.
+    pub async fn closed_held(&self, wave: &str) -> Result<i64, StoreError> {
+        sqlx::query(
+            "SELECT COUNT(*) FROM account WHERE wave = $1 AND state = 'held' AND state_reason LIKE 'closed in the legacy system%'",
+        )
+        .bind(wave)
+        .fetch_one(&self.pool)
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(|e| self.err(e))
     }
 
     /// Accounts per state, for one wave or all.

@@ -758,3 +758,47 @@ fn a_stale_extraction_is_refreshed_so_an_account_closed_since_gets_no_notice() {
         }
     }
 }
+
+#[test]
+fn status_lists_the_accounts_of_a_state_with_their_reasons_and_only_the_waves_quarantine() {
+    let ws = support::csv_workspace();
+    let dir = ws.path();
+    let out = cutover(dir).args(["run", "--wave", "dc1-colocation", "--as-of", "2017-05-01"]).output().unwrap();
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = cutover(dir).args(["status", "--wave", "dc1-colocation", "--state", "held"]).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout).to_string();
+    assert!(text.starts_with("1 account(s) held in dc1-colocation:"), "{text}");
+    assert!(text.contains("A003") && text.contains("reconciliation failed"), "{text}");
+    let held = json(dir, &["status", "--state", "held", "--format", "json"]);
+    let accounts = held["accounts"].as_array().unwrap();
+    assert!(!accounts.is_empty() && accounts.iter().all(|a| a["state"] == "held"), "{held}");
+    // A wave's status shows the quarantined rows of its own accounts only.
+    let all = json(dir, &["status", "--format", "json"])["quarantined"].as_array().unwrap().len();
+    let dc1 = json(dir, &["status", "--wave", "dc1-colocation", "--format", "json"]);
+    let mine = dc1["quarantined"].as_array().unwrap();
+    assert!(mine.len() < all, "{} of {all}", mine.len());
+    let members: Vec<&str> =
+        dc1["accounts"].as_array().unwrap().iter().map(|a| a["account_number"].as_str().unwrap()).collect();
+    assert!(mine.iter().all(|q| members.contains(&q["account_number"].as_str().unwrap_or(""))), "{mine:?}");
+    let bad = cutover(dir).args(["status", "--state", "nowhere"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn a_report_never_moves_state() {
+    let ws = support::csv_workspace();
+    let dir = ws.path();
+    assert!(cutover(dir).args(["extract"]).output().unwrap().status.success());
+    let before = json(dir, &["journal", "--format", "json"]);
+    let out = cutover(dir).args(["reconcile", "--wave", "dc1-colocation", "--format", "json"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not reconciled yet"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json(dir, &["journal", "--format", "json"]), before, "no account moved");
+    let states = json(dir, &["status", "--wave", "dc1-colocation", "--format", "json"]);
+    assert!(
+        states["accounts"].as_array().unwrap().iter().all(|a| a["state"] == "extracted" || a["state"] == "quarantined")
+    );
+}

@@ -6,6 +6,7 @@ mod cli;
 mod crash;
 mod extract_sources;
 mod intake;
+mod letters;
 mod load_files;
 mod reconcile;
 mod smtp;

@@ -148,7 +148,7 @@ fn an_aborted_wave_cannot_be_promoted() {
     assert_eq!(r["gate"], "abort");
     let (code, out, _) = run(dir, &["switch", "--wave", "dc1-colocation", "--as-of", "2017-06-30"]);
     assert_eq!(code, 1);
-    assert!(out.contains("gate Abort; 0 account(s) cut over"), "{out}");
+    assert!(out.contains("gate abort; 0 account(s) cut over"), "one spelling of the verdict: {out}");
 }
 
 #[test]
