@@ -12,3 +12,4 @@ mod smtp;
 mod store_contract;
 mod support;
 mod switch_crash;
+mod tidy;
