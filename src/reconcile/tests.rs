@@ -682,6 +682,7 @@ mod reports {
             new: None,
         }];
         let html = report::render(&r, Format::Html).unwrap();
+        insta::assert_snapshot!("html", html);
         // (what, needle, how many times)
         let table = [
             ("one document", "<html", 1),
