@@ -30,6 +30,8 @@ pub enum OutputError {
     Csv(String),
     #[error("{0}")]
     Fmt(#[from] std::fmt::Error),
+    #[error("cannot render a template: {0}")]
+    Template(String),
 }
 
 impl From<csv::Error> for OutputError {
