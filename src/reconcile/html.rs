@@ -5,7 +5,7 @@
 //! attachment. Pure. The markup is the template `templates/report.html` (minijinja, auto-escaped);
 //! this file gathers what it shows. Floats appear only as chart coordinates, never as money.
 
-use super::report::{AccountRecon, PeriodBills, Reconciliation, SHOWN, finding_words};
+use super::report::{AccountRecon, PeriodBills, Reconciliation, SHOWN, account_reasons, finding_words};
 use super::{AccountStatus, PeriodStatus};
 use crate::domain::Decimal;
 use crate::output::OutputError;
@@ -190,9 +190,6 @@ pub fn render(r: &Reconciliation) -> Result<String, OutputError> {
 }
 
 fn row(a: &AccountRecon) -> Row {
-    let mut reasons: Vec<&str> = a.periods.iter().flat_map(|p| p.reasons.iter().map(|x| x.as_str())).collect();
-    reasons.sort_unstable();
-    reasons.dedup();
     Row {
         number: a.account_number.clone(),
         linked: !a.bills.is_empty(),
@@ -201,7 +198,7 @@ fn row(a: &AccountRecon) -> Row {
         difference: a.periods.iter().map(|p| p.difference).sum(),
         mismatched: a.periods.iter().filter(|p| p.status == PeriodStatus::Mismatch).count(),
         periods: a.periods.len(),
-        reasons: reasons.join(", "),
+        reasons: account_reasons(a).join(", "),
     }
 }
 
