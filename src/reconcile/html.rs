@@ -2,8 +2,9 @@
 //! pass-rate and variance charts as inline SVG, a sortable and filterable table of accounts (a
 //! little inline JavaScript), and a drill-down per account with the legacy and new bills side by
 //! side and a line diff (`similar`). No external asset: the page works offline and as a mail
-//! attachment. Pure. The markup is the template `templates/report.html` (minijinja, auto-escaped);
-//! this file gathers what it shows. Floats appear only as chart coordinates, never as money.
+//! attachment. Pure. The markup is the template `templates/report.html`, rendered auto-escaped by
+//! [`crate::output::render_html`]; this file gathers what it shows. Floats appear only as chart
+//! coordinates, never as money.
 
 use super::report::{AccountRecon, PeriodBills, Reconciliation, SHOWN, account_reasons, finding_words};
 use super::{AccountStatus, PeriodStatus};
@@ -180,13 +181,7 @@ pub fn render(r: &Reconciliation) -> Result<String, OutputError> {
         gate => r.gate.as_str(), promoted => r.gate_analysis.promoted, checks, changes,
         listed, accounts => s.accounts, drilled, fingerprint => r.fingerprint,
     };
-    let mut env = minijinja::Environment::new();
-    env.set_keep_trailing_newline(true);
-    env.set_trim_blocks(true);
-    env.set_lstrip_blocks(true);
-    let template = |e: minijinja::Error| OutputError::Template(e.to_string());
-    env.add_template("report.html", TEMPLATE).map_err(template)?;
-    env.get_template("report.html").and_then(|t| t.render(ctx)).map_err(template)
+    crate::output::render_html(TEMPLATE, ctx)
 }
 
 fn row(a: &AccountRecon) -> Row {
