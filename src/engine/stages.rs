@@ -4,7 +4,7 @@ use super::{BATCH, Ctx, Engine, EngineError, decide};
 use crate::domain::{LegacyAccount, Period, State};
 use crate::notify::transport::Mailer;
 use crate::plan::{Proration, Wave, schedule::schedule};
-use crate::reconcile::{self, GateVerdict, PeriodInput, Policy};
+use crate::reconcile::{self, GateVerdict, PeriodInput, PeriodVerdict, Policy};
 use crate::store::{AccountRow, Due};
 use serde::Serialize;
 
@@ -270,6 +270,37 @@ impl Engine {
         .await
     }
 
+    /// Compares an account's parallel-run periods, legacy against new (pure): a period either side
+    /// cannot rate is left out.
+    fn compare_periods(
+        wave: &Wave,
+        acct: &LegacyAccount,
+        catalog: &crate::plan::Catalog,
+        policy: &Policy,
+        sched: Option<&crate::plan::schedule::Schedule>,
+    ) -> Vec<PeriodVerdict> {
+        let cycle_day = acct.account.bill_cycle_day;
+        let terms = Self::terms(wave, sched);
+        let mut verdicts = Vec::new();
+        for p in Self::parallel_periods(wave, acct) {
+            let alt_terms = crate::rate::Terms { convention: Some(Proration::Thirty360), ..terms };
+            let (Ok(new), Ok(alt)) =
+                (crate::rate::rate_on(acct, catalog, p, terms), crate::rate::rate_on(acct, catalog, p, alt_terms))
+            else {
+                continue;
+            };
+            let legacy: Vec<_> = acct.invoice_lines.iter().filter(|l| l.period == p).cloned().collect();
+            // Like with like at the handover: a final legacy usage bill stays legacy's.
+            let final_usage = terms.handover.and_then(|h| h.final_legacy_usage(p, cycle_day));
+            let input = PeriodInput {
+                legacy_final_usage: final_usage.map(|b| (b.start, b.end)),
+                ..PeriodInput::new(&legacy, &new.bill, &alt.bill)
+            };
+            verdicts.push(reconcile::compare(&input, catalog, policy));
+        }
+        verdicts
+    }
+
     /// Reconcile: compares the legacy bills with the new ones; passing accounts move on, failing
     /// ones are held with the reasons.
     pub async fn reconcile_wave(&self, id: &str, ctx: &Ctx) -> Result<StageReport, EngineError> {
@@ -298,25 +329,7 @@ impl Engine {
                         r.held += u64::from(self.store.transition_in(&mut tx, &t).await?);
                         continue;
                     }
-                    let terms = Self::terms(wave, sched.as_ref());
-                    let mut verdicts = Vec::new();
-                    for p in Self::parallel_periods(wave, acct) {
-                        let alt_terms = crate::rate::Terms { convention: Some(Proration::Thirty360), ..terms };
-                        let (Ok(new), Ok(alt)) = (
-                            crate::rate::rate_on(acct, catalog, p, terms),
-                            crate::rate::rate_on(acct, catalog, p, alt_terms),
-                        ) else {
-                            continue;
-                        };
-                        let legacy: Vec<_> = acct.invoice_lines.iter().filter(|l| l.period == p).cloned().collect();
-                        // Like with like at the handover: a final legacy usage bill stays legacy's.
-                        let final_usage = terms.handover.and_then(|h| h.final_legacy_usage(p, cycle_day));
-                        let input = PeriodInput {
-                            legacy_final_usage: final_usage.map(|b| (b.start, b.end)),
-                            ..PeriodInput::new(&legacy, &new.bill, &alt.bill)
-                        };
-                        verdicts.push(reconcile::compare(&input, catalog, &policy));
-                    }
+                    let verdicts = Self::compare_periods(wave, acct, catalog, &policy, sched.as_ref());
                     // This comparison replaces the account's earlier verdicts (no stale period stays).
                     self.store.delete_verdicts_in(&mut tx, number).await?;
                     for v in &verdicts {
