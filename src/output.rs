@@ -30,6 +30,8 @@ pub enum OutputError {
     Csv(String),
     #[error("{0}")]
     Fmt(#[from] std::fmt::Error),
+    #[error("cannot render a template: {0}")]
+    Template(String),
 }
 
 impl From<csv::Error> for OutputError {
@@ -48,4 +50,22 @@ impl From<std::string::FromUtf8Error> for OutputError {
     fn from(e: std::string::FromUtf8Error) -> Self {
         OutputError::Csv(e.to_string())
     }
+}
+
+/// Renders an HTML template with auto-escaping: every value is escaped as [`esc`] does, unless
+/// the template marks it safe. Block tags on their own lines leave no blank line.
+pub fn render_html(template: &str, ctx: minijinja::Value) -> Result<String, OutputError> {
+    let mut env = minijinja::Environment::new();
+    env.set_keep_trailing_newline(true);
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    env.set_formatter(|out, state, value| {
+        if state.auto_escape() == minijinja::AutoEscape::None || value.is_safe() {
+            write!(out, "{value}").map_err(minijinja::Error::from)
+        } else {
+            write!(out, "{}", esc(&value.to_string())).map_err(minijinja::Error::from)
+        }
+    });
+    env.render_str(template, ctx).map_err(|e| OutputError::Template(e.to_string()))
 }

@@ -14,7 +14,7 @@
 //! - the payment options and a detachable payment stub with the remit-to lockbox address.
 
 use crate::domain::{Decimal, LegacyAccount, Period};
-use crate::output::{Format, OutputError, esc, json};
+use crate::output::{Format, OutputError, json};
 use crate::rate::{BillLine, LineType, NewBill, Rated};
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -284,178 +284,41 @@ fn text(name: &str, r: &Rated, h: &Header, remit_to: &[String]) -> Result<String
     Ok(s)
 }
 
-const CSS: &str = r#"
-:root { --ink: #1d2733; --muted: #5b6775; --line: #d5dbe2; --accent: #0b5cad; --soft: #eef4fb; }
-* { box-sizing: border-box; }
-body { font: 10.5pt/1.4 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: var(--ink); margin: 0; background: #f3f5f8; }
-.page { max-width: 186mm; margin: 0 auto; background: #fff; padding: 10mm 10mm 8mm; }
-header.top { display: flex; justify-content: space-between; align-items: flex-start; border-bottom: 3px solid var(--accent); padding-bottom: 4mm; }
-.biller { font-size: 15pt; font-weight: 700; }
-.biller small { display: block; font-size: 9pt; font-weight: 400; color: var(--muted); }
-.doc { text-align: right; }
-.doc h1 { margin: 0; font-size: 18pt; letter-spacing: .08em; color: var(--accent); }
-.facts { display: grid; grid-template-columns: 1fr 1fr; gap: 1mm 8mm; margin: 4mm 0; }
-.facts dt { color: var(--muted); font-size: 9pt; }
-.facts dd { margin: 0 0 1mm; font-weight: 600; }
-.due { background: var(--soft); border: 1px solid var(--accent); border-radius: 2mm; padding: 3mm 4mm; display: flex; justify-content: space-between; align-items: center; margin-bottom: 4mm; }
-.due .amount { font-size: 18pt; font-weight: 700; }
-.help { border-left: 3px solid var(--accent); background: #fafbfc; padding: 2mm 4mm; margin: 0 0 4mm; font-size: 9pt; }
-.help h2 { font-size: 10pt; margin: 0 0 1mm; }
-.help ol { margin: 0; padding-left: 5mm; }
-table { width: 100%; border-collapse: collapse; margin-bottom: 3mm; break-inside: auto; }
-caption { text-align: left; font-weight: 700; font-size: 11pt; padding: 2mm 0 1mm; color: var(--accent); }
-th { text-align: left; font-size: 8.5pt; color: var(--muted); font-weight: 600; border-bottom: 1px solid var(--line); padding: 1mm 1.5mm; }
-td { padding: 1mm 1.5mm; vertical-align: top; }
-tr.line td { border-top: 1px solid var(--line); }
-tr.calc td { color: var(--muted); font-size: 8.5pt; padding-top: 0; }
-tr.product td { font-weight: 600; padding-top: 2mm; }
-tr.subtotal td { border-top: 2px solid var(--ink); font-weight: 700; }
-td.num, th.num { text-align: right; white-space: nowrap; }
-.type { font-size: 8pt; border-radius: 1mm; padding: 0 1.5mm; background: #e8ebef; white-space: nowrap; }
-.type.usage { background: #e6f3ea; } .type.one_time { background: #fdf1dc; } .type.discount { background: #f6e3e8; }
-.partial { font-size: 8pt; color: #8a4b00; background: #fff3d6; border: 1px solid #e9c46a; border-radius: 1mm; padding: 0 1mm; margin-left: 1mm; white-space: nowrap; }
-.total { display: flex; justify-content: space-between; font-size: 13pt; font-weight: 700; border-top: 3px double var(--ink); padding-top: 2mm; margin-top: 2mm; }
-.notes { font-size: 9pt; color: var(--muted); }
-.pay { font-size: 9.5pt; margin-top: 3mm; }
-.stub { margin-top: 6mm; border-top: 2px dashed var(--muted); padding-top: 3mm; break-inside: avoid; page-break-inside: avoid; }
-.stub .cut { font-size: 8.5pt; color: var(--muted); text-align: center; margin: -6mm 0 2mm; }
-.stub .cut span { background: #fff; padding: 0 2mm; }
-.stub .grid { display: grid; grid-template-columns: 1.2fr 1fr; gap: 4mm; }
-.stub dl { display: grid; grid-template-columns: auto 1fr; gap: .5mm 4mm; margin: 0; }
-.stub dt { color: var(--muted); font-size: 9pt; }
-.stub dd { margin: 0; font-weight: 600; }
-.stub address { font-style: normal; border: 1px solid var(--line); padding: 2mm 3mm; font-weight: 600; }
-.stub .enclosed { margin-top: 2mm; }
-@page { margin: 8mm; }
-@media print {
-  body { background: #fff; font-size: 8.5pt; line-height: 1.3; }
-  .page { max-width: none; padding: 0; margin: 0; }
-  header.top { padding-bottom: 2mm; }
-  .biller { font-size: 13pt; } .doc h1 { font-size: 15pt; }
-  .facts { margin: 2mm 0; }
-  .due { padding: 1.5mm 3mm; margin-bottom: 2mm; } .due .amount { font-size: 13pt; }
-  .help { font-size: 7.5pt; padding: 1mm 3mm; margin-bottom: 2mm; break-inside: avoid; }
-  caption { font-size: 10pt; padding: 1mm 0 .5mm; }
-  td, th { padding: .5mm 1.5mm; } tr.product td { padding-top: 1mm; }
-  tr { break-inside: avoid; }
-  .total { font-size: 11pt; }
-  .stub { margin-top: 5mm; }
-}
-"#;
+/// The bill's markup and print styles.
+const TEMPLATE: &str = include_str!("templates/bill.html");
 
 fn html(name: &str, r: &Rated, h: &Header, remit_to: &[String]) -> Result<String, OutputError> {
     let b = &r.bill;
-    let cur = esc(&b.currency);
-    let biller = esc(remit_to.first().map_or("", String::as_str));
-    let mut s = String::new();
-    writeln!(
-        s,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>Invoice {} - {}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main class=\"page\">",
-        esc(&h.invoice_number),
-        esc(name)
-    )?;
-    writeln!(
-        s,
-        "<header class=\"top\"><div class=\"biller\">{biller}<small>Billing statement</small></div><div class=\"doc\"><h1>INVOICE</h1><div>{}</div></div></header>",
-        esc(&h.invoice_number)
-    )?;
-    writeln!(
-        s,
-        "<dl class=\"facts\"><div><dt>Account</dt><dd id=\"account\">{} &middot; {}</dd></div><div><dt>Invoice number</dt><dd>{}</dd></div><div><dt>Bill date</dt><dd>{}</dd></div><div><dt>Billing period</dt><dd>{} &ndash; {}</dd></div></dl>",
-        esc(&b.account_number),
-        esc(name),
-        esc(&h.invoice_number),
-        long_date(h.bill_date),
-        long_date(b.period_start),
-        long_date(b.period_end)
-    )?;
-    writeln!(
-        s,
-        "<section class=\"due\"><div>Amount due<div class=\"amount\" id=\"amount-due\">{cur} {}</div></div><div>Due date<div class=\"amount\">{}</div></div></section>",
-        money(b.total),
-        long_date(h.due_date)
-    )?;
-    writeln!(
-        s,
-        "<aside class=\"help\"><h2>How to read your bill</h2><ol>\
-<li><b>Grouped by service.</b> Charges are grouped by what they are for (for example Colocation Space or Power), each with a subtotal.</li>\
-<li><b>Charge type.</b> <span class=\"type\">Recurring</span> charges are billed in advance for the service period shown; <span class=\"type usage\">Usage</span> is billed after the period it was used in: its line shows those days (the period before this bill's) and, for overage charges, the used, included and billed units; <span class=\"type one_time\">One-time</span> charges appear once.</li>\
-<li><b>Service period.</b> Every line shows the days of service it covers.</li>\
-<li><b>Partial periods.</b> A line marked <span class=\"partial\">Partial period</span> covers only part of the period; it is prorated by day, and the grey line under it shows the arithmetic.</li>\
-<li><b>Paying.</b> Pay by credit card as today, or mail a cheque with the stub at the bottom of this bill to our new address.</li>\
-</ol></aside>"
-    )?;
-    if b.lines.is_empty() {
-        writeln!(s, "<p>No charges for this period.</p>")?;
-    }
-    for (group, lines, sub) in groups(b) {
-        writeln!(
-            s,
-            "<table class=\"group\"><caption>{}</caption><thead><tr><th>Charge</th><th>Type</th><th>Service period</th><th class=\"num\">Quantity</th><th class=\"num\">Unit price</th><th class=\"num\">Amount ({cur})</th></tr></thead><tbody>",
-            esc(group)
-        )?;
-        let mut product = "";
-        for l in lines {
-            if &*l.product != product {
-                product = &l.product;
-                writeln!(s, "<tr class=\"product\"><td colspan=\"6\">{}</td></tr>", esc(product))?;
-            }
-            let partial = if l.partial { "<span class=\"partial\">Partial period</span>" } else { "" };
-            writeln!(
-                s,
-                "<tr class=\"line\"><td>{}</td><td><span class=\"type {}\">{}</span></td><td>{}{partial}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-                esc(&l.charge),
-                l.charge_type.as_str(),
-                kind(l),
-                service_period(l),
-                l.quantity.normalize(),
-                unit_price(l),
-                money(l.amount)
-            )?;
-            writeln!(s, "<tr class=\"calc\"><td colspan=\"6\">{}</td></tr>", esc(&l.calculation.to_string()))?;
-        }
-        writeln!(
-            s,
-            "<tr class=\"subtotal\"><td colspan=\"5\">Subtotal {}</td><td class=\"num\">{}</td></tr></tbody></table>",
-            esc(group),
-            money(sub)
-        )?;
-    }
-    writeln!(
-        s,
-        "<div class=\"total\"><span>Total amount due</span><span id=\"total\">{cur} {}</span></div>",
-        money(b.total)
-    )?;
-    if !r.issues.is_empty() || r.handover.is_some() {
-        writeln!(s, "<ul class=\"notes\">")?;
-        if let Some(h) = &r.handover {
-            writeln!(s, "<li id=\"usage-handover\">{}</li>", esc(&h.words()))?;
-        }
-        for i in &r.issues {
-            writeln!(s, "<li>Not billed: {}</li>", esc(&i.reason))?;
-        }
-        writeln!(s, "</ul>")?;
-    }
-    writeln!(
-        s,
-        "<p class=\"pay\"><b>How to pay.</b> By credit card, as today; or mail a cheque with the stub below to the address on it. Please write your account number on the cheque.</p>"
-    )?;
-    let address: Vec<String> = remit_to.iter().map(|l| esc(l)).collect();
-    writeln!(
-        s,
-        "<section class=\"stub\" id=\"payment-stub\"><div class=\"cut\"><span>&#9986; Detach and return this stub with your payment</span></div><div class=\"grid\"><dl>\
-<dt>Account number</dt><dd>{}</dd><dt>Account name</dt><dd>{}</dd><dt>Invoice number</dt><dd>{}</dd><dt>Amount due</dt><dd>{cur} {}</dd><dt>Due date</dt><dd>{}</dd>\
-<dt class=\"enclosed\">Amount enclosed</dt><dd class=\"enclosed\">____________________</dd></dl>\
-<div><div class=\"notes\">Remit to</div><address>{}</address></div></div></section>",
-        esc(&b.account_number),
-        esc(name),
-        esc(&h.invoice_number),
-        money(b.total),
-        long_date(h.due_date),
-        address.join("<br>")
-    )?;
-    writeln!(s, "</main>\n</body>\n</html>")?;
-    Ok(s)
+    let groups: Vec<_> = groups(b)
+        .into_iter()
+        .map(|(group, lines, sub)| {
+            let mut product = "";
+            let lines: Vec<_> = lines
+                .into_iter()
+                .map(|l| {
+                    // The product heads the first of its lines.
+                    let first = &*l.product != product;
+                    product = &l.product;
+                    minijinja::context! {
+                        product => first.then(|| l.product.to_string()), charge => &*l.charge,
+                        type => l.charge_type.as_str(), kind => kind(l), service => service_period(l),
+                        partial => l.partial, quantity => l.quantity.normalize().to_string(),
+                        unit_price => unit_price(l), amount => money(l.amount), calculation => l.calculation.to_string(),
+                    }
+                })
+                .collect();
+            minijinja::context! { name => group, lines, subtotal => money(sub) }
+        })
+        .collect();
+    let ctx = minijinja::context! {
+        name, invoice => h.invoice_number, account => b.account_number, currency => b.currency,
+        biller => remit_to.first().map_or("", String::as_str), remit_to,
+        bill_date => long_date(h.bill_date), due_date => long_date(h.due_date),
+        period_start => long_date(b.period_start), period_end => long_date(b.period_end), total => money(b.total),
+        groups, handover => r.handover.as_ref().map(|h| h.words()),
+        issues => r.issues.iter().map(|i| i.reason.clone()).collect::<Vec<_>>(),
+    };
+    crate::output::render_html(TEMPLATE, ctx)
 }
 
 /// Renders what the legacy system billed for a period.

@@ -11,7 +11,6 @@ use super::BenchWhat;
 use super::Failure;
 use crate::domain::Decimal;
 use crate::reconcile::bulk::{self, Diff};
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -270,10 +269,13 @@ fn splitmix(state: &mut u64) -> u64 {
 
 fn generate(rows: u64, dir: &Path, seed: u64) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let mut legacy = BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join("legacy.csv"))?);
-    let mut new = BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join("new.csv"))?);
-    writeln!(legacy, "account_number,period,amount")?;
-    writeln!(new, "account_number,period,amount")?;
+    let csv_file = |name: &str| -> anyhow::Result<csv::Writer<std::fs::File>> {
+        Ok(csv::WriterBuilder::new().buffer_capacity(1 << 20).from_writer(std::fs::File::create(dir.join(name))?))
+    };
+    let mut legacy = csv_file("legacy.csv")?;
+    let mut new = csv_file("new.csv")?;
+    legacy.write_record(["account_number", "period", "amount"])?;
+    new.write_record(["account_number", "period", "amount"])?;
     let mut rng = seed;
     let (mut differ, mut missing_new, mut missing_legacy) = (0u64, 0u64, 0u64);
     for i in 0..rows {
@@ -281,24 +283,26 @@ fn generate(rows: u64, dir: &Path, seed: u64) -> anyhow::Result<()> {
         let month = i % 12 + 1;
         let cents = 1_000 + (splitmix(&mut rng) % 500_000) as i64;
         let amount = Decimal::new(cents, 2);
+        let (account, period) = (format!("A{account:08}"), format!("2017-{month:02}"));
+        let row = |amount: Decimal| [account.clone(), period.clone(), amount.to_string()];
         let roll = splitmix(&mut rng) % 10_000;
         // 0.05% only in legacy, 0.05% only in new, 1% differ.
         if roll >= 5 {
-            writeln!(legacy, "A{account:08},2017-{month:02},{amount}")?;
+            legacy.write_record(row(amount))?;
         } else {
             missing_legacy += 1;
         }
         if roll < 5 {
-            writeln!(new, "A{account:08},2017-{month:02},{amount}")?;
+            new.write_record(row(amount))?;
         } else if roll < 10 {
             missing_new += 1;
         } else if roll < 110 {
             differ += 1;
             let delta = Decimal::new((splitmix(&mut rng) % 5_000) as i64 + 1, 2);
             let changed = if roll.is_multiple_of(2) { amount + delta } else { amount - delta };
-            writeln!(new, "A{account:08},2017-{month:02},{changed}")?;
+            new.write_record(row(changed))?;
         } else {
-            writeln!(new, "A{account:08},2017-{month:02},{amount}")?;
+            new.write_record(row(amount))?;
         }
     }
     legacy.flush()?;
@@ -345,17 +349,22 @@ fn compare(legacy: &Path, new: &Path, out: &Path, tolerance: Decimal) -> Result<
     let n = rows(new).map_err(Failure::input)?;
     let file =
         std::fs::File::create(out).map_err(|e| Failure::operational(anyhow::anyhow!("{}: {e}", out.display())))?;
-    let mut w = BufWriter::with_capacity(1 << 16, file);
-    writeln!(w, "account_number,period,legacy_amount,new_amount,status").map_err(Failure::operational)?;
+    let mut w = csv::WriterBuilder::new().buffer_capacity(1 << 16).from_writer(file);
+    w.write_record(["account_number", "period", "legacy_amount", "new_amount", "status"])
+        .map_err(Failure::operational)?;
     let summary = bulk::merge(l, n, tolerance, |d| {
-        let k = |k: &[u8]| String::from_utf8_lossy(k).into_owned();
-        match d {
-            Diff::Mismatch { key, legacy, new } => writeln!(w, "{},{legacy},{new},mismatch", k(&key)),
-            Diff::WithinTolerance { key, legacy, new } => writeln!(w, "{},{legacy},{new},within_tolerance", k(&key)),
-            Diff::MissingNew { key, legacy } => writeln!(w, "{},{legacy},,missing_new", k(&key)),
-            Diff::MissingLegacy { key, new } => writeln!(w, "{},,{new},missing_legacy", k(&key)),
-        }
-        .map_err(anyhow::Error::from)
+        let (key, legacy, new, status) = match d {
+            Diff::Mismatch { key, legacy, new } => (key, Some(legacy), Some(new), "mismatch"),
+            Diff::WithinTolerance { key, legacy, new } => (key, Some(legacy), Some(new), "within_tolerance"),
+            Diff::MissingNew { key, legacy } => (key, Some(legacy), None, "missing_new"),
+            Diff::MissingLegacy { key, new } => (key, None, Some(new), "missing_legacy"),
+        };
+        // The key is `account_number,period` (see `rows`); a period has no comma, an account
+        // number may: the csv writer quotes it.
+        let key = String::from_utf8_lossy(&key);
+        let (account, period) = key.rsplit_once(',').unwrap_or((&key, ""));
+        let amount = |a: Option<Decimal>| a.map(|a| a.to_string()).unwrap_or_default();
+        w.write_record([account, period, &amount(legacy), &amount(new), status]).map_err(anyhow::Error::from)
     })
     .map_err(Failure::operational)?
     .map_err(Failure::input)?;

@@ -526,7 +526,7 @@ pub(super) async fn demo_flow(
         return Err(Failure::input(anyhow::anyhow!("no dated wave in the plan")));
     };
     // The simulated clock: from two months before the first wave to the day after the last one.
-    let start = crate::domain::add_months(first, -2);
+    let start = crate::domain::add_months(first, -2).unwrap_or(first);
     let mut day = start;
     let mut changes = 0u64;
     let mut extracted = false;

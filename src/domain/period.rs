@@ -102,14 +102,14 @@ pub fn clamp_day(period: Period, day: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(period.year, period.month, day).expect("clamped day is valid")
 }
 
-/// `date` plus `n` calendar months (negative goes back), clamped to the target month's end.
-pub fn add_months(date: NaiveDate, n: i32) -> NaiveDate {
+/// `date` plus `n` calendar months (negative goes back), clamped to the target month's end;
+/// `None` past the calendar's range.
+pub fn add_months(date: NaiveDate, n: i32) -> Option<NaiveDate> {
     if n >= 0 {
-        date.checked_add_months(Months::new(n as u32))
+        date.checked_add_months(Months::new(n.unsigned_abs()))
     } else {
         date.checked_sub_months(Months::new(n.unsigned_abs()))
     }
-    .expect("date in range")
 }
 
 /// The inclusive span of service days one bill covers.

@@ -6,6 +6,7 @@
 //! does nothing, so every stage can be run again; a crash loses at most the batch in flight, which
 //! the next run picks up where it left off.
 
+mod decide;
 mod load;
 mod notify;
 mod reports;
@@ -17,8 +18,9 @@ pub use reports::{PROMOTE, Promoted};
 pub use stages::{RunReport, StageReport};
 
 use crate::domain::LegacyAccount;
+use crate::domain::State;
 use crate::plan::Plan;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Transition};
 use crate::workspace::Workspace;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use std::sync::Arc;
@@ -56,6 +58,11 @@ impl Ctx {
             as_of.and_time(NaiveTime::from_hms_opt(12, 0, 0).expect("valid time")).and_utc()
         };
         Ctx { as_of, at, actor: actor.into() }
+    }
+
+    /// `account` moves `from` → `to` for `reason`, by this run's actor at its time.
+    pub fn transition<'a>(&'a self, account: &'a str, from: State, to: State, reason: &'a str) -> Transition<'a> {
+        Transition::new(account, from, to, &self.actor, reason, self.at)
     }
 
     /// The time to record now: the simulated noon, or the real time when running as of today.
@@ -120,18 +127,10 @@ impl Engine {
         for row in rows {
             match found.remove(&row.account_number) {
                 Some(acct) => out.push((row.clone(), acct)),
-                None if row.state.can_go_to(crate::domain::State::Held) => {
+                None if row.state.can_go_to(State::Held) => {
                     let why = "no legacy records in the latest extraction (its row was quarantined or left the \
                                source): held until it is extracted again";
-                    let t = crate::store::Transition {
-                        account: &row.account_number,
-                        from: row.state,
-                        to: crate::domain::State::Held,
-                        actor: &ctx.actor,
-                        reason: why,
-                        at: ctx.at,
-                        schedule: None,
-                    };
+                    let t = ctx.transition(&row.account_number, row.state, State::Held, why);
                     self.store.transition(&t).await?;
                 }
                 None => {}

@@ -352,7 +352,8 @@ impl<'a> Notifier<'a> {
             else {
                 return Ok(());
             };
-            // Sleep in short steps, so a stop request is honoured promptly.
+            // Sleep in short steps, so a stop request is honoured promptly. Real clock: a retry is
+            // due after a real wait (the backoff), not at the run's simulated time.
             while Utc::now() < next && !self.stopping() {
                 let left = (next - Utc::now()).to_std().unwrap_or_default();
                 tokio::time::sleep(left.min(std::time::Duration::from_millis(200))).await;
@@ -510,6 +511,7 @@ impl<'a> Notifier<'a> {
             "failed" => return Ok(Outcome::Failed),
             // In flight when a process died: step 1 (`in_flight`) reports it; a person decides.
             "sending" if !resend_safe => return Ok(Outcome::Skipped),
+            // Real clock: a retry is due once its real wait has passed (see `retry_pending`).
             "retry"
                 if notice
                     .retry_at
@@ -522,6 +524,7 @@ impl<'a> Notifier<'a> {
             _ => {}
         }
         // Taken atomically: if another process took it first, this one does not send it.
+        // Real clock: the claim compares it with a retry's real due time.
         if !self.store().notice_start(id, number, kind, resend_safe, Utc::now()).await? {
             return Ok(Outcome::Skipped);
         }
@@ -583,6 +586,7 @@ impl<'a> Notifier<'a> {
                 let error = e.to_string();
                 let delivery = &self.engine.ws.config.delivery;
                 if e.is_transient() && attempts < delivery.max_attempts {
+                    // Real clock: the retry is due after the backoff in real time.
                     let wait = chrono::Duration::from_std(delivery.backoff(attempts)).unwrap_or_default();
                     let m = NoticeMark {
                         error: Some(&error),

@@ -185,15 +185,7 @@ impl Engine {
         } else {
             (row.state, format!("reconciliation failure waived: {reason}"))
         };
-        let t = crate::store::Transition {
-            account,
-            from: row.state,
-            to,
-            actor: &ctx.actor,
-            reason: &why,
-            at: ctx.at,
-            schedule: None,
-        };
+        let t = ctx.transition(account, row.state, to, &why);
         if !self.store.transition_in(&mut tx, &t).await? {
             return Err(EngineError::Refused(format!("account {account} changed state meanwhile; try again")));
         }
@@ -217,15 +209,7 @@ impl Engine {
         } else {
             (row.state, format!("waiver revoked: {reason}"))
         };
-        let t = crate::store::Transition {
-            account,
-            from: row.state,
-            to,
-            actor: &ctx.actor,
-            reason: &why,
-            at: ctx.at,
-            schedule: None,
-        };
+        let t = ctx.transition(account, row.state, to, &why);
         if !self.store.transition_in(&mut tx, &t).await? {
             return Err(EngineError::Refused(format!("account {account} changed state meanwhile; try again")));
         }

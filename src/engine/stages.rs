@@ -1,11 +1,11 @@
 //! The stages of a wave: rate → reconcile → notify → switch, and rollback of one account.
 
-use super::{BATCH, Ctx, Engine, EngineError};
+use super::{BATCH, Ctx, Engine, EngineError, decide};
 use crate::domain::{LegacyAccount, Period, State};
 use crate::notify::transport::Mailer;
 use crate::plan::{Proration, Wave, schedule::schedule};
-use crate::reconcile::{self, GateVerdict, PeriodInput, PeriodStatus, PeriodVerdict, Policy};
-use crate::store::{AccountRow, Due, Transition};
+use crate::reconcile::{self, GateVerdict, PeriodInput, PeriodVerdict, Policy};
+use crate::store::{AccountRow, Due};
 use serde::Serialize;
 
 /// What one stage did.
@@ -62,19 +62,6 @@ impl RunReport {
     pub fn changed_anything(&self) -> bool {
         [&self.rated, &self.reconciled, &self.notified, &self.switched].iter().any(|s| **s != StageReport::default())
     }
-}
-
-/// The mismatching periods of an account, in words (for the journal).
-fn mismatches(verdicts: &[PeriodVerdict]) -> String {
-    let worst: Vec<String> = verdicts
-        .iter()
-        .filter(|v| v.status == PeriodStatus::Mismatch)
-        .map(|v| {
-            let reasons: Vec<_> = v.reasons.iter().map(|r| r.as_str()).collect();
-            format!("{} {:+} ({})", v.period, v.difference, reasons.join(", "))
-        })
-        .collect();
-    if worst.is_empty() { "differences over the account tolerance".to_string() } else { worst.join("; ") }
 }
 
 /// Why an account with no service active on its first new bill date is not moved (`None`: it
@@ -198,15 +185,14 @@ impl Engine {
                 let mut r = StageReport::default();
                 let mut tx = self.store.begin().await?;
                 for a in rows {
-                    let t = Transition {
-                        account: &a.account_number,
-                        from: State::Held,
-                        to: State::Extracted,
-                        actor: &ctx.actor,
-                        reason: "held account put back for another check",
-                        at: ctx.at,
-                        schedule: Some(None),
-                    };
+                    let t = ctx
+                        .transition(
+                            &a.account_number,
+                            State::Held,
+                            State::Extracted,
+                            "held account put back for another check",
+                        )
+                        .scheduling(None);
                     if t.from.can_go_to(t.to) && self.store.transition_in(&mut tx, &t).await? {
                         r.done += 1;
                     }
@@ -237,15 +223,7 @@ impl Engine {
                 // A closed account has nothing to move and no one to tell.
                 if acct.account.status == crate::domain::AccountStatus::Closed {
                     let why = "closed in the legacy system: nothing to migrate";
-                    let t = Transition {
-                        account: number,
-                        from: State::Extracted,
-                        to: State::Held,
-                        actor: &ctx.actor,
-                        reason: why,
-                        at: ctx.at,
-                        schedule: None,
-                    };
+                    let t = ctx.transition(number, State::Extracted, State::Held, why);
                     r.held += u64::from(self.store.transition_in(&mut tx, &t).await?);
                     continue;
                 }
@@ -261,15 +239,7 @@ impl Engine {
                 if let Ok(s) = &sched
                     && let Some(why) = nothing_left(acct, s.first_new_bill_date)
                 {
-                    let t = Transition {
-                        account: number,
-                        from: State::Extracted,
-                        to: State::Held,
-                        actor: &ctx.actor,
-                        reason: &why,
-                        at: ctx.at,
-                        schedule: None,
-                    };
+                    let t = ctx.transition(number, State::Extracted, State::Held, &why);
                     r.held += u64::from(self.store.transition_in(&mut tx, &t).await?);
                     continue;
                 }
@@ -286,15 +256,7 @@ impl Engine {
                     }
                 }
                 if let Some(why) = failure {
-                    let t = Transition {
-                        account: number,
-                        from: State::Extracted,
-                        to: State::Quarantined,
-                        actor: &ctx.actor,
-                        reason: &why,
-                        at: ctx.at,
-                        schedule: None,
-                    };
+                    let t = ctx.transition(number, State::Extracted, State::Quarantined, &why);
                     r.quarantined += u64::from(self.store.transition_in(&mut tx, &t).await?);
                     continue;
                 }
@@ -312,21 +274,44 @@ impl Engine {
                     ),
                     Err(why) => format!("rated {} parallel-run period(s); {why}", bills.len()),
                 };
-                let t = Transition {
-                    account: number,
-                    from: State::Extracted,
-                    to: State::Rated,
-                    actor: &ctx.actor,
-                    reason: &reason,
-                    at: ctx.at,
-                    schedule: Some(sched.ok()),
-                };
+                let t = ctx.transition(number, State::Extracted, State::Rated, &reason).scheduling(sched.ok());
                 r.done += u64::from(self.store.transition_in(&mut tx, &t).await?);
             }
             tx.commit().await.map_err(|e| self.store.err(e))?;
             Ok(r)
         })
         .await
+    }
+
+    /// Compares an account's parallel-run periods, legacy against new (pure): a period either side
+    /// cannot rate is left out.
+    fn compare_periods(
+        wave: &Wave,
+        acct: &LegacyAccount,
+        catalog: &crate::plan::Catalog,
+        policy: &Policy,
+        sched: Option<&crate::plan::schedule::Schedule>,
+    ) -> Vec<PeriodVerdict> {
+        let cycle_day = acct.account.bill_cycle_day;
+        let terms = Self::terms(wave, sched);
+        let mut verdicts = Vec::new();
+        for p in Self::parallel_periods(wave, acct) {
+            let alt_terms = crate::rate::Terms { convention: Some(Proration::Thirty360), ..terms };
+            let (Ok(new), Ok(alt)) =
+                (crate::rate::rate_on(acct, catalog, p, terms), crate::rate::rate_on(acct, catalog, p, alt_terms))
+            else {
+                continue;
+            };
+            let legacy: Vec<_> = acct.invoice_lines.iter().filter(|l| l.period == p).cloned().collect();
+            // Like with like at the handover: a final legacy usage bill stays legacy's.
+            let final_usage = terms.handover.and_then(|h| h.final_legacy_usage(p, cycle_day));
+            let input = PeriodInput {
+                legacy_final_usage: final_usage.map(|b| (b.start, b.end)),
+                ..PeriodInput::new(&legacy, &new.bill, &alt.bill)
+            };
+            verdicts.push(reconcile::compare(&input, catalog, policy));
+        }
+        verdicts
     }
 
     /// Reconcile: compares the legacy bills with the new ones; passing accounts move on, failing
@@ -353,51 +338,21 @@ impl Engine {
                         && let Some(s) = sched
                         && let Some(why) = nothing_left(acct, s.first_new_bill_date)
                     {
-                        let t = Transition {
-                            account: number,
-                            from: State::Rated,
-                            to: State::Held,
-                            actor: &ctx.actor,
-                            reason: &why,
-                            at: ctx.at,
-                            schedule: None,
-                        };
+                        let t = ctx.transition(number, State::Rated, State::Held, &why);
                         r.held += u64::from(self.store.transition_in(&mut tx, &t).await?);
                         continue;
                     }
-                    let terms = Self::terms(wave, sched.as_ref());
-                    let mut verdicts = Vec::new();
-                    for p in Self::parallel_periods(wave, acct) {
-                        let alt_terms = crate::rate::Terms { convention: Some(Proration::Thirty360), ..terms };
-                        let (Ok(new), Ok(alt)) = (
-                            crate::rate::rate_on(acct, catalog, p, terms),
-                            crate::rate::rate_on(acct, catalog, p, alt_terms),
-                        ) else {
-                            continue;
-                        };
-                        let legacy: Vec<_> = acct.invoice_lines.iter().filter(|l| l.period == p).cloned().collect();
-                        // Like with like at the handover: a final legacy usage bill stays legacy's.
-                        let final_usage = terms.handover.and_then(|h| h.final_legacy_usage(p, cycle_day));
-                        let input = PeriodInput {
-                            legacy_final_usage: final_usage.map(|b| (b.start, b.end)),
-                            ..PeriodInput::new(&legacy, &new.bill, &alt.bill)
-                        };
-                        verdicts.push(reconcile::compare(&input, catalog, &policy));
-                    }
+                    let verdicts = Self::compare_periods(wave, acct, catalog, &policy, sched.as_ref());
                     // This comparison replaces the account's earlier verdicts (no stale period stays).
                     self.store.delete_verdicts_in(&mut tx, number).await?;
                     for v in &verdicts {
                         let json = serde_json::to_string(v).map_err(|e| EngineError::Refused(e.to_string()))?;
-                        let status = serde_json::to_value(v.status)
-                            .ok()
-                            .and_then(|s| s.as_str().map(str::to_string))
-                            .unwrap_or_default();
                         self.store
                             .put_verdict_in(
                                 &mut tx,
                                 number,
                                 &v.period.to_string(),
-                                &status,
+                                v.status.as_str(),
                                 &v.legacy_total.to_string(),
                                 &v.new_total.to_string(),
                                 &v.difference.to_string(),
@@ -405,71 +360,23 @@ impl Engine {
                             )
                             .await?;
                     }
-                    // Nothing to compare is not a pass: the team cannot know the new bills are right.
-                    let pass = !verdicts.is_empty()
-                        && reconcile::account_status(&verdicts, &policy) == reconcile::AccountStatus::Pass;
+                    let pass = decide::passes(&verdicts, &policy);
                     self.store.set_recon_in(&mut tx, number, if pass { "pass" } else { "fail" }).await?;
-                    let waiver = waivers.get(number.as_str()).filter(|_| !pass);
-                    let (to, reason) = if pass || waiver.is_some() {
-                        let diff: crate::domain::Decimal = verdicts.iter().map(|v| v.difference).sum();
-                        let passed = match waiver {
-                            None => {
-                                format!(
-                                    "reconciliation passed over {} period(s), net difference {diff}",
-                                    verdicts.len()
-                                )
-                            }
-                            Some(w) => format!(
-                                "reconciliation failed ({}), waived by {}: {}",
-                                mismatches(&verdicts),
-                                w.actor,
-                                w.reason
-                            ),
-                        };
-                        // A notice (and later the bills) must reach someone: an email or a postal address.
-                        if let Some((_, Some(why))) = unreachable.get(number.as_str()) {
-                            (State::Held, format!("{passed}, but {why}"))
-                        } else {
-                            match row.schedule() {
-                                Some(_) => (State::Reconciled, passed),
-                                None => match schedule(wave, acct.account.bill_cycle_day, ctx.as_of) {
-                                    Ok(s) => {
-                                        let reason = format!(
-                                            "{passed}; scheduled: cut over {}, first new bill {}",
-                                            s.cutover_date, s.first_new_bill_date
-                                        );
-                                        let t = Transition {
-                                            account: number,
-                                            from: State::Rated,
-                                            to: State::Reconciled,
-                                            actor: &ctx.actor,
-                                            reason: &reason,
-                                            at: ctx.at,
-                                            schedule: Some(Some(s)),
-                                        };
-                                        r.done += u64::from(self.store.transition_in(&mut tx, &t).await?);
-                                        continue;
-                                    }
-                                    Err(why) => (State::Held, format!("{passed}, but {why}")),
-                                },
-                            }
-                        }
-                    } else if verdicts.is_empty() {
-                        let why = "nothing to compare: the legacy source has no bill for this account in the \
-                                   parallel-run periods (or every line was quarantined); waive it to go on";
-                        (State::Held, why.to_string())
-                    } else {
-                        (State::Held, format!("reconciliation failed: {}", mismatches(&verdicts)))
-                    };
-                    let t = Transition {
-                        account: number,
-                        from: State::Rated,
-                        to,
-                        actor: &ctx.actor,
-                        reason: &reason,
-                        at: ctx.at,
-                        schedule: None,
-                    };
+                    let decision = decide::decide(&decide::Facts {
+                        verdicts: &verdicts,
+                        policy: &policy,
+                        waiver: waivers.get(number.as_str()),
+                        unreachable: unreachable.get(number.as_str()).and_then(|(_, why)| why.as_deref()),
+                        scheduling: match row.schedule() {
+                            Some(_) => decide::Scheduling::AtRating,
+                            None => decide::Scheduling::Now(schedule(wave, cycle_day, ctx.as_of)),
+                        },
+                    });
+                    let to = decision.to();
+                    let mut t = ctx.transition(number, State::Rated, to, decision.reason());
+                    if let Some(s) = decision.schedule() {
+                        t = t.scheduling(Some(s));
+                    }
                     if self.store.transition_in(&mut tx, &t).await? {
                         if to == State::Reconciled { r.done += 1 } else { r.held += 1 }
                     }
@@ -552,7 +459,7 @@ impl Engine {
                         unreachable
                     };
                     if let Some(why) = hold {
-                        let t = Transition { account: number, from: State::Notified, to: State::Held, actor: &ctx.actor, reason: &why, at: ctx.at, schedule: None };
+                        let t = ctx.transition(number, State::Notified, State::Held, &why);
                         r.held += u64::from(self.store.transition_in(&mut tx, &t).await?);
                         continue;
                     }
@@ -563,7 +470,7 @@ impl Engine {
                         sched.first_new_bill_date,
                         sched.first_new_bill_date
                     );
-                    let t = Transition { account: number, from: State::Notified, to: State::CutOver, actor: &ctx.actor, reason: &why, at: ctx.at, schedule: None };
+                    let t = ctx.transition(number, State::Notified, State::CutOver, &why);
                     if self.store.transition_in(&mut tx, &t).await? {
                         let member = crate::switch::member(acct, emails, sched, wave.usage_carryover, extraction);
                         let snapshot = serde_json::to_string(&member).map_err(|e| EngineError::Refused(e.to_string()))?;

@@ -32,7 +32,8 @@ pub fn schedule(wave: &Wave, cycle_day: u32, today: NaiveDate) -> Result<Schedul
             break;
         }
         if cutover >= start {
-            let notice = add_months(bill, -1);
+            // None only at the very start of the calendar: no notice date, so not schedulable.
+            let Some(notice) = add_months(bill, -1) else { break };
             if notice >= today {
                 return Ok(Schedule { cutover_date: cutover, first_new_bill_date: bill, notice_date: notice });
             }

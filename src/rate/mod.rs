@@ -17,7 +17,7 @@ mod price;
 pub use line::{BillLine, Calculation, Factor, LineType};
 pub use price::{price_usage, round_line};
 
-use crate::domain::{BillPeriod, Decimal, LegacyAccount, Period, clamp_day};
+use crate::domain::{BillPeriod, Decimal, LegacyAccount, Period, add_months, clamp_day};
 use crate::plan::{
     BillingPeriod, Catalog, ChargeType, Discount, DiscountKind, LineNames, Proration, Rounding, UsageCarryover,
 };
@@ -452,7 +452,7 @@ pub fn recurring_pieces(
         let mut n = 0;
         for j in (steps - 1).max(0)..=steps + 1 {
             let (Ok(j), Ok(span)) = (i32::try_from(j * i64::from(k)), i32::try_from(k)) else { continue };
-            let (Some(s), Some(next)) = (add_months_checked(start, j), add_months_checked(start, j + span)) else {
+            let (Some(s), Some(next)) = (add_months(start, j), add_months(start, j + span)) else {
                 continue;
             };
             let Some(e) = next.pred_opt() else { continue };
@@ -516,14 +516,6 @@ pub fn recurring_pieces(
         facts: facts(months, days, n_days, partial, false),
     });
     out.into_iter().flatten()
-}
-
-fn add_months_checked(date: NaiveDate, n: i32) -> Option<NaiveDate> {
-    if n >= 0 {
-        date.checked_add_months(chrono::Months::new(n.unsigned_abs()))
-    } else {
-        date.checked_sub_months(chrono::Months::new(n.unsigned_abs()))
-    }
 }
 
 fn gcd(a: i64, b: i64) -> i64 {

@@ -233,10 +233,7 @@ pub fn results(accounts: &[AccountRecon]) -> Vec<RunResult> {
     let mut out: Vec<RunResult> = accounts
         .iter()
         .map(|a| {
-            let mut reasons: Vec<&str> =
-                a.periods.iter().flat_map(|p| p.reasons.iter().map(|r| r.as_str())).collect::<Vec<_>>();
-            reasons.sort_unstable();
-            reasons.dedup();
+            let reasons = account_reasons(a);
             RunResult {
                 account_number: a.account_number.clone(),
                 outcome: a.outcome().to_string(),
@@ -304,7 +301,8 @@ fn reasons_of(p: &PeriodVerdict) -> String {
     p.reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(";")
 }
 
-fn account_reasons(a: &AccountRecon) -> Vec<&'static str> {
+/// The distinct reasons of an account's periods, sorted: the one place they are gathered.
+pub(super) fn account_reasons(a: &AccountRecon) -> Vec<&'static str> {
     let mut v: Vec<&'static str> = a.periods.iter().flat_map(|p| p.reasons.iter().map(|r| r.as_str())).collect();
     v.sort_unstable();
     v.dedup();

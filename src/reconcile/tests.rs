@@ -672,6 +672,36 @@ mod reports {
     }
 
     #[test]
+    fn the_html_report_says_what_changed_since_the_last_run_and_who_promoted_it() {
+        let mut r = sample();
+        let names = |prefix: &str, n: usize| (1..=n).map(|i| format!("{prefix}{i}")).collect::<Vec<_>>();
+        let mut fixed = names("F", 42);
+        fixed[0] = "F<b>".into();
+        r.run = Some(report::RunInfo {
+            number: 3,
+            at: "2017-05-03T12:00:00+00:00".into(),
+            recorded: false,
+            previous: Some(2),
+            changes: report::Changes {
+                fixed,
+                waived: names("W", 1),
+                newly_failing: vec![],
+                still_failing: 2,
+                added: 1,
+                removed: 0,
+            },
+        });
+        r.history = vec![report::RunPoint { number: 2, pass_rate: d("0.5"), absolute_variance: d("90") }];
+        r.gate_analysis.promoted = Some(crate::reconcile::gate::Promotion {
+            at: "2017-05-03T13:00:00+00:00".into(),
+            actor: "ann & bo".into(),
+            reason: "seen by \"finance\" <ok>".into(),
+            fingerprint: r.fingerprint.clone(),
+        });
+        insta::assert_snapshot!("html_run", report::render(&r, Format::Html).unwrap());
+    }
+
+    #[test]
     fn the_html_report_is_whole_and_escapes_what_it_shows() {
         let mut r = sample();
         let a = &mut r.accounts[0];
@@ -682,6 +712,7 @@ mod reports {
             new: None,
         }];
         let html = report::render(&r, Format::Html).unwrap();
+        insta::assert_snapshot!("html", html);
         // (what, needle, how many times)
         let table = [
             ("one document", "<html", 1),

@@ -130,6 +130,18 @@ pub struct Transition<'a> {
     pub schedule: Option<Option<Schedule>>,
 }
 
+impl<'a> Transition<'a> {
+    /// `account` moves `from` → `to`, by `actor` at `at`, for `reason`; its schedule dates stay.
+    pub fn new(account: &'a str, from: State, to: State, actor: &'a str, reason: &'a str, at: DateTime<Utc>) -> Self {
+        Transition { account, from, to, actor, reason, at, schedule: None }
+    }
+
+    /// The same move, recording these schedule dates (`None` clears them).
+    pub fn scheduling(self, schedule: Option<Schedule>) -> Self {
+        Transition { schedule: Some(schedule), ..self }
+    }
+}
+
 fn d(s: Option<String>) -> Option<NaiveDate> {
     s.and_then(|s| s.parse().ok())
 }

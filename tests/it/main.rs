@@ -13,3 +13,4 @@ mod smtp;
 mod store_contract;
 mod support;
 mod switch_crash;
+mod tidy;

@@ -1,0 +1,157 @@
+//! Tidy: the checkable claims of ARCHITECTURE.md, read from the source text (the rust-analyzer
+//! manner). Each rule names the files it allows and why; a new exception is added here, with its
+//! reason, or the code changes.
+
+use std::path::{Path, PathBuf};
+
+/// Every `.rs` file below `src/`, as (path relative to the crate root with `/`, text).
+fn sources() -> Vec<(String, String)> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let mut entries: Vec<_> =
+            std::fs::read_dir(dir).expect("read src/").map(|e| e.expect("entry").path()).collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut paths = Vec::new();
+    walk(&root.join("src"), &mut paths);
+    assert!(paths.len() > 20, "src/ read: {} files", paths.len());
+    paths
+        .into_iter()
+        .map(|p| {
+            let rel = p.strip_prefix(root).expect("under root").to_string_lossy().replace('\\', "/");
+            let text = std::fs::read_to_string(&p).expect("read source");
+            (rel, text)
+        })
+        .collect()
+}
+
+/// The part of a line before a `//` comment (good enough for these rules: none of the words they
+/// look for stands in a string literal).
+fn code(line: &str) -> &str {
+    line.find("//").map_or(line, |i| &line[..i])
+}
+
+/// `word` as a whole word (not part of an identifier) in `text`.
+fn has_word(text: &str, word: &str) -> bool {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices(word).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + word.len()..].chars().next();
+        !before.is_some_and(ident) && !after.is_some_and(ident)
+    })
+}
+
+#[test]
+fn every_module_opens_with_a_module_doc() {
+    let bare: Vec<String> =
+        sources().into_iter().filter(|(_, text)| !text.trim_start().starts_with("//!")).map(|(path, _)| path).collect();
+    assert!(bare.is_empty(), "files that do not open with a `//!` module doc: {bare:?}");
+}
+
+/// Where sqlx may be named, and why.
+const SQLX_ALLOWED: &[(&str, &str)] = &[
+    ("src/store/", "the state store: all of the project's own SQL"),
+    ("src/extract/sql_source.rs", "the legacy source adapter: reads the legacy database"),
+    ("src/extract/mod.rs", "`ExtractError::Sql` carries the adapter's `sqlx::Error`; no SQL"),
+    ("src/demo/generate.rs", "writes (and, in its tests, reads back) the demo's legacy SQLite database"),
+];
+
+#[test]
+fn sqlx_only_in_the_store_and_the_legacy_source() {
+    let mut found = Vec::new();
+    for (path, text) in sources() {
+        if SQLX_ALLOWED.iter().any(|(allowed, _)| path.starts_with(allowed)) {
+            continue;
+        }
+        for (n, line) in text.lines().enumerate() {
+            if code(line).contains("sqlx::") || code(line).contains("use sqlx") {
+                found.push(format!("{path}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "sqlx outside {:?}:\n{}", SQLX_ALLOWED, found.join("\n"));
+    // The exceptions are still needed: an exception nothing uses is removed.
+    let all = sources();
+    for (allowed, why) in SQLX_ALLOWED {
+        assert!(
+            all.iter().any(|(path, text)| path.starts_with(allowed) && text.contains("sqlx")),
+            "{allowed} ({why}) no longer names sqlx: drop the exception"
+        );
+    }
+}
+
+/// The marker a comment carries where `engine/notify.rs` reads the real clock on purpose.
+const REAL_CLOCK: &str = "Real clock:";
+/// How many lines above a `Utc::now()` its `Real clock:` comment may stand.
+const REAL_CLOCK_REACH: usize = 8;
+
+/// A stage takes its time from `Ctx` (`engine/mod.rs`, the one place that reads the clock for a
+/// run). The only exception is the delivery of notices in `engine/notify.rs`: a retry is due after
+/// a real wait (the backoff), so the retry's due time, the wait for it and the claim that compares
+/// with it use the real time; each such read has a `Real clock:` comment just above it.
+#[test]
+fn stages_take_the_time_from_ctx() {
+    let mut found = Vec::new();
+    for (path, text) in sources() {
+        if !path.starts_with("src/engine/") || path == "src/engine/mod.rs" {
+            continue;
+        }
+        let lines: Vec<&str> = text.lines().collect();
+        for (n, line) in lines.iter().enumerate() {
+            if !code(line).contains("Utc::now") {
+                continue;
+            }
+            let explained = path == "src/engine/notify.rs"
+                && lines[n.saturating_sub(REAL_CLOCK_REACH)..=n].iter().any(|l| l.contains(REAL_CLOCK));
+            if !explained {
+                found.push(format!("{path}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "the clock read inside a stage (take `ctx.at` / `ctx.now()`, or in engine/notify.rs say why in a \
+         `{REAL_CLOCK}` comment within {REAL_CLOCK_REACH} lines above):\n{}",
+        found.join("\n")
+    );
+}
+
+/// Where a binary float may appear, and why: none of them touches money.
+const FLOAT_ALLOWED: &[(&str, &str)] = &[
+    ("src/bench.rs", "measures time: lines per second"),
+    ("src/cli/bench.rs", "prints the measured peak memory in MiB"),
+    ("src/reconcile/html.rs", "draws the SVG charts: coordinates, not amounts"),
+];
+
+#[test]
+fn no_floats_near_money() {
+    let mut found = Vec::new();
+    for (path, text) in sources() {
+        if FLOAT_ALLOWED.iter().any(|(allowed, _)| path == *allowed) {
+            continue;
+        }
+        for (n, line) in text.lines().enumerate() {
+            if has_word(code(line), "f32") || has_word(code(line), "f64") {
+                found.push(format!("{path}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "f32/f64 outside {:?} (money is rust_decimal):\n{}", FLOAT_ALLOWED, found.join("\n"));
+}
+
+#[test]
+fn the_word_rule_sees_whole_words_only() {
+    let cases =
+        [("let x: f64 = 1.0;", true), ("as f64)", true), ("f64::max", true), ("my_f64 = 1", false), ("f640", false)];
+    for (text, want) in cases {
+        assert_eq!(has_word(text, "f64"), want, "{text}");
+    }
+    assert_eq!(code("let a = 1; // f64 here"), "let a = 1; ");
+}
