@@ -156,10 +156,23 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Notify { wave, as_of, preview, resolve, resolution, reason, dry_run } => {
-            let ctx = Ctx::new(as_of.unwrap_or_else(today), actor(&cli_actor, "notify")?);
+            // A preview changes nothing, so it needs no named actor.
+            let who = if preview.is_some() { "preview (nothing is sent)".into() } else { actor(&cli_actor, "notify")? };
+            let ctx = Ctx::new(as_of.unwrap_or_else(today), who);
             if let Some(account) = preview {
                 let engine =
                     open_or_scratch(root, crate::store::extraction::Filter::Accounts(vec![account.clone()])).await?;
+                // Say first when this notice would not be sent: held, quarantined, already notified…
+                if let Some(row) = engine.store.account(&account).await? {
+                    use crate::domain::State;
+                    if !matches!(row.state, State::Extracted | State::Rated | State::Reconciled) {
+                        let why = row.state_reason.as_deref().unwrap_or("");
+                        println!(
+                            "note: {account} is {} ({why}): the notice below is not going to be sent\n",
+                            row.state
+                        );
+                    }
+                }
                 let r = engine.preview_notice(&account, &ctx).await?;
                 println!("Subject: {}\n\n{}\n---- HTML part ----\n{}", r.subject, r.text, r.html);
                 return Ok(0);

@@ -837,3 +837,24 @@ fn bench_reconcile_writes_csv_that_a_comma_cannot_break() {
         );
     }
 }
+
+#[test]
+fn a_preview_says_when_its_notice_is_not_going_to_be_sent() {
+    let ws = support::csv_workspace();
+    let dir = ws.path();
+    let out = cutover(dir).args(["run", "--wave", "dc1-colocation", "--as-of", "2017-05-01"]).output().unwrap();
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+    // (account, said not to be sent): A003 is held (its reconciliation failed), A001 is on its way.
+    for (account, held) in [("A003", true), ("A001", false)] {
+        let out = cutover(dir)
+            .env_remove("CUTOVER_ACTOR")
+            .env_remove("USER")
+            .args(["notify", "--preview", account, "--as-of", "2017-05-01"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "a preview needs no actor: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(text.contains("is not going to be sent"), held, "{account}: {text}");
+        assert!(text.contains("Subject: "), "{account}");
+    }
+}
