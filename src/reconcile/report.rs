@@ -516,7 +516,11 @@ fn changes_words(run: &RunInfo) -> String {
             v.join(", ")
         }
     };
-    let again = if run.recorded { "" } else { " (same outcome as the last run; not recorded again)" };
+    let again = if run.recorded {
+        String::new()
+    } else {
+        format!(" (this is run #{} again: its outcome has not changed since, so no new run is kept)", run.number)
+    };
     format!(
         "since run #{prev}: fixed {} [{}]; waived {} [{}]; newly failing {} [{}]; still failing {}; added {}, removed {}{again}",
         c.fixed.len(),
