@@ -20,7 +20,7 @@ pub fn reporter() -> Arc<dyn crate::engine::Progress> {
 impl crate::engine::Progress for Bar {
     fn start(&self, stage: &str, total: u64) {
         let bar = if total == 0 { ProgressBar::new_spinner() } else { ProgressBar::new(total) };
-        let style = ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} accounts {elapsed}")
+        let style = ProgressStyle::with_template("{prefix:>28} [{bar:30}] {pos}/{len} accounts {elapsed}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
         bar.set_style(style);

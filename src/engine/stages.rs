@@ -137,7 +137,7 @@ impl Engine {
         if total == 0 {
             return Ok(report);
         }
-        self.progress.start(stage, total as u64);
+        self.progress.start(&format!("{stage} {wave}"), total as u64);
         let mut after = String::new();
         loop {
             let rows = self.store.wave_accounts(wave, states, due, &after, BATCH).await?;
