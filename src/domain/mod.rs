@@ -4,11 +4,13 @@
 //! holds an amount. Rounding is not done here: it happens in one named step of [`crate::rate`].
 
 mod period;
+mod reason;
 mod records;
 mod redact;
 mod state;
 
 pub use period::{BillPeriod, Period, add_months, clamp_day};
+pub use reason::Reason;
 pub use records::{Account, AccountStatus, Contact, ContactRole, LegacyAccount, LegacyLine, Segment, Service, Usage};
 pub use redact::{redact, unencoded_password};
 pub use state::State;

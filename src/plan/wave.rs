@@ -2,8 +2,8 @@
 
 use super::yaml::{Fields, Reader, is_null, pos};
 use super::{Gate, GateLimits, Problem, Selector, Wave};
+use crate::domain::Reason;
 use crate::domain::{Decimal, Segment};
-use crate::reconcile::Reason;
 use marked_yaml::Span;
 
 struct Located {
