@@ -148,7 +148,9 @@ pub async fn status(
             if wave.is_some() {
                 members.insert(r.account_number.clone());
             }
-            if format == Format::Json && state.is_none_or(|s| s == r.state) || state.is_some_and(|s| s == r.state) {
+            // Kept: every row for JSON, the state's rows for --state (text mode lists nothing else).
+            let listed = format == Format::Json || state.is_some();
+            if listed && state.is_none_or(|s| s == r.state) {
                 rows.push(r);
             }
         }

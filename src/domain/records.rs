@@ -219,6 +219,20 @@ impl LegacyAccount {
 mod tests {
     use super::*;
 
+    /// An active USD colocation account with nothing else set.
+    fn account(number: &str, bill_cycle_day: u32) -> LegacyAccount {
+        LegacyAccount::new(Account {
+            account_number: number.into(),
+            name: String::new(),
+            segment: Segment::Colocation,
+            site: None,
+            currency: "USD".into(),
+            bill_cycle_day,
+            bill_to_email: vec![],
+            status: AccountStatus::Active,
+        })
+    }
+
     #[test]
     fn a_service_is_active_from_its_first_to_its_last_day() {
         let d = |s: &str| s.parse::<NaiveDate>().unwrap();
@@ -234,16 +248,7 @@ mod tests {
             ("2017-07-02", Some("2017-07-02"), false, (None, Some("2017-07-02"))), // a later one-time
         ];
         for (start, end, active, (ended, next)) in table {
-            let mut a = LegacyAccount::new(Account {
-                account_number: "A1".into(),
-                name: String::new(),
-                segment: Segment::Colocation,
-                site: None,
-                currency: "USD".into(),
-                bill_cycle_day: 1,
-                bill_to_email: vec![],
-                status: AccountStatus::Active,
-            });
+            let mut a = account("A1", 1);
             a.services.push(Service {
                 account_number: "A1".into(),
                 service_id: "S1".into(),
@@ -262,16 +267,7 @@ mod tests {
     #[test]
     fn a_day_sees_the_bills_usage_and_services_that_existed_by_then() {
         let d = |s: &str| s.parse::<NaiveDate>().unwrap();
-        let mut a = LegacyAccount::new(Account {
-            account_number: "A1".into(),
-            name: String::new(),
-            segment: Segment::Colocation,
-            site: None,
-            currency: "USD".into(),
-            bill_cycle_day: 15,
-            bill_to_email: vec![],
-            status: AccountStatus::Active,
-        });
+        let mut a = account("A1", 15);
         for (id, start) in [("S1", "2016-01-01"), ("S2", "2017-05-15"), ("S3", "2017-08-27")] {
             a.services.push(Service {
                 account_number: "A1".into(),
