@@ -67,7 +67,14 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             } else {
                 // Usage in arrears; the first new bill by the wave's carry-over rule (SPEC §4).
                 let terms = engine.bill_terms(&account).await?;
-                let rated = crate::rate::rate_on(&acct, &engine.plan.catalog, period, terms).map_err(Failure::input)?;
+                let mut rated =
+                    crate::rate::rate_on(&acct, &engine.plan.catalog, period, terms).map_err(Failure::input)?;
+                // Only an account the target system bills gets invoices; any other bill is a preview.
+                let billed_by_target =
+                    engine.store.account(&account).await?.is_some_and(|r| {
+                        matches!(r.state, crate::domain::State::CutOver | crate::domain::State::Loaded)
+                    });
+                rated.preview |= !billed_by_target;
                 print!(
                     "{}",
                     crate::bill::render(&acct.account.name, &rated, &engine.ws.config.remit_to, format.into())
@@ -101,6 +108,7 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             }
             let mut rep = engine.reconciliation(&w).await?;
             engine.record_run(&mut rep, "reconcile", &ctx).await?;
+            engine.stamp(&mut rep, &ctx, chrono::Utc::now()).await?;
             let out = if lines {
                 crate::reconcile::report::render_lines_csv(&rep)
             } else {
@@ -505,7 +513,12 @@ pub(super) async fn demo_flow(
         let tmp = dir.join("legacy.db.partial");
         let _ = std::fs::remove_file(&tmp);
         let t = clock.start();
-        let g = crate::demo::generate::write_legacy_sqlite(&tmp, &data).await.map_err(Failure::operational)?;
+        let spinner = super::progress::spinner(&format!("generating {accounts} legacy accounts"));
+        let g = crate::demo::generate::write_legacy_sqlite(&tmp, &data).await.map_err(Failure::operational);
+        if let Some(s) = spinner {
+            s.finish_and_clear();
+        }
+        let g = g?;
         clock.stop("generate", t, (g.accounts + g.services + g.usage + g.invoice_lines + g.contacts) as u64);
         std::fs::rename(&tmp, &db).map_err(|e| Failure::operational(anyhow::anyhow!(e)))?;
     } else {

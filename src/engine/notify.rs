@@ -108,10 +108,21 @@ impl Engine {
                 Err(e) => return Err(EngineError::Mail(format!("cannot reach the SMTP server: {e}"))),
             }
         }
-        match limited {
-            Some(rows) => n.deliver_all(rows, &mut r).await?,
-            None => n.deliver_due(&mut r).await?,
+        let due = match &limited {
+            Some(rows) => rows.len() as i64,
+            None => self.store.count_due(id, &[State::Reconciled], Some((Due::Notice, ctx.as_of))).await?,
+        };
+        if due > 0 {
+            self.progress.start(&format!("notify {id} {}", ctx.as_of), due as u64);
         }
+        let delivered = match limited {
+            Some(rows) => n.deliver_all(rows, &mut r).await,
+            None => n.deliver_due(&mut r).await,
+        };
+        if due > 0 {
+            self.progress.finish();
+        }
+        delivered?;
         n.retry_pending(&mut r).await?;
         n.letters_of_the_days(&mut r).await?;
         Ok(r)
@@ -326,6 +337,7 @@ impl<'a> Notifier<'a> {
             for o in outcomes {
                 self.count(o?, r);
             }
+            self.engine.progress.advance(chunk.len() as u64);
         }
         Ok(())
     }
@@ -725,7 +737,11 @@ impl<'a> Notifier<'a> {
                             group: l.group.to_string(),
                             product: l.product.to_string(),
                             charge: l.charge.to_string(),
-                            service_period: format!("{} – {}", l.service_start, l.service_end),
+                            service_period: if l.service_start == l.service_end {
+                                long_date(l.service_start)
+                            } else {
+                                format!("{} - {}", long_date(l.service_start), long_date(l.service_end))
+                            },
                             amount: money(l.amount),
                         })
                         .collect()

@@ -96,7 +96,8 @@ impl Engine {
     /// system or there (scheduled, and not held, quarantined or rolled back), else in steady state.
     pub async fn bill_terms(&self, account: &str) -> Result<crate::rate::Terms, EngineError> {
         let Some(row) = self.store.account(account).await? else { return Ok(crate::rate::Terms::default()) };
-        let moving = matches!(row.state, State::Rated | State::Reconciled | State::Notified | State::CutOver);
+        let moving =
+            matches!(row.state, State::Rated | State::Reconciled | State::Notified | State::CutOver | State::Loaded);
         let wave = row.wave.as_deref().and_then(|w| self.plan.wave(w));
         Ok(match (moving, wave) {
             (true, Some(w)) => Self::terms(w, row.schedule().as_ref()),
@@ -132,12 +133,17 @@ impl Engine {
         stage: &str,
         mut f: impl AsyncFnMut(Vec<AccountRow>) -> Result<StageReport, EngineError>,
     ) -> Result<StageReport, EngineError> {
-        let total = self.store.count_wave(wave, states).await?;
+        // Only the accounts due count, so a day with nothing to do draws no bar.
+        let total = self.store.count_due(wave, states, due).await?;
         let mut report = StageReport::default();
         if total == 0 {
             return Ok(report);
         }
-        self.progress.start(&format!("{stage} {wave}"), total as u64);
+        let label = match due {
+            Some((_, day)) => format!("{stage} {wave} {day}"),
+            None => format!("{stage} {wave}"),
+        };
+        self.progress.start(&label, total as u64);
         let mut after = String::new();
         loop {
             let rows = self.store.wave_accounts(wave, states, due, &after, BATCH).await?;

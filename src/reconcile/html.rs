@@ -132,7 +132,7 @@ pub fn render(r: &Reconciliation) -> Result<String, OutputError> {
     let s = &r.summary;
     let gate_class = format!("gate-{}", r.gate.as_str());
     let tile = |label, value: String, class: &str| Tile { label, value, class: class.to_string() };
-    let tiles = [
+    let mut tiles = vec![
         tile("Gate", r.gate.as_str().to_uppercase(), &gate_class),
         tile("Accounts", s.accounts.to_string(), ""),
         tile("Passed", s.passed.to_string(), ""),
@@ -144,6 +144,18 @@ pub fn render(r: &Reconciliation) -> Result<String, OutputError> {
         tile("Abs. variance", s.absolute_variance.to_string(), ""),
         tile("Unexplained", s.unexplained.to_string(), ""),
     ];
+    if let Some(c) = &r.context {
+        tiles.push(tile("Quarantined", c.quarantined.to_string(), "aside"));
+        tiles.push(tile("Closed", c.closed.to_string(), "aside"));
+    }
+    let made = r.context.as_ref().map(|c| {
+        format!(
+            "as of {} · made {} by {}",
+            c.as_of,
+            c.generated_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            if c.operator.is_empty() { "an unnamed operator" } else { &c.operator }
+        )
+    });
     let checks: Vec<_> = r
         .gate_analysis
         .checks
@@ -171,12 +183,12 @@ pub fn render(r: &Reconciliation) -> Result<String, OutputError> {
         .take(TABLE_ROWS)
         .map(row)
         .collect();
-    let drilled: Vec<Drill> =
-        r.accounts.iter().filter(|a| !a.bills.is_empty()).enumerate().map(|(i, a)| drill(a, i < 3)).collect();
+    // Collapsed: the reader opens the account they want (from the table's link or its summary).
+    let drilled: Vec<Drill> = r.accounts.iter().filter(|a| !a.bills.is_empty()).map(|a| drill(a, false)).collect();
     let ctx = minijinja::context! {
         wave => r.wave,
         run_title => r.run.as_ref().map(|x| format!(" — run #{}", x.number)).unwrap_or_default(),
-        tolerance => format!("tolerance {}", super::report::tolerance_words(r)),
+        tolerance => format!("tolerance {}", super::report::tolerance_words(r)), made,
         tiles, pass_chart => pass_rate_chart(r), variance_chart => variance_chart(r),
         gate => r.gate.as_str(), promoted => r.gate_analysis.promoted, checks, changes,
         listed, accounts => s.accounts, drilled, fingerprint => r.fingerprint,
@@ -294,7 +306,12 @@ fn drill(a: &AccountRecon, open: bool) -> Drill<'_> {
         outcome: a.outcome(),
         stake: a.stake,
         waiver: a.waiver.as_ref(),
-        periods: a.bills.iter().map(|b| period(a, b)).collect(),
+        periods: {
+            // Mismatching periods first, then the others, each in period order.
+            let mut views: Vec<PeriodView> = a.bills.iter().map(|b| period(a, b)).collect();
+            views.sort_by_key(|v| v.status != PeriodStatus::Mismatch.as_str());
+            views
+        },
     }
 }
 

@@ -39,6 +39,24 @@ pub struct Reconciliation {
     /// The gate's minimum pass rate (drawn on the pass-rate chart).
     #[serde(skip)]
     pub min_pass_rate: Decimal,
+    /// When, as of which day and by whom the report was made, and the wave's accounts it leaves
+    /// out (quarantined, closed); filled in by the engine, absent from a pure `summarize`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<ReportContext>,
+}
+
+/// Where a report comes from, for its header (SPEC §6 `context`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReportContext {
+    /// The run's as-of day: the legacy bills it compares are those issued by then.
+    pub as_of: chrono::NaiveDate,
+    /// The wall-clock time the report was made.
+    pub generated_at: chrono::DateTime<chrono::Utc>,
+    pub operator: String,
+    /// Accounts of the wave with a quarantined legacy row (not reconciled until fixed).
+    pub quarantined: u64,
+    /// Accounts of the wave held because they closed in the legacy system.
+    pub closed: u64,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -225,6 +243,7 @@ pub fn summarize(
         accounts,
         fingerprint: print,
         min_pass_rate: wave.gate.min_pass_rate,
+        context: None,
     }
 }
 

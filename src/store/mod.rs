@@ -511,6 +511,30 @@ impl Store {
         q.fetch_one(&self.pool).await.and_then(|r| r.try_get(0)).map_err(|e| self.err(e))
     }
 
+    /// How many of a wave's accounts a stage would walk: in the given states and, with `due`,
+    /// due by that day (what [`Store::wave_accounts`] pages through).
+    pub async fn count_due(
+        &self,
+        wave: &str,
+        states: &[State],
+        due: Option<(Due, NaiveDate)>,
+    ) -> Result<i64, StoreError> {
+        let placeholders: Vec<String> = (0..states.len()).map(|i| format!("${}", i + 3)).collect();
+        let (col, day) = match due {
+            Some((c, d)) => (c.column(), d.to_string()),
+            None => ("'0000-00-00'", "9999-12-31".to_string()),
+        };
+        let sql = format!(
+            "SELECT COUNT(*) FROM account WHERE wave = $1 AND {col} <= $2 AND state IN ({})",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(wave).bind(day);
+        for s in states {
+            q = q.bind(s.as_str());
+        }
+        q.fetch_one(&self.pool).await.and_then(|r| r.try_get(0)).map_err(|e| self.err(e))
+    }
+
     /// Records an account's reconciliation outcome (`pass` / `fail`).
     pub async fn set_recon_in(
         &self,
