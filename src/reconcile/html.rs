@@ -200,7 +200,7 @@ fn row(a: &AccountRecon) -> Row {
     Row {
         number: a.account_number.clone(),
         linked: !a.bills.is_empty(),
-        outcome: a.outcome(),
+        outcome: a.outcome().as_str(),
         stake: a.stake,
         difference: a.periods.iter().map(|p| p.difference).sum(),
         mismatched: a.periods.iter().filter(|p| p.status == PeriodStatus::Mismatch).count(),
@@ -303,7 +303,7 @@ fn drill(a: &AccountRecon, open: bool) -> Drill<'_> {
     Drill {
         number: &a.account_number,
         open,
-        outcome: a.outcome(),
+        outcome: a.outcome().as_str(),
         stake: a.stake,
         waiver: a.waiver.as_ref(),
         periods: {

@@ -182,7 +182,7 @@ async fn contract(store: Store) {
     // Reconciliation runs: numbered per wave, kept with their results, never recorded twice.
     let result = |a: &str, o: &str| RunResult {
         account_number: a.into(),
-        outcome: o.into(),
+        outcome: o.parse().unwrap(),
         stake: "0".into(),
         reasons: String::new(),
     };
