@@ -139,9 +139,9 @@ pub fn render(r: &Reconciliation) -> Result<String, OutputError> {
         tile("Failed", s.failed.to_string(), ""),
         tile("Waived", s.waived.to_string(), ""),
         tile("Pass rate", pct(s.pass_rate), ""),
-        tile("Legacy total", s.legacy_total.to_string(), ""),
-        tile("New total", s.new_total.to_string(), ""),
-        tile("Abs. variance", s.absolute_variance.to_string(), ""),
+        tile("Legacy total", crate::bill::money(s.legacy_total), ""),
+        tile("New total", crate::bill::money(s.new_total), ""),
+        tile("Abs. variance", crate::bill::money(s.absolute_variance), ""),
         tile("Unexplained", s.unexplained.to_string(), ""),
     ];
     if let Some(c) = &r.context {
