@@ -63,7 +63,7 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
                 return Err(Failure::input(anyhow::anyhow!("no account {account} in the legacy source{why}")));
             };
             if legacy {
-                print!("{}", crate::bill::render_legacy(&acct, period, format.into()).map_err(Failure::input)?);
+                print!("{}", crate::bill::render_legacy(&acct, period, format.into()).map_err(Failure::operational)?);
             } else {
                 // Usage in arrears; the first new bill by the wave's carry-over rule (SPEC §4).
                 let terms = engine.bill_terms(&account).await?;
@@ -78,7 +78,7 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
                 print!(
                     "{}",
                     crate::bill::render(&acct.account.name, &rated, &engine.ws.config.remit_to, format.into())
-                        .map_err(Failure::input)?
+                        .map_err(Failure::operational)?
                 );
             }
             Ok(0)
