@@ -264,6 +264,7 @@ impl Store {
             (4, include_str!("../../migrations/sqlite/0004_extraction_warnings.sql")),
             (5, include_str!("../../migrations/sqlite/0005_load_sets.sql")),
             (9, include_str!("../../migrations/sqlite/0009_journal_recorded_at.sql")),
+            (14, include_str!("../../migrations/sqlite/0014_daily_lookups.sql")),
         ];
         const POSTGRES: &[(i64, &str)] = &[
             (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -272,6 +273,7 @@ impl Store {
             (4, include_str!("../../migrations/postgres/0004_extraction_warnings.sql")),
             (5, include_str!("../../migrations/postgres/0005_load_sets.sql")),
             (9, include_str!("../../migrations/postgres/0009_journal_recorded_at.sql")),
+            (14, include_str!("../../migrations/postgres/0014_daily_lookups.sql")),
         ];
         let migrations = match self.dialect {
             Dialect::Sqlite => SQLITE,
@@ -498,6 +500,30 @@ impl Store {
         }
         let rows = q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
         rows.iter().map(Self::account_row).collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Whether a wave has nothing for any stage to do on `day`, in one query: no account to rate or
+    /// reconcile, none whose notice or cut-over date has come, no notice in flight or waiting for
+    /// a retry, no cut-over whose files are unpublished and no load set to rewrite. A run of the
+    /// wave on such a day (every day of a rerun of the demo) then skips its stages (issue 11).
+    pub async fn wave_idle(&self, wave: &str, day: NaiveDate) -> Result<bool, StoreError> {
+        let busy: i64 = sqlx::query(
+            "SELECT CAST(CASE WHEN \
+             EXISTS (SELECT 1 FROM account WHERE wave = $1 AND state IN ('extracted', 'rated')) \
+             OR EXISTS (SELECT 1 FROM account WHERE wave = $1 AND state = 'reconciled' AND notice_date <= $2) \
+             OR EXISTS (SELECT 1 FROM account WHERE wave = $1 AND state = 'notified' AND cutover_date <= $2) \
+             OR EXISTS (SELECT 1 FROM notice WHERE wave = $1 AND state IN ('sending', 'retry')) \
+             OR EXISTS (SELECT 1 FROM cutover WHERE wave = $1 AND published = 0) \
+             OR EXISTS (SELECT 1 FROM load_set WHERE wave = $1 AND dirty = 1) \
+             THEN 1 ELSE 0 END AS BIGINT)",
+        )
+        .bind(wave)
+        .bind(day.to_string())
+        .fetch_one(&self.pool)
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(|e| self.err(e))?;
+        Ok(busy == 0)
     }
 
     /// How many of a wave's accounts are in the given states.
