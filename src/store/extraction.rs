@@ -68,7 +68,10 @@ impl<'a> Extraction<'a> {
             .await
             .and_then(|r| r.try_get(0))
             .map_err(|e| store.err(e))?;
-        sqlx::query("DELETE FROM legacy_record").execute(&mut *tx).await.map_err(|e| store.err(e))?;
+        sqlx::raw_sql("DELETE FROM legacy_row; DELETE FROM legacy_key")
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| store.err(e))?;
         Ok(Extraction {
             store,
             plan,
@@ -162,10 +165,9 @@ impl<'a> Extraction<'a> {
             .iter()
             .map(|a| RecordRow {
                 kind: "account",
-                key: &a.number,
+                key: Some(&a.number),
                 account: &a.number,
-                json: &a.json,
-                source: &a.raw.source,
+                cells: &a.cells,
                 row: a.raw.row as i64,
             })
             .collect();
@@ -248,19 +250,31 @@ impl<'a> Extraction<'a> {
         Ok(problems)
     }
 
-    /// Inserts records, 500 rows a statement (six binds a row: far below SQLite's and
-    /// PostgreSQL's bind limits).
+    /// Inserts records, 500 rows a statement (four binds a row: far below SQLite's and
+    /// PostgreSQL's bind limits), and the keys of those that have one.
     async fn insert_records(&mut self, rows: &[RecordRow<'_>]) -> Result<(), StoreError> {
         for chunk in rows.chunks(500) {
-            let p = self.store.params(1, chunk.len() * 6);
-            let values: Vec<String> = p.chunks(6).map(|row| format!("({})", row.join(", "))).collect();
+            let p = self.store.params(1, chunk.len() * 4);
+            let values: Vec<String> = p.chunks(4).map(|row| format!("({})", row.join(", "))).collect();
             let sql = format!(
-                "INSERT INTO legacy_record (kind, record_key, account_number, data, source, source_row) VALUES {}",
+                "INSERT INTO legacy_row (account_number, kind, source_row, cells) VALUES {}",
                 values.join(", ")
             );
             let mut q = sqlx::query(&sql);
             for r in chunk {
-                q = q.bind(r.kind).bind(r.key).bind(r.account).bind(r.json).bind(r.source).bind(r.row);
+                q = q.bind(r.account).bind(r.kind).bind(r.row).bind(r.cells);
+            }
+            q.execute(&mut *self.tx).await.map_err(|e| self.store.err(e))?;
+            let keyed: Vec<(&str, &str)> = chunk.iter().filter_map(|r| Some((r.kind, r.key?))).collect();
+            if keyed.is_empty() {
+                continue;
+            }
+            let p = self.store.params(1, keyed.len() * 2);
+            let values: Vec<String> = p.chunks(2).map(|row| format!("({})", row.join(", "))).collect();
+            let sql = format!("INSERT INTO legacy_key (kind, record_key) VALUES {}", values.join(", "));
+            let mut q = sqlx::query(&sql);
+            for (kind, key) in keyed {
+                q = q.bind(kind).bind(key);
             }
             q.execute(&mut *self.tx).await.map_err(|e| self.store.err(e))?;
         }
@@ -305,7 +319,7 @@ impl<'a> Extraction<'a> {
         for chunk in keys.chunks(500) {
             let p = self.store.params(1, chunk.len() + 1);
             let sql = format!(
-                "SELECT record_key FROM legacy_record WHERE kind = {} AND record_key IN ({})",
+                "SELECT record_key FROM legacy_key WHERE kind = {} AND record_key IN ({})",
                 p[0],
                 p[1..].join(", ")
             );
@@ -356,10 +370,10 @@ impl<'a> Extraction<'a> {
             .iter()
             .map(|p| RecordRow {
                 kind: p.kind,
-                key: &p.key,
+                // Usage and invoice lines are told apart by their row; no key to check.
+                key: matches!(p.kind, "service" | "contact").then_some(p.key.as_str()),
                 account: &p.account,
-                json: &p.json,
-                source: &p.raw.source,
+                cells: &p.cells,
                 row: p.raw.row as i64,
             })
             .collect();
@@ -374,16 +388,15 @@ struct PendingAccount {
     raw: RawRow,
     number: String,
     wave: Option<String>,
-    json: String,
+    cells: String,
 }
 
-/// One `legacy_record` row to insert.
+/// One `legacy_row` to insert (with its `legacy_key`, when it has one).
 struct RecordRow<'r> {
     kind: &'static str,
-    key: &'r str,
+    key: Option<&'r str>,
     account: &'r str,
-    json: &'r str,
-    source: &'r str,
+    cells: &'r str,
     row: i64,
 }
 
@@ -393,7 +406,7 @@ struct Pending {
     kind: &'static str,
     key: String,
     account: String,
-    json: String,
+    cells: String,
 }
 
 impl Sink for Extraction<'_> {
@@ -430,13 +443,16 @@ impl Sink for Extraction<'_> {
                     if !self.wanted(&raw, record) {
                         continue;
                     }
-                    let json = serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    // Stored as the source's cells without the account number (the row's key);
+                    // `Store::legacy_accounts` parses them again with the same parser.
+                    let cells = serde_json::to_string(raw.fields.get(1..).unwrap_or_default())
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                     // Usage and invoice lines have no id of their own: their place in the source is (one
                     // extraction reads one source, so table and row are unique).
                     let (kind, key) = match record {
                         Record::Account(a) => {
                             let wave = self.plan.wave_for(a.segment, a.site.as_deref()).map(|w| w.id.clone());
-                            accounts.push(PendingAccount { number: a.account_number.clone(), raw, wave, json });
+                            accounts.push(PendingAccount { number: a.account_number.clone(), raw, wave, cells });
                             continue;
                         }
                         Record::Service(s) => ("service", s.service_id.clone()),
@@ -461,7 +477,7 @@ impl Sink for Extraction<'_> {
                         }
                     };
                     let account = record.account_number().to_string();
-                    pending.push(Pending { raw, kind, key, account, json });
+                    pending.push(Pending { raw, kind, key, account, cells });
                     continue;
                 }
             };
@@ -504,7 +520,10 @@ impl Extraction<'_> {
             return Ok(());
         }
         self.analyze_at *= 2;
-        sqlx::query("ANALYZE legacy_record, account").execute(&mut *self.tx).await.map_err(|e| self.store.err(e))?;
+        sqlx::query("ANALYZE legacy_row, legacy_key, account")
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| self.store.err(e))?;
         Ok(())
     }
 }

@@ -265,6 +265,7 @@ impl Store {
             (5, include_str!("../../migrations/sqlite/0005_load_sets.sql")),
             (9, include_str!("../../migrations/sqlite/0009_journal_recorded_at.sql")),
             (14, include_str!("../../migrations/sqlite/0014_daily_lookups.sql")),
+            (15, include_str!("../../migrations/sqlite/0015_legacy_rows.sql")),
         ];
         const POSTGRES: &[(i64, &str)] = &[
             (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -274,6 +275,7 @@ impl Store {
             (5, include_str!("../../migrations/postgres/0005_load_sets.sql")),
             (9, include_str!("../../migrations/postgres/0009_journal_recorded_at.sql")),
             (14, include_str!("../../migrations/postgres/0014_daily_lookups.sql")),
+            (15, include_str!("../../migrations/postgres/0015_legacy_rows.sql")),
         ];
         let migrations = match self.dialect {
             Dialect::Sqlite => SQLITE,
@@ -606,16 +608,19 @@ impl Store {
 
     // ------------------------------------------------------------------ legacy records
 
-    /// The extracted legacy records of these accounts.
+    /// The extracted legacy records of these accounts: each stored row parsed again (the
+    /// source's cells, migration 0015; or a record stored whole as JSON before it).
     pub async fn legacy_accounts(&self, numbers: &[String]) -> Result<Vec<crate::domain::LegacyAccount>, StoreError> {
         use crate::domain::LegacyAccount;
+        use crate::extract::{RawRow, Record, Table};
         use std::collections::HashMap;
         if numbers.is_empty() {
             return Ok(vec![]);
         }
         let placeholders = self.params(1, numbers.len());
         let sql = format!(
-            "SELECT kind, data FROM legacy_record WHERE account_number IN ({}) ORDER BY kind, source_row",
+            "SELECT account_number, kind, source_row, cells FROM legacy_row WHERE account_number IN ({}) \
+             ORDER BY account_number, kind, source_row",
             placeholders.join(", ")
         );
         let mut q = sqlx::query(&sql);
@@ -626,44 +631,52 @@ impl Store {
         let mut accounts: HashMap<String, LegacyAccount> = HashMap::new();
         let mut children = Vec::new();
         for r in &rows {
-            let kind: String = r.try_get(0).map_err(|e| self.err(e))?;
-            let data: String = r.try_get(1).map_err(|e| self.err(e))?;
-            if kind == "account" {
-                let a: crate::domain::Account =
-                    serde_json::from_str(&data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                accounts.insert(a.account_number.clone(), LegacyAccount::new(a));
+            let number: String = r.try_get(0).map_err(|e| self.err(e))?;
+            let kind: String = r.try_get(1).map_err(|e| self.err(e))?;
+            let row: i64 = r.try_get(2).map_err(|e| self.err(e))?;
+            let cells: String = r.try_get(3).map_err(|e| self.err(e))?;
+            let bad = |why: String| StoreError::Corrupt(format!("{kind} record of {number} (row {row}): {why}"));
+            let table = match kind.as_str() {
+                "account" => Table::Accounts,
+                "service" => Table::Services,
+                "usage" => Table::Usage,
+                "line" => Table::LegacyInvoiceLines,
+                "contact" => Table::Contacts,
+                other => return Err(StoreError::Corrupt(format!("unknown record kind {other}"))),
+            };
+            let record = if cells.starts_with('{') {
+                // Stored whole, before migration 0015.
+                let json = |e: serde_json::Error| bad(e.to_string());
+                match table {
+                    Table::Accounts => Record::Account(serde_json::from_str(&cells).map_err(json)?),
+                    Table::Services => Record::Service(serde_json::from_str(&cells).map_err(json)?),
+                    Table::Usage => Record::Usage(serde_json::from_str(&cells).map_err(json)?),
+                    Table::LegacyInvoiceLines => Record::Line(serde_json::from_str(&cells).map_err(json)?),
+                    Table::Contacts => Record::Contact(serde_json::from_str(&cells).map_err(json)?),
+                }
             } else {
-                children.push((kind, data));
+                let rest: Vec<Option<String>> = serde_json::from_str(&cells).map_err(|e| bad(e.to_string()))?;
+                let mut fields = Vec::with_capacity(rest.len() + 1);
+                fields.push(Some(number.clone()));
+                fields.extend(rest);
+                let raw = RawRow { table, source: String::new(), row: row as u64, fields };
+                crate::extract::parse_row(&raw).map_err(bad)?
+            };
+            match record {
+                Record::Account(a) => {
+                    accounts.insert(a.account_number.clone(), LegacyAccount::new(a));
+                }
+                other => children.push(other),
             }
         }
-        for (kind, data) in children {
-            let bad = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
-            match kind.as_str() {
-                "service" => {
-                    let s: crate::domain::Service = serde_json::from_str(&data).map_err(bad)?;
-                    if let Some(a) = accounts.get_mut(&s.account_number) {
-                        a.services.push(s);
-                    }
-                }
-                "usage" => {
-                    let u: crate::domain::Usage = serde_json::from_str(&data).map_err(bad)?;
-                    if let Some(a) = accounts.get_mut(&u.account_number) {
-                        a.usage.push(u);
-                    }
-                }
-                "line" => {
-                    let l: crate::domain::LegacyLine = serde_json::from_str(&data).map_err(bad)?;
-                    if let Some(a) = accounts.get_mut(&l.account_number) {
-                        a.invoice_lines.push(l);
-                    }
-                }
-                "contact" => {
-                    let c: crate::domain::Contact = serde_json::from_str(&data).map_err(bad)?;
-                    if let Some(a) = accounts.get_mut(&c.account_number) {
-                        a.contacts.push(c);
-                    }
-                }
-                other => return Err(StoreError::Corrupt(format!("unknown record kind {other}"))),
+        for record in children {
+            let Some(a) = accounts.get_mut(record.account_number()) else { continue };
+            match record {
+                Record::Service(s) => a.services.push(s),
+                Record::Usage(u) => a.usage.push(u),
+                Record::Line(l) => a.invoice_lines.push(l),
+                Record::Contact(c) => a.contacts.push(c),
+                Record::Account(_) => {}
             }
         }
         Ok(numbers.iter().filter_map(|n| accounts.remove(n)).collect())
