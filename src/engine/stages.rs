@@ -161,6 +161,11 @@ impl Engine {
     pub async fn run_wave(&self, id: &str, ctx: &Ctx, mailer: &Mailer) -> Result<RunReport, EngineError> {
         let wave = self.runnable_wave(id)?;
         self.ensure_fresh(wave, ctx).await?;
+        // Nothing due for any stage (one query): only the gate is read, for the caller.
+        if self.store.wave_idle(id, ctx.as_of).await? {
+            let gate = Some(self.gate(id).await?.verdict);
+            return Ok(RunReport { wave: id.to_string(), as_of: ctx.as_of.to_string(), gate, ..RunReport::default() });
+        }
         let t = self.clock.start();
         let rated = self.rate_wave(id, ctx).await?;
         self.clock.stop("rate", t, rated.accounts());
