@@ -6,7 +6,7 @@
 
 use super::{Store, StoreError};
 use crate::domain::State;
-use crate::extract::{Quarantined, RawRow, Record, Sink, Table};
+use crate::extract::{Quarantined, RawRow, Record, Sink, SinkError, Table};
 use crate::plan::{ChargeType, Plan};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -410,12 +410,19 @@ struct Pending {
 }
 
 impl Sink for Extraction<'_> {
-    async fn warn(&mut self, source: &str, message: String) -> Result<(), StoreError> {
+    async fn warn(&mut self, source: &str, message: String) -> Result<(), SinkError> {
         self.counts.warnings.push(format!("{source}: {message}"));
         Ok(())
     }
 
-    async fn batch(&mut self, rows: Vec<(RawRow, Result<Record, String>)>) -> Result<(), StoreError> {
+    async fn batch(&mut self, rows: Vec<(RawRow, Result<Record, String>)>) -> Result<(), SinkError> {
+        Ok(self.take(rows).await?)
+    }
+}
+
+impl Extraction<'_> {
+    /// A batch of parsed rows: kept, or quarantined with the reason (one parser, every source).
+    async fn take(&mut self, rows: Vec<(RawRow, Result<Record, String>)>) -> Result<(), StoreError> {
         let mut pending = Vec::new();
         let mut accounts = Vec::new();
         let mut problems = Vec::new();
