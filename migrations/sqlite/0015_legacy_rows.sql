@@ -22,3 +22,6 @@ INSERT INTO legacy_row (account_number, kind, source_row, cells)
 INSERT INTO legacy_key (kind, record_key)
     SELECT kind, record_key FROM legacy_record WHERE kind IN ('account', 'service', 'contact');
 DROP TABLE legacy_record;
+-- An extracted account that is not a customer yet on a run's day (no service, no bill) is not
+-- loaded again by the rate stage before this day (its first service or bill; re-extraction clears it).
+ALTER TABLE account ADD COLUMN not_before TEXT;

@@ -225,10 +225,25 @@ impl Engine {
     /// Rate: schedules each extracted account and re-rates its parallel-run periods.
     pub async fn rate_wave(&self, id: &str, ctx: &Ctx) -> Result<StageReport, EngineError> {
         let wave = self.runnable_wave(id)?;
-        self.pages(id, &[State::Extracted], None, "rate", async |rows| {
+        let known = Some((Due::Known, ctx.as_of));
+        self.pages(id, &[State::Extracted], known, "rate", async |rows| {
             let pairs = self.load(&rows, ctx).await?;
+            // Not customers yet on this day: from when they are (the whole account, read before the
+            // transaction), so the daily runs until then do not load them again (issue 11).
+            let later: Vec<String> =
+                pairs.iter().filter(|(_, a)| !a.known()).map(|(row, _)| row.account_number.clone()).collect();
+            let wake: Vec<(String, Option<chrono::NaiveDate>)> = self
+                .store
+                .legacy_accounts(&later)
+                .await?
+                .iter()
+                .map(|a| (a.account.account_number.clone(), a.known_from()))
+                .collect();
             let mut r = StageReport::default();
             let mut tx = self.store.begin().await?;
+            for (number, day) in &wake {
+                self.store.set_not_before_in(&mut tx, number, *day).await?;
+            }
             for (_, acct) in &pairs {
                 let number = &acct.account.account_number;
                 // A closed account has nothing to move and no one to tell.

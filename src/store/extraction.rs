@@ -68,7 +68,8 @@ impl<'a> Extraction<'a> {
             .await
             .and_then(|r| r.try_get(0))
             .map_err(|e| store.err(e))?;
-        sqlx::raw_sql("DELETE FROM legacy_row; DELETE FROM legacy_key")
+        // A fresh extraction may make a customer of an account sooner: `not_before` is recomputed.
+        sqlx::raw_sql("DELETE FROM legacy_row; DELETE FROM legacy_key; UPDATE account SET not_before = NULL")
             .execute(&mut *tx)
             .await
             .map_err(|e| store.err(e))?;

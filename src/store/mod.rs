@@ -84,6 +84,8 @@ impl AccountRow {
 pub enum Due {
     Notice,
     Cutover,
+    /// An extracted account that is a customer by then (`not_before`, set by the rate stage).
+    Known,
 }
 
 impl Due {
@@ -91,6 +93,7 @@ impl Due {
         match self {
             Due::Notice => "notice_date",
             Due::Cutover => "cutover_date",
+            Due::Known => "COALESCE(not_before, '0000-01-01')",
         }
     }
 }
@@ -511,7 +514,9 @@ impl Store {
     pub async fn wave_idle(&self, wave: &str, day: NaiveDate) -> Result<bool, StoreError> {
         let busy: i64 = sqlx::query(
             "SELECT CAST(CASE WHEN \
-             EXISTS (SELECT 1 FROM account WHERE wave = $1 AND state IN ('extracted', 'rated')) \
+             EXISTS (SELECT 1 FROM account WHERE wave = $1 AND state = 'rated') \
+             OR EXISTS (SELECT 1 FROM account WHERE wave = $1 AND state = 'extracted' \
+             AND COALESCE(not_before, '0000-01-01') <= $2) \
              OR EXISTS (SELECT 1 FROM account WHERE wave = $1 AND state = 'reconciled' AND notice_date <= $2) \
              OR EXISTS (SELECT 1 FROM account WHERE wave = $1 AND state = 'notified' AND cutover_date <= $2) \
              OR EXISTS (SELECT 1 FROM notice WHERE wave = $1 AND state IN ('sending', 'retry')) \
@@ -561,6 +566,23 @@ impl Store {
             q = q.bind(s.as_str());
         }
         q.fetch_one(&self.pool).await.and_then(|r| r.try_get(0)).map_err(|e| self.err(e))
+    }
+
+    /// Records the day before which an extracted account is not a customer yet (no state change:
+    /// the rate stage leaves it alone until then; `None` in `day`: never, until re-extracted).
+    pub async fn set_not_before_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        account: &str,
+        day: Option<NaiveDate>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE account SET not_before = $1 WHERE account_number = $2 AND state = 'extracted'")
+            .bind(day.map_or_else(|| "9999-12-31".to_string(), |d| d.to_string()))
+            .bind(account)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     /// Records an account's reconciliation outcome (`pass` / `fail`).
