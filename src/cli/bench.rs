@@ -20,6 +20,7 @@ pub async fn run(what: BenchWhat) -> Result<u8, Failure> {
             pipeline(accounts, seed, store, dir, keep, format).await
         }
         BenchWhat::Rate { lines } => rate(lines),
+        BenchWhat::Portal { requests, clients, accounts } => super::serve::bench(requests, clients, accounts).await,
         BenchWhat::Gen { rows, dir, seed } => generate(rows, &dir, seed).map_err(Failure::operational).map(|_| 0),
         BenchWhat::Reconcile { legacy, new, out, tolerance } => compare(&legacy, &new, &out, tolerance),
     }

@@ -288,6 +288,7 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Bench { what } => super::bench::run(what).await,
+        Command::Serve(args) => super::serve::run(root, args).await,
         Command::Journal { account, wave, since, format } => {
             let engine = open(root).await?;
             if let Some(w) = &wave {
@@ -337,7 +338,7 @@ fn load_plan(ws: &Workspace) -> Result<crate::plan::Checked> {
     Ok(checked)
 }
 
-async fn open(root: &Path) -> Result<Engine> {
+pub(super) async fn open(root: &Path) -> Result<Engine> {
     let ws = Workspace::open(root)?;
     let store = Store::open(&ws.store_url()).await?;
     open_with(ws, store)
@@ -648,7 +649,7 @@ async fn schedule(
 }
 
 #[cfg(unix)]
-async fn wait_for_signal() {
+pub(super) async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     match signal(SignalKind::terminate()) {
         Ok(mut term) => {
@@ -664,6 +665,6 @@ async fn wait_for_signal() {
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signal() {
+pub(super) async fn wait_for_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }

@@ -10,6 +10,7 @@ mod commands;
 mod dry;
 mod progress;
 mod report;
+mod serve;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -333,6 +334,10 @@ pub enum Command {
         #[command(subcommand)]
         what: BenchWhat,
     },
+    /// Run the portal (README "The portal"): the customer pages every notice links to
+    /// (`portal.base_url/c/<token>`) and the team's pages behind a login, on `portal.listen`.
+    /// Stops cleanly on SIGINT/SIGTERM. `serve hash-password` makes a team member's hash.
+    Serve(serve::ServeArgs),
     /// The audit trail: every state change of every account (who, why, the effective day and the
     /// wall-clock time it was recorded), oldest first, to read or to take out of the tool.
     Journal {
@@ -418,6 +423,21 @@ pub enum BenchWhat {
         seed: u64,
         #[arg(long, value_enum, default_value = "text")]
         format: PipelineFormat,
+    },
+    /// The portal under load: a demo workspace in a scratch folder, a personal link per scheduled
+    /// account, `cutover serve` in this process on a free loopback port, then REQUESTS form posts
+    /// from CLIENTS concurrent clients. Checks each post is stored exactly once and no answer is a
+    /// 5xx (exit 1 otherwise); prints p50/p99 latency and the machine.
+    Portal {
+        /// How many billing-email form posts.
+        #[arg(long, default_value_t = 500)]
+        requests: usize,
+        /// How many clients post at once.
+        #[arg(long, default_value_t = 50)]
+        clients: usize,
+        /// How many accounts the demo generates.
+        #[arg(long, default_value_t = 300)]
+        accounts: usize,
     },
     /// Generate N synthetic bill lines in memory (in bounded chunks), rate them with the pure
     /// rating step on one core, and print lines per second, wall time, peak memory and the machine.

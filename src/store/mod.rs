@@ -10,11 +10,13 @@
 pub mod extraction;
 mod load;
 mod notices;
+mod portal;
 pub mod runs;
 
 pub use extraction::{Extraction, ExtractionCounts};
 pub use load::{CutoverRow, LoadCounts, ReversalRow};
 pub use notices::{NewNotice, NoticeMark, NoticeRow, Recipients};
+pub use portal::{LinkRow, PortalQuestion, PortalSubmission};
 pub use runs::{NewRun, RunRow, WaveEvent};
 
 use crate::domain::State;
@@ -264,6 +266,7 @@ impl Store {
             (4, include_str!("../../migrations/sqlite/0004_extraction_warnings.sql")),
             (5, include_str!("../../migrations/sqlite/0005_load_sets.sql")),
             (9, include_str!("../../migrations/sqlite/0009_journal_recorded_at.sql")),
+            (10, include_str!("../../migrations/sqlite/0010_portal.sql")),
         ];
         const POSTGRES: &[(i64, &str)] = &[
             (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -272,6 +275,7 @@ impl Store {
             (4, include_str!("../../migrations/postgres/0004_extraction_warnings.sql")),
             (5, include_str!("../../migrations/postgres/0005_load_sets.sql")),
             (9, include_str!("../../migrations/postgres/0009_journal_recorded_at.sql")),
+            (10, include_str!("../../migrations/postgres/0010_portal.sql")),
         ];
         let migrations = match self.dialect {
             Dialect::Sqlite => SQLITE,
