@@ -59,7 +59,9 @@ pub async fn run(root: &Path, args: ServeArgs) -> Result<u8> {
     let listener = crate::portal::bind(&addr).await.map_err(Failure::operational)?;
     let local = listener.local_addr().map_err(Failure::operational)?;
     println!("portal: listening on http://{local} (customers reach {}/c/<token>)", portal.config.base_url);
-    crate::portal::serve(Arc::new(portal), listener, commands::wait_for_signal()).await.map_err(Failure::operational)?;
+    crate::portal::serve(Arc::new(portal), listener, commands::wait_for_signal())
+        .await
+        .map_err(Failure::operational)?;
     eprintln!("portal: stopped cleanly");
     Ok(0)
 }
@@ -106,10 +108,7 @@ pub async fn bench(requests: usize, clients: usize, accounts: usize) -> Result<u
     let server = tokio::spawn(crate::portal::serve(portal.clone(), listener, async move {
         let _ = stop_rx.await;
     }));
-    println!(
-        "bench portal: {requests} form posts from {clients} clients over {} accounts, on {addr}",
-        tokens.len()
-    );
+    println!("bench portal: {requests} form posts from {clients} clients over {} accounts, on {addr}", tokens.len());
     let tokens = Arc::new(tokens);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = std::time::Instant::now();

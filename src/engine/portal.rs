@@ -82,7 +82,12 @@ impl Engine {
         if !well_formed(token) {
             return Ok(None);
         }
-        Ok(self.store.portal_link(&token_hash(token)).await?.filter(|l| today <= l.expires_on).map(|link| OpenLink { link }))
+        Ok(self
+            .store
+            .portal_link(&token_hash(token))
+            .await?
+            .filter(|l| today <= l.expires_on)
+            .map(|link| OpenLink { link }))
     }
 
     /// A post of the portal's billing-email form: recorded once per `nonce`, applied like an

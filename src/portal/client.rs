@@ -70,10 +70,7 @@ pub async fn request(
         req.push_str(&format!("Cookie: {}\r\n", cookies.join("; ")));
     }
     if let Some(b) = body {
-        req.push_str(&format!(
-            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
-            b.len()
-        ));
+        req.push_str(&format!("Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n", b.len()));
     }
     req.push_str("\r\n");
     if let Some(b) = body {
@@ -123,9 +120,14 @@ mod tests {
     fn responses_parse_plain_and_chunked() {
         let r = parse(b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1; Path=/\r\ncontent-length: 2\r\n\r\nhi").unwrap();
         assert_eq!((r.status, r.body.as_str(), r.cookies()), (200, "hi", vec!["a=1".to_string()]));
-        let r = parse(b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").unwrap();
+        let r = parse(b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+            .unwrap();
         assert_eq!((r.status, r.body.as_str()), (404, "abcde"));
-        let r = Response { status: 200, headers: vec![], body: "<input type=\"hidden\" name=\"csrf\" value=\"x-1\">".into() };
+        let r = Response {
+            status: 200,
+            headers: vec![],
+            body: "<input type=\"hidden\" name=\"csrf\" value=\"x-1\">".into(),
+        };
         assert_eq!(r.input("csrf").as_deref(), Some("x-1"));
         assert_eq!(form(&[("emails", "a@b.example c")]), "emails=a%40b.example+c");
     }

@@ -65,7 +65,14 @@ pub async fn fallback(State(p): State<Arc<Portal>>) -> Response {
 }
 
 /// The customer's page; `error` and `typed` re-show the email form after a refusal.
-async fn show(p: &Portal, token: &str, link: &OpenLink, status: StatusCode, error: Option<String>, typed: &str) -> Response {
+async fn show(
+    p: &Portal,
+    token: &str,
+    link: &OpenLink,
+    status: StatusCode,
+    error: Option<String>,
+    typed: &str,
+) -> Response {
     let account = &link.link.account_number;
     let data = match p.engine.notice_data_of(account, &p.ctx(CUSTOMER)).await {
         Ok(d) => d,
@@ -173,8 +180,9 @@ async fn preview_bill(p: &Portal, link: &OpenLink) -> Result<String, String> {
     let terms = p.engine.bill_terms(account).await.map_err(|e| e.to_string())?;
     let rated = crate::rate::rate_on(&acct, &p.engine.plan.catalog, crate::domain::Period::of(first), terms)
         .map_err(|e| e.to_string())?;
-    let html = crate::bill::render(&data.account_name, &rated, &p.engine.ws.config.remit_to, crate::output::Format::Html)
-        .map_err(|e| e.to_string())?;
+    let html =
+        crate::bill::render(&data.account_name, &rated, &p.engine.ws.config.remit_to, crate::output::Format::Html)
+            .map_err(|e| e.to_string())?;
     Ok(html)
 }
 
@@ -210,10 +218,16 @@ pub async fn bill(State(p): State<Arc<Portal>>, Path(token): Path<String>) -> Re
 /// Where each callout of the annotated example goes in the bill's markup (before the anchor, or
 /// inside it when the anchor opens a table cell or caption), and what it says.
 const CALLOUTS: [(&str, &str); 6] = [
-    ("<dl class=\"facts\">", "The header: your account number, the invoice number, the bill date and the billing period."),
+    (
+        "<dl class=\"facts\">",
+        "The header: your account number, the invoice number, the bill date and the billing period.",
+    ),
     ("<section class=\"due\">", "What you owe and when: the amount due and the due date."),
     ("<table class=\"group\"><caption>", "Charges grouped by service, each group with its subtotal."),
-    ("<tr class=\"line\"><td>", "Each line: the charge, its type (recurring, one-time or usage), the days of service it covers, quantity and price; a partial month is marked and prorated by day, with the arithmetic under it."),
+    (
+        "<tr class=\"line\"><td>",
+        "Each line: the charge, its type (recurring, one-time or usage), the days of service it covers, quantity and price; a partial month is marked and prorated by day, with the arithmetic under it.",
+    ),
     ("<div class=\"total\">", "The total: the sum of the lines, each rounded to the cent."),
     ("<section class=\"stub\"", "The payment stub: tear it off and mail it with a cheque to our new lockbox address."),
 ];

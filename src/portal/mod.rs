@@ -148,9 +148,18 @@ async fn stylesheet() -> Response {
 
 /// Every response: the rate limit first, then headers that keep the link in the address bar out
 /// of referrers, caches and frames.
-async fn guard(State(p): State<Arc<Portal>>, ConnectInfo(addr): ConnectInfo<SocketAddr>, req: Request, next: Next) -> Response {
+async fn guard(
+    State(p): State<Arc<Portal>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
     if !p.limiter.allow(addr.ip()) {
-        return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "60")], "too many requests; try again in a minute\n")
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "60")],
+            "too many requests; try again in a minute\n",
+        )
             .into_response();
     }
     let mut r = next.run(req).await;
@@ -159,7 +168,8 @@ async fn guard(State(p): State<Arc<Portal>>, ConnectInfo(addr): ConnectInfo<Sock
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
-    h.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
     r
 }
 

@@ -184,7 +184,7 @@ pub fn csp_for(html: &str) -> String {
         while let Some(i) = rest.find(&open) {
             let body = &rest[i + open.len()..];
             let Some(j) = body.find(&close) else { break };
-            let digest = Sha256::digest(body[..j].as_bytes());
+            let digest = Sha256::digest(&body.as_bytes()[..j]);
             out.push_str(&format!(" 'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(digest)));
             rest = &body[j..];
         }

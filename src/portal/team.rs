@@ -93,7 +93,8 @@ pub async fn login(State(p): State<Arc<Portal>>, headers: HeaderMap, axum::Form(
 }
 
 /// An argon2 hash of a random password nobody knows: what an unknown name is checked against.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0mh3V2CxZfVVtQZpaKmxl8RdZrqNi3Ux6m7QoVQ8pJo";
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0mh3V2CxZfVVtQZpaKmxl8RdZrqNi3Ux6m7QoVQ8pJo";
 
 #[derive(Debug, serde::Deserialize)]
 pub struct CsrfOnly {
@@ -308,19 +309,19 @@ pub struct ActionForm {
 }
 
 /// The checks every action shares: signed in, the form's token, a reason. Ok: the member's name.
-fn action_check(p: &Portal, headers: &HeaderMap, f: &ActionForm) -> Result<String, Response> {
+fn action_check(p: &Portal, headers: &HeaderMap, f: &ActionForm) -> Result<String, Box<Response>> {
     let Some((who, id)) = signed_in(p, headers) else {
-        return Err(login_page(p, StatusCode::UNAUTHORIZED, Some("Sign in to act on an account.")));
+        return Err(Box::new(login_page(p, StatusCode::UNAUTHORIZED, Some("Sign in to act on an account."))));
     };
     if !p.keys.verify("team", &id, &f.csrf) {
-        return Err(p.page(StatusCode::FORBIDDEN, "error.html", context! { forbidden => true }));
+        return Err(Box::new(p.page(StatusCode::FORBIDDEN, "error.html", context! { forbidden => true })));
     }
     if f.reason.trim().is_empty() {
-        return Err(p.page(
+        return Err(Box::new(p.page(
             StatusCode::UNPROCESSABLE_ENTITY,
             "error.html",
             context! { message => "Say why: the reason is kept in the account's journal." },
-        ));
+        )));
     }
     Ok(who.name)
 }
@@ -331,9 +332,7 @@ fn done(p: &Portal, account: &str, message: String) -> Response {
 
 fn refused(p: &Portal, e: crate::engine::EngineError) -> Response {
     match e {
-        crate::engine::EngineError::Refused(m) => {
-            p.page(StatusCode::CONFLICT, "error.html", context! { message => m })
-        }
+        crate::engine::EngineError::Refused(m) => p.page(StatusCode::CONFLICT, "error.html", context! { message => m }),
         crate::engine::EngineError::Store(crate::store::StoreError::NoAccount(_)) => p.not_found(),
         e => p.failed("an action", e),
     }
@@ -347,7 +346,7 @@ pub async fn waive(
 ) -> Response {
     let who = match action_check(&p, &headers, &f) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let ctx = p.ctx(&who);
     match p.engine.waive(&account, f.reason.trim(), &ctx).await {
@@ -365,7 +364,7 @@ pub async fn rollback(
 ) -> Response {
     let who = match action_check(&p, &headers, &f) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match p.engine.rollback(&account, f.reason.trim(), &p.ctx(&who)).await {
         Ok(true) => done(&p, &account, format!("{account} rolled back by {who}: {}", f.reason.trim())),
@@ -382,12 +381,18 @@ pub async fn resolve(
 ) -> Response {
     let who = match action_check(&p, &headers, &f) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let sent = match f.decision.as_str() {
         "sent" => true,
         "resend" => false,
-        _ => return p.page(StatusCode::UNPROCESSABLE_ENTITY, "error.html", context! { message => "Choose sent or resend." }),
+        _ => {
+            return p.page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "error.html",
+                context! { message => "Choose sent or resend." },
+            );
+        }
     };
     let wave = match p.engine.store.account(&account).await {
         Ok(Some(r)) => r.wave.unwrap_or_default(),

@@ -36,12 +36,7 @@ pub struct PortalQuestion {
 
 impl Store {
     /// Records a new personal link (its token's hash).
-    pub async fn portal_link_put(
-        &self,
-        token_hash: &str,
-        link: &LinkRow,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    pub async fn portal_link_put(&self, token_hash: &str, link: &LinkRow, at: DateTime<Utc>) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO portal_link (token_hash, account_number, wave, kind, expires_on, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -60,13 +55,11 @@ impl Store {
 
     /// The link whose token hashes to `token_hash`, if any (expired or not: the caller decides).
     pub async fn portal_link(&self, token_hash: &str) -> Result<Option<LinkRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT account_number, wave, kind, expires_on FROM portal_link WHERE token_hash = $1",
-        )
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        let row = sqlx::query("SELECT account_number, wave, kind, expires_on FROM portal_link WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
         let Some(r) = row else { return Ok(None) };
         let expires: String = r.try_get(3).map_err(|e| self.err(e))?;
         Ok(Some(LinkRow {

@@ -104,10 +104,8 @@ pub fn outbox_links(dir: &Path) -> Vec<(String, String)> {
         // Quoted-printable soft line breaks may split a long line: join them first.
         let text = std::fs::read_to_string(e.path()).unwrap().replace("=\r\n", "").replace("=\n", "");
         let Some(at) = text.find("https://portal.example/c/") else { continue };
-        let token: String = text[at + 25..]
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-            .collect();
+        let token: String =
+            text[at + 25..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
         let account = name.trim_start_matches("dc1-colocation-").split('-').next().unwrap().to_string();
         out.push((account, token));
     }
@@ -170,8 +168,13 @@ async fn a_customer_follows_the_link_of_a_notice_and_the_team_acts_under_its_nam
             .await;
     assert_eq!(crossed.status, 403);
     // An address that is not one is refused with why, nothing stored.
-    let bad = post(a, &format!("/c/{token}/emails"), &[], &[("csrf", &csrf), ("nonce", &nonce), ("emails", "not an address")])
-        .await;
+    let bad = post(
+        a,
+        &format!("/c/{token}/emails"),
+        &[],
+        &[("csrf", &csrf), ("nonce", &nonce), ("emails", "not an address")],
+    )
+    .await;
     assert_eq!(bad.status, 422);
     assert!(bad.body.contains("`not` is not an email address"), "{}", bad.body);
 
@@ -269,5 +272,9 @@ fn without_a_portal_the_notices_carry_no_link_and_serve_says_what_is_missing() {
     let ws = support::csv_workspace();
     let out = cutover(ws.path()).args(["serve", "--listen", "127.0.0.1:0"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no `portal:` section"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no `portal:` section"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
