@@ -843,13 +843,15 @@ impl Engine {
             return Ok(Applied::UnknownAccount);
         };
         let emails: Vec<String> = sub.emails.iter().map(|e| e.to_string()).collect();
+        // Read before the transaction: a transaction waiting for a second connection of the pool
+        // starves it under load (the portal's benchmark found it).
+        let current = self.store.recipients(&sub.account_number).await?;
         let mut tx = self.store.begin().await?;
         if let Some(nonce) = nonce
             && !self.store.portal_submission_in(&mut tx, nonce, &sub.account_number, &emails, ctx.at).await?
         {
             return Ok(Applied::Repeated);
         }
-        let current = self.store.recipients(&sub.account_number).await?;
         let newer = current.as_ref().is_none_or(|c| {
             notify::contacts::parse_time(&c.submitted_at).is_none_or(|at| at.to_rfc3339() < sub.submitted_at)
         });
