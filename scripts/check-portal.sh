@@ -104,6 +104,15 @@ def click(css):
 def shot(name):
     png = base64.b64decode(call("GET", S + "/screenshot"))
     open(f"{shots}/{name}", "wb").write(png)
+def wait_text(css, needle, seconds=10):
+    # After a click the next page may still be loading: poll (bounded) for what it should say.
+    import time
+    end = time.time() + seconds
+    while True:
+        t = text(css) or ""
+        if needle in t or time.time() > end:
+            return t
+        time.sleep(0.2)
 def no_alert():
     r = call("GET", S + "/alert/text")
     return isinstance(r, dict) and "error" in r
@@ -124,15 +133,17 @@ try:
     check("and no script ran", no_alert())
     shot("portal-customer.png")
     # The CSRF token removed: refused.
-    call("POST", S + "/execute/sync", {"script": "document.querySelector('#emails input[name=csrf]').remove();", "args": []})
+    removed = call("POST", S + "/execute/sync", {"script": "document.querySelector('#emails input[name=csrf]').remove(); return 'removed';", "args": []})
+    print("csrf field:", removed)
     typ("#emails-field", "ap@browser.example")
     click("#emails-submit")
-    check("a form posted without its CSRF token is refused", "could not be accepted" in (text("h1") or ""))
+    refused = wait_text("h1", "could not be accepted")
+    check(f"a form posted without its CSRF token is refused ({refused})", "could not be accepted" in refused)
     # Two addresses: confirmed.
     go(f"{now}/c/{token}")
     typ("#emails-field", "ap@browser.example\nit@browser.example")
     click("#emails-submit")
-    confirmed = text("#confirmed-emails") or ""
+    confirmed = wait_text("#confirmed-emails", "it@browser.example")
     check("two addresses submitted and confirmed", "ap@browser.example" in confirmed and "it@browser.example" in confirmed)
     # A forged link and the expired one: the same page.
     go(f"{now}/c/{'A' * 43}")
@@ -146,14 +157,14 @@ try:
     typ("#name", "Dana Reviewer")
     typ("#password", "correct horse battery")
     click("#login")
-    check("signed in", "Dana Reviewer" in (text("#who") or ""))
+    check("signed in", "Dana Reviewer" in wait_text("#who", "Dana Reviewer"))
     go(f"{now}/team/waves/dc1-colocation")
     check("the wave page shows its accounts", account in (text("#accounts") or ""))
     shot("portal-wave.png")
     go(f"{now}/team/accounts/{account}")
     typ("#waive-reason", "credit agreed in the browser")
     click("#waive")
-    check("the waiver is done", "waived by Dana Reviewer" in (text("#message") or ""))
+    check("the waiver is done", "waived by Dana Reviewer" in wait_text("#message", "waived by Dana Reviewer"))
 finally:
     call("DELETE", S)
 
