@@ -12,7 +12,7 @@
 # posts the form with its CSRF token removed and is refused; is refused the team pages until
 # signing in; waives an account from its page. Then the journal (through `cutover journal`) must
 # hold the submission and the waiver under the signed-in name. Screenshots: portal-customer.png,
-# portal-wave.png. Needs `chromium` and `chromium-driver` (apt-get install -y chromium
+# portal-how-to-read.png, portal-wave.png. Needs `chromium` and `chromium-driver` (apt-get install -y chromium
 # chromium-driver); never needed by `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -132,6 +132,13 @@ try:
     check("a name holding <script> is shown as text", "<script>alert(1)</script>" in (text("#name") or ""))
     check("and no script ran", no_alert())
     shot("portal-customer.png")
+    go(f"{now}/c/{token}/how-to-read")
+    marks = call("POST", S + "/elements", {"using": "css selector", "value": ".callout"})
+    check(f"how to read the new bill: the customer's bill with numbered callouts ({len(marks)})", len(marks) >= 5)
+    shot("portal-how-to-read.png")
+    go(f"{now}/c/{token}/bill")
+    check("the bill preview is marked as one", "Preview" in (text(".preview-banner") or ""))
+    go(f"{now}/c/{token}")
     # The CSRF token removed: refused.
     removed = call("POST", S + "/execute/sync", {"script": "document.querySelector('#emails input[name=csrf]').remove(); return 'removed';", "args": []})
     print("csrf field:", removed)
@@ -175,6 +182,6 @@ sub = [r for r in rows if "portal's email form" in r["reason"] and "it@browser.e
 check("the store has the submission, journaled on the account", len(sub) == 1 and sub[0]["actor"] == "customer (portal link)")
 w = [r for r in rows if "credit agreed in the browser" in r["reason"]]
 check("the waiver is journaled under the signed-in name", len(w) == 1 and w[0]["actor"] == "Dana Reviewer")
-print(f"screenshots: {shots}/portal-customer.png, {shots}/portal-wave.png")
+print(f"screenshots: {shots}/portal-customer.png, {shots}/portal-how-to-read.png, {shots}/portal-wave.png")
 sys.exit(1 if failures else 0)
 EOF
