@@ -281,6 +281,22 @@ mod tests {
     }
 
     #[test]
+    fn a_portal_link_replaces_the_website_form_only_when_there_is_one() {
+        let r = Renderer::new(None).unwrap();
+        let url = "https://billing.example/c/abcDEF_-123";
+        let with = r.render(&NoticeData { portal_url: Some(url.into()), ..data() }).unwrap();
+        // In HTML the URL is escaped like every value (`/` as `&#x2f;`, which a browser reads back).
+        let escaped = url.replace('/', "&#x2f;");
+        assert!(with.text.contains(url), "{}", with.text);
+        assert!(with.html.contains(&format!("<a href=\"{escaped}\">your personal page</a>")), "{}", with.html);
+        assert!(!with.text.contains("submission form on our website"));
+        let widest = with.text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+        assert!(widest <= 78, "{}", with.text);
+        let without = r.render(&data()).unwrap();
+        assert!(!without.text.contains("/c/") && without.text.contains("submission form on our website"));
+    }
+
+    #[test]
     fn notice_says_when_what_changes_and_where_to_pay() {
         let r = Renderer::new(None).unwrap().render(&data()).unwrap();
         assert_eq!(r.subject, "Your Atmosera bill is changing on July 1, 2017");
