@@ -122,17 +122,7 @@ const TEMPLATES: [(&str, &str); 11] = [
 
 /// The portal's templates, escaped as `output::render_html` escapes.
 fn templates() -> Result<minijinja::Environment<'static>, PortalError> {
-    let mut env = minijinja::Environment::new();
-    env.set_trim_blocks(true);
-    env.set_lstrip_blocks(true);
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
-    env.set_formatter(|out, state, value| {
-        if state.auto_escape() == minijinja::AutoEscape::None || value.is_safe() {
-            write!(out, "{value}").map_err(minijinja::Error::from)
-        } else {
-            write!(out, "{}", crate::output::esc(&value.to_string())).map_err(minijinja::Error::from)
-        }
-    });
+    let mut env = crate::output::html_environment();
     for (name, src) in TEMPLATES {
         env.add_template(name, src).map_err(|e| PortalError::Template(format!("{name}: {e}")))?;
     }
