@@ -19,6 +19,7 @@ pub mod failpoint;
 pub mod notify;
 pub mod output;
 pub mod plan;
+pub mod portal;
 pub mod rate;
 pub mod reconcile;
 pub mod store;

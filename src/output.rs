@@ -55,8 +55,16 @@ impl From<std::string::FromUtf8Error> for OutputError {
 /// Renders an HTML template with auto-escaping: every value is escaped as [`esc`] does, unless
 /// the template marks it safe. Block tags on their own lines leave no blank line.
 pub fn render_html(template: &str, ctx: minijinja::Value) -> Result<String, OutputError> {
-    let mut env = minijinja::Environment::new();
+    let mut env = html_environment();
     env.set_keep_trailing_newline(true);
+    env.render_str(template, ctx).map_err(|e| OutputError::Template(e.to_string()))
+}
+
+/// The environment [`render_html`] renders in (the portal loads its pages into one too): every
+/// value escaped as [`esc`] does unless marked safe; block tags on their own lines leave no
+/// blank line.
+pub fn html_environment() -> minijinja::Environment<'static> {
+    let mut env = minijinja::Environment::new();
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
@@ -67,5 +75,5 @@ pub fn render_html(template: &str, ctx: minijinja::Value) -> Result<String, Outp
             write!(out, "{}", esc(&value.to_string())).map_err(minijinja::Error::from)
         }
     });
-    env.render_str(template, ctx).map_err(|e| OutputError::Template(e.to_string()))
+    env
 }

@@ -48,6 +48,41 @@ pub struct Config {
     /// Fixed values of the load files (batch, silent communication profile, term type, payment term).
     #[serde(default)]
     pub load: crate::switch::LoadConfig,
+    /// The customer and team portal (`cutover serve`, issue 13); absent, notices carry no link.
+    #[serde(default)]
+    pub portal: Option<PortalConfig>,
+}
+
+/// `portal:` in `cutover.yaml`. Secrets are not here: the key that signs forms and sessions comes
+/// from `CUTOVER_PORTAL_SECRET`; team members' passwords are stored as argon2 hashes only.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalConfig {
+    /// The address `cutover serve` listens on (default 127.0.0.1:8080; put a TLS reverse proxy
+    /// in front of it).
+    #[serde(default = "defaults::listen")]
+    pub listen: String,
+    /// The public address customers reach, e.g. `https://billing.example.com`: links are
+    /// `base_url/c/<token>`.
+    pub base_url: String,
+    /// Days a personal link stays valid after the account's first new bill date.
+    #[serde(default = "defaults::link_grace_days")]
+    pub link_grace_days: u32,
+    /// Requests per minute one client address may make (a token bucket of that size).
+    #[serde(default = "defaults::rate_per_minute")]
+    pub rate_per_minute: u32,
+    /// The team members who may sign in to the team pages.
+    #[serde(default)]
+    pub team: Vec<TeamMember>,
+}
+
+/// One team member: the name the journal shows and an argon2 PHC hash of the password
+/// (`cutover serve hash-password` makes one).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamMember {
+    pub name: String,
+    pub password_hash: String,
 }
 
 /// Delivery settings: at most `concurrency` messages in flight; a transient failure (4xx,
@@ -153,6 +188,15 @@ mod defaults {
     }
     pub fn max_attempts() -> u32 {
         5
+    }
+    pub fn listen() -> String {
+        "127.0.0.1:8080".into()
+    }
+    pub fn link_grace_days() -> u32 {
+        30
+    }
+    pub fn rate_per_minute() -> u32 {
+        120
     }
 }
 

@@ -59,6 +59,21 @@ pub enum BenchWhat {
         #[arg(long, value_enum, default_value = "text")]
         format: PipelineFormat,
     },
+    /// The portal under load: a demo workspace in a scratch folder, a personal link per scheduled
+    /// account, `cutover serve` in this process on a free loopback port, then REQUESTS form posts
+    /// from CLIENTS concurrent clients. Checks each post is stored exactly once and no answer is a
+    /// 5xx (exit 1 otherwise); prints p50/p99 latency and the machine.
+    Portal {
+        /// How many billing-email form posts.
+        #[arg(long, default_value_t = 500)]
+        requests: usize,
+        /// How many clients post at once.
+        #[arg(long, default_value_t = 50)]
+        clients: usize,
+        /// How many accounts the demo generates.
+        #[arg(long, default_value_t = 300)]
+        accounts: usize,
+    },
     /// Generate N synthetic bill lines in memory (in bounded chunks), rate them with the pure
     /// rating step on one core, and print lines per second, wall time, peak memory and the machine.
     Rate {
@@ -96,6 +111,7 @@ pub async fn run(what: BenchWhat) -> Result<u8, Failure> {
             pipeline(accounts, seed, store, dir, keep, format).await
         }
         BenchWhat::Rate { lines } => rate(lines),
+        BenchWhat::Portal { requests, clients, accounts } => super::serve::bench(requests, clients, accounts).await,
         BenchWhat::Gen { rows, dir, seed } => generate(rows, &dir, seed).map_err(Failure::operational).map(|_| 0),
         BenchWhat::Reconcile { legacy, new, out, tolerance } => compare(&legacy, &new, &out, tolerance),
     }

@@ -37,6 +37,7 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
         Command::Rollback(a) => a.run(&cx).await,
         Command::Readmit(a) => a.run(&cx).await,
         Command::Bench(a) => a.run(&cx).await,
+        Command::Serve(args) => super::serve::run(&cx.root, args).await,
         Command::Journal(a) => a.run(&cx).await,
         Command::Status(a) => a.run(&cx).await,
     }

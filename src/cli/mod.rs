@@ -5,7 +5,7 @@
 //! that did not pass, a notice that failed); 2 bad input or configuration; 3 an operational failure
 //! (database, SMTP, files).
 
-// The commands, one file each (its `Args` and `run`), in the order of the story.
+// The commands, one file each (its `Args` and `run`); `Command` lists them in the order of the story.
 mod bench;
 mod bill;
 mod contacts;
@@ -22,6 +22,7 @@ mod reconcile;
 mod rollback;
 mod run;
 mod schedule;
+mod serve;
 mod status;
 mod switch;
 mod waive;
@@ -114,6 +115,10 @@ pub enum Command {
     Rollback(rollback::Args),
     Readmit(readmit::Args),
     Bench(bench::Args),
+    /// Run the portal (README "The portal"): the customer pages every notice links to
+    /// (`portal.base_url/c/<token>`) and the team's pages behind a login, on `portal.listen`.
+    /// Stops cleanly on SIGINT/SIGTERM. `serve hash-password` makes a team member's hash.
+    Serve(serve::ServeArgs),
     Journal(journal::Args),
     Status(status::Args),
 }

@@ -116,7 +116,7 @@ async fn schedule(
 }
 
 #[cfg(unix)]
-async fn wait_for_signal() {
+pub(super) async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     match signal(SignalKind::terminate()) {
         Ok(mut term) => {
@@ -132,6 +132,6 @@ async fn wait_for_signal() {
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signal() {
+pub(super) async fn wait_for_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }

@@ -9,11 +9,12 @@
 mod decide;
 mod load;
 mod notify;
+pub mod portal;
 mod reports;
 mod stages;
 
 pub use load::ConfirmReport;
-pub use notify::{ContactsReport, NoticeReport};
+pub use notify::{Applied, ContactsReport, NoticeReport};
 pub use reports::{PROMOTE, Promoted};
 pub use stages::{RunReport, StageReport};
 

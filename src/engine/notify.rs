@@ -655,8 +655,6 @@ impl<'a> Notifier<'a> {
             return_address: remit_to.join(", "),
             address: letter::address_lines(&acct.account.name, contact),
             mailable: contact.is_some(),
-            // No workspace has a customer portal yet; a letter shows the link when one is set here.
-            portal_url: None,
             contact_email: Some(self.from.email.to_string()),
             notice,
         }
@@ -769,6 +767,17 @@ impl<'a> Notifier<'a> {
             }
             _ => {}
         }
+        // The portal's personal link, when the workspace runs the portal: a new token each time
+        // the notice is about to be sent or written again (an earlier link stays valid; issue 13).
+        // Made before the claim, so a template error leaves no notice in `sending`.
+        let (data, rendered) = match self.engine.issue_link(number, id, kind, sched.first_new_bill_date, now).await? {
+            Some(url) => {
+                let data = NoticeData { portal_url: Some(url), ..data };
+                let rendered = self.renderer.render(&data)?;
+                (data, rendered)
+            }
+            None => (data, rendered),
+        };
         // Taken atomically: if another process took it first, this one does not send it.
         // Real clock: the claim compares it with a retry's real due time.
         if !self.store().notice_start(id, number, kind, resend_safe, Utc::now()).await? {
@@ -1005,6 +1014,7 @@ impl<'a> Notifier<'a> {
             usage_note,
             change_note,
             prices_unchanged,
+            portal_url: None,
         })
     }
 }
@@ -1015,6 +1025,18 @@ pub struct ContactsReport {
     pub updated: u64,
     pub unchanged: u64,
     pub rejected: Vec<notify::contacts::Rejected>,
+}
+
+/// What became of one submission of the billing-email form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The account's recipients changed (journaled).
+    Updated,
+    /// Same addresses as now, or older than the account's latest submission.
+    Unchanged,
+    /// A portal post whose nonce was already taken: nothing done again.
+    Repeated,
+    UnknownAccount,
 }
 
 /// A wave's notices for the report: every notice row, and the accounts that cannot be scheduled.
@@ -1061,61 +1083,74 @@ impl Engine {
         rejected.extend(more);
         let mut report = ContactsReport { rejected, ..ContactsReport::default() };
         for sub in subs {
-            let Some(row) = self.store.account(&sub.account_number).await? else {
-                report.rejected.push(notify::contacts::Rejected {
+            match self.apply_submission(&sub, &shown, None, ctx).await? {
+                Applied::Updated => report.updated += 1,
+                Applied::Unchanged | Applied::Repeated => report.unchanged += 1,
+                Applied::UnknownAccount => report.rejected.push(notify::contacts::Rejected {
                     line: sub.line,
                     account_number: sub.account_number.clone(),
                     reason: format!("unknown account {} (extract first)", sub.account_number),
-                });
-                continue;
-            };
-            let emails: Vec<String> = sub.emails.iter().map(|e| e.to_string()).collect();
-            let current = self.store.recipients(&sub.account_number).await?;
-            let newer = current.as_ref().is_none_or(|c| {
-                notify::contacts::parse_time(&c.submitted_at).is_none_or(|at| at.to_rfc3339() < sub.submitted_at)
-            });
-            if !newer || current.as_ref().is_some_and(|c| c.emails == emails) {
-                report.unchanged += 1;
-                continue;
+                }),
             }
-            let was =
-                current.as_ref().map_or_else(|| "the legacy bill-to addresses".to_string(), |c| c.emails.join(", "));
-            let reason = format!(
-                "billing recipients set to {} from the email form (submitted {}); were {was}",
-                emails.join(", "),
-                sub.submitted_at
-            );
-            let rec = crate::store::Recipients {
-                account_number: sub.account_number.clone(),
-                emails,
-                name: sub.name.clone(),
-                submitted_at: sub.submitted_at.clone(),
-            };
-            let mut tx = self.store.begin().await?;
-            self.store.put_recipients_in(&mut tx, &rec, &shown, ctx.at).await?;
-            self.store
-                .journal_in(
-                    &mut tx,
-                    &sub.account_number,
-                    &ctx.at.to_rfc3339(),
-                    &ctx.actor,
-                    row.state,
-                    row.state,
-                    &reason,
-                )
-                .await?;
-            tx.commit().await.map_err(|e| self.store.err(e))?;
-            report.updated += 1;
         }
         Ok(report)
     }
 
-    /// Renders the notice one account would get (its wave, its dates, its recipients).
-    pub async fn preview_notice(
+    /// Applies one submission of the billing-email form, from a file (`contacts import`) or the
+    /// portal (`source` = `portal`, with the form's `nonce`: a post is taken once). The latest
+    /// submission wins; a change of recipients is journaled on the account (no state change), in
+    /// the same transaction as the recipients and the portal's record of the post.
+    pub async fn apply_submission(
         &self,
-        account: &str,
+        sub: &notify::contacts::Submission,
+        source: &str,
+        nonce: Option<&str>,
         ctx: &Ctx,
-    ) -> Result<crate::notify::render::Rendered, EngineError> {
+    ) -> Result<Applied, EngineError> {
+        let Some(row) = self.store.account(&sub.account_number).await? else {
+            return Ok(Applied::UnknownAccount);
+        };
+        let emails: Vec<String> = sub.emails.iter().map(|e| e.to_string()).collect();
+        // Read before the transaction: a transaction waiting for a second connection of the pool
+        // starves it under load (the portal's benchmark found it).
+        let current = self.store.recipients(&sub.account_number).await?;
+        let mut tx = self.store.begin().await?;
+        if let Some(nonce) = nonce
+            && !self.store.portal_submission_in(&mut tx, nonce, &sub.account_number, &emails, ctx.at).await?
+        {
+            return Ok(Applied::Repeated);
+        }
+        let newer = current.as_ref().is_none_or(|c| {
+            notify::contacts::parse_time(&c.submitted_at).is_none_or(|at| at.to_rfc3339() < sub.submitted_at)
+        });
+        if !newer || current.as_ref().is_some_and(|c| c.emails == emails) {
+            tx.commit().await.map_err(|e| self.store.err(e))?;
+            return Ok(Applied::Unchanged);
+        }
+        let was = current.as_ref().map_or_else(|| "the legacy bill-to addresses".to_string(), |c| c.emails.join(", "));
+        let form = if source == "portal" { "the portal's email form" } else { "the email form" };
+        let reason = format!(
+            "billing recipients set to {} from {form} (submitted {}); were {was}",
+            emails.join(", "),
+            sub.submitted_at
+        );
+        let rec = crate::store::Recipients {
+            account_number: sub.account_number.clone(),
+            emails,
+            name: sub.name.clone(),
+            submitted_at: sub.submitted_at.clone(),
+        };
+        self.store.put_recipients_in(&mut tx, &rec, source, ctx.at).await?;
+        self.store
+            .journal_in(&mut tx, &sub.account_number, &ctx.at.to_rfc3339(), &ctx.actor, row.state, row.state, &reason)
+            .await?;
+        tx.commit().await.map_err(|e| self.store.err(e))?;
+        Ok(Applied::Updated)
+    }
+
+    /// What one account's notice says as of `ctx` (its wave, its dates, its recipients), without
+    /// a portal link: `notify --preview` and the portal's customer page show it.
+    pub async fn notice_data_of(&self, account: &str, ctx: &Ctx) -> Result<NoticeData, EngineError> {
         let row =
             self.store.account(account).await?.ok_or_else(|| crate::store::StoreError::NoAccount(account.into()))?;
         let wave_id =
@@ -1136,8 +1171,17 @@ impl Engine {
         let n = Notifier::new(self, wave, ctx, &mailer)?;
         let submitted = self.store.recipients(account).await?;
         let (to, _) = notify::recipients(submitted.as_ref().map_or(&acct.account.bill_to_email, |s| &s.emails));
-        let data = n.notice_data(acct, &sched, &to).await?;
-        Ok(n.renderer.render(&data)?)
+        n.notice_data(acct, &sched, &to).await
+    }
+
+    /// Renders the notice one account would get (its wave, its dates, its recipients).
+    pub async fn preview_notice(
+        &self,
+        account: &str,
+        ctx: &Ctx,
+    ) -> Result<crate::notify::render::Rendered, EngineError> {
+        let data = self.notice_data_of(account, ctx).await?;
+        Ok(Renderer::new(Some(&self.ws.path(&self.ws.config.templates)))?.render(&data)?)
     }
 
     /// A person's decision on a notice whose delivery is unknown: it was `sent` (the mail log

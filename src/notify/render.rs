@@ -46,6 +46,9 @@ pub struct NoticeData {
     /// Whether "your services and contracted prices stay the same" is true for this account (no
     /// price, missing or extra charge among its reconciliation's differences).
     pub prices_unchanged: bool,
+    /// The customer's personal portal link (`base_url/c/<token>`), when the workspace runs the
+    /// portal; the email and the letter carry it.
+    pub portal_url: Option<String>,
 }
 
 /// Why an account's recurring and one-time charges differ between its last legacy bill and its
@@ -127,8 +130,6 @@ pub struct LetterData {
     pub address: Vec<String>,
     /// Whether `address` is a postal address a letter can be mailed to.
     pub mailable: bool,
-    /// The customer's personal portal link, when the workspace has one (none does yet).
-    pub portal_url: Option<String>,
     /// Where a customer can email questions (the sender's address), if any.
     pub contact_email: Option<String>,
 }
@@ -220,6 +221,7 @@ mod tests_support {
             usage_note: Some("Your usage from July 1, 2017 to July 31, 2017, the last period of the old system, will be on your first new bill".into()),
             change_note: Some("Your recurring and one-time charges come to 1200.00 USD on your first new bill, against 1250.00 on your last bill.".into()),
             prices_unchanged: true,
+            portal_url: None,
         }
     }
 }
@@ -283,6 +285,22 @@ mod tests {
     }
 
     #[test]
+    fn a_portal_link_replaces_the_website_form_only_when_there_is_one() {
+        let r = Renderer::new(None).unwrap();
+        let url = "https://billing.example/c/abcDEF_-123";
+        let with = r.render(&NoticeData { portal_url: Some(url.into()), ..data() }).unwrap();
+        // In HTML the URL is escaped like every value (`/` as `&#x2f;`, which a browser reads back).
+        let escaped = url.replace('/', "&#x2f;");
+        assert!(with.text.contains(url), "{}", with.text);
+        assert!(with.html.contains(&format!("<a href=\"{escaped}\">your personal page</a>")), "{}", with.html);
+        assert!(!with.text.contains("submission form on our website"));
+        let widest = with.text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+        assert!(widest <= 78, "{}", with.text);
+        let without = r.render(&data()).unwrap();
+        assert!(!without.text.contains("/c/") && without.text.contains("submission form on our website"));
+    }
+
+    #[test]
     fn notice_says_when_what_changes_and_where_to_pay() {
         let r = Renderer::new(None).unwrap().render(&data()).unwrap();
         assert_eq!(r.subject, "Your Atmosera bill is changing on July 1, 2017");
@@ -323,13 +341,12 @@ mod letter_tests {
 
     fn letter(address: &[&str], portal_url: Option<&str>) -> LetterData {
         LetterData {
-            notice: NoticeData { recipients: vec![], ..data() },
+            notice: NoticeData { recipients: vec![], portal_url: portal_url.map(String::from), ..data() },
             letter_date: "May 15, 2017".into(),
             letterhead: vec!["Atmosera, Inc.".into(), "P.O. Box 2712".into(), "Portland, OR 97208-2712".into()],
             return_address: "Atmosera, Inc., P.O. Box 2712, Portland, OR 97208-2712".into(),
             address: address.iter().map(|l| l.to_string()).collect(),
             mailable: address.len() > 1,
-            portal_url: portal_url.map(String::from),
             contact_email: Some("billing@atmosera.example".into()),
         }
     }

@@ -10,11 +10,13 @@
 pub mod extraction;
 mod load;
 mod notices;
+mod portal;
 pub mod runs;
 
 pub use extraction::{Extraction, ExtractionCounts};
 pub use load::{CutoverRow, LoadCounts, ReversalRow};
 pub use notices::{NewNotice, NoticeMark, NoticeRow, Recipients};
+pub use portal::{LinkRow, PortalQuestion, PortalSubmission};
 pub use runs::{NewRun, RunRow, WaveEvent};
 
 use crate::domain::State;
@@ -267,6 +269,7 @@ impl Store {
             (4, include_str!("../../migrations/sqlite/0004_extraction_warnings.sql")),
             (5, include_str!("../../migrations/sqlite/0005_load_sets.sql")),
             (9, include_str!("../../migrations/sqlite/0009_journal_recorded_at.sql")),
+            (10, include_str!("../../migrations/sqlite/0010_portal.sql")),
             (14, include_str!("../../migrations/sqlite/0014_daily_lookups.sql")),
             (15, include_str!("../../migrations/sqlite/0015_legacy_rows.sql")),
         ];
@@ -277,6 +280,7 @@ impl Store {
             (4, include_str!("../../migrations/postgres/0004_extraction_warnings.sql")),
             (5, include_str!("../../migrations/postgres/0005_load_sets.sql")),
             (9, include_str!("../../migrations/postgres/0009_journal_recorded_at.sql")),
+            (10, include_str!("../../migrations/postgres/0010_portal.sql")),
             (14, include_str!("../../migrations/postgres/0014_daily_lookups.sql")),
             (15, include_str!("../../migrations/postgres/0015_legacy_rows.sql")),
         ];

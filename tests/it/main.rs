@@ -8,6 +8,7 @@ mod extract_sources;
 mod intake;
 mod letters;
 mod load_files;
+mod portal;
 mod reconcile;
 mod smtp;
 mod store_contract;

@@ -361,6 +361,34 @@ async fn cutovers_and_load_sets_follow_their_files(store: Store) {
     assert_eq!((counts.loaded, counts.failed, counts.unconfirmed), (1, 0, 0));
 }
 
+/// The portal's tables (migration 0010): a link by its hash, a form post once per nonce, questions.
+async fn portal_links_posts_and_questions(store: Store) {
+    extracted(&store).await;
+    let at = at();
+    let link = cutover::store::LinkRow {
+        account_number: "A001".into(),
+        wave: "dc1-colocation".into(),
+        kind: "first_new_bill-2017-07-01".into(),
+        expires_on: chrono::NaiveDate::from_ymd_opt(2017, 7, 31).unwrap(),
+    };
+    store.portal_link_put("ab12", &link, at).await.unwrap();
+    assert_eq!(store.portal_link("ab12").await.unwrap(), Some(link));
+    assert_eq!(store.portal_link("ab13").await.unwrap(), None);
+    let emails = vec!["ap@a.example".to_string(), "it@a.example".to_string()];
+    for (nonce, first) in [("n1", true), ("n1", false), ("n2", true)] {
+        let mut tx = store.begin().await.unwrap();
+        assert_eq!(store.portal_submission_in(&mut tx, nonce, "A001", &emails, at).await.unwrap(), first, "{nonce}");
+        tx.commit().await.unwrap();
+    }
+    let subs = store.portal_submissions(Some("A001")).await.unwrap();
+    assert_eq!((subs.len(), &subs[0].emails), (2, &emails));
+    assert!(store.portal_submissions(Some("A002")).await.unwrap().is_empty());
+    assert!(store.portal_question_put("q1", "A001", "Why?", at).await.unwrap());
+    assert!(!store.portal_question_put("q1", "A001", "Why?", at).await.unwrap());
+    let qs = store.portal_questions(None).await.unwrap();
+    assert_eq!((qs.len(), qs[0].message.as_str()), (1, "Why?"));
+}
+
 async fn sqlite_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("state.db").display());
@@ -409,4 +437,5 @@ on_both_stores!(
     waivers_are_once_per_account_in_the_callers_transaction,
     the_wave_journal_keeps_promotions,
     cutovers_and_load_sets_follow_their_files,
+    portal_links_posts_and_questions,
 );
