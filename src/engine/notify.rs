@@ -397,8 +397,11 @@ impl<'a> Notifier<'a> {
             }
             let raw = submitted.get(number).map_or(&acct.account.bill_to_email, |s| &s.emails);
             let (to, rejected) = notify::recipients(raw);
-            let data = self.notice_data_from(acct, &sched, &to, verdicts.get(number).map_or(&[][..], |v| &v[..]))?;
+            let mut data =
+                self.notice_data_from(acct, &sched, &to, verdicts.get(number).map_or(&[][..], |v| &v[..]))?;
             let kind = notice_kind(sched.first_new_bill_date);
+            // The portal's personal link, as in `deliver`: issued before the claim.
+            data.portal_url = self.engine.issue_link(number, id, &kind, sched.first_new_bill_date, now).await?;
             let message_id = notify::message_id(id, number, &kind, &self.domain);
             let channel = if to.is_empty() { "print" } else { "email" };
             let recipients = data.recipients.join(";");
