@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 pub async fn run(what: BenchWhat) -> Result<u8, Failure> {
     match what {
-        BenchWhat::Pipeline { accounts, store, dir, keep, seed, format } => {
-            pipeline(accounts, seed, store, dir, keep, format).await
+        BenchWhat::Pipeline { accounts, store, dir, keep, seed, format, workers } => {
+            pipeline(accounts, seed, store, dir, keep, format, workers).await
         }
         BenchWhat::Rate { lines } => rate(lines),
         BenchWhat::Gen { rows, dir, seed } => generate(rows, &dir, seed).map_err(Failure::operational).map(|_| 0),
@@ -61,6 +61,8 @@ struct StageLine {
 #[derive(Debug, serde::Serialize)]
 struct PipelineReport {
     accounts: usize,
+    /// Worker threads of the rate and reconcile stages (`--workers`).
+    workers: usize,
     store: String,
     legacy_rows: Option<u64>,
     stages: Vec<StageLine>,
@@ -127,6 +129,7 @@ async fn pipeline(
     dir: Option<PathBuf>,
     keep: bool,
     format: super::PipelineFormat,
+    workers: usize,
 ) -> Result<u8, Failure> {
     let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("cutover-bench-{}", std::process::id())));
     if dir.exists() {
@@ -143,13 +146,13 @@ async fn pipeline(
     let load_before = load_average();
     let clock = std::sync::Arc::new(crate::bench::StageClock::enabled());
     let started = Instant::now();
-    let run = super::commands::demo_flow(&dir, accounts, seed, None, store.as_deref(), clock.clone()).await?;
+    let run = super::commands::demo_flow(&dir, accounts, seed, None, store.as_deref(), clock.clone(), workers).await?;
     let total = started.elapsed();
     run.engine.store.close().await;
     drop(run);
     let stages = clock.stages();
     let t = Instant::now();
-    let again = super::commands::demo_flow(&dir, accounts, seed, None, store.as_deref(), Default::default()).await?;
+    let again = super::commands::demo_flow(&dir, accounts, seed, None, store.as_deref(), Default::default(), workers).await?;
     let rerun = t.elapsed();
     let rerun_changes = again.changes;
     let state_bytes = again.engine.store.size_bytes().await.ok().map(|b| b as u64);
@@ -160,6 +163,7 @@ async fn pipeline(
     let legacy_rows = stages.iter().find(|s| s.stage == "generate").map(|s| s.units);
     let report = PipelineReport {
         accounts,
+        workers,
         store: match &store {
             None => "sqlite (scratch folder)".into(),
             Some(u) => crate::domain::redact(u),
@@ -213,7 +217,7 @@ fn pipeline_text(r: &PipelineReport) -> String {
     use std::fmt::Write as _;
     let mut o = String::new();
     let opt = |v: Option<f64>, unit: &str| v.map_or("-".to_string(), |v| format!("{v}{unit}"));
-    let _ = writeln!(o, "cutover bench pipeline: {} accounts, store {}", r.accounts, r.store);
+    let _ = writeln!(o, "cutover bench pipeline: {} accounts, store {}, {} worker(s)", r.accounts, r.store, r.workers);
     let _ = writeln!(o, "{:<10} {:>5} {:>10} {:>12} {:>9} {:>12}", "stage", "runs", "wall", "units", "", "per second");
     for s in &r.stages {
         let _ = writeln!(

@@ -29,7 +29,13 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
         Command::Extract => {
             let engine = open(root).await?;
             let ctx = Ctx::new(today(), actor(&cli_actor, "extract")?);
-            let c = engine.extract(&ctx).await?;
+            let c = match engine.extract_once(&ctx).await? {
+                Ok(c) => c,
+                Err(busy) => {
+                    println!("{busy}: not starting another");
+                    return Ok(0);
+                }
+            };
             for w in &c.warnings {
                 eprintln!("warning: {w}");
             }
@@ -39,8 +45,17 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
             );
             Ok(0)
         }
-        Command::Run { wave, as_of, recheck_held, dry_run } => {
-            let (engine, dry) = open_for(root, dry_run).await?;
+        Command::Run { wave, as_of, recheck_held, dry_run, workers } => {
+            let (mut engine, dry) = open_for(root, dry_run).await?;
+            engine.workers = workers.max(1);
+            // SIGTERM/SIGINT: each stage finishes the page in hand, lets its claims go and starts
+            // no other (README "Running as a team").
+            let stop = engine.stop.clone();
+            tokio::spawn(async move {
+                wait_for_signal().await;
+                eprintln!("run: stop requested; finishing the page in hand");
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            });
             let ctx = Ctx::new(as_of.unwrap_or_else(today), actor(&cli_actor, "run")?);
             if recheck_held {
                 engine.runnable_wave(&wave)?;
@@ -460,7 +475,7 @@ fn write_plan(dir: &Path) -> anyhow::Result<()> {
 
 async fn demo(dir: &Path, accounts: usize, seed: u64, until: Option<chrono::NaiveDate>) -> Result<u8> {
     let started = std::time::Instant::now();
-    let run = demo_flow(dir, accounts, seed, until, None, std::sync::Arc::default()).await?;
+    let run = demo_flow(dir, accounts, seed, until, None, std::sync::Arc::default(), 1).await?;
     println!("demo workspace: {}  (simulated {} .. {})", dir.display(), run.first_day, run.last_day);
     print!("{}", report::demo_summary(&run.engine).await?);
     if run.changes == 0 {
@@ -489,6 +504,7 @@ pub(super) async fn demo_flow(
     until: Option<chrono::NaiveDate>,
     store: Option<&str>,
     clock: std::sync::Arc<crate::bench::StageClock>,
+    workers: usize,
 ) -> Result<DemoRun> {
     std::fs::create_dir_all(dir).map_err(|e| Failure::operational(anyhow::anyhow!("{}: {e}", dir.display())))?;
     let cfg = dir.join(crate::workspace::CONFIG_FILE);
@@ -531,6 +547,7 @@ pub(super) async fn demo_flow(
         }
     };
     engine.clock = clock;
+    engine.workers = workers.max(1);
     let mailer = mailer(&engine)?;
     let waves: Vec<_> = engine.plan.waves.iter().filter(|w| w.start.is_some()).cloned().collect();
     let (Some(first), Some(last)) =

@@ -158,6 +158,10 @@ pub enum Command {
         /// written and nothing sent. Exits as the real run would.
         #[arg(long)]
         dry_run: bool,
+        /// Worker threads for rating and reconciling, each claiming its own pages of accounts
+        /// (README "Running as a team"). Other processes on the same store are workers too.
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        workers: usize,
     },
     /// Print an account's bill for a period in the new format (or, with --legacy, the old one).
     /// Works on a fresh workspace too.
@@ -418,6 +422,10 @@ pub enum BenchWhat {
         seed: u64,
         #[arg(long, value_enum, default_value = "text")]
         format: PipelineFormat,
+        /// Worker threads for the rate and reconcile stages (compare 1 with 2 on a PostgreSQL
+        /// --store; on SQLite the writers take turns).
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        workers: usize,
     },
     /// Generate N synthetic bill lines in memory (in bounded chunks), rate them with the pure
     /// rating step on one core, and print lines per second, wall time, peak memory and the machine.

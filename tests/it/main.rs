@@ -13,4 +13,5 @@ mod smtp;
 mod store_contract;
 mod support;
 mod switch_crash;
+mod team;
 mod tidy;
