@@ -232,24 +232,28 @@ async fn a_worker_killed_mid_wave_leaves_its_accounts_to_a_restart_after_the_lea
     let (Some(one_db), Some(team_db)) = (support::postgres_db().await, support::postgres_db().await) else { return };
     let one = workspace(&one_db, "").await;
     let team = workspace(&team_db, "").await;
-    let lease = [("CUTOVER_LEASE_SECS", "3")];
+    let lease = ("CUTOVER_LEASE_SECS", "5");
+    let mut died = 0;
     for day in &DAYS[..4] {
         let out = support::cutover(one.path()).args(run_args(day)).output().unwrap();
         assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
-        // Two workers; on the day the accounts are first rated, one dies holding its page's
-        // claims (`team.claimed` aborts the process like a SIGKILL).
-        let mut dying = spawn(team.path(), &run_args(day), &[lease[0], ("CUTOVER_FAILPOINT", "team.claimed")]);
-        let other = spawn(team.path(), &run_args(day), &lease);
-        finish_all(vec![(format!("worker on {day}"), other)]);
-        let status = dying.wait().unwrap();
-        if *day == DAYS[1] {
-            assert!(status.code().is_none_or(|c| c != 0), "the dying worker died: {status:?}");
+        // A worker dies holding the claims of its first page (`team.claimed` aborts the process
+        // like a SIGKILL); a second worker, started while those claims are live, leaves them.
+        let dying = spawn(team.path(), &run_args(day), &[lease, ("CUTOVER_FAILPOINT", "team.claimed")]);
+        let status = dying.wait_with_output().unwrap().status;
+        if status.code().is_none_or(|c| c > 1) {
+            died += 1;
         }
+        let other = spawn(team.path(), &run_args(day), &[lease]);
+        finish_all(vec![(format!("worker on {day}"), other)]);
+        let counts = |ws: &Path| json(ws, &["status", "--wave", WAVE, "--format", "json"])["waves"].clone();
+        eprintln!("{day}: worker died: {status:?}; after the other worker: {}", counts(team.path()));
         // A restart after the lease finishes what the dead one held.
-        std::thread::sleep(std::time::Duration::from_secs(4));
-        let out = support::cutover(team.path()).args(run_args(day)).env(lease[0].0, lease[0].1).output().unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(6));
+        let out = support::cutover(team.path()).args(run_args(day)).env(lease.0, lease.1).output().unwrap();
         assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
     }
+    assert!(died > 0, "a worker died holding claims");
     let (a, b) = (end_state(one.path()), end_state(team.path()));
     consistent(&b);
     assert!(a.accounts.values().any(|(s, ..)| s == "notified"), "{:?}", a.accounts);
