@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 pub async fn run(what: BenchWhat) -> Result<u8, Failure> {
     match what {
-        BenchWhat::Pipeline { accounts, store, dir, keep, seed, format, workers } => {
-            pipeline(accounts, seed, store, dir, keep, format, workers).await
+        BenchWhat::Pipeline { accounts, store, dir, keep, seed, format, workers, until } => {
+            pipeline(accounts, seed, store, dir, keep, format, (workers, until)).await
         }
         BenchWhat::Rate { lines } => rate(lines),
         BenchWhat::Gen { rows, dir, seed } => generate(rows, &dir, seed).map_err(Failure::operational).map(|_| 0),
@@ -129,7 +129,7 @@ async fn pipeline(
     dir: Option<PathBuf>,
     keep: bool,
     format: super::PipelineFormat,
-    workers: usize,
+    (workers, until): (usize, Option<chrono::NaiveDate>),
 ) -> Result<u8, Failure> {
     let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("cutover-bench-{}", std::process::id())));
     if dir.exists() {
@@ -146,13 +146,14 @@ async fn pipeline(
     let load_before = load_average();
     let clock = std::sync::Arc::new(crate::bench::StageClock::enabled());
     let started = Instant::now();
-    let run = super::commands::demo_flow(&dir, accounts, seed, None, store.as_deref(), clock.clone(), workers).await?;
+    let run = super::commands::demo_flow(&dir, accounts, seed, until, store.as_deref(), clock.clone(), workers).await?;
     let total = started.elapsed();
     run.engine.store.close().await;
     drop(run);
     let stages = clock.stages();
     let t = Instant::now();
-    let again = super::commands::demo_flow(&dir, accounts, seed, None, store.as_deref(), Default::default(), workers).await?;
+    let again =
+        super::commands::demo_flow(&dir, accounts, seed, until, store.as_deref(), Default::default(), workers).await?;
     let rerun = t.elapsed();
     let rerun_changes = again.changes;
     let state_bytes = again.engine.store.size_bytes().await.ok().map(|b| b as u64);

@@ -426,6 +426,11 @@ pub enum BenchWhat {
         /// --store; on SQLite the writers take turns).
         #[arg(long, default_value_t = 1, value_name = "N")]
         workers: usize,
+        /// Stop the simulated clock before DATE (YYYY-MM-DD), as `demo --until` does. The first
+        /// simulated day (2017-04-05) rates and reconciles every dated wave's accounts at once:
+        /// `--until 2017-04-06` times that bulk alone.
+        #[arg(long, value_name = "DATE", value_parser = parse_date)]
+        until: Option<chrono::NaiveDate>,
     },
     /// Generate N synthetic bill lines in memory (in bounded chunks), rate them with the pure
     /// rating step on one core, and print lines per second, wall time, peak memory and the machine.

@@ -401,7 +401,7 @@ impl Engine {
         let wave = self.runnable_wave(id)?;
         let policy = Policy::of(wave);
         let catalog = &self.plan.catalog;
-        self
+        let stage = self
             .pages(id, &[State::Rated], None, "reconcile", async |rows| {
                 let pairs = self.load(&rows, ctx).await?;
                 let numbers: Vec<String> = rows.iter().map(|r| r.account_number.clone()).collect();
@@ -465,7 +465,8 @@ impl Engine {
                 tx.commit().await.map_err(|e| self.store.err(e))?;
                 Ok(r)
             })
-            .await
+            .await?;
+        Ok(stage)
     }
 
     /// The wave's gate, from its latest recorded reconciliation run (the reconcile stage records

@@ -22,7 +22,11 @@ pub const DEFAULT_LEASE_SECS: i64 = 300;
 
 /// The lease length: `CUTOVER_LEASE_SECS`, else [`DEFAULT_LEASE_SECS`].
 pub fn lease_secs() -> i64 {
-    std::env::var("CUTOVER_LEASE_SECS").ok().and_then(|v| v.trim().parse().ok()).filter(|s| *s > 0).unwrap_or(DEFAULT_LEASE_SECS)
+    std::env::var("CUTOVER_LEASE_SECS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(DEFAULT_LEASE_SECS)
 }
 
 /// A wall-clock time as stored: fixed width, so text order is time order.

@@ -46,8 +46,7 @@ impl NoticeRow {
     /// A notice another worker is sending right now (its claim is live), as opposed to one left
     /// `sending` by a crash (delivery unknown).
     pub fn in_flight_live(&self, now: DateTime<Utc>) -> bool {
-        self.state == "sending"
-            && super::lease::owner_alive(self.owner.as_deref(), self.lease_until.as_deref(), now)
+        self.state == "sending" && super::lease::owner_alive(self.owner.as_deref(), self.lease_until.as_deref(), now)
     }
 }
 

@@ -101,7 +101,10 @@ fn end_state(ws: &Path) -> EndState {
         .unwrap()
         .iter()
         .map(|a| {
-            (s(&a["account_number"]), (s(&a["state"]), s(&a["cutover_date"]), s(&a["first_new_bill_date"]), s(&a["notice_date"])))
+            (
+                s(&a["account_number"]),
+                (s(&a["state"]), s(&a["cutover_date"]), s(&a["first_new_bill_date"]), s(&a["notice_date"])),
+            )
         })
         .collect();
     let journal = json(ws, &["journal", "--wave", WAVE, "--format", "json"]);
@@ -208,8 +211,9 @@ async fn three_runs_two_switches_and_a_notify_at_once_end_like_one_run() {
 async fn three_notify_processes_over_smtp_send_once_and_report_no_unknown() {
     let Some(db) = support::postgres_db().await else { return };
     let Some(server) = Server::start(None, &["--delay-ms", "30"]) else { return };
-    let ws = workspace(&db, &format!("mail: {{ transport: smtp, host: 127.0.0.1, port: {}, tls: none }}\n", server.port))
-        .await;
+    let ws =
+        workspace(&db, &format!("mail: {{ transport: smtp, host: 127.0.0.1, port: {}, tls: none }}\n", server.port))
+            .await;
     let out = support::cutover(ws.path()).args(run_args("2017-05-01")).output().unwrap();
     assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
     let args = ["notify", "--wave", WAVE, "--as-of", "2017-06-01"];
