@@ -211,6 +211,7 @@ impl<'a> Notifier<'a> {
         let mut unknown = std::collections::BTreeSet::new();
         for n in self.store().notices(&self.wave.id, Some("sending")).await? {
             // Another live worker is sending it right now: neither unknown nor this worker's.
+            // Real clock: a worker's lease runs on the wall clock, not the run's day.
             if n.in_flight_live(Utc::now()) {
                 r.notes.push(format!(
                     "{}: being sent by {} (lease until {})",
@@ -537,6 +538,7 @@ impl<'a> Notifier<'a> {
         // Taken atomically: if another process took it first, this one does not send it.
         // Real clock: the claim compares it with a retry's real due time.
         // A notice left `sending` is taken over only from a dead worker, and by one worker only.
+        // Real clock: leases run on the wall clock.
         let live = notice.in_flight_live(Utc::now());
         if notice.state == "sending" && live {
             return Ok(Outcome::Skipped);
