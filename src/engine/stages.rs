@@ -186,6 +186,8 @@ impl Engine {
             return Ok(report);
         }
         let secs = crate::store::lease::lease_secs();
+        // A crashed worker of this host holds nothing any more.
+        self.store.reap_dead_claims().await?;
         self.progress.start(&format!("{stage} {wave}"), total as u64);
         let mut after = String::new();
         while !self.stop.load(std::sync::atomic::Ordering::SeqCst) {

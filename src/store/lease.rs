@@ -82,6 +82,25 @@ impl Store {
         if res.rows_affected() == 1 {
             return Ok(None);
         }
+        // Held by a worker of this host whose process is gone (a crash): taken over at once,
+        // by one taker only (the update names the dead owner).
+        if let Some(h) = self.lease_holder(name).await?
+            && !owner_alive(Some(&h.owner), Some(&h.expires_at), now)
+        {
+            let res =
+                sqlx::query("UPDATE lease SET owner = $1, since = $2, expires_at = $3 WHERE name = $4 AND owner = $5")
+                    .bind(owner)
+                    .bind(stamp(now))
+                    .bind(stamp(until))
+                    .bind(name)
+                    .bind(&h.owner)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| self.err(e))?;
+            if res.rows_affected() == 1 {
+                return Ok(None);
+            }
+        }
         Ok(Some(self.lease_holder(name).await?.unwrap_or(LeaseHolder {
             owner: "another worker".into(),
             since: "a moment ago".into(),
@@ -166,6 +185,38 @@ impl Store {
             rows.iter().map(Self::account_row).collect::<Result<_, _>>().map_err(|e| self.err(e))?;
         out.sort_by(|a, b| a.account_number.cmp(&b.account_number));
         Ok(out)
+    }
+
+    /// Lets go the live-looking claims of workers of this host whose process is gone (a crash):
+    /// their accounts need not wait for the lease. Returns how many accounts were freed.
+    pub async fn reap_dead_claims(&self) -> Result<u64, StoreError> {
+        let now = Utc::now();
+        let rows = sqlx::query(
+            "SELECT DISTINCT claim_owner, claim_until FROM account WHERE claim_owner IS NOT NULL AND claim_until >= $1",
+        )
+        .bind(stamp(now))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        let mut freed = 0;
+        for r in rows {
+            let (owner, until): (String, String) =
+                (r.try_get(0).map_err(|e| self.err(e))?, r.try_get(1).map_err(|e| self.err(e))?);
+            if owner_alive(Some(&owner), Some(&until), now) {
+                continue;
+            }
+            freed += self.release_claims_counted(&owner).await?;
+        }
+        Ok(freed)
+    }
+
+    async fn release_claims_counted(&self, owner: &str) -> Result<u64, StoreError> {
+        let res = sqlx::query("UPDATE account SET claim_owner = NULL, claim_until = NULL WHERE claim_owner = $1")
+            .bind(owner)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(res.rows_affected())
     }
 
     /// Lets every claim of `owner` go.
