@@ -265,3 +265,18 @@ async fn a_worker_killed_mid_wave_leaves_its_accounts_to_a_restart_after_the_lea
     assert_eq!(a.transitions, b.transitions, "each change exactly once");
     assert_eq!(a.notices, b.notices);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_runs_on_one_sqlite_store_wait_for_each_other_and_never_say_database_is_locked() {
+    let ws = workspace("sqlite://.cutover/state.db", "").await;
+    for day in &DAYS[..4] {
+        let children: Vec<_> = (0..2).map(|_| spawn(ws.path(), &run_args(day), &[])).collect();
+        for c in children {
+            let out = c.wait_with_output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!err.contains("database is locked"), "{err}");
+            assert!(out.status.code().is_some_and(|c| c <= 1), "{day}: {err}");
+        }
+    }
+    consistent(&end_state(ws.path()));
+}
