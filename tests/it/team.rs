@@ -1,7 +1,9 @@
 //! Team mode (issue 12): several `cutover` processes on one PostgreSQL store end where one process
 //! ends: the same state for every account, the same set of journal transitions (none twice), one
 //! notice per account, one import-file row per cut-over account, and no exit 3. A worker killed
-//! mid-wave leaves claims that lapse after the lease; a restart then finishes every account once.
+//! mid-wave leaves claims that another worker (it is on this host and sees the process gone) or a
+//! restart after the lease takes over; every account is then finished once. Two runs at once on
+//! one SQLite store wait for each other.
 
 use super::smtp::Server;
 use super::support;
