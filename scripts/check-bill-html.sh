@@ -37,7 +37,7 @@ chrome() {
 chrome --dump-dom "file://$work/bill.html" >"$work/dom.html" || fail "chromium could not load the bill (see $work/chromium.log)"
 for needle in 'id="payment-stub"' 'id="amount-due">USD 3,354.40' 'id="total">USD 3,354.40' 'INV-A001-201704' \
   'Cascade Logistics LLC' 'P.O. Box 2712' 'Portland, OR 97208-2712' 'How to read your bill' 'Partial period' \
-  '14/30 days x 2 x 300.00' 'Subtotal Colocation Space'; do
+  '14/30 days x 2 x 300.00' 'Subtotal Colocation Space' 'id="preview"' '<h1>PREVIEW</h1>'; do
   grep -qF -- "$needle" "$work/dom.html" || fail "the rendered bill lacks: $needle"
 done
 grep -qE '(src|href)="https?:' "$work/dom.html" && fail "the bill loads an external asset"

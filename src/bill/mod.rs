@@ -57,6 +57,8 @@ struct JsonBill<'a> {
     #[serde(flatten)]
     header: Header,
     remit_to: &'a [String],
+    /// `invoice`, or `preview` for a period the new system does not bill (yet) for the account.
+    document: &'static str,
     not_billed: Vec<&'a str>,
     /// On the first new bill: who bills the last legacy period's usage (SPEC §4).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -82,6 +84,7 @@ pub fn render(account_name: &str, r: &Rated, remit_to: &[String], format: Format
             account_name,
             header,
             remit_to,
+            document: if r.preview { "preview" } else { "invoice" },
             not_billed: r.issues.iter().map(|i| i.reason.as_str()).collect(),
             usage_handover: r.handover.map(|h| UsageHandover {
                 usage_start: h.usage_start,
@@ -163,13 +166,26 @@ fn kind(l: &BillLine) -> &'static str {
 fn unit_price(l: &BillLine) -> String {
     match l.calculation {
         crate::rate::Calculation::Graduated { .. } => "tiered".to_string(),
-        _ => l.unit_price.to_string(),
+        _ => money(l.unit_price),
     }
 }
 
 fn long_date(d: NaiveDate) -> String {
     d.format("%b %-d, %Y").to_string()
 }
+
+/// A line's quantity for people: thousands separated, with its unit when it has one (`197 Mbps`).
+fn quantity(l: &BillLine) -> String {
+    let q = money(l.quantity.normalize());
+    match &l.uom {
+        Some(u) => format!("{q} {u}"),
+        None => q,
+    }
+}
+
+/// What a preview says instead of asking for payment.
+const PREVIEW_NOTE: &str = "Preview: this is not an invoice and nothing is due. It shows how this \
+     period would be billed in the new format; your bills in this format start with your first new bill.";
 
 fn service_period(l: &BillLine) -> String {
     if l.service_start == l.service_end {
@@ -221,8 +237,12 @@ fn text(name: &str, r: &Rated, h: &Header, remit_to: &[String]) -> Result<String
     let biller = remit_to.first().map_or("", String::as_str);
     let mut s = String::new();
     let rule = |c: char| c.to_string().repeat(WIDTH);
-    writeln!(s, "{biller:<60}{:>18}", "INVOICE")?;
+    writeln!(s, "{biller:<60}{:>18}", if r.preview { "PREVIEW" } else { "INVOICE" })?;
     writeln!(s, "{}", rule('='))?;
+    if r.preview {
+        writeln!(s, "{}", wrap(PREVIEW_NOTE, WIDTH, ""))?;
+        writeln!(s, "{}", rule('-'))?;
+    }
     writeln!(s, "Account       {}  {name}", b.account_number)?;
     writeln!(s, "Invoice       {}", h.invoice_number)?;
     writeln!(
@@ -249,7 +269,8 @@ fn text(name: &str, r: &Rated, h: &Header, remit_to: &[String]) -> Result<String
             any_partial |= l.partial;
             let mark = if l.partial { " *" } else { "" };
             writeln!(s, "    {:<44}{:>10}{:>20}", format!("{}{mark}", l.charge), kind(l), money(l.amount))?;
-            writeln!(s, "      {}{}", service_period(l), if l.partial { "  (partial period)" } else { "" })?;
+            let used = if l.charge_type == LineType::Usage { format!("  ({})", quantity(l)) } else { String::new() };
+            writeln!(s, "      {}{}{used}", service_period(l), if l.partial { "  (partial period)" } else { "" })?;
             writeln!(s, "      {}", l.calculation)?;
         }
         writeln!(s, "  {:<56}{:>20}", format!("Subtotal {group}"), money(sub))?;
@@ -302,7 +323,7 @@ fn html(name: &str, r: &Rated, h: &Header, remit_to: &[String]) -> Result<String
                     minijinja::context! {
                         product => first.then(|| l.product.to_string()), charge => &*l.charge,
                         type => l.charge_type.as_str(), kind => kind(l), service => service_period(l),
-                        partial => l.partial, quantity => l.quantity.normalize().to_string(),
+                        partial => l.partial, quantity => quantity(l),
                         unit_price => unit_price(l), amount => money(l.amount), calculation => l.calculation.to_string(),
                     }
                 })
@@ -317,6 +338,7 @@ fn html(name: &str, r: &Rated, h: &Header, remit_to: &[String]) -> Result<String
         period_start => long_date(b.period_start), period_end => long_date(b.period_end), total => money(b.total),
         groups, handover => r.handover.as_ref().map(|h| h.words()),
         issues => r.issues.iter().map(|i| i.reason.clone()).collect::<Vec<_>>(),
+        preview => r.preview.then_some(PREVIEW_NOTE),
     };
     crate::output::render_html(TEMPLATE, ctx)
 }

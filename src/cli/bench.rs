@@ -7,12 +7,97 @@
 //! differ and about 0.1% are missing on one side (half on each). `bench reconcile` merges the two
 //! files with [`crate::reconcile::bulk::merge`] and writes every differing account-period to a CSV.
 
-use super::BenchWhat;
 use super::Failure;
 use crate::domain::Decimal;
 use crate::reconcile::bulk::{self, Diff};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// Benchmarks anyone can run (no workspace needed): `bench rate`, the rating engine;
+/// `bench gen` and `bench reconcile`, the comparison scripts/bench-reconcile.sh times.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub what: BenchWhat,
+}
+
+impl Args {
+    pub async fn run(self, _cx: &super::commands::Cx) -> Result<u8, Failure> {
+        run(self.what).await
+    }
+}
+
+/// The formats of `cutover bench pipeline`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PipelineFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchWhat {
+    /// Run the demo flow (generate, extract, rate, reconcile, notify, switch) in a scratch folder
+    /// and print per stage its wall time, rows or accounts per second and peak memory, then the
+    /// totals, the sizes, a rerun, the machine, and how long the sqlite3 shell takes to copy the
+    /// same legacy database (when `sqlite3` is installed).
+    Pipeline {
+        /// How many legacy accounts to generate.
+        #[arg(long, default_value_t = 2000)]
+        accounts: usize,
+        /// The state store to use (default: SQLite in the scratch folder). It must hold no
+        /// extraction yet: the benchmark writes to it.
+        #[arg(long, value_name = "URL")]
+        store: Option<String>,
+        /// The scratch folder (must not exist; default: a new one under the temp dir, removed after).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Keep the scratch folder.
+        #[arg(long)]
+        keep: bool,
+        #[arg(long, default_value_t = 2017)]
+        seed: u64,
+        #[arg(long, value_enum, default_value = "text")]
+        format: PipelineFormat,
+        /// Worker threads for the rate and reconcile stages (compare 1 with 2 on a PostgreSQL
+        /// --store; on SQLite the writers take turns).
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        workers: usize,
+        /// Stop the simulated clock before DATE (YYYY-MM-DD), as `demo --until` does. The first
+        /// simulated day (2017-04-05) rates and reconciles every dated wave's accounts at once:
+        /// `--until 2017-04-06` times that bulk alone.
+        #[arg(long, value_name = "DATE", value_parser = super::parse_date)]
+        until: Option<chrono::NaiveDate>,
+    },
+    /// Generate N synthetic bill lines in memory (in bounded chunks), rate them with the pure
+    /// rating step on one core, and print lines per second, wall time, peak memory and the machine.
+    Rate {
+        /// How many lines to rate (at least).
+        #[arg(long, default_value_t = 5_000_000)]
+        lines: u64,
+    },
+    /// Generate legacy.csv and new.csv (account-period totals) in DIR for the reconciliation
+    /// benchmark.
+    Gen {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 2017)]
+        seed: u64,
+    },
+    /// Compare two account-period CSV files (sorted by account and period); write the
+    /// differences to OUT.
+    Reconcile {
+        #[arg(long)]
+        legacy: PathBuf,
+        #[arg(long)]
+        new: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "0.01")]
+        tolerance: crate::domain::Decimal,
+    },
+}
 
 pub async fn run(what: BenchWhat) -> Result<u8, Failure> {
     match what {
@@ -128,7 +213,7 @@ async fn pipeline(
     store: Option<String>,
     dir: Option<PathBuf>,
     keep: bool,
-    format: super::PipelineFormat,
+    format: PipelineFormat,
     (workers, until): (usize, Option<chrono::NaiveDate>),
 ) -> Result<u8, Failure> {
     let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("cutover-bench-{}", std::process::id())));
@@ -146,14 +231,14 @@ async fn pipeline(
     let load_before = load_average();
     let clock = std::sync::Arc::new(crate::bench::StageClock::enabled());
     let started = Instant::now();
-    let run = super::commands::demo_flow(&dir, accounts, seed, until, store.as_deref(), clock.clone(), workers).await?;
+    let run = super::demo::demo_flow(&dir, accounts, seed, until, store.as_deref(), clock.clone(), workers).await?;
     let total = started.elapsed();
     run.engine.store.close().await;
     drop(run);
     let stages = clock.stages();
     let t = Instant::now();
     let again =
-        super::commands::demo_flow(&dir, accounts, seed, until, store.as_deref(), Default::default(), workers).await?;
+        super::demo::demo_flow(&dir, accounts, seed, until, store.as_deref(), Default::default(), workers).await?;
     let rerun = t.elapsed();
     let rerun_changes = again.changes;
     let state_bytes = again.engine.store.size_bytes().await.ok().map(|b| b as u64);
@@ -206,10 +291,10 @@ async fn pipeline(
         let _ = std::fs::remove_dir_all(&dir);
     }
     match format {
-        super::PipelineFormat::Json => {
+        PipelineFormat::Json => {
             println!("{}", serde_json::to_string_pretty(&report).map_err(Failure::operational)?)
         }
-        super::PipelineFormat::Text => print!("{}", pipeline_text(&report)),
+        PipelineFormat::Text => print!("{}", pipeline_text(&report)),
     }
     Ok(0)
 }

@@ -17,6 +17,20 @@ pub fn reporter() -> Arc<dyn crate::engine::Progress> {
     }
 }
 
+/// A spinner for work of unknown length (ticking on its own), on a terminal only.
+pub fn spinner(message: &str) -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let s = ProgressBar::new_spinner();
+    s.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    s.set_message(message.to_string());
+    s.enable_steady_tick(std::time::Duration::from_millis(120));
+    Some(s)
+}
+
 impl crate::engine::Progress for Bar {
     fn start(&self, stage: &str, total: u64) {
         let bar = if total == 0 { ProgressBar::new_spinner() } else { ProgressBar::new(total) };

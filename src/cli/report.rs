@@ -42,6 +42,8 @@ struct StatusRow<'a> {
     notice_date: Option<chrono::NaiveDate>,
 }
 
+/// `status`: one account (its dates, legacy suppression, journal and quarantined rows), or the
+/// waves (accounts per state, loads, warnings, quarantine), or the accounts in one state.
 pub async fn status(
     engine: &Engine,
     wave: Option<&str>,
@@ -49,89 +51,98 @@ pub async fn status(
     state: Option<crate::domain::State>,
     format: Format,
 ) -> Result<String> {
-    let store = &engine.store;
-    if let Some(acct) = account {
-        let row = store.account(acct).await?;
-        let journal = store.journal(acct).await?;
-        let quarantine = store.quarantine(Some(acct)).await?;
-        if row.is_none() && quarantine.is_empty() {
-            return Err(Failure::input(anyhow::anyhow!(
-                "no account {acct} in the state store (run `cutover extract` first?)"
-            )));
-        }
-        let legacy_billing = store.legacy_billing(acct).await?;
-        let cut = store.cutover(acct).await?;
-        let suppression = match &cut {
-            Some(c) => Some(Suppression::of(engine, c).await?),
-            None => None,
-        };
-        if format == Format::Json {
-            #[derive(Serialize)]
-            struct One<'a> {
-                account: Option<&'a crate::store::AccountRow>,
-                legacy_billing: Option<String>,
-                suppression: Option<&'a Suppression>,
-                journal: &'a [crate::store::JournalRow],
-                quarantined: &'a [crate::extract::Quarantined],
-            }
-            return json(&One {
-                account: row.as_ref(),
-                legacy_billing,
-                suppression: suppression.as_ref(),
-                journal: &journal,
-                quarantined: &quarantine,
-            })
-            .map_err(Failure::operational);
-        }
-        let mut o = String::new();
-        if let Some(r) = &row {
-            let _ = writeln!(
-                o,
-                "account {}  wave {}  state {}",
-                r.account_number,
-                r.wave.as_deref().unwrap_or("-"),
-                r.state
-            );
-            let _ = writeln!(
-                o,
-                "  cut-over {}  first new bill {}  notice {}",
-                r.cutover_date.map_or("-".into(), |d| d.to_string()),
-                r.first_new_bill_date.map_or("-".into(), |d| d.to_string()),
-                r.notice_date.map_or("-".into(), |d| d.to_string())
-            );
-            if let Some(lb) = legacy_billing {
-                let _ = writeln!(o, "  legacy billing {lb}");
-            }
-            if let Some(s) = &suppression {
-                let _ = writeln!(
-                    o,
-                    "  legacy suppression: last legacy service day {}, suppress billing from {}, stop payment \
-                     retries from {}; final usage bill by the legacy system: {} ({})",
-                    s.last_legacy_service_through,
-                    s.suppress_billing_from,
-                    s.stop_payment_retries_from,
-                    s.final_usage_bill,
-                    s.usage_period
-                );
-                let _ = writeln!(
-                    o,
-                    "  load set {} ({}); load {}{}",
-                    s.set,
-                    if s.written { "suppression record written" } else { "files not written yet" },
-                    s.load_status,
-                    s.target_id.as_deref().map(|t| format!(", target id {t}")).unwrap_or_default()
-                );
-            }
-        }
-        let _ = writeln!(o, "journal:");
-        for j in &journal {
-            let _ = writeln!(o, "  {}  {:<11} -> {:<11} by {}: {}", j.at, j.from, j.to, j.actor, j.reason);
-        }
-        for q in &quarantine {
-            let _ = writeln!(o, "quarantined: {} row {}: {}", q.source, q.row, q.reason);
-        }
-        return Ok(o);
+    match account {
+        Some(acct) => account_status(engine, acct, format).await,
+        None => waves_status(engine, wave, state, format).await,
     }
+}
+
+async fn account_status(engine: &Engine, acct: &str, format: Format) -> Result<String> {
+    let store = &engine.store;
+    let row = store.account(acct).await?;
+    let journal = store.journal(acct).await?;
+    let quarantine = store.quarantine(Some(acct)).await?;
+    if row.is_none() && quarantine.is_empty() {
+        return Err(Failure::input(anyhow::anyhow!(
+            "no account {acct} in the state store (run `cutover extract` first?)"
+        )));
+    }
+    let legacy_billing = store.legacy_billing(acct).await?;
+    let cut = store.cutover(acct).await?;
+    let suppression = match &cut {
+        Some(c) => Some(Suppression::of(engine, c).await?),
+        None => None,
+    };
+    if format == Format::Json {
+        #[derive(Serialize)]
+        struct One<'a> {
+            account: Option<&'a crate::store::AccountRow>,
+            legacy_billing: Option<String>,
+            suppression: Option<&'a Suppression>,
+            journal: &'a [crate::store::JournalRow],
+            quarantined: &'a [crate::extract::Quarantined],
+        }
+        return json(&One {
+            account: row.as_ref(),
+            legacy_billing,
+            suppression: suppression.as_ref(),
+            journal: &journal,
+            quarantined: &quarantine,
+        })
+        .map_err(Failure::operational);
+    }
+    let mut o = String::new();
+    if let Some(r) = &row {
+        let _ =
+            writeln!(o, "account {}  wave {}  state {}", r.account_number, r.wave.as_deref().unwrap_or("-"), r.state);
+        let _ = writeln!(
+            o,
+            "  cut-over {}  first new bill {}  notice {}",
+            r.cutover_date.map_or("-".into(), |d| d.to_string()),
+            r.first_new_bill_date.map_or("-".into(), |d| d.to_string()),
+            r.notice_date.map_or("-".into(), |d| d.to_string())
+        );
+        if let Some(lb) = legacy_billing {
+            let _ = writeln!(o, "  legacy billing {lb}");
+        }
+        if let Some(s) = &suppression {
+            let _ = writeln!(
+                o,
+                "  legacy suppression: last legacy service day {}, suppress billing from {}, stop payment \
+                 retries from {}; final usage bill by the legacy system: {} ({})",
+                s.last_legacy_service_through,
+                s.suppress_billing_from,
+                s.stop_payment_retries_from,
+                s.final_usage_bill,
+                s.usage_period
+            );
+            let _ = writeln!(
+                o,
+                "  load set {} ({}); load {}{}",
+                s.set,
+                if s.written { "suppression record written" } else { "files not written yet" },
+                s.load_status,
+                s.target_id.as_deref().map(|t| format!(", target id {t}")).unwrap_or_default()
+            );
+        }
+    }
+    let _ = writeln!(o, "journal:");
+    for j in &journal {
+        let _ = writeln!(o, "  {}  {:<11} -> {:<11} by {}: {}", j.at, j.from, j.to, j.actor, j.reason);
+    }
+    for q in &quarantine {
+        let _ = writeln!(o, "quarantined: {} row {}: {}", q.source, q.row, q.reason);
+    }
+    Ok(o)
+}
+
+async fn waves_status(
+    engine: &Engine,
+    wave: Option<&str>,
+    state: Option<crate::domain::State>,
+    format: Format,
+) -> Result<String> {
+    let store = &engine.store;
     // The accounts of the view (a wave or all), a page at a time; with --state, those in it.
     let mut rows = Vec::new();
     let mut members = std::collections::HashSet::new();

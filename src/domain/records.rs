@@ -206,6 +206,16 @@ impl LegacyAccount {
         !self.services.is_empty() || !self.invoice_lines.is_empty()
     }
 
+    /// The first day on which [`LegacyAccount::known`] holds for this account viewed as of that
+    /// day (its first service or legacy bill), `None` when it never does. Asked of the whole
+    /// account, not of a view as of a day.
+    pub fn known_from(&self) -> Option<NaiveDate> {
+        let cycle_day = self.account.bill_cycle_day;
+        let lines = self.invoice_lines.iter().map(|l| l.period.bill_period(cycle_day).start);
+        let services = self.services.iter().map(|s| Period::billing(s.start_date, cycle_day).start);
+        lines.chain(services).min()
+    }
+
     /// The periods the legacy system billed, oldest first.
     pub fn legacy_periods(&self) -> Vec<Period> {
         let mut p: Vec<Period> = self.invoice_lines.iter().map(|l| l.period).collect();

@@ -19,7 +19,7 @@ use super::{Ctx, Engine, EngineError, StageReport};
 use crate::bill::money;
 use crate::domain::{Decimal, LegacyAccount, Period, State};
 use crate::notify::render::{LetterData, NoticeData, PreviewLine, Renderer};
-use crate::notify::transport::{Email, Mailer, SendError, write_atomically};
+use crate::notify::transport::{Email, FileBatch, Mailer, SendError, write_atomically};
 use crate::notify::{self, letter, notice_kind};
 use crate::plan::Wave;
 use crate::plan::schedule::{Schedule, schedule};
@@ -36,6 +36,20 @@ enum Outcome {
     Failed,
     Skipped,
     Held,
+}
+
+/// One notice of a page ([`Notifier::deliver_page`]), prepared before anything is written.
+struct PageNotice<'p> {
+    acct: &'p LegacyAccount,
+    sched: Schedule,
+    to: Vec<notify::EmailAddress>,
+    rejected: Vec<String>,
+    data: NoticeData,
+    rendered: crate::notify::render::Rendered,
+    kind: String,
+    message_id: String,
+    channel: &'static str,
+    recipients: String,
 }
 
 /// Everything one wave's notices share on one run.
@@ -108,10 +122,21 @@ impl Engine {
                 Err(e) => return Err(EngineError::Mail(format!("cannot reach the SMTP server: {e}"))),
             }
         }
-        match limited {
-            Some(rows) => n.deliver_all(rows, &mut r).await?,
-            None => n.deliver_due(&mut r).await?,
+        let due = match &limited {
+            Some(rows) => rows.len() as i64,
+            None => self.store.count_due(id, &[State::Reconciled], Some((Due::Notice, ctx.as_of))).await?,
+        };
+        if due > 0 {
+            self.progress.start(&format!("notify {id} {}", ctx.as_of), due as u64);
         }
+        let delivered = match limited {
+            Some(rows) => n.deliver_all(rows, &mut r).await,
+            None => n.deliver_due(&mut r).await,
+        };
+        if due > 0 {
+            self.progress.finish();
+        }
+        delivered?;
         n.retry_pending(&mut r).await?;
         n.letters_of_the_days(&mut r).await?;
         Ok(r)
@@ -332,14 +357,244 @@ impl<'a> Notifier<'a> {
                 break;
             }
             let pairs = self.engine.load(chunk, self.ctx).await?;
+            if matches!(self.mailer, Mailer::Outbox(_)) {
+                self.deliver_page(&pairs, r).await?;
+                continue;
+            }
             let jobs = pairs.iter().map(|(row, acct)| self.deliver(row, acct));
             let outcomes: Vec<Result<Outcome, EngineError>> =
                 futures_util::stream::iter(jobs).buffer_unordered(concurrency).collect().await;
             for o in outcomes {
                 self.count(o?, r);
             }
+            self.engine.progress.advance(chunk.len() as u64);
         }
         Ok(())
+    }
+
+    /// Step 4 into the outbox folder, a page at a time. Every notice there is safe to write again
+    /// (an email file or a letter, under a name of its own), so a page shares its durability:
+    /// its notices are recorded and taken (`sending`) in one transaction, committed before any file
+    /// is written; the files are written and made durable together ([`FileBatch`]: one filesystem
+    /// sync, then each folder once); then one transaction marks them `sent` and moves their
+    /// accounts to `notified`. The rules of [`Notifier::deliver`] hold: a row before its file, the
+    /// mark after it. A crash in between leaves the page's notices `sending`, and the next run
+    /// finishes them (step 1), writing the same files again. About 3 syncs a page instead of 6 a
+    /// notice (issue 11).
+    async fn deliver_page(
+        &self,
+        pairs: &[(AccountRow, LegacyAccount)],
+        r: &mut StageReport,
+    ) -> Result<(), EngineError> {
+        use std::collections::HashMap;
+        let id = self.wave.id.as_str();
+        let numbers: Vec<String> = pairs.iter().map(|(row, _)| row.account_number.clone()).collect();
+        // Read before the transaction (a scratch store has one connection).
+        let submitted = self.store().recipients_of(&numbers).await?;
+        let stored = self.store().verdicts(&numbers).await?;
+        let mut verdicts: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (account, data) in &stored {
+            verdicts.entry(account.as_str()).or_default().push(data.as_str());
+        }
+        let now = self.ctx.now();
+        // 1. What each notice says (pure), nothing written yet.
+        let mut closed = Vec::new();
+        let mut page = Vec::new();
+        for (row, acct) in pairs {
+            let number = row.account_number.as_str();
+            let Some(sched) = row.schedule() else { continue };
+            if acct.account.status == crate::domain::AccountStatus::Closed && row.state == State::Reconciled {
+                closed.push(number);
+                continue;
+            }
+            let raw = submitted.get(number).map_or(&acct.account.bill_to_email, |s| &s.emails);
+            let (to, rejected) = notify::recipients(raw);
+            let data = self.notice_data_from(acct, &sched, &to, verdicts.get(number).map_or(&[][..], |v| &v[..]))?;
+            let kind = notice_kind(sched.first_new_bill_date);
+            let message_id = notify::message_id(id, number, &kind, &self.domain);
+            let channel = if to.is_empty() { "print" } else { "email" };
+            let recipients = data.recipients.join(";");
+            let rendered = self.renderer.render(&data)?;
+            page.push(PageNotice { acct, sched, to, rejected, data, rendered, kind, message_id, channel, recipients });
+        }
+        // 2. Recorded and taken, in one transaction, before any file exists.
+        let mut taken = Vec::new();
+        let mut already_sent = Vec::new();
+        let mut tx = self.store().begin().await?;
+        for number in closed {
+            let why = "closed in the legacy system since it was reconciled: no notice, nothing to migrate";
+            let t = Transition { to: State::Held, ..self.transition(number, State::Reconciled, why, None) };
+            self.store().transition_in(&mut tx, &t).await?;
+            self.count(Outcome::Held, r);
+        }
+        for p in page {
+            let number = p.acct.account.account_number.as_str();
+            let claim = NewNotice {
+                wave: id,
+                account: number,
+                kind: &p.kind,
+                message_id: &p.message_id,
+                channel: p.channel,
+                recipients: &p.recipients,
+                at: now,
+            };
+            let notice = self.store().notice_claim_in(&mut tx, &claim).await?;
+            match notice.state.as_str() {
+                "sent" => {
+                    already_sent.push((p, notice.channel));
+                    continue;
+                }
+                "failed" => {
+                    self.count(Outcome::Failed, r);
+                    continue;
+                }
+                // Real clock: a retry is due once its real wait has passed (see `retry_pending`).
+                "retry"
+                    if notice
+                        .retry_at
+                        .as_deref()
+                        .and_then(|t| t.parse::<DateTime<Utc>>().ok())
+                        .is_some_and(|t| t > Utc::now()) =>
+                {
+                    self.count(Outcome::Retry, r);
+                    continue;
+                }
+                _ => {}
+            }
+            // Real clock: a live worker is writing it now (its lease runs on the wall clock).
+            if notice.in_flight_live(Utc::now()) {
+                continue;
+            }
+            // Real clock: the claim compares it with a retry's real due time.
+            if self.store().notice_start_in(&mut tx, id, number, &p.kind, true, Utc::now()).await? {
+                let (worker, secs) = (&self.engine.worker, crate::store::lease::lease_secs());
+                self.store().notice_owner_in(&mut tx, id, number, &p.kind, worker, secs).await?;
+                taken.push((p, notice));
+            }
+        }
+        tx.commit().await.map_err(|e| self.store().err(e))?;
+        for _ in &taken {
+            crate::failpoint::hit("notify.claimed");
+        }
+        // 3. The files, made durable together.
+        let mut files = FileBatch::default();
+        let mut written = Vec::with_capacity(taken.len());
+        for (p, notice) in taken {
+            let number = p.acct.account.account_number.as_str();
+            let mut channel = notice.channel.clone();
+            let mut rejected = p.rejected.clone();
+            let mut result = if channel == "print" {
+                self.page_letter(&mut files, &p)?
+            } else {
+                let email = Email {
+                    from: self.from.clone(),
+                    to: p.to.clone(),
+                    subject: p.rendered.subject.clone(),
+                    text: p.rendered.text.clone(),
+                    html: p.rendered.html.clone(),
+                    message_id: p.message_id.clone(),
+                    date: now.into(),
+                    file_stem: format!("{id}-{number}-{}", p.sched.first_new_bill_date),
+                };
+                match self.mailer.outbox_file(&email) {
+                    Ok(Some((path, bytes))) => {
+                        files.write(&path, &bytes).map_err(|e| SendError::Transient(format!("{}: {e}", path.display())))
+                    }
+                    Ok(None) => Err(SendError::Permanent("not an outbox".into())),
+                    Err(e) => Err(e),
+                }
+            };
+            if let Err(e) = &result
+                && channel == "email"
+                && !e.is_transient()
+            {
+                // The message cannot be built: the customer still hears from us, by letter. The
+                // row says `print` before the letter is written (as in `deliver`).
+                let why = format!("email refused for good ({e}); a letter is printed instead");
+                self.store().notice_reroute_to_print(id, number, &p.kind, &why).await?;
+                channel = "print".into();
+                rejected.push(why);
+                result = self.page_letter(&mut files, &p)?;
+            }
+            written.push((p, notice, channel, rejected, result));
+        }
+        if !files.is_empty()
+            && let Err(e) = files.commit()
+        {
+            let why = format!("{}: {e}", self.print_dir().display());
+            for w in &mut written {
+                if w.4.is_ok() {
+                    w.4 = Err(SendError::Transient(why.clone()));
+                }
+            }
+        }
+        for w in &written {
+            if w.4.is_ok() {
+                crate::failpoint::hit("notify.sent_unmarked");
+            }
+        }
+        // 4. Marked sent, with the accounts' transitions, in one transaction.
+        let mut tx = self.store().begin().await?;
+        for (p, channel) in &already_sent {
+            let number = p.acct.account.account_number.as_str();
+            let why = Self::notified_reason(channel, &p.message_id, &p.recipients, &p.rejected);
+            let t = Transition { to: State::Notified, ..self.transition(number, State::Reconciled, &why, None) };
+            self.store().transition_in(&mut tx, &t).await?;
+            self.count(Outcome::Sent, r);
+        }
+        for (p, notice, channel, rejected, result) in &written {
+            let number = p.acct.account.account_number.as_str();
+            let mark = |state, error, retry_at| NoticeMark {
+                wave: id,
+                account: number,
+                kind: &p.kind,
+                state,
+                error,
+                retry_at,
+                at: self.ctx.now(),
+            };
+            let outcome = match result {
+                Ok(()) => {
+                    self.store().notice_mark_in(&mut tx, &mark("sent", None, None)).await?;
+                    let why = Self::notified_reason(channel, &p.message_id, &p.recipients, rejected);
+                    let t =
+                        Transition { to: State::Notified, ..self.transition(number, State::Reconciled, &why, None) };
+                    self.store().transition_in(&mut tx, &t).await?;
+                    Outcome::Sent
+                }
+                Err(e) => {
+                    let attempts = u32::try_from(notice.attempts + 1).unwrap_or(u32::MAX);
+                    let error = e.to_string();
+                    let delivery = &self.engine.ws.config.delivery;
+                    if e.is_transient() && attempts < delivery.max_attempts {
+                        // Real clock: the retry is due after the backoff in real time.
+                        let wait = chrono::Duration::from_std(delivery.backoff(attempts)).unwrap_or_default();
+                        let m = NoticeMark {
+                            error: Some(&error),
+                            retry_at: Some(Utc::now() + wait),
+                            ..mark("retry", None, None)
+                        };
+                        self.store().notice_mark_in(&mut tx, &m).await?;
+                        Outcome::Retry
+                    } else {
+                        let m = NoticeMark { error: Some(&error), ..mark("failed", None, None) };
+                        self.store().notice_mark_in(&mut tx, &m).await?;
+                        Outcome::Failed
+                    }
+                }
+            };
+            self.count(outcome, r);
+        }
+        tx.commit().await.map_err(|e| self.store().err(e))?;
+        Ok(())
+    }
+
+    /// A page notice's printed letter, into the page's files.
+    fn page_letter(&self, files: &mut FileBatch, p: &PageNotice<'_>) -> Result<Result<(), SendError>, EngineError> {
+        let number = p.acct.account.account_number.as_str();
+        let html = self.renderer.render_letter(&self.letter_data(p.acct, p.data.clone()))?;
+        let path = self.print_dir().join(letter::letter_file_name(&self.wave.id, number, p.sched.first_new_bill_date));
+        Ok(files.write(&path, html.as_bytes()).map_err(|e| SendError::Transient(format!("{}: {e}", path.display()))))
     }
 
     fn count(&self, o: Outcome, r: &mut StageReport) {
@@ -434,15 +689,12 @@ impl<'a> Notifier<'a> {
     async fn letters_of_the_days(&self, r: &mut StageReport) -> Result<(), EngineError> {
         let id = &self.wave.id;
         let mut days: std::collections::BTreeMap<chrono::NaiveDate, Vec<String>> = Default::default();
-        for n in self.store().notices(id, Some("sent")).await? {
-            if n.channel != "print" {
-                continue;
-            }
-            let day = n.sent_at.as_deref().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.date_naive());
-            let first = n.kind.strip_prefix(notify::NOTICE_KIND).and_then(|k| k.strip_prefix('-'));
+        for (account, kind, sent_at) in self.store().printed_notices(id).await? {
+            let day = sent_at.as_deref().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.date_naive());
+            let first = kind.strip_prefix(notify::NOTICE_KIND).and_then(|k| k.strip_prefix('-'));
             let first = first.and_then(|d| d.parse::<chrono::NaiveDate>().ok());
             let (Some(day), Some(first)) = (day, first) else { continue };
-            days.entry(day).or_default().push(letter::letter_file_name(id, &n.account_number, first));
+            days.entry(day).or_default().push(letter::letter_file_name(id, &account, first));
         }
         let dir = self.print_dir();
         // A day file whose letters all moved to another day (a notice resent by a person's
@@ -632,6 +884,14 @@ impl<'a> Notifier<'a> {
         recipients: &str,
         rejected: &[String],
     ) -> Result<Outcome, EngineError> {
+        let why = Self::notified_reason(channel, message_id, recipients, rejected);
+        let t = Transition { to: State::Notified, ..self.transition(number, State::Reconciled, &why, None) };
+        self.store().transition(&t).await?;
+        Ok(Outcome::Sent)
+    }
+
+    /// The journal's reason for `reconciled → notified`.
+    fn notified_reason(channel: &str, message_id: &str, recipients: &str, rejected: &[String]) -> String {
         let mut why = if channel == "print" && rejected.iter().any(|r| r.starts_with("email refused")) {
             "notice printed for mailing".to_string()
         } else if channel == "print" {
@@ -642,9 +902,7 @@ impl<'a> Notifier<'a> {
         if !rejected.is_empty() {
             why.push_str(&format!("; rejected: {}", rejected.join("; ")));
         }
-        let t = Transition { to: State::Notified, ..self.transition(number, State::Reconciled, &why, None) };
-        self.store().transition(&t).await?;
-        Ok(Outcome::Sent)
+        why
     }
 
     /// What the notice says: dates, addresses, and a preview of the customer's first new bill.
@@ -653,6 +911,19 @@ impl<'a> Notifier<'a> {
         acct: &LegacyAccount,
         s: &Schedule,
         to: &[notify::EmailAddress],
+    ) -> Result<NoticeData, EngineError> {
+        let verdicts = self.store().verdicts(std::slice::from_ref(&acct.account.account_number)).await?;
+        let verdicts: Vec<&str> = verdicts.iter().map(|(_, data)| data.as_str()).collect();
+        self.notice_data_from(acct, s, to, &verdicts)
+    }
+
+    /// [`Notifier::notice_data`] from the account's stored period verdicts (JSON), read beforehand.
+    fn notice_data_from(
+        &self,
+        acct: &LegacyAccount,
+        s: &Schedule,
+        to: &[notify::EmailAddress],
+        verdicts: &[&str],
     ) -> Result<NoticeData, EngineError> {
         let catalog = &self.engine.plan.catalog;
         let period = Period::of(s.first_new_bill_date);
@@ -696,9 +967,8 @@ impl<'a> Notifier<'a> {
                 ),
             }
         });
-        let verdicts = self.store().verdicts(std::slice::from_ref(&acct.account.account_number)).await?;
         let mut reasons = Vec::new();
-        for (_, data) in &verdicts {
+        for data in verdicts {
             let v: crate::reconcile::PeriodVerdict = serde_json::from_str(data).map_err(|e| {
                 crate::store::StoreError::Corrupt(format!("verdict of {}: {e}", acct.account.account_number))
             })?;
@@ -745,7 +1015,11 @@ impl<'a> Notifier<'a> {
                             group: l.group.to_string(),
                             product: l.product.to_string(),
                             charge: l.charge.to_string(),
-                            service_period: format!("{} – {}", l.service_start, l.service_end),
+                            service_period: if l.service_start == l.service_end {
+                                long_date(l.service_start)
+                            } else {
+                                format!("{} - {}", long_date(l.service_start), long_date(l.service_end))
+                            },
                             amount: money(l.amount),
                         })
                         .collect()

@@ -75,6 +75,40 @@ impl Engine {
         Ok(rep)
     }
 
+    /// Stamps a report with its context: as of, made when and by whom, and the wave's accounts it
+    /// leaves out (a quarantined legacy row, closed in the legacy system).
+    /// `generated_at` is the wall clock (the caller reads it; stages take time from `ctx`).
+    pub async fn stamp(
+        &self,
+        rep: &mut Reconciliation,
+        ctx: &Ctx,
+        generated_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), EngineError> {
+        let mut members = std::collections::HashSet::new();
+        let mut after = String::new();
+        loop {
+            let rows = self.store.wave_accounts(&rep.wave, &State::ALL, None, &after, super::BATCH).await?;
+            let Some(last) = rows.last() else { break };
+            after = last.account_number.clone();
+            members.extend(rows.into_iter().map(|r| r.account_number));
+        }
+        let quarantined: std::collections::HashSet<String> = self
+            .store
+            .quarantine(None)
+            .await?
+            .into_iter()
+            .filter_map(|q| q.account_number.filter(|a| members.contains(a)))
+            .collect();
+        rep.context = Some(report::ReportContext {
+            as_of: ctx.as_of,
+            generated_at,
+            operator: ctx.actor.clone(),
+            quarantined: quarantined.len() as u64,
+            closed: u64::try_from(self.store.closed_held(&rep.wave).await?).unwrap_or(0),
+        });
+        Ok(())
+    }
+
     /// The wave's latest gate promotion.
     pub(super) async fn promotion(&self, wave: &str) -> Result<Option<Promotion>, EngineError> {
         let events = self.store.wave_journal(wave, Some(PROMOTE)).await?;

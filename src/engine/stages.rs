@@ -141,7 +141,8 @@ impl Engine {
     /// system or there (scheduled, and not held, quarantined or rolled back), else in steady state.
     pub async fn bill_terms(&self, account: &str) -> Result<crate::rate::Terms, EngineError> {
         let Some(row) = self.store.account(account).await? else { return Ok(crate::rate::Terms::default()) };
-        let moving = matches!(row.state, State::Rated | State::Reconciled | State::Notified | State::CutOver);
+        let moving =
+            matches!(row.state, State::Rated | State::Reconciled | State::Notified | State::CutOver | State::Loaded);
         let wave = row.wave.as_deref().and_then(|w| self.plan.wave(w));
         Ok(match (moving, wave) {
             (true, Some(w)) => Self::terms(w, row.schedule().as_ref()),
@@ -180,7 +181,8 @@ impl Engine {
         stage: &str,
         mut f: impl AsyncFnMut(Vec<AccountRow>) -> Result<StageReport, EngineError>,
     ) -> Result<StageReport, EngineError> {
-        let total = self.store.count_wave(wave, states).await?;
+        // Only the accounts due count, so a day with nothing to do draws no bar.
+        let total = self.store.count_due(wave, states, due).await?;
         let mut report = StageReport::default();
         if total == 0 {
             return Ok(report);
@@ -188,7 +190,11 @@ impl Engine {
         let secs = crate::store::lease::lease_secs();
         // A crashed worker of this host holds nothing any more.
         self.store.reap_dead_claims().await?;
-        self.progress.start(&format!("{stage} {wave}"), total as u64);
+        let label = match due {
+            Some((_, day)) => format!("{stage} {wave} {day}"),
+            None => format!("{stage} {wave}"),
+        };
+        self.progress.start(&label, total as u64);
         let mut after = String::new();
         while !self.stop.load(std::sync::atomic::Ordering::SeqCst) {
             let rows = self.store.claim_accounts(wave, states, due, &after, BATCH, &self.worker, secs).await?;
@@ -211,6 +217,11 @@ impl Engine {
     pub async fn run_wave(&self, id: &str, ctx: &Ctx, mailer: &Mailer) -> Result<RunReport, EngineError> {
         let wave = self.runnable_wave(id)?;
         self.ensure_fresh(wave, ctx).await?;
+        // Nothing due for any stage (one query): only the gate is read, for the caller.
+        if self.store.wave_idle(id, ctx.as_of).await? {
+            let gate = Some(self.gate(id).await?.verdict);
+            return Ok(RunReport { wave: id.to_string(), as_of: ctx.as_of.to_string(), gate, ..RunReport::default() });
+        }
         let t = self.clock.start();
         let rated = self.rate_wave(id, ctx).await?;
         self.clock.stop("rate", t, rated.accounts());
@@ -275,10 +286,25 @@ impl Engine {
 
     async fn rate_pages(&self, id: &str, ctx: &Ctx) -> Result<StageReport, EngineError> {
         let wave = self.runnable_wave(id)?;
-        self.pages(id, &[State::Extracted], None, "rate", async |rows| {
+        let known = Some((Due::Known, ctx.as_of));
+        self.pages(id, &[State::Extracted], known, "rate", async |rows| {
             let pairs = self.load(&rows, ctx).await?;
+            // Not customers yet on this day: from when they are (the whole account, read before the
+            // transaction), so the daily runs until then do not load them again (issue 11).
+            let later: Vec<String> =
+                pairs.iter().filter(|(_, a)| !a.known()).map(|(row, _)| row.account_number.clone()).collect();
+            let wake: Vec<(String, Option<chrono::NaiveDate>)> = self
+                .store
+                .legacy_accounts(&later)
+                .await?
+                .iter()
+                .map(|a| (a.account.account_number.clone(), a.known_from()))
+                .collect();
             let mut r = StageReport::default();
             let mut tx = self.store.begin().await?;
+            for (number, day) in &wake {
+                self.store.set_not_before_in(&mut tx, number, *day).await?;
+            }
             for (_, acct) in &pairs {
                 let number = &acct.account.account_number;
                 // A closed account has nothing to move and no one to tell.

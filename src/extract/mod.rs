@@ -46,7 +46,30 @@ pub enum ExtractError {
     #[error("legacy database {url}: {source}")]
     Sql { url: String, source: sqlx::Error },
     #[error("{0}")]
-    Sink(#[from] crate::store::StoreError),
+    Sink(SinkError),
+}
+
+/// Why a sink could not take rows (for the state store, its error), kept whole for the message.
+/// The sink's own error type stays with the sink, so `extract` depends on nothing downstream.
+#[derive(Debug)]
+pub struct SinkError(pub Box<dyn std::error::Error + Send + Sync>);
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for SinkError {
+    fn from(e: E) -> SinkError {
+        SinkError(Box::new(e))
+    }
+}
+
+impl std::fmt::Display for SinkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<SinkError> for ExtractError {
+    fn from(e: SinkError) -> ExtractError {
+        ExtractError::Sink(e)
+    }
 }
 
 /// A row that could not be taken in, and why.
@@ -64,10 +87,10 @@ pub struct Quarantined {
 /// for a cross-row reason (duplicate id, unknown account).
 #[allow(async_fn_in_trait)]
 pub trait Sink {
-    async fn batch(&mut self, rows: Vec<(RawRow, Result<Record, String>)>) -> Result<(), crate::store::StoreError>;
+    async fn batch(&mut self, rows: Vec<(RawRow, Result<Record, String>)>) -> Result<(), SinkError>;
     /// Something about a whole file or table worth repeating to the team (a column left out that
     /// may be, an empty file). Kept with the extraction; `status` shows it.
-    async fn warn(&mut self, source: &str, message: String) -> Result<(), crate::store::StoreError>;
+    async fn warn(&mut self, source: &str, message: String) -> Result<(), SinkError>;
 }
 
 /// Reads every table of the source in dependency order (accounts first) into `sink`.

@@ -85,19 +85,22 @@ pub fn change_explained(reasons: &[crate::reconcile::Reason]) -> (bool, Vec<&'st
 }
 
 /// Wraps plain text at word boundaries so no line is longer than `width` characters (a word longer
-/// than that stands on its own line). Plain-text mail reads best within 78 columns.
+/// than that stands on its own line). Plain-text mail reads best within 78 columns. A paragraph
+/// that is a list item (`- `) continues under its text, not under the dash.
 pub fn wrap(text: &str, width: usize) -> String {
     let mut out = String::new();
     for (i, para) in text.split('\n').enumerate() {
         if i > 0 {
             out.push('\n');
         }
+        let indent = if para.starts_with("- ") { "  " } else { "" };
         let mut len = 0;
         for word in para.split(' ').filter(|w| !w.is_empty()) {
             let n = word.chars().count();
             if len > 0 && len + 1 + n > width {
                 out.push('\n');
-                len = 0;
+                out.push_str(indent);
+                len = indent.len();
             } else if len > 0 {
                 out.push(' ');
                 len += 1;
@@ -256,6 +259,7 @@ mod tests {
             ("short", 78, "short"),
             ("one\ntwo words", 4, "one\ntwo\nwords"),
             ("averyveryverylongword x", 5, "averyveryverylongword\nx"),
+            ("- a list item wraps", 10, "- a list\n  item\n  wraps"),
         ];
         for (text, width, want) in table {
             assert_eq!(wrap(text, width), want, "{text:?}");

@@ -74,18 +74,16 @@ impl Mailer {
         }
     }
 
-    pub async fn send(&self, email: &Email) -> Result<(), SendError> {
-        let mut b = Message::builder()
-            .from(email.from.clone())
-            .subject(&email.subject)
-            .message_id(Some(email.message_id.clone()))
-            .date(email.date);
-        for to in &email.to {
-            b = b.to(Mailbox::new(None, to.as_lettre().clone()));
+    /// Where the outbox keeps this email, and its bytes (`None`: the mailer is SMTP).
+    pub fn outbox_file(&self, email: &Email) -> Result<Option<(PathBuf, Vec<u8>)>, SendError> {
+        match self {
+            Mailer::Outbox(dir) => Ok(Some((dir.join(format!("{}.eml", email.file_stem)), build(email)?.formatted()))),
+            Mailer::Smtp(_) => Ok(None),
         }
-        let msg = b
-            .multipart(MultiPart::alternative_plain_html(email.text.clone(), email.html.clone()))
-            .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))?;
+    }
+
+    pub async fn send(&self, email: &Email) -> Result<(), SendError> {
+        let msg = build(email)?;
         match self {
             Mailer::Outbox(dir) => {
                 let path = dir.join(format!("{}.eml", email.file_stem));
@@ -99,6 +97,84 @@ impl Mailer {
             },
         }
     }
+}
+
+/// The message, as lettre builds it (a build failure is permanent: sending again cannot help).
+fn build(email: &Email) -> Result<Message, SendError> {
+    let mut b = Message::builder()
+        .from(email.from.clone())
+        .subject(&email.subject)
+        .message_id(Some(email.message_id.clone()))
+        .date(email.date);
+    for to in &email.to {
+        b = b.to(Mailbox::new(None, to.as_lettre().clone()));
+    }
+    b.multipart(MultiPart::alternative_plain_html(email.text.clone(), email.html.clone()))
+        .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))
+}
+
+/// Files made durable together, for a page of notices: each is written to a temporary name
+/// beside its own (not flushed), then [`FileBatch::commit`] flushes their data with one
+/// filesystem sync, renames them over their names and flushes each folder once. Once `commit`
+/// returns, every file is whole under its name and survives a power cut, as with
+/// [`write_atomically`], for two syncs a page instead of two a file (each sync is 1.5–3 ms here).
+#[derive(Debug, Default)]
+pub struct FileBatch {
+    files: Vec<(PathBuf, PathBuf)>,
+}
+
+impl FileBatch {
+    /// Writes `bytes` to a temporary name beside `path` (made durable and renamed by `commit`).
+    pub fn write(&mut self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = path.with_extension("tmp");
+        std::fs::File::create(&tmp)?.write_all(bytes)?;
+        self.files.push((tmp, path.to_path_buf()));
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Makes every written file durable under its name (see the type's docs).
+    pub fn commit(self) -> std::io::Result<()> {
+        let Some((first, _)) = self.files.first() else { return Ok(()) };
+        sync_data(first, &self.files)?;
+        let mut dirs = std::collections::BTreeSet::new();
+        for (tmp, path) in &self.files {
+            std::fs::rename(tmp, path)?;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                dirs.insert(dir.to_path_buf());
+            }
+        }
+        for dir in dirs {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+/// Flushes the files' data to disk: one `syncfs` of their filesystem on Linux (the files of a
+/// batch live in the workspace's outbox, one filesystem), else each file.
+#[cfg(target_os = "linux")]
+fn sync_data(first: &Path, _files: &[(PathBuf, PathBuf)]) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(first)?;
+    // SAFETY: `syncfs` takes an open file descriptor, which `f` owns and keeps open for the call.
+    let rc = unsafe { libc::syncfs(f.as_raw_fd()) };
+    if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sync_data(_first: &Path, files: &[(PathBuf, PathBuf)]) -> std::io::Result<()> {
+    for (tmp, _) in files {
+        std::fs::File::open(tmp)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// Writes a file so that a reader never sees half of it and a power cut never loses it once this

@@ -168,13 +168,15 @@ pub struct Catalog {
 }
 
 /// The names a bill line shows, shared by every line of one charge (or discount), and the line's
-/// place in the bill: by group, then product, then the product's charges before its discounts,
-/// then charge name.
+/// place in the bill: groups in the order the catalog first names them, then products and their
+/// charges in catalog order, each product's discounts after its charges.
 #[derive(Debug, Clone)]
 pub struct LineNames {
     pub group: Arc<str>,
     pub product: Arc<str>,
     pub charge: Arc<str>,
+    /// A usage charge's unit of measure (`uom`), shown with its quantity.
+    pub uom: Option<Arc<str>>,
     pub rank: u32,
 }
 
@@ -244,34 +246,23 @@ impl Catalog {
                 }
             }
         }
-        // Bill order: (group, product, charges before discounts, name), ranked once here.
-        let mut keys: Vec<(&str, &str, bool, &str, usize, usize)> = Vec::new();
+        // Bill order: groups in the order the catalog first names them, then products and their
+        // charges in catalog order, a product's discounts after its charges. Ranked once here.
+        let mut group_order: Vec<&str> = Vec::new();
+        for product in &self.products {
+            if !group_order.contains(&product.group.as_str()) {
+                group_order.push(product.group.as_str());
+            }
+        }
+        let mut keys: Vec<(usize, usize, bool, usize)> = Vec::new();
         for (p, product) in self.products.iter().enumerate() {
-            keys.extend(
-                product
-                    .charges
-                    .iter()
-                    .enumerate()
-                    .map(|(c, ch)| (product.group.as_str(), product.name.as_str(), false, ch.name.as_str(), p, c)),
-            );
-            keys.extend(
-                product
-                    .discounts
-                    .iter()
-                    .enumerate()
-                    .map(|(d, dis)| (product.group.as_str(), product.name.as_str(), true, dis.name.as_str(), p, d)),
-            );
+            let g = group_order.iter().position(|g| *g == product.group).unwrap_or(usize::MAX);
+            keys.extend((0..product.charges.len()).map(|c| (g, p, false, c)));
+            keys.extend((0..product.discounts.len()).map(|d| (g, p, true, d)));
         }
         keys.sort();
-        let mut ranks: HashMap<(bool, usize, usize), u32> = HashMap::new();
-        let mut rank = 0u32;
-        for (i, k) in keys.iter().enumerate() {
-            let prev = i.checked_sub(1).map(|j| (keys[j].0, keys[j].1, keys[j].2, keys[j].3));
-            if prev.is_some_and(|x| x != (k.0, k.1, k.2, k.3)) {
-                rank += 1;
-            }
-            ranks.insert((k.2, k.4, k.5), rank);
-        }
+        let ranks: HashMap<(bool, usize, usize), u32> =
+            keys.iter().zip(0u32..).map(|(&(_, p, is_discount, i), rank)| ((is_discount, p, i), rank)).collect();
         self.lines = self
             .products
             .iter()
@@ -279,15 +270,26 @@ impl Catalog {
             .map(|(p, product)| {
                 let group: Arc<str> = Arc::from(product.group.as_str());
                 let name: Arc<str> = Arc::from(product.name.as_str());
-                let names = |is_discount: bool, i: usize, n: &str| LineNames {
+                let names = |is_discount: bool, i: usize, n: &str, uom: Option<&String>| LineNames {
                     group: group.clone(),
                     product: name.clone(),
                     charge: Arc::from(n),
+                    uom: uom.filter(|u| !u.trim().is_empty()).map(|u| Arc::from(u.trim())),
                     rank: ranks.get(&(is_discount, p, i)).copied().unwrap_or(u32::MAX),
                 };
                 ProductLines {
-                    charges: product.charges.iter().enumerate().map(|(c, ch)| names(false, c, &ch.name)).collect(),
-                    discounts: product.discounts.iter().enumerate().map(|(d, di)| names(true, d, &di.name)).collect(),
+                    charges: product
+                        .charges
+                        .iter()
+                        .enumerate()
+                        .map(|(c, ch)| names(false, c, &ch.name, ch.uom.as_ref()))
+                        .collect(),
+                    discounts: product
+                        .discounts
+                        .iter()
+                        .enumerate()
+                        .map(|(d, di)| names(true, d, &di.name, None))
+                        .collect(),
                 }
             })
             .collect();

@@ -22,6 +22,9 @@ pub struct BillLine {
     pub service_start: NaiveDate,
     pub service_end: NaiveDate,
     pub quantity: Decimal,
+    /// The unit the quantity is measured in, for usage (`Mbps`, `kWh`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uom: Option<Arc<str>>,
     pub unit_price: Decimal,
     pub amount: Decimal,
     /// How the amount was computed, e.g. `14/30 days x 1 x 1200.00`.

@@ -50,6 +50,9 @@ pub struct Rated {
     pub issues: Vec<RateIssue>,
     /// Who bills the usage of the last legacy period, when this is the first new bill.
     pub handover: Option<HandoverNote>,
+    /// True when the new system does not bill this period for the account (a period before its
+    /// first new bill, or an account without a cut-over): the bill is shown as a preview.
+    pub preview: bool,
 }
 
 /// Where an account's billing changes hands (SPEC §4): the period of its first new bill, and who
@@ -174,6 +177,7 @@ fn new_line(
         service_start: start,
         service_end: end,
         quantity,
+        uom: if charge_type == LineType::Usage { names.uom.clone() } else { None },
         unit_price,
         amount,
         calculation,
@@ -346,6 +350,7 @@ pub fn rate_on(acct: &LegacyAccount, catalog: &Catalog, period: Period, terms: T
         },
         issues,
         handover,
+        preview: terms.handover.is_none_or(|h| period < h.first_new),
     })
 }
 

@@ -132,18 +132,30 @@ pub fn render(r: &Reconciliation) -> Result<String, OutputError> {
     let s = &r.summary;
     let gate_class = format!("gate-{}", r.gate.as_str());
     let tile = |label, value: String, class: &str| Tile { label, value, class: class.to_string() };
-    let tiles = [
+    let mut tiles = vec![
         tile("Gate", r.gate.as_str().to_uppercase(), &gate_class),
         tile("Accounts", s.accounts.to_string(), ""),
         tile("Passed", s.passed.to_string(), ""),
         tile("Failed", s.failed.to_string(), ""),
         tile("Waived", s.waived.to_string(), ""),
         tile("Pass rate", pct(s.pass_rate), ""),
-        tile("Legacy total", s.legacy_total.to_string(), ""),
-        tile("New total", s.new_total.to_string(), ""),
-        tile("Abs. variance", s.absolute_variance.to_string(), ""),
+        tile("Legacy total", crate::bill::money(s.legacy_total), ""),
+        tile("New total", crate::bill::money(s.new_total), ""),
+        tile("Abs. variance", crate::bill::money(s.absolute_variance), ""),
         tile("Unexplained", s.unexplained.to_string(), ""),
     ];
+    if let Some(c) = &r.context {
+        tiles.push(tile("Quarantined", c.quarantined.to_string(), "aside"));
+        tiles.push(tile("Closed", c.closed.to_string(), "aside"));
+    }
+    let made = r.context.as_ref().map(|c| {
+        format!(
+            "as of {} · made {} by {}",
+            c.as_of,
+            c.generated_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            if c.operator.is_empty() { "an unnamed operator" } else { &c.operator }
+        )
+    });
     let checks: Vec<_> = r
         .gate_analysis
         .checks
@@ -171,12 +183,12 @@ pub fn render(r: &Reconciliation) -> Result<String, OutputError> {
         .take(TABLE_ROWS)
         .map(row)
         .collect();
-    let drilled: Vec<Drill> =
-        r.accounts.iter().filter(|a| !a.bills.is_empty()).enumerate().map(|(i, a)| drill(a, i < 3)).collect();
+    // Collapsed: the reader opens the account they want (from the table's link or its summary).
+    let drilled: Vec<Drill> = r.accounts.iter().filter(|a| !a.bills.is_empty()).map(|a| drill(a, false)).collect();
     let ctx = minijinja::context! {
         wave => r.wave,
         run_title => r.run.as_ref().map(|x| format!(" — run #{}", x.number)).unwrap_or_default(),
-        tolerance => format!("tolerance {}", super::report::tolerance_words(r)),
+        tolerance => format!("tolerance {}", super::report::tolerance_words(r)), made,
         tiles, pass_chart => pass_rate_chart(r), variance_chart => variance_chart(r),
         gate => r.gate.as_str(), promoted => r.gate_analysis.promoted, checks, changes,
         listed, accounts => s.accounts, drilled, fingerprint => r.fingerprint,
@@ -188,7 +200,7 @@ fn row(a: &AccountRecon) -> Row {
     Row {
         number: a.account_number.clone(),
         linked: !a.bills.is_empty(),
-        outcome: a.outcome(),
+        outcome: a.outcome().as_str(),
         stake: a.stake,
         difference: a.periods.iter().map(|p| p.difference).sum(),
         mismatched: a.periods.iter().filter(|p| p.status == PeriodStatus::Mismatch).count(),
@@ -291,10 +303,15 @@ fn drill(a: &AccountRecon, open: bool) -> Drill<'_> {
     Drill {
         number: &a.account_number,
         open,
-        outcome: a.outcome(),
+        outcome: a.outcome().as_str(),
         stake: a.stake,
         waiver: a.waiver.as_ref(),
-        periods: a.bills.iter().map(|b| period(a, b)).collect(),
+        periods: {
+            // Mismatching periods first, then the others, each in period order.
+            let mut views: Vec<PeriodView> = a.bills.iter().map(|b| period(a, b)).collect();
+            views.sort_by_key(|v| v.status != PeriodStatus::Mismatch.as_str());
+            views
+        },
     }
 }
 

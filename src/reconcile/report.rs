@@ -39,6 +39,24 @@ pub struct Reconciliation {
     /// The gate's minimum pass rate (drawn on the pass-rate chart).
     #[serde(skip)]
     pub min_pass_rate: Decimal,
+    /// When, as of which day and by whom the report was made, and the wave's accounts it leaves
+    /// out (quarantined, closed); filled in by the engine, absent from a pure `summarize`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<ReportContext>,
+}
+
+/// Where a report comes from, for its header (SPEC §6 `context`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReportContext {
+    /// The run's as-of day: the legacy bills it compares are those issued by then.
+    pub as_of: chrono::NaiveDate,
+    /// The wall-clock time the report was made.
+    pub generated_at: chrono::DateTime<chrono::Utc>,
+    pub operator: String,
+    /// Accounts of the wave with a quarantined legacy row (not reconciled until fixed).
+    pub quarantined: u64,
+    /// Accounts of the wave held because they closed in the legacy system.
+    pub closed: u64,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -102,12 +120,49 @@ impl AccountRecon {
         }
     }
 
-    /// `pass`, `fail` or `waived` (a failing account a person waived).
-    pub fn outcome(&self) -> &'static str {
+    /// Pass, fail, or waived (a failing account a person waived).
+    pub fn outcome(&self) -> Outcome {
         match (self.status, &self.waiver) {
-            (AccountStatus::Pass, _) => "pass",
-            (AccountStatus::Fail, Some(_)) => "waived",
-            (AccountStatus::Fail, None) => "fail",
+            (AccountStatus::Pass, _) => Outcome::Pass,
+            (AccountStatus::Fail, Some(_)) => Outcome::Waived,
+            (AccountStatus::Fail, None) => Outcome::Fail,
+        }
+    }
+}
+
+/// An account's outcome in a reconciliation: its status, with a person's waiver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Pass,
+    Waived,
+    Fail,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Waived => "waived",
+            Outcome::Fail => "fail",
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Outcome {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Outcome, String> {
+        match s {
+            "pass" => Ok(Outcome::Pass),
+            "waived" => Ok(Outcome::Waived),
+            "fail" => Ok(Outcome::Fail),
+            other => Err(format!("unknown reconciliation outcome `{other}` (pass, waived, fail)")),
         }
     }
 }
@@ -158,8 +213,7 @@ pub struct RunPoint {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunResult {
     pub account_number: String,
-    /// `pass`, `fail` or `waived`
-    pub outcome: String,
+    pub outcome: Outcome,
     pub stake: String,
     pub reasons: String,
 }
@@ -180,12 +234,12 @@ pub fn summarize(
         a.stake = a.periods.iter().map(|p| p.difference.abs()).sum();
         summary.accounts += 1;
         match a.outcome() {
-            "pass" => summary.passed += 1,
-            "waived" => {
+            Outcome::Pass => summary.passed += 1,
+            Outcome::Waived => {
                 summary.failed += 1;
                 summary.waived += 1
             }
-            _ => summary.failed += 1,
+            Outcome::Fail => summary.failed += 1,
         }
         for p in &a.periods {
             summary.periods += 1;
@@ -225,6 +279,7 @@ pub fn summarize(
         accounts,
         fingerprint: print,
         min_pass_rate: wave.gate.min_pass_rate,
+        context: None,
     }
 }
 
@@ -236,7 +291,7 @@ pub fn results(accounts: &[AccountRecon]) -> Vec<RunResult> {
             let reasons = account_reasons(a);
             RunResult {
                 account_number: a.account_number.clone(),
-                outcome: a.outcome().to_string(),
+                outcome: a.outcome(),
                 stake: a.periods.iter().map(|p| p.difference.abs()).sum::<Decimal>().normalize().to_string(),
                 reasons: reasons.join(";"),
             }
@@ -251,7 +306,7 @@ pub fn results(accounts: &[AccountRecon]) -> Vec<RunResult> {
 pub fn fingerprint(results: &[RunResult]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for r in results {
-        for part in [&r.account_number, &r.outcome, &r.stake, &r.reasons] {
+        for part in [r.account_number.as_str(), r.outcome.as_str(), &r.stake, &r.reasons] {
             for b in part.bytes().chain([0x1f]) {
                 h ^= u64::from(b);
                 h = h.wrapping_mul(0x0100_0000_01b3);
@@ -265,22 +320,22 @@ pub fn fingerprint(results: &[RunResult]) -> String {
 
 /// What changed between two runs' results (each in any order).
 pub fn changes(previous: &[RunResult], current: &[RunResult]) -> Changes {
-    let before: HashMap<&str, &str> =
-        previous.iter().map(|r| (r.account_number.as_str(), r.outcome.as_str())).collect();
-    let now: HashMap<&str, &str> = current.iter().map(|r| (r.account_number.as_str(), r.outcome.as_str())).collect();
+    let before: HashMap<&str, Outcome> = previous.iter().map(|r| (r.account_number.as_str(), r.outcome)).collect();
+    let now: HashMap<&str, Outcome> = current.iter().map(|r| (r.account_number.as_str(), r.outcome)).collect();
     let mut c = Changes::default();
     for r in current {
-        match (before.get(r.account_number.as_str()).copied(), r.outcome.as_str()) {
+        use Outcome::{Fail, Pass, Waived};
+        match (before.get(r.account_number.as_str()).copied(), r.outcome) {
             (None, o) => {
                 c.added += 1;
-                if o == "fail" {
+                if o == Fail {
                     c.newly_failing.push(r.account_number.clone());
                 }
             }
-            (Some("fail"), "fail") => c.still_failing += 1,
-            (Some("fail"), "waived") => c.waived.push(r.account_number.clone()),
-            (Some("fail" | "waived"), "pass") => c.fixed.push(r.account_number.clone()),
-            (Some(_), "fail") => c.newly_failing.push(r.account_number.clone()),
+            (Some(Fail), Fail) => c.still_failing += 1,
+            (Some(Fail), Waived) => c.waived.push(r.account_number.clone()),
+            (Some(Fail | Waived), Pass) => c.fixed.push(r.account_number.clone()),
+            (Some(_), Fail) => c.newly_failing.push(r.account_number.clone()),
             _ => {}
         }
     }
@@ -344,7 +399,7 @@ fn render_csv(r: &Reconciliation) -> Result<String, OutputError> {
             w.write_record([
                 r.wave.as_str(),
                 &a.account_number,
-                a.outcome(),
+                a.outcome().as_str(),
                 &p.period.to_string(),
                 &p.legacy_total.to_string(),
                 &p.new_total.to_string(),
@@ -466,7 +521,7 @@ fn render_text(r: &Reconciliation) -> Result<String, OutputError> {
                 o,
                 "{:<12} {:<7} {:>12} {:>8}  {}",
                 a.account_number,
-                a.outcome(),
+                a.outcome().as_str(),
                 a.stake,
                 format!("{mism}/{}", a.periods.len()),
                 account_reasons(a).join(", ")
@@ -601,7 +656,7 @@ fn render_markdown(r: &Reconciliation) -> Result<String, OutputError> {
                 o,
                 "| {} | {} | {} | {} |",
                 a.account_number.replace('|', "\\|"),
-                a.outcome(),
+                a.outcome().as_str(),
                 a.stake,
                 account_reasons(a).join(", ")
             )?;

@@ -6,7 +6,7 @@
 
 use super::{Store, StoreError};
 use crate::domain::State;
-use crate::extract::{Quarantined, RawRow, Record, Sink, Table};
+use crate::extract::{Quarantined, RawRow, Record, Sink, SinkError, Table};
 use crate::plan::{ChargeType, Plan};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -68,7 +68,11 @@ impl<'a> Extraction<'a> {
             .await
             .and_then(|r| r.try_get(0))
             .map_err(|e| store.err(e))?;
-        sqlx::query("DELETE FROM legacy_record").execute(&mut *tx).await.map_err(|e| store.err(e))?;
+        // A fresh extraction may make a customer of an account sooner: `not_before` is recomputed.
+        sqlx::raw_sql("DELETE FROM legacy_row; DELETE FROM legacy_key; UPDATE account SET not_before = NULL")
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| store.err(e))?;
         Ok(Extraction {
             store,
             plan,
@@ -142,74 +146,155 @@ impl<'a> Extraction<'a> {
         }
     }
 
-    async fn put_account(
-        &mut self,
-        raw: &RawRow,
-        a: &crate::domain::Account,
-        data: &str,
-    ) -> Result<Option<String>, StoreError> {
-        let res = sqlx::query(
-            "INSERT INTO legacy_record (kind, record_key, account_number, data, source, source_row) \
-             VALUES ('account', $1, $1, $2, $3, $4) ON CONFLICT (kind, record_key) DO NOTHING",
-        )
-        .bind(&a.account_number)
-        .bind(data)
-        .bind(&raw.source)
-        .bind(raw.row as i64)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(|e| self.store.err(e))?;
-        if res.rows_affected() == 0 {
-            return Ok(Some(format!("duplicate account_number {} (the first row is kept)", a.account_number)));
+    /// Stores a batch of account rows: one query for the account numbers already stored (a
+    /// duplicate keeps the first row), multi-row inserts of the records, of the migration records
+    /// of accounts seen for the first time and of their journal rows, and one query for the state
+    /// of the accounts already known. Returns the rows to quarantine, and why.
+    async fn put_accounts(&mut self, accounts: Vec<PendingAccount>) -> Result<Vec<(RawRow, String)>, StoreError> {
+        let mut problems = Vec::new();
+        let keys: Vec<&str> = accounts.iter().map(|a| a.number.as_str()).collect();
+        let mut seen = self.existing("account", &keys).await?;
+        let mut fresh = Vec::with_capacity(accounts.len());
+        for a in accounts {
+            if seen.insert(a.number.clone()) {
+                fresh.push(a);
+            } else {
+                problems.push((a.raw, format!("duplicate account_number {} (the first row is kept)", a.number)));
+            }
         }
-        let wave = self.plan.wave_for(a.segment, a.site.as_deref()).map(|w| w.id.clone());
-        let at = self.at.to_rfc3339();
-        let inserted = sqlx::query(
-            "INSERT INTO account (account_number, wave, state, updated_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (account_number) DO NOTHING",
-        )
-        .bind(&a.account_number)
-        .bind(&wave)
-        .bind(State::Extracted.as_str())
-        .bind(&at)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(|e| self.store.err(e))?
-        .rows_affected();
-        if inserted == 1 {
-            let reason = format!(
-                "extracted from {} row {}; {}",
-                raw.source,
-                raw.row,
-                wave.as_deref().map_or("no wave selects it".to_string(), |w| format!("wave {w}"))
+        let records: Vec<RecordRow<'_>> = fresh
+            .iter()
+            .map(|a| RecordRow {
+                kind: "account",
+                key: Some(&a.number),
+                account: &a.number,
+                cells: &a.cells,
+                row: a.raw.row as i64,
+            })
+            .collect();
+        self.insert_records(&records).await?;
+        // Migration records: new ones are created (journaled), known ones may follow the plan.
+        let mut known = HashMap::new();
+        for chunk in fresh.chunks(500) {
+            let sql = format!(
+                "SELECT account_number, wave, state, readmitted_to FROM account WHERE account_number IN ({})",
+                self.store.params(1, chunk.len()).join(", ")
             );
-            let actor = self.actor.clone();
-            self.store
-                .journal_in(&mut self.tx, &a.account_number, &at, &actor, State::Pending, State::Extracted, &reason)
-                .await?;
-        } else {
-            self.follow_plan(&a.account_number, wave.as_deref(), &at).await?;
+            let mut q = sqlx::query(&sql);
+            for a in chunk {
+                q = q.bind(&a.number);
+            }
+            for row in q.fetch_all(&mut *self.tx).await.map_err(|e| self.store.err(e))? {
+                let get = |row: &sqlx::any::AnyRow| -> Result<_, sqlx::Error> {
+                    Ok((
+                        row.try_get::<String, _>(0)?,
+                        (
+                            row.try_get::<Option<String>, _>(1)?,
+                            row.try_get::<String, _>(2)?,
+                            row.try_get::<Option<String>, _>(3)?,
+                        ),
+                    ))
+                };
+                let (number, known_row) = get(&row).map_err(|e| self.store.err(e))?;
+                known.insert(number, known_row);
+            }
         }
-        self.counts.accounts += 1;
+        let at = self.at.to_rfc3339();
+        let new: Vec<&PendingAccount> = fresh.iter().filter(|a| !known.contains_key(&a.number)).collect();
+        // Four binds a row for the account, seven for its journal row.
+        for chunk in new.chunks(500) {
+            let p = self.store.params(1, chunk.len() * 4);
+            let values: Vec<String> = p.chunks(4).map(|row| format!("({})", row.join(", "))).collect();
+            let sql =
+                format!("INSERT INTO account (account_number, wave, state, updated_at) VALUES {}", values.join(", "));
+            let mut q = sqlx::query(&sql);
+            for a in chunk {
+                q = q.bind(&a.number).bind(&a.wave).bind(State::Extracted.as_str()).bind(&at);
+            }
+            q.execute(&mut *self.tx).await.map_err(|e| self.store.err(e))?;
+            let p = self.store.params(1, chunk.len() * 7);
+            let values: Vec<String> = p.chunks(7).map(|row| format!("({})", row.join(", "))).collect();
+            let sql = format!(
+                "INSERT INTO journal (account_number, at, actor, from_state, to_state, reason, recorded_at) VALUES {}",
+                values.join(", ")
+            );
+            // `recorded_at` is the wall clock by definition (as in `Store::journal_in`).
+            let recorded = Utc::now().to_rfc3339();
+            let mut q = sqlx::query(&sql);
+            for a in chunk {
+                let reason = format!(
+                    "extracted from {} row {}; {}",
+                    a.raw.source,
+                    a.raw.row,
+                    a.wave.as_deref().map_or("no wave selects it".to_string(), |w| format!("wave {w}"))
+                );
+                q = q
+                    .bind(&a.number)
+                    .bind(&at)
+                    .bind(self.actor.as_str())
+                    .bind(State::Pending.as_str())
+                    .bind(State::Extracted.as_str())
+                    .bind(reason)
+                    .bind(&recorded);
+            }
+            q.execute(&mut *self.tx).await.map_err(|e| self.store.err(e))?;
+        }
+        for a in &fresh {
+            if let Some((old, state, readmitted)) = known.remove(&a.number) {
+                self.follow_plan(&a.number, a.wave.as_deref(), &at, old, &state, readmitted).await?;
+            }
+        }
+        self.counts.accounts += fresh.len() as i64;
         if !matches!(self.filter, Filter::All) {
-            self.kept.insert(a.account_number.clone());
+            self.kept.extend(fresh.into_iter().map(|a| a.number));
         }
-        Ok(None)
+        Ok(problems)
+    }
+
+    /// Inserts records, 500 rows a statement (four binds a row: far below SQLite's and
+    /// PostgreSQL's bind limits), and the keys of those that have one.
+    async fn insert_records(&mut self, rows: &[RecordRow<'_>]) -> Result<(), StoreError> {
+        for chunk in rows.chunks(500) {
+            let p = self.store.params(1, chunk.len() * 4);
+            let values: Vec<String> = p.chunks(4).map(|row| format!("({})", row.join(", "))).collect();
+            let sql = format!(
+                "INSERT INTO legacy_row (account_number, kind, source_row, cells) VALUES {}",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q.bind(r.account).bind(r.kind).bind(r.row).bind(r.cells);
+            }
+            q.execute(&mut *self.tx).await.map_err(|e| self.store.err(e))?;
+            let keyed: Vec<(&str, &str)> = chunk.iter().filter_map(|r| Some((r.kind, r.key?))).collect();
+            if keyed.is_empty() {
+                continue;
+            }
+            let p = self.store.params(1, keyed.len() * 2);
+            let values: Vec<String> = p.chunks(2).map(|row| format!("({})", row.join(", "))).collect();
+            let sql = format!("INSERT INTO legacy_key (kind, record_key) VALUES {}", values.join(", "));
+            let mut q = sqlx::query(&sql);
+            for (kind, key) in keyed {
+                q = q.bind(kind).bind(key);
+            }
+            q.execute(&mut *self.tx).await.map_err(|e| self.store.err(e))?;
+        }
+        Ok(())
     }
 
     /// A known account that a changed plan now puts in another wave moves with it, journaled,
     /// while nothing has been done for it yet (`extracted` or `held`). Further along it stays in
     /// the wave that is already migrating it.
-    async fn follow_plan(&mut self, account: &str, wave: Option<&str>, at: &str) -> Result<(), StoreError> {
-        let row = sqlx::query("SELECT wave, state, readmitted_to FROM account WHERE account_number = $1")
-            .bind(account)
-            .fetch_one(&mut *self.tx)
-            .await
-            .map_err(|e| self.store.err(e))?;
-        let old: Option<String> = row.try_get(0).map_err(|e| self.store.err(e))?;
-        let state: String = row.try_get(1).map_err(|e| self.store.err(e))?;
+    async fn follow_plan(
+        &mut self,
+        account: &str,
+        wave: Option<&str>,
+        at: &str,
+        old: Option<String>,
+        state: &str,
+        readmitted: Option<String>,
+    ) -> Result<(), StoreError> {
         // A person readmitted it to a wave (`cutover readmit`): the plan's selector no longer decides.
-        let readmitted: Option<String> = row.try_get(2).map_err(|e| self.store.err(e))?;
         if old.as_deref() == wave || readmitted.is_some() {
             return Ok(());
         }
@@ -235,7 +320,7 @@ impl<'a> Extraction<'a> {
         for chunk in keys.chunks(500) {
             let p = self.store.params(1, chunk.len() + 1);
             let sql = format!(
-                "SELECT record_key FROM legacy_record WHERE kind = {} AND record_key IN ({})",
+                "SELECT record_key FROM legacy_key WHERE kind = {} AND record_key IN ({})",
                 p[0],
                 p[1..].join(", ")
             );
@@ -282,29 +367,38 @@ impl<'a> Extraction<'a> {
                 insert.push(p);
             }
         }
-        // Six binds a row; 500 rows stay far below SQLite's and PostgreSQL's bind limits.
-        for chunk in insert.chunks(500) {
-            let p = self.store.params(1, chunk.len() * 6);
-            let values: Vec<String> = p.chunks(6).map(|row| format!("({})", row.join(", "))).collect();
-            let sql = format!(
-                "INSERT INTO legacy_record (kind, record_key, account_number, data, source, source_row) VALUES {}",
-                values.join(", ")
-            );
-            let mut q = sqlx::query(&sql);
-            for p in chunk {
-                q = q
-                    .bind(p.kind)
-                    .bind(&p.key)
-                    .bind(&p.account)
-                    .bind(&p.json)
-                    .bind(&p.raw.source)
-                    .bind(p.raw.row as i64);
-            }
-            q.execute(&mut *self.tx).await.map_err(|e| self.store.err(e))?;
-        }
+        let rows: Vec<RecordRow<'_>> = insert
+            .iter()
+            .map(|p| RecordRow {
+                kind: p.kind,
+                // Usage and invoice lines are told apart by their row; no key to check.
+                key: matches!(p.kind, "service" | "contact").then_some(p.key.as_str()),
+                account: &p.account,
+                cells: &p.cells,
+                row: p.raw.row as i64,
+            })
+            .collect();
+        self.insert_records(&rows).await?;
         self.counts.records += insert.len() as i64;
         Ok(rejected)
     }
+}
+
+/// A parsed account row waiting for its batch insert.
+struct PendingAccount {
+    raw: RawRow,
+    number: String,
+    wave: Option<String>,
+    cells: String,
+}
+
+/// One `legacy_row` to insert (with its `legacy_key`, when it has one).
+struct RecordRow<'r> {
+    kind: &'static str,
+    key: Option<&'r str>,
+    account: &'r str,
+    cells: &'r str,
+    row: i64,
 }
 
 /// A parsed service, usage or invoice line waiting for its batch insert.
@@ -313,18 +407,27 @@ struct Pending {
     kind: &'static str,
     key: String,
     account: String,
-    json: String,
+    cells: String,
 }
 
 impl Sink for Extraction<'_> {
-    async fn warn(&mut self, source: &str, message: String) -> Result<(), StoreError> {
+    async fn warn(&mut self, source: &str, message: String) -> Result<(), SinkError> {
         self.counts.warnings.push(format!("{source}: {message}"));
         Ok(())
     }
 
-    async fn batch(&mut self, rows: Vec<(RawRow, Result<Record, String>)>) -> Result<(), StoreError> {
+    async fn batch(&mut self, rows: Vec<(RawRow, Result<Record, String>)>) -> Result<(), SinkError> {
+        Ok(self.take(rows).await?)
+    }
+}
+
+impl Extraction<'_> {
+    /// A batch of parsed rows: kept, or quarantined with the reason (one parser, every source).
+    async fn take(&mut self, rows: Vec<(RawRow, Result<Record, String>)>) -> Result<(), StoreError> {
         let mut pending = Vec::new();
+        let mut accounts = Vec::new();
         let mut problems = Vec::new();
+        let accounts_table = rows.first().is_some_and(|(raw, _)| raw.table == Table::Accounts);
         for (raw, parsed) in rows {
             let problem = match &parsed {
                 Err(reason) => {
@@ -348,15 +451,16 @@ impl Sink for Extraction<'_> {
                     if !self.wanted(&raw, record) {
                         continue;
                     }
-                    let json = serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    // Stored as the source's cells without the account number (the row's key);
+                    // `Store::legacy_accounts` parses them again with the same parser.
+                    let cells = serde_json::to_string(raw.fields.get(1..).unwrap_or_default())
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                     // Usage and invoice lines have no id of their own: their place in the source is (one
                     // extraction reads one source, so table and row are unique).
                     let (kind, key) = match record {
                         Record::Account(a) => {
-                            let problem = self.put_account(&raw, a, &json).await?;
-                            if let Some(reason) = problem {
-                                problems.push((raw, reason));
-                            }
+                            let wave = self.plan.wave_for(a.segment, a.site.as_deref()).map(|w| w.id.clone());
+                            accounts.push(PendingAccount { number: a.account_number.clone(), raw, wave, cells });
                             continue;
                         }
                         Record::Service(s) => ("service", s.service_id.clone()),
@@ -381,13 +485,18 @@ impl Sink for Extraction<'_> {
                         }
                     };
                     let account = record.account_number().to_string();
-                    pending.push(Pending { raw, kind, key, account, json });
+                    pending.push(Pending { raw, kind, key, account, cells });
                     continue;
                 }
             };
             if let Some(reason) = problem {
                 problems.push((raw, reason));
             }
+        }
+        problems.extend(self.put_accounts(accounts).await?);
+        if accounts_table {
+            // Quarantined in source order, as when each account row was stored on its own.
+            problems.sort_by_key(|(raw, _)| raw.row);
         }
         problems.extend(self.put_children(pending).await?);
         for (raw, reason) in problems {
@@ -419,7 +528,10 @@ impl Extraction<'_> {
             return Ok(());
         }
         self.analyze_at *= 2;
-        sqlx::query("ANALYZE legacy_record, account").execute(&mut *self.tx).await.map_err(|e| self.store.err(e))?;
+        sqlx::query("ANALYZE legacy_row, legacy_key, account")
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| self.store.err(e))?;
         Ok(())
     }
 }

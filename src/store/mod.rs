@@ -95,6 +95,8 @@ impl AccountRow {
 pub enum Due {
     Notice,
     Cutover,
+    /// An extracted account that is a customer by then (`not_before`, set by the rate stage).
+    Known,
 }
 
 impl Due {
@@ -102,6 +104,7 @@ impl Due {
         match self {
             Due::Notice => "notice_date",
             Due::Cutover => "cutover_date",
+            Due::Known => "COALESCE(not_before, '0000-01-01')",
         }
     }
 }
@@ -292,6 +295,8 @@ impl Store {
             (5, include_str!("../../migrations/sqlite/0005_load_sets.sql")),
             (9, include_str!("../../migrations/sqlite/0009_journal_recorded_at.sql")),
             (12, include_str!("../../migrations/sqlite/0012_team.sql")),
+            (14, include_str!("../../migrations/sqlite/0014_daily_lookups.sql")),
+            (15, include_str!("../../migrations/sqlite/0015_legacy_rows.sql")),
         ];
         const POSTGRES: &[(i64, &str)] = &[
             (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -301,6 +306,8 @@ impl Store {
             (5, include_str!("../../migrations/postgres/0005_load_sets.sql")),
             (9, include_str!("../../migrations/postgres/0009_journal_recorded_at.sql")),
             (12, include_str!("../../migrations/postgres/0012_team.sql")),
+            (14, include_str!("../../migrations/postgres/0014_daily_lookups.sql")),
+            (15, include_str!("../../migrations/postgres/0015_legacy_rows.sql")),
         ];
         let migrations = match self.dialect {
             Dialect::Sqlite => SQLITE,
@@ -547,6 +554,32 @@ impl Store {
         rows.iter().map(Self::account_row).collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
+    /// Whether a wave has nothing for any stage to do on `day`, in one query: no account to rate or
+    /// reconcile, none whose notice or cut-over date has come, no notice in flight or waiting for
+    /// a retry, no cut-over whose files are unpublished and no load set to rewrite. A run of the
+    /// wave on such a day (every day of a rerun of the demo) then skips its stages (issue 11).
+    pub async fn wave_idle(&self, wave: &str, day: NaiveDate) -> Result<bool, StoreError> {
+        let busy: i64 = sqlx::query(
+            "SELECT CAST(CASE WHEN \
+             EXISTS (SELECT 1 FROM account WHERE wave = $1 AND state = 'rated') \
+             OR EXISTS (SELECT 1 FROM account WHERE wave = $1 AND state = 'extracted' \
+             AND COALESCE(not_before, '0000-01-01') <= $2) \
+             OR EXISTS (SELECT 1 FROM account WHERE wave = $1 AND state = 'reconciled' AND notice_date <= $2) \
+             OR EXISTS (SELECT 1 FROM account WHERE wave = $1 AND state = 'notified' AND cutover_date <= $2) \
+             OR EXISTS (SELECT 1 FROM notice WHERE wave = $1 AND state IN ('sending', 'retry')) \
+             OR EXISTS (SELECT 1 FROM cutover WHERE wave = $1 AND published = 0) \
+             OR EXISTS (SELECT 1 FROM load_set WHERE wave = $1 AND dirty = 1) \
+             THEN 1 ELSE 0 END AS BIGINT)",
+        )
+        .bind(wave)
+        .bind(day.to_string())
+        .fetch_one(&self.pool)
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(|e| self.err(e))?;
+        Ok(busy == 0)
+    }
+
     /// How many of a wave's accounts are in the given states.
     pub async fn count_wave(&self, wave: &str, states: &[State]) -> Result<i64, StoreError> {
         let placeholders: Vec<String> = (0..states.len()).map(|i| format!("${}", i + 2)).collect();
@@ -556,6 +589,47 @@ impl Store {
             q = q.bind(s.as_str());
         }
         q.fetch_one(&self.pool).await.and_then(|r| r.try_get(0)).map_err(|e| self.err(e))
+    }
+
+    /// How many of a wave's accounts a stage would walk: in the given states and, with `due`,
+    /// due by that day (what [`Store::wave_accounts`] pages through).
+    pub async fn count_due(
+        &self,
+        wave: &str,
+        states: &[State],
+        due: Option<(Due, NaiveDate)>,
+    ) -> Result<i64, StoreError> {
+        let placeholders: Vec<String> = (0..states.len()).map(|i| format!("${}", i + 3)).collect();
+        let (col, day) = match due {
+            Some((c, d)) => (c.column(), d.to_string()),
+            None => ("'0000-00-00'", "9999-12-31".to_string()),
+        };
+        let sql = format!(
+            "SELECT COUNT(*) FROM account WHERE wave = $1 AND {col} <= $2 AND state IN ({})",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(wave).bind(day);
+        for s in states {
+            q = q.bind(s.as_str());
+        }
+        q.fetch_one(&self.pool).await.and_then(|r| r.try_get(0)).map_err(|e| self.err(e))
+    }
+
+    /// Records the day before which an extracted account is not a customer yet (no state change:
+    /// the rate stage leaves it alone until then; `None` in `day`: never, until re-extracted).
+    pub async fn set_not_before_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        account: &str,
+        day: Option<NaiveDate>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE account SET not_before = $1 WHERE account_number = $2 AND state = 'extracted'")
+            .bind(day.map_or_else(|| "9999-12-31".to_string(), |d| d.to_string()))
+            .bind(account)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     /// Records an account's reconciliation outcome (`pass` / `fail`).
@@ -627,16 +701,19 @@ impl Store {
 
     // ------------------------------------------------------------------ legacy records
 
-    /// The extracted legacy records of these accounts.
+    /// The extracted legacy records of these accounts: each stored row parsed again (the
+    /// source's cells, migration 0015; or a record stored whole as JSON before it).
     pub async fn legacy_accounts(&self, numbers: &[String]) -> Result<Vec<crate::domain::LegacyAccount>, StoreError> {
         use crate::domain::LegacyAccount;
+        use crate::extract::{RawRow, Record, Table};
         use std::collections::HashMap;
         if numbers.is_empty() {
             return Ok(vec![]);
         }
         let placeholders = self.params(1, numbers.len());
         let sql = format!(
-            "SELECT kind, data FROM legacy_record WHERE account_number IN ({}) ORDER BY kind, source_row",
+            "SELECT account_number, kind, source_row, cells FROM legacy_row WHERE account_number IN ({}) \
+             ORDER BY account_number, kind, source_row",
             placeholders.join(", ")
         );
         let mut q = sqlx::query(&sql);
@@ -647,44 +724,52 @@ impl Store {
         let mut accounts: HashMap<String, LegacyAccount> = HashMap::new();
         let mut children = Vec::new();
         for r in &rows {
-            let kind: String = r.try_get(0).map_err(|e| self.err(e))?;
-            let data: String = r.try_get(1).map_err(|e| self.err(e))?;
-            if kind == "account" {
-                let a: crate::domain::Account =
-                    serde_json::from_str(&data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                accounts.insert(a.account_number.clone(), LegacyAccount::new(a));
+            let number: String = r.try_get(0).map_err(|e| self.err(e))?;
+            let kind: String = r.try_get(1).map_err(|e| self.err(e))?;
+            let row: i64 = r.try_get(2).map_err(|e| self.err(e))?;
+            let cells: String = r.try_get(3).map_err(|e| self.err(e))?;
+            let bad = |why: String| StoreError::Corrupt(format!("{kind} record of {number} (row {row}): {why}"));
+            let table = match kind.as_str() {
+                "account" => Table::Accounts,
+                "service" => Table::Services,
+                "usage" => Table::Usage,
+                "line" => Table::LegacyInvoiceLines,
+                "contact" => Table::Contacts,
+                other => return Err(StoreError::Corrupt(format!("unknown record kind {other}"))),
+            };
+            let record = if cells.starts_with('{') {
+                // Stored whole, before migration 0015.
+                let json = |e: serde_json::Error| bad(e.to_string());
+                match table {
+                    Table::Accounts => Record::Account(serde_json::from_str(&cells).map_err(json)?),
+                    Table::Services => Record::Service(serde_json::from_str(&cells).map_err(json)?),
+                    Table::Usage => Record::Usage(serde_json::from_str(&cells).map_err(json)?),
+                    Table::LegacyInvoiceLines => Record::Line(serde_json::from_str(&cells).map_err(json)?),
+                    Table::Contacts => Record::Contact(serde_json::from_str(&cells).map_err(json)?),
+                }
             } else {
-                children.push((kind, data));
+                let rest: Vec<Option<String>> = serde_json::from_str(&cells).map_err(|e| bad(e.to_string()))?;
+                let mut fields = Vec::with_capacity(rest.len() + 1);
+                fields.push(Some(number.clone()));
+                fields.extend(rest);
+                let raw = RawRow { table, source: String::new(), row: row as u64, fields };
+                crate::extract::parse_row(&raw).map_err(bad)?
+            };
+            match record {
+                Record::Account(a) => {
+                    accounts.insert(a.account_number.clone(), LegacyAccount::new(a));
+                }
+                other => children.push(other),
             }
         }
-        for (kind, data) in children {
-            let bad = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
-            match kind.as_str() {
-                "service" => {
-                    let s: crate::domain::Service = serde_json::from_str(&data).map_err(bad)?;
-                    if let Some(a) = accounts.get_mut(&s.account_number) {
-                        a.services.push(s);
-                    }
-                }
-                "usage" => {
-                    let u: crate::domain::Usage = serde_json::from_str(&data).map_err(bad)?;
-                    if let Some(a) = accounts.get_mut(&u.account_number) {
-                        a.usage.push(u);
-                    }
-                }
-                "line" => {
-                    let l: crate::domain::LegacyLine = serde_json::from_str(&data).map_err(bad)?;
-                    if let Some(a) = accounts.get_mut(&l.account_number) {
-                        a.invoice_lines.push(l);
-                    }
-                }
-                "contact" => {
-                    let c: crate::domain::Contact = serde_json::from_str(&data).map_err(bad)?;
-                    if let Some(a) = accounts.get_mut(&c.account_number) {
-                        a.contacts.push(c);
-                    }
-                }
-                other => return Err(StoreError::Corrupt(format!("unknown record kind {other}"))),
+        for record in children {
+            let Some(a) = accounts.get_mut(record.account_number()) else { continue };
+            match record {
+                Record::Service(s) => a.services.push(s),
+                Record::Usage(u) => a.usage.push(u),
+                Record::Line(l) => a.invoice_lines.push(l),
+                Record::Contact(c) => a.contacts.push(c),
+                Record::Account(_) => {}
             }
         }
         Ok(numbers.iter().filter_map(|n| accounts.remove(n)).collect())

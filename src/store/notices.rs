@@ -8,7 +8,7 @@
 use super::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 
 /// A notice to record before sending it.
 pub struct NewNotice<'a> {
@@ -70,6 +70,9 @@ pub struct NoticeMark<'a> {
     pub at: DateTime<Utc>,
 }
 
+const NOTICE_BY_KEY: &str = "SELECT wave, account_number, kind, message_id, channel, recipients, state, attempts, \
+     last_error, sent_at, retry_at, owner, lease_until FROM notice WHERE wave = $1 AND account_number = $2 AND kind = $3";
+
 fn notice_row(r: &sqlx::any::AnyRow) -> Result<NoticeRow, sqlx::Error> {
     Ok(NoticeRow {
         wave: r.try_get(0)?,
@@ -94,8 +97,18 @@ impl Store {
     /// refreshed while it waits; a notice that failed for good is queued again when its
     /// recipients change (the address was fixed).
     pub async fn notice_claim(&self, n: &NewNotice<'_>) -> Result<NoticeRow, StoreError> {
-        // Two steps, not one upsert: an upsert names one unique key, and two workers inserting the
-        // same notice at once would then collide on the other one (`message_id`).
+        let mut tx = self.begin().await?;
+        let row = self.notice_claim_in(&mut tx, n).await?;
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(row)
+    }
+
+    /// [`Store::notice_claim`] inside a caller's transaction (a page of notices recorded at once).
+    pub async fn notice_claim_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        n: &NewNotice<'_>,
+    ) -> Result<NoticeRow, StoreError> {
         sqlx::query(
             "INSERT INTO notice (wave, account_number, kind, message_id, channel, recipients, state, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7) ON CONFLICT DO NOTHING",
@@ -107,9 +120,11 @@ impl Store {
         .bind(n.channel)
         .bind(n.recipients)
         .bind(n.at.to_rfc3339())
-        .execute(&self.pool)
+        .execute(&mut **tx)
         .await
         .map_err(|e| self.err(e))?;
+        // Two steps, not one upsert: an upsert names one unique key, and two workers inserting the
+        // same notice at once would then collide on the other one (`message_id`).
         sqlx::query(
             "UPDATE notice SET channel = $4, recipients = $5, \
              state = CASE WHEN state = 'failed' THEN 'queued' ELSE state END \
@@ -121,29 +136,48 @@ impl Store {
         .bind(n.kind)
         .bind(n.channel)
         .bind(n.recipients)
-        .execute(&self.pool)
+        .execute(&mut **tx)
         .await
         .map_err(|e| self.err(e))?;
-        self.notice(n.wave, n.account, n.kind).await?.ok_or_else(|| StoreError::NoAccount(n.account.to_string()))
+        let row = sqlx::query(NOTICE_BY_KEY)
+            .bind(n.wave)
+            .bind(n.account)
+            .bind(n.kind)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        row.as_ref()
+            .map(notice_row)
+            .transpose()
+            .map_err(|e| self.err(e))?
+            .ok_or_else(|| StoreError::NoAccount(n.account.to_string()))
     }
 
     pub async fn notice(&self, wave: &str, account: &str, kind: &str) -> Result<Option<NoticeRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT wave, account_number, kind, message_id, channel, recipients, state, attempts, last_error, sent_at, \
-             retry_at, owner, lease_until FROM notice WHERE wave = $1 AND account_number = $2 AND kind = $3",
-        )
-        .bind(wave)
-        .bind(account)
-        .bind(kind)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        let row = sqlx::query(NOTICE_BY_KEY)
+            .bind(wave)
+            .bind(account)
+            .bind(kind)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
         row.as_ref().map(notice_row).transpose().map_err(|e| self.err(e))
     }
 
     /// Moves a notice to `sending` (counting the attempt), `sent`, `retry` (with `retry_at`) or
     /// `failed` (with the server's reply).
     pub async fn notice_mark(&self, m: &NoticeMark<'_>) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        self.notice_mark_in(&mut tx, m).await?;
+        tx.commit().await.map_err(|e| self.err(e))
+    }
+
+    /// [`Store::notice_mark`] inside a caller's transaction.
+    pub async fn notice_mark_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        m: &NoticeMark<'_>,
+    ) -> Result<(), StoreError> {
         let sent_at = (m.state == "sent").then(|| m.at.to_rfc3339());
         let bump: i64 = (m.state == "sending").into();
         sqlx::query(
@@ -158,7 +192,7 @@ impl Store {
         .bind(m.wave)
         .bind(m.account)
         .bind(m.kind)
-        .execute(&self.pool)
+        .execute(&mut **tx)
         .await
         .map_err(|e| self.err(e))?;
         Ok(())
@@ -176,7 +210,63 @@ impl Store {
         resend_in_flight: bool,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        self.notice_start_as(wave, account, kind, resend_in_flight.then_some(None), "", 0, now).await
+        let mut tx = self.begin().await?;
+        let taken = self.notice_start_in(&mut tx, wave, account, kind, resend_in_flight, now).await?;
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(taken)
+    }
+
+    /// [`Store::notice_start`] inside a caller's transaction (a page of notices taken at once,
+    /// committed before any of them is written).
+    pub async fn notice_start_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        wave: &str,
+        account: &str,
+        kind: &str,
+        resend_in_flight: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let res = sqlx::query(
+            "UPDATE notice SET state = 'sending', attempts = attempts + 1, retry_at = NULL \
+             WHERE wave = $1 AND account_number = $2 AND kind = $3 AND (state = 'queued' \
+             OR (state = 'retry' AND (retry_at IS NULL OR retry_at <= $4)) OR (state = 'sending' AND $5 = 1))",
+        )
+        .bind(wave)
+        .bind(account)
+        .bind(kind)
+        .bind(now.to_rfc3339())
+        .bind(i64::from(resend_in_flight))
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(res.rows_affected() == 1)
+    }
+
+    /// Records who took a notice for sending (in the caller's transaction) and until when that
+    /// claim holds (`secs` seconds of wall clock): others see it as in flight, not unknown.
+    pub async fn notice_owner_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        wave: &str,
+        account: &str,
+        kind: &str,
+        owner: &str,
+        secs: i64,
+    ) -> Result<(), StoreError> {
+        let until = super::lease::stamp(Utc::now() + chrono::Duration::seconds(secs));
+        sqlx::query(
+            "UPDATE notice SET owner = $1, lease_until = $2 WHERE wave = $3 AND account_number = $4 AND kind = $5",
+        )
+        .bind(owner)
+        .bind(until)
+        .bind(wave)
+        .bind(account)
+        .bind(kind)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     /// [`Store::notice_start`] by a named worker, whose claim holds `secs` seconds (wall clock):
@@ -272,6 +362,24 @@ impl Store {
         rows.iter().map(notice_row).collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
+    /// A wave's printed letters that went out: (account, kind, sent_at), in account order. Read
+    /// by every notify run to keep the day files of letters whole, so it reads only these rows
+    /// (index `notice_printed`, migration 0014), not every sent notice of the wave.
+    pub async fn printed_notices(&self, wave: &str) -> Result<Vec<(String, String, Option<String>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT account_number, kind, sent_at FROM notice WHERE wave = $1 AND channel = 'print' AND state = 'sent' \
+             ORDER BY account_number, kind",
+        )
+        .bind(wave)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(|e| self.err(e))
+    }
+
     /// How many of a wave's notices were sent in `[from, to)`: the sending limits count these.
     pub async fn sent_between(&self, wave: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<i64, StoreError> {
         sqlx::query("SELECT COUNT(*) FROM notice WHERE wave = $1 AND state = 'sent' AND sent_at >= $2 AND sent_at < $3")
@@ -357,6 +465,39 @@ impl Store {
         })
         .transpose()
         .map_err(|e| self.err(e))
+    }
+
+    /// The form's recipients of a page of accounts, by account number (one query).
+    pub async fn recipients_of(
+        &self,
+        numbers: &[String],
+    ) -> Result<std::collections::HashMap<String, Recipients>, StoreError> {
+        let mut out = std::collections::HashMap::new();
+        if numbers.is_empty() {
+            return Ok(out);
+        }
+        let sql = format!(
+            "SELECT account_number, emails, name, submitted_at FROM recipient WHERE account_number IN ({})",
+            self.params(1, numbers.len()).join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for n in numbers {
+            q = q.bind(n);
+        }
+        for r in q.fetch_all(&self.pool).await.map_err(|e| self.err(e))? {
+            let get = |r: &sqlx::any::AnyRow| -> Result<Recipients, sqlx::Error> {
+                let emails: String = r.try_get(1)?;
+                Ok(Recipients {
+                    account_number: r.try_get(0)?,
+                    emails: emails.split(';').filter(|e| !e.is_empty()).map(str::to_string).collect(),
+                    name: r.try_get(2)?,
+                    submitted_at: r.try_get(3)?,
+                })
+            };
+            let rec = get(&r).map_err(|e| self.err(e))?;
+            out.insert(rec.account_number.clone(), rec);
+        }
+        Ok(out)
     }
 
     /// Replaces an account's recipients inside a caller's transaction (with its journal row).

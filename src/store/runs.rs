@@ -158,7 +158,7 @@ impl Store {
             );
             let mut q = sqlx::query(&sql);
             for r in chunk {
-                q = q.bind(id).bind(&r.account_number).bind(&r.outcome).bind(&r.stake).bind(&r.reasons);
+                q = q.bind(id).bind(&r.account_number).bind(r.outcome.as_str()).bind(&r.stake).bind(&r.reasons);
             }
             q.execute(&mut *tx).await.map_err(|e| self.err(e))?;
         }
@@ -194,15 +194,16 @@ impl Store {
         .map_err(|e| self.err(e))?;
         rows.iter()
             .map(|r| {
+                let outcome: String = r.try_get(1).map_err(|e| self.err(e))?;
                 Ok(RunResult {
-                    account_number: r.try_get(0)?,
-                    outcome: r.try_get(1)?,
-                    stake: r.try_get(2)?,
-                    reasons: r.try_get(3)?,
+                    account_number: r.try_get(0).map_err(|e| self.err(e))?,
+                    // A corrupt outcome fails loudly here rather than reaching a report as something else.
+                    outcome: outcome.parse().map_err(|e| StoreError::Corrupt(format!("run {run_id}: {e}")))?,
+                    stake: r.try_get(2).map_err(|e| self.err(e))?,
+                    reasons: r.try_get(3).map_err(|e| self.err(e))?,
                 })
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+            .collect()
     }
 
     /// Records a waiver inside the caller's transaction. False when the account already has one.

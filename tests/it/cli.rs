@@ -53,7 +53,12 @@ fn bill_and_reconcile_work_on_a_fresh_workspace_without_writing_state() {
     // 3000.00 cabinets + 280.00 cross connect + March's power in arrears (620 kWh over x 0.12)
     assert_eq!(bill["total"], "3354.40");
     assert_eq!(bill["lines"][0]["amount"], "3000.00", "money is a JSON string");
-    assert_eq!(bill["lines"][1]["service_start"], "2017-04-17");
+    // Lines in catalog order: Colocation Space, Power, then Connectivity's partial cross connect.
+    let groups: Vec<&str> = bill["lines"].as_array().unwrap().iter().map(|l| l["group"].as_str().unwrap()).collect();
+    assert_eq!(groups, ["Colocation Space", "Power", "Connectivity"]);
+    assert_eq!(bill["lines"][1]["uom"], "kWh", "usage carries its unit");
+    assert_eq!(bill["lines"][2]["service_start"], "2017-04-17");
+    assert_eq!(bill["document"], "preview", "an account not cut over gets a preview, not an invoice");
     let legacy = cutover(ws.path()).args(["bill", "A001", "--period", "2017-04", "--legacy"]).output().unwrap();
     assert!(String::from_utf8_lossy(&legacy.stdout).contains("TOTAL      3354.40"));
     let out = cutover(ws.path()).args(["reconcile", "--wave", "dc1-colocation", "--format", "json"]).output().unwrap();
@@ -102,8 +107,8 @@ fn the_new_bill_has_its_header_groups_and_payment_stub() {
         (bill["invoice_number"].as_str(), bill["bill_date"].as_str(), bill["due_date"].as_str()),
         (Some("INV-A001-201704"), Some("2017-04-01"), Some("2017-05-01"))
     );
-    assert_eq!(bill["lines"][1]["calculation"], "14/30 days x 2 x 300.00");
-    assert_eq!(bill["lines"][1]["charge_type"], "recurring");
+    assert_eq!(bill["lines"][2]["calculation"], "14/30 days x 2 x 300.00");
+    assert_eq!(bill["lines"][2]["charge_type"], "recurring");
     // A004 bills in CAD, which the repository's catalog cannot price: refused, with the reason.
     let cad = cutover(ws.path()).args(["bill", "A004", "--period", "2017-04"]).output().unwrap();
     assert_eq!(cad.status.code(), Some(2));

@@ -3,7 +3,6 @@
 
 use super::support;
 use cutover::extract::{RawRow, Record, Sink, Source, Table};
-use cutover::store::StoreError;
 use sqlx::Connection;
 
 /// Collects what a scan produces: (table, account, parsed-or-reason) per row.
@@ -11,7 +10,7 @@ use sqlx::Connection;
 struct Collect(Vec<(Table, Option<String>, Result<String, String>)>);
 
 impl Sink for Collect {
-    async fn batch(&mut self, rows: Vec<(RawRow, Result<Record, String>)>) -> Result<(), StoreError> {
+    async fn batch(&mut self, rows: Vec<(RawRow, Result<Record, String>)>) -> Result<(), cutover::extract::SinkError> {
         for (raw, parsed) in rows {
             let parsed = parsed.map(|r| serde_json::to_string(&r).unwrap());
             self.0.push((raw.table, raw.account_number().map(str::to_string), parsed));
@@ -19,7 +18,7 @@ impl Sink for Collect {
         Ok(())
     }
 
-    async fn warn(&mut self, _source: &str, message: String) -> Result<(), StoreError> {
+    async fn warn(&mut self, _source: &str, message: String) -> Result<(), cutover::extract::SinkError> {
         // The fixtures have every SPEC §2 column; only an optional table may be absent.
         assert!(message.starts_with("no such"), "{message}");
         Ok(())

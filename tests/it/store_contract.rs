@@ -1,4 +1,5 @@
-//! The store's contract, one suite run against SQLite (a real file) and PostgreSQL.
+//! The store's contract, one test per behaviour, each run against SQLite (a real file) and
+//! PostgreSQL.
 
 use super::support;
 use chrono::{TimeZone, Utc};
@@ -27,9 +28,27 @@ fn notice<'a>(message_id: &'a str, recipients: &'a str, at: chrono::DateTime<Utc
     }
 }
 
-async fn contract(store: Store) {
+fn sched() -> cutover::plan::schedule::Schedule {
+    cutover::plan::schedule::Schedule {
+        cutover_date: "2017-06-30".parse().unwrap(),
+        first_new_bill_date: "2017-07-01".parse().unwrap(),
+        notice_date: "2017-06-01".parse().unwrap(),
+    }
+}
+
+fn at() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2017, 5, 1, 12, 0, 0).unwrap()
+}
+
+/// A store with the fixture extracted once.
+async fn extracted(store: &Store) -> cutover::store::ExtractionCounts {
+    extract(store, &support::plan()).await
+}
+
+/// Extraction: good rows in, bad rows quarantined with their reason, accounts journaled once; a rerun is a full refresh; a crashed one leaves the last in place.
+async fn extraction_quarantines_refreshes_and_survives_a_crash(store: Store) {
     let plan = support::plan();
-    let at = Utc.with_ymd_and_hms(2017, 5, 1, 12, 0, 0).unwrap();
+    let at = at();
 
     // Extraction: good rows in, bad rows quarantined with their reason, accounts journaled once.
     let first = extract(&store, &plan).await;
@@ -72,13 +91,14 @@ async fn contract(store: Store) {
     }
     assert_eq!(store.last_extraction().await.unwrap().unwrap().id, second.id);
     assert_eq!(store.legacy_accounts(&["A001".into()]).await.unwrap().len(), 1);
+}
 
+/// Transitions: one function, state and journal together, never twice; paging and the due filter.
+async fn transitions_are_journaled_once_and_pages_see_what_is_due(store: Store) {
+    extracted(&store).await;
+    let at = at();
     // Transitions: one function, state and journal together, never twice.
-    let sched = cutover::plan::schedule::Schedule {
-        cutover_date: "2017-06-30".parse().unwrap(),
-        first_new_bill_date: "2017-07-01".parse().unwrap(),
-        notice_date: "2017-06-01".parse().unwrap(),
-    };
+    let sched = sched();
     let t = Transition {
         account: "A001",
         from: State::Extracted,
@@ -121,7 +141,17 @@ async fn contract(store: Store) {
     assert_eq!(due("2017-05-31").await, 0);
     assert_eq!(due("2017-06-01").await, 1);
     assert_eq!(store.count_wave("dc1-colocation", &[State::Extracted]).await.unwrap(), 3);
+    // What a stage's progress counts: the accounts due, not every account in the state.
+    for (day, want) in [("2017-05-31", 0), ("2017-06-01", 1)] {
+        let due = Some((Due::Notice, day.parse().unwrap()));
+        assert_eq!(store.count_due("dc1-colocation", &[State::Rated], due).await.unwrap(), want, "{day}");
+    }
+}
 
+/// Notices: the row exists before sending, once per (wave, account, kind); taking one is atomic.
+async fn notices_are_claimed_once_and_retried_when_due(store: Store) {
+    extracted(&store).await;
+    let at = at();
     // Notices: the row exists before sending, once per (wave, account, kind).
     let mark = |state: &'static str, error: Option<&'static str>, retry_at| cutover::store::NoticeMark {
         wave: "dc1-colocation",
@@ -165,7 +195,12 @@ async fn contract(store: Store) {
         0
     );
     assert_eq!(store.notice_demand("dc1-colocation").await.unwrap(), vec![]);
+}
 
+/// Recipients from the form, in the caller's transaction.
+async fn recipients_are_stored_with_their_journal_row(store: Store) {
+    extracted(&store).await;
+    let at = at();
     // Recipients from the form: stored with their journal row in one transaction.
     let rec = cutover::store::Recipients {
         account_number: "A001".into(),
@@ -178,11 +213,15 @@ async fn contract(store: Store) {
     tx.commit().await.unwrap();
     assert_eq!(store.recipients("A001").await.unwrap(), Some(rec));
     assert_eq!(store.recipients("A002").await.unwrap(), None);
+}
 
+/// Reconciliation runs: numbered per wave, kept with their results.
+async fn runs_are_numbered_per_wave_and_never_recorded_twice(store: Store) {
+    let at = at();
     // Reconciliation runs: numbered per wave, kept with their results, never recorded twice.
     let result = |a: &str, o: &str| RunResult {
         account_number: a.into(),
-        outcome: o.into(),
+        outcome: o.parse().unwrap(),
         stake: "0".into(),
         reasons: String::new(),
     };
@@ -217,7 +256,12 @@ async fn contract(store: Store) {
     assert_eq!(runs.iter().map(|r| r.number).collect::<Vec<_>>(), [1, 2]);
     assert_eq!(store.run_results(r1.id).await.unwrap(), many, "results kept in account order, in full");
     assert_eq!(store.run_results(r2.id).await.unwrap().len(), 2);
+}
 
+/// Waivers: once per account, in the caller's transaction.
+async fn waivers_are_once_per_account_in_the_callers_transaction(store: Store) {
+    extracted(&store).await;
+    let at = at();
     // Waivers: once per account, in the caller's transaction.
     let mut tx = store.begin().await.unwrap();
     assert!(store.put_waiver_in(&mut tx, "A002", "customer agreed", "ann", at).await.unwrap());
@@ -230,7 +274,11 @@ async fn contract(store: Store) {
     assert_eq!(w.len(), 1);
     assert_eq!((w[0].0.as_str(), w[0].1.reason.as_str(), w[0].1.actor.as_str()), ("A002", "customer agreed", "ann"));
     assert_eq!(store.recon("A001").await.unwrap(), None);
+}
 
+/// The wave journal.
+async fn the_wave_journal_keeps_promotions(store: Store) {
+    let at = at();
     // The wave journal.
     store.wave_event("dc1-colocation", at, "ann", "gate_promote", "looked at it", "f2", "[]").await.unwrap();
     store.wave_event("dc1-colocation", at, "ann", "note", "other", "", "").await.unwrap();
@@ -239,7 +287,13 @@ async fn contract(store: Store) {
     assert_eq!((promotions[0].reason.as_str(), promotions[0].fingerprint.as_str()), ("looked at it", "f2"));
     assert_eq!(store.wave_journal("dc1-colocation", None).await.unwrap().len(), 2);
     assert!(store.wave_journal("dc2-colocation", None).await.unwrap().is_empty());
+}
 
+/// Cut-overs and load sets: pending until published, a set dirty until its files are written, reversals per set, load outcomes counted per wave.
+async fn cutovers_and_load_sets_follow_their_files(store: Store) {
+    extracted(&store).await;
+    let at = at();
+    let sched = sched();
     // Cut-overs and load sets: pending until published, a set dirty until its files are written,
     // reversals per set, load outcomes counted per wave.
     let a4 = store.legacy_accounts(&["A004".into()]).await.unwrap();
@@ -309,27 +363,54 @@ async fn contract(store: Store) {
     );
     let counts = store.load_counts("dc1-colocation").await.unwrap();
     assert_eq!((counts.loaded, counts.failed, counts.unconfirmed), (1, 0, 0));
-
-    // Opening again migrates nothing twice.
-    store.state_counts(None).await.unwrap();
 }
 
-#[tokio::test]
-async fn store_contract_on_sqlite_file() {
+async fn sqlite_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("state.db").display());
-    let store = Store::open(&url).await.expect("open sqlite");
-    drop(store);
+    drop(Store::open(&url).await.expect("open sqlite"));
     let store = Store::open(&url).await.expect("reopen migrates nothing twice");
-    contract(store).await;
-    assert!(dir.path().join("state.db").exists());
+    (dir, store)
 }
 
-#[tokio::test]
-async fn store_contract_on_postgres() {
-    let Some(url) = support::postgres_db().await else { return };
-    let store = Store::open(&url).await.expect("open postgres");
-    drop(store);
-    let store = Store::open(&url).await.expect("reopen migrates nothing twice");
-    contract(store).await;
+async fn postgres_store() -> Option<Store> {
+    let url = support::postgres_db().await?;
+    drop(Store::open(&url).await.expect("open postgres"));
+    Some(Store::open(&url).await.expect("reopen migrates nothing twice"))
 }
+
+/// Each behaviour of the contract as two tests: on a SQLite file and on PostgreSQL.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let (dir, store) = super::sqlite_store().await;
+                    super::$name(store).await;
+                    assert!(dir.path().join("state.db").exists());
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(store) = super::postgres_store().await else { return };
+                    super::$name(store).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(
+    extraction_quarantines_refreshes_and_survives_a_crash,
+    transitions_are_journaled_once_and_pages_see_what_is_due,
+    notices_are_claimed_once_and_retried_when_due,
+    recipients_are_stored_with_their_journal_row,
+    runs_are_numbered_per_wave_and_never_recorded_twice,
+    waivers_are_once_per_account_in_the_callers_transaction,
+    the_wave_journal_keeps_promotions,
+    cutovers_and_load_sets_follow_their_files,
+);

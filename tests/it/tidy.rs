@@ -146,6 +146,35 @@ fn no_floats_near_money() {
     assert!(found.is_empty(), "f32/f64 outside {:?} (money is rust_decimal):\n{}", FLOAT_ALLOWED, found.join("\n"));
 }
 
+/// Which modules each layer may name: every arrow points one way, down the story (the pure core
+/// names none of the edges; extract feeds the store, not the other way round).
+const LAYERS: &[(&str, &[&str])] = &[
+    ("src/domain/", &["plan", "extract", "rate", "reconcile", "notify", "switch", "store", "engine", "cli"]),
+    ("src/plan/", &["extract", "rate", "reconcile", "notify", "switch", "store", "engine", "cli"]),
+    ("src/extract/", &["rate", "reconcile", "notify", "switch", "store", "engine", "cli"]),
+    ("src/rate/", &["extract", "reconcile", "notify", "switch", "store", "engine", "cli"]),
+    ("src/reconcile/", &["extract", "notify", "switch", "store", "engine", "cli"]),
+    ("src/store/", &["engine", "cli"]),
+    ("src/engine/", &["cli"]),
+];
+
+#[test]
+fn layers_point_one_way() {
+    let mut found = Vec::new();
+    for (path, text) in sources() {
+        let Some((_, forbidden)) = LAYERS.iter().find(|(dir, _)| path.starts_with(dir)) else { continue };
+        for (n, line) in text.lines().enumerate() {
+            let line = code(line);
+            for m in forbidden.iter() {
+                if line.contains(&format!("crate::{m}::")) || line.contains(&format!("crate::{m}}}")) {
+                    found.push(format!("{path}:{}: names crate::{m}: {}", n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "a layer names one above it (move the shared type down):\n{}", found.join("\n"));
+}
+
 #[test]
 fn the_word_rule_sees_whole_words_only() {
     let cases =

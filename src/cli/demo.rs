@@ -1,0 +1,156 @@
+//! `cutover demo`: build a demo workspace with a synthetic legacy database and run every dated wave end to end on a simulated clock.
+
+use super::commands::{Cx, Result, mailer, open, open_with};
+use super::init::write_plan;
+use super::{Failure, parse_date, report};
+use crate::engine::Ctx;
+use crate::engine::Engine;
+use crate::store::Store;
+use crate::workspace::Workspace;
+use std::path::Path;
+use std::path::PathBuf;
+
+/// Build a demo workspace with a synthetic legacy database and run every dated wave end to end
+/// on a simulated clock. Running it again on the same folder sends nothing and changes nothing.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Where to build the demo workspace (default: the -C folder when given, else
+    /// ./cutover-demo).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// How many legacy accounts to generate.
+    #[arg(long, default_value_t = 2000)]
+    pub accounts: usize,
+    /// Seed of the generator: the same seed gives the same data.
+    #[arg(long, default_value_t = 2017)]
+    pub seed: u64,
+    /// Stop the simulated clock before this day, YYYY-MM-DD (a workspace in the middle of its
+    /// waves, where every command of the tour still has work to show).
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub until: Option<chrono::NaiveDate>,
+}
+
+impl Args {
+    pub async fn run(self, cx: &Cx) -> Result<u8> {
+        let root = cx.root.as_path();
+        let Args { dir, accounts, seed, until } = self;
+        // `-C DIR demo` builds the demo in DIR.
+        let dir =
+            dir.unwrap_or_else(|| if root == Path::new(".") { "cutover-demo".into() } else { root.to_path_buf() });
+        demo(&dir, accounts, seed, until).await
+    }
+}
+
+async fn demo(dir: &Path, accounts: usize, seed: u64, until: Option<chrono::NaiveDate>) -> Result<u8> {
+    let started = std::time::Instant::now();
+    let run = demo_flow(dir, accounts, seed, until, None, std::sync::Arc::default(), 1).await?;
+    println!("demo workspace: {}  (simulated {} .. {})", dir.display(), run.first_day, run.last_day);
+    print!("{}", report::demo_summary(&run.engine).await?);
+    if run.changes == 0 {
+        println!("nothing to do: every stage had already run (no notice sent, no state changed)");
+    }
+    println!("wall time: {:.1} s", started.elapsed().as_secs_f64());
+    Ok(0)
+}
+
+/// What one run of the demo flow did (`demo` prints it; `bench pipeline` times it).
+pub(super) struct DemoRun {
+    pub engine: Engine,
+    pub first_day: chrono::NaiveDate,
+    pub last_day: chrono::NaiveDate,
+    /// Stage runs that changed something (0: everything had already been done).
+    pub changes: u64,
+}
+
+/// The demo flow: generate the legacy database (unless there is one), extract it, then run every
+/// dated wave on every simulated day (up to the day before `until`). `store` overrides the
+/// workspace's state store; `clock` times the stages when enabled.
+pub(super) async fn demo_flow(
+    dir: &Path,
+    accounts: usize,
+    seed: u64,
+    until: Option<chrono::NaiveDate>,
+    store: Option<&str>,
+    clock: std::sync::Arc<crate::bench::StageClock>,
+    workers: usize,
+) -> Result<DemoRun> {
+    std::fs::create_dir_all(dir).map_err(|e| Failure::operational(anyhow::anyhow!("{}: {e}", dir.display())))?;
+    let cfg = dir.join(crate::workspace::CONFIG_FILE);
+    if !cfg.exists() {
+        write_plan(dir).map_err(Failure::operational)?;
+        let source = crate::workspace::SourceConfig::Sql { url: Some("sqlite://legacy.db".into()) };
+        std::fs::write(&cfg, crate::workspace::template_config(&source))
+            .map_err(|e| Failure::operational(anyhow::anyhow!(e)))?;
+    }
+    let db = dir.join("legacy.db");
+    if !db.exists() {
+        eprintln!("generating {accounts} legacy accounts (seed {seed}) into {}", db.display());
+        let data = crate::demo::generate::DemoData { accounts, seed, months: 12 };
+        let tmp = dir.join("legacy.db.partial");
+        let _ = std::fs::remove_file(&tmp);
+        let t = clock.start();
+        let spinner = super::progress::spinner(&format!("generating {accounts} legacy accounts"));
+        let g = crate::demo::generate::write_legacy_sqlite(&tmp, &data).await.map_err(Failure::operational);
+        if let Some(s) = spinner {
+            s.finish_and_clear();
+        }
+        let g = g?;
+        clock.stop("generate", t, (g.accounts + g.services + g.usage + g.invoice_lines + g.contacts) as u64);
+        std::fs::rename(&tmp, &db).map_err(|e| Failure::operational(anyhow::anyhow!(e)))?;
+    } else {
+        eprintln!("reusing the legacy database {}", db.display());
+    }
+    // A sample export of the billing email form, for the tour's `contacts import form.csv`.
+    let form = dir.join("form.csv");
+    if !form.exists() {
+        std::fs::write(
+            &form,
+            "account_number,email,name,submitted_at\n\
+             A000002,ap@new-address.example.com,Accounts Payable,2017-05-20T09:30:00Z\n\
+             A000002,billing@new-address.example.com,Accounts Payable,2017-05-20T09:30:00Z\n\
+             A000003,not-an-address,Someone,2017-05-21\n",
+        )
+        .map_err(|e| Failure::operational(anyhow::anyhow!("{}: {e}", form.display())))?;
+    }
+    let mut engine = match store {
+        None => open(dir).await?,
+        Some(url) => {
+            let ws = Workspace::open(dir)?;
+            open_with(ws, Store::open(url).await?)?
+        }
+    };
+    engine.clock = clock;
+    engine.workers = workers.max(1);
+    let mailer = mailer(&engine)?;
+    let waves: Vec<_> = engine.plan.waves.iter().filter(|w| w.start.is_some()).cloned().collect();
+    let (Some(first), Some(last)) =
+        (waves.iter().filter_map(|w| w.start).min(), waves.iter().filter_map(|w| w.end()).max())
+    else {
+        return Err(Failure::input(anyhow::anyhow!("no dated wave in the plan")));
+    };
+    // The simulated clock: from two months before the first wave to the day after the last one.
+    let start = crate::domain::add_months(first, -2).unwrap_or(first);
+    let mut day = start;
+    let mut changes = 0u64;
+    let mut extracted = false;
+    let end = until.map_or(last + chrono::Days::new(1), |u| u.pred_opt().unwrap_or(u));
+    while day <= end {
+        let ctx = Ctx::new(day, "demo (simulated clock)");
+        if !extracted {
+            if let Some(c) = engine.ensure_extracted(&ctx).await? {
+                eprintln!(
+                    "extracted {} accounts, {} records; {} rows quarantined",
+                    c.accounts, c.records, c.quarantined
+                );
+                changes += 1;
+            }
+            extracted = true;
+        }
+        for w in &waves {
+            let r = engine.run_wave(&w.id, &ctx, &mailer).await?;
+            changes += u64::from(r.changed_anything());
+        }
+        day = day + chrono::Days::new(1);
+    }
+    Ok(DemoRun { engine, first_day: start, last_day: end, changes })
+}

@@ -1,0 +1,48 @@
+//! `cutover gate`: the wave's gate.
+
+use super::commands::{Cx, Result, actor, open, today};
+use super::{Failure, non_blank};
+use crate::engine::Ctx;
+
+/// The wave's gate: promote a paused wave.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub action: GateAction,
+}
+
+impl Args {
+    pub async fn run(self, cx: &Cx) -> Result<u8> {
+        let root = cx.root.as_path();
+        let cli_actor = &cx.actor;
+        let Args { action: GateAction::Promote { wave, reason } } = self;
+        let engine = open(root).await?;
+        let ctx = Ctx::new(today(), actor(cli_actor, "gate promote")?);
+        use crate::engine::Promoted;
+        match engine.promote(&wave, &reason, &ctx).await? {
+            Promoted::Promoted => println!("{wave}: promoted; the wave proceeds ({reason})"),
+            Promoted::Already => println!("{wave}: this reconciliation was promoted already; nothing changed"),
+            Promoted::NotPaused => println!("{wave}: the gate says proceed; nothing to promote"),
+            Promoted::Aborted(why) => {
+                return Err(Failure::problems(format!(
+                    "{wave}: the gate says abort ({why}); an abort cannot be promoted: fix the causes and reconcile again"
+                )));
+            }
+        }
+        Ok(0)
+    }
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum GateAction {
+    /// Let a paused wave proceed: you have looked at its reconciliation (journaled on the wave).
+    /// An aborted wave cannot be promoted; a later, different reconciliation is judged afresh.
+    Promote {
+        /// The wave id (the `id` in its wave file, e.g. dc1-colocation).
+        #[arg(long)]
+        wave: String,
+        /// Why: kept in the wave's journal and shown in every report.
+        #[arg(long, value_parser = non_blank)]
+        reason: String,
+    },
+}

@@ -1,0 +1,44 @@
+//! `cutover journal`: the audit trail.
+
+use super::commands::{Cx, Result, open};
+use super::{parse_date, report};
+
+/// The audit trail: every state change of every account (who, why, the effective day and the
+/// wall-clock time it was recorded), oldest first, to read or to take out of the tool.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only this account.
+    #[arg(long, value_name = "ACCOUNT")]
+    pub account: Option<String>,
+    /// Only the accounts of this wave.
+    #[arg(long, value_name = "WAVE")]
+    pub wave: Option<String>,
+    /// Only changes effective on or after this day (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub since: Option<chrono::NaiveDate>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: JournalFormat,
+}
+
+impl Args {
+    pub async fn run(self, cx: &Cx) -> Result<u8> {
+        let root = cx.root.as_path();
+        let Args { account, wave, since, format } = self;
+        let engine = open(root).await?;
+        if let Some(w) = &wave {
+            engine.wave(w)?;
+        }
+        let since = since.and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc());
+        let filter = crate::store::JournalFilter { account, wave, since };
+        report::journal(&engine.store, &filter, format).await?;
+        Ok(0)
+    }
+}
+
+/// The formats of `cutover journal`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum JournalFormat {
+    Text,
+    Csv,
+    Json,
+}

@@ -1,0 +1,92 @@
+//! `cutover notify`: send the customer notices due as of DATE.
+
+use super::commands::{Cx, Result, actor, dry_report, mailer, open_for, open_or_scratch, today};
+use super::{non_blank, parse_date};
+use crate::engine::Ctx;
+
+/// Send the customer notices due as of DATE (cron-friendly; each notice goes once, never late).
+/// Works on a fresh workspace: it extracts first.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The wave id (the `id` in its wave file, e.g. dc1-colocation).
+    #[arg(long, required_unless_present = "preview")]
+    pub wave: Option<String>,
+    /// The day to act as, YYYY-MM-DD (default: today): catch up, or simulate a date.
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub as_of: Option<chrono::NaiveDate>,
+    /// Print the notice one account would get (subject, text and HTML), and send nothing.
+    #[arg(long, value_name = "ACCOUNT", conflicts_with = "resolve")]
+    pub preview: Option<String>,
+    /// Decide on a notice whose delivery is unknown (interrupted mid-send): `--as sent` if the
+    /// mail server's log shows it went out, `--as resend` to send it again. Needs --reason.
+    #[arg(long, value_name = "ACCOUNT", requires_all = ["resolution", "reason"])]
+    pub resolve: Option<String>,
+    /// With --resolve: `sent` (the mail log shows it went out) or `resend` (it did not).
+    #[arg(long = "as", value_enum, value_name = "DECISION")]
+    pub resolution: Option<Resolution>,
+    /// Why (with --resolve): kept in the account's journal.
+    #[arg(long, value_parser = non_blank)]
+    pub reason: Option<String>,
+    /// Show which notices would go out and what would change, on a copy: nothing is written
+    /// and nothing sent. Exits as the real run would.
+    #[arg(long, conflicts_with_all = ["preview", "resolve"])]
+    pub dry_run: bool,
+}
+
+impl Args {
+    pub async fn run(self, cx: &Cx) -> Result<u8> {
+        let root = cx.root.as_path();
+        let cli_actor = &cx.actor;
+        let Args { wave, as_of, preview, resolve, resolution, reason, dry_run } = self;
+        // A preview changes nothing, so it needs no named actor.
+        let who = if preview.is_some() { "preview (nothing is sent)".into() } else { actor(cli_actor, "notify")? };
+        let ctx = Ctx::new(as_of.unwrap_or_else(today), who);
+        if let Some(account) = preview {
+            let engine =
+                open_or_scratch(root, crate::store::extraction::Filter::Accounts(vec![account.clone()])).await?;
+            // Say first when this notice would not be sent: held, quarantined, already notified…
+            if let Some(row) = engine.store.account(&account).await? {
+                use crate::domain::State;
+                if !matches!(row.state, State::Extracted | State::Rated | State::Reconciled) {
+                    let why = row.state_reason.as_deref().unwrap_or("");
+                    println!("note: {account} is {} ({why}): the notice below is not going to be sent\n", row.state);
+                }
+            }
+            let r = engine.preview_notice(&account, &ctx).await?;
+            println!("Subject: {}\n\n{}\n---- HTML part ----\n{}", r.subject, r.text, r.html);
+            return Ok(0);
+        }
+        let wave = wave.unwrap_or_default();
+        let (engine, dry) = open_for(root, dry_run).await?;
+        if let (Some(account), Some(decision)) = (resolve, resolution) {
+            let why = reason.unwrap_or_default();
+            engine.resolve_notice(&wave, &account, decision == Resolution::Sent, &why, &ctx).await?;
+            println!(
+                "{account}: notice marked {}",
+                if decision == Resolution::Sent { "sent" } else { "for resending" }
+            );
+            return Ok(0);
+        }
+        engine.ensure_fresh(engine.runnable_wave(&wave)?, &ctx).await?;
+        engine.rate_wave(&wave, &ctx).await?;
+        engine.reconcile_wave(&wave, &ctx).await?;
+        let mailer = mailer(&engine)?;
+        let r = engine.notify_wave(&wave, &ctx, &mailer).await?;
+        for n in &r.notes {
+            eprintln!("note: {n}");
+        }
+        println!(
+            "{wave} as of {}: {} notice(s) sent, {} rescheduled, {} held, {} waiting to retry, {} failed, {} unknown \
+             (`cutover notices --wave {wave}` lists them)",
+            ctx.as_of, r.done, r.rescheduled, r.held, r.retried, r.failed, r.unknown
+        );
+        dry_report(dry, &engine).await?;
+        Ok(u8::from(r.failed > 0 || r.unknown > 0 || r.retried > 0))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Resolution {
+    Sent,
+    Resend,
+}

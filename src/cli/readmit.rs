@@ -1,0 +1,35 @@
+//! `cutover readmit`: put a rolled-back account into a later wave.
+
+use super::commands::{Cx, Result, actor, open, today};
+use super::{non_blank, parse_date};
+use crate::engine::Ctx;
+
+/// Put a rolled-back account into a later wave (journaled): it is rated, reconciled,
+/// notified and cut over again there.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The legacy account number (e.g. A000012).
+    pub account: String,
+    /// The later wave it joins (its window must still be open).
+    #[arg(long)]
+    pub wave: String,
+    /// Why: kept in the account's journal.
+    #[arg(long, value_parser = non_blank)]
+    pub reason: String,
+    /// The day to act as, YYYY-MM-DD (default: today).
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub as_of: Option<chrono::NaiveDate>,
+}
+
+impl Args {
+    pub async fn run(self, cx: &Cx) -> Result<u8> {
+        let root = cx.root.as_path();
+        let cli_actor = &cx.actor;
+        let Args { account, wave, reason, as_of } = self;
+        let engine = open(root).await?;
+        let ctx = Ctx::new(as_of.unwrap_or_else(today), actor(cli_actor, "readmit")?);
+        engine.readmit(&account, &wave, &reason, &ctx).await?;
+        println!("{account} readmitted to wave {wave}: {reason}");
+        Ok(0)
+    }
+}

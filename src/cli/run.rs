@@ -1,0 +1,57 @@
+//! `cutover run`: run every stage of a wave that is due as of DATE and allowed by its gate.
+
+use super::commands::{Cx, Result, actor, dry_report, mailer, open_for, today};
+use super::{parse_date, report};
+use crate::engine::Ctx;
+
+/// Run every stage of a wave that is due as of DATE and allowed by its gate: extract (once),
+/// rate, reconcile, notify, switch.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The wave id (the `id` in its wave file).
+    #[arg(long)]
+    pub wave: String,
+    /// The day to run as (default: today). Use it to catch up or simulate.
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub as_of: Option<chrono::NaiveDate>,
+    /// Put held accounts back to be rated and reconciled again first (after a fix).
+    #[arg(long)]
+    pub recheck_held: bool,
+    /// Show what would happen (each account's change, the mail and files), on a copy: nothing is
+    /// written and nothing sent. Exits as the real run would.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Worker threads for rating and reconciling, each claiming its own pages of accounts
+    /// (README "Running as a team"). Other processes on the same store are workers too.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub workers: usize,
+}
+
+impl Args {
+    pub async fn run(self, cx: &Cx) -> Result<u8> {
+        let root = cx.root.as_path();
+        let cli_actor = &cx.actor;
+        let Args { wave, as_of, recheck_held, dry_run, workers } = self;
+        let (mut engine, dry) = open_for(root, dry_run).await?;
+        engine.workers = workers.max(1);
+        // SIGTERM/SIGINT: each stage finishes the page in hand, lets its claims go and starts
+        // no other (README "Running as a team").
+        let stop = engine.stop.clone();
+        tokio::spawn(async move {
+            super::schedule::wait_for_signal().await;
+            eprintln!("run: stop requested; finishing the page in hand");
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let ctx = Ctx::new(as_of.unwrap_or_else(today), actor(cli_actor, "run")?);
+        if recheck_held {
+            engine.runnable_wave(&wave)?;
+            let n = engine.recheck_held(&wave, &ctx).await?;
+            println!("{n} held account(s) put back for another check");
+        }
+        let mailer = mailer(&engine)?;
+        let r = engine.run_wave(&wave, &ctx, &mailer).await?;
+        print!("{}", report::run_text(&r));
+        dry_report(dry, &engine).await?;
+        Ok(u8::from(r.notified.failed > 0 || r.gate != Some(crate::reconcile::GateVerdict::Proceed)))
+    }
+}

@@ -1,0 +1,137 @@
+//! `cutover schedule`: run as a service.
+
+use super::commands::{Cx, Result, actor, dry_report, mailer, open_for, today};
+use super::parse_date;
+use crate::engine::Ctx;
+use std::path::Path;
+
+/// Run as a service: send each wave's notices when they are due, retry what failed for a
+/// transient reason, and stop cleanly on SIGINT/SIGTERM (never in the middle of a message).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The waves to serve (default: every dated wave).
+    #[arg(long)]
+    pub wave: Vec<String>,
+    /// Treat DATE (YYYY-MM-DD) as today, for a catch-up. Real mail is sent: to see what would
+    /// happen, add --dry-run.
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub as_of: Option<chrono::NaiveDate>,
+    /// Seconds between checks (default: at the top of each hour).
+    #[arg(long, hide = true)]
+    pub tick_seconds: Option<u64>,
+    /// One check only, on a copy: print which notices would go out, write and send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl Args {
+    pub async fn run(self, cx: &Cx) -> Result<u8> {
+        let root = cx.root.as_path();
+        let cli_actor = &cx.actor;
+        let Args { wave, as_of, tick_seconds, dry_run } = self;
+        schedule(root, cli_actor, wave, as_of, tick_seconds, dry_run).await
+    }
+}
+
+/// The long-running notice sender. A stop request (SIGINT/SIGTERM) lets the message in hand finish
+/// and starts no new one; every notice is in the store before it is sent, so nothing is lost.
+async fn schedule(
+    root: &Path,
+    actor_name: &Option<String>,
+    waves: Vec<String>,
+    as_of: Option<chrono::NaiveDate>,
+    tick: Option<u64>,
+    dry_run: bool,
+) -> Result<u8> {
+    use std::sync::atomic::Ordering;
+    let (engine, dry) = open_for(root, dry_run).await?;
+    let mailer = mailer(&engine)?;
+    let waves: Vec<String> = if waves.is_empty() {
+        engine.plan.waves.iter().filter(|w| w.start.is_some()).map(|w| w.id.clone()).collect()
+    } else {
+        waves
+    };
+    for w in &waves {
+        engine.runnable_wave(w)?;
+    }
+    let stop = engine.stop.clone();
+    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    {
+        let (stop, wake) = (stop.clone(), wake.clone());
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            eprintln!("schedule: stop requested; finishing the message in hand");
+            stop.store(true, Ordering::SeqCst);
+            wake.notify_one();
+        });
+    }
+    eprintln!("schedule: serving {} ({})", waves.join(", "), mailer.describe());
+    while !stop.load(Ordering::SeqCst) {
+        let ctx = Ctx::new(as_of.unwrap_or_else(today), actor(actor_name, "schedule")?);
+        for w in &waves {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            match engine.notify_wave(w, &ctx, &mailer).await {
+                Ok(r) => {
+                    if r != crate::engine::StageReport::default() {
+                        println!(
+                            "{} {w}: {} sent, {} rescheduled, {} retrying, {} failed, {} unknown",
+                            chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"),
+                            r.done,
+                            r.rescheduled,
+                            r.retried,
+                            r.failed,
+                            r.unknown
+                        );
+                    }
+                    for n in r.notes {
+                        eprintln!("note: {n}");
+                    }
+                }
+                // The server being away is not a reason to stop serving: try again next tick.
+                Err(crate::engine::EngineError::Mail(e)) => eprintln!("schedule: {w}: {e}; will try again"),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if dry.is_some() {
+            // One check is what a dry run shows.
+            dry_report(dry, &engine).await?;
+            return Ok(0);
+        }
+        let wait = match tick {
+            Some(s) => std::time::Duration::from_secs(s),
+            None => {
+                let secs = 3600 - chrono::Utc::now().timestamp().rem_euclid(3600);
+                std::time::Duration::from_secs(secs.unsigned_abs())
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = wake.notified() => {}
+        }
+    }
+    eprintln!("schedule: stopped cleanly");
+    Ok(0)
+}
+
+#[cfg(unix)]
+pub(super) async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+pub(super) async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,34 @@
+//! `cutover status`: where accounts stand.
+
+use super::commands::{Cx, Result, open};
+use super::{StatusFormat, parse_state, report};
+
+/// Where accounts stand: per wave, or one account with its journal and quarantined rows.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The wave id (the `id` in its wave file, e.g. dc1-colocation).
+    #[arg(long, conflicts_with = "account")]
+    pub wave: Option<String>,
+    /// Only this account (its legacy account number), with its journal and quarantined rows.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// List the accounts in this state with their reasons (e.g. `held`), instead of counts.
+    #[arg(long, conflicts_with = "account", value_parser = parse_state)]
+    pub state: Option<crate::domain::State>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: StatusFormat,
+}
+
+impl Args {
+    pub async fn run(self, cx: &Cx) -> Result<u8> {
+        let root = cx.root.as_path();
+        let Args { wave, account, state, format } = self;
+        let engine = open(root).await?;
+        if let Some(w) = &wave {
+            engine.wave(w)?;
+        }
+        print!("{}", report::status(&engine, wave.as_deref(), account.as_deref(), state, format.into()).await?);
+        Ok(0)
+    }
+}

@@ -1,0 +1,68 @@
+//! `cutover switch`: cut over the accounts that are due as of DATE, notified and passing, if the gate allows, and write the wave's load files.
+
+use super::commands::{Cx, Result, actor, dry_report, open, open_for, today};
+use super::{Failure, parse_date};
+use crate::engine::Ctx;
+use std::path::PathBuf;
+
+/// Cut over the accounts that are due as of DATE, notified and passing, if the gate allows,
+/// and write the wave's load files (`import/<wave>/<date>/`, README "Loading a wave into
+/// Zuora"). With --confirm: apply the load's result file instead.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The wave id (the `id` in its wave file, e.g. dc1-colocation).
+    #[arg(long, required_unless_present = "confirm")]
+    pub wave: Option<String>,
+    /// The day to act as, YYYY-MM-DD (default: today): catch up, or simulate a date.
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub as_of: Option<chrono::NaiveDate>,
+    /// The load's result file (account number, status success/failed, target id or error):
+    /// successes become `loaded`, failures go back to `held` with the target's error.
+    #[arg(long, value_name = "RESULTS.csv", conflicts_with = "wave")]
+    pub confirm: Option<PathBuf>,
+    /// Show what would happen (each account's change, the mail and files), on a copy: nothing is
+    /// written and nothing sent. Exits as the real run would.
+    #[arg(long, conflicts_with = "confirm")]
+    pub dry_run: bool,
+}
+
+impl Args {
+    pub async fn run(self, cx: &Cx) -> Result<u8> {
+        let root = cx.root.as_path();
+        let cli_actor = &cx.actor;
+        match self {
+            Args { confirm: Some(file), as_of, .. } => {
+                let engine = open(root).await?;
+                let ctx = Ctx::new(as_of.unwrap_or_else(today), actor(cli_actor, "switch --confirm")?);
+                let r = engine.confirm_load(&file, &ctx).await?;
+                for p in &r.problems {
+                    eprintln!("{p}");
+                }
+                println!(
+                    "{}: {} loaded, {} failed (back to held, legacy billing resumes), {} unchanged, {} row(s) not applied",
+                    file.display(),
+                    r.loaded,
+                    r.failed,
+                    r.unchanged,
+                    r.problems.len()
+                );
+                Ok(u8::from(r.failed > 0 || !r.problems.is_empty()))
+            }
+            Args { wave, as_of, confirm: None, dry_run } => {
+                let wave = wave.ok_or_else(|| Failure::input(anyhow::anyhow!("--wave is required")))?;
+                let (engine, dry) = open_for(root, dry_run).await?;
+                let ctx = Ctx::new(as_of.unwrap_or_else(today), actor(cli_actor, "switch")?);
+                let (gate, r) = engine.switch_wave(&wave, &ctx).await?;
+                println!(
+                    "{wave} as of {}: gate {}; {} account(s) cut over, {} held",
+                    ctx.as_of,
+                    gate.as_str(),
+                    r.done,
+                    r.held
+                );
+                dry_report(dry, &engine).await?;
+                Ok(u8::from(gate != crate::reconcile::GateVerdict::Proceed))
+            }
+        }
+    }
+}

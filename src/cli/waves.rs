@@ -1,0 +1,22 @@
+//! `cutover waves`: the waves of the plan.
+
+use super::commands::{Cx, Result, open};
+use super::{StatusFormat, report};
+
+/// The waves of the plan: id, name, window, and accounts per state.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: StatusFormat,
+}
+
+impl Args {
+    pub async fn run(self, cx: &Cx) -> Result<u8> {
+        let root = cx.root.as_path();
+        let Args { format } = self;
+        let engine = open(root).await?;
+        print!("{}", report::waves(&engine, format.into()).await?);
+        Ok(0)
+    }
+}
