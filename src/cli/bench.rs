@@ -58,6 +58,15 @@ pub enum BenchWhat {
         seed: u64,
         #[arg(long, value_enum, default_value = "text")]
         format: PipelineFormat,
+        /// Worker threads for the rate and reconcile stages (compare 1 with 2 on a PostgreSQL
+        /// --store; on SQLite the writers take turns).
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        workers: usize,
+        /// Stop the simulated clock before DATE (YYYY-MM-DD), as `demo --until` does. The first
+        /// simulated day (2017-04-05) rates and reconciles every dated wave's accounts at once:
+        /// `--until 2017-04-06` times that bulk alone.
+        #[arg(long, value_name = "DATE", value_parser = super::parse_date)]
+        until: Option<chrono::NaiveDate>,
     },
     /// The portal under load: a demo workspace in a scratch folder, a personal link per scheduled
     /// account, `cutover serve` in this process on a free loopback port, then REQUESTS form posts
@@ -107,8 +116,8 @@ pub enum BenchWhat {
 
 pub async fn run(what: BenchWhat) -> Result<u8, Failure> {
     match what {
-        BenchWhat::Pipeline { accounts, store, dir, keep, seed, format } => {
-            pipeline(accounts, seed, store, dir, keep, format).await
+        BenchWhat::Pipeline { accounts, store, dir, keep, seed, format, workers, until } => {
+            pipeline(accounts, seed, store, dir, keep, format, (workers, until)).await
         }
         BenchWhat::Rate { lines } => rate(lines),
         BenchWhat::Portal { requests, clients, accounts } => super::serve::bench(requests, clients, accounts).await,
@@ -153,6 +162,8 @@ struct StageLine {
 #[derive(Debug, serde::Serialize)]
 struct PipelineReport {
     accounts: usize,
+    /// Worker threads of the rate and reconcile stages (`--workers`).
+    workers: usize,
     store: String,
     legacy_rows: Option<u64>,
     stages: Vec<StageLine>,
@@ -219,6 +230,7 @@ async fn pipeline(
     dir: Option<PathBuf>,
     keep: bool,
     format: PipelineFormat,
+    (workers, until): (usize, Option<chrono::NaiveDate>),
 ) -> Result<u8, Failure> {
     let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("cutover-bench-{}", std::process::id())));
     if dir.exists() {
@@ -235,13 +247,14 @@ async fn pipeline(
     let load_before = load_average();
     let clock = std::sync::Arc::new(crate::bench::StageClock::enabled());
     let started = Instant::now();
-    let run = super::demo::demo_flow(&dir, accounts, seed, None, store.as_deref(), clock.clone()).await?;
+    let run = super::demo::demo_flow(&dir, accounts, seed, until, store.as_deref(), clock.clone(), workers).await?;
     let total = started.elapsed();
     run.engine.store.close().await;
     drop(run);
     let stages = clock.stages();
     let t = Instant::now();
-    let again = super::demo::demo_flow(&dir, accounts, seed, None, store.as_deref(), Default::default()).await?;
+    let again =
+        super::demo::demo_flow(&dir, accounts, seed, until, store.as_deref(), Default::default(), workers).await?;
     let rerun = t.elapsed();
     let rerun_changes = again.changes;
     let state_bytes = again.engine.store.size_bytes().await.ok().map(|b| b as u64);
@@ -252,6 +265,7 @@ async fn pipeline(
     let legacy_rows = stages.iter().find(|s| s.stage == "generate").map(|s| s.units);
     let report = PipelineReport {
         accounts,
+        workers,
         store: match &store {
             None => "sqlite (scratch folder)".into(),
             Some(u) => crate::domain::redact(u),
@@ -305,7 +319,7 @@ fn pipeline_text(r: &PipelineReport) -> String {
     use std::fmt::Write as _;
     let mut o = String::new();
     let opt = |v: Option<f64>, unit: &str| v.map_or("-".to_string(), |v| format!("{v}{unit}"));
-    let _ = writeln!(o, "cutover bench pipeline: {} accounts, store {}", r.accounts, r.store);
+    let _ = writeln!(o, "cutover bench pipeline: {} accounts, store {}, {} worker(s)", r.accounts, r.store, r.workers);
     let _ = writeln!(o, "{:<10} {:>5} {:>10} {:>12} {:>9} {:>12}", "stage", "runs", "wall", "units", "", "per second");
     for s in &r.stages {
         let _ = writeln!(

@@ -43,7 +43,7 @@ impl Args {
 
 async fn demo(dir: &Path, accounts: usize, seed: u64, until: Option<chrono::NaiveDate>) -> Result<u8> {
     let started = std::time::Instant::now();
-    let run = demo_flow(dir, accounts, seed, until, None, std::sync::Arc::default()).await?;
+    let run = demo_flow(dir, accounts, seed, until, None, std::sync::Arc::default(), 1).await?;
     println!("demo workspace: {}  (simulated {} .. {})", dir.display(), run.first_day, run.last_day);
     print!("{}", report::demo_summary(&run.engine).await?);
     if run.changes == 0 {
@@ -72,6 +72,7 @@ pub(super) async fn demo_flow(
     until: Option<chrono::NaiveDate>,
     store: Option<&str>,
     clock: std::sync::Arc<crate::bench::StageClock>,
+    workers: usize,
 ) -> Result<DemoRun> {
     std::fs::create_dir_all(dir).map_err(|e| Failure::operational(anyhow::anyhow!("{}: {e}", dir.display())))?;
     let cfg = dir.join(crate::workspace::CONFIG_FILE);
@@ -119,6 +120,7 @@ pub(super) async fn demo_flow(
         }
     };
     engine.clock = clock;
+    engine.workers = workers.max(1);
     let mailer = mailer(&engine)?;
     let waves: Vec<_> = engine.plan.waves.iter().filter(|w| w.start.is_some()).cloned().collect();
     let (Some(first), Some(last)) =

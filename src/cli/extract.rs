@@ -14,7 +14,13 @@ impl Args {
         let cli_actor = &cx.actor;
         let engine = open(root).await?;
         let ctx = Ctx::new(today(), actor(cli_actor, "extract")?);
-        let c = engine.extract(&ctx).await?;
+        let c = match engine.extract_once(&ctx).await? {
+            Ok(c) => c,
+            Err(busy) => {
+                println!("{busy}: not starting another");
+                return Ok(0);
+            }
+        };
         for w in &c.warnings {
             eprintln!("warning: {w}");
         }

@@ -21,14 +21,27 @@ pub struct Args {
     /// written and nothing sent. Exits as the real run would.
     #[arg(long)]
     pub dry_run: bool,
+    /// Worker threads for rating and reconciling, each claiming its own pages of accounts
+    /// (README "Running as a team"). Other processes on the same store are workers too.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub workers: usize,
 }
 
 impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
         let root = cx.root.as_path();
         let cli_actor = &cx.actor;
-        let Args { wave, as_of, recheck_held, dry_run } = self;
-        let (engine, dry) = open_for(root, dry_run).await?;
+        let Args { wave, as_of, recheck_held, dry_run, workers } = self;
+        let (mut engine, dry) = open_for(root, dry_run).await?;
+        engine.workers = workers.max(1);
+        // SIGTERM/SIGINT: each stage finishes the page in hand, lets its claims go and starts
+        // no other (README "Running as a team").
+        let stop = engine.stop.clone();
+        tokio::spawn(async move {
+            super::schedule::wait_for_signal().await;
+            eprintln!("run: stop requested; finishing the page in hand");
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
         let ctx = Ctx::new(as_of.unwrap_or_else(today), actor(cli_actor, "run")?);
         if recheck_held {
             engine.runnable_wave(&wave)?;

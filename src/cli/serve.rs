@@ -73,7 +73,7 @@ pub async fn run(root: &Path, args: ServeArgs) -> Result<u8> {
 pub async fn bench(requests: usize, clients: usize, accounts: usize) -> Result<u8> {
     let dir = std::env::temp_dir().join(format!("cutover-bench-portal-{}", std::process::id()));
     let until = chrono::NaiveDate::from_ymd_opt(2017, 5, 20);
-    let run = super::demo::demo_flow(&dir, accounts, 2017, until, None, Arc::default()).await?;
+    let run = super::demo::demo_flow(&dir, accounts, 2017, until, None, Arc::default(), 1).await?;
     let mut engine = run.engine;
     engine.ws.config.portal = Some(crate::workspace::PortalConfig {
         listen: "127.0.0.1:0".into(),

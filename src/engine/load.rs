@@ -165,13 +165,49 @@ impl Engine {
             }
         }
         for (w, date) in self.store.dirty_sets(wave).await? {
-            self.write_set(&w, date, ctx).await?;
+            self.rebuild_set(&w, date, ctx).await?;
         }
         Ok(held)
     }
 
-    /// Builds one set's files from the store (a page of accounts at a time) and writes them.
-    async fn write_set(&self, wave: &str, date: NaiveDate, ctx: &Ctx) -> Result<(), EngineError> {
+    /// Rebuilds one set while holding its lease: one writer of a set's files at a time, and
+    /// only while the set is behind the store (a worker that waited for another's rebuild finds
+    /// it done). A rebuild that another worker's change overtook leaves the set dirty and goes
+    /// again.
+    async fn rebuild_set(&self, wave: &str, date: NaiveDate, ctx: &Ctx) -> Result<(), EngineError> {
+        let lease = format!("set:{wave}:{date}");
+        let secs = crate::store::lease::lease_secs();
+        self.store.wait_lease(&lease, &self.worker, secs).await?;
+        let keeper = self.store.keep_lease(&lease, &self.worker, secs);
+        let mut out = Ok(());
+        for _ in 0..10 {
+            let seen = match self.store.set_dirty(wave, date).await {
+                Ok(n) => n,
+                Err(e) => {
+                    out = Err(e.into());
+                    break;
+                }
+            };
+            if seen == 0 {
+                break;
+            }
+            match self.write_set(wave, date, seen, ctx).await {
+                Ok(true) => break,
+                Ok(false) => continue,
+                Err(e) => {
+                    out = Err(e);
+                    break;
+                }
+            }
+        }
+        drop(keeper);
+        self.store.release_lease(&lease, &self.worker).await?;
+        out
+    }
+
+    /// Builds one set's files from the store (a page of accounts at a time) and writes them, as of
+    /// change `seen` of the set. False when a later change came meanwhile (the set stays dirty).
+    async fn write_set(&self, wave: &str, date: NaiveDate, seen: i64, ctx: &Ctx) -> Result<bool, EngineError> {
         let dir = self.set_dir(wave, date);
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         let cfg = &self.ws.config.load;
@@ -258,8 +294,7 @@ impl Engine {
         write_durably(&dir.join("README.txt"), switch::readme(&manifest).as_bytes())?;
         write_durably(&dir.join("manifest.json"), &json)?;
         sync_dir(&dir);
-        self.store.set_clean(wave, date, ctx.now()).await?;
-        Ok(())
+        Ok(self.store.set_clean(wave, date, seen, ctx.now()).await?)
     }
 
     /// Returns one cut-over account to the legacy system, with a reason: legacy billing resumes,

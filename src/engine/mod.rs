@@ -26,6 +26,9 @@ use crate::workspace::Workspace;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use std::sync::Arc;
 
+/// The lease one extraction at a time holds (`store::lease`).
+const EXTRACT_LEASE: &str = "extract";
+
 /// Accounts handled per batch: memory is bounded by this, not by the wave's size.
 pub const BATCH: i64 = 500;
 
@@ -90,18 +93,47 @@ pub enum EngineError {
 
 pub struct Engine {
     pub ws: Workspace,
-    pub plan: Plan,
+    pub plan: Arc<Plan>,
     pub store: Store,
     pub progress: Arc<dyn Progress>,
     /// Set to stop cleanly: stages finish the message or batch in hand and start no new one.
     pub stop: Arc<std::sync::atomic::AtomicBool>,
     /// Times each stage when enabled (`cutover bench pipeline`); off, it costs nothing.
     pub clock: Arc<crate::bench::StageClock>,
+    /// This worker's name in the store's claims and leases (`host:pid:nonce`, `#N` for the N-th
+    /// worker task of a process): see `store::lease`.
+    pub worker: String,
+    /// Worker tasks per page-walking stage (`--workers N`, default 1): each claims its own pages.
+    pub workers: usize,
 }
 
 impl Engine {
     pub fn new(ws: Workspace, plan: Plan, store: Store, progress: Arc<dyn Progress>) -> Engine {
-        Engine { ws, plan, store, progress, stop: Arc::default(), clock: Arc::default() }
+        Engine {
+            ws,
+            plan: Arc::new(plan),
+            store,
+            progress,
+            stop: Arc::default(),
+            clock: Arc::default(),
+            worker: crate::store::lease::worker_name(),
+            workers: 1,
+        }
+    }
+
+    /// Another worker of this process on the same store, plan and stop flag (`--workers N`): its
+    /// own name, so its claims are its own.
+    pub fn worker_copy(&self, n: usize) -> Engine {
+        Engine {
+            ws: self.ws.clone(),
+            plan: Arc::clone(&self.plan),
+            store: self.store.clone(),
+            progress: Arc::new(Quiet),
+            stop: Arc::clone(&self.stop),
+            clock: Arc::clone(&self.clock),
+            worker: format!("{}#{n}", self.worker),
+            workers: 1,
+        }
     }
 }
 
@@ -164,18 +196,55 @@ impl Engine {
     }
 
     /// Extracts unless the store holds an extraction fresh enough for this wave: one exists, and it
-    /// is not older than the wave's `extraction_max_age_days` on the run's day.
+    /// is not older than the wave's `extraction_max_age_days` on the run's day. One extraction at a
+    /// time on a store: a worker that finds another extracting waits for it (saying so on stderr)
+    /// and then uses its extraction.
     pub async fn ensure_fresh(
         &self,
         wave: &crate::plan::Wave,
         ctx: &Ctx,
     ) -> Result<Option<crate::store::ExtractionCounts>, EngineError> {
-        let Some(last) = self.store.last_extraction().await? else { return self.extract(ctx).await.map(Some) };
-        let Some(days) = wave.extraction_max_age_days else { return Ok(None) };
+        if self.fresh(wave, ctx).await? {
+            return Ok(None);
+        }
+        let secs = crate::store::lease::lease_secs();
+        let mut said = false;
+        while let Some(h) = self.store.try_lease(EXTRACT_LEASE, &self.worker, secs).await? {
+            if !said {
+                eprintln!("an extraction is running since {}, by {}: waiting for it", h.since, h.owner);
+                said = true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        // Another worker may have extracted while this one waited.
+        let keeper = self.store.keep_lease(EXTRACT_LEASE, &self.worker, secs);
+        let out = if self.fresh(wave, ctx).await? { Ok(None) } else { self.extract(ctx).await.map(Some) };
+        drop(keeper);
+        self.store.release_lease(EXTRACT_LEASE, &self.worker).await?;
+        out
+    }
+
+    async fn fresh(&self, wave: &crate::plan::Wave, ctx: &Ctx) -> Result<bool, EngineError> {
+        let Some(last) = self.store.last_extraction().await? else { return Ok(false) };
+        let Some(days) = wave.extraction_max_age_days else { return Ok(true) };
         let taken = chrono::DateTime::parse_from_rfc3339(&last.started_at)
             .map_err(|e| StoreError::Corrupt(format!("extraction {} started_at: {e}", last.id)))?
             .date_naive();
-        if (ctx.as_of - taken).num_days() > i64::from(days) { self.extract(ctx).await.map(Some) } else { Ok(None) }
+        Ok((ctx.as_of - taken).num_days() <= i64::from(days))
+    }
+
+    /// Extracts now, unless another worker is extracting: then says who, since when (`Err`
+    /// with that sentence, for the caller to print; not a failure).
+    pub async fn extract_once(&self, ctx: &Ctx) -> Result<Result<crate::store::ExtractionCounts, String>, EngineError> {
+        let secs = crate::store::lease::lease_secs();
+        if let Some(h) = self.store.try_lease(EXTRACT_LEASE, &self.worker, secs).await? {
+            return Ok(Err(format!("an extraction is running since {}, by {}", h.since, h.owner)));
+        }
+        let keeper = self.store.keep_lease(EXTRACT_LEASE, &self.worker, secs);
+        let out = self.extract(ctx).await;
+        drop(keeper);
+        self.store.release_lease(EXTRACT_LEASE, &self.worker).await?;
+        out.map(Ok)
     }
 
     /// Extracts unless a complete extraction is already in the store.

@@ -235,6 +235,18 @@ impl<'a> Notifier<'a> {
     async fn in_flight(&self, r: &mut StageReport) -> Result<std::collections::BTreeSet<String>, EngineError> {
         let mut unknown = std::collections::BTreeSet::new();
         for n in self.store().notices(&self.wave.id, Some("sending")).await? {
+            // Another live worker is sending it right now: neither unknown nor this worker's.
+            // Real clock: a worker's lease runs on the wall clock, not the run's day.
+            if n.in_flight_live(Utc::now()) {
+                r.notes.push(format!(
+                    "{}: being sent by {} (lease until {})",
+                    n.account_number,
+                    n.owner.as_deref().unwrap_or("another worker"),
+                    n.lease_until.as_deref().unwrap_or("?")
+                ));
+                unknown.insert(n.account_number);
+                continue;
+            }
             if self.resend_safe(&n.channel) && self.finish(&n, r).await? {
                 continue;
             }
@@ -452,8 +464,14 @@ impl<'a> Notifier<'a> {
                 }
                 _ => {}
             }
+            // Real clock: a live worker is writing it now (its lease runs on the wall clock).
+            if notice.in_flight_live(Utc::now()) {
+                continue;
+            }
             // Real clock: the claim compares it with a retry's real due time.
             if self.store().notice_start_in(&mut tx, id, number, &p.kind, true, Utc::now()).await? {
+                let (worker, secs) = (&self.engine.worker, crate::store::lease::lease_secs());
+                self.store().notice_owner_in(&mut tx, id, number, &p.kind, worker, secs).await?;
                 taken.push((p, notice));
             }
         }
@@ -783,7 +801,15 @@ impl<'a> Notifier<'a> {
         };
         // Taken atomically: if another process took it first, this one does not send it.
         // Real clock: the claim compares it with a retry's real due time.
-        if !self.store().notice_start(id, number, kind, resend_safe, Utc::now()).await? {
+        // A notice left `sending` is taken over only from a dead worker, and by one worker only.
+        // Real clock: leases run on the wall clock.
+        let live = notice.in_flight_live(Utc::now());
+        if notice.state == "sending" && live {
+            return Ok(Outcome::Skipped);
+        }
+        let take_over = resend_safe.then_some(Some(notice.owner.as_deref().unwrap_or("")));
+        let (worker, secs) = (&self.engine.worker, crate::store::lease::lease_secs());
+        if !self.store().notice_start_as(id, number, kind, take_over, worker, secs, Utc::now()).await? {
             return Ok(Outcome::Skipped);
         }
         crate::failpoint::hit("notify.claimed");

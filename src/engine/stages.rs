@@ -82,7 +82,52 @@ pub(super) fn nothing_left(acct: &LegacyAccount, first_new_bill_date: chrono::Na
     ))
 }
 
+/// A stage that walks a wave's pages, for [`Engine::fan_out`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PageStage {
+    Rate,
+    Reconcile,
+}
+
 impl Engine {
+    /// Runs a page-walking stage with `self.workers` workers: one thread each (so rating and
+    /// comparing use every core), on this runtime's I/O, each claiming its own pages. One worker,
+    /// or a runtime that cannot lend its thread (a test's current-thread one): this task does it.
+    async fn fan_out(&self, stage: PageStage, id: &str, ctx: &Ctx) -> Result<StageReport, EngineError> {
+        let handle = tokio::runtime::Handle::current();
+        if self.workers <= 1 || handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return self.page_stage(stage, id, ctx).await;
+        }
+        let workers: Vec<Engine> = (1..=self.workers).map(|n| self.worker_copy(n)).collect();
+        let results: Vec<Result<StageReport, EngineError>> = tokio::task::block_in_place(|| {
+            std::thread::scope(|s| {
+                let running: Vec<_> = workers
+                    .iter()
+                    .map(|w| {
+                        let h = handle.clone();
+                        s.spawn(move || h.block_on(w.page_stage(stage, id, ctx)))
+                    })
+                    .collect();
+                running
+                    .into_iter()
+                    .map(|t| t.join().unwrap_or_else(|_| Err(EngineError::Refused("a worker thread panicked".into()))))
+                    .collect()
+            })
+        });
+        let mut total = StageReport::default();
+        for r in results {
+            total.add(&r?);
+        }
+        Ok(total)
+    }
+
+    async fn page_stage(&self, stage: PageStage, id: &str, ctx: &Ctx) -> Result<StageReport, EngineError> {
+        match stage {
+            PageStage::Rate => self.rate_pages(id, ctx).await,
+            PageStage::Reconcile => self.reconcile_pages(id, ctx).await,
+        }
+    }
+
     /// How an account of `wave` is rated: usage in arrears, and at its first new bill the
     /// wave's carry-over rule (SPEC §4), when it is scheduled.
     pub(crate) fn terms(wave: &Wave, sched: Option<&crate::plan::schedule::Schedule>) -> crate::rate::Terms {
@@ -124,7 +169,10 @@ impl Engine {
         Ok(w)
     }
 
-    /// Walks the wave's accounts in `states` (due as of the run, with `due`) a page at a time.
+    /// Walks the wave's accounts in `states` (due as of the run, with `due`) a page at a time,
+    /// each page claimed for this worker (`store::lease`): another live worker on the store never
+    /// gets the same page, and a dead one's claims lapse after the lease length. Stops between
+    /// pages when asked to (SIGTERM).
     async fn pages(
         &self,
         wave: &str,
@@ -139,18 +187,26 @@ impl Engine {
         if total == 0 {
             return Ok(report);
         }
+        let secs = crate::store::lease::lease_secs();
+        // A crashed worker of this host holds nothing any more.
+        self.store.reap_dead_claims().await?;
         let label = match due {
             Some((_, day)) => format!("{stage} {wave} {day}"),
             None => format!("{stage} {wave}"),
         };
         self.progress.start(&label, total as u64);
         let mut after = String::new();
-        loop {
-            let rows = self.store.wave_accounts(wave, states, due, &after, BATCH).await?;
+        while !self.stop.load(std::sync::atomic::Ordering::SeqCst) {
+            let rows = self.store.claim_accounts(wave, states, due, &after, BATCH, &self.worker, secs).await?;
             let Some(last) = rows.last() else { break };
+            crate::failpoint::hit("team.claimed");
             after = last.account_number.clone();
             let n = rows.len() as u64;
-            report.add(&f(rows).await?);
+            let done = f(rows).await;
+            // The claims go whatever happened: a failed page is another worker's to try.
+            self.store.release_claims(&self.worker).await?;
+            report.add(&done?);
+            crate::failpoint::hit("team.page_done");
             self.progress.advance(n);
         }
         self.progress.finish();
@@ -222,8 +278,13 @@ impl Engine {
         all[all.len().saturating_sub(n)..].to_vec()
     }
 
-    /// Rate: schedules each extracted account and re-rates its parallel-run periods.
+    /// Rate: schedules each extracted account and re-rates its parallel-run periods (with
+    /// `self.workers` workers).
     pub async fn rate_wave(&self, id: &str, ctx: &Ctx) -> Result<StageReport, EngineError> {
+        self.fan_out(PageStage::Rate, id, ctx).await
+    }
+
+    async fn rate_pages(&self, id: &str, ctx: &Ctx) -> Result<StageReport, EngineError> {
         let wave = self.runnable_wave(id)?;
         let known = Some((Due::Known, ctx.as_of));
         self.pages(id, &[State::Extracted], known, "rate", async |rows| {
@@ -344,6 +405,28 @@ impl Engine {
     /// ones are held with the reasons.
     pub async fn reconcile_wave(&self, id: &str, ctx: &Ctx) -> Result<StageReport, EngineError> {
         let wave = self.runnable_wave(id)?;
+        let stage = self.fan_out(PageStage::Reconcile, id, ctx).await?;
+        // Every reconciliation that compared accounts is kept as a numbered run of the wave.
+        // One worker at a time computes and records it, so the latest run is never a view taken
+        // before another worker's last page.
+        if stage.done + stage.held > 0 {
+            let lease = format!("reconcile:{id}");
+            self.store.wait_lease(&lease, &self.worker, crate::store::lease::lease_secs()).await?;
+            let mut rep = self.reconciliation(wave).await;
+            if let Ok(rep) = &mut rep {
+                let recorded = self.record_run(rep, "run", ctx).await;
+                self.store.release_lease(&lease, &self.worker).await?;
+                recorded?;
+            } else {
+                self.store.release_lease(&lease, &self.worker).await?;
+            }
+            rep?;
+        }
+        Ok(stage)
+    }
+
+    async fn reconcile_pages(&self, id: &str, ctx: &Ctx) -> Result<StageReport, EngineError> {
+        let wave = self.runnable_wave(id)?;
         let policy = Policy::of(wave);
         let catalog = &self.plan.catalog;
         let stage = self
@@ -411,11 +494,6 @@ impl Engine {
                 Ok(r)
             })
             .await?;
-        // Every reconciliation that compared accounts is kept as a numbered run of the wave.
-        if stage.done + stage.held > 0 {
-            let mut rep = self.reconciliation(wave).await?;
-            self.record_run(&mut rep, "run", ctx).await?;
-        }
         Ok(stage)
     }
 

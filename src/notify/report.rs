@@ -5,8 +5,9 @@ use crate::output::{Format, OutputError, esc, json};
 use std::fmt::Write;
 
 /// `unknown` is how a notice left in `sending` by a crash is shown: nobody knows if it went out.
-fn shown_state(state: &str) -> &str {
-    if state == "sending" { "unknown" } else { state }
+/// One a live worker is sending now stays `sending`.
+fn shown_state(n: &crate::store::NoticeRow) -> &str {
+    if n.state == "sending" && !n.in_flight_live(chrono::Utc::now()) { "unknown" } else { &n.state }
 }
 
 pub fn render(r: &NoticeReport, format: Format) -> Result<String, OutputError> {
@@ -14,7 +15,8 @@ pub fn render(r: &NoticeReport, format: Format) -> Result<String, OutputError> {
     let sent = count(&|n| n.state == "sent" && n.channel == "email");
     let printed = count(&|n| n.state == "sent" && n.channel == "print");
     let failed = count(&|n| n.state == "failed");
-    let unknown = count(&|n| n.state == "sending");
+    let unknown = count(&|n| shown_state(n) == "unknown");
+    let sending = count(&|n| shown_state(n) == "sending");
     let waiting = count(&|n| n.state == "queued" || n.state == "retry");
     match format {
         Format::Json => {
@@ -31,7 +33,7 @@ pub fn render(r: &NoticeReport, format: Format) -> Result<String, OutputError> {
                 .map(|n| {
                     serde_json::json!({
                         "account_number": n.account_number, "kind": n.kind, "channel": n.channel,
-                        "state": shown_state(&n.state), "recipients": n.recipients, "message_id": n.message_id,
+                        "state": shown_state(n), "recipients": n.recipients, "message_id": n.message_id,
                         "attempts": n.attempts, "last_error": n.last_error, "sent_at": n.sent_at, "retry_at": n.retry_at,
                     })
                 })
@@ -43,7 +45,7 @@ pub fn render(r: &NoticeReport, format: Format) -> Result<String, OutputError> {
                 .collect();
             json(&Out {
                 wave: &r.wave,
-                summary: serde_json::json!({ "sent": sent, "printed": printed, "failed": failed, "unknown": unknown,
+                summary: serde_json::json!({ "sent": sent, "printed": printed, "failed": failed, "unknown": unknown, "sending": sending,
                     "waiting": waiting, "not_schedulable": r.not_schedulable.len() }),
                 notices,
                 not_schedulable,
@@ -66,7 +68,7 @@ pub fn render(r: &NoticeReport, format: Format) -> Result<String, OutputError> {
                     r.wave.as_str(),
                     &n.account_number,
                     &n.channel,
-                    shown_state(&n.state),
+                    shown_state(n),
                     &n.recipients,
                     &n.attempts.to_string(),
                     n.last_error.as_deref().unwrap_or(""),
@@ -87,12 +89,25 @@ pub fn render(r: &NoticeReport, format: Format) -> Result<String, OutputError> {
                 r.wave,
                 r.not_schedulable.len()
             )?;
+            if sending > 0 {
+                writeln!(o, "  {sending} being sent by a live worker now (not unknown: nothing to resolve)")?;
+            }
             for n in r.notices.iter().filter(|n| n.state != "sent") {
+                if shown_state(n) == "sending" {
+                    writeln!(
+                        o,
+                        "  {:<10} being sent by {} (lease until {})",
+                        n.account_number,
+                        n.owner.as_deref().unwrap_or("?"),
+                        n.lease_until.as_deref().unwrap_or("?")
+                    )?;
+                    continue;
+                }
                 writeln!(
                     o,
                     "  {:<10} {:<8} {:<7} attempts {} {}",
                     n.account_number,
-                    shown_state(&n.state),
+                    shown_state(n),
                     n.channel,
                     n.attempts,
                     n.last_error.as_deref().unwrap_or("")

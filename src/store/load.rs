@@ -119,7 +119,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO load_set (wave, cutover_date, dirty) VALUES ($1, $2, 1) \
-             ON CONFLICT (wave, cutover_date) DO UPDATE SET dirty = 1",
+             ON CONFLICT (wave, cutover_date) DO UPDATE SET dirty = load_set.dirty + 1",
         )
         .bind(wave)
         .bind(cutover_date.to_string())
@@ -132,7 +132,7 @@ impl Store {
     /// Sets whose files are out of date (every wave, or one), in order.
     pub async fn dirty_sets(&self, wave: Option<&str>) -> Result<Vec<(String, NaiveDate)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT wave, cutover_date FROM load_set WHERE dirty = 1 AND ($1 = '' OR wave = $1) ORDER BY wave, cutover_date",
+            "SELECT wave, cutover_date FROM load_set WHERE dirty > 0 AND ($1 = '' OR wave = $1) ORDER BY wave, cutover_date",
         )
         .bind(wave.unwrap_or(""))
         .fetch_all(&self.pool)
@@ -144,16 +144,39 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// Marks a set's files as written (after its manifest is in place).
-    pub async fn set_clean(&self, wave: &str, cutover_date: NaiveDate, at: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query("UPDATE load_set SET dirty = 0, written_at = $3 WHERE wave = $1 AND cutover_date = $2")
+    /// How many changes a set's files are behind (0: up to date). `dirty` counts the changes, so
+    /// a rebuild that read the set before another worker's change cannot mark it clean.
+    pub async fn set_dirty(&self, wave: &str, cutover_date: NaiveDate) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT dirty FROM load_set WHERE wave = $1 AND cutover_date = $2")
             .bind(wave)
             .bind(cutover_date.to_string())
-            .bind(at.to_rfc3339())
-            .execute(&self.pool)
+            .fetch_optional(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-        Ok(())
+        row.map(|r| r.try_get(0)).transpose().map(Option::unwrap_or_default).map_err(|e| self.err(e))
+    }
+
+    /// Marks a set's files as written (after its manifest is in place), when no change came after
+    /// the `seen` one the files were built from ([`Store::set_dirty`] before reading). Returns
+    /// false when one did: the set stays dirty and is rebuilt again.
+    pub async fn set_clean(
+        &self,
+        wave: &str,
+        cutover_date: NaiveDate,
+        seen: i64,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let res = sqlx::query(
+            "UPDATE load_set SET dirty = 0, written_at = $3 WHERE wave = $1 AND cutover_date = $2 AND dirty = $4",
+        )
+        .bind(wave)
+        .bind(cutover_date.to_string())
+        .bind(at.to_rfc3339())
+        .bind(seen)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(res.rows_affected() == 1)
     }
 
     /// When a set's files were last written completely, if ever.

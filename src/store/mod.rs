@@ -8,12 +8,14 @@
 //! both backends honour is this module's public API, tested by one suite run against each.
 
 pub mod extraction;
+pub mod lease;
 mod load;
 mod notices;
 mod portal;
 pub mod runs;
 
 pub use extraction::{Extraction, ExtractionCounts};
+pub use lease::LeaseHolder;
 pub use load::{CutoverRow, LoadCounts, ReversalRow};
 pub use notices::{NewNotice, NoticeMark, NoticeRow, Recipients};
 pub use portal::{LinkRow, PortalQuestion, PortalSubmission};
@@ -41,6 +43,12 @@ pub enum StoreError {
     Transition { account: String, from: State, to: State },
     #[error("state store holds unreadable data: {0}")]
     Corrupt(String),
+    /// SQLite: another process kept the store's write lock longer than the busy timeout.
+    #[error(
+        "another cutover holds the store {url} (it stayed locked for {secs} s): wait for it to finish, or run \
+         the team on a PostgreSQL store (README \"Running as a team\")"
+    )]
+    Busy { url: String, secs: u64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +58,9 @@ pub enum Dialect {
 }
 
 use crate::domain::redact;
+
+/// How long a SQLite connection waits for another process's write lock (`PRAGMA busy_timeout`).
+pub const BUSY_TIMEOUT_SECS: u64 = 30;
 
 /// A handle on the state store.
 #[derive(Clone)]
@@ -176,9 +187,19 @@ impl Store {
             connect_url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
         }
         // An in-memory SQLite database lives in one connection.
-        let max = if url.contains(":memory:") { 1 } else { 4 };
+        let max = if url.contains(":memory:") { 1 } else { 8 };
         let pool = AnyPoolOptions::new()
             .max_connections(max)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if dialect == Dialect::Sqlite {
+                        // A second process waits for the write lock instead of failing at once.
+                        // (30 000 ms: BUSY_TIMEOUT_SECS.)
+                        sqlx::query("PRAGMA busy_timeout = 30000").execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect(&connect_url)
             .await
             .map_err(|source| StoreError::Db { url: shown.clone(), source })?;
@@ -258,6 +279,12 @@ impl Store {
     }
 
     pub(crate) fn err(&self, source: sqlx::Error) -> StoreError {
+        if self.dialect == Dialect::Sqlite
+            && let sqlx::Error::Database(e) = &source
+            && (e.message().contains("database is locked") || e.message().contains("database table is locked"))
+        {
+            return StoreError::Busy { url: self.url.clone(), secs: BUSY_TIMEOUT_SECS };
+        }
         StoreError::Db { url: self.url.clone(), source }
     }
 
@@ -270,6 +297,7 @@ impl Store {
             (5, include_str!("../../migrations/sqlite/0005_load_sets.sql")),
             (9, include_str!("../../migrations/sqlite/0009_journal_recorded_at.sql")),
             (10, include_str!("../../migrations/sqlite/0010_portal.sql")),
+            (12, include_str!("../../migrations/sqlite/0012_team.sql")),
             (14, include_str!("../../migrations/sqlite/0014_daily_lookups.sql")),
             (15, include_str!("../../migrations/sqlite/0015_legacy_rows.sql")),
         ];
@@ -281,6 +309,7 @@ impl Store {
             (5, include_str!("../../migrations/postgres/0005_load_sets.sql")),
             (9, include_str!("../../migrations/postgres/0009_journal_recorded_at.sql")),
             (10, include_str!("../../migrations/postgres/0010_portal.sql")),
+            (12, include_str!("../../migrations/postgres/0012_team.sql")),
             (14, include_str!("../../migrations/postgres/0014_daily_lookups.sql")),
             (15, include_str!("../../migrations/postgres/0015_legacy_rows.sql")),
         ];
@@ -351,6 +380,24 @@ impl Store {
             .bind(t.to.as_str())
             .bind(t.reason)
             .bind(&at)
+            .bind(t.account)
+            .bind(t.from.as_str())
+            .execute(&mut **tx)
+            .await,
+            // A move within one state (a reschedule) is guarded by its dates too: two workers
+            // computing the same new dates journal it once.
+            Some(s) if t.from == t.to => sqlx::query(
+                "UPDATE account SET state = $1, state_reason = $2, updated_at = $3, cutover_date = $4, \
+                 first_new_bill_date = $5, notice_date = $6 WHERE account_number = $7 AND state = $8 \
+                 AND NOT (COALESCE(cutover_date, '') = COALESCE($4, '') AND COALESCE(first_new_bill_date, '') = \
+                 COALESCE($5, '') AND COALESCE(notice_date, '') = COALESCE($6, ''))",
+            )
+            .bind(t.to.as_str())
+            .bind(t.reason)
+            .bind(&at)
+            .bind(s.map(|s| s.cutover_date.to_string()))
+            .bind(s.map(|s| s.first_new_bill_date.to_string()))
+            .bind(s.map(|s| s.notice_date.to_string()))
             .bind(t.account)
             .bind(t.from.as_str())
             .execute(&mut **tx)

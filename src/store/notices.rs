@@ -36,6 +36,18 @@ pub struct NoticeRow {
     pub last_error: Option<String>,
     pub sent_at: Option<String>,
     pub retry_at: Option<String>,
+    /// The worker that took it for sending (`host:pid:nonce`), while and after it was `sending`.
+    pub owner: Option<String>,
+    /// Until when that worker's claim holds (wall clock, `store::lease::stamp`).
+    pub lease_until: Option<String>,
+}
+
+impl NoticeRow {
+    /// A notice another worker is sending right now (its claim is live), as opposed to one left
+    /// `sending` by a crash (delivery unknown).
+    pub fn in_flight_live(&self, now: DateTime<Utc>) -> bool {
+        self.state == "sending" && super::lease::owner_alive(self.owner.as_deref(), self.lease_until.as_deref(), now)
+    }
 }
 
 /// An account's billing email addresses from the submission form (latest submission wins).
@@ -59,7 +71,7 @@ pub struct NoticeMark<'a> {
 }
 
 const NOTICE_BY_KEY: &str = "SELECT wave, account_number, kind, message_id, channel, recipients, state, attempts, \
-     last_error, sent_at, retry_at FROM notice WHERE wave = $1 AND account_number = $2 AND kind = $3";
+     last_error, sent_at, retry_at, owner, lease_until FROM notice WHERE wave = $1 AND account_number = $2 AND kind = $3";
 
 fn notice_row(r: &sqlx::any::AnyRow) -> Result<NoticeRow, sqlx::Error> {
     Ok(NoticeRow {
@@ -74,6 +86,8 @@ fn notice_row(r: &sqlx::any::AnyRow) -> Result<NoticeRow, sqlx::Error> {
         last_error: r.try_get(8)?,
         sent_at: r.try_get(9)?,
         retry_at: r.try_get(10)?,
+        owner: r.try_get(11)?,
+        lease_until: r.try_get(12)?,
     })
 }
 
@@ -97,11 +111,7 @@ impl Store {
     ) -> Result<NoticeRow, StoreError> {
         sqlx::query(
             "INSERT INTO notice (wave, account_number, kind, message_id, channel, recipients, state, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7) ON CONFLICT (wave, account_number, kind) DO UPDATE \
-             SET channel = excluded.channel, recipients = excluded.recipients, \
-             state = CASE WHEN notice.state = 'failed' THEN 'queued' ELSE notice.state END \
-             WHERE notice.state IN ('queued', 'retry') \
-             OR (notice.state = 'failed' AND notice.recipients <> excluded.recipients)",
+             VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7) ON CONFLICT DO NOTHING",
         )
         .bind(n.wave)
         .bind(n.account)
@@ -110,6 +120,22 @@ impl Store {
         .bind(n.channel)
         .bind(n.recipients)
         .bind(n.at.to_rfc3339())
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        // Two steps, not one upsert: an upsert names one unique key, and two workers inserting the
+        // same notice at once would then collide on the other one (`message_id`).
+        sqlx::query(
+            "UPDATE notice SET channel = $4, recipients = $5, \
+             state = CASE WHEN state = 'failed' THEN 'queued' ELSE state END \
+             WHERE wave = $1 AND account_number = $2 AND kind = $3 AND (state IN ('queued', 'retry') \
+             OR (state = 'failed' AND recipients <> $5))",
+        )
+        .bind(n.wave)
+        .bind(n.account)
+        .bind(n.kind)
+        .bind(n.channel)
+        .bind(n.recipients)
         .execute(&mut **tx)
         .await
         .map_err(|e| self.err(e))?;
@@ -217,6 +243,72 @@ impl Store {
         Ok(res.rows_affected() == 1)
     }
 
+    /// Records who took a notice for sending (in the caller's transaction) and until when that
+    /// claim holds (`secs` seconds of wall clock): others see it as in flight, not unknown.
+    pub async fn notice_owner_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        wave: &str,
+        account: &str,
+        kind: &str,
+        owner: &str,
+        secs: i64,
+    ) -> Result<(), StoreError> {
+        let until = super::lease::stamp(Utc::now() + chrono::Duration::seconds(secs));
+        sqlx::query(
+            "UPDATE notice SET owner = $1, lease_until = $2 WHERE wave = $3 AND account_number = $4 AND kind = $5",
+        )
+        .bind(owner)
+        .bind(until)
+        .bind(wave)
+        .bind(account)
+        .bind(kind)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// [`Store::notice_start`] by a named worker, whose claim holds `secs` seconds (wall clock):
+    /// the row records who sends it and until when. `take_over`: `Some(previous owner)` to take
+    /// a notice left `sending` by that (dead) worker; only one taker wins.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn notice_start_as(
+        &self,
+        wave: &str,
+        account: &str,
+        kind: &str,
+        take_over: Option<Option<&str>>,
+        owner: &str,
+        secs: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let wall = Utc::now();
+        let until = super::lease::stamp(wall + chrono::Duration::seconds(secs));
+        let res = sqlx::query(
+            "UPDATE notice SET state = 'sending', attempts = attempts + 1, retry_at = NULL, owner = $6, \
+             lease_until = $7 WHERE wave = $1 AND account_number = $2 AND kind = $3 AND (state = 'queued' \
+             OR (state = 'retry' AND (retry_at IS NULL OR retry_at <= $4)) \
+             OR (state = 'sending' AND $5 = 1 AND ($8 = '*' OR COALESCE(owner, '') = $8)))",
+        )
+        .bind(wave)
+        .bind(account)
+        .bind(kind)
+        .bind(now.to_rfc3339())
+        .bind(i64::from(take_over.is_some()))
+        .bind((!owner.is_empty()).then_some(owner))
+        .bind((!owner.is_empty()).then_some(until))
+        .bind(match take_over {
+            Some(Some(prev)) => prev.to_string(),
+            Some(None) => "*".to_string(),
+            None => String::new(),
+        })
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(res.rows_affected() == 1)
+    }
+
     /// Marks an account's unsent notices for other dates `superseded` (its notice date passed and
     /// it moved to a later cycle): they are never sent. Only `queued` and `retry` ones: a notice
     /// that is `sending` may have gone out, and one that was `sent` or `failed` is history.
@@ -260,7 +352,7 @@ impl Store {
     pub async fn notices(&self, wave: &str, state: Option<&str>) -> Result<Vec<NoticeRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT wave, account_number, kind, message_id, channel, recipients, state, attempts, last_error, sent_at, \
-             retry_at FROM notice WHERE wave = $1 AND ($2 = '' OR state = $2) ORDER BY account_number, kind",
+             retry_at, owner, lease_until FROM notice WHERE wave = $1 AND ($2 = '' OR state = $2) ORDER BY account_number, kind",
         )
         .bind(wave)
         .bind(state.unwrap_or(""))

@@ -100,6 +100,8 @@ impl Store {
     /// with `false`.
     pub async fn record_run(&self, run: &NewRun<'_>, results: &[RunResult]) -> Result<(RunRow, bool), StoreError> {
         let mut tx = self.begin().await?;
+        // Two workers recording at once: one numbers its run after the other's, or finds it equal.
+        self.lock_in(&mut tx, &format!("reconcile_run:{}", run.wave)).await?;
         let sql = format!("SELECT {RUN_COLS} FROM reconcile_run WHERE wave = $1 ORDER BY number DESC LIMIT 1");
         let last = sqlx::query(&sql)
             .bind(run.wave)

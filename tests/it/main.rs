@@ -14,4 +14,5 @@ mod smtp;
 mod store_contract;
 mod support;
 mod switch_crash;
+mod team;
 mod tidy;

@@ -320,7 +320,11 @@ async fn cutovers_and_load_sets_follow_their_files(store: Store) {
     assert_eq!((members.len(), members[0].state, members[0].published), (1, State::CutOver, false));
     store.publish_set("dc1-colocation", day).await.unwrap();
     assert!(store.unpublished("dc1-colocation").await.unwrap().is_empty());
-    store.set_clean("dc1-colocation", day, at).await.unwrap();
+    // A clean mark from a rebuild that read the set before a later change is refused.
+    let seen = store.set_dirty("dc1-colocation", day).await.unwrap();
+    assert_eq!(seen, 1);
+    assert!(!store.set_clean("dc1-colocation", day, seen - 1, at).await.unwrap());
+    assert!(store.set_clean("dc1-colocation", day, seen, at).await.unwrap());
     assert!(store.dirty_sets(None).await.unwrap().is_empty());
     assert!(store.set_written_at("dc1-colocation", day).await.unwrap().is_some());
     let counts = store.load_counts("dc1-colocation").await.unwrap();

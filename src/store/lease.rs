@@ -1,0 +1,311 @@
+//! Team mode (issue 12): several workers on one store.
+//!
+//! - A **lease** is a named whole-wave step (an extraction, the rebuild of one load set) held by
+//!   one worker until it releases it, or until `expires_at` passes (the worker died). Taking one
+//!   is one conditional upsert, so two workers can never both hold it.
+//! - A **claim** is a stage's hold on a page of accounts (`account.claim_owner`,
+//!   `claim_until`): a worker takes only accounts no other live worker holds (on PostgreSQL with
+//!   `FOR UPDATE SKIP LOCKED`, so two claimers never wait on each other), works them, and lets them
+//!   go. A dead worker's claims lapse after the lease length.
+//!
+//! Times are the wall clock (never the run's simulated `--as-of` day), stored as fixed-width
+//! RFC 3339 UTC text so that they compare as strings in both dialects. The lease length is
+//! `CUTOVER_LEASE_SECS` (default [`DEFAULT_LEASE_SECS`]).
+
+use super::{AccountRow, Dialect, Due, Store, StoreError};
+use crate::domain::State;
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::Row;
+
+/// How long a lease or a claim holds without its worker, unless `CUTOVER_LEASE_SECS` says otherwise.
+pub const DEFAULT_LEASE_SECS: i64 = 300;
+
+/// The lease length: `CUTOVER_LEASE_SECS`, else [`DEFAULT_LEASE_SECS`].
+pub fn lease_secs() -> i64 {
+    std::env::var("CUTOVER_LEASE_SECS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(DEFAULT_LEASE_SECS)
+}
+
+/// A wall-clock time as stored: fixed width, so text order is time order.
+pub fn stamp(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// This process's worker name: `host:pid:nonce` (the nonce tells a restarted pid apart); the
+/// same all its life.
+pub fn worker_name() -> String {
+    own_base().to_string()
+}
+
+fn worker_name_fresh() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string()))
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    let nanos = Utc::now().timestamp_subsec_nanos();
+    format!("{host}:{}:{:08x}", std::process::id(), nanos ^ std::process::id().rotate_left(16))
+}
+
+/// Who holds a lease, since when, until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseHolder {
+    pub owner: String,
+    pub since: String,
+    pub expires_at: String,
+}
+
+impl Store {
+    /// Takes the lease `name` for `owner` for `secs` seconds, when it is free, expired or already
+    /// this owner's (then it is renewed). `Ok(None)`: taken; `Ok(Some(holder))`: another live
+    /// worker holds it.
+    pub async fn try_lease(&self, name: &str, owner: &str, secs: i64) -> Result<Option<LeaseHolder>, StoreError> {
+        let now = Utc::now();
+        let until = now + chrono::Duration::seconds(secs);
+        let res = sqlx::query(
+            "INSERT INTO lease (name, owner, since, expires_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, \
+             since = CASE WHEN lease.owner = excluded.owner THEN lease.since ELSE excluded.since END, \
+             expires_at = excluded.expires_at WHERE lease.owner = excluded.owner OR lease.expires_at < $3",
+        )
+        .bind(name)
+        .bind(owner)
+        .bind(stamp(now))
+        .bind(stamp(until))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        if res.rows_affected() == 1 {
+            return Ok(None);
+        }
+        // Held by a worker of this host whose process is gone (a crash): taken over at once,
+        // by one taker only (the update names the dead owner).
+        if let Some(h) = self.lease_holder(name).await?
+            && !owner_alive(Some(&h.owner), Some(&h.expires_at), now)
+        {
+            let res =
+                sqlx::query("UPDATE lease SET owner = $1, since = $2, expires_at = $3 WHERE name = $4 AND owner = $5")
+                    .bind(owner)
+                    .bind(stamp(now))
+                    .bind(stamp(until))
+                    .bind(name)
+                    .bind(&h.owner)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| self.err(e))?;
+            if res.rows_affected() == 1 {
+                return Ok(None);
+            }
+        }
+        Ok(Some(self.lease_holder(name).await?.unwrap_or(LeaseHolder {
+            owner: "another worker".into(),
+            since: "a moment ago".into(),
+            expires_at: stamp(until),
+        })))
+    }
+
+    /// Who holds the lease `name`, if anyone (an expired holder included).
+    pub async fn lease_holder(&self, name: &str) -> Result<Option<LeaseHolder>, StoreError> {
+        let row = sqlx::query("SELECT owner, since, expires_at FROM lease WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        row.map(|r| Ok(LeaseHolder { owner: r.try_get(0)?, since: r.try_get(1)?, expires_at: r.try_get(2)? }))
+            .transpose()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Lets the lease `name` go, if `owner` holds it.
+    pub async fn release_lease(&self, name: &str, owner: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM lease WHERE name = $1 AND owner = $2")
+            .bind(name)
+            .bind(owner)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Waits until `owner` holds the lease `name` (polling; a dead holder's lease lapses).
+    pub async fn wait_lease(&self, name: &str, owner: &str, secs: i64) -> Result<(), StoreError> {
+        while self.try_lease(name, owner, secs).await?.is_some() {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Ok(())
+    }
+
+    /// Claims a page of a wave's accounts in `states` (and due, with `due`) after `after` in
+    /// account order, that no other live worker holds, for `owner` for `secs` seconds. Returns
+    /// them in account order.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn claim_accounts(
+        &self,
+        wave: &str,
+        states: &[State],
+        due: Option<(Due, NaiveDate)>,
+        after: &str,
+        limit: i64,
+        owner: &str,
+        secs: i64,
+    ) -> Result<Vec<AccountRow>, StoreError> {
+        let now = Utc::now();
+        let until = now + chrono::Duration::seconds(secs);
+        let placeholders: Vec<String> = (0..states.len()).map(|i| format!("${}", i + 8)).collect();
+        let (col, day) = match due {
+            Some((c, d)) => (c.column(), d.to_string()),
+            None => ("'0000-00-00'", "9999-12-31".to_string()),
+        };
+        let skip = if self.dialect == Dialect::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let sql = format!(
+            "UPDATE account SET claim_owner = $5, claim_until = $6 WHERE account_number IN (\
+             SELECT account_number FROM account WHERE wave = $1 AND account_number > $2 AND {col} <= $4 \
+             AND state IN ({}) AND (claim_until IS NULL OR claim_until < $7 OR claim_owner = $5) \
+             ORDER BY account_number LIMIT $3{skip}) RETURNING {}",
+            placeholders.join(", "),
+            Self::ACCOUNT_COLS
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(wave)
+            .bind(after)
+            .bind(limit)
+            .bind(day)
+            .bind(owner)
+            .bind(stamp(until))
+            .bind(stamp(now));
+        for s in states {
+            q = q.bind(s.as_str());
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
+        let mut out: Vec<AccountRow> =
+            rows.iter().map(Self::account_row).collect::<Result<_, _>>().map_err(|e| self.err(e))?;
+        out.sort_by(|a, b| a.account_number.cmp(&b.account_number));
+        Ok(out)
+    }
+
+    /// Lets go the live-looking claims of workers of this host whose process is gone (a crash):
+    /// their accounts need not wait for the lease. Returns how many accounts were freed.
+    pub async fn reap_dead_claims(&self) -> Result<u64, StoreError> {
+        let now = Utc::now();
+        let rows = sqlx::query(
+            "SELECT DISTINCT claim_owner, claim_until FROM account WHERE claim_owner IS NOT NULL AND claim_until >= $1",
+        )
+        .bind(stamp(now))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        let mut freed = 0;
+        for r in rows {
+            let (owner, until): (String, String) =
+                (r.try_get(0).map_err(|e| self.err(e))?, r.try_get(1).map_err(|e| self.err(e))?);
+            if owner_alive(Some(&owner), Some(&until), now) {
+                continue;
+            }
+            freed += self.release_claims_counted(&owner).await?;
+        }
+        Ok(freed)
+    }
+
+    async fn release_claims_counted(&self, owner: &str) -> Result<u64, StoreError> {
+        let res = sqlx::query("UPDATE account SET claim_owner = NULL, claim_until = NULL WHERE claim_owner = $1")
+            .bind(owner)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(res.rows_affected())
+    }
+
+    /// Lets every claim of `owner` go.
+    pub async fn release_claims(&self, owner: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE account SET claim_owner = NULL, claim_until = NULL WHERE claim_owner = $1")
+            .bind(owner)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+}
+
+/// Renews a lease in the background while its step runs (a long extraction outlives one lease
+/// length); stops renewing when dropped. A dead process stops renewing, so its lease lapses.
+pub struct LeaseKeeper(tokio::task::JoinHandle<()>);
+
+impl Drop for LeaseKeeper {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Store {
+    /// Keeps `owner`'s lease `name` renewed every third of `secs` until the keeper is dropped.
+    pub fn keep_lease(&self, name: &str, owner: &str, secs: i64) -> LeaseKeeper {
+        let (store, name, owner) = (self.clone(), name.to_string(), owner.to_string());
+        let every = std::time::Duration::from_millis(u64::try_from(secs.max(1) * 1000 / 3).unwrap_or(1000));
+        LeaseKeeper(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let _ = store.try_lease(&name, &owner, secs).await;
+            }
+        }))
+    }
+}
+
+impl Store {
+    /// Serialises a transaction with every other one taking the same `key` (until it ends):
+    /// PostgreSQL's transaction-scoped advisory lock; on SQLite, taking the write lock first
+    /// (a read-then-write transaction could otherwise not wait for another writer).
+    pub async fn lock_in(&self, tx: &mut sqlx::Transaction<'static, sqlx::Any>, key: &str) -> Result<(), StoreError> {
+        let q = match self.dialect {
+            Dialect::Postgres => sqlx::query("SELECT pg_advisory_xact_lock(7202, hashtext($1))").bind(key),
+            Dialect::Sqlite => sqlx::query("UPDATE lease SET name = name WHERE name = $1 AND 1 = 0").bind(key),
+        };
+        q.execute(&mut **tx).await.map_err(|e| self.err(e))?;
+        Ok(())
+    }
+}
+
+/// Whether the worker `owner` (`host:pid:nonce[#n]`) may still be working under a claim that
+/// holds until `until`: not once the claim expired; on this host, only while its process lives
+/// (a crashed process's claim is dead at once); on another host, until the claim expires.
+pub fn owner_alive(owner: Option<&str>, until: Option<&str>, now: DateTime<Utc>) -> bool {
+    let (Some(owner), Some(until)) = (owner, until) else { return false };
+    if until < stamp(now).as_str() {
+        return false;
+    }
+    let base = owner.split('#').next().unwrap_or(owner);
+    let mut parts = base.rsplitn(3, ':');
+    let (Some(_nonce), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else { return true };
+    let me = worker_name();
+    let my_host = me.rsplitn(3, ':').nth(2).unwrap_or_default().to_string();
+    if host != my_host {
+        return true;
+    }
+    let Ok(pid) = pid.parse::<i32>() else { return true };
+    if pid == i32::try_from(std::process::id()).unwrap_or(-1) {
+        // This process: its own workers are alive; another nonce was an earlier process.
+        return base == own_base();
+    }
+    process_alive(pid)
+}
+
+/// This process's worker name, fixed for its lifetime.
+pub fn own_base() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(worker_name_fresh)
+}
+
+#[cfg(unix)]
+fn process_alive(pid: i32) -> bool {
+    // SAFETY: signal 0 checks for the process's existence and sends nothing.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+#[cfg(not(unix))]
+fn process_alive(_pid: i32) -> bool {
+    true
+}
