@@ -317,7 +317,7 @@ impl Store {
             Dialect::Sqlite => SQLITE,
             Dialect::Postgres => POSTGRES,
         };
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin().await?;
         if self.dialect == Dialect::Postgres {
             // Two processes opening a fresh database at once must not both migrate it.
             sqlx::query("SELECT pg_advisory_xact_lock(7201)").execute(&mut *tx).await.map_err(|e| self.err(e))?;
@@ -348,7 +348,14 @@ impl Store {
     }
 
     pub async fn begin(&self) -> Result<Transaction<'static, Any>, StoreError> {
-        self.pool.begin().await.map_err(|e| self.err(e))
+        match self.dialect {
+            // IMMEDIATE: the write lock is taken when the transaction starts, waiting out another
+            // process's (busy_timeout). A deferred transaction that reads first and writes later
+            // cannot wait for the lock: SQLite refuses its upgrade at once (SQLITE_BUSY), which
+            // two workers on one store met under load.
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| self.err(e)),
+            Dialect::Postgres => self.pool.begin().await.map_err(|e| self.err(e)),
+        }
     }
 
     // ------------------------------------------------------------------ accounts and journal
