@@ -35,15 +35,8 @@ impl Args {
             print!("{}", crate::bill::render_legacy(&acct, period, format.into()).map_err(Failure::operational)?);
         } else {
             // Usage in arrears; the first new bill by the wave's carry-over rule (SPEC §4).
-            let terms = engine.bill_terms(&account).await?;
-            let mut rated = crate::rate::rate_on(&acct, &engine.plan.catalog, period, terms).map_err(Failure::input)?;
             // Only an account the target system bills gets invoices; any other bill is a preview.
-            let billed_by_target = engine
-                .store
-                .account(&account)
-                .await?
-                .is_some_and(|r| matches!(r.state, crate::domain::State::CutOver | crate::domain::State::Loaded));
-            rated.preview |= !billed_by_target;
+            let rated = engine.new_bill(&acct, period).await?;
             print!(
                 "{}",
                 crate::bill::render(&acct.account.name, &rated, &engine.ws.config.remit_to, format.into())

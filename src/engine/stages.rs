@@ -137,6 +137,24 @@ impl Engine {
         }
     }
 
+    /// An account's new bill for a period, as the team and the customer see it: rated with its
+    /// wave's terms ([`Engine::bill_terms`]), and a preview unless the target system bills the
+    /// account for it (cut over or loaded, from its first new bill on).
+    pub async fn new_bill(
+        &self,
+        acct: &crate::domain::LegacyAccount,
+        period: crate::domain::Period,
+    ) -> Result<crate::rate::Rated, EngineError> {
+        let account = &acct.account.account_number;
+        let terms = self.bill_terms(account).await?;
+        let mut rated = crate::rate::rate_on(acct, &self.plan.catalog, period, terms)
+            .map_err(|e| EngineError::Refused(e.to_string()))?;
+        let billed_by_target =
+            self.store.account(account).await?.is_some_and(|r| matches!(r.state, State::CutOver | State::Loaded));
+        rated.preview |= !billed_by_target;
+        Ok(rated)
+    }
+
     /// How `cutover bill` rates an account: with its handover when it is on its way to the new
     /// system or there (scheduled, and not held, quarantined or rolled back), else in steady state.
     pub async fn bill_terms(&self, account: &str) -> Result<crate::rate::Terms, EngineError> {

@@ -177,9 +177,7 @@ async fn preview_bill(p: &Portal, link: &OpenLink) -> Result<String, String> {
     let first = row.first_new_bill_date.ok_or("no first new bill date")?;
     let accts = p.engine.store.legacy_accounts(std::slice::from_ref(account)).await.map_err(|e| e.to_string())?;
     let acct = accts.into_iter().next().ok_or("no legacy records")?.as_of(ctx.as_of);
-    let terms = p.engine.bill_terms(account).await.map_err(|e| e.to_string())?;
-    let rated = crate::rate::rate_on(&acct, &p.engine.plan.catalog, crate::domain::Period::of(first), terms)
-        .map_err(|e| e.to_string())?;
+    let rated = p.engine.new_bill(&acct, crate::domain::Period::of(first)).await.map_err(|e| e.to_string())?;
     let html =
         crate::bill::render(&data.account_name, &rated, &p.engine.ws.config.remit_to, crate::output::Format::Html)
             .map_err(|e| e.to_string())?;

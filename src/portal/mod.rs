@@ -106,7 +106,7 @@ pub fn html_response(status: StatusCode, html: String) -> Response {
     r
 }
 
-const TEMPLATES: [(&str, &str); 11] = [
+const TEMPLATES: [(&str, &str); 12] = [
     ("base.html", include_str!("templates/base.html")),
     ("not_found.html", include_str!("templates/not_found.html")),
     ("error.html", include_str!("templates/error.html")),
@@ -117,6 +117,7 @@ const TEMPLATES: [(&str, &str); 11] = [
     ("waves.html", include_str!("templates/waves.html")),
     ("wave.html", include_str!("templates/wave.html")),
     ("account.html", include_str!("templates/account.html")),
+    ("bills.html", include_str!("templates/bills.html")),
     ("done.html", include_str!("templates/done.html")),
 ];
 
@@ -180,6 +181,7 @@ pub fn router(p: Arc<Portal>) -> Router {
         .route("/team/waves/{wave}", get(team::wave))
         .route("/team/waves/{wave}/report", get(team::report))
         .route("/team/accounts/{account}", get(team::account))
+        .route("/team/accounts/{account}/bills/{period}", get(team::bills))
         .route("/team/accounts/{account}/waive", post(team::waive))
         .route("/team/accounts/{account}/rollback", post(team::rollback))
         .route("/team/accounts/{account}/resolve", post(team::resolve))

@@ -267,13 +267,13 @@ async fn account_page(p: &Portal, account: &str) -> Result<Option<minijinja::Val
     let journal = store.journal(account).await?;
     let mut verdicts = Vec::new();
     for (_, data) in store.verdicts(&[account.to_string()]).await? {
-        if let Ok(v) = serde_json::from_str::<crate::reconcile::PeriodVerdict>(&data) {
-            verdicts.push(context! {
-                period => v.period.to_string(), legacy => v.legacy_total.to_string(), new => v.new_total.to_string(),
-                difference => v.difference.to_string(), status => format!("{:?}", v.status),
-                reasons => v.reasons.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>(),
-            });
-        }
+        let v: crate::reconcile::PeriodVerdict = serde_json::from_str(&data)
+            .map_err(|e| crate::store::StoreError::Corrupt(format!("verdict of {account}: {e}")))?;
+        verdicts.push(context! {
+            period => v.period.to_string(), legacy => v.legacy_total.to_string(), new => v.new_total.to_string(),
+            difference => v.difference.to_string(), status => v.status.as_str(),
+            reasons => v.reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+        });
     }
     let notices = match &row.wave {
         Some(w) => store.notices(w, None).await?.into_iter().filter(|n| n.account_number == account).collect(),
@@ -295,6 +295,45 @@ async fn account_page(p: &Portal, account: &str) -> Result<Option<minijinja::Val
         submissions => submissions, questions => questions, recipients => recipients,
         can_roll_back => matches!(row.state, crate::domain::State::CutOver | crate::domain::State::Loaded),
     }))
+}
+
+/// An account's legacy and new bills for one period, side by side (the team's "old and new bills").
+pub async fn bills(
+    State(p): State<Arc<Portal>>,
+    headers: HeaderMap,
+    Path((account, period)): Path<(String, String)>,
+) -> Response {
+    let (who, _) = match member(&p, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Ok(period) = period.parse::<crate::domain::Period>() else { return p.not_found() };
+    match bills_page(&p, &account, period).await {
+        Ok(Some(ctx)) => p.page(StatusCode::OK, "bills.html", context! { who => who.name, ..ctx }),
+        Ok(None) => p.not_found(),
+        Err(e) => p.failed("an account's bills", e),
+    }
+}
+
+async fn bills_page(
+    p: &Portal,
+    account: &str,
+    period: crate::domain::Period,
+) -> Result<Option<minijinja::Value>, crate::engine::EngineError> {
+    use crate::output::Format;
+    let engine = &p.engine;
+    let Some(acct) = engine.store.legacy_accounts(&[account.to_string()]).await?.into_iter().next() else {
+        return Ok(None);
+    };
+    let refused = |e: crate::output::OutputError| crate::engine::EngineError::Refused(e.to_string());
+    let legacy = crate::bill::render_legacy(&acct, period, Format::Text).map_err(refused)?;
+    let new = match engine.new_bill(&acct, period).await {
+        Ok(rated) => crate::bill::render(&acct.account.name, &rated, &engine.ws.config.remit_to, Format::Text)
+            .map_err(refused)?,
+        Err(crate::engine::EngineError::Refused(why)) => format!("Not rated: {why}"),
+        Err(e) => return Err(e),
+    };
+    Ok(Some(context! { account, period => period.to_string(), legacy, new }))
 }
 
 #[derive(Debug, serde::Deserialize)]

@@ -234,6 +234,14 @@ async fn a_customer_follows_the_link_of_a_notice_and_the_team_acts_under_its_nam
     let page = get(a, &format!("/team/accounts/{account}"), &session).await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("ap@new-billing.example"), "the submission shows: {}", page.body);
+    // Each reconciled period opens the legacy and the new bill side by side.
+    let period = page.body.split(&format!("/team/accounts/{account}/bills/")).nth(1).and_then(|r| r.get(..7));
+    let period = period.expect("a period links to its bills").to_string();
+    let bills = get(a, &format!("/team/accounts/{account}/bills/{period}"), &session).await;
+    assert_eq!(bills.status, 200);
+    assert!(bills.body.contains("id=\"legacy-bill\"") && bills.body.contains("id=\"new-bill\""), "{}", bills.body);
+    assert!(bills.body.contains("PREVIEW"), "not cut over yet: the new bill is a preview: {}", bills.body);
+    assert_eq!(get(a, &format!("/team/accounts/{account}/bills/{period}"), &[]).await.status, 401);
     let tcsrf = page.input("csrf").unwrap();
     // An action needs its token and a reason.
     let no_token = post(a, &format!("/team/accounts/{account}/waive"), &session, &[("reason", "checked")]).await;
