@@ -566,24 +566,10 @@ impl<'a> Notifier<'a> {
                     Outcome::Sent
                 }
                 Err(e) => {
-                    let attempts = u32::try_from(notice.attempts + 1).unwrap_or(u32::MAX);
+                    let (state, retry_at, outcome) = self.after_failure(notice.attempts, e);
                     let error = e.to_string();
-                    let delivery = &self.engine.ws.config.delivery;
-                    if e.is_transient() && attempts < delivery.max_attempts {
-                        // Real clock: the retry is due after the backoff in real time.
-                        let wait = chrono::Duration::from_std(delivery.backoff(attempts)).unwrap_or_default();
-                        let m = NoticeMark {
-                            error: Some(&error),
-                            retry_at: Some(Utc::now() + wait),
-                            ..mark("retry", None, None)
-                        };
-                        self.store().notice_mark_in(&mut tx, &m).await?;
-                        Outcome::Retry
-                    } else {
-                        let m = NoticeMark { error: Some(&error), ..mark("failed", None, None) };
-                        self.store().notice_mark_in(&mut tx, &m).await?;
-                        Outcome::Failed
-                    }
+                    self.store().notice_mark_in(&mut tx, &mark(state, Some(&error), retry_at)).await?;
+                    outcome
                 }
             };
             self.count(outcome, r);
@@ -866,25 +852,25 @@ impl<'a> Notifier<'a> {
                 self.notified(number, &channel, &message_id, &recipients, &rejected).await
             }
             Err(e) => {
-                let attempts = u32::try_from(notice.attempts + 1).unwrap_or(u32::MAX);
+                let (state, retry_at, outcome) = self.after_failure(notice.attempts, &e);
                 let error = e.to_string();
-                let delivery = &self.engine.ws.config.delivery;
-                if e.is_transient() && attempts < delivery.max_attempts {
-                    // Real clock: the retry is due after the backoff in real time.
-                    let wait = chrono::Duration::from_std(delivery.backoff(attempts)).unwrap_or_default();
-                    let m = NoticeMark {
-                        error: Some(&error),
-                        retry_at: Some(Utc::now() + wait),
-                        ..mark("retry", None, None)
-                    };
-                    self.store().notice_mark(&m).await?;
-                    Ok(Outcome::Retry)
-                } else {
-                    let m = NoticeMark { error: Some(&error), ..mark("failed", None, None) };
-                    self.store().notice_mark(&m).await?;
-                    Ok(Outcome::Failed)
-                }
+                self.store().notice_mark(&mark(state, Some(&error), retry_at)).await?;
+                Ok(outcome)
             }
+        }
+    }
+
+    /// What a failed attempt makes of a notice that had `attempts` before it: a retry after the
+    /// backoff (a transient failure with attempts left), or failed for good.
+    fn after_failure(&self, attempts: i64, e: &SendError) -> (&'static str, Option<DateTime<Utc>>, Outcome) {
+        let attempts = u32::try_from(attempts + 1).unwrap_or(u32::MAX);
+        let delivery = &self.engine.ws.config.delivery;
+        if e.is_transient() && attempts < delivery.max_attempts {
+            // Real clock: the retry is due after the backoff in real time.
+            let wait = chrono::Duration::from_std(delivery.backoff(attempts)).unwrap_or_default();
+            ("retry", Some(Utc::now() + wait), Outcome::Retry)
+        } else {
+            ("failed", None, Outcome::Failed)
         }
     }
 
