@@ -115,18 +115,25 @@ fn forbidden(p: &Portal) -> Response {
     p.page(StatusCode::FORBIDDEN, "error.html", context! { forbidden => true })
 }
 
+/// The link a form was posted to, when the form carries that link's CSRF token and a nonce; else
+/// the page to answer with (the generic not-found page, or the refusal).
+async fn posted(p: &Portal, token: &str, csrf: &str, nonce: &str) -> Result<OpenLink, Response> {
+    let link = open(p, token).await?;
+    if !p.keys.verify("customer", &token_hash(token), csrf) || !nonce_ok(nonce) {
+        return Err(forbidden(p));
+    }
+    Ok(link)
+}
+
 pub async fn emails(
     State(p): State<Arc<Portal>>,
     Path(token): Path<String>,
     axum::Form(f): axum::Form<EmailForm>,
 ) -> Response {
-    let link = match open(&p, &token).await {
+    let link = match posted(&p, &token, &f.csrf, &f.nonce).await {
         Ok(l) => l,
         Err(r) => return r,
     };
-    if !p.keys.verify("customer", &token_hash(&token), &f.csrf) || !nonce_ok(&f.nonce) {
-        return forbidden(&p);
-    }
     let addresses = match parse_addresses(&f.emails) {
         Ok(a) => a,
         Err(why) => return show(&p, &token, &link, StatusCode::UNPROCESSABLE_ENTITY, Some(why), &f.emails).await,
@@ -149,13 +156,10 @@ pub async fn question(
     Path(token): Path<String>,
     axum::Form(f): axum::Form<QuestionForm>,
 ) -> Response {
-    let link = match open(&p, &token).await {
+    let link = match posted(&p, &token, &f.csrf, &f.nonce).await {
         Ok(l) => l,
         Err(r) => return r,
     };
-    if !p.keys.verify("customer", &token_hash(&token), &f.csrf) || !nonce_ok(&f.nonce) {
-        return forbidden(&p);
-    }
     let message = f.message.trim();
     if message.is_empty() || message.chars().count() > QUESTION_MAX {
         let why = format!("write your question (at most {QUESTION_MAX} characters)");

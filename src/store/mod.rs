@@ -204,11 +204,27 @@ impl Store {
             .await
             .map_err(|source| StoreError::Db { url: shown.clone(), source })?;
         let store = Store { pool, dialect, url: shown };
-        if dialect == Dialect::Sqlite && !url.contains(":memory:") {
-            sqlx::raw_sql("PRAGMA journal_mode=WAL").execute(&store.pool).await.map_err(|e| store.err(e))?;
+        // Two processes opening a fresh SQLite file at once: switching it to WAL needs the file to
+        // itself, and SQLite refuses that at once (SQLITE_BUSY) rather than waiting, so the
+        // second opener tries again until the busy timeout has passed.
+        let mut tries = 0;
+        loop {
+            match store.prepare(url).await {
+                Err(StoreError::Busy { .. }) if tries < BUSY_TIMEOUT_SECS * 10 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                done => return done.map(|()| store),
+            }
         }
-        store.migrate().await?;
-        Ok(store)
+    }
+
+    /// Puts the journal in WAL mode (SQLite file) and runs the migrations.
+    async fn prepare(&self, url: &str) -> Result<(), StoreError> {
+        if self.dialect == Dialect::Sqlite && !url.contains(":memory:") {
+            sqlx::raw_sql("PRAGMA journal_mode=WAL").execute(&self.pool).await.map_err(|e| self.err(e))?;
+        }
+        self.migrate().await
     }
 
     /// A throw-away in-memory store, for commands that work on a fresh workspace.
@@ -391,38 +407,31 @@ impl Store {
             .bind(t.from.as_str())
             .execute(&mut **tx)
             .await,
-            // A move within one state (a reschedule) is guarded by its dates too: two workers
-            // computing the same new dates journal it once.
-            Some(s) if t.from == t.to => sqlx::query(
-                "UPDATE account SET state = $1, state_reason = $2, updated_at = $3, cutover_date = $4, \
-                 first_new_bill_date = $5, notice_date = $6 WHERE account_number = $7 AND state = $8 \
-                 AND NOT (COALESCE(cutover_date, '') = COALESCE($4, '') AND COALESCE(first_new_bill_date, '') = \
-                 COALESCE($5, '') AND COALESCE(notice_date, '') = COALESCE($6, ''))",
-            )
-            .bind(t.to.as_str())
-            .bind(t.reason)
-            .bind(&at)
-            .bind(s.map(|s| s.cutover_date.to_string()))
-            .bind(s.map(|s| s.first_new_bill_date.to_string()))
-            .bind(s.map(|s| s.notice_date.to_string()))
-            .bind(t.account)
-            .bind(t.from.as_str())
-            .execute(&mut **tx)
-            .await,
-            Some(s) => sqlx::query(
-                "UPDATE account SET state = $1, state_reason = $2, updated_at = $3, cutover_date = $4, \
-                 first_new_bill_date = $5, notice_date = $6 WHERE account_number = $7 AND state = $8",
-            )
-            .bind(t.to.as_str())
-            .bind(t.reason)
-            .bind(&at)
-            .bind(s.map(|s| s.cutover_date.to_string()))
-            .bind(s.map(|s| s.first_new_bill_date.to_string()))
-            .bind(s.map(|s| s.notice_date.to_string()))
-            .bind(t.account)
-            .bind(t.from.as_str())
-            .execute(&mut **tx)
-            .await,
+            Some(s) => {
+                // A move within one state (a reschedule) is guarded by its dates too: two workers
+                // computing the same new dates journal it once.
+                let same_dates = if t.from == t.to {
+                    " AND NOT (COALESCE(cutover_date, '') = COALESCE($4, '') AND COALESCE(first_new_bill_date, '') = \
+                     COALESCE($5, '') AND COALESCE(notice_date, '') = COALESCE($6, ''))"
+                } else {
+                    ""
+                };
+                let sql = format!(
+                    "UPDATE account SET state = $1, state_reason = $2, updated_at = $3, cutover_date = $4, \
+                     first_new_bill_date = $5, notice_date = $6 WHERE account_number = $7 AND state = $8{same_dates}"
+                );
+                sqlx::query(&sql)
+                    .bind(t.to.as_str())
+                    .bind(t.reason)
+                    .bind(&at)
+                    .bind(s.map(|s| s.cutover_date.to_string()))
+                    .bind(s.map(|s| s.first_new_bill_date.to_string()))
+                    .bind(s.map(|s| s.notice_date.to_string()))
+                    .bind(t.account)
+                    .bind(t.from.as_str())
+                    .execute(&mut **tx)
+                    .await
+            }
         }
         .map_err(|e| self.err(e))?;
         if res.rows_affected() == 0 {
