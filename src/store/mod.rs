@@ -294,6 +294,18 @@ impl Store {
         }
     }
 
+    /// A SQL aggregate joining `parts` (text expressions) of each group's rows into one text:
+    /// fields separated by U+001F, rows by U+001E (JSON text never holds either unescaped).
+    /// Reading one row per account instead of one per record matters on SQLite, where each row
+    /// fetched is a hand-off between the runtime and the SQLite worker thread (issue 11). The
+    /// order of the parts is not promised: [`split_joined`] callers sort.
+    pub(crate) fn joined(&self, parts: &[&str]) -> String {
+        match self.dialect {
+            Dialect::Sqlite => format!("group_concat({}, char(30))", parts.join(" || char(31) || ")),
+            Dialect::Postgres => format!("string_agg({}, chr(30))", parts.join(" || chr(31) || ")),
+        }
+    }
+
     pub(crate) fn err(&self, source: sqlx::Error) -> StoreError {
         if self.dialect == Dialect::Sqlite
             && let sqlx::Error::Database(e) = &source
@@ -732,8 +744,8 @@ impl Store {
         }
         let placeholders = self.params(1, numbers.len());
         let sql = format!(
-            "SELECT account_number, kind, source_row, cells FROM legacy_row WHERE account_number IN ({}) \
-             ORDER BY account_number, kind, source_row",
+            "SELECT account_number, {} FROM legacy_row WHERE account_number IN ({}) GROUP BY account_number",
+            self.joined(&["kind", "source_row", "cells"]),
             placeholders.join(", ")
         );
         let mut q = sqlx::query(&sql);
@@ -741,13 +753,24 @@ impl Store {
             q = q.bind(n);
         }
         let rows = q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
-        let mut accounts: HashMap<String, LegacyAccount> = HashMap::new();
-        let mut children = Vec::new();
+        let mut records: Vec<(String, String, i64, String)> = Vec::new();
         for r in &rows {
             let number: String = r.try_get(0).map_err(|e| self.err(e))?;
-            let kind: String = r.try_get(1).map_err(|e| self.err(e))?;
-            let row: i64 = r.try_get(2).map_err(|e| self.err(e))?;
-            let cells: String = r.try_get(3).map_err(|e| self.err(e))?;
+            let joined: String = r.try_get(1).map_err(|e| self.err(e))?;
+            for [kind, row, cells] in
+                split_joined::<3>(&joined).map_err(|why| StoreError::Corrupt(format!("{number}: {why}")))?
+            {
+                let row: i64 = row
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt(format!("a stored record of {number} has row number {row:?}")))?;
+                records.push((number.clone(), kind.to_string(), row, cells.to_string()));
+            }
+        }
+        // The order the records were stored in (SQLite's group_concat promises none).
+        records.sort_by(|a, b| (&a.0, &a.1, a.2).cmp(&(&b.0, &b.1, b.2)));
+        let mut accounts: HashMap<String, LegacyAccount> = HashMap::new();
+        let mut children = Vec::new();
+        for (number, kind, row, cells) in records {
             let bad = |why: String| StoreError::Corrupt(format!("{kind} record of {number} (row {row}): {why}"));
             let table = match kind.as_str() {
                 "account" => Table::Accounts,
@@ -935,14 +958,15 @@ impl Store {
         Ok(())
     }
 
-    /// Stored period verdicts (JSON) of these accounts, as (account, data).
+    /// Stored period verdicts (JSON) of these accounts, as (account, data), by account and period.
     pub async fn verdicts(&self, numbers: &[String]) -> Result<Vec<(String, String)>, StoreError> {
         if numbers.is_empty() {
             return Ok(vec![]);
         }
         let placeholders = self.params(1, numbers.len());
         let sql = format!(
-            "SELECT account_number, data FROM verdict WHERE account_number IN ({}) ORDER BY account_number, period",
+            "SELECT account_number, {} FROM verdict WHERE account_number IN ({}) GROUP BY account_number",
+            self.joined(&["period", "data"]),
             placeholders.join(", ")
         );
         let mut q = sqlx::query(&sql);
@@ -950,10 +974,18 @@ impl Store {
             q = q.bind(n);
         }
         let rows = q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        let mut out: Vec<(String, String, String)> = Vec::new();
+        for r in &rows {
+            let number: String = r.try_get(0).map_err(|e| self.err(e))?;
+            let joined: String = r.try_get(1).map_err(|e| self.err(e))?;
+            for [period, data] in
+                split_joined::<2>(&joined).map_err(|why| StoreError::Corrupt(format!("{number}: {why}")))?
+            {
+                out.push((number.clone(), period.to_string(), data.to_string()));
+            }
+        }
+        out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        Ok(out.into_iter().map(|(n, _, d)| (n, d)).collect())
     }
 
     // ------------------------------------------------------------------ cut-over
@@ -982,4 +1014,23 @@ impl Store {
             .map_err(|e| self.err(e))?;
         Ok(())
     }
+}
+
+/// The rows of a [`Store::joined`] aggregate, each as its `N` fields.
+/// An empty text (no rows, or SQL NULL read as empty) has none.
+pub(crate) fn split_joined<const N: usize>(joined: &str) -> Result<Vec<[&str; N]>, String> {
+    if joined.is_empty() {
+        return Ok(vec![]);
+    }
+    joined
+        .split('\u{1e}')
+        .map(|row| {
+            let mut it = row.splitn(N, '\u{1f}');
+            let mut fields = [""; N];
+            for f in &mut fields {
+                *f = it.next().ok_or_else(|| format!("a stored row has fewer than {N} fields"))?;
+            }
+            Ok(fields)
+        })
+        .collect()
 }

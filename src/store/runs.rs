@@ -185,25 +185,32 @@ impl Store {
 
     /// The per-account results of a run, in account order.
     pub async fn run_results(&self, run_id: i64) -> Result<Vec<RunResult>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT account_number, outcome, stake, reasons FROM reconcile_result WHERE run_id = $1 ORDER BY account_number",
-        )
-        .bind(run_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| {
-                let outcome: String = r.try_get(1).map_err(|e| self.err(e))?;
-                Ok(RunResult {
-                    account_number: r.try_get(0).map_err(|e| self.err(e))?,
-                    // A corrupt outcome fails loudly here rather than reaching a report as something else.
-                    outcome: outcome.parse().map_err(|e| StoreError::Corrupt(format!("run {run_id}: {e}")))?,
-                    stake: r.try_get(2).map_err(|e| self.err(e))?,
-                    reasons: r.try_get(3).map_err(|e| self.err(e))?,
-                })
-            })
-            .collect()
+        // One row for the whole run (see `Store::joined`): a run holds a result per account.
+        let sql = format!(
+            "SELECT {} FROM reconcile_result WHERE run_id = $1",
+            self.joined(&["account_number", "outcome", "stake", "reasons"])
+        );
+        let joined: Option<String> = sqlx::query(&sql)
+            .bind(run_id)
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(|e| self.err(e))?;
+        let corrupt = |e: String| StoreError::Corrupt(format!("run {run_id}: {e}"));
+        let mut out = Vec::new();
+        for [account, outcome, stake, reasons] in
+            super::split_joined::<4>(joined.as_deref().unwrap_or_default()).map_err(corrupt)?
+        {
+            out.push(RunResult {
+                account_number: account.to_string(),
+                // A corrupt outcome fails loudly here rather than reaching a report as something else.
+                outcome: outcome.parse().map_err(corrupt)?,
+                stake: stake.to_string(),
+                reasons: reasons.to_string(),
+            });
+        }
+        out.sort_by(|a, b| a.account_number.cmp(&b.account_number));
+        Ok(out)
     }
 
     /// Records a waiver inside the caller's transaction. False when the account already has one.
