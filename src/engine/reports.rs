@@ -34,6 +34,34 @@ pub enum Promoted {
     Aborted(String),
 }
 
+/// A run to record, from its summary.
+fn new_run<'a>(
+    wave: &'a str,
+    s: &report::Summary,
+    fingerprint: &'a str,
+    gate: GateVerdict,
+    via: &'a str,
+    ctx: &'a Ctx,
+) -> NewRun<'a> {
+    NewRun {
+        wave,
+        at: ctx.at,
+        actor: &ctx.actor,
+        via,
+        fingerprint,
+        accounts: s.accounts,
+        passed: s.passed,
+        failed: s.failed,
+        waived: s.waived,
+        unexplained: s.unexplained,
+        pass_rate: s.pass_rate.to_string(),
+        legacy_total: s.legacy_total.to_string(),
+        new_total: s.new_total.to_string(),
+        absolute_variance: s.absolute_variance.to_string(),
+        gate: gate.as_str(),
+    }
+}
+
 /// A recorded run as a point of the report's charts.
 fn point(r: &RunRow) -> RunPoint {
     RunPoint {
@@ -124,24 +152,7 @@ impl Engine {
     /// report's run number and what changed since the previous run.
     pub async fn record_run(&self, rep: &mut Reconciliation, via: &str, ctx: &Ctx) -> Result<(), EngineError> {
         let results = report::results(&rep.accounts);
-        let s = &rep.summary;
-        let new = NewRun {
-            wave: &rep.wave,
-            at: ctx.at,
-            actor: &ctx.actor,
-            via,
-            fingerprint: &rep.fingerprint,
-            accounts: s.accounts,
-            passed: s.passed,
-            failed: s.failed,
-            waived: s.waived,
-            unexplained: s.unexplained,
-            pass_rate: s.pass_rate.to_string(),
-            legacy_total: s.legacy_total.to_string(),
-            new_total: s.new_total.to_string(),
-            absolute_variance: s.absolute_variance.to_string(),
-            gate: rep.gate.as_str(),
-        };
+        let new = new_run(&rep.wave, &rep.summary, &rep.fingerprint, rep.gate, via, ctx);
         let (row, recorded) = self.store.record_run(&new, &results).await?;
         let runs = self.store.runs(&rep.wave).await?;
         let previous = runs.iter().rev().find(|r| r.number < row.number);
@@ -157,6 +168,39 @@ impl Engine {
             changes,
         });
         rep.history = runs.iter().map(point).collect();
+        Ok(())
+    }
+
+    /// Records the wave's outcome as its next run (unless it equals the last one) from its
+    /// accounts' tallies, as the reconcile stage does: it needs the run's numbers and the gate,
+    /// not the report, so it reads one short row per account instead of every period verdict.
+    /// Same numbers and fingerprint as [`Engine::reconciliation`] (`report::tallied_run`).
+    pub async fn record_tallied_run(&self, wave: &Wave, via: &str, ctx: &Ctx) -> Result<(), EngineError> {
+        self.tally_untallied(wave).await?;
+        let tallies = self.store.wave_tallies(&wave.id).await?;
+        let waivers: HashMap<String, report::Waiver> = self.store.wave_waivers(&wave.id).await?.into_iter().collect();
+        let promotion = self.promotion(&wave.id).await?;
+        let run = report::tallied_run(wave, &tallies, &waivers, promotion.as_ref());
+        let new = new_run(&wave.id, &run.summary, &run.fingerprint, run.gate, via, ctx);
+        self.store.record_run(&new, &run.results).await?;
+        Ok(())
+    }
+
+    /// Gives the accounts compared before migration 0016 their tally, from their verdicts (once).
+    async fn tally_untallied(&self, wave: &Wave) -> Result<(), EngineError> {
+        let policy = crate::reconcile::Policy::of(wave);
+        for chunk in self.store.untallied(&wave.id).await?.chunks(super::BATCH as usize) {
+            let mut periods: std::collections::BTreeMap<String, Vec<PeriodVerdict>> = std::collections::BTreeMap::new();
+            for (acct, data) in self.store.verdicts(chunk).await? {
+                let v: PeriodVerdict = serde_json::from_str(&data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                periods.entry(acct).or_default().push(v);
+            }
+            let mut tx = self.store.begin().await?;
+            for (acct, verdicts) in &periods {
+                self.store.put_tally_in(&mut tx, &report::Tally::of(acct, verdicts, &policy)).await?;
+            }
+            tx.commit().await.map_err(|e| self.store.err(e))?;
+        }
         Ok(())
     }
 

@@ -430,15 +430,9 @@ impl Engine {
         if stage.done + stage.held > 0 {
             let lease = format!("reconcile:{id}");
             self.store.wait_lease(&lease, &self.worker, crate::store::lease::lease_secs()).await?;
-            let mut rep = self.reconciliation(wave).await;
-            if let Ok(rep) = &mut rep {
-                let recorded = self.record_run(rep, "run", ctx).await;
-                self.store.release_lease(&lease, &self.worker).await?;
-                recorded?;
-            } else {
-                self.store.release_lease(&lease, &self.worker).await?;
-            }
-            rep?;
+            let recorded = self.record_tallied_run(wave, "run", ctx).await;
+            self.store.release_lease(&lease, &self.worker).await?;
+            recorded?;
         }
         Ok(stage)
     }
@@ -487,6 +481,9 @@ impl Engine {
                             )
                             .await?;
                     }
+                    self.store
+                        .put_tally_in(&mut tx, &crate::reconcile::report::Tally::of(number, &verdicts, &policy))
+                        .await?;
                     let pass = decide::passes(&verdicts, &policy);
                     self.store.set_recon_in(&mut tx, number, if pass { "pass" } else { "fail" }).await?;
                     let decision = decide::decide(&decide::Facts {

@@ -218,6 +218,126 @@ pub struct RunResult {
     pub reasons: String,
 }
 
+/// What a run needs of one compared account: kept per account by the reconcile stage (the
+/// store's `recon_tally`), so that recording a run reads one short row per account instead of
+/// every period's verdict. [`summarize`] and [`tallied_run`] both sum these, so a report and a
+/// stage's run agree to the last cent and have the same fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tally {
+    pub account_number: String,
+    pub status: AccountStatus,
+    /// Sum of |difference| over the account's periods.
+    pub stake: Decimal,
+    /// The distinct reasons of its periods, sorted, joined with `;`.
+    pub reasons: String,
+    pub legacy_total: Decimal,
+    pub new_total: Decimal,
+    pub unexplained: u64,
+    pub periods: u64,
+    pub mismatched: u64,
+}
+
+impl Tally {
+    /// An account's tally from its period verdicts, under the wave's policy.
+    pub fn of(account_number: &str, periods: &[PeriodVerdict], policy: &Policy) -> Tally {
+        Tally {
+            account_number: account_number.to_string(),
+            status: super::account_status(periods, policy),
+            stake: periods.iter().map(|p| p.difference.abs()).sum(),
+            reasons: distinct_reasons(periods).join(";"),
+            legacy_total: periods.iter().map(|p| p.legacy_total).sum(),
+            new_total: periods.iter().map(|p| p.new_total).sum(),
+            unexplained: periods.iter().map(PeriodVerdict::unexplained).sum(),
+            periods: periods.len() as u64,
+            mismatched: periods.iter().filter(|p| p.status == PeriodStatus::Mismatch).count() as u64,
+        }
+    }
+
+    /// Its outcome with a person's waiver (which only a failing account can use).
+    pub fn outcome(&self, waiver: Option<&Waiver>) -> Outcome {
+        match (self.status, waiver) {
+            (AccountStatus::Pass, _) => Outcome::Pass,
+            (AccountStatus::Fail, Some(_)) => Outcome::Waived,
+            (AccountStatus::Fail, None) => Outcome::Fail,
+        }
+    }
+
+    /// Its line in a stored run.
+    pub fn result(&self, waiver: Option<&Waiver>) -> RunResult {
+        RunResult {
+            account_number: self.account_number.clone(),
+            outcome: self.outcome(waiver),
+            stake: self.stake.normalize().to_string(),
+            reasons: self.reasons.clone(),
+        }
+    }
+}
+
+impl Summary {
+    /// Adds one account (its tally and outcome); `pass_rate` is set by [`Summary::close`].
+    fn add(&mut self, t: &Tally, outcome: Outcome) {
+        self.accounts += 1;
+        match outcome {
+            Outcome::Pass => self.passed += 1,
+            Outcome::Waived => {
+                self.failed += 1;
+                self.waived += 1
+            }
+            Outcome::Fail => self.failed += 1,
+        }
+        self.periods += t.periods;
+        self.mismatched_periods += t.mismatched;
+        self.legacy_total += t.legacy_total;
+        self.new_total += t.new_total;
+        self.absolute_variance += t.stake;
+        self.unexplained += t.unexplained;
+    }
+
+    /// The gate's numbers, with the pass rate filled in.
+    fn close(&mut self) -> GateMetrics {
+        let metrics = GateMetrics {
+            accounts: self.accounts,
+            passing: self.passed + self.waived,
+            absolute_variance: self.absolute_variance,
+            unexplained: self.unexplained,
+        };
+        self.pass_rate = metrics.pass_rate();
+        metrics
+    }
+}
+
+/// A run as the reconcile stage records it: from the tallies alone (no per-reason table).
+#[derive(Debug)]
+pub struct TalliedRun {
+    pub summary: Summary,
+    /// In account order.
+    pub results: Vec<RunResult>,
+    pub fingerprint: String,
+    pub gate: GateVerdict,
+}
+
+/// Sums up a wave's tallies as [`summarize`] sums its verdicts: the same summary, results,
+/// fingerprint and gate.
+pub fn tallied_run(
+    wave: &Wave,
+    tallies: &[Tally],
+    waivers: &HashMap<String, Waiver>,
+    promotion: Option<&Promotion>,
+) -> TalliedRun {
+    let mut summary = Summary::default();
+    let mut results = Vec::with_capacity(tallies.len());
+    for t in tallies {
+        let waiver = waivers.get(&t.account_number);
+        summary.add(t, t.outcome(waiver));
+        results.push(t.result(waiver));
+    }
+    let metrics = summary.close();
+    results.sort_by(|a, b| a.account_number.cmp(&b.account_number));
+    let fingerprint = fingerprint(&results);
+    let gate = gate::evaluate(&wave.gate, &metrics, &fingerprint, promotion).verdict;
+    TalliedRun { summary, results, fingerprint, gate }
+}
+
 /// Sums up a wave's account verdicts, decides each account and the gate, and sorts by money at
 /// stake. `waivers` are by account number; `promotion` is the wave's latest promotion, if any.
 pub fn summarize(
@@ -228,41 +348,24 @@ pub fn summarize(
 ) -> Reconciliation {
     let policy = Policy::of(wave);
     let mut summary = Summary::default();
+    let mut results = Vec::with_capacity(accounts.len());
     for a in &mut accounts {
-        a.status = super::account_status(&a.periods, &policy);
-        a.waiver = if a.status == AccountStatus::Fail { waivers.get(&a.account_number).cloned() } else { None };
-        a.stake = a.periods.iter().map(|p| p.difference.abs()).sum();
-        summary.accounts += 1;
-        match a.outcome() {
-            Outcome::Pass => summary.passed += 1,
-            Outcome::Waived => {
-                summary.failed += 1;
-                summary.waived += 1
-            }
-            Outcome::Fail => summary.failed += 1,
-        }
-        for p in &a.periods {
-            summary.periods += 1;
-            summary.mismatched_periods += u64::from(p.status == PeriodStatus::Mismatch);
-            summary.legacy_total += p.legacy_total;
-            summary.new_total += p.new_total;
-            summary.absolute_variance += p.difference.abs();
-            summary.unexplained += p.unexplained();
-            for f in &p.findings {
-                let t = summary.reasons.entry(f.reason).or_default();
-                t.count += 1;
-                t.amount += f.difference().abs();
-            }
+        let tally = Tally::of(&a.account_number, &a.periods, &policy);
+        let waiver = waivers.get(&a.account_number);
+        a.status = tally.status;
+        a.waiver = if a.status == AccountStatus::Fail { waiver.cloned() } else { None };
+        a.stake = tally.stake;
+        summary.add(&tally, tally.outcome(waiver));
+        results.push(tally.result(waiver));
+        for f in a.periods.iter().flat_map(|p| &p.findings) {
+            let t = summary.reasons.entry(f.reason).or_default();
+            t.count += 1;
+            t.amount += f.difference().abs();
         }
     }
-    let metrics = GateMetrics {
-        accounts: summary.accounts,
-        passing: summary.passed + summary.waived,
-        absolute_variance: summary.absolute_variance,
-        unexplained: summary.unexplained,
-    };
-    summary.pass_rate = metrics.pass_rate();
-    let print = fingerprint(&results(&accounts));
+    let metrics = summary.close();
+    results.sort_by(|a, b| a.account_number.cmp(&b.account_number));
+    let print = fingerprint(&results);
     let gate_analysis = gate::evaluate(&wave.gate, &metrics, &print, promotion);
     accounts.sort_by(|a, b| b.stake.cmp(&a.stake).then_with(|| a.account_number.cmp(&b.account_number)));
     Reconciliation {
@@ -287,14 +390,11 @@ pub fn summarize(
 pub fn results(accounts: &[AccountRecon]) -> Vec<RunResult> {
     let mut out: Vec<RunResult> = accounts
         .iter()
-        .map(|a| {
-            let reasons = account_reasons(a);
-            RunResult {
-                account_number: a.account_number.clone(),
-                outcome: a.outcome(),
-                stake: a.periods.iter().map(|p| p.difference.abs()).sum::<Decimal>().normalize().to_string(),
-                reasons: reasons.join(";"),
-            }
+        .map(|a| RunResult {
+            account_number: a.account_number.clone(),
+            outcome: a.outcome(),
+            stake: a.periods.iter().map(|p| p.difference.abs()).sum::<Decimal>().normalize().to_string(),
+            reasons: account_reasons(a).join(";"),
         })
         .collect();
     out.sort_by(|a, b| a.account_number.cmp(&b.account_number));
@@ -358,7 +458,11 @@ fn reasons_of(p: &PeriodVerdict) -> String {
 
 /// The distinct reasons of an account's periods, sorted: the one place they are gathered.
 pub(super) fn account_reasons(a: &AccountRecon) -> Vec<&'static str> {
-    let mut v: Vec<&'static str> = a.periods.iter().flat_map(|p| p.reasons.iter().map(|r| r.as_str())).collect();
+    distinct_reasons(&a.periods)
+}
+
+fn distinct_reasons(periods: &[PeriodVerdict]) -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = periods.iter().flat_map(|p| p.reasons.iter().map(|r| r.as_str())).collect();
     v.sort_unstable();
     v.dedup();
     v

@@ -627,6 +627,33 @@ mod reports {
     }
 
     #[test]
+    fn a_run_from_the_tallies_is_the_reports_run() {
+        // The reconcile stage records a wave's run from each account's tally; a report sums the
+        // verdicts. Same numbers, results, fingerprint and gate, or `reconcile` after `run` would
+        // record a second run of an unchanged wave.
+        let r = sample();
+        let w = wave();
+        let policy = Policy::of(&w);
+        let tallies: Vec<report::Tally> =
+            r.accounts.iter().map(|a| report::Tally::of(&a.account_number, &a.periods, &policy)).collect();
+        let waivers: HashMap<String, Waiver> =
+            r.accounts.iter().filter_map(|a| Some((a.account_number.clone(), a.waiver.clone()?))).collect();
+        let run = report::tallied_run(&w, &tallies, &waivers, None);
+        let (s, t) = (&r.summary, &run.summary);
+        assert_eq!(
+            (t.accounts, t.passed, t.failed, t.waived, t.unexplained, t.periods, t.mismatched_periods),
+            (s.accounts, s.passed, s.failed, s.waived, s.unexplained, s.periods, s.mismatched_periods)
+        );
+        assert_eq!(
+            (t.legacy_total, t.new_total, t.absolute_variance, t.pass_rate),
+            (s.legacy_total, s.new_total, s.absolute_variance, s.pass_rate)
+        );
+        assert_eq!(run.results, report::results(&r.accounts));
+        assert_eq!((run.fingerprint.as_str(), run.gate), (r.fingerprint.as_str(), r.gate));
+        assert_eq!(run.results.iter().filter(|l| l.outcome == report::Outcome::Waived).count(), 1);
+    }
+
+    #[test]
     fn runs_say_what_changed_and_fingerprints_ignore_order() {
         let r = |a: &str, o: &str| RunResult {
             account_number: a.into(),

@@ -328,6 +328,7 @@ impl Store {
             (12, include_str!("../../migrations/sqlite/0012_team.sql")),
             (14, include_str!("../../migrations/sqlite/0014_daily_lookups.sql")),
             (15, include_str!("../../migrations/sqlite/0015_legacy_rows.sql")),
+            (16, include_str!("../../migrations/sqlite/0016_run_tallies.sql")),
         ];
         const POSTGRES: &[(i64, &str)] = &[
             (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -340,6 +341,7 @@ impl Store {
             (12, include_str!("../../migrations/postgres/0012_team.sql")),
             (14, include_str!("../../migrations/postgres/0014_daily_lookups.sql")),
             (15, include_str!("../../migrations/postgres/0015_legacy_rows.sql")),
+            (16, include_str!("../../migrations/postgres/0016_run_tallies.sql")),
         ];
         let migrations = match self.dialect {
             Dialect::Sqlite => SQLITE,

@@ -8,7 +8,8 @@
 //! - The **wave journal** holds wave-level events, such as a gate promotion, with who, when and why.
 
 use super::{Store, StoreError};
-use crate::reconcile::report::{RunResult, Waiver};
+use crate::reconcile::AccountStatus;
+use crate::reconcile::report::{RunResult, Tally, Waiver};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
@@ -109,21 +110,31 @@ impl Store {
             .await
             .and_then(|r| r.as_ref().map(run_row).transpose())
             .map_err(|e| self.err(e))?;
-        if let Some(last) = last.filter(|l| l.fingerprint == run.fingerprint) {
+        if let Some(last) = last.as_ref().filter(|l| l.fingerprint == run.fingerprint) {
             tx.commit().await.map_err(|e| self.err(e))?;
-            return Ok((last, false));
+            return Ok((last.clone(), false));
         }
-        let number: i64 = sqlx::query("SELECT COALESCE(MAX(number), 0) + 1 FROM reconcile_run WHERE wave = $1")
-            .bind(run.wave)
-            .fetch_one(&mut *tx)
-            .await
-            .and_then(|r| r.try_get(0))
-            .map_err(|e| self.err(e))?;
+        let number = last.as_ref().map_or(1, |l| l.number + 1);
+        let mut sorted = results.to_vec();
+        sorted.sort_by(|a, b| a.account_number.cmp(&b.account_number));
+        // What changed since the last run, unless a whole copy is due: the first run, or when
+        // reading the last run back would cost more than twice the wave (its whole run and the
+        // changes since). Results are given in account order.
+        let before = match &last {
+            Some(l) => Some(self.results_in(&mut tx, run.wave, l.number).await?),
+            None => None,
+        };
+        let stored = before.as_ref().and_then(|(before, read)| {
+            let delta = delta(before, &sorted);
+            (read + delta.len() <= 2 * sorted.len()).then_some(delta)
+        });
+        let whole = stored.is_none();
+        let lines = stored.unwrap_or_else(|| sorted.iter().map(Line::of).collect());
         let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         let id: i64 = sqlx::query(
             "INSERT INTO reconcile_run (wave, number, at, actor, via, fingerprint, accounts, passed, failed, waived, \
-             unexplained, pass_rate, legacy_total, new_total, absolute_variance, gate) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
+             unexplained, pass_rate, legacy_total, new_total, absolute_variance, gate, whole) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id",
         )
         .bind(run.wave)
         .bind(number)
@@ -141,24 +152,21 @@ impl Store {
         .bind(&run.new_total)
         .bind(&run.absolute_variance)
         .bind(run.gate)
+        .bind(i64::from(whole))
         .fetch_one(&mut *tx)
         .await
         .and_then(|r| r.try_get(0))
         .map_err(|e| self.err(e))?;
-        for chunk in results.chunks(RESULT_CHUNK) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let b = i * 5;
-                    format!("(${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5)
-                })
-                .collect();
+        for chunk in lines.chunks(RESULT_CHUNK) {
+            let values: Vec<String> =
+                (0..chunk.len()).map(|i| format!("({})", self.params(i * 5 + 1, 5).join(", "))).collect();
             let sql = format!(
                 "INSERT INTO reconcile_result (run_id, account_number, outcome, stake, reasons) VALUES {}",
                 values.join(", ")
             );
             let mut q = sqlx::query(&sql);
             for r in chunk {
-                q = q.bind(id).bind(&r.account_number).bind(r.outcome.as_str()).bind(&r.stake).bind(&r.reasons);
+                q = q.bind(id).bind(r.account_number).bind(r.outcome).bind(r.stake).bind(r.reasons);
             }
             q.execute(&mut *tx).await.map_err(|e| self.err(e))?;
         }
@@ -185,32 +193,163 @@ impl Store {
 
     /// The per-account results of a run, in account order.
     pub async fn run_results(&self, run_id: i64) -> Result<Vec<RunResult>, StoreError> {
-        // One row for the whole run (see `Store::joined`): a run holds a result per account.
+        let mut conn = self.pool.acquire().await.map_err(|e| self.err(e))?;
+        let (wave, number): (String, i64) = sqlx::query("SELECT wave, number FROM reconcile_run WHERE id = $1")
+            .bind(run_id)
+            .fetch_one(&mut *conn)
+            .await
+            .and_then(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .map_err(|e| self.err(e))?;
+        Ok(self.results_in(&mut conn, &wave, number).await?.0)
+    }
+
+    /// The results of run `number` of `wave`, in account order, and how many stored lines were
+    /// read for them: the latest whole run up to it, overlaid by each later run's changes. One
+    /// aggregated row per run (see `Store::joined`).
+    async fn results_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        wave: &str,
+        number: i64,
+    ) -> Result<(Vec<RunResult>, usize), StoreError> {
         let sql = format!(
-            "SELECT {} FROM reconcile_result WHERE run_id = $1",
-            self.joined(&["account_number", "outcome", "stake", "reasons"])
+            "SELECT u.number, {} FROM reconcile_run u JOIN reconcile_result r ON r.run_id = u.id \
+             WHERE u.wave = $1 AND u.number <= $2 AND u.number >= \
+               (SELECT COALESCE(MAX(number), 0) FROM reconcile_run WHERE wave = $1 AND number <= $2 AND whole = 1) \
+             GROUP BY u.number ORDER BY u.number",
+            self.joined(&["r.account_number", "r.outcome", "r.stake", "r.reasons"])
+        );
+        let rows = sqlx::query(&sql).bind(wave).bind(number).fetch_all(&mut *conn).await.map_err(|e| self.err(e))?;
+        let mut lines: std::collections::BTreeMap<String, RunResult> = std::collections::BTreeMap::new();
+        let mut read = 0;
+        for r in &rows {
+            let at: i64 = r.try_get(0).map_err(|e| self.err(e))?;
+            let joined: String = r.try_get(1).map_err(|e| self.err(e))?;
+            let corrupt = |e: String| StoreError::Corrupt(format!("run {at} of {wave}: {e}"));
+            for [account, outcome, stake, reasons] in super::split_joined::<4>(&joined).map_err(corrupt)? {
+                read += 1;
+                if outcome == GONE {
+                    lines.remove(account);
+                    continue;
+                }
+                let line = RunResult {
+                    account_number: account.to_string(),
+                    // A corrupt outcome fails loudly here rather than reaching a report as something else.
+                    outcome: outcome.parse().map_err(corrupt)?,
+                    stake: stake.to_string(),
+                    reasons: reasons.to_string(),
+                };
+                lines.insert(line.account_number.clone(), line);
+            }
+        }
+        Ok((lines.into_values().collect(), read))
+    }
+
+    /// Writes an account's tally (what a run needs of it) inside the caller's transaction, the
+    /// one that writes its verdicts.
+    pub async fn put_tally_in(&self, tx: &mut Transaction<'static, Any>, t: &Tally) -> Result<(), StoreError> {
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        sqlx::query(
+            "INSERT INTO recon_tally (account_number, status, stake, reasons, legacy_total, new_total, unexplained, \
+             periods, mismatched) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (account_number) DO UPDATE SET \
+             status = excluded.status, stake = excluded.stake, reasons = excluded.reasons, \
+             legacy_total = excluded.legacy_total, new_total = excluded.new_total, unexplained = excluded.unexplained, \
+             periods = excluded.periods, mismatched = excluded.mismatched",
+        )
+        .bind(&t.account_number)
+        .bind(t.status.as_str())
+        .bind(t.stake.to_string())
+        .bind(&t.reasons)
+        .bind(t.legacy_total.to_string())
+        .bind(t.new_total.to_string())
+        .bind(n(t.unexplained))
+        .bind(n(t.periods))
+        .bind(n(t.mismatched))
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The tallies of a wave's accounts, in account order: one aggregated row for the wave.
+    pub async fn wave_tallies(&self, wave: &str) -> Result<Vec<Tally>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM recon_tally t JOIN account a ON a.account_number = t.account_number WHERE a.wave = $1",
+            self.joined(&[
+                "t.account_number",
+                "t.status",
+                "t.stake",
+                "t.reasons",
+                "t.legacy_total",
+                "t.new_total",
+                "t.unexplained",
+                "t.periods",
+                "t.mismatched"
+            ])
         );
         let joined: Option<String> = sqlx::query(&sql)
-            .bind(run_id)
+            .bind(wave)
             .fetch_one(&self.pool)
             .await
             .and_then(|r| r.try_get(0))
             .map_err(|e| self.err(e))?;
-        let corrupt = |e: String| StoreError::Corrupt(format!("run {run_id}: {e}"));
         let mut out = Vec::new();
-        for [account, outcome, stake, reasons] in
-            super::split_joined::<4>(joined.as_deref().unwrap_or_default()).map_err(corrupt)?
+        for [account, status, stake, reasons, legacy, new, unexplained, periods, mismatched] in
+            super::split_joined::<9>(joined.as_deref().unwrap_or_default()).map_err(StoreError::Corrupt)?
         {
-            out.push(RunResult {
+            // A corrupt value fails loudly: it would reach the gate as something else.
+            let bad = |what: &str, v: &str| StoreError::Corrupt(format!("the tally of {account} has {what} {v:?}"));
+            let money = |what: &str, v: &str| v.parse::<crate::domain::Decimal>().map_err(|_| bad(what, v));
+            let count = |what: &str, v: &str| v.parse::<u64>().map_err(|_| bad(what, v));
+            out.push(Tally {
                 account_number: account.to_string(),
-                // A corrupt outcome fails loudly here rather than reaching a report as something else.
-                outcome: outcome.parse().map_err(corrupt)?,
-                stake: stake.to_string(),
+                status: match status {
+                    "pass" => AccountStatus::Pass,
+                    "fail" => AccountStatus::Fail,
+                    other => return Err(bad("status", other)),
+                },
+                stake: money("stake", stake)?,
                 reasons: reasons.to_string(),
+                legacy_total: money("legacy total", legacy)?,
+                new_total: money("new total", new)?,
+                unexplained: count("unexplained", unexplained)?,
+                periods: count("periods", periods)?,
+                mismatched: count("mismatched periods", mismatched)?,
             });
         }
         out.sort_by(|a, b| a.account_number.cmp(&b.account_number));
         Ok(out)
+    }
+
+    /// The accounts of a wave with stored verdicts and no tally (compared before migration 0016).
+    pub async fn untallied(&self, wave: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT a.account_number FROM account a WHERE a.wave = $1 \
+             AND EXISTS (SELECT 1 FROM verdict v WHERE v.account_number = a.account_number) \
+             AND NOT EXISTS (SELECT 1 FROM recon_tally t WHERE t.account_number = a.account_number) \
+             ORDER BY a.account_number",
+        )
+        .bind(wave)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The waivers of a wave's accounts, as (account, waiver).
+    pub async fn wave_waivers(&self, wave: &str) -> Result<Vec<(String, Waiver)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT w.account_number, w.reason, w.actor, w.at FROM waiver w \
+             JOIN account a ON a.account_number = w.account_number WHERE a.wave = $1",
+        )
+        .bind(wave)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, Waiver { reason: r.try_get(1)?, actor: r.try_get(2)?, at: r.try_get(3)? })))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(|e| self.err(e))
     }
 
     /// Records a waiver inside the caller's transaction. False when the account already has one.
@@ -333,4 +472,53 @@ impl Store {
             .collect::<Result<_, sqlx::Error>>()
             .map_err(|e| self.err(e))
     }
+}
+
+/// The stored outcome of an account that left a run (stored as a change only).
+const GONE: &str = "gone";
+
+/// A run's line as stored.
+struct Line<'a> {
+    account_number: &'a str,
+    outcome: &'a str,
+    stake: &'a str,
+    reasons: &'a str,
+}
+
+impl<'a> Line<'a> {
+    fn of(r: &'a RunResult) -> Line<'a> {
+        Line { account_number: &r.account_number, outcome: r.outcome.as_str(), stake: &r.stake, reasons: &r.reasons }
+    }
+}
+
+/// The lines that turn `before` into `after` (both in account order): those new or changed,
+/// and `gone` for those no longer there.
+fn delta<'a>(before: &'a [RunResult], after: &'a [RunResult]) -> Vec<Line<'a>> {
+    let mut out = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < before.len() || j < after.len() {
+        match (before.get(i), after.get(j)) {
+            (Some(b), Some(a)) if b.account_number == a.account_number => {
+                if b != a {
+                    out.push(Line::of(a));
+                }
+                i += 1;
+                j += 1;
+            }
+            (Some(b), Some(a)) if b.account_number < a.account_number => {
+                out.push(Line { account_number: &b.account_number, outcome: GONE, stake: "0", reasons: "" });
+                i += 1;
+            }
+            (Some(b), None) => {
+                out.push(Line { account_number: &b.account_number, outcome: GONE, stake: "0", reasons: "" });
+                i += 1;
+            }
+            (_, Some(a)) => {
+                out.push(Line::of(a));
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    out
 }

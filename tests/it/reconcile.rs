@@ -59,6 +59,17 @@ fn runs_are_numbered_and_a_catalog_fix_shows_as_fixed() {
     assert_eq!(r["accounts"][0]["account_number"], "A003", "sorted by money at stake");
     assert_eq!(r["accounts"][0]["status"], "fail");
 
+    // A store whose accounts were compared before migration 0016 has no tallies: the next run
+    // of the stage makes them from the stored verdicts (else run #2 would hold A003 alone).
+    let state = format!("sqlite://{}", dir.join(".cutover/state.db").display());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&state).await.unwrap();
+        let gone = sqlx::query("DELETE FROM recon_tally").execute(&pool).await.unwrap().rows_affected();
+        assert_eq!(gone, 3, "the stage kept a tally per compared account");
+        pool.close().await;
+    });
+
     // Fix the catalog, put the held account back: run #2 says A003 is fixed.
     let catalog = dir.join("waves/catalog.yaml");
     let text = std::fs::read_to_string(&catalog).unwrap();
@@ -67,7 +78,11 @@ fn runs_are_numbered_and_a_catalog_fix_shows_as_fixed() {
     assert_eq!(code, 0, "{out}{err}");
     let (code, r) = report(dir);
     assert_eq!(code, 0);
-    assert_eq!((r["run"]["number"].as_u64(), r["run"]["previous"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(
+        (r["run"]["number"].as_u64(), r["run"]["recorded"].as_bool(), r["run"]["previous"].as_u64()),
+        (Some(2), Some(false), Some(1)),
+        "the stage recorded run #2 over all three accounts"
+    );
     assert_eq!(r["run"]["changes"]["fixed"], serde_json::json!(["A003"]));
     assert_eq!(r["run"]["changes"]["newly_failing"], serde_json::json!([]));
     assert_eq!((r["gate"].as_str(), r["summary"]["failed"].as_u64()), (Some("proceed"), Some(0)));

@@ -258,6 +258,56 @@ async fn runs_are_numbered_per_wave_and_never_recorded_twice(store: Store) {
     assert_eq!(store.run_results(r2.id).await.unwrap().len(), 2);
 }
 
+/// A run's results are stored as what changed since the run before (a whole copy now and then)
+/// and always read back whole: accounts changing outcome, leaving and joining.
+async fn run_results_read_back_whole_whatever_changed(store: Store) {
+    let line = |a: String, o: &str, stake: &str| RunResult {
+        account_number: a,
+        outcome: o.parse().unwrap(),
+        stake: stake.into(),
+        reasons: if o == "pass" { String::new() } else { "rate_change;unexplained".into() },
+    };
+    let mut current: Vec<RunResult> = (0..10).map(|a| line(format!("C{a:02}"), "pass", "0")).collect();
+    let mut recorded = Vec::new();
+    for n in 1..=8usize {
+        if n > 1 {
+            // Three lines change, one account leaves, another joins (given out of order).
+            for k in 0..3 {
+                let i = (n * 3 + k) % current.len();
+                let account = current[i].account_number.clone();
+                current[i] = line(account, ["fail", "waived", "pass"][k], &format!("{n}.{k}5"));
+            }
+            current.remove(n % current.len());
+            current.insert(0, line(format!("J{n:02}"), "fail", "1"));
+        }
+        let run = NewRun {
+            wave: "dc3-colocation",
+            at: at(),
+            actor: "tester",
+            via: "run",
+            fingerprint: &format!("f{n}"),
+            accounts: current.len() as u64,
+            passed: 0,
+            failed: 0,
+            waived: 0,
+            unexplained: 0,
+            pass_rate: "0".into(),
+            legacy_total: "0".into(),
+            new_total: "0".into(),
+            absolute_variance: "0".into(),
+            gate: "pause",
+        };
+        let (row, fresh) = store.record_run(&run, &current).await.unwrap();
+        assert!(fresh);
+        let mut whole = current.clone();
+        whole.sort_by(|a, b| a.account_number.cmp(&b.account_number));
+        recorded.push((row.id, whole));
+    }
+    for (n, (id, whole)) in recorded.iter().enumerate() {
+        assert_eq!(&store.run_results(*id).await.unwrap(), whole, "run {}", n + 1);
+    }
+}
+
 /// Waivers: once per account, in the caller's transaction.
 async fn waivers_are_once_per_account_in_the_callers_transaction(store: Store) {
     extracted(&store).await;
@@ -438,6 +488,7 @@ on_both_stores!(
     notices_are_claimed_once_and_retried_when_due,
     recipients_are_stored_with_their_journal_row,
     runs_are_numbered_per_wave_and_never_recorded_twice,
+    run_results_read_back_whole_whatever_changed,
     waivers_are_once_per_account_in_the_callers_transaction,
     the_wave_journal_keeps_promotions,
     cutovers_and_load_sets_follow_their_files,
