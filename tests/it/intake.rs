@@ -184,6 +184,54 @@ async fn a_sql_table_without_a_column_is_refused_like_a_csv_file() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
+#[tokio::test]
+async fn a_sqlite_cell_that_is_not_utf8_quarantines_its_row_and_the_rest_is_read() {
+    // The SQLite source is read in aggregated chunks; a chunk holding a cell that is not UTF-8 is
+    // read again row by row, so only that row is quarantined, with its place in the table.
+    let ws = support::csv_workspace();
+    std::fs::write(ws.path().join("cutover.yaml"), "source: { kind: sql, url: \"sqlite://legacy.db\" }\n").unwrap();
+    let db = ws.path().join("legacy.db");
+    sqlite_legacy(&db, None).await;
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+    sqlx::query("UPDATE services SET description = CAST(x'ff41' AS TEXT) WHERE rowid = 2")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM services").fetch_one(&mut conn).await.unwrap();
+    drop(conn);
+    let out = cutover(ws.path()).arg("extract").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    // "extracted N accounts and M records from …"
+    let records = |out: &std::process::Output| -> u64 {
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let m = text.split(" records").next().and_then(|t| t.rsplit(' ').next()).and_then(|n| n.parse().ok());
+        m.unwrap_or_else(|| panic!("no record count in {text:?}"))
+    };
+    let read = records(&out);
+    let services = |st: &Value, suffix: &str| -> std::collections::BTreeSet<(u64, String)> {
+        st["quarantined"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|q| q["source"].as_str().unwrap().ends_with(suffix))
+            .map(|q| (q["row"].as_u64().unwrap(), q["reason"].as_str().unwrap().to_string()))
+            .collect()
+    };
+    let st = status(ws.path());
+    let csv = support::csv_workspace();
+    let csv_out = cutover(csv.path()).arg("extract").output().unwrap();
+    assert!(csv_out.status.success());
+    let from_csv = status(csv.path());
+    // The same rows quarantined as from the CSV files (whose row numbers count the header line),
+    // and the one that is not UTF-8.
+    let mut expected: std::collections::BTreeSet<_> =
+        services(&from_csv, "services.csv").into_iter().map(|(row, why)| (row - 1, why)).collect();
+    assert!(!expected.is_empty());
+    expected.insert((2, "description: not valid UTF-8".to_string()));
+    assert_eq!(services(&st, ":services"), expected, "{st}");
+    assert_eq!(read + 1, records(&csv_out), "one record fewer of {total} services");
+}
+
 #[test]
 fn a_password_never_shows_in_an_error_whatever_it_holds() {
     let secrets = ["S3c?retPW", "pa#ss", "p/ss@x", "p%40ss"];
