@@ -195,10 +195,9 @@ impl Engine {
                 let v: PeriodVerdict = serde_json::from_str(&data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 periods.entry(acct).or_default().push(v);
             }
+            let tallies: Vec<report::Tally> = periods.iter().map(|(a, v)| report::Tally::of(a, v, &policy)).collect();
             let mut tx = self.store.begin().await?;
-            for (acct, verdicts) in &periods {
-                self.store.put_tally_in(&mut tx, &report::Tally::of(acct, verdicts, &policy)).await?;
-            }
+            self.store.put_tallies_in(&mut tx, &tallies).await?;
             tx.commit().await.map_err(|e| self.store.err(e))?;
         }
         Ok(())

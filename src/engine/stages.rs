@@ -319,6 +319,7 @@ impl Engine {
                 .map(|a| (a.account.account_number.clone(), a.known_from()))
                 .collect();
             let mut r = StageReport::default();
+            let mut new_bills = Vec::new();
             let mut tx = self.store.begin().await?;
             for (number, day) in &wake {
                 self.store.set_not_before_in(&mut tx, number, *day).await?;
@@ -366,8 +367,12 @@ impl Engine {
                     continue;
                 }
                 for b in &bills {
-                    let json = serde_json::to_string(b).map_err(|e| EngineError::Refused(e.to_string()))?;
-                    self.store.put_bill_in(&mut tx, number, &b.period.to_string(), &b.total.to_string(), &json).await?;
+                    new_bills.push(crate::store::NewBillRow {
+                        account: number.clone(),
+                        period: b.period.to_string(),
+                        total: b.total.to_string(),
+                        data: serde_json::to_string(b).map_err(|e| EngineError::Refused(e.to_string()))?,
+                    });
                 }
                 let reason = match &sched {
                     Ok(s) => format!(
@@ -382,6 +387,8 @@ impl Engine {
                 let t = ctx.transition(number, State::Extracted, State::Rated, &reason).scheduling(sched.ok());
                 r.done += u64::from(self.store.transition_in(&mut tx, &t).await?);
             }
+            // The page's bills in a few statements, in the transaction of their state changes.
+            self.store.put_bills_in(&mut tx, &new_bills).await?;
             tx.commit().await.map_err(|e| self.store.err(e))?;
             Ok(r)
         })
@@ -449,6 +456,7 @@ impl Engine {
                     self.store.waivers(&numbers).await?.into_iter().collect();
                 let unreachable = self.unreachable(&pairs).await?;
                 let mut r = StageReport::default();
+                let (mut compared, mut new_verdicts, mut tallies) = (Vec::new(), Vec::new(), Vec::new());
                 let mut tx = self.store.begin().await?;
                 for (row, acct) in &pairs {
                     let number = &acct.account.account_number;
@@ -464,26 +472,21 @@ impl Engine {
                         continue;
                     }
                     let verdicts = Self::compare_periods(wave, acct, catalog, &policy, sched.as_ref());
-                    // This comparison replaces the account's earlier verdicts (no stale period stays).
-                    self.store.delete_verdicts_in(&mut tx, number).await?;
+                    // This comparison replaces the account's earlier verdicts (no stale period
+                    // stays), written for the page below.
                     for v in &verdicts {
-                        let json = serde_json::to_string(v).map_err(|e| EngineError::Refused(e.to_string()))?;
-                        self.store
-                            .put_verdict_in(
-                                &mut tx,
-                                number,
-                                &v.period.to_string(),
-                                v.status.as_str(),
-                                &v.legacy_total.to_string(),
-                                &v.new_total.to_string(),
-                                &v.difference.to_string(),
-                                &json,
-                            )
-                            .await?;
+                        new_verdicts.push(crate::store::VerdictRow {
+                            account: number.clone(),
+                            period: v.period.to_string(),
+                            status: v.status.as_str().to_string(),
+                            legacy_total: v.legacy_total.to_string(),
+                            new_total: v.new_total.to_string(),
+                            difference: v.difference.to_string(),
+                            data: serde_json::to_string(v).map_err(|e| EngineError::Refused(e.to_string()))?,
+                        });
                     }
-                    self.store
-                        .put_tally_in(&mut tx, &crate::reconcile::report::Tally::of(number, &verdicts, &policy))
-                        .await?;
+                    compared.push(number.clone());
+                    tallies.push(crate::reconcile::report::Tally::of(number, &verdicts, &policy));
                     let pass = decide::passes(&verdicts, &policy);
                     self.store.set_recon_in(&mut tx, number, if pass { "pass" } else { "fail" }).await?;
                     let decision = decide::decide(&decide::Facts {
@@ -505,6 +508,9 @@ impl Engine {
                         if to == State::Reconciled { r.done += 1 } else { r.held += 1 }
                     }
                 }
+                // The page's verdicts and tallies in a few statements, in the same transaction.
+                self.store.replace_verdicts_in(&mut tx, &compared, &new_verdicts).await?;
+                self.store.put_tallies_in(&mut tx, &tallies).await?;
                 tx.commit().await.map_err(|e| self.store.err(e))?;
                 Ok(r)
             })

@@ -880,26 +880,17 @@ impl Store {
 
     // ------------------------------------------------------------------ bills and verdicts
 
-    pub async fn put_bill_in(
+    /// Stores a page's new bills, replacing an account's bill of the same period.
+    pub async fn put_bills_in(
         &self,
         tx: &mut Transaction<'static, Any>,
-        account: &str,
-        period: &str,
-        total: &str,
-        data: &str,
+        bills: &[NewBillRow],
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO bill (account_number, period, total, data) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (account_number, period) DO UPDATE SET total = excluded.total, data = excluded.data",
-        )
-        .bind(account)
-        .bind(period)
-        .bind(total)
-        .bind(data)
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| self.err(e))?;
-        Ok(())
+        let rows: Vec<Vec<Cell<'_>>> = bills
+            .iter()
+            .map(|b| vec![Cell::Text(&b.account), Cell::Text(&b.period), Cell::Text(&b.total), Cell::Text(&b.data)])
+            .collect();
+        self.upsert_in(tx, "bill", &["account_number", "period", "total", "data"], 2, rows).await
     }
 
     /// Stored bills (JSON) of an account, by period.
@@ -915,48 +906,76 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// Removes an account's period verdicts (a new comparison replaces them all).
-    pub async fn delete_verdicts_in(
+    /// Replaces the stored verdicts of the accounts `compared` with `verdicts` (no stale period
+    /// stays), in the caller's transaction.
+    pub async fn replace_verdicts_in(
         &self,
         tx: &mut Transaction<'static, Any>,
-        account: &str,
+        compared: &[String],
+        verdicts: &[VerdictRow],
     ) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM verdict WHERE account_number = $1")
-            .bind(account)
-            .execute(&mut **tx)
-            .await
-            .map_err(|e| self.err(e))?;
-        Ok(())
+        for chunk in compared.chunks(500) {
+            let sql =
+                format!("DELETE FROM verdict WHERE account_number IN ({})", self.params(1, chunk.len()).join(", "));
+            let mut q = sqlx::query(&sql);
+            for n in chunk {
+                q = q.bind(n);
+            }
+            q.execute(&mut **tx).await.map_err(|e| self.err(e))?;
+        }
+        let rows: Vec<Vec<Cell<'_>>> = verdicts
+            .iter()
+            .map(|v| {
+                [&v.account, &v.period, &v.status, &v.legacy_total, &v.new_total, &v.difference, &v.data]
+                    .into_iter()
+                    .map(|t| Cell::Text(t))
+                    .collect()
+            })
+            .collect();
+        let cols = ["account_number", "period", "status", "legacy_total", "new_total", "difference", "data"];
+        self.upsert_in(tx, "verdict", &cols, 2, rows).await
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub async fn put_verdict_in(
+    /// Inserts `rows` into `table` in multi-row statements (one hand-off to the SQLite worker for
+    /// many rows, issue 11), replacing a stored row with the same key: the first `key` of `cols`.
+    /// A key given twice keeps its last row (PostgreSQL refuses to update a row twice in one
+    /// statement).
+    pub(crate) async fn upsert_in(
         &self,
         tx: &mut Transaction<'static, Any>,
-        account: &str,
-        period: &str,
-        status: &str,
-        legacy_total: &str,
-        new_total: &str,
-        difference: &str,
-        data: &str,
+        table: &'static str,
+        cols: &[&str],
+        key: usize,
+        mut rows: Vec<Vec<Cell<'_>>>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO verdict (account_number, period, status, legacy_total, new_total, difference, data) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (account_number, period) DO UPDATE SET \
-             status = excluded.status, legacy_total = excluded.legacy_total, new_total = excluded.new_total, \
-             difference = excluded.difference, data = excluded.data",
-        )
-        .bind(account)
-        .bind(period)
-        .bind(status)
-        .bind(legacy_total)
-        .bind(new_total)
-        .bind(difference)
-        .bind(data)
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| self.err(e))?;
+        let mut seen = std::collections::HashSet::new();
+        rows.reverse();
+        rows.retain(|r| seen.insert(r[..key].iter().map(Cell::key).collect::<Vec<_>>()));
+        rows.reverse();
+        let set: Vec<String> = cols[key..].iter().map(|c| format!("{c} = excluded.{c}")).collect();
+        let per = (30_000 / cols.len()).min(500);
+        for chunk in rows.chunks(per) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("({})", self.params(i * cols.len() + 1, cols.len()).join(", ")))
+                .collect();
+            let sql = format!(
+                "INSERT INTO {table} ({}) VALUES {} ON CONFLICT ({}) DO UPDATE SET {}",
+                cols.join(", "),
+                values.join(", "),
+                cols[..key].join(", "),
+                set.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for row in chunk {
+                for cell in row {
+                    q = match cell {
+                        Cell::Text(t) => q.bind(*t),
+                        Cell::Int(i) => q.bind(*i),
+                    };
+                }
+            }
+            q.execute(&mut **tx).await.map_err(|e| self.err(e))?;
+        }
         Ok(())
     }
 
@@ -1035,4 +1054,40 @@ pub(crate) fn split_joined<const N: usize>(joined: &str) -> Result<Vec<[&str; N]
             Ok(fields)
         })
         .collect()
+}
+
+/// A value of a row for [`Store::upsert_in`].
+pub(crate) enum Cell<'a> {
+    Text(&'a str),
+    Int(i64),
+}
+
+impl Cell<'_> {
+    fn key(&self) -> String {
+        match self {
+            Cell::Text(t) => (*t).to_string(),
+            Cell::Int(i) => i.to_string(),
+        }
+    }
+}
+
+/// A new bill to store (`Store::put_bills_in`).
+pub struct NewBillRow {
+    pub account: String,
+    pub period: String,
+    pub total: String,
+    /// The bill as JSON.
+    pub data: String,
+}
+
+/// A period verdict to store (`Store::replace_verdicts_in`).
+pub struct VerdictRow {
+    pub account: String,
+    pub period: String,
+    pub status: String,
+    pub legacy_total: String,
+    pub new_total: String,
+    pub difference: String,
+    /// The verdict as JSON.
+    pub data: String,
 }

@@ -7,7 +7,7 @@
 //!   account's journal row (the engine's `waive`).
 //! - The **wave journal** holds wave-level events, such as a gate promotion, with who, when and why.
 
-use super::{Store, StoreError};
+use super::{Cell, Store, StoreError};
 use crate::reconcile::AccountStatus;
 use crate::reconcile::report::{RunResult, Tally, Waiver};
 use chrono::{DateTime, Utc};
@@ -245,30 +245,47 @@ impl Store {
         Ok((lines.into_values().collect(), read))
     }
 
-    /// Writes an account's tally (what a run needs of it) inside the caller's transaction, the
-    /// one that writes its verdicts.
-    pub async fn put_tally_in(&self, tx: &mut Transaction<'static, Any>, t: &Tally) -> Result<(), StoreError> {
+    /// Writes accounts' tallies (what a run needs of each) inside the caller's transaction, the
+    /// one that writes their verdicts.
+    pub async fn put_tallies_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        tallies: &[Tally],
+    ) -> Result<(), StoreError> {
         let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        sqlx::query(
-            "INSERT INTO recon_tally (account_number, status, stake, reasons, legacy_total, new_total, unexplained, \
-             periods, mismatched) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (account_number) DO UPDATE SET \
-             status = excluded.status, stake = excluded.stake, reasons = excluded.reasons, \
-             legacy_total = excluded.legacy_total, new_total = excluded.new_total, unexplained = excluded.unexplained, \
-             periods = excluded.periods, mismatched = excluded.mismatched",
-        )
-        .bind(&t.account_number)
-        .bind(t.status.as_str())
-        .bind(t.stake.to_string())
-        .bind(&t.reasons)
-        .bind(t.legacy_total.to_string())
-        .bind(t.new_total.to_string())
-        .bind(n(t.unexplained))
-        .bind(n(t.periods))
-        .bind(n(t.mismatched))
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| self.err(e))?;
-        Ok(())
+        let text: Vec<[String; 3]> = tallies
+            .iter()
+            .map(|t| [t.stake.to_string(), t.legacy_total.to_string(), t.new_total.to_string()])
+            .collect();
+        let rows: Vec<Vec<Cell<'_>>> = tallies
+            .iter()
+            .zip(&text)
+            .map(|(t, [stake, legacy, new])| {
+                vec![
+                    Cell::Text(&t.account_number),
+                    Cell::Text(t.status.as_str()),
+                    Cell::Text(stake),
+                    Cell::Text(&t.reasons),
+                    Cell::Text(legacy),
+                    Cell::Text(new),
+                    Cell::Int(n(t.unexplained)),
+                    Cell::Int(n(t.periods)),
+                    Cell::Int(n(t.mismatched)),
+                ]
+            })
+            .collect();
+        let cols = [
+            "account_number",
+            "status",
+            "stake",
+            "reasons",
+            "legacy_total",
+            "new_total",
+            "unexplained",
+            "periods",
+            "mismatched",
+        ];
+        self.upsert_in(tx, "recon_tally", &cols, 1, rows).await
     }
 
     /// The tallies of a wave's accounts, in account order: one aggregated row for the wave.
