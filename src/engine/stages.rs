@@ -543,9 +543,11 @@ impl Engine {
         pairs: &[(AccountRow, LegacyAccount)],
     ) -> Result<std::collections::HashMap<String, (Vec<String>, Option<String>)>, EngineError> {
         let mut out = std::collections::HashMap::new();
+        let numbers: Vec<String> = pairs.iter().map(|(_, a)| a.account.account_number.clone()).collect();
+        let mut forms = self.store.recipients_of(&numbers).await?;
         for (_, acct) in pairs {
             let number = &acct.account.account_number;
-            let form = self.store.recipients(number).await?.map(|r| r.emails);
+            let form = forms.remove(number).map(|r| r.emails);
             let emails = crate::switch::reachable_emails(acct, form.as_deref());
             let why = crate::switch::unreachable(acct, &emails);
             out.insert(number.clone(), (emails, why));
