@@ -121,6 +121,7 @@ pub(super) async fn open_or_scratch(root: &Path, filter: crate::store::extractio
     let mut engine = if no_file { open_with(ws, Store::scratch().await?)? } else { open(root).await? };
     if no_file || engine.store.last_extraction().await?.is_none() {
         engine.store = Store::scratch().await?;
+        engine.heartbeat = engine.store.heartbeat().map(std::sync::Arc::new);
         let ctx = Ctx::new(today(), "scratch (nothing is kept)");
         engine.extract_filtered(&ctx, filter).await?;
     }

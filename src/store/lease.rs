@@ -7,6 +7,8 @@
 //!   `claim_until`): a worker takes only accounts no other live worker holds (on PostgreSQL with
 //!   `FOR UPDATE SKIP LOCKED`, so two claimers never wait on each other), works them, and lets them
 //!   go. A dead worker's claims lapse after the lease length.
+//! - A live worker's claims, leases and the notices it is sending never lapse: its process's
+//!   [`Heartbeat`] renews them every third of the lease length, however slow the step.
 //!
 //! Times are the wall clock (never the run's simulated `--as-of` day), stored as fixed-width
 //! RFC 3339 UTC text so that they compare as strings in both dialects. The lease length is
