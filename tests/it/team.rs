@@ -445,3 +445,42 @@ async fn a_worker_sigkilled_holding_claims_leaves_its_accounts_to_a_restart_afte
     assert_eq!(a.transitions, b.transitions, "each change exactly once");
     assert_eq!(a.notices, b.notices);
 }
+
+/// Stopping `schedule` mid-send (issue 12): SIGTERM while a message is at the (slow) server; the
+/// message in hand is finished and marked, no notice is left `sending`, no claim or lease is left,
+/// and it exits 4. A `notify` afterwards sends the rest, each account's notice once.
+#[tokio::test(flavor = "multi_thread")]
+async fn schedule_stopped_mid_send_finishes_the_message_in_hand_and_exits_4() {
+    let Some(db) = support::postgres_db().await else { return };
+    let Some(server) = Server::start(None, &["--delay-ms", "2000"]) else { return };
+    let mail = format!("mail: {{ transport: smtp, host: 127.0.0.1, port: {}, tls: none }}\n", server.port);
+    let ws = workspace_of(&db, &mail, 60).await;
+    let out = support::cutover(ws.path()).args(run_args("2017-05-01")).output().unwrap();
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+    let args = ["schedule", "--wave", WAVE, "--as-of", "2017-06-01", "--tick-seconds", "3600"];
+    let mut service = spawn(ws.path(), &args, &[]);
+    let sending = "SELECT count(*) FROM notice WHERE state = 'sending'";
+    assert!(wait_for(&db, sending, &mut service).await, "the service sends");
+    // SAFETY: sends SIGTERM to the child this test started and has not waited for yet.
+    assert_eq!(unsafe { libc::kill(service.id() as i32, libc::SIGTERM) }, 0);
+    let out = service.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "stopped: {err}");
+    assert_eq!(count(&db, sending).await, 0, "the message in hand was finished: {err}");
+    assert_eq!(count(&db, CLAIMED).await, 0, "no claim left behind");
+    assert_eq!(count(&db, LEASED).await, 0, "no lease left behind");
+    let sent = count(&db, "SELECT count(*) FROM notice WHERE state = 'sent' AND channel = 'email'").await;
+    let at_server = server.per_account();
+    // The workspace sends two at a time (`delivery.concurrency: 2`): the stop came while the
+    // first ones were at the server, so those are all it finished.
+    assert!((1..=2).contains(&sent), "{sent} sent: only the messages in hand are finished; {err}");
+    assert_eq!(at_server.len() as i64, sent, "every message the server took is marked sent: {at_server:?}");
+    let notify = ["notify", "--wave", WAVE, "--as-of", "2017-06-01"];
+    let out = support::cutover(ws.path()).args(notify).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let e = end_state(ws.path());
+    consistent(&e);
+    let got = server.per_account();
+    assert!(got.len() as i64 > sent, "the stop left notices to send: {sent} then {}", got.len());
+    assert!(got.values().all(|n| *n == 1), "no account twice: {got:?}");
+}
