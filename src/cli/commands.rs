@@ -121,10 +121,39 @@ pub(super) async fn open_or_scratch(root: &Path, filter: crate::store::extractio
     let mut engine = if no_file { open_with(ws, Store::scratch().await?)? } else { open(root).await? };
     if no_file || engine.store.last_extraction().await?.is_none() {
         engine.store = Store::scratch().await?;
+        engine.heartbeat = engine.store.heartbeat().map(std::sync::Arc::new);
         let ctx = Ctx::new(today(), "scratch (nothing is kept)");
         engine.extract_filtered(&ctx, filter).await?;
     }
     Ok(engine)
+}
+
+/// SIGTERM or Ctrl-C stops `command` safely: each stage finishes the page (or message) in hand,
+/// lets its claims go and starts no other (README "Running as a team"). A second signal ends the
+/// process at once, like a `kill -9` (its claims then lapse, or are freed by the next worker on
+/// this host).
+pub(super) fn stop_on_signal(engine: &Engine, command: &'static str) {
+    let stop = engine.stop.clone();
+    tokio::spawn(async move {
+        super::schedule::wait_for_signal().await;
+        eprintln!("{command}: stop requested; finishing the page in hand (a second signal ends it at once)");
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        super::schedule::wait_for_signal().await;
+        eprintln!("{command}: stopped at once");
+        std::process::exit(i32::from(super::EXIT_STOPPED));
+    });
+}
+
+/// The exit code of a command that ran to `code`, unless a stop was requested meanwhile: then this
+/// worker's claims and leases are let go (another worker need not wait for their lease) and it
+/// exits [`super::EXIT_STOPPED`].
+pub(super) async fn unless_stopped(engine: &Engine, command: &str, code: u8) -> Result<u8> {
+    if !engine.stop.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ok(code);
+    }
+    engine.store.release_held(crate::store::lease::own_base()).await?;
+    eprintln!("{command}: stopped before the end; its claims are let go (run it again to finish)");
+    Ok(super::EXIT_STOPPED)
 }
 
 pub(super) fn mailer(engine: &Engine) -> Result<Mailer> {

@@ -34,6 +34,8 @@ impl DryRun {
         let copy = dry.dir.join("state.db");
         engine.store.copy_to(&copy).await?;
         engine.store = Store::open(&format!("sqlite://{}", copy.display())).await?;
+        // The heartbeat renews what this worker holds in the copy; the real store is not touched.
+        engine.heartbeat = engine.store.heartbeat().map(std::sync::Arc::new);
         engine.ws.config.mail = MailConfig::Outbox { dir: dry.dir.join("outbox") };
         engine.ws.config.target = dry.dir.join("import");
         dry.since = engine.store.last_journal_id().await?;

@@ -3,7 +3,8 @@
 //!
 //! Exit codes: 0 success; 1 the command ran and found problems (a reconciliation mismatch, a gate
 //! that did not pass, a notice that failed); 2 bad input or configuration; 3 an operational failure
-//! (database, SMTP, files).
+//! (database, SMTP, files); 4 stopped on request (SIGTERM, Ctrl-C) before the work was done: the
+//! page or message in hand was finished and this worker's claims let go (`EXIT_STOPPED`).
 
 // The commands, one file each (its `Args` and `run`); `Command` lists them in the order of the story.
 mod bench;
@@ -55,7 +56,12 @@ pub struct Cli {
 }
 
 const EXIT_CODES: &str = "Exit codes: 0 success; 1 ran and found problems (mismatch, gate not passed, \
-failed notice); 2 bad input or configuration; 3 operational failure (database, SMTP, files).";
+failed notice); 2 bad input or configuration; 3 operational failure (database, SMTP, files); 4 stopped \
+on request (SIGTERM, Ctrl-C) with work left: the page in hand was finished, the claims let go; run again to finish.";
+
+/// The exit code of a `run`, `notify`, `switch` or `schedule` stopped by SIGTERM or Ctrl-C before
+/// its work was done (the page or message in hand finished, its claims and leases let go).
+pub const EXIT_STOPPED: u8 = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {

@@ -1,6 +1,8 @@
 //! `cutover notify`: send the customer notices due as of DATE.
 
-use super::commands::{Cx, Result, actor, dry_report, mailer, open_for, open_or_scratch, today};
+use super::commands::{
+    Cx, Result, actor, dry_report, mailer, open_for, open_or_scratch, stop_on_signal, today, unless_stopped,
+};
 use super::{non_blank, parse_date};
 use crate::engine::Ctx;
 
@@ -67,6 +69,7 @@ impl Args {
             );
             return Ok(0);
         }
+        stop_on_signal(&engine, "notify");
         engine.ensure_fresh(engine.runnable_wave(&wave)?, &ctx).await?;
         engine.rate_wave(&wave, &ctx).await?;
         engine.reconcile_wave(&wave, &ctx).await?;
@@ -81,7 +84,7 @@ impl Args {
             ctx.as_of, r.done, r.rescheduled, r.held, r.retried, r.failed, r.unknown
         );
         dry_report(dry, &engine).await?;
-        Ok(u8::from(r.failed > 0 || r.unknown > 0 || r.retried > 0))
+        unless_stopped(&engine, "notify", u8::from(r.failed > 0 || r.unknown > 0 || r.retried > 0)).await
     }
 }
 

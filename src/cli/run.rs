@@ -1,6 +1,6 @@
 //! `cutover run`: run every stage of a wave that is due as of DATE and allowed by its gate.
 
-use super::commands::{Cx, Result, actor, dry_report, mailer, open_for, today};
+use super::commands::{Cx, Result, actor, dry_report, mailer, open_for, stop_on_signal, today, unless_stopped};
 use super::{parse_date, report};
 use crate::engine::Ctx;
 
@@ -36,12 +36,7 @@ impl Args {
         engine.workers = workers.max(1);
         // SIGTERM/SIGINT: each stage finishes the page in hand, lets its claims go and starts
         // no other (README "Running as a team").
-        let stop = engine.stop.clone();
-        tokio::spawn(async move {
-            super::schedule::wait_for_signal().await;
-            eprintln!("run: stop requested; finishing the page in hand");
-            stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        });
+        stop_on_signal(&engine, "run");
         let ctx = Ctx::new(as_of.unwrap_or_else(today), actor(cli_actor, "run")?);
         if recheck_held {
             engine.runnable_wave(&wave)?;
@@ -52,6 +47,7 @@ impl Args {
         let r = engine.run_wave(&wave, &ctx, &mailer).await?;
         print!("{}", report::run_text(&r));
         dry_report(dry, &engine).await?;
-        Ok(u8::from(r.notified.failed > 0 || r.gate != Some(crate::reconcile::GateVerdict::Proceed)))
+        let code = u8::from(r.notified.failed > 0 || r.gate != Some(crate::reconcile::GateVerdict::Proceed));
+        unless_stopped(&engine, "run", code).await
     }
 }

@@ -1,6 +1,6 @@
 //! `cutover schedule`: run as a service.
 
-use super::commands::{Cx, Result, actor, dry_report, mailer, open_for, today};
+use super::commands::{Cx, Result, actor, dry_report, mailer, open_for, today, unless_stopped};
 use super::parse_date;
 use crate::engine::Ctx;
 use std::path::Path;
@@ -35,6 +35,8 @@ impl Args {
 
 /// The long-running notice sender. A stop request (SIGINT/SIGTERM) lets the message in hand finish
 /// and starts no new one; every notice is in the store before it is sent, so nothing is lost.
+/// Stopped while waiting for the next check, it exits 0; in the middle of a pass, 4 (`EXIT_STOPPED`:
+/// what was left is the next worker's).
 async fn schedule(
     root: &Path,
     actor_name: &Option<String>,
@@ -60,9 +62,12 @@ async fn schedule(
         let (stop, wake) = (stop.clone(), wake.clone());
         tokio::spawn(async move {
             wait_for_signal().await;
-            eprintln!("schedule: stop requested; finishing the message in hand");
+            eprintln!("schedule: stop requested; finishing the message in hand (a second signal ends it at once)");
             stop.store(true, Ordering::SeqCst);
             wake.notify_one();
+            wait_for_signal().await;
+            eprintln!("schedule: stopped at once");
+            std::process::exit(i32::from(super::EXIT_STOPPED));
         });
     }
     eprintln!("schedule: serving {} ({})", waves.join(", "), mailer.describe());
@@ -93,6 +98,10 @@ async fn schedule(
                 Err(crate::engine::EngineError::Mail(e)) => eprintln!("schedule: {w}: {e}; will try again"),
                 Err(e) => return Err(e.into()),
             }
+        }
+        // Stopped in the middle of a pass: what was left is the next worker's (exit 4).
+        if stop.load(Ordering::SeqCst) {
+            return unless_stopped(&engine, "schedule", 0).await;
         }
         if dry.is_some() {
             // One check is what a dry run shows.

@@ -1,6 +1,6 @@
 //! `cutover switch`: cut over the accounts that are due as of DATE, notified and passing, if the gate allows, and write the wave's load files.
 
-use super::commands::{Cx, Result, actor, dry_report, open, open_for, today};
+use super::commands::{Cx, Result, actor, dry_report, open, open_for, stop_on_signal, today, unless_stopped};
 use super::{Failure, parse_date};
 use crate::engine::Ctx;
 use std::path::PathBuf;
@@ -51,6 +51,7 @@ impl Args {
             Args { wave, as_of, confirm: None, dry_run } => {
                 let wave = wave.ok_or_else(|| Failure::input(anyhow::anyhow!("--wave is required")))?;
                 let (engine, dry) = open_for(root, dry_run).await?;
+                stop_on_signal(&engine, "switch");
                 let ctx = Ctx::new(as_of.unwrap_or_else(today), actor(cli_actor, "switch")?);
                 let (gate, r) = engine.switch_wave(&wave, &ctx).await?;
                 println!(
@@ -61,7 +62,7 @@ impl Args {
                     r.held
                 );
                 dry_report(dry, &engine).await?;
-                Ok(u8::from(gate != crate::reconcile::GateVerdict::Proceed))
+                unless_stopped(&engine, "switch", u8::from(gate != crate::reconcile::GateVerdict::Proceed)).await
             }
         }
     }

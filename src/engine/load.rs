@@ -178,7 +178,6 @@ impl Engine {
         let lease = format!("set:{wave}:{date}");
         let secs = crate::store::lease::lease_secs();
         self.store.wait_lease(&lease, &self.worker, secs).await?;
-        let keeper = self.store.keep_lease(&lease, &self.worker, secs);
         let mut out = Ok(());
         for _ in 0..10 {
             let seen = match self.store.set_dirty(wave, date).await {
@@ -200,7 +199,6 @@ impl Engine {
                 }
             }
         }
-        drop(keeper);
         self.store.release_lease(&lease, &self.worker).await?;
         out
     }

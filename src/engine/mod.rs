@@ -105,6 +105,9 @@ pub struct Engine {
     pub worker: String,
     /// Worker tasks per page-walking stage (`--workers N`, default 1): each claims its own pages.
     pub workers: usize,
+    /// Renews this process's claims and leases while the engine lives (`store::lease::Heartbeat`):
+    /// a slow step never lets them lapse under a live worker.
+    pub heartbeat: Option<Arc<crate::store::lease::Heartbeat>>,
 }
 
 impl Engine {
@@ -112,12 +115,13 @@ impl Engine {
         Engine {
             ws,
             plan: Arc::new(plan),
-            store,
             progress,
             stop: Arc::default(),
             clock: Arc::default(),
             worker: crate::store::lease::worker_name(),
             workers: 1,
+            heartbeat: store.heartbeat().map(Arc::new),
+            store,
         }
     }
 
@@ -133,6 +137,7 @@ impl Engine {
             clock: Arc::clone(&self.clock),
             worker: format!("{}#{n}", self.worker),
             workers: 1,
+            heartbeat: self.heartbeat.clone(),
         }
     }
 }
@@ -217,9 +222,7 @@ impl Engine {
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
         // Another worker may have extracted while this one waited.
-        let keeper = self.store.keep_lease(EXTRACT_LEASE, &self.worker, secs);
         let out = if self.fresh(wave, ctx).await? { Ok(None) } else { self.extract(ctx).await.map(Some) };
-        drop(keeper);
         self.store.release_lease(EXTRACT_LEASE, &self.worker).await?;
         out
     }
@@ -240,9 +243,7 @@ impl Engine {
         if let Some(h) = self.store.try_lease(EXTRACT_LEASE, &self.worker, secs).await? {
             return Ok(Err(format!("an extraction is running since {}, by {}", h.since, h.owner)));
         }
-        let keeper = self.store.keep_lease(EXTRACT_LEASE, &self.worker, secs);
         let out = self.extract(ctx).await;
-        drop(keeper);
         self.store.release_lease(EXTRACT_LEASE, &self.worker).await?;
         out.map(Ok)
     }

@@ -726,6 +726,11 @@ impl<'a> Notifier<'a> {
 
     /// One account's notice, from claim to `notified`.
     async fn deliver(&self, row: &AccountRow, acct: &LegacyAccount) -> Result<Outcome, EngineError> {
+        // Asked to stop: the messages in hand are finished, no other is started (the account
+        // stays due, for the next worker).
+        if self.stopping() {
+            return Ok(Outcome::Skipped);
+        }
         let (id, number) = (self.wave.id.as_str(), row.account_number.as_str());
         let Some(sched) = row.schedule() else { return Ok(Outcome::Skipped) };
         // Closed since it was reconciled (seen by a fresher extraction): nobody to tell.

@@ -7,6 +7,8 @@
 //!   `claim_until`): a worker takes only accounts no other live worker holds (on PostgreSQL with
 //!   `FOR UPDATE SKIP LOCKED`, so two claimers never wait on each other), works them, and lets them
 //!   go. A dead worker's claims lapse after the lease length.
+//! - A live worker's claims, leases and the notices it is sending never lapse: its process's
+//!   [`Heartbeat`] renews them every third of the lease length, however slow the step.
 //!
 //! Times are the wall clock (never the run's simulated `--as-of` day), stored as fixed-width
 //! RFC 3339 UTC text so that they compare as strings in both dialects. The lease length is
@@ -230,27 +232,97 @@ impl Store {
     }
 }
 
-/// Renews a lease in the background while its step runs (a long extraction outlives one lease
-/// length); stops renewing when dropped. A dead process stops renewing, so its lease lapses.
-pub struct LeaseKeeper(tokio::task::JoinHandle<()>);
+/// This worker's heartbeat: while the process works, a background task renews every claim and
+/// lease its workers hold (this process's name and its `#N` threads), a third of the lease length
+/// apart, so a slow step (an SMTP server that takes longer than the lease per message, a long
+/// page, a long extraction) never looks dead to another worker. It stops when dropped, or when
+/// the process ends: a dead worker's claims then lapse after the lease.
+pub struct Heartbeat(tokio::task::JoinHandle<()>);
 
-impl Drop for LeaseKeeper {
+impl Drop for Heartbeat {
     fn drop(&mut self) {
         self.0.abort();
     }
 }
 
+/// How many rows one heartbeat renewed, per table.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Renewed {
+    pub accounts: u64,
+    pub notices: u64,
+    pub leases: u64,
+}
+
 impl Store {
-    /// Keeps `owner`'s lease `name` renewed every third of `secs` until the keeper is dropped.
-    pub fn keep_lease(&self, name: &str, owner: &str, secs: i64) -> LeaseKeeper {
-        let (store, name, owner) = (self.clone(), name.to_string(), owner.to_string());
+    /// Starts this process's heartbeat (see [`Heartbeat`]) on the current Tokio runtime; `None`
+    /// outside one.
+    pub fn heartbeat(&self) -> Option<Heartbeat> {
+        let handle = tokio::runtime::Handle::try_current().ok()?;
+        let (store, owner, secs) = (self.clone(), own_base().to_string(), lease_secs());
         let every = std::time::Duration::from_millis(u64::try_from(secs.max(1) * 1000 / 3).unwrap_or(1000));
-        LeaseKeeper(tokio::spawn(async move {
+        Some(Heartbeat(handle.spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
-                let _ = store.try_lease(&name, &owner, secs).await;
+                // A failed beat (the store away for a moment) is tried again at the next one;
+                // the lease is three beats long.
+                let _ = store.renew_held(&owner, secs).await;
             }
-        }))
+        })))
+    }
+
+    /// Renews, for `secs` seconds from now, everything the workers of `base` (`host:pid:nonce`
+    /// and its `#N` threads) hold: account claims, notices they are sending, leases. One UPDATE
+    /// per table. On PostgreSQL a row that a transaction holds locked is skipped (`SKIP
+    /// LOCKED`): it is this worker's own page being written (a wait there could deadlock with
+    /// it), and no other worker can take a locked row meanwhile.
+    pub async fn renew_held(&self, base: &str, secs: i64) -> Result<Renewed, StoreError> {
+        let until = stamp(Utc::now() + chrono::Duration::seconds(secs));
+        let threads = threads_of(base);
+        let mine = |col: &str| format!("({col} = $2 OR {col} LIKE $3 ESCAPE '\\')");
+        let skip = if self.dialect == Dialect::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let sqls = [
+            format!(
+                "UPDATE account SET claim_until = $1 WHERE account_number IN (SELECT account_number FROM account \
+                 WHERE {} AND claim_until IS NOT NULL{skip})",
+                mine("claim_owner")
+            ),
+            format!(
+                "UPDATE notice SET lease_until = $1 WHERE message_id IN (SELECT message_id FROM notice \
+                 WHERE state = 'sending' AND {}{skip})",
+                mine("owner")
+            ),
+            format!(
+                "UPDATE lease SET expires_at = $1 WHERE name IN (SELECT name FROM lease WHERE {}{skip})",
+                mine("owner")
+            ),
+        ];
+        let mut n = [0; 3];
+        for (sql, n) in sqls.iter().zip(&mut n) {
+            let res = sqlx::query(sql)
+                .bind(&until)
+                .bind(base)
+                .bind(&threads)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+            *n = res.rows_affected();
+        }
+        Ok(Renewed { accounts: n[0], notices: n[1], leases: n[2] })
+    }
+
+    /// Lets go every account claim and lease the workers of `base` hold (a worker stopping on
+    /// request; its notices are never left `sending`, the message in hand is finished first).
+    pub async fn release_held(&self, base: &str) -> Result<(), StoreError> {
+        let threads = threads_of(base);
+        let mine = |col: &str| format!("({col} = $1 OR {col} LIKE $2 ESCAPE '\\')");
+        let sqls = [
+            format!("UPDATE account SET claim_owner = NULL, claim_until = NULL WHERE {}", mine("claim_owner")),
+            format!("DELETE FROM lease WHERE {}", mine("owner")),
+        ];
+        for sql in &sqls {
+            sqlx::query(sql).bind(base).bind(&threads).execute(&self.pool).await.map_err(|e| self.err(e))?;
+        }
+        Ok(())
     }
 }
 
@@ -266,6 +338,11 @@ impl Store {
         q.execute(&mut **tx).await.map_err(|e| self.err(e))?;
         Ok(())
     }
+}
+
+/// A `LIKE … ESCAPE '\\'` pattern for the `#N` threads of the worker `base`.
+fn threads_of(base: &str) -> String {
+    format!("{}#%", base.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
 }
 
 /// Whether the worker `owner` (`host:pid:nonce[#n]`) may still be working under a claim that

@@ -197,6 +197,46 @@ async fn notices_are_claimed_once_and_retried_when_due(store: Store) {
     assert_eq!(store.notice_demand("dc1-colocation").await.unwrap(), vec![]);
 }
 
+/// Team mode: a worker's heartbeat renews its claims, the notices it sends and its leases (its
+/// `#N` threads' too), and nobody else's, even a name that `LIKE` would match with an unescaped
+/// `_`; a worker stopping lets go of its claims and leases, and only its own.
+async fn a_workers_heartbeat_renews_and_its_stop_releases_only_its_own(store: Store) {
+    use cutover::store::lease::Renewed;
+    extracted(&store).await;
+    let (me, other, third) = ("host_a:11:0000ffff", "hostXa:11:0000ffff", "elsewhere:1:00000001");
+    let wave = "dc1-colocation";
+    let claim = |after: &'static str, limit, owner: String, secs| {
+        let store = store.clone();
+        async move {
+            let rows = store.claim_accounts(wave, &[State::Extracted], None, after, limit, &owner, secs).await.unwrap();
+            rows.into_iter().map(|r| r.account_number).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(claim("", 2, format!("{me}#1"), 1).await, ["A001", "A002"]);
+    assert_eq!(claim("A002", 1, format!("{other}#1"), 1).await, ["A003"]);
+    assert!(store.try_lease("x", me, 1).await.unwrap().is_none());
+    assert!(store.try_lease("y", other, 1).await.unwrap().is_none());
+    assert!(store.try_lease("w", &format!("{other}#2"), 600).await.unwrap().is_none());
+    store.notice_claim(&notice("<m1@x>", "a@x.example", at())).await.unwrap();
+    assert!(store.notice_start_as(wave, "A001", "first_new_bill", None, me, 1, at()).await.unwrap());
+    let renewed = store.renew_held(me, 600).await.unwrap();
+    assert_eq!(renewed, Renewed { accounts: 2, notices: 1, leases: 1 }, "mine only");
+    // Past the unrenewed claims' second, a third worker gets what was not renewed.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(claim("", 10, third.to_string(), 600).await, ["A003", "A004"], "A001 and A002 are still held");
+    assert_eq!(store.try_lease("x", third, 600).await.unwrap().map(|h| h.owner), Some(me.to_string()));
+    assert!(store.try_lease("y", third, 600).await.unwrap().is_none(), "the other's lapsed");
+    let n = store.notice(wave, "A001", "first_new_bill").await.unwrap().unwrap();
+    let soon = cutover::store::lease::stamp(Utc::now() + chrono::Duration::seconds(60));
+    assert!(n.lease_until.as_deref().is_some_and(|u| u > soon.as_str()), "{:?}", n.lease_until);
+    // Stopping: my claims and leases go at once; the other's lease stays.
+    store.release_held(me).await.unwrap();
+    assert_eq!(claim("", 10, third.to_string(), 600).await, ["A001", "A002", "A003", "A004"]);
+    assert!(store.try_lease("x", third, 600).await.unwrap().is_none());
+    assert!(store.try_lease("w", third, 600).await.unwrap().is_some(), "not mine: still held");
+    assert_eq!(store.renew_held(me, 600).await.unwrap(), Renewed { accounts: 0, notices: 1, leases: 0 });
+}
+
 /// Recipients from the form, in the caller's transaction.
 async fn recipients_are_stored_with_their_journal_row(store: Store) {
     extracted(&store).await;
@@ -493,4 +533,5 @@ on_both_stores!(
     the_wave_journal_keeps_promotions,
     cutovers_and_load_sets_follow_their_files,
     portal_links_posts_and_questions,
+    a_workers_heartbeat_renews_and_its_stop_releases_only_its_own,
 );

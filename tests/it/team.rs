@@ -8,6 +8,7 @@
 use super::smtp::Server;
 use super::support;
 use serde_json::Value;
+use sqlx::Connection;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -30,9 +31,14 @@ const WAVE: &str = "dc1-colocation";
 /// A workspace over a generated legacy database, on the PostgreSQL store `store`, mailing with
 /// `mail` (empty: the outbox folder).
 async fn workspace(store: &str, mail: &str) -> tempfile::TempDir {
+    workspace_of(store, mail, 160).await
+}
+
+/// [`workspace`] over a legacy database of `accounts` accounts.
+async fn workspace_of(store: &str, mail: &str, accounts: usize) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     support::copy_dir(&support::repo_waves(), &dir.path().join("waves"));
-    let data = cutover::demo::generate::DemoData { accounts: 160, seed: 12, months: 12 };
+    let data = cutover::demo::generate::DemoData { accounts, seed: 12, months: 12 };
     cutover::demo::generate::write_legacy_sqlite(&dir.path().join("legacy.db"), &data).await.unwrap();
     std::fs::write(
         dir.path().join("cutover.yaml"),
@@ -281,4 +287,200 @@ async fn two_runs_on_one_sqlite_store_wait_for_each_other_and_never_say_database
         }
     }
     consistent(&end_state(ws.path()));
+}
+
+/// One number from the PostgreSQL store `db` (a `SELECT count(*) …`).
+async fn count(db: &str, sql: &str) -> i64 {
+    try_count(db, sql).await.unwrap()
+}
+
+async fn try_count(db: &str, sql: &str) -> Result<i64, sqlx::Error> {
+    let mut conn = sqlx::PgConnection::connect(db).await?;
+    let n = sqlx::query_scalar(sql).fetch_one(&mut conn).await;
+    let _ = conn.close().await;
+    n
+}
+
+/// Polls the store until `sql` counts something (true), or `child` has ended first (false). A
+/// store the child has not set up yet counts nothing.
+async fn wait_for(db: &str, sql: &str, child: &mut Child) -> bool {
+    loop {
+        if try_count(db, sql).await.is_ok_and(|n| n > 0) {
+            return true;
+        }
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+const CLAIMED: &str = "SELECT count(*) FROM account WHERE claim_owner IS NOT NULL";
+const LEASED: &str = "SELECT count(*) FROM lease";
+
+/// The heartbeat (issue 12): a worker whose SMTP server takes longer than the lease per message
+/// keeps its notices' leases alive, so a second worker neither reports them `unknown` nor takes
+/// them over. Without the heartbeat the lease lapses mid-send and the second worker says
+/// "delivery unknown" (exit 1).
+#[tokio::test(flavor = "multi_thread")]
+async fn two_notify_workers_over_an_smtp_server_slower_than_the_lease_send_once_and_report_no_unknown() {
+    let Some(db) = support::postgres_db().await else { return };
+    // Each message is answered 5 s after it arrived; a lease is 2 s unless renewed.
+    let Some(server) = Server::start(None, &["--delay-ms", "5000"]) else { return };
+    let mail = format!("mail: {{ transport: smtp, host: 127.0.0.1, port: {}, tls: none }}\n", server.port);
+    let ws = workspace_of(&db, &mail, 60).await;
+    let lease = ("CUTOVER_LEASE_SECS", "2");
+    let out = support::cutover(ws.path()).args(run_args("2017-05-01")).env(lease.0, lease.1).output().unwrap();
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+    let args = ["notify", "--wave", WAVE, "--as-of", "2017-06-01"];
+    let mut first = spawn(ws.path(), &args, &[lease]);
+    // The second worker starts once one notice has been `sending` (its message at the slow
+    // server) for longer than the lease: it meets that notice in flight past its first lease.
+    let mut seen: BTreeMap<String, std::time::Instant> = BTreeMap::new();
+    loop {
+        let mut conn = sqlx::PgConnection::connect(&db).await.unwrap();
+        let now: Vec<String> = sqlx::query_scalar("SELECT message_id FROM notice WHERE state = 'sending'")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        let _ = conn.close().await;
+        seen.retain(|m, _| now.contains(m));
+        for m in now {
+            seen.entry(m).or_insert_with(std::time::Instant::now);
+        }
+        if seen.values().any(|t| t.elapsed() > std::time::Duration::from_millis(2500)) {
+            break;
+        }
+        assert!(first.try_wait().unwrap().is_none(), "the first worker ended before a long send");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let second = spawn(ws.path(), &args, &[lease]);
+    for (what, c) in [("first", first), ("second", second)] {
+        let out = c.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("delivery unknown"), "{what} notify reported a live send unknown: {err}");
+        assert_eq!(out.status.code(), Some(0), "{what} notify: {err}");
+    }
+    let e = end_state(ws.path());
+    consistent(&e);
+    let got = server.per_account();
+    let notified: Vec<_> = e.accounts.iter().filter(|(_, (s, ..))| s == "notified").map(|(a, _)| a.clone()).collect();
+    eprintln!("{} account(s) notified, {} message(s) at the server", notified.len(), got.len());
+    assert!(notified.len() >= 2, "{:?}", e.accounts);
+    for a in &notified {
+        let printed = e.notices[a].iter().any(|(_, s)| s == "sent") && !got.contains_key(a);
+        assert!(printed || got.get(a) == Some(&1), "{a}: {:?} messages", got.get(a));
+    }
+    assert!(got.values().all(|n| *n == 1), "no account twice: {got:?}");
+}
+
+/// Stopping a worker safely (issue 12): SIGTERM while it holds a page's claims; it finishes the
+/// page, lets every claim and lease go and exits 4; a second worker started at once (no lease to
+/// wait for) finishes every account once, as one uninterrupted worker does.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_stopped_by_sigterm_lets_its_claims_go_and_a_second_finishes_the_wave() {
+    let (Some(one_db), Some(team_db)) = (support::postgres_db().await, support::postgres_db().await) else { return };
+    let one = workspace_of(&one_db, "", 1200).await;
+    let team = workspace_of(&team_db, "", 1200).await;
+    let days = &DAYS[..4];
+    for day in days {
+        let out = support::cutover(one.path()).args(run_args(day)).output().unwrap();
+        assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut stopped = spawn(team.path(), &run_args(days[0]), &[]);
+    assert!(wait_for(&team_db, CLAIMED, &mut stopped).await, "the worker claims a page");
+    // SAFETY: sends SIGTERM to the child this test started and has not waited for yet.
+    assert_eq!(unsafe { libc::kill(stopped.id() as i32, libc::SIGTERM) }, 0);
+    let out = stopped.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "stopped: {err}");
+    assert_eq!(count(&team_db, CLAIMED).await, 0, "no claim left behind");
+    assert_eq!(count(&team_db, LEASED).await, 0, "no lease left behind");
+    let half = end_state(team.path());
+    let left = half.accounts.values().filter(|(s, ..)| s == "extracted" || s == "rated").count();
+    eprintln!("after the stop: {left} account(s) left to rate or reconcile");
+    assert!(left > 0, "the stop came with work left: {:?}", half.accounts);
+    // A second worker, at once: nothing of the first holds it up.
+    for day in days {
+        let out = support::cutover(team.path()).args(run_args(day)).output().unwrap();
+        assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let (a, b) = (end_state(one.path()), end_state(team.path()));
+    consistent(&b);
+    assert!(a.accounts.values().any(|(s, ..)| s == "notified"), "{:?}", a.accounts);
+    assert_eq!(a.accounts, b.accounts, "every account's state and dates");
+    assert_eq!(a.transitions, b.transitions, "each change exactly once");
+    assert_eq!(a.notices, b.notices);
+}
+
+/// A real SIGKILL (issue 12): a worker killed while it holds a page's claims leaves them in the
+/// store; a restart after the lease finishes every account, each exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_sigkilled_holding_claims_leaves_its_accounts_to_a_restart_after_the_lease() {
+    let (Some(one_db), Some(team_db)) = (support::postgres_db().await, support::postgres_db().await) else { return };
+    let one = workspace_of(&one_db, "", 1200).await;
+    let team = workspace_of(&team_db, "", 1200).await;
+    let lease = ("CUTOVER_LEASE_SECS", "3");
+    let days = &DAYS[..4];
+    for day in days {
+        let out = support::cutover(one.path()).args(run_args(day)).output().unwrap();
+        assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut killed = spawn(team.path(), &run_args(days[0]), &[lease]);
+    assert!(wait_for(&team_db, CLAIMED, &mut killed).await, "the worker claims a page");
+    killed.kill().unwrap();
+    let status = killed.wait().unwrap();
+    assert_eq!(status.code(), None, "killed by a signal: {status:?}");
+    assert!(count(&team_db, CLAIMED).await > 0, "the dead worker's claims are still in the store");
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    for day in days {
+        let out = support::cutover(team.path()).args(run_args(day)).env(lease.0, lease.1).output().unwrap();
+        assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_eq!(count(&team_db, CLAIMED).await, 0, "every claim let go");
+    let (a, b) = (end_state(one.path()), end_state(team.path()));
+    consistent(&b);
+    assert!(a.accounts.values().any(|(s, ..)| s == "notified"), "{:?}", a.accounts);
+    assert_eq!(a.accounts, b.accounts, "every account's state and dates");
+    assert_eq!(a.transitions, b.transitions, "each change exactly once");
+    assert_eq!(a.notices, b.notices);
+}
+
+/// Stopping `schedule` mid-send (issue 12): SIGTERM while a message is at the (slow) server; the
+/// message in hand is finished and marked, no notice is left `sending`, no claim or lease is left,
+/// and it exits 4. A `notify` afterwards sends the rest, each account's notice once.
+#[tokio::test(flavor = "multi_thread")]
+async fn schedule_stopped_mid_send_finishes_the_message_in_hand_and_exits_4() {
+    let Some(db) = support::postgres_db().await else { return };
+    let Some(server) = Server::start(None, &["--delay-ms", "2000"]) else { return };
+    let mail = format!("mail: {{ transport: smtp, host: 127.0.0.1, port: {}, tls: none }}\n", server.port);
+    let ws = workspace_of(&db, &mail, 60).await;
+    let out = support::cutover(ws.path()).args(run_args("2017-05-01")).output().unwrap();
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+    let args = ["schedule", "--wave", WAVE, "--as-of", "2017-06-01", "--tick-seconds", "3600"];
+    let mut service = spawn(ws.path(), &args, &[]);
+    let sending = "SELECT count(*) FROM notice WHERE state = 'sending'";
+    assert!(wait_for(&db, sending, &mut service).await, "the service sends");
+    // SAFETY: sends SIGTERM to the child this test started and has not waited for yet.
+    assert_eq!(unsafe { libc::kill(service.id() as i32, libc::SIGTERM) }, 0);
+    let out = service.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "stopped: {err}");
+    assert_eq!(count(&db, sending).await, 0, "the message in hand was finished: {err}");
+    assert_eq!(count(&db, CLAIMED).await, 0, "no claim left behind");
+    assert_eq!(count(&db, LEASED).await, 0, "no lease left behind");
+    let sent = count(&db, "SELECT count(*) FROM notice WHERE state = 'sent' AND channel = 'email'").await;
+    let at_server = server.per_account();
+    // The workspace sends two at a time (`delivery.concurrency: 2`): the stop came while the
+    // first ones were at the server, so those are all it finished.
+    assert!((1..=2).contains(&sent), "{sent} sent: only the messages in hand are finished; {err}");
+    assert_eq!(at_server.len() as i64, sent, "every message the server took is marked sent: {at_server:?}");
+    let notify = ["notify", "--wave", WAVE, "--as-of", "2017-06-01"];
+    let out = support::cutover(ws.path()).args(notify).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let e = end_state(ws.path());
+    consistent(&e);
+    let got = server.per_account();
+    assert!(got.len() as i64 > sent, "the stop left notices to send: {sent} then {}", got.len());
+    assert!(got.values().all(|n| *n == 1), "no account twice: {got:?}");
 }
