@@ -38,8 +38,8 @@ enum Outcome {
     Held,
 }
 
-/// One notice of a page ([`Notifier::deliver_page`]), prepared before anything is written.
-struct PageNotice<'p> {
+/// One notice, prepared before anything is written: what it says and where it goes.
+struct Prepared<'p> {
     acct: &'p LegacyAccount,
     sched: Schedule,
     to: Vec<notify::EmailAddress>,
@@ -52,17 +52,32 @@ struct PageNotice<'p> {
     recipients: String,
 }
 
+impl Prepared<'_> {
+    /// The notice row to record before sending.
+    fn claim<'c>(&'c self, wave: &'c str, at: DateTime<Utc>) -> NewNotice<'c> {
+        NewNotice {
+            wave,
+            account: &self.acct.account.account_number,
+            kind: &self.kind,
+            message_id: &self.message_id,
+            channel: self.channel,
+            recipients: &self.recipients,
+            at,
+        }
+    }
+}
+
 /// A page's notices after their claim ([`Notifier::claim_page`]): taken for writing now, or
 /// found sent already (an interrupted run: only the account is left to move), with its channel.
 struct ClaimedPage<'p> {
-    taken: Vec<(PageNotice<'p>, NoticeRow)>,
-    already_sent: Vec<(PageNotice<'p>, String)>,
+    taken: Vec<(Prepared<'p>, NoticeRow)>,
+    already_sent: Vec<(Prepared<'p>, String)>,
 }
 
 /// A taken notice once its file is written (or not): the channel it went by, and why an email
 /// address was not used.
 struct WrittenNotice<'p> {
-    p: PageNotice<'p>,
+    p: Prepared<'p>,
     notice: NoticeRow,
     channel: String,
     rejected: Vec<String>,
@@ -448,7 +463,7 @@ impl<'a> Notifier<'a> {
         &self,
         pairs: &'p [(AccountRow, LegacyAccount)],
         now: DateTime<Utc>,
-    ) -> Result<(Vec<PageNotice<'p>>, Vec<&'p str>), EngineError> {
+    ) -> Result<(Vec<Prepared<'p>>, Vec<&'p str>), EngineError> {
         use std::collections::HashMap;
         let id = self.wave.id.as_str();
         let numbers: Vec<String> = pairs.iter().map(|(row, _)| row.account_number.clone()).collect();
@@ -478,7 +493,7 @@ impl<'a> Notifier<'a> {
             let channel = if to.is_empty() { "print" } else { "email" };
             let recipients = data.recipients.join(";");
             let rendered = self.renderer.render(&data)?;
-            page.push(PageNotice { acct, sched, to, rejected, data, rendered, kind, message_id, channel, recipients });
+            page.push(Prepared { acct, sched, to, rejected, data, rendered, kind, message_id, channel, recipients });
         }
         Ok((page, closed))
     }
@@ -487,7 +502,7 @@ impl<'a> Notifier<'a> {
     /// transaction committed before any file exists.
     async fn claim_page<'p>(
         &self,
-        page: Vec<PageNotice<'p>>,
+        page: Vec<Prepared<'p>>,
         closed: &[&str],
         now: DateTime<Utc>,
         r: &mut StageReport,
@@ -502,16 +517,7 @@ impl<'a> Notifier<'a> {
         }
         for p in page {
             let number = p.acct.account.account_number.as_str();
-            let claim = NewNotice {
-                wave: id,
-                account: number,
-                kind: &p.kind,
-                message_id: &p.message_id,
-                channel: p.channel,
-                recipients: &p.recipients,
-                at: now,
-            };
-            let notice = self.store().notice_claim_in(&mut tx, &claim).await?;
+            let notice = self.store().notice_claim_in(&mut tx, &p.claim(id, now)).await?;
             // Real clock: a retry's due time and a worker's lease run on the wall clock.
             match next_step(&notice, true, Utc::now()) {
                 Next::AlreadySent => claimed.already_sent.push((p, notice.channel)),
@@ -539,7 +545,7 @@ impl<'a> Notifier<'a> {
     /// durable together. A file whose batch could not be made durable counts as a transient failure.
     async fn write_page<'p>(
         &self,
-        taken: Vec<(PageNotice<'p>, NoticeRow)>,
+        taken: Vec<(Prepared<'p>, NoticeRow)>,
         now: DateTime<Utc>,
     ) -> Result<Vec<WrittenNotice<'p>>, EngineError> {
         let mut files = FileBatch::default();
@@ -569,7 +575,7 @@ impl<'a> Notifier<'a> {
     async fn write_page_notice<'p>(
         &self,
         files: &mut FileBatch,
-        p: PageNotice<'p>,
+        p: Prepared<'p>,
         notice: NoticeRow,
         now: DateTime<Utc>,
     ) -> Result<WrittenNotice<'p>, EngineError> {
@@ -579,17 +585,7 @@ impl<'a> Notifier<'a> {
         let mut result = if channel == "print" {
             self.page_letter(files, &p)?
         } else {
-            let email = Email {
-                from: self.from.clone(),
-                to: p.to.clone(),
-                subject: p.rendered.subject.clone(),
-                text: p.rendered.text.clone(),
-                html: p.rendered.html.clone(),
-                message_id: p.message_id.clone(),
-                date: now.into(),
-                file_stem: format!("{id}-{number}-{}", p.sched.first_new_bill_date),
-            };
-            match self.mailer.outbox_file(&email) {
+            match self.mailer.outbox_file(&self.email(&p, now)) {
                 Ok(Some((path, bytes))) => {
                     files.write(&path, &bytes).map_err(|e| SendError::Transient(format!("{}: {e}", path.display())))
                 }
@@ -616,11 +612,10 @@ impl<'a> Notifier<'a> {
     /// accounts sent to moved to `notified`, in one transaction.
     async fn mark_page(
         &self,
-        already_sent: &[(PageNotice<'_>, String)],
+        already_sent: &[(Prepared<'_>, String)],
         written: &[WrittenNotice<'_>],
         r: &mut StageReport,
     ) -> Result<(), EngineError> {
-        let id = self.wave.id.as_str();
         let mut tx = self.store().begin().await?;
         for (p, channel) in already_sent {
             let number = p.acct.account.account_number.as_str();
@@ -631,15 +626,7 @@ impl<'a> Notifier<'a> {
         }
         for WrittenNotice { p, notice, channel, rejected, result } in written {
             let number = p.acct.account.account_number.as_str();
-            let mark = |state, error, retry_at| NoticeMark {
-                wave: id,
-                account: number,
-                kind: &p.kind,
-                state,
-                error,
-                retry_at,
-                at: self.ctx.now(),
-            };
+            let mark = |state, error, retry_at| self.mark(p, state, error, retry_at);
             let outcome = match result {
                 Ok(()) => {
                     self.store().notice_mark_in(&mut tx, &mark(NoticeState::Sent, None, None)).await?;
@@ -663,7 +650,7 @@ impl<'a> Notifier<'a> {
     }
 
     /// A page notice's printed letter, into the page's files.
-    fn page_letter(&self, files: &mut FileBatch, p: &PageNotice<'_>) -> Result<Result<(), SendError>, EngineError> {
+    fn page_letter(&self, files: &mut FileBatch, p: &Prepared<'_>) -> Result<Result<(), SendError>, EngineError> {
         let number = p.acct.account.account_number.as_str();
         let html = self.renderer.render_letter(&self.letter_data(p.acct, p.data.clone()))?;
         let path = self.print_dir().join(letter::letter_file_name(&self.wave.id, number, p.sched.first_new_bill_date));
@@ -810,7 +797,7 @@ impl<'a> Notifier<'a> {
 
     /// One account's notice, from claim to `notified`.
     async fn deliver(&self, row: &AccountRow, acct: &LegacyAccount) -> Result<Outcome, EngineError> {
-        let (id, number) = (self.wave.id.as_str(), row.account_number.as_str());
+        let number = row.account_number.as_str();
         let Some(sched) = row.schedule() else { return Ok(Outcome::Skipped) };
         // Closed since it was reconciled (seen by a fresher extraction): nobody to tell.
         if acct.account.status == crate::domain::AccountStatus::Closed && row.state == State::Reconciled {
@@ -818,94 +805,88 @@ impl<'a> Notifier<'a> {
             self.store().transition(&t).await?;
             return Ok(Outcome::Held);
         }
-        let submitted = self.store().recipients(number).await?;
-        let raw = submitted.as_ref().map_or(&acct.account.bill_to_email, |s| &s.emails);
-        let (to, rejected) = notify::recipients(raw);
-        let data = self.notice_data(acct, &sched, &to).await?;
-        let rendered = self.renderer.render(&data)?;
-        let kind = notice_kind(sched.first_new_bill_date);
-        let kind = kind.as_str();
-        let message_id = notify::message_id(id, number, kind, &self.domain);
-        let channel = if to.is_empty() { "print" } else { "email" };
-        let recipients = data.recipients.join(";");
         let now = self.ctx.now();
-        let claim = NewNotice {
-            wave: id,
-            account: number,
-            kind,
-            message_id: &message_id,
-            channel,
-            recipients: &recipients,
-            at: now,
-        };
-        let notice = self.store().notice_claim(&claim).await?;
+        let mut p = self.prepare_one(acct, sched).await?;
+        let notice = self.store().notice_claim(&p.claim(&self.wave.id, now)).await?;
         let resend_safe = self.resend_safe(&notice.channel);
         // In flight when a process died (over SMTP): step 1 (`in_flight`) reports it; a person
         // decides. Real clock: a retry is due once its real wait has passed (see `retry_pending`),
         // and a worker's lease runs on the wall clock.
         match next_step(&notice, resend_safe, Utc::now()) {
             Next::AlreadySent => {
-                return self.notified(number, &notice.channel, &message_id, &recipients, &rejected).await;
+                return self.notified(number, &notice.channel, &p.message_id, &p.recipients, &p.rejected).await;
             }
             Next::Failed => return Ok(Outcome::Failed),
             Next::RetryLater => return Ok(Outcome::Retry),
             Next::Skip => return Ok(Outcome::Skipped),
             Next::Take => {}
         }
-        // The portal's personal link, when the workspace runs the portal: a new token each time
-        // the notice is about to be sent or written again (an earlier link stays valid; issue 13).
-        // Made before the claim, so a template error leaves no notice in `sending`.
-        let (data, rendered) = match self.engine.issue_link(number, id, kind, sched.first_new_bill_date, now).await? {
-            Some(url) => {
-                let data = NoticeData { portal_url: Some(url), ..data };
-                let rendered = self.renderer.render(&data)?;
-                (data, rendered)
-            }
-            None => (data, rendered),
-        };
-        // Taken atomically: if another process took it first, this one does not send it.
-        // Real clock: the claim compares it with a retry's real due time.
-        // A notice left `sending` is taken over only from a dead worker (`next_step` skipped a
-        // live one), and by one worker only.
-        let take_over = resend_safe.then_some(Some(notice.owner.as_deref().unwrap_or("")));
-        let (worker, secs) = (&self.engine.worker, crate::store::lease::lease_secs());
-        if !self.store().notice_start_as(id, number, kind, take_over, worker, secs, Utc::now()).await? {
+        self.with_portal_link(&mut p, now).await?;
+        if !self.take(&p, &notice, resend_safe).await? {
             return Ok(Outcome::Skipped);
         }
         crate::failpoint::hit("notify.claimed");
-        let mark = |state, error, retry_at| NoticeMark {
-            wave: id,
-            account: number,
-            kind,
-            state,
-            error,
-            retry_at,
-            at: self.ctx.now(),
-        };
+        let sent = self.send_one(p, notice, now).await?;
+        self.mark_one(sent).await
+    }
+
+    /// What one account's notice says and where it goes, before anything is written.
+    async fn prepare_one<'p>(&self, acct: &'p LegacyAccount, sched: Schedule) -> Result<Prepared<'p>, EngineError> {
+        let (id, number) = (self.wave.id.as_str(), acct.account.account_number.as_str());
+        let submitted = self.store().recipients(number).await?;
+        let raw = submitted.as_ref().map_or(&acct.account.bill_to_email, |s| &s.emails);
+        let (to, rejected) = notify::recipients(raw);
+        let data = self.notice_data(acct, &sched, &to).await?;
+        let rendered = self.renderer.render(&data)?;
+        let kind = notice_kind(sched.first_new_bill_date);
+        let message_id = notify::message_id(id, number, &kind, &self.domain);
+        let channel = if to.is_empty() { "print" } else { "email" };
+        let recipients = data.recipients.join(";");
+        Ok(Prepared { acct, sched, to, rejected, data, rendered, kind, message_id, channel, recipients })
+    }
+
+    /// The portal's personal link, when the workspace runs the portal: a new token each time
+    /// the notice is about to be sent or written again (an earlier link stays valid; issue 13).
+    /// Made before the notice is taken, so a template error leaves no notice in `sending`.
+    async fn with_portal_link(&self, p: &mut Prepared<'_>, now: DateTime<Utc>) -> Result<(), EngineError> {
+        let (id, number) = (self.wave.id.as_str(), p.acct.account.account_number.as_str());
+        if let Some(url) = self.engine.issue_link(number, id, &p.kind, p.sched.first_new_bill_date, now).await? {
+            p.data.portal_url = Some(url);
+            p.rendered = self.renderer.render(&p.data)?;
+        }
+        Ok(())
+    }
+
+    /// Takes the notice for sending, atomically: false when another process took it first (then
+    /// this one does not send it). A notice left `sending` is taken over only from a dead worker
+    /// (`next_step` skipped a live one), and by one worker only.
+    async fn take(&self, p: &Prepared<'_>, notice: &NoticeRow, resend_safe: bool) -> Result<bool, EngineError> {
+        let (id, number) = (self.wave.id.as_str(), p.acct.account.account_number.as_str());
+        let take_over = resend_safe.then_some(Some(notice.owner.as_deref().unwrap_or("")));
+        let (worker, secs) = (&self.engine.worker, crate::store::lease::lease_secs());
+        // Real clock: the claim compares it with a retry's real due time; leases run on it too.
+        Ok(self.store().notice_start_as(id, number, &p.kind, take_over, worker, secs, Utc::now()).await?)
+    }
+
+    /// Sends a taken notice by email (SMTP or outbox file) or writes its printed letter; an
+    /// email refused for good (5xx) becomes a letter.
+    async fn send_one<'p>(
+        &self,
+        p: Prepared<'p>,
+        notice: NoticeRow,
+        now: DateTime<Utc>,
+    ) -> Result<WrittenNotice<'p>, EngineError> {
+        let (id, number) = (self.wave.id.as_str(), p.acct.account.account_number.as_str());
         // The printed letter: its own template (dated, addressed for a window envelope).
-        let letter_html = self.renderer.render_letter(&self.letter_data(acct, data.clone()))?;
+        let letter_html = self.renderer.render_letter(&self.letter_data(p.acct, p.data.clone()))?;
         let letter = || {
-            let path = self.print_dir().join(letter::letter_file_name(id, number, sched.first_new_bill_date));
+            let path = self.print_dir().join(letter::letter_file_name(id, number, p.sched.first_new_bill_date));
             write_atomically(&path, letter_html.as_bytes())
                 .map_err(|e| SendError::Transient(format!("{}: {e}", path.display())))
         };
         let mut channel = notice.channel.clone();
-        let mut rejected = rejected;
-        let mut result = if channel == "print" {
-            letter()
-        } else {
-            let email = Email {
-                from: self.from.clone(),
-                to,
-                subject: rendered.subject.clone(),
-                text: rendered.text.clone(),
-                html: rendered.html.clone(),
-                message_id: message_id.clone(),
-                date: now.into(),
-                file_stem: format!("{id}-{number}-{}", sched.first_new_bill_date),
-            };
-            self.mailer.send(&email).await
-        };
+        let mut rejected = p.rejected.clone();
+        let mut result = if channel == "print" { letter() } else { self.mailer.send(&self.email(&p, now)).await };
         if let Err(e) = &result
             && channel == "email"
             && !e.is_transient()
@@ -913,24 +894,65 @@ impl<'a> Notifier<'a> {
             // Refused for good (5xx): the customer still hears from us, by letter. The row says
             // `print` before the letter is written, so a crash in between is finished like a letter.
             let why = format!("email refused for good ({e}); a letter is printed instead");
-            self.store().notice_reroute_to_print(id, number, kind, &why).await?;
+            self.store().notice_reroute_to_print(id, number, &p.kind, &why).await?;
             channel = "print".into();
             rejected.push(why);
             result = letter();
         }
+        Ok(WrittenNotice { p, notice, channel, rejected, result })
+    }
+
+    /// Records what became of a sent notice: `sent` the moment the server took it (the only
+    /// window for a duplicate is just before), then the account `notified`; or `retry`/`failed`.
+    async fn mark_one(&self, w: WrittenNotice<'_>) -> Result<Outcome, EngineError> {
+        let WrittenNotice { p, notice, channel, rejected, result } = w;
+        let number = p.acct.account.account_number.as_str();
         match result {
             Ok(()) => {
                 crate::failpoint::hit("notify.sent_unmarked");
-                // Recorded the moment the server took it: the only window for a duplicate is here.
-                self.store().notice_mark(&mark(NoticeState::Sent, None, None)).await?;
-                self.notified(number, &channel, &message_id, &recipients, &rejected).await
+                self.store().notice_mark(&self.mark(&p, NoticeState::Sent, None, None)).await?;
+                self.notified(number, &channel, &p.message_id, &p.recipients, &rejected).await
             }
             Err(e) => {
                 let (state, retry_at, outcome) = self.after_failure(notice.attempts, &e);
                 let error = e.to_string();
-                self.store().notice_mark(&mark(state, Some(&error), retry_at)).await?;
+                self.store().notice_mark(&self.mark(&p, state, Some(&error), retry_at)).await?;
                 Ok(outcome)
             }
+        }
+    }
+
+    /// The email of a prepared notice (sent over SMTP or written to the outbox folder).
+    fn email(&self, p: &Prepared<'_>, now: DateTime<Utc>) -> Email {
+        let (id, number) = (self.wave.id.as_str(), p.acct.account.account_number.as_str());
+        Email {
+            from: self.from.clone(),
+            to: p.to.clone(),
+            subject: p.rendered.subject.clone(),
+            text: p.rendered.text.clone(),
+            html: p.rendered.html.clone(),
+            message_id: p.message_id.clone(),
+            date: now.into(),
+            file_stem: format!("{id}-{number}-{}", p.sched.first_new_bill_date),
+        }
+    }
+
+    /// A change of a prepared notice's delivery state, stamped with the run's time.
+    fn mark<'m>(
+        &'m self,
+        p: &'m Prepared<'_>,
+        state: NoticeState,
+        error: Option<&'m str>,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> NoticeMark<'m> {
+        NoticeMark {
+            wave: &self.wave.id,
+            account: &p.acct.account.account_number,
+            kind: &p.kind,
+            state,
+            error,
+            retry_at,
+            at: self.ctx.now(),
         }
     }
 
