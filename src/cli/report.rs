@@ -136,6 +136,7 @@ async fn account_status(engine: &Engine, acct: &str, format: Format) -> Result<S
     Ok(o)
 }
 
+// Long: one status view (a page of accounts at a time) in every output format.
 async fn waves_status(
     engine: &Engine,
     wave: Option<&str>,

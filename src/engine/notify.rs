@@ -1012,6 +1012,7 @@ impl<'a> Notifier<'a> {
     }
 
     /// [`Notifier::notice_data`] from the account's stored period verdicts (JSON), read beforehand.
+    // Long: the notice's fields gathered into one `NoticeData` (preview, usage note, change note), mostly a struct literal.
     fn notice_data_from(
         &self,
         acct: &LegacyAccount,

@@ -11,6 +11,7 @@ fn shown_state(n: &NoticeRow, now: chrono::DateTime<chrono::Utc>) -> &'static st
     if n.delivery_unknown(now) { "unknown" } else { n.state.as_str() }
 }
 
+// Long: one arm per output format (JSON, CSV, text/Markdown/HTML) over the same counts.
 pub fn render(r: &NoticeReport, format: Format) -> Result<String, OutputError> {
     // Real clock: whether a worker's claim is live is a matter of wall-clock leases.
     let now = chrono::Utc::now();
