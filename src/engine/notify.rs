@@ -579,7 +579,6 @@ impl<'a> Notifier<'a> {
         notice: NoticeRow,
         now: DateTime<Utc>,
     ) -> Result<WrittenNotice<'p>, EngineError> {
-        let (id, number) = (self.wave.id.as_str(), p.acct.account.account_number.as_str());
         let mut channel = notice.channel.clone();
         let mut rejected = p.rejected.clone();
         let mut result = if channel == "print" {
@@ -593,16 +592,12 @@ impl<'a> Notifier<'a> {
                 Err(e) => Err(e),
             }
         };
+        // The message cannot be built: the customer still hears from us, by letter.
         if let Err(e) = &result
             && channel == "email"
             && !e.is_transient()
         {
-            // The message cannot be built: the customer still hears from us, by letter. The
-            // row says `print` before the letter is written (as in `deliver`).
-            let why = format!("email refused for good ({e}); a letter is printed instead");
-            self.store().notice_reroute_to_print(id, number, &p.kind, &why).await?;
-            channel = "print".into();
-            rejected.push(why);
+            self.reroute_to_print(&p, e, &mut channel, &mut rejected).await?;
             result = self.page_letter(files, &p)?;
         }
         Ok(WrittenNotice { p, notice, channel, rejected, result })
@@ -887,19 +882,32 @@ impl<'a> Notifier<'a> {
         let mut channel = notice.channel.clone();
         let mut rejected = p.rejected.clone();
         let mut result = if channel == "print" { letter() } else { self.mailer.send(&self.email(&p, now)).await };
+        // Refused for good (5xx): the customer still hears from us, by letter.
         if let Err(e) = &result
             && channel == "email"
             && !e.is_transient()
         {
-            // Refused for good (5xx): the customer still hears from us, by letter. The row says
-            // `print` before the letter is written, so a crash in between is finished like a letter.
-            let why = format!("email refused for good ({e}); a letter is printed instead");
-            self.store().notice_reroute_to_print(id, number, &p.kind, &why).await?;
-            channel = "print".into();
-            rejected.push(why);
+            self.reroute_to_print(&p, e, &mut channel, &mut rejected).await?;
             result = letter();
         }
         Ok(WrittenNotice { p, notice, channel, rejected, result })
+    }
+
+    /// An email refused for good becomes a printed letter: the row says `print` (keeping the
+    /// refusal) before the letter is written, so a crash in between is finished like a letter.
+    async fn reroute_to_print(
+        &self,
+        p: &Prepared<'_>,
+        e: &SendError,
+        channel: &mut String,
+        rejected: &mut Vec<String>,
+    ) -> Result<(), EngineError> {
+        let why = format!("email refused for good ({e}); a letter is printed instead");
+        let (id, number) = (self.wave.id.as_str(), p.acct.account.account_number.as_str());
+        self.store().notice_reroute_to_print(id, number, &p.kind, &why).await?;
+        *channel = "print".into();
+        rejected.push(why);
+        Ok(())
     }
 
     /// Records what became of a sent notice: `sent` the moment the server took it (the only

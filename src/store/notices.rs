@@ -234,6 +234,18 @@ pub struct NoticeMark<'a> {
 const NOTICE_COLS: &str = "wave, account_number, kind, message_id, channel, recipients, state, attempts, \
      last_error, sent_at, retry_at, owner, lease_until";
 
+/// The query of one notice by its key (wave, account, kind).
+fn notice_by_key<'q>(
+    wave: &'q str,
+    account: &'q str,
+    kind: &'q str,
+) -> sqlx::query::QueryAs<'q, Any, StoredNotice, sqlx::any::AnyArguments<'q>> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("SELECT {NOTICE_COLS} FROM notice WHERE wave = $1 AND account_number = $2 AND kind = $3")
+    });
+    sqlx::query_as(SQL.as_str()).bind(wave).bind(account).bind(kind)
+}
+
 impl Store {
     /// Records a notice before it is sent. Returns the stored row: a new one in state `queued`,
     /// or the existing one when this (wave, account, kind) was recorded before. Its recipients are
@@ -282,26 +294,12 @@ impl Store {
         .execute(&mut **tx)
         .await
         .map_err(|e| self.err(e))?;
-        let sql = format!("SELECT {NOTICE_COLS} FROM notice WHERE wave = $1 AND account_number = $2 AND kind = $3");
-        let row: Option<StoredNotice> = sqlx::query_as(&sql)
-            .bind(n.wave)
-            .bind(n.account)
-            .bind(n.kind)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(|e| self.err(e))?;
+        let row = notice_by_key(n.wave, n.account, n.kind).fetch_optional(&mut **tx).await.map_err(|e| self.err(e))?;
         row.map(NoticeRow::try_from).transpose()?.ok_or_else(|| StoreError::NoAccount(n.account.to_string()))
     }
 
     pub async fn notice(&self, wave: &str, account: &str, kind: &str) -> Result<Option<NoticeRow>, StoreError> {
-        let sql = format!("SELECT {NOTICE_COLS} FROM notice WHERE wave = $1 AND account_number = $2 AND kind = $3");
-        let row: Option<StoredNotice> = sqlx::query_as(&sql)
-            .bind(wave)
-            .bind(account)
-            .bind(kind)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
+        let row = notice_by_key(wave, account, kind).fetch_optional(&self.pool).await.map_err(|e| self.err(e))?;
         row.map(NoticeRow::try_from).transpose()
     }
 
