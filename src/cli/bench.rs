@@ -223,6 +223,7 @@ fn sqlite3_copy(dir: &Path) -> Option<Duration> {
 }
 
 /// `bench pipeline`: the demo flow in a scratch folder, timed per stage.
+// Long: one benchmark script in order: the demo flow timed per stage, then the table.
 async fn pipeline(
     accounts: usize,
     seed: u64,

@@ -65,6 +65,7 @@ pub(super) struct DemoRun {
 /// The demo flow: generate the legacy database (unless there is one), extract it, then run every
 /// dated wave on every simulated day (up to the day before `until`). `store` overrides the
 /// workspace's state store; `clock` times the stages when enabled.
+// Long: the demo's story in order: generate, extract, every simulated day of every wave.
 pub(super) async fn demo_flow(
     dir: &Path,
     accounts: usize,

@@ -136,6 +136,7 @@ async fn account_status(engine: &Engine, acct: &str, format: Format) -> Result<S
     Ok(o)
 }
 
+// Long: one status view (a page of accounts at a time) in every output format.
 async fn waves_status(
     engine: &Engine,
     wave: Option<&str>,
@@ -303,7 +304,13 @@ pub async fn demo_summary(engine: &Engine) -> Result<String> {
         let n = |s: crate::domain::State| counts.iter().find(|(x, _)| *x == s).map_or(0, |c| c.1);
         let total: i64 = counts.iter().map(|c| c.1).sum();
         let notices = engine.store.notice_counts(&w.id).await?;
-        let sent = |ch: &str| notices.iter().filter(|(s, c, _)| s == "sent" && c == ch).map(|x| x.2).sum::<i64>();
+        let sent = |ch: &str| {
+            notices
+                .iter()
+                .filter(|(s, c, _)| *s == crate::store::NoticeState::Sent && c == ch)
+                .map(|x| x.2)
+                .sum::<i64>()
+        };
         // The wave's latest reconciliation run holds its pass rate and variance: one row.
         let (pass_rate, variance) = match engine.store.latest_run(&w.id).await? {
             _ if w.start.is_none() => ("not dated".into(), "-".into()),

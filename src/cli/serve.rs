@@ -70,6 +70,7 @@ pub async fn run(root: &Path, args: ServeArgs) -> Result<u8> {
 /// account, the portal in this process on a free loopback port, then `requests` form posts from
 /// `clients` concurrent clients. Checks every post is stored exactly once and none got a 5xx;
 /// prints p50/p99/max latency and the machine.
+// Long: one benchmark script in order: set up, drive the concurrent posts, check, print.
 pub async fn bench(requests: usize, clients: usize, accounts: usize) -> Result<u8> {
     let dir = std::env::temp_dir().join(format!("cutover-bench-portal-{}", std::process::id()));
     let until = chrono::NaiveDate::from_ymd_opt(2017, 5, 20);

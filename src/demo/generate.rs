@@ -622,6 +622,7 @@ impl Builder<'_> {
     }
 }
 
+// Long: one arm per demo segment's services (data, not logic).
 fn segment_services(b: &mut Builder<'_>, segment: &str, site: &str) {
     match segment {
         "colocation" => {
@@ -834,6 +835,7 @@ fn contacts(out: &mut AccountRows, seed: u64, index: usize, number: &str, slug: 
     }
 }
 
+// Long: one account drawn from its own seeded RNG in a fixed order; kept whole so the draw order (and the demo's data) stays as it is.
 fn generate_account(seed: u64, index: usize, h: &History) -> AccountRows {
     let mut rng = Rng::for_account(seed, index);
     let number = format!("A{:06}", index + 1);
@@ -1160,6 +1162,7 @@ mod tests {
     }
 
     #[tokio::test]
+    // Long: one generated database checked property by property, a block each.
     async fn two_hundred_accounts() {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = DemoData::new(200, 42);

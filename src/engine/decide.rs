@@ -147,6 +147,7 @@ mod tests {
     }
 
     #[test]
+    // Long: the decision table, a row per case.
     fn decide_table() {
         let ok = verdict("2017-08", d("0.01"), PeriodStatus::WithinTolerance, d("0.01"));
         let ok2 = verdict("2017-09", d("0"), PeriodStatus::Match, d("0"));

@@ -205,6 +205,7 @@ impl Engine {
 
     /// Builds one set's files from the store (a page of accounts at a time) and writes them, as of
     /// change `seen` of the set. False when a later change came meanwhile (the set stays dirty).
+    // Long: one set's files written in load order, a page of accounts at a time, then the manifest.
     async fn write_set(&self, wave: &str, date: NaiveDate, seen: i64, ctx: &Ctx) -> Result<bool, EngineError> {
         let dir = self.set_dir(wave, date);
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;

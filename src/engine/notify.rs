@@ -23,7 +23,7 @@ use crate::notify::transport::{Email, FileBatch, Mailer, SendError, write_atomic
 use crate::notify::{self, letter, notice_kind};
 use crate::plan::Wave;
 use crate::plan::schedule::{Schedule, schedule};
-use crate::store::{AccountRow, Due, NewNotice, NoticeMark, Transition};
+use crate::store::{AccountRow, Due, NewNotice, NoticeMark, NoticeRow, NoticeState, Transition};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use std::sync::atomic::Ordering;
@@ -38,8 +38,8 @@ enum Outcome {
     Held,
 }
 
-/// One notice of a page ([`Notifier::deliver_page`]), prepared before anything is written.
-struct PageNotice<'p> {
+/// One notice, prepared before anything is written: what it says and where it goes.
+struct Prepared<'p> {
     acct: &'p LegacyAccount,
     sched: Schedule,
     to: Vec<notify::EmailAddress>,
@@ -50,6 +50,70 @@ struct PageNotice<'p> {
     message_id: String,
     channel: &'static str,
     recipients: String,
+}
+
+impl Prepared<'_> {
+    /// The notice row to record before sending.
+    fn claim<'c>(&'c self, wave: &'c str, at: DateTime<Utc>) -> NewNotice<'c> {
+        NewNotice {
+            wave,
+            account: &self.acct.account.account_number,
+            kind: &self.kind,
+            message_id: &self.message_id,
+            channel: self.channel,
+            recipients: &self.recipients,
+            at,
+        }
+    }
+}
+
+/// A page's notices after their claim ([`Notifier::claim_page`]): taken for writing now, or
+/// found sent already (an interrupted run: only the account is left to move), with its channel.
+struct ClaimedPage<'p> {
+    taken: Vec<(Prepared<'p>, NoticeRow)>,
+    already_sent: Vec<(Prepared<'p>, String)>,
+}
+
+/// A taken notice once its file is written (or not): the channel it went by, and why an email
+/// address was not used.
+struct WrittenNotice<'p> {
+    p: Prepared<'p>,
+    notice: NoticeRow,
+    channel: String,
+    rejected: Vec<String>,
+    result: Result<(), SendError>,
+}
+
+/// The journal's reason for holding an account closed since it was reconciled.
+const CLOSED: &str = "closed in the legacy system since it was reconciled: no notice, nothing to migrate";
+
+/// What to do with a notice, given the row its claim returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// Sent before (a run interrupted before the account moved): only move the account.
+    AlreadySent,
+    /// Failed for good: a person fixes the address or resolves it.
+    Failed,
+    /// A retry whose backoff has not passed.
+    RetryLater,
+    /// Not this process's to send: a live worker holds it, or (`sending` over SMTP after a
+    /// crash) its delivery is unknown and a person decides.
+    Skip,
+    /// Try to take it for sending (the conditional UPDATE decides who wins).
+    Take,
+}
+
+/// The decision after a claim (pure). `resend_safe`: writing it again reaches nobody twice (an
+/// outbox file or a printed letter). `now` is the real clock: retries and leases run on it.
+fn next_step(n: &NoticeRow, resend_safe: bool, now: DateTime<Utc>) -> Next {
+    match n.state {
+        NoticeState::Sent => Next::AlreadySent,
+        NoticeState::Failed => Next::Failed,
+        NoticeState::Sending if !resend_safe || n.in_flight_live(now) => Next::Skip,
+        NoticeState::Retry if n.retry_waiting(now) => Next::RetryLater,
+        // A superseded notice is never taken: the conditional UPDATE refuses it.
+        NoticeState::Queued | NoticeState::Sending | NoticeState::Retry | NoticeState::Superseded => Next::Take,
+    }
 }
 
 /// Everything one wave's notices share on one run.
@@ -194,7 +258,7 @@ impl<'a> Notifier<'a> {
                 // Sent, then interrupted before the account was marked: finish that, don't move it.
                 if let Some(s) = row.schedule()
                     && let Some(n) = self.store().notice(id, number, &notice_kind(s.first_new_bill_date)).await?
-                    && n.state == "sent"
+                    && n.state == NoticeState::Sent
                 {
                     self.notified(number, &n.channel, &n.message_id, &n.recipients, &[]).await?;
                     continue;
@@ -234,7 +298,7 @@ impl<'a> Notifier<'a> {
     /// accounts whose notice stays unknown: nothing else happens to them until a person decides.
     async fn in_flight(&self, r: &mut StageReport) -> Result<std::collections::BTreeSet<String>, EngineError> {
         let mut unknown = std::collections::BTreeSet::new();
-        for n in self.store().notices(&self.wave.id, Some("sending")).await? {
+        for n in self.store().notices(&self.wave.id, Some(NoticeState::Sending)).await? {
             // Another live worker is sending it right now: neither unknown nor this worker's.
             // Real clock: a worker's lease runs on the wall clock, not the run's day.
             if n.in_flight_live(Utc::now()) {
@@ -264,7 +328,7 @@ impl<'a> Notifier<'a> {
 
     /// Finishes a file notice a crash interrupted, when it is still for the account's current
     /// dates. False when it cannot be finished (then it is reported unknown).
-    async fn finish(&self, n: &crate::store::NoticeRow, r: &mut StageReport) -> Result<bool, EngineError> {
+    async fn finish(&self, n: &NoticeRow, r: &mut StageReport) -> Result<bool, EngineError> {
         let Some(row) = self.store().account(&n.account_number).await? else { return Ok(false) };
         let current = row.schedule().map(|s| notice_kind(s.first_new_bill_date));
         if row.state != State::Reconciled || current.as_deref() != Some(n.kind.as_str()) {
@@ -346,7 +410,7 @@ impl<'a> Notifier<'a> {
                 .await?
                 .is_empty(),
         };
-        Ok(due_now || !self.store().notices(&self.wave.id, Some("retry")).await?.is_empty())
+        Ok(due_now || !self.store().notices(&self.wave.id, Some(NoticeState::Retry)).await?.is_empty())
     }
 
     /// Step 4: delivers to these accounts, a bounded number at a time.
@@ -386,6 +450,20 @@ impl<'a> Notifier<'a> {
         pairs: &[(AccountRow, LegacyAccount)],
         r: &mut StageReport,
     ) -> Result<(), EngineError> {
+        let now = self.ctx.now();
+        let (page, closed) = self.prepare_page(pairs, now).await?;
+        let claimed = self.claim_page(page, &closed, now, r).await?;
+        let written = self.write_page(claimed.taken, now).await?;
+        self.mark_page(&claimed.already_sent, &written, r).await
+    }
+
+    /// Page step 1: what each notice says, nothing written yet but the portal's links (as in
+    /// `deliver`: issued before the claim). Also the accounts closed since they were reconciled.
+    async fn prepare_page<'p>(
+        &self,
+        pairs: &'p [(AccountRow, LegacyAccount)],
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<Prepared<'p>>, Vec<&'p str>), EngineError> {
         use std::collections::HashMap;
         let id = self.wave.id.as_str();
         let numbers: Vec<String> = pairs.iter().map(|(row, _)| row.account_number.clone()).collect();
@@ -396,8 +474,6 @@ impl<'a> Notifier<'a> {
         for (account, data) in &stored {
             verdicts.entry(account.as_str()).or_default().push(data.as_str());
         }
-        let now = self.ctx.now();
-        // 1. What each notice says (pure), nothing written yet.
         let mut closed = Vec::new();
         let mut page = Vec::new();
         for (row, acct) in pairs {
@@ -412,153 +488,143 @@ impl<'a> Notifier<'a> {
             let mut data =
                 self.notice_data_from(acct, &sched, &to, verdicts.get(number).map_or(&[][..], |v| &v[..]))?;
             let kind = notice_kind(sched.first_new_bill_date);
-            // The portal's personal link, as in `deliver`: issued before the claim.
             data.portal_url = self.engine.issue_link(number, id, &kind, sched.first_new_bill_date, now).await?;
             let message_id = notify::message_id(id, number, &kind, &self.domain);
             let channel = if to.is_empty() { "print" } else { "email" };
             let recipients = data.recipients.join(";");
             let rendered = self.renderer.render(&data)?;
-            page.push(PageNotice { acct, sched, to, rejected, data, rendered, kind, message_id, channel, recipients });
+            page.push(Prepared { acct, sched, to, rejected, data, rendered, kind, message_id, channel, recipients });
         }
-        // 2. Recorded and taken, in one transaction, before any file exists.
-        let mut taken = Vec::new();
-        let mut already_sent = Vec::new();
+        Ok((page, closed))
+    }
+
+    /// Page step 2: the closed accounts held, and every notice recorded and taken, in one
+    /// transaction committed before any file exists.
+    async fn claim_page<'p>(
+        &self,
+        page: Vec<Prepared<'p>>,
+        closed: &[&str],
+        now: DateTime<Utc>,
+        r: &mut StageReport,
+    ) -> Result<ClaimedPage<'p>, EngineError> {
+        let id = self.wave.id.as_str();
+        let mut claimed = ClaimedPage { taken: Vec::new(), already_sent: Vec::new() };
         let mut tx = self.store().begin().await?;
         for number in closed {
-            let why = "closed in the legacy system since it was reconciled: no notice, nothing to migrate";
-            let t = Transition { to: State::Held, ..self.transition(number, State::Reconciled, why, None) };
+            let t = Transition { to: State::Held, ..self.transition(number, State::Reconciled, CLOSED, None) };
             self.store().transition_in(&mut tx, &t).await?;
             self.count(Outcome::Held, r);
         }
         for p in page {
             let number = p.acct.account.account_number.as_str();
-            let claim = NewNotice {
-                wave: id,
-                account: number,
-                kind: &p.kind,
-                message_id: &p.message_id,
-                channel: p.channel,
-                recipients: &p.recipients,
-                at: now,
-            };
-            let notice = self.store().notice_claim_in(&mut tx, &claim).await?;
-            match notice.state.as_str() {
-                "sent" => {
-                    already_sent.push((p, notice.channel));
-                    continue;
+            let notice = self.store().notice_claim_in(&mut tx, &p.claim(id, now)).await?;
+            // Real clock: a retry's due time and a worker's lease run on the wall clock.
+            match next_step(&notice, true, Utc::now()) {
+                Next::AlreadySent => claimed.already_sent.push((p, notice.channel)),
+                Next::Failed => self.count(Outcome::Failed, r),
+                Next::RetryLater => self.count(Outcome::Retry, r),
+                Next::Skip => {}
+                // Real clock: the claim compares it with a retry's real due time.
+                Next::Take => {
+                    if self.store().notice_start_in(&mut tx, id, number, &p.kind, true, Utc::now()).await? {
+                        let (worker, secs) = (&self.engine.worker, crate::store::lease::lease_secs());
+                        self.store().notice_owner_in(&mut tx, id, number, &p.kind, worker, secs).await?;
+                        claimed.taken.push((p, notice));
+                    }
                 }
-                "failed" => {
-                    self.count(Outcome::Failed, r);
-                    continue;
-                }
-                // Real clock: a retry is due once its real wait has passed (see `retry_pending`).
-                "retry"
-                    if notice
-                        .retry_at
-                        .as_deref()
-                        .and_then(|t| t.parse::<DateTime<Utc>>().ok())
-                        .is_some_and(|t| t > Utc::now()) =>
-                {
-                    self.count(Outcome::Retry, r);
-                    continue;
-                }
-                _ => {}
-            }
-            // Real clock: a live worker is writing it now (its lease runs on the wall clock).
-            if notice.in_flight_live(Utc::now()) {
-                continue;
-            }
-            // Real clock: the claim compares it with a retry's real due time.
-            if self.store().notice_start_in(&mut tx, id, number, &p.kind, true, Utc::now()).await? {
-                let (worker, secs) = (&self.engine.worker, crate::store::lease::lease_secs());
-                self.store().notice_owner_in(&mut tx, id, number, &p.kind, worker, secs).await?;
-                taken.push((p, notice));
             }
         }
         tx.commit().await.map_err(|e| self.store().err(e))?;
-        for _ in &taken {
+        for _ in &claimed.taken {
             crate::failpoint::hit("notify.claimed");
         }
-        // 3. The files, made durable together.
+        Ok(claimed)
+    }
+
+    /// Page step 3: the taken notices' files (an email refused for good becomes a letter), made
+    /// durable together. A file whose batch could not be made durable counts as a transient failure.
+    async fn write_page<'p>(
+        &self,
+        taken: Vec<(Prepared<'p>, NoticeRow)>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<WrittenNotice<'p>>, EngineError> {
         let mut files = FileBatch::default();
         let mut written = Vec::with_capacity(taken.len());
         for (p, notice) in taken {
-            let number = p.acct.account.account_number.as_str();
-            let mut channel = notice.channel.clone();
-            let mut rejected = p.rejected.clone();
-            let mut result = if channel == "print" {
-                self.page_letter(&mut files, &p)?
-            } else {
-                let email = Email {
-                    from: self.from.clone(),
-                    to: p.to.clone(),
-                    subject: p.rendered.subject.clone(),
-                    text: p.rendered.text.clone(),
-                    html: p.rendered.html.clone(),
-                    message_id: p.message_id.clone(),
-                    date: now.into(),
-                    file_stem: format!("{id}-{number}-{}", p.sched.first_new_bill_date),
-                };
-                match self.mailer.outbox_file(&email) {
-                    Ok(Some((path, bytes))) => {
-                        files.write(&path, &bytes).map_err(|e| SendError::Transient(format!("{}: {e}", path.display())))
-                    }
-                    Ok(None) => Err(SendError::Permanent("not an outbox".into())),
-                    Err(e) => Err(e),
-                }
-            };
-            if let Err(e) = &result
-                && channel == "email"
-                && !e.is_transient()
-            {
-                // The message cannot be built: the customer still hears from us, by letter. The
-                // row says `print` before the letter is written (as in `deliver`).
-                let why = format!("email refused for good ({e}); a letter is printed instead");
-                self.store().notice_reroute_to_print(id, number, &p.kind, &why).await?;
-                channel = "print".into();
-                rejected.push(why);
-                result = self.page_letter(&mut files, &p)?;
-            }
-            written.push((p, notice, channel, rejected, result));
+            written.push(self.write_page_notice(&mut files, p, notice, now).await?);
         }
         if !files.is_empty()
             && let Err(e) = files.commit()
         {
             let why = format!("{}: {e}", self.print_dir().display());
             for w in &mut written {
-                if w.4.is_ok() {
-                    w.4 = Err(SendError::Transient(why.clone()));
+                if w.result.is_ok() {
+                    w.result = Err(SendError::Transient(why.clone()));
                 }
             }
         }
         for w in &written {
-            if w.4.is_ok() {
+            if w.result.is_ok() {
                 crate::failpoint::hit("notify.sent_unmarked");
             }
         }
-        // 4. Marked sent, with the accounts' transitions, in one transaction.
+        Ok(written)
+    }
+
+    /// One taken notice's file into the page's batch: the email, or the printed letter.
+    async fn write_page_notice<'p>(
+        &self,
+        files: &mut FileBatch,
+        p: Prepared<'p>,
+        notice: NoticeRow,
+        now: DateTime<Utc>,
+    ) -> Result<WrittenNotice<'p>, EngineError> {
+        let mut channel = notice.channel.clone();
+        let mut rejected = p.rejected.clone();
+        let mut result = if channel == "print" {
+            self.page_letter(files, &p)?
+        } else {
+            match self.mailer.outbox_file(&self.email(&p, now)) {
+                Ok(Some((path, bytes))) => {
+                    files.write(&path, &bytes).map_err(|e| SendError::Transient(format!("{}: {e}", path.display())))
+                }
+                Ok(None) => Err(SendError::Permanent("not an outbox".into())),
+                Err(e) => Err(e),
+            }
+        };
+        // The message cannot be built: the customer still hears from us, by letter.
+        if let Err(e) = &result
+            && channel == "email"
+            && !e.is_transient()
+        {
+            self.reroute_to_print(&p, e, &mut channel, &mut rejected).await?;
+            result = self.page_letter(files, &p)?;
+        }
+        Ok(WrittenNotice { p, notice, channel, rejected, result })
+    }
+
+    /// Page step 4: every notice marked (`sent`, or `retry`/`failed` with the error) and the
+    /// accounts sent to moved to `notified`, in one transaction.
+    async fn mark_page(
+        &self,
+        already_sent: &[(Prepared<'_>, String)],
+        written: &[WrittenNotice<'_>],
+        r: &mut StageReport,
+    ) -> Result<(), EngineError> {
         let mut tx = self.store().begin().await?;
-        for (p, channel) in &already_sent {
+        for (p, channel) in already_sent {
             let number = p.acct.account.account_number.as_str();
             let why = Self::notified_reason(channel, &p.message_id, &p.recipients, &p.rejected);
             let t = Transition { to: State::Notified, ..self.transition(number, State::Reconciled, &why, None) };
             self.store().transition_in(&mut tx, &t).await?;
             self.count(Outcome::Sent, r);
         }
-        for (p, notice, channel, rejected, result) in &written {
+        for WrittenNotice { p, notice, channel, rejected, result } in written {
             let number = p.acct.account.account_number.as_str();
-            let mark = |state, error, retry_at| NoticeMark {
-                wave: id,
-                account: number,
-                kind: &p.kind,
-                state,
-                error,
-                retry_at,
-                at: self.ctx.now(),
-            };
+            let mark = |state, error, retry_at| self.mark(p, state, error, retry_at);
             let outcome = match result {
                 Ok(()) => {
-                    self.store().notice_mark_in(&mut tx, &mark("sent", None, None)).await?;
+                    self.store().notice_mark_in(&mut tx, &mark(NoticeState::Sent, None, None)).await?;
                     let why = Self::notified_reason(channel, &p.message_id, &p.recipients, rejected);
                     let t =
                         Transition { to: State::Notified, ..self.transition(number, State::Reconciled, &why, None) };
@@ -579,7 +645,7 @@ impl<'a> Notifier<'a> {
     }
 
     /// A page notice's printed letter, into the page's files.
-    fn page_letter(&self, files: &mut FileBatch, p: &PageNotice<'_>) -> Result<Result<(), SendError>, EngineError> {
+    fn page_letter(&self, files: &mut FileBatch, p: &Prepared<'_>) -> Result<Result<(), SendError>, EngineError> {
         let number = p.acct.account.account_number.as_str();
         let html = self.renderer.render_letter(&self.letter_data(p.acct, p.data.clone()))?;
         let path = self.print_dir().join(letter::letter_file_name(&self.wave.id, number, p.sched.first_new_bill_date));
@@ -603,7 +669,7 @@ impl<'a> Notifier<'a> {
             if self.stopping() {
                 return Ok(());
             }
-            let pending = self.store().notices(&self.wave.id, Some("retry")).await?;
+            let pending = self.store().notices(&self.wave.id, Some(NoticeState::Retry)).await?;
             let Some(next) = pending.iter().filter_map(|n| n.retry_at.as_deref()?.parse::<DateTime<Utc>>().ok()).min()
             else {
                 return Ok(());
@@ -731,151 +797,189 @@ impl<'a> Notifier<'a> {
         if self.stopping() {
             return Ok(Outcome::Skipped);
         }
-        let (id, number) = (self.wave.id.as_str(), row.account_number.as_str());
+        let number = row.account_number.as_str();
         let Some(sched) = row.schedule() else { return Ok(Outcome::Skipped) };
         // Closed since it was reconciled (seen by a fresher extraction): nobody to tell.
         if acct.account.status == crate::domain::AccountStatus::Closed && row.state == State::Reconciled {
-            let why = "closed in the legacy system since it was reconciled: no notice, nothing to migrate";
-            let t = Transition { to: State::Held, ..self.transition(number, State::Reconciled, why, None) };
+            let t = Transition { to: State::Held, ..self.transition(number, State::Reconciled, CLOSED, None) };
             self.store().transition(&t).await?;
             return Ok(Outcome::Held);
         }
+        let now = self.ctx.now();
+        let mut p = self.prepare_one(acct, sched).await?;
+        let notice = self.store().notice_claim(&p.claim(&self.wave.id, now)).await?;
+        let resend_safe = self.resend_safe(&notice.channel);
+        // In flight when a process died (over SMTP): step 1 (`in_flight`) reports it; a person
+        // decides. Real clock: a retry is due once its real wait has passed (see `retry_pending`),
+        // and a worker's lease runs on the wall clock.
+        match next_step(&notice, resend_safe, Utc::now()) {
+            Next::AlreadySent => {
+                return self.notified(number, &notice.channel, &p.message_id, &p.recipients, &p.rejected).await;
+            }
+            Next::Failed => return Ok(Outcome::Failed),
+            Next::RetryLater => return Ok(Outcome::Retry),
+            Next::Skip => return Ok(Outcome::Skipped),
+            Next::Take => {}
+        }
+        self.with_portal_link(&mut p, now).await?;
+        if !self.take(&p, &notice, resend_safe).await? {
+            return Ok(Outcome::Skipped);
+        }
+        crate::failpoint::hit("notify.claimed");
+        let sent = self.send_one(p, notice, now).await?;
+        self.mark_one(sent).await
+    }
+
+    /// What one account's notice says and where it goes, before anything is written.
+    async fn prepare_one<'p>(&self, acct: &'p LegacyAccount, sched: Schedule) -> Result<Prepared<'p>, EngineError> {
+        let (id, number) = (self.wave.id.as_str(), acct.account.account_number.as_str());
         let submitted = self.store().recipients(number).await?;
         let raw = submitted.as_ref().map_or(&acct.account.bill_to_email, |s| &s.emails);
         let (to, rejected) = notify::recipients(raw);
         let data = self.notice_data(acct, &sched, &to).await?;
         let rendered = self.renderer.render(&data)?;
         let kind = notice_kind(sched.first_new_bill_date);
-        let kind = kind.as_str();
-        let message_id = notify::message_id(id, number, kind, &self.domain);
+        let message_id = notify::message_id(id, number, &kind, &self.domain);
         let channel = if to.is_empty() { "print" } else { "email" };
         let recipients = data.recipients.join(";");
-        let now = self.ctx.now();
-        let claim = NewNotice {
-            wave: id,
-            account: number,
-            kind,
-            message_id: &message_id,
-            channel,
-            recipients: &recipients,
-            at: now,
-        };
-        let notice = self.store().notice_claim(&claim).await?;
-        let resend_safe = self.resend_safe(&notice.channel);
-        match notice.state.as_str() {
-            "sent" => return self.notified(number, &notice.channel, &message_id, &recipients, &rejected).await,
-            "failed" => return Ok(Outcome::Failed),
-            // In flight when a process died: step 1 (`in_flight`) reports it; a person decides.
-            "sending" if !resend_safe => return Ok(Outcome::Skipped),
-            // Real clock: a retry is due once its real wait has passed (see `retry_pending`).
-            "retry"
-                if notice
-                    .retry_at
-                    .as_deref()
-                    .and_then(|t| t.parse::<DateTime<Utc>>().ok())
-                    .is_some_and(|t| t > Utc::now()) =>
-            {
-                return Ok(Outcome::Retry);
-            }
-            _ => {}
+        Ok(Prepared { acct, sched, to, rejected, data, rendered, kind, message_id, channel, recipients })
+    }
+
+    /// The portal's personal link, when the workspace runs the portal: a new token each time
+    /// the notice is about to be sent or written again (an earlier link stays valid; issue 13).
+    /// Made before the notice is taken, so a template error leaves no notice in `sending`.
+    async fn with_portal_link(&self, p: &mut Prepared<'_>, now: DateTime<Utc>) -> Result<(), EngineError> {
+        let (id, number) = (self.wave.id.as_str(), p.acct.account.account_number.as_str());
+        if let Some(url) = self.engine.issue_link(number, id, &p.kind, p.sched.first_new_bill_date, now).await? {
+            p.data.portal_url = Some(url);
+            p.rendered = self.renderer.render(&p.data)?;
         }
-        // The portal's personal link, when the workspace runs the portal: a new token each time
-        // the notice is about to be sent or written again (an earlier link stays valid; issue 13).
-        // Made before the claim, so a template error leaves no notice in `sending`.
-        let (data, rendered) = match self.engine.issue_link(number, id, kind, sched.first_new_bill_date, now).await? {
-            Some(url) => {
-                let data = NoticeData { portal_url: Some(url), ..data };
-                let rendered = self.renderer.render(&data)?;
-                (data, rendered)
-            }
-            None => (data, rendered),
-        };
-        // Taken atomically: if another process took it first, this one does not send it.
-        // Real clock: the claim compares it with a retry's real due time.
-        // A notice left `sending` is taken over only from a dead worker, and by one worker only.
-        // Real clock: leases run on the wall clock.
-        let live = notice.in_flight_live(Utc::now());
-        if notice.state == "sending" && live {
-            return Ok(Outcome::Skipped);
-        }
+        Ok(())
+    }
+
+    /// Takes the notice for sending, atomically: false when another process took it first (then
+    /// this one does not send it). A notice left `sending` is taken over only from a dead worker
+    /// (`next_step` skipped a live one), and by one worker only.
+    async fn take(&self, p: &Prepared<'_>, notice: &NoticeRow, resend_safe: bool) -> Result<bool, EngineError> {
+        let (id, number) = (self.wave.id.as_str(), p.acct.account.account_number.as_str());
         let take_over = resend_safe.then_some(Some(notice.owner.as_deref().unwrap_or("")));
         let (worker, secs) = (&self.engine.worker, crate::store::lease::lease_secs());
-        if !self.store().notice_start_as(id, number, kind, take_over, worker, secs, Utc::now()).await? {
-            return Ok(Outcome::Skipped);
-        }
-        crate::failpoint::hit("notify.claimed");
-        let mark = |state, error, retry_at| NoticeMark {
-            wave: id,
-            account: number,
-            kind,
-            state,
-            error,
-            retry_at,
-            at: self.ctx.now(),
-        };
+        // Real clock: the claim compares it with a retry's real due time; leases run on it too.
+        Ok(self.store().notice_start_as(id, number, &p.kind, take_over, worker, secs, Utc::now()).await?)
+    }
+
+    /// Sends a taken notice by email (SMTP or outbox file) or writes its printed letter; an
+    /// email refused for good (5xx) becomes a letter.
+    async fn send_one<'p>(
+        &self,
+        p: Prepared<'p>,
+        notice: NoticeRow,
+        now: DateTime<Utc>,
+    ) -> Result<WrittenNotice<'p>, EngineError> {
+        let (id, number) = (self.wave.id.as_str(), p.acct.account.account_number.as_str());
         // The printed letter: its own template (dated, addressed for a window envelope).
-        let letter_html = self.renderer.render_letter(&self.letter_data(acct, data.clone()))?;
+        let letter_html = self.renderer.render_letter(&self.letter_data(p.acct, p.data.clone()))?;
         let letter = || {
-            let path = self.print_dir().join(letter::letter_file_name(id, number, sched.first_new_bill_date));
+            let path = self.print_dir().join(letter::letter_file_name(id, number, p.sched.first_new_bill_date));
             write_atomically(&path, letter_html.as_bytes())
                 .map_err(|e| SendError::Transient(format!("{}: {e}", path.display())))
         };
         let mut channel = notice.channel.clone();
-        let mut rejected = rejected;
-        let mut result = if channel == "print" {
-            letter()
-        } else {
-            let email = Email {
-                from: self.from.clone(),
-                to,
-                subject: rendered.subject.clone(),
-                text: rendered.text.clone(),
-                html: rendered.html.clone(),
-                message_id: message_id.clone(),
-                date: now.into(),
-                file_stem: format!("{id}-{number}-{}", sched.first_new_bill_date),
-            };
-            self.mailer.send(&email).await
-        };
+        let mut rejected = p.rejected.clone();
+        let mut result = if channel == "print" { letter() } else { self.mailer.send(&self.email(&p, now)).await };
+        // Refused for good (5xx): the customer still hears from us, by letter.
         if let Err(e) = &result
             && channel == "email"
             && !e.is_transient()
         {
-            // Refused for good (5xx): the customer still hears from us, by letter. The row says
-            // `print` before the letter is written, so a crash in between is finished like a letter.
-            let why = format!("email refused for good ({e}); a letter is printed instead");
-            self.store().notice_reroute_to_print(id, number, kind, &why).await?;
-            channel = "print".into();
-            rejected.push(why);
+            self.reroute_to_print(&p, e, &mut channel, &mut rejected).await?;
             result = letter();
         }
+        Ok(WrittenNotice { p, notice, channel, rejected, result })
+    }
+
+    /// An email refused for good becomes a printed letter: the row says `print` (keeping the
+    /// refusal) before the letter is written, so a crash in between is finished like a letter.
+    async fn reroute_to_print(
+        &self,
+        p: &Prepared<'_>,
+        e: &SendError,
+        channel: &mut String,
+        rejected: &mut Vec<String>,
+    ) -> Result<(), EngineError> {
+        let why = format!("email refused for good ({e}); a letter is printed instead");
+        let (id, number) = (self.wave.id.as_str(), p.acct.account.account_number.as_str());
+        self.store().notice_reroute_to_print(id, number, &p.kind, &why).await?;
+        *channel = "print".into();
+        rejected.push(why);
+        Ok(())
+    }
+
+    /// Records what became of a sent notice: `sent` the moment the server took it (the only
+    /// window for a duplicate is just before), then the account `notified`; or `retry`/`failed`.
+    async fn mark_one(&self, w: WrittenNotice<'_>) -> Result<Outcome, EngineError> {
+        let WrittenNotice { p, notice, channel, rejected, result } = w;
+        let number = p.acct.account.account_number.as_str();
         match result {
             Ok(()) => {
                 crate::failpoint::hit("notify.sent_unmarked");
-                // Recorded the moment the server took it: the only window for a duplicate is here.
-                self.store().notice_mark(&mark("sent", None, None)).await?;
-                self.notified(number, &channel, &message_id, &recipients, &rejected).await
+                self.store().notice_mark(&self.mark(&p, NoticeState::Sent, None, None)).await?;
+                self.notified(number, &channel, &p.message_id, &p.recipients, &rejected).await
             }
             Err(e) => {
                 let (state, retry_at, outcome) = self.after_failure(notice.attempts, &e);
                 let error = e.to_string();
-                self.store().notice_mark(&mark(state, Some(&error), retry_at)).await?;
+                self.store().notice_mark(&self.mark(&p, state, Some(&error), retry_at)).await?;
                 Ok(outcome)
             }
         }
     }
 
+    /// The email of a prepared notice (sent over SMTP or written to the outbox folder).
+    fn email(&self, p: &Prepared<'_>, now: DateTime<Utc>) -> Email {
+        let (id, number) = (self.wave.id.as_str(), p.acct.account.account_number.as_str());
+        Email {
+            from: self.from.clone(),
+            to: p.to.clone(),
+            subject: p.rendered.subject.clone(),
+            text: p.rendered.text.clone(),
+            html: p.rendered.html.clone(),
+            message_id: p.message_id.clone(),
+            date: now.into(),
+            file_stem: format!("{id}-{number}-{}", p.sched.first_new_bill_date),
+        }
+    }
+
+    /// A change of a prepared notice's delivery state, stamped with the run's time.
+    fn mark<'m>(
+        &'m self,
+        p: &'m Prepared<'_>,
+        state: NoticeState,
+        error: Option<&'m str>,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> NoticeMark<'m> {
+        NoticeMark {
+            wave: &self.wave.id,
+            account: &p.acct.account.account_number,
+            kind: &p.kind,
+            state,
+            error,
+            retry_at,
+            at: self.ctx.now(),
+        }
+    }
+
     /// What a failed attempt makes of a notice that had `attempts` before it: a retry after the
     /// backoff (a transient failure with attempts left), or failed for good.
-    fn after_failure(&self, attempts: i64, e: &SendError) -> (&'static str, Option<DateTime<Utc>>, Outcome) {
+    fn after_failure(&self, attempts: i64, e: &SendError) -> (NoticeState, Option<DateTime<Utc>>, Outcome) {
         let attempts = u32::try_from(attempts + 1).unwrap_or(u32::MAX);
         let delivery = &self.engine.ws.config.delivery;
         if e.is_transient() && attempts < delivery.max_attempts {
             // Real clock: the retry is due after the backoff in real time.
             let wait = chrono::Duration::from_std(delivery.backoff(attempts)).unwrap_or_default();
-            ("retry", Some(Utc::now() + wait), Outcome::Retry)
+            (NoticeState::Retry, Some(Utc::now() + wait), Outcome::Retry)
         } else {
-            ("failed", None, Outcome::Failed)
+            (NoticeState::Failed, None, Outcome::Failed)
         }
     }
 
@@ -921,6 +1025,7 @@ impl<'a> Notifier<'a> {
     }
 
     /// [`Notifier::notice_data`] from the account's stored period verdicts (JSON), read beforehand.
+    // Long: the notice's fields gathered into one `NoticeData` (preview, usage note, change note), mostly a struct literal.
     fn notice_data_from(
         &self,
         acct: &LegacyAccount,
@@ -1216,22 +1321,21 @@ impl Engine {
         reason: &str,
         ctx: &Ctx,
     ) -> Result<String, EngineError> {
-        let allowed: &[&str] = if sent { &["sending"] } else { &["sending", "failed"] };
+        let allowed: &[NoticeState] =
+            if sent { &[NoticeState::Sending] } else { &[NoticeState::Sending, NoticeState::Failed] };
         let notices = self.store.notices(wave, None).await?;
-        let n = notices
-            .iter()
-            .rev()
-            .find(|n| n.account_number == account && allowed.contains(&n.state.as_str()))
-            .ok_or_else(|| {
+        let n = notices.iter().rev().find(|n| n.account_number == account && allowed.contains(&n.state)).ok_or_else(
+            || {
                 EngineError::Refused(format!(
                     "no notice of {account} in wave {wave} is {}; nothing to resolve",
                     if sent { "unknown" } else { "unknown or failed" }
                 ))
-            })?;
+            },
+        )?;
         let row =
             self.store.account(account).await?.ok_or_else(|| crate::store::StoreError::NoAccount(account.into()))?;
         let current = row.schedule().map(|s| notice_kind(s.first_new_bill_date));
-        let state = if sent { "sent" } else { "queued" };
+        let state = if sent { NoticeState::Sent } else { NoticeState::Queued };
         let m = NoticeMark { wave, account, kind: &n.kind, state, error: None, retry_at: None, at: ctx.now() };
         self.store.notice_mark(&m).await?;
         let why = if sent {
@@ -1276,5 +1380,68 @@ impl Engine {
             }
         }
         Ok(NoticeReport { wave: wave.to_string(), notices, not_schedulable })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Next, NoticeRow, NoticeState, next_step};
+    use chrono::{DateTime, Duration, Utc};
+
+    fn row(state: NoticeState, retry_at: Option<DateTime<Utc>>, lease_until: Option<DateTime<Utc>>) -> NoticeRow {
+        NoticeRow {
+            wave: "w".into(),
+            account_number: "A1".into(),
+            kind: "k".into(),
+            message_id: "<m@x>".into(),
+            channel: "email".into(),
+            recipients: "a@x.example".into(),
+            state,
+            attempts: 1,
+            last_error: None,
+            sent_at: None,
+            retry_at: retry_at.map(|t| t.to_rfc3339()),
+            owner: lease_until.map(|_| "another-host.example:1:n".into()),
+            lease_until: lease_until.map(crate::store::lease::stamp),
+        }
+    }
+
+    #[test]
+    fn what_a_claim_leads_to() {
+        use NoticeState::*;
+        let now: DateTime<Utc> = "2017-06-01T12:00:00Z".parse().unwrap();
+        let (later, earlier) = (Some(now + Duration::minutes(5)), Some(now - Duration::minutes(5)));
+        // (state, retry_at, lease_until, resend_safe) → next
+        let table = [
+            (Queued, None, None, false, Next::Take),
+            (Queued, None, None, true, Next::Take),
+            (Sent, None, None, false, Next::AlreadySent),
+            (Failed, None, None, true, Next::Failed),
+            (Retry, later, None, false, Next::RetryLater),
+            (Retry, earlier, None, false, Next::Take),
+            (Retry, None, None, false, Next::Take),
+            // Left `sending` by a crash: over SMTP a person decides; a file is written again.
+            (Sending, None, None, false, Next::Skip),
+            (Sending, None, None, true, Next::Take),
+            (Sending, None, earlier, true, Next::Take),
+            // A live worker holds it: never this process's.
+            (Sending, None, later, true, Next::Skip),
+            (Superseded, None, None, true, Next::Take),
+        ];
+        for (state, retry_at, lease, safe, want) in table {
+            let n = row(state, retry_at, lease);
+            assert_eq!(next_step(&n, safe, now), want, "{state} retry_at {retry_at:?} lease {lease:?} safe {safe}");
+        }
+    }
+
+    #[test]
+    fn notice_states_round_trip_as_their_stored_text() {
+        for s in NoticeState::ALL {
+            assert_eq!(s.as_str().parse::<NoticeState>(), Ok(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::Value::String(s.as_str().into()));
+        }
+        for bad in ["", "Sent", "unknown", "snet"] {
+            assert!(bad.parse::<NoticeState>().is_err(), "{bad}");
+        }
     }
 }

@@ -302,6 +302,7 @@ impl Engine {
         self.fan_out(PageStage::Rate, id, ctx).await
     }
 
+    // Long: the rate stage's one page closure (load, rate, record with the transition).
     async fn rate_pages(&self, id: &str, ctx: &Ctx) -> Result<StageReport, EngineError> {
         let wave = self.runnable_wave(id)?;
         let known = Some((Due::Known, ctx.as_of));

@@ -10,6 +10,7 @@ use super::{Batcher, ExtractError, RawRow, Sink, Table};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
+// Long: one streaming pass over a CSV file (header, quotes, field counts, batches to the sink).
 pub(super) async fn scan<S: Sink>(dir: &Path, table: Table, sink: &mut S) -> Result<(), ExtractError> {
     let path = dir.join(format!("{}.csv", table.name()));
     let shown = path.display().to_string();

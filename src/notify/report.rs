@@ -2,22 +2,27 @@
 
 use crate::engine::NoticeReport;
 use crate::output::{Format, OutputError, esc, json};
+use crate::store::{NoticeRow, NoticeState};
 use std::fmt::Write;
 
 /// `unknown` is how a notice left in `sending` by a crash is shown: nobody knows if it went out.
 /// One a live worker is sending now stays `sending`.
-fn shown_state(n: &crate::store::NoticeRow) -> &str {
-    if n.state == "sending" && !n.in_flight_live(chrono::Utc::now()) { "unknown" } else { &n.state }
+fn shown_state(n: &NoticeRow, now: chrono::DateTime<chrono::Utc>) -> &'static str {
+    if n.delivery_unknown(now) { "unknown" } else { n.state.as_str() }
 }
 
+// Long: one arm per output format (JSON, CSV, text/Markdown/HTML) over the same counts.
 pub fn render(r: &NoticeReport, format: Format) -> Result<String, OutputError> {
-    let count = |pred: &dyn Fn(&crate::store::NoticeRow) -> bool| r.notices.iter().filter(|n| pred(n)).count();
-    let sent = count(&|n| n.state == "sent" && n.channel == "email");
-    let printed = count(&|n| n.state == "sent" && n.channel == "print");
-    let failed = count(&|n| n.state == "failed");
-    let unknown = count(&|n| shown_state(n) == "unknown");
-    let sending = count(&|n| shown_state(n) == "sending");
-    let waiting = count(&|n| n.state == "queued" || n.state == "retry");
+    // Real clock: whether a worker's claim is live is a matter of wall-clock leases.
+    let now = chrono::Utc::now();
+    let shown_state = |n: &NoticeRow| shown_state(n, now);
+    let count = |pred: &dyn Fn(&NoticeRow) -> bool| r.notices.iter().filter(|n| pred(n)).count();
+    let sent = count(&|n| n.state == NoticeState::Sent && n.channel == "email");
+    let printed = count(&|n| n.state == NoticeState::Sent && n.channel == "print");
+    let failed = count(&|n| n.state == NoticeState::Failed);
+    let unknown = count(&|n| n.delivery_unknown(now));
+    let sending = count(&|n| n.in_flight_live(now));
+    let waiting = count(&|n| matches!(n.state, NoticeState::Queued | NoticeState::Retry));
     match format {
         Format::Json => {
             #[derive(serde::Serialize)]
@@ -92,8 +97,8 @@ pub fn render(r: &NoticeReport, format: Format) -> Result<String, OutputError> {
             if sending > 0 {
                 writeln!(o, "  {sending} being sent by a live worker now (not unknown: nothing to resolve)")?;
             }
-            for n in r.notices.iter().filter(|n| n.state != "sent") {
-                if shown_state(n) == "sending" {
+            for n in r.notices.iter().filter(|n| n.state != NoticeState::Sent) {
+                if n.in_flight_live(now) {
                     writeln!(
                         o,
                         "  {:<10} being sent by {} (lease until {})",
@@ -113,7 +118,7 @@ pub fn render(r: &NoticeReport, format: Format) -> Result<String, OutputError> {
                     n.last_error.as_deref().unwrap_or("")
                 )?;
             }
-            for n in r.notices.iter().filter(|n| n.state == "sent" && n.channel == "print") {
+            for n in r.notices.iter().filter(|n| n.state == NoticeState::Sent && n.channel == "print") {
                 writeln!(o, "  {:<10} printed  (no valid billing email: mail the letter)", n.account_number)?;
             }
             for (a, why) in &r.not_schedulable {

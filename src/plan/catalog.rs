@@ -334,6 +334,7 @@ fn discount(
     Some(Discount { id: id?, name: name?, kind: kind?, applies_to })
 }
 
+// Long: a flat list of one charge's fields, each read with its position (every problem at once).
 fn charge(
     r: &mut Reader,
     node: &Node,

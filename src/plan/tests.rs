@@ -58,6 +58,7 @@ const GOOD: &str =
     "id: w1\nname: W1\nselect: { segment: [colocation], site: [DC1] }\nstart: 2017-06-05\nduration_days: 60\n";
 
 #[test]
+// Long: a table of wave-file problems, a row each.
 fn wave_problems_name_file_line_and_column() {
     // (wave file text, the problem it must report)
     let table: &[(&str, &str)] = &[
@@ -246,6 +247,7 @@ fn catalog_in(header: &str, charges: &str, discounts: &str) -> String {
 const ONE_CHARGE: &str = "      - { id: c, name: C, type: recurring, model: flat_fee, legacy_codes: [X] }\n";
 
 #[test]
+// Long: a table of catalog problems, a row each.
 fn new_catalog_fields_are_checked_with_their_positions() {
     // (header, charges, discounts, the problem it must report)
     let table: &[(&str, &str, &str, &str)] = &[
@@ -464,6 +466,7 @@ mod schedule_rule {
 }
 
 #[test]
+// Long: one wave file and the assertions on each field it sets.
 fn tolerances_and_gate_limits_are_read_from_the_wave() {
     let text = format!(
         "{GOOD}tolerance: \"0.05\"\ntolerance_pct: \"0.5\"\naccount_tolerance: \"1.00\"\naccept: [proration_convention]\n\

@@ -76,6 +76,7 @@ fn overlap(a: &Selector, b: &Selector) -> Option<String> {
     Some(format!("segment {} at {sites}", segs.join(", ")))
 }
 
+// Long: a flat list of one wave file's fields, each read with its position (every problem at once).
 fn parse_one(r: &mut Reader, text: &str) -> Option<Located> {
     let root = r.parse(text)?;
     let map = r.mapping(&root, "a wave file")?;

@@ -7,6 +7,7 @@
 
 use super::Portal;
 use super::security::{Session, cookie, password_matches};
+use crate::store::NoticeState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -137,8 +138,8 @@ async fn wave_line(p: &Portal, w: &crate::plan::Wave) -> Result<WaveLine, crate:
     let mut notices: std::collections::BTreeMap<String, i64> = Default::default();
     for (state, _channel, n) in store.notice_counts(&w.id).await? {
         // A notice in `sending` that no process holds is what `notify` reports as unknown.
-        let shown = if state == "sending" { "unknown".to_string() } else { state };
-        *notices.entry(shown).or_default() += n;
+        let shown = if state == NoticeState::Sending { "unknown" } else { state.as_str() };
+        *notices.entry(shown.to_string()).or_default() += n;
     }
     let run = store.latest_run(&w.id).await?;
     let due = store
@@ -279,7 +280,7 @@ async fn account_page(p: &Portal, account: &str) -> Result<Option<minijinja::Val
         Some(w) => store.notices(w, None).await?.into_iter().filter(|n| n.account_number == account).collect(),
         None => Vec::new(),
     };
-    let unknown = notices.iter().any(|n| n.state == "sending" || n.state == "failed");
+    let unknown = notices.iter().any(|n| matches!(n.state, NoticeState::Sending | NoticeState::Failed));
     let waived = !store.waivers(&[account.to_string()]).await?.is_empty();
     let submissions = store.portal_submissions(Some(account)).await?;
     let questions = store.portal_questions(Some(account)).await?;

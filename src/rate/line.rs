@@ -137,6 +137,7 @@ pub enum Calculation {
 }
 
 impl fmt::Display for Calculation {
+    // Long: one arm per kind of calculation shown.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Calculation::Recurring { factor: x, quantity, unit_price, .. } => {

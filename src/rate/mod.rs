@@ -198,6 +198,7 @@ pub fn rate_with(
 
 /// Rates one account for one period under `terms`: recurring in advance, usage in arrears
 /// ([`usage_period`]), the first new bill's usage as the handover says.
+// Long: one account's period rated in its order (recurring, one-time, usage, discounts, rounding once), read in one place.
 pub fn rate_on(acct: &LegacyAccount, catalog: &Catalog, period: Period, terms: Terms) -> Result<Rated, RateError> {
     let convention = terms.convention;
     let a = &acct.account;
@@ -425,6 +426,7 @@ fn add_periods(p: Period, n: u32) -> Period {
 /// - `full_period`: the charge's periods start on the service's start date and run whole
 ///   (`period.months()` calendar months); the bill whose period holds a charge period's start
 ///   carries it in full, even when the service ends inside it.
+// Long: the pieces of a charge under each proration convention, one iterator; the conventions share their arithmetic.
 pub fn recurring_pieces(
     bp: &BillPeriod,
     cycle_day: u32,

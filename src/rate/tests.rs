@@ -149,6 +149,7 @@ const fn case(what: &'static str, period: &'static str, input: In, amount: Optio
     }
 }
 
+// Long: one table of rating cases, a row each; the rows are the test.
 fn cases() -> Vec<Case> {
     use In::*;
     vec![

@@ -150,6 +150,7 @@ impl<'a> Extraction<'a> {
     /// duplicate keeps the first row), multi-row inserts of the records, of the migration records
     /// of accounts seen for the first time and of their journal rows, and one query for the state
     /// of the accounts already known. Returns the rows to quarantine, and why.
+    // Long: a page of accounts in a few multi-row statements, in the order the doc above lists.
     async fn put_accounts(&mut self, accounts: Vec<PendingAccount>) -> Result<Vec<(RawRow, String)>, StoreError> {
         let mut problems = Vec::new();
         let keys: Vec<&str> = accounts.iter().map(|a| a.number.as_str()).collect();
@@ -423,6 +424,7 @@ impl Sink for Extraction<'_> {
 
 impl Extraction<'_> {
     /// A batch of parsed rows: kept, or quarantined with the reason (one parser, every source).
+    // Long: one batch of parsed rows sorted into kept and quarantined, per table, before one write.
     async fn take(&mut self, rows: Vec<(RawRow, Result<Record, String>)>) -> Result<(), StoreError> {
         let mut pending = Vec::new();
         let mut accounts = Vec::new();

@@ -6,7 +6,7 @@ use super::{Store, StoreError};
 use crate::plan::schedule::Schedule;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
 /// An account's cut-over: its set (wave, cut-over date), the snapshot its load rows are built
 /// from, whether the set's files were written with it, and what the target said.
@@ -50,28 +50,82 @@ pub struct LoadCounts {
     pub unconfirmed: i64,
 }
 
-fn date(s: String) -> Result<NaiveDate, sqlx::Error> {
-    s.parse().map_err(|e: chrono::ParseError| sqlx::Error::Decode(e.to_string().into()))
+/// A stored date, or [`StoreError::Corrupt`] naming what it belongs to.
+fn date(s: &str, what: &str, account: &str) -> Result<NaiveDate, StoreError> {
+    s.parse().map_err(|e| StoreError::Corrupt(format!("{what} of {account}: `{s}`: {e}")))
 }
 
 const CUTOVER_COLS: &str = "c.account_number, c.wave, c.cutover_date, c.first_new_bill_date, c.legacy_billing, \
                             c.published, c.snapshot, c.load_status, c.target_id, c.load_error, a.state";
 
-fn cutover_row(r: &sqlx::any::AnyRow) -> Result<CutoverRow, sqlx::Error> {
-    let state: String = r.try_get(10)?;
-    Ok(CutoverRow {
-        account_number: r.try_get(0)?,
-        wave: r.try_get(1)?,
-        cutover_date: date(r.try_get(2)?)?,
-        first_new_bill_date: date(r.try_get(3)?)?,
-        legacy_billing: r.try_get(4)?,
-        published: r.try_get::<i64, _>(5)? != 0,
-        snapshot: r.try_get(6)?,
-        load_status: r.try_get(7)?,
-        target_id: r.try_get(8)?,
-        load_error: r.try_get(9)?,
-        state: state.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))?,
-    })
+/// A `cutover` row joined with its account's state, as stored (read by column name).
+#[derive(sqlx::FromRow)]
+struct StoredCutover {
+    account_number: String,
+    wave: String,
+    cutover_date: String,
+    first_new_bill_date: String,
+    legacy_billing: String,
+    published: i64,
+    snapshot: String,
+    load_status: Option<String>,
+    target_id: Option<String>,
+    load_error: Option<String>,
+    state: String,
+}
+
+impl TryFrom<StoredCutover> for CutoverRow {
+    type Error = StoreError;
+
+    fn try_from(r: StoredCutover) -> Result<Self, StoreError> {
+        let n = r.account_number.as_str();
+        Ok(CutoverRow {
+            cutover_date: date(&r.cutover_date, "cut-over date", n)?,
+            first_new_bill_date: date(&r.first_new_bill_date, "first new bill date", n)?,
+            published: r.published != 0,
+            state: r.state.parse().map_err(|e: String| StoreError::Corrupt(format!("state of {n}: {e}")))?,
+            wave: r.wave,
+            legacy_billing: r.legacy_billing,
+            snapshot: r.snapshot,
+            load_status: r.load_status,
+            target_id: r.target_id,
+            load_error: r.load_error,
+            account_number: r.account_number,
+        })
+    }
+}
+
+/// A `reversal` row as stored (read by column name).
+#[derive(sqlx::FromRow)]
+struct StoredReversal {
+    account_number: String,
+    wave: String,
+    cutover_date: String,
+    first_new_bill_date: String,
+    target_id: Option<String>,
+    action: String,
+    resume_legacy_from: String,
+    reason: String,
+    at: String,
+}
+
+impl TryFrom<StoredReversal> for ReversalRow {
+    type Error = StoreError;
+
+    fn try_from(r: StoredReversal) -> Result<Self, StoreError> {
+        let n = r.account_number.as_str();
+        Ok(ReversalRow {
+            cutover_date: date(&r.cutover_date, "reversal's cut-over date", n)?,
+            first_new_bill_date: date(&r.first_new_bill_date, "reversal's first new bill date", n)?,
+            resume_legacy_from: date(&r.resume_legacy_from, "reversal's legacy resumption", n)?,
+            wave: r.wave,
+            target_id: r.target_id,
+            action: r.action,
+            reason: r.reason,
+            at: r.at,
+            account_number: r.account_number,
+        })
+    }
 }
 
 impl Store {
@@ -131,29 +185,36 @@ impl Store {
 
     /// Sets whose files are out of date (every wave, or one), in order.
     pub async fn dirty_sets(&self, wave: Option<&str>) -> Result<Vec<(String, NaiveDate)>, StoreError> {
-        let rows = sqlx::query(
+        #[derive(sqlx::FromRow)]
+        struct Set {
+            wave: String,
+            cutover_date: String,
+        }
+        let rows: Vec<Set> = sqlx::query_as(
             "SELECT wave, cutover_date FROM load_set WHERE dirty > 0 AND ($1 = '' OR wave = $1) ORDER BY wave, cutover_date",
         )
         .bind(wave.unwrap_or(""))
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0)?, date(r.try_get(1)?)?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        rows.into_iter()
+            .map(|r| {
+                let d = date(&r.cutover_date, "load set's cut-over date", &r.wave)?;
+                Ok((r.wave, d))
+            })
+            .collect()
     }
 
     /// How many changes a set's files are behind (0: up to date). `dirty` counts the changes, so
     /// a rebuild that read the set before another worker's change cannot mark it clean.
     pub async fn set_dirty(&self, wave: &str, cutover_date: NaiveDate) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT dirty FROM load_set WHERE wave = $1 AND cutover_date = $2")
+        let dirty: Option<i64> = sqlx::query_scalar("SELECT dirty FROM load_set WHERE wave = $1 AND cutover_date = $2")
             .bind(wave)
             .bind(cutover_date.to_string())
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-        row.map(|r| r.try_get(0)).transpose().map(Option::unwrap_or_default).map_err(|e| self.err(e))
+        Ok(dirty.unwrap_or_default())
     }
 
     /// Marks a set's files as written (after its manifest is in place), when no change came after
@@ -181,13 +242,14 @@ impl Store {
 
     /// When a set's files were last written completely, if ever.
     pub async fn set_written_at(&self, wave: &str, cutover_date: NaiveDate) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT written_at FROM load_set WHERE wave = $1 AND cutover_date = $2")
-            .bind(wave)
-            .bind(cutover_date.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        Ok(row.and_then(|r| r.try_get::<Option<String>, _>(0).ok().flatten()))
+        let at: Option<Option<String>> =
+            sqlx::query_scalar("SELECT written_at FROM load_set WHERE wave = $1 AND cutover_date = $2")
+                .bind(wave)
+                .bind(cutover_date.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+        Ok(at.flatten())
     }
 
     /// Cut-over accounts whose set's files were never written with them (a crash in between).
@@ -196,8 +258,9 @@ impl Store {
             "SELECT {CUTOVER_COLS} FROM cutover c JOIN account a ON a.account_number = c.account_number \
              WHERE c.wave = $1 AND c.published = 0 AND a.state = 'cut_over' ORDER BY c.account_number"
         );
-        let rows = sqlx::query(&sql).bind(wave).fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
-        rows.iter().map(cutover_row).collect::<Result<_, _>>().map_err(|e| self.err(e))
+        let rows: Vec<StoredCutover> =
+            sqlx::query_as(&sql).bind(wave).fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
+        rows.into_iter().map(CutoverRow::try_from).collect()
     }
 
     /// A page of a set's members: accounts cut over (or loaded) in this wave on this date, after
@@ -214,7 +277,7 @@ impl Store {
              WHERE c.wave = $1 AND c.cutover_date = $2 AND a.state IN ('cut_over', 'loaded') \
              AND c.account_number > $3 ORDER BY c.account_number LIMIT $4"
         );
-        let rows = sqlx::query(&sql)
+        let rows: Vec<StoredCutover> = sqlx::query_as(&sql)
             .bind(wave)
             .bind(cutover_date.to_string())
             .bind(after)
@@ -222,7 +285,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-        rows.iter().map(cutover_row).collect::<Result<_, _>>().map_err(|e| self.err(e))
+        rows.into_iter().map(CutoverRow::try_from).collect()
     }
 
     /// Marks every member of a set published (its data files, incl. the suppression file, are
@@ -246,8 +309,9 @@ impl Store {
             "SELECT {CUTOVER_COLS} FROM cutover c JOIN account a ON a.account_number = c.account_number \
              WHERE c.account_number = $1"
         );
-        let row = sqlx::query(&sql).bind(account).fetch_optional(&self.pool).await.map_err(|e| self.err(e))?;
-        row.as_ref().map(cutover_row).transpose().map_err(|e| self.err(e))
+        let row: Option<StoredCutover> =
+            sqlx::query_as(&sql).bind(account).fetch_optional(&self.pool).await.map_err(|e| self.err(e))?;
+        row.map(CutoverRow::try_from).transpose()
     }
 
     /// Drops a cut-over whose files were never written (the account is held instead), and marks
@@ -308,7 +372,7 @@ impl Store {
 
     /// The reversal records of a set, oldest first.
     pub async fn reversals(&self, wave: &str, cutover_date: NaiveDate) -> Result<Vec<ReversalRow>, StoreError> {
-        let rows = sqlx::query(
+        let rows: Vec<StoredReversal> = sqlx::query_as(
             "SELECT account_number, wave, cutover_date, first_new_bill_date, target_id, action, resume_legacy_from, \
              reason, at FROM reversal WHERE wave = $1 AND cutover_date = $2 ORDER BY id",
         )
@@ -317,39 +381,29 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| {
-                Ok(ReversalRow {
-                    account_number: r.try_get(0)?,
-                    wave: r.try_get(1)?,
-                    cutover_date: date(r.try_get(2)?)?,
-                    first_new_bill_date: date(r.try_get(3)?)?,
-                    target_id: r.try_get(4)?,
-                    action: r.try_get(5)?,
-                    resume_legacy_from: date(r.try_get(6)?)?,
-                    reason: r.try_get(7)?,
-                    at: r.try_get(8)?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        rows.into_iter().map(ReversalRow::try_from).collect()
     }
 
     /// Loaded / failed / unconfirmed cut-overs of a wave.
     pub async fn load_counts(&self, wave: &str) -> Result<LoadCounts, StoreError> {
-        let row = sqlx::query(
+        #[derive(sqlx::FromRow)]
+        struct Counts {
+            loaded: i64,
+            failed: i64,
+            unconfirmed: i64,
+        }
+        let c: Counts = sqlx::query_as(
             "SELECT \
-               COALESCE(SUM(CASE WHEN a.state = 'loaded' THEN 1 ELSE 0 END), 0), \
-               COALESCE(SUM(CASE WHEN c.load_status = 'failed' AND a.state = 'held' THEN 1 ELSE 0 END), 0), \
-               COALESCE(SUM(CASE WHEN a.state = 'cut_over' THEN 1 ELSE 0 END), 0) \
+               COALESCE(SUM(CASE WHEN a.state = 'loaded' THEN 1 ELSE 0 END), 0) AS loaded, \
+               COALESCE(SUM(CASE WHEN c.load_status = 'failed' AND a.state = 'held' THEN 1 ELSE 0 END), 0) AS failed, \
+               COALESCE(SUM(CASE WHEN a.state = 'cut_over' THEN 1 ELSE 0 END), 0) AS unconfirmed \
              FROM cutover c JOIN account a ON a.account_number = c.account_number WHERE c.wave = $1",
         )
         .bind(wave)
         .fetch_one(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        let n = |i: usize| -> Result<i64, StoreError> { row.try_get::<i64, _>(i).map_err(|e| self.err(e)) };
-        Ok(LoadCounts { loaded: n(0)?, failed: n(1)?, unconfirmed: n(2)? })
+        Ok(LoadCounts { loaded: c.loaded, failed: c.failed, unconfirmed: c.unconfirmed })
     }
 
     /// Puts an account in another wave for good (a readmission): a later extraction keeps it there.

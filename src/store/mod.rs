@@ -17,7 +17,7 @@ pub mod runs;
 pub use extraction::{Extraction, ExtractionCounts};
 pub use lease::LeaseHolder;
 pub use load::{CutoverRow, LoadCounts, ReversalRow};
-pub use notices::{NewNotice, NoticeMark, NoticeRow, Recipients};
+pub use notices::{NewNotice, NoticeMark, NoticeRow, NoticeState, Recipients};
 pub use portal::{LinkRow, PortalQuestion, PortalSubmission};
 pub use runs::{NewRun, RunRow, WaveEvent};
 

@@ -8,7 +8,7 @@
 use super::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
 /// A notice to record before sending it.
 pub struct NewNotice<'a> {
@@ -22,6 +22,65 @@ pub struct NewNotice<'a> {
     pub at: DateTime<Utc>,
 }
 
+/// Where a notice is in its delivery (the `notice.state` column; SQL keeps the text).
+///
+/// `queued → sending → sent | failed`, or `sending → retry → sending` after a transient failure;
+/// `superseded` when the account moved to other dates before it went out. `unknown` is not a
+/// state: it is how a notice left `sending` by a crash is shown ([`NoticeRow::delivery_unknown`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeState {
+    /// Recorded, not yet taken for sending.
+    Queued,
+    /// Taken by one process, which is sending it (or died doing so).
+    Sending,
+    /// The server (or the outbox folder, or the printer's folder) took it.
+    Sent,
+    /// A transient failure; due again at `retry_at`.
+    Retry,
+    /// Refused for good, or out of attempts.
+    Failed,
+    /// Never sent: the account moved to a later cycle, whose notice is another one.
+    Superseded,
+}
+
+impl NoticeState {
+    pub const ALL: [NoticeState; 6] = [
+        NoticeState::Queued,
+        NoticeState::Sending,
+        NoticeState::Sent,
+        NoticeState::Retry,
+        NoticeState::Failed,
+        NoticeState::Superseded,
+    ];
+
+    /// The text stored in `notice.state` (and shown in reports).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeState::Queued => "queued",
+            NoticeState::Sending => "sending",
+            NoticeState::Sent => "sent",
+            NoticeState::Retry => "retry",
+            NoticeState::Failed => "failed",
+            NoticeState::Superseded => "superseded",
+        }
+    }
+}
+
+impl std::fmt::Display for NoticeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for NoticeState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        NoticeState::ALL.into_iter().find(|n| n.as_str() == s).ok_or_else(|| format!("unknown notice state `{s}`"))
+    }
+}
+
 /// The stored state of one notice (outbox pattern: the row exists before sending).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NoticeRow {
@@ -31,7 +90,7 @@ pub struct NoticeRow {
     pub message_id: String,
     pub channel: String,
     pub recipients: String,
-    pub state: String,
+    pub state: NoticeState,
     pub attempts: i64,
     pub last_error: Option<String>,
     pub sent_at: Option<String>,
@@ -46,8 +105,110 @@ impl NoticeRow {
     /// A notice another worker is sending right now (its claim is live), as opposed to one left
     /// `sending` by a crash (delivery unknown).
     pub fn in_flight_live(&self, now: DateTime<Utc>) -> bool {
-        self.state == "sending" && super::lease::owner_alive(self.owner.as_deref(), self.lease_until.as_deref(), now)
+        self.state == NoticeState::Sending
+            && super::lease::owner_alive(self.owner.as_deref(), self.lease_until.as_deref(), now)
     }
+
+    /// A notice left `sending` that no live worker holds: nobody knows whether it went out.
+    pub fn delivery_unknown(&self, now: DateTime<Utc>) -> bool {
+        self.state == NoticeState::Sending && !self.in_flight_live(now)
+    }
+
+    /// A `retry` whose (real-clock) due time has not come yet.
+    pub fn retry_waiting(&self, now: DateTime<Utc>) -> bool {
+        self.state == NoticeState::Retry
+            && self.retry_at.as_deref().and_then(|t| t.parse::<DateTime<Utc>>().ok()).is_some_and(|t| t > now)
+    }
+}
+
+/// A `notice` row as stored, read by column name; [`NoticeRow`] once its state is checked.
+#[derive(sqlx::FromRow)]
+struct StoredNotice {
+    wave: String,
+    account_number: String,
+    kind: String,
+    message_id: String,
+    channel: String,
+    recipients: String,
+    state: String,
+    attempts: i64,
+    last_error: Option<String>,
+    sent_at: Option<String>,
+    retry_at: Option<String>,
+    owner: Option<String>,
+    lease_until: Option<String>,
+}
+
+impl TryFrom<StoredNotice> for NoticeRow {
+    type Error = StoreError;
+
+    fn try_from(n: StoredNotice) -> Result<Self, StoreError> {
+        let state = notice_state(&n.state, &n.account_number)?;
+        Ok(NoticeRow {
+            wave: n.wave,
+            account_number: n.account_number,
+            kind: n.kind,
+            message_id: n.message_id,
+            channel: n.channel,
+            recipients: n.recipients,
+            state,
+            attempts: n.attempts,
+            last_error: n.last_error,
+            sent_at: n.sent_at,
+            retry_at: n.retry_at,
+            owner: n.owner,
+            lease_until: n.lease_until,
+        })
+    }
+}
+
+/// A stored state, or [`StoreError::Corrupt`]: a state this build does not know never becomes
+/// another one.
+fn notice_state(s: &str, account: &str) -> Result<NoticeState, StoreError> {
+    s.parse().map_err(|why| StoreError::Corrupt(format!("notice of {account}: {why}")))
+}
+
+/// A `recipient` row as stored (emails `;`-separated).
+#[derive(sqlx::FromRow)]
+struct StoredRecipients {
+    account_number: String,
+    emails: String,
+    name: Option<String>,
+    submitted_at: String,
+}
+
+impl From<StoredRecipients> for Recipients {
+    fn from(r: StoredRecipients) -> Self {
+        Recipients {
+            account_number: r.account_number,
+            emails: r.emails.split(';').filter(|e| !e.is_empty()).map(str::to_string).collect(),
+            name: r.name,
+            submitted_at: r.submitted_at,
+        }
+    }
+}
+
+/// A printed letter that went out ([`Store::printed_notices`]).
+#[derive(sqlx::FromRow)]
+struct StoredPrinted {
+    account_number: String,
+    kind: String,
+    sent_at: Option<String>,
+}
+
+/// One group of [`Store::notice_counts`].
+#[derive(sqlx::FromRow)]
+struct StoredCount {
+    state: String,
+    channel: String,
+    n: i64,
+}
+
+/// One notice date of [`Store::notice_demand`].
+#[derive(sqlx::FromRow)]
+struct StoredDemand {
+    notice_date: String,
+    n: i64,
 }
 
 /// An account's billing email addresses from the submission form (latest submission wins).
@@ -64,31 +225,25 @@ pub struct NoticeMark<'a> {
     pub wave: &'a str,
     pub account: &'a str,
     pub kind: &'a str,
-    pub state: &'a str,
+    pub state: NoticeState,
     pub error: Option<&'a str>,
     pub retry_at: Option<DateTime<Utc>>,
     pub at: DateTime<Utc>,
 }
 
-const NOTICE_BY_KEY: &str = "SELECT wave, account_number, kind, message_id, channel, recipients, state, attempts, \
-     last_error, sent_at, retry_at, owner, lease_until FROM notice WHERE wave = $1 AND account_number = $2 AND kind = $3";
+const NOTICE_COLS: &str = "wave, account_number, kind, message_id, channel, recipients, state, attempts, \
+     last_error, sent_at, retry_at, owner, lease_until";
 
-fn notice_row(r: &sqlx::any::AnyRow) -> Result<NoticeRow, sqlx::Error> {
-    Ok(NoticeRow {
-        wave: r.try_get(0)?,
-        account_number: r.try_get(1)?,
-        kind: r.try_get(2)?,
-        message_id: r.try_get(3)?,
-        channel: r.try_get(4)?,
-        recipients: r.try_get(5)?,
-        state: r.try_get(6)?,
-        attempts: r.try_get(7)?,
-        last_error: r.try_get(8)?,
-        sent_at: r.try_get(9)?,
-        retry_at: r.try_get(10)?,
-        owner: r.try_get(11)?,
-        lease_until: r.try_get(12)?,
-    })
+/// The query of one notice by its key (wave, account, kind).
+fn notice_by_key<'q>(
+    wave: &'q str,
+    account: &'q str,
+    kind: &'q str,
+) -> sqlx::query::QueryAs<'q, Any, StoredNotice, sqlx::any::AnyArguments<'q>> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("SELECT {NOTICE_COLS} FROM notice WHERE wave = $1 AND account_number = $2 AND kind = $3")
+    });
+    sqlx::query_as(SQL.as_str()).bind(wave).bind(account).bind(kind)
 }
 
 impl Store {
@@ -139,29 +294,13 @@ impl Store {
         .execute(&mut **tx)
         .await
         .map_err(|e| self.err(e))?;
-        let row = sqlx::query(NOTICE_BY_KEY)
-            .bind(n.wave)
-            .bind(n.account)
-            .bind(n.kind)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(|e| self.err(e))?;
-        row.as_ref()
-            .map(notice_row)
-            .transpose()
-            .map_err(|e| self.err(e))?
-            .ok_or_else(|| StoreError::NoAccount(n.account.to_string()))
+        let row = notice_by_key(n.wave, n.account, n.kind).fetch_optional(&mut **tx).await.map_err(|e| self.err(e))?;
+        row.map(NoticeRow::try_from).transpose()?.ok_or_else(|| StoreError::NoAccount(n.account.to_string()))
     }
 
     pub async fn notice(&self, wave: &str, account: &str, kind: &str) -> Result<Option<NoticeRow>, StoreError> {
-        let row = sqlx::query(NOTICE_BY_KEY)
-            .bind(wave)
-            .bind(account)
-            .bind(kind)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        row.as_ref().map(notice_row).transpose().map_err(|e| self.err(e))
+        let row = notice_by_key(wave, account, kind).fetch_optional(&self.pool).await.map_err(|e| self.err(e))?;
+        row.map(NoticeRow::try_from).transpose()
     }
 
     /// Moves a notice to `sending` (counting the attempt), `sent`, `retry` (with `retry_at`) or
@@ -178,13 +317,13 @@ impl Store {
         tx: &mut Transaction<'static, Any>,
         m: &NoticeMark<'_>,
     ) -> Result<(), StoreError> {
-        let sent_at = (m.state == "sent").then(|| m.at.to_rfc3339());
-        let bump: i64 = (m.state == "sending").into();
+        let sent_at = (m.state == NoticeState::Sent).then(|| m.at.to_rfc3339());
+        let bump: i64 = (m.state == NoticeState::Sending).into();
         sqlx::query(
             "UPDATE notice SET state = $1, last_error = COALESCE($2, last_error), sent_at = COALESCE($3, sent_at), \
              attempts = attempts + $4, retry_at = $5 WHERE wave = $6 AND account_number = $7 AND kind = $8",
         )
-        .bind(m.state)
+        .bind(m.state.as_str())
         .bind(m.error)
         .bind(sent_at)
         .bind(bump)
@@ -349,24 +488,24 @@ impl Store {
     }
 
     /// A wave's notices, all or in one state, in account order.
-    pub async fn notices(&self, wave: &str, state: Option<&str>) -> Result<Vec<NoticeRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT wave, account_number, kind, message_id, channel, recipients, state, attempts, last_error, sent_at, \
-             retry_at, owner, lease_until FROM notice WHERE wave = $1 AND ($2 = '' OR state = $2) ORDER BY account_number, kind",
-        )
-        .bind(wave)
-        .bind(state.unwrap_or(""))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        rows.iter().map(notice_row).collect::<Result<_, _>>().map_err(|e| self.err(e))
+    pub async fn notices(&self, wave: &str, state: Option<NoticeState>) -> Result<Vec<NoticeRow>, StoreError> {
+        let sql = format!(
+            "SELECT {NOTICE_COLS} FROM notice WHERE wave = $1 AND ($2 = '' OR state = $2) ORDER BY account_number, kind"
+        );
+        let rows: Vec<StoredNotice> = sqlx::query_as(&sql)
+            .bind(wave)
+            .bind(state.map_or("", NoticeState::as_str))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        rows.into_iter().map(NoticeRow::try_from).collect()
     }
 
     /// A wave's printed letters that went out: (account, kind, sent_at), in account order. Read
     /// by every notify run to keep the day files of letters whole, so it reads only these rows
     /// (index `notice_printed`, migration 0014), not every sent notice of the wave.
     pub async fn printed_notices(&self, wave: &str) -> Result<Vec<(String, String, Option<String>)>, StoreError> {
-        let rows = sqlx::query(
+        let rows: Vec<StoredPrinted> = sqlx::query_as(
             "SELECT account_number, kind, sent_at FROM notice WHERE wave = $1 AND channel = 'print' AND state = 'sent' \
              ORDER BY account_number, kind",
         )
@@ -374,41 +513,38 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        Ok(rows.into_iter().map(|r| (r.account_number, r.kind, r.sent_at)).collect())
     }
 
     /// How many of a wave's notices were sent in `[from, to)`: the sending limits count these.
     pub async fn sent_between(&self, wave: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<i64, StoreError> {
-        sqlx::query("SELECT COUNT(*) FROM notice WHERE wave = $1 AND state = 'sent' AND sent_at >= $2 AND sent_at < $3")
-            .bind(wave)
-            .bind(from.to_rfc3339())
-            .bind(to.to_rfc3339())
-            .fetch_one(&self.pool)
-            .await
-            .and_then(|r| r.try_get(0))
-            .map_err(|e| self.err(e))
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM notice WHERE wave = $1 AND state = 'sent' AND sent_at >= $2 AND sent_at < $3",
+        )
+        .bind(wave)
+        .bind(from.to_rfc3339())
+        .bind(to.to_rfc3339())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.err(e))
     }
 
     /// Notices still to send for a wave, per notice date: (date, accounts).
     pub async fn notice_demand(&self, wave: &str) -> Result<Vec<(chrono::NaiveDate, i64)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT notice_date, COUNT(*) FROM account WHERE wave = $1 AND state = 'reconciled' \
+        let rows: Vec<StoredDemand> = sqlx::query_as(
+            "SELECT notice_date, COUNT(*) AS n FROM account WHERE wave = $1 AND state = 'reconciled' \
              AND notice_date IS NOT NULL GROUP BY notice_date ORDER BY notice_date",
         )
         .bind(wave)
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for r in rows {
-            let d: String = r.try_get(0).map_err(|e| self.err(e))?;
-            let n: i64 = r.try_get(1).map_err(|e| self.err(e))?;
-            out.push((d.parse().map_err(|_| StoreError::Corrupt(format!("notice date {d}")))?, n));
-        }
-        Ok(out)
+        rows.into_iter()
+            .map(|r| {
+                let d = &r.notice_date;
+                Ok((d.parse().map_err(|_| StoreError::Corrupt(format!("notice date {d}")))?, r.n))
+            })
+            .collect()
     }
 
     /// The next accounts to notify, earliest notice date first (so limits send the most urgent).
@@ -448,23 +584,14 @@ impl Store {
 
     /// The billing recipients an account submitted through the form, if any.
     pub async fn recipients(&self, account: &str) -> Result<Option<Recipients>, StoreError> {
-        let row =
-            sqlx::query("SELECT account_number, emails, name, submitted_at FROM recipient WHERE account_number = $1")
-                .bind(account)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(|e| self.err(e))?;
-        row.map(|r| {
-            let emails: String = r.try_get(1)?;
-            Ok(Recipients {
-                account_number: r.try_get(0)?,
-                emails: emails.split(';').filter(|e| !e.is_empty()).map(str::to_string).collect(),
-                name: r.try_get(2)?,
-                submitted_at: r.try_get(3)?,
-            })
-        })
-        .transpose()
-        .map_err(|e| self.err(e))
+        let row: Option<StoredRecipients> = sqlx::query_as(
+            "SELECT account_number, emails, name, submitted_at FROM recipient WHERE account_number = $1",
+        )
+        .bind(account)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(row.map(Recipients::from))
     }
 
     /// The form's recipients of a page of accounts, by account number (one query).
@@ -480,21 +607,12 @@ impl Store {
             "SELECT account_number, emails, name, submitted_at FROM recipient WHERE account_number IN ({})",
             self.params(1, numbers.len()).join(", ")
         );
-        let mut q = sqlx::query(&sql);
+        let mut q = sqlx::query_as::<_, StoredRecipients>(&sql);
         for n in numbers {
             q = q.bind(n);
         }
         for r in q.fetch_all(&self.pool).await.map_err(|e| self.err(e))? {
-            let get = |r: &sqlx::any::AnyRow| -> Result<Recipients, sqlx::Error> {
-                let emails: String = r.try_get(1)?;
-                Ok(Recipients {
-                    account_number: r.try_get(0)?,
-                    emails: emails.split(';').filter(|e| !e.is_empty()).map(str::to_string).collect(),
-                    name: r.try_get(2)?,
-                    submitted_at: r.try_get(3)?,
-                })
-            };
-            let rec = get(&r).map_err(|e| self.err(e))?;
+            let rec = Recipients::from(r);
             out.insert(rec.account_number.clone(), rec);
         }
         Ok(out)
@@ -527,17 +645,15 @@ impl Store {
     }
 
     /// Notices of a wave by state: (state, channel, count).
-    pub async fn notice_counts(&self, wave: &str) -> Result<Vec<(String, String, i64)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT state, channel, COUNT(*) FROM notice WHERE wave = $1 GROUP BY state, channel ORDER BY state, channel",
+    pub async fn notice_counts(&self, wave: &str) -> Result<Vec<(NoticeState, String, i64)>, StoreError> {
+        let rows: Vec<StoredCount> = sqlx::query_as(
+            "SELECT state, channel, COUNT(*) AS n FROM notice WHERE wave = $1 GROUP BY state, channel \
+             ORDER BY state, channel",
         )
         .bind(wave)
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        rows.into_iter().map(|r| Ok((notice_state(&r.state, &format!("wave {wave}"))?, r.channel, r.n))).collect()
     }
 }

@@ -221,10 +221,7 @@ fn sub_row(cells: &[(&str, String)]) -> Vec<String> {
 /// The services an account is loaded with: mapped to the catalog, active on or after the first
 /// new bill date (one-time charges: starting then or later); usage services also when their
 /// last legacy period's usage is carried over.
-fn loaded_services<'a>(
-    m: &'a Member,
-    catalog: &'a Catalog,
-) -> Vec<(usize, &'a crate::domain::Service, &'a crate::plan::Product, &'a Charge)> {
+fn loaded_services<'a>(m: &'a Member, catalog: &'a Catalog) -> Vec<Loaded<'a>> {
     let first = m.schedule.first_new_bill_date;
     let last = super::last_legacy_period(first, m.account.account.bill_cycle_day);
     let mut out: Vec<_> = m
@@ -250,15 +247,25 @@ fn loaded_services<'a>(
     out
 }
 
+/// A service an account is loaded with: its product's index in the catalog (rate plans follow
+/// it), the service, its product and its charge.
+type Loaded<'a> = (usize, &'a crate::domain::Service, &'a crate::plan::Product, &'a Charge);
+
 /// The rows that load one account, and what it adds to the control totals.
 pub fn account_rows(m: &Member, catalog: &Catalog, cfg: &LoadConfig) -> AccountRows {
-    let a = &m.account.account;
-    let number = a.account_number.as_str();
-    let first = m.schedule.first_new_bill_date;
     let mut out = AccountRows::default();
     out.totals.accounts = 1;
+    out.account = account_row(m, cfg);
+    let services = loaded_services(m, catalog);
+    subscription_rows(m, catalog, cfg, &services, &mut out);
+    usage_rows(m, cfg, &services, &mut out);
+    out.suppression = suppression_row(m);
+    out
+}
 
-    // ---- accounts-and-contacts.csv
+/// The account's row of accounts-and-contacts.csv, with its bill-to and sold-to contacts.
+fn account_row(m: &Member, cfg: &LoadConfig) -> Vec<String> {
+    let a = &m.account.account;
     let bill_to = m.account.contact(ContactRole::BillTo);
     let sold_to = m.account.contact(ContactRole::SoldTo).or(bill_to);
     let primary = m.emails.first().cloned().unwrap_or_default();
@@ -285,7 +292,7 @@ pub fn account_rows(m: &Member, catalog: &Catalog, cfg: &LoadConfig) -> AccountR
     };
     let email_pref = !m.emails.is_empty();
     let mut row = vec![
-        number.to_string(),
+        a.account_number.clone(),
         a.name.clone(),
         a.currency.clone(),
         a.bill_cycle_day.to_string(),
@@ -299,191 +306,224 @@ pub fn account_rows(m: &Member, catalog: &Catalog, cfg: &LoadConfig) -> AccountR
     ];
     row.extend(contact_cells(bill_to));
     row.extend(contact_cells(sold_to));
-    out.account = row;
+    row
+}
 
-    // ---- subscriptions.csv
-    let services = loaded_services(m, catalog);
+/// subscriptions.csv: one `Subscription` row, then per product a `Rate Plan` row, each service's
+/// `Charge` row and its `Tier` rows. An account with no loaded service gets none.
+fn subscription_rows(m: &Member, catalog: &Catalog, cfg: &LoadConfig, services: &[Loaded<'_>], out: &mut AccountRows) {
+    let a = &m.account.account;
+    let number = a.account_number.as_str();
+    let first = m.schedule.first_new_bill_date;
     let sub = subscription_number(number);
-    let currency_index = catalog.currency_index(&a.currency).unwrap_or(0);
     if services.is_empty() {
         out.totals.accounts_without_charges = 1;
-    } else {
-        out.totals.subscriptions = 1;
-        out.subscription.push(sub_row(&[
-            ("Record Type", "Subscription".into()),
-            ("Account Number", number.into()),
-            ("Subscription Number", sub.clone()),
-            ("Term Type", cfg.term_type.clone()),
-            ("Contract Effective Date", d(first)),
-            ("Service Activation Date", d(first)),
-            ("Customer Acceptance Date", d(first)),
-            // Zuora defaults both to TRUE, which would bill and charge customers at load time.
-            ("Run Billing", "FALSE".into()),
-            ("Collect", "FALSE".into()),
-            ("Currency", a.currency.clone()),
-        ]));
-        let mut last_product = usize::MAX;
-        for (p, svc, product, charge) in &services {
-            if *p != last_product {
-                last_product = *p;
-                out.totals.rate_plans += 1;
-                out.subscription.push(sub_row(&[
-                    ("Record Type", "Rate Plan".into()),
-                    ("Account Number", number.into()),
-                    ("Subscription Number", sub.clone()),
-                    ("Product Rate Plan Id", product.target.id.clone().unwrap_or_default()),
-                    ("Rate Plan Name", product.name.clone()),
-                ]));
-            }
-            out.totals.charges += 1;
-            let cn = charge_number(number, &svc.service_id);
-            let model = charge.model_in(currency_index);
-            let mut cells: Vec<(&str, String)> = vec![
-                ("Record Type", "Charge".into()),
+        return;
+    }
+    out.totals.subscriptions = 1;
+    out.subscription.push(sub_row(&[
+        ("Record Type", "Subscription".into()),
+        ("Account Number", number.into()),
+        ("Subscription Number", sub.clone()),
+        ("Term Type", cfg.term_type.clone()),
+        ("Contract Effective Date", d(first)),
+        ("Service Activation Date", d(first)),
+        ("Customer Acceptance Date", d(first)),
+        // Zuora defaults both to TRUE, which would bill and charge customers at load time.
+        ("Run Billing", "FALSE".into()),
+        ("Collect", "FALSE".into()),
+        ("Currency", a.currency.clone()),
+    ]));
+    let currency_index = catalog.currency_index(&a.currency).unwrap_or(0);
+    let mut last_product = usize::MAX;
+    for &(p, svc, product, charge) in services {
+        if p != last_product {
+            last_product = p;
+            out.totals.rate_plans += 1;
+            out.subscription.push(sub_row(&[
+                ("Record Type", "Rate Plan".into()),
                 ("Account Number", number.into()),
                 ("Subscription Number", sub.clone()),
                 ("Product Rate Plan Id", product.target.id.clone().unwrap_or_default()),
-                ("Product Rate Plan Charge Id", charge.target.id.clone().unwrap_or_default()),
-                ("Charge Number", cn.clone()),
-                ("Charge Name", charge.name.clone()),
-                ("Charge Type", charge_type(charge.charge_type).into()),
-                ("Charge Model", model_name(model).into()),
-                ("Legacy Service Id", svc.service_id.clone()),
-                ("Legacy Code", svc.legacy_code.clone()),
-                ("UOM", charge.uom.clone().unwrap_or_default()),
-            ];
-            if svc.start_date > first {
-                cells.push(("Trigger Event", "SpecificDate".into()));
-                cells.push(("Trigger Date", d(svc.start_date)));
-            } else {
-                cells.push(("Trigger Event", "ContractEffective".into()));
+                ("Rate Plan Name", product.name.clone()),
+            ]));
+        }
+        out.totals.charges += 1;
+        let model = charge.model_in(currency_index);
+        let cells = charge_cells(m, (p, svc, product, charge), model, &mut out.totals);
+        out.subscription.push(sub_row(&cells));
+        tier_rows(number, &charge_number(number, &svc.service_id), model, out);
+    }
+}
+
+/// A service's `Charge` row: what it is, when it starts and ends, and its price under its
+/// charge model. A recurring charge adds its monthly share to the recurring revenue.
+fn charge_cells(
+    m: &Member,
+    (_, svc, product, charge): Loaded<'_>,
+    model: &ChargeModel,
+    totals: &mut Totals,
+) -> Vec<(&'static str, String)> {
+    let a = &m.account.account;
+    let number = a.account_number.as_str();
+    let first = m.schedule.first_new_bill_date;
+    let mut cells: Vec<(&str, String)> = vec![
+        ("Record Type", "Charge".into()),
+        ("Account Number", number.into()),
+        ("Subscription Number", subscription_number(number)),
+        ("Product Rate Plan Id", product.target.id.clone().unwrap_or_default()),
+        ("Product Rate Plan Charge Id", charge.target.id.clone().unwrap_or_default()),
+        ("Charge Number", charge_number(number, &svc.service_id)),
+        ("Charge Name", charge.name.clone()),
+        ("Charge Type", charge_type(charge.charge_type).into()),
+        ("Charge Model", model_name(model).into()),
+        ("Legacy Service Id", svc.service_id.clone()),
+        ("Legacy Code", svc.legacy_code.clone()),
+        ("UOM", charge.uom.clone().unwrap_or_default()),
+    ];
+    if svc.start_date > first {
+        cells.push(("Trigger Event", "SpecificDate".into()));
+        cells.push(("Trigger Date", d(svc.start_date)));
+    } else {
+        cells.push(("Trigger Event", "ContractEffective".into()));
+    }
+    if let Some(e) = svc.end_date {
+        cells.push(("Specific End Date", d(e)));
+    }
+    match charge.charge_type {
+        ChargeType::Recurring | ChargeType::OneTime => {
+            if charge.charge_type == ChargeType::Recurring {
+                cells.push(("Billing Period", billing_period(charge.period).into()));
+                cells.push(("Billing Timing", "IN_ADVANCE".into()));
+                let monthly = svc.quantity * svc.unit_price / Decimal::from(charge.period.months());
+                *totals.monthly_recurring_revenue.entry(a.currency.clone()).or_default() += monthly;
             }
-            if let Some(e) = svc.end_date {
-                cells.push(("Specific End Date", d(e)));
-            }
-            match charge.charge_type {
-                ChargeType::Recurring | ChargeType::OneTime => {
-                    if charge.charge_type == ChargeType::Recurring {
-                        cells.push(("Billing Period", billing_period(charge.period).into()));
-                        cells.push(("Billing Timing", "IN_ADVANCE".into()));
-                        let monthly = svc.quantity * svc.unit_price / Decimal::from(charge.period.months());
-                        *out.totals.monthly_recurring_revenue.entry(a.currency.clone()).or_default() += monthly;
-                    }
-                    // The contract's price: a flat fee is the whole amount, per unit the unit price.
-                    match model {
-                        ChargeModel::FlatFee => cells.push(("Price", dec(svc.quantity * svc.unit_price))),
-                        _ => {
-                            cells.push(("Quantity", dec(svc.quantity)));
-                            cells.push(("Price", dec(svc.unit_price)));
-                        }
-                    }
+            // The contract's price: a flat fee is the whole amount, per unit the unit price.
+            match model {
+                ChargeModel::FlatFee => cells.push(("Price", dec(svc.quantity * svc.unit_price))),
+                _ => {
+                    cells.push(("Quantity", dec(svc.quantity)));
+                    cells.push(("Price", dec(svc.unit_price)));
                 }
-                ChargeType::Usage => {
-                    cells.push(("Billing Period", "Month".into()));
-                    cells.push(("Billing Timing", "IN_ARREARS".into()));
-                    match model {
-                        ChargeModel::PerUnit { price } => {
-                            cells.push(("Price", price.map(dec).unwrap_or_default()));
-                        }
-                        ChargeModel::Overage { included_units, overage_price } => {
-                            cells.push(("Included Units", dec(*included_units)));
-                            cells.push(("Overage Price", dec(*overage_price)));
-                        }
-                        ChargeModel::TieredWithOverage { overage_price, .. } => {
-                            cells.push(("Overage Price", dec(*overage_price)));
-                        }
-                        _ => {}
-                    }
-                }
             }
-            out.subscription.push(sub_row(&cells));
-            let tiers: &[Tier] = match model {
-                ChargeModel::Tiered { tiers }
-                | ChargeModel::Volume { tiers }
-                | ChargeModel::TieredWithOverage { tiers, .. } => tiers,
-                _ => &[],
-            };
-            let mut from = Decimal::ZERO;
-            for (i, t) in tiers.iter().enumerate() {
-                out.totals.tiers += 1;
-                out.subscription.push(sub_row(&[
-                    ("Record Type", "Tier".into()),
-                    ("Account Number", number.into()),
-                    ("Subscription Number", sub.clone()),
-                    ("Charge Number", cn.clone()),
-                    ("Tier", (i + 1).to_string()),
-                    ("Starting Unit", dec(from)),
-                    ("Ending Unit", t.up_to.map(dec).unwrap_or_default()),
-                    ("Tier Price", dec(t.price)),
-                    ("Price Format", "Per Unit".into()),
-                ]));
-                from = t.up_to.unwrap_or(from);
+        }
+        ChargeType::Usage => {
+            cells.push(("Billing Period", "Month".into()));
+            cells.push(("Billing Timing", "IN_ARREARS".into()));
+            match model {
+                ChargeModel::PerUnit { price } => {
+                    cells.push(("Price", price.map(dec).unwrap_or_default()));
+                }
+                ChargeModel::Overage { included_units, overage_price } => {
+                    cells.push(("Included Units", dec(*included_units)));
+                    cells.push(("Overage Price", dec(*overage_price)));
+                }
+                ChargeModel::TieredWithOverage { overage_price, .. } => {
+                    cells.push(("Overage Price", dec(*overage_price)));
+                }
+                _ => {}
             }
         }
     }
+    cells
+}
 
-    // ---- usage.csv: the last legacy period's usage, when the new system bills it
-    let last = super::last_legacy_period(first, a.bill_cycle_day);
+/// A tiered charge's `Tier` rows, each from where the one before ends.
+fn tier_rows(number: &str, cn: &str, model: &ChargeModel, out: &mut AccountRows) {
+    let tiers: &[Tier] = match model {
+        ChargeModel::Tiered { tiers }
+        | ChargeModel::Volume { tiers }
+        | ChargeModel::TieredWithOverage { tiers, .. } => tiers,
+        _ => &[],
+    };
+    let mut from = Decimal::ZERO;
+    for (i, t) in tiers.iter().enumerate() {
+        out.totals.tiers += 1;
+        out.subscription.push(sub_row(&[
+            ("Record Type", "Tier".into()),
+            ("Account Number", number.into()),
+            ("Subscription Number", subscription_number(number)),
+            ("Charge Number", cn.to_string()),
+            ("Tier", (i + 1).to_string()),
+            ("Starting Unit", dec(from)),
+            ("Ending Unit", t.up_to.map(dec).unwrap_or_default()),
+            ("Tier Price", dec(t.price)),
+            ("Price Format", "Per Unit".into()),
+        ]));
+        from = t.up_to.unwrap_or(from);
+    }
+}
+
+/// usage.csv: the last legacy period's usage, when the new system bills it, aggregated per
+/// charge over the period (one record per charge, as Zuora rates it). Usage no loaded usage
+/// charge carries is left out, with a note.
+fn usage_rows(m: &Member, cfg: &LoadConfig, services: &[Loaded<'_>], out: &mut AccountRows) {
+    if m.usage_carryover != UsageCarryover::New {
+        return;
+    }
+    let number = m.account.account.account_number.as_str();
+    let last = super::last_legacy_period(m.schedule.first_new_bill_date, m.account.account.bill_cycle_day);
     let usage_period = format!("{}..{}", last.start, last.end);
-    if m.usage_carryover == UsageCarryover::New {
-        // Aggregated per charge over the period: one record per charge, as Zuora rates it.
-        let mut per_charge: BTreeMap<String, (String, Decimal, u64)> = BTreeMap::new();
-        let mut orphans = 0u64;
-        for u in m.account.usage.iter().filter(|u| last.contains(u.usage_date)) {
-            let target = services
-                .iter()
-                .find(|(_, s, _, c)| c.charge_type == ChargeType::Usage && s.service_id == u.service_id)
-                .or_else(|| {
-                    services
-                        .iter()
-                        .find(|(_, s, _, c)| c.charge_type == ChargeType::Usage && s.legacy_code == u.legacy_code)
-                });
-            match target {
-                Some((_, s, _, c)) => {
-                    let uom = c.uom.clone().unwrap_or_else(|| u.uom.clone());
-                    let e = per_charge.entry(charge_number(number, &s.service_id)).or_insert((uom, Decimal::ZERO, 0));
-                    e.1 += u.quantity;
-                    e.2 += 1;
-                }
-                None => orphans += 1,
+    let mut per_charge: BTreeMap<String, (String, Decimal, u64)> = BTreeMap::new();
+    let mut orphans = 0u64;
+    for u in m.account.usage.iter().filter(|u| last.contains(u.usage_date)) {
+        let target = services
+            .iter()
+            .find(|(_, s, _, c)| c.charge_type == ChargeType::Usage && s.service_id == u.service_id)
+            .or_else(|| {
+                services
+                    .iter()
+                    .find(|(_, s, _, c)| c.charge_type == ChargeType::Usage && s.legacy_code == u.legacy_code)
+            });
+        match target {
+            Some((_, s, _, c)) => {
+                let uom = c.uom.clone().unwrap_or_else(|| u.uom.clone());
+                let e = per_charge.entry(charge_number(number, &s.service_id)).or_insert((uom, Decimal::ZERO, 0));
+                e.1 += u.quantity;
+                e.2 += 1;
             }
-        }
-        if orphans > 0 {
-            out.notes.push(format!(
-                "{number}: {orphans} usage record(s) of {usage_period} match no loaded usage charge and are not in usage.csv"
-            ));
-        }
-        for (cn, (uom, qty, n)) in per_charge {
-            out.totals.usage_records += 1;
-            *out.totals.usage_quantity.entry(uom.clone()).or_default() += qty;
-            out.usage.push(vec![
-                number.to_string(),
-                uom,
-                dec(qty),
-                cfg.usage_dates.format(last.start),
-                cfg.usage_dates.format(last.end),
-                sub.clone(),
-                cn,
-                format!("legacy usage {usage_period} ({n} record(s)), billed in arrears on the first new bill"),
-            ]);
+            None => orphans += 1,
         }
     }
+    if orphans > 0 {
+        out.notes.push(format!(
+            "{number}: {orphans} usage record(s) of {usage_period} match no loaded usage charge and are not in usage.csv"
+        ));
+    }
+    for (cn, (uom, qty, n)) in per_charge {
+        out.totals.usage_records += 1;
+        *out.totals.usage_quantity.entry(uom.clone()).or_default() += qty;
+        out.usage.push(vec![
+            number.to_string(),
+            uom,
+            dec(qty),
+            cfg.usage_dates.format(last.start),
+            cfg.usage_dates.format(last.end),
+            subscription_number(number),
+            cn,
+            format!("legacy usage {usage_period} ({n} record(s)), billed in arrears on the first new bill"),
+        ]);
+    }
+}
 
-    // ---- legacy-suppression.csv
+/// The account's row of legacy-suppression.csv: when the legacy system stops billing and
+/// collecting, and who bills the last legacy period's usage.
+fn suppression_row(m: &Member) -> Vec<String> {
+    let first = m.schedule.first_new_bill_date;
+    let last = super::last_legacy_period(first, m.account.account.bill_cycle_day);
     let (final_bill, why) = match m.usage_carryover {
         UsageCarryover::New => ("no", "the new system bills the usage of the last legacy period (usage.csv)"),
         UsageCarryover::Legacy => ("yes", "the legacy system issues a final usage bill for the last legacy period"),
     };
-    out.suppression = vec![
-        number.to_string(),
+    vec![
+        m.account.account.account_number.clone(),
         d(m.schedule.cutover_date),
         d(first),
         d(first),
         final_bill.into(),
-        usage_period,
+        format!("{}..{}", last.start, last.end),
         format!("cut over to the new system; first new bill {first}; {why}"),
-    ];
-    out
+    ]
 }
 
 /// One reversal record of `rollback.csv`.

@@ -7,7 +7,7 @@ use cutover::domain::State;
 use cutover::extract::Source;
 use cutover::reconcile::report::RunResult;
 use cutover::store::extraction::Filter;
-use cutover::store::{Due, Extraction, NewRun, Store, Transition};
+use cutover::store::{Due, Extraction, NewRun, NoticeState, Store, StoreError, Transition};
 
 async fn extract(store: &Store, plan: &cutover::plan::Plan) -> cutover::store::ExtractionCounts {
     let at = Utc.with_ymd_and_hms(2017, 5, 1, 12, 0, 0).unwrap();
@@ -153,7 +153,7 @@ async fn notices_are_claimed_once_and_retried_when_due(store: Store) {
     extracted(&store).await;
     let at = at();
     // Notices: the row exists before sending, once per (wave, account, kind).
-    let mark = |state: &'static str, error: Option<&'static str>, retry_at| cutover::store::NoticeMark {
+    let mark = |state: NoticeState, error: Option<&'static str>, retry_at| cutover::store::NoticeMark {
         wave: "dc1-colocation",
         account: "A001",
         kind: "first_new_bill",
@@ -163,7 +163,7 @@ async fn notices_are_claimed_once_and_retried_when_due(store: Store) {
         at,
     };
     let n1 = store.notice_claim(&notice("<m1@x>", "a@x.example", at)).await.unwrap();
-    assert_eq!(n1.state, "queued");
+    assert_eq!(n1.state, NoticeState::Queued);
     // Recipients may change while nothing was attempted.
     let n1b = store.notice_claim(&notice("<m1@x>", "b@x.example", at)).await.unwrap();
     assert_eq!(n1b.recipients, "b@x.example");
@@ -173,19 +173,19 @@ async fn notices_are_claimed_once_and_retried_when_due(store: Store) {
     // ... except an outbox file or letter left in flight, which is safe to write again.
     assert!(store.notice_start("dc1-colocation", "A001", "first_new_bill", true, at).await.unwrap());
     let later = at + chrono::Duration::minutes(5);
-    store.notice_mark(&mark("retry", Some("421 try later"), Some(later))).await.unwrap();
+    store.notice_mark(&mark(NoticeState::Retry, Some("421 try later"), Some(later))).await.unwrap();
     let r = store.notice("dc1-colocation", "A001", "first_new_bill").await.unwrap().unwrap();
-    assert_eq!((r.state.as_str(), r.attempts, r.last_error.as_deref()), ("retry", 2, Some("421 try later")));
+    assert_eq!((r.state, r.attempts, r.last_error.as_deref()), (NoticeState::Retry, 2, Some("421 try later")));
     // A retry is not taken before it is due.
     assert!(!store.notice_start("dc1-colocation", "A001", "first_new_bill", false, at).await.unwrap());
     assert_eq!(r.retry_at.as_deref().map(|t| t.parse::<chrono::DateTime<Utc>>().unwrap()), Some(later));
-    assert_eq!(store.notices("dc1-colocation", Some("retry")).await.unwrap().len(), 1);
+    assert_eq!(store.notices("dc1-colocation", Some(NoticeState::Retry)).await.unwrap().len(), 1);
     assert!(store.notice_start("dc1-colocation", "A001", "first_new_bill", false, later).await.unwrap());
-    store.notice_mark(&mark("sent", None, None)).await.unwrap();
+    store.notice_mark(&mark(NoticeState::Sent, None, None)).await.unwrap();
     let n2 = store.notice_claim(&notice("<m2@x>", "c@x.example", at)).await.unwrap();
     assert_eq!(
-        (n2.state.as_str(), n2.message_id.as_str(), n2.recipients.as_str(), n2.attempts),
-        ("sent", "<m1@x>", "b@x.example", 3),
+        (n2.state, n2.message_id.as_str(), n2.recipients.as_str(), n2.attempts),
+        (NoticeState::Sent, "<m1@x>", "b@x.example", 3),
         "the first claim stands, and a sent notice keeps its recipients"
     );
     let day = Utc.with_ymd_and_hms(2017, 5, 1, 0, 0, 0).unwrap();
@@ -481,6 +481,27 @@ async fn portal_links_posts_and_questions(store: Store) {
     assert!(!store.portal_question_put("q1", "A001", "Why?", at).await.unwrap());
     let qs = store.portal_questions(None).await.unwrap();
     assert_eq!((qs.len(), qs[0].message.as_str()), (1, "Why?"));
+}
+
+/// A notice state this build does not know fails loudly where the row is read: it never becomes
+/// another state (SQLite only: the test writes the corrupt row with SQL of its own).
+#[tokio::test]
+async fn a_corrupt_notice_state_fails_loudly() {
+    let (dir, store) = sqlite_store().await;
+    extracted(&store).await;
+    store.notice_claim(&notice("<m1@x>", "a@x.example", at())).await.unwrap();
+    let url = format!("sqlite://{}", dir.path().join("state.db").display());
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    sqlx::query("UPDATE notice SET state = 'snet'").execute(&mut conn).await.unwrap();
+    drop(conn);
+    let corrupt = |r: Result<_, StoreError>| match r {
+        Err(StoreError::Corrupt(why)) => why,
+        other => panic!("expected a corrupt row, got {other:?}"),
+    };
+    let why = corrupt(store.notice("dc1-colocation", "A001", "first_new_bill").await.map(|_| ()));
+    assert!(why.contains("`snet`") && why.contains("A001"), "{why}");
+    corrupt(store.notices("dc1-colocation", None).await.map(|_| ()));
+    corrupt(store.notice_counts("dc1-colocation").await.map(|_| ()));
 }
 
 async fn sqlite_store() -> (tempfile::TempDir, Store) {
