@@ -315,8 +315,8 @@ pub async fn demo_summary(engine: &Engine) -> Result<String> {
         let (pass_rate, variance) = match engine.store.latest_run(&w.id).await? {
             _ if w.start.is_none() => ("not dated".into(), "-".into()),
             Some(run) => {
-                let rate = run.pass_rate.parse::<Decimal>().unwrap_or_default() * Decimal::from(100);
-                (format!("{}%", rate.round_dp(1).normalize()), run.absolute_variance)
+                let rate = run.pass_rate * Decimal::from(100);
+                (format!("{}%", rate.round_dp(1).normalize()), run.absolute_variance.to_string())
             }
             None => ("no run yet".into(), "-".into()),
         };

@@ -10,7 +10,7 @@
 //! always run #1.
 
 use super::{Ctx, Engine, EngineError};
-use crate::domain::{Decimal, State};
+use crate::domain::State;
 use crate::plan::Wave;
 use crate::reconcile::gate::Promotion;
 use crate::reconcile::report::{self, AccountRecon, PeriodBills, Reconciliation, RunInfo, RunPoint, summarize};
@@ -66,8 +66,8 @@ fn new_run<'a>(
 fn point(r: &RunRow) -> RunPoint {
     RunPoint {
         number: u64::try_from(r.number).unwrap_or(0),
-        pass_rate: r.pass_rate.parse().unwrap_or(Decimal::ZERO),
-        absolute_variance: r.absolute_variance.parse().unwrap_or(Decimal::ZERO),
+        pass_rate: r.pass_rate,
+        absolute_variance: r.absolute_variance,
     }
 }
 

@@ -528,7 +528,7 @@ impl Engine {
         let metrics = run.as_ref().map_or_else(reconcile::GateMetrics::default, |r| reconcile::GateMetrics {
             accounts: u64::try_from(r.accounts).unwrap_or(0),
             passing: u64::try_from(r.passed + r.waived).unwrap_or(0),
-            absolute_variance: r.absolute_variance.parse().unwrap_or_default(),
+            absolute_variance: r.absolute_variance,
             unexplained: u64::try_from(r.unexplained).unwrap_or(0),
         });
         let fingerprint = run.map(|r| r.fingerprint).unwrap_or_default();

@@ -24,6 +24,17 @@ impl GateVerdict {
     }
 }
 
+impl std::str::FromStr for GateVerdict {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<GateVerdict, String> {
+        [GateVerdict::Proceed, GateVerdict::Pause, GateVerdict::Abort]
+            .into_iter()
+            .find(|g| g.as_str() == s)
+            .ok_or_else(|| format!("unknown gate verdict `{s}` (proceed, pause, abort)"))
+    }
+}
+
 /// The numbers a gate looks at.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct GateMetrics {

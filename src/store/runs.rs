@@ -8,8 +8,9 @@
 //! - The **wave journal** holds wave-level events, such as a gate promotion, with who, when and why.
 
 use super::{Cell, Store, StoreError};
-use crate::reconcile::AccountStatus;
+use crate::domain::Decimal;
 use crate::reconcile::report::{RunResult, Tally, Waiver};
+use crate::reconcile::{AccountStatus, GateVerdict};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
@@ -34,7 +35,8 @@ pub struct NewRun<'a> {
     pub gate: &'a str,
 }
 
-/// A recorded run.
+/// A recorded run: its money and gate parsed where it is read, so a corrupt value fails loudly
+/// (`StoreError::Corrupt`) instead of reaching the gate as zero.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RunRow {
     pub id: i64,
@@ -49,11 +51,62 @@ pub struct RunRow {
     pub failed: i64,
     pub waived: i64,
     pub unexplained: i64,
-    pub pass_rate: String,
-    pub legacy_total: String,
-    pub new_total: String,
-    pub absolute_variance: String,
-    pub gate: String,
+    pub pass_rate: Decimal,
+    pub legacy_total: Decimal,
+    pub new_total: Decimal,
+    pub absolute_variance: Decimal,
+    pub gate: GateVerdict,
+}
+
+/// A run as stored (text), read by column name.
+#[derive(sqlx::FromRow)]
+struct StoredRun {
+    id: i64,
+    wave: String,
+    number: i64,
+    at: String,
+    actor: String,
+    via: String,
+    fingerprint: String,
+    accounts: i64,
+    passed: i64,
+    failed: i64,
+    waived: i64,
+    unexplained: i64,
+    pass_rate: String,
+    legacy_total: String,
+    new_total: String,
+    absolute_variance: String,
+    gate: String,
+}
+
+impl TryFrom<StoredRun> for RunRow {
+    type Error = StoreError;
+
+    fn try_from(r: StoredRun) -> Result<RunRow, StoreError> {
+        let corrupt =
+            |what: &str, v: &str| StoreError::Corrupt(format!("run {} of {}: {what} {v:?}", r.number, r.wave));
+        let money = |what: &str, v: &str| v.parse::<Decimal>().map_err(|_| corrupt(what, v));
+        Ok(RunRow {
+            pass_rate: money("pass rate", &r.pass_rate)?,
+            legacy_total: money("legacy total", &r.legacy_total)?,
+            new_total: money("new total", &r.new_total)?,
+            absolute_variance: money("absolute variance", &r.absolute_variance)?,
+            gate: r.gate.parse().map_err(|_| corrupt("gate", &r.gate))?,
+            id: r.id,
+            number: r.number,
+            at: r.at,
+            actor: r.actor,
+            via: r.via,
+            fingerprint: r.fingerprint,
+            accounts: r.accounts,
+            passed: r.passed,
+            failed: r.failed,
+            waived: r.waived,
+            unexplained: r.unexplained,
+            wave: r.wave,
+        })
+    }
 }
 
 /// A wave-level journal row.
@@ -70,28 +123,6 @@ pub struct WaveEvent {
 const RUN_COLS: &str = "id, wave, number, at, actor, via, fingerprint, accounts, passed, failed, waived, unexplained, \
                         pass_rate, legacy_total, new_total, absolute_variance, gate";
 
-fn run_row(r: &sqlx::any::AnyRow) -> Result<RunRow, sqlx::Error> {
-    Ok(RunRow {
-        id: r.try_get(0)?,
-        wave: r.try_get(1)?,
-        number: r.try_get(2)?,
-        at: r.try_get(3)?,
-        actor: r.try_get(4)?,
-        via: r.try_get(5)?,
-        fingerprint: r.try_get(6)?,
-        accounts: r.try_get(7)?,
-        passed: r.try_get(8)?,
-        failed: r.try_get(9)?,
-        waived: r.try_get(10)?,
-        unexplained: r.try_get(11)?,
-        pass_rate: r.try_get(12)?,
-        legacy_total: r.try_get(13)?,
-        new_total: r.try_get(14)?,
-        absolute_variance: r.try_get(15)?,
-        gate: r.try_get(16)?,
-    })
-}
-
 /// Rows per multi-row insert of run results (5 parameters each).
 const RESULT_CHUNK: usize = 200;
 
@@ -104,12 +135,13 @@ impl Store {
         // Two workers recording at once: one numbers its run after the other's, or finds it equal.
         self.lock_in(&mut tx, &format!("reconcile_run:{}", run.wave)).await?;
         let sql = format!("SELECT {RUN_COLS} FROM reconcile_run WHERE wave = $1 ORDER BY number DESC LIMIT 1");
-        let last = sqlx::query(&sql)
+        let last = sqlx::query_as::<_, StoredRun>(&sql)
             .bind(run.wave)
             .fetch_optional(&mut *tx)
             .await
-            .and_then(|r| r.as_ref().map(run_row).transpose())
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.err(e))?
+            .map(RunRow::try_from)
+            .transpose()?;
         if let Some(last) = last.as_ref().filter(|l| l.fingerprint == run.fingerprint) {
             tx.commit().await.map_err(|e| self.err(e))?;
             return Ok((last.clone(), false));
@@ -171,8 +203,8 @@ impl Store {
             q.execute(&mut *tx).await.map_err(|e| self.err(e))?;
         }
         let sql = format!("SELECT {RUN_COLS} FROM reconcile_run WHERE id = $1");
-        let row =
-            sqlx::query(&sql).bind(id).fetch_one(&mut *tx).await.and_then(|r| run_row(&r)).map_err(|e| self.err(e))?;
+        let row = sqlx::query_as::<_, StoredRun>(&sql).bind(id).fetch_one(&mut *tx).await.map_err(|e| self.err(e))?;
+        let row = RunRow::try_from(row)?;
         tx.commit().await.map_err(|e| self.err(e))?;
         Ok((row, true))
     }
@@ -180,15 +212,20 @@ impl Store {
     /// The runs of a wave, oldest first.
     pub async fn runs(&self, wave: &str) -> Result<Vec<RunRow>, StoreError> {
         let sql = format!("SELECT {RUN_COLS} FROM reconcile_run WHERE wave = $1 ORDER BY number");
-        let rows = sqlx::query(&sql).bind(wave).fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
-        rows.iter().map(run_row).collect::<Result<_, _>>().map_err(|e| self.err(e))
+        let rows =
+            sqlx::query_as::<_, StoredRun>(&sql).bind(wave).fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
+        rows.into_iter().map(RunRow::try_from).collect()
     }
 
     /// The wave's latest run.
     pub async fn latest_run(&self, wave: &str) -> Result<Option<RunRow>, StoreError> {
         let sql = format!("SELECT {RUN_COLS} FROM reconcile_run WHERE wave = $1 ORDER BY number DESC LIMIT 1");
-        let row = sqlx::query(&sql).bind(wave).fetch_optional(&self.pool).await.map_err(|e| self.err(e))?;
-        row.as_ref().map(run_row).transpose().map_err(|e| self.err(e))
+        let row = sqlx::query_as::<_, StoredRun>(&sql)
+            .bind(wave)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        row.map(RunRow::try_from).transpose()
     }
 
     /// The per-account results of a run, in account order.

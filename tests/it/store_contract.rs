@@ -284,7 +284,10 @@ async fn runs_are_numbered_per_wave_and_never_recorded_twice(store: Store) {
     };
     let many: Vec<RunResult> = (0..450).map(|i| result(&format!("B{i:04}"), "pass")).collect();
     let (r1, recorded) = store.record_run(&new_run("f1"), &many).await.unwrap();
-    assert_eq!((r1.number, recorded, r1.absolute_variance.as_str(), r1.gate.as_str()), (1, true, "2.50", "pause"));
+    assert_eq!(
+        (r1.number, recorded, r1.absolute_variance.to_string().as_str(), r1.gate.as_str()),
+        (1, true, "2.50", "pause")
+    );
     let (again, recorded) = store.record_run(&new_run("f1"), &many).await.unwrap();
     assert_eq!((again.id, recorded), (r1.id, false), "the same outcome is not recorded twice");
     let (r2, recorded) =
@@ -502,6 +505,41 @@ async fn a_corrupt_notice_state_fails_loudly() {
     assert!(why.contains("`snet`") && why.contains("A001"), "{why}");
     corrupt(store.notices("dc1-colocation", None).await.map(|_| ()));
     corrupt(store.notice_counts("dc1-colocation").await.map(|_| ()));
+}
+
+/// A stored run whose money does not parse fails loudly where it is read: before, a variance that
+/// did not parse reached the gate as 0.
+#[tokio::test]
+async fn a_corrupt_run_fails_loudly_instead_of_reaching_the_gate_as_zero() {
+    let (dir, store) = sqlite_store().await;
+    let run = NewRun {
+        wave: "dc1-colocation",
+        at: at(),
+        actor: "tester",
+        via: "run",
+        fingerprint: "f1",
+        accounts: 1,
+        passed: 1,
+        failed: 0,
+        waived: 0,
+        unexplained: 0,
+        pass_rate: "1".into(),
+        legacy_total: "10.00".into(),
+        new_total: "10.00".into(),
+        absolute_variance: "0.00".into(),
+        gate: "proceed",
+    };
+    store.record_run(&run, &[]).await.unwrap();
+    assert!(store.latest_run("dc1-colocation").await.unwrap().is_some());
+    let url = format!("sqlite://{}", dir.path().join("state.db").display());
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    sqlx::query("UPDATE reconcile_run SET absolute_variance = '12,50'").execute(&mut conn).await.unwrap();
+    drop(conn);
+    match store.latest_run("dc1-colocation").await {
+        Err(StoreError::Corrupt(why)) => assert!(why.contains("absolute variance") && why.contains("12,50"), "{why}"),
+        other => panic!("expected a corrupt run, got {other:?}"),
+    }
+    assert!(matches!(store.runs("dc1-colocation").await, Err(StoreError::Corrupt(_))));
 }
 
 async fn sqlite_store() -> (tempfile::TempDir, Store) {
