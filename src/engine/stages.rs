@@ -303,6 +303,8 @@ impl Engine {
     }
 
     // Long: the rate stage's one page closure (load, rate, record with the transition).
+    // Long: one page's plumbing in one transaction, an account's cases in the order they are
+    // decided (not yet a customer, closed, nothing left, rated or quarantined), each journaled.
     async fn rate_pages(&self, id: &str, ctx: &Ctx) -> Result<StageReport, EngineError> {
         let wave = self.runnable_wave(id)?;
         let known = Some((Due::Known, ctx.as_of));

@@ -269,6 +269,8 @@ fn pair(legacy: &[Side], new: &[Side]) -> Vec<(Option<usize>, Option<usize>)> {
 }
 
 /// Compares one period and gives its verdict.
+// Long: the period's lines matched per legacy code, each difference explained, then the
+// tolerances applied, in the order a reader checks them.
 pub fn compare(input: &PeriodInput, catalog: &Catalog, policy: &Policy) -> PeriodVerdict {
     // The legacy system's final usage bill stays with the legacy system: set aside.
     let kept = |l: &LegacyLine| {
@@ -366,6 +368,7 @@ pub fn compare(input: &PeriodInput, catalog: &Catalog, policy: &Policy) -> Perio
     }
 }
 
+// Long: one branch per reason a line can differ, in priority order; the order is the rule.
 fn explain(
     code: &str,
     o: Option<Side>,

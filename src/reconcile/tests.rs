@@ -98,6 +98,7 @@ fn usage(a: &mut LegacyAccount, code: &str, date: &str, qty: &str) {
 }
 
 #[test]
+// Long: one table of cases, a row each; the rows are the test.
 fn each_difference_gets_its_reason() {
     // (what, services, legacy lines, status, reasons, difference)
     type Row = (&'static str, Vec<Service>, Vec<LegacyLine>, PeriodStatus, Vec<Reason>, &'static str);

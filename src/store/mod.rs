@@ -739,7 +739,7 @@ impl Store {
     /// source's cells, migration 0015; or a record stored whole as JSON before it).
     pub async fn legacy_accounts(&self, numbers: &[String]) -> Result<Vec<crate::domain::LegacyAccount>, StoreError> {
         use crate::domain::LegacyAccount;
-        use crate::extract::{RawRow, Record, Table};
+        use crate::extract::Record;
         use std::collections::HashMap;
         if numbers.is_empty() {
             return Ok(vec![]);
@@ -773,33 +773,7 @@ impl Store {
         let mut accounts: HashMap<String, LegacyAccount> = HashMap::new();
         let mut children = Vec::new();
         for (number, kind, row, cells) in records {
-            let bad = |why: String| StoreError::Corrupt(format!("{kind} record of {number} (row {row}): {why}"));
-            let table = match kind.as_str() {
-                "account" => Table::Accounts,
-                "service" => Table::Services,
-                "usage" => Table::Usage,
-                "line" => Table::LegacyInvoiceLines,
-                "contact" => Table::Contacts,
-                other => return Err(StoreError::Corrupt(format!("unknown record kind {other}"))),
-            };
-            let record = if cells.starts_with('{') {
-                // Stored whole, before migration 0015.
-                let json = |e: serde_json::Error| bad(e.to_string());
-                match table {
-                    Table::Accounts => Record::Account(serde_json::from_str(&cells).map_err(json)?),
-                    Table::Services => Record::Service(serde_json::from_str(&cells).map_err(json)?),
-                    Table::Usage => Record::Usage(serde_json::from_str(&cells).map_err(json)?),
-                    Table::LegacyInvoiceLines => Record::Line(serde_json::from_str(&cells).map_err(json)?),
-                    Table::Contacts => Record::Contact(serde_json::from_str(&cells).map_err(json)?),
-                }
-            } else {
-                let rest: Vec<Option<String>> = serde_json::from_str(&cells).map_err(|e| bad(e.to_string()))?;
-                let mut fields = Vec::with_capacity(rest.len() + 1);
-                fields.push(Some(number.clone()));
-                fields.extend(rest);
-                let raw = RawRow { table, source: String::new(), row: row as u64, fields };
-                crate::extract::parse_row(&raw).map_err(bad)?
-            };
+            let record = stored_record(&number, &kind, row, &cells)?;
             match record {
                 Record::Account(a) => {
                     accounts.insert(a.account_number.clone(), LegacyAccount::new(a));
@@ -1090,4 +1064,37 @@ pub struct VerdictRow {
     pub difference: String,
     /// The verdict as JSON.
     pub data: String,
+}
+
+/// One stored record of an account: the source's cells (parsed again by the parser that took
+/// them in), or a whole JSON record stored before migration 0015.
+fn stored_record(number: &str, kind: &str, row: i64, cells: &str) -> Result<crate::extract::Record, StoreError> {
+    use crate::extract::{RawRow, Record, Table};
+    let bad = |why: String| StoreError::Corrupt(format!("{kind} record of {number} (row {row}): {why}"));
+    let table = match kind {
+        "account" => Table::Accounts,
+        "service" => Table::Services,
+        "usage" => Table::Usage,
+        "line" => Table::LegacyInvoiceLines,
+        "contact" => Table::Contacts,
+        other => return Err(StoreError::Corrupt(format!("unknown record kind {other}"))),
+    };
+    if cells.starts_with('{') {
+        // Stored whole, before migration 0015.
+        let json = |e: serde_json::Error| bad(e.to_string());
+        Ok(match table {
+            Table::Accounts => Record::Account(serde_json::from_str(cells).map_err(json)?),
+            Table::Services => Record::Service(serde_json::from_str(cells).map_err(json)?),
+            Table::Usage => Record::Usage(serde_json::from_str(cells).map_err(json)?),
+            Table::LegacyInvoiceLines => Record::Line(serde_json::from_str(cells).map_err(json)?),
+            Table::Contacts => Record::Contact(serde_json::from_str(cells).map_err(json)?),
+        })
+    } else {
+        let rest: Vec<Option<String>> = serde_json::from_str(cells).map_err(|e| bad(e.to_string()))?;
+        let mut fields = Vec::with_capacity(rest.len() + 1);
+        fields.push(Some(number.to_string()));
+        fields.extend(rest);
+        let raw = RawRow { table, source: String::new(), row: row as u64, fields };
+        crate::extract::parse_row(&raw).map_err(bad)
+    }
 }
