@@ -274,7 +274,13 @@ async fn a_worker_killed_mid_wave_leaves_its_accounts_to_a_restart_after_the_lea
         assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
     }
     assert!(died > 0, "a worker died holding claims");
-    let (a, b) = (end_state(one.path()), end_state(team.path()));
+    ends_like_one_worker(one.path(), team.path());
+}
+
+/// The team's workspace ends as the one-worker workspace does, which reached notices: every
+/// account's state and dates, each journal transition once, the same notices.
+fn ends_like_one_worker(one: &Path, team: &Path) {
+    let (a, b) = (end_state(one), end_state(team));
     consistent(&b);
     assert!(a.accounts.values().any(|(s, ..)| s == "notified"), "{:?}", a.accounts);
     assert_eq!(a.accounts, b.accounts, "every account's state and dates");
@@ -403,12 +409,7 @@ async fn a_worker_stopped_by_sigterm_lets_its_claims_go_and_a_second_finishes_th
         let out = support::cutover(team.path()).args(run_args(day)).output().unwrap();
         assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
     }
-    let (a, b) = (end_state(one.path()), end_state(team.path()));
-    consistent(&b);
-    assert!(a.accounts.values().any(|(s, ..)| s == "notified"), "{:?}", a.accounts);
-    assert_eq!(a.accounts, b.accounts, "every account's state and dates");
-    assert_eq!(a.transitions, b.transitions, "each change exactly once");
-    assert_eq!(a.notices, b.notices);
+    ends_like_one_worker(one.path(), team.path());
 }
 
 /// A real SIGKILL (issue 12): a worker killed while it holds a page's claims leaves them in the
@@ -436,12 +437,7 @@ async fn a_worker_sigkilled_holding_claims_leaves_its_accounts_to_a_restart_afte
         assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
     }
     assert_eq!(count(&team_db, CLAIMED).await, 0, "every claim let go");
-    let (a, b) = (end_state(one.path()), end_state(team.path()));
-    consistent(&b);
-    assert!(a.accounts.values().any(|(s, ..)| s == "notified"), "{:?}", a.accounts);
-    assert_eq!(a.accounts, b.accounts, "every account's state and dates");
-    assert_eq!(a.transitions, b.transitions, "each change exactly once");
-    assert_eq!(a.notices, b.notices);
+    ends_like_one_worker(one.path(), team.path());
 }
 
 /// Stopping `schedule` mid-send (issue 12): SIGTERM while a message is at the (slow) server; the
