@@ -489,7 +489,11 @@ impl Engine {
                         });
                     }
                     compared.push(number.clone());
-                    tallies.push(crate::reconcile::report::Tally::of(number, &verdicts, &policy));
+                    // A tally only where there are verdicts: a report counts an account by its
+                    // verdicts, and a run must count the same accounts.
+                    if !verdicts.is_empty() {
+                        tallies.push(crate::reconcile::report::Tally::of(number, &verdicts, &policy));
+                    }
                     let pass = decide::passes(&verdicts, &policy);
                     self.store.set_recon_in(&mut tx, number, if pass { "pass" } else { "fail" }).await?;
                     let decision = decide::decide(&decide::Facts {

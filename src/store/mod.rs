@@ -881,7 +881,8 @@ impl Store {
     }
 
     /// Replaces the stored verdicts of the accounts `compared` with `verdicts` (no stale period
-    /// stays), in the caller's transaction.
+    /// stays), in the caller's transaction. Their tallies, made from the verdicts, go too: the
+    /// caller writes the new ones (`Store::put_tallies_in`).
     pub async fn replace_verdicts_in(
         &self,
         tx: &mut Transaction<'static, Any>,
@@ -889,13 +890,15 @@ impl Store {
         verdicts: &[VerdictRow],
     ) -> Result<(), StoreError> {
         for chunk in compared.chunks(500) {
-            let sql =
-                format!("DELETE FROM verdict WHERE account_number IN ({})", self.params(1, chunk.len()).join(", "));
-            let mut q = sqlx::query(&sql);
-            for n in chunk {
-                q = q.bind(n);
+            for table in ["verdict", "recon_tally"] {
+                let sql =
+                    format!("DELETE FROM {table} WHERE account_number IN ({})", self.params(1, chunk.len()).join(", "));
+                let mut q = sqlx::query(&sql);
+                for n in chunk {
+                    q = q.bind(n);
+                }
+                q.execute(&mut **tx).await.map_err(|e| self.err(e))?;
             }
-            q.execute(&mut **tx).await.map_err(|e| self.err(e))?;
         }
         let rows: Vec<Vec<Cell<'_>>> = verdicts
             .iter()
