@@ -92,6 +92,33 @@ fn runs_are_numbered_and_a_catalog_fix_shows_as_fixed() {
 }
 
 #[test]
+fn an_account_with_no_bill_to_compare_counts_alike_in_the_run_and_the_report() {
+    // A customer with a service and no legacy bill yet compares no period: it has no verdicts,
+    // so neither the report nor the stage's run (made from tallies) counts it.
+    let ws = support::csv_workspace();
+    let dir = ws.path();
+    let append = |file: &str, row: &str| {
+        let path = dir.join("legacy").join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, format!("{}\n{row}\n", text.trim_end())).unwrap();
+    };
+    append("accounts.csv", "A090,Fresh Start Inc,colocation,DC1,USD,1,ap@fresh.example.com,active,");
+    append("services.csv", "A090,S90,CAB-42U,Full cabinet,1,1500.00,2017-04-20,");
+    let (code, out, err) = run(dir, &["run", "--wave", "dc1-colocation", "--as-of", "2017-05-01"]);
+    assert!(code <= 1, "{out}{err}");
+    let (_, status, _) = run(dir, &["status", "--account", "A090"]);
+    let (_, r) = report(dir);
+    assert_eq!(
+        (r["run"]["number"].as_u64(), r["run"]["recorded"].as_bool()),
+        (Some(1), Some(false)),
+        "the report is the run the stage recorded: {status}"
+    );
+    let numbers: Vec<&str> =
+        r["accounts"].as_array().unwrap().iter().map(|a| a["account_number"].as_str().unwrap()).collect();
+    assert!(!numbers.contains(&"A090"), "{numbers:?}; {status}");
+}
+
+#[test]
 fn a_waived_account_and_a_promoted_gate_are_journaled_and_let_the_wave_go_on() {
     let ws = support::csv_workspace();
     let dir = ws.path();
