@@ -142,12 +142,7 @@ async fn wave_line(p: &Portal, w: &crate::plan::Wave) -> Result<WaveLine, crate:
         *notices.entry(shown.to_string()).or_default() += n;
     }
     let run = store.latest_run(&w.id).await?;
-    let due = store
-        .wave_accounts(&w.id, &[crate::domain::State::Reconciled, crate::domain::State::Notified], None, "", 5000)
-        .await?;
-    let today = p.today();
-    let next_notice = due.iter().filter_map(|a| a.notice_date).filter(|d| *d >= today).min();
-    let next_cutover = due.iter().filter_map(|a| a.cutover_date).filter(|d| *d >= today).min();
+    let (next_notice, next_cutover) = store.next_dates(&w.id, p.today()).await?;
     Ok(WaveLine {
         id: w.id.clone(),
         name: w.name.clone(),

@@ -614,6 +614,31 @@ impl Store {
         Ok(busy == 0)
     }
 
+    /// A wave's next notice day and next cut-over day on or after `day`, among the accounts
+    /// waiting for them (reconciled, notified): two `MIN`s, whatever the wave's size.
+    pub async fn next_dates(
+        &self,
+        wave: &str,
+        day: NaiveDate,
+    ) -> Result<(Option<NaiveDate>, Option<NaiveDate>), StoreError> {
+        let row = sqlx::query(
+            "SELECT MIN(CASE WHEN notice_date >= $2 THEN notice_date END), \
+             MIN(CASE WHEN cutover_date >= $2 THEN cutover_date END) \
+             FROM account WHERE wave = $1 AND state IN ('reconciled', 'notified')",
+        )
+        .bind(wave)
+        .bind(day.to_string())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        let date = |i: usize| -> Result<Option<NaiveDate>, StoreError> {
+            let v: Option<String> = row.try_get(i).map_err(|e| self.err(e))?;
+            v.map(|d| d.parse().map_err(|_| StoreError::Corrupt(format!("wave {wave}: a stored date {d:?}"))))
+                .transpose()
+        };
+        Ok((date(0)?, date(1)?))
+    }
+
     /// How many of a wave's accounts are in the given states.
     pub async fn count_wave(&self, wave: &str, states: &[State]) -> Result<i64, StoreError> {
         let placeholders: Vec<String> = (0..states.len()).map(|i| format!("${}", i + 2)).collect();

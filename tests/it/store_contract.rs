@@ -146,6 +146,19 @@ async fn transitions_are_journaled_once_and_pages_see_what_is_due(store: Store) 
         let due = Some((Due::Notice, day.parse().unwrap()));
         assert_eq!(store.count_due("dc1-colocation", &[State::Rated], due).await.unwrap(), want, "{day}");
     }
+    // The wave's next notice and cut-over days, among the accounts waiting for them: none while
+    // A001 is only rated; once reconciled, its dates from a day on or before them, none after.
+    let next = |d: &str| {
+        let store = store.clone();
+        let d = d.parse().unwrap();
+        async move { store.next_dates("dc1-colocation", d).await.unwrap() }
+    };
+    assert_eq!(next("2017-05-01").await, (None, None));
+    let reconciled = Transition { from: State::Rated, to: State::Reconciled, reason: "passed", schedule: None, ..t };
+    assert!(store.transition(&reconciled).await.unwrap());
+    assert_eq!(next("2017-05-01").await, (Some(sched.notice_date), Some(sched.cutover_date)));
+    assert_eq!(next(&sched.notice_date.succ_opt().unwrap().to_string()).await, (None, Some(sched.cutover_date)));
+    assert_eq!(next(&sched.cutover_date.succ_opt().unwrap().to_string()).await, (None, None));
 }
 
 /// Notices: the row exists before sending, once per (wave, account, kind); taking one is atomic.
