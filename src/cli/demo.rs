@@ -34,6 +34,15 @@ impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
         let root = cx.root.as_path();
         let Args { dir, accounts, seed, until } = self;
+        // Run inside a workspace (the demo's own, or a real one), the default ./cutover-demo
+        // would be a second demo nested in it: say so instead (nothing is written).
+        if dir.is_none() && root == Path::new(".") && Path::new("cutover.yaml").exists() {
+            return Err(Failure::input(anyhow::anyhow!(
+                "this folder is a cutover workspace already (cutover.yaml), and `cutover demo` builds \
+                 its demo in ./cutover-demo: run it again from the folder above (it then changes nothing \
+                 that was done), or pass --dir to build another demo elsewhere"
+            )));
+        }
         // `-C DIR demo` builds the demo in DIR.
         let dir =
             dir.unwrap_or_else(|| if root == Path::new(".") { "cutover-demo".into() } else { root.to_path_buf() });

@@ -203,6 +203,20 @@ fn demo_runs_every_dated_wave_and_a_second_run_changes_nothing() {
         .count();
     assert!(emails > 0);
 
+    // Run inside the demo's folder, `demo` would build a second demo nested in it: it says so
+    // and writes nothing.
+    let inside = assert_cmd::Command::cargo_bin("cutover")
+        .unwrap()
+        .current_dir(&demo)
+        .env("CUTOVER_ACTOR", "test")
+        .arg("demo")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&inside.stderr);
+    assert_eq!(inside.status.code(), Some(2), "{err}");
+    assert!(err.contains("a cutover workspace already"), "{err}");
+    assert!(!demo.join("cutover-demo").exists(), "no demo nested in the demo");
+
     // The second run: nothing sent, nothing changed.
     let before = std::fs::read(demo.join(".cutover/state.db")).map(|b| b.len()).unwrap();
     let again = cutover(dir.path())
