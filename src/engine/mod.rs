@@ -108,6 +108,10 @@ pub struct Engine {
     /// Renews this process's claims and leases while the engine lives (`store::lease::Heartbeat`):
     /// a slow step never lets them lapse under a live worker.
     pub heartbeat: Option<Arc<crate::store::lease::Heartbeat>>,
+    /// Waves whose accounts compared before migration 0016 have been given their tallies in this
+    /// process (`Engine::record_tallied_run`): the check runs once per wave, not on every run
+    /// recorded. The set of such accounts only shrinks: whoever writes verdicts writes tallies.
+    pub(crate) tallied: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl Engine {
@@ -121,6 +125,7 @@ impl Engine {
             worker: crate::store::lease::worker_name(),
             workers: 1,
             heartbeat: store.heartbeat().map(Arc::new),
+            tallied: Arc::default(),
             store,
         }
     }
@@ -138,6 +143,7 @@ impl Engine {
             worker: format!("{}#{n}", self.worker),
             workers: 1,
             heartbeat: self.heartbeat.clone(),
+            tallied: Arc::clone(&self.tallied),
         }
     }
 }

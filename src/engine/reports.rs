@@ -186,8 +186,12 @@ impl Engine {
         Ok(())
     }
 
-    /// Gives the accounts compared before migration 0016 their tally, from their verdicts (once).
+    /// Gives the accounts compared before migration 0016 their tally, from their verdicts (once
+    /// per wave and process).
     async fn tally_untallied(&self, wave: &Wave) -> Result<(), EngineError> {
+        if self.tallied.lock().is_ok_and(|done| done.contains(&wave.id)) {
+            return Ok(());
+        }
         let policy = crate::reconcile::Policy::of(wave);
         for chunk in self.store.untallied(&wave.id).await?.chunks(super::BATCH as usize) {
             let mut periods: std::collections::BTreeMap<String, Vec<PeriodVerdict>> = std::collections::BTreeMap::new();
@@ -199,6 +203,9 @@ impl Engine {
             let mut tx = self.store.begin().await?;
             self.store.put_tallies_in(&mut tx, &tallies).await?;
             tx.commit().await.map_err(|e| self.store.err(e))?;
+        }
+        if let Ok(mut done) = self.tallied.lock() {
+            done.insert(wave.id.clone());
         }
         Ok(())
     }

@@ -34,11 +34,14 @@ pub(super) async fn scan<S: Sink>(url: &str, table: Table, sink: &mut S) -> Resu
         sink.warn(&format!("{shown}:{}", table.name()), w).await?;
     }
     // A column the table may leave out, and does, is read as NULL.
-    let cols: Vec<String> = table
-        .columns()
-        .iter()
-        .map(|c| if present.iter().any(|p| p == c) { format!("CAST({q}{c}{q} AS {text})") } else { "NULL".into() })
-        .collect();
+    let cast = |ty: &str| -> Vec<String> {
+        table
+            .columns()
+            .iter()
+            .map(|c| if present.iter().any(|p| p == c) { format!("CAST({q}{c}{q} AS {ty})") } else { "NULL".into() })
+            .collect()
+    };
+    let cols = cast(text);
     let sql = format!("SELECT {} FROM {q}{}{q}", cols.join(", "), table.name());
     let source = format!("{}:{}", shown, table.name());
     let mut batch = Batcher::new(sink);
@@ -50,7 +53,9 @@ pub(super) async fn scan<S: Sink>(url: &str, table: Table, sink: &mut S) -> Resu
             return Ok(());
         }
     }
-    if url.starts_with("sqlite:") && scan_sqlite_chunks(&pool, &shown, &cols, table, &source, &mut batch).await? {
+    if url.starts_with("sqlite:")
+        && scan_sqlite_chunks(&pool, &shown, [&cols, &cast("BLOB")], table, &source, &mut batch).await?
+    {
         batch.flush().await?;
         pool.close().await;
         return Ok(());
@@ -111,11 +116,12 @@ const SQLITE_CHUNK: usize = 2000;
 /// of `[rowid, cell, …]`), in rowid order: the order a plain `SELECT` gives, so row numbers are
 /// the same. sqlx hands each fetched row from its SQLite worker thread to the runtime, which cost
 /// more than reading the rows (issue 11); a chunk is one hand-off. False when the table has no
-/// rowid (a view or a `WITHOUT ROWID` table): the caller then reads it row by row.
+/// rowid (a view or a `WITHOUT ROWID` table): the caller then reads it row by row. `cols` are the
+/// table's columns cast to text, `bytes` the same cast to bytes.
 async fn scan_sqlite_chunks<S: Sink>(
     pool: &sqlx::AnyPool,
     shown: &str,
-    cols: &[String],
+    [cols, bytes]: [&[String]; 2],
     table: Table,
     source: &str,
     batch: &mut Batcher<'_, S>,
@@ -132,7 +138,6 @@ async fn scan_sqlite_chunks<S: Sink>(
     );
     // The same rows one by one, as bytes: for a chunk the aggregate cannot carry (a cell that is
     // not UTF-8, which as text would fail the whole read), so that only its row is quarantined.
-    let bytes: Vec<String> = cols.iter().map(|c| c.replace(" AS TEXT)", " AS BLOB)")).collect();
     let one_by_one = format!(
         "SELECT CAST(rowid AS TEXT), {} FROM \"{t}\" WHERE rowid > $1 ORDER BY rowid LIMIT {SQLITE_CHUNK}",
         bytes.join(", ")

@@ -365,6 +365,22 @@ fn done(p: &Portal, account: &str, message: String) -> Response {
     p.page(StatusCode::OK, "done.html", context! { account => account, message => message })
 }
 
+/// What an action that changes an account or finds it already changed says: "A did", "A was
+/// already …; nothing changed", or why it was refused.
+fn answer(
+    p: &Portal,
+    account: &str,
+    changed: Result<bool, crate::engine::EngineError>,
+    did: String,
+    already: &str,
+) -> Response {
+    match changed {
+        Ok(true) => done(p, account, format!("{account} {did}")),
+        Ok(false) => done(p, account, format!("{account} {already}; nothing changed")),
+        Err(e) => refused(p, e),
+    }
+}
+
 fn refused(p: &Portal, e: crate::engine::EngineError) -> Response {
     match e {
         crate::engine::EngineError::Refused(m) => p.page(StatusCode::CONFLICT, "error.html", context! { message => m }),
@@ -383,12 +399,8 @@ pub async fn waive(
         Ok(w) => w,
         Err(r) => return *r,
     };
-    let ctx = p.ctx(&who);
-    match p.engine.waive(&account, f.reason.trim(), &ctx).await {
-        Ok(true) => done(&p, &account, format!("{account} waived by {who}: {}", f.reason.trim())),
-        Ok(false) => done(&p, &account, format!("{account} was already waived; nothing changed")),
-        Err(e) => refused(&p, e),
-    }
+    let changed = p.engine.waive(&account, f.reason.trim(), &p.ctx(&who)).await;
+    answer(&p, &account, changed, format!("waived by {who}: {}", f.reason.trim()), "was already waived")
 }
 
 pub async fn rollback(
@@ -401,11 +413,8 @@ pub async fn rollback(
         Ok(w) => w,
         Err(r) => return *r,
     };
-    match p.engine.rollback(&account, f.reason.trim(), &p.ctx(&who)).await {
-        Ok(true) => done(&p, &account, format!("{account} rolled back by {who}: {}", f.reason.trim())),
-        Ok(false) => done(&p, &account, format!("{account} was already rolled back; nothing changed")),
-        Err(e) => refused(&p, e),
-    }
+    let changed = p.engine.rollback(&account, f.reason.trim(), &p.ctx(&who)).await;
+    answer(&p, &account, changed, format!("rolled back by {who}: {}", f.reason.trim()), "was already rolled back")
 }
 
 pub async fn resolve(

@@ -115,3 +115,17 @@ pub fn cutover(dir: &Path) -> assert_cmd::Command {
         .env("CUTOVER_ACTOR", "test");
     c
 }
+
+/// Every file under `root`, at any depth (none when it does not exist).
+pub fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd {
+            let p = e.expect("entry").path();
+            if p.is_dir() { stack.push(p) } else { out.push(p) }
+        }
+    }
+    out
+}

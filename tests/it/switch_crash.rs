@@ -3,7 +3,7 @@
 //! every cut-over account in exactly one manifest, no set left without its manifest, and a rerun
 //! writes the same bytes.
 
-use super::support::cutover;
+use super::support::{self, cutover};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -44,20 +44,7 @@ fn column(path: &Path, col: &str) -> Vec<String> {
 
 /// Every file under import/, with its bytes.
 fn snapshot(ws: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![ws.join("import")];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
-        for e in rd {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(p.clone(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
+    support::files_under(&ws.join("import")).into_iter().map(|p| (p.clone(), std::fs::read(&p).unwrap())).collect()
 }
 
 /// The invariants; returns the cut-over accounts.

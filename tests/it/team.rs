@@ -139,20 +139,7 @@ fn end_state(ws: &Path) -> EndState {
 }
 
 fn files_named(root: &Path, name: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
-        for e in rd {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.file_name().is_some_and(|n| n == name) {
-                out.push(p);
-            }
-        }
-    }
-    out
+    support::files_under(root).into_iter().filter(|p| p.file_name().is_some_and(|n| n == name)).collect()
 }
 
 /// Outbox messages per account (the `.eml` files; one name per notice).
