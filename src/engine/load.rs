@@ -153,7 +153,7 @@ impl Engine {
                     from: State::CutOver,
                     to: State::Held,
                     actor: &ctx.actor,
-                    reason: &why,
+                    reason: (&why).into(),
                     at: ctx.at,
                     schedule: None,
                 };
@@ -344,7 +344,7 @@ impl Engine {
             from: row.state,
             to: State::RolledBack,
             actor: &ctx.actor,
-            reason: &why,
+            reason: (&why).into(),
             at: ctx.at,
             schedule: None,
         };
@@ -403,7 +403,7 @@ impl Engine {
             from: State::RolledBack,
             to: State::Extracted,
             actor: &ctx.actor,
-            reason: &why,
+            reason: (&why).into(),
             at: ctx.at,
             schedule: Some(None),
         };
@@ -491,7 +491,7 @@ impl Engine {
             from: State::CutOver,
             to,
             actor: &ctx.actor,
-            reason: &why,
+            reason: (&why).into(),
             at: ctx.at,
             schedule: None,
         };

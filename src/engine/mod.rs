@@ -65,7 +65,13 @@ impl Ctx {
     }
 
     /// `account` moves `from` → `to` for `reason`, by this run's actor at its time.
-    pub fn transition<'a>(&'a self, account: &'a str, from: State, to: State, reason: &'a str) -> Transition<'a> {
+    pub fn transition<'a>(
+        &'a self,
+        account: &'a str,
+        from: State,
+        to: State,
+        reason: impl Into<std::borrow::Cow<'a, str>>,
+    ) -> Transition<'a> {
         Transition::new(account, from, to, &self.actor, reason, self.at)
     }
 

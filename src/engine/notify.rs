@@ -706,7 +706,7 @@ impl<'a> Notifier<'a> {
         reason: &'t str,
         schedule: Option<Option<Schedule>>,
     ) -> Transition<'t> {
-        Transition { account, from, to: from, actor: &self.ctx.actor, reason, at: self.ctx.at, schedule }
+        Transition { account, from, to: from, actor: &self.ctx.actor, reason: reason.into(), at: self.ctx.at, schedule }
     }
 
     /// Where printed letters go: `print/` in the outbox folder, or in the workspace over SMTP.
@@ -1345,8 +1345,15 @@ impl Engine {
         };
         let moves = sent && row.state == State::Reconciled && current.as_deref() == Some(n.kind.as_str());
         let to = if moves { State::Notified } else { row.state };
-        let t =
-            Transition { account, from: row.state, to, actor: &ctx.actor, reason: &why, at: ctx.at, schedule: None };
+        let t = Transition {
+            account,
+            from: row.state,
+            to,
+            actor: &ctx.actor,
+            reason: (&why).into(),
+            at: ctx.at,
+            schedule: None,
+        };
         if !self.store.transition(&t).await? {
             return Err(EngineError::Refused(format!("{account} changed state meanwhile; run the command again")));
         }

@@ -89,7 +89,36 @@ enum PageStage {
     Reconcile,
 }
 
+/// Where a state change of a page is counted in its [`StageReport`], if it happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Count {
+    Done,
+    Held,
+    Quarantined,
+}
+
 impl Engine {
+    /// A page's state changes, applied together ([`crate::store::Store::transitions_in`]), each counted in `r`
+    /// as its [`Count`] when it happened.
+    async fn apply_in(
+        &self,
+        tx: &mut crate::store::Tx,
+        moves: Vec<(crate::store::Transition<'_>, Count)>,
+        r: &mut StageReport,
+    ) -> Result<(), EngineError> {
+        let (ts, counts): (Vec<_>, Vec<_>) = moves.into_iter().unzip();
+        let changed = self.store.transitions_in(tx, &ts).await?;
+        for (count, moved) in counts.into_iter().zip(changed) {
+            let n = u64::from(moved);
+            match count {
+                Count::Done => r.done += n,
+                Count::Held => r.held += n,
+                Count::Quarantined => r.quarantined += n,
+            }
+        }
+        Ok(())
+    }
+
     /// Runs a page-walking stage with `self.workers` workers: one thread each (so rating and
     /// comparing use every core), on this runtime's I/O, each claiming its own pages. One worker,
     /// or a runtime that cannot lend its thread (a test's current-thread one): this task does it.
@@ -323,17 +352,15 @@ impl Engine {
                 .collect();
             let mut r = StageReport::default();
             let mut new_bills = Vec::new();
+            let mut moves = Vec::new();
             let mut tx = self.store.begin().await?;
-            for (number, day) in &wake {
-                self.store.set_not_before_in(&mut tx, number, *day).await?;
-            }
+            self.store.set_not_before_in(&mut tx, &wake).await?;
             for (_, acct) in &pairs {
                 let number = &acct.account.account_number;
                 // A closed account has nothing to move and no one to tell.
                 if acct.account.status == crate::domain::AccountStatus::Closed {
                     let why = "closed in the legacy system: nothing to migrate";
-                    let t = ctx.transition(number, State::Extracted, State::Held, why);
-                    r.held += u64::from(self.store.transition_in(&mut tx, &t).await?);
+                    moves.push((ctx.transition(number, State::Extracted, State::Held, why), Count::Held));
                     continue;
                 }
                 // Not a customer yet on this day (no service known, no bill issued): a later run
@@ -348,8 +375,7 @@ impl Engine {
                 if let Ok(s) = &sched
                     && let Some(why) = nothing_left(acct, s.first_new_bill_date)
                 {
-                    let t = ctx.transition(number, State::Extracted, State::Held, &why);
-                    r.held += u64::from(self.store.transition_in(&mut tx, &t).await?);
+                    moves.push((ctx.transition(number, State::Extracted, State::Held, why), Count::Held));
                     continue;
                 }
                 let terms = Self::terms(wave, sched.as_ref().ok());
@@ -365,8 +391,7 @@ impl Engine {
                     }
                 }
                 if let Some(why) = failure {
-                    let t = ctx.transition(number, State::Extracted, State::Quarantined, &why);
-                    r.quarantined += u64::from(self.store.transition_in(&mut tx, &t).await?);
+                    moves.push((ctx.transition(number, State::Extracted, State::Quarantined, why), Count::Quarantined));
                     continue;
                 }
                 for b in &bills {
@@ -387,10 +412,11 @@ impl Engine {
                     ),
                     Err(why) => format!("rated {} parallel-run period(s); {why}", bills.len()),
                 };
-                let t = ctx.transition(number, State::Extracted, State::Rated, &reason).scheduling(sched.ok());
-                r.done += u64::from(self.store.transition_in(&mut tx, &t).await?);
+                let t = ctx.transition(number, State::Extracted, State::Rated, reason).scheduling(sched.ok());
+                moves.push((t, Count::Done));
             }
-            // The page's bills in a few statements, in the transaction of their state changes.
+            // The page's state changes and bills in a few statements, in one transaction.
+            self.apply_in(&mut tx, moves, &mut r).await?;
             self.store.put_bills_in(&mut tx, &new_bills).await?;
             tx.commit().await.map_err(|e| self.store.err(e))?;
             Ok(r)
@@ -460,6 +486,7 @@ impl Engine {
                 let unreachable = self.unreachable(&pairs).await?;
                 let mut r = StageReport::default();
                 let (mut compared, mut new_verdicts, mut tallies) = (Vec::new(), Vec::new(), Vec::new());
+                let (mut moves, mut recon) = (Vec::new(), Vec::new());
                 let mut tx = self.store.begin().await?;
                 for (row, acct) in &pairs {
                     let number = &acct.account.account_number;
@@ -470,8 +497,7 @@ impl Engine {
                         && let Some(s) = sched
                         && let Some(why) = nothing_left(acct, s.first_new_bill_date)
                     {
-                        let t = ctx.transition(number, State::Rated, State::Held, &why);
-                        r.held += u64::from(self.store.transition_in(&mut tx, &t).await?);
+                        moves.push((ctx.transition(number, State::Rated, State::Held, why), Count::Held));
                         continue;
                     }
                     let verdicts = Self::compare_periods(wave, acct, catalog, &policy, sched.as_ref());
@@ -494,8 +520,7 @@ impl Engine {
                     if !verdicts.is_empty() {
                         tallies.push(crate::reconcile::report::Tally::of(number, &verdicts, &policy));
                     }
-                    let pass = decide::passes(&verdicts, &policy);
-                    self.store.set_recon_in(&mut tx, number, if pass { "pass" } else { "fail" }).await?;
+                    recon.push((number.as_str(), decide::passes(&verdicts, &policy)));
                     let decision = decide::decide(&decide::Facts {
                         verdicts: &verdicts,
                         policy: &policy,
@@ -507,15 +532,16 @@ impl Engine {
                         },
                     });
                     let to = decision.to();
-                    let mut t = ctx.transition(number, State::Rated, to, decision.reason());
+                    let mut t = ctx.transition(number, State::Rated, to, decision.reason().to_string());
                     if let Some(s) = decision.schedule() {
                         t = t.scheduling(Some(s));
                     }
-                    if self.store.transition_in(&mut tx, &t).await? {
-                        if to == State::Reconciled { r.done += 1 } else { r.held += 1 }
-                    }
+                    moves.push((t, if to == State::Reconciled { Count::Done } else { Count::Held }));
                 }
-                // The page's verdicts and tallies in a few statements, in the same transaction.
+                // The page's outcomes, state changes, verdicts and tallies in a few statements, in
+                // one transaction.
+                self.store.set_recon_in(&mut tx, &recon).await?;
+                self.apply_in(&mut tx, moves, &mut r).await?;
                 self.store.replace_verdicts_in(&mut tx, &compared, &new_verdicts).await?;
                 self.store.put_tallies_in(&mut tx, &tallies).await?;
                 tx.commit().await.map_err(|e| self.store.err(e))?;

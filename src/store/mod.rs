@@ -135,21 +135,42 @@ pub struct JournalFilter {
     pub since: Option<DateTime<Utc>>,
 }
 
+/// A store transaction, for the engine's `*_in` calls (the engine names no `sqlx` type).
+pub type Tx = Transaction<'static, Any>;
+
+/// One row of the journal, as written.
+struct JournalLine<'a> {
+    account: &'a str,
+    at: String,
+    actor: &'a str,
+    from: State,
+    to: State,
+    reason: &'a str,
+}
+
 /// A change of state, with who and why; optionally new schedule dates.
 pub struct Transition<'a> {
     pub account: &'a str,
     pub from: State,
     pub to: State,
     pub actor: &'a str,
-    pub reason: &'a str,
+    /// Borrowed, or owned when a stage collects a page's transitions to apply them together.
+    pub reason: std::borrow::Cow<'a, str>,
     pub at: DateTime<Utc>,
     pub schedule: Option<Option<Schedule>>,
 }
 
 impl<'a> Transition<'a> {
     /// `account` moves `from` → `to`, by `actor` at `at`, for `reason`; its schedule dates stay.
-    pub fn new(account: &'a str, from: State, to: State, actor: &'a str, reason: &'a str, at: DateTime<Utc>) -> Self {
-        Transition { account, from, to, actor, reason, at, schedule: None }
+    pub fn new(
+        account: &'a str,
+        from: State,
+        to: State,
+        actor: &'a str,
+        reason: impl Into<std::borrow::Cow<'a, str>>,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Transition { account, from, to, actor, reason: reason.into(), at, schedule: None }
     }
 
     /// The same move, recording these schedule dates (`None` clears them).
@@ -406,55 +427,103 @@ impl Store {
         tx: &mut Transaction<'static, Any>,
         t: &Transition<'_>,
     ) -> Result<bool, StoreError> {
-        if !t.from.can_go_to(t.to) {
-            return Err(StoreError::Transition { account: t.account.to_string(), from: t.from, to: t.to });
-        }
-        let at = t.at.to_rfc3339();
-        let res = match t.schedule {
-            None => sqlx::query(
-                "UPDATE account SET state = $1, state_reason = $2, updated_at = $3 WHERE account_number = $4 AND state = $5",
-            )
-            .bind(t.to.as_str())
-            .bind(t.reason)
-            .bind(&at)
-            .bind(t.account)
-            .bind(t.from.as_str())
-            .execute(&mut **tx)
-            .await,
-            Some(s) => {
-                // A move within one state (a reschedule) is guarded by its dates too: two workers
-                // computing the same new dates journal it once.
-                let same_dates = if t.from == t.to {
-                    " AND NOT (COALESCE(cutover_date, '') = COALESCE($4, '') AND COALESCE(first_new_bill_date, '') = \
-                     COALESCE($5, '') AND COALESCE(notice_date, '') = COALESCE($6, ''))"
-                } else {
-                    ""
-                };
-                let sql = format!(
-                    "UPDATE account SET state = $1, state_reason = $2, updated_at = $3, cutover_date = $4, \
-                     first_new_bill_date = $5, notice_date = $6 WHERE account_number = $7 AND state = $8{same_dates}"
-                );
-                sqlx::query(&sql)
-                    .bind(t.to.as_str())
-                    .bind(t.reason)
-                    .bind(&at)
-                    .bind(s.map(|s| s.cutover_date.to_string()))
-                    .bind(s.map(|s| s.first_new_bill_date.to_string()))
-                    .bind(s.map(|s| s.notice_date.to_string()))
-                    .bind(t.account)
-                    .bind(t.from.as_str())
-                    .execute(&mut **tx)
-                    .await
-            }
-        }
-        .map_err(|e| self.err(e))?;
-        if res.rows_affected() == 0 {
-            return Ok(false);
-        }
-        self.journal_in(tx, t.account, &at, t.actor, t.from, t.to, t.reason).await?;
-        Ok(true)
+        let changed = self.transitions_in(tx, std::slice::from_ref(t)).await?;
+        Ok(changed.first().copied().unwrap_or(false))
     }
 
+    /// Many transitions (a page's) inside a caller's transaction, with [`Store::transition`]'s
+    /// guarantees for each: one `UPDATE … FROM (VALUES …) RETURNING` for up to 300 accounts and one
+    /// multi-row journal insert for those that moved, instead of two statements per account
+    /// (issue 11: on SQLite each statement is a hand-off to its worker thread; on PostgreSQL a
+    /// round trip). Returns, in order, whether each account moved. An account named twice is
+    /// applied in order, each in its own statement.
+    pub async fn transitions_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        ts: &[Transition<'_>],
+    ) -> Result<Vec<bool>, StoreError> {
+        if let Some(t) = ts.iter().find(|t| !t.from.can_go_to(t.to)) {
+            return Err(StoreError::Transition { account: t.account.to_string(), from: t.from, to: t.to });
+        }
+        let mut changed = vec![false; ts.len()];
+        let mut start = 0;
+        while start < ts.len() {
+            // A chunk: consecutive transitions of distinct accounts, at most 300 (10 parameters each).
+            let mut seen = std::collections::HashSet::new();
+            let mut end = start;
+            while end < ts.len() && end - start < 300 && seen.insert(ts[end].account) {
+                end += 1;
+            }
+            let moved = self.move_accounts_in(tx, &ts[start..end]).await?;
+            let mut journal = Vec::new();
+            for (i, t) in ts[start..end].iter().enumerate() {
+                if moved.contains(t.account) {
+                    changed[start + i] = true;
+                    let at = t.at.to_rfc3339();
+                    journal.push(JournalLine {
+                        account: t.account,
+                        at,
+                        actor: t.actor,
+                        from: t.from,
+                        to: t.to,
+                        reason: &t.reason,
+                    });
+                }
+            }
+            self.journal_many_in(tx, &journal).await?;
+            start = end;
+        }
+        Ok(changed)
+    }
+
+    /// The account rows of `chunk` (distinct accounts) that were in their `from` state, moved; a
+    /// move within one state (a reschedule) only if its dates change, so two workers computing the
+    /// same new dates journal it once. Returns the accounts that moved.
+    async fn move_accounts_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        chunk: &[Transition<'_>],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        const COLS: usize = 10;
+        let values: Vec<String> =
+            (0..chunk.len()).map(|i| format!("({})", self.params(i * COLS + 1, COLS).join(", "))).collect();
+        // VALUES columns are named column1…column10 by both SQLite and PostgreSQL: account, from,
+        // to, reason, at, whether dates are set (1/0), cut-over, first new bill, notice, whether
+        // this is a reschedule (1/0).
+        let sql = format!(
+            "UPDATE account SET state = v.column3, state_reason = v.column4, updated_at = v.column5, \
+             cutover_date = CASE WHEN v.column6 = 1 THEN v.column7 ELSE account.cutover_date END, \
+             first_new_bill_date = CASE WHEN v.column6 = 1 THEN v.column8 ELSE account.first_new_bill_date END, \
+             notice_date = CASE WHEN v.column6 = 1 THEN v.column9 ELSE account.notice_date END \
+             FROM (VALUES {}) AS v \
+             WHERE account.account_number = v.column1 AND account.state = v.column2 \
+             AND NOT (v.column10 = 1 AND COALESCE(account.cutover_date, '') = COALESCE(v.column7, '') \
+             AND COALESCE(account.first_new_bill_date, '') = COALESCE(v.column8, '') \
+             AND COALESCE(account.notice_date, '') = COALESCE(v.column9, '')) \
+             RETURNING account.account_number",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for t in chunk {
+            let dates = t.schedule.flatten();
+            q = q
+                .bind(t.account)
+                .bind(t.from.as_str())
+                .bind(t.to.as_str())
+                .bind(t.reason.as_ref())
+                .bind(t.at.to_rfc3339())
+                .bind(i64::from(t.schedule.is_some()))
+                .bind(dates.map(|s| s.cutover_date.to_string()))
+                .bind(dates.map(|s| s.first_new_bill_date.to_string()))
+                .bind(dates.map(|s| s.notice_date.to_string()))
+                .bind(i64::from(t.schedule.is_some() && t.from == t.to));
+        }
+        let rows = q.fetch_all(&mut **tx).await.map_err(|e| self.err(e))?;
+        rows.iter().map(|r| r.try_get::<String, _>(0)).collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// One journal row, for a state change made outside [`Store::transitions_in`] (an extraction's
+    /// or a notice's note within one state).
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn journal_in(
         &self,
@@ -466,21 +535,38 @@ impl Store {
         to: State,
         reason: &str,
     ) -> Result<(), StoreError> {
+        self.journal_many_in(tx, &[JournalLine { account, at: at.to_string(), actor, from, to, reason }]).await
+    }
+
+    /// Journal rows in one multi-row insert per 300.
+    async fn journal_many_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        lines: &[JournalLine<'_>],
+    ) -> Result<(), StoreError> {
+        const COLS: usize = 7;
         // `recorded_at` is the wall clock by definition: the one place the store reads it.
-        sqlx::query(
-            "INSERT INTO journal (account_number, at, actor, from_state, to_state, reason, recorded_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(account)
-        .bind(at)
-        .bind(actor)
-        .bind(from.as_str())
-        .bind(to.as_str())
-        .bind(reason)
-        .bind(Utc::now().to_rfc3339())
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| self.err(e))?;
+        let recorded = Utc::now().to_rfc3339();
+        for chunk in lines.chunks(300) {
+            let values: Vec<String> =
+                (0..chunk.len()).map(|i| format!("({})", self.params(i * COLS + 1, COLS).join(", "))).collect();
+            let sql = format!(
+                "INSERT INTO journal (account_number, at, actor, from_state, to_state, reason, recorded_at) VALUES {}",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for l in chunk {
+                q = q
+                    .bind(l.account)
+                    .bind(&l.at)
+                    .bind(l.actor)
+                    .bind(l.from.as_str())
+                    .bind(l.to.as_str())
+                    .bind(l.reason)
+                    .bind(&recorded);
+            }
+            q.execute(&mut **tx).await.map_err(|e| self.err(e))?;
+        }
         Ok(())
     }
 
@@ -674,36 +760,55 @@ impl Store {
         q.fetch_one(&self.pool).await.and_then(|r| r.try_get(0)).map_err(|e| self.err(e))
     }
 
-    /// Records the day before which an extracted account is not a customer yet (no state change:
-    /// the rate stage leaves it alone until then; `None` in `day`: never, until re-extracted).
+    /// The day from which each of these extracted accounts is a customer (`None`: never known, so
+    /// not before the end of time): one UPDATE per distinct day.
     pub async fn set_not_before_in(
         &self,
         tx: &mut Transaction<'static, Any>,
-        account: &str,
-        day: Option<NaiveDate>,
+        days: &[(String, Option<NaiveDate>)],
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE account SET not_before = $1 WHERE account_number = $2 AND state = 'extracted'")
-            .bind(day.map_or_else(|| "9999-12-31".to_string(), |d| d.to_string()))
-            .bind(account)
-            .execute(&mut **tx)
-            .await
-            .map_err(|e| self.err(e))?;
+        let mut by_day: std::collections::BTreeMap<String, Vec<&str>> = std::collections::BTreeMap::new();
+        for (account, day) in days {
+            by_day.entry(day.map_or_else(|| "9999-12-31".to_string(), |d| d.to_string())).or_default().push(account);
+        }
+        for (day, accounts) in &by_day {
+            self.set_column_in(tx, "not_before", day, accounts, " AND state = 'extracted'").await?;
+        }
         Ok(())
     }
 
-    /// Records an account's reconciliation outcome (`pass` / `fail`).
+    /// Records each account's reconciliation outcome (`pass` when true, else `fail`): two UPDATEs.
     pub async fn set_recon_in(
         &self,
         tx: &mut Transaction<'static, Any>,
-        account: &str,
-        recon: &str,
+        outcomes: &[(&str, bool)],
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE account SET recon = $1 WHERE account_number = $2")
-            .bind(recon)
-            .bind(account)
-            .execute(&mut **tx)
-            .await
-            .map_err(|e| self.err(e))?;
+        for (value, pass) in [("pass", true), ("fail", false)] {
+            let accounts: Vec<&str> = outcomes.iter().filter(|(_, p)| *p == pass).map(|(a, _)| *a).collect();
+            self.set_column_in(tx, "recon", value, &accounts, "").await?;
+        }
+        Ok(())
+    }
+
+    /// Sets `column` to `value` on these accounts (`and` narrows further), 500 accounts a statement.
+    async fn set_column_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        column: &'static str,
+        value: &str,
+        accounts: &[&str],
+        and: &'static str,
+    ) -> Result<(), StoreError> {
+        for chunk in accounts.chunks(500) {
+            let p = self.params(1, chunk.len() + 1);
+            let sql =
+                format!("UPDATE account SET {column} = {} WHERE account_number IN ({}){and}", p[0], p[1..].join(", "));
+            let mut q = sqlx::query(&sql).bind(value);
+            for a in chunk {
+                q = q.bind(*a);
+            }
+            q.execute(&mut **tx).await.map_err(|e| self.err(e))?;
+        }
         Ok(())
     }
 

@@ -104,7 +104,7 @@ async fn transitions_are_journaled_once_and_pages_see_what_is_due(store: Store) 
         from: State::Extracted,
         to: State::Rated,
         actor: "tester",
-        reason: "rated",
+        reason: "rated".into(),
         at,
         schedule: Some(Some(sched)),
     };
@@ -154,11 +154,72 @@ async fn transitions_are_journaled_once_and_pages_see_what_is_due(store: Store) 
         async move { store.next_dates("dc1-colocation", d).await.unwrap() }
     };
     assert_eq!(next("2017-05-01").await, (None, None));
-    let reconciled = Transition { from: State::Rated, to: State::Reconciled, reason: "passed", schedule: None, ..t };
+    let reconciled =
+        Transition { from: State::Rated, to: State::Reconciled, reason: "passed".into(), schedule: None, ..t };
     assert!(store.transition(&reconciled).await.unwrap());
     assert_eq!(next("2017-05-01").await, (Some(sched.notice_date), Some(sched.cutover_date)));
     assert_eq!(next(&sched.notice_date.succ_opt().unwrap().to_string()).await, (None, Some(sched.cutover_date)));
     assert_eq!(next(&sched.cutover_date.succ_opt().unwrap().to_string()).await, (None, None));
+}
+
+/// A page's transitions applied together: each account moves only from its state, in order, with
+/// its dates when given and its own dates kept when not; a reschedule to the same dates and a
+/// repeat do nothing; one journal row per move; a move the state machine refuses fails them all.
+async fn a_pages_transitions_apply_together_each_once(store: Store) {
+    extracted(&store).await;
+    let (at, sched) = (at(), sched());
+    let later = cutover::plan::schedule::Schedule {
+        cutover_date: "2017-07-31".parse().unwrap(),
+        first_new_bill_date: "2017-08-01".parse().unwrap(),
+        notice_date: "2017-07-01".parse().unwrap(),
+    };
+    let t = |account, from, to, reason: &str| Transition::new(account, from, to, "tester", reason.to_string(), at);
+    let page = [
+        t("A001", State::Extracted, State::Rated, "rated A001").scheduling(Some(sched)),
+        t("A002", State::Extracted, State::Held, "closed"),
+        t("A003", State::Rated, State::Reconciled, "not rated yet"),
+        t("A001", State::Rated, State::Reconciled, "passed A001"),
+        t("A001", State::Reconciled, State::Reconciled, "same dates").scheduling(Some(sched)),
+        t("A001", State::Reconciled, State::Reconciled, "moved a cycle").scheduling(Some(later)),
+    ];
+    let mut tx = store.begin().await.unwrap();
+    let moved = store.transitions_in(&mut tx, &page).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(moved, [true, true, false, true, false, true]);
+    let a1 = store.account("A001").await.unwrap().unwrap();
+    assert_eq!(
+        (a1.state, a1.schedule(), a1.state_reason.as_deref()),
+        (State::Reconciled, Some(later), Some("moved a cycle"))
+    );
+    let a2 = store.account("A002").await.unwrap().unwrap();
+    assert_eq!((a2.state, a2.schedule()), (State::Held, None));
+    assert_eq!(store.account("A003").await.unwrap().unwrap().state, State::Extracted);
+    let moves = |j: Vec<cutover::store::JournalRow>| -> Vec<(String, String, String)> {
+        j.into_iter().skip(1).map(|r| (r.from.to_string(), r.to.to_string(), r.reason)).collect()
+    };
+    let j1 = moves(store.journal("A001").await.unwrap());
+    assert_eq!(
+        j1,
+        [
+            ("extracted".into(), "rated".into(), "rated A001".into()),
+            ("rated".into(), "reconciled".into(), "passed A001".into()),
+            ("reconciled".into(), "reconciled".into(), "moved a cycle".into()),
+        ]
+    );
+    assert_eq!(moves(store.journal("A003").await.unwrap()), []);
+    // Again (but the reschedule back to the first dates, which would be a real change): nothing
+    // moves, nothing is journaled.
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(store.transitions_in(&mut tx, &page[..4]).await.unwrap(), [false; 4]);
+    assert_eq!(store.transitions_in(&mut tx, &page[5..]).await.unwrap(), [false]);
+    tx.commit().await.unwrap();
+    assert_eq!(store.journal("A001").await.unwrap().len(), 4);
+    // A refused move refuses the page before anything is written.
+    let bad = [t("A003", State::Extracted, State::Rated, "ok"), t("A004", State::Extracted, State::CutOver, "no")];
+    let mut tx = store.begin().await.unwrap();
+    assert!(matches!(store.transitions_in(&mut tx, &bad).await, Err(StoreError::Transition { .. })));
+    drop(tx);
+    assert_eq!(store.account("A003").await.unwrap().unwrap().state, State::Extracted);
 }
 
 /// Notices: the row exists before sending, once per (wave, account, kind); taking one is atomic.
@@ -410,8 +471,15 @@ async fn cutovers_and_load_sets_follow_their_files(store: Store) {
         (State::Reconciled, State::Notified),
         (State::Notified, State::CutOver),
     ] {
-        let t =
-            Transition { account: "A004", from, to, actor: "tester", reason: "on", at, schedule: Some(Some(sched)) };
+        let t = Transition {
+            account: "A004",
+            from,
+            to,
+            actor: "tester",
+            reason: "on".into(),
+            at,
+            schedule: Some(Some(sched)),
+        };
         assert!(store.transition(&t).await.unwrap());
     }
     let day = sched.cutover_date;
@@ -441,7 +509,7 @@ async fn cutovers_and_load_sets_follow_their_files(store: Store) {
         from: State::CutOver,
         to: State::Loaded,
         actor: "t",
-        reason: "ok",
+        reason: "ok".into(),
         at,
         schedule: None,
     };
@@ -597,6 +665,7 @@ macro_rules! on_both_stores {
 on_both_stores!(
     extraction_quarantines_refreshes_and_survives_a_crash,
     transitions_are_journaled_once_and_pages_see_what_is_due,
+    a_pages_transitions_apply_together_each_once,
     notices_are_claimed_once_and_retried_when_due,
     recipients_are_stored_with_their_journal_row,
     runs_are_numbered_per_wave_and_never_recorded_twice,
