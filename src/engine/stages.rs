@@ -98,17 +98,17 @@ enum Count {
 }
 
 impl Engine {
-    /// A page's state changes, applied together ([`crate::store::Store::transitions_in`]), each counted in `r`
-    /// as its [`Count`] when it happened.
+    /// A page's state changes, applied together ([`crate::store::Store::transitions_in`]), each
+    /// counted in `r` as its [`Count`] when it happened. Returns, in order, which happened.
     async fn apply_in(
         &self,
         tx: &mut crate::store::Tx,
         moves: Vec<(crate::store::Transition<'_>, Count)>,
         r: &mut StageReport,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Vec<bool>, EngineError> {
         let (ts, counts): (Vec<_>, Vec<_>) = moves.into_iter().unzip();
         let changed = self.store.transitions_in(tx, &ts).await?;
-        for (count, moved) in counts.into_iter().zip(changed) {
+        for (&count, &moved) in counts.iter().zip(&changed) {
             let n = u64::from(moved);
             match count {
                 Count::Done => r.done += n,
@@ -116,7 +116,7 @@ impl Engine {
                 Count::Quarantined => r.quarantined += n,
             }
         }
-        Ok(())
+        Ok(changed)
     }
 
     /// Runs a page-walking stage with `self.workers` workers: one thread each (so rating and
@@ -605,7 +605,7 @@ impl Engine {
                 let pairs = self.load(&rows, ctx).await?;
                 let mut reach = self.unreachable(&pairs).await?;
                 let mut r = StageReport::default();
-                let mut tx = self.store.begin().await?;
+                let (mut moves, mut pending) = (Vec::new(), Vec::new());
                 for (row, acct) in &pairs {
                     let Some(sched) = row.schedule() else { continue };
                     let number = &row.account_number;
@@ -619,8 +619,7 @@ impl Engine {
                         unreachable
                     };
                     if let Some(why) = hold {
-                        let t = ctx.transition(number, State::Notified, State::Held, &why);
-                        r.held += u64::from(self.store.transition_in(&mut tx, &t).await?);
+                        moves.push((ctx.transition(number, State::Notified, State::Held, why), Count::Held));
                         continue;
                     }
                     let dir = self.set_dir(id, sched.cutover_date);
@@ -630,14 +629,22 @@ impl Engine {
                         sched.first_new_bill_date,
                         sched.first_new_bill_date
                     );
-                    let t = ctx.transition(number, State::Notified, State::CutOver, &why);
-                    if self.store.transition_in(&mut tx, &t).await? {
-                        let member = crate::switch::member(acct, emails, sched, wave.usage_carryover, extraction);
-                        let snapshot = serde_json::to_string(&member).map_err(|e| EngineError::Refused(e.to_string()))?;
-                        self.store.put_cutover_pending_in(&mut tx, number, id, &sched, &dir.display().to_string(), &snapshot, ctx.at).await?;
-                        r.done += 1;
-                    }
+                    let member = crate::switch::member(acct, emails, sched, wave.usage_carryover, extraction);
+                    let snapshot = serde_json::to_string(&member).map_err(|e| EngineError::Refused(e.to_string()))?;
+                    let cutover = crate::store::PendingCutover {
+                        account: number.clone(),
+                        schedule: sched,
+                        target_dir: dir.display().to_string(),
+                        snapshot,
+                    };
+                    pending.push((moves.len(), cutover));
+                    moves.push((ctx.transition(number, State::Notified, State::CutOver, why), Count::Done));
                 }
+                // The page's state changes, and a pending cut-over for each account that did move.
+                let mut tx = self.store.begin().await?;
+                let moved = self.apply_in(&mut tx, moves, &mut r).await?;
+                let pending: Vec<_> = pending.into_iter().filter(|(i, _)| moved[*i]).map(|(_, c)| c).collect();
+                self.store.put_cutovers_pending_in(&mut tx, id, &pending, ctx.at).await?;
                 tx.commit().await.map_err(|e| self.store.err(e))?;
                 crate::failpoint::hit("switch.committed");
                 Ok(r)

@@ -128,6 +128,17 @@ impl TryFrom<StoredReversal> for ReversalRow {
     }
 }
 
+/// A cut-over to record as pending ([`Store::put_cutovers_pending_in`]).
+#[derive(Debug, Clone)]
+pub struct PendingCutover {
+    pub account: String,
+    pub schedule: Schedule,
+    /// Where its set's load files go.
+    pub target_dir: String,
+    /// The member's snapshot (JSON) its load rows are built from.
+    pub snapshot: String,
+}
+
 impl Store {
     /// Records a cut-over not yet published: its set's files are still to be written (with the
     /// snapshot its rows are built from), and marks the set dirty. A repeated cut-over of the same
@@ -143,25 +154,70 @@ impl Store {
         snapshot: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO cutover (account_number, wave, cutover_date, first_new_bill_date, target_file, legacy_billing, at, \
-             published, snapshot, load_status, target_id, load_error) \
-             VALUES ($1, $2, $3, $4, $5, 'suppressed', $6, 0, $7, NULL, NULL, NULL) ON CONFLICT (account_number) DO UPDATE SET \
-             wave = excluded.wave, cutover_date = excluded.cutover_date, first_new_bill_date = excluded.first_new_bill_date, \
-             target_file = excluded.target_file, legacy_billing = 'suppressed', at = excluded.at, published = 0, \
-             snapshot = excluded.snapshot, load_status = NULL, target_id = NULL, load_error = NULL",
-        )
-        .bind(account)
-        .bind(wave)
-        .bind(schedule.cutover_date.to_string())
-        .bind(schedule.first_new_bill_date.to_string())
-        .bind(target_dir)
-        .bind(at.to_rfc3339())
-        .bind(snapshot)
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| self.err(e))?;
-        self.mark_set_dirty_in(tx, wave, schedule.cutover_date).await
+        let one = PendingCutover {
+            account: account.to_string(),
+            schedule: *schedule,
+            target_dir: target_dir.to_string(),
+            snapshot: snapshot.to_string(),
+        };
+        self.put_cutovers_pending_in(tx, wave, std::slice::from_ref(&one), at).await
+    }
+
+    /// [`Store::put_cutover_pending_in`] for a page's cut-overs of one wave: a multi-row upsert,
+    /// and each set they fall in marked dirty once.
+    pub async fn put_cutovers_pending_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        wave: &str,
+        cutovers: &[PendingCutover],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        use super::Cell::{Int, Null, Text};
+        let at = at.to_rfc3339();
+        let dates: Vec<(String, String)> = cutovers
+            .iter()
+            .map(|c| (c.schedule.cutover_date.to_string(), c.schedule.first_new_bill_date.to_string()))
+            .collect();
+        let rows = cutovers
+            .iter()
+            .zip(&dates)
+            .map(|(c, (cut, first))| {
+                vec![
+                    Text(&c.account),
+                    Text(wave),
+                    Text(cut),
+                    Text(first),
+                    Text(&c.target_dir),
+                    Text("suppressed"),
+                    Text(&at),
+                    Int(0),
+                    Text(&c.snapshot),
+                    Null,
+                    Null,
+                    Null,
+                ]
+            })
+            .collect();
+        let cols = [
+            "account_number",
+            "wave",
+            "cutover_date",
+            "first_new_bill_date",
+            "target_file",
+            "legacy_billing",
+            "at",
+            "published",
+            "snapshot",
+            "load_status",
+            "target_id",
+            "load_error",
+        ];
+        self.upsert_in(tx, "cutover", &cols, 1, rows).await?;
+        let sets: std::collections::BTreeSet<NaiveDate> = cutovers.iter().map(|c| c.schedule.cutover_date).collect();
+        for day in sets {
+            self.mark_set_dirty_in(tx, wave, day).await?;
+        }
+        Ok(())
     }
 
     /// Marks a set's files as out of date (in the transaction of the change that made them so).

@@ -16,7 +16,7 @@ pub mod runs;
 
 pub use extraction::{Extraction, ExtractionCounts};
 pub use lease::LeaseHolder;
-pub use load::{CutoverRow, LoadCounts, ReversalRow};
+pub use load::{CutoverRow, LoadCounts, PendingCutover, ReversalRow};
 pub use notices::{NewNotice, NoticeMark, NoticeRow, NoticeState, Recipients};
 pub use portal::{LinkRow, PortalQuestion, PortalSubmission};
 pub use runs::{NewRun, RunRow, WaveEvent};
@@ -1078,6 +1078,7 @@ impl Store {
                     q = match cell {
                         Cell::Text(t) => q.bind(*t),
                         Cell::Int(i) => q.bind(*i),
+                        Cell::Null => q.bind(None::<&str>),
                     };
                 }
             }
@@ -1167,6 +1168,7 @@ pub(crate) fn split_joined<const N: usize>(joined: &str) -> Result<Vec<[&str; N]
 pub(crate) enum Cell<'a> {
     Text(&'a str),
     Int(i64),
+    Null,
 }
 
 impl Cell<'_> {
@@ -1174,6 +1176,7 @@ impl Cell<'_> {
         match self {
             Cell::Text(t) => (*t).to_string(),
             Cell::Int(i) => i.to_string(),
+            Cell::Null => String::new(),
         }
     }
 }
