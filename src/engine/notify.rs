@@ -510,9 +510,12 @@ impl<'a> Notifier<'a> {
         let id = self.wave.id.as_str();
         let mut claimed = ClaimedPage { taken: Vec::new(), already_sent: Vec::new() };
         let mut tx = self.store().begin().await?;
-        for number in closed {
-            let t = Transition { to: State::Held, ..self.transition(number, State::Reconciled, CLOSED, None) };
-            self.store().transition_in(&mut tx, &t).await?;
+        let held: Vec<Transition<'_>> = closed
+            .iter()
+            .map(|number| Transition { to: State::Held, ..self.transition(number, State::Reconciled, CLOSED, None) })
+            .collect();
+        self.store().transitions_in(&mut tx, &held).await?;
+        for _ in closed {
             self.count(Outcome::Held, r);
         }
         for p in page {
@@ -526,9 +529,8 @@ impl<'a> Notifier<'a> {
                 Next::Skip => {}
                 // Real clock: the claim compares it with a retry's real due time.
                 Next::Take => {
-                    if self.store().notice_start_in(&mut tx, id, number, &p.kind, true, Utc::now()).await? {
-                        let (worker, secs) = (&self.engine.worker, crate::store::lease::lease_secs());
-                        self.store().notice_owner_in(&mut tx, id, number, &p.kind, worker, secs).await?;
+                    let owner = Some((self.engine.worker.as_str(), crate::store::lease::lease_secs()));
+                    if self.store().notice_start_in(&mut tx, id, number, &p.kind, true, Utc::now(), owner).await? {
                         claimed.taken.push((p, notice));
                     }
                 }
@@ -612,11 +614,12 @@ impl<'a> Notifier<'a> {
         r: &mut StageReport,
     ) -> Result<(), EngineError> {
         let mut tx = self.store().begin().await?;
+        // The accounts sent to, moved to `notified` together after their notices are marked.
+        let mut notified = Vec::new();
         for (p, channel) in already_sent {
             let number = p.acct.account.account_number.as_str();
             let why = Self::notified_reason(channel, &p.message_id, &p.recipients, &p.rejected);
-            let t = Transition { to: State::Notified, ..self.transition(number, State::Reconciled, &why, None) };
-            self.store().transition_in(&mut tx, &t).await?;
+            notified.push(Transition { to: State::Notified, ..self.transition(number, State::Reconciled, why, None) });
             self.count(Outcome::Sent, r);
         }
         for WrittenNotice { p, notice, channel, rejected, result } in written {
@@ -626,9 +629,10 @@ impl<'a> Notifier<'a> {
                 Ok(()) => {
                     self.store().notice_mark_in(&mut tx, &mark(NoticeState::Sent, None, None)).await?;
                     let why = Self::notified_reason(channel, &p.message_id, &p.recipients, rejected);
-                    let t =
-                        Transition { to: State::Notified, ..self.transition(number, State::Reconciled, &why, None) };
-                    self.store().transition_in(&mut tx, &t).await?;
+                    notified.push(Transition {
+                        to: State::Notified,
+                        ..self.transition(number, State::Reconciled, why, None)
+                    });
                     Outcome::Sent
                 }
                 Err(e) => {
@@ -640,6 +644,7 @@ impl<'a> Notifier<'a> {
             };
             self.count(outcome, r);
         }
+        self.store().transitions_in(&mut tx, &notified).await?;
         tx.commit().await.map_err(|e| self.store().err(e))?;
         Ok(())
     }
@@ -703,7 +708,7 @@ impl<'a> Notifier<'a> {
         &'t self,
         account: &'t str,
         from: State,
-        reason: &'t str,
+        reason: impl Into<std::borrow::Cow<'t, str>>,
         schedule: Option<Option<Schedule>>,
     ) -> Transition<'t> {
         Transition { account, from, to: from, actor: &self.ctx.actor, reason: reason.into(), at: self.ctx.at, schedule }

@@ -350,13 +350,15 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
-        let taken = self.notice_start_in(&mut tx, wave, account, kind, resend_in_flight, now).await?;
+        let taken = self.notice_start_in(&mut tx, wave, account, kind, resend_in_flight, now, None).await?;
         tx.commit().await.map_err(|e| self.err(e))?;
         Ok(taken)
     }
 
     /// [`Store::notice_start`] inside a caller's transaction (a page of notices taken at once,
-    /// committed before any of them is written).
+    /// committed before any of them is written). `owner`: the worker taking it and for how many
+    /// seconds of wall clock its claim holds (others then see it as in flight, not unknown).
+    #[allow(clippy::too_many_arguments)]
     pub async fn notice_start_in(
         &self,
         tx: &mut Transaction<'static, Any>,
@@ -365,9 +367,12 @@ impl Store {
         kind: &str,
         resend_in_flight: bool,
         now: DateTime<Utc>,
+        owner: Option<(&str, i64)>,
     ) -> Result<bool, StoreError> {
+        let until = owner.map(|(_, secs)| super::lease::stamp(Utc::now() + chrono::Duration::seconds(secs)));
         let res = sqlx::query(
-            "UPDATE notice SET state = 'sending', attempts = attempts + 1, retry_at = NULL \
+            "UPDATE notice SET state = 'sending', attempts = attempts + 1, retry_at = NULL, \
+             owner = COALESCE($6, owner), lease_until = COALESCE($7, lease_until) \
              WHERE wave = $1 AND account_number = $2 AND kind = $3 AND (state = 'queued' \
              OR (state = 'retry' AND (retry_at IS NULL OR retry_at <= $4)) OR (state = 'sending' AND $5 = 1))",
         )
@@ -376,36 +381,12 @@ impl Store {
         .bind(kind)
         .bind(now.to_rfc3339())
         .bind(i64::from(resend_in_flight))
+        .bind(owner.map(|(o, _)| o))
+        .bind(until)
         .execute(&mut **tx)
         .await
         .map_err(|e| self.err(e))?;
         Ok(res.rows_affected() == 1)
-    }
-
-    /// Records who took a notice for sending (in the caller's transaction) and until when that
-    /// claim holds (`secs` seconds of wall clock): others see it as in flight, not unknown.
-    pub async fn notice_owner_in(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        wave: &str,
-        account: &str,
-        kind: &str,
-        owner: &str,
-        secs: i64,
-    ) -> Result<(), StoreError> {
-        let until = super::lease::stamp(Utc::now() + chrono::Duration::seconds(secs));
-        sqlx::query(
-            "UPDATE notice SET owner = $1, lease_until = $2 WHERE wave = $3 AND account_number = $4 AND kind = $5",
-        )
-        .bind(owner)
-        .bind(until)
-        .bind(wave)
-        .bind(account)
-        .bind(kind)
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| self.err(e))?;
-        Ok(())
     }
 
     /// [`Store::notice_start`] by a named worker, whose claim holds `secs` seconds (wall clock):
