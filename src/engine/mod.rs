@@ -147,7 +147,8 @@ impl Engine {
             stop: Arc::clone(&self.stop),
             clock: Arc::clone(&self.clock),
             worker: format!("{}#{n}", self.worker),
-            workers: 1,
+            // How many share the stage (for the page size); a copy itself never fans out.
+            workers: self.workers,
             heartbeat: self.heartbeat.clone(),
             tallied: Arc::clone(&self.tallied),
         }

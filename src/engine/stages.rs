@@ -89,6 +89,18 @@ enum PageStage {
     Reconcile,
 }
 
+/// How many accounts a worker claims at a time, with `workers` workers in this process: up to
+/// [`BATCH`], but small enough that they share a run of `due` accounts evenly (a day's 1,000 in
+/// pages of 500 keep two workers busy only if the pages come out even; with 100 to 500 a page, at
+/// least four pages each).
+fn page_size(due: i64, workers: usize) -> i64 {
+    if workers <= 1 {
+        return BATCH;
+    }
+    let workers = i64::try_from(workers).unwrap_or(i64::MAX);
+    (due / workers.saturating_mul(4)).clamp(100, BATCH)
+}
+
 /// Where a state change of a page is counted in its [`StageReport`], if it happens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Count {
@@ -242,9 +254,10 @@ impl Engine {
             None => format!("{stage} {wave}"),
         };
         self.progress.start(&label, total as u64);
+        let page = page_size(total, self.workers);
         let mut after = String::new();
         while !self.stop.load(std::sync::atomic::Ordering::SeqCst) {
-            let rows = self.store.claim_accounts(wave, states, due, &after, BATCH, &self.worker, secs).await?;
+            let rows = self.store.claim_accounts(wave, states, due, &after, page, &self.worker, secs).await?;
             let Some(last) = rows.last() else { break };
             crate::failpoint::hit("team.claimed");
             after = last.account_number.clone();
@@ -654,5 +667,26 @@ impl Engine {
         // The files of every set this run changed, from the store.
         rep.held += self.sync_load_files(Some(id), ctx).await?;
         Ok((gate, rep))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BATCH, page_size};
+
+    #[test]
+    fn pages_are_whole_batches_alone_and_shared_evenly_by_several() {
+        for (due, workers, want) in [
+            (1_000, 1, BATCH),
+            (100_000, 1, BATCH),
+            (1_000, 2, 125),
+            (1_000, 3, 100),
+            (200, 2, 100),
+            (100_000, 2, BATCH),
+            (6_000, 2, 500),
+            (3_000, 2, 375),
+        ] {
+            assert_eq!(page_size(due, workers), want, "{due} accounts, {workers} workers");
+        }
     }
 }
