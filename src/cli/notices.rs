@@ -1,6 +1,6 @@
 //! `cutover notices`: report a wave's notices.
 
-use super::commands::{Cx, Result, open, today};
+use super::commands::{Cx, Result, today};
 use super::{Failure, Format, parse_date, report};
 
 /// Report a wave's notices: sent, failed (with the server's reply), printed, unknown, and the
@@ -24,10 +24,9 @@ pub struct Args {
 
 impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
-        let root = cx.root.as_path();
         match self {
             Args { wave, upcoming: Some(days), as_of, format } => {
-                let engine = open(root).await?;
+                let engine = cx.open().await?;
                 engine.wave(&wave)?;
                 let from = as_of.unwrap_or_else(today);
                 let to = from + chrono::Days::new(u64::from(days));
@@ -36,7 +35,7 @@ impl Args {
                 Ok(0)
             }
             Args { wave, upcoming: None, format, .. } => {
-                let engine = open(root).await?;
+                let engine = cx.open().await?;
                 let r = engine.notice_report(&wave).await?;
                 print!("{}", crate::notify::report::render(&r, format.into()).map_err(Failure::operational)?);
                 Ok(0)
