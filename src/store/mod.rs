@@ -112,7 +112,7 @@ impl Due {
 }
 
 /// One journaled state change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct JournalRow {
     /// The account (in a journal listing several).
     pub account_number: String,
@@ -121,7 +121,9 @@ pub struct JournalRow {
     /// The wall clock when the row was written (`None` for rows from before it was kept).
     pub recorded_at: Option<String>,
     pub actor: String,
+    #[sqlx(rename = "from_state")]
     pub from: String,
+    #[sqlx(rename = "to_state")]
     pub to: String,
     pub reason: String,
 }
@@ -158,11 +160,68 @@ impl<'a> Transition<'a> {
     }
 }
 
-fn d(s: Option<String>) -> Option<NaiveDate> {
-    s.and_then(|s| s.parse().ok())
+/// An `account` row as stored: the columns of [`Store::ACCOUNT_COLS`], read by name.
+#[derive(sqlx::FromRow)]
+pub(crate) struct StoredAccount {
+    account_number: String,
+    wave: Option<String>,
+    state: String,
+    state_reason: Option<String>,
+    cutover_date: Option<String>,
+    first_new_bill_date: Option<String>,
+    notice_date: Option<String>,
+}
+
+impl TryFrom<StoredAccount> for AccountRow {
+    type Error = StoreError;
+
+    /// A state or date that does not parse is [`StoreError::Corrupt`], never a default.
+    fn try_from(r: StoredAccount) -> Result<AccountRow, StoreError> {
+        let n = r.account_number.as_str();
+        let corrupt = |what: &str, v: &str| StoreError::Corrupt(format!("{what} of {n}: {v:?}"));
+        let date = |what: &str, v: Option<String>| v.map(|s| s.parse().map_err(|_| corrupt(what, &s))).transpose();
+        Ok(AccountRow {
+            state: r.state.parse().map_err(|_: String| corrupt("state", &r.state))?,
+            cutover_date: date("cut-over date", r.cutover_date)?,
+            first_new_bill_date: date("first new bill date", r.first_new_bill_date)?,
+            notice_date: date("notice date", r.notice_date)?,
+            wave: r.wave,
+            state_reason: r.state_reason,
+            account_number: r.account_number,
+        })
+    }
+}
+
+/// A journal row with its id, as stored (read by column name).
+#[derive(sqlx::FromRow)]
+struct StoredJournal {
+    id: i64,
+    #[sqlx(flatten)]
+    row: JournalRow,
 }
 
 impl Store {
+    /// The row `sql` selects with `key` as its one parameter, if any, read by column name.
+    pub(crate) async fn row_by<T>(&self, sql: &str, key: &str) -> Result<Option<T>, StoreError>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        sqlx::query_as(sql).bind(key).fetch_optional(&self.pool).await.map_err(|e| self.err(e))
+    }
+
+    /// Every row `sql` selects with `key` as its one parameter, read by column name.
+    pub(crate) async fn rows_by<T>(&self, sql: &str, key: &str) -> Result<Vec<T>, StoreError>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        sqlx::query_as(sql).bind(key).fetch_all(&self.pool).await.map_err(|e| self.err(e))
+    }
+
+    /// Stored accounts as [`AccountRow`]s: the first corrupt one is an error.
+    pub(crate) fn account_rows(rows: Vec<StoredAccount>) -> Result<Vec<AccountRow>, StoreError> {
+        rows.into_iter().map(AccountRow::try_from).collect()
+    }
+
     /// Opens (creating when needed) and migrates the store at `url`.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
@@ -503,7 +562,7 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<(i64, JournalRow)>, StoreError> {
-        let rows = sqlx::query(
+        let rows: Vec<StoredJournal> = sqlx::query_as(
             "SELECT j.id, j.account_number, j.at, j.recorded_at, j.actor, j.from_state, j.to_state, j.reason \
              FROM journal j LEFT JOIN account a ON a.account_number = j.account_number \
              WHERE j.id > $1 AND ($2 = '' OR j.account_number = $2) AND ($3 = '' OR a.wave = $3) \
@@ -517,45 +576,15 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get(0)?,
-                    JournalRow {
-                        account_number: r.try_get(1)?,
-                        at: r.try_get(2)?,
-                        recorded_at: r.try_get(3)?,
-                        actor: r.try_get(4)?,
-                        from: r.try_get(5)?,
-                        to: r.try_get(6)?,
-                        reason: r.try_get(7)?,
-                    },
-                ))
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        Ok(rows.into_iter().map(|r| (r.id, r.row)).collect())
     }
 
     pub(crate) const ACCOUNT_COLS: &'static str =
         "account_number, wave, state, state_reason, cutover_date, first_new_bill_date, notice_date";
 
-    pub(crate) fn account_row(r: &sqlx::any::AnyRow) -> Result<AccountRow, sqlx::Error> {
-        let state: String = r.try_get(2)?;
-        Ok(AccountRow {
-            account_number: r.try_get(0)?,
-            wave: r.try_get(1)?,
-            state: state.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))?,
-            state_reason: r.try_get(3)?,
-            cutover_date: d(r.try_get(4)?),
-            first_new_bill_date: d(r.try_get(5)?),
-            notice_date: d(r.try_get(6)?),
-        })
-    }
-
     pub async fn account(&self, account: &str) -> Result<Option<AccountRow>, StoreError> {
         let sql = format!("SELECT {} FROM account WHERE account_number = $1", Self::ACCOUNT_COLS);
-        let row = sqlx::query(&sql).bind(account).fetch_optional(&self.pool).await.map_err(|e| self.err(e))?;
-        row.as_ref().map(Self::account_row).transpose().map_err(|e| self.err(e))
+        self.row_by::<StoredAccount>(&sql, account).await?.map(AccountRow::try_from).transpose()
     }
 
     /// A page of a wave's accounts in the given states (and, with `due`, whose date in that column
@@ -580,12 +609,11 @@ impl Store {
             Self::ACCOUNT_COLS,
             placeholders.join(", ")
         );
-        let mut q = sqlx::query(&sql).bind(wave).bind(after).bind(limit).bind(day);
+        let mut q = sqlx::query_as(&sql).bind(wave).bind(after).bind(limit).bind(day);
         for s in states {
             q = q.bind(s.as_str());
         }
-        let rows = q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
-        rows.iter().map(Self::account_row).collect::<Result<_, _>>().map_err(|e| self.err(e))
+        Self::account_rows(q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?)
     }
 
     /// Whether a wave has nothing for any stage to do on `day`, in one query: no account to rate or
@@ -718,14 +746,14 @@ impl Store {
             "SELECT {} FROM account WHERE account_number > $1 AND ($2 = '' OR wave = $2) ORDER BY account_number LIMIT $3",
             Self::ACCOUNT_COLS
         );
-        let rows = sqlx::query(&sql)
+        let rows = sqlx::query_as(&sql)
             .bind(after)
             .bind(wave.unwrap_or(""))
             .bind(limit)
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-        rows.iter().map(Self::account_row).collect::<Result<_, _>>().map_err(|e| self.err(e))
+        Self::account_rows(rows)
     }
 
     /// How many of a wave's held accounts are held because they are closed in the legacy system.
@@ -1015,12 +1043,9 @@ impl Store {
 
     /// The legacy billing state of a cut-over account: `suppressed` or `restored`.
     pub async fn legacy_billing(&self, account: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT legacy_billing FROM cutover WHERE account_number = $1")
-            .bind(account)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        row.map(|r| r.try_get(0)).transpose().map_err(|e| self.err(e))
+        let row: Option<(String,)> =
+            self.row_by("SELECT legacy_billing FROM cutover WHERE account_number = $1", account).await?;
+        Ok(row.map(|(v,)| v))
     }
 
     pub async fn set_legacy_billing_in(

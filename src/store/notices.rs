@@ -181,11 +181,16 @@ impl From<StoredRecipients> for Recipients {
     fn from(r: StoredRecipients) -> Self {
         Recipients {
             account_number: r.account_number,
-            emails: r.emails.split(';').filter(|e| !e.is_empty()).map(str::to_string).collect(),
+            emails: split_emails(&r.emails),
             name: r.name,
             submitted_at: r.submitted_at,
         }
     }
+}
+
+/// Email addresses stored `;`-separated (recipients, the portal's form posts).
+pub(super) fn split_emails(joined: &str) -> Vec<String> {
+    joined.split(';').filter(|e| !e.is_empty()).map(str::to_string).collect()
 }
 
 /// A printed letter that went out ([`Store::printed_notices`]).
@@ -554,8 +559,8 @@ impl Store {
              ORDER BY notice_date, account_number LIMIT $2",
             Store::ACCOUNT_COLS
         );
-        let rows = sqlx::query(&sql).bind(wave).bind(limit).fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
-        rows.iter().map(Store::account_row).collect::<Result<_, _>>().map_err(|e| self.err(e))
+        let rows = sqlx::query_as(&sql).bind(wave).bind(limit).fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
+        Store::account_rows(rows)
     }
 
     /// The accounts of a wave whose notice is still to send and due in `[from, to]`, earliest first.
@@ -570,14 +575,14 @@ impl Store {
              AND notice_date <= $3 ORDER BY notice_date, account_number",
             Store::ACCOUNT_COLS
         );
-        let rows = sqlx::query(&sql)
+        let rows = sqlx::query_as(&sql)
             .bind(wave)
             .bind(from.to_string())
             .bind(to.to_string())
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-        rows.iter().map(Store::account_row).collect::<Result<_, _>>().map_err(|e| self.err(e))
+        Store::account_rows(rows)
     }
 
     // ------------------------------------------------------------------ recipients

@@ -109,8 +109,8 @@ impl TryFrom<StoredRun> for RunRow {
     }
 }
 
-/// A wave-level journal row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A wave-level journal row (read by column name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct WaveEvent {
     pub at: String,
     pub actor: String,
@@ -118,6 +118,22 @@ pub struct WaveEvent {
     pub reason: String,
     pub fingerprint: String,
     pub data: String,
+}
+
+/// A waiver with its account, as stored (read by column name).
+#[derive(sqlx::FromRow)]
+struct StoredWaiver {
+    account_number: String,
+    reason: String,
+    actor: String,
+    at: String,
+}
+
+impl StoredWaiver {
+    /// (account, waiver).
+    fn pair(self) -> (String, Waiver) {
+        (self.account_number, Waiver { reason: self.reason, actor: self.actor, at: self.at })
+    }
 }
 
 const RUN_COLS: &str = "id, wave, number, at, actor, via, fingerprint, accounts, passed, failed, waived, unexplained, \
@@ -392,18 +408,14 @@ impl Store {
 
     /// The waivers of a wave's accounts, as (account, waiver).
     pub async fn wave_waivers(&self, wave: &str) -> Result<Vec<(String, Waiver)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT w.account_number, w.reason, w.actor, w.at FROM waiver w \
-             JOIN account a ON a.account_number = w.account_number WHERE a.wave = $1",
-        )
-        .bind(wave)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0)?, Waiver { reason: r.try_get(1)?, actor: r.try_get(2)?, at: r.try_get(3)? })))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        let rows: Vec<StoredWaiver> = self
+            .rows_by(
+                "SELECT w.account_number, w.reason, w.actor, w.at FROM waiver w \
+                 JOIN account a ON a.account_number = w.account_number WHERE a.wave = $1",
+                wave,
+            )
+            .await?;
+        Ok(rows.into_iter().map(StoredWaiver::pair).collect())
     }
 
     /// Records a waiver inside the caller's transaction. False when the account already has one.
@@ -450,25 +462,19 @@ impl Store {
             "SELECT account_number, reason, actor, at FROM waiver WHERE account_number IN ({}) ORDER BY account_number",
             placeholders.join(", ")
         );
-        let mut q = sqlx::query(&sql);
+        let mut q = sqlx::query_as::<_, StoredWaiver>(&sql);
         for n in numbers {
             q = q.bind(n);
         }
         let rows = q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0)?, Waiver { reason: r.try_get(1)?, actor: r.try_get(2)?, at: r.try_get(3)? })))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        Ok(rows.into_iter().map(StoredWaiver::pair).collect())
     }
 
     /// An account's reconciliation outcome as last recorded by the reconcile stage (`pass`/`fail`).
     pub async fn recon(&self, account: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT recon FROM account WHERE account_number = $1")
-            .bind(account)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        Ok(row.map(|r| r.try_get::<Option<String>, _>(0)).transpose().map_err(|e| self.err(e))?.flatten())
+        let row: Option<(Option<String>,)> =
+            self.row_by("SELECT recon FROM account WHERE account_number = $1", account).await?;
+        Ok(row.and_then(|(recon,)| recon))
     }
 
     /// Writes a wave-level journal row.
@@ -503,7 +509,7 @@ impl Store {
 
     /// A wave's journal, oldest first (all events, or one kind).
     pub async fn wave_journal(&self, wave: &str, event: Option<&str>) -> Result<Vec<WaveEvent>, StoreError> {
-        let rows = sqlx::query(
+        sqlx::query_as(
             "SELECT at, actor, event, reason, fingerprint, data FROM wave_journal \
              WHERE wave = $1 AND ($2 = '' OR event = $2) ORDER BY id",
         )
@@ -511,20 +517,7 @@ impl Store {
         .bind(event.unwrap_or(""))
         .fetch_all(&self.pool)
         .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| {
-                Ok(WaveEvent {
-                    at: r.try_get(0)?,
-                    actor: r.try_get(1)?,
-                    event: r.try_get(2)?,
-                    reason: r.try_get(3)?,
-                    fingerprint: r.try_get(4)?,
-                    data: r.try_get(5)?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        .map_err(|e| self.err(e))
     }
 }
 
