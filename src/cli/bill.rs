@@ -59,10 +59,10 @@ pub enum BillFormat {
 impl From<BillFormat> for crate::output::Format {
     fn from(f: BillFormat) -> Self {
         match f {
-            BillFormat::Text => Format::Text.into(),
-            BillFormat::Html => Format::Html.into(),
-            BillFormat::Json => Format::Json.into(),
-            BillFormat::Csv => Format::Csv.into(),
+            BillFormat::Text => Format::Text,
+            BillFormat::Html => Format::Html,
+            BillFormat::Json => Format::Json,
+            BillFormat::Csv => Format::Csv,
         }
     }
 }

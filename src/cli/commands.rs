@@ -22,6 +22,16 @@ impl Cx {
         open(&self.root).await
     }
 
+    /// The workspace's engine, for a report on `wave` (when given): a wave the plan does not
+    /// name is refused before anything is read.
+    pub(super) async fn open_on(&self, wave: Option<&str>) -> Result<Engine> {
+        let engine = self.open().await?;
+        if let Some(w) = wave {
+            engine.wave(w)?;
+        }
+        Ok(engine)
+    }
+
     /// The engine for a command that changes state; with `dry_run`, a copy (see [`open_for`]).
     pub(super) async fn open_for(&self, dry_run: bool) -> Result<(Engine, Option<super::dry::DryRun>)> {
         open_for(&self.root, dry_run).await

@@ -23,10 +23,7 @@ pub struct Args {
 impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
         let Args { account, wave, since, format } = self;
-        let engine = cx.open().await?;
-        if let Some(w) = &wave {
-            engine.wave(w)?;
-        }
+        let engine = cx.open_on(wave.as_deref()).await?;
         let since = since.and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc());
         let filter = crate::store::JournalFilter { account, wave, since };
         report::journal(&engine.store, &filter, format).await?;

@@ -26,8 +26,7 @@ impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
         match self {
             Args { wave, upcoming: Some(days), as_of, format } => {
-                let engine = cx.open().await?;
-                engine.wave(&wave)?;
+                let engine = cx.open_on(Some(&wave)).await?;
                 let from = as_of.unwrap_or_else(today);
                 let to = from + chrono::Days::new(u64::from(days));
                 let rows = engine.store.upcoming_notices(&wave, from, to).await?;
@@ -55,9 +54,9 @@ pub enum NoticesFormat {
 impl From<NoticesFormat> for crate::output::Format {
     fn from(f: NoticesFormat) -> Self {
         match f {
-            NoticesFormat::Text => Format::Text.into(),
-            NoticesFormat::Json => Format::Json.into(),
-            NoticesFormat::Csv => Format::Csv.into(),
+            NoticesFormat::Text => Format::Text,
+            NoticesFormat::Json => Format::Json,
+            NoticesFormat::Csv => Format::Csv,
         }
     }
 }

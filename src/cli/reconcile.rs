@@ -55,7 +55,7 @@ impl Args {
             if format == super::Format::Html {
                 engine.attach_bills(&mut rep, DRILL_DOWN).await?;
             }
-            crate::reconcile::report::render(&rep, format.into())
+            crate::reconcile::report::render(&rep, format)
         };
         print!("{}", out.map_err(Failure::operational)?);
         let unwaived = rep.summary.failed > rep.summary.waived;

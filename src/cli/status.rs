@@ -23,10 +23,7 @@ pub struct Args {
 impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
         let Args { wave, account, state, format } = self;
-        let engine = cx.open().await?;
-        if let Some(w) = &wave {
-            engine.wave(w)?;
-        }
+        let engine = cx.open_on(wave.as_deref()).await?;
         print!("{}", report::status(&engine, wave.as_deref(), account.as_deref(), state, format.into()).await?);
         Ok(0)
     }
