@@ -452,6 +452,22 @@ fn pct(rate: Decimal) -> String {
     format!("{}%", (rate * Decimal::ONE_HUNDRED).round_dp(1).normalize())
 }
 
+/// The summary's figures as the text and Markdown reports show them, in their order: accounts,
+/// passed, failed, waived, pass rate, legacy total, new total, absolute variance, unexplained.
+fn summary_cells(s: &Summary) -> [String; 9] {
+    [
+        s.accounts.to_string(),
+        s.passed.to_string(),
+        s.failed.to_string(),
+        s.waived.to_string(),
+        pct(s.pass_rate),
+        s.legacy_total.to_string(),
+        s.new_total.to_string(),
+        s.absolute_variance.to_string(),
+        s.unexplained.to_string(),
+    ]
+}
+
 fn reasons_of(p: &PeriodVerdict) -> String {
     p.reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(";")
 }
@@ -580,18 +596,11 @@ fn render_text(r: &Reconciliation) -> Result<String, OutputError> {
     let run = r.run.as_ref().map(|x| format!(" — run #{}", x.number)).unwrap_or_default();
     writeln!(o, "reconciliation of wave {}{run}", r.wave)?;
     writeln!(o, "tolerance {}", tolerance_words(r))?;
+    let [accounts, passed, failed, waived, rate, legacy, new, variance, unexplained] = summary_cells(s);
     writeln!(
         o,
-        "accounts {}  passed {}  failed {} (waived {})  pass rate {}  legacy {}  new {}  |variance| {}  unexplained {}",
-        s.accounts,
-        s.passed,
-        s.failed,
-        s.waived,
-        pct(s.pass_rate),
-        s.legacy_total,
-        s.new_total,
-        s.absolute_variance,
-        s.unexplained
+        "accounts {accounts}  passed {passed}  failed {failed} (waived {waived})  pass rate {rate}  legacy {legacy}  \
+         new {new}  |variance| {variance}  unexplained {unexplained}"
     )?;
     writeln!(o, "\ngate {}{}", r.gate.as_str().to_uppercase(), promoted_words(&r.gate_analysis))?;
     for c in &r.gate_analysis.checks {
@@ -717,19 +726,7 @@ fn render_markdown(r: &Reconciliation) -> Result<String, OutputError> {
         o,
         "| accounts | passed | failed | waived | pass rate | legacy total | new total | abs. variance | unexplained |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     )?;
-    writeln!(
-        o,
-        "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-        s.accounts,
-        s.passed,
-        s.failed,
-        s.waived,
-        pct(s.pass_rate),
-        s.legacy_total,
-        s.new_total,
-        s.absolute_variance,
-        s.unexplained
-    )?;
+    writeln!(o, "| {} |", summary_cells(s).join(" | "))?;
     if let Some(run) = &r.run {
         writeln!(o, "\n{}", changes_words(run))?;
     }

@@ -150,10 +150,7 @@ impl Store {
         let now = Utc::now();
         let until = now + chrono::Duration::seconds(secs);
         let placeholders: Vec<String> = (0..states.len()).map(|i| format!("${}", i + 8)).collect();
-        let (col, day) = match due {
-            Some((c, d)) => (c.column(), d.to_string()),
-            None => ("'0000-00-00'", "9999-12-31".to_string()),
-        };
+        let (col, day) = Due::bound(due);
         let skip = if self.dialect == Dialect::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
         let sql = format!(
             "UPDATE account SET claim_owner = $5, claim_until = $6 WHERE account_number IN (\

@@ -102,6 +102,15 @@ pub enum Due {
 }
 
 impl Due {
+    /// The SQL comparison `column <= day` a page of accounts is filtered with: the due column
+    /// and the day; with no `due`, one that every account passes.
+    pub(crate) fn bound(due: Option<(Due, NaiveDate)>) -> (&'static str, String) {
+        match due {
+            Some((c, d)) => (c.column(), d.to_string()),
+            None => ("'0000-00-00'", "9999-12-31".to_string()),
+        }
+    }
+
     fn column(self) -> &'static str {
         match self {
             Due::Notice => "notice_date",
@@ -215,6 +224,25 @@ impl Store {
         T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
     {
         sqlx::query_as(sql).bind(key).fetch_all(&self.pool).await.map_err(|e| self.err(e))
+    }
+
+    /// Runs `insert`, an `INSERT … ON CONFLICT … DO NOTHING` of three text values and a time
+    /// ($1 to $4), on `on` (a transaction or the pool). False when the row was there already:
+    /// the caller then does nothing more (a replayed form post, a second waiver).
+    pub(crate) async fn insert_once<'e, E>(
+        &self,
+        on: E,
+        insert: &str,
+        values: [&str; 3],
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>
+    where
+        E: sqlx::Executor<'e, Database = Any>,
+    {
+        let [a, b, c] = values;
+        let q = sqlx::query(insert).bind(a).bind(b).bind(c).bind(at.to_rfc3339());
+        let done = q.execute(on).await.map_err(|e| self.err(e))?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Stored accounts as [`AccountRow`]s: the first corrupt one is an error.
@@ -599,10 +627,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<AccountRow>, StoreError> {
         let placeholders: Vec<String> = (0..states.len()).map(|i| format!("${}", i + 5)).collect();
-        let (col, day) = match due {
-            Some((c, d)) => (c.column(), d.to_string()),
-            None => ("'0000-00-00'", "9999-12-31".to_string()),
-        };
+        let (col, day) = Due::bound(due);
         let sql = format!(
             "SELECT {} FROM account WHERE wave = $1 AND account_number > $2 AND {col} <= $4 AND state IN ({}) \
              ORDER BY account_number LIMIT $3",
@@ -687,10 +712,7 @@ impl Store {
         due: Option<(Due, NaiveDate)>,
     ) -> Result<i64, StoreError> {
         let placeholders: Vec<String> = (0..states.len()).map(|i| format!("${}", i + 3)).collect();
-        let (col, day) = match due {
-            Some((c, d)) => (c.column(), d.to_string()),
-            None => ("'0000-00-00'", "9999-12-31".to_string()),
-        };
+        let (col, day) = Due::bound(due);
         let sql = format!(
             "SELECT COUNT(*) FROM account WHERE wave = $1 AND {col} <= $2 AND state IN ({})",
             placeholders.join(", ")

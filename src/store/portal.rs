@@ -108,18 +108,9 @@ impl Store {
         emails: &[String],
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO portal_submission (nonce, account_number, emails, submitted_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (nonce) DO NOTHING",
-        )
-        .bind(nonce)
-        .bind(account)
-        .bind(emails.join(";"))
-        .bind(at.to_rfc3339())
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| self.err(e))?;
-        Ok(done.rows_affected() == 1)
+        let insert = "INSERT INTO portal_submission (nonce, account_number, emails, submitted_at) \
+                      VALUES ($1, $2, $3, $4) ON CONFLICT (nonce) DO NOTHING";
+        self.insert_once(&mut **tx, insert, [nonce, account, &emails.join(";")], at).await
     }
 
     /// The form posts of one account (or of every account), oldest first.
@@ -138,18 +129,9 @@ impl Store {
         message: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO portal_question (nonce, account_number, message, asked_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (nonce) DO NOTHING",
-        )
-        .bind(nonce)
-        .bind(account)
-        .bind(message)
-        .bind(at.to_rfc3339())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        Ok(done.rows_affected() == 1)
+        let insert = "INSERT INTO portal_question (nonce, account_number, message, asked_at) \
+                      VALUES ($1, $2, $3, $4) ON CONFLICT (nonce) DO NOTHING";
+        self.insert_once(&self.pool, insert, [nonce, account, message], at).await
     }
 
     /// The questions of one account (or of every account), newest first.

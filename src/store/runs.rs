@@ -427,18 +427,9 @@ impl Store {
         actor: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let res = sqlx::query(
-            "INSERT INTO waiver (account_number, reason, actor, at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (account_number) DO NOTHING",
-        )
-        .bind(account)
-        .bind(reason)
-        .bind(actor)
-        .bind(at.to_rfc3339())
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| self.err(e))?;
-        Ok(res.rows_affected() > 0)
+        let insert = "INSERT INTO waiver (account_number, reason, actor, at) VALUES ($1, $2, $3, $4) \
+                      ON CONFLICT (account_number) DO NOTHING";
+        self.insert_once(&mut **tx, insert, [account, reason, actor], at).await
     }
 
     /// Withdraws an account's waiver inside a caller's transaction (with its journal row). False
