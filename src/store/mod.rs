@@ -201,6 +201,21 @@ impl TryFrom<StoredAccount> for AccountRow {
     }
 }
 
+/// An account with its rows of one table folded into one text ([`Store::joined`], `AS joined`),
+/// read by column name.
+#[derive(sqlx::FromRow)]
+struct StoredJoined {
+    account_number: String,
+    joined: String,
+}
+
+impl StoredJoined {
+    /// The folded rows, `N` fields each; a row that does not split so is corrupt.
+    fn rows<const N: usize>(&self) -> Result<Vec<[&str; N]>, StoreError> {
+        split_joined::<N>(&self.joined).map_err(|why| StoreError::Corrupt(format!("{}: {why}", self.account_number)))
+    }
+}
+
 /// A journal row with its id, as stored (read by column name).
 #[derive(sqlx::FromRow)]
 struct StoredJournal {
@@ -224,6 +239,27 @@ impl Store {
         T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
     {
         sqlx::query_as(sql).bind(key).fetch_all(&self.pool).await.map_err(|e| self.err(e))
+    }
+
+    /// The rows of these accounts, read by column name: `select` makes the query from the list of
+    /// their placeholders (`$1, $2, …`), for its `account_number IN (…)`. None for no accounts.
+    pub(crate) async fn rows_for<T>(
+        &self,
+        numbers: &[String],
+        select: impl FnOnce(&str) -> String,
+    ) -> Result<Vec<T>, StoreError>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        if numbers.is_empty() {
+            return Ok(vec![]);
+        }
+        let sql = select(&self.params(1, numbers.len()).join(", "));
+        let mut q = sqlx::query_as(&sql);
+        for n in numbers {
+            q = q.bind(n);
+        }
+        q.fetch_all(&self.pool).await.map_err(|e| self.err(e))
     }
 
     /// Runs `insert`, an `INSERT … ON CONFLICT … DO NOTHING` of three text values and a time
@@ -816,27 +852,19 @@ impl Store {
         use crate::domain::LegacyAccount;
         use crate::extract::Record;
         use std::collections::HashMap;
-        if numbers.is_empty() {
-            return Ok(vec![]);
-        }
-        let placeholders = self.params(1, numbers.len());
-        let sql = format!(
-            "SELECT account_number, {} FROM legacy_row WHERE account_number IN ({}) GROUP BY account_number",
-            self.joined(&["kind", "source_row", "cells"]),
-            placeholders.join(", ")
-        );
-        let mut q = sqlx::query(&sql);
-        for n in numbers {
-            q = q.bind(n);
-        }
-        let rows = q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
+        let folded = self.joined(&["kind", "source_row", "cells"]);
+        let rows: Vec<StoredJoined> = self
+            .rows_for(numbers, |list| {
+                format!(
+                    "SELECT account_number, {folded} AS joined FROM legacy_row WHERE account_number IN ({list}) \
+                     GROUP BY account_number"
+                )
+            })
+            .await?;
         let mut records: Vec<(String, String, i64, String)> = Vec::new();
         for r in &rows {
-            let number: String = r.try_get(0).map_err(|e| self.err(e))?;
-            let joined: String = r.try_get(1).map_err(|e| self.err(e))?;
-            for [kind, row, cells] in
-                split_joined::<3>(&joined).map_err(|why| StoreError::Corrupt(format!("{number}: {why}")))?
-            {
+            let number = &r.account_number;
+            for [kind, row, cells] in r.rows::<3>()? {
                 let row: i64 = row
                     .parse()
                     .map_err(|_| StoreError::Corrupt(format!("a stored record of {number} has row number {row:?}")))?;
@@ -1033,28 +1061,19 @@ impl Store {
 
     /// Stored period verdicts (JSON) of these accounts, as (account, data), by account and period.
     pub async fn verdicts(&self, numbers: &[String]) -> Result<Vec<(String, String)>, StoreError> {
-        if numbers.is_empty() {
-            return Ok(vec![]);
-        }
-        let placeholders = self.params(1, numbers.len());
-        let sql = format!(
-            "SELECT account_number, {} FROM verdict WHERE account_number IN ({}) GROUP BY account_number",
-            self.joined(&["period", "data"]),
-            placeholders.join(", ")
-        );
-        let mut q = sqlx::query(&sql);
-        for n in numbers {
-            q = q.bind(n);
-        }
-        let rows = q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
+        let folded = self.joined(&["period", "data"]);
+        let rows: Vec<StoredJoined> = self
+            .rows_for(numbers, |list| {
+                format!(
+                    "SELECT account_number, {folded} AS joined FROM verdict WHERE account_number IN ({list}) \
+                     GROUP BY account_number"
+                )
+            })
+            .await?;
         let mut out: Vec<(String, String, String)> = Vec::new();
         for r in &rows {
-            let number: String = r.try_get(0).map_err(|e| self.err(e))?;
-            let joined: String = r.try_get(1).map_err(|e| self.err(e))?;
-            for [period, data] in
-                split_joined::<2>(&joined).map_err(|why| StoreError::Corrupt(format!("{number}: {why}")))?
-            {
-                out.push((number.clone(), period.to_string(), data.to_string()));
+            for [period, data] in r.rows::<2>()? {
+                out.push((r.account_number.clone(), period.to_string(), data.to_string()));
             }
         }
         out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));

@@ -604,23 +604,14 @@ impl Store {
         &self,
         numbers: &[String],
     ) -> Result<std::collections::HashMap<String, Recipients>, StoreError> {
-        let mut out = std::collections::HashMap::new();
-        if numbers.is_empty() {
-            return Ok(out);
-        }
-        let sql = format!(
-            "SELECT account_number, emails, name, submitted_at FROM recipient WHERE account_number IN ({})",
-            self.params(1, numbers.len()).join(", ")
-        );
-        let mut q = sqlx::query_as::<_, StoredRecipients>(&sql);
-        for n in numbers {
-            q = q.bind(n);
-        }
-        for r in q.fetch_all(&self.pool).await.map_err(|e| self.err(e))? {
-            let rec = Recipients::from(r);
-            out.insert(rec.account_number.clone(), rec);
-        }
-        Ok(out)
+        let rows: Vec<StoredRecipients> = self
+            .rows_for(numbers, |list| {
+                format!(
+                    "SELECT account_number, emails, name, submitted_at FROM recipient WHERE account_number IN ({list})"
+                )
+            })
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.account_number.clone(), Recipients::from(r))).collect())
     }
 
     /// Replaces an account's recipients inside a caller's transaction (with its journal row).

@@ -445,19 +445,14 @@ impl Store {
 
     /// The waivers of these accounts, as (account, waiver).
     pub async fn waivers(&self, numbers: &[String]) -> Result<Vec<(String, Waiver)>, StoreError> {
-        if numbers.is_empty() {
-            return Ok(vec![]);
-        }
-        let placeholders = self.params(1, numbers.len());
-        let sql = format!(
-            "SELECT account_number, reason, actor, at FROM waiver WHERE account_number IN ({}) ORDER BY account_number",
-            placeholders.join(", ")
-        );
-        let mut q = sqlx::query_as::<_, StoredWaiver>(&sql);
-        for n in numbers {
-            q = q.bind(n);
-        }
-        let rows = q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
+        let rows: Vec<StoredWaiver> = self
+            .rows_for(numbers, |list| {
+                format!(
+                    "SELECT account_number, reason, actor, at FROM waiver WHERE account_number IN ({list}) \
+                     ORDER BY account_number"
+                )
+            })
+            .await?;
         Ok(rows.into_iter().map(StoredWaiver::pair).collect())
     }
 
