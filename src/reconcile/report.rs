@@ -139,32 +139,12 @@ pub enum Outcome {
     Fail,
 }
 
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Pass => "pass",
-            Outcome::Waived => "waived",
-            Outcome::Fail => "fail",
-        }
-    }
-}
-
-impl std::fmt::Display for Outcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Outcome {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Outcome, String> {
-        match s {
-            "pass" => Ok(Outcome::Pass),
-            "waived" => Ok(Outcome::Waived),
-            "fail" => Ok(Outcome::Fail),
-            other => Err(format!("unknown reconciliation outcome `{other}` (pass, waived, fail)")),
-        }
-    }
+crate::domain::spelled! {
+    Outcome {
+        Pass => "pass",
+        Waived => "waived",
+        Fail => "fail",
+    } unknown: |s| format!("unknown reconciliation outcome `{s}` (pass, waived, fail)")
 }
 
 /// One period's bills: what the legacy system billed and what the new model bills.

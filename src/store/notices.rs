@@ -44,41 +44,15 @@ pub enum NoticeState {
     Superseded,
 }
 
-impl NoticeState {
-    pub const ALL: [NoticeState; 6] = [
-        NoticeState::Queued,
-        NoticeState::Sending,
-        NoticeState::Sent,
-        NoticeState::Retry,
-        NoticeState::Failed,
-        NoticeState::Superseded,
-    ];
-
-    /// The text stored in `notice.state` (and shown in reports).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NoticeState::Queued => "queued",
-            NoticeState::Sending => "sending",
-            NoticeState::Sent => "sent",
-            NoticeState::Retry => "retry",
-            NoticeState::Failed => "failed",
-            NoticeState::Superseded => "superseded",
-        }
-    }
-}
-
-impl std::fmt::Display for NoticeState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for NoticeState {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        NoticeState::ALL.into_iter().find(|n| n.as_str() == s).ok_or_else(|| format!("unknown notice state `{s}`"))
-    }
+crate::domain::spelled! {
+    NoticeState {
+        Queued => "queued",
+        Sending => "sending",
+        Sent => "sent",
+        Retry => "retry",
+        Failed => "failed",
+        Superseded => "superseded",
+    } unknown: |s| format!("unknown notice state `{s}`")
 }
 
 /// The stored state of one notice (outbox pattern: the row exists before sending).
