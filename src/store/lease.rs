@@ -116,12 +116,7 @@ impl Store {
 
     /// Lets the lease `name` go, if `owner` holds it.
     pub async fn release_lease(&self, name: &str, owner: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM lease WHERE name = $1 AND owner = $2")
-            .bind(name)
-            .bind(owner)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
+        self.execute_text(&self.pool, "DELETE FROM lease WHERE name = $1 AND owner = $2", &[name, owner]).await?;
         Ok(())
     }
 

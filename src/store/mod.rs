@@ -276,9 +276,20 @@ impl Store {
         E: sqlx::Executor<'e, Database = Any>,
     {
         let [a, b, c] = values;
-        let q = sqlx::query(insert).bind(a).bind(b).bind(c).bind(at.to_rfc3339());
-        let done = q.execute(on).await.map_err(|e| self.err(e))?;
-        Ok(done.rows_affected() == 1)
+        Ok(self.execute_text(on, insert, &[a, b, c, &at.to_rfc3339()]).await? == 1)
+    }
+
+    /// Runs `statement`, whose parameters ($1, $2, …) are all text, on `on` (a transaction or the
+    /// pool). How many rows it changed.
+    pub(crate) async fn execute_text<'e, E>(&self, on: E, statement: &str, params: &[&str]) -> Result<u64, StoreError>
+    where
+        E: sqlx::Executor<'e, Database = Any>,
+    {
+        let mut q = sqlx::query(statement);
+        for p in params {
+            q = q.bind(*p);
+        }
+        Ok(q.execute(on).await.map_err(|e| self.err(e))?.rows_affected())
     }
 
     /// Stored accounts as [`AccountRow`]s: the first corrupt one is an error.

@@ -243,36 +243,18 @@ impl Store {
         tx: &mut Transaction<'static, Any>,
         n: &NewNotice<'_>,
     ) -> Result<NoticeRow, StoreError> {
-        sqlx::query(
-            "INSERT INTO notice (wave, account_number, kind, message_id, channel, recipients, state, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7) ON CONFLICT DO NOTHING",
-        )
-        .bind(n.wave)
-        .bind(n.account)
-        .bind(n.kind)
-        .bind(n.message_id)
-        .bind(n.channel)
-        .bind(n.recipients)
-        .bind(n.at.to_rfc3339())
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| self.err(e))?;
+        let insert = "INSERT INTO notice (wave, account_number, kind, message_id, channel, recipients, state, \
+                      created_at) VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7) ON CONFLICT DO NOTHING";
+        let at = n.at.to_rfc3339();
+        let values = [n.wave, n.account, n.kind, n.message_id, n.channel, n.recipients, &at];
+        self.execute_text(&mut **tx, insert, &values).await?;
         // Two steps, not one upsert: an upsert names one unique key, and two workers inserting the
         // same notice at once would then collide on the other one (`message_id`).
-        sqlx::query(
-            "UPDATE notice SET channel = $4, recipients = $5, \
-             state = CASE WHEN state = 'failed' THEN 'queued' ELSE state END \
-             WHERE wave = $1 AND account_number = $2 AND kind = $3 AND (state IN ('queued', 'retry') \
-             OR (state = 'failed' AND recipients <> $5))",
-        )
-        .bind(n.wave)
-        .bind(n.account)
-        .bind(n.kind)
-        .bind(n.channel)
-        .bind(n.recipients)
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| self.err(e))?;
+        let refresh = "UPDATE notice SET channel = $4, recipients = $5, \
+                       state = CASE WHEN state = 'failed' THEN 'queued' ELSE state END \
+                       WHERE wave = $1 AND account_number = $2 AND kind = $3 AND (state IN ('queued', 'retry') \
+                       OR (state = 'failed' AND recipients <> $5))";
+        self.execute_text(&mut **tx, refresh, &[n.wave, n.account, n.kind, n.channel, n.recipients]).await?;
         let row = notice_by_key(n.wave, n.account, n.kind).fetch_optional(&mut **tx).await.map_err(|e| self.err(e))?;
         row.map(NoticeRow::try_from).transpose()?.ok_or_else(|| StoreError::NoAccount(n.account.to_string()))
     }
@@ -431,17 +413,9 @@ impl Store {
     /// it moved to a later cycle): they are never sent. Only `queued` and `retry` ones: a notice
     /// that is `sending` may have gone out, and one that was `sent` or `failed` is history.
     pub async fn notice_supersede(&self, wave: &str, account: &str, keep_kind: &str) -> Result<u64, StoreError> {
-        let res = sqlx::query(
-            "UPDATE notice SET state = 'superseded', retry_at = NULL WHERE wave = $1 AND account_number = $2 \
-             AND kind <> $3 AND state IN ('queued', 'retry')",
-        )
-        .bind(wave)
-        .bind(account)
-        .bind(keep_kind)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        Ok(res.rows_affected())
+        let update = "UPDATE notice SET state = 'superseded', retry_at = NULL WHERE wave = $1 \
+                      AND account_number = $2 AND kind <> $3 AND state IN ('queued', 'retry')";
+        self.execute_text(&self.pool, update, &[wave, account, keep_kind]).await
     }
 
     /// Turns an email notice the server refused for good into a printed letter, keeping the
@@ -453,16 +427,8 @@ impl Store {
         kind: &str,
         error: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE notice SET channel = 'print', last_error = $1 WHERE wave = $2 AND account_number = $3 AND kind = $4",
-        )
-        .bind(error)
-        .bind(wave)
-        .bind(account)
-        .bind(kind)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        let update = "UPDATE notice SET channel = 'print', last_error = $1 WHERE wave = $2 AND account_number = $3 AND kind = $4";
+        self.execute_text(&self.pool, update, &[error, wave, account, kind]).await?;
         Ok(())
     }
 

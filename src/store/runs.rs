@@ -435,12 +435,7 @@ impl Store {
     /// Withdraws an account's waiver inside a caller's transaction (with its journal row). False
     /// when it had none.
     pub async fn drop_waiver_in(&self, tx: &mut Transaction<'static, Any>, account: &str) -> Result<bool, StoreError> {
-        let res = sqlx::query("DELETE FROM waiver WHERE account_number = $1")
-            .bind(account)
-            .execute(&mut **tx)
-            .await
-            .map_err(|e| self.err(e))?;
-        Ok(res.rows_affected() > 0)
+        Ok(self.execute_text(&mut **tx, "DELETE FROM waiver WHERE account_number = $1", &[account]).await? > 0)
     }
 
     /// The waivers of these accounts, as (account, waiver).
