@@ -355,17 +355,9 @@ impl Store {
         secs: i64,
     ) -> Result<(), StoreError> {
         let until = super::lease::stamp(Utc::now() + chrono::Duration::seconds(secs));
-        sqlx::query(
-            "UPDATE notice SET owner = $1, lease_until = $2 WHERE wave = $3 AND account_number = $4 AND kind = $5",
-        )
-        .bind(owner)
-        .bind(until)
-        .bind(wave)
-        .bind(account)
-        .bind(kind)
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| self.err(e))?;
+        let update =
+            "UPDATE notice SET owner = $1, lease_until = $2 WHERE wave = $3 AND account_number = $4 AND kind = $5";
+        self.execute_text(&mut **tx, update, &[owner, &until, wave, account, kind]).await?;
         Ok(())
     }
 
