@@ -216,6 +216,82 @@ impl StoredJoined {
     }
 }
 
+/// Accounts in one state ([`Store::state_counts`]), read by column name.
+#[derive(sqlx::FromRow)]
+struct StoredStateCount {
+    state: String,
+    n: i64,
+}
+
+/// An `extraction` row as stored (warnings one a line), read by column name.
+#[derive(sqlx::FromRow)]
+struct StoredExtraction {
+    id: i64,
+    source: String,
+    accounts: i64,
+    records: i64,
+    quarantined: i64,
+    finished_at: Option<String>,
+    warnings: Option<String>,
+    started_at: String,
+}
+
+impl From<StoredExtraction> for ExtractionCounts {
+    fn from(r: StoredExtraction) -> Self {
+        ExtractionCounts {
+            warnings: r.warnings.map(|w| w.lines().map(str::to_string).collect()).unwrap_or_default(),
+            id: r.id,
+            source: r.source,
+            accounts: r.accounts,
+            records: r.records,
+            quarantined: r.quarantined,
+            finished_at: r.finished_at,
+            started_at: r.started_at,
+        }
+    }
+}
+
+/// A `quarantine` row as stored, read by column name.
+#[derive(sqlx::FromRow)]
+struct StoredQuarantine {
+    tbl: String,
+    source: String,
+    source_row: i64,
+    account_number: Option<String>,
+    reason: String,
+    raw: String,
+}
+
+impl TryFrom<StoredQuarantine> for crate::extract::Quarantined {
+    type Error = StoreError;
+
+    /// An unknown table or a negative row number is [`StoreError::Corrupt`].
+    fn try_from(r: StoredQuarantine) -> Result<Self, StoreError> {
+        let tbl = &r.tbl;
+        let table = crate::extract::Table::ALL
+            .into_iter()
+            .find(|t| t.name() == tbl)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown table {tbl}")))?;
+        let row = u64::try_from(r.source_row)
+            .map_err(|_| StoreError::Corrupt(format!("quarantined row of {tbl} numbered {}", r.source_row)))?;
+        Ok(crate::extract::Quarantined {
+            table,
+            row,
+            source: r.source,
+            account_number: r.account_number,
+            reason: r.reason,
+            raw: r.raw,
+        })
+    }
+}
+
+/// A stored bill ([`Store::bills`]), read by column name.
+#[derive(sqlx::FromRow)]
+struct StoredBill {
+    period: String,
+    data: String,
+}
+
 /// A journal row with its id, as stored (read by column name).
 #[derive(sqlx::FromRow)]
 struct StoredJournal {
@@ -721,9 +797,14 @@ impl Store {
         wave: &str,
         day: NaiveDate,
     ) -> Result<(Option<NaiveDate>, Option<NaiveDate>), StoreError> {
-        let row = sqlx::query(
-            "SELECT MIN(CASE WHEN notice_date >= $2 THEN notice_date END), \
-             MIN(CASE WHEN cutover_date >= $2 THEN cutover_date END) \
+        #[derive(sqlx::FromRow)]
+        struct Next {
+            notice: Option<String>,
+            cutover: Option<String>,
+        }
+        let next: Next = sqlx::query_as(
+            "SELECT MIN(CASE WHEN notice_date >= $2 THEN notice_date END) AS notice, \
+             MIN(CASE WHEN cutover_date >= $2 THEN cutover_date END) AS cutover \
              FROM account WHERE wave = $1 AND state IN ('reconciled', 'notified')",
         )
         .bind(wave)
@@ -731,12 +812,11 @@ impl Store {
         .fetch_one(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        let date = |i: usize| -> Result<Option<NaiveDate>, StoreError> {
-            let v: Option<String> = row.try_get(i).map_err(|e| self.err(e))?;
+        let date = |v: Option<String>| -> Result<Option<NaiveDate>, StoreError> {
             v.map(|d| d.parse().map_err(|_| StoreError::Corrupt(format!("wave {wave}: a stored date {d:?}"))))
                 .transpose()
         };
-        Ok((date(0)?, date(1)?))
+        Ok((date(next.notice)?, date(next.cutover)?))
     }
 
     /// How many of a wave's accounts are in the given states.
@@ -839,20 +919,9 @@ impl Store {
 
     /// Accounts per state, for one wave or all.
     pub async fn state_counts(&self, wave: Option<&str>) -> Result<Vec<(State, i64)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT state, COUNT(*) FROM account WHERE ($1 = '' OR wave = $1) GROUP BY state ORDER BY state",
-        )
-        .bind(wave.unwrap_or(""))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for r in rows {
-            let s: String = r.try_get(0).map_err(|e| self.err(e))?;
-            let n: i64 = r.try_get(1).map_err(|e| self.err(e))?;
-            out.push((s.parse().map_err(StoreError::Corrupt)?, n));
-        }
-        Ok(out)
+        let sql = "SELECT state, COUNT(*) AS n FROM account WHERE ($1 = '' OR wave = $1) GROUP BY state ORDER BY state";
+        let rows: Vec<StoredStateCount> = self.rows_by(sql, wave.unwrap_or("")).await?;
+        rows.into_iter().map(|r| Ok((r.state.parse().map_err(StoreError::Corrupt)?, r.n))).collect()
     }
 
     // ------------------------------------------------------------------ legacy records
@@ -910,60 +979,23 @@ impl Store {
 
     /// Whether a complete extraction exists.
     pub async fn last_extraction(&self) -> Result<Option<ExtractionCounts>, StoreError> {
-        let row = sqlx::query(
+        let row: Option<StoredExtraction> = sqlx::query_as(
             "SELECT id, source, accounts, records, quarantined, finished_at, warnings, started_at FROM extraction \
              WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1",
         )
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        row.map(|r| {
-            Ok(ExtractionCounts {
-                id: r.try_get(0)?,
-                source: r.try_get(1)?,
-                accounts: r.try_get(2)?,
-                records: r.try_get(3)?,
-                quarantined: r.try_get(4)?,
-                finished_at: r.try_get(5)?,
-                warnings: r
-                    .try_get::<Option<String>, _>(6)?
-                    .map(|w| w.lines().map(str::to_string).collect())
-                    .unwrap_or_default(),
-                started_at: r.try_get(7)?,
-            })
-        })
-        .transpose()
-        .map_err(|e| self.err(e))
+        Ok(row.map(ExtractionCounts::from))
     }
 
     /// Quarantined rows of the last extraction (all, or one account's).
     pub async fn quarantine(&self, account: Option<&str>) -> Result<Vec<crate::extract::Quarantined>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT tbl, source, source_row, account_number, reason, raw FROM quarantine \
-             WHERE extraction_id = (SELECT MAX(id) FROM extraction WHERE finished_at IS NOT NULL) \
-             AND ($1 = '' OR account_number = $1) ORDER BY id",
-        )
-        .bind(account.unwrap_or(""))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for r in rows {
-            let tbl: String = r.try_get(0).map_err(|e| self.err(e))?;
-            let table = crate::extract::Table::ALL
-                .into_iter()
-                .find(|t| t.name() == tbl)
-                .ok_or_else(|| StoreError::Corrupt(format!("unknown table {tbl}")))?;
-            out.push(crate::extract::Quarantined {
-                table,
-                source: r.try_get(1).map_err(|e| self.err(e))?,
-                row: r.try_get::<i64, _>(2).map_err(|e| self.err(e))? as u64,
-                account_number: r.try_get(3).map_err(|e| self.err(e))?,
-                reason: r.try_get(4).map_err(|e| self.err(e))?,
-                raw: r.try_get(5).map_err(|e| self.err(e))?,
-            });
-        }
-        Ok(out)
+        let sql = "SELECT tbl, source, source_row, account_number, reason, raw FROM quarantine \
+                   WHERE extraction_id = (SELECT MAX(id) FROM extraction WHERE finished_at IS NOT NULL) \
+                   AND ($1 = '' OR account_number = $1) ORDER BY id";
+        let rows: Vec<StoredQuarantine> = self.rows_by(sql, account.unwrap_or("")).await?;
+        rows.into_iter().map(crate::extract::Quarantined::try_from).collect()
     }
 
     // ------------------------------------------------------------------ bills and verdicts
@@ -983,15 +1015,9 @@ impl Store {
 
     /// Stored bills (JSON) of an account, by period.
     pub async fn bills(&self, account: &str) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = sqlx::query("SELECT period, data FROM bill WHERE account_number = $1 ORDER BY period")
-            .bind(account)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        let sql = "SELECT period, data FROM bill WHERE account_number = $1 ORDER BY period";
+        let rows: Vec<StoredBill> = self.rows_by(sql, account).await?;
+        Ok(rows.into_iter().map(|b| (b.period, b.data)).collect())
     }
 
     /// Replaces the stored verdicts of the accounts `compared` with `verdicts` (no stale period

@@ -120,6 +120,20 @@ pub struct WaveEvent {
     pub data: String,
 }
 
+/// Which run of which wave a run id is (read by column name).
+#[derive(sqlx::FromRow)]
+struct StoredRunKey {
+    wave: String,
+    number: i64,
+}
+
+/// One run's results folded into one text ([`Store::joined`]), read by column name.
+#[derive(sqlx::FromRow)]
+struct StoredRunPart {
+    number: i64,
+    joined: String,
+}
+
 /// A waiver with its account, as stored (read by column name).
 #[derive(sqlx::FromRow)]
 struct StoredWaiver {
@@ -247,13 +261,12 @@ impl Store {
     /// The per-account results of a run, in account order.
     pub async fn run_results(&self, run_id: i64) -> Result<Vec<RunResult>, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(|e| self.err(e))?;
-        let (wave, number): (String, i64) = sqlx::query("SELECT wave, number FROM reconcile_run WHERE id = $1")
+        let run: StoredRunKey = sqlx::query_as("SELECT wave, number FROM reconcile_run WHERE id = $1")
             .bind(run_id)
             .fetch_one(&mut *conn)
             .await
-            .and_then(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
             .map_err(|e| self.err(e))?;
-        Ok(self.results_in(&mut conn, &wave, number).await?.0)
+        Ok(self.results_in(&mut conn, &run.wave, run.number).await?.0)
     }
 
     /// The results of run `number` of `wave`, in account order, and how many stored lines were
@@ -266,20 +279,20 @@ impl Store {
         number: i64,
     ) -> Result<(Vec<RunResult>, usize), StoreError> {
         let sql = format!(
-            "SELECT u.number, {} FROM reconcile_run u JOIN reconcile_result r ON r.run_id = u.id \
+            "SELECT u.number, {} AS joined FROM reconcile_run u JOIN reconcile_result r ON r.run_id = u.id \
              WHERE u.wave = $1 AND u.number <= $2 AND u.number >= \
                (SELECT COALESCE(MAX(number), 0) FROM reconcile_run WHERE wave = $1 AND number <= $2 AND whole = 1) \
              GROUP BY u.number ORDER BY u.number",
             self.joined(&["r.account_number", "r.outcome", "r.stake", "r.reasons"])
         );
-        let rows = sqlx::query(&sql).bind(wave).bind(number).fetch_all(&mut *conn).await.map_err(|e| self.err(e))?;
+        let rows: Vec<StoredRunPart> =
+            sqlx::query_as(&sql).bind(wave).bind(number).fetch_all(&mut *conn).await.map_err(|e| self.err(e))?;
         let mut lines: std::collections::BTreeMap<String, RunResult> = std::collections::BTreeMap::new();
         let mut read = 0;
         for r in &rows {
-            let at: i64 = r.try_get(0).map_err(|e| self.err(e))?;
-            let joined: String = r.try_get(1).map_err(|e| self.err(e))?;
+            let at = r.number;
             let corrupt = |e: String| StoreError::Corrupt(format!("run {at} of {wave}: {e}"));
-            for [account, outcome, stake, reasons] in super::split_joined::<4>(&joined).map_err(corrupt)? {
+            for [account, outcome, stake, reasons] in super::split_joined::<4>(&r.joined).map_err(corrupt)? {
                 read += 1;
                 if outcome == GONE {
                     lines.remove(account);
