@@ -12,6 +12,27 @@ pub enum Format {
     Markdown,
 }
 
+/// `words` joined by spaces and wrapped so no line is longer than `width` characters (a longer
+/// word stands on its own line); lines after the first start with `indent`.
+pub fn wrap_words<'a>(words: impl Iterator<Item = &'a str>, width: usize, indent: &str) -> String {
+    let mut out = String::new();
+    let mut col = 0;
+    for word in words {
+        let n = word.chars().count();
+        if col > 0 && col + 1 + n > width {
+            out.push('\n');
+            out.push_str(indent);
+            col = indent.len();
+        } else if col > 0 {
+            out.push(' ');
+            col += 1;
+        }
+        out.push_str(word);
+        col += n;
+    }
+    out
+}
+
 /// Pretty JSON with a final newline.
 pub fn json<T: Serialize>(v: &T) -> Result<String, OutputError> {
     Ok(serde_json::to_string_pretty(v)? + "\n")

@@ -214,21 +214,7 @@ const WIDTH: usize = 78;
 
 /// `text` wrapped at word boundaries to `width` columns, later lines indented by `indent`.
 fn wrap(text: &str, width: usize, indent: &str) -> String {
-    let mut out = String::new();
-    let mut col = 0;
-    for word in text.split_whitespace() {
-        if col > 0 && col + 1 + word.chars().count() > width {
-            out.push('\n');
-            out.push_str(indent);
-            col = indent.len();
-        } else if col > 0 {
-            out.push(' ');
-            col += 1;
-        }
-        out.push_str(word);
-        col += word.chars().count();
-    }
-    out
+    crate::output::wrap_words(text.split_whitespace(), width, indent)
 }
 
 fn text(name: &str, r: &Rated, h: &Header, remit_to: &[String]) -> Result<String, OutputError> {

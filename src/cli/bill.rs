@@ -22,9 +22,9 @@ pub struct Args {
 
 impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
-        let root = cx.root.as_path();
         let Args { account, period, format, legacy } = self;
-        let engine = open_or_scratch(root, crate::store::extraction::Filter::Accounts(vec![account.clone()])).await?;
+        let engine =
+            open_or_scratch(&cx.root, crate::store::extraction::Filter::Accounts(vec![account.clone()])).await?;
         let accts = engine.store.legacy_accounts(std::slice::from_ref(&account)).await?;
         let Some(acct) = accts.into_iter().next() else {
             let q = engine.store.quarantine(Some(&account)).await?;
@@ -59,10 +59,10 @@ pub enum BillFormat {
 impl From<BillFormat> for crate::output::Format {
     fn from(f: BillFormat) -> Self {
         match f {
-            BillFormat::Text => Format::Text.into(),
-            BillFormat::Html => Format::Html.into(),
-            BillFormat::Json => Format::Json.into(),
-            BillFormat::Csv => Format::Csv.into(),
+            BillFormat::Text => Format::Text,
+            BillFormat::Html => Format::Html,
+            BillFormat::Json => Format::Json,
+            BillFormat::Csv => Format::Csv,
         }
     }
 }

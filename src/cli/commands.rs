@@ -16,6 +16,34 @@ pub struct Cx {
     pub actor: Option<String>,
 }
 
+impl Cx {
+    /// The workspace's engine (see [`open`]).
+    pub(super) async fn open(&self) -> Result<Engine> {
+        open(&self.root).await
+    }
+
+    /// The workspace's engine, for a report on `wave` (when given): a wave the plan does not
+    /// name is refused before anything is read.
+    pub(super) async fn open_on(&self, wave: Option<&str>) -> Result<Engine> {
+        let engine = self.open().await?;
+        if let Some(w) = wave {
+            engine.wave(w)?;
+        }
+        Ok(engine)
+    }
+
+    /// The engine for a command that changes state; with `dry_run`, a copy (see [`open_for`]).
+    pub(super) async fn open_for(&self, dry_run: bool) -> Result<(Engine, Option<super::dry::DryRun>)> {
+        open_for(&self.root, dry_run).await
+    }
+
+    /// The clock of a state change made by `command`: as of `as_of` (default: today), by the
+    /// named actor (refused without one, see [`actor`]).
+    pub(super) fn ctx(&self, command: &str, as_of: Option<chrono::NaiveDate>) -> Result<Ctx> {
+        Ok(Ctx::new(as_of.unwrap_or_else(today), actor(&self.actor, command)?))
+    }
+}
+
 pub async fn dispatch(cli: super::Cli) -> Result<u8> {
     let cx = Cx { root: cli.workspace, actor: cli.actor };
     match cli.command {

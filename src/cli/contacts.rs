@@ -1,7 +1,6 @@
 //! `cutover contacts`: billing email addresses customers submitted through the form.
 
-use super::commands::{Cx, Result, actor, open, today};
-use crate::engine::Ctx;
+use super::commands::{Cx, Result};
 use std::path::PathBuf;
 
 /// Billing email addresses customers submitted through the form.
@@ -13,11 +12,9 @@ pub struct Args {
 
 impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
-        let root = cx.root.as_path();
-        let cli_actor = &cx.actor;
         let Args { action: ContactsAction::Import { file } } = self;
-        let engine = open(root).await?;
-        let ctx = Ctx::new(today(), actor(cli_actor, "contacts import")?);
+        let engine = cx.open().await?;
+        let ctx = cx.ctx("contacts import", None)?;
         let r = engine.import_contacts(&file, &ctx).await?;
         for x in &r.rejected {
             eprintln!("{}:{}: {} {}", file.display(), x.line, x.account_number, x.reason);

@@ -1,7 +1,6 @@
 //! `cutover extract`: read the whole legacy source into the state store.
 
-use super::commands::{Cx, Result, actor, open, today};
-use crate::engine::Ctx;
+use super::commands::{Cx, Result};
 
 /// Read the whole legacy source into the state store (a full, atomic refresh). Bad rows are
 /// quarantined with their reason; `status` lists them.
@@ -10,10 +9,8 @@ pub struct Args {}
 
 impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
-        let root = cx.root.as_path();
-        let cli_actor = &cx.actor;
-        let engine = open(root).await?;
-        let ctx = Ctx::new(today(), actor(cli_actor, "extract")?);
+        let engine = cx.open().await?;
+        let ctx = cx.ctx("extract", None)?;
         let c = match engine.extract_once(&ctx).await? {
             Ok(c) => c,
             Err(busy) => {

@@ -1,8 +1,7 @@
 //! `cutover gate`: the wave's gate.
 
-use super::commands::{Cx, Result, actor, open, today};
+use super::commands::{Cx, Result};
 use super::{Failure, non_blank};
-use crate::engine::Ctx;
 
 /// The wave's gate: promote a paused wave.
 #[derive(Debug, clap::Args)]
@@ -13,11 +12,9 @@ pub struct Args {
 
 impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
-        let root = cx.root.as_path();
-        let cli_actor = &cx.actor;
         let Args { action: GateAction::Promote { wave, reason } } = self;
-        let engine = open(root).await?;
-        let ctx = Ctx::new(today(), actor(cli_actor, "gate promote")?);
+        let engine = cx.open().await?;
+        let ctx = cx.ctx("gate promote", None)?;
         use crate::engine::Promoted;
         match engine.promote(&wave, &reason, &ctx).await? {
             Promoted::Promoted => println!("{wave}: promoted; the wave proceeds ({reason})"),

@@ -15,9 +15,8 @@ pub struct Args {
 
 impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
-        let root = cx.root.as_path();
         let Args { dir } = self;
-        init(dir.as_deref().unwrap_or(root))
+        init(dir.as_deref().unwrap_or(&cx.root))
     }
 }
 

@@ -1,6 +1,6 @@
 //! `cutover journal`: the audit trail.
 
-use super::commands::{Cx, Result, open};
+use super::commands::{Cx, Result};
 use super::{parse_date, report};
 
 /// The audit trail: every state change of every account (who, why, the effective day and the
@@ -22,12 +22,8 @@ pub struct Args {
 
 impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
-        let root = cx.root.as_path();
         let Args { account, wave, since, format } = self;
-        let engine = open(root).await?;
-        if let Some(w) = &wave {
-            engine.wave(w)?;
-        }
+        let engine = cx.open_on(wave.as_deref()).await?;
         let since = since.and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc());
         let filter = crate::store::JournalFilter { account, wave, since };
         report::journal(&engine.store, &filter, format).await?;

@@ -63,24 +63,24 @@ on request (SIGTERM, Ctrl-C) with work left: the page in hand was finished, the 
 /// its work was done (the page or message in hand finished, its claims and leases let go).
 pub const EXIT_STOPPED: u8 = 4;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-    Csv,
-    Html,
-    Markdown,
-}
+pub use crate::output::Format;
 
-impl From<Format> for crate::output::Format {
-    fn from(f: Format) -> Self {
-        match f {
-            Format::Text => crate::output::Format::Text,
-            Format::Json => crate::output::Format::Json,
-            Format::Csv => crate::output::Format::Csv,
-            Format::Html => crate::output::Format::Html,
-            Format::Markdown => crate::output::Format::Markdown,
-        }
+/// `--format`: the report formats (`output::Format`), spelled in lower case. Written here, not
+/// derived there: only the CLI knows clap.
+impl ValueEnum for Format {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Format::Text, Format::Json, Format::Csv, Format::Html, Format::Markdown]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let name = match self {
+            Format::Text => "text",
+            Format::Json => "json",
+            Format::Csv => "csv",
+            Format::Html => "html",
+            Format::Markdown => "markdown",
+        };
+        Some(clap::builder::PossibleValue::new(name))
     }
 }
 
@@ -94,8 +94,8 @@ pub enum StatusFormat {
 impl From<StatusFormat> for crate::output::Format {
     fn from(f: StatusFormat) -> Self {
         match f {
-            StatusFormat::Text => Format::Text.into(),
-            StatusFormat::Json => Format::Json.into(),
+            StatusFormat::Text => Format::Text,
+            StatusFormat::Json => Format::Json,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! `cutover notices`: report a wave's notices.
 
-use super::commands::{Cx, Result, open, today};
+use super::commands::{Cx, Result, today};
 use super::{Failure, Format, parse_date, report};
 
 /// Report a wave's notices: sent, failed (with the server's reply), printed, unknown, and the
@@ -24,11 +24,9 @@ pub struct Args {
 
 impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
-        let root = cx.root.as_path();
         match self {
             Args { wave, upcoming: Some(days), as_of, format } => {
-                let engine = open(root).await?;
-                engine.wave(&wave)?;
+                let engine = cx.open_on(Some(&wave)).await?;
                 let from = as_of.unwrap_or_else(today);
                 let to = from + chrono::Days::new(u64::from(days));
                 let rows = engine.store.upcoming_notices(&wave, from, to).await?;
@@ -36,7 +34,7 @@ impl Args {
                 Ok(0)
             }
             Args { wave, upcoming: None, format, .. } => {
-                let engine = open(root).await?;
+                let engine = cx.open().await?;
                 let r = engine.notice_report(&wave).await?;
                 print!("{}", crate::notify::report::render(&r, format.into()).map_err(Failure::operational)?);
                 Ok(0)
@@ -56,9 +54,9 @@ pub enum NoticesFormat {
 impl From<NoticesFormat> for crate::output::Format {
     fn from(f: NoticesFormat) -> Self {
         match f {
-            NoticesFormat::Text => Format::Text.into(),
-            NoticesFormat::Json => Format::Json.into(),
-            NoticesFormat::Csv => Format::Csv.into(),
+            NoticesFormat::Text => Format::Text,
+            NoticesFormat::Json => Format::Json,
+            NoticesFormat::Csv => Format::Csv,
         }
     }
 }

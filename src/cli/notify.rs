@@ -1,8 +1,6 @@
 //! `cutover notify`: send the customer notices due as of DATE.
 
-use super::commands::{
-    Cx, Result, actor, dry_report, mailer, open_for, open_or_scratch, stop_on_signal, today, unless_stopped,
-};
+use super::commands::{Cx, Result, actor, dry_report, mailer, open_or_scratch, stop_on_signal, today, unless_stopped};
 use super::{non_blank, parse_date};
 use crate::engine::Ctx;
 
@@ -37,15 +35,13 @@ pub struct Args {
 
 impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
-        let root = cx.root.as_path();
-        let cli_actor = &cx.actor;
         let Args { wave, as_of, preview, resolve, resolution, reason, dry_run } = self;
         // A preview changes nothing, so it needs no named actor.
-        let who = if preview.is_some() { "preview (nothing is sent)".into() } else { actor(cli_actor, "notify")? };
+        let who = if preview.is_some() { "preview (nothing is sent)".into() } else { actor(&cx.actor, "notify")? };
         let ctx = Ctx::new(as_of.unwrap_or_else(today), who);
         if let Some(account) = preview {
             let engine =
-                open_or_scratch(root, crate::store::extraction::Filter::Accounts(vec![account.clone()])).await?;
+                open_or_scratch(&cx.root, crate::store::extraction::Filter::Accounts(vec![account.clone()])).await?;
             // Say first when this notice would not be sent: held, quarantined, already notified…
             if let Some(row) = engine.store.account(&account).await? {
                 use crate::domain::State;
@@ -59,7 +55,7 @@ impl Args {
             return Ok(0);
         }
         let wave = wave.unwrap_or_default();
-        let (engine, dry) = open_for(root, dry_run).await?;
+        let (engine, dry) = cx.open_for(dry_run).await?;
         if let (Some(account), Some(decision)) = (resolve, resolution) {
             let why = reason.unwrap_or_default();
             engine.resolve_notice(&wave, &account, decision == Resolution::Sent, &why, &ctx).await?;

@@ -14,9 +14,8 @@ pub struct Args {
 
 impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
-        let root = cx.root.as_path();
         let Args { action: PlanAction::Check } = self;
-        plan_check(root)
+        plan_check(&cx.root)
     }
 }
 

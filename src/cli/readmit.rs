@@ -1,8 +1,7 @@
 //! `cutover readmit`: put a rolled-back account into a later wave.
 
-use super::commands::{Cx, Result, actor, open, today};
+use super::commands::{Cx, Result};
 use super::{non_blank, parse_date};
-use crate::engine::Ctx;
 
 /// Put a rolled-back account into a later wave (journaled): it is rated, reconciled,
 /// notified and cut over again there.
@@ -23,11 +22,9 @@ pub struct Args {
 
 impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
-        let root = cx.root.as_path();
-        let cli_actor = &cx.actor;
         let Args { account, wave, reason, as_of } = self;
-        let engine = open(root).await?;
-        let ctx = Ctx::new(as_of.unwrap_or_else(today), actor(cli_actor, "readmit")?);
+        let engine = cx.open().await?;
+        let ctx = cx.ctx("readmit", as_of)?;
         engine.readmit(&account, &wave, &reason, &ctx).await?;
         println!("{account} readmitted to wave {wave}: {reason}");
         Ok(0)

@@ -25,16 +25,14 @@ pub struct Args {
 
 impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
-        let root = cx.root.as_path();
-        let cli_actor = &cx.actor;
         let Args { wave, format, lines } = self;
         if lines && format != super::Format::Csv {
             return Err(Failure::input(anyhow::anyhow!("--lines goes with --format csv")));
         }
-        let engine = open_or_scratch(root, crate::store::extraction::Filter::Wave(wave.clone())).await?;
+        let engine = open_or_scratch(&cx.root, crate::store::extraction::Filter::Wave(wave.clone())).await?;
         let w = engine.runnable_wave(&wave)?.clone();
         let ctx =
-            Ctx::new(today(), actor(cli_actor, "reconcile").unwrap_or_else(|_| "unnamed (reconcile report)".into()));
+            Ctx::new(today(), actor(&cx.actor, "reconcile").unwrap_or_else(|_| "unnamed (reconcile report)".into()));
         let pending =
             engine.store.count_wave(&wave, &[crate::domain::State::Extracted, crate::domain::State::Rated]).await?;
         // A report never moves state: only a scratch store (a fresh workspace, nothing kept)
@@ -57,7 +55,7 @@ impl Args {
             if format == super::Format::Html {
                 engine.attach_bills(&mut rep, DRILL_DOWN).await?;
             }
-            crate::reconcile::report::render(&rep, format.into())
+            crate::reconcile::report::render(&rep, format)
         };
         print!("{}", out.map_err(Failure::operational)?);
         let unwaived = rep.summary.failed > rep.summary.waived;

@@ -1,8 +1,7 @@
 //! `cutover rollback`: return one cut-over account to the legacy system, with a reason.
 
-use super::commands::{Cx, Result, actor, dry_report, open_for, today};
+use super::commands::{Cx, Result, dry_report};
 use super::non_blank;
-use crate::engine::Ctx;
 
 /// Return one cut-over account to the legacy system, with a reason (journaled): a reversal
 /// record goes to its set's rollback.csv and it leaves the set's load files.
@@ -21,11 +20,9 @@ pub struct Args {
 
 impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
-        let root = cx.root.as_path();
-        let cli_actor = &cx.actor;
         let Args { account, reason, dry_run } = self;
-        let (engine, dry) = open_for(root, dry_run).await?;
-        let ctx = Ctx::new(today(), actor(cli_actor, "rollback")?);
+        let (engine, dry) = cx.open_for(dry_run).await?;
+        let ctx = cx.ctx("rollback", None)?;
         if engine.rollback(&account, &reason, &ctx).await? {
             println!("{account} rolled back: {reason}");
         } else {

@@ -1,8 +1,7 @@
 //! `cutover run`: run every stage of a wave that is due as of DATE and allowed by its gate.
 
-use super::commands::{Cx, Result, actor, dry_report, mailer, open_for, stop_on_signal, today, unless_stopped};
+use super::commands::{Cx, Result, dry_report, mailer, stop_on_signal, unless_stopped};
 use super::{parse_date, report};
-use crate::engine::Ctx;
 
 /// Run every stage of a wave that is due as of DATE and allowed by its gate: extract (once),
 /// rate, reconcile, notify, switch.
@@ -29,15 +28,13 @@ pub struct Args {
 
 impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
-        let root = cx.root.as_path();
-        let cli_actor = &cx.actor;
         let Args { wave, as_of, recheck_held, dry_run, workers } = self;
-        let (mut engine, dry) = open_for(root, dry_run).await?;
+        let (mut engine, dry) = cx.open_for(dry_run).await?;
         engine.workers = workers.max(1);
         // SIGTERM/SIGINT: each stage finishes the page in hand, lets its claims go and starts
         // no other (README "Running as a team").
         stop_on_signal(&engine, "run");
-        let ctx = Ctx::new(as_of.unwrap_or_else(today), actor(cli_actor, "run")?);
+        let ctx = cx.ctx("run", as_of)?;
         if recheck_held {
             engine.runnable_wave(&wave)?;
             let n = engine.recheck_held(&wave, &ctx).await?;

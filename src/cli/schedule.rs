@@ -1,9 +1,7 @@
 //! `cutover schedule`: run as a service.
 
-use super::commands::{Cx, Result, actor, dry_report, mailer, open_for, today, unless_stopped};
+use super::commands::{Cx, Result, dry_report, mailer, unless_stopped};
 use super::parse_date;
-use crate::engine::Ctx;
-use std::path::Path;
 
 /// Run as a service: send each wave's notices when they are due, retry what failed for a
 /// transient reason, and stop cleanly on SIGINT/SIGTERM (never in the middle of a message).
@@ -26,10 +24,8 @@ pub struct Args {
 
 impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
-        let root = cx.root.as_path();
-        let cli_actor = &cx.actor;
         let Args { wave, as_of, tick_seconds, dry_run } = self;
-        schedule(root, cli_actor, wave, as_of, tick_seconds, dry_run).await
+        schedule(cx, wave, as_of, tick_seconds, dry_run).await
     }
 }
 
@@ -38,15 +34,14 @@ impl Args {
 /// Stopped while waiting for the next check, it exits 0; in the middle of a pass, 4 (`EXIT_STOPPED`:
 /// what was left is the next worker's).
 async fn schedule(
-    root: &Path,
-    actor_name: &Option<String>,
+    cx: &Cx,
     waves: Vec<String>,
     as_of: Option<chrono::NaiveDate>,
     tick: Option<u64>,
     dry_run: bool,
 ) -> Result<u8> {
     use std::sync::atomic::Ordering;
-    let (engine, dry) = open_for(root, dry_run).await?;
+    let (engine, dry) = cx.open_for(dry_run).await?;
     let mailer = mailer(&engine)?;
     let waves: Vec<String> = if waves.is_empty() {
         engine.plan.waves.iter().filter(|w| w.start.is_some()).map(|w| w.id.clone()).collect()
@@ -72,7 +67,7 @@ async fn schedule(
     }
     eprintln!("schedule: serving {} ({})", waves.join(", "), mailer.describe());
     while !stop.load(Ordering::SeqCst) {
-        let ctx = Ctx::new(as_of.unwrap_or_else(today), actor(actor_name, "schedule")?);
+        let ctx = cx.ctx("schedule", as_of)?;
         for w in &waves {
             if stop.load(Ordering::SeqCst) {
                 break;

@@ -1,6 +1,6 @@
 //! `cutover status`: where accounts stand.
 
-use super::commands::{Cx, Result, open};
+use super::commands::{Cx, Result};
 use super::{StatusFormat, parse_state, report};
 
 /// Where accounts stand: per wave, or one account with its journal and quarantined rows.
@@ -22,12 +22,8 @@ pub struct Args {
 
 impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
-        let root = cx.root.as_path();
         let Args { wave, account, state, format } = self;
-        let engine = open(root).await?;
-        if let Some(w) = &wave {
-            engine.wave(w)?;
-        }
+        let engine = cx.open_on(wave.as_deref()).await?;
         print!("{}", report::status(&engine, wave.as_deref(), account.as_deref(), state, format.into()).await?);
         Ok(0)
     }

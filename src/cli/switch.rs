@@ -1,8 +1,7 @@
 //! `cutover switch`: cut over the accounts that are due as of DATE, notified and passing, if the gate allows, and write the wave's load files.
 
-use super::commands::{Cx, Result, actor, dry_report, open, open_for, stop_on_signal, today, unless_stopped};
+use super::commands::{Cx, Result, dry_report, stop_on_signal, unless_stopped};
 use super::{Failure, parse_date};
-use crate::engine::Ctx;
 use std::path::PathBuf;
 
 /// Cut over the accounts that are due as of DATE, notified and passing, if the gate allows,
@@ -28,12 +27,10 @@ pub struct Args {
 
 impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
-        let root = cx.root.as_path();
-        let cli_actor = &cx.actor;
         match self {
             Args { confirm: Some(file), as_of, .. } => {
-                let engine = open(root).await?;
-                let ctx = Ctx::new(as_of.unwrap_or_else(today), actor(cli_actor, "switch --confirm")?);
+                let engine = cx.open().await?;
+                let ctx = cx.ctx("switch --confirm", as_of)?;
                 let r = engine.confirm_load(&file, &ctx).await?;
                 for p in &r.problems {
                     eprintln!("{p}");
@@ -50,9 +47,9 @@ impl Args {
             }
             Args { wave, as_of, confirm: None, dry_run } => {
                 let wave = wave.ok_or_else(|| Failure::input(anyhow::anyhow!("--wave is required")))?;
-                let (engine, dry) = open_for(root, dry_run).await?;
+                let (engine, dry) = cx.open_for(dry_run).await?;
                 stop_on_signal(&engine, "switch");
-                let ctx = Ctx::new(as_of.unwrap_or_else(today), actor(cli_actor, "switch")?);
+                let ctx = cx.ctx("switch", as_of)?;
                 let (gate, r) = engine.switch_wave(&wave, &ctx).await?;
                 println!(
                     "{wave} as of {}: gate {}; {} account(s) cut over, {} held",

@@ -1,8 +1,7 @@
 //! `cutover waive`: waive a failing account.
 
-use super::commands::{Cx, Result, actor, open, today};
+use super::commands::{Cx, Result};
 use super::non_blank;
-use crate::engine::Ctx;
 
 /// Waive a failing account: it may be switched despite its reconciliation (journaled).
 /// `--revoke` withdraws the waiver: an account not yet cut over is held again.
@@ -20,12 +19,10 @@ pub struct Args {
 
 impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
-        let root = cx.root.as_path();
-        let cli_actor = &cx.actor;
         match self {
             Args { account, reason, revoke: true } => {
-                let engine = open(root).await?;
-                let ctx = Ctx::new(today(), actor(cli_actor, "waive --revoke")?);
+                let engine = cx.open().await?;
+                let ctx = cx.ctx("waive --revoke", None)?;
                 if engine.revoke_waiver(&account, &reason, &ctx).await? {
                     let state = engine.store.account(&account).await?.map(|r| r.state.to_string()).unwrap_or_default();
                     println!("{account}: waiver revoked ({reason}); the account is {state}");
@@ -35,8 +32,8 @@ impl Args {
                 Ok(0)
             }
             Args { account, reason, revoke: false } => {
-                let engine = open(root).await?;
-                let ctx = Ctx::new(today(), actor(cli_actor, "waive")?);
+                let engine = cx.open().await?;
+                let ctx = cx.ctx("waive", None)?;
                 if engine.waive(&account, &reason, &ctx).await? {
                     println!("{account} waived: {reason}");
                 } else {

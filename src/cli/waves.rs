@@ -1,6 +1,6 @@
 //! `cutover waves`: the waves of the plan.
 
-use super::commands::{Cx, Result, open};
+use super::commands::{Cx, Result};
 use super::{StatusFormat, report};
 
 /// The waves of the plan: id, name, window, and accounts per state.
@@ -13,9 +13,8 @@ pub struct Args {
 
 impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
-        let root = cx.root.as_path();
         let Args { format } = self;
-        let engine = open(root).await?;
+        let engine = cx.open().await?;
         print!("{}", report::waves(&engine, format.into()).await?);
         Ok(0)
     }

@@ -617,6 +617,22 @@ impl Builder<'_> {
     }
 
     /// The start date of the last service pushed, if it started inside the history.
+    /// An installation fee (one-time, a price stepped from `lo` to `hi`): on the day the service
+    /// was `installed` when it started inside the history, else one in `chance` of 10,000.
+    fn installation(
+        &mut self,
+        code: &'static str,
+        description: &str,
+        chance: u64,
+        (lo, hi, step): (i64, i64, i64),
+        installed: Option<NaiveDate>,
+    ) {
+        if installed.is_some() || self.rng.chance(chance) {
+            let price = self.rng.stepped(lo, hi, step);
+            self.one_time(code, description, price, installed);
+        }
+    }
+
     fn started_inside(&self) -> Option<NaiveDate> {
         self.services.last().map(|s| s.start).filter(|d| *d >= self.h.start)
     }
@@ -676,10 +692,7 @@ fn segment_services(b: &mut Builder<'_>, segment: &str, site: &str) {
             if b.rng.chance(3500) {
                 b.metered("RH-HOUR", "Remote hands", Metered::RemoteHands, 15_000);
             }
-            if installed.is_some() || b.rng.chance(3000) {
-                let price = b.rng.stepped(50_000, 250_000, 5_000);
-                b.one_time("INST-COLO", "Colocation installation", price, installed);
-            }
+            b.installation("INST-COLO", "Colocation installation", 3000, (50_000, 250_000, 5_000), installed);
         }
         "multi_tenant" => {
             let n = b.rng.range(1, 8);
@@ -692,10 +705,7 @@ fn segment_services(b: &mut Builder<'_>, segment: &str, site: &str) {
             if b.rng.chance(5000) {
                 b.metered("BKP-GB", "Managed backup", Metered::Backup, 15);
             }
-            if installed.is_some() || b.rng.chance(2500) {
-                let price = b.rng.stepped(50_000, 150_000, 5_000);
-                b.one_time("MT-SETUP", "Hosting environment setup", price, installed);
-            }
+            b.installation("MT-SETUP", "Hosting environment setup", 2500, (50_000, 150_000, 5_000), installed);
         }
         "cloud" => {
             let n = b.rng.range(2, 32);
@@ -714,10 +724,7 @@ fn segment_services(b: &mut Builder<'_>, segment: &str, site: &str) {
                 let n = b.rng.range(1, 4);
                 b.recurring("INET-IP", "Static IP block /29".into(), n, 2_500);
             }
-            if installed.is_some() || b.rng.chance(2000) {
-                let price = b.rng.stepped(25_000, 75_000, 5_000);
-                b.one_time("INET-INST", "Internet installation", price, installed);
-            }
+            b.installation("INET-INST", "Internet installation", 2000, (25_000, 75_000, 5_000), installed);
         }
         _ => {
             let n = b.rng.range(1, 20);

@@ -3,8 +3,6 @@
 use super::{Decimal, Period};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -16,34 +14,14 @@ pub enum Segment {
     Wireless,
 }
 
-impl Segment {
-    pub const ALL: [Segment; 5] =
-        [Segment::Colocation, Segment::MultiTenant, Segment::Cloud, Segment::Internet, Segment::Wireless];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Segment::Colocation => "colocation",
-            Segment::MultiTenant => "multi_tenant",
-            Segment::Cloud => "cloud",
-            Segment::Internet => "internet",
-            Segment::Wireless => "wireless",
-        }
-    }
-}
-
-impl fmt::Display for Segment {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Segment {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Segment::ALL.into_iter().find(|x| x.as_str() == s).ok_or_else(|| {
-            format!("unknown segment `{s}` (expected colocation, multi_tenant, cloud, internet or wireless)")
-        })
-    }
+super::spelled! {
+    Segment {
+        Colocation => "colocation",
+        MultiTenant => "multi_tenant",
+        Cloud => "cloud",
+        Internet => "internet",
+        Wireless => "wireless",
+    } unknown: |s| format!("unknown segment `{s}` (expected colocation, multi_tenant, cloud, internet or wireless)")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

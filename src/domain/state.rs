@@ -14,8 +14,6 @@
 //! person readmits it to a later wave.
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -35,34 +33,6 @@ pub enum State {
 }
 
 impl State {
-    pub const ALL: [State; 10] = [
-        State::Pending,
-        State::Extracted,
-        State::Rated,
-        State::Reconciled,
-        State::Notified,
-        State::CutOver,
-        State::Loaded,
-        State::RolledBack,
-        State::Quarantined,
-        State::Held,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Pending => "pending",
-            State::Extracted => "extracted",
-            State::Rated => "rated",
-            State::Reconciled => "reconciled",
-            State::Notified => "notified",
-            State::CutOver => "cut_over",
-            State::Loaded => "loaded",
-            State::RolledBack => "rolled_back",
-            State::Quarantined => "quarantined",
-            State::Held => "held",
-        }
-    }
-
     /// Whether the state machine allows `self → to`. A same-state "transition" records an event
     /// (a reschedule) without changing the state.
     pub fn can_go_to(self, to: State) -> bool {
@@ -85,15 +55,17 @@ impl State {
     }
 }
 
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for State {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        State::ALL.into_iter().find(|x| x.as_str() == s).ok_or_else(|| format!("unknown state `{s}`"))
-    }
+super::spelled! {
+    State {
+        Pending => "pending",
+        Extracted => "extracted",
+        Rated => "rated",
+        Reconciled => "reconciled",
+        Notified => "notified",
+        CutOver => "cut_over",
+        Loaded => "loaded",
+        RolledBack => "rolled_back",
+        Quarantined => "quarantined",
+        Held => "held",
+    } unknown: |s| format!("unknown state `{s}`")
 }

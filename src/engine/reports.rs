@@ -15,7 +15,7 @@ use crate::plan::Wave;
 use crate::reconcile::gate::Promotion;
 use crate::reconcile::report::{self, AccountRecon, PeriodBills, Reconciliation, RunInfo, RunPoint, summarize};
 use crate::reconcile::{GateVerdict, PeriodVerdict};
-use crate::store::{NewRun, RunRow, StoreError};
+use crate::store::{AccountRow, NewRun, RunRow, StoreError};
 use std::collections::HashMap;
 
 /// The wave-journal event of a gate promotion.
@@ -259,22 +259,17 @@ impl Engine {
                 row.state
             )));
         }
-        let failed = self.store.recon(account).await?.as_deref() == Some("fail");
-        let mut tx = self.store.begin().await?;
-        if !self.store.put_waiver_in(&mut tx, account, reason, &ctx.actor, ctx.at).await? {
-            return Ok(false);
-        }
-        let (to, why) = if row.state == State::Held && failed {
-            (State::Rated, format!("reconciliation failure waived: {reason}; back to be reconciled with the waiver"))
-        } else {
-            (row.state, format!("reconciliation failure waived: {reason}"))
-        };
-        let t = ctx.transition(account, row.state, to, &why);
-        if !self.store.transition_in(&mut tx, &t).await? {
-            return Err(EngineError::Refused(format!("account {account} changed state meanwhile; try again")));
-        }
-        tx.commit().await.map_err(|e| self.store.err(e))?;
-        Ok(true)
+        self.change_waiver(&row, Some(reason), ctx, |failed| {
+            if row.state == State::Held && failed {
+                (
+                    State::Rated,
+                    format!("reconciliation failure waived: {reason}; back to be reconciled with the waiver"),
+                )
+            } else {
+                (row.state, format!("reconciliation failure waived: {reason}"))
+            }
+        })
+        .await
     }
 
     /// Withdraws a waiver. An account that is moving only because of it (its reconciliation
@@ -282,17 +277,38 @@ impl Engine {
     /// back to undo the cut-over). Journaled with the reason. False when there was no waiver.
     pub async fn revoke_waiver(&self, account: &str, reason: &str, ctx: &Ctx) -> Result<bool, EngineError> {
         let row = self.store.account(account).await?.ok_or_else(|| StoreError::NoAccount(account.to_string()))?;
+        self.change_waiver(&row, None, ctx, |failed| {
+            let moving = matches!(row.state, State::Rated | State::Reconciled | State::Notified);
+            if failed && moving {
+                (State::Held, format!("waiver revoked: {reason}; held, its reconciliation failed"))
+            } else {
+                (row.state, format!("waiver revoked: {reason}"))
+            }
+        })
+        .await
+    }
+
+    /// Grants a waiver (`grant`: its reason) or withdraws the account's one, and moves the account
+    /// where `next` says (given whether its reconciliation failed: the state and the journal's
+    /// reason), in one transaction. False when there was nothing to change.
+    async fn change_waiver(
+        &self,
+        row: &AccountRow,
+        grant: Option<&str>,
+        ctx: &Ctx,
+        next: impl FnOnce(bool) -> (State, String),
+    ) -> Result<bool, EngineError> {
+        let account = row.account_number.as_str();
         let failed = self.store.recon(account).await?.as_deref() == Some("fail");
         let mut tx = self.store.begin().await?;
-        if !self.store.drop_waiver_in(&mut tx, account).await? {
+        let changed = match grant {
+            Some(reason) => self.store.put_waiver_in(&mut tx, account, reason, &ctx.actor, ctx.at).await?,
+            None => self.store.drop_waiver_in(&mut tx, account).await?,
+        };
+        if !changed {
             return Ok(false);
         }
-        let moving = matches!(row.state, State::Rated | State::Reconciled | State::Notified);
-        let (to, why) = if failed && moving {
-            (State::Held, format!("waiver revoked: {reason}; held, its reconciliation failed"))
-        } else {
-            (row.state, format!("waiver revoked: {reason}"))
-        };
+        let (to, why) = next(failed);
         let t = ctx.transition(account, row.state, to, &why);
         if !self.store.transition_in(&mut tx, &t).await? {
             return Err(EngineError::Refused(format!("account {account} changed state meanwhile; try again")));

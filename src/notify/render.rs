@@ -97,20 +97,7 @@ pub fn wrap(text: &str, width: usize) -> String {
             out.push('\n');
         }
         let indent = if para.starts_with("- ") { "  " } else { "" };
-        let mut len = 0;
-        for word in para.split(' ').filter(|w| !w.is_empty()) {
-            let n = word.chars().count();
-            if len > 0 && len + 1 + n > width {
-                out.push('\n');
-                out.push_str(indent);
-                len = indent.len();
-            } else if len > 0 {
-                out.push(' ');
-                len += 1;
-            }
-            out.push_str(word);
-            len += n;
-        }
+        out.push_str(&crate::output::wrap_words(para.split(' ').filter(|w| !w.is_empty()), width, indent));
     }
     out
 }

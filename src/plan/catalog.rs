@@ -225,14 +225,9 @@ fn product(
 ) -> Option<Product> {
     let map = r.mapping(node, "a product")?;
     let mut f = Fields::new(map, "a product");
-    let id_node = f.req(r, "id");
-    let id = id_node.and_then(|n| r.string(n, "`id`"));
-    if let (Some(id), Some(n)) = (&id, id_node) {
-        let line = pos(n.span()).0;
-        if let Some(first) = ids.insert(id.clone(), line) {
-            r.error(n.span(), format!("duplicate product id `{id}` (first at line {first})"));
-        }
-    }
+    let id = f.id(r, |id, line| {
+        ids.insert(id.to_string(), line).map(|first| format!("duplicate product id `{id}` (first at line {first})"))
+    });
     let name = f.req(r, "name").and_then(|n| r.string(n, "`name`"));
     let group = f.req(r, "group").and_then(|n| r.string(n, "`group`"));
     let charges_node = f.req(r, "charges").and_then(|n| r.sequence(n, "`charges`"));
@@ -276,13 +271,8 @@ fn discount(
 ) -> Option<Discount> {
     let map = r.mapping(node, "a discount")?;
     let mut f = Fields::new(map, "a discount");
-    let id_node = f.req(r, "id");
-    let id = id_node.and_then(|n| r.string(n, "`id`"));
-    if let (Some(id), Some(n)) = (&id, id_node)
-        && !ids.insert(id.clone())
-    {
-        r.error(n.span(), format!("duplicate discount id `{id}` in this product"));
-    }
+    let id =
+        f.id(r, |id, _| (!ids.insert(id.to_string())).then(|| format!("duplicate discount id `{id}` in this product")));
     let name = f.req(r, "name").and_then(|n| r.string(n, "`name`"));
     let percent = f.opt("percent");
     let amount = f.opt("amount");
@@ -344,13 +334,10 @@ fn charge(
 ) -> Option<Charge> {
     let map = r.mapping(node, "a charge")?;
     let mut f = Fields::new(map, "a charge");
-    let id_node = f.req(r, "id");
-    let id = id_node.and_then(|n| r.string(n, "`id`"));
-    if let (Some(id), Some(n)) = (&id, id_node)
-        && let Some(first) = ids.insert(id.clone(), pos(n.span()).0)
-    {
-        r.error(n.span(), format!("duplicate charge id `{id}` in this product (first at line {first})"));
-    }
+    let id = f.id(r, |id, line| {
+        let first = ids.insert(id.to_string(), line)?;
+        Some(format!("duplicate charge id `{id}` in this product (first at line {first})"))
+    });
     let name = f.req(r, "name").and_then(|n| r.string(n, "`name`"));
     let type_node = f.req(r, "type");
     let charge_type = type_node.and_then(|n| match r.string(n, "`type`")?.as_str() {

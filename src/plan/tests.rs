@@ -376,6 +376,24 @@ fn new_catalog_fields_are_checked_with_their_positions() {
             ONE_CHARGE,
             "    discounts:\n      - { id: d, name: D }\n",
             "catalog.yaml:9:11: a discount needs `percent` or `amount`",
+        ), // ids: a charge's and a discount's once in their product, a product's once in the catalog
+        (
+            "currency: USD",
+            "      - { id: c, name: C, type: recurring, model: flat_fee, legacy_codes: [X] }\n      - { id: c, name: D, type: recurring, model: flat_fee, legacy_codes: [Y] }\n",
+            "",
+            "catalog.yaml:8:15: duplicate charge id `c` in this product (first at line 7)",
+        ),
+        (
+            "currency: USD",
+            ONE_CHARGE,
+            "    discounts:\n      - { id: d, name: D, percent: \"10\" }\n      - { id: d, name: E, percent: \"20\" }\n",
+            "catalog.yaml:10:15: duplicate discount id `d` in this product",
+        ),
+        (
+            "currency: USD",
+            ONE_CHARGE,
+            "  - id: p\n    name: Q\n    group: G\n    charges:\n      - { id: e, name: E, type: recurring, model: flat_fee, legacy_codes: [Z] }\n",
+            "catalog.yaml:8:9: duplicate product id `p` (first at line 3)",
         ),
     ];
     let mut misses = Vec::new();

@@ -193,6 +193,17 @@ impl<'n> Fields<'n> {
         }
     }
 
+    /// The required text field `id`, with what `check` says of it (given the id and its line; an
+    /// error, if any) reported at its position.
+    pub fn id(&mut self, r: &mut Reader, check: impl FnOnce(&str, usize) -> Option<String>) -> Option<String> {
+        let node = self.req(r, "id")?;
+        let id = r.string(node, "`id`")?;
+        if let Some(why) = check(&id, pos(node.span()).0) {
+            r.error(node.span(), why);
+        }
+        Some(id)
+    }
+
     /// Reports every key that was not asked for, at the key's own position.
     pub fn finish(self, r: &mut Reader) {
         for key in self.map.keys() {

@@ -389,45 +389,56 @@ fn refused(p: &Portal, e: crate::engine::EngineError) -> Response {
     }
 }
 
-pub async fn waive(
-    State(p): State<Arc<Portal>>,
-    headers: HeaderMap,
-    Path(account): Path<String>,
-    axum::Form(f): axum::Form<ActionForm>,
-) -> Response {
-    let who = match action_check(&p, &headers, &f) {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
-    let changed = p.engine.waive(&account, f.reason.trim(), &p.ctx(&who)).await;
-    answer(&p, &account, changed, format!("waived by {who}: {}", f.reason.trim()), "was already waived")
+/// The actions on an account, each posted to `/team/accounts/{account}/{action}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Waive,
+    Rollback,
+    Resolve,
 }
 
-pub async fn rollback(
-    State(p): State<Arc<Portal>>,
-    headers: HeaderMap,
-    Path(account): Path<String>,
-    axum::Form(f): axum::Form<ActionForm>,
-) -> Response {
-    let who = match action_check(&p, &headers, &f) {
-        Ok(w) => w,
-        Err(r) => return *r,
-    };
-    let changed = p.engine.rollback(&account, f.reason.trim(), &p.ctx(&who)).await;
-    answer(&p, &account, changed, format!("rolled back by {who}: {}", f.reason.trim()), "was already rolled back")
+impl Action {
+    /// The action a path's last segment names, if any.
+    fn parse(segment: &str) -> Option<Action> {
+        match segment {
+            "waive" => Some(Action::Waive),
+            "rollback" => Some(Action::Rollback),
+            "resolve" => Some(Action::Resolve),
+            _ => None,
+        }
+    }
 }
 
-pub async fn resolve(
+/// An action on an account (waive, roll back, resolve an unknown notice), after the checks they
+/// share ([`action_check`]); an unknown action is not found.
+pub async fn act(
     State(p): State<Arc<Portal>>,
     headers: HeaderMap,
-    Path(account): Path<String>,
+    Path((account, action)): Path<(String, String)>,
     axum::Form(f): axum::Form<ActionForm>,
 ) -> Response {
+    let Some(action) = Action::parse(&action) else { return p.not_found() };
     let who = match action_check(&p, &headers, &f) {
         Ok(w) => w,
         Err(r) => return *r,
     };
-    let sent = match f.decision.as_str() {
+    let (reason, ctx) = (f.reason.trim(), p.ctx(&who));
+    match action {
+        Action::Waive => {
+            let changed = p.engine.waive(&account, reason, &ctx).await;
+            answer(&p, &account, changed, format!("waived by {who}: {reason}"), "was already waived")
+        }
+        Action::Rollback => {
+            let changed = p.engine.rollback(&account, reason, &ctx).await;
+            answer(&p, &account, changed, format!("rolled back by {who}: {reason}"), "was already rolled back")
+        }
+        Action::Resolve => resolve(&p, &account, &f.decision, reason, &ctx).await,
+    }
+}
+
+/// Resolves a notice whose delivery is unknown: `decision` is `sent` or `resend`.
+async fn resolve(p: &Portal, account: &str, decision: &str, reason: &str, ctx: &crate::engine::Ctx) -> Response {
+    let sent = match decision {
         "sent" => true,
         "resend" => false,
         _ => {
@@ -438,13 +449,13 @@ pub async fn resolve(
             );
         }
     };
-    let wave = match p.engine.store.account(&account).await {
+    let wave = match p.engine.store.account(account).await {
         Ok(Some(r)) => r.wave.unwrap_or_default(),
         Ok(None) => return p.not_found(),
         Err(e) => return p.failed("an action", e),
     };
-    match p.engine.resolve_notice(&wave, &account, sent, f.reason.trim(), &p.ctx(&who)).await {
-        Ok(m) => done(&p, &account, m),
-        Err(e) => refused(&p, e),
+    match p.engine.resolve_notice(&wave, account, sent, reason, ctx).await {
+        Ok(m) => done(p, account, m),
+        Err(e) => refused(p, e),
     }
 }

@@ -226,6 +226,11 @@ pub fn rate_on(acct: &LegacyAccount, catalog: &Catalog, period: Period, terms: T
         };
         let charge = &catalog.products[pi].charges[chi];
         let names = &catalog.lines[pi].charges[chi];
+        // A line of this service: its type, service period, amount, calculation and partial mark.
+        let mut push = |kind, dates, amount, calc, partial| {
+            let line = new_line(names, kind, code, dates, (s.quantity, s.unit_price, amount), calc, partial);
+            built.push(Built { line, product: pi, charge: chi, rank: names.rank });
+        };
         match charge.charge_type {
             ChargeType::Recurring => {
                 let conv = convention.or(charge.proration).unwrap_or(catalog.proration);
@@ -242,32 +247,14 @@ pub fn rate_on(acct: &LegacyAccount, catalog: &Catalog, period: Period, terms: T
                         quantity: s.quantity,
                         unit_price: s.unit_price,
                     };
-                    let line = new_line(
-                        names,
-                        LineType::Recurring,
-                        code,
-                        (piece.start, piece.end),
-                        (s.quantity, s.unit_price, amount),
-                        calc,
-                        piece.facts.partial,
-                    );
-                    built.push(Built { line, product: pi, charge: chi, rank: names.rank });
+                    push(LineType::Recurring, (piece.start, piece.end), amount, calc, piece.facts.partial);
                 }
             }
             ChargeType::OneTime => {
                 if bp.contains(s.start_date) {
                     let amount = round_line(s.quantity * s.unit_price, rounding);
                     let calc = Calculation::OneTime { quantity: s.quantity, unit_price: s.unit_price };
-                    let line = new_line(
-                        names,
-                        LineType::OneTime,
-                        code,
-                        (s.start_date, s.start_date),
-                        (s.quantity, s.unit_price, amount),
-                        calc,
-                        false,
-                    );
-                    built.push(Built { line, product: pi, charge: chi, rank: names.rank });
+                    push(LineType::OneTime, (s.start_date, s.start_date), amount, calc, false);
                 }
             }
             // Usage services are priced from their usage records below.

@@ -14,25 +14,12 @@ pub enum GateVerdict {
     Abort,
 }
 
-impl GateVerdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GateVerdict::Proceed => "proceed",
-            GateVerdict::Pause => "pause",
-            GateVerdict::Abort => "abort",
-        }
-    }
-}
-
-impl std::str::FromStr for GateVerdict {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<GateVerdict, String> {
-        [GateVerdict::Proceed, GateVerdict::Pause, GateVerdict::Abort]
-            .into_iter()
-            .find(|g| g.as_str() == s)
-            .ok_or_else(|| format!("unknown gate verdict `{s}` (proceed, pause, abort)"))
-    }
+crate::domain::spelled! {
+    GateVerdict {
+        Proceed => "proceed",
+        Pause => "pause",
+        Abort => "abort",
+    } unknown: |s| format!("unknown gate verdict `{s}` (proceed, pause, abort)")
 }
 
 /// The numbers a gate looks at.

@@ -139,32 +139,12 @@ pub enum Outcome {
     Fail,
 }
 
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Pass => "pass",
-            Outcome::Waived => "waived",
-            Outcome::Fail => "fail",
-        }
-    }
-}
-
-impl std::fmt::Display for Outcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Outcome {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Outcome, String> {
-        match s {
-            "pass" => Ok(Outcome::Pass),
-            "waived" => Ok(Outcome::Waived),
-            "fail" => Ok(Outcome::Fail),
-            other => Err(format!("unknown reconciliation outcome `{other}` (pass, waived, fail)")),
-        }
-    }
+crate::domain::spelled! {
+    Outcome {
+        Pass => "pass",
+        Waived => "waived",
+        Fail => "fail",
+    } unknown: |s| format!("unknown reconciliation outcome `{s}` (pass, waived, fail)")
 }
 
 /// One period's bills: what the legacy system billed and what the new model bills.
@@ -452,6 +432,22 @@ fn pct(rate: Decimal) -> String {
     format!("{}%", (rate * Decimal::ONE_HUNDRED).round_dp(1).normalize())
 }
 
+/// The summary's figures as the text and Markdown reports show them, in their order: accounts,
+/// passed, failed, waived, pass rate, legacy total, new total, absolute variance, unexplained.
+fn summary_cells(s: &Summary) -> [String; 9] {
+    [
+        s.accounts.to_string(),
+        s.passed.to_string(),
+        s.failed.to_string(),
+        s.waived.to_string(),
+        pct(s.pass_rate),
+        s.legacy_total.to_string(),
+        s.new_total.to_string(),
+        s.absolute_variance.to_string(),
+        s.unexplained.to_string(),
+    ]
+}
+
 fn reasons_of(p: &PeriodVerdict) -> String {
     p.reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(";")
 }
@@ -580,18 +576,11 @@ fn render_text(r: &Reconciliation) -> Result<String, OutputError> {
     let run = r.run.as_ref().map(|x| format!(" — run #{}", x.number)).unwrap_or_default();
     writeln!(o, "reconciliation of wave {}{run}", r.wave)?;
     writeln!(o, "tolerance {}", tolerance_words(r))?;
+    let [accounts, passed, failed, waived, rate, legacy, new, variance, unexplained] = summary_cells(s);
     writeln!(
         o,
-        "accounts {}  passed {}  failed {} (waived {})  pass rate {}  legacy {}  new {}  |variance| {}  unexplained {}",
-        s.accounts,
-        s.passed,
-        s.failed,
-        s.waived,
-        pct(s.pass_rate),
-        s.legacy_total,
-        s.new_total,
-        s.absolute_variance,
-        s.unexplained
+        "accounts {accounts}  passed {passed}  failed {failed} (waived {waived})  pass rate {rate}  legacy {legacy}  \
+         new {new}  |variance| {variance}  unexplained {unexplained}"
     )?;
     writeln!(o, "\ngate {}{}", r.gate.as_str().to_uppercase(), promoted_words(&r.gate_analysis))?;
     for c in &r.gate_analysis.checks {
@@ -717,19 +706,7 @@ fn render_markdown(r: &Reconciliation) -> Result<String, OutputError> {
         o,
         "| accounts | passed | failed | waived | pass rate | legacy total | new total | abs. variance | unexplained |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     )?;
-    writeln!(
-        o,
-        "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-        s.accounts,
-        s.passed,
-        s.failed,
-        s.waived,
-        pct(s.pass_rate),
-        s.legacy_total,
-        s.new_total,
-        s.absolute_variance,
-        s.unexplained
-    )?;
+    writeln!(o, "| {} |", summary_cells(s).join(" | "))?;
     if let Some(run) = &r.run {
         writeln!(o, "\n{}", changes_words(run))?;
     }

@@ -51,6 +51,15 @@ pub struct Extraction<'a> {
     analyze_at: i64,
 }
 
+/// An account the store knows already (its wave, state and readmission), read by column name.
+#[derive(sqlx::FromRow)]
+struct StoredKnown {
+    account_number: String,
+    wave: Option<String>,
+    state: String,
+    readmitted_to: Option<String>,
+}
+
 impl<'a> Extraction<'a> {
     pub async fn begin(
         store: &'a Store,
@@ -181,23 +190,12 @@ impl<'a> Extraction<'a> {
                 "SELECT account_number, wave, state, readmitted_to FROM account WHERE account_number IN ({})",
                 self.store.params(1, chunk.len()).join(", ")
             );
-            let mut q = sqlx::query(&sql);
+            let mut q = sqlx::query_as::<_, StoredKnown>(&sql);
             for a in chunk {
                 q = q.bind(&a.number);
             }
-            for row in q.fetch_all(&mut *self.tx).await.map_err(|e| self.store.err(e))? {
-                let get = |row: &sqlx::any::AnyRow| -> Result<_, sqlx::Error> {
-                    Ok((
-                        row.try_get::<String, _>(0)?,
-                        (
-                            row.try_get::<Option<String>, _>(1)?,
-                            row.try_get::<String, _>(2)?,
-                            row.try_get::<Option<String>, _>(3)?,
-                        ),
-                    ))
-                };
-                let (number, known_row) = get(&row).map_err(|e| self.store.err(e))?;
-                known.insert(number, known_row);
+            for r in q.fetch_all(&mut *self.tx).await.map_err(|e| self.store.err(e))? {
+                known.insert(r.account_number, (r.wave, r.state, r.readmitted_to));
             }
         }
         let at = self.at.to_rfc3339();

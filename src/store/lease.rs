@@ -17,7 +17,6 @@
 use super::{AccountRow, Dialect, Due, Store, StoreError};
 use crate::domain::State;
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::Row;
 
 /// How long a lease or a claim holds without its worker, unless `CUTOVER_LEASE_SECS` says otherwise.
 pub const DEFAULT_LEASE_SECS: i64 = 300;
@@ -53,8 +52,8 @@ fn worker_name_fresh() -> String {
     format!("{host}:{}:{:08x}", std::process::id(), nanos ^ std::process::id().rotate_left(16))
 }
 
-/// Who holds a lease, since when, until when.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Who holds a lease, since when, until when (read by column name).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct LeaseHolder {
     pub owner: String,
     pub since: String,
@@ -112,24 +111,12 @@ impl Store {
 
     /// Who holds the lease `name`, if anyone (an expired holder included).
     pub async fn lease_holder(&self, name: &str) -> Result<Option<LeaseHolder>, StoreError> {
-        let row = sqlx::query("SELECT owner, since, expires_at FROM lease WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        row.map(|r| Ok(LeaseHolder { owner: r.try_get(0)?, since: r.try_get(1)?, expires_at: r.try_get(2)? }))
-            .transpose()
-            .map_err(|e| self.err(e))
+        self.row_by("SELECT owner, since, expires_at FROM lease WHERE name = $1", name).await
     }
 
     /// Lets the lease `name` go, if `owner` holds it.
     pub async fn release_lease(&self, name: &str, owner: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM lease WHERE name = $1 AND owner = $2")
-            .bind(name)
-            .bind(owner)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
+        self.execute_text(&self.pool, "DELETE FROM lease WHERE name = $1 AND owner = $2", &[name, owner]).await?;
         Ok(())
     }
 
@@ -158,10 +145,7 @@ impl Store {
         let now = Utc::now();
         let until = now + chrono::Duration::seconds(secs);
         let placeholders: Vec<String> = (0..states.len()).map(|i| format!("${}", i + 8)).collect();
-        let (col, day) = match due {
-            Some((c, d)) => (c.column(), d.to_string()),
-            None => ("'0000-00-00'", "9999-12-31".to_string()),
-        };
+        let (col, day) = Due::bound(due);
         let skip = if self.dialect == Dialect::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
         let sql = format!(
             "UPDATE account SET claim_owner = $5, claim_until = $6 WHERE account_number IN (\
@@ -171,7 +155,7 @@ impl Store {
             placeholders.join(", "),
             Self::ACCOUNT_COLS
         );
-        let mut q = sqlx::query(&sql)
+        let mut q = sqlx::query_as(&sql)
             .bind(wave)
             .bind(after)
             .bind(limit)
@@ -182,9 +166,7 @@ impl Store {
         for s in states {
             q = q.bind(s.as_str());
         }
-        let rows = q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
-        let mut out: Vec<AccountRow> =
-            rows.iter().map(Self::account_row).collect::<Result<_, _>>().map_err(|e| self.err(e))?;
+        let mut out = Self::account_rows(q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?)?;
         out.sort_by(|a, b| a.account_number.cmp(&b.account_number));
         Ok(out)
     }
@@ -193,17 +175,14 @@ impl Store {
     /// their accounts need not wait for the lease. Returns how many accounts were freed.
     pub async fn reap_dead_claims(&self) -> Result<u64, StoreError> {
         let now = Utc::now();
-        let rows = sqlx::query(
-            "SELECT DISTINCT claim_owner, claim_until FROM account WHERE claim_owner IS NOT NULL AND claim_until >= $1",
-        )
-        .bind(stamp(now))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        let rows: Vec<(String, String)> = self
+            .rows_by(
+                "SELECT DISTINCT claim_owner, claim_until FROM account WHERE claim_owner IS NOT NULL AND claim_until >= $1",
+                &stamp(now),
+            )
+            .await?;
         let mut freed = 0;
-        for r in rows {
-            let (owner, until): (String, String) =
-                (r.try_get(0).map_err(|e| self.err(e))?, r.try_get(1).map_err(|e| self.err(e))?);
+        for (owner, until) in rows {
             if owner_alive(Some(&owner), Some(&until), now) {
                 continue;
             }

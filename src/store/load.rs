@@ -469,12 +469,8 @@ impl Store {
         account: &str,
         wave: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE account SET wave = $1, readmitted_to = $1 WHERE account_number = $2")
-            .bind(wave)
-            .bind(account)
-            .execute(&mut **tx)
-            .await
-            .map_err(|e| self.err(e))?;
+        let update = "UPDATE account SET wave = $1, readmitted_to = $1 WHERE account_number = $2";
+        self.execute_text(&mut **tx, update, &[wave, account]).await?;
         Ok(())
     }
 }

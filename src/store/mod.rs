@@ -102,6 +102,15 @@ pub enum Due {
 }
 
 impl Due {
+    /// The SQL comparison `column <= day` a page of accounts is filtered with: the due column
+    /// and the day; with no `due`, one that every account passes.
+    pub(crate) fn bound(due: Option<(Due, NaiveDate)>) -> (&'static str, String) {
+        match due {
+            Some((c, d)) => (c.column(), d.to_string()),
+            None => ("'0000-00-00'", "9999-12-31".to_string()),
+        }
+    }
+
     fn column(self) -> &'static str {
         match self {
             Due::Notice => "notice_date",
@@ -112,7 +121,7 @@ impl Due {
 }
 
 /// One journaled state change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct JournalRow {
     /// The account (in a journal listing several).
     pub account_number: String,
@@ -121,7 +130,9 @@ pub struct JournalRow {
     /// The wall clock when the row was written (`None` for rows from before it was kept).
     pub recorded_at: Option<String>,
     pub actor: String,
+    #[sqlx(rename = "from_state")]
     pub from: String,
+    #[sqlx(rename = "to_state")]
     pub to: String,
     pub reason: String,
 }
@@ -179,11 +190,210 @@ impl<'a> Transition<'a> {
     }
 }
 
-fn d(s: Option<String>) -> Option<NaiveDate> {
-    s.and_then(|s| s.parse().ok())
+/// An `account` row as stored: the columns of [`Store::ACCOUNT_COLS`], read by name.
+#[derive(sqlx::FromRow)]
+pub(crate) struct StoredAccount {
+    account_number: String,
+    wave: Option<String>,
+    state: String,
+    state_reason: Option<String>,
+    cutover_date: Option<String>,
+    first_new_bill_date: Option<String>,
+    notice_date: Option<String>,
+}
+
+impl TryFrom<StoredAccount> for AccountRow {
+    type Error = StoreError;
+
+    /// A state or date that does not parse is [`StoreError::Corrupt`], never a default.
+    fn try_from(r: StoredAccount) -> Result<AccountRow, StoreError> {
+        let n = r.account_number.as_str();
+        let corrupt = |what: &str, v: &str| StoreError::Corrupt(format!("{what} of {n}: {v:?}"));
+        let date = |what: &str, v: Option<String>| v.map(|s| s.parse().map_err(|_| corrupt(what, &s))).transpose();
+        Ok(AccountRow {
+            state: r.state.parse().map_err(|_: String| corrupt("state", &r.state))?,
+            cutover_date: date("cut-over date", r.cutover_date)?,
+            first_new_bill_date: date("first new bill date", r.first_new_bill_date)?,
+            notice_date: date("notice date", r.notice_date)?,
+            wave: r.wave,
+            state_reason: r.state_reason,
+            account_number: r.account_number,
+        })
+    }
+}
+
+/// An account with its rows of one table folded into one text ([`Store::joined`], `AS joined`),
+/// read by column name.
+#[derive(sqlx::FromRow)]
+struct StoredJoined {
+    account_number: String,
+    joined: String,
+}
+
+impl StoredJoined {
+    /// The folded rows, `N` fields each; a row that does not split so is corrupt.
+    fn rows<const N: usize>(&self) -> Result<Vec<[&str; N]>, StoreError> {
+        split_joined::<N>(&self.joined).map_err(|why| StoreError::Corrupt(format!("{}: {why}", self.account_number)))
+    }
+}
+
+/// Accounts in one state ([`Store::state_counts`]), read by column name.
+#[derive(sqlx::FromRow)]
+struct StoredStateCount {
+    state: String,
+    n: i64,
+}
+
+/// An `extraction` row as stored (warnings one a line), read by column name.
+#[derive(sqlx::FromRow)]
+struct StoredExtraction {
+    id: i64,
+    source: String,
+    accounts: i64,
+    records: i64,
+    quarantined: i64,
+    finished_at: Option<String>,
+    warnings: Option<String>,
+    started_at: String,
+}
+
+impl From<StoredExtraction> for ExtractionCounts {
+    fn from(r: StoredExtraction) -> Self {
+        ExtractionCounts {
+            warnings: r.warnings.map(|w| w.lines().map(str::to_string).collect()).unwrap_or_default(),
+            id: r.id,
+            source: r.source,
+            accounts: r.accounts,
+            records: r.records,
+            quarantined: r.quarantined,
+            finished_at: r.finished_at,
+            started_at: r.started_at,
+        }
+    }
+}
+
+/// A `quarantine` row as stored, read by column name.
+#[derive(sqlx::FromRow)]
+struct StoredQuarantine {
+    tbl: String,
+    source: String,
+    source_row: i64,
+    account_number: Option<String>,
+    reason: String,
+    raw: String,
+}
+
+impl TryFrom<StoredQuarantine> for crate::extract::Quarantined {
+    type Error = StoreError;
+
+    /// An unknown table or a negative row number is [`StoreError::Corrupt`].
+    fn try_from(r: StoredQuarantine) -> Result<Self, StoreError> {
+        let tbl = &r.tbl;
+        let table = crate::extract::Table::ALL
+            .into_iter()
+            .find(|t| t.name() == tbl)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown table {tbl}")))?;
+        let row = u64::try_from(r.source_row)
+            .map_err(|_| StoreError::Corrupt(format!("quarantined row of {tbl} numbered {}", r.source_row)))?;
+        Ok(crate::extract::Quarantined {
+            table,
+            row,
+            source: r.source,
+            account_number: r.account_number,
+            reason: r.reason,
+            raw: r.raw,
+        })
+    }
+}
+
+/// A stored bill ([`Store::bills`]), read by column name.
+#[derive(sqlx::FromRow)]
+struct StoredBill {
+    period: String,
+    data: String,
+}
+
+/// A journal row with its id, as stored (read by column name).
+#[derive(sqlx::FromRow)]
+struct StoredJournal {
+    id: i64,
+    #[sqlx(flatten)]
+    row: JournalRow,
 }
 
 impl Store {
+    /// The row `sql` selects with `key` as its one parameter, if any, read by column name.
+    pub(crate) async fn row_by<T>(&self, sql: &str, key: &str) -> Result<Option<T>, StoreError>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        sqlx::query_as(sql).bind(key).fetch_optional(&self.pool).await.map_err(|e| self.err(e))
+    }
+
+    /// Every row `sql` selects with `key` as its one parameter, read by column name.
+    pub(crate) async fn rows_by<T>(&self, sql: &str, key: &str) -> Result<Vec<T>, StoreError>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        sqlx::query_as(sql).bind(key).fetch_all(&self.pool).await.map_err(|e| self.err(e))
+    }
+
+    /// The rows of these accounts, read by column name: `select` makes the query from the list of
+    /// their placeholders (`$1, $2, …`), for its `account_number IN (…)`. None for no accounts.
+    pub(crate) async fn rows_for<T>(
+        &self,
+        numbers: &[String],
+        select: impl FnOnce(&str) -> String,
+    ) -> Result<Vec<T>, StoreError>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        if numbers.is_empty() {
+            return Ok(vec![]);
+        }
+        let sql = select(&self.params(1, numbers.len()).join(", "));
+        let mut q = sqlx::query_as(&sql);
+        for n in numbers {
+            q = q.bind(n);
+        }
+        q.fetch_all(&self.pool).await.map_err(|e| self.err(e))
+    }
+
+    /// Runs `insert`, an `INSERT … ON CONFLICT … DO NOTHING` of three text values and a time
+    /// ($1 to $4), on `on` (a transaction or the pool). False when the row was there already:
+    /// the caller then does nothing more (a replayed form post, a second waiver).
+    pub(crate) async fn insert_once<'e, E>(
+        &self,
+        on: E,
+        insert: &str,
+        values: [&str; 3],
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>
+    where
+        E: sqlx::Executor<'e, Database = Any>,
+    {
+        let [a, b, c] = values;
+        Ok(self.execute_text(on, insert, &[a, b, c, &at.to_rfc3339()]).await? == 1)
+    }
+
+    /// Runs `statement`, whose parameters ($1, $2, …) are all text, on `on` (a transaction or the
+    /// pool). How many rows it changed.
+    pub(crate) async fn execute_text<'e, E>(&self, on: E, statement: &str, params: &[&str]) -> Result<u64, StoreError>
+    where
+        E: sqlx::Executor<'e, Database = Any>,
+    {
+        let mut q = sqlx::query(statement);
+        for p in params {
+            q = q.bind(*p);
+        }
+        Ok(q.execute(on).await.map_err(|e| self.err(e))?.rows_affected())
+    }
+
+    /// Stored accounts as [`AccountRow`]s: the first corrupt one is an error.
+    pub(crate) fn account_rows(rows: Vec<StoredAccount>) -> Result<Vec<AccountRow>, StoreError> {
+        rows.into_iter().map(AccountRow::try_from).collect()
+    }
+
     /// Opens (creating when needed) and migrates the store at `url`.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
@@ -589,7 +799,7 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<(i64, JournalRow)>, StoreError> {
-        let rows = sqlx::query(
+        let rows: Vec<StoredJournal> = sqlx::query_as(
             "SELECT j.id, j.account_number, j.at, j.recorded_at, j.actor, j.from_state, j.to_state, j.reason \
              FROM journal j LEFT JOIN account a ON a.account_number = j.account_number \
              WHERE j.id > $1 AND ($2 = '' OR j.account_number = $2) AND ($3 = '' OR a.wave = $3) \
@@ -603,45 +813,15 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get(0)?,
-                    JournalRow {
-                        account_number: r.try_get(1)?,
-                        at: r.try_get(2)?,
-                        recorded_at: r.try_get(3)?,
-                        actor: r.try_get(4)?,
-                        from: r.try_get(5)?,
-                        to: r.try_get(6)?,
-                        reason: r.try_get(7)?,
-                    },
-                ))
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        Ok(rows.into_iter().map(|r| (r.id, r.row)).collect())
     }
 
     pub(crate) const ACCOUNT_COLS: &'static str =
         "account_number, wave, state, state_reason, cutover_date, first_new_bill_date, notice_date";
 
-    pub(crate) fn account_row(r: &sqlx::any::AnyRow) -> Result<AccountRow, sqlx::Error> {
-        let state: String = r.try_get(2)?;
-        Ok(AccountRow {
-            account_number: r.try_get(0)?,
-            wave: r.try_get(1)?,
-            state: state.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))?,
-            state_reason: r.try_get(3)?,
-            cutover_date: d(r.try_get(4)?),
-            first_new_bill_date: d(r.try_get(5)?),
-            notice_date: d(r.try_get(6)?),
-        })
-    }
-
     pub async fn account(&self, account: &str) -> Result<Option<AccountRow>, StoreError> {
         let sql = format!("SELECT {} FROM account WHERE account_number = $1", Self::ACCOUNT_COLS);
-        let row = sqlx::query(&sql).bind(account).fetch_optional(&self.pool).await.map_err(|e| self.err(e))?;
-        row.as_ref().map(Self::account_row).transpose().map_err(|e| self.err(e))
+        self.row_by::<StoredAccount>(&sql, account).await?.map(AccountRow::try_from).transpose()
     }
 
     /// A page of a wave's accounts in the given states (and, with `due`, whose date in that column
@@ -656,22 +836,18 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<AccountRow>, StoreError> {
         let placeholders: Vec<String> = (0..states.len()).map(|i| format!("${}", i + 5)).collect();
-        let (col, day) = match due {
-            Some((c, d)) => (c.column(), d.to_string()),
-            None => ("'0000-00-00'", "9999-12-31".to_string()),
-        };
+        let (col, day) = Due::bound(due);
         let sql = format!(
             "SELECT {} FROM account WHERE wave = $1 AND account_number > $2 AND {col} <= $4 AND state IN ({}) \
              ORDER BY account_number LIMIT $3",
             Self::ACCOUNT_COLS,
             placeholders.join(", ")
         );
-        let mut q = sqlx::query(&sql).bind(wave).bind(after).bind(limit).bind(day);
+        let mut q = sqlx::query_as(&sql).bind(wave).bind(after).bind(limit).bind(day);
         for s in states {
             q = q.bind(s.as_str());
         }
-        let rows = q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
-        rows.iter().map(Self::account_row).collect::<Result<_, _>>().map_err(|e| self.err(e))
+        Self::account_rows(q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?)
     }
 
     /// Whether a wave has nothing for any stage to do on `day`, in one query: no account to rate or
@@ -707,9 +883,14 @@ impl Store {
         wave: &str,
         day: NaiveDate,
     ) -> Result<(Option<NaiveDate>, Option<NaiveDate>), StoreError> {
-        let row = sqlx::query(
-            "SELECT MIN(CASE WHEN notice_date >= $2 THEN notice_date END), \
-             MIN(CASE WHEN cutover_date >= $2 THEN cutover_date END) \
+        #[derive(sqlx::FromRow)]
+        struct Next {
+            notice: Option<String>,
+            cutover: Option<String>,
+        }
+        let next: Next = sqlx::query_as(
+            "SELECT MIN(CASE WHEN notice_date >= $2 THEN notice_date END) AS notice, \
+             MIN(CASE WHEN cutover_date >= $2 THEN cutover_date END) AS cutover \
              FROM account WHERE wave = $1 AND state IN ('reconciled', 'notified')",
         )
         .bind(wave)
@@ -717,12 +898,11 @@ impl Store {
         .fetch_one(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        let date = |i: usize| -> Result<Option<NaiveDate>, StoreError> {
-            let v: Option<String> = row.try_get(i).map_err(|e| self.err(e))?;
+        let date = |v: Option<String>| -> Result<Option<NaiveDate>, StoreError> {
             v.map(|d| d.parse().map_err(|_| StoreError::Corrupt(format!("wave {wave}: a stored date {d:?}"))))
                 .transpose()
         };
-        Ok((date(0)?, date(1)?))
+        Ok((date(next.notice)?, date(next.cutover)?))
     }
 
     /// How many of a wave's accounts are in the given states.
@@ -745,10 +925,7 @@ impl Store {
         due: Option<(Due, NaiveDate)>,
     ) -> Result<i64, StoreError> {
         let placeholders: Vec<String> = (0..states.len()).map(|i| format!("${}", i + 3)).collect();
-        let (col, day) = match due {
-            Some((c, d)) => (c.column(), d.to_string()),
-            None => ("'0000-00-00'", "9999-12-31".to_string()),
-        };
+        let (col, day) = Due::bound(due);
         let sql = format!(
             "SELECT COUNT(*) FROM account WHERE wave = $1 AND {col} <= $2 AND state IN ({})",
             placeholders.join(", ")
@@ -823,14 +1000,14 @@ impl Store {
             "SELECT {} FROM account WHERE account_number > $1 AND ($2 = '' OR wave = $2) ORDER BY account_number LIMIT $3",
             Self::ACCOUNT_COLS
         );
-        let rows = sqlx::query(&sql)
+        let rows = sqlx::query_as(&sql)
             .bind(after)
             .bind(wave.unwrap_or(""))
             .bind(limit)
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-        rows.iter().map(Self::account_row).collect::<Result<_, _>>().map_err(|e| self.err(e))
+        Self::account_rows(rows)
     }
 
     /// How many of a wave's held accounts are held because they are closed in the legacy system.
@@ -847,20 +1024,9 @@ impl Store {
 
     /// Accounts per state, for one wave or all.
     pub async fn state_counts(&self, wave: Option<&str>) -> Result<Vec<(State, i64)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT state, COUNT(*) FROM account WHERE ($1 = '' OR wave = $1) GROUP BY state ORDER BY state",
-        )
-        .bind(wave.unwrap_or(""))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for r in rows {
-            let s: String = r.try_get(0).map_err(|e| self.err(e))?;
-            let n: i64 = r.try_get(1).map_err(|e| self.err(e))?;
-            out.push((s.parse().map_err(StoreError::Corrupt)?, n));
-        }
-        Ok(out)
+        let sql = "SELECT state, COUNT(*) AS n FROM account WHERE ($1 = '' OR wave = $1) GROUP BY state ORDER BY state";
+        let rows: Vec<StoredStateCount> = self.rows_by(sql, wave.unwrap_or("")).await?;
+        rows.into_iter().map(|r| Ok((r.state.parse().map_err(StoreError::Corrupt)?, r.n))).collect()
     }
 
     // ------------------------------------------------------------------ legacy records
@@ -871,27 +1037,19 @@ impl Store {
         use crate::domain::LegacyAccount;
         use crate::extract::Record;
         use std::collections::HashMap;
-        if numbers.is_empty() {
-            return Ok(vec![]);
-        }
-        let placeholders = self.params(1, numbers.len());
-        let sql = format!(
-            "SELECT account_number, {} FROM legacy_row WHERE account_number IN ({}) GROUP BY account_number",
-            self.joined(&["kind", "source_row", "cells"]),
-            placeholders.join(", ")
-        );
-        let mut q = sqlx::query(&sql);
-        for n in numbers {
-            q = q.bind(n);
-        }
-        let rows = q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
+        let folded = self.joined(&["kind", "source_row", "cells"]);
+        let rows: Vec<StoredJoined> = self
+            .rows_for(numbers, |list| {
+                format!(
+                    "SELECT account_number, {folded} AS joined FROM legacy_row WHERE account_number IN ({list}) \
+                     GROUP BY account_number"
+                )
+            })
+            .await?;
         let mut records: Vec<(String, String, i64, String)> = Vec::new();
         for r in &rows {
-            let number: String = r.try_get(0).map_err(|e| self.err(e))?;
-            let joined: String = r.try_get(1).map_err(|e| self.err(e))?;
-            for [kind, row, cells] in
-                split_joined::<3>(&joined).map_err(|why| StoreError::Corrupt(format!("{number}: {why}")))?
-            {
+            let number = &r.account_number;
+            for [kind, row, cells] in r.rows::<3>()? {
                 let row: i64 = row
                     .parse()
                     .map_err(|_| StoreError::Corrupt(format!("a stored record of {number} has row number {row:?}")))?;
@@ -926,60 +1084,23 @@ impl Store {
 
     /// Whether a complete extraction exists.
     pub async fn last_extraction(&self) -> Result<Option<ExtractionCounts>, StoreError> {
-        let row = sqlx::query(
+        let row: Option<StoredExtraction> = sqlx::query_as(
             "SELECT id, source, accounts, records, quarantined, finished_at, warnings, started_at FROM extraction \
              WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1",
         )
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        row.map(|r| {
-            Ok(ExtractionCounts {
-                id: r.try_get(0)?,
-                source: r.try_get(1)?,
-                accounts: r.try_get(2)?,
-                records: r.try_get(3)?,
-                quarantined: r.try_get(4)?,
-                finished_at: r.try_get(5)?,
-                warnings: r
-                    .try_get::<Option<String>, _>(6)?
-                    .map(|w| w.lines().map(str::to_string).collect())
-                    .unwrap_or_default(),
-                started_at: r.try_get(7)?,
-            })
-        })
-        .transpose()
-        .map_err(|e| self.err(e))
+        Ok(row.map(ExtractionCounts::from))
     }
 
     /// Quarantined rows of the last extraction (all, or one account's).
     pub async fn quarantine(&self, account: Option<&str>) -> Result<Vec<crate::extract::Quarantined>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT tbl, source, source_row, account_number, reason, raw FROM quarantine \
-             WHERE extraction_id = (SELECT MAX(id) FROM extraction WHERE finished_at IS NOT NULL) \
-             AND ($1 = '' OR account_number = $1) ORDER BY id",
-        )
-        .bind(account.unwrap_or(""))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for r in rows {
-            let tbl: String = r.try_get(0).map_err(|e| self.err(e))?;
-            let table = crate::extract::Table::ALL
-                .into_iter()
-                .find(|t| t.name() == tbl)
-                .ok_or_else(|| StoreError::Corrupt(format!("unknown table {tbl}")))?;
-            out.push(crate::extract::Quarantined {
-                table,
-                source: r.try_get(1).map_err(|e| self.err(e))?,
-                row: r.try_get::<i64, _>(2).map_err(|e| self.err(e))? as u64,
-                account_number: r.try_get(3).map_err(|e| self.err(e))?,
-                reason: r.try_get(4).map_err(|e| self.err(e))?,
-                raw: r.try_get(5).map_err(|e| self.err(e))?,
-            });
-        }
-        Ok(out)
+        let sql = "SELECT tbl, source, source_row, account_number, reason, raw FROM quarantine \
+                   WHERE extraction_id = (SELECT MAX(id) FROM extraction WHERE finished_at IS NOT NULL) \
+                   AND ($1 = '' OR account_number = $1) ORDER BY id";
+        let rows: Vec<StoredQuarantine> = self.rows_by(sql, account.unwrap_or("")).await?;
+        rows.into_iter().map(crate::extract::Quarantined::try_from).collect()
     }
 
     // ------------------------------------------------------------------ bills and verdicts
@@ -999,15 +1120,9 @@ impl Store {
 
     /// Stored bills (JSON) of an account, by period.
     pub async fn bills(&self, account: &str) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = sqlx::query("SELECT period, data FROM bill WHERE account_number = $1 ORDER BY period")
-            .bind(account)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        let sql = "SELECT period, data FROM bill WHERE account_number = $1 ORDER BY period";
+        let rows: Vec<StoredBill> = self.rows_by(sql, account).await?;
+        Ok(rows.into_iter().map(|b| (b.period, b.data)).collect())
     }
 
     /// Replaces the stored verdicts of the accounts `compared` with `verdicts` (no stale period
@@ -1089,28 +1204,19 @@ impl Store {
 
     /// Stored period verdicts (JSON) of these accounts, as (account, data), by account and period.
     pub async fn verdicts(&self, numbers: &[String]) -> Result<Vec<(String, String)>, StoreError> {
-        if numbers.is_empty() {
-            return Ok(vec![]);
-        }
-        let placeholders = self.params(1, numbers.len());
-        let sql = format!(
-            "SELECT account_number, {} FROM verdict WHERE account_number IN ({}) GROUP BY account_number",
-            self.joined(&["period", "data"]),
-            placeholders.join(", ")
-        );
-        let mut q = sqlx::query(&sql);
-        for n in numbers {
-            q = q.bind(n);
-        }
-        let rows = q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
+        let folded = self.joined(&["period", "data"]);
+        let rows: Vec<StoredJoined> = self
+            .rows_for(numbers, |list| {
+                format!(
+                    "SELECT account_number, {folded} AS joined FROM verdict WHERE account_number IN ({list}) \
+                     GROUP BY account_number"
+                )
+            })
+            .await?;
         let mut out: Vec<(String, String, String)> = Vec::new();
         for r in &rows {
-            let number: String = r.try_get(0).map_err(|e| self.err(e))?;
-            let joined: String = r.try_get(1).map_err(|e| self.err(e))?;
-            for [period, data] in
-                split_joined::<2>(&joined).map_err(|why| StoreError::Corrupt(format!("{number}: {why}")))?
-            {
-                out.push((number.clone(), period.to_string(), data.to_string()));
+            for [period, data] in r.rows::<2>()? {
+                out.push((r.account_number.clone(), period.to_string(), data.to_string()));
             }
         }
         out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
@@ -1121,12 +1227,9 @@ impl Store {
 
     /// The legacy billing state of a cut-over account: `suppressed` or `restored`.
     pub async fn legacy_billing(&self, account: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT legacy_billing FROM cutover WHERE account_number = $1")
-            .bind(account)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        row.map(|r| r.try_get(0)).transpose().map_err(|e| self.err(e))
+        let row: Option<(String,)> =
+            self.row_by("SELECT legacy_billing FROM cutover WHERE account_number = $1", account).await?;
+        Ok(row.map(|(v,)| v))
     }
 
     pub async fn set_legacy_billing_in(

@@ -44,41 +44,15 @@ pub enum NoticeState {
     Superseded,
 }
 
-impl NoticeState {
-    pub const ALL: [NoticeState; 6] = [
-        NoticeState::Queued,
-        NoticeState::Sending,
-        NoticeState::Sent,
-        NoticeState::Retry,
-        NoticeState::Failed,
-        NoticeState::Superseded,
-    ];
-
-    /// The text stored in `notice.state` (and shown in reports).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NoticeState::Queued => "queued",
-            NoticeState::Sending => "sending",
-            NoticeState::Sent => "sent",
-            NoticeState::Retry => "retry",
-            NoticeState::Failed => "failed",
-            NoticeState::Superseded => "superseded",
-        }
-    }
-}
-
-impl std::fmt::Display for NoticeState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for NoticeState {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        NoticeState::ALL.into_iter().find(|n| n.as_str() == s).ok_or_else(|| format!("unknown notice state `{s}`"))
-    }
+crate::domain::spelled! {
+    NoticeState {
+        Queued => "queued",
+        Sending => "sending",
+        Sent => "sent",
+        Retry => "retry",
+        Failed => "failed",
+        Superseded => "superseded",
+    } unknown: |s| format!("unknown notice state `{s}`")
 }
 
 /// The stored state of one notice (outbox pattern: the row exists before sending).
@@ -181,11 +155,16 @@ impl From<StoredRecipients> for Recipients {
     fn from(r: StoredRecipients) -> Self {
         Recipients {
             account_number: r.account_number,
-            emails: r.emails.split(';').filter(|e| !e.is_empty()).map(str::to_string).collect(),
+            emails: split_emails(&r.emails),
             name: r.name,
             submitted_at: r.submitted_at,
         }
     }
+}
+
+/// Email addresses stored `;`-separated (recipients, the portal's form posts).
+pub(super) fn split_emails(joined: &str) -> Vec<String> {
+    joined.split(';').filter(|e| !e.is_empty()).map(str::to_string).collect()
 }
 
 /// A printed letter that went out ([`Store::printed_notices`]).
@@ -264,36 +243,18 @@ impl Store {
         tx: &mut Transaction<'static, Any>,
         n: &NewNotice<'_>,
     ) -> Result<NoticeRow, StoreError> {
-        sqlx::query(
-            "INSERT INTO notice (wave, account_number, kind, message_id, channel, recipients, state, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7) ON CONFLICT DO NOTHING",
-        )
-        .bind(n.wave)
-        .bind(n.account)
-        .bind(n.kind)
-        .bind(n.message_id)
-        .bind(n.channel)
-        .bind(n.recipients)
-        .bind(n.at.to_rfc3339())
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| self.err(e))?;
+        let insert = "INSERT INTO notice (wave, account_number, kind, message_id, channel, recipients, state, \
+                      created_at) VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7) ON CONFLICT DO NOTHING";
+        let at = n.at.to_rfc3339();
+        let values = [n.wave, n.account, n.kind, n.message_id, n.channel, n.recipients, &at];
+        self.execute_text(&mut **tx, insert, &values).await?;
         // Two steps, not one upsert: an upsert names one unique key, and two workers inserting the
         // same notice at once would then collide on the other one (`message_id`).
-        sqlx::query(
-            "UPDATE notice SET channel = $4, recipients = $5, \
-             state = CASE WHEN state = 'failed' THEN 'queued' ELSE state END \
-             WHERE wave = $1 AND account_number = $2 AND kind = $3 AND (state IN ('queued', 'retry') \
-             OR (state = 'failed' AND recipients <> $5))",
-        )
-        .bind(n.wave)
-        .bind(n.account)
-        .bind(n.kind)
-        .bind(n.channel)
-        .bind(n.recipients)
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| self.err(e))?;
+        let refresh = "UPDATE notice SET channel = $4, recipients = $5, \
+                       state = CASE WHEN state = 'failed' THEN 'queued' ELSE state END \
+                       WHERE wave = $1 AND account_number = $2 AND kind = $3 AND (state IN ('queued', 'retry') \
+                       OR (state = 'failed' AND recipients <> $5))";
+        self.execute_text(&mut **tx, refresh, &[n.wave, n.account, n.kind, n.channel, n.recipients]).await?;
         let row = notice_by_key(n.wave, n.account, n.kind).fetch_optional(&mut **tx).await.map_err(|e| self.err(e))?;
         row.map(NoticeRow::try_from).transpose()?.ok_or_else(|| StoreError::NoAccount(n.account.to_string()))
     }
@@ -433,17 +394,9 @@ impl Store {
     /// it moved to a later cycle): they are never sent. Only `queued` and `retry` ones: a notice
     /// that is `sending` may have gone out, and one that was `sent` or `failed` is history.
     pub async fn notice_supersede(&self, wave: &str, account: &str, keep_kind: &str) -> Result<u64, StoreError> {
-        let res = sqlx::query(
-            "UPDATE notice SET state = 'superseded', retry_at = NULL WHERE wave = $1 AND account_number = $2 \
-             AND kind <> $3 AND state IN ('queued', 'retry')",
-        )
-        .bind(wave)
-        .bind(account)
-        .bind(keep_kind)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        Ok(res.rows_affected())
+        let update = "UPDATE notice SET state = 'superseded', retry_at = NULL WHERE wave = $1 \
+                      AND account_number = $2 AND kind <> $3 AND state IN ('queued', 'retry')";
+        self.execute_text(&self.pool, update, &[wave, account, keep_kind]).await
     }
 
     /// Turns an email notice the server refused for good into a printed letter, keeping the
@@ -455,16 +408,8 @@ impl Store {
         kind: &str,
         error: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE notice SET channel = 'print', last_error = $1 WHERE wave = $2 AND account_number = $3 AND kind = $4",
-        )
-        .bind(error)
-        .bind(wave)
-        .bind(account)
-        .bind(kind)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        let update = "UPDATE notice SET channel = 'print', last_error = $1 WHERE wave = $2 AND account_number = $3 AND kind = $4";
+        self.execute_text(&self.pool, update, &[error, wave, account, kind]).await?;
         Ok(())
     }
 
@@ -535,8 +480,8 @@ impl Store {
              ORDER BY notice_date, account_number LIMIT $2",
             Store::ACCOUNT_COLS
         );
-        let rows = sqlx::query(&sql).bind(wave).bind(limit).fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
-        rows.iter().map(Store::account_row).collect::<Result<_, _>>().map_err(|e| self.err(e))
+        let rows = sqlx::query_as(&sql).bind(wave).bind(limit).fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
+        Store::account_rows(rows)
     }
 
     /// The accounts of a wave whose notice is still to send and due in `[from, to]`, earliest first.
@@ -551,14 +496,14 @@ impl Store {
              AND notice_date <= $3 ORDER BY notice_date, account_number",
             Store::ACCOUNT_COLS
         );
-        let rows = sqlx::query(&sql)
+        let rows = sqlx::query_as(&sql)
             .bind(wave)
             .bind(from.to_string())
             .bind(to.to_string())
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-        rows.iter().map(Store::account_row).collect::<Result<_, _>>().map_err(|e| self.err(e))
+        Store::account_rows(rows)
     }
 
     // ------------------------------------------------------------------ recipients
@@ -580,23 +525,14 @@ impl Store {
         &self,
         numbers: &[String],
     ) -> Result<std::collections::HashMap<String, Recipients>, StoreError> {
-        let mut out = std::collections::HashMap::new();
-        if numbers.is_empty() {
-            return Ok(out);
-        }
-        let sql = format!(
-            "SELECT account_number, emails, name, submitted_at FROM recipient WHERE account_number IN ({})",
-            self.params(1, numbers.len()).join(", ")
-        );
-        let mut q = sqlx::query_as::<_, StoredRecipients>(&sql);
-        for n in numbers {
-            q = q.bind(n);
-        }
-        for r in q.fetch_all(&self.pool).await.map_err(|e| self.err(e))? {
-            let rec = Recipients::from(r);
-            out.insert(rec.account_number.clone(), rec);
-        }
-        Ok(out)
+        let rows: Vec<StoredRecipients> = self
+            .rows_for(numbers, |list| {
+                format!(
+                    "SELECT account_number, emails, name, submitted_at FROM recipient WHERE account_number IN ({list})"
+                )
+            })
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.account_number.clone(), Recipients::from(r))).collect())
     }
 
     /// Replaces an account's recipients inside a caller's transaction (with its journal row).

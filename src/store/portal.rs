@@ -2,10 +2,10 @@
 //! only; the billing-email form's posts, one row per post keyed by the form's nonce (a post
 //! replayed or double-clicked counts once); customers' questions.
 
+use super::notices::split_emails;
 use super::{Store, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
-use sqlx::Row;
 
 /// A personal link, as stored (the token itself is never stored).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -25,8 +25,47 @@ pub struct PortalSubmission {
     pub submitted_at: String,
 }
 
-/// One question a customer asked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A `portal_link` row as stored (read by column name).
+#[derive(sqlx::FromRow)]
+struct StoredLink {
+    account_number: String,
+    wave: String,
+    kind: String,
+    expires_on: String,
+}
+
+impl TryFrom<StoredLink> for LinkRow {
+    type Error = StoreError;
+
+    fn try_from(r: StoredLink) -> Result<LinkRow, StoreError> {
+        let expires = &r.expires_on;
+        Ok(LinkRow {
+            expires_on: expires.parse().map_err(|_| StoreError::Corrupt(format!("portal link expiry {expires}")))?,
+            account_number: r.account_number,
+            wave: r.wave,
+            kind: r.kind,
+        })
+    }
+}
+
+/// A `portal_submission` row as stored (emails `;`-separated).
+#[derive(sqlx::FromRow)]
+struct StoredSubmission {
+    id: i64,
+    account_number: String,
+    emails: String,
+    submitted_at: String,
+}
+
+impl From<StoredSubmission> for PortalSubmission {
+    fn from(r: StoredSubmission) -> Self {
+        let emails = split_emails(&r.emails);
+        PortalSubmission { id: r.id, account_number: r.account_number, emails, submitted_at: r.submitted_at }
+    }
+}
+
+/// One question a customer asked (read by column name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct PortalQuestion {
     pub id: i64,
     pub account_number: String,
@@ -55,19 +94,8 @@ impl Store {
 
     /// The link whose token hashes to `token_hash`, if any (expired or not: the caller decides).
     pub async fn portal_link(&self, token_hash: &str) -> Result<Option<LinkRow>, StoreError> {
-        let row = sqlx::query("SELECT account_number, wave, kind, expires_on FROM portal_link WHERE token_hash = $1")
-            .bind(token_hash)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        let Some(r) = row else { return Ok(None) };
-        let expires: String = r.try_get(3).map_err(|e| self.err(e))?;
-        Ok(Some(LinkRow {
-            account_number: r.try_get(0).map_err(|e| self.err(e))?,
-            wave: r.try_get(1).map_err(|e| self.err(e))?,
-            kind: r.try_get(2).map_err(|e| self.err(e))?,
-            expires_on: expires.parse().map_err(|_| StoreError::Corrupt(format!("portal link expiry {expires}")))?,
-        }))
+        let sql = "SELECT account_number, wave, kind, expires_on FROM portal_link WHERE token_hash = $1";
+        self.row_by::<StoredLink>(sql, token_hash).await?.map(LinkRow::try_from).transpose()
     }
 
     /// Records one form post inside a caller's transaction; false when its nonce was already
@@ -80,42 +108,17 @@ impl Store {
         emails: &[String],
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO portal_submission (nonce, account_number, emails, submitted_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (nonce) DO NOTHING",
-        )
-        .bind(nonce)
-        .bind(account)
-        .bind(emails.join(";"))
-        .bind(at.to_rfc3339())
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| self.err(e))?;
-        Ok(done.rows_affected() == 1)
+        let insert = "INSERT INTO portal_submission (nonce, account_number, emails, submitted_at) \
+                      VALUES ($1, $2, $3, $4) ON CONFLICT (nonce) DO NOTHING";
+        self.insert_once(&mut **tx, insert, [nonce, account, &emails.join(";")], at).await
     }
 
     /// The form posts of one account (or of every account), oldest first.
     pub async fn portal_submissions(&self, account: Option<&str>) -> Result<Vec<PortalSubmission>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, account_number, emails, submitted_at FROM portal_submission \
-             WHERE $1 = '' OR account_number = $1 ORDER BY id",
-        )
-        .bind(account.unwrap_or(""))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| {
-                let emails: String = r.try_get(2)?;
-                Ok(PortalSubmission {
-                    id: r.try_get(0)?,
-                    account_number: r.try_get(1)?,
-                    emails: emails.split(';').filter(|e| !e.is_empty()).map(str::to_string).collect(),
-                    submitted_at: r.try_get(3)?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        let sql = "SELECT id, account_number, emails, submitted_at FROM portal_submission \
+                   WHERE $1 = '' OR account_number = $1 ORDER BY id";
+        let rows: Vec<StoredSubmission> = self.rows_by(sql, account.unwrap_or("")).await?;
+        Ok(rows.into_iter().map(PortalSubmission::from).collect())
     }
 
     /// Records a question; false when its nonce was already recorded.
@@ -126,40 +129,15 @@ impl Store {
         message: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO portal_question (nonce, account_number, message, asked_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (nonce) DO NOTHING",
-        )
-        .bind(nonce)
-        .bind(account)
-        .bind(message)
-        .bind(at.to_rfc3339())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        Ok(done.rows_affected() == 1)
+        let insert = "INSERT INTO portal_question (nonce, account_number, message, asked_at) \
+                      VALUES ($1, $2, $3, $4) ON CONFLICT (nonce) DO NOTHING";
+        self.insert_once(&self.pool, insert, [nonce, account, message], at).await
     }
 
     /// The questions of one account (or of every account), newest first.
     pub async fn portal_questions(&self, account: Option<&str>) -> Result<Vec<PortalQuestion>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, account_number, message, asked_at FROM portal_question \
-             WHERE $1 = '' OR account_number = $1 ORDER BY id DESC",
-        )
-        .bind(account.unwrap_or(""))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| {
-                Ok(PortalQuestion {
-                    id: r.try_get(0)?,
-                    account_number: r.try_get(1)?,
-                    message: r.try_get(2)?,
-                    asked_at: r.try_get(3)?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        let sql = "SELECT id, account_number, message, asked_at FROM portal_question \
+                   WHERE $1 = '' OR account_number = $1 ORDER BY id DESC";
+        self.rows_by(sql, account.unwrap_or("")).await
     }
 }

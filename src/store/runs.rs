@@ -109,8 +109,8 @@ impl TryFrom<StoredRun> for RunRow {
     }
 }
 
-/// A wave-level journal row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A wave-level journal row (read by column name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct WaveEvent {
     pub at: String,
     pub actor: String,
@@ -118,6 +118,36 @@ pub struct WaveEvent {
     pub reason: String,
     pub fingerprint: String,
     pub data: String,
+}
+
+/// Which run of which wave a run id is (read by column name).
+#[derive(sqlx::FromRow)]
+struct StoredRunKey {
+    wave: String,
+    number: i64,
+}
+
+/// One run's results folded into one text ([`Store::joined`]), read by column name.
+#[derive(sqlx::FromRow)]
+struct StoredRunPart {
+    number: i64,
+    joined: String,
+}
+
+/// A waiver with its account, as stored (read by column name).
+#[derive(sqlx::FromRow)]
+struct StoredWaiver {
+    account_number: String,
+    reason: String,
+    actor: String,
+    at: String,
+}
+
+impl StoredWaiver {
+    /// (account, waiver).
+    fn pair(self) -> (String, Waiver) {
+        (self.account_number, Waiver { reason: self.reason, actor: self.actor, at: self.at })
+    }
 }
 
 const RUN_COLS: &str = "id, wave, number, at, actor, via, fingerprint, accounts, passed, failed, waived, unexplained, \
@@ -231,13 +261,12 @@ impl Store {
     /// The per-account results of a run, in account order.
     pub async fn run_results(&self, run_id: i64) -> Result<Vec<RunResult>, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(|e| self.err(e))?;
-        let (wave, number): (String, i64) = sqlx::query("SELECT wave, number FROM reconcile_run WHERE id = $1")
+        let run: StoredRunKey = sqlx::query_as("SELECT wave, number FROM reconcile_run WHERE id = $1")
             .bind(run_id)
             .fetch_one(&mut *conn)
             .await
-            .and_then(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
             .map_err(|e| self.err(e))?;
-        Ok(self.results_in(&mut conn, &wave, number).await?.0)
+        Ok(self.results_in(&mut conn, &run.wave, run.number).await?.0)
     }
 
     /// The results of run `number` of `wave`, in account order, and how many stored lines were
@@ -250,20 +279,20 @@ impl Store {
         number: i64,
     ) -> Result<(Vec<RunResult>, usize), StoreError> {
         let sql = format!(
-            "SELECT u.number, {} FROM reconcile_run u JOIN reconcile_result r ON r.run_id = u.id \
+            "SELECT u.number, {} AS joined FROM reconcile_run u JOIN reconcile_result r ON r.run_id = u.id \
              WHERE u.wave = $1 AND u.number <= $2 AND u.number >= \
                (SELECT COALESCE(MAX(number), 0) FROM reconcile_run WHERE wave = $1 AND number <= $2 AND whole = 1) \
              GROUP BY u.number ORDER BY u.number",
             self.joined(&["r.account_number", "r.outcome", "r.stake", "r.reasons"])
         );
-        let rows = sqlx::query(&sql).bind(wave).bind(number).fetch_all(&mut *conn).await.map_err(|e| self.err(e))?;
+        let rows: Vec<StoredRunPart> =
+            sqlx::query_as(&sql).bind(wave).bind(number).fetch_all(&mut *conn).await.map_err(|e| self.err(e))?;
         let mut lines: std::collections::BTreeMap<String, RunResult> = std::collections::BTreeMap::new();
         let mut read = 0;
         for r in &rows {
-            let at: i64 = r.try_get(0).map_err(|e| self.err(e))?;
-            let joined: String = r.try_get(1).map_err(|e| self.err(e))?;
+            let at = r.number;
             let corrupt = |e: String| StoreError::Corrupt(format!("run {at} of {wave}: {e}"));
-            for [account, outcome, stake, reasons] in super::split_joined::<4>(&joined).map_err(corrupt)? {
+            for [account, outcome, stake, reasons] in super::split_joined::<4>(&r.joined).map_err(corrupt)? {
                 read += 1;
                 if outcome == GONE {
                     lines.remove(account);
@@ -392,18 +421,14 @@ impl Store {
 
     /// The waivers of a wave's accounts, as (account, waiver).
     pub async fn wave_waivers(&self, wave: &str) -> Result<Vec<(String, Waiver)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT w.account_number, w.reason, w.actor, w.at FROM waiver w \
-             JOIN account a ON a.account_number = w.account_number WHERE a.wave = $1",
-        )
-        .bind(wave)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0)?, Waiver { reason: r.try_get(1)?, actor: r.try_get(2)?, at: r.try_get(3)? })))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        let rows: Vec<StoredWaiver> = self
+            .rows_by(
+                "SELECT w.account_number, w.reason, w.actor, w.at FROM waiver w \
+                 JOIN account a ON a.account_number = w.account_number WHERE a.wave = $1",
+                wave,
+            )
+            .await?;
+        Ok(rows.into_iter().map(StoredWaiver::pair).collect())
     }
 
     /// Records a waiver inside the caller's transaction. False when the account already has one.
@@ -415,60 +440,35 @@ impl Store {
         actor: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let res = sqlx::query(
-            "INSERT INTO waiver (account_number, reason, actor, at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (account_number) DO NOTHING",
-        )
-        .bind(account)
-        .bind(reason)
-        .bind(actor)
-        .bind(at.to_rfc3339())
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| self.err(e))?;
-        Ok(res.rows_affected() > 0)
+        let insert = "INSERT INTO waiver (account_number, reason, actor, at) VALUES ($1, $2, $3, $4) \
+                      ON CONFLICT (account_number) DO NOTHING";
+        self.insert_once(&mut **tx, insert, [account, reason, actor], at).await
     }
 
     /// Withdraws an account's waiver inside a caller's transaction (with its journal row). False
     /// when it had none.
     pub async fn drop_waiver_in(&self, tx: &mut Transaction<'static, Any>, account: &str) -> Result<bool, StoreError> {
-        let res = sqlx::query("DELETE FROM waiver WHERE account_number = $1")
-            .bind(account)
-            .execute(&mut **tx)
-            .await
-            .map_err(|e| self.err(e))?;
-        Ok(res.rows_affected() > 0)
+        Ok(self.execute_text(&mut **tx, "DELETE FROM waiver WHERE account_number = $1", &[account]).await? > 0)
     }
 
     /// The waivers of these accounts, as (account, waiver).
     pub async fn waivers(&self, numbers: &[String]) -> Result<Vec<(String, Waiver)>, StoreError> {
-        if numbers.is_empty() {
-            return Ok(vec![]);
-        }
-        let placeholders = self.params(1, numbers.len());
-        let sql = format!(
-            "SELECT account_number, reason, actor, at FROM waiver WHERE account_number IN ({}) ORDER BY account_number",
-            placeholders.join(", ")
-        );
-        let mut q = sqlx::query(&sql);
-        for n in numbers {
-            q = q.bind(n);
-        }
-        let rows = q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0)?, Waiver { reason: r.try_get(1)?, actor: r.try_get(2)?, at: r.try_get(3)? })))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        let rows: Vec<StoredWaiver> = self
+            .rows_for(numbers, |list| {
+                format!(
+                    "SELECT account_number, reason, actor, at FROM waiver WHERE account_number IN ({list}) \
+                     ORDER BY account_number"
+                )
+            })
+            .await?;
+        Ok(rows.into_iter().map(StoredWaiver::pair).collect())
     }
 
     /// An account's reconciliation outcome as last recorded by the reconcile stage (`pass`/`fail`).
     pub async fn recon(&self, account: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT recon FROM account WHERE account_number = $1")
-            .bind(account)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        Ok(row.map(|r| r.try_get::<Option<String>, _>(0)).transpose().map_err(|e| self.err(e))?.flatten())
+        let row: Option<(Option<String>,)> =
+            self.row_by("SELECT recon FROM account WHERE account_number = $1", account).await?;
+        Ok(row.and_then(|(recon,)| recon))
     }
 
     /// Writes a wave-level journal row.
@@ -503,7 +503,7 @@ impl Store {
 
     /// A wave's journal, oldest first (all events, or one kind).
     pub async fn wave_journal(&self, wave: &str, event: Option<&str>) -> Result<Vec<WaveEvent>, StoreError> {
-        let rows = sqlx::query(
+        sqlx::query_as(
             "SELECT at, actor, event, reason, fingerprint, data FROM wave_journal \
              WHERE wave = $1 AND ($2 = '' OR event = $2) ORDER BY id",
         )
@@ -511,20 +511,7 @@ impl Store {
         .bind(event.unwrap_or(""))
         .fetch_all(&self.pool)
         .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| {
-                Ok(WaveEvent {
-                    at: r.try_get(0)?,
-                    actor: r.try_get(1)?,
-                    event: r.try_get(2)?,
-                    reason: r.try_get(3)?,
-                    fingerprint: r.try_get(4)?,
-                    data: r.try_get(5)?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        .map_err(|e| self.err(e))
     }
 }
 

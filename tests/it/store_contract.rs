@@ -588,6 +588,35 @@ async fn a_corrupt_notice_state_fails_loudly() {
     corrupt(store.notice_counts("dc1-colocation").await.map(|_| ()));
 }
 
+/// An account's stored date or state that does not parse fails loudly where the row is read:
+/// before, a corrupt date read as no date at all (SQLite only, as above).
+#[tokio::test]
+async fn a_corrupt_account_date_or_state_fails_loudly() {
+    let (dir, store) = sqlite_store().await;
+    extracted(&store).await;
+    assert!(store.account("A001").await.unwrap().is_some());
+    let url = format!("sqlite://{}", dir.path().join("state.db").display());
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    sqlx::query("UPDATE account SET notice_date = '2017-13-45' WHERE account_number = 'A001'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let corrupt = |r: Result<_, StoreError>| match r {
+        Err(StoreError::Corrupt(why)) => why,
+        other => panic!("expected a corrupt row, got {other:?}"),
+    };
+    let why = corrupt(store.account("A001").await.map(|_| ()));
+    assert!(why.contains("notice date") && why.contains("A001") && why.contains("2017-13-45"), "{why}");
+    corrupt(store.accounts_page(None, "", 10).await.map(|_| ()));
+    sqlx::query("UPDATE account SET notice_date = NULL, state = 'extractd' WHERE account_number = 'A001'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    drop(conn);
+    let why = corrupt(store.account("A001").await.map(|_| ()));
+    assert!(why.contains("state") && why.contains("extractd"), "{why}");
+}
+
 /// A stored run whose money does not parse fails loudly where it is read: before, a variance that
 /// did not parse reached the gate as 0.
 #[tokio::test]
