@@ -8,6 +8,15 @@
 //! [`store`] keeps the migration state; [`engine`] runs the stages over it in bounded batches;
 //! [`cli`] is the command line. See ARCHITECTURE.md for the map and the invariants.
 
+/// A table of files built into the binary, each name written once: `embedded!("templates/",
+/// "a.html", "b.html")` is `[("a.html", include_str!("templates/a.html")), …]`, the folder
+/// relative to the file that uses it.
+macro_rules! embedded {
+    ($dir:literal, $($name:literal),+ $(,)?) => {
+        [$(($name, include_str!(concat!($dir, $name)))),+]
+    };
+}
+
 pub mod bench;
 pub mod bill;
 pub mod cli;

@@ -140,6 +140,16 @@ fn parse_state(s: &str) -> Result<crate::domain::State, String> {
     s.parse()
 }
 
+/// One account and why: what an action on one account takes (`waive`, `rollback`).
+#[derive(Debug, clap::Args)]
+pub struct AccountWhy {
+    /// The legacy account number (e.g. A000012).
+    pub account: String,
+    /// Why: kept in the account's journal and shown in its reports.
+    #[arg(long, value_parser = non_blank)]
+    pub reason: String,
+}
+
 /// A reason: it goes into the journal, so it must say something.
 fn non_blank(s: &str) -> Result<String, String> {
     if s.trim().is_empty() { Err("must say why (it is kept in the journal)".into()) } else { Ok(s.trim().to_string()) }

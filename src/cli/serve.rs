@@ -88,7 +88,11 @@ pub async fn bench(requests: usize, clients: usize, accounts: usize) -> Result<u
     let ctx = Ctx::new(as_of, "bench portal");
     let mut tokens = Vec::new();
     for wave in engine.plan.waves.clone() {
-        for row in engine.store.wave_accounts(&wave.id, &crate::domain::State::ALL, None, "", 100_000).await? {
+        for row in engine
+            .store
+            .wave_accounts(&crate::store::WavePage::of(&wave.id, &crate::domain::State::ALL, 100_000))
+            .await?
+        {
             let Some(first) = row.first_new_bill_date else { continue };
             if let Some(url) = engine.issue_link(&row.account_number, &wave.id, "bench", first, ctx.at).await?
                 && let Some(t) = url.rsplit('/').next()

@@ -4,11 +4,12 @@
 pub mod generate;
 
 /// The repository's real plan, embedded so the demo works from any folder.
-pub const PLAN_FILES: [(&str, &str); 6] = [
-    ("catalog.yaml", include_str!("../../waves/catalog.yaml")),
-    ("dc1-colocation.yaml", include_str!("../../waves/dc1-colocation.yaml")),
-    ("dc2-colocation.yaml", include_str!("../../waves/dc2-colocation.yaml")),
-    ("dc3-colocation.yaml", include_str!("../../waves/dc3-colocation.yaml")),
-    ("multi-tenant-cloud.yaml", include_str!("../../waves/multi-tenant-cloud.yaml")),
-    ("internet-wireless.yaml", include_str!("../../waves/internet-wireless.yaml")),
-];
+pub const PLAN_FILES: [(&str, &str); 6] = embedded!(
+    "../../waves/",
+    "catalog.yaml",
+    "dc1-colocation.yaml",
+    "dc2-colocation.yaml",
+    "dc3-colocation.yaml",
+    "multi-tenant-cloud.yaml",
+    "internet-wireless.yaml",
+);

@@ -229,6 +229,12 @@ impl<'a> Notifier<'a> {
         &self.engine.store
     }
 
+    /// The first `limit` of the wave's reconciled accounts whose notice date has come.
+    fn due_notices(&self, limit: i64) -> crate::store::WavePage<'a> {
+        let page = crate::store::WavePage::of(&self.wave.id, &[State::Reconciled], limit);
+        crate::store::WavePage { due: Some((Due::Notice, self.ctx.as_of)), ..page }
+    }
+
     fn stopping(&self) -> bool {
         self.engine.stop.load(Ordering::SeqCst)
     }
@@ -246,7 +252,11 @@ impl<'a> Notifier<'a> {
         loop {
             let rows = self
                 .store()
-                .wave_accounts(id, &[State::Reconciled], Some((Due::Notice, yesterday)), &after, 500)
+                .wave_accounts(&crate::store::WavePage {
+                    due: Some((Due::Notice, yesterday)),
+                    after: &after,
+                    ..crate::store::WavePage::of(id, &[State::Reconciled], 500)
+                })
                 .await?;
             let Some(last) = rows.last() else { return Ok(()) };
             after = last.account_number.clone();
@@ -389,10 +399,8 @@ impl<'a> Notifier<'a> {
     async fn deliver_due(&self, r: &mut StageReport) -> Result<(), EngineError> {
         let mut after = String::new();
         while !self.stopping() {
-            let page = self
-                .store()
-                .wave_accounts(&self.wave.id, &[State::Reconciled], Some((Due::Notice, self.ctx.as_of)), &after, 500)
-                .await?;
+            let page =
+                self.store().wave_accounts(&crate::store::WavePage { after: &after, ..self.due_notices(500) }).await?;
             let Some(last) = page.last() else { break };
             after = last.account_number.clone();
             self.deliver_all(page, r).await?;
@@ -404,11 +412,7 @@ impl<'a> Notifier<'a> {
     async fn anything_due(&self, limited: &Option<Vec<AccountRow>>) -> Result<bool, EngineError> {
         let due_now = match limited {
             Some(rows) => !rows.is_empty(),
-            None => !self
-                .store()
-                .wave_accounts(&self.wave.id, &[State::Reconciled], Some((Due::Notice, self.ctx.as_of)), "", 1)
-                .await?
-                .is_empty(),
+            None => !self.store().wave_accounts(&self.due_notices(1)).await?.is_empty(),
         };
         Ok(due_now || !self.store().notices(&self.wave.id, Some(NoticeState::Retry)).await?.is_empty())
     }
@@ -1382,9 +1386,10 @@ impl Engine {
         let mut not_schedulable = Vec::new();
         let mut after = String::new();
         loop {
-            let rows = self.store.wave_accounts(wave, &[State::Held], None, &after, super::BATCH).await?;
-            let Some(last) = rows.last() else { break };
-            after = last.account_number.clone();
+            let rows = self.store.next_page(wave, &[State::Held], &mut after).await?;
+            if rows.is_empty() {
+                break;
+            }
             for r in rows {
                 if let Some(why) = r.state_reason.filter(|w| w.contains("not schedulable")) {
                     not_schedulable.push((r.account_number, why));

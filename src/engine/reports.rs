@@ -79,9 +79,10 @@ impl Engine {
         let mut waivers = HashMap::new();
         let mut after = String::new();
         loop {
-            let rows = self.store.wave_accounts(&wave.id, &State::ALL, None, &after, super::BATCH).await?;
-            let Some(last) = rows.last() else { break };
-            after = last.account_number.clone();
+            let rows = self.store.next_page(&wave.id, &State::ALL, &mut after).await?;
+            if rows.is_empty() {
+                break;
+            }
             let numbers: Vec<String> = rows.iter().map(|r| r.account_number.clone()).collect();
             waivers.extend(self.store.waivers(&numbers).await?);
             let mut current: Option<AccountRecon> = None;
@@ -115,9 +116,10 @@ impl Engine {
         let mut members = std::collections::HashSet::new();
         let mut after = String::new();
         loop {
-            let rows = self.store.wave_accounts(&rep.wave, &State::ALL, None, &after, super::BATCH).await?;
-            let Some(last) = rows.last() else { break };
-            after = last.account_number.clone();
+            let rows = self.store.next_page(&rep.wave, &State::ALL, &mut after).await?;
+            if rows.is_empty() {
+                break;
+            }
             members.extend(rows.into_iter().map(|r| r.account_number));
         }
         let quarantined: std::collections::HashSet<String> = self

@@ -257,7 +257,14 @@ impl Engine {
         let page = page_size(total, self.workers);
         let mut after = String::new();
         while !self.stop.load(std::sync::atomic::Ordering::SeqCst) {
-            let rows = self.store.claim_accounts(wave, states, due, &after, page, &self.worker, secs).await?;
+            let rows = self
+                .store
+                .claim_accounts(
+                    &crate::store::WavePage { wave, states, due, after: &after, limit: page },
+                    &self.worker,
+                    secs,
+                )
+                .await?;
             let Some(last) = rows.last() else { break };
             crate::failpoint::hit("team.claimed");
             after = last.account_number.clone();

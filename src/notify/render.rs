@@ -6,12 +6,8 @@ use std::path::Path;
 
 /// The built-in templates, by file name; a file of the same name in the workspace's `templates/`
 /// folder replaces one (`cutover init` writes them there to edit).
-pub const BUILTIN: [(&str, &str); 4] = [
-    ("notice.subject.txt", include_str!("templates/notice.subject.txt")),
-    ("notice.txt", include_str!("templates/notice.txt")),
-    ("notice.html", include_str!("templates/notice.html")),
-    ("letter.html", include_str!("templates/letter.html")),
-];
+pub const BUILTIN: [(&str, &str); 4] =
+    embedded!("templates/", "notice.subject.txt", "notice.txt", "notice.html", "letter.html");
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {

@@ -106,20 +106,21 @@ pub fn html_response(status: StatusCode, html: String) -> Response {
     r
 }
 
-const TEMPLATES: [(&str, &str); 12] = [
-    ("base.html", include_str!("templates/base.html")),
-    ("not_found.html", include_str!("templates/not_found.html")),
-    ("error.html", include_str!("templates/error.html")),
-    ("customer.html", include_str!("templates/customer.html")),
-    ("confirmed.html", include_str!("templates/confirmed.html")),
-    ("team_bar.html", include_str!("templates/team_bar.html")),
-    ("login.html", include_str!("templates/login.html")),
-    ("waves.html", include_str!("templates/waves.html")),
-    ("wave.html", include_str!("templates/wave.html")),
-    ("account.html", include_str!("templates/account.html")),
-    ("bills.html", include_str!("templates/bills.html")),
-    ("done.html", include_str!("templates/done.html")),
-];
+const TEMPLATES: [(&str, &str); 12] = embedded!(
+    "templates/",
+    "base.html",
+    "not_found.html",
+    "error.html",
+    "customer.html",
+    "confirmed.html",
+    "team_bar.html",
+    "login.html",
+    "waves.html",
+    "wave.html",
+    "account.html",
+    "bills.html",
+    "done.html",
+);
 
 /// The portal's templates, escaped as `output::render_html` escapes.
 fn templates() -> Result<minijinja::Environment<'static>, PortalError> {

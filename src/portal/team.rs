@@ -199,7 +199,8 @@ pub async fn wave(State(p): State<Arc<Portal>>, headers: HeaderMap, Path(wave): 
         Ok(r) => r,
         Err(e) => return p.failed("a wave page", e),
     };
-    let accounts = match store.wave_accounts(&w.id, &crate::domain::State::ALL, None, "", 1000).await {
+    let accounts = match store.wave_accounts(&crate::store::WavePage::of(&w.id, &crate::domain::State::ALL, 1000)).await
+    {
         Ok(a) => a,
         Err(e) => return p.failed("a wave page", e),
     };

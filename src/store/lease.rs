@@ -14,9 +14,8 @@
 //! RFC 3339 UTC text so that they compare as strings in both dialects. The lease length is
 //! `CUTOVER_LEASE_SECS` (default [`DEFAULT_LEASE_SECS`]).
 
-use super::{AccountRow, Dialect, Due, Store, StoreError};
-use crate::domain::State;
-use chrono::{DateTime, NaiveDate, Utc};
+use super::{AccountRow, Dialect, Due, Store, StoreError, WavePage};
+use chrono::{DateTime, Utc};
 
 /// How long a lease or a claim holds without its worker, unless `CUTOVER_LEASE_SECS` says otherwise.
 pub const DEFAULT_LEASE_SECS: i64 = 300;
@@ -128,42 +127,34 @@ impl Store {
         Ok(())
     }
 
-    /// Claims a page of a wave's accounts in `states` (and due, with `due`) after `after` in
-    /// account order, that no other live worker holds, for `owner` for `secs` seconds. Returns
-    /// them in account order.
-    #[allow(clippy::too_many_arguments)]
+    /// Claims a page of a wave's accounts ([`WavePage`]) that no other live worker holds, for
+    /// `owner` for `secs` seconds. Returns them in account order.
     pub async fn claim_accounts(
         &self,
-        wave: &str,
-        states: &[State],
-        due: Option<(Due, NaiveDate)>,
-        after: &str,
-        limit: i64,
+        page: &WavePage<'_>,
         owner: &str,
         secs: i64,
     ) -> Result<Vec<AccountRow>, StoreError> {
         let now = Utc::now();
         let until = now + chrono::Duration::seconds(secs);
-        let placeholders: Vec<String> = (0..states.len()).map(|i| format!("${}", i + 8)).collect();
-        let (col, day) = Due::bound(due);
         let skip = if self.dialect == Dialect::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let free = " AND (claim_until IS NULL OR claim_until < $7 OR claim_owner = $5)";
         let sql = format!(
             "UPDATE account SET claim_owner = $5, claim_until = $6 WHERE account_number IN (\
-             SELECT account_number FROM account WHERE wave = $1 AND account_number > $2 AND {col} <= $4 \
-             AND state IN ({}) AND (claim_until IS NULL OR claim_until < $7 OR claim_owner = $5) \
-             ORDER BY account_number LIMIT $3{skip}) RETURNING {}",
-            placeholders.join(", "),
+             SELECT account_number FROM account WHERE {}{skip}) RETURNING {}",
+            page.filter(8, free),
             Self::ACCOUNT_COLS
         );
+        let (_, day) = Due::bound(page.due);
         let mut q = sqlx::query_as(&sql)
-            .bind(wave)
-            .bind(after)
-            .bind(limit)
+            .bind(page.wave)
+            .bind(page.after)
+            .bind(page.limit)
             .bind(day)
             .bind(owner)
             .bind(stamp(until))
             .bind(stamp(now));
-        for s in states {
+        for s in page.states {
             q = q.bind(s.as_str());
         }
         let mut out = Self::account_rows(q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?)?;
@@ -202,12 +193,7 @@ impl Store {
 
     /// Lets every claim of `owner` go.
     pub async fn release_claims(&self, owner: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE account SET claim_owner = NULL, claim_until = NULL WHERE claim_owner = $1")
-            .bind(owner)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        Ok(())
+        self.release_claims_counted(owner).await.map(|_| ())
     }
 }
 

@@ -92,6 +92,36 @@ impl AccountRow {
     }
 }
 
+/// A page of a wave's accounts, in account order (keyset pagination): those in `states` (and,
+/// with `due`, whose date in that column is on or before the given day) after `after`, at most
+/// `limit`. Read ([`Store::wave_accounts`]) or claimed for a worker ([`Store::claim_accounts`]).
+#[derive(Debug, Clone, Copy)]
+pub struct WavePage<'a> {
+    pub wave: &'a str,
+    pub states: &'a [State],
+    pub due: Option<(Due, NaiveDate)>,
+    pub after: &'a str,
+    pub limit: i64,
+}
+
+impl<'a> WavePage<'a> {
+    /// The first `limit` accounts of `wave` in `states`, whenever due.
+    pub fn of(wave: &'a str, states: &'a [State], limit: i64) -> Self {
+        WavePage { wave, states, due: None, after: "", limit }
+    }
+
+    /// The SQL selecting the page's accounts, binding the wave ($1), `after` ($2), `limit` ($3),
+    /// the due day ($4) and the states from `$first` on; `and` narrows further.
+    fn filter(&self, first: usize, and: &str) -> String {
+        let states: Vec<String> = (0..self.states.len()).map(|i| format!("${}", i + first)).collect();
+        let (col, _) = Due::bound(self.due);
+        format!(
+            "wave = $1 AND account_number > $2 AND {col} <= $4 AND state IN ({}){and} ORDER BY account_number LIMIT $3",
+            states.join(", ")
+        )
+    }
+}
+
 /// A date column a stage can ask "due on or before" about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Due {
@@ -357,6 +387,24 @@ impl Store {
             q = q.bind(n);
         }
         q.fetch_all(&self.pool).await.map_err(|e| self.err(e))
+    }
+
+    /// These accounts' rows of `table`, one per account: `parts` of its rows folded into one text
+    /// ([`Store::joined`]; split with [`split_joined`]).
+    async fn folded_for(
+        &self,
+        numbers: &[String],
+        table: &str,
+        parts: &[&str],
+    ) -> Result<Vec<StoredJoined>, StoreError> {
+        let folded = self.joined(parts);
+        self.rows_for(numbers, |list| {
+            format!(
+                "SELECT account_number, {folded} AS joined FROM {table} WHERE account_number IN ({list}) \
+                 GROUP BY account_number"
+            )
+        })
+        .await
     }
 
     /// Runs `insert`, an `INSERT … ON CONFLICT … DO NOTHING` of three text values and a time
@@ -824,30 +872,31 @@ impl Store {
         self.row_by::<StoredAccount>(&sql, account).await?.map(AccountRow::try_from).transpose()
     }
 
-    /// A page of a wave's accounts in the given states (and, with `due`, whose date in that column
-    /// is on or before the given day), after `after` in account order: stages walk a wave in
-    /// bounded batches with this (keyset pagination).
-    pub async fn wave_accounts(
-        &self,
-        wave: &str,
-        states: &[State],
-        due: Option<(Due, NaiveDate)>,
-        after: &str,
-        limit: i64,
-    ) -> Result<Vec<AccountRow>, StoreError> {
-        let placeholders: Vec<String> = (0..states.len()).map(|i| format!("${}", i + 5)).collect();
-        let (col, day) = Due::bound(due);
-        let sql = format!(
-            "SELECT {} FROM account WHERE wave = $1 AND account_number > $2 AND {col} <= $4 AND state IN ({}) \
-             ORDER BY account_number LIMIT $3",
-            Self::ACCOUNT_COLS,
-            placeholders.join(", ")
-        );
-        let mut q = sqlx::query_as(&sql).bind(wave).bind(after).bind(limit).bind(day);
-        for s in states {
+    /// A page of a wave's accounts ([`WavePage`]): stages and reports walk a wave in bounded
+    /// batches with this.
+    pub async fn wave_accounts(&self, page: &WavePage<'_>) -> Result<Vec<AccountRow>, StoreError> {
+        let sql = format!("SELECT {} FROM account WHERE {}", Self::ACCOUNT_COLS, page.filter(5, ""));
+        let (_, day) = Due::bound(page.due);
+        let mut q = sqlx::query_as(&sql).bind(page.wave).bind(page.after).bind(page.limit).bind(day);
+        for s in page.states {
             q = q.bind(s.as_str());
         }
         Self::account_rows(q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?)
+    }
+
+    /// The next page of a walk through a wave's accounts in `states`, in account order: the 500
+    /// after `after`, which moves to the page's last account. Empty at the end.
+    pub async fn next_page(
+        &self,
+        wave: &str,
+        states: &[State],
+        after: &mut String,
+    ) -> Result<Vec<AccountRow>, StoreError> {
+        let rows = self.wave_accounts(&WavePage { after, ..WavePage::of(wave, states, 500) }).await?;
+        if let Some(last) = rows.last() {
+            after.clone_from(&last.account_number);
+        }
+        Ok(rows)
     }
 
     /// Whether a wave has nothing for any stage to do on `day`, in one query: no account to rate or
@@ -1037,15 +1086,7 @@ impl Store {
         use crate::domain::LegacyAccount;
         use crate::extract::Record;
         use std::collections::HashMap;
-        let folded = self.joined(&["kind", "source_row", "cells"]);
-        let rows: Vec<StoredJoined> = self
-            .rows_for(numbers, |list| {
-                format!(
-                    "SELECT account_number, {folded} AS joined FROM legacy_row WHERE account_number IN ({list}) \
-                     GROUP BY account_number"
-                )
-            })
-            .await?;
+        let rows = self.folded_for(numbers, "legacy_row", &["kind", "source_row", "cells"]).await?;
         let mut records: Vec<(String, String, i64, String)> = Vec::new();
         for r in &rows {
             let number = &r.account_number;
@@ -1204,15 +1245,7 @@ impl Store {
 
     /// Stored period verdicts (JSON) of these accounts, as (account, data), by account and period.
     pub async fn verdicts(&self, numbers: &[String]) -> Result<Vec<(String, String)>, StoreError> {
-        let folded = self.joined(&["period", "data"]);
-        let rows: Vec<StoredJoined> = self
-            .rows_for(numbers, |list| {
-                format!(
-                    "SELECT account_number, {folded} AS joined FROM verdict WHERE account_number IN ({list}) \
-                     GROUP BY account_number"
-                )
-            })
-            .await?;
+        let rows = self.folded_for(numbers, "verdict", &["period", "data"]).await?;
         let mut out: Vec<(String, String, String)> = Vec::new();
         for r in &rows {
             for [period, data] in r.rows::<2>()? {

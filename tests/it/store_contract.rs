@@ -7,7 +7,7 @@ use cutover::domain::State;
 use cutover::extract::Source;
 use cutover::reconcile::report::RunResult;
 use cutover::store::extraction::Filter;
-use cutover::store::{Due, Extraction, NewRun, NoticeState, Store, StoreError, Transition};
+use cutover::store::{Due, Extraction, NewRun, NoticeState, Store, StoreError, Transition, WavePage};
 
 async fn extract(store: &Store, plan: &cutover::plan::Plan) -> cutover::store::ExtractionCounts {
     let at = Utc.with_ymd_and_hms(2017, 5, 1, 12, 0, 0).unwrap();
@@ -125,7 +125,10 @@ async fn transitions_are_journaled_once_and_pages_see_what_is_due(store: Store) 
     let mut seen = Vec::new();
     let mut after = String::new();
     loop {
-        let page = store.wave_accounts("dc1-colocation", &State::ALL, None, &after, 2).await.unwrap();
+        let page = store
+            .wave_accounts(&WavePage { after: &after, ..WavePage::of("dc1-colocation", &State::ALL, 2) })
+            .await
+            .unwrap();
         let Some(last) = page.last() else { break };
         after = last.account_number.clone();
         seen.extend(page.into_iter().map(|r| r.account_number));
@@ -135,7 +138,14 @@ async fn transitions_are_journaled_once_and_pages_see_what_is_due(store: Store) 
         let store = store.clone();
         let d = d.parse().unwrap();
         async move {
-            store.wave_accounts("dc1-colocation", &[State::Rated], Some((Due::Notice, d)), "", 10).await.unwrap().len()
+            store
+                .wave_accounts(&WavePage {
+                    due: Some((Due::Notice, d)),
+                    ..WavePage::of("dc1-colocation", &[State::Rated], 10)
+                })
+                .await
+                .unwrap()
+                .len()
         }
     };
     assert_eq!(due("2017-05-31").await, 0);
@@ -282,7 +292,10 @@ async fn a_workers_heartbeat_renews_and_its_stop_releases_only_its_own(store: St
     let claim = |after: &'static str, limit, owner: String, secs| {
         let store = store.clone();
         async move {
-            let rows = store.claim_accounts(wave, &[State::Extracted], None, after, limit, &owner, secs).await.unwrap();
+            let rows = store
+                .claim_accounts(&WavePage { after, ..WavePage::of(wave, &[State::Extracted], limit) }, &owner, secs)
+                .await
+                .unwrap();
             rows.into_iter().map(|r| r.account_number).collect::<Vec<_>>()
         }
     };
