@@ -53,18 +53,7 @@ async fn schedule(
     }
     let stop = engine.stop.clone();
     let wake = std::sync::Arc::new(tokio::sync::Notify::new());
-    {
-        let (stop, wake) = (stop.clone(), wake.clone());
-        tokio::spawn(async move {
-            wait_for_signal().await;
-            eprintln!("schedule: stop requested; finishing the message in hand (a second signal ends it at once)");
-            stop.store(true, Ordering::SeqCst);
-            wake.notify_one();
-            wait_for_signal().await;
-            eprintln!("schedule: stopped at once");
-            std::process::exit(i32::from(super::EXIT_STOPPED));
-        });
-    }
+    stop_on_signal(stop.clone(), wake.clone());
     eprintln!("schedule: serving {} ({})", waves.join(", "), mailer.describe());
     while !stop.load(Ordering::SeqCst) {
         let ctx = cx.ctx("schedule", as_of)?;
@@ -73,22 +62,7 @@ async fn schedule(
                 break;
             }
             match engine.notify_wave(w, &ctx, &mailer).await {
-                Ok(r) => {
-                    if r != crate::engine::StageReport::default() {
-                        println!(
-                            "{} {w}: {} sent, {} rescheduled, {} retrying, {} failed, {} unknown",
-                            chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"),
-                            r.done,
-                            r.rescheduled,
-                            r.retried,
-                            r.failed,
-                            r.unknown
-                        );
-                    }
-                    for n in r.notes {
-                        eprintln!("note: {n}");
-                    }
-                }
+                Ok(r) => print_pass(w, r),
                 // The server being away is not a reason to stop serving: try again next tick.
                 Err(crate::engine::EngineError::Mail(e)) => eprintln!("schedule: {w}: {e}; will try again"),
                 Err(e) => return Err(e.into()),
@@ -103,20 +77,53 @@ async fn schedule(
             dry_report(dry, &engine).await?;
             return Ok(0);
         }
-        let wait = match tick {
-            Some(s) => std::time::Duration::from_secs(s),
-            None => {
-                let secs = 3600 - chrono::Utc::now().timestamp().rem_euclid(3600);
-                std::time::Duration::from_secs(secs.unsigned_abs())
-            }
-        };
         tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::time::sleep(until_next_check(tick)) => {}
             _ = wake.notified() => {}
         }
     }
     eprintln!("schedule: stopped cleanly");
     Ok(0)
+}
+
+/// On the first SIGINT/SIGTERM: ask the engine to stop (the message in hand finishes) and wake
+/// the wait between checks; on a second, exit at once (4).
+fn stop_on_signal(stop: std::sync::Arc<std::sync::atomic::AtomicBool>, wake: std::sync::Arc<tokio::sync::Notify>) {
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        eprintln!("schedule: stop requested; finishing the message in hand (a second signal ends it at once)");
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        wake.notify_one();
+        wait_for_signal().await;
+        eprintln!("schedule: stopped at once");
+        std::process::exit(i32::from(super::EXIT_STOPPED));
+    });
+}
+
+/// One line for a pass over a wave that did something, and its notes.
+fn print_pass(wave: &str, r: crate::engine::StageReport) {
+    if r != crate::engine::StageReport::default() {
+        println!(
+            "{} {wave}: {} sent, {} rescheduled, {} retrying, {} failed, {} unknown",
+            chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"),
+            r.done,
+            r.rescheduled,
+            r.retried,
+            r.failed,
+            r.unknown
+        );
+    }
+    for n in r.notes {
+        eprintln!("note: {n}");
+    }
+}
+
+/// How long to wait for the next check: `tick` seconds, else until the next full hour.
+fn until_next_check(tick: Option<u64>) -> std::time::Duration {
+    match tick {
+        Some(s) => std::time::Duration::from_secs(s),
+        None => std::time::Duration::from_secs((3600 - chrono::Utc::now().timestamp().rem_euclid(3600)).unsigned_abs()),
+    }
 }
 
 #[cfg(unix)]
