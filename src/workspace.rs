@@ -13,8 +13,8 @@ pub const CONFIG_FILE: &str = "cutover.yaml";
 pub enum ConfigError {
     #[error("{path}: no workspace here (create one with `cutover init`, or pass -C DIR)")]
     Missing { path: String },
-    #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    #[error("{path}: {cause}")]
+    Io { path: String, cause: std::io::Error },
     #[error("{path}:{line}:{col}: {message}")]
     Invalid { path: String, line: usize, col: usize, message: String },
     #[error("{path}: {message}")]
@@ -214,7 +214,7 @@ impl Workspace {
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ConfigError::Missing { path: shown }),
-            Err(source) => return Err(ConfigError::Io { path: shown, source }),
+            Err(cause) => return Err(ConfigError::Io { path: shown, cause }),
         };
         let config: Config = serde_yaml::from_str(&text).map_err(|e| {
             let (line, col) = e.location().map_or((1, 1), |l| (l.line(), l.column()));

@@ -64,7 +64,7 @@ impl Write for Hashing {
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> EngineError + '_ {
-    move |source| EngineError::Io { path: path.display().to_string(), source }
+    move |cause| EngineError::Io { path: path.display().to_string(), cause }
 }
 
 impl TempCsv {
@@ -73,13 +73,13 @@ impl TempCsv {
         let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
         let inner = Hashing { file: std::io::BufWriter::new(file), hash: Sha256::new() };
         let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(inner);
-        w.write_record(header).map_err(|e| EngineError::Io { path: tmp.display().to_string(), source: e.into() })?;
+        w.write_record(header).map_err(|e| EngineError::Io { path: tmp.display().to_string(), cause: e.into() })?;
         Ok(TempCsv { name, tmp, w, rows: 0 })
     }
 
     fn row(&mut self, r: &[String]) -> Result<(), EngineError> {
         self.rows += 1;
-        self.w.write_record(r).map_err(|e| EngineError::Io { path: self.tmp.display().to_string(), source: e.into() })
+        self.w.write_record(r).map_err(|e| EngineError::Io { path: self.tmp.display().to_string(), cause: e.into() })
     }
 
     /// Flushes and fsyncs the temp file, renames it into place.
@@ -88,11 +88,11 @@ impl TempCsv {
         let inner = self
             .w
             .into_inner()
-            .map_err(|e| EngineError::Io { path: tmp.display().to_string(), source: e.into_error() })?;
+            .map_err(|e| EngineError::Io { path: tmp.display().to_string(), cause: e.into_error() })?;
         let Hashing { file, hash } = inner;
         let file = file
             .into_inner()
-            .map_err(|e| EngineError::Io { path: tmp.display().to_string(), source: e.into_error() })?;
+            .map_err(|e| EngineError::Io { path: tmp.display().to_string(), cause: e.into_error() })?;
         file.sync_all().map_err(io(&tmp))?;
         let path = dir.join(self.name);
         std::fs::rename(&tmp, &path).map_err(io(&path))?;
@@ -418,7 +418,8 @@ impl Engine {
     /// nothing.
     pub async fn confirm_load(&self, file: &Path, ctx: &Ctx) -> Result<ConfirmReport, EngineError> {
         let shown = file.display().to_string();
-        let text = std::fs::read_to_string(file).map_err(io(file))?;
+        // A results file that cannot be read is the operator's input, as a bad one is (exit 2).
+        let text = std::fs::read_to_string(file).map_err(|e| EngineError::Refused(format!("{shown}: {e}")))?;
         let (results, problems) =
             switch::parse_results(&text).map_err(|m| EngineError::Refused(format!("{shown}: {m}")))?;
         let mut rep = ConfirmReport {

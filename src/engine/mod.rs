@@ -93,8 +93,10 @@ pub enum EngineError {
     Mail(String),
     #[error("{0}")]
     Refused(String),
-    #[error("cannot write {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    /// Not `source`: the message says the cause already, and a report of the error's chain would
+    /// say it twice.
+    #[error("cannot write {path}: {cause}")]
+    Io { path: String, cause: std::io::Error },
 }
 
 pub struct Engine {

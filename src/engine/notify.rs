@@ -766,7 +766,7 @@ impl<'a> Notifier<'a> {
             let day = name.strip_prefix(&format!("{id}-")).and_then(|n| n.strip_suffix("-letters.html"));
             if day.and_then(|d| d.parse::<chrono::NaiveDate>().ok()).is_some_and(|d| !days.contains_key(&d)) {
                 std::fs::remove_file(e.path())
-                    .map_err(|source| EngineError::Io { path: e.path().display().to_string(), source })?;
+                    .map_err(|cause| EngineError::Io { path: e.path().display().to_string(), cause })?;
             }
         }
         for (day, mut names) in days {
@@ -794,7 +794,7 @@ impl<'a> Notifier<'a> {
                 continue;
             }
             write_replacing(&path, doc.as_bytes())
-                .map_err(|source| EngineError::Io { path: path.display().to_string(), source })?;
+                .map_err(|cause| EngineError::Io { path: path.display().to_string(), cause })?;
         }
         Ok(())
     }

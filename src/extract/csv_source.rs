@@ -22,7 +22,7 @@ pub(super) async fn scan<S: Sink>(dir: &Path, table: Table, sink: &mut S) -> Res
             sink.warn(&shown, "no such file: taken as no rows".into()).await?;
             return Ok(());
         }
-        Err(source) => return Err(ExtractError::Io { path: shown, source }),
+        Err(cause) => return Err(ExtractError::Io { path: shown, cause }),
     };
     if size == 0 {
         if table == Table::Accounts {
@@ -46,7 +46,7 @@ pub(super) async fn scan<S: Sink>(dir: &Path, table: Table, sink: &mut S) -> Res
     // Where each SPEC column sits in this file; extra columns are ignored.
     let index: Vec<Option<usize>> = table.columns().iter().map(|col| header.iter().position(|h| h == col)).collect();
     let layout = Layout { table, source: &shown, index: &index, width: header.len() };
-    let mut raw_file = std::fs::File::open(&path).map_err(|source| ExtractError::Io { path: shown.clone(), source })?;
+    let mut raw_file = std::fs::File::open(&path).map_err(|cause| ExtractError::Io { path: shown.clone(), cause })?;
     let mut batch = Batcher::new(sink);
     let mut record = csv::ByteRecord::new();
     loop {
@@ -64,7 +64,7 @@ pub(super) async fn scan<S: Sink>(dir: &Path, table: Table, sink: &mut S) -> Res
                     let from = record.position().map_or(0, |p| p.byte());
                     let to = rdr.position().byte();
                     let text = read_range(&mut raw_file, from, to)
-                        .map_err(|source| ExtractError::Io { path: shown.clone(), source })?;
+                        .map_err(|cause| ExtractError::Io { path: shown.clone(), cause })?;
                     let lines: Vec<&str> =
                         text.trim_end_matches(['\r', '\n']).split('\n').map(|l| l.trim_end_matches('\r')).collect();
                     let inner: Vec<(u64, LineRow)> = lines

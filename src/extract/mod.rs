@@ -36,8 +36,8 @@ impl Source {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExtractError {
-    #[error("cannot read {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    #[error("cannot read {path}: {cause}")]
+    Io { path: String, cause: std::io::Error },
     #[error("{path}: {message}")]
     Csv { path: String, message: String },
     /// The header lacks SPEC §2 columns: the whole file (or table) is refused.

@@ -13,8 +13,8 @@ pub const BUILTIN: [(&str, &str); 4] =
 pub enum RenderError {
     #[error("template {name}: {source}")]
     Template { name: String, source: minijinja::Error },
-    #[error("template {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    #[error("template {path}: {cause}")]
+    Io { path: String, cause: std::io::Error },
 }
 
 /// What a notice says about one account.
@@ -146,7 +146,7 @@ impl Renderer {
         for (name, builtin) in BUILTIN {
             let src = match dir.map(|d| d.join(name)).filter(|p| p.exists()) {
                 Some(p) => std::fs::read_to_string(&p)
-                    .map_err(|source| RenderError::Io { path: p.display().to_string(), source })?,
+                    .map_err(|cause| RenderError::Io { path: p.display().to_string(), cause })?,
                 None => builtin.to_string(),
             };
             env.add_template_owned(name, src).map_err(|source| RenderError::Template { name: name.into(), source })?;

@@ -81,6 +81,13 @@ fn the_demo_writes_load_files_that_check_and_a_load_is_confirmed_from_its_result
     let (set, accounts) = sets(&ws, "dc1-colocation").into_iter().find(|(_, a)| a.len() >= 2).expect("a set of two");
     let (ok, bad) = (accounts[0].clone(), accounts[1].clone());
     let results = ws.join("results.csv");
+    // No results file yet: the operator's input, said once, exit 2 (was exit 3, "cannot write",
+    // with the cause twice).
+    let out = cutover(&ws).args(["switch", "--confirm"]).arg(&results).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("results.csv: No such file or directory"), "{stderr}");
+    assert_eq!(stderr.matches("No such file").count(), 1, "{stderr}");
     std::fs::write(
         &results,
         format!("Account Number,Success,Id,Errors\n{ok},true,2c92a0fd5e,\n{bad},false,,\"Invalid value for BillCycleDay, 45\"\nZZ404,true,2c9,\n"),
