@@ -43,6 +43,13 @@ pub enum StoreError {
     Transition { account: String, from: State, to: State },
     #[error("state store holds unreadable data: {0}")]
     Corrupt(String),
+    /// A migration this store already applied is not the one this build carries: its SQL was
+    /// changed after it shipped (write a new migration instead), or the store is from another build.
+    #[error(
+        "state store {url}: migration {version} was applied from other SQL than this build's (checksum {stored}, \
+         this build {built}): migrations are never edited once applied; add a new one"
+    )]
+    MigrationChanged { url: String, version: i64, stored: String, built: String },
     /// SQLite: another process kept the store's write lock longer than the busy timeout.
     #[error(
         "another cutover holds the store {url} (it stayed locked for {secs} s): wait for it to finish, or run \
@@ -653,7 +660,53 @@ impl Store {
                 .await
                 .map_err(|e| self.err(e))?;
         }
+        self.check_migrations_in(&mut tx, migrations).await?;
         tx.commit().await.map_err(|e| self.err(e))
+    }
+
+    /// Each applied migration's checksum (SHA-256 of its SQL) against this build's, as sqlx's
+    /// `Migrator` checks them: an edited migration is refused, never half-applied. A store from
+    /// before the checksums (or a migration just applied) records this build's.
+    async fn check_migrations_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        migrations: &[(i64, &str)],
+    ) -> Result<(), StoreError> {
+        use sha2::Digest;
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS cutover_schema_checksum (version BIGINT PRIMARY KEY, sha256 TEXT NOT NULL)",
+        )
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        let stored: Vec<(i64, String)> = sqlx::query_as("SELECT version, sha256 FROM cutover_schema_checksum")
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        let stored: std::collections::HashMap<i64, String> = stored.into_iter().collect();
+        for (version, sql) in migrations {
+            let built: String = sha2::Sha256::digest(sql.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+            match stored.get(version) {
+                Some(s) if *s == built => {}
+                Some(s) => {
+                    return Err(StoreError::MigrationChanged {
+                        url: self.url.clone(),
+                        version: *version,
+                        stored: s.clone(),
+                        built,
+                    });
+                }
+                None => {
+                    sqlx::query("INSERT INTO cutover_schema_checksum (version, sha256) VALUES ($1, $2)")
+                        .bind(*version)
+                        .bind(built)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(|e| self.err(e))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     pub async fn begin(&self) -> Result<Transaction<'static, Any>, StoreError> {

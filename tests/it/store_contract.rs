@@ -580,6 +580,39 @@ async fn portal_links_posts_and_questions(store: Store) {
     assert_eq!((qs.len(), qs[0].message.as_str()), (1, "Why?"));
 }
 
+/// Every applied migration's checksum is kept; a store whose applied migration differs from this
+/// build's (its SQL edited after it shipped) is refused on opening, naming the migration, and a
+/// store from before the checksums gets them (SQLite only: the test edits the bookkeeping itself).
+#[tokio::test]
+async fn a_migration_changed_after_it_was_applied_is_refused() {
+    let (dir, store) = sqlite_store().await;
+    drop(store);
+    let url = format!("sqlite://{}", dir.path().join("state.db").display());
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM cutover_schema_checksum").fetch_one(&mut conn).await.unwrap();
+    let (m,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM cutover_schema").fetch_one(&mut conn).await.unwrap();
+    assert_eq!(n, m, "one checksum per applied migration");
+    // A store from before the checksums: they are recorded when it is opened.
+    sqlx::query("DROP TABLE cutover_schema_checksum").execute(&mut conn).await.unwrap();
+    drop(Store::open(&url).await.expect("a store without checksums opens"));
+    let (again,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM cutover_schema_checksum").fetch_one(&mut conn).await.unwrap();
+    assert_eq!(again, m);
+    // Migration 5 "edited": refused, by number.
+    sqlx::query("UPDATE cutover_schema_checksum SET sha256 = 'e5e5' WHERE version = 5")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    drop(conn);
+    match Store::open(&url).await {
+        Err(e @ StoreError::MigrationChanged { version: 5, .. }) => {
+            assert!(e.to_string().contains("migration 5 was applied from other SQL"), "{e}");
+        }
+        other => panic!("expected the edited migration to be refused, got {:?}", other.map(|_| ())),
+    }
+}
+
 /// A notice state this build does not know fails loudly where the row is read: it never becomes
 /// another state (SQLite only: the test writes the corrupt row with SQL of its own).
 #[tokio::test]
