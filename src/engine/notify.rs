@@ -522,9 +522,11 @@ impl<'a> Notifier<'a> {
         for _ in closed {
             self.count(Outcome::Held, r);
         }
-        for p in page {
+        let claims: Vec<_> = page.iter().map(|p| p.claim(id, now)).collect();
+        let notices = self.store().notice_claims_in(&mut tx, &claims).await?;
+        drop(claims);
+        for (p, notice) in page.into_iter().zip(notices) {
             let number = p.acct.account.account_number.as_str();
-            let notice = self.store().notice_claim_in(&mut tx, &p.claim(id, now)).await?;
             // Real clock: a retry's due time and a worker's lease run on the wall clock.
             match next_step(&notice, true, Utc::now()) {
                 Next::AlreadySent => claimed.already_sent.push((p, notice.channel)),

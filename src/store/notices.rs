@@ -237,26 +237,93 @@ impl Store {
         Ok(row)
     }
 
-    /// [`Store::notice_claim`] inside a caller's transaction (a page of notices recorded at once).
+    /// [`Store::notice_claim`] inside a caller's transaction.
     pub async fn notice_claim_in(
         &self,
         tx: &mut Transaction<'static, Any>,
         n: &NewNotice<'_>,
     ) -> Result<NoticeRow, StoreError> {
-        let insert = "INSERT INTO notice (wave, account_number, kind, message_id, channel, recipients, state, \
-                      created_at) VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7) ON CONFLICT DO NOTHING";
-        let at = n.at.to_rfc3339();
-        let values = [n.wave, n.account, n.kind, n.message_id, n.channel, n.recipients, &at];
-        self.execute_text(&mut **tx, insert, &values).await?;
-        // Two steps, not one upsert: an upsert names one unique key, and two workers inserting the
-        // same notice at once would then collide on the other one (`message_id`).
-        let refresh = "UPDATE notice SET channel = $4, recipients = $5, \
-                       state = CASE WHEN state = 'failed' THEN 'queued' ELSE state END \
-                       WHERE wave = $1 AND account_number = $2 AND kind = $3 AND (state IN ('queued', 'retry') \
-                       OR (state = 'failed' AND recipients <> $5))";
-        self.execute_text(&mut **tx, refresh, &[n.wave, n.account, n.kind, n.channel, n.recipients]).await?;
-        let row = notice_by_key(n.wave, n.account, n.kind).fetch_optional(&mut **tx).await.map_err(|e| self.err(e))?;
-        row.map(NoticeRow::try_from).transpose()?.ok_or_else(|| StoreError::NoAccount(n.account.to_string()))
+        let mut rows = self.notice_claims_in(tx, std::slice::from_ref(n)).await?;
+        rows.pop().ok_or_else(|| StoreError::NoAccount(n.account.to_string()))
+    }
+
+    /// [`Store::notice_claim`] for a page of notices of one wave, distinct accounts, inside a
+    /// caller's transaction: one multi-row insert, one refresh and one read per 300 notices
+    /// instead of three statements a notice (issue 11). Returns the stored rows in `ns`'s order.
+    pub async fn notice_claims_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        ns: &[NewNotice<'_>],
+    ) -> Result<Vec<NoticeRow>, StoreError> {
+        let mut out = Vec::with_capacity(ns.len());
+        for chunk in ns.chunks(300) {
+            let ats: Vec<String> = chunk.iter().map(|n| n.at.to_rfc3339()).collect();
+            let rows = |cols: usize| -> String {
+                (0..chunk.len())
+                    .map(|i| format!("({})", self.params(i * cols + 1, cols).join(", ")))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let queued: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let p = self.params(i * 7 + 1, 7);
+                    format!("({}, 'queued', {})", p[..6].join(", "), p[6])
+                })
+                .collect();
+            let insert = format!(
+                "INSERT INTO notice (wave, account_number, kind, message_id, channel, recipients, state, created_at) \
+                 VALUES {} ON CONFLICT DO NOTHING",
+                queued.join(", ")
+            );
+            let mut q = sqlx::query(&insert);
+            for (n, at) in chunk.iter().zip(&ats) {
+                q = q
+                    .bind(n.wave)
+                    .bind(n.account)
+                    .bind(n.kind)
+                    .bind(n.message_id)
+                    .bind(n.channel)
+                    .bind(n.recipients)
+                    .bind(at);
+            }
+            q.execute(&mut **tx).await.map_err(|e| self.err(e))?;
+            // Two steps, not one upsert: an upsert names one unique key, and two workers inserting
+            // the same notice at once would then collide on the other one (`message_id`). The
+            // recipients are refreshed while the notice waits; one that failed for good is queued
+            // again when they change (the address was fixed).
+            let refresh = format!(
+                "UPDATE notice SET channel = v.column4, recipients = v.column5, \
+                 state = CASE WHEN notice.state = 'failed' THEN 'queued' ELSE notice.state END \
+                 FROM (VALUES {}) AS v \
+                 WHERE notice.wave = v.column1 AND notice.account_number = v.column2 AND notice.kind = v.column3 \
+                 AND (notice.state IN ('queued', 'retry') OR (notice.state = 'failed' AND notice.recipients <> v.column5))",
+                rows(5)
+            );
+            let mut q = sqlx::query(&refresh);
+            for n in chunk {
+                q = q.bind(n.wave).bind(n.account).bind(n.kind).bind(n.channel).bind(n.recipients);
+            }
+            q.execute(&mut **tx).await.map_err(|e| self.err(e))?;
+            let read =
+                format!("SELECT {NOTICE_COLS} FROM notice WHERE (wave, account_number, kind) IN (VALUES {})", rows(3));
+            let mut q = sqlx::query_as::<_, StoredNotice>(&read);
+            for n in chunk {
+                q = q.bind(n.wave).bind(n.account).bind(n.kind);
+            }
+            let mut stored: std::collections::HashMap<(String, String, String), StoredNotice> = q
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(|e| self.err(e))?
+                .into_iter()
+                .map(|r| ((r.wave.clone(), r.account_number.clone(), r.kind.clone()), r))
+                .collect();
+            for n in chunk {
+                let key = (n.wave.to_string(), n.account.to_string(), n.kind.to_string());
+                let row = stored.remove(&key).ok_or_else(|| StoreError::NoAccount(n.account.to_string()))?;
+                out.push(NoticeRow::try_from(row)?);
+            }
+        }
+        Ok(out)
     }
 
     pub async fn notice(&self, wave: &str, account: &str, kind: &str) -> Result<Option<NoticeRow>, StoreError> {

@@ -172,6 +172,51 @@ async fn transitions_are_journaled_once_and_pages_see_what_is_due(store: Store) 
     assert_eq!(next(&sched.cutover_date.succ_opt().unwrap().to_string()).await, (None, None));
 }
 
+/// A page's notices recorded together: new ones queued, in the page's order; recorded again, the
+/// same rows, their recipients refreshed while they wait, a sent one untouched and a failed one
+/// queued again when its recipients change.
+async fn a_pages_notices_are_recorded_together_once(store: Store) {
+    extracted(&store).await;
+    let at = at();
+    let n = |account, kind, message_id, recipients| cutover::store::NewNotice {
+        wave: "dc1-colocation",
+        account,
+        kind,
+        message_id,
+        channel: "email",
+        recipients,
+        at,
+    };
+    let page = [n("A002", "k1", "<m2@x>", "b@x.example"), n("A001", "k1", "<m1@x>", "a@x.example")];
+    let mut tx = store.begin().await.unwrap();
+    let rows = store.notice_claims_in(&mut tx, &page).await.unwrap();
+    tx.commit().await.unwrap();
+    let seen: Vec<_> = rows.iter().map(|r| (r.account_number.as_str(), r.message_id.as_str(), r.state)).collect();
+    assert_eq!(seen, [("A002", "<m2@x>", NoticeState::Queued), ("A001", "<m1@x>", NoticeState::Queued)]);
+    // A001's is sent, A002's failed for good; then both are recorded again with new recipients.
+    let mark = |account, state| cutover::store::NoticeMark {
+        wave: "dc1-colocation",
+        account,
+        kind: "k1",
+        state,
+        error: None,
+        retry_at: None,
+        at,
+    };
+    store.notice_mark(&mark("A001", NoticeState::Sent)).await.unwrap();
+    store.notice_mark(&mark("A002", NoticeState::Failed)).await.unwrap();
+    let again = [n("A002", "k1", "<other@x>", "fixed@x.example"), n("A001", "k1", "<other@x>", "new@x.example")];
+    let mut tx = store.begin().await.unwrap();
+    let rows = store.notice_claims_in(&mut tx, &again).await.unwrap();
+    tx.commit().await.unwrap();
+    let seen: Vec<_> = rows.iter().map(|r| (r.message_id.as_str(), r.recipients.as_str(), r.state)).collect();
+    assert_eq!(
+        seen,
+        [("<m2@x>", "fixed@x.example", NoticeState::Queued), ("<m1@x>", "a@x.example", NoticeState::Sent)]
+    );
+    assert_eq!(store.notices("dc1-colocation", None).await.unwrap().len(), 2, "recorded once each");
+}
+
 /// A page's transitions applied together: each account moves only from its state, in order, with
 /// its dates when given and its own dates kept when not; a reschedule to the same dates and a
 /// repeat do nothing; one journal row per move; a move the state machine refuses fails them all.
@@ -741,6 +786,7 @@ on_both_stores!(
     extraction_quarantines_refreshes_and_survives_a_crash,
     transitions_are_journaled_once_and_pages_see_what_is_due,
     a_pages_transitions_apply_together_each_once,
+    a_pages_notices_are_recorded_together_once,
     notices_are_claimed_once_and_retried_when_due,
     recipients_are_stored_with_their_journal_row,
     runs_are_numbered_per_wave_and_never_recorded_twice,
