@@ -525,23 +525,25 @@ impl<'a> Notifier<'a> {
         let claims: Vec<_> = page.iter().map(|p| p.claim(id, now)).collect();
         let notices = self.store().notice_claims_in(&mut tx, &claims).await?;
         drop(claims);
+        let mut to_take = Vec::new();
         for (p, notice) in page.into_iter().zip(notices) {
-            let number = p.acct.account.account_number.as_str();
             // Real clock: a retry's due time and a worker's lease run on the wall clock.
             match next_step(&notice, true, Utc::now()) {
                 Next::AlreadySent => claimed.already_sent.push((p, notice.channel)),
                 Next::Failed => self.count(Outcome::Failed, r),
                 Next::RetryLater => self.count(Outcome::Retry, r),
                 Next::Skip => {}
-                // Real clock: the claim compares it with a retry's real due time.
-                Next::Take => {
-                    let owner = Some((self.engine.worker.as_str(), crate::store::lease::lease_secs()));
-                    if self.store().notice_start_in(&mut tx, id, number, &p.kind, true, Utc::now(), owner).await? {
-                        claimed.taken.push((p, notice));
-                    }
-                }
+                Next::Take => to_take.push((p, notice)),
             }
         }
+        // Taken together, for this worker; one another worker took meanwhile is not taken here.
+        let keys: Vec<(&str, &str)> =
+            to_take.iter().map(|(p, _)| (p.acct.account.account_number.as_str(), p.kind.as_str())).collect();
+        let owner = Some((self.engine.worker.as_str(), crate::store::lease::lease_secs()));
+        // Real clock: the take compares it with a retry's real due time.
+        let taken = self.store().notice_starts_in(&mut tx, id, &keys, true, Utc::now(), owner).await?;
+        drop(keys);
+        claimed.taken.extend(to_take.into_iter().zip(taken).filter(|(_, t)| *t).map(|(pn, _)| pn));
         tx.commit().await.map_err(|e| self.store().err(e))?;
         for _ in &claimed.taken {
             crate::failpoint::hit("notify.claimed");
@@ -628,12 +630,15 @@ impl<'a> Notifier<'a> {
             notified.push(Transition { to: State::Notified, ..self.transition(number, State::Reconciled, why, None) });
             self.count(Outcome::Sent, r);
         }
-        for WrittenNotice { p, notice, channel, rejected, result } in written {
+        // Each written notice's mark: sent, or what its failure makes of it (with the error).
+        let errors: Vec<Option<String>> =
+            written.iter().map(|w| w.result.as_ref().err().map(ToString::to_string)).collect();
+        let mut marks = Vec::with_capacity(written.len());
+        for (WrittenNotice { p, notice, channel, rejected, result }, error) in written.iter().zip(&errors) {
             let number = p.acct.account.account_number.as_str();
-            let mark = |state, error, retry_at| self.mark(p, state, error, retry_at);
             let outcome = match result {
                 Ok(()) => {
-                    self.store().notice_mark_in(&mut tx, &mark(NoticeState::Sent, None, None)).await?;
+                    marks.push(self.mark(p, NoticeState::Sent, None, None));
                     let why = Self::notified_reason(channel, &p.message_id, &p.recipients, rejected);
                     notified.push(Transition {
                         to: State::Notified,
@@ -643,13 +648,13 @@ impl<'a> Notifier<'a> {
                 }
                 Err(e) => {
                     let (state, retry_at, outcome) = self.after_failure(notice.attempts, e);
-                    let error = e.to_string();
-                    self.store().notice_mark_in(&mut tx, &mark(state, Some(&error), retry_at)).await?;
+                    marks.push(self.mark(p, state, error.as_deref(), retry_at));
                     outcome
                 }
             };
             self.count(outcome, r);
         }
+        self.store().notice_marks_in(&mut tx, &marks).await?;
         self.store().transitions_in(&mut tx, &notified).await?;
         tx.commit().await.map_err(|e| self.store().err(e))?;
         Ok(())

@@ -345,23 +345,42 @@ impl Store {
         tx: &mut Transaction<'static, Any>,
         m: &NoticeMark<'_>,
     ) -> Result<(), StoreError> {
-        let sent_at = (m.state == NoticeState::Sent).then(|| m.at.to_rfc3339());
-        let bump: i64 = (m.state == NoticeState::Sending).into();
-        sqlx::query(
-            "UPDATE notice SET state = $1, last_error = COALESCE($2, last_error), sent_at = COALESCE($3, sent_at), \
-             attempts = attempts + $4, retry_at = $5 WHERE wave = $6 AND account_number = $7 AND kind = $8",
-        )
-        .bind(m.state.as_str())
-        .bind(m.error)
-        .bind(sent_at)
-        .bind(bump)
-        .bind(m.retry_at.map(|t| t.to_rfc3339()))
-        .bind(m.wave)
-        .bind(m.account)
-        .bind(m.kind)
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| self.err(e))?;
+        self.notice_marks_in(tx, std::slice::from_ref(m)).await
+    }
+
+    /// [`Store::notice_mark`] for a page of notices, inside a caller's transaction: one
+    /// `UPDATE … FROM (VALUES …)` per 300 (issue 11).
+    pub async fn notice_marks_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        marks: &[NoticeMark<'_>],
+    ) -> Result<(), StoreError> {
+        const COLS: usize = 8;
+        for chunk in marks.chunks(300) {
+            let values: Vec<String> =
+                (0..chunk.len()).map(|i| format!("({})", self.params(i * COLS + 1, COLS).join(", "))).collect();
+            // v: state, error, sent_at, attempts to add, retry_at, wave, account, kind.
+            let sql = format!(
+                "UPDATE notice SET state = v.column1, last_error = COALESCE(v.column2, notice.last_error), \
+                 sent_at = COALESCE(v.column3, notice.sent_at), attempts = notice.attempts + v.column4, \
+                 retry_at = v.column5 FROM (VALUES {}) AS v \
+                 WHERE notice.wave = v.column6 AND notice.account_number = v.column7 AND notice.kind = v.column8",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for m in chunk {
+                q = q
+                    .bind(m.state.as_str())
+                    .bind(m.error)
+                    .bind((m.state == NoticeState::Sent).then(|| m.at.to_rfc3339()))
+                    .bind(i64::from(m.state == NoticeState::Sending))
+                    .bind(m.retry_at.map(|t| t.to_rfc3339()))
+                    .bind(m.wave)
+                    .bind(m.account)
+                    .bind(m.kind);
+            }
+            q.execute(&mut **tx).await.map_err(|e| self.err(e))?;
+        }
         Ok(())
     }
 
@@ -383,9 +402,9 @@ impl Store {
         Ok(taken)
     }
 
-    /// [`Store::notice_start`] inside a caller's transaction (a page of notices taken at once,
-    /// committed before any of them is written). `owner`: the worker taking it and for how many
-    /// seconds of wall clock its claim holds (others then see it as in flight, not unknown).
+    /// [`Store::notice_start`] inside a caller's transaction. `owner`: the worker taking it and
+    /// for how many seconds of wall clock its claim holds (others then see it as in flight, not
+    /// unknown).
     #[allow(clippy::too_many_arguments)]
     pub async fn notice_start_in(
         &self,
@@ -397,24 +416,48 @@ impl Store {
         now: DateTime<Utc>,
         owner: Option<(&str, i64)>,
     ) -> Result<bool, StoreError> {
+        let taken = self.notice_starts_in(tx, wave, &[(account, kind)], resend_in_flight, now, owner).await?;
+        Ok(taken.first().copied().unwrap_or(false))
+    }
+
+    /// [`Store::notice_start_in`] for a page of one wave's notices (`(account, kind)`, distinct),
+    /// committed with the page before any of them is written: one `UPDATE … RETURNING` per 300.
+    /// Returns, in order, which were taken.
+    pub async fn notice_starts_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        wave: &str,
+        keys: &[(&str, &str)],
+        resend_in_flight: bool,
+        now: DateTime<Utc>,
+        owner: Option<(&str, i64)>,
+    ) -> Result<Vec<bool>, StoreError> {
         let until = owner.map(|(_, secs)| super::lease::stamp(Utc::now() + chrono::Duration::seconds(secs)));
-        let res = sqlx::query(
-            "UPDATE notice SET state = 'sending', attempts = attempts + 1, retry_at = NULL, \
-             owner = COALESCE($6, owner), lease_until = COALESCE($7, lease_until) \
-             WHERE wave = $1 AND account_number = $2 AND kind = $3 AND (state = 'queued' \
-             OR (state = 'retry' AND (retry_at IS NULL OR retry_at <= $4)) OR (state = 'sending' AND $5 = 1))",
-        )
-        .bind(wave)
-        .bind(account)
-        .bind(kind)
-        .bind(now.to_rfc3339())
-        .bind(i64::from(resend_in_flight))
-        .bind(owner.map(|(o, _)| o))
-        .bind(until)
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| self.err(e))?;
-        Ok(res.rows_affected() == 1)
+        let mut taken = std::collections::HashSet::new();
+        for chunk in keys.chunks(300) {
+            // Numbered on both stores: SQLite's sqlx counts bare `?` from the first argument, and
+            // the statement's fixed arguments come first.
+            let pairs: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, ${})", 6 + 2 * i, 7 + 2 * i)).collect();
+            let sql = format!(
+                "UPDATE notice SET state = 'sending', attempts = attempts + 1, retry_at = NULL, \
+                 owner = COALESCE($4, owner), lease_until = COALESCE($5, lease_until) \
+                 WHERE wave = $1 AND (account_number, kind) IN (VALUES {}) AND (state = 'queued' \
+                 OR (state = 'retry' AND (retry_at IS NULL OR retry_at <= $2)) OR (state = 'sending' AND $3 = 1)) \
+                 RETURNING account_number, kind",
+                pairs.join(", ")
+            );
+            let mut q = sqlx::query_as::<_, (String, String)>(&sql)
+                .bind(wave)
+                .bind(now.to_rfc3339())
+                .bind(i64::from(resend_in_flight))
+                .bind(owner.map(|(o, _)| o))
+                .bind(until.clone());
+            for (account, kind) in chunk {
+                q = q.bind(*account).bind(*kind);
+            }
+            taken.extend(q.fetch_all(&mut **tx).await.map_err(|e| self.err(e))?);
+        }
+        Ok(keys.iter().map(|(a, k)| taken.contains(&(a.to_string(), k.to_string()))).collect())
     }
 
     /// [`Store::notice_start`] by a named worker, whose claim holds `secs` seconds (wall clock):

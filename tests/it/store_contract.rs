@@ -174,7 +174,7 @@ async fn transitions_are_journaled_once_and_pages_see_what_is_due(store: Store) 
 
 /// A page's notices recorded together: new ones queued, in the page's order; recorded again, the
 /// same rows, their recipients refreshed while they wait, a sent one untouched and a failed one
-/// queued again when its recipients change.
+/// queued again when its recipients change; taken and marked together.
 async fn a_pages_notices_are_recorded_together_once(store: Store) {
     extracted(&store).await;
     let at = at();
@@ -215,6 +215,17 @@ async fn a_pages_notices_are_recorded_together_once(store: Store) {
         [("<m2@x>", "fixed@x.example", NoticeState::Queued), ("<m1@x>", "a@x.example", NoticeState::Sent)]
     );
     assert_eq!(store.notices("dc1-colocation", None).await.unwrap().len(), 2, "recorded once each");
+    // Taken together for a worker: only the one waiting (A002's, queued again), not the sent one;
+    // then marked together.
+    let mut tx = store.begin().await.unwrap();
+    let keys = [("A002", "k1"), ("A001", "k1")];
+    let taken = store.notice_starts_in(&mut tx, "dc1-colocation", &keys, false, at, Some(("w1", 60))).await.unwrap();
+    assert_eq!(taken, [true, false]);
+    store.notice_marks_in(&mut tx, &[mark("A002", NoticeState::Sent)]).await.unwrap();
+    tx.commit().await.unwrap();
+    let n2 = store.notice("dc1-colocation", "A002", "k1").await.unwrap().unwrap();
+    assert_eq!((n2.state, n2.attempts, n2.owner.as_deref()), (NoticeState::Sent, 1, Some("w1")));
+    assert!(n2.sent_at.is_some());
 }
 
 /// A page's transitions applied together: each account moves only from its state, in order, with
