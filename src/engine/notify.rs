@@ -524,7 +524,6 @@ impl<'a> Notifier<'a> {
         }
         let claims: Vec<_> = page.iter().map(|p| p.claim(id, now)).collect();
         let notices = self.store().notice_claims_in(&mut tx, &claims).await?;
-        drop(claims);
         let mut to_take = Vec::new();
         for (p, notice) in page.into_iter().zip(notices) {
             // Real clock: a retry's due time and a worker's lease run on the wall clock.
@@ -541,8 +540,7 @@ impl<'a> Notifier<'a> {
             to_take.iter().map(|(p, _)| (p.acct.account.account_number.as_str(), p.kind.as_str())).collect();
         let owner = Some((self.engine.worker.as_str(), crate::store::lease::lease_secs()));
         // Real clock: the take compares it with a retry's real due time.
-        let taken = self.store().notice_starts_in(&mut tx, id, &keys, true, Utc::now(), owner).await?;
-        drop(keys);
+        let taken = self.store().notice_starts_in(&mut tx, id, &keys, Some(None), Utc::now(), owner).await?;
         claimed.taken.extend(to_take.into_iter().zip(taken).filter(|(_, t)| *t).map(|(pn, _)| pn));
         tx.commit().await.map_err(|e| self.store().err(e))?;
         for _ in &claimed.taken {

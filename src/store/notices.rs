@@ -396,39 +396,21 @@ impl Store {
         resend_in_flight: bool,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin().await?;
-        let taken = self.notice_start_in(&mut tx, wave, account, kind, resend_in_flight, now, None).await?;
-        tx.commit().await.map_err(|e| self.err(e))?;
-        Ok(taken)
+        self.notice_start_as(wave, account, kind, resend_in_flight.then_some(None), "", 0, now).await
     }
 
-    /// [`Store::notice_start`] inside a caller's transaction. `owner`: the worker taking it and
-    /// for how many seconds of wall clock its claim holds (others then see it as in flight, not
-    /// unknown).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn notice_start_in(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        wave: &str,
-        account: &str,
-        kind: &str,
-        resend_in_flight: bool,
-        now: DateTime<Utc>,
-        owner: Option<(&str, i64)>,
-    ) -> Result<bool, StoreError> {
-        let taken = self.notice_starts_in(tx, wave, &[(account, kind)], resend_in_flight, now, owner).await?;
-        Ok(taken.first().copied().unwrap_or(false))
-    }
-
-    /// [`Store::notice_start_in`] for a page of one wave's notices (`(account, kind)`, distinct),
-    /// committed with the page before any of them is written: one `UPDATE … RETURNING` per 300.
-    /// Returns, in order, which were taken.
+    /// [`Store::notice_start`] for a page of one wave's notices (`(account, kind)`, distinct) in a
+    /// caller's transaction, committed with the page before any of them is written: one `UPDATE …
+    /// RETURNING` per 300. `take_over`: also take a notice left `sending` (`Some(None)`: by anyone,
+    /// for outbox files and letters, safe to write again; `Some(Some(prev))`: only `prev`'s, a dead
+    /// worker's). `owner`: the worker taking them and for how many seconds of wall clock its claim
+    /// holds (others then see them as in flight, not unknown). Returns, in order, which were taken.
     pub async fn notice_starts_in(
         &self,
         tx: &mut Transaction<'static, Any>,
         wave: &str,
         keys: &[(&str, &str)],
-        resend_in_flight: bool,
+        take_over: Option<Option<&str>>,
         now: DateTime<Utc>,
         owner: Option<(&str, i64)>,
     ) -> Result<Vec<bool>, StoreError> {
@@ -437,21 +419,23 @@ impl Store {
         for chunk in keys.chunks(300) {
             // Numbered on both stores: SQLite's sqlx counts bare `?` from the first argument, and
             // the statement's fixed arguments come first.
-            let pairs: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, ${})", 6 + 2 * i, 7 + 2 * i)).collect();
+            let pairs: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, ${})", 7 + 2 * i, 8 + 2 * i)).collect();
             let sql = format!(
                 "UPDATE notice SET state = 'sending', attempts = attempts + 1, retry_at = NULL, \
                  owner = COALESCE($4, owner), lease_until = COALESCE($5, lease_until) \
                  WHERE wave = $1 AND (account_number, kind) IN (VALUES {}) AND (state = 'queued' \
-                 OR (state = 'retry' AND (retry_at IS NULL OR retry_at <= $2)) OR (state = 'sending' AND $3 = 1)) \
+                 OR (state = 'retry' AND (retry_at IS NULL OR retry_at <= $2)) \
+                 OR (state = 'sending' AND $3 = 1 AND ($6 = '*' OR COALESCE(owner, '') = $6))) \
                  RETURNING account_number, kind",
                 pairs.join(", ")
             );
             let mut q = sqlx::query_as::<_, (String, String)>(&sql)
                 .bind(wave)
                 .bind(now.to_rfc3339())
-                .bind(i64::from(resend_in_flight))
+                .bind(i64::from(take_over.is_some()))
                 .bind(owner.map(|(o, _)| o))
-                .bind(until.clone());
+                .bind(until.clone())
+                .bind(take_over.map_or("", |prev| prev.unwrap_or("*")));
             for (account, kind) in chunk {
                 q = q.bind(*account).bind(*kind);
             }
@@ -460,9 +444,9 @@ impl Store {
         Ok(keys.iter().map(|(a, k)| taken.contains(&(a.to_string(), k.to_string()))).collect())
     }
 
-    /// [`Store::notice_start`] by a named worker, whose claim holds `secs` seconds (wall clock):
-    /// the row records who sends it and until when. `take_over`: `Some(previous owner)` to take
-    /// a notice left `sending` by that (dead) worker; only one taker wins.
+    /// [`Store::notice_starts_in`] for one notice, in a transaction of its own, by the worker
+    /// `owner` whose claim holds `secs` seconds of wall clock (`""`: no owner recorded); only one
+    /// taker wins.
     #[allow(clippy::too_many_arguments)]
     pub async fn notice_start_as(
         &self,
@@ -474,30 +458,11 @@ impl Store {
         secs: i64,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let wall = Utc::now();
-        let until = super::lease::stamp(wall + chrono::Duration::seconds(secs));
-        let res = sqlx::query(
-            "UPDATE notice SET state = 'sending', attempts = attempts + 1, retry_at = NULL, owner = $6, \
-             lease_until = $7 WHERE wave = $1 AND account_number = $2 AND kind = $3 AND (state = 'queued' \
-             OR (state = 'retry' AND (retry_at IS NULL OR retry_at <= $4)) \
-             OR (state = 'sending' AND $5 = 1 AND ($8 = '*' OR COALESCE(owner, '') = $8)))",
-        )
-        .bind(wave)
-        .bind(account)
-        .bind(kind)
-        .bind(now.to_rfc3339())
-        .bind(i64::from(take_over.is_some()))
-        .bind((!owner.is_empty()).then_some(owner))
-        .bind((!owner.is_empty()).then_some(until))
-        .bind(match take_over {
-            Some(Some(prev)) => prev.to_string(),
-            Some(None) => "*".to_string(),
-            None => String::new(),
-        })
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        Ok(res.rows_affected() == 1)
+        let mut tx = self.begin().await?;
+        let owner = (!owner.is_empty()).then_some((owner, secs));
+        let taken = self.notice_starts_in(&mut tx, wave, &[(account, kind)], take_over, now, owner).await?;
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(taken.first().copied().unwrap_or(false))
     }
 
     /// Marks an account's unsent notices for other dates `superseded` (its notice date passed and

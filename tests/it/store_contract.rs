@@ -219,7 +219,7 @@ async fn a_pages_notices_are_recorded_together_once(store: Store) {
     // then marked together.
     let mut tx = store.begin().await.unwrap();
     let keys = [("A002", "k1"), ("A001", "k1")];
-    let taken = store.notice_starts_in(&mut tx, "dc1-colocation", &keys, false, at, Some(("w1", 60))).await.unwrap();
+    let taken = store.notice_starts_in(&mut tx, "dc1-colocation", &keys, None, at, Some(("w1", 60))).await.unwrap();
     assert_eq!(taken, [true, false]);
     store.notice_marks_in(&mut tx, &[mark("A002", NoticeState::Sent)]).await.unwrap();
     tx.commit().await.unwrap();

@@ -52,6 +52,15 @@ async fn workspace_of(store: &str, mail: &str, accounts: usize) -> tempfile::Tem
     dir
 }
 
+/// Sends SIGTERM to a worker this test started, waits for it to end: its output and stderr.
+fn sigterm(child: Child) -> (std::process::Output, String) {
+    // SAFETY: signals a child this test started and has not waited for yet.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    (out, err)
+}
+
 fn spawn(ws: &Path, args: &[&str], env: &[(&str, &str)]) -> Child {
     let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("cutover"));
     c.arg("-C")
@@ -380,10 +389,7 @@ async fn a_worker_stopped_by_sigterm_lets_its_claims_go_and_a_second_finishes_th
     }
     let mut stopped = spawn(team.path(), &run_args(days[0]), &[]);
     assert!(wait_for(&team_db, CLAIMED, &mut stopped).await, "the worker claims a page");
-    // SAFETY: sends SIGTERM to the child this test started and has not waited for yet.
-    assert_eq!(unsafe { libc::kill(stopped.id() as i32, libc::SIGTERM) }, 0);
-    let out = stopped.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (out, err) = sigterm(stopped);
     assert_eq!(out.status.code(), Some(4), "stopped: {err}");
     assert_eq!(count(&team_db, CLAIMED).await, 0, "no claim left behind");
     assert_eq!(count(&team_db, LEASED).await, 0, "no lease left behind");
@@ -442,10 +448,7 @@ async fn schedule_stopped_mid_send_finishes_the_message_in_hand_and_exits_4() {
     let mut service = spawn(ws.path(), &args, &[]);
     let sending = "SELECT count(*) FROM notice WHERE state = 'sending'";
     assert!(wait_for(&db, sending, &mut service).await, "the service sends");
-    // SAFETY: sends SIGTERM to the child this test started and has not waited for yet.
-    assert_eq!(unsafe { libc::kill(service.id() as i32, libc::SIGTERM) }, 0);
-    let out = service.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (out, err) = sigterm(service);
     assert_eq!(out.status.code(), Some(4), "stopped: {err}");
     assert_eq!(count(&db, sending).await, 0, "the message in hand was finished: {err}");
     assert_eq!(count(&db, CLAIMED).await, 0, "no claim left behind");
