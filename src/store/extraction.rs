@@ -453,8 +453,7 @@ impl Extraction<'_> {
                     }
                     // Stored as the source's cells without the account number (the row's key);
                     // `Store::legacy_accounts` parses them again with the same parser.
-                    let cells = serde_json::to_string(raw.fields.get(1..).unwrap_or_default())
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    let cells = super::packed::cells_text(raw.fields.get(1..).unwrap_or_default())?;
                     // Usage and invoice lines have no id of their own: their place in the source is (one
                     // extraction reads one source, so table and row are unique).
                     let (kind, key) = match record {

@@ -56,7 +56,7 @@ fn date(s: &str, what: &str, account: &str) -> Result<NaiveDate, StoreError> {
 }
 
 const CUTOVER_COLS: &str = "c.account_number, c.wave, c.cutover_date, c.first_new_bill_date, c.legacy_billing, \
-                            c.published, c.snapshot, c.load_status, c.target_id, c.load_error, a.state";
+                            c.published, c.snapshot, c.snapshot_packed, c.load_status, c.target_id, c.load_error, a.state";
 
 /// A `cutover` row joined with its account's state, as stored (read by column name).
 #[derive(sqlx::FromRow)]
@@ -68,6 +68,7 @@ struct StoredCutover {
     legacy_billing: String,
     published: i64,
     snapshot: String,
+    snapshot_packed: Option<Vec<u8>>,
     load_status: Option<String>,
     target_id: Option<String>,
     load_error: Option<String>,
@@ -86,7 +87,9 @@ impl TryFrom<StoredCutover> for CutoverRow {
             state: r.state.parse().map_err(|e: String| StoreError::Corrupt(format!("state of {n}: {e}")))?,
             wave: r.wave,
             legacy_billing: r.legacy_billing,
-            snapshot: r.snapshot,
+            snapshot: super::packed::document(r.snapshot, r.snapshot_packed, || {
+                format!("the cut-over snapshot of {n}")
+            })?,
             load_status: r.load_status,
             target_id: r.target_id,
             load_error: r.load_error,
@@ -172,8 +175,10 @@ impl Store {
         cutovers: &[PendingCutover],
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        use super::Cell::{Int, Null, Text};
+        use super::Cell::{Bytes, Int, Null, Text};
         let at = at.to_rfc3339();
+        // The snapshot is kept deflated (`snapshot_packed`, migration 0017).
+        let packed: Vec<Vec<u8>> = cutovers.iter().map(|c| super::packed::pack(&c.snapshot)).collect();
         let dates: Vec<(String, String)> = cutovers
             .iter()
             .map(|c| (c.schedule.cutover_date.to_string(), c.schedule.first_new_bill_date.to_string()))
@@ -181,7 +186,8 @@ impl Store {
         let rows = cutovers
             .iter()
             .zip(&dates)
-            .map(|(c, (cut, first))| {
+            .zip(&packed)
+            .map(|((c, (cut, first)), p)| {
                 vec![
                     Text(&c.account),
                     Text(wave),
@@ -191,7 +197,8 @@ impl Store {
                     Text("suppressed"),
                     Text(&at),
                     Int(0),
-                    Text(&c.snapshot),
+                    Text(""),
+                    Bytes(p),
                     Null,
                     Null,
                     Null,
@@ -208,6 +215,7 @@ impl Store {
             "at",
             "published",
             "snapshot",
+            "snapshot_packed",
             "load_status",
             "target_id",
             "load_error",

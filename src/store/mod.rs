@@ -11,6 +11,7 @@ pub mod extraction;
 pub mod lease;
 mod load;
 mod notices;
+mod packed;
 mod portal;
 pub mod runs;
 
@@ -348,6 +349,7 @@ impl TryFrom<StoredQuarantine> for crate::extract::Quarantined {
 struct StoredBill {
     period: String,
     data: String,
+    packed: Option<Vec<u8>>,
 }
 
 /// A journal row with its id, as stored (read by column name).
@@ -615,6 +617,7 @@ impl Store {
             (14, include_str!("../../migrations/sqlite/0014_daily_lookups.sql")),
             (15, include_str!("../../migrations/sqlite/0015_legacy_rows.sql")),
             (16, include_str!("../../migrations/sqlite/0016_run_tallies.sql")),
+            (17, include_str!("../../migrations/sqlite/0017_packed_documents.sql")),
         ];
         const POSTGRES: &[(i64, &str)] = &[
             (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -628,6 +631,7 @@ impl Store {
             (14, include_str!("../../migrations/postgres/0014_daily_lookups.sql")),
             (15, include_str!("../../migrations/postgres/0015_legacy_rows.sql")),
             (16, include_str!("../../migrations/postgres/0016_run_tallies.sql")),
+            (17, include_str!("../../migrations/postgres/0017_packed_documents.sql")),
         ];
         let migrations = match self.dialect {
             Dialect::Sqlite => SQLITE,
@@ -1205,18 +1209,34 @@ impl Store {
         tx: &mut Transaction<'static, Any>,
         bills: &[NewBillRow],
     ) -> Result<(), StoreError> {
+        // Kept deflated (`packed`, migration 0017); `data` is the text of bills stored before.
+        let packed: Vec<Vec<u8>> = bills.iter().map(|b| packed::pack(&b.data)).collect();
         let rows: Vec<Vec<Cell<'_>>> = bills
             .iter()
-            .map(|b| vec![Cell::Text(&b.account), Cell::Text(&b.period), Cell::Text(&b.total), Cell::Text(&b.data)])
+            .zip(&packed)
+            .map(|(b, p)| {
+                vec![
+                    Cell::Text(&b.account),
+                    Cell::Text(&b.period),
+                    Cell::Text(&b.total),
+                    Cell::Text(""),
+                    Cell::Bytes(p),
+                ]
+            })
             .collect();
-        self.upsert_in(tx, "bill", &["account_number", "period", "total", "data"], 2, rows).await
+        self.upsert_in(tx, "bill", &["account_number", "period", "total", "data", "packed"], 2, rows).await
     }
 
     /// Stored bills (JSON) of an account, by period.
     pub async fn bills(&self, account: &str) -> Result<Vec<(String, String)>, StoreError> {
-        let sql = "SELECT period, data FROM bill WHERE account_number = $1 ORDER BY period";
+        let sql = "SELECT period, data, packed FROM bill WHERE account_number = $1 ORDER BY period";
         let rows: Vec<StoredBill> = self.rows_by(sql, account).await?;
-        Ok(rows.into_iter().map(|b| (b.period, b.data)).collect())
+        rows.into_iter()
+            .map(|b| {
+                let data = packed::document(b.data, b.packed, || format!("the bill of {account} for {}", b.period))?;
+                Ok((b.period, data))
+            })
+            .collect()
     }
 
     /// Replaces the stored verdicts of the accounts `compared` with `verdicts` (no stale period
@@ -1288,6 +1308,7 @@ impl Store {
                         Cell::Text(t) => q.bind(*t),
                         Cell::Int(i) => q.bind(*i),
                         Cell::Null => q.bind(None::<&str>),
+                        Cell::Bytes(b) => q.bind(*b),
                     };
                 }
             }
@@ -1358,6 +1379,7 @@ pub(crate) enum Cell<'a> {
     Text(&'a str),
     Int(i64),
     Null,
+    Bytes(&'a [u8]),
 }
 
 impl Cell<'_> {
@@ -1366,6 +1388,7 @@ impl Cell<'_> {
             Cell::Text(t) => (*t).to_string(),
             Cell::Int(i) => i.to_string(),
             Cell::Null => String::new(),
+            Cell::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
         }
     }
 }
@@ -1415,7 +1438,7 @@ fn stored_record(number: &str, kind: &str, row: i64, cells: &str) -> Result<crat
             Table::Contacts => Record::Contact(serde_json::from_str(cells).map_err(json)?),
         })
     } else {
-        let rest: Vec<Option<String>> = serde_json::from_str(cells).map_err(|e| bad(e.to_string()))?;
+        let rest = packed::cells_from(cells).map_err(&bad)?.unwrap_or_default();
         let mut fields = Vec::with_capacity(rest.len() + 1);
         fields.push(Some(number.to_string()));
         fields.extend(rest);

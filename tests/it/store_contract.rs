@@ -609,6 +609,45 @@ async fn cutovers_and_load_sets_follow_their_files(store: Store) {
 }
 
 /// The portal's tables (migration 0010): a link by its hash, a form post once per nonce, questions.
+/// Bills and cut-over snapshots are stored packed (migration 0017) and a legacy row's cells joined
+/// (issue 11, the store's size): each reads back exactly as written, whatever it holds.
+async fn bulky_documents_and_cells_read_back_exactly(store: Store) {
+    extracted(&store).await;
+    // What the fixture's records read back as is what the CSV says (cells joined, not JSON).
+    let a1 = store.legacy_accounts(&["A001".into()]).await.unwrap();
+    assert_eq!(a1.len(), 1);
+    assert_eq!(a1[0].account.account_number, "A001");
+    assert!(!a1[0].services.is_empty() && !a1[0].invoice_lines.is_empty(), "{:?}", a1[0]);
+    // A bill with text that JSON escapes, non-ASCII and the separators of the store's aggregates.
+    let data = serde_json::json!({
+        "account_number": "A001",
+        "lines": [{"product": "Colocation – “Full” Cabinet (42U) 名", "note": "a\u{1d}b\u{1e}c\u{1f}\n\"", "amount": "1475.00"}],
+        "total": "1475.00"
+    })
+    .to_string()
+    .repeat(40);
+    let bill = |period: &str, data: &str| cutover::store::NewBillRow {
+        account: "A001".into(),
+        period: period.into(),
+        total: "1475.00".into(),
+        data: data.into(),
+    };
+    let mut tx = store.begin().await.unwrap();
+    store.put_bills_in(&mut tx, &[bill("2017-05", &data), bill("2017-04", "{}")]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.bills("A001").await.unwrap(), [("2017-04".into(), "{}".into()), ("2017-05".into(), data.clone())]);
+    // Replaced, not added.
+    let mut tx = store.begin().await.unwrap();
+    store.put_bills_in(&mut tx, &[bill("2017-05", "{\"again\":1}")]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.bills("A001").await.unwrap()[1], ("2017-05".into(), "{\"again\":1}".into()));
+    // A cut-over's snapshot.
+    let mut tx = store.begin().await.unwrap();
+    store.put_cutover_pending_in(&mut tx, "A001", "dc1-colocation", &sched(), "import/x", &data, at()).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.cutover("A001").await.unwrap().map(|c| c.snapshot), Some(data));
+}
+
 async fn portal_links_posts_and_questions(store: Store) {
     extracted(&store).await;
     let at = at();
@@ -795,6 +834,7 @@ macro_rules! on_both_stores {
 
 on_both_stores!(
     extraction_quarantines_refreshes_and_survives_a_crash,
+    bulky_documents_and_cells_read_back_exactly,
     transitions_are_journaled_once_and_pages_see_what_is_due,
     a_pages_transitions_apply_together_each_once,
     a_pages_notices_are_recorded_together_once,
