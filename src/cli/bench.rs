@@ -58,8 +58,8 @@ pub enum BenchWhat {
         seed: u64,
         #[arg(long, value_enum, default_value = "text")]
         format: PipelineFormat,
-        /// Worker threads for the rate and reconcile stages (compare 1 with 2 on a PostgreSQL
-        /// --store; on SQLite the writers take turns).
+        /// Worker threads for the rate and reconcile stages, as `demo --workers` (compare 1 with
+        /// 2; on SQLite the writers take turns).
         #[arg(long, default_value_t = 1, value_name = "N")]
         workers: usize,
         /// Stop the simulated clock before DATE (YYYY-MM-DD), as `demo --until` does. The first

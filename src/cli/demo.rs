@@ -28,12 +28,16 @@ pub struct Args {
     /// waves, where every command of the tour still has work to show).
     #[arg(long, value_name = "DATE", value_parser = parse_date)]
     pub until: Option<chrono::NaiveDate>,
+    /// Worker threads for rating and reconciling, each claiming its own pages of accounts, as
+    /// `run --workers` (on SQLite their writes take turns, the rest runs side by side).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub workers: usize,
 }
 
 impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
         let root = cx.root.as_path();
-        let Args { dir, accounts, seed, until } = self;
+        let Args { dir, accounts, seed, until, workers } = self;
         // Run inside a workspace (the demo's own, or a real one), the default ./cutover-demo
         // would be a second demo nested in it: say so instead (nothing is written).
         if dir.is_none() && root == Path::new(".") && Path::new("cutover.yaml").exists() {
@@ -46,13 +50,13 @@ impl Args {
         // `-C DIR demo` builds the demo in DIR.
         let dir =
             dir.unwrap_or_else(|| if root == Path::new(".") { "cutover-demo".into() } else { root.to_path_buf() });
-        demo(&dir, accounts, seed, until).await
+        demo(&dir, accounts, seed, until, workers).await
     }
 }
 
-async fn demo(dir: &Path, accounts: usize, seed: u64, until: Option<chrono::NaiveDate>) -> Result<u8> {
+async fn demo(dir: &Path, accounts: usize, seed: u64, until: Option<chrono::NaiveDate>, workers: usize) -> Result<u8> {
     let started = std::time::Instant::now();
-    let run = demo_flow(dir, accounts, seed, until, None, std::sync::Arc::default(), 1).await?;
+    let run = demo_flow(dir, accounts, seed, until, None, std::sync::Arc::default(), workers).await?;
     println!("demo workspace: {}  (simulated {} .. {})", dir.display(), run.first_day, run.last_day);
     print!("{}", report::demo_summary(&run.engine).await?);
     if run.changes == 0 {

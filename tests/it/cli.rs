@@ -160,6 +160,39 @@ fn run_refuses_an_undated_wave_and_says_why() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// `demo --workers 2` rates and reconciles with two threads on one SQLite store (their writes
+/// take turns): every account ends where one thread leaves it, with the same notices. 800
+/// accounts, so that the first simulated day, which rates every dated wave at once, gives each
+/// wave more than one page (pages of at least 100 with two workers).
+#[test]
+fn demo_with_two_workers_ends_like_demo_with_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ends = Vec::new();
+    for workers in ["1", "2"] {
+        let demo = dir.path().join(format!("demo-{workers}"));
+        let out = cutover(dir.path())
+            .args(["demo", "--dir"])
+            .arg(&demo)
+            .args(["--accounts", "800", "--seed", "7", "--workers", workers])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let mut emails: Vec<_> = std::fs::read_dir(demo.join("outbox"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n.to_string_lossy().ends_with(".eml"))
+            .collect();
+        emails.sort();
+        assert!(!emails.is_empty());
+        let status = json(&demo, &["status", "--format", "json"]);
+        assert!(status["accounts"].as_array().is_some_and(|a| a.len() >= 800));
+        // The reasons name the load files' folder, which differs by the demo's folder only.
+        let status = status.to_string().replace(&demo.display().to_string(), "DEMO");
+        ends.push((status, emails));
+    }
+    assert_eq!(ends[0], ends[1], "one worker and two end alike");
+}
+
 #[test]
 fn demo_runs_every_dated_wave_and_a_second_run_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
