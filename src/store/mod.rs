@@ -1427,22 +1427,21 @@ fn stored_record(number: &str, kind: &str, row: i64, cells: &str) -> Result<crat
         "contact" => Table::Contacts,
         other => return Err(StoreError::Corrupt(format!("unknown record kind {other}"))),
     };
-    if cells.starts_with('{') {
-        // Stored whole, before migration 0015.
+    // The form of the stored text (`packed::cells_from`): cells, or a record stored whole.
+    let Some(rest) = packed::cells_from(cells).map_err(&bad)? else {
+        // Stored whole as JSON, before migration 0015.
         let json = |e: serde_json::Error| bad(e.to_string());
-        Ok(match table {
+        return Ok(match table {
             Table::Accounts => Record::Account(serde_json::from_str(cells).map_err(json)?),
             Table::Services => Record::Service(serde_json::from_str(cells).map_err(json)?),
             Table::Usage => Record::Usage(serde_json::from_str(cells).map_err(json)?),
             Table::LegacyInvoiceLines => Record::Line(serde_json::from_str(cells).map_err(json)?),
             Table::Contacts => Record::Contact(serde_json::from_str(cells).map_err(json)?),
-        })
-    } else {
-        let rest = packed::cells_from(cells).map_err(&bad)?.unwrap_or_default();
-        let mut fields = Vec::with_capacity(rest.len() + 1);
-        fields.push(Some(number.to_string()));
-        fields.extend(rest);
-        let raw = RawRow { table, source: String::new(), row: row as u64, fields };
-        crate::extract::parse_row(&raw).map_err(bad)
-    }
+        });
+    };
+    let mut fields = Vec::with_capacity(rest.len() + 1);
+    fields.push(Some(number.to_string()));
+    fields.extend(rest);
+    let raw = RawRow { table, source: String::new(), row: row as u64, fields };
+    crate::extract::parse_row(&raw).map_err(bad)
 }

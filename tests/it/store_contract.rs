@@ -608,7 +608,6 @@ async fn cutovers_and_load_sets_follow_their_files(store: Store) {
     assert_eq!((counts.loaded, counts.failed, counts.unconfirmed), (1, 0, 0));
 }
 
-/// The portal's tables (migration 0010): a link by its hash, a form post once per nonce, questions.
 /// Bills and cut-over snapshots are stored packed (migration 0017) and a legacy row's cells joined
 /// (issue 11, the store's size): each reads back exactly as written, whatever it holds.
 async fn bulky_documents_and_cells_read_back_exactly(store: Store) {
@@ -648,6 +647,7 @@ async fn bulky_documents_and_cells_read_back_exactly(store: Store) {
     assert_eq!(store.cutover("A001").await.unwrap().map(|c| c.snapshot), Some(data));
 }
 
+/// The portal's tables (migration 0010): a link by its hash, a form post once per nonce, questions.
 async fn portal_links_posts_and_questions(store: Store) {
     extracted(&store).await;
     let at = at();
