@@ -208,7 +208,7 @@ impl Engine {
         let mut ex =
             crate::store::Extraction::begin(&self.store, &self.plan, &source.describe(), &ctx.actor, ctx.at, filter)
                 .await?;
-        crate::extract::scan(&source, &mut ex).await?;
+        crate::extract::scan_ahead(&source, &mut ex).await?;
         let counts = ex.finish().await?;
         self.clock.stop("extract", started, (counts.accounts + counts.records + counts.quarantined) as u64);
         self.progress.finish();

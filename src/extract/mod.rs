@@ -104,6 +104,60 @@ pub async fn scan<S: Sink>(source: &Source, sink: &mut S) -> Result<(), ExtractE
     Ok(())
 }
 
+/// [`scan`] on a task of its own, up to two batches ahead of `sink`: the source is read and its
+/// rows parsed while the sink stores the batch before (issue 11; on PostgreSQL the server then
+/// works on one CPU while the source is read on the other). Same rows, order and errors as
+/// [`scan`]; memory stays bounded by the batches in flight.
+pub async fn scan_ahead<S: Sink>(source: &Source, sink: &mut S) -> Result<(), ExtractError> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+    let source = source.clone();
+    // Aborted when this returns early (the sink failed): the reader stops with the extraction.
+    let mut reader = AbortOnDrop(tokio::spawn(async move { scan(&source, &mut Handover(tx)).await }));
+    while let Some(item) = rx.recv().await {
+        match item {
+            Handed::Rows(rows) => sink.batch(rows).await?,
+            Handed::Warn(source, message) => sink.warn(&source, message).await?,
+        }
+    }
+    match (&mut reader.0).await {
+        Ok(done) => done,
+        Err(e) => Err(ExtractError::Sink(SinkError::from(e))),
+    }
+}
+
+/// What the reading task hands over.
+enum Handed {
+    Rows(Vec<(RawRow, Result<Record, String>)>),
+    Warn(String, String),
+}
+
+/// The reading task's sink: the channel to the one that stores.
+struct Handover(tokio::sync::mpsc::Sender<Handed>);
+
+/// The storing side has stopped (it failed, and says why itself).
+#[derive(Debug, thiserror::Error)]
+#[error("the extraction stopped taking rows")]
+struct Stopped;
+
+impl Sink for Handover {
+    async fn batch(&mut self, rows: Vec<(RawRow, Result<Record, String>)>) -> Result<(), SinkError> {
+        self.0.send(Handed::Rows(rows)).await.map_err(|_| SinkError::from(Stopped))
+    }
+
+    async fn warn(&mut self, source: &str, message: String) -> Result<(), SinkError> {
+        self.0.send(Handed::Warn(source.to_string(), message)).await.map_err(|_| SinkError::from(Stopped))
+    }
+}
+
+/// A task aborted when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Parses and forwards rows in batches of [`BATCH_ROWS`].
 pub(crate) struct Batcher<'s, S: Sink> {
     sink: &'s mut S,

@@ -4,13 +4,13 @@
 //! again redoes it. Accounts seen for the first time get their migration record (state
 //! `extracted`, their wave) and a journal row; accounts already known keep their state.
 
+use super::bulk::{Arg, BulkTx};
 use super::{Store, StoreError};
 use crate::domain::State;
 use crate::extract::{Quarantined, RawRow, Record, Sink, SinkError, Table};
 use crate::plan::{ChargeType, Plan};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{Any, Row, Transaction};
 use std::collections::{HashMap, HashSet};
 
 /// Which accounts to take in; the rest are skipped (not quarantined).
@@ -38,7 +38,8 @@ pub struct ExtractionCounts {
 pub struct Extraction<'a> {
     store: &'a Store,
     plan: &'a Plan,
-    tx: Transaction<'static, Any>,
+    /// On PostgreSQL a typed transaction, so the records go in by `COPY`.
+    tx: BulkTx,
     counts: ExtractionCounts,
     at: DateTime<Utc>,
     actor: String,
@@ -51,15 +52,6 @@ pub struct Extraction<'a> {
     analyze_at: i64,
 }
 
-/// An account the store knows already (its wave, state and readmission), read by column name.
-#[derive(sqlx::FromRow)]
-struct StoredKnown {
-    account_number: String,
-    wave: Option<String>,
-    state: String,
-    readmitted_to: Option<String>,
-}
-
 impl<'a> Extraction<'a> {
     pub async fn begin(
         store: &'a Store,
@@ -69,17 +61,17 @@ impl<'a> Extraction<'a> {
         at: DateTime<Utc>,
         filter: Filter,
     ) -> Result<Extraction<'a>, StoreError> {
-        let mut tx = store.begin().await?;
-        let id: i64 = sqlx::query("INSERT INTO extraction (source, started_at) VALUES ($1, $2) RETURNING id")
-            .bind(source)
-            .bind(at.to_rfc3339())
-            .fetch_one(&mut *tx)
+        let mut tx = store.begin_bulk().await?;
+        let started = at.to_rfc3339();
+        let id = tx
+            .id(
+                "INSERT INTO extraction (source, started_at) VALUES ($1, $2) RETURNING id",
+                &[Arg::Text(source), Arg::Text(&started)],
+            )
             .await
-            .and_then(|r| r.try_get(0))
             .map_err(|e| store.err(e))?;
         // A fresh extraction may make a customer of an account sooner: `not_before` is recomputed.
-        sqlx::raw_sql("DELETE FROM legacy_row; DELETE FROM legacy_key; UPDATE account SET not_before = NULL")
-            .execute(&mut *tx)
+        tx.script("DELETE FROM legacy_row; DELETE FROM legacy_key; UPDATE account SET not_before = NULL")
             .await
             .map_err(|e| store.err(e))?;
         Ok(Extraction {
@@ -107,19 +99,23 @@ impl<'a> Extraction<'a> {
 
     pub async fn finish(mut self) -> Result<ExtractionCounts, StoreError> {
         let at = Utc::now().to_rfc3339();
-        sqlx::query(
-            "UPDATE extraction SET finished_at = $1, accounts = $2, records = $3, quarantined = $4, warnings = $6 \
-             WHERE id = $5",
-        )
-        .bind(&at)
-        .bind(self.counts.accounts)
-        .bind(self.counts.records)
-        .bind(self.counts.quarantined)
-        .bind(self.counts.id)
-        .bind((!self.counts.warnings.is_empty()).then(|| self.counts.warnings.join("\n")))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(|e| self.store.err(e))?;
+        let warnings = (!self.counts.warnings.is_empty()).then(|| self.counts.warnings.join("\n"));
+        let c = &self.counts;
+        self.tx
+            .execute(
+                "UPDATE extraction SET finished_at = $1, accounts = $2, records = $3, quarantined = $4, warnings = $6 \
+                 WHERE id = $5",
+                &[
+                    Arg::Text(&at),
+                    Arg::Int(c.accounts),
+                    Arg::Int(c.records),
+                    Arg::Int(c.quarantined),
+                    Arg::Int(c.id),
+                    Arg::Opt(warnings.as_deref()),
+                ],
+            )
+            .await
+            .map_err(|e| self.store.err(e))?;
         self.tx.commit().await.map_err(|e| self.store.err(e))?;
         self.counts.finished_at = Some(at);
         Ok(self.counts)
@@ -127,20 +123,22 @@ impl<'a> Extraction<'a> {
 
     async fn quarantine(&mut self, q: Quarantined) -> Result<(), StoreError> {
         self.counts.quarantined += 1;
-        sqlx::query(
-            "INSERT INTO quarantine (extraction_id, tbl, source, source_row, account_number, reason, raw) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(self.counts.id)
-        .bind(q.table.name())
-        .bind(&q.source)
-        .bind(q.row as i64)
-        .bind(&q.account_number)
-        .bind(&q.reason)
-        .bind(&q.raw)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(|e| self.store.err(e))?;
+        self.tx
+            .execute(
+                "INSERT INTO quarantine (extraction_id, tbl, source, source_row, account_number, reason, raw) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    Arg::Int(self.counts.id),
+                    Arg::Text(q.table.name()),
+                    Arg::Text(&q.source),
+                    Arg::Int(q.row as i64),
+                    Arg::Opt(q.account_number.as_deref()),
+                    Arg::Text(&q.reason),
+                    Arg::Text(&q.raw),
+                ],
+            )
+            .await
+            .map_err(|e| self.store.err(e))?;
         Ok(())
     }
 
@@ -190,59 +188,57 @@ impl<'a> Extraction<'a> {
                 "SELECT account_number, wave, state, readmitted_to FROM account WHERE account_number IN ({})",
                 self.store.params(1, chunk.len()).join(", ")
             );
-            let mut q = sqlx::query_as::<_, StoredKnown>(&sql);
-            for a in chunk {
-                q = q.bind(&a.number);
-            }
-            for r in q.fetch_all(&mut *self.tx).await.map_err(|e| self.store.err(e))? {
-                known.insert(r.account_number, (r.wave, r.state, r.readmitted_to));
+            let numbers: Vec<Arg<'_>> = chunk.iter().map(|a| Arg::Text(&a.number)).collect();
+            for r in self.tx.texts(&sql, &numbers).await.map_err(|e| self.store.err(e))? {
+                let [Some(number), wave, Some(state), readmitted] = <[Option<String>; 4]>::try_from(r)
+                    .map_err(|r| StoreError::Corrupt(format!("an account row read as {r:?}")))?
+                else {
+                    return Err(StoreError::Corrupt("an account without number or state".into()));
+                };
+                known.insert(number, (wave, state, readmitted));
             }
         }
         let at = self.at.to_rfc3339();
         let new: Vec<&PendingAccount> = fresh.iter().filter(|a| !known.contains_key(&a.number)).collect();
-        // Four binds a row for the account, seven for its journal row.
+        // Four binds a row for the account.
         for chunk in new.chunks(500) {
             let p = self.store.params(1, chunk.len() * 4);
             let values: Vec<String> = p.chunks(4).map(|row| format!("({})", row.join(", "))).collect();
             let sql =
                 format!("INSERT INTO account (account_number, wave, state, updated_at) VALUES {}", values.join(", "));
-            let mut q = sqlx::query(&sql);
-            for a in chunk {
-                q = q.bind(&a.number).bind(&a.wave).bind(State::Extracted.as_str()).bind(&at);
-            }
-            q.execute(&mut *self.tx).await.map_err(|e| self.store.err(e))?;
-            let p = self.store.params(1, chunk.len() * 7);
-            let values: Vec<String> = p.chunks(7).map(|row| format!("({})", row.join(", "))).collect();
-            let sql = format!(
-                "INSERT INTO journal (account_number, at, actor, from_state, to_state, reason, recorded_at) VALUES {}",
-                values.join(", ")
-            );
-            // `recorded_at` is the wall clock by definition (as in `Store::journal_in`).
-            let recorded = Utc::now().to_rfc3339();
-            let mut q = sqlx::query(&sql);
-            for a in chunk {
+            let args: Vec<Arg<'_>> = chunk
+                .iter()
+                .flat_map(|a| {
+                    [
+                        Arg::Text(&a.number),
+                        Arg::Opt(a.wave.as_deref()),
+                        Arg::Text(State::Extracted.as_str()),
+                        Arg::Text(&at),
+                    ]
+                })
+                .collect();
+            self.tx.execute(&sql, &args).await.map_err(|e| self.store.err(e))?;
+        }
+        let mut journal: Vec<(String, State, State, String)> = new
+            .iter()
+            .map(|a| {
                 let reason = format!(
                     "extracted from {} row {}; {}",
                     a.raw.source,
                     a.raw.row,
                     a.wave.as_deref().map_or("no wave selects it".to_string(), |w| format!("wave {w}"))
                 );
-                q = q
-                    .bind(&a.number)
-                    .bind(&at)
-                    .bind(self.actor.as_str())
-                    .bind(State::Pending.as_str())
-                    .bind(State::Extracted.as_str())
-                    .bind(reason)
-                    .bind(&recorded);
-            }
-            q.execute(&mut *self.tx).await.map_err(|e| self.store.err(e))?;
-        }
+                (a.number.clone(), State::Pending, State::Extracted, reason)
+            })
+            .collect();
         for a in &fresh {
-            if let Some((old, state, readmitted)) = known.remove(&a.number) {
-                self.follow_plan(&a.number, a.wave.as_deref(), &at, old, &state, readmitted).await?;
+            if let Some((old, state, readmitted)) = known.remove(&a.number)
+                && let Some(line) = self.follow_plan(&a.number, a.wave.as_deref(), old, &state, readmitted).await?
+            {
+                journal.push(line);
             }
         }
+        self.journal(&journal).await?;
         self.counts.accounts += fresh.len() as i64;
         if !matches!(self.filter, Filter::All) {
             self.kept.extend(fresh.into_iter().map(|a| a.number));
@@ -250,9 +246,51 @@ impl<'a> Extraction<'a> {
         Ok(problems)
     }
 
-    /// Inserts records, 500 rows a statement (four binds a row: far below SQLite's and
-    /// PostgreSQL's bind limits), and the keys of those that have one.
+    /// Journal rows of this extraction (its time and actor), seven binds a row, 300 a statement.
+    async fn journal(&mut self, lines: &[(String, State, State, String)]) -> Result<(), StoreError> {
+        let at = self.at.to_rfc3339();
+        // `recorded_at` is the wall clock by definition (as in `Store::journal_in`).
+        let recorded = Utc::now().to_rfc3339();
+        for chunk in lines.chunks(300) {
+            let p = self.store.params(1, chunk.len() * 7);
+            let values: Vec<String> = p.chunks(7).map(|row| format!("({})", row.join(", "))).collect();
+            let sql = format!(
+                "INSERT INTO journal (account_number, at, actor, from_state, to_state, reason, recorded_at) VALUES {}",
+                values.join(", ")
+            );
+            let args: Vec<Arg<'_>> = chunk
+                .iter()
+                .flat_map(|(account, from, to, reason)| {
+                    [
+                        Arg::Text(account),
+                        Arg::Text(&at),
+                        Arg::Text(&self.actor),
+                        Arg::Text(from.as_str()),
+                        Arg::Text(to.as_str()),
+                        Arg::Text(reason),
+                        Arg::Text(&recorded),
+                    ]
+                })
+                .collect();
+            self.tx.execute(&sql, &args).await.map_err(|e| self.store.err(e))?;
+        }
+        Ok(())
+    }
+
+    /// Inserts records and the keys of those that have one: on PostgreSQL by `COPY`, on SQLite
+    /// 500 rows a statement (four binds a row: far below SQLite's bind limit).
     async fn insert_records(&mut self, rows: &[RecordRow<'_>]) -> Result<(), StoreError> {
+        if self.tx.can_copy() {
+            let numbers: Vec<String> = rows.iter().map(|r| r.row.to_string()).collect();
+            let records = rows.iter().zip(&numbers).map(|(r, n)| [r.account, r.kind, n.as_str(), r.cells]);
+            self.tx
+                .copy("legacy_row", ["account_number", "kind", "source_row", "cells"], records)
+                .await
+                .map_err(|e| self.store.err(e))?;
+            let keys = rows.iter().filter_map(|r| Some([r.kind, r.key?]));
+            self.tx.copy("legacy_key", ["kind", "record_key"], keys).await.map_err(|e| self.store.err(e))?;
+            return Ok(());
+        }
         for chunk in rows.chunks(500) {
             let p = self.store.params(1, chunk.len() * 4);
             let values: Vec<String> = p.chunks(4).map(|row| format!("({})", row.join(", "))).collect();
@@ -260,11 +298,11 @@ impl<'a> Extraction<'a> {
                 "INSERT INTO legacy_row (account_number, kind, source_row, cells) VALUES {}",
                 values.join(", ")
             );
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
-                q = q.bind(r.account).bind(r.kind).bind(r.row).bind(r.cells);
-            }
-            q.execute(&mut *self.tx).await.map_err(|e| self.store.err(e))?;
+            let args: Vec<Arg<'_>> = chunk
+                .iter()
+                .flat_map(|r| [Arg::Text(r.account), Arg::Text(r.kind), Arg::Int(r.row), Arg::Text(r.cells)])
+                .collect();
+            self.tx.execute(&sql, &args).await.map_err(|e| self.store.err(e))?;
             let keyed: Vec<(&str, &str)> = chunk.iter().filter_map(|r| Some((r.kind, r.key?))).collect();
             if keyed.is_empty() {
                 continue;
@@ -272,45 +310,38 @@ impl<'a> Extraction<'a> {
             let p = self.store.params(1, keyed.len() * 2);
             let values: Vec<String> = p.chunks(2).map(|row| format!("({})", row.join(", "))).collect();
             let sql = format!("INSERT INTO legacy_key (kind, record_key) VALUES {}", values.join(", "));
-            let mut q = sqlx::query(&sql);
-            for (kind, key) in keyed {
-                q = q.bind(kind).bind(key);
-            }
-            q.execute(&mut *self.tx).await.map_err(|e| self.store.err(e))?;
+            let args: Vec<Arg<'_>> = keyed.iter().flat_map(|(kind, key)| [Arg::Text(kind), Arg::Text(key)]).collect();
+            self.tx.execute(&sql, &args).await.map_err(|e| self.store.err(e))?;
         }
         Ok(())
     }
 
     /// A known account that a changed plan now puts in another wave moves with it, journaled,
     /// while nothing has been done for it yet (`extracted` or `held`). Further along it stays in
-    /// the wave that is already migrating it.
+    /// the wave that is already migrating it. Returns the journal row of a move.
     async fn follow_plan(
         &mut self,
         account: &str,
         wave: Option<&str>,
-        at: &str,
         old: Option<String>,
         state: &str,
         readmitted: Option<String>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<(String, State, State, String)>, StoreError> {
         // A person readmitted it to a wave (`cutover readmit`): the plan's selector no longer decides.
         if old.as_deref() == wave || readmitted.is_some() {
-            return Ok(());
+            return Ok(None);
         }
         let state: State = state.parse().map_err(StoreError::Corrupt)?;
         let show = |w: Option<&str>| w.map_or("no wave".to_string(), |w| format!("wave {w}"));
-        let actor = self.actor.clone();
-        if matches!(state, State::Extracted | State::Held) {
-            sqlx::query("UPDATE account SET wave = $1 WHERE account_number = $2")
-                .bind(wave)
-                .bind(account)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(|e| self.store.err(e))?;
-            let why = format!("the plan now puts it in {} (was {})", show(wave), show(old.as_deref()));
-            self.store.journal_in(&mut self.tx, account, at, &actor, state, state, &why).await?;
+        if !matches!(state, State::Extracted | State::Held) {
+            return Ok(None);
         }
-        Ok(())
+        self.tx
+            .execute("UPDATE account SET wave = $1 WHERE account_number = $2", &[Arg::Opt(wave), Arg::Text(account)])
+            .await
+            .map_err(|e| self.store.err(e))?;
+        let why = format!("the plan now puts it in {} (was {})", show(wave), show(old.as_deref()));
+        Ok(Some((account.to_string(), state, state, why)))
     }
 
     /// Which of `keys` of `kind` are already stored (chunked `IN` lists).
@@ -323,12 +354,11 @@ impl<'a> Extraction<'a> {
                 p[0],
                 p[1..].join(", ")
             );
-            let mut q = sqlx::query(&sql).bind(kind);
-            for k in chunk {
-                q = q.bind(*k);
-            }
-            for row in q.fetch_all(&mut *self.tx).await.map_err(|e| self.store.err(e))? {
-                found.insert(row.try_get::<String, _>(0).map_err(|e| self.store.err(e))?);
+            let args: Vec<Arg<'_>> = std::iter::once(kind).chain(chunk.iter().copied()).map(Arg::Text).collect();
+            for row in self.tx.texts(&sql, &args).await.map_err(|e| self.store.err(e))? {
+                if let Some(Some(key)) = row.into_iter().next() {
+                    found.insert(key);
+                }
             }
         }
         Ok(found)
@@ -527,10 +557,7 @@ impl Extraction<'_> {
             return Ok(());
         }
         self.analyze_at *= 2;
-        sqlx::query("ANALYZE legacy_row, legacy_key, account")
-            .execute(&mut *self.tx)
-            .await
-            .map_err(|e| self.store.err(e))?;
+        self.tx.execute("ANALYZE legacy_row, legacy_key, account", &[]).await.map_err(|e| self.store.err(e))?;
         Ok(())
     }
 }

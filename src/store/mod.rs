@@ -7,6 +7,7 @@
 //! DDL differences. Queries are checked at run time, so building needs no database. The contract
 //! both backends honour is this module's public API, tested by one suite run against each.
 
+mod bulk;
 pub mod extraction;
 pub mod lease;
 mod load;
@@ -76,6 +77,9 @@ pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
     url: String,
+    /// PostgreSQL only: typed connections (opened when first used) for what `Any` cannot do, the
+    /// extraction's `COPY` (`store::extraction`).
+    pg: Option<sqlx::PgPool>,
 }
 
 /// One account's migration record.
@@ -491,7 +495,15 @@ impl Store {
             .connect(&connect_url)
             .await
             .map_err(|source| StoreError::Db { url: shown.clone(), source })?;
-        let store = Store { pool, dialect, url: shown };
+        let pg = match dialect {
+            Dialect::Postgres => {
+                let opts = sqlx::postgres::PgConnectOptions::try_from(&*pool.connect_options())
+                    .map_err(|source| StoreError::Db { url: shown.clone(), source })?;
+                Some(sqlx::postgres::PgPoolOptions::new().max_connections(2).connect_lazy_with(opts))
+            }
+            Dialect::Sqlite => None,
+        };
+        let store = Store { pool, dialect, url: shown, pg };
         // Two processes opening a fresh SQLite file at once: switching it to WAL needs the file to
         // itself, and SQLite refuses that at once (SQLITE_BUSY) rather than waiting, so the
         // second opener tries again until the busy timeout has passed.
@@ -548,6 +560,9 @@ impl Store {
     /// Closes every connection (SQLite then checkpoints its WAL into the database file).
     pub async fn close(&self) {
         self.pool.close().await;
+        if let Some(pg) = &self.pg {
+            pg.close().await;
+        }
     }
 
     /// The store's size in bytes: SQLite's pages (with those still in its WAL), or PostgreSQL's
@@ -632,6 +647,7 @@ impl Store {
             (15, include_str!("../../migrations/postgres/0015_legacy_rows.sql")),
             (16, include_str!("../../migrations/postgres/0016_run_tallies.sql")),
             (17, include_str!("../../migrations/postgres/0017_packed_documents.sql")),
+            (18, include_str!("../../migrations/postgres/0018_legacy_keys_bytewise.sql")),
         ];
         let migrations = match self.dialect {
             Dialect::Sqlite => SQLITE,
