@@ -2,7 +2,7 @@
 //! SQLite, and on PostgreSQL a typed connection's, which can `COPY` (issue 11: multi-row inserts
 //! through `Any` made the PostgreSQL server parse, bind and evaluate every value of every row;
 //! `COPY` streams them). The statements are the same text on both; every value a statement binds
-//! is text, optional text or a 64-bit integer.
+//! is text, optional text, a 64-bit integer or optional bytes.
 
 use super::{Dialect, Store, StoreError};
 use sqlx::{Any, Postgres, Row, Transaction};
@@ -13,6 +13,7 @@ pub(crate) enum Arg<'a> {
     Text(&'a str),
     Opt(Option<&'a str>),
     Int(i64),
+    OptBytes(Option<&'a [u8]>),
 }
 
 /// One transaction, on whichever driver the store's dialect loads with.
@@ -30,6 +31,7 @@ macro_rules! bound {
                 Arg::Text(s) => q.bind(s),
                 Arg::Opt(s) => q.bind(s),
                 Arg::Int(i) => q.bind(i),
+                Arg::OptBytes(b) => q.bind(b),
             };
         }
         q
@@ -97,12 +99,13 @@ impl BulkTx {
     }
 
     /// PostgreSQL: `COPY table (columns) FROM STDIN` of `rows` (text format, one call per batch).
-    /// Each row's values are text; [`copy_text`] escapes them. Refused on SQLite.
+    /// Each row's values are text or NULL ([`copy_text`] escapes text; bytes go as [`hex`]).
+    /// Refused on SQLite.
     pub(crate) async fn copy<const N: usize>(
         &mut self,
         table: &str,
         columns: [&str; N],
-        rows: impl Iterator<Item = [&str; N]>,
+        rows: impl Iterator<Item = [Option<&str>; N]>,
     ) -> Result<u64, sqlx::Error> {
         let BulkTx::Pg(tx) = self else {
             return Err(sqlx::Error::Protocol("COPY is only used on PostgreSQL".into()));
@@ -113,7 +116,10 @@ impl BulkTx {
                 if i > 0 {
                     data.push(b'\t');
                 }
-                copy_text(&mut data, value);
+                match value {
+                    Some(text) => copy_text(&mut data, text),
+                    None => data.extend_from_slice(b"\\N"),
+                }
             }
             data.push(b'\n');
         }
@@ -146,9 +152,27 @@ pub(crate) fn copy_text(out: &mut Vec<u8>, value: &str) {
     }
 }
 
+/// Bytes as PostgreSQL's text form of a `bytea` (`\\x` and two hex digits a byte).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(2 + bytes.len() * 2);
+    out.push_str("\\x");
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::copy_text;
+    use super::{copy_text, hex};
+
+    #[test]
+    fn bytes_are_written_as_bytea_hex() {
+        assert_eq!(hex(&[]), "\\x");
+        assert_eq!(hex(&[0, 0x1c, 0xab, 0xff]), "\\x001cabff");
+    }
 
     #[test]
     fn copy_text_escapes_what_the_format_gives_meaning_to() {

@@ -5,6 +5,7 @@
 //! `extracted`, their wave) and a journal row; accounts already known keep their state.
 
 use super::bulk::{Arg, BulkTx};
+use super::packed;
 use super::{Store, StoreError};
 use crate::domain::State;
 use crate::extract::{Quarantined, RawRow, Record, Sink, SinkError, Table};
@@ -277,40 +278,62 @@ impl<'a> Extraction<'a> {
         Ok(())
     }
 
-    /// Inserts records and the keys of those that have one: on PostgreSQL by `COPY`, on SQLite
-    /// 500 rows a statement (four binds a row: far below SQLite's bind limit).
+    /// Inserts records, an account's records of one kind as one stored row (`packed::group_text`,
+    /// deflated; migration 0019), and the keys of those that have one: on PostgreSQL by `COPY`,
+    /// on SQLite in multi-row inserts (500 rows a statement, six binds a row: far below its bind
+    /// limit).
     async fn insert_records(&mut self, rows: &[RecordRow<'_>]) -> Result<(), StoreError> {
+        let groups = Group::of(rows);
+        let keys = rows.iter().filter_map(|r| Some([r.kind, r.key?]));
         if self.tx.can_copy() {
-            let numbers: Vec<String> = rows.iter().map(|r| r.row.to_string()).collect();
-            let records = rows.iter().zip(&numbers).map(|(r, n)| [r.account, r.kind, n.as_str(), r.cells]);
+            let firsts: Vec<(String, Option<String>)> =
+                groups.iter().map(|g| (g.first.to_string(), g.packed.as_deref().map(super::bulk::hex))).collect();
+            let stored = groups.iter().zip(&firsts).map(|(g, (first, packed))| {
+                [
+                    Some(g.account),
+                    Some(g.kind),
+                    Some(first.as_str()),
+                    Some(g.rows.as_str()),
+                    Some(g.cells.as_str()),
+                    packed.as_deref(),
+                ]
+            });
+            let cols = ["account_number", "kind", "source_row", "source_rows", "cells", "packed"];
+            self.tx.copy("legacy_row", cols, stored).await.map_err(|e| self.store.err(e))?;
             self.tx
-                .copy("legacy_row", ["account_number", "kind", "source_row", "cells"], records)
+                .copy("legacy_key", ["kind", "record_key"], keys.map(|[k, v]| [Some(k), Some(v)]))
                 .await
                 .map_err(|e| self.store.err(e))?;
-            let keys = rows.iter().filter_map(|r| Some([r.kind, r.key?]));
-            self.tx.copy("legacy_key", ["kind", "record_key"], keys).await.map_err(|e| self.store.err(e))?;
             return Ok(());
         }
-        for chunk in rows.chunks(500) {
-            let p = self.store.params(1, chunk.len() * 4);
-            let values: Vec<String> = p.chunks(4).map(|row| format!("({})", row.join(", "))).collect();
+        for chunk in groups.chunks(500) {
+            let p = self.store.params(1, chunk.len() * 6);
+            let values: Vec<String> = p.chunks(6).map(|row| format!("({})", row.join(", "))).collect();
             let sql = format!(
-                "INSERT INTO legacy_row (account_number, kind, source_row, cells) VALUES {}",
+                "INSERT INTO legacy_row (account_number, kind, source_row, source_rows, cells, packed) VALUES {}",
                 values.join(", ")
             );
             let args: Vec<Arg<'_>> = chunk
                 .iter()
-                .flat_map(|r| [Arg::Text(r.account), Arg::Text(r.kind), Arg::Int(r.row), Arg::Text(r.cells)])
+                .flat_map(|g| {
+                    [
+                        Arg::Text(g.account),
+                        Arg::Text(g.kind),
+                        Arg::Int(g.first),
+                        Arg::Text(&g.rows),
+                        Arg::Text(&g.cells),
+                        Arg::OptBytes(g.packed.as_deref()),
+                    ]
+                })
                 .collect();
             self.tx.execute(&sql, &args).await.map_err(|e| self.store.err(e))?;
-            let keyed: Vec<(&str, &str)> = chunk.iter().filter_map(|r| Some((r.kind, r.key?))).collect();
-            if keyed.is_empty() {
-                continue;
-            }
-            let p = self.store.params(1, keyed.len() * 2);
+        }
+        let keyed: Vec<[&str; 2]> = keys.collect();
+        for chunk in keyed.chunks(500) {
+            let p = self.store.params(1, chunk.len() * 2);
             let values: Vec<String> = p.chunks(2).map(|row| format!("({})", row.join(", "))).collect();
             let sql = format!("INSERT INTO legacy_key (kind, record_key) VALUES {}", values.join(", "));
-            let args: Vec<Arg<'_>> = keyed.iter().flat_map(|(kind, key)| [Arg::Text(kind), Arg::Text(key)]).collect();
+            let args: Vec<Arg<'_>> = chunk.iter().flat_map(|[kind, key]| [Arg::Text(kind), Arg::Text(key)]).collect();
             self.tx.execute(&sql, &args).await.map_err(|e| self.store.err(e))?;
         }
         Ok(())
@@ -430,6 +453,53 @@ struct RecordRow<'r> {
     row: i64,
 }
 
+/// One stored `legacy_row`: a batch's records of one account and kind, in source order.
+struct Group<'r> {
+    account: &'r str,
+    kind: &'static str,
+    first: i64,
+    rows: String,
+    /// The records' cells joined ([`packed::group_text`]); empty when they are `packed`.
+    cells: String,
+    /// The same, deflated, when it is at least [`Group::PACK_FROM`] bytes.
+    packed: Option<Vec<u8>>,
+}
+
+impl<'r> Group<'r> {
+    /// Groups this long or longer are deflated: in a SQLite page (4 KiB) they would spill onto
+    /// overflow pages, most of which stays empty, and they deflate to about a quarter. Shorter
+    /// ones stay text: deflating costs about the same whatever the length (the compressor's
+    /// tables are cleared for each), which a few hundred bytes do not repay.
+    const PACK_FROM: usize = 1024;
+
+    /// A batch's records grouped by account and kind (a kind is one table's, so a group's rows
+    /// are distinct and its first row is a key).
+    fn of(rows: &[RecordRow<'r>]) -> Vec<Group<'r>> {
+        let mut sorted: Vec<&RecordRow<'r>> = rows.iter().collect();
+        sorted.sort_by(|a, b| (a.account, a.kind, a.row).cmp(&(b.account, b.kind, b.row)));
+        sorted
+            .chunk_by(|a, b| (a.account, a.kind) == (b.account, b.kind))
+            .map(|g| {
+                let numbers: Vec<i64> = g.iter().map(|r| r.row).collect();
+                let cells = packed::group_text(g.iter().map(|r| r.cells));
+                let (cells, packed) = if cells.len() >= Self::PACK_FROM {
+                    (String::new(), Some(packed::pack(&cells)))
+                } else {
+                    (cells, None)
+                };
+                Group {
+                    account: g[0].account,
+                    kind: g[0].kind,
+                    first: g[0].row,
+                    rows: packed::rows_text(&numbers),
+                    cells,
+                    packed,
+                }
+            })
+            .collect()
+    }
+}
+
 /// A parsed service, usage or invoice line waiting for its batch insert.
 struct Pending {
     raw: RawRow,
@@ -483,7 +553,7 @@ impl Extraction<'_> {
                     }
                     // Stored as the source's cells without the account number (the row's key);
                     // `Store::legacy_accounts` parses them again with the same parser.
-                    let cells = super::packed::cells_text(raw.fields.get(1..).unwrap_or_default())?;
+                    let cells = packed::cells_text(raw.fields.get(1..).unwrap_or_default())?;
                     // Usage and invoice lines have no id of their own: their place in the source is (one
                     // extraction reads one source, so table and row are unique).
                     let (kind, key) = match record {

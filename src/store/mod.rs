@@ -264,6 +264,18 @@ impl TryFrom<StoredAccount> for AccountRow {
     }
 }
 
+/// A `legacy_row` as stored, read by column name: one record's cells (before migration 0019), or
+/// a group of records deflated in `packed` with their `source_rows`.
+#[derive(sqlx::FromRow)]
+struct StoredLegacyRow {
+    account_number: String,
+    kind: String,
+    source_row: i64,
+    source_rows: Option<String>,
+    cells: String,
+    packed: Option<Vec<u8>>,
+}
+
 /// An account with its rows of one table folded into one text ([`Store::joined`], `AS joined`),
 /// read by column name.
 #[derive(sqlx::FromRow)]
@@ -633,6 +645,7 @@ impl Store {
             (15, include_str!("../../migrations/sqlite/0015_legacy_rows.sql")),
             (16, include_str!("../../migrations/sqlite/0016_run_tallies.sql")),
             (17, include_str!("../../migrations/sqlite/0017_packed_documents.sql")),
+            (19, include_str!("../../migrations/sqlite/0019_legacy_row_groups.sql")),
         ];
         const POSTGRES: &[(i64, &str)] = &[
             (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -648,6 +661,7 @@ impl Store {
             (16, include_str!("../../migrations/postgres/0016_run_tallies.sql")),
             (17, include_str!("../../migrations/postgres/0017_packed_documents.sql")),
             (18, include_str!("../../migrations/postgres/0018_legacy_keys_bytewise.sql")),
+            (19, include_str!("../../migrations/postgres/0019_legacy_row_groups.sql")),
         ];
         let migrations = match self.dialect {
             Dialect::Sqlite => SQLITE,
@@ -1159,23 +1173,52 @@ impl Store {
         use crate::domain::LegacyAccount;
         use crate::extract::Record;
         use std::collections::HashMap;
-        let rows = self.folded_for(numbers, "legacy_row", &["kind", "source_row", "cells"]).await?;
-        let mut records: Vec<(String, String, i64, String)> = Vec::new();
-        for r in &rows {
-            let number = &r.account_number;
-            for [kind, row, cells] in r.rows::<3>()? {
-                let row: i64 = row
-                    .parse()
-                    .map_err(|_| StoreError::Corrupt(format!("a stored record of {number} has row number {row:?}")))?;
-                records.push((number.clone(), kind.to_string(), row, cells.to_string()));
+        // An account's records of a kind in one or a few rows (migration 0019), or one a row.
+        let stored: Vec<StoredLegacyRow> = self
+            .rows_for(numbers, |list| {
+                format!(
+                    "SELECT account_number, kind, source_row, source_rows, cells, packed FROM legacy_row \
+                     WHERE account_number IN ({list})"
+                )
+            })
+            .await?;
+        let mut texts = Vec::with_capacity(stored.len());
+        for r in &stored {
+            let bad =
+                |why: String| StoreError::Corrupt(format!("stored {} records of {}: {why}", r.kind, r.account_number));
+            texts.push(match (&r.source_rows, &r.packed) {
+                (Some(rows), packed) => {
+                    let at = packed::rows_from(rows).map_err(&bad)?;
+                    let text = match packed {
+                        Some(p) => Some(packed::unpack(p, || format!("{} records of {}", r.kind, r.account_number))?),
+                        None => None,
+                    };
+                    (at, text)
+                }
+                (None, None) => (vec![r.source_row], None),
+                (None, Some(_)) => return Err(bad("packed records without their source rows".into())),
+            });
+        }
+        let mut records: Vec<(&str, &str, i64, &str)> = Vec::new();
+        for (r, (at, text)) in stored.iter().zip(&texts) {
+            let (number, kind) = (r.account_number.as_str(), r.kind.as_str());
+            if r.source_rows.is_none() {
+                records.push((number, kind, r.source_row, &r.cells));
+                continue;
             }
+            let cells: Vec<&str> = text.as_deref().unwrap_or(&r.cells).split(packed::RECORD).collect();
+            if at.len() != cells.len() {
+                let why = format!("{} records for {} source rows", cells.len(), at.len());
+                return Err(StoreError::Corrupt(format!("stored {kind} records of {number}: {why}")));
+            }
+            records.extend(at.iter().zip(cells).map(|(row, c)| (number, kind, *row, c)));
         }
         // The order the records were stored in (SQLite's group_concat promises none).
-        records.sort_by(|a, b| (&a.0, &a.1, a.2).cmp(&(&b.0, &b.1, b.2)));
+        records.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
         let mut accounts: HashMap<String, LegacyAccount> = HashMap::new();
         let mut children = Vec::new();
         for (number, kind, row, cells) in records {
-            let record = stored_record(&number, &kind, row, &cells)?;
+            let record = stored_record(number, kind, row, cells)?;
             match record {
                 Record::Account(a) => {
                     accounts.insert(a.account_number.clone(), LegacyAccount::new(a));

@@ -647,6 +647,38 @@ async fn bulky_documents_and_cells_read_back_exactly(store: Store) {
     assert_eq!(store.cutover("A001").await.unwrap().map(|c| c.snapshot), Some(data));
 }
 
+/// Records read back exactly whatever their cells hold (PostgreSQL's `COPY` escapes, the
+/// separators of a group), long groups (deflated) and short ones alike, in source order.
+async fn extracted_records_read_back_exactly_with_any_characters(store: Store) {
+    let dir = support::csv_workspace();
+    let legacy = dir.path().join("legacy");
+    let odd = "Tab\there \\ back\\slash \\N \\. \u{1c}\u{1d} é 名";
+    let accounts = std::fs::read_to_string(legacy.join("accounts.csv")).unwrap();
+    let accounts = accounts.replacen("Cascade Logistics LLC", &format!("\"{odd}\""), 1);
+    std::fs::write(legacy.join("accounts.csv"), accounts).unwrap();
+    // A long group: 60 more services for A001, enough text to be stored deflated.
+    let mut services = std::fs::read_to_string(legacy.join("services.csv")).unwrap();
+    for i in 0..60 {
+        services.push_str(&format!("A001,SX{i},CAB-42U,\"{odd} {i}\",1,10.00,2016-01-01,\n"));
+    }
+    std::fs::write(legacy.join("services.csv"), services).unwrap();
+    let at = at();
+    let plan = support::plan();
+    let mut ex = Extraction::begin(&store, &plan, "odd", "test", at, Filter::All).await.unwrap();
+    cutover::extract::scan_ahead(&Source::Csv(legacy), &mut ex).await.unwrap();
+    ex.finish().await.unwrap();
+    let numbers = ["A001".to_string(), "A002".to_string()];
+    let a = store.legacy_accounts(&numbers).await.unwrap();
+    assert_eq!(a[0].account.name, odd);
+    assert_eq!(a[1].account.account_number, "A002");
+    let odd_ones: Vec<&str> =
+        a[0].services.iter().filter(|s| s.service_id.starts_with("SX")).map(|s| s.description.as_str()).collect();
+    let want: Vec<String> = (0..60).map(|i| format!("{odd} {i}")).collect();
+    assert_eq!(odd_ones, want, "every record, in source order");
+    assert_eq!(a[0].services.len(), 63);
+    assert_eq!((a[0].usage.len(), a[0].invoice_lines.len()), (2, 5));
+}
+
 /// The portal's tables (migration 0010): a link by its hash, a form post once per nonce, questions.
 async fn portal_links_posts_and_questions(store: Store) {
     extracted(&store).await;
@@ -835,6 +867,7 @@ macro_rules! on_both_stores {
 on_both_stores!(
     extraction_quarantines_refreshes_and_survives_a_crash,
     bulky_documents_and_cells_read_back_exactly,
+    extracted_records_read_back_exactly_with_any_characters,
     transitions_are_journaled_once_and_pages_see_what_is_due,
     a_pages_transitions_apply_together_each_once,
     a_pages_notices_are_recorded_together_once,
