@@ -203,10 +203,6 @@ impl<'a> Extraction<'a> {
         let new: Vec<&PendingAccount> = fresh.iter().filter(|a| !known.contains_key(&a.number)).collect();
         // Four binds a row for the account.
         for chunk in new.chunks(500) {
-            let p = self.store.params(1, chunk.len() * 4);
-            let values: Vec<String> = p.chunks(4).map(|row| format!("({})", row.join(", "))).collect();
-            let sql =
-                format!("INSERT INTO account (account_number, wave, state, updated_at) VALUES {}", values.join(", "));
             let args: Vec<Arg<'_>> = chunk
                 .iter()
                 .flat_map(|a| {
@@ -218,7 +214,7 @@ impl<'a> Extraction<'a> {
                     ]
                 })
                 .collect();
-            self.tx.execute(&sql, &args).await.map_err(|e| self.store.err(e))?;
+            self.insert_values("account (account_number, wave, state, updated_at)", 4, &args).await?;
         }
         let mut journal: Vec<(String, State, State, String)> = new
             .iter()
@@ -252,20 +248,15 @@ impl<'a> Extraction<'a> {
         let at = self.at.to_rfc3339();
         // `recorded_at` is the wall clock by definition (as in `Store::journal_in`).
         let recorded = Utc::now().to_rfc3339();
+        let actor = self.actor.clone();
         for chunk in lines.chunks(300) {
-            let p = self.store.params(1, chunk.len() * 7);
-            let values: Vec<String> = p.chunks(7).map(|row| format!("({})", row.join(", "))).collect();
-            let sql = format!(
-                "INSERT INTO journal (account_number, at, actor, from_state, to_state, reason, recorded_at) VALUES {}",
-                values.join(", ")
-            );
             let args: Vec<Arg<'_>> = chunk
                 .iter()
                 .flat_map(|(account, from, to, reason)| {
                     [
                         Arg::Text(account),
                         Arg::Text(&at),
-                        Arg::Text(&self.actor),
+                        Arg::Text(&actor),
                         Arg::Text(from.as_str()),
                         Arg::Text(to.as_str()),
                         Arg::Text(reason),
@@ -273,8 +264,18 @@ impl<'a> Extraction<'a> {
                     ]
                 })
                 .collect();
-            self.tx.execute(&sql, &args).await.map_err(|e| self.store.err(e))?;
+            let into = "journal (account_number, at, actor, from_state, to_state, reason, recorded_at)";
+            self.insert_values(into, 7, &args).await?;
         }
+        Ok(())
+    }
+
+    /// One `INSERT INTO {into} VALUES …` of `args`, `width` values a row.
+    async fn insert_values(&mut self, into: &str, width: usize, args: &[Arg<'_>]) -> Result<(), StoreError> {
+        let p = self.store.params(1, args.len());
+        let values: Vec<String> = p.chunks(width).map(|row| format!("({})", row.join(", "))).collect();
+        let sql = format!("INSERT INTO {into} VALUES {}", values.join(", "));
+        self.tx.execute(&sql, args).await.map_err(|e| self.store.err(e))?;
         Ok(())
     }
 
@@ -307,12 +308,6 @@ impl<'a> Extraction<'a> {
             return Ok(());
         }
         for chunk in groups.chunks(500) {
-            let p = self.store.params(1, chunk.len() * 6);
-            let values: Vec<String> = p.chunks(6).map(|row| format!("({})", row.join(", "))).collect();
-            let sql = format!(
-                "INSERT INTO legacy_row (account_number, kind, source_row, source_rows, cells, packed) VALUES {}",
-                values.join(", ")
-            );
             let args: Vec<Arg<'_>> = chunk
                 .iter()
                 .flat_map(|g| {
@@ -326,15 +321,13 @@ impl<'a> Extraction<'a> {
                     ]
                 })
                 .collect();
-            self.tx.execute(&sql, &args).await.map_err(|e| self.store.err(e))?;
+            let into = "legacy_row (account_number, kind, source_row, source_rows, cells, packed)";
+            self.insert_values(into, 6, &args).await?;
         }
         let keyed: Vec<[&str; 2]> = keys.collect();
         for chunk in keyed.chunks(500) {
-            let p = self.store.params(1, chunk.len() * 2);
-            let values: Vec<String> = p.chunks(2).map(|row| format!("({})", row.join(", "))).collect();
-            let sql = format!("INSERT INTO legacy_key (kind, record_key) VALUES {}", values.join(", "));
             let args: Vec<Arg<'_>> = chunk.iter().flat_map(|[kind, key]| [Arg::Text(kind), Arg::Text(key)]).collect();
-            self.tx.execute(&sql, &args).await.map_err(|e| self.store.err(e))?;
+            self.insert_values("legacy_key (kind, record_key)", 2, &args).await?;
         }
         Ok(())
     }
