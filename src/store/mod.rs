@@ -1504,3 +1504,71 @@ fn stored_record(number: &str, kind: &str, row: i64, cells: &str) -> Result<crat
     let raw = RawRow { table, source: String::new(), row: row as u64, fields };
     crate::extract::parse_row(&raw).map_err(bad)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Store, StoreError, packed};
+
+    /// Stores `(kind, source_row, source_rows, cells, packed)` rows of account Z001 as they are.
+    async fn stored(store: &Store, rows: &[(&str, i64, Option<&str>, &str, Option<Vec<u8>>)]) {
+        for (kind, row, runs, cells, packed) in rows {
+            sqlx::query(
+                "INSERT INTO legacy_row (account_number, kind, source_row, source_rows, cells, packed) \
+                 VALUES ('Z001', $1, $2, $3, $4, $5)",
+            )
+            .bind(*kind)
+            .bind(*row)
+            .bind(*runs)
+            .bind(*cells)
+            .bind(packed.clone())
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        }
+    }
+
+    /// Every stored form of a legacy record reads back, side by side: one record a row (its cells
+    /// joined, or a JSON array: before migration 0019), a group as text and a group deflated.
+    #[tokio::test]
+    async fn legacy_rows_of_every_stored_form_read_back_together() {
+        let store = Store::scratch().await.unwrap();
+        let usage = [
+            "S9\u{1d}PWR-KWH\u{1d}2017-03-31\u{1d}3500\u{1d}kWh",
+            "S9\u{1d}PWR-KWH\u{1d}2017-04-30\u{1d}2500\u{1d}kWh",
+        ];
+        let line = "INV-1\u{1d}2017-03\u{1d}CAB-42U\u{1d}Full cabinet\u{1d}2017-03-01\u{1d}2017-03-31\u{1d}1\u{1d}1500.00\u{1d}1500.00";
+        stored(
+            &store,
+            &[
+                (
+                    "account",
+                    2,
+                    None,
+                    "Old Co\u{1d}colocation\u{1d}DC1\u{1d}USD\u{1d}1\u{1d}ap@old.example\u{1d}active",
+                    None,
+                ),
+                ("service", 3, None, r#"["S9","CAB-42U","Full cabinet","2","1500.00","2016-01-01",null]"#, None),
+                // Stored in the opposite order of their rows: read back in source order.
+                ("usage", 8, Some("8"), usage[1], None),
+                ("usage", 4, Some("4-5"), &packed::group_text([usage[0], usage[0]]), None),
+                ("line", 7, Some("7"), "", Some(packed::pack(line))),
+            ],
+        )
+        .await;
+        let read = store.legacy_accounts(&["Z001".into()]).await.unwrap();
+        let [a] = &read[..] else { panic!("{read:?}") };
+        assert_eq!((a.account.name.as_str(), a.services[0].service_id.as_str()), ("Old Co", "S9"));
+        let quantities: Vec<String> = a.usage.iter().map(|u| u.quantity.to_string()).collect();
+        assert_eq!(quantities, ["3500", "3500", "2500"]);
+        assert_eq!(a.invoice_lines.len(), 1);
+        assert_eq!(a.invoice_lines[0].amount.to_string(), "1500.00");
+
+        // A group whose rows and records disagree is corrupt, and says which.
+        stored(&store, &[("usage", 20, Some("20-22"), &packed::group_text(usage), None)]).await;
+        let e = store.legacy_accounts(&["Z001".into()]).await.unwrap_err();
+        assert!(
+            matches!(&e, StoreError::Corrupt(m) if m.contains("usage records of Z001: 2 records for 3 source rows")),
+            "{e}"
+        );
+    }
+}
