@@ -167,10 +167,20 @@ impl Engine {
         rows: &[crate::store::AccountRow],
         ctx: &Ctx,
     ) -> Result<Vec<(crate::store::AccountRow, LegacyAccount)>, EngineError> {
+        self.load_records(rows, ctx, crate::store::Records::All).await
+    }
+
+    /// [`Engine::load`] with only the records `which` asks for.
+    pub(crate) async fn load_records(
+        &self,
+        rows: &[crate::store::AccountRow],
+        ctx: &Ctx,
+        which: crate::store::Records,
+    ) -> Result<Vec<(crate::store::AccountRow, LegacyAccount)>, EngineError> {
         let numbers: Vec<String> = rows.iter().map(|r| r.account_number.clone()).collect();
         let mut found: std::collections::HashMap<String, LegacyAccount> = self
             .store
-            .legacy_accounts(&numbers)
+            .legacy_records(&numbers, which)
             .await?
             .into_iter()
             // A stage run as of a day sees only what existed by then (`LegacyAccount::as_of`).

@@ -622,7 +622,8 @@ impl Engine {
         let extraction = self.store.last_extraction().await?.map(|e| e.id);
         let page = self
             .pages(id, &[State::Notified], Some((Due::Cutover, ctx.as_of)), "switch", async |rows| {
-                let pairs = self.load(&rows, ctx).await?;
+                // Its snapshot drops the legacy invoice lines (`switch::member`): not loaded.
+                let pairs = self.load_records(&rows, ctx, crate::store::Records::WithoutInvoiceLines).await?;
                 let mut reach = self.unreachable(&pairs).await?;
                 let mut r = StageReport::default();
                 let (mut moves, mut pending) = (Vec::new(), Vec::new());

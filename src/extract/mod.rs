@@ -104,7 +104,7 @@ pub async fn scan<S: Sink>(source: &Source, sink: &mut S) -> Result<(), ExtractE
     Ok(())
 }
 
-/// [`scan`] on a task of its own, up to two batches ahead of `sink`: the source is read and its
+/// [`scan`] on a task of its own, up to three batches ahead of `sink`: the source is read and its
 /// rows parsed while the sink stores the batch before (issue 11; on PostgreSQL the server then
 /// works on one CPU while the source is read on the other). Same rows, order and errors as
 /// [`scan`]; memory stays bounded by the batches in flight.

@@ -281,8 +281,8 @@ impl<'a> Extraction<'a> {
 
     /// Inserts records, an account's records of one kind as one stored row (`packed::group_text`,
     /// deflated; migration 0019), and the keys of those that have one: on PostgreSQL by `COPY`,
-    /// on SQLite in multi-row inserts (500 rows a statement, six binds a row: far below its bind
-    /// limit).
+    /// on SQLite in multi-row inserts (500 rows a statement, seven binds a row: far below its
+    /// bind limit).
     async fn insert_records(&mut self, rows: &[RecordRow<'_>]) -> Result<(), StoreError> {
         let groups = Group::of(rows);
         let keys = rows.iter().filter_map(|r| Some([r.kind, r.key?]));
@@ -295,11 +295,12 @@ impl<'a> Extraction<'a> {
                     Some(g.kind),
                     Some(first.as_str()),
                     Some(g.rows.as_str()),
-                    Some(g.cells.as_str()),
+                    Some(""),
+                    g.records.as_deref(),
                     packed.as_deref(),
                 ]
             });
-            let cols = ["account_number", "kind", "source_row", "source_rows", "cells", "packed"];
+            let cols = ["account_number", "kind", "source_row", "source_rows", "cells", "records", "packed"];
             self.tx.copy("legacy_row", cols, stored).await.map_err(|e| self.store.err(e))?;
             self.tx
                 .copy("legacy_key", ["kind", "record_key"], keys.map(|[k, v]| [Some(k), Some(v)]))
@@ -316,13 +317,14 @@ impl<'a> Extraction<'a> {
                         Arg::Text(g.kind),
                         Arg::Int(g.first),
                         Arg::Text(&g.rows),
-                        Arg::Text(&g.cells),
+                        Arg::Text(""),
+                        Arg::Opt(g.records.as_deref()),
                         Arg::OptBytes(g.packed.as_deref()),
                     ]
                 })
                 .collect();
-            let into = "legacy_row (account_number, kind, source_row, source_rows, cells, packed)";
-            self.insert_values(into, 6, &args).await?;
+            let into = "legacy_row (account_number, kind, source_row, source_rows, cells, records, packed)";
+            self.insert_values(into, 7, &args).await?;
         }
         let keyed: Vec<[&str; 2]> = keys.collect();
         for chunk in keyed.chunks(500) {
@@ -452,9 +454,10 @@ struct Group<'r> {
     kind: &'static str,
     first: i64,
     rows: String,
-    /// The records' cells joined ([`packed::group_text`]); empty when they are `packed`.
-    cells: String,
-    /// The same, deflated, when it is at least [`Group::PACK_FROM`] bytes.
+    /// The records' cells joined ([`packed::group_text`]), shorter than [`Group::PACK_FROM`];
+    /// else deflated in `packed`. The row's `cells` stays empty, so that a cutover from before
+    /// groups fails on the row (a missing name) rather than reading the first record alone.
+    records: Option<String>,
     packed: Option<Vec<u8>>,
 }
 
@@ -475,19 +478,13 @@ impl<'r> Group<'r> {
             .map(|g| {
                 let numbers: Vec<i64> = g.iter().map(|r| r.row).collect();
                 let cells = packed::group_text(g.iter().map(|r| r.cells));
-                let (cells, packed) = if cells.len() >= Self::PACK_FROM {
-                    (String::new(), Some(packed::pack(&cells)))
+                let (records, packed) = if cells.len() >= Self::PACK_FROM {
+                    (None, Some(packed::pack(&cells)))
                 } else {
-                    (cells, None)
+                    (Some(cells), None)
                 };
-                Group {
-                    account: g[0].account,
-                    kind: g[0].kind,
-                    first: g[0].row,
-                    rows: packed::rows_text(&numbers),
-                    cells,
-                    packed,
-                }
+                let rows = packed::rows_text(&numbers);
+                Group { account: g[0].account, kind: g[0].kind, first: g[0].row, rows, records, packed }
             })
             .collect()
     }

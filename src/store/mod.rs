@@ -52,6 +52,13 @@ pub enum StoreError {
          this build {built}): migrations are never edited once applied; add a new one"
     )]
     MigrationChanged { url: String, version: i64, stored: String, built: String },
+    /// The store carries a migration this build does not know: a newer cutover wrote it, and this
+    /// one could misread what that one stores.
+    #[error(
+        "state store {url} was migrated by a newer cutover (migration {version} is unknown to this build): use \
+         that version of cutover, or a newer one"
+    )]
+    NewerSchema { url: String, version: i64 },
     /// SQLite: another process kept the store's write lock longer than the busy timeout.
     #[error(
         "another cutover holds the store {url} (it stayed locked for {secs} s): wait for it to finish, or run \
@@ -264,6 +271,14 @@ impl TryFrom<StoredAccount> for AccountRow {
     }
 }
 
+/// Which of an account's legacy records to load ([`Store::legacy_records`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Records {
+    All,
+    /// Everything but the legacy invoice lines.
+    WithoutInvoiceLines,
+}
+
 /// A `legacy_row` as stored, read by column name: one record's cells (before migration 0019), or
 /// a group of records deflated in `packed` with their `source_rows`.
 #[derive(sqlx::FromRow)]
@@ -273,6 +288,7 @@ struct StoredLegacyRow {
     source_row: i64,
     source_rows: Option<String>,
     cells: String,
+    records: Option<String>,
     packed: Option<Vec<u8>>,
 }
 
@@ -685,6 +701,9 @@ impl Store {
             .await
             .and_then(|rows| rows.iter().map(|r| r.try_get::<i64, _>(0)).collect())
             .map_err(|e| self.err(e))?;
+        if let Some(version) = applied.iter().find(|v| !migrations.iter().any(|(m, _)| m == *v)) {
+            return Err(StoreError::NewerSchema { url: self.url.clone(), version: *version });
+        }
         for (version, sql) in migrations.iter().filter(|(v, _)| !applied.contains(v)) {
             sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(|e| self.err(e))?;
             sqlx::query("INSERT INTO cutover_schema (version, applied_at) VALUES ($1, $2)")
@@ -1167,9 +1186,20 @@ impl Store {
 
     // ------------------------------------------------------------------ legacy records
 
-    /// The extracted legacy records of these accounts: each stored row parsed again (the
-    /// source's cells, migration 0015; or a record stored whole as JSON before it).
+    /// The extracted legacy records of these accounts: each stored record parsed again (the
+    /// source's cells, migration 0015, grouped by account and kind since migration 0019; or a
+    /// record stored whole as JSON before 0015).
     pub async fn legacy_accounts(&self, numbers: &[String]) -> Result<Vec<crate::domain::LegacyAccount>, StoreError> {
+        self.legacy_records(numbers, Records::All).await
+    }
+
+    /// [`Store::legacy_accounts`] with only the records `which` asks for: the cut-over never looks
+    /// at the legacy invoice lines (its snapshot drops them), two thirds of an account's records.
+    pub async fn legacy_records(
+        &self,
+        numbers: &[String],
+        which: Records,
+    ) -> Result<Vec<crate::domain::LegacyAccount>, StoreError> {
         use crate::domain::LegacyAccount;
         use crate::extract::Record;
         use std::collections::HashMap;
@@ -1177,8 +1207,12 @@ impl Store {
         let stored: Vec<StoredLegacyRow> = self
             .rows_for(numbers, |list| {
                 format!(
-                    "SELECT account_number, kind, source_row, source_rows, cells, packed FROM legacy_row \
-                     WHERE account_number IN ({list})"
+                    "SELECT account_number, kind, source_row, source_rows, cells, records, packed FROM legacy_row \
+                     WHERE account_number IN ({list}){}",
+                    match which {
+                        Records::All => "",
+                        Records::WithoutInvoiceLines => " AND kind <> 'line'",
+                    }
                 )
             })
             .await?;
@@ -1186,17 +1220,18 @@ impl Store {
         for r in &stored {
             let bad =
                 |why: String| StoreError::Corrupt(format!("stored {} records of {}: {why}", r.kind, r.account_number));
-            texts.push(match (&r.source_rows, &r.packed) {
-                (Some(rows), packed) => {
-                    let at = packed::rows_from(rows).map_err(&bad)?;
-                    let text = match packed {
-                        Some(p) => Some(packed::unpack(p, || format!("{} records of {}", r.kind, r.account_number))?),
-                        None => None,
-                    };
-                    (at, text)
+            texts.push(match (&r.source_rows, &r.records, &r.packed) {
+                (Some(rows), Some(text), None) => (packed::rows_from(rows).map_err(&bad)?, Some(text.clone())),
+                (Some(rows), None, Some(p)) => {
+                    let text = packed::unpack(p, || format!("{} records of {}", r.kind, r.account_number))?;
+                    (packed::rows_from(rows).map_err(&bad)?, Some(text))
                 }
-                (None, None) => (vec![r.source_row], None),
-                (None, Some(_)) => return Err(bad("packed records without their source rows".into())),
+                (None, None, None) => (vec![r.source_row], None),
+                _ => {
+                    return Err(
+                        bad("a group needs its source rows and either its records or their packed form".into()),
+                    );
+                }
             });
         }
         let mut records: Vec<(&str, &str, i64, &str)> = Vec::new();
@@ -1206,7 +1241,7 @@ impl Store {
                 records.push((number, kind, r.source_row, &r.cells));
                 continue;
             }
-            let cells: Vec<&str> = text.as_deref().unwrap_or(&r.cells).split(packed::RECORD).collect();
+            let cells: Vec<&str> = text.as_deref().unwrap_or_default().split(packed::RECORD).collect();
             if at.len() != cells.len() {
                 let why = format!("{} records for {} source rows", cells.len(), at.len());
                 return Err(StoreError::Corrupt(format!("stored {kind} records of {number}: {why}")));
@@ -1509,17 +1544,21 @@ fn stored_record(number: &str, kind: &str, row: i64, cells: &str) -> Result<crat
 mod tests {
     use super::{Store, StoreError, packed};
 
-    /// Stores `(kind, source_row, source_rows, cells, packed)` rows of account Z001 as they are.
-    async fn stored(store: &Store, rows: &[(&str, i64, Option<&str>, &str, Option<Vec<u8>>)]) {
-        for (kind, row, runs, cells, packed) in rows {
+    /// A stored row of account Z001: kind, source row, source rows, cells, records, packed.
+    type Stored<'a> = (&'a str, i64, Option<&'a str>, &'a str, Option<&'a str>, Option<Vec<u8>>);
+
+    /// Stores rows of account Z001 as they are.
+    async fn stored(store: &Store, rows: &[Stored<'_>]) {
+        for (kind, row, runs, cells, records, packed) in rows {
             sqlx::query(
-                "INSERT INTO legacy_row (account_number, kind, source_row, source_rows, cells, packed) \
-                 VALUES ('Z001', $1, $2, $3, $4, $5)",
+                "INSERT INTO legacy_row (account_number, kind, source_row, source_rows, cells, records, packed) \
+                 VALUES ('Z001', $1, $2, $3, $4, $5, $6)",
             )
             .bind(*kind)
             .bind(*row)
             .bind(*runs)
             .bind(*cells)
+            .bind(*records)
             .bind(packed.clone())
             .execute(&store.pool)
             .await
@@ -1546,12 +1585,13 @@ mod tests {
                     None,
                     "Old Co\u{1d}colocation\u{1d}DC1\u{1d}USD\u{1d}1\u{1d}ap@old.example\u{1d}active",
                     None,
+                    None,
                 ),
-                ("service", 3, None, r#"["S9","CAB-42U","Full cabinet","2","1500.00","2016-01-01",null]"#, None),
+                ("service", 3, None, r#"["S9","CAB-42U","Full cabinet","2","1500.00","2016-01-01",null]"#, None, None),
                 // Stored in the opposite order of their rows: read back in source order.
-                ("usage", 8, Some("8"), usage[1], None),
-                ("usage", 4, Some("4-5"), &packed::group_text([usage[0], usage[0]]), None),
-                ("line", 7, Some("7"), "", Some(packed::pack(line))),
+                ("usage", 8, Some("8"), "", Some(usage[1]), None),
+                ("usage", 4, Some("4-5"), "", Some(&packed::group_text([usage[0], usage[0]])), None),
+                ("line", 7, Some("7"), "", None, Some(packed::pack(line))),
             ],
         )
         .await;
@@ -1564,11 +1604,32 @@ mod tests {
         assert_eq!(a.invoice_lines[0].amount.to_string(), "1500.00");
 
         // A group whose rows and records disagree is corrupt, and says which.
-        stored(&store, &[("usage", 20, Some("20-22"), &packed::group_text(usage), None)]).await;
+        stored(&store, &[("usage", 20, Some("20-22"), "", Some(&packed::group_text(usage)), None)]).await;
         let e = store.legacy_accounts(&["Z001".into()]).await.unwrap_err();
         assert!(
             matches!(&e, StoreError::Corrupt(m) if m.contains("usage records of Z001: 2 records for 3 source rows")),
             "{e}"
         );
+        // A group with neither its records nor their packed form.
+        sqlx::query("DELETE FROM legacy_row WHERE source_row = 20").execute(&store.pool).await.unwrap();
+        stored(&store, &[("usage", 30, Some("30"), "", None, None)]).await;
+        let e = store.legacy_accounts(&["Z001".into()]).await.unwrap_err();
+        assert!(matches!(&e, StoreError::Corrupt(m) if m.contains("either its records or their packed form")), "{e}");
+    }
+
+    /// A store that a newer cutover migrated is refused, not misread.
+    #[tokio::test]
+    async fn a_store_migrated_by_a_newer_build_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("state.db").display());
+        let store = Store::open(&url).await.unwrap();
+        sqlx::query("INSERT INTO cutover_schema (version, applied_at) VALUES (9999, 'later')")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        store.close().await;
+        let e = Store::open(&url).await.err().expect("refused");
+        assert!(matches!(e, StoreError::NewerSchema { version: 9999, .. }), "{e}");
+        assert!(e.to_string().contains("migrated by a newer cutover"), "{e}");
     }
 }

@@ -12,10 +12,11 @@
 //!   with `[` or `{`) is stored as the JSON array it was before, and [`cells_from`] reads all
 //!   three forms.
 //! - **An account's records of one kind** from one batch of the source are one stored row
-//!   (migration 0019): their cells joined by U+001C ([`group_text`]), deflated from 1 KiB on,
-//!   their source rows in `source_rows` as runs ([`rows_text`]: `12-40,45`). 1.1 million source
-//!   rows at 20,000 accounts are about 93,000 stored rows (a twelfth of the keys to index). A row
-//!   stored before holds one record's cells, at `source_row`.
+//!   (migration 0019): their cells joined by U+001C ([`group_text`]) in `records`, deflated in
+//!   `packed` from 1 KiB on, their source rows in `source_rows` as runs ([`rows_text`]:
+//!   `12-40,45`). 1.1 million source rows at 20,000 accounts are about 93,000 stored rows (a
+//!   twelfth of `legacy_row`'s keys to index). A row stored before holds one record's cells, at
+//!   `source_row`.
 
 use super::StoreError;
 
