@@ -60,7 +60,7 @@ impl BulkTx {
     /// Runs `sql` with `args`; how many rows it changed.
     pub(crate) async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {
         Ok(match self {
-            BulkTx::Any(tx) => bound!(sqlx::query(sql), args).execute(&mut **tx).await?.rows_affected(),
+            BulkTx::Any(tx) => any_execute(tx, sql, args).await?,
             BulkTx::Pg(tx) => bound!(sqlx::query(sql), args).execute(&mut **tx).await?.rows_affected(),
         })
     }
@@ -135,6 +135,15 @@ impl BulkTx {
             BulkTx::Pg(tx) => tx.commit().await,
         }
     }
+}
+
+/// Runs `sql` with `args` in the store's usual transaction; how many rows it changed.
+pub(crate) async fn any_execute(
+    tx: &mut Transaction<'static, Any>,
+    sql: &str,
+    args: &[Arg<'_>],
+) -> Result<u64, sqlx::Error> {
+    Ok(bound!(sqlx::query(sql), args).execute(&mut **tx).await?.rows_affected())
 }
 
 /// Appends `value` as a field of PostgreSQL's `COPY` text format: a backslash, tab, line feed

@@ -243,38 +243,31 @@ impl<'a> Extraction<'a> {
         Ok(problems)
     }
 
-    /// Journal rows of this extraction (its time and actor), seven binds a row, 300 a statement.
+    /// Journal rows of this extraction (its time and actor), as the store's journal writes them.
     async fn journal(&mut self, lines: &[(String, State, State, String)]) -> Result<(), StoreError> {
         let at = self.at.to_rfc3339();
-        // `recorded_at` is the wall clock by definition (as in `Store::journal_in`).
+        let lines: Vec<super::JournalLine<'_>> = lines
+            .iter()
+            .map(|(account, from, to, reason)| super::JournalLine {
+                account,
+                at: at.clone(),
+                actor: &self.actor,
+                from: *from,
+                to: *to,
+                reason,
+            })
+            .collect();
+        // `recorded_at` is the wall clock by definition (as in `Store::journal_many_in`).
         let recorded = Utc::now().to_rfc3339();
-        let actor = self.actor.clone();
-        for chunk in lines.chunks(300) {
-            let args: Vec<Arg<'_>> = chunk
-                .iter()
-                .flat_map(|(account, from, to, reason)| {
-                    [
-                        Arg::Text(account),
-                        Arg::Text(&at),
-                        Arg::Text(&actor),
-                        Arg::Text(from.as_str()),
-                        Arg::Text(to.as_str()),
-                        Arg::Text(reason),
-                        Arg::Text(&recorded),
-                    ]
-                })
-                .collect();
-            let into = "journal (account_number, at, actor, from_state, to_state, reason, recorded_at)";
-            self.insert_values(into, 7, &args).await?;
+        for (sql, args) in self.store.journal_inserts(&lines, &recorded) {
+            self.tx.execute(&sql, &args).await.map_err(|e| self.store.err(e))?;
         }
         Ok(())
     }
 
     /// One `INSERT INTO {into} VALUES …` of `args`, `width` values a row.
     async fn insert_values(&mut self, into: &str, width: usize, args: &[Arg<'_>]) -> Result<(), StoreError> {
-        let p = self.store.params(1, args.len());
-        let values: Vec<String> = p.chunks(width).map(|row| format!("({})", row.join(", "))).collect();
-        let sql = format!("INSERT INTO {into} VALUES {}", values.join(", "));
+        let sql = format!("INSERT INTO {into} VALUES {}", self.store.values(width, args.len()));
         self.tx.execute(&sql, args).await.map_err(|e| self.store.err(e))?;
         Ok(())
     }

@@ -199,13 +199,13 @@ pub struct JournalFilter {
 pub type Tx = Transaction<'static, Any>;
 
 /// One row of the journal, as written.
-struct JournalLine<'a> {
-    account: &'a str,
-    at: String,
-    actor: &'a str,
-    from: State,
-    to: State,
-    reason: &'a str,
+pub(crate) struct JournalLine<'a> {
+    pub(crate) account: &'a str,
+    pub(crate) at: String,
+    pub(crate) actor: &'a str,
+    pub(crate) from: State,
+    pub(crate) to: State,
+    pub(crate) reason: &'a str,
 }
 
 /// A change of state, with who and why; optionally new schedule dates.
@@ -908,30 +908,55 @@ impl Store {
         tx: &mut Transaction<'static, Any>,
         lines: &[JournalLine<'_>],
     ) -> Result<(), StoreError> {
-        const COLS: usize = 7;
         // `recorded_at` is the wall clock by definition: the one place the store reads it.
         let recorded = Utc::now().to_rfc3339();
-        for chunk in lines.chunks(300) {
-            let values: Vec<String> =
-                (0..chunk.len()).map(|i| format!("({})", self.params(i * COLS + 1, COLS).join(", "))).collect();
-            let sql = format!(
-                "INSERT INTO journal (account_number, at, actor, from_state, to_state, reason, recorded_at) VALUES {}",
-                values.join(", ")
-            );
-            let mut q = sqlx::query(&sql);
-            for l in chunk {
-                q = q
-                    .bind(l.account)
-                    .bind(&l.at)
-                    .bind(l.actor)
-                    .bind(l.from.as_str())
-                    .bind(l.to.as_str())
-                    .bind(l.reason)
-                    .bind(&recorded);
-            }
-            q.execute(&mut **tx).await.map_err(|e| self.err(e))?;
+        for (sql, args) in self.journal_inserts(lines, &recorded) {
+            bulk::any_execute(tx, &sql, &args).await.map_err(|e| self.err(e))?;
         }
         Ok(())
+    }
+
+    /// The journal's multi-row inserts of `lines`, 300 a statement, with their values: one SQL
+    /// for the store's usual transaction and an extraction's (`store::bulk`).
+    pub(crate) fn journal_inserts<'l>(
+        &self,
+        lines: &'l [JournalLine<'l>],
+        recorded: &'l str,
+    ) -> Vec<(String, Vec<bulk::Arg<'l>>)> {
+        use bulk::Arg;
+        lines
+            .chunks(300)
+            .map(|chunk| {
+                let args: Vec<Arg<'l>> = chunk
+                    .iter()
+                    .flat_map(|l| {
+                        [
+                            Arg::Text(l.account),
+                            Arg::Text(&l.at),
+                            Arg::Text(l.actor),
+                            Arg::Text(l.from.as_str()),
+                            Arg::Text(l.to.as_str()),
+                            Arg::Text(l.reason),
+                            Arg::Text(recorded),
+                        ]
+                    })
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO journal (account_number, at, actor, from_state, to_state, reason, recorded_at) \
+                     VALUES {}",
+                    self.values(7, args.len())
+                );
+                (sql, args)
+            })
+            .collect()
+    }
+
+    /// The `VALUES` list of a multi-row insert of `n` values, `width` a row: `($1, $2), ($3, $4)`
+    /// (PostgreSQL) or `(?, ?), (?, ?)` (SQLite, [`Store::params`]).
+    pub(crate) fn values(&self, width: usize, n: usize) -> String {
+        let p = self.params(1, n);
+        let rows: Vec<String> = p.chunks(width).map(|row| format!("({})", row.join(", "))).collect();
+        rows.join(", ")
     }
 
     pub async fn journal(&self, account: &str) -> Result<Vec<JournalRow>, StoreError> {
@@ -1216,39 +1241,41 @@ impl Store {
                 )
             })
             .await?;
-        let mut texts = Vec::with_capacity(stored.len());
+        let bad = |r: &StoredLegacyRow, why: String| {
+            StoreError::Corrupt(format!("stored {} records of {}: {why}", r.kind, r.account_number))
+        };
+        // A group's records as text: as stored, or inflated (`None`: one record, in `cells`).
+        let mut texts: Vec<Option<std::borrow::Cow<'_, str>>> = Vec::with_capacity(stored.len());
         for r in &stored {
-            let bad =
-                |why: String| StoreError::Corrupt(format!("stored {} records of {}: {why}", r.kind, r.account_number));
             texts.push(match (&r.source_rows, &r.records, &r.packed) {
-                (Some(rows), Some(text), None) => (packed::rows_from(rows).map_err(&bad)?, Some(text.clone())),
-                (Some(rows), None, Some(p)) => {
-                    let text = packed::unpack(p, || format!("{} records of {}", r.kind, r.account_number))?;
-                    (packed::rows_from(rows).map_err(&bad)?, Some(text))
+                (None, None, None) => None,
+                (Some(_), Some(text), None) => Some(text.as_str().into()),
+                (Some(_), None, Some(p)) => {
+                    Some(packed::unpack(p, || format!("{} records of {}", r.kind, r.account_number))?.into())
                 }
-                (None, None, None) => (vec![r.source_row], None),
                 _ => {
-                    return Err(
-                        bad("a group needs its source rows and either its records or their packed form".into()),
-                    );
+                    return Err(bad(
+                        r,
+                        "a group needs its source rows and either its records or their packed form".into(),
+                    ));
                 }
             });
         }
         let mut records: Vec<(&str, &str, i64, &str)> = Vec::new();
-        for (r, (at, text)) in stored.iter().zip(&texts) {
+        for (r, text) in stored.iter().zip(&texts) {
             let (number, kind) = (r.account_number.as_str(), r.kind.as_str());
-            if r.source_rows.is_none() {
+            let (Some(runs), Some(text)) = (&r.source_rows, text) else {
                 records.push((number, kind, r.source_row, &r.cells));
                 continue;
-            }
-            let cells: Vec<&str> = text.as_deref().unwrap_or_default().split(packed::RECORD).collect();
+            };
+            let at = packed::rows_from(runs).map_err(|why| bad(r, why))?;
+            let cells: Vec<&str> = text.split(packed::RECORD).collect();
             if at.len() != cells.len() {
-                let why = format!("{} records for {} source rows", cells.len(), at.len());
-                return Err(StoreError::Corrupt(format!("stored {kind} records of {number}: {why}")));
+                return Err(bad(r, format!("{} records for {} source rows", cells.len(), at.len())));
             }
-            records.extend(at.iter().zip(cells).map(|(row, c)| (number, kind, *row, c)));
+            records.extend(at.into_iter().zip(cells).map(|(row, c)| (number, kind, row, c)));
         }
-        // The order the records were stored in (SQLite's group_concat promises none).
+        // The order the records were stored in (the rows come in no promised order).
         records.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
         let mut accounts: HashMap<String, LegacyAccount> = HashMap::new();
         let mut children = Vec::new();

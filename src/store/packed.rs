@@ -35,47 +35,9 @@ const LEVEL: u8 = 1;
 /// A document no stored bill or snapshot comes near; a packed value inflating past it is corrupt.
 const MAX_DOCUMENT: usize = 64 << 20;
 
-/// A text (a document, a group of records), deflated: raw deflate, as
-/// `miniz_oxide::deflate::compress_to_vec` writes it, with one compressor per thread reused
-/// (a new one is about 300 KiB to allocate and clear, which cost more than deflating a record
-/// group of a few hundred bytes).
+/// A text (a document, a group of records), deflated.
 pub(crate) fn pack(text: &str) -> Vec<u8> {
-    use miniz_oxide::deflate::core::{
-        CompressorOxide, TDEFLFlush, TDEFLStatus, compress, create_comp_flags_from_zip_params,
-    };
-    thread_local! {
-        static DEFLATE: std::cell::RefCell<Option<Box<CompressorOxide>>> = const { std::cell::RefCell::new(None) };
-    }
-    DEFLATE.with_borrow_mut(|slot| {
-        let c = slot.get_or_insert_with(|| {
-            Box::new(CompressorOxide::new(create_comp_flags_from_zip_params(LEVEL.into(), 0, 0)))
-        });
-        c.reset();
-        let mut input = text.as_bytes();
-        let mut out = vec![0; (input.len() / 2).max(64)];
-        let mut at = 0;
-        loop {
-            let (status, taken, written) = compress(c, input, &mut out[at..], TDEFLFlush::Finish);
-            at += written;
-            input = &input[taken..];
-            match status {
-                TDEFLStatus::Done => {
-                    out.truncate(at);
-                    return out;
-                }
-                // More room wanted (as `compress_to_vec` does it).
-                TDEFLStatus::Okay => {
-                    if out.len() - at < 30 {
-                        out.resize(out.len() * 2, 0);
-                    }
-                }
-                // Not with these parameters; the library's own function then says why.
-                TDEFLStatus::BadParam | TDEFLStatus::PutBufFailed => {
-                    return miniz_oxide::deflate::compress_to_vec(text.as_bytes(), LEVEL);
-                }
-            }
-        }
-    })
+    miniz_oxide::deflate::compress_to_vec(text.as_bytes(), LEVEL)
 }
 
 /// A stored document: its packed form when it has one, else its text. `what` names it in the
