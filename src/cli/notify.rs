@@ -67,8 +67,7 @@ impl Args {
         }
         stop_on_signal(&engine, "notify");
         engine.ensure_fresh(engine.runnable_wave(&wave)?, &ctx).await?;
-        engine.rate_wave(&wave, &ctx).await?;
-        engine.reconcile_wave(&wave, &ctx).await?;
+        engine.rate_and_reconcile(&wave, &ctx).await?;
         let mailer = mailer(&engine)?;
         let r = engine.notify_wave(&wave, &ctx, &mailer).await?;
         for n in &r.notes {

@@ -38,8 +38,7 @@ impl Args {
         // A report never moves state: only a scratch store (a fresh workspace, nothing kept)
         // is rated and reconciled here. On the workspace's store it reports what is stored.
         if pending > 0 && engine.store.is_scratch() {
-            engine.rate_wave(&wave, &ctx).await?;
-            engine.reconcile_wave(&wave, &ctx).await?;
+            engine.rate_and_reconcile(&wave, &ctx).await?;
         } else if pending > 0 {
             eprintln!(
                 "note: {pending} account(s) of {wave} are not reconciled yet and are not in this report; \

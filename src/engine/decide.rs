@@ -1,5 +1,5 @@
 //! What the reconcile stage decides for one account, as a pure function: the stage
-//! (`stages::reconcile_wave`) gathers the facts, calls [`decide`] and writes what it returns.
+//! (`stages::reconcile_page`) gathers the facts, calls [`decide`] and writes what it returns.
 //! No I/O and no clock here; the table in the tests is the specification.
 
 use crate::domain::{Decimal, State};

@@ -85,8 +85,26 @@ pub(super) fn nothing_left(acct: &LegacyAccount, first_new_bill_date: chrono::Na
 /// A stage that walks a wave's pages, for [`Engine::fan_out`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PageStage {
+    /// Rate a page, then reconcile the accounts it rated from the records already loaded: one
+    /// read and parse of each account's records for both, not two (issue 11).
     Rate,
+    /// Reconcile the rated accounts no rating page reconciled (an earlier run's, a crash's).
     Reconcile,
+}
+
+/// What a page-walking stage did: its own report, and for [`PageStage::Rate`] the
+/// reconciliation of the accounts it rated.
+#[derive(Debug, Default)]
+struct Walked {
+    stage: StageReport,
+    reconciled: StageReport,
+}
+
+impl Walked {
+    fn add(&mut self, o: &Walked) {
+        self.stage.add(&o.stage);
+        self.reconciled.add(&o.reconciled);
+    }
 }
 
 /// How many accounts a worker claims at a time, with `workers` workers in this process: up to
@@ -134,13 +152,13 @@ impl Engine {
     /// Runs a page-walking stage with `self.workers` workers: one thread each (so rating and
     /// comparing use every core), on this runtime's I/O, each claiming its own pages. One worker,
     /// or a runtime that cannot lend its thread (a test's current-thread one): this task does it.
-    async fn fan_out(&self, stage: PageStage, id: &str, ctx: &Ctx) -> Result<StageReport, EngineError> {
+    async fn fan_out(&self, stage: PageStage, id: &str, ctx: &Ctx) -> Result<Walked, EngineError> {
         let handle = tokio::runtime::Handle::current();
         if self.workers <= 1 || handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
             return self.page_stage(stage, id, ctx).await;
         }
         let workers: Vec<Engine> = (1..=self.workers).map(|n| self.worker_copy(n)).collect();
-        let results: Vec<Result<StageReport, EngineError>> = tokio::task::block_in_place(|| {
+        let results: Vec<Result<Walked, EngineError>> = tokio::task::block_in_place(|| {
             std::thread::scope(|s| {
                 let running: Vec<_> = workers
                     .iter()
@@ -155,17 +173,19 @@ impl Engine {
                     .collect()
             })
         });
-        let mut total = StageReport::default();
+        let mut total = Walked::default();
         for r in results {
             total.add(&r?);
         }
         Ok(total)
     }
 
-    async fn page_stage(&self, stage: PageStage, id: &str, ctx: &Ctx) -> Result<StageReport, EngineError> {
+    async fn page_stage(&self, stage: PageStage, id: &str, ctx: &Ctx) -> Result<Walked, EngineError> {
         match stage {
             PageStage::Rate => self.rate_pages(id, ctx).await,
-            PageStage::Reconcile => self.reconcile_pages(id, ctx).await,
+            PageStage::Reconcile => {
+                Ok(Walked { stage: self.reconcile_pages(id, ctx).await?, reconciled: StageReport::default() })
+            }
         }
     }
 
@@ -289,11 +309,14 @@ impl Engine {
             let gate = Some(self.gate(id).await?.verdict);
             return Ok(RunReport { wave: id.to_string(), as_of: ctx.as_of.to_string(), gate, ..RunReport::default() });
         }
+        // Each page rated is reconciled at once, from the records it loaded; then the rated
+        // accounts no page of this run reconciled (an earlier run's, a crash's).
         let t = self.clock.start();
-        let rated = self.rate_wave(id, ctx).await?;
-        self.clock.stop("rate", t, rated.accounts());
+        let walked = self.fan_out(PageStage::Rate, id, ctx).await?;
+        self.clock.stop("rate+reconcile", t, walked.stage.accounts());
+        let rated = walked.stage;
         let t = self.clock.start();
-        let reconciled = self.reconcile_wave(id, ctx).await?;
+        let reconciled = self.reconcile_rest(id, ctx, walked.reconciled).await?;
         self.clock.stop("reconcile", t, reconciled.accounts());
         let t = self.clock.start();
         let notified = self.notify_wave(id, ctx, mailer).await?;
@@ -345,103 +368,135 @@ impl Engine {
         all[all.len().saturating_sub(n)..].to_vec()
     }
 
-    /// Rate: schedules each extracted account and re-rates its parallel-run periods (with
-    /// `self.workers` workers).
-    pub async fn rate_wave(&self, id: &str, ctx: &Ctx) -> Result<StageReport, EngineError> {
-        self.fan_out(PageStage::Rate, id, ctx).await
+    /// Rate and reconcile (with `self.workers` workers): schedules each extracted account and
+    /// re-rates its parallel-run periods, a page at a time, then reconciles the page's rated
+    /// accounts from the records the page loaded; then the rated accounts no page reconciled.
+    /// Returns what rating did and what reconciling did.
+    pub async fn rate_and_reconcile(&self, id: &str, ctx: &Ctx) -> Result<(StageReport, StageReport), EngineError> {
+        let walked = self.fan_out(PageStage::Rate, id, ctx).await?;
+        let reconciled = self.reconcile_rest(id, ctx, walked.reconciled).await?;
+        Ok((walked.stage, reconciled))
     }
 
     // Long: the rate stage's one page closure (load, rate, record with the transition).
     // Long: one page's plumbing in one transaction, an account's cases in the order they are
     // decided (not yet a customer, closed, nothing left, rated or quarantined), each journaled.
-    async fn rate_pages(&self, id: &str, ctx: &Ctx) -> Result<StageReport, EngineError> {
+    // Each page's rated accounts are then reconciled ([`PageStage::Rate`]).
+    async fn rate_pages(&self, id: &str, ctx: &Ctx) -> Result<Walked, EngineError> {
         let wave = self.runnable_wave(id)?;
+        let policy = Policy::of(wave);
         let known = Some((Due::Known, ctx.as_of));
-        self.pages(id, &[State::Extracted], known, "rate", async |rows| {
-            let pairs = self.load(&rows, ctx).await?;
-            // Not customers yet on this day: from when they are (the whole account, read before the
-            // transaction), so the daily runs until then do not load them again (issue 11).
-            let later: Vec<String> =
-                pairs.iter().filter(|(_, a)| !a.known()).map(|(row, _)| row.account_number.clone()).collect();
-            let wake: Vec<(String, Option<chrono::NaiveDate>)> = self
-                .store
-                .legacy_accounts(&later)
-                .await?
-                .iter()
-                .map(|a| (a.account.account_number.clone(), a.known_from()))
-                .collect();
-            let mut r = StageReport::default();
-            let mut new_bills = Vec::new();
-            let mut moves = Vec::new();
-            let mut tx = self.store.begin().await?;
-            self.store.set_not_before_in(&mut tx, &wake).await?;
-            for (_, acct) in &pairs {
-                let number = &acct.account.account_number;
-                // A closed account has nothing to move and no one to tell.
-                if acct.account.status == crate::domain::AccountStatus::Closed {
-                    let why = "closed in the legacy system: nothing to migrate";
-                    moves.push((ctx.transition(number, State::Extracted, State::Held, why), Count::Held));
-                    continue;
-                }
-                // Not a customer yet on this day (no service known, no bill issued): a later run
-                // rates it, once it exists.
-                if !acct.known() {
-                    continue;
-                }
-                // Not schedulable is not a reason to skip rating: the parallel run still tells the
-                // team whether the bills are right. The reconcile stage holds such an account.
-                let sched = schedule(wave, acct.account.bill_cycle_day, ctx.as_of);
-                // Nothing active at the first new bill: nothing to move, no one to tell.
-                if let Ok(s) = &sched
-                    && let Some(why) = nothing_left(acct, s.first_new_bill_date)
-                {
-                    moves.push((ctx.transition(number, State::Extracted, State::Held, why), Count::Held));
-                    continue;
-                }
-                let terms = Self::terms(wave, sched.as_ref().ok());
-                let mut bills = Vec::new();
-                let mut failure = None;
-                for p in Self::parallel_periods(wave, acct) {
-                    match crate::rate::rate_on(acct, &self.plan.catalog, p, terms) {
-                        Ok(rated) => bills.push(rated.bill),
-                        Err(e) => {
-                            failure = Some(e.to_string());
-                            break;
+        let mut reconciled = StageReport::default();
+        let stage = self
+            .pages(id, &[State::Extracted], known, "rate", async |rows| {
+                let pairs = self.load(&rows, ctx).await?;
+                // Not customers yet on this day: from when they are (the whole account, read before the
+                // transaction), so the daily runs until then do not load them again (issue 11).
+                let later: Vec<String> =
+                    pairs.iter().filter(|(_, a)| !a.known()).map(|(row, _)| row.account_number.clone()).collect();
+                let wake: Vec<(String, Option<chrono::NaiveDate>)> = self
+                    .store
+                    .legacy_accounts(&later)
+                    .await?
+                    .iter()
+                    .map(|a| (a.account.account_number.clone(), a.known_from()))
+                    .collect();
+                let mut r = StageReport::default();
+                let mut new_bills = Vec::new();
+                let mut moves = Vec::new();
+                // (move, account) of each account rated: its row as rating leaves it, if it moves.
+                let mut rated = Vec::new();
+                let mut tx = self.store.begin().await?;
+                self.store.set_not_before_in(&mut tx, &wake).await?;
+                for (i, (_, acct)) in pairs.iter().enumerate() {
+                    let number = &acct.account.account_number;
+                    // A closed account has nothing to move and no one to tell.
+                    if acct.account.status == crate::domain::AccountStatus::Closed {
+                        let why = "closed in the legacy system: nothing to migrate";
+                        moves.push((ctx.transition(number, State::Extracted, State::Held, why), Count::Held));
+                        continue;
+                    }
+                    // Not a customer yet on this day (no service known, no bill issued): a later run
+                    // rates it, once it exists.
+                    if !acct.known() {
+                        continue;
+                    }
+                    // Not schedulable is not a reason to skip rating: the parallel run still tells the
+                    // team whether the bills are right. The reconcile stage holds such an account.
+                    let sched = schedule(wave, acct.account.bill_cycle_day, ctx.as_of);
+                    // Nothing active at the first new bill: nothing to move, no one to tell.
+                    if let Ok(s) = &sched
+                        && let Some(why) = nothing_left(acct, s.first_new_bill_date)
+                    {
+                        moves.push((ctx.transition(number, State::Extracted, State::Held, why), Count::Held));
+                        continue;
+                    }
+                    let terms = Self::terms(wave, sched.as_ref().ok());
+                    let mut bills = Vec::new();
+                    let mut failure = None;
+                    for p in Self::parallel_periods(wave, acct) {
+                        match crate::rate::rate_on(acct, &self.plan.catalog, p, terms) {
+                            Ok(rated) => bills.push(rated.bill),
+                            Err(e) => {
+                                failure = Some(e.to_string());
+                                break;
+                            }
                         }
                     }
+                    if let Some(why) = failure {
+                        moves.push((
+                            ctx.transition(number, State::Extracted, State::Quarantined, why),
+                            Count::Quarantined,
+                        ));
+                        continue;
+                    }
+                    for b in &bills {
+                        new_bills.push(crate::store::NewBillRow {
+                            account: number.clone(),
+                            period: b.period.to_string(),
+                            total: b.total.to_string(),
+                            data: serde_json::to_string(b).map_err(|e| EngineError::Refused(e.to_string()))?,
+                        });
+                    }
+                    let reason = match &sched {
+                        Ok(s) => format!(
+                            "rated {} parallel-run period(s); cut over {}, first new bill {}, notice {}",
+                            bills.len(),
+                            s.cutover_date,
+                            s.first_new_bill_date,
+                            s.notice_date
+                        ),
+                        Err(why) => format!("rated {} parallel-run period(s); {why}", bills.len()),
+                    };
+                    let sched = sched.ok();
+                    rated.push((moves.len(), i, sched));
+                    let t = ctx.transition(number, State::Extracted, State::Rated, reason).scheduling(sched);
+                    moves.push((t, Count::Done));
                 }
-                if let Some(why) = failure {
-                    moves.push((ctx.transition(number, State::Extracted, State::Quarantined, why), Count::Quarantined));
-                    continue;
-                }
-                for b in &bills {
-                    new_bills.push(crate::store::NewBillRow {
-                        account: number.clone(),
-                        period: b.period.to_string(),
-                        total: b.total.to_string(),
-                        data: serde_json::to_string(b).map_err(|e| EngineError::Refused(e.to_string()))?,
-                    });
-                }
-                let reason = match &sched {
-                    Ok(s) => format!(
-                        "rated {} parallel-run period(s); cut over {}, first new bill {}, notice {}",
-                        bills.len(),
-                        s.cutover_date,
-                        s.first_new_bill_date,
-                        s.notice_date
-                    ),
-                    Err(why) => format!("rated {} parallel-run period(s); {why}", bills.len()),
-                };
-                let t = ctx.transition(number, State::Extracted, State::Rated, reason).scheduling(sched.ok());
-                moves.push((t, Count::Done));
-            }
-            // The page's state changes and bills in a few statements, in one transaction.
-            self.apply_in(&mut tx, moves, &mut r).await?;
-            self.store.put_bills_in(&mut tx, &new_bills).await?;
-            tx.commit().await.map_err(|e| self.store.err(e))?;
-            Ok(r)
-        })
-        .await
+                // The page's state changes and bills in a few statements, in one transaction.
+                let moved = self.apply_in(&mut tx, moves, &mut r).await?;
+                self.store.put_bills_in(&mut tx, &new_bills).await?;
+                tx.commit().await.map_err(|e| self.store.err(e))?;
+                crate::failpoint::hit("rate.committed");
+                // The accounts this page rated, as rating left them, reconciled from their records.
+                let mut pairs: Vec<Option<(AccountRow, LegacyAccount)>> = pairs.into_iter().map(Some).collect();
+                let now_rated: Vec<(AccountRow, LegacyAccount)> = rated
+                    .into_iter()
+                    .filter(|(m, ..)| moved[*m])
+                    .filter_map(|(_, i, sched)| {
+                        let (mut row, acct) = pairs[i].take()?;
+                        row.state = State::Rated;
+                        row.cutover_date = sched.map(|s| s.cutover_date);
+                        row.first_new_bill_date = sched.map(|s| s.first_new_bill_date);
+                        row.notice_date = sched.map(|s| s.notice_date);
+                        Some((row, acct))
+                    })
+                    .collect();
+                reconciled.add(&self.reconcile_page(wave, &policy, &now_rated, ctx).await?);
+                Ok(r)
+            })
+            .await?;
+        Ok(Walked { stage, reconciled })
     }
 
     /// Compares an account's parallel-run periods, legacy against new (pure): a period either side
@@ -476,10 +531,12 @@ impl Engine {
     }
 
     /// Reconcile: compares the legacy bills with the new ones; passing accounts move on, failing
-    /// ones are held with the reasons.
-    pub async fn reconcile_wave(&self, id: &str, ctx: &Ctx) -> Result<StageReport, EngineError> {
+    /// ones are held with the reasons. `done` is what the rating pages reconciled
+    /// ([`Engine::rate_and_reconcile`]).
+    async fn reconcile_rest(&self, id: &str, ctx: &Ctx, done: StageReport) -> Result<StageReport, EngineError> {
         let wave = self.runnable_wave(id)?;
-        let stage = self.fan_out(PageStage::Reconcile, id, ctx).await?;
+        let mut stage = self.fan_out(PageStage::Reconcile, id, ctx).await?.stage;
+        stage.add(&done);
         // Every reconciliation that compared accounts is kept as a numbered run of the wave.
         // One worker at a time computes and records it, so the latest run is never a view taken
         // before another worker's last page.
@@ -496,79 +553,94 @@ impl Engine {
     async fn reconcile_pages(&self, id: &str, ctx: &Ctx) -> Result<StageReport, EngineError> {
         let wave = self.runnable_wave(id)?;
         let policy = Policy::of(wave);
+        self.pages(id, &[State::Rated], None, "reconcile", async |rows| {
+            let pairs = self.load(&rows, ctx).await?;
+            self.reconcile_page(wave, &policy, &pairs, ctx).await
+        })
+        .await
+    }
+
+    /// Reconciles a page of rated accounts, their records loaded: each compared and decided,
+    /// journaled, with its verdicts and tally, in one transaction.
+    // Long: one page's plumbing in one transaction, an account's cases in the order they are
+    // decided (nothing left, compared, then the decision), each journaled.
+    async fn reconcile_page(
+        &self,
+        wave: &Wave,
+        policy: &Policy,
+        pairs: &[(AccountRow, LegacyAccount)],
+        ctx: &Ctx,
+    ) -> Result<StageReport, EngineError> {
+        if pairs.is_empty() {
+            return Ok(StageReport::default());
+        }
         let catalog = &self.plan.catalog;
-        let stage = self
-            .pages(id, &[State::Rated], None, "reconcile", async |rows| {
-                let pairs = self.load(&rows, ctx).await?;
-                let numbers: Vec<String> = rows.iter().map(|r| r.account_number.clone()).collect();
-                let waivers: std::collections::HashMap<String, crate::reconcile::report::Waiver> =
-                    self.store.waivers(&numbers).await?.into_iter().collect();
-                let unreachable = self.unreachable(&pairs).await?;
-                let mut r = StageReport::default();
-                let (mut compared, mut new_verdicts, mut tallies) = (Vec::new(), Vec::new(), Vec::new());
-                let (mut moves, mut recon) = (Vec::new(), Vec::new());
-                let mut tx = self.store.begin().await?;
-                for (row, acct) in &pairs {
-                    let number = &acct.account.account_number;
-                    let cycle_day = acct.account.bill_cycle_day;
-                    // Scheduled at rating, or now: the same dates the stage below records.
-                    let sched = row.schedule().or_else(|| schedule(wave, cycle_day, ctx.as_of).ok());
-                    if row.schedule().is_none()
-                        && let Some(s) = sched
-                        && let Some(why) = nothing_left(acct, s.first_new_bill_date)
-                    {
-                        moves.push((ctx.transition(number, State::Rated, State::Held, why), Count::Held));
-                        continue;
-                    }
-                    let verdicts = Self::compare_periods(wave, acct, catalog, &policy, sched.as_ref());
-                    // This comparison replaces the account's earlier verdicts (no stale period
-                    // stays), written for the page below.
-                    for v in &verdicts {
-                        new_verdicts.push(crate::store::VerdictRow {
-                            account: number.clone(),
-                            period: v.period.to_string(),
-                            status: v.status.as_str().to_string(),
-                            legacy_total: v.legacy_total.to_string(),
-                            new_total: v.new_total.to_string(),
-                            difference: v.difference.to_string(),
-                            data: serde_json::to_string(v).map_err(|e| EngineError::Refused(e.to_string()))?,
-                        });
-                    }
-                    compared.push(number.clone());
-                    // A tally only where there are verdicts: a report counts an account by its
-                    // verdicts, and a run must count the same accounts.
-                    if !verdicts.is_empty() {
-                        tallies.push(crate::reconcile::report::Tally::of(number, &verdicts, &policy));
-                    }
-                    recon.push((number.as_str(), decide::passes(&verdicts, &policy)));
-                    let decision = decide::decide(&decide::Facts {
-                        verdicts: &verdicts,
-                        policy: &policy,
-                        waiver: waivers.get(number.as_str()),
-                        unreachable: unreachable.get(number.as_str()).and_then(|(_, why)| why.as_deref()),
-                        scheduling: match row.schedule() {
-                            Some(_) => decide::Scheduling::AtRating,
-                            None => decide::Scheduling::Now(schedule(wave, cycle_day, ctx.as_of)),
-                        },
-                    });
-                    let to = decision.to();
-                    let mut t = ctx.transition(number, State::Rated, to, decision.reason().to_string());
-                    if let Some(s) = decision.schedule() {
-                        t = t.scheduling(Some(s));
-                    }
-                    moves.push((t, if to == State::Reconciled { Count::Done } else { Count::Held }));
-                }
-                // The page's outcomes, state changes, verdicts and tallies in a few statements, in
-                // one transaction.
-                self.store.set_recon_in(&mut tx, &recon).await?;
-                self.apply_in(&mut tx, moves, &mut r).await?;
-                self.store.replace_verdicts_in(&mut tx, &compared, &new_verdicts).await?;
-                self.store.put_tallies_in(&mut tx, &tallies).await?;
-                tx.commit().await.map_err(|e| self.store.err(e))?;
-                Ok(r)
-            })
-            .await?;
-        Ok(stage)
+        let numbers: Vec<String> = pairs.iter().map(|(r, _)| r.account_number.clone()).collect();
+        let waivers: std::collections::HashMap<String, crate::reconcile::report::Waiver> =
+            self.store.waivers(&numbers).await?.into_iter().collect();
+        let unreachable = self.unreachable(pairs).await?;
+        let mut r = StageReport::default();
+        let (mut compared, mut new_verdicts, mut tallies) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut moves, mut recon) = (Vec::new(), Vec::new());
+        let mut tx = self.store.begin().await?;
+        for (row, acct) in pairs {
+            let number = &acct.account.account_number;
+            let cycle_day = acct.account.bill_cycle_day;
+            // Scheduled at rating, or now: the same dates the stage below records.
+            let sched = row.schedule().or_else(|| schedule(wave, cycle_day, ctx.as_of).ok());
+            if row.schedule().is_none()
+                && let Some(s) = sched
+                && let Some(why) = nothing_left(acct, s.first_new_bill_date)
+            {
+                moves.push((ctx.transition(number, State::Rated, State::Held, why), Count::Held));
+                continue;
+            }
+            let verdicts = Self::compare_periods(wave, acct, catalog, policy, sched.as_ref());
+            // This comparison replaces the account's earlier verdicts (no stale period
+            // stays), written for the page below.
+            for v in &verdicts {
+                new_verdicts.push(crate::store::VerdictRow {
+                    account: number.clone(),
+                    period: v.period.to_string(),
+                    status: v.status.as_str().to_string(),
+                    legacy_total: v.legacy_total.to_string(),
+                    new_total: v.new_total.to_string(),
+                    difference: v.difference.to_string(),
+                    data: serde_json::to_string(v).map_err(|e| EngineError::Refused(e.to_string()))?,
+                });
+            }
+            compared.push(number.clone());
+            // A tally only where there are verdicts: a report counts an account by its
+            // verdicts, and a run must count the same accounts.
+            if !verdicts.is_empty() {
+                tallies.push(crate::reconcile::report::Tally::of(number, &verdicts, policy));
+            }
+            recon.push((number.as_str(), decide::passes(&verdicts, policy)));
+            let decision = decide::decide(&decide::Facts {
+                verdicts: &verdicts,
+                policy,
+                waiver: waivers.get(number.as_str()),
+                unreachable: unreachable.get(number.as_str()).and_then(|(_, why)| why.as_deref()),
+                scheduling: match row.schedule() {
+                    Some(_) => decide::Scheduling::AtRating,
+                    None => decide::Scheduling::Now(schedule(wave, cycle_day, ctx.as_of)),
+                },
+            });
+            let to = decision.to();
+            let mut t = ctx.transition(number, State::Rated, to, decision.reason().to_string());
+            if let Some(s) = decision.schedule() {
+                t = t.scheduling(Some(s));
+            }
+            moves.push((t, if to == State::Reconciled { Count::Done } else { Count::Held }));
+        }
+        // The page's outcomes, state changes, verdicts and tallies in a few statements, in
+        // one transaction.
+        self.store.set_recon_in(&mut tx, &recon).await?;
+        self.apply_in(&mut tx, moves, &mut r).await?;
+        self.store.replace_verdicts_in(&mut tx, &compared, &new_verdicts).await?;
+        self.store.put_tallies_in(&mut tx, &tallies).await?;
+        tx.commit().await.map_err(|e| self.store.err(e))?;
+        Ok(r)
     }
 
     /// The wave's gate, from its latest recorded reconciliation run (the reconcile stage records

@@ -10,7 +10,7 @@ mod csv_source;
 mod row;
 mod sql_source;
 
-pub use row::{RawRow, Record, Table, parse_row};
+pub use row::{RawRow, Record, Table, parse_cells, parse_row};
 
 use std::path::PathBuf;
 

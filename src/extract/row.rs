@@ -203,17 +203,24 @@ impl Record {
 
 /// Turns a raw row into a typed record, or says (every reason at once) why it cannot.
 pub fn parse_row(raw: &RawRow) -> Result<Record, String> {
-    let mut p = Parser { raw, problems: Vec::new() };
-    for (col, v) in raw.table.columns().iter().zip(&raw.fields) {
+    let fields: Vec<Option<&str>> = raw.fields.iter().map(Option::as_deref).collect();
+    parse_cells(raw.table, &fields)
+}
+
+/// [`parse_row`] of borrowed cells (in [`Table::columns`] order, `None` empty): the store reads
+/// its extracted records back this way, without a copy of each cell (issue 11).
+pub fn parse_cells(table: Table, fields: &[Option<&str>]) -> Result<Record, String> {
+    let mut p = Parser { table, fields, problems: Vec::new() };
+    for (col, v) in table.columns().iter().zip(fields) {
         if let Some(v) = v {
             if v.contains(['\r', '\n']) {
                 p.problems.push(format!("{col}: contains a line break"));
             }
-        } else if !raw.table.optional(col) {
+        } else if !table.optional(col) {
             p.problems.push(format!("{col}: missing"));
         }
     }
-    let record = match raw.table {
+    let record = match table {
         Table::Accounts => p.account().map(Record::Account),
         Table::Services => p.service().map(Record::Service),
         Table::Usage => p.usage().map(Record::Usage),
@@ -227,7 +234,8 @@ pub fn parse_row(raw: &RawRow) -> Result<Record, String> {
 }
 
 struct Parser<'a> {
-    raw: &'a RawRow,
+    table: Table,
+    fields: &'a [Option<&'a str>],
     problems: Vec<String>,
 }
 
@@ -238,7 +246,8 @@ impl<'a> Parser<'a> {
 
     /// A cell, trimmed, borrowed: for the cells parsed into something else (dates, amounts).
     fn cell(&self, col: &str) -> Option<&'a str> {
-        self.raw.get(col).map(str::trim)
+        let i = self.table.columns().iter().position(|c| *c == col)?;
+        self.fields.get(i).copied().flatten().map(str::trim)
     }
 
     fn req(&mut self, col: &str) -> Option<String> {

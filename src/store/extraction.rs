@@ -273,7 +273,7 @@ impl<'a> Extraction<'a> {
     }
 
     /// Inserts records, an account's records of one kind as one stored row (`packed::group_text`,
-    /// deflated; migration 0019), and the keys of those that have one: on PostgreSQL by `COPY`,
+    /// packed; migration 0019), and the keys of those that have one: on PostgreSQL by `COPY`,
     /// on SQLite in multi-row inserts (500 rows a statement, seven binds a row: far below its
     /// bind limit).
     async fn insert_records(&mut self, rows: &[RecordRow<'_>]) -> Result<(), StoreError> {
@@ -448,17 +448,17 @@ struct Group<'r> {
     first: i64,
     rows: String,
     /// The records' cells joined ([`packed::group_text`]), shorter than [`Group::PACK_FROM`];
-    /// else deflated in `packed`. The row's `cells` stays empty, so that a cutover from before
+    /// else packed in `packed` ([`packed::pack`]). The row's `cells` stays empty, so that a cutover from before
     /// groups fails on the row (a missing name) rather than reading the first record alone.
     records: Option<String>,
     packed: Option<Vec<u8>>,
 }
 
 impl<'r> Group<'r> {
-    /// Groups this long or longer are deflated: in a SQLite page (4 KiB) they would spill onto
-    /// overflow pages, most of which stays empty, and they deflate to about a quarter. Shorter
-    /// ones stay text: deflating costs about the same whatever the length (the compressor's
-    /// tables are cleared for each), which a few hundred bytes do not repay.
+    /// Groups this long or longer are packed: in a SQLite page (4 KiB) they would spill onto
+    /// overflow pages, most of which stays empty, and they pack to about a third. Shorter ones
+    /// stay text, which a few hundred bytes do not repay (chosen with deflate, whose cost was
+    /// about the same whatever the length; LZ4 since migration 0020).
     const PACK_FROM: usize = 1024;
 
     /// A batch's records grouped by account and kind (a kind is one table's, so a group's rows

@@ -177,7 +177,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         use super::Cell::{Bytes, Int, Null, Text};
         let at = at.to_rfc3339();
-        // The snapshot is kept deflated (`snapshot_packed`, migration 0017).
+        // The snapshot is kept packed (`snapshot_packed`, migration 0017).
         let packed: Vec<Vec<u8>> = cutovers.iter().map(|c| super::packed::pack(&c.snapshot)).collect();
         let dates: Vec<(String, String)> = cutovers
             .iter()

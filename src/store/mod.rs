@@ -280,7 +280,7 @@ pub enum Records {
 }
 
 /// A `legacy_row` as stored, read by column name: one record's cells (before migration 0019), or
-/// a group of records deflated in `packed` with their `source_rows`.
+/// a group of records packed in `packed` with their `source_rows`.
 #[derive(sqlx::FromRow)]
 struct StoredLegacyRow {
     account_number: String,
@@ -662,6 +662,7 @@ impl Store {
             (16, include_str!("../../migrations/sqlite/0016_run_tallies.sql")),
             (17, include_str!("../../migrations/sqlite/0017_packed_documents.sql")),
             (19, include_str!("../../migrations/sqlite/0019_legacy_row_groups.sql")),
+            (20, include_str!("../../migrations/sqlite/0020_packed_lz4.sql")),
         ];
         const POSTGRES: &[(i64, &str)] = &[
             (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -678,6 +679,7 @@ impl Store {
             (17, include_str!("../../migrations/postgres/0017_packed_documents.sql")),
             (18, include_str!("../../migrations/postgres/0018_legacy_keys_bytewise.sql")),
             (19, include_str!("../../migrations/postgres/0019_legacy_row_groups.sql")),
+            (20, include_str!("../../migrations/postgres/0020_packed_lz4.sql")),
         ];
         let migrations = match self.dialect {
             Dialect::Sqlite => SQLITE,
@@ -1330,7 +1332,7 @@ impl Store {
         tx: &mut Transaction<'static, Any>,
         bills: &[NewBillRow],
     ) -> Result<(), StoreError> {
-        // Kept deflated (`packed`, migration 0017); `data` is the text of bills stored before.
+        // Kept packed (`packed`, migration 0017); `data` is the text of bills stored before.
         let packed: Vec<Vec<u8>> = bills.iter().map(|b| packed::pack(&b.data)).collect();
         let rows: Vec<Vec<Cell<'_>>> = bills
             .iter()
@@ -1548,7 +1550,14 @@ fn stored_record(number: &str, kind: &str, row: i64, cells: &str) -> Result<crat
         "contact" => Table::Contacts,
         other => return Err(StoreError::Corrupt(format!("unknown record kind {other}"))),
     };
-    // The form of the stored text (`packed::cells_from`): cells, or a record stored whole.
+    // The usual form, read borrowed: the cells joined.
+    if !cells.starts_with(['[', '{']) {
+        let mut fields: Vec<Option<&str>> = Vec::with_capacity(table.columns().len());
+        fields.push(Some(number));
+        fields.extend(packed::joined_cells(cells));
+        return crate::extract::parse_cells(table, &fields).map_err(bad);
+    }
+    // The other forms (`packed::cells_from`): cells as a JSON array, or a record stored whole.
     let Some(rest) = packed::cells_from(cells).map_err(&bad)? else {
         // Stored whole as JSON, before migration 0015.
         let json = |e: serde_json::Error| bad(e.to_string());

@@ -204,3 +204,49 @@ async fn outbox_crash_after_writing_is_finished_by_the_next_days_run_never_writt
         assert!(accounts_where(&report, "state", state).is_empty(), "no notice left {state}: {report}");
     }
 }
+
+/// Each dc2-colocation account's state, reason and dates (`status --format json`), the folder's
+/// name taken out.
+fn states(dir: &Path) -> Vec<Value> {
+    let out = cutover(dir).args(["status", "--wave", "dc2-colocation", "--format", "json"]).output().unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout).replace(&dir.display().to_string(), "<dir>");
+    let v: Value = serde_json::from_str(&shown).unwrap();
+    v["accounts"].as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_between_rating_a_page_and_reconciling_it_is_finished_by_the_rerun() {
+    // A run reconciles each page it rates from the records it loaded. Killed right after the
+    // rating committed, it leaves rated accounts; the rerun reconciles them, each once. (The
+    // workspace has run dc1-colocation; this is the first run of dc2-colocation.)
+    let straight = workspace_mailing("").await;
+    let crashed = workspace_mailing("").await;
+    let run = |dir: &Path, failpoint: Option<&str>| {
+        let mut c = cutover(dir);
+        c.args(["run", "--wave", "dc2-colocation", "--as-of", "2017-05-01"]);
+        match failpoint {
+            Some(f) => c.env("CUTOVER_FAILPOINT", f),
+            None => c.env_remove("CUTOVER_FAILPOINT"),
+        };
+        c.output().unwrap()
+    };
+    let out = run(straight.path(), None);
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_crashed(&run(crashed.path(), Some("rate.committed")));
+    let after_crash = states(crashed.path());
+    let rated = after_crash.iter().filter(|a| a["state"] == "rated").count();
+    assert!(rated > 0, "the crash leaves rated accounts: {after_crash:?}");
+    assert!(!after_crash.iter().any(|a| a["state"] == "reconciled"), "{after_crash:?}");
+    let out = run(crashed.path(), None);
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+    let (a, b) = (states(straight.path()), states(crashed.path()));
+    let reconciled: Vec<&Value> = b.iter().filter(|x| x["state"] == "reconciled").collect();
+    assert!(reconciled.len() * 2 >= rated, "most rated accounts pass: {b:?}");
+    assert_eq!(a, b, "the crashed and rerun wave ends as the straight run");
+    for acct in reconciled {
+        let number = acct["account_number"].as_str().unwrap();
+        let journal = account(crashed.path(), number)["journal"].as_array().unwrap().clone();
+        let from_rated: Vec<&Value> = journal.iter().filter(|j| j["from"] == "rated").collect();
+        assert_eq!(from_rated.len(), 1, "{number} reconciled once: {journal:?}");
+    }
+}
