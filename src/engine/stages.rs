@@ -404,7 +404,8 @@ impl Engine {
                 let mut r = StageReport::default();
                 let mut new_bills = Vec::new();
                 let mut moves = Vec::new();
-                // (move, account) of each account rated: its row as rating leaves it, if it moves.
+                // Each account rated: its move, its place in the page and its schedule, to reconcile
+                // it below if it moved.
                 let mut rated = Vec::new();
                 let mut tx = self.store.begin().await?;
                 self.store.set_not_before_in(&mut tx, &wake).await?;
