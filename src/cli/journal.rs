@@ -7,6 +7,9 @@ use super::{parse_date, report};
 /// wall-clock time it was recorded), oldest first, to read or to take out of the tool.
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Only this account: `cutover journal A001` is `cutover journal --account A001`.
+    #[arg(value_name = "ACCOUNT", conflicts_with = "account")]
+    pub account_number: Option<String>,
     /// Only this account.
     #[arg(long, value_name = "ACCOUNT")]
     pub account: Option<String>,
@@ -22,7 +25,8 @@ pub struct Args {
 
 impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
-        let Args { account, wave, since, format } = self;
+        let Args { account_number, account, wave, since, format } = self;
+        let account = account.or(account_number);
         let engine = cx.open_on(wave.as_deref()).await?;
         let since = since.and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc());
         let filter = crate::store::JournalFilter { account, wave, since };

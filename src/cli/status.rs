@@ -6,6 +6,9 @@ use super::{StatusFormat, parse_state, report};
 /// Where accounts stand: per wave, or one account with its journal and quarantined rows.
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Only this account: `cutover status A001` is `cutover status --account A001`.
+    #[arg(value_name = "ACCOUNT", conflicts_with_all = ["account", "wave", "state"])]
+    pub account_number: Option<String>,
     /// The wave id (the `id` in its wave file, e.g. dc1-colocation).
     #[arg(long, conflicts_with = "account")]
     pub wave: Option<String>,
@@ -22,7 +25,8 @@ pub struct Args {
 
 impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
-        let Args { wave, account, state, format } = self;
+        let Args { account_number, wave, account, state, format } = self;
+        let account = account.or(account_number);
         let engine = cx.open_on(wave.as_deref()).await?;
         print!("{}", report::status(&engine, wave.as_deref(), account.as_deref(), state, format.into()).await?);
         Ok(0)

@@ -444,6 +444,13 @@ fn the_journal_keeps_the_effective_day_and_the_real_time_and_refuses_a_nameless_
     assert_eq!(n, rows.len());
     let later = json(ws.path(), &["journal", "--since", "2017-06-01", "--format", "json"]);
     assert_eq!(later.as_array().unwrap().len(), 0);
+    // The account as an argument, as `cutover bill A001` takes it: the same as `--account`.
+    assert_eq!(json(ws.path(), &["journal", "A001", "--format", "json"]).as_array().unwrap(), rows);
+    let status = json(ws.path(), &["status", "A001", "--format", "json"]);
+    assert_eq!(status, json(ws.path(), &["status", "--account", "A001", "--format", "json"]));
+    assert_eq!(status["account"]["account_number"], "A001");
+    let both = cutover(ws.path()).args(["journal", "A001", "--account", "A002"]).output().unwrap();
+    assert_eq!(both.status.code(), Some(2), "an account twice is refused");
 }
 
 #[tokio::test]
