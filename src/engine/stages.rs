@@ -316,8 +316,10 @@ impl Engine {
         self.clock.stop("rate+reconcile", t, walked.stage.accounts());
         let rated = walked.stage;
         let t = self.clock.start();
+        let fused = walked.reconciled.accounts();
         let reconciled = self.reconcile_rest(id, ctx, walked.reconciled).await?;
-        self.clock.stop("reconcile", t, reconciled.accounts());
+        // Timed here: the accounts left over, not those the rating pages reconciled.
+        self.clock.stop("reconcile", t, reconciled.accounts().saturating_sub(fused));
         let t = self.clock.start();
         let notified = self.notify_wave(id, ctx, mailer).await?;
         self.clock.stop("notify", t, notified.accounts());

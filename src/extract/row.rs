@@ -203,8 +203,16 @@ impl Record {
 
 /// Turns a raw row into a typed record, or says (every reason at once) why it cannot.
 pub fn parse_row(raw: &RawRow) -> Result<Record, String> {
-    let fields: Vec<Option<&str>> = raw.fields.iter().map(Option::as_deref).collect();
-    parse_cells(raw.table, &fields)
+    // Borrowed on the stack: no table has more columns than this (contacts has 12).
+    let mut cells: [Option<&str>; 16] = [None; 16];
+    if raw.fields.len() > cells.len() {
+        let fields: Vec<Option<&str>> = raw.fields.iter().map(Option::as_deref).collect();
+        return parse_cells(raw.table, &fields);
+    }
+    for (c, f) in cells.iter_mut().zip(&raw.fields) {
+        *c = f.as_deref();
+    }
+    parse_cells(raw.table, &cells[..raw.fields.len()])
 }
 
 /// [`parse_row`] of borrowed cells (in [`Table::columns`] order, `None` empty): the store reads

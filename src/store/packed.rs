@@ -16,7 +16,7 @@
 //!   with `[` or `{`) is stored as the JSON array it was before, and [`cells_from`] reads all
 //!   three forms.
 //! - **An account's records of one kind** from one batch of the source are one stored row
-//!   (migration 0019): their cells joined by U+001C ([`group_text`]) in `records`, deflated in
+//!   (migration 0019): their cells joined by U+001C ([`group_text`]) in `records`, packed in
 //!   `packed` from 1 KiB on, their source rows in `source_rows` as runs ([`rows_text`]:
 //!   `12-40,45`). 1.1 million source rows at 20,000 accounts are about 93,000 stored rows (a
 //!   twelfth of `legacy_row`'s keys to index). A row stored before holds one record's cells, at
@@ -42,9 +42,12 @@ const MAX_DOCUMENT: usize = 64 << 20;
 
 /// A text (a document, a group of records), packed: [`LZ4`], the length, the LZ4 block.
 pub(crate) fn pack(text: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(5 + lz4_flex::block::get_maximum_output_size(text.len()));
-    out.push(LZ4);
-    out.extend_from_slice(&lz4_flex::compress_prepend_size(text.as_bytes()));
+    let mut out = vec![0; 5 + lz4_flex::block::get_maximum_output_size(text.len())];
+    out[0] = LZ4;
+    out[1..5].copy_from_slice(&(text.len() as u32).to_le_bytes());
+    // The buffer holds the longest block LZ4 can write, so this cannot run out of room.
+    let n = lz4_flex::block::compress_into(text.as_bytes(), &mut out[5..]).unwrap_or(0);
+    out.truncate(5 + n);
     out
 }
 
@@ -67,7 +70,12 @@ pub(crate) fn unpack(bytes: &[u8], what: impl Fn() -> String) -> Result<String, 
             if size > MAX_DOCUMENT {
                 return Err(broken(format!("it claims {size} bytes")));
             }
-            lz4_flex::decompress_size_prepended(rest).map_err(|e| broken(e.to_string()))?
+            let raw = lz4_flex::decompress_size_prepended(rest).map_err(|e| broken(e.to_string()))?;
+            // A value cut short after a whole sequence decodes without an error, only shorter.
+            if raw.len() != size {
+                return Err(broken(format!("{} bytes of the {size} it claims", raw.len())));
+            }
+            raw
         }
         _ => miniz_oxide::inflate::decompress_to_vec_with_limit(bytes, MAX_DOCUMENT)
             .map_err(|e| broken(e.to_string()))?,
@@ -246,8 +254,14 @@ mod tests {
         let mut huge = vec![LZ4];
         huge.extend_from_slice(&u32::MAX.to_le_bytes());
         huge.extend_from_slice(&packed[5..]);
+        // Whole sequences but fewer bytes than the length says: the text's first half packed
+        // under the whole text's length.
+        let half = pack(&bill[..bill.len() / 2]);
+        let mut short = vec![LZ4];
+        short.extend_from_slice(&(bill.len() as u32).to_le_bytes());
+        short.extend_from_slice(&half[5..]);
         for damaged in
-            [packed[..packed.len() / 2].to_vec(), deflated[..deflated.len() / 2].to_vec(), vec![LZ4, 1], huge]
+            [packed[..packed.len() / 2].to_vec(), deflated[..deflated.len() / 2].to_vec(), vec![LZ4, 1], huge, short]
         {
             let e = document(String::new(), Some(damaged), || "bill of A000004 for 2017-02".into()).unwrap_err();
             assert!(e.to_string().contains("bill of A000004 for 2017-02"), "{e}");

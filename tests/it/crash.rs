@@ -243,6 +243,15 @@ async fn a_crash_between_rating_a_page_and_reconciling_it_is_finished_by_the_rer
     let reconciled: Vec<&Value> = b.iter().filter(|x| x["state"] == "reconciled").collect();
     assert!(reconciled.len() * 2 >= rated, "most rated accounts pass: {b:?}");
     assert_eq!(a, b, "the crashed and rerun wave ends as the straight run");
+    // The same reconciliation recorded: its summary, gate and fingerprint.
+    let recon = |dir: &Path| {
+        let out = cutover(dir).args(["reconcile", "--wave", "dc2-colocation", "--format", "json"]).output().unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (v["summary"].clone(), v["gate"].clone(), v["fingerprint"].clone())
+    };
+    let (straight_run, crashed_run) = (recon(straight.path()), recon(crashed.path()));
+    assert!(straight_run.0["accounts"].as_u64().unwrap() > 0, "{straight_run:?}");
+    assert_eq!(straight_run, crashed_run);
     for acct in reconciled {
         let number = acct["account_number"].as_str().unwrap();
         let journal = account(crashed.path(), number)["journal"].as_array().unwrap().clone();

@@ -648,7 +648,7 @@ async fn bulky_documents_and_cells_read_back_exactly(store: Store) {
 }
 
 /// Records read back exactly whatever their cells hold (PostgreSQL's `COPY` escapes, the
-/// separators of a group), long groups (deflated) and short ones alike, in source order.
+/// separators of a group), long groups (packed) and short ones alike, in source order.
 async fn extracted_records_read_back_exactly_with_any_characters(store: Store) {
     let dir = support::csv_workspace();
     let legacy = dir.path().join("legacy");
@@ -656,7 +656,7 @@ async fn extracted_records_read_back_exactly_with_any_characters(store: Store) {
     let accounts = std::fs::read_to_string(legacy.join("accounts.csv")).unwrap();
     let accounts = accounts.replacen("Cascade Logistics LLC", &format!("\"{odd}\""), 1);
     std::fs::write(legacy.join("accounts.csv"), accounts).unwrap();
-    // A long group: 60 more services for A001, enough text to be stored deflated.
+    // A long group: 60 more services for A001, enough text to be stored packed.
     let mut services = std::fs::read_to_string(legacy.join("services.csv")).unwrap();
     for i in 0..60 {
         services.push_str(&format!("A001,SX{i},CAB-42U,\"{odd} {i}\",1,10.00,2016-01-01,\n"));
