@@ -234,7 +234,10 @@ impl Workspace {
                 message: "store holds a password; put the URL in CUTOVER_STORE_URL instead".into(),
             });
         }
-        Ok(Workspace { root: root.to_path_buf(), config })
+        // Absolute, so that a path it shows (a journal's source, a load set's folder) names the
+        // same file from any folder it is read in, not only from where the command ran.
+        let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+        Ok(Workspace { root, config })
     }
 
     pub fn path(&self, p: &Path) -> PathBuf {
