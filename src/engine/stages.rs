@@ -487,12 +487,8 @@ impl Engine {
                     .into_iter()
                     .filter(|(m, ..)| moved[*m])
                     .filter_map(|(_, i, sched)| {
-                        let (mut row, acct) = pairs[i].take()?;
-                        row.state = State::Rated;
-                        row.cutover_date = sched.map(|s| s.cutover_date);
-                        row.first_new_bill_date = sched.map(|s| s.first_new_bill_date);
-                        row.notice_date = sched.map(|s| s.notice_date);
-                        Some((row, acct))
+                        let (row, acct) = pairs[i].take()?;
+                        Some((AccountRow { state: State::Rated, ..row }.scheduled(sched), acct))
                     })
                     .collect();
                 reconciled.add(&self.reconcile_page(wave, &policy, &now_rated, ctx).await?);

@@ -120,6 +120,11 @@ impl Table {
             .collect())
     }
 
+    /// Where `col` is in [`Table::columns`].
+    fn index(self, col: &str) -> Option<usize> {
+        self.columns().iter().position(|c| *c == col)
+    }
+
     /// Columns that may be empty.
     fn optional(self, col: &str) -> bool {
         matches!(
@@ -158,8 +163,7 @@ pub struct RawRow {
 
 impl RawRow {
     pub fn get(&self, col: &str) -> Option<&str> {
-        let i = self.table.columns().iter().position(|c| *c == col)?;
-        self.fields.get(i)?.as_deref()
+        self.fields.get(self.table.index(col)?)?.as_deref()
     }
 
     pub fn account_number(&self) -> Option<&str> {
@@ -254,8 +258,7 @@ impl<'a> Parser<'a> {
 
     /// A cell, trimmed, borrowed: for the cells parsed into something else (dates, amounts).
     fn cell(&self, col: &str) -> Option<&'a str> {
-        let i = self.table.columns().iter().position(|c| *c == col)?;
-        self.fields.get(i).copied().flatten().map(str::trim)
+        self.fields.get(self.table.index(col)?).copied().flatten().map(str::trim)
     }
 
     fn req(&mut self, col: &str) -> Option<String> {

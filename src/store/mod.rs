@@ -102,6 +102,16 @@ pub struct AccountRow {
 }
 
 impl AccountRow {
+    /// The row with these dates (a transition that schedules sets all three, or clears them).
+    pub fn scheduled(self, sched: Option<Schedule>) -> AccountRow {
+        AccountRow {
+            cutover_date: sched.map(|s| s.cutover_date),
+            first_new_bill_date: sched.map(|s| s.first_new_bill_date),
+            notice_date: sched.map(|s| s.notice_date),
+            ..self
+        }
+    }
+
     pub fn schedule(&self) -> Option<Schedule> {
         Some(Schedule {
             cutover_date: self.cutover_date?,
@@ -1540,7 +1550,7 @@ pub struct VerdictRow {
 /// One stored record of an account: the source's cells (parsed again by the parser that took
 /// them in), or a whole JSON record stored before migration 0015.
 fn stored_record(number: &str, kind: &str, row: i64, cells: &str) -> Result<crate::extract::Record, StoreError> {
-    use crate::extract::{RawRow, Record, Table};
+    use crate::extract::{Record, Table};
     let bad = |why: String| StoreError::Corrupt(format!("{kind} record of {number} (row {row}): {why}"));
     let table = match kind {
         "account" => Table::Accounts,
@@ -1551,10 +1561,10 @@ fn stored_record(number: &str, kind: &str, row: i64, cells: &str) -> Result<crat
         other => return Err(StoreError::Corrupt(format!("unknown record kind {other}"))),
     };
     // The usual form, read borrowed: the cells joined.
-    if !cells.starts_with(['[', '{']) {
-        let mut fields: Vec<Option<&str>> = Vec::with_capacity(table.columns().len());
-        fields.push(Some(number));
-        fields.extend(packed::joined_cells(cells));
+    let mut fields: Vec<Option<&str>> = Vec::with_capacity(table.columns().len());
+    fields.push(Some(number));
+    if let Some(joined) = packed::joined_cells(cells) {
+        fields.extend(joined);
         return crate::extract::parse_cells(table, &fields).map_err(bad);
     }
     // The other forms (`packed::cells_from`): cells as a JSON array, or a record stored whole.
@@ -1569,11 +1579,8 @@ fn stored_record(number: &str, kind: &str, row: i64, cells: &str) -> Result<crat
             Table::Contacts => Record::Contact(serde_json::from_str(cells).map_err(json)?),
         });
     };
-    let mut fields = Vec::with_capacity(rest.len() + 1);
-    fields.push(Some(number.to_string()));
-    fields.extend(rest);
-    let raw = RawRow { table, source: String::new(), row: row as u64, fields };
-    crate::extract::parse_row(&raw).map_err(bad)
+    fields.extend(rest.iter().map(Option::as_deref));
+    crate::extract::parse_cells(table, &fields).map_err(bad)
 }
 
 #[cfg(test)]

@@ -45,9 +45,14 @@ pub(crate) fn pack(text: &str) -> Vec<u8> {
     let mut out = vec![0; 5 + lz4_flex::block::get_maximum_output_size(text.len())];
     out[0] = LZ4;
     out[1..5].copy_from_slice(&(text.len() as u32).to_le_bytes());
-    // The buffer holds the longest block LZ4 can write, so this cannot run out of room.
-    let n = lz4_flex::block::compress_into(text.as_bytes(), &mut out[5..]).unwrap_or(0);
-    out.truncate(5 + n);
+    // The buffer holds the longest block LZ4 can write; should it not, the allocating form.
+    match lz4_flex::block::compress_into(text.as_bytes(), &mut out[5..]) {
+        Ok(n) => out.truncate(5 + n),
+        Err(_) => {
+            out.truncate(5);
+            out.extend_from_slice(&lz4_flex::block::compress(text.as_bytes()));
+        }
+    }
     out
 }
 
@@ -66,11 +71,14 @@ pub(crate) fn unpack(bytes: &[u8], what: impl Fn() -> String) -> Result<String, 
     let broken = |e: String| StoreError::Corrupt(format!("{}: its packed form does not unpack ({e})", what()));
     let raw = match bytes.split_first() {
         Some((&LZ4, rest)) => {
-            let size = rest.get(..4).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+            let Some((head, block)) = rest.split_first_chunk::<4>() else {
+                return Err(broken("no length".into()));
+            };
+            let size = u32::from_le_bytes(*head) as usize;
             if size > MAX_DOCUMENT {
                 return Err(broken(format!("it claims {size} bytes")));
             }
-            let raw = lz4_flex::decompress_size_prepended(rest).map_err(|e| broken(e.to_string()))?;
+            let raw = lz4_flex::block::decompress(block, size).map_err(|e| broken(e.to_string()))?;
             // A value cut short after a whole sequence decodes without an error, only shorter.
             if raw.len() != size {
                 return Err(broken(format!("{} bytes of the {size} it claims", raw.len())));
@@ -108,19 +116,19 @@ pub(crate) fn cells_text(cells: &[Option<String>]) -> Result<String, StoreError>
 /// cannot hold, and rows stored before it). A record stored whole as a JSON object (before
 /// migration 0015) is the caller's to read; `None` says it is one.
 pub(crate) fn cells_from(text: &str) -> Result<Option<Vec<Option<String>>>, String> {
+    if let Some(cells) = joined_cells(text) {
+        return Ok(Some(cells.map(|c| c.map(str::to_string)).collect()));
+    }
     if text.starts_with('{') {
         return Ok(None);
     }
-    if text.starts_with('[') {
-        return serde_json::from_str(text).map(Some).map_err(|e| e.to_string());
-    }
-    Ok(Some(joined_cells(text).map(|c| c.map(str::to_string)).collect()))
+    serde_json::from_str(text).map(Some).map_err(|e| e.to_string())
 }
 
-/// The cells of a text stored joined ([`cells_text`]'s usual form, one that opens with neither
-/// `[` nor `{`), borrowed.
-pub(crate) fn joined_cells(text: &str) -> impl Iterator<Item = Option<&str>> {
-    text.split(CELL).map(|c| (!c.is_empty()).then_some(c))
+/// The cells of a text stored joined ([`cells_text`]'s usual form), borrowed; `None` when the text
+/// is one of the other forms (it opens with `[` or `{`), which [`cells_from`] reads.
+pub(crate) fn joined_cells(text: &str) -> Option<impl Iterator<Item = Option<&str>>> {
+    (!text.starts_with(['[', '{'])).then(|| text.split(CELL).map(|c| (!c.is_empty()).then_some(c)))
 }
 
 /// Records' stored texts ([`cells_text`]) as one stored row's `cells`.
