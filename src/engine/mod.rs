@@ -99,6 +99,26 @@ pub enum EngineError {
     Io { path: String, cause: std::io::Error },
 }
 
+/// A page's legacy records being read on a task of their own ([`Engine::read_ahead`]); the read
+/// stops when this is dropped unread (the stage failed or stopped).
+pub(crate) struct ReadAhead(tokio::task::JoinHandle<Result<Vec<LegacyAccount>, StoreError>>);
+
+impl ReadAhead {
+    /// The records, once read.
+    pub(crate) async fn records(mut self) -> Result<Vec<LegacyAccount>, EngineError> {
+        match (&mut self.0).await {
+            Ok(read) => Ok(read?),
+            Err(e) => Err(EngineError::Refused(format!("reading a page's legacy records failed: {e}"))),
+        }
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 pub struct Engine {
     pub ws: Workspace,
     pub plan: Arc<Plan>,
@@ -178,10 +198,29 @@ impl Engine {
         which: crate::store::Records,
     ) -> Result<Vec<(crate::store::AccountRow, LegacyAccount)>, EngineError> {
         let numbers: Vec<String> = rows.iter().map(|r| r.account_number.clone()).collect();
-        let mut found: std::collections::HashMap<String, LegacyAccount> = self
-            .store
-            .legacy_records(&numbers, which)
-            .await?
+        let records = self.store.legacy_records(&numbers, which).await?;
+        self.pair(rows, records, ctx).await
+    }
+
+    /// Starts reading a page's legacy records on a task of its own, for [`Engine::pair`] once
+    /// the caller is done with the page before: a stage's pages are read while the previous one
+    /// is worked on and written (issue 11).
+    pub(crate) fn read_ahead(&self, rows: &[crate::store::AccountRow], which: crate::store::Records) -> ReadAhead {
+        let numbers: Vec<String> = rows.iter().map(|r| r.account_number.clone()).collect();
+        let store = self.store.clone();
+        ReadAhead(tokio::spawn(async move { store.legacy_records(&numbers, which).await }))
+    }
+
+    /// Pairs a page's rows with their legacy records (read by [`Engine::load_records`] or
+    /// [`Engine::read_ahead`]), as of the run's day, holding an account without records (see
+    /// [`Engine::load`]).
+    pub(crate) async fn pair(
+        &self,
+        rows: &[crate::store::AccountRow],
+        records: Vec<LegacyAccount>,
+        ctx: &Ctx,
+    ) -> Result<Vec<(crate::store::AccountRow, LegacyAccount)>, EngineError> {
+        let mut found: std::collections::HashMap<String, LegacyAccount> = records
             .into_iter()
             // A stage run as of a day sees only what existed by then (`LegacyAccount::as_of`).
             .map(|a| (a.account.account_number.clone(), a.as_of(ctx.as_of)))

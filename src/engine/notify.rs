@@ -15,7 +15,7 @@
 //!    the server accepts it, then the account moves to `notified`. Transient failures are retried
 //!    with exponential backoff; permanent ones (5xx) are recorded with the server's reply.
 
-use super::{Ctx, Engine, EngineError, StageReport};
+use super::{Ctx, Engine, EngineError, ReadAhead, StageReport};
 use crate::bill::money;
 use crate::domain::{Decimal, LegacyAccount, Period, State};
 use crate::notify::render::{LetterData, NoticeData, PreviewLine, Renderer};
@@ -23,7 +23,7 @@ use crate::notify::transport::{Email, FileBatch, Mailer, SendError, write_atomic
 use crate::notify::{self, letter, notice_kind};
 use crate::plan::Wave;
 use crate::plan::schedule::{Schedule, schedule};
-use crate::store::{AccountRow, Due, NewNotice, NoticeMark, NoticeRow, NoticeState, Transition};
+use crate::store::{AccountRow, Due, NewNotice, NoticeMark, NoticeRow, NoticeState, Records, Transition};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use std::sync::atomic::Ordering;
@@ -395,15 +395,20 @@ impl<'a> Notifier<'a> {
     }
 
     /// Without limits: every account due today, a page at a time (delivered accounts leave the
-    /// `reconciled` state, so each page is the next one).
+    /// `reconciled` state, so each page is the next one), the next page's records read while
+    /// this one is delivered ([`Engine::read_ahead`]).
     async fn deliver_due(&self, r: &mut StageReport) -> Result<(), EngineError> {
-        let mut after = String::new();
+        let due_after = async |after: &str| -> Result<(Vec<AccountRow>, Option<ReadAhead>), EngineError> {
+            let rows = self.store().wave_accounts(&crate::store::WavePage { after, ..self.due_notices(500) }).await?;
+            let ahead = (!rows.is_empty()).then(|| self.engine.read_ahead(&rows, Records::All));
+            Ok((rows, ahead))
+        };
+        let (mut rows, mut ahead) = due_after("").await?;
         while !self.stopping() {
-            let page =
-                self.store().wave_accounts(&crate::store::WavePage { after: &after, ..self.due_notices(500) }).await?;
-            let Some(last) = page.last() else { break };
-            after = last.account_number.clone();
-            self.deliver_all(page, r).await?;
+            let (Some(last), Some(this)) = (rows.last(), ahead.take()) else { break };
+            let (next, next_ahead) = due_after(&last.account_number.clone()).await?;
+            self.deliver_read(&rows, this, r).await?;
+            (rows, ahead) = (next, next_ahead);
         }
         Ok(())
     }
@@ -417,26 +422,39 @@ impl<'a> Notifier<'a> {
         Ok(due_now || !self.store().notices(&self.wave.id, Some(NoticeState::Retry)).await?.is_empty())
     }
 
-    /// Step 4: delivers to these accounts, a bounded number at a time.
+    /// Step 4: delivers to these accounts, a page at a time, the next page's records read while
+    /// this one is delivered.
     async fn deliver_all(&self, rows: Vec<AccountRow>, r: &mut StageReport) -> Result<(), EngineError> {
-        let concurrency = self.engine.ws.config.delivery.concurrency.max(1);
-        for chunk in rows.chunks(super::BATCH as usize) {
+        let mut pages = rows.chunks(super::BATCH as usize);
+        let mut page = pages.next();
+        let mut ahead = page.map(|p| self.engine.read_ahead(p, Records::All));
+        while let (Some(rows), Some(this)) = (page, ahead.take()) {
             if self.stopping() {
                 break;
             }
-            let pairs = self.engine.load(chunk, self.ctx).await?;
-            if matches!(self.mailer, Mailer::Outbox(_)) {
-                self.deliver_page(&pairs, r).await?;
-                continue;
-            }
+            page = pages.next();
+            ahead = page.map(|p| self.engine.read_ahead(p, Records::All));
+            self.deliver_read(rows, this, r).await?;
+        }
+        Ok(())
+    }
+
+    /// Delivers to a page of accounts whose records are being read.
+    async fn deliver_read(&self, rows: &[AccountRow], read: ReadAhead, r: &mut StageReport) -> Result<(), EngineError> {
+        let pairs = self.engine.pair(rows, read.records().await?, self.ctx).await?;
+        if matches!(self.mailer, Mailer::Outbox(_)) {
+            self.deliver_page(&pairs, r).await?;
+        } else {
+            let concurrency = self.engine.ws.config.delivery.concurrency.max(1);
             let jobs = pairs.iter().map(|(row, acct)| self.deliver(row, acct));
             let outcomes: Vec<Result<Outcome, EngineError>> =
                 futures_util::stream::iter(jobs).buffer_unordered(concurrency).collect().await;
             for o in outcomes {
                 self.count(o?, r);
             }
-            self.engine.progress.advance(chunk.len() as u64);
         }
+        // The bar moves for an outbox page too (it stood still at 0 until the stage ended).
+        self.engine.progress.advance(rows.len() as u64);
         Ok(())
     }
 

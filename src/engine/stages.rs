@@ -5,7 +5,7 @@ use crate::domain::{LegacyAccount, Period, State};
 use crate::notify::transport::Mailer;
 use crate::plan::{Proration, Wave, schedule::schedule};
 use crate::reconcile::{self, GateVerdict, PeriodInput, PeriodVerdict, Policy};
-use crate::store::{AccountRow, Due};
+use crate::store::{AccountRow, Due, Records};
 use serde::Serialize;
 
 /// What one stage did.
@@ -117,6 +117,17 @@ fn page_size(due: i64, workers: usize) -> i64 {
     }
     let workers = i64::try_from(workers).unwrap_or(i64::MAX);
     (due / workers.saturating_mul(4)).clamp(100, BATCH)
+}
+
+/// Which accounts a page-walking stage walks ([`Engine::pages`]), and which of their legacy
+/// records it reads (none: `None`).
+struct Walk<'w> {
+    wave: &'w str,
+    states: &'w [State],
+    due: Option<(Due, chrono::NaiveDate)>,
+    /// The stage's name on the progress bar.
+    stage: &'w str,
+    records: Option<Records>,
 }
 
 /// Where a state change of a page is counted in its [`StageReport`], if it happens.
@@ -252,14 +263,17 @@ impl Engine {
     /// each page claimed for this worker (`store::lease`): another live worker on the store never
     /// gets the same page, and a dead one's claims lapse after the lease length. Stops between
     /// pages when asked to (SIGTERM).
+    ///
+    /// With `records`, `f` gets each page's accounts with their legacy records: the next page is
+    /// claimed and its records read ([`Engine::read_ahead`]) while `f` works on this one, so
+    /// reading overlaps rating and writing (issue 11). Without, `f` gets no records.
     async fn pages(
         &self,
-        wave: &str,
-        states: &[State],
-        due: Option<(Due, chrono::NaiveDate)>,
-        stage: &str,
-        mut f: impl AsyncFnMut(Vec<AccountRow>) -> Result<StageReport, EngineError>,
+        walk: Walk<'_>,
+        ctx: &Ctx,
+        mut f: impl AsyncFnMut(Vec<(AccountRow, LegacyAccount)>, Vec<AccountRow>) -> Result<StageReport, EngineError>,
     ) -> Result<StageReport, EngineError> {
+        let Walk { wave, states, due, stage, records } = walk;
         // Only the accounts due count, so a day with nothing to do draws no bar.
         let total = self.store.count_due(wave, states, due).await?;
         let mut report = StageReport::default();
@@ -275,27 +289,52 @@ impl Engine {
         };
         self.progress.start(&label, total as u64);
         let page = page_size(total, self.workers);
-        let mut after = String::new();
-        while !self.stop.load(std::sync::atomic::Ordering::SeqCst) {
+        // The next page, claimed, and its records being read.
+        let claim = async |after: &str| -> Result<(Vec<AccountRow>, Option<super::ReadAhead>), EngineError> {
             let rows = self
                 .store
-                .claim_accounts(
-                    &crate::store::WavePage { wave, states, due, after: &after, limit: page },
-                    &self.worker,
-                    secs,
-                )
+                .claim_accounts(&crate::store::WavePage { wave, states, due, after, limit: page }, &self.worker, secs)
                 .await?;
-            let Some(last) = rows.last() else { break };
-            crate::failpoint::hit("team.claimed");
-            after = last.account_number.clone();
-            let n = rows.len() as u64;
-            let done = f(rows).await;
-            // The claims go whatever happened: a failed page is another worker's to try.
-            self.store.release_claims(&self.worker).await?;
-            report.add(&done?);
-            crate::failpoint::hit("team.page_done");
-            self.progress.advance(n);
+            if !rows.is_empty() {
+                crate::failpoint::hit("team.claimed");
+            }
+            let ahead = records.filter(|_| !rows.is_empty()).map(|which| self.read_ahead(&rows, which));
+            Ok((rows, ahead))
+        };
+        let mut next = claim("").await;
+        let walked = async {
+            loop {
+                let (rows, ahead) = next?;
+                let Some(last) = rows.last().map(|r| r.account_number.clone()) else { break };
+                next = if self.stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    Ok((Vec::new(), None))
+                } else {
+                    claim(&last).await
+                };
+                let n = rows.len() as u64;
+                let done = match ahead {
+                    Some(ahead) => match ahead.records().await {
+                        Ok(read) => match self.pair(&rows, read, ctx).await {
+                            Ok(pairs) => f(pairs, Vec::new()).await,
+                            Err(e) => Err(e),
+                        },
+                        Err(e) => Err(e),
+                    },
+                    None => f(Vec::new(), rows).await,
+                };
+                // This page's claims go whatever happened (a failed page is another worker's to
+                // try); the next page's stay.
+                self.store.release_claims_through(&self.worker, &last).await?;
+                report.add(&done?);
+                crate::failpoint::hit("team.page_done");
+                self.progress.advance(n);
+            }
+            Ok::<(), EngineError>(())
         }
+        .await;
+        // A page claimed ahead and not worked on (a stop, a failure) goes back too.
+        self.store.release_claims(&self.worker).await?;
+        walked?;
         self.progress.finish();
         Ok(report)
     }
@@ -340,25 +379,29 @@ impl Engine {
     /// Puts held accounts back to be rated and reconciled again (after a catalog or data fix).
     pub async fn recheck_held(&self, id: &str, ctx: &Ctx) -> Result<u64, EngineError> {
         let rep = self
-            .pages(id, &[State::Held], None, "recheck", async |rows| {
-                let mut r = StageReport::default();
-                let mut tx = self.store.begin().await?;
-                for a in rows {
-                    let t = ctx
-                        .transition(
-                            &a.account_number,
-                            State::Held,
-                            State::Extracted,
-                            "held account put back for another check",
-                        )
-                        .scheduling(None);
-                    if t.from.can_go_to(t.to) && self.store.transition_in(&mut tx, &t).await? {
-                        r.done += 1;
+            .pages(
+                Walk { wave: id, states: &[State::Held], due: None, stage: "recheck", records: None },
+                ctx,
+                async |_, rows| {
+                    let mut r = StageReport::default();
+                    let mut tx = self.store.begin().await?;
+                    for a in rows {
+                        let t = ctx
+                            .transition(
+                                &a.account_number,
+                                State::Held,
+                                State::Extracted,
+                                "held account put back for another check",
+                            )
+                            .scheduling(None);
+                        if t.from.can_go_to(t.to) && self.store.transition_in(&mut tx, &t).await? {
+                            r.done += 1;
+                        }
                     }
-                }
-                tx.commit().await.map_err(|e| self.store.err(e))?;
-                Ok(r)
-            })
+                    tx.commit().await.map_err(|e| self.store.err(e))?;
+                    Ok(r)
+                },
+            )
             .await?;
         Ok(rep.done)
     }
@@ -390,110 +433,114 @@ impl Engine {
         let known = Some((Due::Known, ctx.as_of));
         let mut reconciled = StageReport::default();
         let stage = self
-            .pages(id, &[State::Extracted], known, "rate", async |rows| {
-                let pairs = self.load(&rows, ctx).await?;
-                // Not customers yet on this day: from when they are (the whole account, read before the
-                // transaction), so the daily runs until then do not load them again (issue 11).
-                let later: Vec<String> =
-                    pairs.iter().filter(|(_, a)| !a.known()).map(|(row, _)| row.account_number.clone()).collect();
-                let wake: Vec<(String, Option<chrono::NaiveDate>)> = self
-                    .store
-                    .legacy_accounts(&later)
-                    .await?
-                    .iter()
-                    .map(|a| (a.account.account_number.clone(), a.known_from()))
-                    .collect();
-                let mut r = StageReport::default();
-                let mut new_bills = Vec::new();
-                let mut moves = Vec::new();
-                // Each account rated: its move, its place in the page and its schedule, to reconcile
-                // it below if it moved.
-                let mut rated = Vec::new();
-                let mut tx = self.store.begin().await?;
-                self.store.set_not_before_in(&mut tx, &wake).await?;
-                for (i, (_, acct)) in pairs.iter().enumerate() {
-                    let number = &acct.account.account_number;
-                    // A closed account has nothing to move and no one to tell.
-                    if acct.account.status == crate::domain::AccountStatus::Closed {
-                        let why = "closed in the legacy system: nothing to migrate";
-                        moves.push((ctx.transition(number, State::Extracted, State::Held, why), Count::Held));
-                        continue;
-                    }
-                    // Not a customer yet on this day (no service known, no bill issued): a later run
-                    // rates it, once it exists.
-                    if !acct.known() {
-                        continue;
-                    }
-                    // Not schedulable is not a reason to skip rating: the parallel run still tells the
-                    // team whether the bills are right. The reconcile stage holds such an account.
-                    let sched = schedule(wave, acct.account.bill_cycle_day, ctx.as_of);
-                    // Nothing active at the first new bill: nothing to move, no one to tell.
-                    if let Ok(s) = &sched
-                        && let Some(why) = nothing_left(acct, s.first_new_bill_date)
-                    {
-                        moves.push((ctx.transition(number, State::Extracted, State::Held, why), Count::Held));
-                        continue;
-                    }
-                    let terms = Self::terms(wave, sched.as_ref().ok());
-                    let mut bills = Vec::new();
-                    let mut failure = None;
-                    for p in Self::parallel_periods(wave, acct) {
-                        match crate::rate::rate_on(acct, &self.plan.catalog, p, terms) {
-                            Ok(rated) => bills.push(rated.bill),
-                            Err(e) => {
-                                failure = Some(e.to_string());
-                                break;
+            .pages(
+                Walk { wave: id, states: &[State::Extracted], due: known, stage: "rate", records: Some(Records::All) },
+                ctx,
+                async |pairs, _| {
+                    // Not customers yet on this day: from when they are (the whole account, read before the
+                    // transaction), so the daily runs until then do not load them again (issue 11).
+                    let later: Vec<String> =
+                        pairs.iter().filter(|(_, a)| !a.known()).map(|(row, _)| row.account_number.clone()).collect();
+                    let wake: Vec<(String, Option<chrono::NaiveDate>)> = self
+                        .store
+                        .legacy_accounts(&later)
+                        .await?
+                        .iter()
+                        .map(|a| (a.account.account_number.clone(), a.known_from()))
+                        .collect();
+                    let mut r = StageReport::default();
+                    let mut new_bills = Vec::new();
+                    let mut moves = Vec::new();
+                    // Each account rated: its move, its place in the page and its schedule, to reconcile
+                    // it below if it moved.
+                    let mut rated = Vec::new();
+                    for (i, (_, acct)) in pairs.iter().enumerate() {
+                        let number = &acct.account.account_number;
+                        // A closed account has nothing to move and no one to tell.
+                        if acct.account.status == crate::domain::AccountStatus::Closed {
+                            let why = "closed in the legacy system: nothing to migrate";
+                            moves.push((ctx.transition(number, State::Extracted, State::Held, why), Count::Held));
+                            continue;
+                        }
+                        // Not a customer yet on this day (no service known, no bill issued): a later run
+                        // rates it, once it exists.
+                        if !acct.known() {
+                            continue;
+                        }
+                        // Not schedulable is not a reason to skip rating: the parallel run still tells the
+                        // team whether the bills are right. The reconcile stage holds such an account.
+                        let sched = schedule(wave, acct.account.bill_cycle_day, ctx.as_of);
+                        // Nothing active at the first new bill: nothing to move, no one to tell.
+                        if let Ok(s) = &sched
+                            && let Some(why) = nothing_left(acct, s.first_new_bill_date)
+                        {
+                            moves.push((ctx.transition(number, State::Extracted, State::Held, why), Count::Held));
+                            continue;
+                        }
+                        let terms = Self::terms(wave, sched.as_ref().ok());
+                        let mut bills = Vec::new();
+                        let mut failure = None;
+                        for p in Self::parallel_periods(wave, acct) {
+                            match crate::rate::rate_on(acct, &self.plan.catalog, p, terms) {
+                                Ok(rated) => bills.push(rated.bill),
+                                Err(e) => {
+                                    failure = Some(e.to_string());
+                                    break;
+                                }
                             }
                         }
+                        if let Some(why) = failure {
+                            moves.push((
+                                ctx.transition(number, State::Extracted, State::Quarantined, why),
+                                Count::Quarantined,
+                            ));
+                            continue;
+                        }
+                        for b in &bills {
+                            new_bills.push(crate::store::NewBillRow {
+                                account: number.clone(),
+                                period: b.period.to_string(),
+                                total: b.total.to_string(),
+                                data: serde_json::to_string(b).map_err(|e| EngineError::Refused(e.to_string()))?,
+                            });
+                        }
+                        let reason = match &sched {
+                            Ok(s) => format!(
+                                "rated {} parallel-run period(s); cut over {}, first new bill {}, notice {}",
+                                bills.len(),
+                                s.cutover_date,
+                                s.first_new_bill_date,
+                                s.notice_date
+                            ),
+                            Err(why) => format!("rated {} parallel-run period(s); {why}", bills.len()),
+                        };
+                        let sched = sched.ok();
+                        rated.push((moves.len(), i, sched));
+                        let t = ctx.transition(number, State::Extracted, State::Rated, reason).scheduling(sched);
+                        moves.push((t, Count::Done));
                     }
-                    if let Some(why) = failure {
-                        moves.push((
-                            ctx.transition(number, State::Extracted, State::Quarantined, why),
-                            Count::Quarantined,
-                        ));
-                        continue;
-                    }
-                    for b in &bills {
-                        new_bills.push(crate::store::NewBillRow {
-                            account: number.clone(),
-                            period: b.period.to_string(),
-                            total: b.total.to_string(),
-                            data: serde_json::to_string(b).map_err(|e| EngineError::Refused(e.to_string()))?,
-                        });
-                    }
-                    let reason = match &sched {
-                        Ok(s) => format!(
-                            "rated {} parallel-run period(s); cut over {}, first new bill {}, notice {}",
-                            bills.len(),
-                            s.cutover_date,
-                            s.first_new_bill_date,
-                            s.notice_date
-                        ),
-                        Err(why) => format!("rated {} parallel-run period(s); {why}", bills.len()),
-                    };
-                    let sched = sched.ok();
-                    rated.push((moves.len(), i, sched));
-                    let t = ctx.transition(number, State::Extracted, State::Rated, reason).scheduling(sched);
-                    moves.push((t, Count::Done));
-                }
-                // The page's state changes and bills in a few statements, in one transaction.
-                let moved = self.apply_in(&mut tx, moves, &mut r).await?;
-                self.store.put_bills_in(&mut tx, &new_bills).await?;
-                tx.commit().await.map_err(|e| self.store.err(e))?;
-                crate::failpoint::hit("rate.committed");
-                // The accounts this page rated, as rating left them, reconciled from their records.
-                let mut pairs: Vec<Option<(AccountRow, LegacyAccount)>> = pairs.into_iter().map(Some).collect();
-                let now_rated: Vec<(AccountRow, LegacyAccount)> = rated
-                    .into_iter()
-                    .filter(|(m, ..)| moved[*m])
-                    .filter_map(|(_, i, sched)| {
-                        let (row, acct) = pairs[i].take()?;
-                        Some((AccountRow { state: State::Rated, ..row }.scheduled(sched), acct))
-                    })
-                    .collect();
-                reconciled.add(&self.reconcile_page(wave, &policy, &now_rated, ctx).await?);
-                Ok(r)
-            })
+                    // The page's state changes and bills in a few statements, in one transaction, opened
+                    // only now: another worker's page is rated while this one holds SQLite's write lock.
+                    let mut tx = self.store.begin().await?;
+                    self.store.set_not_before_in(&mut tx, &wake).await?;
+                    let moved = self.apply_in(&mut tx, moves, &mut r).await?;
+                    self.store.put_bills_in(&mut tx, &new_bills).await?;
+                    tx.commit().await.map_err(|e| self.store.err(e))?;
+                    crate::failpoint::hit("rate.committed");
+                    // The accounts this page rated, as rating left them, reconciled from their records.
+                    let mut pairs: Vec<Option<(AccountRow, LegacyAccount)>> = pairs.into_iter().map(Some).collect();
+                    let now_rated: Vec<(AccountRow, LegacyAccount)> = rated
+                        .into_iter()
+                        .filter(|(m, ..)| moved[*m])
+                        .filter_map(|(_, i, sched)| {
+                            let (row, acct) = pairs[i].take()?;
+                            Some((AccountRow { state: State::Rated, ..row }.scheduled(sched), acct))
+                        })
+                        .collect();
+                    reconciled.add(&self.reconcile_page(wave, &policy, &now_rated, ctx).await?);
+                    Ok(r)
+                },
+            )
             .await?;
         Ok(Walked { stage, reconciled })
     }
@@ -552,11 +599,9 @@ impl Engine {
     async fn reconcile_pages(&self, id: &str, ctx: &Ctx) -> Result<StageReport, EngineError> {
         let wave = self.runnable_wave(id)?;
         let policy = Policy::of(wave);
-        self.pages(id, &[State::Rated], None, "reconcile", async |rows| {
-            let pairs = self.load(&rows, ctx).await?;
-            self.reconcile_page(wave, &policy, &pairs, ctx).await
-        })
-        .await
+        let walk =
+            Walk { wave: id, states: &[State::Rated], due: None, stage: "reconcile", records: Some(Records::All) };
+        self.pages(walk, ctx, async |pairs, _| self.reconcile_page(wave, &policy, &pairs, ctx).await).await
     }
 
     /// Reconciles a page of rated accounts, their records loaded: each compared and decided,
@@ -581,7 +626,6 @@ impl Engine {
         let mut r = StageReport::default();
         let (mut compared, mut new_verdicts, mut tallies) = (Vec::new(), Vec::new(), Vec::new());
         let (mut moves, mut recon) = (Vec::new(), Vec::new());
-        let mut tx = self.store.begin().await?;
         for (row, acct) in pairs {
             let number = &acct.account.account_number;
             let cycle_day = acct.account.bill_cycle_day;
@@ -633,7 +677,8 @@ impl Engine {
             moves.push((t, if to == State::Reconciled { Count::Done } else { Count::Held }));
         }
         // The page's outcomes, state changes, verdicts and tallies in a few statements, in
-        // one transaction.
+        // one transaction, opened only once the page is compared (as in rating).
+        let mut tx = self.store.begin().await?;
         self.store.set_recon_in(&mut tx, &recon).await?;
         self.apply_in(&mut tx, moves, &mut r).await?;
         self.store.replace_verdicts_in(&mut tx, &compared, &new_verdicts).await?;
@@ -691,10 +736,16 @@ impl Engine {
             return Ok((gate, rep));
         }
         let extraction = self.store.last_extraction().await?.map(|e| e.id);
+        // Its snapshot drops the legacy invoice lines (`switch::member`): not read.
+        let walk = Walk {
+            wave: id,
+            states: &[State::Notified],
+            due: Some((Due::Cutover, ctx.as_of)),
+            stage: "switch",
+            records: Some(Records::WithoutInvoiceLines),
+        };
         let page = self
-            .pages(id, &[State::Notified], Some((Due::Cutover, ctx.as_of)), "switch", async |rows| {
-                // Its snapshot drops the legacy invoice lines (`switch::member`): not loaded.
-                let pairs = self.load_records(&rows, ctx, crate::store::Records::WithoutInvoiceLines).await?;
+            .pages(walk, ctx, async |pairs, _| {
                 let mut reach = self.unreachable(&pairs).await?;
                 let mut r = StageReport::default();
                 let (mut moves, mut pending) = (Vec::new(), Vec::new());

@@ -191,6 +191,20 @@ impl Store {
         Ok(res.rows_affected())
     }
 
+    /// Lets go the claims of `owner` on accounts up to `last` (a page walked in account order;
+    /// the next page, claimed ahead, stays claimed).
+    pub async fn release_claims_through(&self, owner: &str, last: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE account SET claim_owner = NULL, claim_until = NULL WHERE claim_owner = $1 AND account_number <= $2",
+        )
+        .bind(owner)
+        .bind(last)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     /// Lets every claim of `owner` go.
     pub async fn release_claims(&self, owner: &str) -> Result<(), StoreError> {
         self.release_claims_counted(owner).await.map(|_| ())
