@@ -101,13 +101,14 @@ pub enum EngineError {
 
 /// A page's legacy records being read on a task of their own ([`Engine::read_ahead`]); the read
 /// stops when this is dropped unread (the stage failed or stopped).
-pub(crate) struct ReadAhead(tokio::task::JoinHandle<Result<Vec<LegacyAccount>, StoreError>>);
+pub(crate) struct ReadAhead(tokio::task::JoinHandle<(Vec<String>, Result<crate::store::StoredRecords, StoreError>)>);
 
 impl ReadAhead {
-    /// The records, once read.
+    /// The records, once read, parsed on the caller's thread (which frees them: memory freed by
+    /// another thread than the one that took it stays with the allocator longer).
     pub(crate) async fn records(mut self) -> Result<Vec<LegacyAccount>, EngineError> {
         match (&mut self.0).await {
-            Ok(read) => Ok(read?),
+            Ok((numbers, read)) => Ok(read?.parse(&numbers)?),
             Err(e) => Err(EngineError::Refused(format!("reading a page's legacy records failed: {e}"))),
         }
     }
@@ -208,7 +209,10 @@ impl Engine {
     pub(crate) fn read_ahead(&self, rows: &[crate::store::AccountRow], which: crate::store::Records) -> ReadAhead {
         let numbers: Vec<String> = rows.iter().map(|r| r.account_number.clone()).collect();
         let store = self.store.clone();
-        ReadAhead(tokio::spawn(async move { store.legacy_records(&numbers, which).await }))
+        ReadAhead(tokio::spawn(async move {
+            let stored = store.stored_records(&numbers, which).await;
+            (numbers, stored)
+        }))
     }
 
     /// Pairs a page's rows with their legacy records (read by [`Engine::load_records`] or

@@ -673,6 +673,7 @@ impl Store {
             (17, include_str!("../../migrations/sqlite/0017_packed_documents.sql")),
             (19, include_str!("../../migrations/sqlite/0019_legacy_row_groups.sql")),
             (20, include_str!("../../migrations/sqlite/0020_packed_lz4.sql")),
+            (21, include_str!("../../migrations/sqlite/0021_due_indexes.sql")),
         ];
         const POSTGRES: &[(i64, &str)] = &[
             (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -690,6 +691,7 @@ impl Store {
             (18, include_str!("../../migrations/postgres/0018_legacy_keys_bytewise.sql")),
             (19, include_str!("../../migrations/postgres/0019_legacy_row_groups.sql")),
             (20, include_str!("../../migrations/postgres/0020_packed_lz4.sql")),
+            (21, include_str!("../../migrations/postgres/0021_due_indexes.sql")),
         ];
         let migrations = match self.dialect {
             Dialect::Sqlite => SQLITE,
@@ -1237,9 +1239,12 @@ impl Store {
         numbers: &[String],
         which: Records,
     ) -> Result<Vec<crate::domain::LegacyAccount>, StoreError> {
-        use crate::domain::LegacyAccount;
-        use crate::extract::Record;
-        use std::collections::HashMap;
+        self.stored_records(numbers, which).await?.parse(numbers)
+    }
+
+    /// The stored rows of [`Store::legacy_records`], read and not parsed yet (read on one task,
+    /// parsed on another: `engine::ReadAhead`).
+    pub async fn stored_records(&self, numbers: &[String], which: Records) -> Result<StoredRecords, StoreError> {
         // An account's records of a kind in one or a few rows (migration 0019), or one a row.
         let stored: Vec<StoredLegacyRow> = self
             .rows_for(numbers, |list| {
@@ -1253,6 +1258,20 @@ impl Store {
                 )
             })
             .await?;
+        Ok(StoredRecords(stored))
+    }
+}
+
+/// Stored legacy records as read ([`Store::stored_records`]), to parse.
+pub struct StoredRecords(Vec<StoredLegacyRow>);
+
+impl StoredRecords {
+    /// The accounts among `numbers` that have records, in that order, their records parsed.
+    pub fn parse(self, numbers: &[String]) -> Result<Vec<crate::domain::LegacyAccount>, StoreError> {
+        use crate::domain::LegacyAccount;
+        use crate::extract::Record;
+        use std::collections::HashMap;
+        let stored = self.0;
         let bad = |r: &StoredLegacyRow, why: String| {
             StoreError::Corrupt(format!("stored {} records of {}: {why}", r.kind, r.account_number))
         };
@@ -1312,7 +1331,9 @@ impl Store {
         }
         Ok(numbers.iter().filter_map(|n| accounts.remove(n)).collect())
     }
+}
 
+impl Store {
     /// Whether a complete extraction exists.
     pub async fn last_extraction(&self) -> Result<Option<ExtractionCounts>, StoreError> {
         let row: Option<StoredExtraction> = sqlx::query_as(

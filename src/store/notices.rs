@@ -490,16 +490,21 @@ impl Store {
 
     /// A wave's notices, all or in one state, in account order.
     pub async fn notices(&self, wave: &str, state: Option<NoticeState>) -> Result<Vec<NoticeRow>, StoreError> {
-        let sql = format!(
-            "SELECT {NOTICE_COLS} FROM notice WHERE wave = $1 AND ($2 = '' OR state = $2) ORDER BY account_number, kind"
-        );
-        let rows: Vec<StoredNotice> = sqlx::query_as(&sql)
-            .bind(wave)
-            .bind(state.map_or("", NoticeState::as_str))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        rows.into_iter().map(NoticeRow::try_from).collect()
+        // Two shapes, not `($2 = '' OR state = $2)`, and sorted here, not by SQL: either would
+        // read every notice of the wave instead of those in the state (`notice_wave_state`), on
+        // every notify run (issue 11).
+        let (sql, state) = match state {
+            Some(s) => (format!("SELECT {NOTICE_COLS} FROM notice WHERE wave = $1 AND state = $2"), Some(s.as_str())),
+            None => (format!("SELECT {NOTICE_COLS} FROM notice WHERE wave = $1"), None),
+        };
+        let mut q = sqlx::query_as(&sql).bind(wave);
+        if let Some(s) = state {
+            q = q.bind(s);
+        }
+        let rows: Vec<StoredNotice> = q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
+        let mut out = rows.into_iter().map(NoticeRow::try_from).collect::<Result<Vec<_>, _>>()?;
+        out.sort_by(|a, b| (&a.account_number, &a.kind).cmp(&(&b.account_number, &b.kind)));
+        Ok(out)
     }
 
     /// A wave's printed letters that went out: (account, kind, sent_at), in account order. Read
