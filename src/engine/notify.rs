@@ -26,6 +26,7 @@ use crate::plan::schedule::{Schedule, schedule};
 use crate::store::{AccountRow, Due, NewNotice, NoticeMark, NoticeRow, NoticeState, Records, Transition};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
 /// What happened to one account's notice on this run.
@@ -568,7 +569,8 @@ impl<'a> Notifier<'a> {
     }
 
     /// Page step 3: the taken notices' files (an email refused for good becomes a letter), made
-    /// durable together. A file whose batch could not be made durable counts as a transient failure.
+    /// durable together. A file that could not be written, or whose batch could not be made
+    /// durable, counts as a transient failure.
     async fn write_page<'p>(
         &self,
         taken: Vec<(Prepared<'p>, NoticeRow)>,
@@ -576,18 +578,23 @@ impl<'a> Notifier<'a> {
     ) -> Result<Vec<WrittenNotice<'p>>, EngineError> {
         let mut files = FileBatch::default();
         let mut written = Vec::with_capacity(taken.len());
+        // Each notice's file, when one was handed over: its place in the batch, and its name.
+        let mut handed = Vec::with_capacity(taken.len());
         for (p, notice) in taken {
-            written.push(self.write_page_notice(&mut files, p, notice, now).await?);
+            let (w, file) = self.write_page_notice(&mut files, p, notice, now).await?;
+            written.push(w);
+            handed.push(file);
         }
-        if !files.is_empty()
-            && let Err(e) = files.commit()
-        {
-            let why = format!("{}: {e}", self.print_dir().display());
-            for w in &mut written {
-                if w.result.is_ok() {
-                    w.result = Err(SendError::Transient(why.clone()));
-                }
-            }
+        let (results, durable) = files.commit();
+        let unsure = durable.err().map(|e| format!("{}: {e}", self.print_dir().display()));
+        for (w, file) in written.iter_mut().zip(handed) {
+            let Some((i, path)) = file else { continue };
+            w.result = match (results.get(i), &unsure) {
+                (Some(Ok(())), None) => Ok(()),
+                (Some(Ok(())), Some(why)) => Err(SendError::Transient(why.clone())),
+                (Some(Err(e)), _) => Err(SendError::Transient(format!("{}: {e}", path.display()))),
+                (None, _) => Err(SendError::Transient(format!("{}: not written", path.display()))),
+            };
         }
         for w in &written {
             if w.result.is_ok() {
@@ -597,22 +604,27 @@ impl<'a> Notifier<'a> {
         Ok(written)
     }
 
-    /// One taken notice's file into the page's batch: the email, or the printed letter.
+    /// One taken notice's file handed to the page's batch: the email, or the printed letter.
+    /// Returns the notice (its result `Ok` until the batch says otherwise) and its file's place in
+    /// the batch and name, if it has one.
     async fn write_page_notice<'p>(
         &self,
         files: &mut FileBatch,
         p: Prepared<'p>,
         notice: NoticeRow,
         now: DateTime<Utc>,
-    ) -> Result<WrittenNotice<'p>, EngineError> {
+    ) -> Result<(WrittenNotice<'p>, Option<(usize, PathBuf)>), EngineError> {
         let mut channel = notice.channel.clone();
         let mut rejected = p.rejected.clone();
+        let mut file = None;
         let mut result = if channel == "print" {
-            self.page_letter(files, &p)?
+            file = Some(self.page_letter(files, &p)?);
+            Ok(())
         } else {
             match self.mailer.outbox_file(&self.email(&p, now)) {
                 Ok(Some((path, bytes))) => {
-                    files.write(&path, &bytes).map_err(|e| SendError::Transient(format!("{}: {e}", path.display())))
+                    file = Some((files.write(path.clone(), bytes), path));
+                    Ok(())
                 }
                 Ok(None) => Err(SendError::Permanent("not an outbox".into())),
                 Err(e) => Err(e),
@@ -624,9 +636,10 @@ impl<'a> Notifier<'a> {
             && !e.is_transient()
         {
             self.reroute_to_print(&p, e, &mut channel, &mut rejected).await?;
-            result = self.page_letter(files, &p)?;
+            file = Some(self.page_letter(files, &p)?);
+            result = Ok(());
         }
-        Ok(WrittenNotice { p, notice, channel, rejected, result })
+        Ok((WrittenNotice { p, notice, channel, rejected, result }, file))
     }
 
     /// Page step 4: every notice marked (`sent`, or `retry`/`failed` with the error) and the
@@ -676,12 +689,12 @@ impl<'a> Notifier<'a> {
         Ok(())
     }
 
-    /// A page notice's printed letter, into the page's files.
-    fn page_letter(&self, files: &mut FileBatch, p: &Prepared<'_>) -> Result<Result<(), SendError>, EngineError> {
+    /// A page notice's printed letter, handed to the page's files: its place there, and its name.
+    fn page_letter(&self, files: &mut FileBatch, p: &Prepared<'_>) -> Result<(usize, PathBuf), EngineError> {
         let number = p.acct.account.account_number.as_str();
         let html = self.renderer.render_letter(&self.letter_data(p.acct, p.data.clone()))?;
         let path = self.print_dir().join(letter::letter_file_name(&self.wave.id, number, p.sched.first_new_bill_date));
-        Ok(files.write(&path, html.as_bytes()).map_err(|e| SendError::Transient(format!("{}: {e}", path.display()))))
+        Ok((files.write(path.clone(), html.into_bytes()), path))
     }
 
     fn count(&self, o: Outcome, r: &mut StageReport) {
