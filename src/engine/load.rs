@@ -221,11 +221,16 @@ impl Engine {
         let mut firsts = std::collections::BTreeSet::new();
         let mut extractions = std::collections::BTreeSet::new();
         let mut carry = std::collections::BTreeSet::new();
-        let mut after = String::new();
+        // The next page is read while this one is written (`Ahead`).
+        let read = |after: String| {
+            let (store, wave) = (self.store.clone(), wave.to_string());
+            super::Ahead::spawn(async move { store.set_members(&wave, date, &after, BATCH).await })
+        };
+        let mut next = read(String::new());
         loop {
-            let page = self.store.set_members(wave, date, &after, BATCH).await?;
+            let page = next.take().await??;
             let Some(last) = page.last() else { break };
-            after = last.account_number.clone();
+            next = read(last.account_number.clone());
             for row in &page {
                 if row.snapshot.is_empty() {
                     // Cut over by a version that wrote one JSON file per account (README, migration note).

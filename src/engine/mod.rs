@@ -99,24 +99,37 @@ pub enum EngineError {
     Io { path: String, cause: std::io::Error },
 }
 
-/// A page's legacy records being read on a task of their own ([`Engine::read_ahead`]); the read
-/// stops when this is dropped unread (the stage failed or stopped).
-pub(crate) struct ReadAhead(tokio::task::JoinHandle<(Vec<String>, Result<crate::store::StoredRecords, StoreError>)>);
+/// Work started on a task of its own, for the caller to take once it is done with what it has
+/// in hand: a stage reads its next page while it works on this one (issue 11). The work stops
+/// when this is dropped untaken (the stage failed or stopped).
+pub(crate) struct Ahead<T: Send + 'static>(tokio::task::JoinHandle<T>);
+
+impl<T: Send + 'static> Ahead<T> {
+    pub(crate) fn spawn(work: impl std::future::Future<Output = T> + Send + 'static) -> Ahead<T> {
+        Ahead(tokio::spawn(work))
+    }
+
+    /// The work's result, once done.
+    pub(crate) async fn take(mut self) -> Result<T, EngineError> {
+        (&mut self.0).await.map_err(|e| EngineError::Refused(format!("reading ahead failed: {e}")))
+    }
+}
+
+impl<T: Send + 'static> Drop for Ahead<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A page's legacy records being read ([`Engine::read_ahead`]).
+pub(crate) type ReadAhead = Ahead<(Vec<String>, Result<crate::store::StoredRecords, StoreError>)>;
 
 impl ReadAhead {
     /// The records, once read, parsed on the caller's thread (which frees them: memory freed by
     /// another thread than the one that took it stays with the allocator longer).
-    pub(crate) async fn records(mut self) -> Result<Vec<LegacyAccount>, EngineError> {
-        match (&mut self.0).await {
-            Ok((numbers, read)) => Ok(read?.parse(&numbers)?),
-            Err(e) => Err(EngineError::Refused(format!("reading a page's legacy records failed: {e}"))),
-        }
-    }
-}
-
-impl Drop for ReadAhead {
-    fn drop(&mut self) {
-        self.0.abort();
+    pub(crate) async fn records(self) -> Result<Vec<LegacyAccount>, EngineError> {
+        let (numbers, read) = self.take().await?;
+        Ok(read?.parse(&numbers)?)
     }
 }
 
@@ -209,10 +222,10 @@ impl Engine {
     pub(crate) fn read_ahead(&self, rows: &[crate::store::AccountRow], which: crate::store::Records) -> ReadAhead {
         let numbers: Vec<String> = rows.iter().map(|r| r.account_number.clone()).collect();
         let store = self.store.clone();
-        ReadAhead(tokio::spawn(async move {
+        Ahead::spawn(async move {
             let stored = store.stored_records(&numbers, which).await;
             (numbers, stored)
-        }))
+        })
     }
 
     /// Pairs a page's rows with their legacy records (read by [`Engine::load_records`] or
