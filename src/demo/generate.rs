@@ -218,7 +218,7 @@ async fn write_all(conn: &mut SqliteConnection, data: &DemoData) -> Result<GenSu
     // at most.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<AccountRows>>(4);
     let (seed, months, accounts) = (data.seed, data.months, data.accounts);
-    let drawing = std::thread::spawn(move || {
+    let drawing = std::thread::Builder::new().name("cutover-demo-draw".into()).spawn(move || {
         let history = History::new(months);
         let mut batch = Vec::with_capacity(DRAW_BATCH);
         for index in 0..accounts {
@@ -231,7 +231,7 @@ async fn write_all(conn: &mut SqliteConnection, data: &DemoData) -> Result<GenSu
         if !batch.is_empty() {
             let _ = tx.blocking_send(batch);
         }
-    });
+    })?;
     let mut writer = Writer::new();
     let mut bad = 0;
     while let Some(batch) = rx.recv().await {

@@ -585,7 +585,11 @@ impl<'a> Notifier<'a> {
             written.push(w);
             handed.push(file);
         }
-        let (results, durable) = files.commit();
+        // Off the runtime's thread: it waits for the writer, then syncs (the next page is read
+        // meanwhile, on this runtime).
+        let (results, durable) = tokio::task::spawn_blocking(move || files.commit())
+            .await
+            .unwrap_or_else(|e| (Vec::new(), Err(std::io::Error::other(format!("writing the files stopped: {e}")))));
         let unsure = durable.err().map(|e| format!("{}: {e}", self.print_dir().display()));
         for (w, file) in written.iter_mut().zip(handed) {
             let Some((i, path)) = file else { continue };

@@ -266,7 +266,9 @@ impl Engine {
     ///
     /// With `records`, `f` gets each page's accounts with their legacy records: the next page is
     /// claimed and its records read ([`Engine::read_ahead`]) while `f` works on this one, so
-    /// reading overlaps rating and writing (issue 11). Without, `f` gets no records.
+    /// reading overlaps rating and writing (issue 11). Without, `f` gets no records. A page's rows
+    /// are thus read a page before it is worked on; what `f` writes about an account still goes
+    /// through a transition that checks its state, and the page is this worker's claim meanwhile.
     async fn pages(
         &self,
         walk: Walk<'_>,
@@ -303,14 +305,16 @@ impl Engine {
         };
         let mut next = claim("").await;
         let walked = async {
+            let stopping = || self.stop.load(std::sync::atomic::Ordering::SeqCst);
             loop {
                 let (rows, ahead) = next?;
+                // Asked to stop while the page before was worked on: this one, claimed ahead, is
+                // not started (its claims go back below).
+                if stopping() {
+                    break;
+                }
                 let Some(last) = rows.last().map(|r| r.account_number.clone()) else { break };
-                next = if self.stop.load(std::sync::atomic::Ordering::SeqCst) {
-                    Ok((Vec::new(), None))
-                } else {
-                    claim(&last).await
-                };
+                next = if stopping() { Ok((Vec::new(), None)) } else { claim(&last).await };
                 let n = rows.len() as u64;
                 let done = match ahead {
                     Some(ahead) => match ahead.records().await {
@@ -323,9 +327,10 @@ impl Engine {
                     None => f(Vec::new(), rows).await,
                 };
                 // This page's claims go whatever happened (a failed page is another worker's to
-                // try); the next page's stay.
-                self.store.release_claims_through(&self.worker, &last).await?;
+                // try); the next page's stay. The page's own error is the one to report.
+                let released = self.store.release_claims_through(&self.worker, &last).await;
                 report.add(&done?);
+                released?;
                 crate::failpoint::hit("team.page_done");
                 self.progress.advance(n);
             }
@@ -333,8 +338,9 @@ impl Engine {
         }
         .await;
         // A page claimed ahead and not worked on (a stop, a failure) goes back too.
-        self.store.release_claims(&self.worker).await?;
+        let released = self.store.release_claims(&self.worker).await;
         walked?;
+        released?;
         self.progress.finish();
         Ok(report)
     }

@@ -121,10 +121,14 @@ fn build(email: &Email) -> Result<Message, SendError> {
 /// here).
 ///
 /// The files are written on a thread of the batch's own, started by the first: the caller builds
-/// the next file while the last one is written (issue 11).
+/// the next file while the last one is written (issue 11). When no thread can be started, they
+/// are written at once, as they are handed over. A batch dropped without `commit` (its page
+/// failed) waits for its thread: no file is left being written behind the caller's back.
 #[derive(Debug, Default)]
 pub struct FileBatch {
     writer: Option<Writer>,
+    /// What was written at once, without a thread.
+    inline: Written,
     handed: usize,
 }
 
@@ -143,6 +147,30 @@ struct Written {
     files: Vec<(PathBuf, PathBuf)>,
 }
 
+impl Written {
+    /// Writes a file to its temporary name, and notes how that went.
+    fn add(&mut self, path: PathBuf, bytes: &[u8]) {
+        let written = write_temp(&path, bytes).map(|tmp| self.files.push((tmp, path)));
+        self.results.push(written);
+    }
+}
+
+impl Writer {
+    /// Waits for every file handed over.
+    fn finish(self) -> Written {
+        drop(self.files);
+        self.thread.join().unwrap_or_default()
+    }
+}
+
+impl Drop for FileBatch {
+    fn drop(&mut self) {
+        if let Some(writer) = self.writer.take() {
+            writer.finish();
+        }
+    }
+}
+
 /// Writes `bytes` to a temporary name beside `path`, returning that name.
 fn write_temp(path: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
     use std::io::Write;
@@ -158,20 +186,25 @@ impl FileBatch {
     /// Hands `bytes` over to be written to a temporary name beside `path` (made durable and
     /// renamed by `commit`). Returns the file's place in the batch: its result is `commit`'s.
     pub fn write(&mut self, path: PathBuf, bytes: Vec<u8>) -> usize {
-        let writer = self.writer.get_or_insert_with(|| {
+        if self.handed == 0 {
             let (files, handed) = std::sync::mpsc::channel::<(PathBuf, Vec<u8>)>();
-            let thread = std::thread::spawn(move || {
+            let thread = std::thread::Builder::new().name("cutover-files".into()).spawn(move || {
                 let mut w = Written::default();
                 for (path, bytes) in handed {
-                    w.results.push(write_temp(&path, &bytes).map(|tmp| w.files.push((tmp, path))));
+                    w.add(path, &bytes);
                 }
                 w
             });
-            Writer { files, thread }
-        });
-        // The thread only ends once the sender is dropped (in `commit`): the send cannot fail.
-        let _ = writer.files.send((path, bytes));
+            self.writer = thread.ok().map(|thread| Writer { files, thread });
+        }
         self.handed += 1;
+        match &self.writer {
+            // The thread only ends once the sender is dropped (in `commit`): the send cannot fail.
+            Some(writer) => {
+                let _ = writer.files.send((path, bytes));
+            }
+            None => self.inline.add(path, &bytes),
+        }
         self.handed - 1
     }
 
@@ -182,10 +215,11 @@ impl FileBatch {
     /// Waits for every file handed over, then makes those written durable under their names (see
     /// the type's docs). Returns each file's result, in the order handed over; and the batch's,
     /// which, when it failed, leaves no file sure to be durable.
-    pub fn commit(self) -> (Vec<std::io::Result<()>>, std::io::Result<()>) {
-        let Some(Writer { files, thread }) = self.writer else { return (Vec::new(), Ok(())) };
-        drop(files);
-        let mut w = thread.join().unwrap_or_default();
+    pub fn commit(mut self) -> (Vec<std::io::Result<()>>, std::io::Result<()>) {
+        let mut w = match self.writer.take() {
+            Some(writer) => writer.finish(),
+            None => std::mem::take(&mut self.inline),
+        };
         // A thread that died (it cannot panic short of running out of memory) wrote nothing sure.
         w.results.resize_with(self.handed, || Err(std::io::Error::other("the file-writing thread stopped")));
         let durable = (|| {

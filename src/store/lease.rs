@@ -127,7 +127,8 @@ impl Store {
         Ok(())
     }
 
-    /// Claims a page of a wave's accounts ([`WavePage`]) that no other live worker holds, for
+    /// Claims a page of a wave's accounts ([`WavePage`]) that no live worker holds (this one's
+    /// own claims included), for
     /// `owner` for `secs` seconds. Returns them in account order.
     pub async fn claim_accounts(
         &self,
@@ -138,7 +139,11 @@ impl Store {
         let now = Utc::now();
         let until = now + chrono::Duration::seconds(secs);
         let skip = if self.dialect == Dialect::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
-        let free = " AND (claim_until IS NULL OR claim_until < $7 OR claim_owner = $5)";
+        // Not this worker's own claims either: it claims its next page while it still holds the
+        // one it works on (`Engine::pages`), and on PostgreSQL the cursor compares in the
+        // database's collation, where the page's last account (sorted here, byte by byte) need
+        // not be its greatest: an account of the page in hand would be claimed again.
+        let free = " AND (claim_until IS NULL OR claim_until < $7)";
         let sql = format!(
             "UPDATE account SET claim_owner = $5, claim_until = $6 WHERE account_number IN (\
              SELECT account_number FROM account WHERE {}{skip}) RETURNING {}",

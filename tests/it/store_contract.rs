@@ -372,12 +372,39 @@ async fn a_workers_heartbeat_renews_and_its_stop_releases_only_its_own(store: St
     let n = store.notice(wave, "A001", "first_new_bill").await.unwrap().unwrap();
     let soon = cutover::store::lease::stamp(Utc::now() + chrono::Duration::seconds(60));
     assert!(n.lease_until.as_deref().is_some_and(|u| u > soon.as_str()), "{:?}", n.lease_until);
-    // Stopping: my claims and leases go at once; the other's lease stays.
+    // Stopping: my claims and leases go at once; the other's lease stays. The third worker's own
+    // claims are not claimed again (a worker claims its next page while it holds the one in hand,
+    // `Engine::pages`).
     store.release_held(me).await.unwrap();
-    assert_eq!(claim("", 10, third.to_string(), 600).await, ["A001", "A002", "A003", "A004"]);
+    assert_eq!(claim("", 10, third.to_string(), 600).await, ["A001", "A002"]);
     assert!(store.try_lease("x", third, 600).await.unwrap().is_none());
     assert!(store.try_lease("w", third, 600).await.unwrap().is_some(), "not mine: still held");
     assert_eq!(store.renew_held(me, 600).await.unwrap(), Renewed { accounts: 0, notices: 1, leases: 0 });
+}
+
+/// A worker walking a wave claims its next page while it works on one (`Engine::pages`): the
+/// pages are disjoint, letting the first go keeps the second claimed, and letting go of all
+/// frees the rest.
+async fn a_page_claimed_ahead_stays_claimed_when_the_page_before_goes(store: Store) {
+    extracted(&store).await;
+    let (me, other) = ("host:1:00000001#1", "host:2:00000002#1");
+    let wave = "dc1-colocation";
+    let claim = |after: &'static str, owner: &'static str| {
+        let store = store.clone();
+        async move {
+            let page = WavePage { after, ..WavePage::of(wave, &[State::Extracted], 2) };
+            let rows = store.claim_accounts(&page, owner, 600).await.unwrap();
+            rows.into_iter().map(|r| r.account_number).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(claim("", me).await, ["A001", "A002"]);
+    assert_eq!(claim("A002", me).await, ["A003", "A004"], "the next page, the first still held");
+    assert_eq!(claim("", me).await, Vec::<String>::new(), "its own pages are not claimed again");
+    store.release_claims_through(me, "A002").await.unwrap();
+    assert_eq!(claim("", other).await, ["A001", "A002"], "the first page went");
+    assert_eq!(claim("A002", other).await, Vec::<String>::new(), "the pages after stay mine");
+    store.release_claims(me).await.unwrap();
+    assert_eq!(claim("A002", other).await, ["A003", "A004"]);
 }
 
 /// Recipients from the form, in the caller's transaction.
@@ -880,4 +907,5 @@ on_both_stores!(
     cutovers_and_load_sets_follow_their_files,
     portal_links_posts_and_questions,
     a_workers_heartbeat_renews_and_its_stop_releases_only_its_own,
+    a_page_claimed_ahead_stays_claimed_when_the_page_before_goes,
 );
