@@ -3,7 +3,8 @@
 //! notice per account, one import-file row per cut-over account, and no exit 3. A worker killed
 //! mid-wave leaves claims that another worker (it is on this host and sees the process gone) or a
 //! restart after the lease takes over; every account is then finished once. Two runs at once on
-//! one SQLite store wait for each other.
+//! one SQLite store wait for each other. A stop asked during a page starts no other page, not even
+//! the one claimed ahead.
 
 use super::smtp::Server;
 use super::support;
@@ -467,4 +468,73 @@ async fn schedule_stopped_mid_send_finishes_the_message_in_hand_and_exits_4() {
     let got = server.per_account();
     assert!(got.len() as i64 > sent, "the stop left notices to send: {sent} then {}", got.len());
     assert!(got.values().all(|n| *n == 1), "no account twice: {got:?}");
+}
+
+/// Asked to stop while it works on a page (SIGTERM sets the same flag), a stage finishes that
+/// page and starts no other: the page it had already claimed ahead, its records being read, is
+/// let go untouched (issue 11). The stop is asked from the progress report of the first page.
+#[tokio::test]
+async fn a_stop_asked_during_a_page_leaves_the_page_claimed_ahead_untouched() {
+    use cutover::engine::{Ctx, Engine, Progress};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    struct StopAfterAPage(Arc<AtomicBool>);
+    impl Progress for StopAfterAPage {
+        fn advance(&self, _n: u64) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    support::copy_dir(&support::repo_waves(), &dir.path().join("waves"));
+    let data = cutover::demo::generate::DemoData { accounts: 3000, seed: 5, months: 12 };
+    cutover::demo::generate::write_legacy_sqlite(&dir.path().join("legacy.db"), &data).await.unwrap();
+    std::fs::write(dir.path().join("cutover.yaml"), "source: { kind: sql, url: \"sqlite://legacy.db\" }\n").unwrap();
+    let ws = cutover::workspace::Workspace::open(dir.path()).unwrap();
+    let url = ws.store_url();
+    let store = cutover::store::Store::open(&url).await.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut engine = Engine::new(ws, support::plan(), store, Arc::new(StopAfterAPage(Arc::clone(&stop))));
+    engine.stop = Arc::clone(&stop);
+    let day = chrono::NaiveDate::from_ymd_opt(2017, 4, 5).unwrap();
+    let ctx = Ctx::new(day, "test");
+    engine.extract(&ctx).await.unwrap();
+    let wave = "multi-tenant-cloud";
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let due = "SELECT account_number FROM account WHERE wave = 'multi-tenant-cloud' AND state = 'extracted' \
+               AND COALESCE(not_before, '0000-01-01') <= '2017-04-05' ORDER BY account_number";
+    let before: Vec<String> = sqlx::query_scalar(due).fetch_all(&mut db).await.unwrap();
+    assert!(before.len() > 500, "more than a page is due: {}", before.len());
+    // The first page is the first 500 due accounts; the next starts after the 500th.
+    let last_of_first = &before[499];
+
+    engine.rate_and_reconcile(wave, &ctx).await.unwrap();
+    let moved_after: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM account WHERE wave = 'multi-tenant-cloud' AND account_number > $1 \
+         AND (state <> 'extracted' OR not_before IS NOT NULL)",
+    )
+    .bind(last_of_first)
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(moved_after, 0, "nothing after the first page was touched");
+    let moved: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM account WHERE wave = 'multi-tenant-cloud' AND account_number <= $1 AND state <> 'extracted'",
+    )
+    .bind(last_of_first)
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    assert!(moved > 0, "the first page was worked on");
+    let claimed: i64 = sqlx::query_scalar("SELECT count(*) FROM account WHERE claim_owner IS NOT NULL")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(claimed, 0, "no claim left behind");
+
+    // Started again, the stage does the rest.
+    stop.store(false, Ordering::SeqCst);
+    engine.progress = Arc::new(cutover::engine::Quiet);
+    engine.rate_and_reconcile(wave, &ctx).await.unwrap();
+    let left: Vec<String> = sqlx::query_scalar(due).fetch_all(&mut db).await.unwrap();
+    assert!(left.is_empty(), "{} still due", left.len());
 }
