@@ -201,18 +201,8 @@ impl Engine {
         rows: &[crate::store::AccountRow],
         ctx: &Ctx,
     ) -> Result<Vec<(crate::store::AccountRow, LegacyAccount)>, EngineError> {
-        self.load_records(rows, ctx, crate::store::Records::All).await
-    }
-
-    /// [`Engine::load`] with only the records `which` asks for.
-    pub(crate) async fn load_records(
-        &self,
-        rows: &[crate::store::AccountRow],
-        ctx: &Ctx,
-        which: crate::store::Records,
-    ) -> Result<Vec<(crate::store::AccountRow, LegacyAccount)>, EngineError> {
         let numbers: Vec<String> = rows.iter().map(|r| r.account_number.clone()).collect();
-        let records = self.store.legacy_records(&numbers, which).await?;
+        let records = self.store.legacy_accounts(&numbers).await?;
         self.pair(rows, records, ctx).await
     }
 
@@ -228,7 +218,7 @@ impl Engine {
         })
     }
 
-    /// Pairs a page's rows with their legacy records (read by [`Engine::load_records`] or
+    /// Pairs a page's rows with their legacy records (read by [`Engine::load`] or
     /// [`Engine::read_ahead`]), as of the run's day, holding an account without records (see
     /// [`Engine::load`]).
     pub(crate) async fn pair(

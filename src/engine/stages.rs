@@ -316,16 +316,13 @@ impl Engine {
                 let Some(last) = rows.last().map(|r| r.account_number.clone()) else { break };
                 next = if stopping() { Ok((Vec::new(), None)) } else { claim(&last).await };
                 let n = rows.len() as u64;
-                let done = match ahead {
-                    Some(ahead) => match ahead.records().await {
-                        Ok(read) => match self.pair(&rows, read, ctx).await {
-                            Ok(pairs) => f(pairs, Vec::new()).await,
-                            Err(e) => Err(e),
-                        },
-                        Err(e) => Err(e),
-                    },
-                    None => f(Vec::new(), rows).await,
-                };
+                let done = async {
+                    match ahead {
+                        Some(ahead) => f(self.pair(&rows, ahead.records().await?, ctx).await?, Vec::new()).await,
+                        None => f(Vec::new(), rows).await,
+                    }
+                }
+                .await;
                 // This page's claims go whatever happened (a failed page is another worker's to
                 // try); the next page's stay. The page's own error is the one to report.
                 let released = self.store.release_claims_through(&self.worker, &last).await;

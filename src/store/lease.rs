@@ -199,15 +199,9 @@ impl Store {
     /// Lets go the claims of `owner` on accounts up to `last` (a page walked in account order;
     /// the next page, claimed ahead, stays claimed).
     pub async fn release_claims_through(&self, owner: &str, last: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE account SET claim_owner = NULL, claim_until = NULL WHERE claim_owner = $1 AND account_number <= $2",
-        )
-        .bind(owner)
-        .bind(last)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        Ok(())
+        let sql =
+            "UPDATE account SET claim_owner = NULL, claim_until = NULL WHERE claim_owner = $1 AND account_number <= $2";
+        self.execute_text(&self.pool, sql, &[owner, last]).await.map(|_| ())
     }
 
     /// Lets every claim of `owner` go.

@@ -493,13 +493,11 @@ impl Store {
         // Two shapes, not `($2 = '' OR state = $2)`, and sorted here, not by SQL: either would
         // read every notice of the wave instead of those in the state (`notice_wave_state`), on
         // every notify run (issue 11).
-        let (sql, state) = match state {
-            Some(s) => (format!("SELECT {NOTICE_COLS} FROM notice WHERE wave = $1 AND state = $2"), Some(s.as_str())),
-            None => (format!("SELECT {NOTICE_COLS} FROM notice WHERE wave = $1"), None),
-        };
+        let filter = if state.is_some() { " AND state = $2" } else { "" };
+        let sql = format!("SELECT {NOTICE_COLS} FROM notice WHERE wave = $1{filter}");
         let mut q = sqlx::query_as(&sql).bind(wave);
         if let Some(s) = state {
-            q = q.bind(s);
+            q = q.bind(s.as_str());
         }
         let rows: Vec<StoredNotice> = q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
         let mut out = rows.into_iter().map(NoticeRow::try_from).collect::<Result<Vec<_>, _>>()?;
