@@ -182,6 +182,28 @@ pub struct StageTime {
     pub units: u64,
     /// The highest resident memory seen while the stage ran (`VmHWM`, reset before each run), KiB.
     pub peak_rss_kib: Option<u64>,
+    /// CPU time the whole process used while the stage ran (every thread, user and system):
+    /// beside `wall`, how much the stage computes and how much it waits or overlaps.
+    pub cpu: Duration,
+}
+
+/// CPU time this process has used so far, every thread's (living or ended) user and system time
+/// (`getrusage(RUSAGE_SELF)`); zero if it cannot be read.
+pub fn process_cpu() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given, which is zeroed and ours.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32).min(999_999) * 1000);
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+/// When a timed stage run started: the wall clock and the process's CPU time then.
+#[derive(Debug, Clone, Copy)]
+pub struct Started {
+    at: Instant,
+    cpu: Duration,
 }
 
 /// Times the stages of a pipeline run (`cutover bench pipeline`). Disabled (the default) it reads
@@ -199,20 +221,21 @@ impl StageClock {
 
     /// Starts timing a stage: resets the process's peak-memory mark (Linux `clear_refs`), so the
     /// peak read at [`StageClock::stop`] is this stage's.
-    pub fn start(&self) -> Option<Instant> {
+    pub fn start(&self) -> Option<Started> {
         if !self.enabled {
             return None;
         }
         // Writing 5 to clear_refs resets VmHWM to the current RSS (Linux >= 4.0); without it the
         // peak is the process's so far.
         let _ = std::fs::write("/proc/self/clear_refs", "5");
-        Some(Instant::now())
+        Some(Started { at: Instant::now(), cpu: process_cpu() })
     }
 
     /// Records a stage run started with [`StageClock::start`] that handled `units`.
-    pub fn stop(&self, stage: &str, started: Option<Instant>, units: u64) {
+    pub fn stop(&self, stage: &str, started: Option<Started>, units: u64) {
         let Some(t) = started else { return };
-        let wall = t.elapsed();
+        let wall = t.at.elapsed();
+        let cpu = process_cpu().saturating_sub(t.cpu);
         let peak = peak_rss_kib();
         let mut stages = self.stages.lock().unwrap_or_else(|e| e.into_inner());
         let i = match stages.iter().position(|s| s.stage == stage) {
@@ -225,6 +248,7 @@ impl StageClock {
         let s = &mut stages[i];
         s.runs += 1;
         s.wall += wall;
+        s.cpu += cpu;
         s.units += units;
         s.peak_rss_kib = s.peak_rss_kib.max(peak);
     }

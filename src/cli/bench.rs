@@ -156,6 +156,9 @@ struct StageLine {
     units: u64,
     per_second: f64,
     peak_rss_mib: Option<f64>,
+    /// CPU time the process used during the stage, all threads: near `wall_s` the stage computes
+    /// on one core, above it on more, below it waits (on the disk, or between threads).
+    cpu_s: f64,
 }
 
 /// What `bench pipeline` measured.
@@ -282,6 +285,7 @@ async fn pipeline(
                 units: s.units,
                 per_second: (s.units as f64 / s.wall.as_secs_f64().max(1e-9)).round(),
                 peak_rss_mib: mib(s.peak_rss_kib),
+                cpu_s: secs(s.cpu),
             })
             .collect(),
         total_wall_s: secs(total),
@@ -321,14 +325,15 @@ fn pipeline_text(r: &PipelineReport) -> String {
     let mut o = String::new();
     let opt = |v: Option<f64>, unit: &str| v.map_or("-".to_string(), |v| format!("{v}{unit}"));
     let _ = writeln!(o, "cutover bench pipeline: {} accounts, store {}, {} worker(s)", r.accounts, r.store, r.workers);
-    let _ = writeln!(o, "{:<10} {:>5} {:>10} {:>12} {:>9} {:>12}", "stage", "runs", "wall", "units", "", "per second");
+    let _ = writeln!(o, "{:<10} {:>5} {:>10} {:>9} {:>12} {:>9} {:>12}", "stage", "runs", "wall", "cpu", "units", "", "per second");
     for s in &r.stages {
         let _ = writeln!(
             o,
-            "{:<10} {:>5} {:>9.2}s {:>12} {:<9} {:>12} peak {}",
+            "{:<10} {:>5} {:>9.2}s {:>8.2}s {:>12} {:<9} {:>12} peak {}",
             s.stage,
             s.runs,
             s.wall_s,
+            s.cpu_s,
             s.units,
             s.unit,
             s.per_second,
