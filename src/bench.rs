@@ -185,25 +185,29 @@ pub struct StageTime {
     /// CPU time the whole process used while the stage ran (every thread, user and system):
     /// beside `wall`, how much the stage computes and how much it waits or overlaps.
     pub cpu: Duration,
+    /// How many times a thread of the process gave up its core to wait (voluntary context
+    /// switches): mostly one thread handing work to another and waiting for the answer.
+    pub waits: u64,
 }
 
-/// CPU time this process has used so far, every thread's (living or ended) user and system time
-/// (`getrusage(RUSAGE_SELF)`); zero if it cannot be read.
-pub fn process_cpu() -> Duration {
+/// CPU time this process has used so far, every thread's (living or ended) user and system time,
+/// and its threads' voluntary context switches (`getrusage(RUSAGE_SELF)`); zero if unreadable.
+pub fn process_usage() -> (Duration, u64) {
     // SAFETY: getrusage only writes the struct it is given, which is zeroed and ours.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
-        return Duration::ZERO;
+        return (Duration::ZERO, 0);
     }
     let tv = |t: libc::timeval| Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32).min(999_999) * 1000);
-    tv(u.ru_utime) + tv(u.ru_stime)
+    (tv(u.ru_utime) + tv(u.ru_stime), u.ru_nvcsw.max(0) as u64)
 }
 
-/// When a timed stage run started: the wall clock and the process's CPU time then.
+/// When a timed stage run started: the wall clock, and the process's CPU time and voluntary
+/// context switches then.
 #[derive(Debug, Clone, Copy)]
 pub struct Started {
     at: Instant,
-    cpu: Duration,
+    usage: (Duration, u64),
 }
 
 /// Times the stages of a pipeline run (`cutover bench pipeline`). Disabled (the default) it reads
@@ -228,14 +232,15 @@ impl StageClock {
         // Writing 5 to clear_refs resets VmHWM to the current RSS (Linux >= 4.0); without it the
         // peak is the process's so far.
         let _ = std::fs::write("/proc/self/clear_refs", "5");
-        Some(Started { at: Instant::now(), cpu: process_cpu() })
+        Some(Started { at: Instant::now(), usage: process_usage() })
     }
 
     /// Records a stage run started with [`StageClock::start`] that handled `units`.
     pub fn stop(&self, stage: &str, started: Option<Started>, units: u64) {
         let Some(t) = started else { return };
         let wall = t.at.elapsed();
-        let cpu = process_cpu().saturating_sub(t.cpu);
+        let (cpu, waits) = process_usage();
+        let (cpu, waits) = (cpu.saturating_sub(t.usage.0), waits.saturating_sub(t.usage.1));
         let peak = peak_rss_kib();
         let mut stages = self.stages.lock().unwrap_or_else(|e| e.into_inner());
         let i = match stages.iter().position(|s| s.stage == stage) {
@@ -249,6 +254,7 @@ impl StageClock {
         s.runs += 1;
         s.wall += wall;
         s.cpu += cpu;
+        s.waits += waits;
         s.units += units;
         s.peak_rss_kib = s.peak_rss_kib.max(peak);
     }

@@ -159,6 +159,8 @@ struct StageLine {
     /// CPU time the process used during the stage, all threads: near `wall_s` the stage computes
     /// on one core, above it on more, below it waits (on the disk, or between threads).
     cpu_s: f64,
+    /// Voluntary context switches of the process's threads during the stage (see `StageTime`).
+    waits: u64,
 }
 
 /// What `bench pipeline` measured.
@@ -286,6 +288,7 @@ async fn pipeline(
                 per_second: (s.units as f64 / s.wall.as_secs_f64().max(1e-9)).round(),
                 peak_rss_mib: mib(s.peak_rss_kib),
                 cpu_s: secs(s.cpu),
+                waits: s.waits,
             })
             .collect(),
         total_wall_s: secs(total),
@@ -325,15 +328,20 @@ fn pipeline_text(r: &PipelineReport) -> String {
     let mut o = String::new();
     let opt = |v: Option<f64>, unit: &str| v.map_or("-".to_string(), |v| format!("{v}{unit}"));
     let _ = writeln!(o, "cutover bench pipeline: {} accounts, store {}, {} worker(s)", r.accounts, r.store, r.workers);
-    let _ = writeln!(o, "{:<10} {:>5} {:>10} {:>9} {:>12} {:>9} {:>12}", "stage", "runs", "wall", "cpu", "units", "", "per second");
+    let _ = writeln!(
+        o,
+        "{:<10} {:>5} {:>10} {:>9} {:>9} {:>12} {:>9} {:>12}",
+        "stage", "runs", "wall", "cpu", "waits", "units", "", "per second"
+    );
     for s in &r.stages {
         let _ = writeln!(
             o,
-            "{:<10} {:>5} {:>9.2}s {:>8.2}s {:>12} {:<9} {:>12} peak {}",
+            "{:<10} {:>5} {:>9.2}s {:>8.2}s {:>9} {:>12} {:<9} {:>12} peak {}",
             s.stage,
             s.runs,
             s.wall_s,
             s.cpu_s,
+            s.waits,
             s.units,
             s.unit,
             s.per_second,

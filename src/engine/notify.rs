@@ -68,12 +68,19 @@ impl Prepared<'_> {
     }
 }
 
-/// A page's notices after their claim ([`Notifier::claim_page`]): taken for writing now, or
-/// found sent already (an interrupted run: only the account is left to move), with its channel.
-struct ClaimedPage<'p> {
-    taken: Vec<(Prepared<'p>, NoticeRow)>,
-    already_sent: Vec<(Prepared<'p>, String)>,
+/// A page's notices after their claim ([`Notifier::claim_page`]), by their place in the page:
+/// taken for writing now, or found sent already (an interrupted run: only the account is left to
+/// move), with its channel.
+#[derive(Default)]
+struct ClaimedPage {
+    taken: Vec<(usize, NoticeRow)>,
+    already_sent: Vec<(usize, String)>,
 }
+
+/// A prepared email's outbox file, built and handed to the page's [`FileBatch`] before its claim
+/// committed ([`Notifier::build_emails`]): its place in the batch and its name, or why it could
+/// not be built.
+type Built = Result<(usize, PathBuf), SendError>;
 
 /// A taken notice once its file is written (or not): the channel it went by, and why an email
 /// address was not used.
@@ -462,12 +469,14 @@ impl<'a> Notifier<'a> {
     /// Step 4 into the outbox folder, a page at a time. Every notice there is safe to write again
     /// (an email file or a letter, under a name of its own), so a page shares its durability:
     /// its notices are recorded and taken (`sending`) in one transaction, committed before any file
-    /// is written; the files are written and made durable together ([`FileBatch`]: one filesystem
-    /// sync, then each folder once); then one transaction marks them `sent` and moves their
-    /// accounts to `notified`. The rules of [`Notifier::deliver`] hold: a row before its file, the
-    /// mark after it. A crash in between leaves the page's notices `sending`, and the next run
-    /// finishes them (step 1), writing the same files again. About 3 syncs a page instead of 6 a
-    /// notice (issue 11).
+    /// is published under its name; the files are made durable and published together
+    /// ([`FileBatch`]: one filesystem sync, then each folder once); then one transaction marks them
+    /// `sent` and moves their accounts to `notified`. The rules of [`Notifier::deliver`] hold: a
+    /// row before its file, the mark after it. A crash in between leaves the page's notices
+    /// `sending`, and the next run finishes them (step 1), writing the same files again. About 3
+    /// syncs a page instead of 6 a notice (issue 11). The emails are built, and written under
+    /// temporary names of this process's, while the claim commits: the claim's transaction and the
+    /// file writing overlap, and a file whose notice was not taken is discarded, never published.
     async fn deliver_page(
         &self,
         pairs: &[(AccountRow, LegacyAccount)],
@@ -475,9 +484,27 @@ impl<'a> Notifier<'a> {
     ) -> Result<(), EngineError> {
         let now = self.ctx.now();
         let (page, closed) = self.prepare_page(pairs, now).await?;
-        let claimed = self.claim_page(page, &closed, now, r).await?;
-        let written = self.write_page(claimed.taken, now).await?;
-        self.mark_page(&claimed.already_sent, &written, r).await
+        // The page's emails are built and written to temporary names while its claim's
+        // transaction runs on the store's thread (issue 11); those taken are published (renamed)
+        // only once it has committed, the others discarded.
+        let mut files = FileBatch::default();
+        let (claimed, mut built) =
+            tokio::join!(self.claim_page(&page, &closed, now, r), self.build_emails(&mut files, &page, now));
+        let claimed = claimed?;
+        let mut page: Vec<Option<Prepared<'_>>> = page.into_iter().map(Some).collect();
+        let already_sent: Vec<(Prepared<'_>, String)> =
+            claimed.already_sent.into_iter().filter_map(|(i, channel)| Some((page[i].take()?, channel))).collect();
+        let taken: Vec<(Prepared<'_>, NoticeRow, Option<Built>)> = claimed
+            .taken
+            .into_iter()
+            .filter_map(|(i, notice)| Some((page[i].take()?, notice, built.get_mut(i).and_then(Option::take))))
+            .collect();
+        // The files of the notices not taken are not published.
+        for (i, _) in built.into_iter().flatten().flatten() {
+            files.discard(i);
+        }
+        let written = self.write_page(files, taken, now).await?;
+        self.mark_page(&already_sent, &written, r).await
     }
 
     /// Page step 1: what each notice says, nothing written yet but the portal's links (as in
@@ -522,16 +549,16 @@ impl<'a> Notifier<'a> {
     }
 
     /// Page step 2: the closed accounts held, and every notice recorded and taken, in one
-    /// transaction committed before any file exists.
-    async fn claim_page<'p>(
+    /// transaction committed before any file is published under its name.
+    async fn claim_page(
         &self,
-        page: Vec<Prepared<'p>>,
+        page: &[Prepared<'_>],
         closed: &[&str],
         now: DateTime<Utc>,
         r: &mut StageReport,
-    ) -> Result<ClaimedPage<'p>, EngineError> {
+    ) -> Result<ClaimedPage, EngineError> {
         let id = self.wave.id.as_str();
-        let mut claimed = ClaimedPage { taken: Vec::new(), already_sent: Vec::new() };
+        let mut claimed = ClaimedPage::default();
         let mut tx = self.store().begin().await?;
         let held: Vec<Transition<'_>> = closed
             .iter()
@@ -544,19 +571,21 @@ impl<'a> Notifier<'a> {
         let claims: Vec<_> = page.iter().map(|p| p.claim(id, now)).collect();
         let notices = self.store().notice_claims_in(&mut tx, &claims).await?;
         let mut to_take = Vec::new();
-        for (p, notice) in page.into_iter().zip(notices) {
+        for (i, notice) in notices.into_iter().enumerate() {
             // Real clock: a retry's due time and a worker's lease run on the wall clock.
             match next_step(&notice, true, Utc::now()) {
-                Next::AlreadySent => claimed.already_sent.push((p, notice.channel)),
+                Next::AlreadySent => claimed.already_sent.push((i, notice.channel)),
                 Next::Failed => self.count(Outcome::Failed, r),
                 Next::RetryLater => self.count(Outcome::Retry, r),
                 Next::Skip => {}
-                Next::Take => to_take.push((p, notice)),
+                Next::Take => to_take.push((i, notice)),
             }
         }
         // Taken together, for this worker; one another worker took meanwhile is not taken here.
-        let keys: Vec<(&str, &str)> =
-            to_take.iter().map(|(p, _)| (p.acct.account.account_number.as_str(), p.kind.as_str())).collect();
+        let keys: Vec<(&str, &str)> = to_take
+            .iter()
+            .map(|&(i, _)| (page[i].acct.account.account_number.as_str(), page[i].kind.as_str()))
+            .collect();
         let owner = Some((self.engine.worker.as_str(), crate::store::lease::lease_secs()));
         // Real clock: the take compares it with a retry's real due time.
         let taken = self.store().notice_starts_in(&mut tx, id, &keys, Some(None), Utc::now(), owner).await?;
@@ -573,15 +602,15 @@ impl<'a> Notifier<'a> {
     /// durable, counts as a transient failure.
     async fn write_page<'p>(
         &self,
-        taken: Vec<(Prepared<'p>, NoticeRow)>,
+        mut files: FileBatch,
+        taken: Vec<(Prepared<'p>, NoticeRow, Option<Built>)>,
         now: DateTime<Utc>,
     ) -> Result<Vec<WrittenNotice<'p>>, EngineError> {
-        let mut files = FileBatch::default();
         let mut written = Vec::with_capacity(taken.len());
         // Each notice's file, when one was handed over: its place in the batch, and its name.
         let mut handed = Vec::with_capacity(taken.len());
-        for (p, notice) in taken {
-            let (w, file) = self.write_page_notice(&mut files, p, notice, now).await?;
+        for (p, notice, built) in taken {
+            let (w, file) = self.write_page_notice(&mut files, (p, notice, built), now).await?;
             written.push(w);
             handed.push(file);
         }
@@ -608,31 +637,27 @@ impl<'a> Notifier<'a> {
         Ok(written)
     }
 
-    /// One taken notice's file handed to the page's batch: the email, or the printed letter.
-    /// Returns the notice (its result `Ok` until the batch says otherwise) and its file's place in
-    /// the batch and name, if it has one.
+    /// One taken notice's file handed to the page's batch: the email (as built beforehand, if it
+    /// was), or the printed letter. Returns the notice (its result `Ok` until the batch says
+    /// otherwise) and its file's place in the batch and name, if it has one.
     async fn write_page_notice<'p>(
         &self,
         files: &mut FileBatch,
-        p: Prepared<'p>,
-        notice: NoticeRow,
+        (p, notice, built): (Prepared<'p>, NoticeRow, Option<Built>),
         now: DateTime<Utc>,
     ) -> Result<(WrittenNotice<'p>, Option<(usize, PathBuf)>), EngineError> {
         let mut channel = notice.channel.clone();
         let mut rejected = p.rejected.clone();
         let mut file = None;
         let mut result = if channel == "print" {
+            // Recorded as a letter before (its email was refused): the email built is not sent.
+            if let Some(Ok((i, _))) = built {
+                files.discard(i);
+            }
             file = Some(self.page_letter(files, &p)?);
             Ok(())
         } else {
-            match self.mailer.outbox_file(&self.email(&p, now)) {
-                Ok(Some((path, bytes))) => {
-                    file = Some((files.write(path.clone(), bytes), path));
-                    Ok(())
-                }
-                Ok(None) => Err(SendError::Permanent("not an outbox".into())),
-                Err(e) => Err(e),
-            }
+            built.unwrap_or_else(|| self.email_file(files, &p, now)).map(|handed| file = Some(handed))
         };
         // The message cannot be built: the customer still hears from us, by letter.
         if let Err(e) = &result
@@ -691,6 +716,34 @@ impl<'a> Notifier<'a> {
         self.store().transitions_in(&mut tx, &notified).await?;
         tx.commit().await.map_err(|e| self.store().err(e))?;
         Ok(())
+    }
+
+    /// Each prepared email's outbox file (`None` for a letter), built a few at a time: between
+    /// them, the claim that runs beside this in the same task (`tokio::join!`) sends its next
+    /// statement to the store's thread.
+    async fn build_emails(
+        &self,
+        files: &mut FileBatch,
+        page: &[Prepared<'_>],
+        now: DateTime<Utc>,
+    ) -> Vec<Option<Built>> {
+        let mut built = Vec::with_capacity(page.len());
+        for (i, p) in page.iter().enumerate() {
+            built.push((p.channel == "email").then(|| self.email_file(files, p, now)));
+            if i % 8 == 7 {
+                tokio::task::yield_now().await;
+            }
+        }
+        built
+    }
+
+    /// A notice's email built into an outbox file and handed to the page's files: its place
+    /// there and its name.
+    fn email_file(&self, files: &mut FileBatch, p: &Prepared<'_>, now: DateTime<Utc>) -> Built {
+        match self.mailer.outbox_file(&self.email(p, now))? {
+            Some((path, bytes)) => Ok((files.write(path.clone(), bytes), path)),
+            None => Err(SendError::Permanent("not an outbox".into())),
+        }
     }
 
     /// A page notice's printed letter, handed to the page's files: its place there, and its name.

@@ -114,8 +114,10 @@ fn build(email: &Email) -> Result<Message, SendError> {
 }
 
 /// Files made durable together, for a page of notices: each is written to a temporary name
-/// beside its own (not flushed), then [`FileBatch::commit`] flushes their data with one
-/// filesystem sync, renames them over their names and flushes each folder once. Once `commit`
+/// beside its own (not flushed, named for this process: two processes may write the same file
+/// before either knows it is theirs to publish), then [`FileBatch::commit`] removes those
+/// [`FileBatch::discard`]ed, flushes the others' data with one filesystem sync, renames them over
+/// their names and flushes each folder once. Once `commit`
 /// returns, every file it says was written is whole under its name and survives a power cut, as
 /// with [`write_atomically`], for two syncs a page instead of two a file (each sync is 1.5–3 ms
 /// here).
@@ -123,13 +125,16 @@ fn build(email: &Email) -> Result<Message, SendError> {
 /// The files are written on a thread of the batch's own, started by the first: the caller builds
 /// the next file while the last one is written (issue 11). When no thread can be started, they
 /// are written at once, as they are handed over. A batch dropped without `commit` (its page
-/// failed) waits for its thread: no file is left being written behind the caller's back.
+/// failed) waits for its thread and removes what it wrote: no file is left being written behind
+/// the caller's back, and none is left half done.
 #[derive(Debug, Default)]
 pub struct FileBatch {
     writer: Option<Writer>,
     /// What was written at once, without a thread.
     inline: Written,
     handed: usize,
+    /// The files handed over that are not to be published, by their place in the batch.
+    discarded: std::collections::BTreeSet<usize>,
 }
 
 /// A batch's thread, and the channel its files are handed over on.
@@ -139,18 +144,19 @@ struct Writer {
     thread: std::thread::JoinHandle<Written>,
 }
 
-/// What the batch's thread wrote: each file's result in the order handed over, and the
-/// (temporary, final) names of those written.
+/// What the batch's thread wrote: each file's result in the order handed over, and the place,
+/// temporary and final names of those written.
 #[derive(Debug, Default)]
 struct Written {
     results: Vec<std::io::Result<()>>,
-    files: Vec<(PathBuf, PathBuf)>,
+    files: Vec<(usize, PathBuf, PathBuf)>,
 }
 
 impl Written {
     /// Writes a file to its temporary name, and notes how that went.
     fn add(&mut self, path: PathBuf, bytes: &[u8]) {
-        let written = write_temp(&path, bytes).map(|tmp| self.files.push((tmp, path)));
+        let i = self.results.len();
+        let written = write_temp(&path, bytes).map(|tmp| self.files.push((i, tmp, path)));
         self.results.push(written);
     }
 }
@@ -164,9 +170,15 @@ impl Writer {
 }
 
 impl Drop for FileBatch {
+    /// A batch dropped without `commit` (its page failed) waits for its thread, then removes the
+    /// temporary files written: nothing is published, and nothing is left behind.
     fn drop(&mut self) {
-        if let Some(writer) = self.writer.take() {
-            writer.finish();
+        let written = match self.writer.take() {
+            Some(writer) => writer.finish(),
+            None => std::mem::take(&mut self.inline),
+        };
+        for (_, tmp, _) in written.files {
+            let _ = std::fs::remove_file(tmp);
         }
     }
 }
@@ -177,7 +189,7 @@ fn write_temp(path: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    let tmp = path.with_extension("tmp");
+    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
     std::fs::File::create(&tmp)?.write_all(bytes)?;
     Ok(tmp)
 }
@@ -212,6 +224,12 @@ impl FileBatch {
         self.handed == 0
     }
 
+    /// The file at place `i` is not to be published after all (its notice was not this
+    /// process's to send): `commit` removes its temporary file and reports it not written.
+    pub fn discard(&mut self, i: usize) {
+        self.discarded.insert(i);
+    }
+
     /// Waits for every file handed over, then makes those written durable under their names (see
     /// the type's docs). Returns each file's result, in the order handed over; and the batch's,
     /// which, when it failed, leaves no file sure to be durable.
@@ -222,11 +240,16 @@ impl FileBatch {
         };
         // A thread that died (it cannot panic short of running out of memory) wrote nothing sure.
         w.results.resize_with(self.handed, || Err(std::io::Error::other("the file-writing thread stopped")));
+        let (dropped, files): (Vec<_>, Vec<_>) = w.files.into_iter().partition(|(i, ..)| self.discarded.contains(i));
+        for (i, tmp, _) in dropped {
+            let _ = std::fs::remove_file(tmp);
+            w.results[i] = Err(std::io::Error::other("discarded: not published"));
+        }
         let durable = (|| {
-            let Some((first, _)) = w.files.first() else { return Ok(()) };
-            sync_data(first, &w.files)?;
+            let Some((_, first, _)) = files.first() else { return Ok(()) };
+            sync_data(first, &files)?;
             let mut dirs = std::collections::BTreeSet::new();
-            for (tmp, path) in &w.files {
+            for (_, tmp, path) in &files {
                 std::fs::rename(tmp, path)?;
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     dirs.insert(dir.to_path_buf());
@@ -244,7 +267,7 @@ impl FileBatch {
 /// Flushes the files' data to disk: one `syncfs` of their filesystem on Linux (the files of a
 /// batch live in the workspace's outbox, one filesystem), else each file.
 #[cfg(target_os = "linux")]
-fn sync_data(first: &Path, _files: &[(PathBuf, PathBuf)]) -> std::io::Result<()> {
+fn sync_data(first: &Path, _files: &[(usize, PathBuf, PathBuf)]) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
     let f = std::fs::File::open(first)?;
     // SAFETY: `syncfs` takes an open file descriptor, which `f` owns and keeps open for the call.
@@ -253,8 +276,8 @@ fn sync_data(first: &Path, _files: &[(PathBuf, PathBuf)]) -> std::io::Result<()>
 }
 
 #[cfg(not(target_os = "linux"))]
-fn sync_data(_first: &Path, files: &[(PathBuf, PathBuf)]) -> std::io::Result<()> {
-    for (tmp, _) in files {
+fn sync_data(_first: &Path, files: &[(usize, PathBuf, PathBuf)]) -> std::io::Result<()> {
+    for (_, tmp, _) in files {
         std::fs::File::open(tmp)?.sync_all()?;
     }
     Ok(())
@@ -307,7 +330,51 @@ mod tests {
         assert!(results[1].is_err(), "a file under a file cannot be written: {results:?}");
         assert_eq!(std::fs::read(dir.path().join("out/a.eml")).unwrap(), b"first");
         assert_eq!(std::fs::read(dir.path().join("print/c.html")).unwrap(), b"third");
-        assert!(!dir.path().join("out/a.tmp").exists() && !dir.path().join("print/c.tmp").exists());
+        assert_eq!(temporary_files(dir.path()), Vec::<String>::new());
+    }
+
+    /// Every `.tmp` file under `dir`, by name.
+    fn temporary_files(dir: &std::path::Path) -> Vec<String> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() {
+                found.extend(temporary_files(&path));
+            } else if path.extension().is_some_and(|e| e == "tmp") {
+                found.push(path.display().to_string());
+            }
+        }
+        found
+    }
+
+    /// A file handed over, then discarded (its notice was another worker's): not published,
+    /// its temporary file gone, while the others of the batch are published whole.
+    #[test]
+    fn a_discarded_file_is_not_published_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = FileBatch::default();
+        let a = files.write(dir.path().join("a.eml"), b"kept".to_vec());
+        let b = files.write(dir.path().join("b.eml"), b"not ours".to_vec());
+        files.discard(b);
+        let (results, durable) = files.commit();
+        assert!(durable.is_ok(), "{durable:?}");
+        assert!(results[a].is_ok() && results[b].is_err(), "{results:?}");
+        assert_eq!(std::fs::read(dir.path().join("a.eml")).unwrap(), b"kept");
+        assert!(!dir.path().join("b.eml").exists());
+        assert_eq!(temporary_files(dir.path()), Vec::<String>::new());
+    }
+
+    /// A batch dropped without `commit` (its page failed before its notices were taken)
+    /// publishes nothing and leaves no temporary file.
+    #[test]
+    fn a_batch_dropped_uncommitted_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = FileBatch::default();
+        files.write(dir.path().join("a.eml"), b"first".to_vec());
+        files.write(dir.path().join("b.eml"), b"second".to_vec());
+        drop(files);
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(Result::ok).map(|e| e.path()).collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 
     #[test]

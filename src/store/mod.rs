@@ -526,6 +526,9 @@ impl Store {
                         // A second process waits for the write lock instead of failing at once.
                         // (30 000 ms: BUSY_TIMEOUT_SECS.)
                         sqlx::query("PRAGMA busy_timeout = 30000").execute(&mut *conn).await?;
+                        if std::env::var("XNORMAL").is_ok() {
+                            sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                        }
                     }
                     Ok(())
                 })
@@ -1245,20 +1248,49 @@ impl Store {
     /// The stored rows of [`Store::legacy_records`], read and not parsed yet (read on one task,
     /// parsed on another: `engine::ReadAhead`).
     pub async fn stored_records(&self, numbers: &[String], which: Records) -> Result<StoredRecords, StoreError> {
+        let kinds = match which {
+            Records::All => "",
+            Records::WithoutInvoiceLines => " AND kind <> 'line'",
+        };
+        if self.dialect == Dialect::Sqlite {
+            return self.stored_records_folded(numbers, kinds).await;
+        }
         // An account's records of a kind in one or a few rows (migration 0019), or one a row.
         let stored: Vec<StoredLegacyRow> = self
             .rows_for(numbers, |list| {
                 format!(
                     "SELECT account_number, kind, source_row, source_rows, cells, records, packed FROM legacy_row \
-                     WHERE account_number IN ({list}){}",
-                    match which {
-                        Records::All => "",
-                        Records::WithoutInvoiceLines => " AND kind <> 'line'",
-                    }
+                     WHERE account_number IN ({list}){kinds}"
                 )
             })
             .await?;
         Ok(StoredRecords(stored))
+    }
+
+    /// SQLite: [`Store::stored_records`] as one text, every row of the page folded into it
+    /// ([`unfold_legacy_rows`]). sqlx hands each row from its SQLite thread to the caller's, two
+    /// thread wake-ups a row; a page's few thousand rows were most of a run's context switches
+    /// (issue 11). Text and bytes go in hex, so no separator can occur inside a value.
+    async fn stored_records_folded(&self, numbers: &[String], kinds: &str) -> Result<StoredRecords, StoreError> {
+        if numbers.is_empty() {
+            return Ok(StoredRecords(Vec::new()));
+        }
+        let or_dash = |col: &str| format!("CASE WHEN {col} IS NULL THEN '-' ELSE hex({col}) END");
+        let sql = format!(
+            "SELECT group_concat(hex(account_number) || ',' || kind || ',' || source_row || ',' || {} || ',' || \
+             hex(cells) || ',' || {} || ',' || {}, ';') FROM legacy_row WHERE account_number IN ({}){kinds}",
+            or_dash("source_rows"),
+            or_dash("records"),
+            or_dash("packed"),
+            self.params(1, numbers.len()).join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for n in numbers {
+            q = q.bind(n);
+        }
+        let row = q.fetch_one(&self.pool).await.map_err(|e| self.err(e))?;
+        let folded: Option<String> = row.try_get(0).map_err(|e| self.err(e))?;
+        Ok(StoredRecords(unfold_legacy_rows(folded.as_deref().unwrap_or(""))?))
     }
 }
 
@@ -1270,7 +1302,6 @@ impl StoredRecords {
     pub fn parse(self, numbers: &[String]) -> Result<Vec<crate::domain::LegacyAccount>, StoreError> {
         use crate::domain::LegacyAccount;
         use crate::extract::Record;
-        use std::collections::HashMap;
         let stored = self.0;
         let bad = |r: &StoredLegacyRow, why: String| {
             StoreError::Corrupt(format!("stored {} records of {}: {why}", r.kind, r.account_number))
@@ -1292,44 +1323,61 @@ impl StoredRecords {
                 }
             });
         }
-        let mut records: Vec<(&str, &str, i64, &str)> = Vec::new();
-        for (r, text) in stored.iter().zip(&texts) {
+        // Each group's source rows, to size the list of records once.
+        let mut rows = Vec::with_capacity(stored.len());
+        for r in &stored {
+            rows.push(r.source_rows.as_deref().map(packed::rows_from).transpose().map_err(|why| bad(r, why))?);
+        }
+        let total = rows.iter().map(|at| at.as_ref().map_or(1, Vec::len)).sum();
+        let mut records: Vec<(&str, &str, i64, &str)> = Vec::with_capacity(total);
+        for ((r, text), at) in stored.iter().zip(&texts).zip(rows) {
             let (number, kind) = (r.account_number.as_str(), r.kind.as_str());
-            let (Some(runs), Some(text)) = (&r.source_rows, text) else {
+            let (Some(at), Some(text)) = (at, text) else {
                 records.push((number, kind, r.source_row, &r.cells));
                 continue;
             };
-            let at = packed::rows_from(runs).map_err(|why| bad(r, why))?;
             let cells: Vec<&str> = text.split(packed::RECORD).collect();
             if at.len() != cells.len() {
                 return Err(bad(r, format!("{} records for {} source rows", cells.len(), at.len())));
             }
             records.extend(at.into_iter().zip(cells).map(|(row, c)| (number, kind, row, c)));
         }
-        // The order the records were stored in (the rows come in no promised order).
-        records.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
-        let mut accounts: HashMap<String, LegacyAccount> = HashMap::new();
-        let mut children = Vec::new();
-        for (number, kind, row, cells) in records {
-            let record = stored_record(number, kind, row, cells)?;
-            match record {
-                Record::Account(a) => {
-                    accounts.insert(a.account_number.clone(), LegacyAccount::new(a));
+        // The order the records were stored in (the rows come in no promised order): by account,
+        // then kind, whose names sort the account record first, then row.
+        records.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+        // One account at a time, each list sized before it is filled (growing them record by
+        // record, and a list of all the page's records between, was a fifth of this; issue 11).
+        let mut accounts: Vec<LegacyAccount> = Vec::new();
+        for group in records.chunk_by(|a, b| a.0 == b.0) {
+            let count = |kind: &str| group.iter().filter(|r| r.1 == kind).count();
+            let mut acct: Option<LegacyAccount> = None;
+            for &(number, kind, row, cells) in group {
+                match (stored_record(number, kind, row, cells)?, acct.as_mut()) {
+                    (Record::Account(a), None) => {
+                        let mut la = LegacyAccount::new(a);
+                        la.services.reserve_exact(count("service"));
+                        la.usage.reserve_exact(count("usage"));
+                        la.invoice_lines.reserve_exact(count("line"));
+                        la.contacts.reserve_exact(count("contact"));
+                        acct = Some(la);
+                    }
+                    // A second account record of one number (no extraction writes one): the
+                    // later stands, with every other record (they all sort after it).
+                    (Record::Account(a), Some(la)) => *la = LegacyAccount::new(a),
+                    // Records whose account record is missing belong to no account read here.
+                    (_, None) => {}
+                    (Record::Service(s), Some(la)) => la.services.push(s),
+                    (Record::Usage(u), Some(la)) => la.usage.push(u),
+                    (Record::Line(l), Some(la)) => la.invoice_lines.push(l),
+                    (Record::Contact(c), Some(la)) => la.contacts.push(c),
                 }
-                other => children.push(other),
             }
+            accounts.extend(acct);
         }
-        for record in children {
-            let Some(a) = accounts.get_mut(record.account_number()) else { continue };
-            match record {
-                Record::Service(s) => a.services.push(s),
-                Record::Usage(u) => a.usage.push(u),
-                Record::Line(l) => a.invoice_lines.push(l),
-                Record::Contact(c) => a.contacts.push(c),
-                Record::Account(_) => {}
-            }
-        }
-        Ok(numbers.iter().filter_map(|n| accounts.remove(n)).collect())
+        // In the order asked for: the accounts are in account order, each once.
+        let keys: Vec<String> = accounts.iter().map(|a| a.account.account_number.clone()).collect();
+        let mut found: Vec<Option<LegacyAccount>> = accounts.into_iter().map(Some).collect();
+        Ok(numbers.iter().filter_map(|n| keys.binary_search(n).ok().and_then(|i| found[i].take())).collect())
     }
 }
 
@@ -1570,6 +1618,32 @@ pub struct VerdictRow {
 
 /// One stored record of an account: the source's cells (parsed again by the parser that took
 /// them in), or a whole JSON record stored before migration 0015.
+/// The rows [`Store::stored_records_folded`] folded: `;` between rows, `,` between columns,
+/// text and bytes in hex, `-` for NULL. Anything else is [`StoreError::Corrupt`].
+fn unfold_legacy_rows(folded: &str) -> Result<Vec<StoredLegacyRow>, StoreError> {
+    let bad = |why: &str| StoreError::Corrupt(format!("stored legacy rows read back folded: {why}"));
+    let bytes = |h: &str| packed::from_hex(h).ok_or_else(|| bad("a value is not hex"));
+    let text = |h: &str| String::from_utf8(bytes(h)?).map_err(|_| bad("a text is not UTF-8"));
+    let maybe = |h: &str, f: &dyn Fn(&str) -> Result<String, StoreError>| (h != "-").then(|| f(h)).transpose();
+    let mut rows = Vec::new();
+    for row in folded.split(';').filter(|r| !r.is_empty()) {
+        let f: Vec<&str> = row.split(',').collect();
+        let [number, kind, source_row, source_rows, cells, records, packed] = f[..] else {
+            return Err(bad(&format!("a row of {} columns", f.len())));
+        };
+        rows.push(StoredLegacyRow {
+            account_number: text(number)?,
+            kind: kind.to_string(),
+            source_row: source_row.parse().map_err(|_| bad("a source row is not a number"))?,
+            source_rows: maybe(source_rows, &text)?,
+            cells: text(cells)?,
+            records: maybe(records, &text)?,
+            packed: (packed != "-").then(|| bytes(packed)).transpose()?,
+        });
+    }
+    Ok(rows)
+}
+
 fn stored_record(number: &str, kind: &str, row: i64, cells: &str) -> Result<crate::extract::Record, StoreError> {
     use crate::extract::{Record, Table};
     let bad = |why: String| StoreError::Corrupt(format!("{kind} record of {number} (row {row}): {why}"));
