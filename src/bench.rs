@@ -192,6 +192,7 @@ pub struct StageTime {
 
 /// CPU time this process has used so far, every thread's (living or ended) user and system time,
 /// and its threads' voluntary context switches (`getrusage(RUSAGE_SELF)`); zero if unreadable.
+#[cfg(unix)]
 pub fn process_usage() -> (Duration, u64) {
     // SAFETY: getrusage only writes the struct it is given, which is zeroed and ours.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
@@ -200,6 +201,12 @@ pub fn process_usage() -> (Duration, u64) {
     }
     let tv = |t: libc::timeval| Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32).min(999_999) * 1000);
     (tv(u.ru_utime) + tv(u.ru_stime), u.ru_nvcsw.max(0) as u64)
+}
+
+/// Elsewhere than Unix: not measured (zero).
+#[cfg(not(unix))]
+pub fn process_usage() -> (Duration, u64) {
+    (Duration::ZERO, 0)
 }
 
 /// When a timed stage run started: the wall clock, and the process's CPU time and voluntary

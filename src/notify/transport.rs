@@ -114,8 +114,8 @@ fn build(email: &Email) -> Result<Message, SendError> {
 }
 
 /// Files made durable together, for a page of notices: each is written to a temporary name
-/// beside its own (not flushed, named for this process: two processes may write the same file
-/// before either knows it is theirs to publish), then [`FileBatch::commit`] removes those
+/// beside its own (not flushed, and named for this writer alone: two processes may write the same
+/// file before either knows it is theirs to publish), then [`FileBatch::commit`] removes those
 /// [`FileBatch::discard`]ed, flushes the others' data with one filesystem sync, renames them over
 /// their names and flushes each folder once. Once `commit`
 /// returns, every file it says was written is whole under its name and survives a power cut, as
@@ -183,15 +183,36 @@ impl Drop for FileBatch {
     }
 }
 
-/// Writes `bytes` to a temporary name beside `path`, returning that name.
+/// Writes `bytes` to a temporary name beside `path` ([`temp_name`]), returning that name. The
+/// name is created new: a clash with another writer's is an error, never a shared file.
 fn write_temp(path: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
     use std::io::Write;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
-    std::fs::File::create(&tmp)?.write_all(bytes)?;
+    let tmp = temp_name(path);
+    std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?.write_all(bytes)?;
     Ok(tmp)
+}
+
+/// A temporary name beside `path` that no other writer uses: a random token drawn once per
+/// process, and a count. Workers on several machines (or in containers, where process ids
+/// repeat) may share one outbox folder, and may each write a page's files before either knows
+/// whose notices they are ([`FileBatch::discard`]).
+fn temp_name(path: &Path) -> PathBuf {
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let token = TOKEN.get_or_init(|| {
+        let mut bytes = [0u8; 8];
+        match getrandom::fill(&mut bytes) {
+            Ok(()) => bytes.iter().map(|b| format!("{b:02x}")).collect(),
+            // No random numbers: the process id and the clock (`create_new` still refuses a clash).
+            // Real clock: only a name.
+            Err(_) => format!("{}-{}", std::process::id(), chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)),
+        }
+    });
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    path.with_extension(format!("{token}-{n}.tmp"))
 }
 
 impl FileBatch {
@@ -245,12 +266,15 @@ impl FileBatch {
             let _ = std::fs::remove_file(tmp);
             w.results[i] = Err(std::io::Error::other("discarded: not published"));
         }
+        // How many were renamed: on a failure, the temporary files of the others are removed.
+        let mut renamed = 0;
         let durable = (|| {
             let Some((_, first, _)) = files.first() else { return Ok(()) };
             sync_data(first, &files)?;
             let mut dirs = std::collections::BTreeSet::new();
             for (_, tmp, path) in &files {
                 std::fs::rename(tmp, path)?;
+                renamed += 1;
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     dirs.insert(dir.to_path_buf());
                 }
@@ -260,6 +284,9 @@ impl FileBatch {
             }
             Ok(())
         })();
+        for (_, tmp, _) in files.iter().skip(renamed) {
+            let _ = std::fs::remove_file(tmp);
+        }
         (w.results, durable)
     }
 }

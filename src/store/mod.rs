@@ -526,9 +526,6 @@ impl Store {
                         // A second process waits for the write lock instead of failing at once.
                         // (30 000 ms: BUSY_TIMEOUT_SECS.)
                         sqlx::query("PRAGMA busy_timeout = 30000").execute(&mut *conn).await?;
-                        if std::env::var("XNORMAL").is_ok() {
-                            sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
-                        }
                     }
                     Ok(())
                 })
@@ -1270,15 +1267,18 @@ impl Store {
     /// SQLite: [`Store::stored_records`] as one text, every row of the page folded into it
     /// ([`unfold_legacy_rows`]). sqlx hands each row from its SQLite thread to the caller's, two
     /// thread wake-ups a row; a page's few thousand rows were most of a run's context switches
-    /// (issue 11). Text and bytes go in hex, so no separator can occur inside a value.
+    /// (issue 11). Text and bytes go in hex (but the kind, one of a few fixed words), so no
+    /// separator can occur inside a value.
     async fn stored_records_folded(&self, numbers: &[String], kinds: &str) -> Result<StoredRecords, StoreError> {
         if numbers.is_empty() {
             return Ok(StoredRecords(Vec::new()));
         }
         let or_dash = |col: &str| format!("CASE WHEN {col} IS NULL THEN '-' ELSE hex({col}) END");
+        // A row with a NULL where none may be would fold to NULL, and group_concat would skip it:
+        // `!` makes it a corrupt row instead.
         let sql = format!(
-            "SELECT group_concat(hex(account_number) || ',' || kind || ',' || source_row || ',' || {} || ',' || \
-             hex(cells) || ',' || {} || ',' || {}, ';') FROM legacy_row WHERE account_number IN ({}){kinds}",
+            "SELECT group_concat(ifnull(hex(account_number) || ',' || kind || ',' || source_row || ',' || {} || ',' || \
+             hex(cells) || ',' || {} || ',' || {}, '!'), ';') FROM legacy_row WHERE account_number IN ({}){kinds}",
             or_dash("source_rows"),
             or_dash("records"),
             or_dash("packed"),
@@ -1347,7 +1347,8 @@ impl StoredRecords {
         records.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
         // One account at a time, each list sized before it is filled (growing them record by
         // record, and a list of all the page's records between, was a fifth of this; issue 11).
-        let mut accounts: Vec<LegacyAccount> = Vec::new();
+        // Each account with the number it is stored under (what the groups are sorted by).
+        let mut accounts: Vec<(&str, LegacyAccount)> = Vec::new();
         for group in records.chunk_by(|a, b| a.0 == b.0) {
             let count = |kind: &str| group.iter().filter(|r| r.1 == kind).count();
             let mut acct: Option<LegacyAccount> = None;
@@ -1372,12 +1373,12 @@ impl StoredRecords {
                     (Record::Contact(c), Some(la)) => la.contacts.push(c),
                 }
             }
-            accounts.extend(acct);
+            accounts.extend(acct.map(|a| (group[0].0, a)));
         }
-        // In the order asked for: the accounts are in account order, each once.
-        let keys: Vec<String> = accounts.iter().map(|a| a.account.account_number.clone()).collect();
-        let mut found: Vec<Option<LegacyAccount>> = accounts.into_iter().map(Some).collect();
-        Ok(numbers.iter().filter_map(|n| keys.binary_search(n).ok().and_then(|i| found[i].take())).collect())
+        // In the order asked for: the accounts are in stored-number order, each once.
+        let keys: Vec<&str> = accounts.iter().map(|(number, _)| *number).collect();
+        let mut found: Vec<Option<LegacyAccount>> = accounts.into_iter().map(|(_, a)| Some(a)).collect();
+        Ok(numbers.iter().filter_map(|n| keys.binary_search(&n.as_str()).ok().and_then(|i| found[i].take())).collect())
     }
 }
 
@@ -1616,8 +1617,6 @@ pub struct VerdictRow {
     pub data: String,
 }
 
-/// One stored record of an account: the source's cells (parsed again by the parser that took
-/// them in), or a whole JSON record stored before migration 0015.
 /// The rows [`Store::stored_records_folded`] folded: `;` between rows, `,` between columns,
 /// text and bytes in hex, `-` for NULL. Anything else is [`StoreError::Corrupt`].
 fn unfold_legacy_rows(folded: &str) -> Result<Vec<StoredLegacyRow>, StoreError> {
@@ -1644,6 +1643,8 @@ fn unfold_legacy_rows(folded: &str) -> Result<Vec<StoredLegacyRow>, StoreError> 
     Ok(rows)
 }
 
+/// One stored record of an account: the source's cells (parsed again by the parser that took
+/// them in), or a whole JSON record stored before migration 0015.
 fn stored_record(number: &str, kind: &str, row: i64, cells: &str) -> Result<crate::extract::Record, StoreError> {
     use crate::extract::{Record, Table};
     let bad = |why: String| StoreError::Corrupt(format!("{kind} record of {number} (row {row}): {why}"));
@@ -1701,6 +1702,42 @@ mod tests {
             .execute(&store.pool)
             .await
             .unwrap();
+        }
+    }
+
+    /// What SQLite folds a page's legacy rows into reads back, or is refused as corrupt: no rows,
+    /// NULL (`-`) against empty text, a row SQLite folded to NULL (`!`), a value not in hex.
+    #[test]
+    fn folded_legacy_rows_read_back_or_are_corrupt() {
+        let rows = super::unfold_legacy_rows("").unwrap();
+        assert!(rows.is_empty());
+        // Z001, a group of rows 4-5 as text, no cells, nothing packed; then its packed line.
+        let rows = super::unfold_legacy_rows("5A303031,usage,4,342D35,,6869,-;5A303031,line,7,37,,-,00FF").unwrap();
+        let got: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.account_number.as_str(),
+                    r.kind.as_str(),
+                    r.source_row,
+                    r.source_rows.as_deref(),
+                    r.cells.as_str(),
+                    r.records.as_deref(),
+                    r.packed.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("Z001", "usage", 4, Some("4-5"), "", Some("hi"), None),
+                ("Z001", "line", 7, Some("7"), "", None, Some(&[0x00, 0xff][..])),
+            ]
+        );
+        for bad in
+            ["!", "5A303031,usage,4,-,,-", "5A303031,usage,x,-,,-,-", "5A30303,usage,4,-,,-,-", "FF,usage,4,-,,-,-"]
+        {
+            assert!(matches!(super::unfold_legacy_rows(bad), Err(StoreError::Corrupt(_))), "{bad}");
         }
     }
 
