@@ -173,6 +173,7 @@ impl Engine {
             r.notes.push(format!("the gate of wave {id} says abort: no notices are sent until it is fixed"));
             return Ok(r);
         }
+        n.sweep_stale_temporaries(&mut r);
         let unknown = n.in_flight(&mut r).await?;
         n.reschedule_late(&unknown, &mut r).await?;
         let limited = n.limited_candidates(&mut r).await?;
@@ -809,6 +810,28 @@ impl<'a> Notifier<'a> {
         schedule: Option<Option<Schedule>>,
     ) -> Transition<'t> {
         Transition { account, from, to: from, actor: &self.ctx.actor, reason: reason.into(), at: self.ctx.at, schedule }
+    }
+
+    /// The temporary files a stopped run left in the outbox and print folders, removed once per
+    /// process and folder (older than a lease: no live worker's), and said in the report.
+    fn sweep_stale_temporaries(&self, r: &mut StageReport) {
+        static SWEPT: std::sync::Mutex<std::collections::BTreeSet<PathBuf>> =
+            std::sync::Mutex::new(std::collections::BTreeSet::new());
+        let mut dirs = vec![self.print_dir()];
+        if let Mailer::Outbox(d) = self.mailer {
+            dirs.push(d.clone());
+        }
+        let age = std::time::Duration::from_secs(crate::store::lease::lease_secs().unsigned_abs());
+        for dir in dirs {
+            if !SWEPT.lock().map(|mut swept| swept.insert(dir.clone())).unwrap_or(false) {
+                continue;
+            }
+            match crate::notify::transport::remove_stale_temporaries(&dir, age) {
+                Ok(0) => {}
+                Ok(n) => r.notes.push(format!("removed {n} temporary file(s) a stopped run left in {}", dir.display())),
+                Err(e) => r.notes.push(format!("could not clear the temporary files in {}: {e}", dir.display())),
+            }
+        }
     }
 
     /// Where printed letters go: `print/` in the outbox folder, or in the workspace over SMTP.

@@ -310,6 +310,32 @@ fn sync_data(_first: &Path, files: &[(usize, PathBuf, PathBuf)]) -> std::io::Res
     Ok(())
 }
 
+/// Removes the temporary files (`*.tmp`) in `dir` last written longer than `older_than` ago:
+/// those a stopped run left ([`FileBatch`] writes a page's files before its notices are taken,
+/// under names of their writer's own, so a crash can leave some; nobody reads them). A live
+/// writer's are seconds old. A missing folder has none. Returns how many were removed.
+pub fn remove_stale_temporaries(dir: &Path, older_than: std::time::Duration) -> std::io::Result<usize> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    // Real clock: a file's age is wall-clock time.
+    let now = std::time::SystemTime::now();
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let path = entry.path();
+        let meta = entry.metadata()?;
+        let stale = now.duration_since(meta.modified()?).is_ok_and(|age| age > older_than);
+        if meta.is_file() && path.extension().is_some_and(|e| e == "tmp") && stale {
+            std::fs::remove_file(&path)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Writes a file so that a reader never sees half of it and a power cut never loses it once this
 /// returns: a temporary file, flushed to disk, renamed over the name, and the folder flushed (so
 /// the rename itself is durable before the store records that the file exists).
@@ -402,6 +428,26 @@ mod tests {
         drop(files);
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(Result::ok).map(|e| e.path()).collect();
         assert!(left.is_empty(), "{left:?}");
+    }
+
+    /// The sweep of a stopped run's temporary files: an old `*.tmp` goes; a fresh one (a live
+    /// writer's), a notice and a folder stay; a missing folder has nothing to sweep.
+    #[test]
+    fn only_old_temporary_files_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("a.eml.0123abcd-7.tmp");
+        let fresh = dir.path().join("b.0123abcd-8.tmp");
+        let notice = dir.path().join("c.eml");
+        for p in [&old, &fresh, &notice] {
+            std::fs::write(p, "x").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("print.tmp")).unwrap();
+        let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        std::fs::File::options().write(true).open(&old).unwrap().set_modified(an_hour_ago).unwrap();
+        let minutes = std::time::Duration::from_secs(300);
+        assert_eq!(super::remove_stale_temporaries(dir.path(), minutes).unwrap(), 1);
+        assert!(!old.exists() && fresh.exists() && notice.exists() && dir.path().join("print.tmp").is_dir());
+        assert_eq!(super::remove_stale_temporaries(&dir.path().join("none"), minutes).unwrap(), 0);
     }
 
     #[test]

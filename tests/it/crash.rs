@@ -205,6 +205,43 @@ async fn outbox_crash_after_writing_is_finished_by_the_next_days_run_never_writt
     }
 }
 
+/// Every `*.tmp` file in the outbox, by name.
+fn outbox_temporaries(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir.join("outbox")) else { return Vec::new() };
+    entries.map(|e| e.unwrap().file_name().to_string_lossy().to_string()).filter(|n| n.ends_with(".tmp")).collect()
+}
+
+/// A crash once a page's notices are taken: their emails were written under temporary names
+/// while the claim committed, and none is published. The next run finishes them (one file each)
+/// and, once no live writer can own them, removes the temporary files the crash left, saying so.
+#[tokio::test(flavor = "multi_thread")]
+async fn outbox_crash_after_the_claim_publishes_nothing_and_the_next_run_clears_its_temporary_files() {
+    let ws = workspace_mailing("").await;
+    assert_crashed(&notify_as_of(ws.path(), "2017-06-01", Some("notify.claimed@1")));
+    assert!(outbox_files(ws.path()).is_empty(), "nothing published: {:?}", outbox_files(ws.path()));
+    let left = outbox_temporaries(ws.path());
+    assert!(!left.is_empty(), "the page's emails were written to temporary names before the crash");
+
+    // Older than a lease (1 s here), they are no live writer's.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let out = cutover(ws.path())
+        .args(["notify", "--wave", WAVE, "--as-of", "2017-06-02"])
+        .env("CUTOVER_LEASE_SECS", "1")
+        .env_remove("CUTOVER_FAILPOINT")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("temporary file(s) a stopped run left"), "{said}");
+    assert_eq!(outbox_temporaries(ws.path()), Vec::<String>::new());
+    let files = outbox_files(ws.path());
+    assert!(!files.is_empty() && files.values().all(|f| f.len() == 1), "one file per account: {files:?}");
+    let report = notices(ws.path());
+    for state in ["unknown", "queued", "sending"] {
+        assert!(accounts_where(&report, "state", state).is_empty(), "no notice left {state}: {report}");
+    }
+}
+
 /// Each dc2-colocation account's state, reason and dates (`status --format json`), the folder's
 /// name taken out.
 fn states(dir: &Path) -> Vec<Value> {
