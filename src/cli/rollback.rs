@@ -4,7 +4,8 @@ use super::AccountWhy;
 use super::commands::{Cx, Result, dry_report};
 
 /// Return one cut-over account to the legacy system, with a reason (journaled): a reversal
-/// record goes to its set's rollback.csv and it leaves the set's load files.
+/// record goes to its set's rollback.csv and it leaves the set's load files. A person's decision,
+/// not a stage: it takes no `--as-of`, and is journaled at the real time it is made.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]

@@ -4,7 +4,8 @@ use super::AccountWhy;
 use super::commands::{Cx, Result};
 
 /// Waive a failing account: it may be switched despite its reconciliation (journaled).
-/// `--revoke` withdraws the waiver: an account not yet cut over is held again.
+/// `--revoke` withdraws the waiver: an account not yet cut over is held again. A person's
+/// decision, not a stage: it takes no `--as-of`, and is journaled at the real time it is made.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
