@@ -136,26 +136,6 @@ struct Notifier<'a> {
     company: String,
 }
 
-/// Writes `bytes` to a temporary file of this process beside `path`, then renames it over `path`:
-/// readers see the old file or the new one, and two processes rebuilding the same day's letters
-/// never write into one temporary file.
-fn write_replacing(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path)?;
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => std::fs::File::open(dir)?.sync_all(),
-        _ => Ok(()),
-    }
-}
-
 fn long_date(d: chrono::NaiveDate) -> String {
     d.format("%B %-d, %Y").to_string()
 }
@@ -611,7 +591,7 @@ impl<'a> Notifier<'a> {
         // Each notice's file, when one was handed over: its place in the batch, and its name.
         let mut handed = Vec::with_capacity(taken.len());
         for (p, notice, built) in taken {
-            let (w, file) = self.write_page_notice(&mut files, (p, notice, built), now).await?;
+            let (w, file) = self.write_page_notice(&mut files, p, notice, built, now).await?;
             written.push(w);
             handed.push(file);
         }
@@ -644,7 +624,9 @@ impl<'a> Notifier<'a> {
     async fn write_page_notice<'p>(
         &self,
         files: &mut FileBatch,
-        (p, notice, built): (Prepared<'p>, NoticeRow, Option<Built>),
+        p: Prepared<'p>,
+        notice: NoticeRow,
+        built: Option<Built>,
         now: DateTime<Utc>,
     ) -> Result<(WrittenNotice<'p>, Option<(usize, PathBuf)>), EngineError> {
         let mut channel = notice.channel.clone();
@@ -909,7 +891,7 @@ impl<'a> Notifier<'a> {
             if std::fs::read(&path).is_ok_and(|old| old == doc.as_bytes()) {
                 continue;
             }
-            write_replacing(&path, doc.as_bytes())
+            write_atomically(&path, doc.as_bytes())
                 .map_err(|cause| EngineError::Io { path: path.display().to_string(), cause })?;
         }
         Ok(())

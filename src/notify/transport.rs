@@ -156,7 +156,7 @@ impl Written {
     /// Writes a file to its temporary name, and notes how that went.
     fn add(&mut self, path: PathBuf, bytes: &[u8]) {
         let i = self.results.len();
-        let written = write_temp(&path, bytes).map(|tmp| self.files.push((i, tmp, path)));
+        let written = write_temp(&path, bytes).map(|(tmp, _)| self.files.push((i, tmp, path)));
         self.results.push(written);
     }
 }
@@ -173,26 +173,24 @@ impl Drop for FileBatch {
     /// A batch dropped without `commit` (its page failed) waits for its thread, then removes the
     /// temporary files written: nothing is published, and nothing is left behind.
     fn drop(&mut self) {
-        let written = match self.writer.take() {
-            Some(writer) => writer.finish(),
-            None => std::mem::take(&mut self.inline),
-        };
-        for (_, tmp, _) in written.files {
+        for (_, tmp, _) in self.written().files {
             let _ = std::fs::remove_file(tmp);
         }
     }
 }
 
-/// Writes `bytes` to a temporary name beside `path` ([`temp_name`]), returning that name. The
-/// name is created new: a clash with another writer's is an error, never a shared file.
-fn write_temp(path: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
+/// Writes `bytes` to a temporary name beside `path` ([`temp_name`]), returning that name and the
+/// file, still open. The name is created new: a clash with another writer's is an error, never a
+/// shared file.
+fn write_temp(path: &Path, bytes: &[u8]) -> std::io::Result<(PathBuf, std::fs::File)> {
     use std::io::Write;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
     let tmp = temp_name(path);
-    std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?.write_all(bytes)?;
-    Ok(tmp)
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+    f.write_all(bytes)?;
+    Ok((tmp, f))
 }
 
 /// A temporary name beside `path` that no other writer uses: a random token drawn once per
@@ -245,6 +243,14 @@ impl FileBatch {
         self.handed == 0
     }
 
+    /// What was written, once every file handed over is (by the thread, or at once); left empty.
+    fn written(&mut self) -> Written {
+        match self.writer.take() {
+            Some(writer) => writer.finish(),
+            None => std::mem::take(&mut self.inline),
+        }
+    }
+
     /// The file at place `i` is not to be published after all (its notice was not this
     /// process's to send): `commit` removes its temporary file and reports it not written.
     pub fn discard(&mut self, i: usize) {
@@ -255,10 +261,7 @@ impl FileBatch {
     /// the type's docs). Returns each file's result, in the order handed over; and the batch's,
     /// which, when it failed, leaves no file sure to be durable.
     pub fn commit(mut self) -> (Vec<std::io::Result<()>>, std::io::Result<()>) {
-        let mut w = match self.writer.take() {
-            Some(writer) => writer.finish(),
-            None => std::mem::take(&mut self.inline),
-        };
+        let mut w = self.written();
         // A thread that died (it cannot panic short of running out of memory) wrote nothing sure.
         w.results.resize_with(self.handed, || Err(std::io::Error::other("the file-writing thread stopped")));
         let (dropped, files): (Vec<_>, Vec<_>) = w.files.into_iter().partition(|(i, ..)| self.discarded.contains(i));
@@ -337,17 +340,12 @@ pub fn remove_stale_temporaries(dir: &Path, older_than: std::time::Duration) -> 
 }
 
 /// Writes a file so that a reader never sees half of it and a power cut never loses it once this
-/// returns: a temporary file, flushed to disk, renamed over the name, and the folder flushed (so
-/// the rename itself is durable before the store records that the file exists).
+/// returns: a temporary file (of this writer's own, [`temp_name`]: two processes writing the same
+/// file never share one), flushed to disk, renamed over the name, and the folder flushed (so the
+/// rename itself is durable before the store records that the file exists).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    if let Some(dir) = dir {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
+    let (tmp, f) = write_temp(path, bytes)?;
     f.sync_all()?;
     drop(f);
     std::fs::rename(&tmp, path)?;
