@@ -137,10 +137,7 @@ impl Engine {
         };
         let mut held = 0;
         for w in &waves {
-            for row in self.store.unpublished(w).await? {
-                if ctx.as_of < row.first_new_bill_date {
-                    continue;
-                }
+            for row in self.store.unpublished(w, ctx.as_of).await? {
                 let why = format!(
                     "its load files and legacy-suppression record were never written before its first new bill \
                      date {} (an interrupted switch): the legacy system has billed; held, not loaded, legacy \

@@ -316,14 +316,22 @@ impl Store {
         Ok(at.flatten())
     }
 
-    /// Cut-over accounts whose set's files were never written with them (a crash in between).
-    pub async fn unpublished(&self, wave: &str) -> Result<Vec<CutoverRow>, StoreError> {
+    /// Cut-over accounts whose set's files were never written with them (a crash in between) and
+    /// whose first new bill date is on or before `by`: those the legacy system has billed since.
+    /// The others are left to the set's next rebuild, unread (a switch's own cut-overs are
+    /// unpublished until its sets are written, and carry their snapshots).
+    pub async fn unpublished(&self, wave: &str, by: NaiveDate) -> Result<Vec<CutoverRow>, StoreError> {
         let sql = format!(
             "SELECT {CUTOVER_COLS} FROM cutover c JOIN account a ON a.account_number = c.account_number \
-             WHERE c.wave = $1 AND c.published = 0 AND a.state = 'cut_over' ORDER BY c.account_number"
+             WHERE c.wave = $1 AND c.published = 0 AND c.first_new_bill_date <= $2 AND a.state = 'cut_over' \
+             ORDER BY c.account_number"
         );
-        let rows: Vec<StoredCutover> =
-            sqlx::query_as(&sql).bind(wave).fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
+        let rows: Vec<StoredCutover> = sqlx::query_as(&sql)
+            .bind(wave)
+            .bind(by.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
         rows.into_iter().map(CutoverRow::try_from).collect()
     }
 
