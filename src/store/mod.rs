@@ -87,6 +87,9 @@ pub struct Store {
     /// PostgreSQL only: typed connections (opened when first used) for what `Any` cannot do, the
     /// extraction's `COPY` (`store::extraction`).
     pg: Option<sqlx::PgPool>,
+    /// Each wave's last run this handle recorded or read, whole (`runs::LastRun`), shared by its
+    /// clones: recording the next run compares with it instead of reading it back.
+    last_runs: runs::LastRuns,
 }
 
 /// One account's migration record.
@@ -541,7 +544,7 @@ impl Store {
             }
             Dialect::Sqlite => None,
         };
-        let store = Store { pool, dialect, url: shown, pg };
+        let store = Store { pool, dialect, url: shown, pg, last_runs: runs::LastRuns::default() };
         // Two processes opening a fresh SQLite file at once: switching it to WAL needs the file to
         // itself, and SQLite refuses that at once (SQLITE_BUSY) rather than waiting, so the
         // second opener tries again until the busy timeout has passed.

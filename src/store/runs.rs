@@ -156,6 +156,37 @@ const RUN_COLS: &str = "id, wave, number, at, actor, via, fingerprint, accounts,
 /// Rows per multi-row insert of run results (5 parameters each).
 const RESULT_CHUNK: usize = 200;
 
+/// A wave's run as a store handle last recorded or read it, whole: what recording the next run
+/// compares with, instead of reading the run back (issue 11: a wave's runs are recorded after
+/// every reconcile stage that compared accounts, and reading the last one back rebuilt a whole
+/// wave's results each time). A run never changes once recorded, so a run found by its id is
+/// the one kept; a run another worker recorded since has another id, and is read.
+#[derive(Debug, Clone)]
+struct LastRun {
+    id: i64,
+    results: std::sync::Arc<Vec<RunResult>>,
+    /// The stored lines reading it back takes (`Store::results_in`).
+    read: usize,
+}
+
+/// The last runs of a store handle and its clones, by wave.
+#[derive(Debug, Clone, Default)]
+pub(super) struct LastRuns(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, LastRun>>>);
+
+impl LastRuns {
+    /// Wave `wave`'s run `id` with what reading it back takes, if kept.
+    fn get(&self, wave: &str, id: i64) -> Option<(std::sync::Arc<Vec<RunResult>>, usize)> {
+        let kept = self.0.lock().ok()?;
+        kept.get(wave).filter(|r| r.id == id).map(|r| (r.results.clone(), r.read))
+    }
+
+    fn keep(&self, wave: &str, run: LastRun) {
+        if let Ok(mut kept) = self.0.lock() {
+            kept.insert(wave.to_string(), run);
+        }
+    }
+}
+
 impl Store {
     /// Records a run of a wave with its per-account results, numbered after the wave's last run.
     /// When the last run has the same fingerprint, nothing is recorded and that run is returned
@@ -183,7 +214,13 @@ impl Store {
         // reading the last run back would cost more than twice the wave (its whole run and the
         // changes since). Results are given in account order.
         let before = match &last {
-            Some(l) => Some(self.results_in(&mut tx, run.wave, l.number).await?),
+            Some(l) => Some(match self.last_runs.get(run.wave, l.id) {
+                Some(kept) => kept,
+                None => {
+                    let (results, read) = self.results_in(&mut tx, run.wave, l.number).await?;
+                    (std::sync::Arc::new(results), read)
+                }
+            }),
             None => None,
         };
         let stored = before.as_ref().and_then(|(before, read)| {
@@ -192,6 +229,8 @@ impl Store {
         });
         let whole = stored.is_none();
         let lines = stored.unwrap_or_else(|| sorted.iter().map(Line::of).collect());
+        // What reading this run back will take: itself when whole, else the run before and this.
+        let read = lines.len() + if whole { 0 } else { before.as_ref().map_or(0, |(_, read)| *read) };
         let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         let id: i64 = sqlx::query(
             "INSERT INTO reconcile_run (wave, number, at, actor, via, fingerprint, accounts, passed, failed, waived, \
@@ -236,6 +275,8 @@ impl Store {
         let row = sqlx::query_as::<_, StoredRun>(&sql).bind(id).fetch_one(&mut *tx).await.map_err(|e| self.err(e))?;
         let row = RunRow::try_from(row)?;
         tx.commit().await.map_err(|e| self.err(e))?;
+        drop(lines);
+        self.last_runs.keep(run.wave, LastRun { id, results: std::sync::Arc::new(sorted), read });
         Ok((row, true))
     }
 
