@@ -448,6 +448,28 @@ mod tests {
         assert_eq!(super::remove_stale_temporaries(&dir.path().join("none"), minutes).unwrap(), 0);
     }
 
+    /// A batch whose publishing fails part way (a name taken by a folder: the rename fails): the
+    /// batch says it is not durable, so the caller marks none of its notices sent and retries
+    /// them (a retry writes each file again under the same name); the file renamed before the
+    /// failure stands whole, the one after it is not published, and no temporary file is left.
+    #[test]
+    fn a_batch_that_cannot_publish_says_so_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let taken = dir.path().join("b.eml");
+        std::fs::create_dir(&taken).unwrap();
+        std::fs::write(taken.join("inside"), "a folder where a file is wanted").unwrap();
+        let mut files = FileBatch::default();
+        files.write(dir.path().join("a.eml"), b"first".to_vec());
+        files.write(taken.clone(), b"second".to_vec());
+        files.write(dir.path().join("c.eml"), b"third".to_vec());
+        let (results, durable) = files.commit();
+        assert!(durable.is_err(), "{results:?}");
+        assert_eq!(std::fs::read(dir.path().join("a.eml")).unwrap(), b"first");
+        assert!(!dir.path().join("c.eml").exists());
+        assert_eq!(std::fs::read(taken.join("inside")).unwrap(), b"a folder where a file is wanted");
+        assert_eq!(temporary_files(dir.path()), Vec::<String>::new());
+    }
+
     #[test]
     fn an_empty_batch_commits_nothing() {
         let (results, durable) = FileBatch::default().commit();
