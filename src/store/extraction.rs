@@ -51,6 +51,9 @@ pub struct Extraction<'a> {
     bad_accounts: HashMap<String, String>,
     /// PostgreSQL: refresh the planner's statistics when this many rows are stored (doubling).
     analyze_at: i64,
+    /// The migration records of the accounts seen for the first time, (number, wave): written
+    /// when the extraction finishes, wave by wave ([`Extraction::put_new_accounts`]).
+    new_accounts: Vec<(String, Option<String>)>,
 }
 
 impl<'a> Extraction<'a> {
@@ -95,10 +98,12 @@ impl<'a> Extraction<'a> {
             kept: HashSet::new(),
             bad_accounts: HashMap::new(),
             analyze_at: 5_000,
+            new_accounts: Vec::new(),
         })
     }
 
     pub async fn finish(mut self) -> Result<ExtractionCounts, StoreError> {
+        self.put_new_accounts().await?;
         let at = Utc::now().to_rfc3339();
         let warnings = (!self.counts.warnings.is_empty()).then(|| self.counts.warnings.join("\n"));
         let c = &self.counts;
@@ -199,23 +204,8 @@ impl<'a> Extraction<'a> {
                 known.insert(number, (wave, state, readmitted));
             }
         }
-        let at = self.at.to_rfc3339();
         let new: Vec<&PendingAccount> = fresh.iter().filter(|a| !known.contains_key(&a.number)).collect();
-        // Four binds a row for the account.
-        for chunk in new.chunks(500) {
-            let args: Vec<Arg<'_>> = chunk
-                .iter()
-                .flat_map(|a| {
-                    [
-                        Arg::Text(&a.number),
-                        Arg::Opt(a.wave.as_deref()),
-                        Arg::Text(State::Extracted.as_str()),
-                        Arg::Text(&at),
-                    ]
-                })
-                .collect();
-            self.insert_values("account (account_number, wave, state, updated_at)", 4, &args).await?;
-        }
+        self.new_accounts.extend(new.iter().map(|a| (a.number.clone(), a.wave.clone())));
         let mut journal: Vec<(String, State, State, String)> = new
             .iter()
             .map(|a| {
@@ -241,6 +231,29 @@ impl<'a> Extraction<'a> {
             self.kept.extend(fresh.into_iter().map(|a| a.number));
         }
         Ok(problems)
+    }
+
+    /// Writes the migration records of the accounts this extraction saw first, in the same
+    /// transaction as their records and journal rows, ordered by wave and then account number:
+    /// a wave's accounts then lie together in the table (issue 11). The legacy source lists the
+    /// accounts in account order, the waves' interleaved, so a stage's page of 500 accounts of one
+    /// wave lay across 100 to 200 of the table's pages, and each claim, state change and release
+    /// of the page rewrote every one of them. Nothing in the extraction reads them before.
+    async fn put_new_accounts(&mut self) -> Result<(), StoreError> {
+        let mut new = std::mem::take(&mut self.new_accounts);
+        new.sort_unstable_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        let at = self.at.to_rfc3339();
+        // Four binds a row for the account.
+        for chunk in new.chunks(500) {
+            let args: Vec<Arg<'_>> = chunk
+                .iter()
+                .flat_map(|(number, wave)| {
+                    [Arg::Text(number), Arg::Opt(wave.as_deref()), Arg::Text(State::Extracted.as_str()), Arg::Text(&at)]
+                })
+                .collect();
+            self.insert_values("account (account_number, wave, state, updated_at)", 4, &args).await?;
+        }
+        Ok(())
     }
 
     /// Journal rows of this extraction (its time and actor), as the store's journal writes them.
