@@ -87,8 +87,8 @@ pub struct Store {
     /// PostgreSQL only: typed connections (opened when first used) for what `Any` cannot do, the
     /// extraction's `COPY` (`store::extraction`).
     pg: Option<sqlx::PgPool>,
-    /// Each wave's last run this handle recorded or read, whole (`runs::LastRun`), shared by its
-    /// clones: recording the next run compares with it instead of reading it back.
+    /// Each wave's last run this handle recorded, whole (`runs::LastRun`), shared by its clones:
+    /// recording the next run compares with it instead of reading it back.
     last_runs: runs::LastRuns,
 }
 

@@ -156,8 +156,8 @@ const RUN_COLS: &str = "id, wave, number, at, actor, via, fingerprint, accounts,
 /// Rows per multi-row insert of run results (5 parameters each).
 const RESULT_CHUNK: usize = 200;
 
-/// A wave's run as a store handle last recorded or read it, whole: what recording the next run
-/// compares with, instead of reading the run back (issue 11: a wave's runs are recorded after
+/// The run a store handle last recorded for a wave, whole: what recording the next run compares
+/// with, instead of reading the run back (issue 11: a wave's runs are recorded after
 /// every reconcile stage that compared accounts, and reading the last one back rebuilt a whole
 /// wave's results each time). A run never changes once recorded, so a run found by its id is
 /// the one kept; a run another worker recorded since has another id, and is read.
