@@ -155,7 +155,7 @@ impl Engine {
     pub async fn record_run(&self, rep: &mut Reconciliation, via: &str, ctx: &Ctx) -> Result<(), EngineError> {
         let results = report::results(&rep.accounts);
         let new = new_run(&rep.wave, &rep.summary, &rep.fingerprint, rep.gate, via, ctx);
-        let (row, recorded) = self.store.record_run(&new, &results).await?;
+        let (row, recorded) = self.store.record_run(&new, results.clone()).await?;
         let runs = self.store.runs(&rep.wave).await?;
         let previous = runs.iter().rev().find(|r| r.number < row.number);
         let changes = match previous {
@@ -184,7 +184,7 @@ impl Engine {
         let promotion = self.promotion(&wave.id).await?;
         let run = report::tallied_run(wave, &tallies, &waivers, promotion.as_ref());
         let new = new_run(&wave.id, &run.summary, &run.fingerprint, run.gate, via, ctx);
-        self.store.record_run(&new, &run.results).await?;
+        self.store.record_run(&new, run.results).await?;
         Ok(())
     }
 

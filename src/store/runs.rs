@@ -191,7 +191,7 @@ impl Store {
     /// Records a run of a wave with its per-account results, numbered after the wave's last run.
     /// When the last run has the same fingerprint, nothing is recorded and that run is returned
     /// with `false`.
-    pub async fn record_run(&self, run: &NewRun<'_>, results: &[RunResult]) -> Result<(RunRow, bool), StoreError> {
+    pub async fn record_run(&self, run: &NewRun<'_>, results: Vec<RunResult>) -> Result<(RunRow, bool), StoreError> {
         let mut tx = self.begin().await?;
         // Two workers recording at once: one numbers its run after the other's, or finds it equal.
         self.lock_in(&mut tx, &format!("reconcile_run:{}", run.wave)).await?;
@@ -208,7 +208,8 @@ impl Store {
             return Ok((last.clone(), false));
         }
         let number = last.as_ref().map_or(1, |l| l.number + 1);
-        let mut sorted = results.to_vec();
+        // Taken, not copied: kept whole below (a wave's results, every run recorded).
+        let mut sorted = results;
         sorted.sort_by(|a, b| a.account_number.cmp(&b.account_number));
         // What changed since the last run, unless a whole copy is due: the first run, or when
         // reading the last run back would cost more than twice the wave (its whole run and the

@@ -453,18 +453,18 @@ async fn runs_are_numbered_per_wave_and_never_recorded_twice(store: Store) {
         gate: "pause",
     };
     let many: Vec<RunResult> = (0..450).map(|i| result(&format!("B{i:04}"), "pass")).collect();
-    let (r1, recorded) = store.record_run(&new_run("f1"), &many).await.unwrap();
+    let (r1, recorded) = store.record_run(&new_run("f1"), many.clone()).await.unwrap();
     assert_eq!(
         (r1.number, recorded, r1.absolute_variance.to_string().as_str(), r1.gate.as_str()),
         (1, true, "2.50", "pause")
     );
-    let (again, recorded) = store.record_run(&new_run("f1"), &many).await.unwrap();
+    let (again, recorded) = store.record_run(&new_run("f1"), many.clone()).await.unwrap();
     assert_eq!((again.id, recorded), (r1.id, false), "the same outcome is not recorded twice");
     let (r2, recorded) =
-        store.record_run(&new_run("f2"), &[result("A001", "fail"), result("A002", "waived")]).await.unwrap();
+        store.record_run(&new_run("f2"), vec![result("A001", "fail"), result("A002", "waived")]).await.unwrap();
     assert_eq!((r2.number, recorded), (2, true));
     let other = NewRun { wave: "dc2-colocation", ..new_run("f2") };
-    assert_eq!(store.record_run(&other, &[]).await.unwrap().0.number, 1, "numbers count per wave");
+    assert_eq!(store.record_run(&other, Vec::new()).await.unwrap().0.number, 1, "numbers count per wave");
     let runs = store.runs("dc1-colocation").await.unwrap();
     assert_eq!(runs.iter().map(|r| r.number).collect::<Vec<_>>(), [1, 2]);
     assert_eq!(store.run_results(r1.id).await.unwrap(), many, "results kept in account order, in full");
@@ -510,7 +510,7 @@ async fn run_results_read_back_whole_whatever_changed(store: Store) {
             absolute_variance: "0".into(),
             gate: "pause",
         };
-        let (row, fresh) = store.record_run(&run, &current).await.unwrap();
+        let (row, fresh) = store.record_run(&run, current.clone()).await.unwrap();
         assert!(fresh);
         let mut whole = current.clone();
         whole.sort_by(|a, b| a.account_number.cmp(&b.account_number));
@@ -842,7 +842,7 @@ async fn a_corrupt_run_fails_loudly_instead_of_reaching_the_gate_as_zero() {
         absolute_variance: "0.00".into(),
         gate: "proceed",
     };
-    store.record_run(&run, &[]).await.unwrap();
+    store.record_run(&run, Vec::new()).await.unwrap();
     assert!(store.latest_run("dc1-colocation").await.unwrap().is_some());
     let url = format!("sqlite://{}", dir.path().join("state.db").display());
     let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
