@@ -316,8 +316,14 @@ fn sync_data(_first: &Path, files: &[(usize, PathBuf, PathBuf)]) -> std::io::Res
 /// Removes the temporary files (`*.tmp`) in `dir` last written longer than `older_than` ago:
 /// those a stopped run left ([`FileBatch`] writes a page's files before its notices are taken,
 /// under names of their writer's own, so a crash can leave some; nobody reads them). A live
-/// writer's are seconds old. A missing folder has none. Returns how many were removed.
+/// writer's are seconds old. A missing folder has none, and a file gone meanwhile (another
+/// process's sweep, a writer renaming its own) is passed over. Returns how many were removed.
 pub fn remove_stale_temporaries(dir: &Path, older_than: std::time::Duration) -> std::io::Result<usize> {
+    // Whether this removal took the file (false: it was gone already).
+    let took = |r: std::io::Result<()>| match r {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        other => other.map(|()| true),
+    };
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
@@ -327,12 +333,16 @@ pub fn remove_stale_temporaries(dir: &Path, older_than: std::time::Duration) -> 
     let now = std::time::SystemTime::now();
     let mut removed = 0;
     for entry in entries {
-        let entry = entry?;
-        let path = entry.path();
-        let meta = entry.metadata()?;
+        let path = entry?.path();
+        if path.extension().is_none_or(|e| e != "tmp") {
+            continue;
+        }
+        let meta = match std::fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            meta => meta?,
+        };
         let stale = now.duration_since(meta.modified()?).is_ok_and(|age| age > older_than);
-        if meta.is_file() && path.extension().is_some_and(|e| e == "tmp") && stale {
-            std::fs::remove_file(&path)?;
+        if meta.is_file() && stale && took(std::fs::remove_file(&path))? {
             removed += 1;
         }
     }
