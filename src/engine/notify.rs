@@ -545,9 +545,10 @@ impl<'a> Notifier<'a> {
             .iter()
             .map(|number| Transition { to: State::Held, ..self.transition(number, State::Reconciled, CLOSED, None) })
             .collect();
-        self.store().transitions_in(&mut tx, &held).await?;
-        for _ in closed {
-            self.count(Outcome::Held, r);
+        // Counted when it happened here: another worker that read the same page moved (and
+        // counted) the others.
+        for moved in self.store().transitions_in(&mut tx, &held).await? {
+            self.count(if moved { Outcome::Held } else { Outcome::Skipped }, r);
         }
         let claims: Vec<_> = page.iter().map(|p| p.claim(id, now)).collect();
         let notices = self.store().notice_claims_in(&mut tx, &claims).await?;
@@ -669,7 +670,6 @@ impl<'a> Notifier<'a> {
             let number = p.acct.account.account_number.as_str();
             let why = Self::notified_reason(channel, &p.message_id, &p.recipients, &p.rejected);
             notified.push(Transition { to: State::Notified, ..self.transition(number, State::Reconciled, why, None) });
-            self.count(Outcome::Sent, r);
         }
         // Each written notice's mark: sent, or what its failure makes of it (with the error).
         let errors: Vec<Option<String>> =
@@ -696,8 +696,13 @@ impl<'a> Notifier<'a> {
             self.count(outcome, r);
         }
         self.store().notice_marks_in(&mut tx, &marks).await?;
-        self.store().transitions_in(&mut tx, &notified).await?;
+        let moved = self.store().transitions_in(&mut tx, &notified).await?;
         tx.commit().await.map_err(|e| self.store().err(e))?;
+        // A notice found sent counts once, where its account moved: another worker that read
+        // the same page and sent it moved it, and counted it there (issue 12's team mode).
+        for &moved in moved.iter().take(already_sent.len()) {
+            self.count(if moved { Outcome::Sent } else { Outcome::Skipped }, r);
+        }
         Ok(())
     }
 
@@ -909,8 +914,9 @@ impl<'a> Notifier<'a> {
         // Closed since it was reconciled (seen by a fresher extraction): nobody to tell.
         if acct.account.status == crate::domain::AccountStatus::Closed && row.state == State::Reconciled {
             let t = Transition { to: State::Held, ..self.transition(number, State::Reconciled, CLOSED, None) };
-            self.store().transition(&t).await?;
-            return Ok(Outcome::Held);
+            // Not moved: another worker did, and counted it.
+            let moved = self.store().transition(&t).await?;
+            return Ok(if moved { Outcome::Held } else { Outcome::Skipped });
         }
         let now = self.ctx.now();
         let mut p = self.prepare_one(acct, sched).await?;
@@ -921,7 +927,10 @@ impl<'a> Notifier<'a> {
         // and a worker's lease runs on the wall clock.
         match next_step(&notice, resend_safe, Utc::now()) {
             Next::AlreadySent => {
-                return self.notified(number, &notice.channel, &p.message_id, &p.recipients, &p.rejected).await;
+                // Sent by another worker, which counts it when it moves the account: counted here
+                // only if this worker is the one that moves it (a crash came in between).
+                let moved = self.notified(number, &notice.channel, &p.message_id, &p.recipients, &p.rejected).await?;
+                return Ok(if moved { Outcome::Sent } else { Outcome::Skipped });
             }
             Next::Failed => return Ok(Outcome::Failed),
             Next::RetryLater => return Ok(Outcome::Retry),
@@ -1023,15 +1032,24 @@ impl<'a> Notifier<'a> {
     }
 
     /// Records what became of a sent notice: `sent` the moment the server took it (the only
-    /// window for a duplicate is just before), then the account `notified`; or `retry`/`failed`.
+    /// window for a duplicate is just before), with the account `notified` in the same
+    /// transaction; or `retry`/`failed`.
     async fn mark_one(&self, w: WrittenNotice<'_>) -> Result<Outcome, EngineError> {
         let WrittenNotice { p, notice, channel, rejected, result } = w;
         let number = p.acct.account.account_number.as_str();
         match result {
             Ok(()) => {
                 crate::failpoint::hit("notify.sent_unmarked");
-                self.store().notice_mark(&self.mark(&p, NoticeState::Sent, None, None)).await?;
-                self.notified(number, &channel, &p.message_id, &p.recipients, &rejected).await
+                // Marked `sent` and the account moved together, as a page's are (`mark_page`):
+                // another worker finds the notice in flight, or sent with its account moved, never
+                // in between (where it moved the account and counted the notice too).
+                let why = Self::notified_reason(&channel, &p.message_id, &p.recipients, &rejected);
+                let t = Transition { to: State::Notified, ..self.transition(number, State::Reconciled, why, None) };
+                let mut tx = self.store().begin().await?;
+                self.store().notice_mark_in(&mut tx, &self.mark(&p, NoticeState::Sent, None, None)).await?;
+                self.store().transition_in(&mut tx, &t).await?;
+                tx.commit().await.map_err(|e| self.store().err(e))?;
+                Ok(Outcome::Sent)
             }
             Err(e) => {
                 let (state, retry_at, outcome) = self.after_failure(notice.attempts, &e);
@@ -1090,6 +1108,8 @@ impl<'a> Notifier<'a> {
         }
     }
 
+    /// Moves the account of a sent notice to `notified`: false when it was not in `reconciled`
+    /// any more (another worker moved it).
     async fn notified(
         &self,
         number: &str,
@@ -1097,11 +1117,10 @@ impl<'a> Notifier<'a> {
         message_id: &str,
         recipients: &str,
         rejected: &[String],
-    ) -> Result<Outcome, EngineError> {
+    ) -> Result<bool, EngineError> {
         let why = Self::notified_reason(channel, message_id, recipients, rejected);
         let t = Transition { to: State::Notified, ..self.transition(number, State::Reconciled, &why, None) };
-        self.store().transition(&t).await?;
-        Ok(Outcome::Sent)
+        Ok(self.store().transition(&t).await?)
     }
 
     /// The journal's reason for `reconciled → notified`.

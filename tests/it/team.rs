@@ -71,7 +71,7 @@ fn spawn(ws: &Path, args: &[&str], env: &[(&str, &str)]) -> Child {
         .env_remove("CUTOVER_FAILPOINT")
         .env("CUTOVER_ACTOR", "test")
         .args(args)
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (k, v) in env {
         c.env(k, v);
@@ -79,8 +79,10 @@ fn spawn(ws: &Path, args: &[&str], env: &[(&str, &str)]) -> Child {
     c.spawn().unwrap()
 }
 
-/// Waits for every child; panics on an exit 3 (or any code above 1), with its stderr.
-fn finish_all(children: Vec<(String, Child)>) {
+/// Waits for every child; panics on an exit 3 (or any code above 1), with its stderr. Returns
+/// what each printed, in order.
+fn finish_all(children: Vec<(String, Child)>) -> Vec<String> {
+    let mut printed = Vec::new();
     for (what, c) in children {
         let out = c.wait_with_output().unwrap();
         assert!(
@@ -89,7 +91,9 @@ fn finish_all(children: Vec<(String, Child)>) {
             out.status.code(),
             String::from_utf8_lossy(&out.stderr)
         );
+        printed.push(String::from_utf8_lossy(&out.stdout).into_owned());
     }
+    printed
 }
 
 fn json(ws: &Path, args: &[&str]) -> Value {
@@ -221,11 +225,24 @@ async fn three_notify_processes_over_smtp_send_once_and_report_no_unknown() {
             .await;
     let out = support::cutover(ws.path()).args(run_args("2017-05-01")).output().unwrap();
     assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+    let is_notified = |e: &EndState| e.accounts.values().filter(|(s, ..)| s == "notified").count();
+    let before = is_notified(&end_state(ws.path()));
     let args = ["notify", "--wave", WAVE, "--as-of", "2017-06-01"];
     let children = (0..3).map(|i| (format!("notify {i}"), spawn(ws.path(), &args, &[]))).collect();
-    finish_all(children);
+    let printed = finish_all(children);
     let notified = each_notified_once(ws.path(), &server);
-    assert!(notified > 0);
+    assert!(notified > before);
+    // Each notice counted once, by the worker whose send moved its account: a worker that found
+    // it sent by another (their pages overlap) does not count it again.
+    let said: usize = printed.iter().map(|p| sent_said(p)).sum();
+    assert_eq!(said, notified - before, "the workers' reports: {printed:?}");
+}
+
+/// The notices a `notify` run says it sent (`… as of DATE: N notice(s) sent, …`).
+fn sent_said(printed: &str) -> usize {
+    let line = printed.lines().find(|l| l.contains(" notice(s) sent")).unwrap_or_else(|| panic!("{printed:?}"));
+    let n = line.split(" notice(s) sent").next().and_then(|l| l.rsplit(' ').next()).unwrap_or_default();
+    n.parse().unwrap_or_else(|e| panic!("{n:?} in {line:?}: {e}"))
 }
 
 /// The end state is consistent and every notified account got one message at the SMTP server
