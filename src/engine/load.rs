@@ -20,6 +20,7 @@
 
 use super::{BATCH, Ctx, Engine, EngineError};
 use crate::domain::State;
+use crate::output::hex;
 use crate::store::{CutoverRow, ReversalRow, Transition};
 use crate::switch::{self, FileStat, Member, Totals};
 use chrono::NaiveDate;
@@ -98,10 +99,6 @@ impl TempCsv {
         std::fs::rename(&tmp, &path).map_err(io(&path))?;
         Ok(FileStat { name: self.name.to_string(), rows: self.rows, sha256: hex(&hash.finalize()) })
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Writes bytes under a temp name, fsyncs, renames.

@@ -163,13 +163,9 @@ pub(crate) fn copy_text(out: &mut Vec<u8>, value: &str) {
 
 /// Bytes as PostgreSQL's text form of a `bytea` (`\\x` and two hex digits a byte).
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(2 + bytes.len() * 2);
     out.push_str("\\x");
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 15)]));
-    }
+    crate::output::push_hex(&mut out, bytes);
     out
 }
 

@@ -756,7 +756,7 @@ impl Store {
             .map_err(|e| self.err(e))?;
         let stored: std::collections::HashMap<i64, String> = stored.into_iter().collect();
         for (version, sql) in migrations {
-            let built: String = sha2::Sha256::digest(sql.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+            let built = crate::output::hex(&sha2::Sha256::digest(sql.as_bytes()));
             match stored.get(version) {
                 Some(s) if *s == built => {}
                 Some(s) => {
