@@ -69,8 +69,8 @@ impl Prepared<'_> {
 }
 
 /// A page's notices after their claim ([`Notifier::claim_page`]), by their place in the page:
-/// taken for writing now, or found sent already (an interrupted run: only the account is left to
-/// move), with its channel.
+/// taken for writing now, or found sent already (by another worker, or a run interrupted before
+/// the account moved: only the account is left to move), with its channel.
 #[derive(Default)]
 struct ClaimedPage {
     taken: Vec<(usize, NoticeRow)>,
@@ -254,7 +254,8 @@ impl<'a> Notifier<'a> {
                 if unknown.contains(number) {
                     continue;
                 }
-                // Sent, then interrupted before the account was marked: finish that, don't move it.
+                // Sent, its account not moved yet (a run interrupted in between, or another worker
+                // just now): finish that, don't move it to a later cycle.
                 if let Some(s) = row.schedule()
                     && let Some(n) = self.store().notice(id, number, &notice_kind(s.first_new_bill_date)).await?
                     && n.state == NoticeState::Sent
@@ -677,7 +678,8 @@ impl<'a> Notifier<'a> {
         let mut marks = Vec::with_capacity(written.len());
         for (WrittenNotice { p, notice, channel, rejected, result }, error) in written.iter().zip(&errors) {
             let number = p.acct.account.account_number.as_str();
-            let outcome = match result {
+            match result {
+                // Counted below, where its account moves.
                 Ok(()) => {
                     marks.push(self.mark(p, NoticeState::Sent, None, None));
                     let why = Self::notified_reason(channel, &p.message_id, &p.recipients, rejected);
@@ -685,22 +687,20 @@ impl<'a> Notifier<'a> {
                         to: State::Notified,
                         ..self.transition(number, State::Reconciled, why, None)
                     });
-                    Outcome::Sent
                 }
                 Err(e) => {
                     let (state, retry_at, outcome) = self.after_failure(notice.attempts, e);
                     marks.push(self.mark(p, state, error.as_deref(), retry_at));
-                    outcome
+                    self.count(outcome, r);
                 }
-            };
-            self.count(outcome, r);
+            }
         }
         self.store().notice_marks_in(&mut tx, &marks).await?;
         let moved = self.store().transitions_in(&mut tx, &notified).await?;
         tx.commit().await.map_err(|e| self.store().err(e))?;
-        // A notice found sent counts once, where its account moved: another worker that read
-        // the same page and sent it moved it, and counted it there (issue 12's team mode).
-        for &moved in moved.iter().take(already_sent.len()) {
+        // A sent notice counts once, where its account moves: one found sent that another
+        // worker reading the same page moved is that worker's (issue 12's team mode).
+        for moved in moved {
             self.count(if moved { Outcome::Sent } else { Outcome::Skipped }, r);
         }
         Ok(())
@@ -927,10 +927,9 @@ impl<'a> Notifier<'a> {
         // and a worker's lease runs on the wall clock.
         match next_step(&notice, resend_safe, Utc::now()) {
             Next::AlreadySent => {
-                // Sent by another worker, which counts it when it moves the account: counted here
-                // only if this worker is the one that moves it (a crash came in between).
-                let moved = self.notified(number, &notice.channel, &p.message_id, &p.recipients, &p.rejected).await?;
-                return Ok(if moved { Outcome::Sent } else { Outcome::Skipped });
+                // Sent by another worker (or before a crash): counted here only if this moves
+                // the account.
+                return self.notified(number, &notice.channel, &p.message_id, &p.recipients, &p.rejected).await;
             }
             Next::Failed => return Ok(Outcome::Failed),
             Next::RetryLater => return Ok(Outcome::Retry),
@@ -1032,24 +1031,19 @@ impl<'a> Notifier<'a> {
     }
 
     /// Records what became of a sent notice: `sent` the moment the server took it (the only
-    /// window for a duplicate is just before), with the account `notified` in the same
-    /// transaction; or `retry`/`failed`.
+    /// window for a duplicate is just before), then the account `notified`; or `retry`/`failed`.
     async fn mark_one(&self, w: WrittenNotice<'_>) -> Result<Outcome, EngineError> {
         let WrittenNotice { p, notice, channel, rejected, result } = w;
         let number = p.acct.account.account_number.as_str();
         match result {
             Ok(()) => {
                 crate::failpoint::hit("notify.sent_unmarked");
-                // Marked `sent` and the account moved together, as a page's are (`mark_page`):
-                // another worker finds the notice in flight, or sent with its account moved, never
-                // in between (where it moved the account and counted the notice too).
-                let why = Self::notified_reason(&channel, &p.message_id, &p.recipients, &rejected);
-                let t = Transition { to: State::Notified, ..self.transition(number, State::Reconciled, why, None) };
-                let mut tx = self.store().begin().await?;
-                self.store().notice_mark_in(&mut tx, &self.mark(&p, NoticeState::Sent, None, None)).await?;
-                self.store().transition_in(&mut tx, &t).await?;
-                tx.commit().await.map_err(|e| self.store().err(e))?;
-                Ok(Outcome::Sent)
+                // `sent` committed on its own, at once: the account's move may wait for a lock
+                // (a PostgreSQL extraction holds every account row), and the mark must not.
+                self.store().notice_mark(&self.mark(&p, NoticeState::Sent, None, None)).await?;
+                // Counted where the account moves: another worker that found it sent meanwhile
+                // moved it, and counted it, instead.
+                self.notified(number, &channel, &p.message_id, &p.recipients, &rejected).await
             }
             Err(e) => {
                 let (state, retry_at, outcome) = self.after_failure(notice.attempts, &e);
@@ -1108,8 +1102,9 @@ impl<'a> Notifier<'a> {
         }
     }
 
-    /// Moves the account of a sent notice to `notified`: false when it was not in `reconciled`
-    /// any more (another worker moved it).
+    /// Moves the account of a sent notice to `notified`: `Sent` when this moved it, `Skipped`
+    /// when it was not in `reconciled` any more (another worker moved it, and counted the
+    /// notice). A sent notice counts once, where its account moves.
     async fn notified(
         &self,
         number: &str,
@@ -1117,10 +1112,10 @@ impl<'a> Notifier<'a> {
         message_id: &str,
         recipients: &str,
         rejected: &[String],
-    ) -> Result<bool, EngineError> {
+    ) -> Result<Outcome, EngineError> {
         let why = Self::notified_reason(channel, message_id, recipients, rejected);
         let t = Transition { to: State::Notified, ..self.transition(number, State::Reconciled, &why, None) };
-        Ok(self.store().transition(&t).await?)
+        Ok(if self.store().transition(&t).await? { Outcome::Sent } else { Outcome::Skipped })
     }
 
     /// The journal's reason for `reconciled → notified`.

@@ -323,7 +323,7 @@ impl Store {
 /// reads the claimed accounts only (the partial index `account_claim_owner`, migration 0022),
 /// where the `OR … LIKE` alone read every account.
 fn held_by(col: &str, first: usize) -> String {
-    format!("{col} IS NOT NULL AND ({col} = ${first} OR {col} LIKE ${} ESCAPE '\\')", first + 1)
+    format!("({col} IS NOT NULL AND ({col} = ${first} OR {col} LIKE ${} ESCAPE '\\'))", first + 1)
 }
 
 /// A `LIKE … ESCAPE '\\'` pattern for the `#N` threads of the worker `base`.
