@@ -256,26 +256,8 @@ impl Store {
     pub async fn renew_held(&self, base: &str, secs: i64) -> Result<Renewed, StoreError> {
         let until = stamp(Utc::now() + chrono::Duration::seconds(secs));
         let threads = threads_of(base);
-        let mine = |col: &str| held_by(col, 2);
-        let skip = if self.dialect == Dialect::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
-        let sqls = [
-            format!(
-                "UPDATE account SET claim_until = $1 WHERE account_number IN (SELECT account_number FROM account \
-                 WHERE {} AND claim_until IS NOT NULL{skip})",
-                mine("claim_owner")
-            ),
-            format!(
-                "UPDATE notice SET lease_until = $1 WHERE message_id IN (SELECT message_id FROM notice \
-                 WHERE state = 'sending' AND {}{skip})",
-                mine("owner")
-            ),
-            format!(
-                "UPDATE lease SET expires_at = $1 WHERE name IN (SELECT name FROM lease WHERE {}{skip})",
-                mine("owner")
-            ),
-        ];
         let mut n = [0; 3];
-        for (sql, n) in sqls.iter().zip(&mut n) {
+        for (sql, n) in renewals(self.dialect).iter().zip(&mut n) {
             let res = sqlx::query(sql)
                 .bind(&until)
                 .bind(base)
@@ -292,12 +274,7 @@ impl Store {
     /// request; its notices are never left `sending`, the message in hand is finished first).
     pub async fn release_held(&self, base: &str) -> Result<(), StoreError> {
         let threads = threads_of(base);
-        let mine = |col: &str| held_by(col, 1);
-        let sqls = [
-            format!("UPDATE account SET claim_owner = NULL, claim_until = NULL WHERE {}", mine("claim_owner")),
-            format!("DELETE FROM lease WHERE {}", mine("owner")),
-        ];
-        for sql in &sqls {
+        for sql in &releases() {
             sqlx::query(sql).bind(base).bind(&threads).execute(&self.pool).await.map_err(|e| self.err(e))?;
         }
         Ok(())
@@ -316,6 +293,39 @@ impl Store {
         q.execute(&mut **tx).await.map_err(|e| self.err(e))?;
         Ok(())
     }
+}
+
+/// [`Store::renew_held`]'s statements: account claims, notices being sent, leases, each renewed
+/// until `$1` for the worker `$2` and its threads (`$3`).
+fn renewals(dialect: Dialect) -> [String; 3] {
+    let mine = |col: &str| held_by(col, 2);
+    let skip = if dialect == Dialect::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+    [
+        format!(
+            "UPDATE account SET claim_until = $1 WHERE account_number IN (SELECT account_number FROM account \
+             WHERE {} AND claim_until IS NOT NULL{skip})",
+            mine("claim_owner")
+        ),
+        format!(
+            "UPDATE notice SET lease_until = $1 WHERE message_id IN (SELECT message_id FROM notice \
+             WHERE state = 'sending' AND {}{skip})",
+            mine("owner")
+        ),
+        format!(
+            "UPDATE lease SET expires_at = $1 WHERE name IN (SELECT name FROM lease WHERE {}{skip})",
+            mine("owner")
+        ),
+    ]
+}
+
+/// [`Store::release_held`]'s statements: the account claims and leases of the worker `$1` and its
+/// threads (`$2`) let go.
+fn releases() -> [String; 2] {
+    let mine = |col: &str| held_by(col, 1);
+    [
+        format!("UPDATE account SET claim_owner = NULL, claim_until = NULL WHERE {}", mine("claim_owner")),
+        format!("DELETE FROM lease WHERE {}", mine("owner")),
+    ]
 }
 
 /// Rows whose `col` names the worker bound at `$first` or one of its threads (the pattern of
@@ -376,15 +386,24 @@ fn process_alive(_pid: i32) -> bool {
 #[cfg(test)]
 mod tests {
     /// A heartbeat's renewal and a stopping worker's release find its claims through the partial
-    /// index of claimed accounts, not by reading every account (a 100,000-account store).
+    /// index of claimed accounts, not by reading every account (a 100,000-account store): the
+    /// statements themselves, as SQLite plans them.
     #[tokio::test]
     async fn a_workers_claims_are_found_through_the_index_of_claimed_accounts() {
         use sqlx::Row;
         let store = super::Store::scratch().await.unwrap();
-        let sql =
-            format!("EXPLAIN QUERY PLAN SELECT account_number FROM account WHERE {}", super::held_by("claim_owner", 1));
-        let rows = sqlx::query(&sql).bind("w").bind("w#%").fetch_all(&store.pool).await.unwrap();
-        let plan: Vec<String> = rows.iter().map(|r| r.try_get::<String, _>(3).unwrap()).collect();
-        assert_eq!(plan, ["SEARCH account USING INDEX account_claim_owner (claim_owner>?)"]);
+        let renew = &super::renewals(super::Dialect::Sqlite)[0];
+        let release = &super::releases()[0];
+        for (sql, binds) in [(renew, &["t", "w", "w#%"][..]), (release, &["w", "w#%"][..])] {
+            let explain = format!("EXPLAIN QUERY PLAN {sql}");
+            let mut q = sqlx::query(&explain);
+            for b in binds {
+                q = q.bind(*b);
+            }
+            let rows = q.fetch_all(&store.pool).await.unwrap();
+            let plan: Vec<String> = rows.iter().map(|r| r.try_get::<String, _>(3).unwrap()).collect();
+            assert!(plan.iter().any(|l| l.contains("USING INDEX account_claim_owner")), "{sql}: {plan:?}");
+            assert!(!plan.iter().any(|l| l.starts_with("SCAN account")), "{sql}: {plan:?}");
+        }
     }
 }
