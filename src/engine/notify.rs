@@ -39,6 +39,14 @@ enum Outcome {
     Held,
 }
 
+impl Outcome {
+    /// This outcome when this worker's transition moved the account, else nothing to count:
+    /// another worker moved it, and counts it (team mode).
+    fn if_moved(self, moved: bool) -> Outcome {
+        if moved { self } else { Outcome::Skipped }
+    }
+}
+
 /// One notice, prepared before anything is written: what it says and where it goes.
 struct Prepared<'p> {
     acct: &'p LegacyAccount,
@@ -549,7 +557,7 @@ impl<'a> Notifier<'a> {
         // Counted when it happened here: another worker that read the same page moved (and
         // counted) the others.
         for moved in self.store().transitions_in(&mut tx, &held).await? {
-            self.count(if moved { Outcome::Held } else { Outcome::Skipped }, r);
+            self.count(Outcome::Held.if_moved(moved), r);
         }
         let claims: Vec<_> = page.iter().map(|p| p.claim(id, now)).collect();
         let notices = self.store().notice_claims_in(&mut tx, &claims).await?;
@@ -701,7 +709,7 @@ impl<'a> Notifier<'a> {
         // A sent notice counts once, where its account moves: one found sent that another
         // worker reading the same page moved is that worker's (issue 12's team mode).
         for moved in moved {
-            self.count(if moved { Outcome::Sent } else { Outcome::Skipped }, r);
+            self.count(Outcome::Sent.if_moved(moved), r);
         }
         Ok(())
     }
@@ -914,9 +922,7 @@ impl<'a> Notifier<'a> {
         // Closed since it was reconciled (seen by a fresher extraction): nobody to tell.
         if acct.account.status == crate::domain::AccountStatus::Closed && row.state == State::Reconciled {
             let t = Transition { to: State::Held, ..self.transition(number, State::Reconciled, CLOSED, None) };
-            // Not moved: another worker did, and counted it.
-            let moved = self.store().transition(&t).await?;
-            return Ok(if moved { Outcome::Held } else { Outcome::Skipped });
+            return Ok(Outcome::Held.if_moved(self.store().transition(&t).await?));
         }
         let now = self.ctx.now();
         let mut p = self.prepare_one(acct, sched).await?;
@@ -1115,7 +1121,7 @@ impl<'a> Notifier<'a> {
     ) -> Result<Outcome, EngineError> {
         let why = Self::notified_reason(channel, message_id, recipients, rejected);
         let t = Transition { to: State::Notified, ..self.transition(number, State::Reconciled, &why, None) };
-        Ok(if self.store().transition(&t).await? { Outcome::Sent } else { Outcome::Skipped })
+        Ok(Outcome::Sent.if_moved(self.store().transition(&t).await?))
     }
 
     /// The journal's reason for `reconciled → notified`.

@@ -276,7 +276,6 @@ impl Store {
         let row = sqlx::query_as::<_, StoredRun>(&sql).bind(id).fetch_one(&mut *tx).await.map_err(|e| self.err(e))?;
         let row = RunRow::try_from(row)?;
         tx.commit().await.map_err(|e| self.err(e))?;
-        drop(lines);
         self.last_runs.keep(run.wave, LastRun { id, results: std::sync::Arc::new(sorted), read });
         Ok((row, true))
     }
