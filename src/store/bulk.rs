@@ -18,7 +18,7 @@ pub(crate) enum Arg<'a> {
 
 /// One transaction, on whichever driver the store's dialect loads with.
 pub(crate) enum BulkTx {
-    Any(Transaction<'static, Any>),
+    Any(super::WriteTx),
     Pg(Transaction<'static, Postgres>),
 }
 
@@ -68,7 +68,7 @@ impl BulkTx {
     /// Runs statements without parameters, separated by `;`.
     pub(crate) async fn script(&mut self, sql: &str) -> Result<(), sqlx::Error> {
         match self {
-            BulkTx::Any(tx) => sqlx::raw_sql(sql).execute(&mut **tx).await.map(drop),
+            BulkTx::Any(tx) => sqlx::raw_sql(sql).execute(&mut ***tx).await.map(drop),
             BulkTx::Pg(tx) => sqlx::raw_sql(sql).execute(&mut **tx).await.map(drop),
         }
     }
@@ -77,7 +77,7 @@ impl BulkTx {
     pub(crate) async fn texts(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<Vec<Option<String>>>, sqlx::Error> {
         match self {
             BulkTx::Any(tx) => {
-                bound!(sqlx::query(sql), args).fetch_all(&mut **tx).await?.iter().map(|r| texts_of!(r)).collect()
+                bound!(sqlx::query(sql), args).fetch_all(&mut ***tx).await?.iter().map(|r| texts_of!(r)).collect()
             }
             BulkTx::Pg(tx) => {
                 bound!(sqlx::query(sql), args).fetch_all(&mut **tx).await?.iter().map(|r| texts_of!(r)).collect()
@@ -88,7 +88,7 @@ impl BulkTx {
     /// The first column of the one row `sql` returns, as an integer (an `INSERT … RETURNING id`).
     pub(crate) async fn id(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<i64, sqlx::Error> {
         match self {
-            BulkTx::Any(tx) => bound!(sqlx::query(sql), args).fetch_one(&mut **tx).await?.try_get(0),
+            BulkTx::Any(tx) => bound!(sqlx::query(sql), args).fetch_one(&mut ***tx).await?.try_get(0),
             BulkTx::Pg(tx) => bound!(sqlx::query(sql), args).fetch_one(&mut **tx).await?.try_get(0),
         }
     }

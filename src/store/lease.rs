@@ -64,6 +64,7 @@ impl Store {
     /// this owner's (then it is renewed). `Ok(None)`: taken; `Ok(Some(holder))`: another live
     /// worker holds it.
     pub async fn try_lease(&self, name: &str, owner: &str, secs: i64) -> Result<Option<LeaseHolder>, StoreError> {
+        let _turn = self.turn().await;
         let now = Utc::now();
         let until = now + chrono::Duration::seconds(secs);
         let res = sqlx::query(
@@ -115,6 +116,7 @@ impl Store {
 
     /// Lets the lease `name` go, if `owner` holds it.
     pub async fn release_lease(&self, name: &str, owner: &str) -> Result<(), StoreError> {
+        let _turn = self.turn().await;
         self.execute_text(&self.pool, "DELETE FROM lease WHERE name = $1 AND owner = $2", &[name, owner]).await?;
         Ok(())
     }
@@ -162,7 +164,10 @@ impl Store {
         for s in page.states {
             q = q.bind(s.as_str());
         }
-        let mut out = Self::account_rows(q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?)?;
+        let turn = self.turn().await;
+        let rows = q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
+        drop(turn);
+        let mut out = Self::account_rows(rows)?;
         out.sort_by(|a, b| a.account_number.cmp(&b.account_number));
         Ok(out)
     }
@@ -188,6 +193,7 @@ impl Store {
     }
 
     async fn release_claims_counted(&self, owner: &str) -> Result<u64, StoreError> {
+        let _turn = self.turn().await;
         let res = sqlx::query("UPDATE account SET claim_owner = NULL, claim_until = NULL WHERE claim_owner = $1")
             .bind(owner)
             .execute(&self.pool)
@@ -201,6 +207,7 @@ impl Store {
     pub async fn release_claims_through(&self, owner: &str, last: &str) -> Result<(), StoreError> {
         let sql =
             "UPDATE account SET claim_owner = NULL, claim_until = NULL WHERE claim_owner = $1 AND account_number <= $2";
+        let _turn = self.turn().await;
         self.execute_text(&self.pool, sql, &[owner, last]).await.map(|_| ())
     }
 
@@ -254,6 +261,7 @@ impl Store {
     /// LOCKED`): it is this worker's own page being written (a wait there could deadlock with
     /// it), and no other worker can take a locked row meanwhile.
     pub async fn renew_held(&self, base: &str, secs: i64) -> Result<Renewed, StoreError> {
+        let _turn = self.turn().await;
         let until = stamp(Utc::now() + chrono::Duration::seconds(secs));
         let threads = threads_of(base);
         let mut n = [0; 3];
@@ -273,6 +281,7 @@ impl Store {
     /// Lets go every account claim and lease the workers of `base` hold (a worker stopping on
     /// request; its notices are never left `sending`, the message in hand is finished first).
     pub async fn release_held(&self, base: &str) -> Result<(), StoreError> {
+        let _turn = self.turn().await;
         let threads = threads_of(base);
         for sql in &releases() {
             sqlx::query(sql).bind(base).bind(&threads).execute(&self.pool).await.map_err(|e| self.err(e))?;
@@ -386,15 +395,20 @@ fn process_alive(_pid: i32) -> bool {
 #[cfg(test)]
 mod tests {
     /// A heartbeat's renewal and a stopping worker's release find its claims through the partial
-    /// index of claimed accounts, not by reading every account (a 100,000-account store): the
-    /// statements themselves, as SQLite plans them.
+    /// index of claimed accounts, and the renewal its notices through the partial index of
+    /// notices being sent (migration 0023), not by reading every account or notice (a
+    /// 100,000-account store): the statements themselves, as SQLite plans them.
     #[tokio::test]
-    async fn a_workers_claims_are_found_through_the_index_of_claimed_accounts() {
+    async fn a_workers_claims_and_notices_are_found_through_their_partial_indexes() {
         use sqlx::Row;
         let store = super::Store::scratch().await.unwrap();
-        let renew = &super::renewals(super::Dialect::Sqlite)[0];
+        let [renew, renew_notices, _] = &super::renewals(super::Dialect::Sqlite);
         let release = &super::releases()[0];
-        for (sql, binds) in [(renew, &["t", "w", "w#%"][..]), (release, &["w", "w#%"][..])] {
+        for (sql, binds, index, table) in [
+            (renew, &["t", "w", "w#%"][..], "account_claim_owner", "account"),
+            (renew_notices, &["t", "w", "w#%"][..], "notice_sending_owner", "notice"),
+            (release, &["w", "w#%"][..], "account_claim_owner", "account"),
+        ] {
             let explain = format!("EXPLAIN QUERY PLAN {sql}");
             let mut q = sqlx::query(&explain);
             for b in binds {
@@ -402,8 +416,8 @@ mod tests {
             }
             let rows = q.fetch_all(&store.pool).await.unwrap();
             let plan: Vec<String> = rows.iter().map(|r| r.try_get::<String, _>(3).unwrap()).collect();
-            assert!(plan.iter().any(|l| l.contains("USING INDEX account_claim_owner")), "{sql}: {plan:?}");
-            assert!(!plan.iter().any(|l| l.starts_with("SCAN account")), "{sql}: {plan:?}");
+            assert!(plan.iter().any(|l| l.contains(&format!("USING INDEX {index}"))), "{sql}: {plan:?}");
+            assert!(!plan.iter().any(|l| l.starts_with(&format!("SCAN {table}"))), "{sql}: {plan:?}");
         }
     }
 }

@@ -90,6 +90,8 @@ pub struct Store {
     /// Each wave's last run this handle recorded, whole (`runs::LastRun`), shared by its clones:
     /// recording the next run compares with it instead of reading it back.
     last_runs: runs::LastRuns,
+    /// SQLite: this process's writers take turns here, shared by its clones ([`Store::turn`]).
+    turn: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// One account's migration record.
@@ -210,6 +212,39 @@ pub struct JournalFilter {
 
 /// A store transaction, for the engine's `*_in` calls (the engine names no `sqlx` type).
 pub type Tx = Transaction<'static, Any>;
+
+/// A write transaction ([`Store::begin`]) with, on SQLite, this process's turn to write
+/// ([`Store::turn`]), held until it commits, rolls back or is dropped. It is a [`Tx`] wherever
+/// one is asked for (`&mut tx`).
+pub struct WriteTx {
+    tx: Tx,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = Tx;
+    fn deref(&self) -> &Tx {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Tx {
+        &mut self.tx
+    }
+}
+
+impl WriteTx {
+    /// Commits, then gives the turn to the next writer.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    /// Rolls back, then gives the turn to the next writer.
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
 
 /// One row of the journal, as written.
 pub(crate) struct JournalLine<'a> {
@@ -544,7 +579,8 @@ impl Store {
             }
             Dialect::Sqlite => None,
         };
-        let store = Store { pool, dialect, url: shown, pg, last_runs: runs::LastRuns::default() };
+        let store =
+            Store { pool, dialect, url: shown, pg, last_runs: runs::LastRuns::default(), turn: Default::default() };
         // Two processes opening a fresh SQLite file at once: switching it to WAL needs the file to
         // itself, and SQLite refuses that at once (SQLITE_BUSY) rather than waiting, so the
         // second opener tries again until the busy timeout has passed.
@@ -678,6 +714,7 @@ impl Store {
             (20, include_str!("../../migrations/sqlite/0020_packed_lz4.sql")),
             (21, include_str!("../../migrations/sqlite/0021_due_indexes.sql")),
             (22, include_str!("../../migrations/sqlite/0022_page_index.sql")),
+            (23, include_str!("../../migrations/sqlite/0023_notice_sending_owner.sql")),
         ];
         const POSTGRES: &[(i64, &str)] = &[
             (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -696,6 +733,7 @@ impl Store {
             (19, include_str!("../../migrations/postgres/0019_legacy_row_groups.sql")),
             (20, include_str!("../../migrations/postgres/0020_packed_lz4.sql")),
             (21, include_str!("../../migrations/postgres/0021_due_indexes.sql")),
+            (23, include_str!("../../migrations/postgres/0023_notice_sending_owner.sql")),
         ];
         let migrations = match self.dialect {
             Dialect::Sqlite => SQLITE,
@@ -704,18 +742,18 @@ impl Store {
         let mut tx = self.begin().await?;
         if self.dialect == Dialect::Postgres {
             // Two processes opening a fresh database at once must not both migrate it.
-            sqlx::query("SELECT pg_advisory_xact_lock(7201)").execute(&mut *tx).await.map_err(|e| self.err(e))?;
+            sqlx::query("SELECT pg_advisory_xact_lock(7201)").execute(&mut **tx).await.map_err(|e| self.err(e))?;
         }
         sqlx::raw_sql(
             "CREATE TABLE IF NOT EXISTS cutover_schema (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
         )
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(|e| self.err(e))?;
         // Each migration is applied once, by its own version (not "above the highest"), so
         // migrations written on different branches all get applied.
         let applied: Vec<i64> = sqlx::query("SELECT version FROM cutover_schema")
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut **tx)
             .await
             .and_then(|rows| rows.iter().map(|r| r.try_get::<i64, _>(0)).collect())
             .map_err(|e| self.err(e))?;
@@ -723,11 +761,11 @@ impl Store {
             return Err(StoreError::NewerSchema { url: self.url.clone(), version: *version });
         }
         for (version, sql) in migrations.iter().filter(|(v, _)| !applied.contains(v)) {
-            sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(|e| self.err(e))?;
+            sqlx::raw_sql(sql).execute(&mut **tx).await.map_err(|e| self.err(e))?;
             sqlx::query("INSERT INTO cutover_schema (version, applied_at) VALUES ($1, $2)")
                 .bind(*version)
                 .bind(Utc::now().to_rfc3339())
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(|e| self.err(e))?;
         }
@@ -780,15 +818,33 @@ impl Store {
         Ok(())
     }
 
-    pub async fn begin(&self) -> Result<Transaction<'static, Any>, StoreError> {
-        match self.dialect {
+    /// A write transaction; on SQLite, once this process's turn has come ([`Store::turn`]).
+    pub async fn begin(&self) -> Result<WriteTx, StoreError> {
+        let turn = self.turn().await;
+        let tx = match self.dialect {
             // IMMEDIATE: the write lock is taken when the transaction starts, waiting out another
             // process's (busy_timeout). A deferred transaction that reads first and writes later
             // cannot wait for the lock: SQLite refuses its upgrade at once (SQLITE_BUSY), which
             // two workers on one store met under load.
             Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(|e| self.err(e)),
             Dialect::Postgres => self.pool.begin().await.map_err(|e| self.err(e)),
+        }?;
+        Ok(WriteTx { tx, _turn: turn })
+    }
+
+    /// SQLite: this process's turn to write. SQLite lets one writer in at a time, and one that
+    /// finds the lock taken sleeps in its busy handler (1, 2, 5, 10 … 100 ms) and tries again:
+    /// two workers of one process (`run --workers 2`) slept 208 times in a 2,000-account
+    /// benchmark (issue 11). This process's writers queue here instead, each let in as soon as
+    /// the one before is done. It only orders them: SQLite's lock still keeps every other process
+    /// out, and a writer that has waited the busy timeout goes on without its turn (SQLite's
+    /// lock then decides, as before). `None` on PostgreSQL, whose writers need no turn.
+    pub(crate) async fn turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        if self.dialect != Dialect::Sqlite {
+            return None;
         }
+        let wait = std::time::Duration::from_secs(BUSY_TIMEOUT_SECS);
+        tokio::time::timeout(wait, self.turn.clone().lock_owned()).await.ok()
     }
 
     // ------------------------------------------------------------------ accounts and journal
@@ -1686,6 +1742,41 @@ fn stored_record(number: &str, kind: &str, row: i64, cells: &str) -> Result<crat
 #[cfg(test)]
 mod tests {
     use super::{Store, StoreError, packed};
+
+    /// On SQLite a write transaction holds this process's turn to write until it ends, however
+    /// it ends (commit, rollback, dropped on an error path), and a clone's writer waits for it
+    /// and goes in once it is given back. On a real SQLite file, as the stages use it.
+    #[tokio::test]
+    async fn a_write_transaction_holds_the_processs_turn_until_it_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}", dir.path().join("state.db").display())).await.unwrap();
+        let other = store.clone();
+        let free = || other.turn.try_lock().is_ok();
+        assert!(free());
+        let tx = store.begin().await.unwrap();
+        assert!(!free(), "taken by the transaction");
+        tx.commit().await.unwrap();
+        assert!(free(), "given back on commit");
+        store.begin().await.unwrap().rollback().await.unwrap();
+        assert!(free(), "given back on rollback");
+        drop(store.begin().await.unwrap());
+        assert!(free(), "given back when dropped");
+        // A writer of a clone waits for the turn, and goes in once it is given back.
+        let tx = store.begin().await.unwrap();
+        let waiting = tokio::spawn({
+            let other = other.clone();
+            async move { other.begin().await.map(|_| ()) }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "the clone's writer waits for the turn");
+        tx.commit().await.unwrap();
+        waiting.await.unwrap().unwrap();
+        assert!(free());
+        // A read needs no turn.
+        let tx = store.begin().await.unwrap();
+        assert!(other.account("A1").await.unwrap().is_none());
+        tx.commit().await.unwrap();
+    }
 
     /// A stored row of account Z001: kind, source row, source rows, cells, records, packed.
     type Stored<'a> = (&'a str, i64, Option<&'a str>, &'a str, Option<&'a str>, Option<Vec<u8>>);

@@ -198,7 +198,7 @@ impl Store {
         let sql = format!("SELECT {RUN_COLS} FROM reconcile_run WHERE wave = $1 ORDER BY number DESC LIMIT 1");
         let last = sqlx::query_as::<_, StoredRun>(&sql)
             .bind(run.wave)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await
             .map_err(|e| self.err(e))?
             .map(RunRow::try_from)
@@ -255,7 +255,7 @@ impl Store {
         .bind(&run.absolute_variance)
         .bind(run.gate)
         .bind(i64::from(whole))
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await
         .and_then(|r| r.try_get(0))
         .map_err(|e| self.err(e))?;
@@ -270,10 +270,10 @@ impl Store {
             for r in chunk {
                 q = q.bind(id).bind(r.account_number).bind(r.outcome).bind(r.stake).bind(r.reasons);
             }
-            q.execute(&mut *tx).await.map_err(|e| self.err(e))?;
+            q.execute(&mut **tx).await.map_err(|e| self.err(e))?;
         }
         let sql = format!("SELECT {RUN_COLS} FROM reconcile_run WHERE id = $1");
-        let row = sqlx::query_as::<_, StoredRun>(&sql).bind(id).fetch_one(&mut *tx).await.map_err(|e| self.err(e))?;
+        let row = sqlx::query_as::<_, StoredRun>(&sql).bind(id).fetch_one(&mut **tx).await.map_err(|e| self.err(e))?;
         let row = RunRow::try_from(row)?;
         tx.commit().await.map_err(|e| self.err(e))?;
         self.last_runs.keep(run.wave, LastRun { id, results: std::sync::Arc::new(sorted), read });
@@ -524,6 +524,7 @@ impl Store {
         fingerprint: &str,
         data: &str,
     ) -> Result<(), StoreError> {
+        let _turn = self.turn().await;
         sqlx::query(
             "INSERT INTO wave_journal (wave, at, actor, event, reason, fingerprint, data, recorded_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

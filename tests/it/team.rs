@@ -80,11 +80,14 @@ fn spawn(ws: &Path, args: &[&str], env: &[(&str, &str)]) -> Child {
 }
 
 /// Waits for every child; panics on an exit 3 (or any code above 1), with its stderr. Returns
-/// what each printed, in order.
+/// what each printed, in order. Each child's pipes are drained on a thread of their own, so one
+/// that prints more than a pipe holds never waits for the others to be read first.
 fn finish_all(children: Vec<(String, Child)>) -> Vec<String> {
+    let waiting: Vec<_> =
+        children.into_iter().map(|(what, c)| (what, std::thread::spawn(move || c.wait_with_output()))).collect();
     let mut printed = Vec::new();
-    for (what, c) in children {
-        let out = c.wait_with_output().unwrap();
+    for (what, w) in waiting {
+        let out = w.join().unwrap().unwrap();
         assert!(
             out.status.code().is_some_and(|c| c <= 1),
             "{what} exited {:?}: {}",
