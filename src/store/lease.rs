@@ -64,7 +64,7 @@ impl Store {
     /// this owner's (then it is renewed). `Ok(None)`: taken; `Ok(Some(holder))`: another live
     /// worker holds it.
     pub async fn try_lease(&self, name: &str, owner: &str, secs: i64) -> Result<Option<LeaseHolder>, StoreError> {
-        let _turn = self.turn().await;
+        let _turn = self.turn().await?;
         let now = Utc::now();
         let until = now + chrono::Duration::seconds(secs);
         let res = sqlx::query(
@@ -116,7 +116,7 @@ impl Store {
 
     /// Lets the lease `name` go, if `owner` holds it.
     pub async fn release_lease(&self, name: &str, owner: &str) -> Result<(), StoreError> {
-        let _turn = self.turn().await;
+        let _turn = self.turn().await?;
         self.execute_text(&self.pool, "DELETE FROM lease WHERE name = $1 AND owner = $2", &[name, owner]).await?;
         Ok(())
     }
@@ -164,7 +164,7 @@ impl Store {
         for s in page.states {
             q = q.bind(s.as_str());
         }
-        let turn = self.turn().await;
+        let turn = self.turn().await?;
         let rows = q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
         drop(turn);
         let mut out = Self::account_rows(rows)?;
@@ -193,7 +193,7 @@ impl Store {
     }
 
     async fn release_claims_counted(&self, owner: &str) -> Result<u64, StoreError> {
-        let _turn = self.turn().await;
+        let _turn = self.turn().await?;
         let res = sqlx::query("UPDATE account SET claim_owner = NULL, claim_until = NULL WHERE claim_owner = $1")
             .bind(owner)
             .execute(&self.pool)
@@ -207,7 +207,7 @@ impl Store {
     pub async fn release_claims_through(&self, owner: &str, last: &str) -> Result<(), StoreError> {
         let sql =
             "UPDATE account SET claim_owner = NULL, claim_until = NULL WHERE claim_owner = $1 AND account_number <= $2";
-        let _turn = self.turn().await;
+        let _turn = self.turn().await?;
         self.execute_text(&self.pool, sql, &[owner, last]).await.map(|_| ())
     }
 
@@ -261,7 +261,7 @@ impl Store {
     /// LOCKED`): it is this worker's own page being written (a wait there could deadlock with
     /// it), and no other worker can take a locked row meanwhile.
     pub async fn renew_held(&self, base: &str, secs: i64) -> Result<Renewed, StoreError> {
-        let _turn = self.turn().await;
+        let _turn = self.turn().await?;
         let until = stamp(Utc::now() + chrono::Duration::seconds(secs));
         let threads = threads_of(base);
         let mut n = [0; 3];
@@ -281,7 +281,7 @@ impl Store {
     /// Lets go every account claim and lease the workers of `base` hold (a worker stopping on
     /// request; its notices are never left `sending`, the message in hand is finished first).
     pub async fn release_held(&self, base: &str) -> Result<(), StoreError> {
-        let _turn = self.turn().await;
+        let _turn = self.turn().await?;
         let threads = threads_of(base);
         for sql in &releases() {
             sqlx::query(sql).bind(base).bind(&threads).execute(&self.pool).await.map_err(|e| self.err(e))?;

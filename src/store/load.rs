@@ -291,7 +291,7 @@ impl Store {
         seen: i64,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let _turn = self.turn().await;
+        let _turn = self.turn().await?;
         let res = sqlx::query(
             "UPDATE load_set SET dirty = 0, written_at = $3 WHERE wave = $1 AND cutover_date = $2 AND dirty = $4",
         )
@@ -365,7 +365,7 @@ impl Store {
     /// written). Each unpublished cut-over's account is looked up by its key: a list of every
     /// cut-over account of the store, built on each call, took 16 ms a call at 20,000 accounts.
     pub async fn publish_set(&self, wave: &str, cutover_date: NaiveDate) -> Result<(), StoreError> {
-        let _turn = self.turn().await;
+        let _turn = self.turn().await?;
         sqlx::query(
             "UPDATE cutover SET published = 1 WHERE wave = $1 AND cutover_date = $2 AND published = 0 \
              AND EXISTS (SELECT 1 FROM account a WHERE a.account_number = cutover.account_number \

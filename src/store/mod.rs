@@ -215,8 +215,10 @@ pub type Tx = Transaction<'static, Any>;
 
 /// A write transaction ([`Store::begin`]) with, on SQLite, this process's turn to write
 /// ([`Store::turn`]), held until it commits, rolls back or is dropped. It is a [`Tx`] wherever
-/// one is asked for (`&mut tx`).
+/// one is asked for (`&mut tx`). Dropped (an error path), its rollback is only queued on its
+/// connection's thread, so the next writer may still meet SQLite's lock for a moment.
 pub struct WriteTx {
+    // Dropped in this order: the transaction (its rollback queued) before the turn.
     tx: Tx,
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
@@ -820,7 +822,7 @@ impl Store {
 
     /// A write transaction; on SQLite, once this process's turn has come ([`Store::turn`]).
     pub async fn begin(&self) -> Result<WriteTx, StoreError> {
-        let turn = self.turn().await;
+        let turn = self.turn().await?;
         let tx = match self.dialect {
             // IMMEDIATE: the write lock is taken when the transaction starts, waiting out another
             // process's (busy_timeout). A deferred transaction that reads first and writes later
@@ -837,14 +839,18 @@ impl Store {
     /// two workers of one process (`run --workers 2`) slept 208 times in a 2,000-account
     /// benchmark (issue 11). This process's writers queue here instead, each let in as soon as
     /// the one before is done. It only orders them: SQLite's lock still keeps every other process
-    /// out, and a writer that has waited the busy timeout goes on without its turn (SQLite's
-    /// lock then decides, as before). `None` on PostgreSQL, whose writers need no turn.
-    pub(crate) async fn turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+    /// out. A writer that waits longer than the busy timeout for its turn fails as it would have
+    /// failed waiting for SQLite's lock ([`StoreError::Busy`]), so the wait is bounded as before.
+    /// `None` on PostgreSQL, whose writers need no turn.
+    pub(crate) async fn turn(&self) -> Result<Option<tokio::sync::OwnedMutexGuard<()>>, StoreError> {
         if self.dialect != Dialect::Sqlite {
-            return None;
+            return Ok(None);
         }
         let wait = std::time::Duration::from_secs(BUSY_TIMEOUT_SECS);
-        tokio::time::timeout(wait, self.turn.clone().lock_owned()).await.ok()
+        match tokio::time::timeout(wait, self.turn.clone().lock_owned()).await {
+            Ok(turn) => Ok(Some(turn)),
+            Err(_) => Err(StoreError::Busy { url: self.url.clone(), secs: BUSY_TIMEOUT_SECS }),
+        }
     }
 
     // ------------------------------------------------------------------ accounts and journal

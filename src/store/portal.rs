@@ -76,7 +76,7 @@ pub struct PortalQuestion {
 impl Store {
     /// Records a new personal link (its token's hash).
     pub async fn portal_link_put(&self, token_hash: &str, link: &LinkRow, at: DateTime<Utc>) -> Result<(), StoreError> {
-        let _turn = self.turn().await;
+        let _turn = self.turn().await?;
         sqlx::query(
             "INSERT INTO portal_link (token_hash, account_number, wave, kind, expires_on, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -130,7 +130,7 @@ impl Store {
         message: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let _turn = self.turn().await;
+        let _turn = self.turn().await?;
         let insert = "INSERT INTO portal_question (nonce, account_number, message, asked_at) \
                       VALUES ($1, $2, $3, $4) ON CONFLICT (nonce) DO NOTHING";
         self.insert_once(&self.pool, insert, [nonce, account, message], at).await

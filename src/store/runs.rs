@@ -524,7 +524,7 @@ impl Store {
         fingerprint: &str,
         data: &str,
     ) -> Result<(), StoreError> {
-        let _turn = self.turn().await;
+        let _turn = self.turn().await?;
         sqlx::query(
             "INSERT INTO wave_journal (wave, at, actor, event, reason, fingerprint, data, recorded_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
