@@ -25,6 +25,7 @@ pub mod domain;
 pub mod engine;
 pub mod extract;
 pub mod failpoint;
+pub mod hex;
 pub mod notify;
 pub mod output;
 pub mod plan;

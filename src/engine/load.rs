@@ -20,7 +20,7 @@
 
 use super::{BATCH, Ctx, Engine, EngineError};
 use crate::domain::State;
-use crate::output::hex;
+use crate::hex::hex;
 use crate::store::{CutoverRow, ReversalRow, Transition};
 use crate::switch::{self, FileStat, Member, Totals};
 use chrono::NaiveDate;

@@ -23,7 +23,7 @@ pub fn new_token() -> Result<String, EngineError> {
 
 /// What the store keeps of a token: its SHA-256, hex.
 pub fn token_hash(token: &str) -> String {
-    crate::output::hex(&Sha256::digest(token.as_bytes()))
+    crate::hex::hex(&Sha256::digest(token.as_bytes()))
 }
 
 /// Whether `token` has the shape [`new_token`] gives (so junk is turned away before the store).

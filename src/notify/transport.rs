@@ -203,7 +203,7 @@ fn temp_name(path: &Path) -> PathBuf {
     let token = TOKEN.get_or_init(|| {
         let mut bytes = [0u8; 8];
         match getrandom::fill(&mut bytes) {
-            Ok(()) => crate::output::hex(&bytes),
+            Ok(()) => crate::hex::hex(&bytes),
             // No random numbers: the process id and the clock (`create_new` still refuses a clash).
             // Real clock: only a name.
             Err(_) => format!("{}-{}", std::process::id(), chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)),

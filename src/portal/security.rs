@@ -108,7 +108,7 @@ pub struct Sessions {
 pub const SESSION_HOURS: u64 = 8;
 
 fn sha(s: &str) -> String {
-    crate::output::hex(&Sha256::digest(s.as_bytes()))
+    crate::hex::hex(&Sha256::digest(s.as_bytes()))
 }
 
 impl Sessions {

@@ -165,7 +165,7 @@ pub(crate) fn copy_text(out: &mut Vec<u8>, value: &str) {
 pub(crate) fn hex(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(2 + bytes.len() * 2);
     out.push_str("\\x");
-    crate::output::push_hex(&mut out, bytes);
+    crate::hex::push_hex(&mut out, bytes);
     out
 }
 

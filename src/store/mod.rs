@@ -796,7 +796,7 @@ impl Store {
             .map_err(|e| self.err(e))?;
         let stored: std::collections::HashMap<i64, String> = stored.into_iter().collect();
         for (version, sql) in migrations {
-            let built = crate::output::hex(&sha2::Sha256::digest(sql.as_bytes()));
+            let built = crate::hex::hex(&sha2::Sha256::digest(sql.as_bytes()));
             match stored.get(version) {
                 Some(s) if *s == built => {}
                 Some(s) => {
@@ -1687,7 +1687,7 @@ pub struct VerdictRow {
 /// text and bytes in hex, `-` for NULL. Anything else is [`StoreError::Corrupt`].
 fn unfold_legacy_rows(folded: &str) -> Result<Vec<StoredLegacyRow>, StoreError> {
     let bad = |why: &str| StoreError::Corrupt(format!("stored legacy rows read back folded: {why}"));
-    let bytes = |h: &str| packed::from_hex(h).ok_or_else(|| bad("a value is not hex"));
+    let bytes = |h: &str| crate::hex::from_hex(h).ok_or_else(|| bad("a value is not hex"));
     let text = |h: &str| String::from_utf8(bytes(h)?).map_err(|_| bad("a text is not UTF-8"));
     let maybe = |h: &str, f: &dyn Fn(&str) -> Result<String, StoreError>| (h != "-").then(|| f(h)).transpose();
     let mut rows = Vec::new();

@@ -91,22 +91,6 @@ pub(crate) fn unpack(bytes: &[u8], what: impl Fn() -> String) -> Result<String, 
     String::from_utf8(raw).map_err(|_| StoreError::Corrupt(format!("{}: its packed form is not UTF-8", what())))
 }
 
-/// Bytes from SQLite's `hex()` (upper case; lower case is read too): `None` when the text is not
-/// an even run of hex digits.
-pub(crate) fn from_hex(hex: &str) -> Option<Vec<u8>> {
-    let digit = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
-    let h = hex.as_bytes();
-    if !h.len().is_multiple_of(2) {
-        return None;
-    }
-    h.chunks_exact(2).map(|p| Some(digit(p[0])? << 4 | digit(p[1])?)).collect()
-}
-
 /// A legacy row's cells as stored: joined by U+001D, or the JSON array when that cannot hold them
 /// exactly.
 pub(crate) fn cells_text(cells: &[Option<String>]) -> Result<String, StoreError> {
@@ -206,23 +190,6 @@ mod tests {
 
     fn cells(v: &[Option<&str>]) -> Vec<Option<String>> {
         v.iter().map(|c| c.map(str::to_string)).collect()
-    }
-
-    /// SQLite's `hex()` read back: either case, every byte; an odd length or a non-digit is
-    /// refused.
-    #[test]
-    fn hex_reads_back_what_sqlite_wrote() {
-        let cases: [(&str, Option<&[u8]>); 6] = [
-            ("", Some(b"")),
-            ("00FF7f1C", Some(&[0x00, 0xff, 0x7f, 0x1c])),
-            ("41", Some(b"A")),
-            ("4", None),
-            ("4G", None),
-            ("-", None),
-        ];
-        for (hex, want) in cases {
-            assert_eq!(from_hex(hex).as_deref(), want, "{hex:?}");
-        }
     }
 
     #[test]
