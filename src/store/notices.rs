@@ -507,19 +507,22 @@ impl Store {
         Ok(out)
     }
 
-    /// A wave's printed letters that went out: (account, kind, sent_at), in account order. Read
-    /// by every notify run to keep the day files of letters whole, so it reads only these rows
-    /// (index `notice_printed`, migration 0014), not every sent notice of the wave.
+    /// A wave's printed letters that went out: (account, kind, sent_at), in account order, byte
+    /// by byte (sorted here: PostgreSQL's `ORDER BY` follows the database's collation, which may
+    /// put `a-1` and `A_1` apart differently than SQLite). Read by every notify run to keep the
+    /// day files of letters whole, so it reads only these rows (index `notice_printed`, migration
+    /// 0014), not every sent notice of the wave.
     pub async fn printed_notices(&self, wave: &str) -> Result<Vec<(String, String, Option<String>)>, StoreError> {
         let rows: Vec<StoredPrinted> = sqlx::query_as(
-            "SELECT account_number, kind, sent_at FROM notice WHERE wave = $1 AND channel = 'print' AND state = 'sent' \
-             ORDER BY account_number, kind",
+            "SELECT account_number, kind, sent_at FROM notice WHERE wave = $1 AND channel = 'print' AND state = 'sent'",
         )
         .bind(wave)
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        Ok(rows.into_iter().map(|r| (r.account_number, r.kind, r.sent_at)).collect())
+        let mut printed: Vec<_> = rows.into_iter().map(|r| (r.account_number, r.kind, r.sent_at)).collect();
+        printed.sort_unstable_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        Ok(printed)
     }
 
     /// How many of a wave's notices were sent in `[from, to)`: the sending limits count these.

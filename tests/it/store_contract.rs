@@ -900,6 +900,34 @@ async fn on_sqlite_an_extraction_stores_a_waves_accounts_together() {
     assert_eq!(stored, grouped);
 }
 
+/// A wave's printed letters come back in account order byte by byte, whatever the database's
+/// collation (the day files of letters are built in this order): on PostgreSQL with ICU's
+/// `en-US`, which sorts `A_1`, `a-1`, `A-2`, `B0`.
+#[tokio::test]
+async fn on_postgres_printed_letters_come_in_byte_order_whatever_the_collation() {
+    let Some(url) = support::postgres_db_en_us().await else { return };
+    let store = Store::open(&url).await.expect("open postgres");
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    for (i, account) in ["A_1", "a-1", "A-2", "B0"].into_iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO notice (wave, account_number, kind, message_id, channel, recipients, state, created_at, sent_at) \
+             VALUES ('w', $1, 'first_new_bill-2017-07-01', $2, 'print', '', 'sent', '2017-06-01', '2017-06-01')",
+        )
+        .bind(account)
+        .bind(format!("m{i}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    let collated: Vec<String> = sqlx::query_scalar("SELECT account_number FROM notice ORDER BY account_number")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(collated, ["A_1", "a-1", "A-2", "B0"], "the database sorts by its collation");
+    let printed: Vec<String> = store.printed_notices("w").await.unwrap().into_iter().map(|(a, _, _)| a).collect();
+    assert_eq!(printed, ["A-2", "A_1", "B0", "a-1"]);
+}
+
 /// Each behaviour of the contract as two tests: on a SQLite file and on PostgreSQL.
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {

@@ -32,6 +32,17 @@ pub fn missing_service<T>(what: &str) -> Option<T> {
 
 /// A URL of a new, empty PostgreSQL database (`CUTOVER_TEST_PG`, default the local server).
 pub async fn postgres_db() -> Option<String> {
+    postgres_db_with("").await
+}
+
+/// [`postgres_db`] whose text sorts as ICU's `en-US` does (`A_1` before `a-1` before `A-2`), not
+/// byte by byte as the C collation of this project's server does: for what must come out in the
+/// same order whatever the database's collation.
+pub async fn postgres_db_en_us() -> Option<String> {
+    postgres_db_with(" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'").await
+}
+
+async fn postgres_db_with(options: &str) -> Option<String> {
     let admin =
         std::env::var("CUTOVER_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let mut conn = match sqlx::PgConnection::connect(&admin).await {
@@ -39,7 +50,7 @@ pub async fn postgres_db() -> Option<String> {
         Err(e) => return missing("PostgreSQL", &e),
     };
     let name = unique("cutover_test");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create database");
+    sqlx::query(&format!("CREATE DATABASE {name}{options}")).execute(&mut conn).await.expect("create database");
     let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_string();
     Some(format!("{base}/{name}"))
 }
