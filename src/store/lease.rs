@@ -116,8 +116,7 @@ impl Store {
 
     /// Lets the lease `name` go, if `owner` holds it.
     pub async fn release_lease(&self, name: &str, owner: &str) -> Result<(), StoreError> {
-        let _turn = self.turn().await?;
-        self.execute_text(&self.pool, "DELETE FROM lease WHERE name = $1 AND owner = $2", &[name, owner]).await?;
+        self.write_text("DELETE FROM lease WHERE name = $1 AND owner = $2", &[name, owner]).await?;
         Ok(())
     }
 
@@ -207,8 +206,7 @@ impl Store {
     pub async fn release_claims_through(&self, owner: &str, last: &str) -> Result<(), StoreError> {
         let sql =
             "UPDATE account SET claim_owner = NULL, claim_until = NULL WHERE claim_owner = $1 AND account_number <= $2";
-        let _turn = self.turn().await?;
-        self.execute_text(&self.pool, sql, &[owner, last]).await.map(|_| ())
+        self.write_text(sql, &[owner, last]).await.map(|_| ())
     }
 
     /// Lets every claim of `owner` go.

@@ -528,6 +528,13 @@ impl Store {
         Ok(q.execute(on).await.map_err(|e| self.err(e))?.rows_affected())
     }
 
+    /// [`Store::execute_text`] on the pool, a write of its own: in this process's turn to write
+    /// ([`Store::turn`]). How many rows it changed.
+    pub(crate) async fn write_text(&self, statement: &str, params: &[&str]) -> Result<u64, StoreError> {
+        let _turn = self.turn().await?;
+        self.execute_text(&self.pool, statement, params).await
+    }
+
     /// Stored accounts as [`AccountRow`]s: the first corrupt one is an error.
     pub(crate) fn account_rows(rows: Vec<StoredAccount>) -> Result<Vec<AccountRow>, StoreError> {
         rows.into_iter().map(AccountRow::try_from).collect()

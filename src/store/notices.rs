@@ -469,10 +469,9 @@ impl Store {
     /// it moved to a later cycle): they are never sent. Only `queued` and `retry` ones: a notice
     /// that is `sending` may have gone out, and one that was `sent` or `failed` is history.
     pub async fn notice_supersede(&self, wave: &str, account: &str, keep_kind: &str) -> Result<u64, StoreError> {
-        let _turn = self.turn().await?;
         let update = "UPDATE notice SET state = 'superseded', retry_at = NULL WHERE wave = $1 \
                       AND account_number = $2 AND kind <> $3 AND state IN ('queued', 'retry')";
-        self.execute_text(&self.pool, update, &[wave, account, keep_kind]).await
+        self.write_text(update, &[wave, account, keep_kind]).await
     }
 
     /// Turns an email notice the server refused for good into a printed letter, keeping the
@@ -484,9 +483,8 @@ impl Store {
         kind: &str,
         error: &str,
     ) -> Result<(), StoreError> {
-        let _turn = self.turn().await?;
         let update = "UPDATE notice SET channel = 'print', last_error = $1 WHERE wave = $2 AND account_number = $3 AND kind = $4";
-        self.execute_text(&self.pool, update, &[error, wave, account, kind]).await?;
+        self.write_text(update, &[error, wave, account, kind]).await?;
         Ok(())
     }
 
