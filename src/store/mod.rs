@@ -724,6 +724,7 @@ impl Store {
             (21, include_str!("../../migrations/sqlite/0021_due_indexes.sql")),
             (22, include_str!("../../migrations/sqlite/0022_page_index.sql")),
             (23, include_str!("../../migrations/sqlite/0023_notice_sending_owner.sql")),
+            (24, include_str!("../../migrations/sqlite/0024_tally_line.sql")),
         ];
         const POSTGRES: &[(i64, &str)] = &[
             (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -743,6 +744,7 @@ impl Store {
             (20, include_str!("../../migrations/postgres/0020_packed_lz4.sql")),
             (21, include_str!("../../migrations/postgres/0021_due_indexes.sql")),
             (23, include_str!("../../migrations/postgres/0023_notice_sending_owner.sql")),
+            (24, include_str!("../../migrations/postgres/0024_tally_line.sql")),
         ];
         let migrations = match self.dialect {
             Dialect::Sqlite => SQLITE,

@@ -360,14 +360,30 @@ impl Store {
         tallies: &[Tally],
     ) -> Result<(), StoreError> {
         let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        let text: Vec<[String; 3]> = tallies
+        let text: Vec<[String; 4]> = tallies
             .iter()
-            .map(|t| [t.stake.to_string(), t.legacy_total.to_string(), t.new_total.to_string()])
+            .map(|t| {
+                let (stake, legacy, new) = (t.stake.to_string(), t.legacy_total.to_string(), t.new_total.to_string());
+                // The fields joined once, here, for `wave_tallies` (migration 0024), in its order.
+                let line = [
+                    t.account_number.as_str(),
+                    t.status.as_str(),
+                    &stake,
+                    &t.reasons,
+                    &legacy,
+                    &new,
+                    &n(t.unexplained).to_string(),
+                    &n(t.periods).to_string(),
+                    &n(t.mismatched).to_string(),
+                ]
+                .join("\u{1f}");
+                [stake, legacy, new, line]
+            })
             .collect();
         let rows: Vec<Vec<Cell<'_>>> = tallies
             .iter()
             .zip(&text)
-            .map(|(t, [stake, legacy, new])| {
+            .map(|(t, [stake, legacy, new, line])| {
                 vec![
                     Cell::Text(&t.account_number),
                     Cell::Text(t.status.as_str()),
@@ -378,6 +394,7 @@ impl Store {
                     Cell::Int(n(t.unexplained)),
                     Cell::Int(n(t.periods)),
                     Cell::Int(n(t.mismatched)),
+                    Cell::Text(line),
                 ]
             })
             .collect();
@@ -391,25 +408,19 @@ impl Store {
             "unexplained",
             "periods",
             "mismatched",
+            "line",
         ];
         self.upsert_in(tx, "recon_tally", &cols, 1, rows).await
     }
 
-    /// The tallies of a wave's accounts, in account order: one aggregated row for the wave.
+    /// The tallies of a wave's accounts, in account order: one aggregated row for the wave, of
+    /// each tally's fields as joined when it was written (migration 0024: joining them here, for
+    /// every account on every run, was two thirds of this read). A tally without them would be
+    /// left out of the run unseen: it reads as an empty row, which fails as corrupt.
     pub async fn wave_tallies(&self, wave: &str) -> Result<Vec<Tally>, StoreError> {
         let sql = format!(
             "SELECT {} FROM recon_tally t JOIN account a ON a.account_number = t.account_number WHERE a.wave = $1",
-            self.joined(&[
-                "t.account_number",
-                "t.status",
-                "t.stake",
-                "t.reasons",
-                "t.legacy_total",
-                "t.new_total",
-                "t.unexplained",
-                "t.periods",
-                "t.mismatched"
-            ])
+            self.joined(&["COALESCE(t.line, '')"])
         );
         let joined: Option<String> = sqlx::query(&sql)
             .bind(wave)

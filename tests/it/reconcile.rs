@@ -92,6 +92,42 @@ fn runs_are_numbered_and_a_catalog_fix_shows_as_fixed() {
 }
 
 #[test]
+fn a_tally_is_written_with_its_fields_joined_and_one_without_them_stops_the_run() {
+    let ws = support::csv_workspace();
+    let dir = ws.path();
+    let (code, out, err) = run(dir, &["run", "--wave", "dc1-colocation", "--as-of", "2017-05-01"]);
+    assert_eq!(code, 1, "the gate pauses at 2/3 passing: {out}{err}");
+    // What the stage joined when it wrote each tally is what migration 0024 joins from the
+    // columns of a tally written before it (the run reads only the joined fields).
+    let state = format!("sqlite://{}", dir.join(".cutover/state.db").display());
+    let sql = |q: &str| {
+        let (state, q) = (state.clone(), q.to_string());
+        tokio::runtime::Runtime::new().unwrap().block_on(async move {
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&state).await.unwrap();
+            let n: i64 = sqlx::query_scalar(&q).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n
+        })
+    };
+    let joined = "account_number || char(31) || status || char(31) || stake || char(31) || reasons || char(31) \
+                  || legacy_total || char(31) || new_total || char(31) || unexplained || char(31) || periods \
+                  || char(31) || mismatched";
+    assert_eq!(sql("SELECT COUNT(*) FROM recon_tally"), 3, "a tally per compared account");
+    let same = sql(&format!("SELECT COUNT(*) FROM recon_tally WHERE line = {joined}"));
+    assert_eq!(same, 3, "each tally's line is its fields joined");
+    // A tally that lost its joined fields would be left out of the next run unseen (and the gate
+    // decided without it): it stops the run instead, saying what is wrong.
+    assert_eq!(sql("UPDATE recon_tally SET line = NULL WHERE account_number = 'A001' RETURNING 1"), 1);
+    let catalog = dir.join("waves/catalog.yaml");
+    let text = std::fs::read_to_string(&catalog).unwrap();
+    std::fs::write(&catalog, format!("{text}{MAINTENANCE}")).unwrap();
+    let (code, out, err) = run(dir, &["run", "--wave", "dc1-colocation", "--as-of", "2017-05-02", "--recheck-held"]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(err.contains("unreadable data") && err.contains("fewer than 9 fields"), "{err}");
+}
+
+#[test]
 fn an_account_with_no_bill_to_compare_counts_alike_in_the_run_and_the_report() {
     // A customer with a service and no legacy bill yet compares no period: it has no verdicts,
     // so neither the report nor the stage's run (made from tallies) counts it.

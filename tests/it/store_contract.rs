@@ -471,6 +471,40 @@ async fn runs_are_numbered_per_wave_and_never_recorded_twice(store: Store) {
     assert_eq!(store.run_results(r2.id).await.unwrap().len(), 2);
 }
 
+/// A wave's tallies read back exactly as written (migration 0024: each with its fields joined
+/// when written), the wave's accounts only, and a tally written again replaces the one before.
+async fn a_waves_tallies_read_back_as_written(store: Store) {
+    use cutover::reconcile::AccountStatus;
+    use cutover::reconcile::report::Tally;
+    extracted(&store).await;
+    let tally = |account: &str, status, stake: &str, reasons: &str| Tally {
+        account_number: account.into(),
+        status,
+        stake: stake.parse().unwrap(),
+        reasons: reasons.into(),
+        legacy_total: "3000.00".parse().unwrap(),
+        new_total: "-12.5".parse().unwrap(),
+        unexplained: 2,
+        periods: 3,
+        mismatched: 1,
+    };
+    let a001 = tally("A001", AccountStatus::Fail, "12.50", "price change; unmapped code LEGACY-MISC");
+    let a002 = tally("A002", AccountStatus::Pass, "0", "");
+    let mut tx = store.begin().await.unwrap();
+    store.put_tallies_in(&mut tx, &[a002.clone(), a001.clone()]).await.unwrap();
+    tx.commit().await.unwrap();
+    for a in ["A001", "A002"] {
+        assert_eq!(store.account(a).await.unwrap().unwrap().wave.as_deref(), Some("dc1-colocation"));
+    }
+    assert_eq!(store.wave_tallies("dc1-colocation").await.unwrap(), [a001.clone(), a002.clone()]);
+    assert_eq!(store.wave_tallies("dc2-colocation").await.unwrap(), [], "another wave's accounts only");
+    let fixed = Tally { status: AccountStatus::Pass, reasons: String::new(), ..a001 };
+    let mut tx = store.begin().await.unwrap();
+    store.put_tallies_in(&mut tx, std::slice::from_ref(&fixed)).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.wave_tallies("dc1-colocation").await.unwrap(), [fixed, a002]);
+}
+
 /// A run's results are stored as what changed since the run before (a whole copy now and then)
 /// and always read back whole: accounts changing outcome, leaving and joining.
 async fn run_results_read_back_whole_whatever_changed(store: Store) {
@@ -963,6 +997,7 @@ on_both_stores!(
     notices_are_claimed_once_and_retried_when_due,
     recipients_are_stored_with_their_journal_row,
     runs_are_numbered_per_wave_and_never_recorded_twice,
+    a_waves_tallies_read_back_as_written,
     run_results_read_back_whole_whatever_changed,
     waivers_are_once_per_account_in_the_callers_transaction,
     the_wave_journal_keeps_promotions,
