@@ -416,11 +416,13 @@ impl Store {
     /// The tallies of a wave's accounts, in account order: one aggregated row for the wave, of
     /// each tally's fields as joined when it was written (migration 0024: joining them here, for
     /// every account on every run, was two thirds of this read). A tally without them would be
-    /// left out of the run unseen: it reads as an empty row, which fails as corrupt.
+    /// left out of the run unseen (an aggregate skips NULL): it reads as a row of one field,
+    /// `!`, which fails as corrupt (not as an empty text, which a wave of one tally would take
+    /// for a wave of none).
     pub async fn wave_tallies(&self, wave: &str) -> Result<Vec<Tally>, StoreError> {
         let sql = format!(
             "SELECT {} FROM recon_tally t JOIN account a ON a.account_number = t.account_number WHERE a.wave = $1",
-            self.joined(&["COALESCE(t.line, '')"])
+            self.joined(&["COALESCE(t.line, '!')"])
         );
         let joined: Option<String> = sqlx::query(&sql)
             .bind(wave)
