@@ -1633,6 +1633,17 @@ impl Store {
     }
 }
 
+/// Between the fields of a row in a [`Store::joined`] aggregate (SQL `char(31)`).
+const FIELD: char = '\u{1f}';
+/// Between the rows of a [`Store::joined`] aggregate (SQL `char(30)`).
+const ROW: char = '\u{1e}';
+
+/// Fields joined in Rust as [`Store::joined`] joins a row's parts in SQL: what a column holds
+/// ready joined (`recon_tally.line`, migration 0024) reads back through [`split_joined`].
+pub(crate) fn join_fields(fields: &[&str]) -> String {
+    fields.join(FIELD.encode_utf8(&mut [0; 4]))
+}
+
 /// The rows of a [`Store::joined`] aggregate, each as its `N` fields.
 /// An empty text (no rows, or SQL NULL read as empty) has none.
 pub(crate) fn split_joined<const N: usize>(joined: &str) -> Result<Vec<[&str; N]>, String> {
@@ -1640,9 +1651,9 @@ pub(crate) fn split_joined<const N: usize>(joined: &str) -> Result<Vec<[&str; N]
         return Ok(vec![]);
     }
     joined
-        .split('\u{1e}')
+        .split(ROW)
         .map(|row| {
-            let mut it = row.splitn(N, '\u{1f}');
+            let mut it = row.splitn(N, FIELD);
             let mut fields = [""; N];
             for f in &mut fields {
                 *f = it.next().ok_or_else(|| format!("a stored row has fewer than {N} fields"))?;

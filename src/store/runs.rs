@@ -365,7 +365,7 @@ impl Store {
             .map(|t| {
                 let (stake, legacy, new) = (t.stake.to_string(), t.legacy_total.to_string(), t.new_total.to_string());
                 // The fields joined once, here, for `wave_tallies` (migration 0024), in its order.
-                let line = [
+                let line = super::join_fields(&[
                     t.account_number.as_str(),
                     t.status.as_str(),
                     &stake,
@@ -375,8 +375,7 @@ impl Store {
                     &n(t.unexplained).to_string(),
                     &n(t.periods).to_string(),
                     &n(t.mismatched).to_string(),
-                ]
-                .join("\u{1f}");
+                ]);
                 [stake, legacy, new, line]
             })
             .collect();

@@ -41,6 +41,13 @@ const MAINTENANCE: &str = "  - id: legacy-maintenance
         legacy_codes: [LEGACY-MISC]
 ";
 
+/// The catalog fix the fixture waits for: A003's LEGACY-MISC mapped ([`MAINTENANCE`]).
+fn map_legacy_misc(dir: &Path) {
+    let catalog = dir.join("waves/catalog.yaml");
+    let text = std::fs::read_to_string(&catalog).unwrap();
+    std::fs::write(&catalog, format!("{text}{MAINTENANCE}")).unwrap();
+}
+
 #[test]
 fn runs_are_numbered_and_a_catalog_fix_shows_as_fixed() {
     let ws = support::csv_workspace();
@@ -71,9 +78,7 @@ fn runs_are_numbered_and_a_catalog_fix_shows_as_fixed() {
     });
 
     // Fix the catalog, put the held account back: run #2 says A003 is fixed.
-    let catalog = dir.join("waves/catalog.yaml");
-    let text = std::fs::read_to_string(&catalog).unwrap();
-    std::fs::write(&catalog, format!("{text}{MAINTENANCE}")).unwrap();
+    map_legacy_misc(dir);
     let (code, out, err) = run(dir, &["run", "--wave", "dc1-colocation", "--as-of", "2017-05-02", "--recheck-held"]);
     assert_eq!(code, 0, "{out}{err}");
     let (code, r) = report(dir);
@@ -119,9 +124,7 @@ fn a_tally_is_written_with_its_fields_joined_and_one_without_them_stops_the_run(
     // A tally that lost its joined fields would be left out of the next run unseen (and the gate
     // decided without it): it stops the run instead, saying what is wrong.
     assert_eq!(sql("UPDATE recon_tally SET line = NULL WHERE account_number = 'A001' RETURNING 1"), 1);
-    let catalog = dir.join("waves/catalog.yaml");
-    let text = std::fs::read_to_string(&catalog).unwrap();
-    std::fs::write(&catalog, format!("{text}{MAINTENANCE}")).unwrap();
+    map_legacy_misc(dir);
     let (code, out, err) = run(dir, &["run", "--wave", "dc1-colocation", "--as-of", "2017-05-02", "--recheck-held"]);
     assert_eq!(code, 3, "{out}{err}");
     assert!(err.contains("unreadable data") && err.contains("fewer than 9 fields"), "{err}");
