@@ -190,11 +190,11 @@ impl<'a> Extraction<'a> {
         // Migration records: new ones are created (journaled), known ones may follow the plan.
         let mut known = HashMap::new();
         for chunk in fresh.chunks(500) {
+            let (list, values) = self.store.in_list(1, chunk);
             let sql = format!(
-                "SELECT account_number, wave, state, readmitted_to FROM account WHERE account_number IN ({})",
-                self.store.params(1, chunk.len()).join(", ")
+                "SELECT account_number, wave, state, readmitted_to FROM account WHERE account_number IN ({list})"
             );
-            let numbers: Vec<Arg<'_>> = chunk.iter().map(|a| Arg::Text(&a.number)).collect();
+            let numbers: Vec<Arg<'_>> = values.map(|a| Arg::Text(&a.number)).collect();
             for r in self.tx.texts(&sql, &numbers).await.map_err(|e| self.store.err(e))? {
                 let [Some(number), wave, Some(state), readmitted] = <[Option<String>; 4]>::try_from(r)
                     .map_err(|r| StoreError::Corrupt(format!("an account row read as {r:?}")))?
@@ -244,7 +244,7 @@ impl<'a> Extraction<'a> {
         new.sort_unstable_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
         let at = self.at.to_rfc3339();
         // Four binds a row for the account.
-        for chunk in new.chunks(500) {
+        for chunk in super::pieces(&new, 500) {
             let args: Vec<Arg<'_>> = chunk
                 .iter()
                 .flat_map(|(number, wave)| {
@@ -314,7 +314,7 @@ impl<'a> Extraction<'a> {
                 .map_err(|e| self.store.err(e))?;
             return Ok(());
         }
-        for chunk in groups.chunks(500) {
+        for chunk in super::pieces(&groups, 500) {
             let args: Vec<Arg<'_>> = chunk
                 .iter()
                 .flat_map(|g| {
@@ -333,7 +333,7 @@ impl<'a> Extraction<'a> {
             self.insert_values(into, 7, &args).await?;
         }
         let keyed: Vec<[&str; 2]> = keys.collect();
-        for chunk in keyed.chunks(500) {
+        for chunk in super::pieces(&keyed, 500) {
             let args: Vec<Arg<'_>> = chunk.iter().flat_map(|[kind, key]| [Arg::Text(kind), Arg::Text(key)]).collect();
             self.insert_values("legacy_key (kind, record_key)", 2, &args).await?;
         }
@@ -372,9 +372,10 @@ impl<'a> Extraction<'a> {
     async fn existing(&mut self, kind: &str, keys: &[&str]) -> Result<HashSet<String>, StoreError> {
         let mut found = HashSet::new();
         for chunk in keys.chunks(500) {
-            let p = self.store.params(1, chunk.len() + 1);
-            let among = format!("FROM legacy_key WHERE kind = {} AND record_key IN ({})", p[0], p[1..].join(", "));
-            let args: Vec<Arg<'_>> = std::iter::once(kind).chain(chunk.iter().copied()).map(Arg::Text).collect();
+            let (list, values) = self.store.in_list(2, chunk);
+            let among =
+                format!("FROM legacy_key WHERE kind = {} AND record_key IN ({list})", self.store.params(1, 1)[0]);
+            let args: Vec<Arg<'_>> = std::iter::once(kind).chain(values.copied()).map(Arg::Text).collect();
             // Mostly every key is stored (the accounts of a batch of records) or none is (the
             // accounts and services seen first): a count says so in one row instead of a row a
             // key (issue 11: 364,000 rows at 100,000 accounts). Equal to the keys' number only

@@ -472,9 +472,10 @@ impl Store {
         if numbers.is_empty() {
             return Ok(vec![]);
         }
-        let sql = select(&self.params(1, numbers.len()).join(", "));
+        let (list, values) = self.in_list(1, numbers);
+        let sql = select(&list);
         let mut q = sqlx::query_as(&sql);
-        for n in numbers {
+        for n in values {
             q = q.bind(n);
         }
         q.fetch_all(&self.pool).await.map_err(|e| self.err(e))
@@ -681,6 +682,16 @@ impl Store {
             Dialect::Sqlite => vec!["?".to_string(); n],
             Dialect::Postgres => (first..first + n).map(|i| format!("${i}")).collect(),
         }
+    }
+
+    /// An `IN (…)` list of `items`, for placeholders `first` on: its text and the values to bind,
+    /// in order. The list is as long as `items` rounded up to a power of two, the last item
+    /// repeated (a value listed twice selects nothing more), so that a statement's text comes in
+    /// a few lengths instead of one per count ([`pieces`] says why). Empty for no items.
+    pub(crate) fn in_list<'a, T>(&self, first: usize, items: &'a [T]) -> (String, impl Iterator<Item = &'a T>) {
+        let n = if items.is_empty() { 0 } else { items.len().next_power_of_two() };
+        let pad = items.last().into_iter().cycle().take(n - items.len());
+        (self.params(first, n).join(", "), items.iter().chain(pad))
     }
 
     /// A SQL aggregate joining `parts` (text expressions) of each group's rows into one text:
@@ -907,7 +918,10 @@ impl Store {
             while end < ts.len() && end - start < 300 && seen.insert(ts[end].account) {
                 end += 1;
             }
-            let moved = self.move_accounts_in(tx, &ts[start..end]).await?;
+            let mut moved = std::collections::HashSet::new();
+            for piece in pieces(&ts[start..end], 300) {
+                moved.extend(self.move_accounts_in(tx, piece).await?);
+            }
             let mut journal = Vec::new();
             for (i, t) in ts[start..end].iter().enumerate() {
                 if moved.contains(t.account) {
@@ -1013,8 +1027,7 @@ impl Store {
         recorded: &'l str,
     ) -> Vec<(String, Vec<bulk::Arg<'l>>)> {
         use bulk::Arg;
-        lines
-            .chunks(300)
+        pieces(lines, 300)
             .map(|chunk| {
                 let args: Vec<Arg<'l>> = chunk
                     .iter()
@@ -1246,11 +1259,11 @@ impl Store {
         and: &'static str,
     ) -> Result<(), StoreError> {
         for chunk in accounts.chunks(500) {
-            let p = self.params(1, chunk.len() + 1);
+            let (list, values) = self.in_list(2, chunk);
             let sql =
-                format!("UPDATE account SET {column} = {} WHERE account_number IN ({}){and}", p[0], p[1..].join(", "));
+                format!("UPDATE account SET {column} = {} WHERE account_number IN ({list}){and}", self.params(1, 1)[0]);
             let mut q = sqlx::query(&sql).bind(value);
-            for a in chunk {
+            for a in values {
                 q = q.bind(*a);
             }
             q.execute(&mut **tx).await.map_err(|e| self.err(e))?;
@@ -1349,24 +1362,47 @@ impl Store {
             return Ok(StoredRecords(Vec::new()));
         }
         let or_dash = |col: &str| format!("CASE WHEN {col} IS NULL THEN '-' ELSE hex({col}) END");
+        let (list, values) = self.in_list(1, numbers);
         // A row with a NULL where none may be would fold to NULL, and group_concat would skip it:
         // `!` makes it a corrupt row instead.
         let sql = format!(
             "SELECT group_concat(ifnull(hex(account_number) || ',' || kind || ',' || source_row || ',' || {} || ',' || \
-             hex(cells) || ',' || {} || ',' || {}, '!'), ';') FROM legacy_row WHERE account_number IN ({}){kinds}",
+             hex(cells) || ',' || {} || ',' || {}, '!'), ';') FROM legacy_row WHERE account_number IN ({list}){kinds}",
             or_dash("source_rows"),
             or_dash("records"),
             or_dash("packed"),
-            self.params(1, numbers.len()).join(", ")
         );
         let mut q = sqlx::query(&sql);
-        for n in numbers {
+        for n in values {
             q = q.bind(n);
         }
         let row = q.fetch_one(&self.pool).await.map_err(|e| self.err(e))?;
         let folded: Option<String> = row.try_get(0).map_err(|e| self.err(e))?;
         Ok(StoredRecords(unfold_legacy_rows(folded.as_deref().unwrap_or(""))?))
     }
+}
+
+/// `items` in the row counts a multi-row statement is sent with: `max` rows a statement while
+/// that many are left, then the rest by its binary digits (256, 128, …, 1 rows). A statement's
+/// text depends on its row count, and SQLite compiles each distinct text anew and keeps the
+/// program in the connection's statement cache (sqlx: 100 a connection). In `sqlite3`, compiling
+/// an insert of 500 rows of six values took 1.8 ms, nearly four times as long as running it, and each
+/// such program held about 240 KiB. With the counts a page's tail and a batch's groups happen to
+/// have, the 20,000-account demo compiled 449 distinct texts of 500 values or more, which pushed
+/// one another (and the fixed statements) out of the cache (issue 11, fourteenth round). With
+/// these counts a statement comes in at most ten texts.
+pub(crate) fn pieces<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let max = max.max(1);
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let n = if rest.len() >= max { max } else { 1 << rest.len().ilog2() };
+        let (piece, tail) = rest.split_at(n);
+        rest = tail;
+        Some(piece)
+    })
 }
 
 /// Stored legacy records as read ([`Store::stored_records`]), to parse.
@@ -1528,10 +1564,10 @@ impl Store {
     ) -> Result<(), StoreError> {
         for chunk in compared.chunks(500) {
             for table in ["verdict", "recon_tally"] {
-                let sql =
-                    format!("DELETE FROM {table} WHERE account_number IN ({})", self.params(1, chunk.len()).join(", "));
+                let (list, values) = self.in_list(1, chunk);
+                let sql = format!("DELETE FROM {table} WHERE account_number IN ({list})");
                 let mut q = sqlx::query(&sql);
-                for n in chunk {
+                for n in values {
                     q = q.bind(n);
                 }
                 q.execute(&mut **tx).await.map_err(|e| self.err(e))?;
@@ -1568,7 +1604,7 @@ impl Store {
         rows.reverse();
         let set: Vec<String> = cols[key..].iter().map(|c| format!("{c} = excluded.{c}")).collect();
         let per = (30_000 / cols.len()).min(500);
-        for chunk in rows.chunks(per) {
+        for chunk in pieces(&rows, per) {
             let values: Vec<String> = (0..chunk.len())
                 .map(|i| format!("({})", self.params(i * cols.len() + 1, cols.len()).join(", ")))
                 .collect();
@@ -1767,7 +1803,73 @@ fn stored_record(number: &str, kind: &str, row: i64, cells: &str) -> Result<crat
 
 #[cfg(test)]
 mod tests {
-    use super::{Store, StoreError, packed};
+    use super::{Store, StoreError, packed, pieces};
+
+    /// Rows go in `max` at a time, then the rest by its binary digits, in order, none lost; and
+    /// whatever the count, a statement comes in at most ten row counts (max 500).
+    #[test]
+    fn rows_are_sent_in_a_few_fixed_counts() {
+        let sizes = |n: usize, max: usize| {
+            let items: Vec<usize> = (0..n).collect();
+            let parts: Vec<&[usize]> = pieces(&items, max).collect();
+            assert_eq!(parts.concat(), items, "{n} items, {max} a piece: all of them, in order");
+            parts.iter().map(|p| p.len()).collect::<Vec<_>>()
+        };
+        let table: &[(usize, usize, &[usize])] = &[
+            (0, 500, &[]),
+            (1, 500, &[1]),
+            (2, 500, &[2]),
+            (3, 500, &[2, 1]),
+            (300, 300, &[300]),
+            (337, 500, &[256, 64, 16, 1]),
+            (499, 500, &[256, 128, 64, 32, 16, 2, 1]),
+            (500, 500, &[500]),
+            (1_003, 500, &[500, 500, 2, 1]),
+            (650, 300, &[300, 300, 32, 16, 2]),
+            (5, 0, &[1, 1, 1, 1, 1]),
+        ];
+        for &(n, max, expected) in table {
+            assert_eq!(sizes(n, max), expected, "{n} items, {max} a piece");
+        }
+        let counts: std::collections::BTreeSet<usize> = (0..=2_000).flat_map(|n| sizes(n, 500)).collect();
+        assert_eq!(counts.into_iter().collect::<Vec<_>>(), [1, 2, 4, 8, 16, 32, 64, 128, 256, 500]);
+    }
+
+    /// An `IN` list is padded to a power of two with its last value, selects exactly the rows
+    /// listed, and comes in at most ten texts from 1 to 500 values. On a real SQLite file.
+    #[tokio::test]
+    async fn an_in_list_is_padded_with_its_last_value_and_selects_only_what_it_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}", dir.path().join("state.db").display())).await.unwrap();
+        let (list, values) = store.in_list(3, &["a", "b", "c"]);
+        assert_eq!(list, "?, ?, ?, ?");
+        assert_eq!(values.copied().collect::<Vec<_>>(), ["a", "b", "c", "c"]);
+        let (list, values) = store.in_list(1, &[] as &[&str]);
+        assert_eq!((list.as_str(), values.count()), ("", 0));
+        let texts: std::collections::BTreeSet<String> = (1..=500)
+            .map(|n| {
+                let items = vec![0; n];
+                let (list, values) = store.in_list(1, &items);
+                assert_eq!(values.count(), list.split(", ").count(), "as many values as placeholders");
+                list
+            })
+            .collect();
+        assert_eq!(texts.len(), 10, "1 to 500 values: lists of 1, 2, 4, … 512");
+        for n in ["A1", "A2", "A3", "A4", "A5"] {
+            sqlx::query(
+                "INSERT INTO recipient (account_number, emails, name, submitted_at, imported_at, source) \
+                 VALUES ($1, 'x@y.z', 'N', 't', 't', 'test')",
+            )
+            .bind(n)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        }
+        let wanted: Vec<String> = ["A5", "A2", "A4"].map(String::from).to_vec();
+        let mut got: Vec<String> = store.recipients_of(&wanted).await.unwrap().into_keys().collect();
+        got.sort();
+        assert_eq!(got, ["A2", "A4", "A5"], "three listed (the last one twice), three read");
+    }
 
     /// On SQLite a write transaction holds this process's turn to write until it ends, however
     /// it ends (commit, rollback, dropped on an error path), and a clone's writer waits for it

@@ -256,7 +256,7 @@ impl Store {
         ns: &[NewNotice<'_>],
     ) -> Result<Vec<NoticeRow>, StoreError> {
         let mut out = Vec::with_capacity(ns.len());
-        for chunk in ns.chunks(300) {
+        for chunk in super::pieces(ns, 300) {
             let ats: Vec<String> = chunk.iter().map(|n| n.at.to_rfc3339()).collect();
             let rows = |cols: usize| -> String {
                 (0..chunk.len())
@@ -356,7 +356,7 @@ impl Store {
         marks: &[NoticeMark<'_>],
     ) -> Result<(), StoreError> {
         const COLS: usize = 8;
-        for chunk in marks.chunks(300) {
+        for chunk in super::pieces(marks, 300) {
             let values: Vec<String> =
                 (0..chunk.len()).map(|i| format!("({})", self.params(i * COLS + 1, COLS).join(", "))).collect();
             // v: state, error, sent_at, attempts to add, retry_at, wave, account, kind.
@@ -416,7 +416,7 @@ impl Store {
     ) -> Result<Vec<bool>, StoreError> {
         let until = owner.map(|(_, secs)| super::lease::stamp(Utc::now() + chrono::Duration::seconds(secs)));
         let mut taken = std::collections::HashSet::new();
-        for chunk in keys.chunks(300) {
+        for chunk in super::pieces(keys, 300) {
             // Numbered on both stores: SQLite's sqlx counts bare `?` from the first argument, and
             // the statement's fixed arguments come first.
             let pairs: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, ${})", 7 + 2 * i, 8 + 2 * i)).collect();

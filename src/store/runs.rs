@@ -259,7 +259,7 @@ impl Store {
         .await
         .and_then(|r| r.try_get(0))
         .map_err(|e| self.err(e))?;
-        for chunk in lines.chunks(RESULT_CHUNK) {
+        for chunk in super::pieces(&lines, RESULT_CHUNK) {
             let values: Vec<String> =
                 (0..chunk.len()).map(|i| format!("({})", self.params(i * 5 + 1, 5).join(", "))).collect();
             let sql = format!(
