@@ -1330,8 +1330,8 @@ impl Store {
         self.stored_records(numbers, which).await?.parse(numbers)
     }
 
-    /// The stored rows of [`Store::legacy_records`], read and not parsed yet (read on one task,
-    /// parsed on another: `engine::ReadAhead`).
+    /// The stored rows of [`Store::legacy_records`], read and not parsed yet (`engine::ReadAhead`
+    /// parses them on its task, after the read).
     pub async fn stored_records(&self, numbers: &[String], which: Records) -> Result<StoredRecords, StoreError> {
         let kinds = match which {
             Records::All => "",
