@@ -121,13 +121,15 @@ impl<T: Send + 'static> Drop for Ahead<T> {
     }
 }
 
-/// A page's legacy records being read and parsed ([`Engine::read_ahead`]).
-pub(crate) type ReadAhead = Ahead<Result<Vec<LegacyAccount>, StoreError>>;
+/// A page's legacy records being read ([`Engine::read_ahead`]).
+pub(crate) type ReadAhead = Ahead<(Vec<String>, Result<crate::store::StoredRecords, StoreError>)>;
 
 impl ReadAhead {
-    /// The records, once read and parsed.
+    /// The records, once read, parsed on the caller's thread (which frees them: memory freed by
+    /// another thread than the one that took it stays with the allocator longer).
     pub(crate) async fn records(self) -> Result<Vec<LegacyAccount>, EngineError> {
-        Ok(self.take().await??)
+        let (numbers, read) = self.take().await?;
+        Ok(read?.parse(&numbers)?)
     }
 }
 
@@ -204,16 +206,16 @@ impl Engine {
         self.pair(rows, records, ctx).await
     }
 
-    /// Starts reading and parsing a page's legacy records on a task of its own, for
-    /// [`Engine::pair`] once the caller is done with the page before: a stage's pages are read
-    /// and parsed while the previous one is worked on and written, on the runtime's other thread
-    /// (issue 11). Parsing here made rate+reconcile and notify 13–15% faster at 100,000
-    /// accounts, for 14–26 MiB more peak memory: room that multi-row statements in a few texts
-    /// (`store::pieces`, the fourteenth round) had made.
+    /// Starts reading a page's legacy records on a task of its own, for [`Engine::pair`] once
+    /// the caller is done with the page before: a stage's pages are read while the previous one
+    /// is worked on and written (issue 11).
     pub(crate) fn read_ahead(&self, rows: &[crate::store::AccountRow], which: crate::store::Records) -> ReadAhead {
         let numbers: Vec<String> = rows.iter().map(|r| r.account_number.clone()).collect();
         let store = self.store.clone();
-        Ahead::spawn(async move { store.stored_records(&numbers, which).await?.parse(&numbers) })
+        Ahead::spawn(async move {
+            let stored = store.stored_records(&numbers, which).await;
+            (numbers, stored)
+        })
     }
 
     /// Pairs a page's rows with their legacy records (read by [`Engine::load`] or
