@@ -22,6 +22,7 @@ pub mod bill;
 pub mod cli;
 pub mod demo;
 pub mod domain;
+pub mod durable;
 pub mod engine;
 pub mod extract;
 pub mod failpoint;

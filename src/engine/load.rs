@@ -1,7 +1,8 @@
 //! The load files of each wave and cut-over date, kept equal to the store: after every state
 //! change that touches a set (switch, rollback, a load confirmation), the whole set is rebuilt
-//! from the store, each file written to a temp name, fsynced and renamed, the manifest last.
-//! A crash anywhere is repaired by the next run, which writes the same bytes.
+//! from the store, each file written to a temporary name of this writer's own
+//! ([`crate::durable`]), fsynced and renamed, the manifest last. A crash anywhere is repaired by
+//! the next run, which writes the same bytes (and removes the temporary files the crash left).
 //!
 //! Order, so that files and states never disagree:
 //! 1. the state change and "set dirty" commit together;
@@ -40,7 +41,7 @@ pub struct ConfirmReport {
     pub problems: Vec<String>,
 }
 
-/// A CSV file being written under a temp name, hashed as it goes.
+/// A CSV file being written under a temporary name of this writer's own, hashed as it goes.
 struct TempCsv {
     name: &'static str,
     tmp: PathBuf,
@@ -70,8 +71,8 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> EngineError + '_ {
 
 impl TempCsv {
     fn create(dir: &Path, name: &'static str, header: &[&str]) -> Result<TempCsv, EngineError> {
-        let tmp = dir.join(format!(".{name}.tmp"));
-        let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+        let path = dir.join(name);
+        let (tmp, file) = crate::durable::create_temp(&path).map_err(io(&path))?;
         let inner = Hashing { file: std::io::BufWriter::new(file), hash: Sha256::new() };
         let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(inner);
         w.write_record(header).map_err(|e| EngineError::Io { path: tmp.display().to_string(), cause: e.into() })?;
@@ -101,21 +102,14 @@ impl TempCsv {
     }
 }
 
-/// Writes bytes under a temp name, fsyncs, renames.
+/// Writes bytes durably under their name ([`crate::durable::write_atomically`]).
 fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), EngineError> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-    f.write_all(bytes).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
+    crate::durable::write_atomically(path, bytes).map_err(io(path))
 }
 
+/// Makes the renames durable where the platform allows opening a folder.
 fn sync_dir(dir: &Path) {
-    // Makes the renames durable where the platform allows opening a directory.
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
+    let _ = crate::durable::sync_dir(dir);
 }
 
 impl Engine {
@@ -203,6 +197,9 @@ impl Engine {
     async fn write_set(&self, wave: &str, date: NaiveDate, seen: i64, ctx: &Ctx) -> Result<bool, EngineError> {
         let dir = self.set_dir(wave, date);
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        // The set's lease is held: a temporary file here is a stopped writer's, or one whose lease
+        // lapsed while it was frozen (its rename now fails rather than publishing).
+        crate::durable::remove_stale_temporaries(&dir, std::time::Duration::ZERO).map_err(io(&dir))?;
         let cfg = &self.ws.config.load;
         let catalog = &self.plan.catalog;
         let mut accounts = TempCsv::create(&dir, "accounts-and-contacts.csv", &switch::ACCOUNT_HEADER)?;

@@ -18,8 +18,9 @@
 use super::{Ctx, Engine, EngineError, ReadAhead, StageReport};
 use crate::bill::money;
 use crate::domain::{Decimal, LegacyAccount, Period, State};
+use crate::durable::write_atomically;
 use crate::notify::render::{LetterData, NoticeData, PreviewLine, Renderer};
-use crate::notify::transport::{Email, FileBatch, Mailer, SendError, write_atomically};
+use crate::notify::transport::{Email, FileBatch, Mailer, SendError};
 use crate::notify::{self, letter, notice_kind};
 use crate::plan::Wave;
 use crate::plan::schedule::{Schedule, schedule};
@@ -821,7 +822,7 @@ impl<'a> Notifier<'a> {
             if !SWEPT.lock().map(|mut swept| swept.insert(dir.clone())).unwrap_or(false) {
                 continue;
             }
-            match crate::notify::transport::remove_stale_temporaries(&dir, age) {
+            match crate::durable::remove_stale_temporaries(&dir, age) {
                 Ok(0) => {}
                 Ok(n) => r.notes.push(format!("removed {n} temporary file(s) a stopped run left in {}", dir.display())),
                 Err(e) => r.notes.push(format!("could not clear the temporary files in {}: {e}", dir.display())),

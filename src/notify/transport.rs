@@ -2,6 +2,7 @@
 //! after the notice, so a repeat overwrites rather than duplicates); `smtp` talks to a server
 //! through lettre. Credentials come only from the environment and are never printed.
 
+use crate::durable::{write_atomically, write_temp};
 use crate::workspace::{MailConfig, Tls};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -179,40 +180,6 @@ impl Drop for FileBatch {
     }
 }
 
-/// Writes `bytes` to a temporary name beside `path` ([`temp_name`]), returning that name and the
-/// file, still open. The name is created new: a clash with another writer's is an error, never a
-/// shared file.
-fn write_temp(path: &Path, bytes: &[u8]) -> std::io::Result<(PathBuf, std::fs::File)> {
-    use std::io::Write;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = temp_name(path);
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-    f.write_all(bytes)?;
-    Ok((tmp, f))
-}
-
-/// A temporary name beside `path` that no other writer uses: a random token drawn once per
-/// process, and a count. Workers on several machines (or in containers, where process ids
-/// repeat) may share one outbox folder, and may each write a page's files before either knows
-/// whose notices they are ([`FileBatch::discard`]).
-fn temp_name(path: &Path) -> PathBuf {
-    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let token = TOKEN.get_or_init(|| {
-        let mut bytes = [0u8; 8];
-        match getrandom::fill(&mut bytes) {
-            Ok(()) => crate::hex::hex(&bytes),
-            // No random numbers: the process id and the clock (`create_new` still refuses a clash).
-            // Real clock: only a name.
-            Err(_) => format!("{}-{}", std::process::id(), chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)),
-        }
-    });
-    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    path.with_extension(format!("{token}-{n}.tmp"))
-}
-
 impl FileBatch {
     /// Hands `bytes` over to be written to a temporary name beside `path` (made durable and
     /// renamed by `commit`). Returns the file's place in the batch: its result is `commit`'s.
@@ -313,58 +280,6 @@ fn sync_data(_first: &Path, files: &[(usize, PathBuf, PathBuf)]) -> std::io::Res
     Ok(())
 }
 
-/// Removes the temporary files (`*.tmp`) in `dir` last written longer than `older_than` ago:
-/// those a stopped run left ([`FileBatch`] writes a page's files before its notices are taken,
-/// under names of their writer's own, so a crash can leave some; nobody reads them). A live
-/// writer's are seconds old. A missing folder has none, and a file gone meanwhile (another
-/// process's sweep, a writer renaming its own) is passed over. Returns how many were removed.
-pub fn remove_stale_temporaries(dir: &Path, older_than: std::time::Duration) -> std::io::Result<usize> {
-    // Whether this removal took the file (false: it was gone already).
-    let took = |r: std::io::Result<()>| match r {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        other => other.map(|()| true),
-    };
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(e),
-    };
-    // Real clock: a file's age is wall-clock time.
-    let now = std::time::SystemTime::now();
-    let mut removed = 0;
-    for entry in entries {
-        let path = entry?.path();
-        if path.extension().is_none_or(|e| e != "tmp") {
-            continue;
-        }
-        let meta = match std::fs::symlink_metadata(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            meta => meta?,
-        };
-        let stale = now.duration_since(meta.modified()?).is_ok_and(|age| age > older_than);
-        if meta.is_file() && stale && took(std::fs::remove_file(&path))? {
-            removed += 1;
-        }
-    }
-    Ok(removed)
-}
-
-/// Writes a file so that a reader never sees half of it and a power cut never loses it once this
-/// returns: a temporary file (of this writer's own, [`temp_name`]: two processes writing the same
-/// file never share one), flushed to disk, renamed over the name, and the folder flushed (so the
-/// rename itself is durable before the store records that the file exists).
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    let (tmp, f) = write_temp(path, bytes)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = dir {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::FileBatch;
@@ -436,26 +351,6 @@ mod tests {
         drop(files);
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(Result::ok).map(|e| e.path()).collect();
         assert!(left.is_empty(), "{left:?}");
-    }
-
-    /// The sweep of a stopped run's temporary files: an old `*.tmp` goes; a fresh one (a live
-    /// writer's), a notice and a folder stay; a missing folder has nothing to sweep.
-    #[test]
-    fn only_old_temporary_files_are_swept() {
-        let dir = tempfile::tempdir().unwrap();
-        let old = dir.path().join("a.eml.0123abcd-7.tmp");
-        let fresh = dir.path().join("b.0123abcd-8.tmp");
-        let notice = dir.path().join("c.eml");
-        for p in [&old, &fresh, &notice] {
-            std::fs::write(p, "x").unwrap();
-        }
-        std::fs::create_dir(dir.path().join("print.tmp")).unwrap();
-        let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
-        std::fs::File::options().write(true).open(&old).unwrap().set_modified(an_hour_ago).unwrap();
-        let minutes = std::time::Duration::from_secs(300);
-        assert_eq!(super::remove_stale_temporaries(dir.path(), minutes).unwrap(), 1);
-        assert!(!old.exists() && fresh.exists() && notice.exists() && dir.path().join("print.tmp").is_dir());
-        assert_eq!(super::remove_stale_temporaries(&dir.path().join("none"), minutes).unwrap(), 0);
     }
 
     /// A batch whose publishing fails part way (a name taken by a folder: the rename fails): the
