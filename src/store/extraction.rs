@@ -374,7 +374,7 @@ impl<'a> Extraction<'a> {
         for chunk in keys.chunks(500) {
             let (list, values) = self.store.in_list(2, chunk);
             let among =
-                format!("FROM legacy_key WHERE kind = {} AND record_key IN ({list})", self.store.params(1, 1)[0]);
+                format!("FROM legacy_key WHERE kind = {} AND record_key IN ({list})", self.store.param(1));
             let args: Vec<Arg<'_>> = std::iter::once(kind).chain(values.copied()).map(Arg::Text).collect();
             // Mostly every key is stored (the accounts of a batch of records) or none is (the
             // accounts and services seen first): a count says so in one row instead of a row a

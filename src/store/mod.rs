@@ -684,6 +684,14 @@ impl Store {
         }
     }
 
+    /// The placeholder of parameter `i` (from 1): `?` or `$i`, as [`Store::params`] numbers them.
+    pub(crate) fn param(&self, i: usize) -> String {
+        match self.dialect {
+            Dialect::Sqlite => "?".to_string(),
+            Dialect::Postgres => format!("${i}"),
+        }
+    }
+
     /// An `IN (…)` list of `items`, for placeholders `first` on: its text and the values to bind,
     /// in order. The list is as long as `items` rounded up to a power of two, the last item
     /// repeated (a value listed twice selects nothing more), so that a statement's text comes in
@@ -1261,7 +1269,7 @@ impl Store {
         for chunk in accounts.chunks(500) {
             let (list, values) = self.in_list(2, chunk);
             let sql =
-                format!("UPDATE account SET {column} = {} WHERE account_number IN ({list}){and}", self.params(1, 1)[0]);
+                format!("UPDATE account SET {column} = {} WHERE account_number IN ({list}){and}", self.param(1));
             let mut q = sqlx::query(&sql).bind(value);
             for a in values {
                 q = q.bind(*a);
