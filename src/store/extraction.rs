@@ -373,8 +373,7 @@ impl<'a> Extraction<'a> {
         let mut found = HashSet::new();
         for chunk in keys.chunks(500) {
             let (list, values) = self.store.in_list(2, chunk);
-            let among =
-                format!("FROM legacy_key WHERE kind = {} AND record_key IN ({list})", self.store.param(1));
+            let among = format!("FROM legacy_key WHERE kind = {} AND record_key IN ({list})", self.store.param(1));
             let args: Vec<Arg<'_>> = std::iter::once(kind).chain(values.copied()).map(Arg::Text).collect();
             // Mostly every key is stored (the accounts of a batch of records) or none is (the
             // accounts and services seen first): a count says so in one row instead of a row a
@@ -481,8 +480,9 @@ struct Group<'r> {
 }
 
 impl<'r> Group<'r> {
-    /// Groups this long or longer are packed: in a SQLite page (4 KiB) they would spill onto
-    /// overflow pages, most of which stays empty, and they pack to about a third. Shorter ones
+    /// Groups this long or longer are packed: they pack to about a third, and in SQLite's
+    /// default 4 KiB page (a store created before [`super::SQLITE_PAGE_SIZE`]) the longest would
+    /// spill onto overflow pages, most of which stays empty. Shorter ones
     /// stay text, which a few hundred bytes do not repay (chosen with deflate, whose cost was
     /// about the same whatever the length; LZ4 since migration 0020).
     const PACK_FROM: usize = 1024;
