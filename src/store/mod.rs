@@ -1825,8 +1825,9 @@ fn stored_record(number: &str, kind: &str, row: i64, cells: &str) -> Result<crat
 mod tests {
     use super::{Store, StoreError, packed, pieces};
 
-    /// A new SQLite store gets [`super::SQLITE_PAGE_SIZE`]; a store created with SQLite's
-    /// default pages (by a cutover from before) opens, keeps them, and takes writes.
+    /// A new SQLite store gets [`super::SQLITE_PAGE_SIZE`]; a file already written with SQLite's
+    /// default 4 KiB pages (as every store was before) opens, is migrated, keeps its pages, and
+    /// takes writes.
     #[tokio::test]
     async fn a_new_sqlite_store_gets_large_pages_and_an_old_one_keeps_its_own() {
         let page_size = async |store: &Store| -> i64 {
