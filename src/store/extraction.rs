@@ -127,24 +127,29 @@ impl<'a> Extraction<'a> {
         Ok(self.counts)
     }
 
-    async fn quarantine(&mut self, q: Quarantined) -> Result<(), StoreError> {
-        self.counts.quarantined += 1;
-        self.tx
-            .execute(
-                "INSERT INTO quarantine (extraction_id, tbl, source, source_row, account_number, reason, raw) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[
-                    Arg::Int(self.counts.id),
-                    Arg::Text(q.table.name()),
-                    Arg::Text(&q.source),
-                    Arg::Int(q.row as i64),
-                    Arg::Opt(q.account_number.as_deref()),
-                    Arg::Text(&q.reason),
-                    Arg::Text(&q.raw),
-                ],
-            )
-            .await
-            .map_err(|e| self.store.err(e))?;
+    /// Records a batch's quarantined rows, in the order given, in a few multi-row inserts (one
+    /// statement a row was a round trip each: 3,386 of them at 20,000 demo accounts).
+    async fn quarantine(&mut self, rows: &[Quarantined]) -> Result<(), StoreError> {
+        let id = self.counts.id;
+        for chunk in super::pieces(rows, 500) {
+            let args: Vec<Arg<'_>> = chunk
+                .iter()
+                .flat_map(|q| {
+                    [
+                        Arg::Int(id),
+                        Arg::Text(q.table.name()),
+                        Arg::Text(&q.source),
+                        Arg::Int(i64::try_from(q.row).unwrap_or(i64::MAX)),
+                        Arg::Opt(q.account_number.as_deref()),
+                        Arg::Text(&q.reason),
+                        Arg::Text(&q.raw),
+                    ]
+                })
+                .collect();
+            let into = "quarantine (extraction_id, tbl, source, source_row, account_number, reason, raw)";
+            self.insert_values(into, 7, &args).await?;
+        }
+        self.counts.quarantined += rows.len() as i64;
         Ok(())
     }
 
@@ -607,17 +612,18 @@ impl Extraction<'_> {
             problems.sort_by_key(|(raw, _)| raw.row);
         }
         problems.extend(self.put_children(pending).await?);
-        for (raw, reason) in problems {
-            let q = Quarantined {
+        let quarantined: Vec<Quarantined> = problems
+            .into_iter()
+            .map(|(raw, reason)| Quarantined {
                 table: raw.table,
                 source: raw.source.clone(),
                 row: raw.row,
                 account_number: raw.account_number().map(str::to_string),
                 reason,
                 raw: raw.display(),
-            };
-            self.quarantine(q).await?;
-        }
+            })
+            .collect();
+        self.quarantine(&quarantined).await?;
         self.analyze_as_it_grows().await
     }
 }
