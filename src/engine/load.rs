@@ -22,7 +22,7 @@
 use super::{BATCH, Ctx, Engine, EngineError};
 use crate::domain::State;
 use crate::hex::hex;
-use crate::store::{CutoverRow, ReversalRow, Transition};
+use crate::store::{CutoverRow, ReversalRow, Transition, WriteTx};
 use crate::switch::{self, FileStat, Member, Totals};
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -111,6 +111,9 @@ fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), EngineError> {
 fn sync_dir(dir: &Path) {
     let _ = crate::durable::sync_dir(dir);
 }
+
+/// Load results applied in one transaction ([`Engine::confirm_load`]).
+const CONFIRM_PAGE: usize = 500;
 
 impl Engine {
     /// The folder of a set: `import/<wave>/<cut-over date>/`.
@@ -423,7 +426,18 @@ impl Engine {
             ..ConfirmReport::default()
         };
         let mut touched = std::collections::BTreeSet::new();
+        // The results are applied a page at a time, in one transaction (one durable commit a page,
+        // not one an account: 5,258 accounts took 8.2 s one by one). An account the page already
+        // holds (a file may list one twice) is read again once the page has committed.
+        let mut page: Option<WriteTx> = None;
+        let mut in_page = std::collections::BTreeSet::new();
         for r in results {
+            if in_page.contains(&r.account_number) || in_page.len() >= CONFIRM_PAGE {
+                if let Some(tx) = page.take() {
+                    tx.commit().await.map_err(|e| self.store.err(e))?;
+                }
+                in_page.clear();
+            }
             let at = format!("{shown}:{}", r.line);
             let Some(cut) = self.store.cutover(&r.account_number).await? else {
                 rep.problems.push(format!("{at}: account {} was never cut over", r.account_number));
@@ -438,14 +452,19 @@ impl Engine {
                         r.account_number, cut.wave
                     ));
                 }
-                (State::CutOver, Success) => {
-                    self.confirm_one(&cut, &r, ctx).await?;
-                    rep.loaded += 1;
-                }
-                (State::CutOver, Failed) => {
-                    self.confirm_one(&cut, &r, ctx).await?;
-                    touched.insert(cut.wave.clone());
-                    rep.failed += 1;
+                (State::CutOver, outcome) => {
+                    let tx = match &mut page {
+                        Some(tx) => tx,
+                        None => page.insert(self.store.begin().await?),
+                    };
+                    self.confirm_in(tx, &cut, &r, ctx).await?;
+                    in_page.insert(r.account_number.clone());
+                    if outcome == Success {
+                        rep.loaded += 1;
+                    } else {
+                        touched.insert(cut.wave.clone());
+                        rep.failed += 1;
+                    }
                 }
                 (State::Loaded, Success) if cut.target_id == r.target_id || r.target_id.is_none() => rep.unchanged += 1,
                 (State::Held, Failed) if cut.load_status.as_deref() == Some("failed") => rep.unchanged += 1,
@@ -460,15 +479,24 @@ impl Engine {
                 )),
             }
         }
+        if let Some(tx) = page {
+            tx.commit().await.map_err(|e| self.store.err(e))?;
+        }
         for w in touched {
             self.sync_load_files(Some(&w), ctx).await?;
         }
         Ok(rep)
     }
 
-    async fn confirm_one(&self, cut: &CutoverRow, r: &switch::LoadResult, ctx: &Ctx) -> Result<(), EngineError> {
+    /// One cut-over account's load result, in the page's transaction.
+    async fn confirm_in(
+        &self,
+        tx: &mut WriteTx,
+        cut: &CutoverRow,
+        r: &switch::LoadResult,
+        ctx: &Ctx,
+    ) -> Result<(), EngineError> {
         let account = cut.account_number.as_str();
-        let mut tx = self.store.begin().await?;
         let (to, why) = match r.outcome {
             switch::LoadOutcome::Success => (
                 State::Loaded,
@@ -492,14 +520,14 @@ impl Engine {
             at: ctx.at,
             schedule: None,
         };
-        if self.store.transition_in(&mut tx, &t).await? {
+        if self.store.transition_in(tx, &t).await? {
             match r.outcome {
                 switch::LoadOutcome::Success => {
-                    self.store.set_load_result_in(&mut tx, account, "success", r.target_id.as_deref(), None).await?;
+                    self.store.set_load_result_in(tx, account, "success", r.target_id.as_deref(), None).await?;
                 }
                 switch::LoadOutcome::Failed => {
-                    self.store.set_load_result_in(&mut tx, account, "failed", None, r.error.as_deref()).await?;
-                    self.store.set_legacy_billing_in(&mut tx, account, "restored").await?;
+                    self.store.set_load_result_in(tx, account, "failed", None, r.error.as_deref()).await?;
+                    self.store.set_legacy_billing_in(tx, account, "restored").await?;
                     let rev = ReversalRow {
                         account_number: account.to_string(),
                         wave: cut.wave.clone(),
@@ -514,11 +542,10 @@ impl Engine {
                         reason: "load failed".into(),
                         at: ctx.at.to_rfc3339(),
                     };
-                    self.store.add_reversal_in(&mut tx, &rev).await?;
+                    self.store.add_reversal_in(tx, &rev).await?;
                 }
             }
         }
-        tx.commit().await.map_err(|e| self.store.err(e))?;
         Ok(())
     }
 }

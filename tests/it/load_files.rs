@@ -145,6 +145,26 @@ fn the_demo_writes_load_files_that_check_and_a_load_is_confirmed_from_its_result
     assert_eq!(std::fs::read(set.join("manifest.json")).unwrap(), before);
     assert_eq!(account(&ws, &ok)["journal"].as_array().unwrap().len(), journal);
 
+    // One account listed twice in a file (results are applied a page at a time): the first row
+    // applies, the second finds it loaded and does not apply.
+    let third = sets(&ws, "dc1-colocation")
+        .into_iter()
+        .flat_map(|(_, a)| a)
+        .find(|a| *a != ok && *a != bad)
+        .expect("a third cut-over account");
+    std::fs::write(&results, format!("Account Number,Success,Id,Errors\n{third},true,2c93,\n{third},false,,late\n"))
+        .unwrap();
+    let out = cutover(&ws).args(["switch", "--confirm"]).arg(&results).output().unwrap();
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout).to_string(), String::from_utf8_lossy(&out.stderr).to_string());
+    assert!(stdout.contains("1 loaded, 0 failed"), "{stdout}{stderr}");
+    assert!(stderr.contains(&format!("results.csv:3: account {third} is loaded")), "{stderr}");
+    let t = account(&ws, &third);
+    assert_eq!(
+        (t["account"]["state"].as_str(), t["suppression"]["target_id"].as_str()),
+        (Some("loaded"), Some("2c93"))
+    );
+
     // A file without the columns is refused whole.
     std::fs::write(&results, "who,what\nA1,ok\n").unwrap();
     let out = cutover(&ws).args(["switch", "--confirm"]).arg(&results).output().unwrap();
