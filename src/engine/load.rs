@@ -107,11 +107,6 @@ fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), EngineError> {
     crate::durable::write_atomically(path, bytes).map_err(io(path))
 }
 
-/// Makes the renames durable where the platform allows opening a folder.
-fn sync_dir(dir: &Path) {
-    let _ = crate::durable::sync_dir(dir);
-}
-
 /// Load results applied in one transaction ([`Engine::confirm_load`]).
 const CONFIRM_PAGE: usize = 500;
 
@@ -269,7 +264,8 @@ impl Engine {
             files.push(f.finish(&dir)?);
             crate::failpoint::hit("switch.file_written");
         }
-        sync_dir(&dir);
+        // Makes the renames durable where the platform allows opening a folder.
+        let _ = crate::durable::sync_dir(&dir);
         // Every member's suppression record is on disk now.
         self.store.publish_set(wave, date).await?;
         crate::failpoint::hit("switch.published");
@@ -289,9 +285,9 @@ impl Engine {
         let manifest = switch::manifest(info, files, totals, notes, catalog);
         let mut json = serde_json::to_vec_pretty(&manifest).map_err(|e| EngineError::Refused(e.to_string()))?;
         json.push(b'\n');
+        // Each flushes the folder after its rename (`durable::write_atomically`).
         write_durably(&dir.join("README.txt"), switch::readme(&manifest).as_bytes())?;
         write_durably(&dir.join("manifest.json"), &json)?;
-        sync_dir(&dir);
         Ok(self.store.set_clean(wave, date, seen, ctx.now()).await?)
     }
 

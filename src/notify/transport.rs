@@ -250,7 +250,7 @@ impl FileBatch {
                 }
             }
             for dir in dirs {
-                std::fs::File::open(dir)?.sync_all()?;
+                crate::durable::sync_dir(&dir)?;
             }
             Ok(())
         })();

@@ -690,13 +690,10 @@ impl Store {
     /// profile). A `?` has no name, so it binds by position. Only for statements whose
     /// placeholders all come from here, in the order they are bound.
     pub(crate) fn params(&self, first: usize, n: usize) -> Vec<String> {
-        match self.dialect {
-            Dialect::Sqlite => vec!["?".to_string(); n],
-            Dialect::Postgres => (first..first + n).map(|i| format!("${i}")).collect(),
-        }
+        (first..first + n).map(|i| self.param(i)).collect()
     }
 
-    /// The placeholder of parameter `i` (from 1): `?` or `$i`, as [`Store::params`] numbers them.
+    /// The placeholder of parameter `i` (from 1): `?` or `$i` ([`Store::params`] for several).
     pub(crate) fn param(&self, i: usize) -> String {
         match self.dialect {
             Dialect::Sqlite => "?".to_string(),
