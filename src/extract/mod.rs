@@ -45,6 +45,9 @@ pub enum ExtractError {
     Header { path: String, message: String },
     #[error("legacy database {url}: {source}")]
     Sql { url: String, source: sqlx::Error },
+    /// A SQLite legacy file, read directly (`sql_source::scan_sqlite_file`).
+    #[error("legacy database {url}: {source}")]
+    SqliteFile { url: String, source: rusqlite::Error },
     #[error("{0}")]
     Sink(SinkError),
 }

@@ -53,12 +53,10 @@ pub(super) async fn scan<S: Sink>(url: &str, table: Table, sink: &mut S) -> Resu
             return Ok(());
         }
     }
-    if url.starts_with("sqlite:")
-        && scan_sqlite_chunks(&pool, &shown, [&cols, &cast("BLOB")], table, &source, &mut batch).await?
-    {
-        batch.flush().await?;
+    if let Some(path) = sqlite_file(url) {
         pool.close().await;
-        return Ok(());
+        scan_sqlite_file(path, &sql, &shown, table, &source, &mut batch).await?;
+        return batch.flush().await;
     }
     let mut rows = sqlx::query(&sql).fetch(&pool);
     let mut n = 0u64;
@@ -109,81 +107,117 @@ async fn push<S: Sink>(batch: &mut Batcher<'_, S>, raw: RawRow, bad: Option<Stri
     }
 }
 
-/// Source rows per aggregated read of a SQLite legacy database.
+/// Rows per hand-over from the thread reading a SQLite legacy file.
 const SQLITE_CHUNK: usize = 2000;
 
-/// Reads a SQLite table [`SQLITE_CHUNK`] rows at a time, each chunk as one JSON text (an array
-/// of `[rowid, cell, …]`), in rowid order: the order a plain `SELECT` gives, so row numbers are
-/// the same. sqlx hands each fetched row from its SQLite worker thread to the runtime, which cost
-/// more than reading the rows (issue 11); a chunk is one hand-off. False when the table has no
-/// rowid (a view or a `WITHOUT ROWID` table): the caller then reads it row by row. `cols` are the
-/// table's columns cast to text, `bytes` the same cast to bytes.
-async fn scan_sqlite_chunks<S: Sink>(
-    pool: &sqlx::AnyPool,
+/// The file a `sqlite:` URL names, as sqlx reads the URL (`None`: not SQLite, or in memory).
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    use std::str::FromStr;
+    if !url.starts_with("sqlite:") || url.contains(":memory:") {
+        return None;
+    }
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+    Some(options.get_filename().to_path_buf())
+}
+
+/// A row as read from a SQLite file: its number, its cells (empty is none), and why it is bad,
+/// if a cell is not UTF-8.
+type FileRow = (u64, Vec<Option<String>>, Option<String>);
+
+/// Reads a SQLite table with `sql` (its SPEC §2 columns cast to text, in the order a plain
+/// `SELECT` gives) through rusqlite on a thread of its own, read-only and in one read
+/// transaction, handing the rows over [`SQLITE_CHUNK`] at a time. sqlx hands each fetched row
+/// from its SQLite worker thread to the runtime, which cost more than reading the rows (issue 11);
+/// an earlier way round that had SQLite fold each chunk into one JSON text for serde to take
+/// apart again. A cell that is not UTF-8 makes its row bad (quarantined), not the read.
+async fn scan_sqlite_file<S: Sink>(
+    path: std::path::PathBuf,
+    sql: &str,
     shown: &str,
-    [cols, bytes]: [&[String]; 2],
     table: Table,
     source: &str,
     batch: &mut Batcher<'_, S>,
-) -> Result<bool, ExtractError> {
-    let t = table.name();
-    if sqlx::query(&format!("SELECT rowid FROM \"{t}\" LIMIT 0")).fetch_optional(pool).await.is_err() {
-        return Ok(false);
+) -> Result<(), ExtractError> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<FileRow>, rusqlite::Error>>(4);
+    let (sql, names) = (sql.to_string(), table.columns());
+    let reading = std::thread::Builder::new().name("cutover-legacy".into()).spawn(move || {
+        if let Err(e) = read_sqlite_file(&path, &sql, names, &tx) {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    let reading = reading.map_err(|cause| ExtractError::Io { path: shown.to_string(), cause })?;
+    let mut failed = None;
+    while let Some(chunk) = rx.recv().await {
+        match chunk {
+            Ok(rows) => {
+                for (row, fields, bad) in rows {
+                    push(batch, RawRow { table, source: source.to_string(), row, fields }, bad).await?;
+                }
+            }
+            Err(e) => failed = Some(e),
+        }
     }
-    // A cell is text or NULL, as in the row-by-row read; `CAST(rowid AS TEXT)` keeps the array one type.
-    let sql = format!(
-        "SELECT '[' || group_concat(j, ',') || ']' FROM (SELECT json_array(CAST(rowid AS TEXT), {}) AS j \
-         FROM \"{t}\" WHERE rowid > $1 ORDER BY rowid LIMIT {SQLITE_CHUNK})",
-        cols.join(", ")
-    );
-    // The same rows one by one, as bytes: for a chunk the aggregate cannot carry (a cell that is
-    // not UTF-8, which as text would fail the whole read), so that only its row is quarantined.
-    let one_by_one = format!(
-        "SELECT CAST(rowid AS TEXT), {} FROM \"{t}\" WHERE rowid > $1 ORDER BY rowid LIMIT {SQLITE_CHUNK}",
-        bytes.join(", ")
-    );
-    let sql_err = |e| ExtractError::Sql { url: shown.to_string(), source: e };
-    let mut after = i64::MIN;
+    // Every chunk was received: the thread has ended (or panicked, which leaves rows out).
+    if reading.join().is_err() {
+        let cause = std::io::Error::other("the thread reading it panicked");
+        return Err(ExtractError::Io { path: format!("{shown}: table {}", table.name()), cause });
+    }
+    match failed {
+        Some(e) => Err(ExtractError::SqliteFile { url: shown.to_string(), source: e }),
+        None => Ok(()),
+    }
+}
+
+/// [`scan_sqlite_file`]'s thread: reads and sends until done, or until the receiver is gone.
+fn read_sqlite_file(
+    path: &std::path::Path,
+    sql: &str,
+    names: &[&str],
+    tx: &tokio::sync::mpsc::Sender<Result<Vec<FileRow>, rusqlite::Error>>,
+) -> Result<(), rusqlite::Error> {
+    use rusqlite::OpenFlags;
+    use rusqlite::types::ValueRef;
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let mut statement = conn.prepare(sql)?;
+    let mut rows = statement.query([])?;
+    let mut chunk = Vec::with_capacity(SQLITE_CHUNK);
     let mut n = 0u64;
-    loop {
-        let read: Result<Option<String>, sqlx::Error> =
-            sqlx::query(&sql).bind(after).fetch_one(pool).await.and_then(|r| r.try_get(0));
-        let rows: Option<Vec<Vec<Option<String>>>> = read.ok().and_then(|c| match c {
-            Some(c) => serde_json::from_str(&c).ok(),
-            None => Some(vec![]),
-        });
-        let rowid = |r: &str| r.parse::<i64>().ok();
-        let (mut last, before) = (None, n);
-        match rows {
-            Some(mut rows) => {
-                // SQLite promises no order inside group_concat: put the chunk in rowid order.
-                rows.sort_by_key(|r| r.first().and_then(|v| v.as_deref()).and_then(rowid));
-                for mut cells in rows {
-                    last = cells.first().and_then(|v| v.as_deref()).and_then(rowid);
-                    n += 1;
-                    let fields: Vec<Option<String>> = cells.drain(1..).map(|v| v.filter(|s| !s.is_empty())).collect();
-                    batch.push(RawRow { table, source: source.to_string(), row: n, fields }).await?;
+    while let Some(row) = rows.next()? {
+        n += 1;
+        let mut fields = Vec::with_capacity(names.len());
+        let mut bad = None;
+        for (i, name) in names.iter().enumerate() {
+            let bytes = match row.get_ref(i)? {
+                ValueRef::Null => None,
+                ValueRef::Text(b) | ValueRef::Blob(b) => Some(b),
+                // Not reached: every column is cast to text.
+                ValueRef::Integer(_) | ValueRef::Real(_) => {
+                    fields.push(Some(row.get::<_, String>(i)?));
+                    continue;
                 }
-            }
-            None => {
-                for row in sqlx::query(&one_by_one).bind(after).fetch_all(pool).await.map_err(sql_err)? {
-                    last = row.try_get::<String, _>(0).ok().as_deref().and_then(rowid);
-                    n += 1;
-                    let (fields, bad) = decode(&row, 1, table).map_err(sql_err)?;
-                    push(batch, RawRow { table, source: source.to_string(), row: n, fields }, bad).await?;
+            };
+            let text = bytes.filter(|b| !b.is_empty()).map(|b| match std::str::from_utf8(b) {
+                Ok(s) => s.to_string(),
+                Err(_) => {
+                    bad = Some(format!("{name}: not valid UTF-8"));
+                    String::from_utf8_lossy(b).into_owned()
                 }
-            }
+            });
+            fields.push(text);
         }
-        match last {
-            Some(id) => after = id,
-            None if n == before => break,
-            // Never reached (a rowid is an integer); stopping here would lose the rest silently.
-            None => {
-                return Err(ExtractError::Header { path: source.to_string(), message: "a row without a rowid".into() });
-            }
+        chunk.push((n, fields, bad));
+        if chunk.len() == SQLITE_CHUNK && tx.blocking_send(Ok(std::mem::take(&mut chunk))).is_err() {
+            // The extraction stopped: its own error is the one to report.
+            return Ok(());
         }
     }
-    Ok(true)
+    if !chunk.is_empty() {
+        let _ = tx.blocking_send(Ok(chunk));
+    }
+    Ok(())
 }
 
 /// The column names of a table, from the database's catalog (empty: no such table). Asked of the

@@ -186,8 +186,8 @@ async fn a_sql_table_without_a_column_is_refused_like_a_csv_file() {
 
 #[tokio::test]
 async fn a_sqlite_cell_that_is_not_utf8_quarantines_its_row_and_the_rest_is_read() {
-    // The SQLite source is read in aggregated chunks; a chunk holding a cell that is not UTF-8 is
-    // read again row by row, so only that row is quarantined, with its place in the table.
+    // A cell that is not UTF-8 makes only its row bad: it is quarantined, with its place in the
+    // table, and every other row is read.
     let ws = support::csv_workspace();
     std::fs::write(ws.path().join("cutover.yaml"), "source: { kind: sql, url: \"sqlite://legacy.db\" }\n").unwrap();
     let db = ws.path().join("legacy.db");
@@ -230,6 +230,39 @@ async fn a_sqlite_cell_that_is_not_utf8_quarantines_its_row_and_the_rest_is_read
     expected.insert((2, "description: not valid UTF-8".to_string()));
     assert_eq!(services(&st, ":services"), expected, "{st}");
     assert_eq!(read + 1, records(&csv_out), "one record fewer of {total} services");
+}
+
+#[tokio::test]
+async fn a_sqlite_view_is_read_like_the_table_it_shows() {
+    // A legacy schema may offer its tables as views (which have no rowid): the same rows, in the
+    // same order, quarantined at the same places.
+    let extract = async |as_view: bool| -> (Value, String) {
+        let ws = support::csv_workspace();
+        std::fs::write(ws.path().join("cutover.yaml"), "source: { kind: sql, url: \"sqlite://legacy.db\" }\n").unwrap();
+        let db = ws.path().join("legacy.db");
+        sqlite_legacy(&db, None).await;
+        if as_view {
+            let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+            sqlx::raw_sql(
+                "ALTER TABLE services RENAME TO services_base; CREATE VIEW services AS SELECT * FROM services_base",
+            )
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        let out = cutover(ws.path()).arg("extract").output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        // Each quarantined row without its source (the folder's name), and what extract said.
+        let mut st = status(ws.path());
+        for q in st["quarantined"].as_array_mut().unwrap() {
+            q.as_object_mut().unwrap().remove("source");
+        }
+        let said = String::from_utf8_lossy(&out.stdout).replace(&ws.path().display().to_string(), "WS");
+        (st["quarantined"].clone(), said)
+    };
+    let (table, view) = (extract(false).await, extract(true).await);
+    assert!(table.0.as_array().is_some_and(|q| q.iter().any(|q| q["table"] == "services")), "{table:?}");
+    assert_eq!(table, view);
 }
 
 #[test]
