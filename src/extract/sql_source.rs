@@ -193,9 +193,14 @@ fn read_sqlite_file(
             let bytes = match row.get_ref(i)? {
                 ValueRef::Null => None,
                 ValueRef::Text(b) | ValueRef::Blob(b) => Some(b),
-                // Not reached: every column is cast to text.
-                ValueRef::Integer(_) | ValueRef::Real(_) => {
-                    fields.push(Some(row.get::<_, String>(i)?));
+                // Not reached (every column is cast to text); never a silent NULL if it were.
+                ValueRef::Integer(v) => {
+                    fields.push(Some(v.to_string()));
+                    continue;
+                }
+                ValueRef::Real(_) => {
+                    bad = Some(format!("{name}: a number SQLite did not cast to text"));
+                    fields.push(None);
                     continue;
                 }
             };
