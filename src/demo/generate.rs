@@ -194,7 +194,7 @@ impl Writer {
 
     /// Inserts every buffered row in one transaction, a row a statement: each table's one-row
     /// INSERT is prepared once and kept (`prepare_cached`). (Multi-row INSERTs of 500 rows were
-    /// no faster: generating 100,000 accounts took 9.5–11.8 s with them, 7.2–11.7 s without.)
+    /// no faster: generating 100,000 accounts took 9.0–11.8 s with them, 6.5–11.7 s without.)
     fn flush(&mut self, conn: &rusqlite::Connection) -> Result<(), rusqlite::Error> {
         let tx = conn.unchecked_transaction()?;
         for t in &mut self.tables {
