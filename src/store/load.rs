@@ -390,6 +390,30 @@ impl Store {
         row.map(CutoverRow::try_from).transpose()
     }
 
+    /// The cut-overs of these accounts, by account number (an account without one is absent).
+    pub async fn cutovers(
+        &self,
+        accounts: &[String],
+    ) -> Result<std::collections::HashMap<String, CutoverRow>, StoreError> {
+        let mut out = std::collections::HashMap::new();
+        for chunk in accounts.chunks(500) {
+            let (list, values) = self.in_list(1, chunk);
+            let sql = format!(
+                "SELECT {CUTOVER_COLS} FROM cutover c JOIN account a ON a.account_number = c.account_number \
+                 WHERE c.account_number IN ({list})"
+            );
+            let mut q = sqlx::query_as::<_, StoredCutover>(&sql);
+            for v in values {
+                q = q.bind(v);
+            }
+            for row in q.fetch_all(&self.pool).await.map_err(|e| self.err(e))? {
+                let row = CutoverRow::try_from(row)?;
+                out.insert(row.account_number.clone(), row);
+            }
+        }
+        Ok(out)
+    }
+
     /// Drops a cut-over whose files were never written (the account is held instead), and marks
     /// its set dirty.
     pub async fn withdraw_cutover_in(
