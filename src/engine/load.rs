@@ -445,7 +445,7 @@ impl Engine {
                 ahead = self.store.cutovers(&numbers).await?;
             }
             let at = format!("{shown}:{}", r.line);
-            let Some(cut) = ahead.get(&r.account_number).cloned() else {
+            let Some(cut) = ahead.get(&r.account_number) else {
                 rep.problems.push(format!("{at}: account {} was never cut over", r.account_number));
                 continue;
             };
@@ -463,7 +463,7 @@ impl Engine {
                         Some(tx) => tx,
                         None => page.insert(self.store.begin().await?),
                     };
-                    self.confirm_in(tx, &cut, r, ctx).await?;
+                    self.confirm_in(tx, cut, r, ctx).await?;
                     in_page.insert(r.account_number.clone());
                     if outcome == Success {
                         rep.loaded += 1;

@@ -34,14 +34,11 @@ pub(super) async fn scan<S: Sink>(url: &str, table: Table, sink: &mut S) -> Resu
         sink.warn(&format!("{shown}:{}", table.name()), w).await?;
     }
     // A column the table may leave out, and does, is read as NULL.
-    let cast = |ty: &str| -> Vec<String> {
-        table
-            .columns()
-            .iter()
-            .map(|c| if present.iter().any(|p| p == c) { format!("CAST({q}{c}{q} AS {ty})") } else { "NULL".into() })
-            .collect()
-    };
-    let cols = cast(text);
+    let cols: Vec<String> = table
+        .columns()
+        .iter()
+        .map(|c| if present.iter().any(|p| p == c) { format!("CAST({q}{c}{q} AS {text})") } else { "NULL".into() })
+        .collect();
     let sql = format!("SELECT {} FROM {q}{}{q}", cols.join(", "), table.name());
     let source = format!("{}:{}", shown, table.name());
     let mut batch = Batcher::new(sink);
@@ -62,7 +59,7 @@ pub(super) async fn scan<S: Sink>(url: &str, table: Table, sink: &mut S) -> Resu
     let mut n = 0u64;
     while let Some(row) = rows.try_next().await.map_err(err)? {
         n += 1;
-        let (fields, bad) = decode(&row, 0, table).map_err(err)?;
+        let (fields, bad) = decode(&row, table).map_err(err)?;
         push(&mut batch, RawRow { table, source: source.clone(), row: n, fields }, bad).await?;
     }
     drop(rows);
@@ -71,33 +68,31 @@ pub(super) async fn scan<S: Sink>(url: &str, table: Table, sink: &mut S) -> Resu
     Ok(())
 }
 
-/// A row's cells from column `first` on, as text (empty is none), and why the row is bad, if a
-/// cell is not text: MySQL may hand text back as bytes, and a value that is neither is an error,
-/// never a silent NULL.
-fn decode(
-    row: &sqlx::any::AnyRow,
-    first: usize,
-    table: Table,
-) -> Result<(Vec<Option<String>>, Option<String>), sqlx::Error> {
+/// A row's cells as text (empty is none), and why the row is bad, if a cell is not text: MySQL
+/// may hand text back as bytes, and a value that is neither is an error, never a silent NULL.
+fn decode(row: &sqlx::any::AnyRow, table: Table) -> Result<(Vec<Option<String>>, Option<String>), sqlx::Error> {
     let mut fields = Vec::with_capacity(table.columns().len());
     let mut bad = None;
     for (i, name) in table.columns().iter().enumerate() {
-        let v = match row.try_get::<Option<String>, _>(first + i) {
+        let v = match row.try_get::<Option<String>, _>(i) {
             Ok(v) => v,
-            Err(_) => match row.try_get::<Option<Vec<u8>>, _>(first + i)? {
-                None => None,
-                Some(b) => match String::from_utf8(b) {
-                    Ok(s) => Some(s),
-                    Err(e) => {
-                        bad = Some(format!("{name}: not valid UTF-8"));
-                        Some(String::from_utf8_lossy(e.as_bytes()).into_owned())
-                    }
-                },
-            },
+            Err(_) => row.try_get::<Option<Vec<u8>>, _>(i)?.map(|b| text_of(name, &b, &mut bad)),
         };
         fields.push(v.filter(|s| !s.is_empty()));
     }
     Ok((fields, bad))
+}
+
+/// A cell's bytes as text; one that is not UTF-8 makes its row bad (`bad` says why) and is kept
+/// as far as it reads, for the quarantine.
+fn text_of(name: &str, bytes: &[u8], bad: &mut Option<String>) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_string(),
+        Err(_) => {
+            *bad = Some(format!("{name}: not valid UTF-8"));
+            String::from_utf8_lossy(bytes).into_owned()
+        }
+    }
 }
 
 async fn push<S: Sink>(batch: &mut Batcher<'_, S>, raw: RawRow, bad: Option<String>) -> Result<(), ExtractError> {
@@ -190,28 +185,17 @@ fn read_sqlite_file(
         let mut fields = Vec::with_capacity(names.len());
         let mut bad = None;
         for (i, name) in names.iter().enumerate() {
-            let bytes = match row.get_ref(i)? {
+            let text = match row.get_ref(i)? {
                 ValueRef::Null => None,
-                ValueRef::Text(b) | ValueRef::Blob(b) => Some(b),
+                ValueRef::Text(b) | ValueRef::Blob(b) => Some(text_of(name, b, &mut bad)),
                 // Not reached (every column is cast to text); never a silent NULL if it were.
-                ValueRef::Integer(v) => {
-                    fields.push(Some(v.to_string()));
-                    continue;
-                }
+                ValueRef::Integer(v) => Some(v.to_string()),
                 ValueRef::Real(_) => {
                     bad = Some(format!("{name}: a number SQLite did not cast to text"));
-                    fields.push(None);
-                    continue;
+                    None
                 }
             };
-            let text = bytes.filter(|b| !b.is_empty()).map(|b| match std::str::from_utf8(b) {
-                Ok(s) => s.to_string(),
-                Err(_) => {
-                    bad = Some(format!("{name}: not valid UTF-8"));
-                    String::from_utf8_lossy(b).into_owned()
-                }
-            });
-            fields.push(text);
+            fields.push(text.filter(|s| !s.is_empty()));
         }
         chunk.push((n, fields, bad));
         if chunk.len() == SQLITE_CHUNK && tx.blocking_send(Ok(std::mem::take(&mut chunk))).is_err() {

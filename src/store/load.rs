@@ -381,13 +381,7 @@ impl Store {
 
     /// One account's cut-over, if it has one.
     pub async fn cutover(&self, account: &str) -> Result<Option<CutoverRow>, StoreError> {
-        let sql = format!(
-            "SELECT {CUTOVER_COLS} FROM cutover c JOIN account a ON a.account_number = c.account_number \
-             WHERE c.account_number = $1"
-        );
-        let row: Option<StoredCutover> =
-            sqlx::query_as(&sql).bind(account).fetch_optional(&self.pool).await.map_err(|e| self.err(e))?;
-        row.map(CutoverRow::try_from).transpose()
+        Ok(self.cutovers(&[account.to_string()]).await?.remove(account))
     }
 
     /// The cut-overs of these accounts, by account number (an account without one is absent).
