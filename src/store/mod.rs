@@ -578,6 +578,11 @@ impl Store {
         let max = if url.contains(":memory:") { 1 } else { 8 };
         let pool = AnyPoolOptions::new()
             .max_connections(max)
+            // A SQLite connection is a file opened in this process: pinging it before every use
+            // (sqlx's default) is one more hand-off to its thread per query and can find nothing
+            // wrong (issue 11). A PostgreSQL connection can have been dropped by the server, so
+            // it is still tested.
+            .test_before_acquire(dialect == Dialect::Postgres)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if dialect == Dialect::Sqlite {
