@@ -67,6 +67,10 @@ pub enum BenchWhat {
         /// `--until 2017-04-06` times that bulk alone.
         #[arg(long, value_name = "DATE", value_parser = super::parse_date)]
         until: Option<chrono::NaiveDate>,
+        /// Run the portal in the scratch workspace (`portal.base_url: URL` in its cutover.yaml),
+        /// as a real migration does: every notice then carries a personal link, stored with it.
+        #[arg(long, value_name = "URL")]
+        portal: Option<String>,
     },
     /// The portal under load: a demo workspace in a scratch folder, a personal link per scheduled
     /// account, `cutover serve` in this process on a free loopback port, then REQUESTS form posts
@@ -116,8 +120,8 @@ pub enum BenchWhat {
 
 pub async fn run(what: BenchWhat) -> Result<u8, Failure> {
     match what {
-        BenchWhat::Pipeline { accounts, store, dir, keep, seed, format, workers, until } => {
-            pipeline(accounts, seed, store, dir, keep, format, (workers, until)).await
+        BenchWhat::Pipeline { accounts, store, dir, keep, seed, format, workers, until, portal } => {
+            pipeline(accounts, seed, store, dir, keep, format, (workers, until, portal)).await
         }
         BenchWhat::Rate { lines } => rate(lines),
         BenchWhat::Portal { requests, clients, accounts } => super::serve::bench(requests, clients, accounts).await,
@@ -236,11 +240,20 @@ async fn pipeline(
     dir: Option<PathBuf>,
     keep: bool,
     format: PipelineFormat,
-    (workers, until): (usize, Option<chrono::NaiveDate>),
+    (workers, until, portal): (usize, Option<chrono::NaiveDate>, Option<String>),
 ) -> Result<u8, Failure> {
     let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("cutover-bench-{}", std::process::id())));
     if dir.exists() {
         return Err(Failure::input(anyhow::anyhow!("{} exists: give a new folder", dir.display())));
+    }
+    if let Some(url) = &portal {
+        // The demo's workspace with a portal section (the demo writes its own only when absent).
+        std::fs::create_dir_all(&dir).map_err(|e| Failure::operational(anyhow::anyhow!("{}: {e}", dir.display())))?;
+        super::init::write_plan(&dir).map_err(Failure::operational)?;
+        let source = crate::workspace::SourceConfig::Sql { url: Some("sqlite://legacy.db".into()) };
+        let cfg = format!("{}\nportal:\n  base_url: \"{url}\"\n", crate::workspace::template_config(&source));
+        let path = dir.join(crate::workspace::CONFIG_FILE);
+        std::fs::write(&path, cfg).map_err(|e| Failure::operational(anyhow::anyhow!("{}: {e}", path.display())))?;
     }
     if let Some(url) = &store {
         let s = crate::store::Store::open(url).await?;

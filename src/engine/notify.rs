@@ -60,6 +60,8 @@ struct Prepared<'p> {
     message_id: String,
     channel: &'static str,
     recipients: String,
+    /// The portal link the notice carries, stored with the page's claim (a page's notices only).
+    link: Option<crate::engine::portal::NewLink>,
 }
 
 impl Prepared<'_> {
@@ -474,7 +476,7 @@ impl<'a> Notifier<'a> {
         r: &mut StageReport,
     ) -> Result<(), EngineError> {
         let now = self.ctx.now();
-        let (page, closed) = self.prepare_page(pairs, now).await?;
+        let (page, closed) = self.prepare_page(pairs).await?;
         // The page's emails are built and written to temporary names while its claim's
         // transaction runs on the store's thread (issue 11); those taken are published (renamed)
         // only once it has committed, the others discarded.
@@ -498,12 +500,11 @@ impl<'a> Notifier<'a> {
         self.mark_page(&already_sent, &written, r).await
     }
 
-    /// Page step 1: what each notice says, nothing written yet but the portal's links (as in
-    /// `deliver`: issued before the claim). Also the accounts closed since they were reconciled.
+    /// Page step 1: what each notice says, nothing written yet (its portal link, made here, is
+    /// stored with the page's claim). Also the accounts closed since they were reconciled.
     async fn prepare_page<'p>(
         &self,
         pairs: &'p [(AccountRow, LegacyAccount)],
-        now: DateTime<Utc>,
     ) -> Result<(Vec<Prepared<'p>>, Vec<&'p str>), EngineError> {
         use std::collections::HashMap;
         let id = self.wave.id.as_str();
@@ -529,12 +530,25 @@ impl<'a> Notifier<'a> {
             let mut data =
                 self.notice_data_from(acct, &sched, &to, verdicts.get(number).map_or(&[][..], |v| &v[..]))?;
             let kind = notice_kind(sched.first_new_bill_date);
-            data.portal_url = self.engine.issue_link(number, id, &kind, sched.first_new_bill_date, now).await?;
+            let link = self.engine.new_link(number, id, &kind, sched.first_new_bill_date)?;
+            data.portal_url = link.as_ref().map(|l| l.url.clone());
             let message_id = notify::message_id(id, number, &kind, &self.domain);
             let channel = if to.is_empty() { "print" } else { "email" };
             let recipients = data.recipients.join(";");
             let rendered = self.renderer.render(&data)?;
-            page.push(Prepared { acct, sched, to, rejected, data, rendered, kind, message_id, channel, recipients });
+            page.push(Prepared {
+                acct,
+                sched,
+                to,
+                rejected,
+                data,
+                rendered,
+                kind,
+                message_id,
+                channel,
+                recipients,
+                link,
+            });
         }
         Ok((page, closed))
     }
@@ -560,6 +574,10 @@ impl<'a> Notifier<'a> {
         for moved in self.store().transitions_in(&mut tx, &held).await? {
             self.count(Outcome::Held.if_moved(moved), r);
         }
+        // The links the page's notices carry, stored before any of them can be published.
+        let links: Vec<(&str, &crate::store::LinkRow)> =
+            page.iter().filter_map(|p| p.link.as_ref()).map(|l| (l.token_hash.as_str(), &l.row)).collect();
+        self.store().portal_links_put_in(&mut tx, &links, now).await?;
         let claims: Vec<_> = page.iter().map(|p| p.claim(id, now)).collect();
         let notices = self.store().notice_claims_in(&mut tx, &claims).await?;
         let mut to_take = Vec::new();
@@ -964,7 +982,7 @@ impl<'a> Notifier<'a> {
         let message_id = notify::message_id(id, number, &kind, &self.domain);
         let channel = if to.is_empty() { "print" } else { "email" };
         let recipients = data.recipients.join(";");
-        Ok(Prepared { acct, sched, to, rejected, data, rendered, kind, message_id, channel, recipients })
+        Ok(Prepared { acct, sched, to, rejected, data, rendered, kind, message_id, channel, recipients, link: None })
     }
 
     /// The portal's personal link, when the workspace runs the portal: a new token each time

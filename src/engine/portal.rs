@@ -51,6 +51,14 @@ pub fn parse_addresses(text: &str) -> Result<Vec<EmailAddress>, String> {
     Ok(out)
 }
 
+/// A personal link made for a notice: the URL the notice prints, and what the store keeps of it.
+#[derive(Debug, Clone)]
+pub struct NewLink {
+    pub url: String,
+    pub token_hash: String,
+    pub row: LinkRow,
+}
+
 /// What a valid link opens.
 #[derive(Debug, Clone)]
 pub struct OpenLink {
@@ -68,12 +76,27 @@ impl Engine {
         first_new_bill_date: NaiveDate,
         at: DateTime<Utc>,
     ) -> Result<Option<String>, EngineError> {
+        let Some(link) = self.new_link(account, wave, kind, first_new_bill_date)? else { return Ok(None) };
+        self.store.portal_link_put(&link.token_hash, &link.row, at).await?;
+        Ok(Some(link.url))
+    }
+
+    /// A new personal link, not stored yet (the notify stage stores a page's links in the
+    /// transaction that claims its notices: [`crate::store::Store::portal_links_put_in`]). None
+    /// when the workspace does not run the portal.
+    pub fn new_link(
+        &self,
+        account: &str,
+        wave: &str,
+        kind: &str,
+        first_new_bill_date: NaiveDate,
+    ) -> Result<Option<NewLink>, EngineError> {
         let Some(portal) = &self.ws.config.portal else { return Ok(None) };
         let token = new_token()?;
         let expires_on = first_new_bill_date + chrono::Days::new(u64::from(portal.link_grace_days));
-        let link = LinkRow { account_number: account.into(), wave: wave.into(), kind: kind.into(), expires_on };
-        self.store.portal_link_put(&token_hash(&token), &link, at).await?;
-        Ok(Some(format!("{}/c/{token}", portal.base_url.trim_end_matches('/'))))
+        let row = LinkRow { account_number: account.into(), wave: wave.into(), kind: kind.into(), expires_on };
+        let url = format!("{}/c/{token}", portal.base_url.trim_end_matches('/'));
+        Ok(Some(NewLink { url, token_hash: token_hash(&token), row }))
     }
 
     /// The link a token opens as of `today`: None when the token is malformed, unknown or

@@ -93,6 +93,33 @@ impl Store {
         Ok(())
     }
 
+    /// Records new personal links (their tokens' hashes) inside a caller's transaction: a
+    /// page's links with the claim of its notices (issue 11: one autocommitted write a notice
+    /// was a third of a portal workspace's demo).
+    pub async fn portal_links_put_in(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        links: &[(&str, &LinkRow)],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let at = at.to_rfc3339();
+        for chunk in super::pieces(links, 500) {
+            let values: Vec<String> =
+                (0..chunk.len()).map(|i| format!("({})", self.params(i * 6 + 1, 6).join(", "))).collect();
+            let sql = format!(
+                "INSERT INTO portal_link (token_hash, account_number, wave, kind, expires_on, created_at) VALUES {}",
+                values.join(", ")
+            );
+            let expires: Vec<String> = chunk.iter().map(|(_, l)| l.expires_on.to_string()).collect();
+            let mut q = sqlx::query(&sql);
+            for ((hash, link), expires) in chunk.iter().zip(&expires) {
+                q = q.bind(*hash).bind(&link.account_number).bind(&link.wave).bind(&link.kind).bind(expires).bind(&at);
+            }
+            q.execute(&mut **tx).await.map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
     /// The link whose token hashes to `token_hash`, if any (expired or not: the caller decides).
     pub async fn portal_link(&self, token_hash: &str) -> Result<Option<LinkRow>, StoreError> {
         let sql = "SELECT account_number, wave, kind, expires_on FROM portal_link WHERE token_hash = $1";

@@ -754,8 +754,25 @@ async fn portal_links_posts_and_questions(store: Store) {
         expires_on: chrono::NaiveDate::from_ymd_opt(2017, 7, 31).unwrap(),
     };
     store.portal_link_put("ab12", &link, at).await.unwrap();
-    assert_eq!(store.portal_link("ab12").await.unwrap(), Some(link));
+    assert_eq!(store.portal_link("ab12").await.unwrap(), Some(link.clone()));
     assert_eq!(store.portal_link("ab13").await.unwrap(), None);
+    // A page's links, in its claim's transaction: none until it commits, then each by its hash
+    // (more than one multi-row insert's worth).
+    let page: Vec<(String, cutover::store::LinkRow)> = (0..501)
+        .map(|i| {
+            (format!("cd{i}"), cutover::store::LinkRow { account_number: format!("A{:03}", i % 2 + 1), ..link.clone() })
+        })
+        .collect();
+    let refs: Vec<(&str, &cutover::store::LinkRow)> = page.iter().map(|(h, l)| (h.as_str(), l)).collect();
+    let mut tx = store.begin().await.unwrap();
+    store.portal_links_put_in(&mut tx, &refs, at).await.unwrap();
+    drop(tx);
+    assert_eq!(store.portal_link("cd0").await.unwrap(), None, "rolled back with its transaction");
+    let mut tx = store.begin().await.unwrap();
+    store.portal_links_put_in(&mut tx, &refs, at).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.portal_link("cd500").await.unwrap(), Some(page[500].1.clone()));
+    assert_eq!(store.portal_link("cd1").await.unwrap().map(|l| l.account_number), Some("A002".into()));
     let emails = vec!["ap@a.example".to_string(), "it@a.example".to_string()];
     for (nonce, first) in [("n1", true), ("n1", false), ("n2", true)] {
         let mut tx = store.begin().await.unwrap();
