@@ -74,23 +74,11 @@ pub struct PortalQuestion {
 }
 
 impl Store {
-    /// Records a new personal link (its token's hash).
+    /// Records a new personal link (its token's hash), in a transaction of its own.
     pub async fn portal_link_put(&self, token_hash: &str, link: &LinkRow, at: DateTime<Utc>) -> Result<(), StoreError> {
-        let _turn = self.turn().await?;
-        sqlx::query(
-            "INSERT INTO portal_link (token_hash, account_number, wave, kind, expires_on, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(token_hash)
-        .bind(&link.account_number)
-        .bind(&link.wave)
-        .bind(&link.kind)
-        .bind(link.expires_on.to_string())
-        .bind(at.to_rfc3339())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        Ok(())
+        let mut tx = self.begin().await?;
+        self.portal_links_put_in(&mut tx, &[(token_hash, link)], at).await?;
+        tx.commit().await.map_err(|e| self.err(e))
     }
 
     /// Records new personal links (their tokens' hashes) inside a caller's transaction: a
