@@ -246,14 +246,9 @@ async fn pipeline(
     if dir.exists() {
         return Err(Failure::input(anyhow::anyhow!("{} exists: give a new folder", dir.display())));
     }
-    if let Some(url) = &portal {
-        // The demo's workspace with a portal section (the demo writes its own only when absent).
-        std::fs::create_dir_all(&dir).map_err(|e| Failure::operational(anyhow::anyhow!("{}: {e}", dir.display())))?;
-        super::init::write_plan(&dir).map_err(Failure::operational)?;
-        let source = crate::workspace::SourceConfig::Sql { url: Some("sqlite://legacy.db".into()) };
-        let cfg = format!("{}\nportal:\n  base_url: \"{url}\"\n", crate::workspace::template_config(&source));
-        let path = dir.join(crate::workspace::CONFIG_FILE);
-        std::fs::write(&path, cfg).map_err(|e| Failure::operational(anyhow::anyhow!("{}: {e}", path.display())))?;
+    if portal.is_some() {
+        // The demo's workspace, written before the demo would write its own (without a portal).
+        super::demo::demo_workspace(&dir, portal.as_deref())?;
     }
     if let Some(url) = &store {
         let s = crate::store::Store::open(url).await?;

@@ -79,6 +79,24 @@ pub(super) struct DemoRun {
 /// dated wave on every simulated day (up to the day before `until`). `store` overrides the
 /// workspace's state store; `clock` times the stages when enabled.
 // Long: the demo's story in order: generate, extract, every simulated day of every wave.
+/// The demo's workspace in `dir` (created when missing): its plan and its cutover.yaml, reading
+/// `legacy.db` beside it, with the portal at `portal` (its `base_url`) if given. A workspace
+/// that already has a cutover.yaml is left as it is.
+pub(super) fn demo_workspace(dir: &Path, portal: Option<&str>) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Failure::operational(anyhow::anyhow!("{}: {e}", dir.display())))?;
+    let cfg = dir.join(crate::workspace::CONFIG_FILE);
+    if !cfg.exists() {
+        write_plan(dir).map_err(Failure::operational)?;
+        let source = crate::workspace::SourceConfig::Sql { url: Some("sqlite://legacy.db".into()) };
+        let mut text = crate::workspace::template_config(&source);
+        if let Some(url) = portal {
+            text.push_str(&format!("\nportal:\n  base_url: \"{url}\"\n"));
+        }
+        std::fs::write(&cfg, text).map_err(|e| Failure::operational(anyhow::anyhow!("{}: {e}", cfg.display())))?;
+    }
+    Ok(())
+}
+
 pub(super) async fn demo_flow(
     dir: &Path,
     accounts: usize,
@@ -88,14 +106,7 @@ pub(super) async fn demo_flow(
     clock: std::sync::Arc<crate::bench::StageClock>,
     workers: usize,
 ) -> Result<DemoRun> {
-    std::fs::create_dir_all(dir).map_err(|e| Failure::operational(anyhow::anyhow!("{}: {e}", dir.display())))?;
-    let cfg = dir.join(crate::workspace::CONFIG_FILE);
-    if !cfg.exists() {
-        write_plan(dir).map_err(Failure::operational)?;
-        let source = crate::workspace::SourceConfig::Sql { url: Some("sqlite://legacy.db".into()) };
-        std::fs::write(&cfg, crate::workspace::template_config(&source))
-            .map_err(|e| Failure::operational(anyhow::anyhow!(e)))?;
-    }
+    demo_workspace(dir, None)?;
     let db = dir.join("legacy.db");
     if !db.exists() {
         eprintln!("generating {accounts} legacy accounts (seed {seed}) into {}", db.display());
