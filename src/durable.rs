@@ -34,11 +34,20 @@ pub fn temp_name(path: &Path) -> PathBuf {
 /// returning its name and the file. The name is created new: a clash with another writer's is an
 /// error, never a shared file.
 pub fn create_temp(path: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
     let tmp = temp_name(path);
-    let f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+    let create = || std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp);
+    let f = match create() {
+        // The folder is made when it is missing, not asked for before each file (a notify page
+        // writes hundreds into one folder).
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                Some(dir) => std::fs::create_dir_all(dir)?,
+                None => return Err(e),
+            }
+            create()?
+        }
+        opened => opened?,
+    };
     Ok((tmp, f))
 }
 

@@ -324,7 +324,10 @@ impl Engine {
                 }
                 .await;
                 // This page's claims go whatever happened (a failed page is another worker's to
-                // try); the next page's stay. The page's own error is the one to report.
+                // try); the next page's stay. The page's own error is the one to report. A page
+                // that went well has let go of most of them already, in the transaction that
+                // recorded it (`Store::release_claims_in`): what is left is the accounts it did
+                // not finish, so this rewrites few rows.
                 let released = self.store.release_claims_through(&self.worker, &last).await;
                 report.add(&done?);
                 released?;
@@ -526,8 +529,16 @@ impl Engine {
                     // only now: another worker's page is rated while this one holds SQLite's write lock.
                     let mut tx = self.store.begin().await?;
                     self.store.set_not_before_in(&mut tx, &wake).await?;
+                    // The page is done with every account it does not reconcile below (which lets
+                    // its own go): their claims go with this transaction.
+                    let reconciling: std::collections::HashSet<usize> = rated.iter().map(|&(_, i, _)| i).collect();
+                    let done: Vec<&str> = (pairs.iter().enumerate())
+                        .filter(|(i, _)| !reconciling.contains(i))
+                        .map(|(_, (row, _))| row.account_number.as_str())
+                        .collect();
                     let moved = self.apply_in(&mut tx, moves, &mut r).await?;
                     self.store.put_bills_in(&mut tx, &new_bills).await?;
+                    self.store.release_claims_in(&mut tx, &self.worker, &done).await?;
                     tx.commit().await.map_err(|e| self.store.err(e))?;
                     crate::failpoint::hit("rate.committed");
                     // The accounts this page rated, as rating left them, reconciled from their records.
@@ -686,6 +697,9 @@ impl Engine {
         self.apply_in(&mut tx, moves, &mut r).await?;
         self.store.replace_verdicts_in(&mut tx, &compared, &new_verdicts).await?;
         self.store.put_tallies_in(&mut tx, &tallies).await?;
+        // The page is done with these accounts: their claims go with its changes.
+        let done: Vec<&str> = numbers.iter().map(String::as_str).collect();
+        self.store.release_claims_in(&mut tx, &self.worker, &done).await?;
         tx.commit().await.map_err(|e| self.store.err(e))?;
         Ok(r)
     }
@@ -791,6 +805,9 @@ impl Engine {
                 let moved = self.apply_in(&mut tx, moves, &mut r).await?;
                 let pending: Vec<_> = pending.into_iter().filter(|(i, _)| moved[*i]).map(|(_, c)| c).collect();
                 self.store.put_cutovers_pending_in(&mut tx, id, &pending, ctx.at).await?;
+                // The page is done with its accounts: their claims go with its changes.
+                let done: Vec<&str> = pairs.iter().map(|(row, _)| row.account_number.as_str()).collect();
+                self.store.release_claims_in(&mut tx, &self.worker, &done).await?;
                 tx.commit().await.map_err(|e| self.store.err(e))?;
                 crate::failpoint::hit("switch.committed");
                 Ok(r)

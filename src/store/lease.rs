@@ -209,6 +209,33 @@ impl Store {
         self.write_text(sql, &[owner, last]).await.map(|_| ())
     }
 
+    /// Lets go `owner`'s claims on `accounts` inside a write transaction: a page stage does it in
+    /// the transaction that records the page's last changes to them, so the claim goes with those
+    /// changes and rewrites rows that transaction has already rewritten (issue 11: a release of
+    /// its own rewrote every account of the page once more, in a commit of its own). Another
+    /// worker's claim is left alone.
+    pub async fn release_claims_in(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        owner: &str,
+        accounts: &[&str],
+    ) -> Result<(), StoreError> {
+        for chunk in accounts.chunks(500) {
+            let (list, values) = self.in_list(2, chunk);
+            let sql = format!(
+                "UPDATE account SET claim_owner = NULL, claim_until = NULL WHERE claim_owner = {} \
+                 AND account_number IN ({list})",
+                self.param(1)
+            );
+            let mut q = sqlx::query(&sql).bind(owner);
+            for a in values {
+                q = q.bind(*a);
+            }
+            q.execute(&mut **tx).await.map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
     /// Lets every claim of `owner` go.
     pub async fn release_claims(&self, owner: &str) -> Result<(), StoreError> {
         self.release_claims_counted(owner).await.map(|_| ())

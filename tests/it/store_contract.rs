@@ -407,6 +407,35 @@ async fn a_page_claimed_ahead_stays_claimed_when_the_page_before_goes(store: Sto
     assert_eq!(claim("A002", other).await, ["A003", "A004"]);
 }
 
+/// A page stage lets its claims go in the transaction that records the page
+/// (`Store::release_claims_in`): with that transaction, not before it commits and not if it rolls
+/// back; only the accounts listed, and only the claims of the worker that asks.
+async fn claims_let_go_in_a_transaction_go_with_it(store: Store) {
+    extracted(&store).await;
+    let (me, other) = ("host:1:00000001#1", "host:2:00000002#1");
+    let wave = "dc1-colocation";
+    let claim = |after: &'static str, limit, owner: &'static str| {
+        let store = store.clone();
+        async move {
+            let page = WavePage { after, ..WavePage::of(wave, &[State::Extracted], limit) };
+            let rows = store.claim_accounts(&page, owner, 600).await.unwrap();
+            rows.into_iter().map(|r| r.account_number).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(claim("", 3, me).await, ["A001", "A002", "A003"]);
+    assert_eq!(claim("A003", 1, other).await, ["A004"]);
+    // Rolled back: nothing goes.
+    let mut tx = store.begin().await.unwrap();
+    store.release_claims_in(&mut tx, me, &["A001", "A002"]).await.unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(claim("", 10, other).await, Vec::<String>::new(), "still mine after a rollback");
+    // Committed: A001 and A002 go, A003 (not listed) stays mine, A004 (the other's) stays its.
+    let mut tx = store.begin().await.unwrap();
+    store.release_claims_in(&mut tx, me, &["A001", "A002", "A004"]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(claim("", 10, "host:3:00000003#1").await, ["A001", "A002"]);
+}
+
 /// Recipients from the form, in the caller's transaction.
 async fn recipients_are_stored_with_their_journal_row(store: Store) {
     extracted(&store).await;
@@ -1022,4 +1051,5 @@ on_both_stores!(
     portal_links_posts_and_questions,
     a_workers_heartbeat_renews_and_its_stop_releases_only_its_own,
     a_page_claimed_ahead_stays_claimed_when_the_page_before_goes,
+    claims_let_go_in_a_transaction_go_with_it,
 );
