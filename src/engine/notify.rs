@@ -50,7 +50,9 @@ impl Outcome {
 
 /// One notice, prepared before anything is written: what it says and where it goes.
 struct Prepared<'p> {
-    acct: &'p LegacyAccount,
+    /// Borrowed for one notice sent alone; owned by a page's notices, so that a page can still be
+    /// finishing while the next one is prepared ([`Notifier::deliver_due`]).
+    acct: std::borrow::Cow<'p, LegacyAccount>,
     sched: Schedule,
     to: Vec<notify::EmailAddress>,
     rejected: Vec<String>,
@@ -101,6 +103,16 @@ struct WrittenNotice<'p> {
     channel: String,
     rejected: Vec<String>,
     result: Result<(), SendError>,
+}
+
+/// A page's notices once taken ([`Notifier::start_page`]), for [`Notifier::finish_page`]: the
+/// batch of their files (written, not yet published), the notices taken with their emails as
+/// built, those found sent already, and the page's time.
+struct StartedPage {
+    files: FileBatch,
+    taken: Vec<(Prepared<'static>, NoticeRow, Option<Built>)>,
+    already_sent: Vec<(Prepared<'static>, String)>,
+    now: DateTime<Utc>,
 }
 
 /// The journal's reason for holding an account closed since it was reconciled.
@@ -398,6 +410,12 @@ impl<'a> Notifier<'a> {
     /// Without limits: every account due today, a page at a time (delivered accounts leave the
     /// `reconciled` state, so each page is the next one), the next page's records read while
     /// this one is delivered ([`Engine::read_ahead`]).
+    ///
+    /// Into the outbox folder, a page is prepared and claimed while the page before is still
+    /// being finished (its files made durable and its notices marked): that half of a page waits
+    /// on the disk and the store, and the next page's reading, rendering and claiming go on
+    /// meanwhile (issue 11). Each page keeps its own order (claimed, files, marked); two pages
+    /// are in hand at most, and a stop lets the one being finished finish.
     async fn deliver_due(&self, r: &mut StageReport) -> Result<(), EngineError> {
         let due_after = async |after: &str| -> Result<(Vec<AccountRow>, Option<ReadAhead>), EngineError> {
             let rows = self.store().wave_accounts(&crate::store::WavePage { after, ..self.due_notices(500) }).await?;
@@ -405,13 +423,48 @@ impl<'a> Notifier<'a> {
             Ok((rows, ahead))
         };
         let (mut rows, mut ahead) = due_after("").await?;
-        while !self.stopping() {
-            let (Some(last), Some(this)) = (rows.last(), ahead.take()) else { break };
-            let (next, next_ahead) = due_after(&last.account_number.clone()).await?;
-            self.deliver_read(&rows, this, r).await?;
-            (rows, ahead) = (next, next_ahead);
+        if !matches!(self.mailer, Mailer::Outbox(_)) {
+            while !self.stopping() {
+                let (Some(last), Some(this)) = (rows.last(), ahead.take()) else { break };
+                let (next, next_ahead) = due_after(&last.account_number.clone()).await?;
+                self.deliver_read(&rows, this, r).await?;
+                (rows, ahead) = (next, next_ahead);
+            }
+            return Ok(());
         }
-        Ok(())
+        // The page being finished, and how many accounts it had.
+        let mut finishing: Option<(StartedPage, usize)> = None;
+        let outcome = async {
+            while !self.stopping() {
+                let (Some(last), Some(this)) = (rows.last(), ahead.take()) else { break };
+                let (next, next_ahead) = due_after(&last.account_number.clone()).await?;
+                let mut claimed = StageReport::default();
+                let start = async {
+                    let pairs = self.engine.pair(&rows, this.records().await?, self.ctx).await?;
+                    self.start_page(pairs, &mut claimed).await
+                };
+                let started = match finishing.take() {
+                    Some((before, n)) => {
+                        let (finished, started) = tokio::join!(self.finish_page(before, n, r), start);
+                        finished?;
+                        started?
+                    }
+                    None => start.await?,
+                };
+                r.add(&claimed);
+                finishing = Some((started, rows.len()));
+                (rows, ahead) = (next, next_ahead);
+            }
+            Ok::<(), EngineError>(())
+        }
+        .await;
+        // The page in hand is finished whatever stopped the walk: its notices are claimed and its
+        // files written, so it is the quickest way to a settled state (a crash before this would
+        // leave them `sending`, for the next run to finish).
+        if let Some((last, n)) = finishing {
+            self.finish_page(last, n, r).await?;
+        }
+        outcome
     }
 
     /// Whether anything is due (so the mail server is only contacted when there is work).
@@ -444,7 +497,7 @@ impl<'a> Notifier<'a> {
     async fn deliver_read(&self, rows: &[AccountRow], read: ReadAhead, r: &mut StageReport) -> Result<(), EngineError> {
         let pairs = self.engine.pair(rows, read.records().await?, self.ctx).await?;
         if matches!(self.mailer, Mailer::Outbox(_)) {
-            self.deliver_page(&pairs, r).await?;
+            self.deliver_page(pairs, r).await?;
         } else {
             let concurrency = self.engine.ws.config.delivery.concurrency.max(1);
             let jobs = pairs.iter().map(|(row, acct)| self.deliver(row, acct));
@@ -472,22 +525,34 @@ impl<'a> Notifier<'a> {
     /// file writing overlap, and a file whose notice was not taken is discarded, never published.
     async fn deliver_page(
         &self,
-        pairs: &[(AccountRow, LegacyAccount)],
+        pairs: Vec<(AccountRow, LegacyAccount)>,
         r: &mut StageReport,
     ) -> Result<(), EngineError> {
+        let started = self.start_page(pairs, r).await?;
+        self.finish_page(started, 0, r).await
+    }
+
+    /// A page's first half ([`Notifier::deliver_page`]): its notices prepared, recorded and
+    /// taken, their emails built and written under temporary names. Nothing is published yet.
+    async fn start_page(
+        &self,
+        pairs: Vec<(AccountRow, LegacyAccount)>,
+        r: &mut StageReport,
+    ) -> Result<StartedPage, EngineError> {
         let now = self.ctx.now();
         let (page, closed) = self.prepare_page(pairs).await?;
         // The page's emails are built and written to temporary names while its claim's
         // transaction runs on the store's thread (issue 11); those taken are published (renamed)
         // only once it has committed, the others discarded.
         let mut files = FileBatch::default();
+        let closed: Vec<&str> = closed.iter().map(String::as_str).collect();
         let (claimed, mut built) =
             tokio::join!(self.claim_page(&page, &closed, now, r), self.build_emails(&mut files, &page, now));
         let claimed = claimed?;
-        let mut page: Vec<Option<Prepared<'_>>> = page.into_iter().map(Some).collect();
-        let already_sent: Vec<(Prepared<'_>, String)> =
+        let mut page: Vec<Option<Prepared<'static>>> = page.into_iter().map(Some).collect();
+        let already_sent: Vec<(Prepared<'static>, String)> =
             claimed.already_sent.into_iter().filter_map(|(i, channel)| Some((page[i].take()?, channel))).collect();
-        let taken: Vec<(Prepared<'_>, NoticeRow, Option<Built>)> = claimed
+        let taken: Vec<(Prepared<'static>, NoticeRow, Option<Built>)> = claimed
             .taken
             .into_iter()
             .filter_map(|(i, notice)| Some((page[i].take()?, notice, built.get_mut(i).and_then(Option::take))))
@@ -496,16 +561,25 @@ impl<'a> Notifier<'a> {
         for (i, _) in built.into_iter().flatten().flatten() {
             files.discard(i);
         }
+        Ok(StartedPage { files, taken, already_sent, now })
+    }
+
+    /// A page's second half: the taken notices' files made durable and published, then every
+    /// notice marked and its account moved. The progress bar moves by `accounts` once it is done.
+    async fn finish_page(&self, page: StartedPage, accounts: usize, r: &mut StageReport) -> Result<(), EngineError> {
+        let StartedPage { files, taken, already_sent, now } = page;
         let written = self.write_page(files, taken, now).await?;
-        self.mark_page(&already_sent, &written, r).await
+        self.mark_page(&already_sent, &written, r).await?;
+        self.engine.progress.advance(accounts as u64);
+        Ok(())
     }
 
     /// Page step 1: what each notice says, nothing written yet (its portal link, made here, is
     /// stored with the page's claim). Also the accounts closed since they were reconciled.
-    async fn prepare_page<'p>(
+    async fn prepare_page(
         &self,
-        pairs: &'p [(AccountRow, LegacyAccount)],
-    ) -> Result<(Vec<Prepared<'p>>, Vec<&'p str>), EngineError> {
+        pairs: Vec<(AccountRow, LegacyAccount)>,
+    ) -> Result<(Vec<Prepared<'static>>, Vec<String>), EngineError> {
         use std::collections::HashMap;
         let id = self.wave.id.as_str();
         let numbers: Vec<String> = pairs.iter().map(|(row, _)| row.account_number.clone()).collect();
@@ -518,17 +592,21 @@ impl<'a> Notifier<'a> {
         }
         let mut closed = Vec::new();
         let mut page = Vec::new();
-        for (row, acct) in pairs {
+        for (i, (row, acct)) in pairs.into_iter().enumerate() {
+            // The page before may be finishing meanwhile (`deliver_due`): it gets its turns.
+            if i % 8 == 7 {
+                tokio::task::yield_now().await;
+            }
             let number = row.account_number.as_str();
             let Some(sched) = row.schedule() else { continue };
             if acct.account.status == crate::domain::AccountStatus::Closed && row.state == State::Reconciled {
-                closed.push(number);
+                closed.push(row.account_number);
                 continue;
             }
             let raw = submitted.get(number).map_or(&acct.account.bill_to_email, |s| &s.emails);
             let (to, rejected) = notify::recipients(raw);
             let mut data =
-                self.notice_data_from(acct, &sched, &to, verdicts.get(number).map_or(&[][..], |v| &v[..]))?;
+                self.notice_data_from(&acct, &sched, &to, verdicts.get(number).map_or(&[][..], |v| &v[..]))?;
             let kind = notice_kind(sched.first_new_bill_date);
             let link = self.engine.new_link(number, id, &kind, sched.first_new_bill_date)?;
             data.portal_url = link.as_ref().map(|l| l.url.clone());
@@ -537,7 +615,7 @@ impl<'a> Notifier<'a> {
             let recipients = data.recipients.join(";");
             let rendered = self.renderer.render(&data)?;
             page.push(Prepared {
-                acct,
+                acct: std::borrow::Cow::Owned(acct),
                 sched,
                 to,
                 rejected,
@@ -764,7 +842,7 @@ impl<'a> Notifier<'a> {
     /// A page notice's printed letter, handed to the page's files: its place there, and its name.
     fn page_letter(&self, files: &mut FileBatch, p: &Prepared<'_>) -> Result<(usize, PathBuf), EngineError> {
         let number = p.acct.account.account_number.as_str();
-        let html = self.renderer.render_letter(&self.letter_data(p.acct, p.data.clone()))?;
+        let html = self.renderer.render_letter(&self.letter_data(&p.acct, p.data.clone()))?;
         let path = self.print_dir().join(letter::letter_file_name(&self.wave.id, number, p.sched.first_new_bill_date));
         Ok((files.write(path.clone(), html.into_bytes()), path))
     }
@@ -982,6 +1060,7 @@ impl<'a> Notifier<'a> {
         let message_id = notify::message_id(id, number, &kind, &self.domain);
         let channel = if to.is_empty() { "print" } else { "email" };
         let recipients = data.recipients.join(";");
+        let acct = std::borrow::Cow::Borrowed(acct);
         Ok(Prepared { acct, sched, to, rejected, data, rendered, kind, message_id, channel, recipients, link: None })
     }
 
@@ -1018,7 +1097,7 @@ impl<'a> Notifier<'a> {
     ) -> Result<WrittenNotice<'p>, EngineError> {
         let (id, number) = (self.wave.id.as_str(), p.acct.account.account_number.as_str());
         // The printed letter: its own template (dated, addressed for a window envelope).
-        let letter_html = self.renderer.render_letter(&self.letter_data(p.acct, p.data.clone()))?;
+        let letter_html = self.renderer.render_letter(&self.letter_data(&p.acct, p.data.clone()))?;
         let letter = || {
             let path = self.print_dir().join(letter::letter_file_name(id, number, p.sched.first_new_bill_date));
             write_atomically(&path, letter_html.as_bytes())

@@ -34,7 +34,7 @@ impl StageReport {
         self.done + self.held + self.quarantined + self.rescheduled + self.failed + self.unknown + self.retried
     }
 
-    fn add(&mut self, o: &StageReport) {
+    pub(super) fn add(&mut self, o: &StageReport) {
         self.done += o.done;
         self.held += o.held;
         self.quarantined += o.quarantined;

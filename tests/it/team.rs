@@ -558,3 +558,102 @@ async fn a_stop_asked_during_a_page_leaves_the_page_claimed_ahead_untouched() {
     let left: Vec<String> = sqlx::query_scalar(due).fetch_all(&mut db).await.unwrap();
     assert!(left.is_empty(), "{} still due", left.len());
 }
+
+/// Notify into the outbox prepares and claims a page while the page before is finished (issue
+/// 11): two pages are in hand at most. Asked to stop when its first page is done, it finishes
+/// the page it had started meanwhile, starts no third, and leaves files and states agreeing:
+/// every notice sent has its file, none is left `sending` or half-written, and the accounts after
+/// the second page are untouched. Started again, it notifies the rest, each account once.
+#[tokio::test]
+async fn a_stop_during_notify_finishes_the_page_started_and_no_other() {
+    use cutover::engine::{Ctx, Engine, Progress};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    struct StopAfterAPage(Arc<AtomicBool>);
+    impl Progress for StopAfterAPage {
+        fn advance(&self, _n: u64) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    support::copy_dir(&support::repo_waves(), &dir.path().join("waves"));
+    let data = cutover::demo::generate::DemoData { accounts: 6000, seed: 5, months: 12 };
+    cutover::demo::generate::write_legacy_sqlite(&dir.path().join("legacy.db"), &data).await.unwrap();
+    std::fs::write(dir.path().join("cutover.yaml"), "source: { kind: sql, url: \"sqlite://legacy.db\" }\n").unwrap();
+    let ws = cutover::workspace::Workspace::open(dir.path()).unwrap();
+    let url = ws.store_url();
+    let mailer = cutover::notify::transport::Mailer::from_config(&ws.config.mail, dir.path()).unwrap();
+    let outbox = match &mailer {
+        cutover::notify::transport::Mailer::Outbox(d) => d.clone(),
+        _ => panic!("the default mail transport is the outbox"),
+    };
+    let store = cutover::store::Store::open(&url).await.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut engine = Engine::new(ws, support::plan(), store, Arc::new(cutover::engine::Quiet));
+    engine.stop = Arc::clone(&stop);
+    let wave = "multi-tenant-cloud";
+    let first = Ctx::new(chrono::NaiveDate::from_ymd_opt(2017, 4, 5).unwrap(), "test");
+    engine.extract(&first).await.unwrap();
+    engine.rate_and_reconcile(wave, &first).await.unwrap();
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    // The notice day most of the wave shares: more than two pages of 500 are due on it.
+    let (day, due): (String, i64) = sqlx::query_as(
+        "SELECT notice_date, count(*) FROM account WHERE wave = 'multi-tenant-cloud' AND state = 'reconciled' \
+         GROUP BY notice_date ORDER BY count(*) DESC LIMIT 1",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    assert!(due > 1000, "more than two pages are due on {day}: {due}");
+    // The accounts whose notice is due that day, in the order pages take them. (Those whose notice
+    // date passed are moved to a later cycle first, and are not on these pages.)
+    let due_accounts = "SELECT account_number FROM account WHERE wave = 'multi-tenant-cloud' AND state = 'reconciled' \
+                        AND notice_date = $1 ORDER BY account_number";
+    let before: Vec<String> = sqlx::query_scalar(due_accounts).bind(&day).fetch_all(&mut db).await.unwrap();
+    let ctx = Ctx::new(day.parse().unwrap(), "test");
+
+    engine.progress = Arc::new(StopAfterAPage(Arc::clone(&stop)));
+    engine.notify_wave(wave, &ctx, &mailer).await.unwrap();
+    let count = |sql: &'static str| {
+        let url = url.clone();
+        async move {
+            let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut db).await.unwrap()
+        }
+    };
+    let sent = count("SELECT count(*) FROM notice WHERE state = 'sent'").await;
+    assert_eq!(count("SELECT count(*) FROM notice WHERE state <> 'sent'").await, 0, "none left in flight");
+    // The first page finished, the second (started while the first was finishing) finished too.
+    let notified = count("SELECT count(*) FROM account WHERE state = 'notified'").await;
+    assert_eq!(notified, sent, "each notice sent moved its account");
+    assert!(sent > 500 && sent <= 1000, "two pages, no more: {sent} of {due}");
+    // The two pages were the first 1,000 accounts due; the rest are still due, without a notice.
+    let still: Vec<String> = sqlx::query_scalar(due_accounts).bind(&day).fetch_all(&mut db).await.unwrap();
+    assert_eq!(still, before[1000..], "nothing after the second page was touched");
+    let with_notice: BTreeSet<String> =
+        sqlx::query_scalar("SELECT account_number FROM notice").fetch_all(&mut db).await.unwrap().into_iter().collect();
+    assert!(before[1000..].iter().all(|a| !with_notice.contains(a)), "no notice past the second page");
+    let files = |ext: &str| {
+        std::fs::read_dir(&outbox)
+            .map(|d| d.flatten().filter(|e| e.path().to_string_lossy().ends_with(ext)).count())
+            .unwrap_or(0) as i64
+    };
+    let emailed = count("SELECT count(*) FROM notice WHERE state = 'sent' AND channel = 'email'").await;
+    assert!(emailed > 0);
+    assert_eq!(files(".eml"), emailed, "a file for each email sent, and no other");
+    assert_eq!(files(".tmp"), 0, "no half-written file left");
+
+    // Started again, it notifies the rest of the day, each account once.
+    stop.store(false, Ordering::SeqCst);
+    engine.progress = Arc::new(cutover::engine::Quiet);
+    engine.notify_wave(wave, &ctx, &mailer).await.unwrap();
+    let left: Vec<String> = sqlx::query_scalar(due_accounts).bind(&day).fetch_all(&mut db).await.unwrap();
+    assert!(left.is_empty(), "{} still due", left.len());
+    assert_eq!(count("SELECT count(*) FROM notice WHERE state <> 'sent'").await, 0);
+    let per_account =
+        count("SELECT count(*) FROM (SELECT account_number FROM notice GROUP BY account_number HAVING count(*) > 1)");
+    assert_eq!(per_account.await, 0, "no account has two notices");
+    let emailed = count("SELECT count(*) FROM notice WHERE state = 'sent' AND channel = 'email'").await;
+    assert_eq!(files(".eml"), emailed);
+    assert_eq!(files(".tmp"), 0);
+}
