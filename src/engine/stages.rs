@@ -138,6 +138,37 @@ enum Count {
     Quarantined,
 }
 
+/// What reconciling a page reads from the store before its transaction ([`Engine::reconcile_facts`]).
+#[derive(Default)]
+struct ReconcileFacts {
+    waivers: std::collections::HashMap<String, crate::reconcile::report::Waiver>,
+    unreachable: std::collections::HashMap<String, (Vec<String>, Option<String>)>,
+}
+
+/// A page's accounts compared and decided, not yet written ([`Engine::compare_page`]).
+#[derive(Default)]
+struct ComparedPage<'p> {
+    /// Every account of the page (compared, or held with nothing left): its claim goes with it.
+    accounts: Vec<&'p str>,
+    compared: Vec<String>,
+    verdicts: Vec<crate::store::VerdictRow>,
+    tallies: Vec<crate::reconcile::report::Tally>,
+    recon: Vec<(&'p str, bool)>,
+    moves: Vec<(crate::store::Transition<'p>, Count)>,
+}
+
+impl ComparedPage<'_> {
+    /// Keeps only what concerns `accounts`.
+    fn only(&mut self, accounts: &std::collections::HashSet<&str>) {
+        self.accounts.retain(|a| accounts.contains(a));
+        self.compared.retain(|a| accounts.contains(a.as_str()));
+        self.verdicts.retain(|v| accounts.contains(v.account.as_str()));
+        self.tallies.retain(|t| accounts.contains(t.account_number.as_str()));
+        self.recon.retain(|(a, _)| accounts.contains(a));
+        self.moves.retain(|(t, _)| accounts.contains(t.account));
+    }
+}
+
 impl Engine {
     /// A page's state changes, applied together ([`crate::store::Store::transitions_in`]), each
     /// counted in `r` as its [`Count`] when it happened. Returns, in order, which happened.
@@ -527,6 +558,17 @@ impl Engine {
                     }
                     // The page's state changes and bills in a few statements, in one transaction, opened
                     // only now: another worker's page is rated while this one holds SQLite's write lock.
+                    // The accounts this page rates, as rating leaves them, for reconciling below from
+                    // the records loaded: compared while the rating's transaction runs on the
+                    // store's thread (issue 11), written once it has committed, for the accounts
+                    // it did move.
+                    let rated_rows: Vec<AccountRow> = rated
+                        .iter()
+                        .map(|&(_, i, sched)| AccountRow { state: State::Rated, ..pairs[i].0.clone() }.scheduled(sched))
+                        .collect();
+                    let candidates: Vec<(&AccountRow, &LegacyAccount)> =
+                        rated.iter().zip(&rated_rows).map(|(&(_, i, _), row)| (row, &pairs[i].1)).collect();
+                    let facts = self.reconcile_facts(&candidates).await?;
                     let mut tx = self.store.begin().await?;
                     self.store.set_not_before_in(&mut tx, &wake).await?;
                     // The page is done with every account it does not reconcile below (which lets
@@ -536,22 +578,25 @@ impl Engine {
                         .filter(|(i, _)| !reconciling.contains(i))
                         .map(|(_, (row, _))| row.account_number.as_str())
                         .collect();
-                    let moved = self.apply_in(&mut tx, moves, &mut r).await?;
-                    self.store.put_bills_in(&mut tx, &new_bills).await?;
-                    self.store.release_claims_in(&mut tx, &self.worker, &done).await?;
-                    tx.commit().await.map_err(|e| self.store.err(e))?;
-                    crate::failpoint::hit("rate.committed");
-                    // The accounts this page rated, as rating left them, reconciled from their records.
-                    let mut pairs: Vec<Option<(AccountRow, LegacyAccount)>> = pairs.into_iter().map(Some).collect();
-                    let now_rated: Vec<(AccountRow, LegacyAccount)> = rated
-                        .into_iter()
+                    let rating = async {
+                        let moved = self.apply_in(&mut tx, moves, &mut r).await?;
+                        self.store.put_bills_in(&mut tx, &new_bills).await?;
+                        self.store.release_claims_in(&mut tx, &self.worker, &done).await?;
+                        tx.commit().await.map_err(|e| self.store.err(e))?;
+                        crate::failpoint::hit("rate.committed");
+                        Ok::<_, EngineError>(moved)
+                    };
+                    let (moved, compared) =
+                        tokio::join!(rating, self.compare_page(wave, &policy, &candidates, ctx, &facts));
+                    let (moved, mut compared) = (moved?, compared?);
+                    // Another worker may have rated some of them meanwhile: those are its to reconcile.
+                    let kept: std::collections::HashSet<&str> = rated
+                        .iter()
                         .filter(|(m, ..)| moved[*m])
-                        .filter_map(|(_, i, sched)| {
-                            let (row, acct) = pairs[i].take()?;
-                            Some((AccountRow { state: State::Rated, ..row }.scheduled(sched), acct))
-                        })
+                        .map(|&(_, i, _)| pairs[i].0.account_number.as_str())
                         .collect();
-                    reconciled.add(&self.reconcile_page(wave, &policy, &now_rated, ctx).await?);
+                    compared.only(&kept);
+                    reconciled.add(&self.write_reconciled(compared).await?);
                     Ok(r)
                 },
             )
@@ -620,8 +665,6 @@ impl Engine {
 
     /// Reconciles a page of rated accounts, their records loaded: each compared and decided,
     /// journaled, with its verdicts and tally, in one transaction.
-    // Long: one page's plumbing in one transaction, an account's cases in the order they are
-    // decided (nothing left, compared, then the decision), each journaled.
     async fn reconcile_page(
         &self,
         wave: &Wave,
@@ -629,19 +672,44 @@ impl Engine {
         pairs: &[(AccountRow, LegacyAccount)],
         ctx: &Ctx,
     ) -> Result<StageReport, EngineError> {
+        let pairs: Vec<(&AccountRow, &LegacyAccount)> = pairs.iter().map(|(row, acct)| (row, acct)).collect();
+        let facts = self.reconcile_facts(&pairs).await?;
+        let compared = self.compare_page(wave, policy, &pairs, ctx, &facts).await?;
+        self.write_reconciled(compared).await
+    }
+
+    /// What reconciling a page needs from the store besides the records, read before its
+    /// transaction: the accounts' waivers, and whether each can be reached.
+    async fn reconcile_facts(&self, pairs: &[(&AccountRow, &LegacyAccount)]) -> Result<ReconcileFacts, EngineError> {
         if pairs.is_empty() {
-            return Ok(StageReport::default());
+            return Ok(ReconcileFacts::default());
         }
-        let catalog = &self.plan.catalog;
         let numbers: Vec<String> = pairs.iter().map(|(r, _)| r.account_number.clone()).collect();
-        let waivers: std::collections::HashMap<String, crate::reconcile::report::Waiver> =
-            self.store.waivers(&numbers).await?.into_iter().collect();
+        let waivers = self.store.waivers(&numbers).await?.into_iter().collect();
         let unreachable = self.unreachable(pairs).await?;
-        let mut r = StageReport::default();
-        let (mut compared, mut new_verdicts, mut tallies) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut moves, mut recon) = (Vec::new(), Vec::new());
-        for (row, acct) in pairs {
+        Ok(ReconcileFacts { waivers, unreachable })
+    }
+
+    /// A page's accounts compared and decided (nothing written; it yields now and then, so that
+    /// the caller's other work, the rating's transaction, goes on meanwhile).
+    // Long: an account's cases in the order they are decided (nothing left, compared, then the
+    // decision), each with its journal reason.
+    async fn compare_page<'p>(
+        &self,
+        wave: &Wave,
+        policy: &Policy,
+        pairs: &[(&'p AccountRow, &'p LegacyAccount)],
+        ctx: &'p Ctx,
+        facts: &ReconcileFacts,
+    ) -> Result<ComparedPage<'p>, EngineError> {
+        let catalog = &self.plan.catalog;
+        let mut page = ComparedPage::default();
+        for (n, &(row, acct)) in pairs.iter().enumerate() {
+            if n % 8 == 7 {
+                tokio::task::yield_now().await;
+            }
             let number = &acct.account.account_number;
+            page.accounts.push(number.as_str());
             let cycle_day = acct.account.bill_cycle_day;
             // Scheduled at rating, or now: the same dates the stage below records.
             let sched = row.schedule().or_else(|| schedule(wave, cycle_day, ctx.as_of).ok());
@@ -649,14 +717,14 @@ impl Engine {
                 && let Some(s) = sched
                 && let Some(why) = nothing_left(acct, s.first_new_bill_date)
             {
-                moves.push((ctx.transition(number, State::Rated, State::Held, why), Count::Held));
+                page.moves.push((ctx.transition(number, State::Rated, State::Held, why), Count::Held));
                 continue;
             }
             let verdicts = Self::compare_periods(wave, acct, catalog, policy, sched.as_ref());
             // This comparison replaces the account's earlier verdicts (no stale period
             // stays), written for the page below.
             for v in &verdicts {
-                new_verdicts.push(crate::store::VerdictRow {
+                page.verdicts.push(crate::store::VerdictRow {
                     account: number.clone(),
                     period: v.period.to_string(),
                     status: v.status.as_str().to_string(),
@@ -666,18 +734,18 @@ impl Engine {
                     data: serde_json::to_string(v).map_err(|e| EngineError::Refused(e.to_string()))?,
                 });
             }
-            compared.push(number.clone());
+            page.compared.push(number.clone());
             // A tally only where there are verdicts: a report counts an account by its
             // verdicts, and a run must count the same accounts.
             if !verdicts.is_empty() {
-                tallies.push(crate::reconcile::report::Tally::of(number, &verdicts, policy));
+                page.tallies.push(crate::reconcile::report::Tally::of(number, &verdicts, policy));
             }
-            recon.push((number.as_str(), decide::passes(&verdicts, policy)));
+            page.recon.push((number.as_str(), decide::passes(&verdicts, policy)));
             let decision = decide::decide(&decide::Facts {
                 verdicts: &verdicts,
                 policy,
-                waiver: waivers.get(number.as_str()),
-                unreachable: unreachable.get(number.as_str()).and_then(|(_, why)| why.as_deref()),
+                waiver: facts.waivers.get(number.as_str()),
+                unreachable: facts.unreachable.get(number.as_str()).and_then(|(_, why)| why.as_deref()),
                 scheduling: match row.schedule() {
                     Some(_) => decide::Scheduling::AtRating,
                     None => decide::Scheduling::Now(schedule(wave, cycle_day, ctx.as_of)),
@@ -688,18 +756,25 @@ impl Engine {
             if let Some(s) = decision.schedule() {
                 t = t.scheduling(Some(s));
             }
-            moves.push((t, if to == State::Reconciled { Count::Done } else { Count::Held }));
+            page.moves.push((t, if to == State::Reconciled { Count::Done } else { Count::Held }));
         }
-        // The page's outcomes, state changes, verdicts and tallies in a few statements, in
-        // one transaction, opened only once the page is compared (as in rating).
+        Ok(page)
+    }
+
+    /// A compared page written: its outcomes, state changes, verdicts and tallies in a few
+    /// statements, in one transaction, with its accounts' claims let go.
+    async fn write_reconciled(&self, page: ComparedPage<'_>) -> Result<StageReport, EngineError> {
+        let mut r = StageReport::default();
+        if page.accounts.is_empty() {
+            return Ok(r);
+        }
         let mut tx = self.store.begin().await?;
-        self.store.set_recon_in(&mut tx, &recon).await?;
-        self.apply_in(&mut tx, moves, &mut r).await?;
-        self.store.replace_verdicts_in(&mut tx, &compared, &new_verdicts).await?;
-        self.store.put_tallies_in(&mut tx, &tallies).await?;
+        self.store.set_recon_in(&mut tx, &page.recon).await?;
+        self.apply_in(&mut tx, page.moves, &mut r).await?;
+        self.store.replace_verdicts_in(&mut tx, &page.compared, &page.verdicts).await?;
+        self.store.put_tallies_in(&mut tx, &page.tallies).await?;
         // The page is done with these accounts: their claims go with its changes.
-        let done: Vec<&str> = numbers.iter().map(String::as_str).collect();
-        self.store.release_claims_in(&mut tx, &self.worker, &done).await?;
+        self.store.release_claims_in(&mut tx, &self.worker, &page.accounts).await?;
         tx.commit().await.map_err(|e| self.store.err(e))?;
         Ok(r)
     }
@@ -726,12 +801,12 @@ impl Engine {
     /// transaction (a scratch store has one connection).
     async fn unreachable(
         &self,
-        pairs: &[(AccountRow, LegacyAccount)],
+        pairs: &[(&AccountRow, &LegacyAccount)],
     ) -> Result<std::collections::HashMap<String, (Vec<String>, Option<String>)>, EngineError> {
         let mut out = std::collections::HashMap::new();
         let numbers: Vec<String> = pairs.iter().map(|(_, a)| a.account.account_number.clone()).collect();
         let mut forms = self.store.recipients_of(&numbers).await?;
-        for (_, acct) in pairs {
+        for &(_, acct) in pairs {
             let number = &acct.account.account_number;
             let form = forms.remove(number).map(|r| r.emails);
             let emails = crate::switch::reachable_emails(acct, form.as_deref());
@@ -763,7 +838,8 @@ impl Engine {
         };
         let page = self
             .pages(walk, ctx, async |pairs, _| {
-                let mut reach = self.unreachable(&pairs).await?;
+                let refs: Vec<(&AccountRow, &LegacyAccount)> = pairs.iter().map(|(row, acct)| (row, acct)).collect();
+                let mut reach = self.unreachable(&refs).await?;
                 let mut r = StageReport::default();
                 let (mut moves, mut pending) = (Vec::new(), Vec::new());
                 for (row, acct) in &pairs {
