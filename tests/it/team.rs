@@ -490,31 +490,46 @@ async fn schedule_stopped_mid_send_finishes_the_message_in_hand_and_exits_4() {
     assert!(got.values().all(|n| *n == 1), "no account twice: {got:?}");
 }
 
-/// Asked to stop while it works on a page (SIGTERM sets the same flag), a stage finishes that
-/// page and starts no other: the page it had already claimed ahead, its records being read, is
-/// let go untouched (issue 11). The stop is asked from the progress report of the first page.
-#[tokio::test]
-async fn a_stop_asked_during_a_page_leaves_the_page_claimed_ahead_untouched() {
-    use cutover::engine::{Ctx, Engine, Progress};
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    struct StopAfterAPage(Arc<AtomicBool>);
-    impl Progress for StopAfterAPage {
-        fn advance(&self, _n: u64) {
-            self.0.store(true, Ordering::SeqCst);
-        }
+/// Stops the stage (the flag SIGTERM sets) when a page is reported done.
+struct StopAfterAPage(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl cutover::engine::Progress for StopAfterAPage {
+    fn advance(&self, _n: u64) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
     }
+}
+
+/// A workspace on a generated legacy database of `accounts` demo accounts (seed 5, 12 months),
+/// with the repository's waves, and an engine on its SQLite store whose stop flag is `stop`.
+async fn demo_engine(
+    accounts: usize,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (tempfile::TempDir, cutover::engine::Engine, String) {
     let dir = tempfile::tempdir().unwrap();
     support::copy_dir(&support::repo_waves(), &dir.path().join("waves"));
-    let data = cutover::demo::generate::DemoData { accounts: 3000, seed: 5, months: 12 };
+    let data = cutover::demo::generate::DemoData { accounts, seed: 5, months: 12 };
     cutover::demo::generate::write_legacy_sqlite(&dir.path().join("legacy.db"), &data).await.unwrap();
     std::fs::write(dir.path().join("cutover.yaml"), "source: { kind: sql, url: \"sqlite://legacy.db\" }\n").unwrap();
     let ws = cutover::workspace::Workspace::open(dir.path()).unwrap();
     let url = ws.store_url();
     let store = cutover::store::Store::open(&url).await.unwrap();
+    let mut engine =
+        cutover::engine::Engine::new(ws, support::plan(), store, std::sync::Arc::new(cutover::engine::Quiet));
+    engine.stop = std::sync::Arc::clone(stop);
+    (dir, engine, url)
+}
+
+/// Asked to stop while it works on a page (SIGTERM sets the same flag), a stage finishes that
+/// page and starts no other: the page it had already claimed ahead, its records being read, is
+/// let go untouched (issue 11). The stop is asked from the progress report of the first page.
+#[tokio::test]
+async fn a_stop_asked_during_a_page_leaves_the_page_claimed_ahead_untouched() {
+    use cutover::engine::Ctx;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
     let stop = Arc::new(AtomicBool::new(false));
-    let mut engine = Engine::new(ws, support::plan(), store, Arc::new(StopAfterAPage(Arc::clone(&stop))));
-    engine.stop = Arc::clone(&stop);
+    let (_dir, mut engine, url) = demo_engine(3000, &stop).await;
+    engine.progress = Arc::new(StopAfterAPage(Arc::clone(&stop)));
     let day = chrono::NaiveDate::from_ymd_opt(2017, 4, 5).unwrap();
     let ctx = Ctx::new(day, "test");
     engine.extract(&ctx).await.unwrap();
@@ -566,31 +581,16 @@ async fn a_stop_asked_during_a_page_leaves_the_page_claimed_ahead_untouched() {
 /// the second page are untouched. Started again, it notifies the rest, each account once.
 #[tokio::test]
 async fn a_stop_during_notify_finishes_the_page_started_and_no_other() {
-    use cutover::engine::{Ctx, Engine, Progress};
+    use cutover::engine::Ctx;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
-    struct StopAfterAPage(Arc<AtomicBool>);
-    impl Progress for StopAfterAPage {
-        fn advance(&self, _n: u64) {
-            self.0.store(true, Ordering::SeqCst);
-        }
-    }
-    let dir = tempfile::tempdir().unwrap();
-    support::copy_dir(&support::repo_waves(), &dir.path().join("waves"));
-    let data = cutover::demo::generate::DemoData { accounts: 6000, seed: 5, months: 12 };
-    cutover::demo::generate::write_legacy_sqlite(&dir.path().join("legacy.db"), &data).await.unwrap();
-    std::fs::write(dir.path().join("cutover.yaml"), "source: { kind: sql, url: \"sqlite://legacy.db\" }\n").unwrap();
-    let ws = cutover::workspace::Workspace::open(dir.path()).unwrap();
-    let url = ws.store_url();
-    let mailer = cutover::notify::transport::Mailer::from_config(&ws.config.mail, dir.path()).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (dir, mut engine, url) = demo_engine(6000, &stop).await;
+    let mailer = cutover::notify::transport::Mailer::from_config(&engine.ws.config.mail, dir.path()).unwrap();
     let outbox = match &mailer {
         cutover::notify::transport::Mailer::Outbox(d) => d.clone(),
         _ => panic!("the default mail transport is the outbox"),
     };
-    let store = cutover::store::Store::open(&url).await.unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut engine = Engine::new(ws, support::plan(), store, Arc::new(cutover::engine::Quiet));
-    engine.stop = Arc::clone(&stop);
     let wave = "multi-tenant-cloud";
     let first = Ctx::new(chrono::NaiveDate::from_ymd_opt(2017, 4, 5).unwrap(), "test");
     engine.extract(&first).await.unwrap();
