@@ -415,7 +415,8 @@ impl<'a> Notifier<'a> {
     /// being finished (its files made durable and its notices marked): that half of a page waits
     /// on the disk and the store, and the next page's reading, rendering and claiming go on
     /// meanwhile (issue 11). Each page keeps its own order (claimed, files, marked); two pages
-    /// are in hand at most, and a stop lets the one being finished finish.
+    /// are in hand at most. A stop finishes what is claimed and claims nothing more; a failure
+    /// of one page still finishes the other.
     async fn deliver_due(&self, r: &mut StageReport) -> Result<(), EngineError> {
         let due_after = async |after: &str| -> Result<(Vec<AccountRow>, Option<ReadAhead>), EngineError> {
             let rows = self.store().wave_accounts(&crate::store::WavePage { after, ..self.due_notices(500) }).await?;
@@ -446,13 +447,19 @@ impl<'a> Notifier<'a> {
                 let started = match finishing.take() {
                     Some((before, n)) => {
                         let (finished, started) = tokio::join!(self.finish_page(before, n, r), start);
-                        finished?;
+                        if let Err(e) = finished {
+                            // The page started meanwhile is still finished below: its notices
+                            // are taken, and left so they would wait for this worker's lease.
+                            finishing = started.ok().flatten().map(|s| (s, rows.len()));
+                            r.add(&claimed);
+                            return Err(e);
+                        }
                         started?
                     }
                     None => start.await?,
                 };
                 r.add(&claimed);
-                finishing = Some((started, rows.len()));
+                finishing = started.map(|s| (s, rows.len()));
                 (rows, ahead) = (next, next_ahead);
             }
             Ok::<(), EngineError>(())
@@ -460,11 +467,13 @@ impl<'a> Notifier<'a> {
         .await;
         // The page in hand is finished whatever stopped the walk: its notices are claimed and its
         // files written, so it is the quickest way to a settled state (a crash before this would
-        // leave them `sending`, for the next run to finish).
-        if let Some((last, n)) = finishing {
-            self.finish_page(last, n, r).await?;
-        }
-        outcome
+        // leave them `sending`, for the next run to finish). The walk's own error, if any, is the
+        // one to report.
+        let finished = match finishing {
+            Some((last, n)) => self.finish_page(last, n, r).await,
+            None => Ok(()),
+        };
+        outcome.and(finished)
     }
 
     /// Whether anything is due (so the mail server is only contacted when there is work).
@@ -528,19 +537,27 @@ impl<'a> Notifier<'a> {
         pairs: Vec<(AccountRow, LegacyAccount)>,
         r: &mut StageReport,
     ) -> Result<(), EngineError> {
-        let started = self.start_page(pairs, r).await?;
-        self.finish_page(started, 0, r).await
+        match self.start_page(pairs, r).await? {
+            Some(started) => self.finish_page(started, 0, r).await,
+            None => Ok(()),
+        }
     }
 
     /// A page's first half ([`Notifier::deliver_page`]): its notices prepared, recorded and
     /// taken, their emails built and written under temporary names. Nothing is published yet.
+    /// `None` when a stop was asked before its claim: nothing of it is taken then.
     async fn start_page(
         &self,
         pairs: Vec<(AccountRow, LegacyAccount)>,
         r: &mut StageReport,
-    ) -> Result<StartedPage, EngineError> {
+    ) -> Result<Option<StartedPage>, EngineError> {
         let now = self.ctx.now();
         let (page, closed) = self.prepare_page(pairs).await?;
+        // Asked to stop while it was prepared (the page before was finishing meanwhile): it is
+        // not claimed, so nothing new is started after the stop.
+        if self.stopping() {
+            return Ok(None);
+        }
         // The page's emails are built and written to temporary names while its claim's
         // transaction runs on the store's thread (issue 11); those taken are published (renamed)
         // only once it has committed, the others discarded.
@@ -561,7 +578,7 @@ impl<'a> Notifier<'a> {
         for (i, _) in built.into_iter().flatten().flatten() {
             files.discard(i);
         }
-        Ok(StartedPage { files, taken, already_sent, now })
+        Ok(Some(StartedPage { files, taken, already_sent, now }))
     }
 
     /// A page's second half: the taken notices' files made durable and published, then every
@@ -570,7 +587,9 @@ impl<'a> Notifier<'a> {
         let StartedPage { files, taken, already_sent, now } = page;
         let written = self.write_page(files, taken, now).await?;
         self.mark_page(&already_sent, &written, r).await?;
-        self.engine.progress.advance(accounts as u64);
+        if accounts > 0 {
+            self.engine.progress.advance(accounts as u64);
+        }
         Ok(())
     }
 
