@@ -449,7 +449,8 @@ impl<'a> Notifier<'a> {
                         let (finished, started) = tokio::join!(self.finish_page(before, n, r), start);
                         if let Err(e) = finished {
                             // The page started meanwhile is still finished below: its notices
-                            // are taken, and left so they would wait for this worker's lease.
+                            // are taken, and left unfinished they would wait in `sending` for
+                            // this worker's lease.
                             finishing = started.ok().flatten().map(|s| (s, rows.len()));
                             r.add(&claimed);
                             return Err(e);
