@@ -75,10 +75,6 @@ pub(super) struct DemoRun {
     pub changes: u64,
 }
 
-/// The demo flow: generate the legacy database (unless there is one), extract it, then run every
-/// dated wave on every simulated day (up to the day before `until`). `store` overrides the
-/// workspace's state store; `clock` times the stages when enabled.
-// Long: the demo's story in order: generate, extract, every simulated day of every wave.
 /// The demo's workspace in `dir` (created when missing): its plan and its cutover.yaml, reading
 /// `legacy.db` beside it, with the portal at `portal` (its `base_url`) if given. A workspace
 /// that already has a cutover.yaml is left as it is.
@@ -97,6 +93,10 @@ pub(super) fn demo_workspace(dir: &Path, portal: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+/// The demo flow: generate the legacy database (unless there is one), extract it, then run every
+/// dated wave on every simulated day (up to the day before `until`). `store` overrides the
+/// workspace's state store; `clock` times the stages when enabled.
+// Long: the demo's story in order: generate, extract, every simulated day of every wave.
 pub(super) async fn demo_flow(
     dir: &Path,
     accounts: usize,

@@ -444,23 +444,18 @@ impl<'a> Notifier<'a> {
                     let pairs = self.engine.pair(&rows, this.records().await?, self.ctx).await?;
                     self.start_page(pairs, &mut claimed).await
                 };
-                let started = match finishing.take() {
-                    Some((before, n)) => {
-                        let (finished, started) = tokio::join!(self.finish_page(before, n, r), start);
-                        if let Err(e) = finished {
-                            // The page started meanwhile is still finished below: its notices
-                            // are taken, and left unfinished they would wait in `sending` for
-                            // this worker's lease.
-                            finishing = started.ok().flatten().map(|s| (s, rows.len()));
-                            r.add(&claimed);
-                            return Err(e);
-                        }
-                        started?
-                    }
-                    None => start.await?,
+                let (finished, started) = match finishing.take() {
+                    Some((before, n)) => tokio::join!(self.finish_page(before, n, r), start),
+                    None => (Ok(()), start.await),
                 };
                 r.add(&claimed);
-                finishing = started.map(|s| (s, rows.len()));
+                if let Err(e) = finished {
+                    // The page started meanwhile is still finished below: its notices are taken,
+                    // and left unfinished they would wait in `sending` for this worker's lease.
+                    finishing = started.ok().flatten().map(|s| (s, rows.len()));
+                    return Err(e);
+                }
+                finishing = started?.map(|s| (s, rows.len()));
                 (rows, ahead) = (next, next_ahead);
             }
             Ok::<(), EngineError>(())

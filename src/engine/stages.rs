@@ -556,8 +556,6 @@ impl Engine {
                         let t = ctx.transition(number, State::Extracted, State::Rated, reason).scheduling(sched);
                         moves.push((t, Count::Done));
                     }
-                    // The page's state changes and bills in a few statements, in one transaction, opened
-                    // only now: another worker's page is rated while this one holds SQLite's write lock.
                     // The accounts this page rates, as rating leaves them, for reconciling below from
                     // the records loaded: compared while the rating's transaction runs on the
                     // store's thread (issue 11), written once it has committed, for the accounts
@@ -569,6 +567,8 @@ impl Engine {
                     let candidates: Vec<(&AccountRow, &LegacyAccount)> =
                         rated.iter().zip(&rated_rows).map(|(&(_, i, _), row)| (row, &pairs[i].1)).collect();
                     let facts = self.reconcile_facts(&candidates).await?;
+                    // The page's state changes and bills in a few statements, in one transaction, opened
+                    // only now: another worker's page is rated while this one holds SQLite's write lock.
                     let mut tx = self.store.begin().await?;
                     self.store.set_not_before_in(&mut tx, &wake).await?;
                     // The page is done with every account it does not reconcile below (which lets
