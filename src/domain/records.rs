@@ -171,10 +171,16 @@ impl LegacyAccount {
     pub fn as_of(mut self, day: NaiveDate) -> LegacyAccount {
         let cycle_day = self.account.bill_cycle_day;
         let horizon = Period::billing(day, cycle_day).end;
-        self.invoice_lines.retain(|l| l.period.bill_period(cycle_day).start <= day);
+        self.invoice_lines.retain(|l| Self::line_known(l.period, cycle_day, day));
         self.usage.retain(|u| u.usage_date <= day);
         self.services.retain(|s| s.start_date <= horizon);
         self
+    }
+
+    /// Whether a legacy invoice line of `period` was known on `day` (its bill issued, in advance,
+    /// at the start of its bill period), for an account billed on `cycle_day`.
+    pub fn line_known(period: Period, cycle_day: u32, day: NaiveDate) -> bool {
+        period.bill_period(cycle_day).start <= day
     }
 
     /// Whether the account existed yet on the day it was viewed as of: a service known, or a

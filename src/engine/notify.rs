@@ -247,6 +247,12 @@ impl<'a> Notifier<'a> {
         crate::store::WavePage { due: Some((Due::Notice, self.ctx.as_of)), ..page }
     }
 
+    /// The records a notice is made from: the last legacy bill's lines are all it shows of them
+    /// (`notice_data_from`).
+    fn records(&self) -> Records {
+        Records::Recent { periods: 1, as_of: self.ctx.as_of }
+    }
+
     fn stopping(&self) -> bool {
         self.engine.stop.load(Ordering::SeqCst)
     }
@@ -420,7 +426,7 @@ impl<'a> Notifier<'a> {
     async fn deliver_due(&self, r: &mut StageReport) -> Result<(), EngineError> {
         let due_after = async |after: &str| -> Result<(Vec<AccountRow>, Option<ReadAhead>), EngineError> {
             let rows = self.store().wave_accounts(&crate::store::WavePage { after, ..self.due_notices(500) }).await?;
-            let ahead = (!rows.is_empty()).then(|| self.engine.read_ahead(&rows, Records::All));
+            let ahead = (!rows.is_empty()).then(|| self.engine.read_ahead(&rows, self.records()));
             Ok((rows, ahead))
         };
         let (mut rows, mut ahead) = due_after("").await?;
@@ -486,13 +492,13 @@ impl<'a> Notifier<'a> {
     async fn deliver_all(&self, rows: Vec<AccountRow>, r: &mut StageReport) -> Result<(), EngineError> {
         let mut pages = rows.chunks(super::BATCH as usize);
         let mut page = pages.next();
-        let mut ahead = page.map(|p| self.engine.read_ahead(p, Records::All));
+        let mut ahead = page.map(|p| self.engine.read_ahead(p, self.records()));
         while let (Some(rows), Some(this)) = (page, ahead.take()) {
             if self.stopping() {
                 break;
             }
             page = pages.next();
-            ahead = page.map(|p| self.engine.read_ahead(p, Records::All));
+            ahead = page.map(|p| self.engine.read_ahead(p, self.records()));
             self.deliver_read(rows, this, r).await?;
         }
         Ok(())

@@ -443,6 +443,12 @@ impl Engine {
         Ok(rep.done)
     }
 
+    /// The records rating and reconciling read: of the legacy bills, the parallel run's only
+    /// ([`Engine::parallel_periods`]).
+    fn parallel_run(wave: &Wave, ctx: &Ctx) -> Records {
+        Records::Recent { periods: wave.parallel_run_periods, as_of: ctx.as_of }
+    }
+
     /// The periods of the parallel run: the most recent legacy bills.
     fn parallel_periods(wave: &Wave, acct: &LegacyAccount) -> Vec<Period> {
         let all = acct.legacy_periods();
@@ -471,7 +477,13 @@ impl Engine {
         let mut reconciled = StageReport::default();
         let stage = self
             .pages(
-                Walk { wave: id, states: &[State::Extracted], due: known, stage: "rate", records: Some(Records::All) },
+                Walk {
+                    wave: id,
+                    states: &[State::Extracted],
+                    due: known,
+                    stage: "rate",
+                    records: Some(Self::parallel_run(wave, ctx)),
+                },
                 ctx,
                 async |pairs, _| {
                     // Not customers yet on this day: from when they are (the whole account, read before the
@@ -658,8 +670,13 @@ impl Engine {
     async fn reconcile_pages(&self, id: &str, ctx: &Ctx) -> Result<StageReport, EngineError> {
         let wave = self.runnable_wave(id)?;
         let policy = Policy::of(wave);
-        let walk =
-            Walk { wave: id, states: &[State::Rated], due: None, stage: "reconcile", records: Some(Records::All) };
+        let walk = Walk {
+            wave: id,
+            states: &[State::Rated],
+            due: None,
+            stage: "reconcile",
+            records: Some(Self::parallel_run(wave, ctx)),
+        };
         self.pages(walk, ctx, async |pairs, _| self.reconcile_page(wave, &policy, &pairs, ctx).await).await
     }
 

@@ -23,7 +23,7 @@ pub use notices::{NewNotice, NoticeMark, NoticeRow, NoticeState, Recipients};
 pub use portal::{LinkRow, PortalQuestion, PortalSubmission};
 pub use runs::{NewRun, RunRow, WaveEvent};
 
-use crate::domain::State;
+use crate::domain::{Period, State};
 use crate::plan::schedule::Schedule;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -337,6 +337,17 @@ pub enum Records {
     All,
     /// Everything but the legacy invoice lines.
     WithoutInvoiceLines,
+    /// Everything, but of the legacy invoice lines only those of the last `periods` periods the
+    /// account was billed for as of `as_of` ([`LegacyAccount::line_known`]): what a stage that
+    /// looks at the latest bills needs (rate and reconcile the parallel run's, notify the last
+    /// one). The lines are two thirds of an account's records, and parsing them was two fifths of
+    /// the rate stage's own work (issue 11); the others are left unparsed.
+    ///
+    /// [`LegacyAccount::line_known`]: crate::domain::LegacyAccount::line_known
+    Recent {
+        periods: u32,
+        as_of: chrono::NaiveDate,
+    },
 }
 
 /// A `legacy_row` as stored, read by column name: one record's cells (before migration 0019), or
@@ -1355,11 +1366,11 @@ impl Store {
     /// parsed on another: `engine::ReadAhead`).
     pub async fn stored_records(&self, numbers: &[String], which: Records) -> Result<StoredRecords, StoreError> {
         let kinds = match which {
-            Records::All => "",
+            Records::All | Records::Recent { .. } => "",
             Records::WithoutInvoiceLines => " AND kind <> 'line'",
         };
         if self.dialect == Dialect::Sqlite {
-            return self.stored_records_folded(numbers, kinds).await;
+            return self.stored_records_folded(numbers, kinds, which).await;
         }
         // An account's records of a kind in one or a few rows (migration 0019), or one a row.
         let stored: Vec<StoredLegacyRow> = self
@@ -1370,7 +1381,7 @@ impl Store {
                 )
             })
             .await?;
-        Ok(StoredRecords(stored))
+        Ok(StoredRecords(stored, which))
     }
 
     /// SQLite: [`Store::stored_records`] as one text, every row of the page folded into it
@@ -1378,9 +1389,14 @@ impl Store {
     /// two thread wake-ups a row: folded, a 20,000-account benchmark made 38,000 fewer context
     /// switches (issue 11). Text and bytes go in hex (but the kind, one of a few fixed words), so no
     /// separator can occur inside a value.
-    async fn stored_records_folded(&self, numbers: &[String], kinds: &str) -> Result<StoredRecords, StoreError> {
+    async fn stored_records_folded(
+        &self,
+        numbers: &[String],
+        kinds: &str,
+        which: Records,
+    ) -> Result<StoredRecords, StoreError> {
         if numbers.is_empty() {
-            return Ok(StoredRecords(Vec::new()));
+            return Ok(StoredRecords(Vec::new(), which));
         }
         let or_dash = |col: &str| format!("CASE WHEN {col} IS NULL THEN '-' ELSE hex({col}) END");
         let (list, values) = self.in_list(1, numbers);
@@ -1399,7 +1415,7 @@ impl Store {
         }
         let row = q.fetch_one(&self.pool).await.map_err(|e| self.err(e))?;
         let folded: Option<String> = row.try_get(0).map_err(|e| self.err(e))?;
-        Ok(StoredRecords(unfold_legacy_rows(folded.as_deref().unwrap_or(""))?))
+        Ok(StoredRecords(unfold_legacy_rows(folded.as_deref().unwrap_or(""))?, which))
     }
 }
 
@@ -1427,15 +1443,15 @@ pub(crate) fn pieces<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
     })
 }
 
-/// Stored legacy records as read ([`Store::stored_records`]), to parse.
-pub struct StoredRecords(Vec<StoredLegacyRow>);
+/// Stored legacy records as read ([`Store::stored_records`]), to parse, and which were asked for.
+pub struct StoredRecords(Vec<StoredLegacyRow>, Records);
 
 impl StoredRecords {
     /// The accounts among `numbers` that have records, in that order, their records parsed.
     pub fn parse(self, numbers: &[String]) -> Result<Vec<crate::domain::LegacyAccount>, StoreError> {
         use crate::domain::LegacyAccount;
         use crate::extract::Record;
-        let stored = self.0;
+        let (stored, which) = (self.0, self.1);
         let bad = |r: &StoredLegacyRow, why: String| {
             StoreError::Corrupt(format!("stored {} records of {}: {why}", r.kind, r.account_number))
         };
@@ -1485,7 +1501,17 @@ impl StoredRecords {
         for group in records.chunk_by(|a, b| a.0 == b.0) {
             let count = |kind: &str| group.iter().filter(|r| r.1 == kind).count();
             let mut acct: Option<LegacyAccount> = None;
-            for &(number, kind, row, cells) in group {
+            // Which of the group's records to parse (`Records::Recent`), known when the first line
+            // comes (the account record, which sorts first, gives the cycle day).
+            let mut keep: Option<Vec<bool>> = None;
+            for (i, &(number, kind, row, cells)) in group.iter().enumerate() {
+                if let (Records::Recent { periods, as_of }, "line", Some(la)) = (which, kind, acct.as_ref()) {
+                    let cycle_day = la.account.bill_cycle_day;
+                    let keep = keep.get_or_insert_with(|| recent_lines(group, cycle_day, as_of, periods));
+                    if !keep[i] {
+                        continue;
+                    }
+                }
                 match (stored_record(number, kind, row, cells)?, acct.as_mut()) {
                     (Record::Account(a), None) => {
                         let mut la = LegacyAccount::new(a);
@@ -1789,6 +1815,34 @@ fn unfold_legacy_rows(folded: &str) -> Result<Vec<StoredLegacyRow>, StoreError> 
 
 /// One stored record of an account: the source's cells (parsed again by the parser that took
 /// them in), or a whole JSON record stored before migration 0015.
+/// The period of a stored invoice line, read from its cells without parsing the rest (`None`
+/// when they are not in the joined form or the period does not read).
+fn line_period(cells: &str) -> Option<Period> {
+    // The cells stored start after the account number, the table's first column.
+    const AT: usize = 1;
+    debug_assert_eq!(crate::extract::Table::LegacyInvoiceLines.columns().get(AT + 1), Some(&"period"));
+    packed::joined_cells(cells)?.nth(AT)??.trim().parse().ok()
+}
+
+/// Which of an account's stored records (`group`) [`Records::Recent`] parses: all but the lines
+/// of periods not billed as of `as_of` or older than the last `periods` billed by then. A line
+/// whose period cannot be read is kept, to fail as corrupt when parsed.
+fn recent_lines(
+    group: &[(&str, &str, i64, &str)],
+    cycle_day: u32,
+    as_of: chrono::NaiveDate,
+    periods: u32,
+) -> Vec<bool> {
+    let known = |p: Period| crate::domain::LegacyAccount::line_known(p, cycle_day, as_of);
+    let peeked: Vec<Option<Period>> =
+        group.iter().map(|r| if r.1 == "line" { line_period(r.3) } else { None }).collect();
+    let mut billed: Vec<Period> = peeked.iter().flatten().copied().filter(|p| known(*p)).collect();
+    billed.sort_unstable();
+    billed.dedup();
+    let cut = billed.get(billed.len().saturating_sub(periods as usize)).copied();
+    peeked.iter().map(|p| p.is_none_or(|p| known(p) && cut.is_some_and(|c| p >= c))).collect()
+}
+
 fn stored_record(number: &str, kind: &str, row: i64, cells: &str) -> Result<crate::extract::Record, StoreError> {
     use crate::extract::{Record, Table};
     let bad = |why: String| StoreError::Corrupt(format!("{kind} record of {number} (row {row}): {why}"));
@@ -2015,6 +2069,82 @@ mod tests {
         {
             assert!(matches!(super::unfold_legacy_rows(bad), Err(StoreError::Corrupt(_))), "{bad}");
         }
+    }
+
+    /// `Records::Recent` parses the lines of the last periods billed as of a day, and only those:
+    /// the same lines as every record read, viewed as of that day and cut to those periods.
+    #[tokio::test]
+    async fn recent_records_keep_the_last_periods_billed_as_of_the_day() {
+        let store = Store::scratch().await.unwrap();
+        let line = |period: &str| {
+            format!(
+                "INV\u{1d}{period}\u{1d}CAB-42U\u{1d}Cabinet\u{1d}{period}-01\u{1d}{period}-28\u{1d}1\u{1d}10.00\u{1d}10.00"
+            )
+        };
+        let periods = ["2017-01", "2017-02", "2017-03", "2017-04", "2017-05", "2017-06"];
+        let lines: Vec<String> = periods.iter().map(|p| line(p)).collect();
+        // Stored out of period order, two periods to a line (as a group is: packed, and text).
+        let (late, early) = (
+            packed::group_text(lines[3..].iter().map(String::as_str)),
+            packed::group_text(lines[..3].iter().map(String::as_str)),
+        );
+        stored(
+            &store,
+            &[
+                (
+                    "account",
+                    1,
+                    None,
+                    "Old Co\u{1d}colocation\u{1d}DC1\u{1d}USD\u{1d}1\u{1d}ap@old.example\u{1d}active",
+                    None,
+                    None,
+                ),
+                ("line", 20, Some("20-22"), "", None, Some(packed::pack(&late))),
+                ("line", 10, Some("10-12"), "", Some(&early), None),
+            ],
+        )
+        .await;
+        let numbers = ["Z001".to_string()];
+        let day = |d: &str| d.parse::<chrono::NaiveDate>().unwrap();
+        // (as of, periods, the periods of the lines read)
+        let cases: [(&str, u32, &[&str]); 6] = [
+            ("2017-04-15", 3, &["2017-02", "2017-03", "2017-04"]),
+            ("2017-04-15", 24, &["2017-01", "2017-02", "2017-03", "2017-04"]),
+            ("2017-04-30", 1, &["2017-04"]),
+            ("2017-05-01", 1, &["2017-05"]),
+            ("2017-12-01", 2, &["2017-05", "2017-06"]),
+            ("2016-12-31", 3, &[]),
+        ];
+        for (as_of, n, want) in cases {
+            let which = super::Records::Recent { periods: n, as_of: day(as_of) };
+            let read = store.stored_records(&numbers, which).await.unwrap().parse(&numbers).unwrap();
+            let [a] = &read[..] else { panic!("{read:?}") };
+            let got: Vec<String> = a.invoice_lines.iter().map(|l| l.period.to_string()).collect();
+            assert_eq!(got, want, "as of {as_of}, {n} period(s)");
+            // The same lines as all records viewed as of the day, cut to those periods.
+            let all = store.stored_records(&numbers, super::Records::All).await.unwrap().parse(&numbers).unwrap();
+            let [whole] = &all[..] else { panic!("{all:?}") };
+            let whole = whole.clone().as_of(day(as_of));
+            let cut: Vec<_> =
+                whole.invoice_lines.iter().filter(|l| want.contains(&l.period.to_string().as_str())).collect();
+            assert_eq!(a.invoice_lines.iter().collect::<Vec<_>>(), cut, "as of {as_of}");
+        }
+        // A line whose period does not read is not left out: it fails as corrupt.
+        stored(
+            &store,
+            &[(
+                "line",
+                30,
+                Some("30"),
+                "",
+                Some("INV\u{1d}2017-13\u{1d}CAB-42U\u{1d}x\u{1d}2017-06-01\u{1d}2017-06-28\u{1d}1\u{1d}1\u{1d}1"),
+                None,
+            )],
+        )
+        .await;
+        let which = super::Records::Recent { periods: 1, as_of: day("2017-12-01") };
+        let read = store.stored_records(&numbers, which).await.unwrap().parse(&numbers);
+        assert!(matches!(read, Err(StoreError::Corrupt(_))), "{read:?}");
     }
 
     /// Every stored form of a legacy record reads back, side by side: one record a row (its cells
