@@ -340,8 +340,8 @@ pub enum Records {
     /// Everything, but of the legacy invoice lines only those of the last `periods` periods the
     /// account was billed for as of `as_of` ([`LegacyAccount::line_known`]): what a stage that
     /// looks at the latest bills needs (rate and reconcile the parallel run's, notify the last
-    /// one). The lines are two thirds of an account's records, and parsing them was two fifths of
-    /// the rate stage's own work (issue 11); the others are left unparsed.
+    /// one). The lines are two thirds of an account's records, and parsing the records two fifths
+    /// of the rate stage's own work (issue 11); the other lines are read, not parsed.
     ///
     /// [`LegacyAccount::line_known`]: crate::domain::LegacyAccount::line_known
     Recent {
@@ -1501,29 +1501,37 @@ impl StoredRecords {
         for group in records.chunk_by(|a, b| a.0 == b.0) {
             let count = |kind: &str| group.iter().filter(|r| r.1 == kind).count();
             let mut acct: Option<LegacyAccount> = None;
-            // Which of the group's records to parse (`Records::Recent`), known when the first line
-            // comes (the account record, which sorts first, gives the cycle day).
+            // Which of the group's records to parse (`Records::Recent`), known from the account
+            // record (its cycle day), which sorts first.
+            let keep_of = |cycle_day: u32| match which {
+                Records::Recent { periods, as_of } => Some(recent_lines(group, cycle_day, as_of, periods)),
+                Records::All | Records::WithoutInvoiceLines => None,
+            };
             let mut keep: Option<Vec<bool>> = None;
             for (i, &(number, kind, row, cells)) in group.iter().enumerate() {
-                if let (Records::Recent { periods, as_of }, "line", Some(la)) = (which, kind, acct.as_ref()) {
-                    let cycle_day = la.account.bill_cycle_day;
-                    let keep = keep.get_or_insert_with(|| recent_lines(group, cycle_day, as_of, periods));
-                    if !keep[i] {
-                        continue;
-                    }
+                if kind == "line" && keep.as_ref().is_some_and(|k| !k[i]) {
+                    continue;
                 }
                 match (stored_record(number, kind, row, cells)?, acct.as_mut()) {
                     (Record::Account(a), None) => {
+                        keep = keep_of(a.bill_cycle_day);
+                        let lines = match &keep {
+                            Some(k) => group.iter().zip(k).filter(|(r, k)| r.1 == "line" && **k).count(),
+                            None => count("line"),
+                        };
                         let mut la = LegacyAccount::new(a);
                         la.services.reserve_exact(count("service"));
                         la.usage.reserve_exact(count("usage"));
-                        la.invoice_lines.reserve_exact(count("line"));
+                        la.invoice_lines.reserve_exact(lines);
                         la.contacts.reserve_exact(count("contact"));
                         acct = Some(la);
                     }
                     // A second account record of one number (no extraction writes one): the
                     // later stands, with every other record (they all sort after it).
-                    (Record::Account(a), Some(la)) => *la = LegacyAccount::new(a),
+                    (Record::Account(a), Some(la)) => {
+                        keep = keep_of(a.bill_cycle_day);
+                        *la = LegacyAccount::new(a);
+                    }
                     // Records whose account record is missing belong to no account read here.
                     (_, None) => {}
                     (Record::Service(s), Some(la)) => la.services.push(s),
@@ -1813,8 +1821,6 @@ fn unfold_legacy_rows(folded: &str) -> Result<Vec<StoredLegacyRow>, StoreError> 
     Ok(rows)
 }
 
-/// One stored record of an account: the source's cells (parsed again by the parser that took
-/// them in), or a whole JSON record stored before migration 0015.
 /// The period of a stored invoice line, read from its cells without parsing the rest (`None`
 /// when they are not in the joined form or the period does not read).
 fn line_period(cells: &str) -> Option<Period> {
@@ -1843,6 +1849,8 @@ fn recent_lines(
     peeked.iter().map(|p| p.is_none_or(|p| known(p) && cut.is_some_and(|c| p >= c))).collect()
 }
 
+/// One stored record of an account: the source's cells (parsed again by the parser that took
+/// them in), or a whole JSON record stored before migration 0015.
 fn stored_record(number: &str, kind: &str, row: i64, cells: &str) -> Result<crate::extract::Record, StoreError> {
     use crate::extract::{Record, Table};
     let bad = |why: String| StoreError::Corrupt(format!("{kind} record of {number} (row {row}): {why}"));
