@@ -2024,6 +2024,9 @@ mod tests {
     /// A stored row of account Z001: kind, source row, source rows, cells, records, packed.
     type Stored<'a> = (&'a str, i64, Option<&'a str>, &'a str, Option<&'a str>, Option<Vec<u8>>);
 
+    /// Account Z001's own record, as stored: billed on the 1st.
+    const ACCOUNT: &str = "Old Co\u{1d}colocation\u{1d}DC1\u{1d}USD\u{1d}1\u{1d}ap@old.example\u{1d}active";
+
     /// Stores rows of account Z001 as they are.
     async fn stored(store: &Store, rows: &[Stored<'_>]) {
         for (kind, row, runs, cells, records, packed) in rows {
@@ -2099,14 +2102,7 @@ mod tests {
         stored(
             &store,
             &[
-                (
-                    "account",
-                    1,
-                    None,
-                    "Old Co\u{1d}colocation\u{1d}DC1\u{1d}USD\u{1d}1\u{1d}ap@old.example\u{1d}active",
-                    None,
-                    None,
-                ),
+                ("account", 1, None, ACCOUNT, None, None),
                 ("line", 20, Some("20-22"), "", None, Some(packed::pack(&late))),
                 ("line", 10, Some("10-12"), "", Some(&early), None),
             ],
@@ -2169,14 +2165,7 @@ mod tests {
         stored(
             &store,
             &[
-                (
-                    "account",
-                    2,
-                    None,
-                    "Old Co\u{1d}colocation\u{1d}DC1\u{1d}USD\u{1d}1\u{1d}ap@old.example\u{1d}active",
-                    None,
-                    None,
-                ),
+                ("account", 2, None, ACCOUNT, None, None),
                 ("service", 3, None, r#"["S9","CAB-42U","Full cabinet","2","1500.00","2016-01-01",null]"#, None, None),
                 // Stored in the opposite order of their rows: read back in source order.
                 ("usage", 8, Some("8"), "", Some(usage[1]), None),
