@@ -2094,7 +2094,7 @@ mod tests {
         };
         let periods = ["2017-01", "2017-02", "2017-03", "2017-04", "2017-05", "2017-06"];
         let lines: Vec<String> = periods.iter().map(|p| line(p)).collect();
-        // Stored out of period order, two periods to a line (as a group is: packed, and text).
+        // Two stored groups of three lines each, the later months first: one packed, one as text.
         let (late, early) = (
             packed::group_text(lines[3..].iter().map(String::as_str)),
             packed::group_text(lines[..3].iter().map(String::as_str)),
