@@ -37,6 +37,11 @@ pub trait Progress: Send + Sync {
     fn start(&self, _stage: &str, _total: u64) {}
     fn advance(&self, _n: u64) {}
     fn finish(&self) {}
+    /// Progress for another worker running at the same time ([`Engine::run_waves`]), shown
+    /// beside this one's.
+    fn another(&self) -> Arc<dyn Progress> {
+        Arc::new(Quiet)
+    }
 }
 
 /// Progress that shows nothing.
@@ -188,6 +193,12 @@ impl Engine {
             heartbeat: self.heartbeat.clone(),
             tallied: Arc::clone(&self.tallied),
         }
+    }
+
+    /// [`Engine::worker_copy`] for one of the waves run side by side ([`Engine::run_waves`]):
+    /// its progress shown beside the others'.
+    pub(crate) fn wave_copy(&self, n: usize) -> Engine {
+        Engine { progress: self.progress.another(), ..self.worker_copy(n) }
     }
 }
 
