@@ -110,39 +110,61 @@ impl Walked {
 /// One engine's share of work run [`side_by_side`].
 type Job<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, EngineError>> + 'a>>;
 
-/// Runs `job` for each engine at once, one thread each on this runtime's I/O (so engine work
-/// uses every core while the store works for another), and gives the results back in the
-/// engines' order once every one is done: the workers of a stage ([`Engine::fan_out`]), the
-/// waves of a day ([`Engine::run_waves`]). One engine, or a runtime that cannot lend its thread
-/// (a test's current-thread one): this task runs them in turn.
+/// Runs `job` for each engine, up to `threads` at once, each on a thread of its own on this
+/// runtime's I/O (so engine work uses every core while the store works for another), and gives
+/// the results back in the engines' order once every one is done: the workers of a stage
+/// ([`Engine::fan_out`]), the waves of a day ([`Engine::run_waves`]). A thread done with one
+/// engine's job takes the next not started. One engine, one thread, or a runtime that cannot
+/// lend its thread (a test's current-thread one): this task runs them in turn.
 async fn side_by_side<'a, T: Send>(
     engines: &[&'a Engine],
+    threads: usize,
     job: impl Fn(&'a Engine, usize) -> Job<'a, T> + Sync,
 ) -> Vec<Result<T, EngineError>> {
     let handle = tokio::runtime::Handle::current();
-    if engines.len() <= 1 || handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+    let threads = threads.min(engines.len());
+    if threads <= 1 || handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
         let mut out = Vec::with_capacity(engines.len());
         for (k, &e) in engines.iter().enumerate() {
             out.push(job(e, k).await);
         }
         return out;
     }
-    tokio::task::block_in_place(|| {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<(usize, Result<T, EngineError>)> = tokio::task::block_in_place(|| {
         std::thread::scope(|s| {
-            let running: Vec<_> = engines
-                .iter()
-                .enumerate()
-                .map(|(k, &e)| {
-                    let (h, job) = (handle.clone(), &job);
-                    s.spawn(move || h.block_on(job(e, k)))
+            let running: Vec<_> = (0..threads)
+                .map(|_| {
+                    let (h, job, next) = (handle.clone(), &job, &next);
+                    s.spawn(move || {
+                        let mut out = Vec::new();
+                        loop {
+                            let k = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            let Some(&e) = engines.get(k) else { return out };
+                            out.push((k, h.block_on(job(e, k))));
+                        }
+                    })
                 })
                 .collect();
-            running
-                .into_iter()
-                .map(|t| t.join().unwrap_or_else(|_| Err(EngineError::Refused("a worker thread panicked".into()))))
-                .collect()
+            let mut done = Vec::with_capacity(engines.len());
+            for t in running {
+                match t.join() {
+                    Ok(out) => done.extend(out),
+                    Err(_) => return Err(EngineError::Refused("a worker thread panicked".into())),
+                }
+            }
+            Ok(done)
         })
     })
+    .unwrap_or_else(|e| vec![(0, Err(e))]);
+    done.sort_by_key(|(k, _)| *k);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Threads for the waves of a day run side by side ([`Engine::run_waves`]): one a core. More
+/// would not rate faster, and each holds a page of records in memory.
+fn wave_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()).max(2)
 }
 
 /// How many accounts a worker claims at a time, with `workers` workers in this process: up to
@@ -238,7 +260,7 @@ impl Engine {
         let workers: Vec<Engine> = (1..=self.workers).map(|n| self.worker_copy(n)).collect();
         let workers: Vec<&Engine> = workers.iter().collect();
         let mut total = Walked::default();
-        for r in side_by_side(&workers, |w, _| Box::pin(w.page_stage(stage, id, ctx))).await {
+        for r in side_by_side(&workers, workers.len(), |w, _| Box::pin(w.page_stage(stage, id, ctx))).await {
             total.add(&r?);
         }
         Ok(total)
@@ -422,7 +444,7 @@ impl Engine {
             if ids.len() > 1 { (1..=ids.len()).map(|n| self.wave_copy(n)).collect() } else { Vec::new() };
         let all: Vec<&Engine> = if copies.is_empty() { vec![self] } else { copies.iter().collect() };
         // Nothing due for any stage (one query): only the gate is read, for the caller.
-        let idle = side_by_side(&all, |e, k| {
+        let idle = side_by_side(&all, wave_threads(), |e, k| {
             Box::pin(async move {
                 let id = ids[k];
                 Ok(match e.store.wave_idle(id, ctx.as_of).await? {
@@ -447,12 +469,15 @@ impl Engine {
         // Each page rated is reconciled at once, from the records it loaded; then the rated
         // accounts no page of this run reconciled (an earlier run's, a crash's).
         let t = self.clock.start();
-        let walked = side_by_side(&engines, |e, j| Box::pin(e.fan_out(PageStage::Rate, wave(j), ctx))).await;
+        let walked =
+            side_by_side(&engines, wave_threads(), |e, j| Box::pin(e.fan_out(PageStage::Rate, wave(j), ctx))).await;
         let walked = walked.into_iter().collect::<Result<Vec<Walked>, _>>()?;
         self.clock.stop("rate+reconcile", t, walked.iter().map(|w| w.stage.accounts()).sum());
         let t = self.clock.start();
-        let reconciled =
-            side_by_side(&engines, |e, j| Box::pin(e.reconcile_rest(wave(j), ctx, walked[j].reconciled.clone()))).await;
+        let reconciled = side_by_side(&engines, wave_threads(), |e, j| {
+            Box::pin(e.reconcile_rest(wave(j), ctx, walked[j].reconciled.clone()))
+        })
+        .await;
         let reconciled = reconciled.into_iter().collect::<Result<Vec<StageReport>, _>>()?;
         // Timed here: the accounts left over, not those the rating pages reconciled.
         let fused: u64 = walked.iter().map(|w| w.reconciled.accounts()).sum();
@@ -462,11 +487,12 @@ impl Engine {
             reconciled.iter().map(StageReport::accounts).sum::<u64>().saturating_sub(fused),
         );
         let t = self.clock.start();
-        let notified = side_by_side(&engines, |e, j| Box::pin(e.notify_wave(wave(j), ctx, mailer))).await;
+        let notified =
+            side_by_side(&engines, wave_threads(), |e, j| Box::pin(e.notify_wave(wave(j), ctx, mailer))).await;
         let notified = notified.into_iter().collect::<Result<Vec<StageReport>, _>>()?;
         self.clock.stop("notify", t, notified.iter().map(StageReport::accounts).sum());
         let t = self.clock.start();
-        let switched = side_by_side(&engines, |e, j| Box::pin(e.switch_wave(wave(j), ctx))).await;
+        let switched = side_by_side(&engines, wave_threads(), |e, j| Box::pin(e.switch_wave(wave(j), ctx))).await;
         let switched = switched.into_iter().collect::<Result<Vec<_>, _>>()?;
         self.clock.stop("switch", t, switched.iter().map(|(_, s)| s.accounts()).sum());
         let stages = walked.into_iter().zip(reconciled).zip(notified).zip(switched);
