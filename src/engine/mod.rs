@@ -159,6 +159,10 @@ pub struct Engine {
     /// process (`Engine::record_tallied_run`): the check runs once per wave, not on every run
     /// recorded. The set of such accounts only shrinks: whoever writes verdicts writes tallies.
     pub(crate) tallied: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// How many engines of this process work side by side ([`Engine::run_waves`]), 1 alone:
+    /// each takes pages of [`Engine::batch`] accounts, so that together they hold in memory what
+    /// one engine would.
+    pub(crate) share: usize,
 }
 
 impl Engine {
@@ -173,6 +177,7 @@ impl Engine {
             workers: 1,
             heartbeat: store.heartbeat().map(Arc::new),
             tallied: Arc::default(),
+            share: 1,
             store,
         }
     }
@@ -192,7 +197,14 @@ impl Engine {
             workers: self.workers,
             heartbeat: self.heartbeat.clone(),
             tallied: Arc::clone(&self.tallied),
+            share: self.share,
         }
+    }
+
+    /// The most accounts this engine handles in one page: [`BATCH`], shared among the engines
+    /// working side by side ([`Engine::share`]).
+    pub(crate) fn batch(&self) -> i64 {
+        BATCH / i64::try_from(self.share.max(1)).unwrap_or(1)
     }
 
     /// [`Engine::worker_copy`] for one of the waves run side by side ([`Engine::run_waves`]):

@@ -1,6 +1,6 @@
 //! The stages of a wave: rate → reconcile → notify → switch, and rollback of one account.
 
-use super::{BATCH, Ctx, Engine, EngineError, decide};
+use super::{Ctx, Engine, EngineError, decide};
 use crate::domain::{LegacyAccount, Period, State};
 use crate::notify::transport::Mailer;
 use crate::plan::{Proration, Wave, schedule::schedule};
@@ -168,15 +168,15 @@ fn wave_threads() -> usize {
 }
 
 /// How many accounts a worker claims at a time, with `workers` workers in this process: up to
-/// [`BATCH`], but small enough that they share a run of `due` accounts evenly (a day's 1,000 in
-/// pages of 500 keep two workers busy only if the pages come out even; with 100 to 500 a page, at
-/// least four pages each).
-fn page_size(due: i64, workers: usize) -> i64 {
+/// `batch` (the engine's [`Engine::batch`]), but small enough that they share a run of `due`
+/// accounts evenly (a day's 1,000 in pages of 500 keep two workers busy only if the pages come
+/// out even; with 100 to 500 a page, at least four pages each).
+fn page_size(due: i64, workers: usize, batch: i64) -> i64 {
     if workers <= 1 {
-        return BATCH;
+        return batch;
     }
     let workers = i64::try_from(workers).unwrap_or(i64::MAX);
-    (due / workers.saturating_mul(4)).clamp(100, BATCH)
+    (due / workers.saturating_mul(4)).clamp(100.min(batch), batch)
 }
 
 /// Which accounts a page-walking stage walks ([`Engine::pages`]), and which of their legacy
@@ -365,7 +365,7 @@ impl Engine {
             None => format!("{stage} {wave}"),
         };
         self.progress.start(&label, total as u64);
-        let page = page_size(total, self.workers);
+        let page = page_size(total, self.workers, self.batch());
         // The next page, claimed, and its records being read.
         let claim = async |after: &str| -> Result<(Vec<AccountRow>, Option<super::ReadAhead>), EngineError> {
             let rows = self
@@ -464,7 +464,14 @@ impl Engine {
         if busy.is_empty() {
             return Ok(reports);
         }
-        let engines: Vec<&Engine> = busy.iter().map(|&k| all[k]).collect();
+        // The waves at work, each a worker of its own with a share of the page size when they
+        // run side by side: together they hold in memory what one would.
+        let share = wave_threads().min(busy.len());
+        let working: Vec<Engine> = match busy.len() {
+            1 => Vec::new(),
+            _ => busy.iter().map(|&k| Engine { share, ..self.wave_copy(k + 1) }).collect(),
+        };
+        let engines: Vec<&Engine> = if working.is_empty() { vec![self] } else { working.iter().collect() };
         let wave = |j: usize| ids[busy[j]];
         // Each page rated is reconciled at once, from the records it loaded; then the rated
         // accounts no page of this run reconciled (an earlier run's, a crash's).
@@ -1006,21 +1013,28 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use super::{BATCH, page_size};
+    use super::page_size;
+    use crate::engine::BATCH;
 
     #[test]
     fn pages_are_whole_batches_alone_and_shared_evenly_by_several() {
-        for (due, workers, want) in [
-            (1_000, 1, BATCH),
-            (100_000, 1, BATCH),
-            (1_000, 2, 125),
-            (1_000, 3, 100),
-            (200, 2, 100),
-            (100_000, 2, BATCH),
-            (6_000, 2, 500),
-            (3_000, 2, 375),
+        // (accounts due, workers, the engine's batch) → page
+        for (due, workers, batch, want) in [
+            (1_000, 1, BATCH, BATCH),
+            (100_000, 1, BATCH, BATCH),
+            (1_000, 2, BATCH, 125),
+            (1_000, 3, BATCH, 100),
+            (200, 2, BATCH, 100),
+            (100_000, 2, BATCH, BATCH),
+            (6_000, 2, BATCH, 500),
+            (3_000, 2, BATCH, 375),
+            // Two waves side by side: half a batch each, whatever is due.
+            (100_000, 1, BATCH / 2, 250),
+            (100_000, 2, BATCH / 2, 250),
+            (1_000, 2, BATCH / 2, 125),
+            (200, 2, 60, 60),
         ] {
-            assert_eq!(page_size(due, workers), want, "{due} accounts, {workers} workers");
+            assert_eq!(page_size(due, workers, batch), want, "{due} accounts, {workers} workers, batch {batch}");
         }
     }
 }

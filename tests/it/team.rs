@@ -664,3 +664,89 @@ async fn a_stop_during_notify_finishes_the_page_started_and_no_other() {
     assert_eq!(files(".eml"), emailed);
     assert_eq!(files(".tmp"), 0);
 }
+
+/// What a simulated migration leaves, for comparing two runs of it: every account's state and
+/// dates, the journal (account by account, without the real time it was written), the notices,
+/// the reconciliation runs, the outbox's file names and the load files' contents.
+async fn migration_end(dir: &Path, url: &str) -> Vec<Vec<String>> {
+    let mut db = sqlx::SqliteConnection::connect(url).await.unwrap();
+    let here = dir.display().to_string();
+    let mut end = Vec::new();
+    for sql in [
+        "SELECT account_number || ' ' || COALESCE(wave, '') || ' ' || state || ' ' || COALESCE(state_reason, '') || ' ' \
+         || COALESCE(cutover_date, '') || ' ' || COALESCE(first_new_bill_date, '') || ' ' || COALESCE(notice_date, '') \
+         FROM account ORDER BY account_number",
+        "SELECT account_number || ' ' || at || ' ' || actor || ' ' || from_state || ' ' || to_state || ' ' || reason \
+         FROM journal ORDER BY account_number, id",
+        "SELECT account_number || ' ' || kind || ' ' || channel || ' ' || state || ' ' || message_id FROM notice \
+         ORDER BY account_number, kind",
+        "SELECT wave || ' ' || number || ' ' || fingerprint || ' ' || accounts || ' ' || gate FROM reconcile_run \
+         ORDER BY wave, number",
+    ] {
+        let rows: Vec<String> = sqlx::query_scalar(sql).fetch_all(&mut db).await.unwrap();
+        end.push(rows.into_iter().map(|r| r.replace(&here, "WS")).collect());
+    }
+    let mut files: Vec<String> = support::files_under(&dir.join("outbox"))
+        .into_iter()
+        .map(|p| p.strip_prefix(dir).unwrap().display().to_string())
+        .collect();
+    for p in support::files_under(&dir.join("import")) {
+        let text = std::fs::read_to_string(&p).unwrap_or_default().replace(&here, "WS");
+        files.push(format!("{}\n{text}", p.strip_prefix(dir).unwrap().display()));
+    }
+    files.sort();
+    end.push(files);
+    end
+}
+
+/// The waves of a day run side by side (`Engine::run_waves`: a thread a wave, each a worker
+/// of its own with half a page, as the demo runs them) end where the same waves run one after
+/// the other end, every simulated day of the migration: the same states and dates, journal,
+/// notices, reconciliation runs, outbox and load files. Waves share no account; only the order
+/// in which their writes interleave may differ.
+#[tokio::test(flavor = "multi_thread")]
+async fn waves_run_side_by_side_end_like_waves_run_in_turn() {
+    use cutover::engine::Ctx;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut ends = Vec::new();
+    for side_by_side in [false, true] {
+        let (dir, engine, url) = demo_engine(300, &stop).await;
+        let mailer = cutover::notify::transport::Mailer::from_config(&engine.ws.config.mail, dir.path()).unwrap();
+        let ids: Vec<String> = engine.plan.waves.iter().filter(|w| w.start.is_some()).map(|w| w.id.clone()).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        assert!(ids.len() >= 3, "several dated waves: {ids:?}");
+        let (mut day, last) = (
+            chrono::NaiveDate::from_ymd_opt(2017, 4, 5).unwrap(),
+            chrono::NaiveDate::from_ymd_opt(2018, 1, 30).unwrap(),
+        );
+        engine.extract(&Ctx::new(day, "test")).await.unwrap();
+        while day <= last {
+            let ctx = Ctx::new(day, "test");
+            let reports = if side_by_side {
+                engine.run_waves(&ids, &ctx, &mailer).await.unwrap()
+            } else {
+                let mut reports = Vec::new();
+                for id in &ids {
+                    reports.push(engine.run_wave(id, &ctx, &mailer).await.unwrap());
+                }
+                reports
+            };
+            let waves: Vec<&str> = reports.iter().map(|r| r.wave.as_str()).collect();
+            assert_eq!(waves, ids, "a report a wave, in the order asked");
+            day = day.succ_opt().unwrap();
+        }
+        ends.push(migration_end(dir.path(), &url).await);
+    }
+    let [accounts, journal, notices, runs, files] = &ends[0][..] else { panic!("five parts") };
+    assert!(accounts.iter().any(|a| a.contains(" cut_over ")), "some accounts were cut over");
+    assert!(!journal.is_empty() && !notices.is_empty() && !runs.is_empty() && !files.is_empty());
+    for (part, (one, other)) in
+        ["accounts", "journal", "notices", "runs", "files"].iter().zip(ends[0].iter().zip(&ends[1]))
+    {
+        assert!(
+            one == other,
+            "{part} differ:\n{}",
+            similar::TextDiff::from_lines(&one.join("\n"), &other.join("\n")).unified_diff()
+        );
+    }
+}
