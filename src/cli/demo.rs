@@ -171,9 +171,8 @@ pub(super) async fn demo_flow(
             }
             extracted = true;
         }
-        // The day's waves side by side (`Engine::run_waves`): they share no account.
-        let ids: Vec<&str> = waves.iter().map(|w| w.id.as_str()).collect();
-        for r in engine.run_waves(&ids, &ctx, &mailer).await? {
+        for w in &waves {
+            let r = engine.run_wave(&w.id, &ctx, &mailer).await?;
             changes += u64::from(r.changed_anything());
         }
         day = day + chrono::Days::new(1);

@@ -1,19 +1,17 @@
 //! Progress bars on a terminal, nothing when piped.
 
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 
 pub struct Bar {
     bar: Mutex<Option<ProgressBar>>,
-    /// The bars shown together: this one's and those of the workers beside it (`another`).
-    shown: MultiProgress,
 }
 
 /// A progress reporter: a bar on stderr when it is a terminal, silence otherwise.
 pub fn reporter() -> Arc<dyn crate::engine::Progress> {
     if std::io::stderr().is_terminal() {
-        Arc::new(Bar { bar: Mutex::new(None), shown: MultiProgress::new() })
+        Arc::new(Bar { bar: Mutex::new(None) })
     } else {
         Arc::new(crate::engine::Quiet)
     }
@@ -41,7 +39,6 @@ impl crate::engine::Progress for Bar {
             .progress_chars("=> ");
         bar.set_style(style);
         bar.set_prefix(stage.to_string());
-        let bar = self.shown.add(bar);
         if let Ok(mut b) = self.bar.lock() {
             *b = Some(bar);
         }
@@ -58,10 +55,6 @@ impl crate::engine::Progress for Bar {
             && let Some(b) = b.take()
         {
             b.finish_and_clear();
-            self.shown.remove(&b);
         }
-    }
-    fn another(&self) -> Arc<dyn crate::engine::Progress> {
-        Arc::new(Bar { bar: Mutex::new(None), shown: self.shown.clone() })
     }
 }

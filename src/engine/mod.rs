@@ -37,11 +37,6 @@ pub trait Progress: Send + Sync {
     fn start(&self, _stage: &str, _total: u64) {}
     fn advance(&self, _n: u64) {}
     fn finish(&self) {}
-    /// Progress for another worker running at the same time ([`Engine::run_waves`]), shown
-    /// beside this one's.
-    fn another(&self) -> Arc<dyn Progress> {
-        Arc::new(Quiet)
-    }
 }
 
 /// Progress that shows nothing.
@@ -159,10 +154,6 @@ pub struct Engine {
     /// process (`Engine::record_tallied_run`): the check runs once per wave, not on every run
     /// recorded. The set of such accounts only shrinks: whoever writes verdicts writes tallies.
     pub(crate) tallied: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
-    /// How many engines of this process work side by side ([`Engine::run_waves`]), 1 alone:
-    /// each takes pages of [`Engine::batch`] accounts, so that together they hold in memory what
-    /// one engine would.
-    pub(crate) share: usize,
 }
 
 impl Engine {
@@ -177,7 +168,6 @@ impl Engine {
             workers: 1,
             heartbeat: store.heartbeat().map(Arc::new),
             tallied: Arc::default(),
-            share: 1,
             store,
         }
     }
@@ -197,20 +187,7 @@ impl Engine {
             workers: self.workers,
             heartbeat: self.heartbeat.clone(),
             tallied: Arc::clone(&self.tallied),
-            share: self.share,
         }
-    }
-
-    /// The most accounts this engine handles in one page: [`BATCH`], shared among the engines
-    /// working side by side ([`Engine::share`]).
-    pub(crate) fn batch(&self) -> i64 {
-        BATCH / i64::try_from(self.share.max(1)).unwrap_or(1)
-    }
-
-    /// [`Engine::worker_copy`] for one of the waves run side by side ([`Engine::run_waves`]):
-    /// its progress shown beside the others'.
-    pub(crate) fn wave_copy(&self, n: usize) -> Engine {
-        Engine { progress: self.progress.another(), ..self.worker_copy(n) }
     }
 }
 

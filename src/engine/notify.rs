@@ -425,10 +425,7 @@ impl<'a> Notifier<'a> {
     /// of one page still finishes the other.
     async fn deliver_due(&self, r: &mut StageReport) -> Result<(), EngineError> {
         let due_after = async |after: &str| -> Result<(Vec<AccountRow>, Option<ReadAhead>), EngineError> {
-            let rows = self
-                .store()
-                .wave_accounts(&crate::store::WavePage { after, ..self.due_notices(self.engine.batch()) })
-                .await?;
+            let rows = self.store().wave_accounts(&crate::store::WavePage { after, ..self.due_notices(500) }).await?;
             let ahead = (!rows.is_empty()).then(|| self.engine.read_ahead(&rows, self.records()));
             Ok((rows, ahead))
         };
@@ -493,7 +490,7 @@ impl<'a> Notifier<'a> {
     /// Step 4: delivers to these accounts, a page at a time, the next page's records read while
     /// this one is delivered.
     async fn deliver_all(&self, rows: Vec<AccountRow>, r: &mut StageReport) -> Result<(), EngineError> {
-        let mut pages = rows.chunks(usize::try_from(self.engine.batch()).unwrap_or(1));
+        let mut pages = rows.chunks(super::BATCH as usize);
         let mut page = pages.next();
         let mut ahead = page.map(|p| self.engine.read_ahead(p, self.records()));
         while let (Some(rows), Some(this)) = (page, ahead.take()) {

@@ -1,6 +1,6 @@
 //! The stages of a wave: rate → reconcile → notify → switch, and rollback of one account.
 
-use super::{Ctx, Engine, EngineError, decide};
+use super::{BATCH, Ctx, Engine, EngineError, decide};
 use crate::domain::{LegacyAccount, Period, State};
 use crate::notify::transport::Mailer;
 use crate::plan::{Proration, Wave, schedule::schedule};
@@ -107,76 +107,16 @@ impl Walked {
     }
 }
 
-/// One engine's share of work run [`side_by_side`].
-type Job<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, EngineError>> + 'a>>;
-
-/// Runs `job` for each engine, up to `threads` at once, each on a thread of its own on this
-/// runtime's I/O (so engine work uses every core while the store works for another), and gives
-/// the results back in the engines' order once every one is done: the workers of a stage
-/// ([`Engine::fan_out`]), the waves of a day ([`Engine::run_waves`]). A thread done with one
-/// engine's job takes the next not started. One engine, one thread, or a runtime that cannot
-/// lend its thread (a test's current-thread one): this task runs them in turn.
-async fn side_by_side<'a, T: Send>(
-    engines: &[&'a Engine],
-    threads: usize,
-    job: impl Fn(&'a Engine, usize) -> Job<'a, T> + Sync,
-) -> Vec<Result<T, EngineError>> {
-    let handle = tokio::runtime::Handle::current();
-    let threads = threads.min(engines.len());
-    if threads <= 1 || handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
-        let mut out = Vec::with_capacity(engines.len());
-        for (k, &e) in engines.iter().enumerate() {
-            out.push(job(e, k).await);
-        }
-        return out;
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut done: Vec<(usize, Result<T, EngineError>)> = tokio::task::block_in_place(|| {
-        std::thread::scope(|s| {
-            let running: Vec<_> = (0..threads)
-                .map(|_| {
-                    let (h, job, next) = (handle.clone(), &job, &next);
-                    s.spawn(move || {
-                        let mut out = Vec::new();
-                        loop {
-                            let k = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                            let Some(&e) = engines.get(k) else { return out };
-                            out.push((k, h.block_on(job(e, k))));
-                        }
-                    })
-                })
-                .collect();
-            let mut done = Vec::with_capacity(engines.len());
-            for t in running {
-                match t.join() {
-                    Ok(out) => done.extend(out),
-                    Err(_) => return Err(EngineError::Refused("a worker thread panicked".into())),
-                }
-            }
-            Ok(done)
-        })
-    })
-    .unwrap_or_else(|e| vec![(0, Err(e))]);
-    done.sort_by_key(|(k, _)| *k);
-    done.into_iter().map(|(_, r)| r).collect()
-}
-
-/// Threads for the waves of a day run side by side ([`Engine::run_waves`]): one a core. More
-/// would not rate faster, and each holds a page of records in memory.
-fn wave_threads() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get()).max(2)
-}
-
 /// How many accounts a worker claims at a time, with `workers` workers in this process: up to
-/// `batch` (the engine's [`Engine::batch`]), but small enough that they share a run of `due`
-/// accounts evenly (a day's 1,000 in pages of 500 keep two workers busy only if the pages come
-/// out even; with 100 to 500 a page, at least four pages each).
-fn page_size(due: i64, workers: usize, batch: i64) -> i64 {
+/// [`BATCH`], but small enough that they share a run of `due` accounts evenly (a day's 1,000 in
+/// pages of 500 keep two workers busy only if the pages come out even; with 100 to 500 a page, at
+/// least four pages each).
+fn page_size(due: i64, workers: usize) -> i64 {
     if workers <= 1 {
-        return batch;
+        return BATCH;
     }
     let workers = i64::try_from(workers).unwrap_or(i64::MAX);
-    (due / workers.saturating_mul(4)).clamp(100.min(batch), batch)
+    (due / workers.saturating_mul(4)).clamp(100, BATCH)
 }
 
 /// Which accounts a page-walking stage walks ([`Engine::pages`]), and which of their legacy
@@ -251,16 +191,32 @@ impl Engine {
         Ok(changed)
     }
 
-    /// Runs a page-walking stage with `self.workers` workers, [`side_by_side`]: one thread each
-    /// (so rating and comparing use every core), each claiming its own pages.
+    /// Runs a page-walking stage with `self.workers` workers: one thread each (so rating and
+    /// comparing use every core), on this runtime's I/O, each claiming its own pages. One worker,
+    /// or a runtime that cannot lend its thread (a test's current-thread one): this task does it.
     async fn fan_out(&self, stage: PageStage, id: &str, ctx: &Ctx) -> Result<Walked, EngineError> {
-        if self.workers <= 1 {
+        let handle = tokio::runtime::Handle::current();
+        if self.workers <= 1 || handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
             return self.page_stage(stage, id, ctx).await;
         }
         let workers: Vec<Engine> = (1..=self.workers).map(|n| self.worker_copy(n)).collect();
-        let workers: Vec<&Engine> = workers.iter().collect();
+        let results: Vec<Result<Walked, EngineError>> = tokio::task::block_in_place(|| {
+            std::thread::scope(|s| {
+                let running: Vec<_> = workers
+                    .iter()
+                    .map(|w| {
+                        let h = handle.clone();
+                        s.spawn(move || h.block_on(w.page_stage(stage, id, ctx)))
+                    })
+                    .collect();
+                running
+                    .into_iter()
+                    .map(|t| t.join().unwrap_or_else(|_| Err(EngineError::Refused("a worker thread panicked".into()))))
+                    .collect()
+            })
+        });
         let mut total = Walked::default();
-        for r in side_by_side(&workers, workers.len(), |w, _| Box::pin(w.page_stage(stage, id, ctx))).await {
+        for r in results {
             total.add(&r?);
         }
         Ok(total)
@@ -365,7 +321,7 @@ impl Engine {
             None => format!("{stage} {wave}"),
         };
         self.progress.start(&label, total as u64);
-        let page = page_size(total, self.workers, self.batch());
+        let page = page_size(total, self.workers);
         // The next page, claimed, and its records being read.
         let claim = async |after: &str| -> Result<(Vec<AccountRow>, Option<super::ReadAhead>), EngineError> {
             let rows = self
@@ -422,93 +378,39 @@ impl Engine {
 
     /// Every stage of a wave that is due as of `ctx.as_of` and allowed by its gate.
     pub async fn run_wave(&self, id: &str, ctx: &Ctx, mailer: &Mailer) -> Result<RunReport, EngineError> {
-        let mut reports = self.run_waves(&[id], ctx, mailer).await?;
-        reports.pop().ok_or_else(|| EngineError::Refused(format!("wave `{id}` was not run")))
-    }
-
-    /// [`Engine::run_wave`] for several waves on one day, side by side (issue 11): each stage
-    /// runs for every wave that has work at once, one thread a wave ([`side_by_side`]), and the
-    /// next stage starts when every wave is done with this one. Waves share no account, so one
-    /// wave's rating runs while another's page is written; a wave's stages keep their order.
-    /// Each wave runs as a worker of its own ([`Engine::worker_copy`]: its own claims), and
-    /// the reports come back in the order of `ids`. A wave that fails fails the run, once the
-    /// others are done with the stage.
-    pub async fn run_waves(&self, ids: &[&str], ctx: &Ctx, mailer: &Mailer) -> Result<Vec<RunReport>, EngineError> {
-        let mut reports = Vec::with_capacity(ids.len());
-        for id in ids {
-            self.ensure_fresh(self.runnable_wave(id)?, ctx).await?;
-            let day = ctx.as_of.to_string();
-            reports.push(RunReport { wave: id.to_string(), as_of: day, ..RunReport::default() });
-        }
-        let copies: Vec<Engine> =
-            if ids.len() > 1 { (1..=ids.len()).map(|n| self.wave_copy(n)).collect() } else { Vec::new() };
-        let all: Vec<&Engine> = if copies.is_empty() { vec![self] } else { copies.iter().collect() };
+        let wave = self.runnable_wave(id)?;
+        self.ensure_fresh(wave, ctx).await?;
         // Nothing due for any stage (one query): only the gate is read, for the caller.
-        let idle = side_by_side(&all, wave_threads(), |e, k| {
-            Box::pin(async move {
-                let id = ids[k];
-                Ok(match e.store.wave_idle(id, ctx.as_of).await? {
-                    true => Some(e.gate(id).await?.verdict),
-                    false => None,
-                })
-            })
-        })
-        .await;
-        let mut busy = Vec::new();
-        for (k, gate) in idle.into_iter().enumerate() {
-            match gate? {
-                Some(gate) => reports[k].gate = Some(gate),
-                None => busy.push(k),
-            }
+        if self.store.wave_idle(id, ctx.as_of).await? {
+            let gate = Some(self.gate(id).await?.verdict);
+            return Ok(RunReport { wave: id.to_string(), as_of: ctx.as_of.to_string(), gate, ..RunReport::default() });
         }
-        if busy.is_empty() {
-            return Ok(reports);
-        }
-        // The waves at work, each a worker of its own with a share of the page size when they
-        // run side by side: together they hold in memory what one would.
-        let share = wave_threads().min(busy.len());
-        let working: Vec<Engine> = match busy.len() {
-            1 => Vec::new(),
-            _ => busy.iter().map(|&k| Engine { share, ..self.wave_copy(k + 1) }).collect(),
-        };
-        let engines: Vec<&Engine> = if working.is_empty() { vec![self] } else { working.iter().collect() };
-        let wave = |j: usize| ids[busy[j]];
         // Each page rated is reconciled at once, from the records it loaded; then the rated
         // accounts no page of this run reconciled (an earlier run's, a crash's).
         let t = self.clock.start();
-        let walked =
-            side_by_side(&engines, wave_threads(), |e, j| Box::pin(e.fan_out(PageStage::Rate, wave(j), ctx))).await;
-        let walked = walked.into_iter().collect::<Result<Vec<Walked>, _>>()?;
-        self.clock.stop("rate+reconcile", t, walked.iter().map(|w| w.stage.accounts()).sum());
+        let walked = self.fan_out(PageStage::Rate, id, ctx).await?;
+        self.clock.stop("rate+reconcile", t, walked.stage.accounts());
+        let rated = walked.stage;
         let t = self.clock.start();
-        let reconciled = side_by_side(&engines, wave_threads(), |e, j| {
-            Box::pin(e.reconcile_rest(wave(j), ctx, walked[j].reconciled.clone()))
-        })
-        .await;
-        let reconciled = reconciled.into_iter().collect::<Result<Vec<StageReport>, _>>()?;
+        let fused = walked.reconciled.accounts();
+        let reconciled = self.reconcile_rest(id, ctx, walked.reconciled).await?;
         // Timed here: the accounts left over, not those the rating pages reconciled.
-        let fused: u64 = walked.iter().map(|w| w.reconciled.accounts()).sum();
-        self.clock.stop(
-            "reconcile",
-            t,
-            reconciled.iter().map(StageReport::accounts).sum::<u64>().saturating_sub(fused),
-        );
+        self.clock.stop("reconcile", t, reconciled.accounts().saturating_sub(fused));
         let t = self.clock.start();
-        let notified =
-            side_by_side(&engines, wave_threads(), |e, j| Box::pin(e.notify_wave(wave(j), ctx, mailer))).await;
-        let notified = notified.into_iter().collect::<Result<Vec<StageReport>, _>>()?;
-        self.clock.stop("notify", t, notified.iter().map(StageReport::accounts).sum());
+        let notified = self.notify_wave(id, ctx, mailer).await?;
+        self.clock.stop("notify", t, notified.accounts());
         let t = self.clock.start();
-        let switched = side_by_side(&engines, wave_threads(), |e, j| Box::pin(e.switch_wave(wave(j), ctx))).await;
-        let switched = switched.into_iter().collect::<Result<Vec<_>, _>>()?;
-        self.clock.stop("switch", t, switched.iter().map(|(_, s)| s.accounts()).sum());
-        let stages = walked.into_iter().zip(reconciled).zip(notified).zip(switched);
-        for (j, (((walked, reconciled), notified), (gate, switched))) in stages.enumerate() {
-            let r = &mut reports[busy[j]];
-            (r.rated, r.reconciled, r.gate, r.notified, r.switched) =
-                (walked.stage, reconciled, Some(gate), notified, switched);
-        }
-        Ok(reports)
+        let (gate, switched) = self.switch_wave(id, ctx).await?;
+        self.clock.stop("switch", t, switched.accounts());
+        Ok(RunReport {
+            wave: id.to_string(),
+            as_of: ctx.as_of.to_string(),
+            rated,
+            reconciled,
+            gate: Some(gate),
+            notified,
+            switched,
+        })
     }
 
     /// Puts held accounts back to be rated and reconciled again (after a catalog or data fix).
@@ -1013,28 +915,21 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use super::page_size;
-    use crate::engine::BATCH;
+    use super::{BATCH, page_size};
 
     #[test]
     fn pages_are_whole_batches_alone_and_shared_evenly_by_several() {
-        // (accounts due, workers, the engine's batch) → page
-        for (due, workers, batch, want) in [
-            (1_000, 1, BATCH, BATCH),
-            (100_000, 1, BATCH, BATCH),
-            (1_000, 2, BATCH, 125),
-            (1_000, 3, BATCH, 100),
-            (200, 2, BATCH, 100),
-            (100_000, 2, BATCH, BATCH),
-            (6_000, 2, BATCH, 500),
-            (3_000, 2, BATCH, 375),
-            // Two waves side by side: half a batch each, whatever is due.
-            (100_000, 1, BATCH / 2, 250),
-            (100_000, 2, BATCH / 2, 250),
-            (1_000, 2, BATCH / 2, 125),
-            (200, 2, 60, 60),
+        for (due, workers, want) in [
+            (1_000, 1, BATCH),
+            (100_000, 1, BATCH),
+            (1_000, 2, 125),
+            (1_000, 3, 100),
+            (200, 2, 100),
+            (100_000, 2, BATCH),
+            (6_000, 2, 500),
+            (3_000, 2, 375),
         ] {
-            assert_eq!(page_size(due, workers, batch), want, "{due} accounts, {workers} workers, batch {batch}");
+            assert_eq!(page_size(due, workers), want, "{due} accounts, {workers} workers");
         }
     }
 }
