@@ -49,10 +49,33 @@ async fn postgres_db_with(options: &str) -> Option<String> {
         Ok(c) => c,
         Err(e) => return missing("PostgreSQL", &e),
     };
+    // The databases of test runs that have ended, on the local server (where a name's process
+    // id is this machine's), once per test process: a run leaves its databases behind.
+    static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if std::env::var("CUTOVER_TEST_PG").is_err() && !SWEPT.swap(true, Ordering::SeqCst) {
+        drop_ended_runs_databases(&mut conn).await;
+    }
     let name = unique("cutover_test");
     sqlx::query(&format!("CREATE DATABASE {name}{options}")).execute(&mut conn).await.expect("create database");
     let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_string();
     Some(format!("{base}/{name}"))
+}
+
+/// Drops the `cutover_test_<pid>_<n>` databases whose process has ended (no `/proc/<pid>`). One
+/// that cannot be dropped (someone is connected to it) is left for a later run.
+async fn drop_ended_runs_databases(conn: &mut sqlx::PgConnection) {
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'cutover\\_test\\_%'")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap_or_default();
+    for name in names {
+        let pid = name.trim_start_matches("cutover_test_").split('_').next().and_then(|p| p.parse::<u32>().ok());
+        let Some(pid) = pid else { continue };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(&mut *conn).await;
+        }
+    }
 }
 
 /// A URL of a new, empty MariaDB/MySQL database (`CUTOVER_TEST_MYSQL`, default the local server).
