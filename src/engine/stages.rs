@@ -932,4 +932,57 @@ mod tests {
             assert_eq!(page_size(due, workers), want, "{due} accounts, {workers} workers");
         }
     }
+
+    /// A rating page reconciles only the accounts its own transaction moved (another worker may
+    /// have rated some meanwhile: those are its to reconcile). `ComparedPage::only` keeps what
+    /// concerns the accounts kept, in every part, in order, and nothing of the others.
+    #[test]
+    fn a_compared_page_keeps_only_what_concerns_the_accounts_kept() {
+        use super::{ComparedPage, Count};
+        use crate::domain::{Decimal, State};
+        use crate::reconcile::{AccountStatus, report::Tally};
+        let ctx = crate::engine::Ctx::new(chrono::NaiveDate::from_ymd_opt(2017, 6, 1).unwrap(), "test");
+        let all = ["A1", "A2", "A3", "A4"];
+        let verdict = |a: &str, period: &str| crate::store::VerdictRow {
+            account: a.into(),
+            period: period.into(),
+            status: "pass".into(),
+            legacy_total: "10.00".into(),
+            new_total: "10.00".into(),
+            difference: "0.00".into(),
+            data: "{}".into(),
+        };
+        let tally = |a: &str| Tally {
+            account_number: a.into(),
+            status: AccountStatus::Pass,
+            stake: Decimal::ZERO,
+            reasons: String::new(),
+            legacy_total: Decimal::TEN,
+            new_total: Decimal::TEN,
+            unexplained: 0,
+            periods: 2,
+            mismatched: 0,
+        };
+        let mut page = ComparedPage {
+            accounts: all.to_vec(),
+            compared: all.iter().map(|a| a.to_string()).collect(),
+            verdicts: all.iter().flat_map(|a| [verdict(a, "2017-04"), verdict(a, "2017-05")]).collect(),
+            tallies: all.iter().map(|a| tally(a)).collect(),
+            recon: all.iter().map(|&a| (a, a != "A3")).collect(),
+            moves: all
+                .iter()
+                .map(|&a| (ctx.transition(a, State::Rated, State::Reconciled, "passed"), Count::Done))
+                .collect(),
+        };
+        page.only(&["A1", "A3", "Z9"].into_iter().collect());
+        let kept = ["A1", "A3"];
+        assert_eq!(page.accounts, kept);
+        assert_eq!(page.compared, kept);
+        let verdicts: Vec<(&str, &str)> =
+            page.verdicts.iter().map(|v| (v.account.as_str(), v.period.as_str())).collect();
+        assert_eq!(verdicts, [("A1", "2017-04"), ("A1", "2017-05"), ("A3", "2017-04"), ("A3", "2017-05")]);
+        assert_eq!(page.tallies.iter().map(|t| t.account_number.as_str()).collect::<Vec<_>>(), kept);
+        assert_eq!(page.recon, [("A1", true), ("A3", false)]);
+        assert_eq!(page.moves.iter().map(|(t, _)| t.account).collect::<Vec<_>>(), kept);
+    }
 }
