@@ -425,7 +425,8 @@ impl<'a> Notifier<'a> {
     /// of one page still finishes the other.
     async fn deliver_due(&self, r: &mut StageReport) -> Result<(), EngineError> {
         let due_after = async |after: &str| -> Result<(Vec<AccountRow>, Option<ReadAhead>), EngineError> {
-            let rows = self.store().wave_accounts(&crate::store::WavePage { after, ..self.due_notices(500) }).await?;
+            let rows =
+                self.store().wave_accounts(&crate::store::WavePage { after, ..self.due_notices(super::BATCH) }).await?;
             let ahead = (!rows.is_empty()).then(|| self.engine.read_ahead(&rows, self.records()));
             Ok((rows, ahead))
         };

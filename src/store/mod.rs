@@ -1451,7 +1451,7 @@ impl StoredRecords {
     pub fn parse(self, numbers: &[String]) -> Result<Vec<crate::domain::LegacyAccount>, StoreError> {
         use crate::domain::LegacyAccount;
         use crate::extract::Record;
-        let (stored, which) = (self.0, self.1);
+        let StoredRecords(stored, which) = self;
         let bad = |r: &StoredLegacyRow, why: String| {
             StoreError::Corrupt(format!("stored {} records of {}: {why}", r.kind, r.account_number))
         };

@@ -70,7 +70,7 @@ async fn drop_ended_runs_databases(conn: &mut sqlx::PgConnection) {
             .await
             .unwrap_or_default();
     for name in names {
-        let pid = name.trim_start_matches("cutover_test_").split('_').next().and_then(|p| p.parse::<u32>().ok());
+        let pid = name.strip_prefix("cutover_test_").and_then(|rest| rest.split('_').next()?.parse::<u32>().ok());
         let Some(pid) = pid else { continue };
         if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
             let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(&mut *conn).await;
