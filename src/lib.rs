@@ -29,6 +29,7 @@ pub mod failpoint;
 pub mod hex;
 pub mod notify;
 pub mod output;
+pub mod par;
 pub mod plan;
 pub mod portal;
 pub mod rate;
