@@ -220,7 +220,8 @@ impl Engine {
             let page = next.take().await??;
             let Some(last) = page.last() else { break };
             next = read(last.account_number.clone());
-            // Each member's rows made on every core (`par`), written in the page's order.
+            // Each member's rows made on every core when the page is large (`par`), written in
+            // the page's order.
             let made = crate::par::try_map(&page, |row| {
                 if row.snapshot.is_empty() {
                     return Ok(None);

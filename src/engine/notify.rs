@@ -622,16 +622,17 @@ impl<'a> Notifier<'a> {
             }
             todo.push((row, acct, sched));
         }
-        // Each notice on every core (`par`), a few dozen at a time: the page before may be
-        // finishing meanwhile (`deliver_due`), and gets its turn between them.
+        // Each notice on every core when the page is large (`par`), a few at a time: the page
+        // before may be finishing meanwhile (`deliver_due`), and gets its turn between them.
         let mut page = Vec::with_capacity(todo.len());
+        let pool = crate::par::Pool::for_page(todo.len());
         let mut todo = todo.into_iter();
         loop {
-            let some: Vec<_> = todo.by_ref().take(crate::par::CHUNK).collect();
+            let some: Vec<_> = todo.by_ref().take(pool.step()).collect();
             if some.is_empty() {
                 break;
             }
-            page.extend(crate::par::try_map_owned(some, |(row, acct, sched)| {
+            page.extend(pool.try_map_owned(some, |(row, acct, sched)| {
                 let number = row.account_number.as_str();
                 let raw = submitted.get(number).map_or(&acct.account.bill_to_email, |s| &s.emails);
                 let (to, rejected) = notify::recipients(raw);
@@ -853,10 +854,12 @@ impl<'a> Notifier<'a> {
         now: DateTime<Utc>,
     ) -> Vec<Option<Built>> {
         let mut built = Vec::with_capacity(page.len());
-        // Built on every core (`par`), a few dozen at a time (the claim's transaction gets its
-        // turns between them), then handed to the file thread in the page's order.
-        for some in page.chunks(crate::par::CHUNK) {
-            let made = crate::par::map(some, |p| (p.channel == "email").then(|| self.email_bytes(p, now)));
+        // Built on every core when the page is large (`par`), a few at a time (the claim's
+        // transaction gets its turns between them), then handed to the file thread in the
+        // page's order.
+        let pool = crate::par::Pool::for_page(page.len());
+        for some in page.chunks(pool.step()) {
+            let made = pool.map(some, |p| (p.channel == "email").then(|| self.email_bytes(p, now)));
             for m in made {
                 built.push(m.map(|made| made.map(|(path, bytes)| (files.write(path.clone(), bytes), path))));
             }

@@ -523,8 +523,8 @@ impl Engine {
                     // Each account rated: its move, its place in the page and its schedule, to reconcile
                     // it below if it moved.
                     let mut rated = Vec::new();
-                    // Each account rated on every core (`par`); what it comes to is put together
-                    // in the page's order.
+                    // Each account rated on every core when the page is large (`par`); what it
+                    // comes to is put together in the page's order.
                     let ratings = crate::par::try_map(&pairs, |(_, acct)| self.rate_one(wave, acct, ctx))?;
                     for (i, ((_, acct), rating)) in pairs.iter().zip(ratings).enumerate() {
                         let number = &acct.account.account_number;
@@ -752,11 +752,12 @@ impl Engine {
     ) -> Result<ComparedPage<'p>, EngineError> {
         let catalog = &self.plan.catalog;
         let mut page = ComparedPage::default();
-        // The comparisons on every core (`par`), a few dozen accounts at a time (the rating's
-        // transaction runs beside this, and gets its turns between them); what they decide is
-        // put together below in the page's order.
-        for some in pairs.chunks(crate::par::CHUNK) {
-            let outcomes = crate::par::try_map(some, |&(row, acct)| {
+        // The comparisons on every core when the page is large (`par`), a few accounts at a
+        // time (the rating's transaction runs beside this, and gets its turns between them);
+        // what they decide is put together below in the page's order.
+        let pool = crate::par::Pool::for_page(pairs.len());
+        for some in pairs.chunks(pool.step()) {
+            let outcomes = pool.try_map(some, |&(row, acct)| {
                 let cycle_day = acct.account.bill_cycle_day;
                 // Scheduled at rating, or now: the same dates the stage below records.
                 let sched = row.schedule().or_else(|| schedule(wave, cycle_day, ctx.as_of).ok());

@@ -1456,8 +1456,9 @@ impl StoredRecords {
             StoreError::Corrupt(format!("stored {} records of {}: {why}", r.kind, r.account_number))
         };
         // A group's records as text: as stored, or unpacked (`None`: one record, in `cells`),
-        // with its source rows; on every core (`par`), as the accounts below.
-        let unpacked = crate::par::try_map(&stored, |r| {
+        // with its source rows; on every core when the page is large (`par`), as the accounts.
+        let pool = crate::par::Pool::for_page(numbers.len());
+        let unpacked = pool.try_map(&stored, |r| {
             let text: Option<std::borrow::Cow<'_, str>> = match (&r.source_rows, &r.records, &r.packed) {
                 (None, None, None) => None,
                 (Some(_), Some(text), None) => Some(text.as_str().into()),
@@ -1496,9 +1497,9 @@ impl StoredRecords {
         // record, and a list of all the page's records between, was a fifth of this; issue 11).
         // Each account with the number it is stored under (what the groups are sorted by).
         let groups: Vec<&[(&str, &str, i64, &str)]> = records.chunk_by(|a, b| a.0 == b.0).collect();
-        // The accounts on every core (`par`): parsing is the largest part of the engine's work on
-        // a page (issue 11), and each account's is its own.
-        let accounts = crate::par::try_map(&groups, |&group| -> Result<Option<(&str, LegacyAccount)>, StoreError> {
+        // The accounts on every core when the page is large (`par`): parsing is the largest part
+        // of the engine's work on a page (issue 11), and each account's is its own.
+        let accounts = pool.try_map(&groups, |&group| -> Result<Option<(&str, LegacyAccount)>, StoreError> {
             let count = |kind: &str| group.iter().filter(|r| r.1 == kind).count();
             let mut acct: Option<LegacyAccount> = None;
             // Which of the group's records to parse (`Records::Recent`), known from the account
