@@ -29,7 +29,6 @@ pub mod failpoint;
 pub mod hex;
 pub mod notify;
 pub mod output;
-pub mod par;
 pub mod plan;
 pub mod portal;
 pub mod rate;

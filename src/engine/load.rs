@@ -220,11 +220,15 @@ impl Engine {
             let page = next.take().await??;
             let Some(last) = page.last() else { break };
             next = read(last.account_number.clone());
-            // Each member's rows made on every core when the page is large (`par`), written in
-            // the page's order.
-            let made = crate::par::try_map(&page, |row| {
+            for row in &page {
                 if row.snapshot.is_empty() {
-                    return Ok(None);
+                    // Cut over by a version that wrote one JSON file per account (README, migration note).
+                    notes.push(format!(
+                        "{}: cut over by an older version (no snapshot): not in these files; roll it back and \
+                         readmit it to load it from here",
+                        row.account_number
+                    ));
+                    continue;
                 }
                 let m: Member = serde_json::from_str(&row.snapshot).map_err(|e| {
                     EngineError::Refused(format!(
@@ -234,18 +238,6 @@ impl Engine {
                     ))
                 })?;
                 let r = switch::account_rows(&m, catalog, cfg);
-                Ok::<_, EngineError>(Some((m, r)))
-            })?;
-            for (row, made) in page.iter().zip(made) {
-                let Some((m, r)) = made else {
-                    // Cut over by a version that wrote one JSON file per account (README, migration note).
-                    notes.push(format!(
-                        "{}: cut over by an older version (no snapshot): not in these files; roll it back and \
-                         readmit it to load it from here",
-                        row.account_number
-                    ));
-                    continue;
-                };
                 accounts.row(&r.account)?;
                 for s in &r.subscription {
                     subs.row(s)?;

@@ -613,53 +613,42 @@ impl<'a> Notifier<'a> {
             verdicts.entry(account.as_str()).or_default().push(data.as_str());
         }
         let mut closed = Vec::new();
-        let mut todo = Vec::with_capacity(pairs.len());
-        for (row, acct) in pairs {
+        let mut page = Vec::new();
+        for (i, (row, acct)) in pairs.into_iter().enumerate() {
+            // The page before may be finishing meanwhile (`deliver_due`): it gets its turns.
+            if i % 8 == 7 {
+                tokio::task::yield_now().await;
+            }
+            let number = row.account_number.as_str();
             let Some(sched) = row.schedule() else { continue };
             if acct.account.status == crate::domain::AccountStatus::Closed && row.state == State::Reconciled {
                 closed.push(row.account_number);
                 continue;
             }
-            todo.push((row, acct, sched));
-        }
-        // Each notice on every core when the page is large (`par`), a few at a time: the page
-        // before may be finishing meanwhile (`deliver_due`), and gets its turn between them.
-        let mut page = Vec::with_capacity(todo.len());
-        let pool = crate::par::Pool::for_page(todo.len());
-        let mut todo = todo.into_iter();
-        loop {
-            let some: Vec<_> = todo.by_ref().take(pool.step()).collect();
-            if some.is_empty() {
-                break;
-            }
-            page.extend(pool.try_map_owned(some, |(row, acct, sched)| {
-                let number = row.account_number.as_str();
-                let raw = submitted.get(number).map_or(&acct.account.bill_to_email, |s| &s.emails);
-                let (to, rejected) = notify::recipients(raw);
-                let mut data =
-                    self.notice_data_from(&acct, &sched, &to, verdicts.get(number).map_or(&[][..], |v| &v[..]))?;
-                let kind = notice_kind(sched.first_new_bill_date);
-                let link = self.engine.new_link(number, id, &kind, sched.first_new_bill_date)?;
-                data.portal_url = link.as_ref().map(|l| l.url.clone());
-                let message_id = notify::message_id(id, number, &kind, &self.domain);
-                let channel = if to.is_empty() { "print" } else { "email" };
-                let recipients = data.recipients.join(";");
-                let rendered = self.renderer.render(&data)?;
-                Ok::<_, EngineError>(Prepared {
-                    acct: std::borrow::Cow::Owned(acct),
-                    sched,
-                    to,
-                    rejected,
-                    data,
-                    rendered,
-                    kind,
-                    message_id,
-                    channel,
-                    recipients,
-                    link,
-                })
-            })?);
-            tokio::task::yield_now().await;
+            let raw = submitted.get(number).map_or(&acct.account.bill_to_email, |s| &s.emails);
+            let (to, rejected) = notify::recipients(raw);
+            let mut data =
+                self.notice_data_from(&acct, &sched, &to, verdicts.get(number).map_or(&[][..], |v| &v[..]))?;
+            let kind = notice_kind(sched.first_new_bill_date);
+            let link = self.engine.new_link(number, id, &kind, sched.first_new_bill_date)?;
+            data.portal_url = link.as_ref().map(|l| l.url.clone());
+            let message_id = notify::message_id(id, number, &kind, &self.domain);
+            let channel = if to.is_empty() { "print" } else { "email" };
+            let recipients = data.recipients.join(";");
+            let rendered = self.renderer.render(&data)?;
+            page.push(Prepared {
+                acct: std::borrow::Cow::Owned(acct),
+                sched,
+                to,
+                rejected,
+                data,
+                rendered,
+                kind,
+                message_id,
+                channel,
+                recipients,
+                link,
+            });
         }
         Ok((page, closed))
     }
@@ -854,30 +843,22 @@ impl<'a> Notifier<'a> {
         now: DateTime<Utc>,
     ) -> Vec<Option<Built>> {
         let mut built = Vec::with_capacity(page.len());
-        // Built on every core when the page is large (`par`), a few at a time (the claim's
-        // transaction gets its turns between them), then handed to the file thread in the
-        // page's order.
-        let pool = crate::par::Pool::for_page(page.len());
-        for some in page.chunks(pool.step()) {
-            let made = pool.map(some, |p| (p.channel == "email").then(|| self.email_bytes(p, now)));
-            for m in made {
-                built.push(m.map(|made| made.map(|(path, bytes)| (files.write(path.clone(), bytes), path))));
+        for (i, p) in page.iter().enumerate() {
+            built.push((p.channel == "email").then(|| self.email_file(files, p, now)));
+            if i % 8 == 7 {
+                tokio::task::yield_now().await;
             }
-            tokio::task::yield_now().await;
         }
         built
-    }
-
-    /// A notice's email built into an outbox file's name and bytes.
-    fn email_bytes(&self, p: &Prepared<'_>, now: DateTime<Utc>) -> Result<(PathBuf, Vec<u8>), SendError> {
-        self.mailer.outbox_file(&self.email(p, now))?.ok_or_else(|| SendError::Permanent("not an outbox".into()))
     }
 
     /// A notice's email built into an outbox file and handed to the page's files: its place
     /// there and its name.
     fn email_file(&self, files: &mut FileBatch, p: &Prepared<'_>, now: DateTime<Utc>) -> Built {
-        let (path, bytes) = self.email_bytes(p, now)?;
-        Ok((files.write(path.clone(), bytes), path))
+        match self.mailer.outbox_file(&self.email(p, now))? {
+            Some((path, bytes)) => Ok((files.write(path.clone(), bytes), path)),
+            None => Err(SendError::Permanent("not an outbox".into())),
+        }
     }
 
     /// A page notice's printed letter, handed to the page's files: its place there, and its name.

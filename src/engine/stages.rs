@@ -145,26 +145,6 @@ struct ReconcileFacts {
     unreachable: std::collections::HashMap<String, (Vec<String>, Option<String>)>,
 }
 
-/// What rating one account came to ([`Engine::rate_one`]).
-enum Rating {
-    /// Not a customer yet on the run's day: left for a later run.
-    Later,
-    /// Nothing to migrate: held with this reason.
-    Held(String),
-    /// A period would not rate: quarantined with this reason.
-    Failed(String),
-    /// Rated: its schedule (when it has one), its bills as stored, and the journal's reason.
-    Rated { sched: Option<crate::plan::schedule::Schedule>, bills: Vec<crate::store::NewBillRow>, reason: String },
-}
-
-/// What comparing one account decided, computed on any core ([`Engine::compare_page`]).
-enum Compared {
-    /// Nothing active at its first new bill: held with this reason.
-    NothingLeft(String),
-    /// Its period verdicts, each with its stored form.
-    Verdicts(Vec<PeriodVerdict>, Vec<String>),
-}
-
 /// A page's accounts compared and decided, not yet written ([`Engine::compare_page`]).
 #[derive(Default)]
 struct ComparedPage<'p> {
@@ -523,28 +503,70 @@ impl Engine {
                     // Each account rated: its move, its place in the page and its schedule, to reconcile
                     // it below if it moved.
                     let mut rated = Vec::new();
-                    // Each account rated on every core when the page is large (`par`); what it
-                    // comes to is put together in the page's order.
-                    let ratings = crate::par::try_map(&pairs, |(_, acct)| self.rate_one(wave, acct, ctx))?;
-                    for (i, ((_, acct), rating)) in pairs.iter().zip(ratings).enumerate() {
+                    for (i, (_, acct)) in pairs.iter().enumerate() {
                         let number = &acct.account.account_number;
-                        match rating {
-                            Rating::Later => {}
-                            Rating::Held(why) => {
-                                moves.push((ctx.transition(number, State::Extracted, State::Held, why), Count::Held));
-                            }
-                            Rating::Failed(why) => moves.push((
-                                ctx.transition(number, State::Extracted, State::Quarantined, why),
-                                Count::Quarantined,
-                            )),
-                            Rating::Rated { sched, bills, reason } => {
-                                new_bills.extend(bills);
-                                rated.push((moves.len(), i, sched));
-                                let t =
-                                    ctx.transition(number, State::Extracted, State::Rated, reason).scheduling(sched);
-                                moves.push((t, Count::Done));
+                        // A closed account has nothing to move and no one to tell.
+                        if acct.account.status == crate::domain::AccountStatus::Closed {
+                            let why = "closed in the legacy system: nothing to migrate";
+                            moves.push((ctx.transition(number, State::Extracted, State::Held, why), Count::Held));
+                            continue;
+                        }
+                        // Not a customer yet on this day (no service known, no bill issued): a later run
+                        // rates it, once it exists.
+                        if !acct.known() {
+                            continue;
+                        }
+                        // Not schedulable is not a reason to skip rating: the parallel run still tells the
+                        // team whether the bills are right. The reconcile stage holds such an account.
+                        let sched = schedule(wave, acct.account.bill_cycle_day, ctx.as_of);
+                        // Nothing active at the first new bill: nothing to move, no one to tell.
+                        if let Ok(s) = &sched
+                            && let Some(why) = nothing_left(acct, s.first_new_bill_date)
+                        {
+                            moves.push((ctx.transition(number, State::Extracted, State::Held, why), Count::Held));
+                            continue;
+                        }
+                        let terms = Self::terms(wave, sched.as_ref().ok());
+                        let mut bills = Vec::new();
+                        let mut failure = None;
+                        for p in Self::parallel_periods(wave, acct) {
+                            match crate::rate::rate_on(acct, &self.plan.catalog, p, terms) {
+                                Ok(rated) => bills.push(rated.bill),
+                                Err(e) => {
+                                    failure = Some(e.to_string());
+                                    break;
+                                }
                             }
                         }
+                        if let Some(why) = failure {
+                            moves.push((
+                                ctx.transition(number, State::Extracted, State::Quarantined, why),
+                                Count::Quarantined,
+                            ));
+                            continue;
+                        }
+                        for b in &bills {
+                            new_bills.push(crate::store::NewBillRow {
+                                account: number.clone(),
+                                period: b.period.to_string(),
+                                total: b.total.to_string(),
+                                data: serde_json::to_string(b).map_err(|e| EngineError::Refused(e.to_string()))?,
+                            });
+                        }
+                        let reason = match &sched {
+                            Ok(s) => format!(
+                                "rated {} parallel-run period(s); cut over {}, first new bill {}, notice {}",
+                                bills.len(),
+                                s.cutover_date,
+                                s.first_new_bill_date,
+                                s.notice_date
+                            ),
+                            Err(why) => format!("rated {} parallel-run period(s); {why}", bills.len()),
+                        };
+                        let sched = sched.ok();
+                        rated.push((moves.len(), i, sched));
+                        let t = ctx.transition(number, State::Extracted, State::Rated, reason).scheduling(sched);
+                        moves.push((t, Count::Done));
                     }
                     // The accounts this page rates, as rating leaves them, for reconciling below from
                     // the records loaded: compared while the rating's transaction runs on the
@@ -592,59 +614,6 @@ impl Engine {
             )
             .await?;
         Ok(Walked { stage, reconciled })
-    }
-
-    /// What rating one account on the run's day comes to (pure, run on any core by the rating
-    /// pages).
-    fn rate_one(&self, wave: &Wave, acct: &LegacyAccount, ctx: &Ctx) -> Result<Rating, EngineError> {
-        let number = &acct.account.account_number;
-        // A closed account has nothing to move and no one to tell.
-        if acct.account.status == crate::domain::AccountStatus::Closed {
-            return Ok(Rating::Held("closed in the legacy system: nothing to migrate".into()));
-        }
-        // Not a customer yet on this day (no service known, no bill issued): a later run
-        // rates it, once it exists.
-        if !acct.known() {
-            return Ok(Rating::Later);
-        }
-        // Not schedulable is not a reason to skip rating: the parallel run still tells the
-        // team whether the bills are right. The reconcile stage holds such an account.
-        let sched = schedule(wave, acct.account.bill_cycle_day, ctx.as_of);
-        // Nothing active at the first new bill: nothing to move, no one to tell.
-        if let Ok(s) = &sched
-            && let Some(why) = nothing_left(acct, s.first_new_bill_date)
-        {
-            return Ok(Rating::Held(why));
-        }
-        let terms = Self::terms(wave, sched.as_ref().ok());
-        let mut bills = Vec::new();
-        for p in Self::parallel_periods(wave, acct) {
-            match crate::rate::rate_on(acct, &self.plan.catalog, p, terms) {
-                Ok(rated) => bills.push(rated.bill),
-                Err(e) => return Ok(Rating::Failed(e.to_string())),
-            }
-        }
-        let reason = match &sched {
-            Ok(s) => format!(
-                "rated {} parallel-run period(s); cut over {}, first new bill {}, notice {}",
-                bills.len(),
-                s.cutover_date,
-                s.first_new_bill_date,
-                s.notice_date
-            ),
-            Err(why) => format!("rated {} parallel-run period(s); {why}", bills.len()),
-        };
-        let rows = (bills.iter())
-            .map(|b| {
-                Ok(crate::store::NewBillRow {
-                    account: number.clone(),
-                    period: b.period.to_string(),
-                    total: b.total.to_string(),
-                    data: serde_json::to_string(b).map_err(|e| EngineError::Refused(e.to_string()))?,
-                })
-            })
-            .collect::<Result<Vec<_>, EngineError>>()?;
-        Ok(Rating::Rated { sched: sched.ok(), bills: rows, reason })
     }
 
     /// Compares an account's parallel-run periods, legacy against new (pure): a period either side
@@ -752,75 +721,59 @@ impl Engine {
     ) -> Result<ComparedPage<'p>, EngineError> {
         let catalog = &self.plan.catalog;
         let mut page = ComparedPage::default();
-        // The comparisons on every core when the page is large (`par`), a few accounts at a
-        // time (the rating's transaction runs beside this, and gets its turns between them);
-        // what they decide is put together below in the page's order.
-        let pool = crate::par::Pool::for_page(pairs.len());
-        for some in pairs.chunks(pool.step()) {
-            let outcomes = pool.try_map(some, |&(row, acct)| {
-                let cycle_day = acct.account.bill_cycle_day;
-                // Scheduled at rating, or now: the same dates the stage below records.
-                let sched = row.schedule().or_else(|| schedule(wave, cycle_day, ctx.as_of).ok());
-                if row.schedule().is_none()
-                    && let Some(s) = sched
-                    && let Some(why) = nothing_left(acct, s.first_new_bill_date)
-                {
-                    return Ok(Compared::NothingLeft(why));
-                }
-                let verdicts = Self::compare_periods(wave, acct, catalog, policy, sched.as_ref());
-                let data = (verdicts.iter())
-                    .map(|v| serde_json::to_string(v).map_err(|e| EngineError::Refused(e.to_string())))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok::<_, EngineError>(Compared::Verdicts(verdicts, data))
-            })?;
-            for (&(row, acct), outcome) in some.iter().zip(outcomes) {
-                let number = &acct.account.account_number;
-                page.accounts.push(number.as_str());
-                let (verdicts, data) = match outcome {
-                    Compared::NothingLeft(why) => {
-                        page.moves.push((ctx.transition(number, State::Rated, State::Held, why), Count::Held));
-                        continue;
-                    }
-                    Compared::Verdicts(verdicts, data) => (verdicts, data),
-                };
-                // This comparison replaces the account's earlier verdicts (no stale period
-                // stays), written for the page below.
-                for (v, data) in verdicts.iter().zip(data) {
-                    page.verdicts.push(crate::store::VerdictRow {
-                        account: number.clone(),
-                        period: v.period.to_string(),
-                        status: v.status.as_str().to_string(),
-                        legacy_total: v.legacy_total.to_string(),
-                        new_total: v.new_total.to_string(),
-                        difference: v.difference.to_string(),
-                        data,
-                    });
-                }
-                page.compared.push(number.clone());
-                // A tally only where there are verdicts: a report counts an account by its
-                // verdicts, and a run must count the same accounts.
-                if !verdicts.is_empty() {
-                    page.tallies.push(crate::reconcile::report::Tally::of(number, &verdicts, policy));
-                }
-                page.recon.push((number.as_str(), decide::passes(&verdicts, policy)));
-                let decision = decide::decide(&decide::Facts {
-                    verdicts: &verdicts,
-                    policy,
-                    waiver: facts.waivers.get(number.as_str()),
-                    unreachable: facts.unreachable.get(number.as_str()).and_then(|(_, why)| why.as_deref()),
-                    scheduling: match row.schedule() {
-                        Some(_) => decide::Scheduling::AtRating,
-                        None => decide::Scheduling::Now(schedule(wave, acct.account.bill_cycle_day, ctx.as_of)),
-                    },
-                });
-                let to = decision.to();
-                let mut t = ctx.transition(number, State::Rated, to, decision.reason().to_string());
-                if let Some(s) = decision.schedule() {
-                    t = t.scheduling(Some(s));
-                }
-                page.moves.push((t, if to == State::Reconciled { Count::Done } else { Count::Held }));
+        for (n, &(row, acct)) in pairs.iter().enumerate() {
+            if n % 8 == 7 {
+                tokio::task::yield_now().await;
             }
-            tokio::task::yield_now().await;
+            let number = &acct.account.account_number;
+            page.accounts.push(number.as_str());
+            let cycle_day = acct.account.bill_cycle_day;
+            // Scheduled at rating, or now: the same dates the stage below records.
+            let sched = row.schedule().or_else(|| schedule(wave, cycle_day, ctx.as_of).ok());
+            if row.schedule().is_none()
+                && let Some(s) = sched
+                && let Some(why) = nothing_left(acct, s.first_new_bill_date)
+            {
+                page.moves.push((ctx.transition(number, State::Rated, State::Held, why), Count::Held));
+                continue;
+            }
+            let verdicts = Self::compare_periods(wave, acct, catalog, policy, sched.as_ref());
+            // This comparison replaces the account's earlier verdicts (no stale period
+            // stays), written for the page below.
+            for v in &verdicts {
+                page.verdicts.push(crate::store::VerdictRow {
+                    account: number.clone(),
+                    period: v.period.to_string(),
+                    status: v.status.as_str().to_string(),
+                    legacy_total: v.legacy_total.to_string(),
+                    new_total: v.new_total.to_string(),
+                    difference: v.difference.to_string(),
+                    data: serde_json::to_string(v).map_err(|e| EngineError::Refused(e.to_string()))?,
+                });
+            }
+            page.compared.push(number.clone());
+            // A tally only where there are verdicts: a report counts an account by its
+            // verdicts, and a run must count the same accounts.
+            if !verdicts.is_empty() {
+                page.tallies.push(crate::reconcile::report::Tally::of(number, &verdicts, policy));
+            }
+            page.recon.push((number.as_str(), decide::passes(&verdicts, policy)));
+            let decision = decide::decide(&decide::Facts {
+                verdicts: &verdicts,
+                policy,
+                waiver: facts.waivers.get(number.as_str()),
+                unreachable: facts.unreachable.get(number.as_str()).and_then(|(_, why)| why.as_deref()),
+                scheduling: match row.schedule() {
+                    Some(_) => decide::Scheduling::AtRating,
+                    None => decide::Scheduling::Now(schedule(wave, cycle_day, ctx.as_of)),
+                },
+            });
+            let to = decision.to();
+            let mut t = ctx.transition(number, State::Rated, to, decision.reason().to_string());
+            if let Some(s) = decision.schedule() {
+                t = t.scheduling(Some(s));
+            }
+            page.moves.push((t, if to == State::Reconciled { Count::Done } else { Count::Held }));
         }
         Ok(page)
     }

@@ -1455,11 +1455,10 @@ impl StoredRecords {
         let bad = |r: &StoredLegacyRow, why: String| {
             StoreError::Corrupt(format!("stored {} records of {}: {why}", r.kind, r.account_number))
         };
-        // A group's records as text: as stored, or unpacked (`None`: one record, in `cells`),
-        // with its source rows; on every core when the page is large (`par`), as the accounts.
-        let pool = crate::par::Pool::for_page(numbers.len());
-        let unpacked = pool.try_map(&stored, |r| {
-            let text: Option<std::borrow::Cow<'_, str>> = match (&r.source_rows, &r.records, &r.packed) {
+        // A group's records as text: as stored, or unpacked (`None`: one record, in `cells`).
+        let mut texts: Vec<Option<std::borrow::Cow<'_, str>>> = Vec::with_capacity(stored.len());
+        for r in &stored {
+            texts.push(match (&r.source_rows, &r.records, &r.packed) {
                 (None, None, None) => None,
                 (Some(_), Some(text), None) => Some(text.as_str().into()),
                 (Some(_), None, Some(p)) => {
@@ -1471,11 +1470,13 @@ impl StoredRecords {
                         "a group needs its source rows and either its records or their packed form".into(),
                     ));
                 }
-            };
-            let rows = r.source_rows.as_deref().map(packed::rows_from).transpose().map_err(|why| bad(r, why))?;
-            Ok((text, rows))
-        })?;
-        let (texts, rows): (Vec<_>, Vec<_>) = unpacked.into_iter().unzip();
+            });
+        }
+        // Each group's source rows, to size the list of records once.
+        let mut rows = Vec::with_capacity(stored.len());
+        for r in &stored {
+            rows.push(r.source_rows.as_deref().map(packed::rows_from).transpose().map_err(|why| bad(r, why))?);
+        }
         let total = rows.iter().map(|at| at.as_ref().map_or(1, Vec::len)).sum();
         let mut records: Vec<(&str, &str, i64, &str)> = Vec::with_capacity(total);
         for ((r, text), at) in stored.iter().zip(&texts).zip(rows) {
@@ -1496,10 +1497,8 @@ impl StoredRecords {
         // One account at a time, each list sized before it is filled (growing them record by
         // record, and a list of all the page's records between, was a fifth of this; issue 11).
         // Each account with the number it is stored under (what the groups are sorted by).
-        let groups: Vec<&[(&str, &str, i64, &str)]> = records.chunk_by(|a, b| a.0 == b.0).collect();
-        // The accounts on every core when the page is large (`par`): parsing is the largest part
-        // of the engine's work on a page (issue 11), and each account's is its own.
-        let accounts = pool.try_map(&groups, |&group| -> Result<Option<(&str, LegacyAccount)>, StoreError> {
+        let mut accounts: Vec<(&str, LegacyAccount)> = Vec::new();
+        for group in records.chunk_by(|a, b| a.0 == b.0) {
             let count = |kind: &str| group.iter().filter(|r| r.1 == kind).count();
             let mut acct: Option<LegacyAccount> = None;
             // Which of the group's records to parse (`Records::Recent`), known from the account
@@ -1541,9 +1540,8 @@ impl StoredRecords {
                     (Record::Contact(c), Some(la)) => la.contacts.push(c),
                 }
             }
-            Ok(acct.map(|a| (group[0].0, a)))
-        })?;
-        let accounts: Vec<(&str, LegacyAccount)> = accounts.into_iter().flatten().collect();
+            accounts.extend(acct.map(|a| (group[0].0, a)));
+        }
         // In the order asked for: the accounts are in stored-number order, each once.
         let keys: Vec<&str> = accounts.iter().map(|(number, _)| *number).collect();
         let mut found: Vec<Option<LegacyAccount>> = accounts.into_iter().map(|(_, a)| Some(a)).collect();
