@@ -63,6 +63,13 @@ async fn demo(dir: &Path, accounts: usize, seed: u64, until: Option<chrono::Naiv
         println!("nothing to do: every stage had already run (no notice sent, no state changed)");
     }
     println!("wall time: {:.1} s", started.elapsed().as_secs_f64());
+    // The other commands work on a workspace: from here, that is the demo's folder.
+    if dir != Path::new(".") {
+        println!(
+            "next: cd {0} && cutover status  (or, from here: cutover -C {0} status; README, \"A tour\")",
+            dir.display()
+        );
+    }
     Ok(0)
 }
 

@@ -855,8 +855,9 @@ impl<'a> Notifier<'a> {
     /// A notice's email built into an outbox file and handed to the page's files: its place
     /// there and its name.
     fn email_file(&self, files: &mut FileBatch, p: &Prepared<'_>, now: DateTime<Utc>) -> Built {
-        match self.mailer.outbox_file(&self.email(p, now))? {
-            Some((path, bytes)) => Ok((files.write(path.clone(), bytes), path)),
+        let email = self.email(p, now);
+        match self.mailer.outbox_path(&email)? {
+            Some(path) => Ok((files.write_email(path.clone(), email), path)),
             None => Err(SendError::Permanent("not an outbox".into())),
         }
     }

@@ -75,10 +75,15 @@ impl Mailer {
         }
     }
 
-    /// Where the outbox keeps this email, and its bytes (`None`: the mailer is SMTP).
-    pub fn outbox_file(&self, email: &Email) -> Result<Option<(PathBuf, Vec<u8>)>, SendError> {
+    /// Where the outbox keeps this email (`None`: the mailer is SMTP), once it is known the
+    /// message can be built: its bytes are made where the file is written
+    /// ([`FileBatch::write_email`]).
+    pub fn outbox_path(&self, email: &Email) -> Result<Option<PathBuf>, SendError> {
         match self {
-            Mailer::Outbox(dir) => Ok(Some((dir.join(format!("{}.eml", email.file_stem)), build(email)?.formatted()))),
+            Mailer::Outbox(dir) => {
+                buildable(email)?;
+                Ok(Some(dir.join(format!("{}.eml", email.file_stem))))
+            }
             Mailer::Smtp(_) => Ok(None),
         }
     }
@@ -100,6 +105,16 @@ impl Mailer {
     }
 }
 
+/// Whether [`build`] can build the message, without building it: lettre refuses a message only
+/// for want of a sender or a recipient (its envelope), and the sender is always set. A failure is
+/// permanent, as `build`'s.
+fn buildable(email: &Email) -> Result<(), SendError> {
+    let to = email.to.iter().map(|a| a.as_lettre().clone()).collect();
+    lettre::address::Envelope::new(Some(email.from.email.clone()), to)
+        .map(|_| ())
+        .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))
+}
+
 /// The message, as lettre builds it (a build failure is permanent: sending again cannot help).
 fn build(email: &Email) -> Result<Message, SendError> {
     let mut b = Message::builder()
@@ -112,6 +127,25 @@ fn build(email: &Email) -> Result<Message, SendError> {
     }
     b.multipart(MultiPart::alternative_plain_html(email.text.clone(), email.html.clone()))
         .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))
+}
+
+/// What a [`FileBatch`] writes to a file: bytes made already, or an email, built into its outbox
+/// file on the batch's thread (its MIME encoding is most of what building a notice costs, and the
+/// thread otherwise waits on the filesystem; issue 11).
+enum Content {
+    Bytes(Vec<u8>),
+    Email(Box<Email>),
+}
+
+impl Content {
+    fn into_bytes(self) -> std::io::Result<Vec<u8>> {
+        match self {
+            Content::Bytes(bytes) => Ok(bytes),
+            // `Mailer::outbox_path` checked it can be built: a failure here is a file not
+            // written, retried as any other.
+            Content::Email(email) => build(&email).map(|m| m.formatted()).map_err(std::io::Error::other),
+        }
+    }
 }
 
 /// Files made durable together, for a page of notices: each is written to a temporary name
@@ -141,7 +175,7 @@ pub struct FileBatch {
 /// A batch's thread, and the channel its files are handed over on.
 #[derive(Debug)]
 struct Writer {
-    files: std::sync::mpsc::Sender<(PathBuf, Vec<u8>)>,
+    files: std::sync::mpsc::Sender<(PathBuf, Content)>,
     thread: std::thread::JoinHandle<Written>,
 }
 
@@ -155,9 +189,12 @@ struct Written {
 
 impl Written {
     /// Writes a file to its temporary name, and notes how that went.
-    fn add(&mut self, path: PathBuf, bytes: &[u8]) {
+    fn add(&mut self, path: PathBuf, content: Content) {
         let i = self.results.len();
-        let written = write_temp(&path, bytes).map(|(tmp, _)| self.files.push((i, tmp, path)));
+        let written = content
+            .into_bytes()
+            .and_then(|bytes| write_temp(&path, &bytes))
+            .map(|(tmp, _)| self.files.push((i, tmp, path)));
         self.results.push(written);
     }
 }
@@ -184,12 +221,22 @@ impl FileBatch {
     /// Hands `bytes` over to be written to a temporary name beside `path` (made durable and
     /// renamed by `commit`). Returns the file's place in the batch: its result is `commit`'s.
     pub fn write(&mut self, path: PathBuf, bytes: Vec<u8>) -> usize {
+        self.hand(path, Content::Bytes(bytes))
+    }
+
+    /// Hands `email` over to be built into its outbox file (see [`Mailer::outbox_path`]) and
+    /// written as [`FileBatch::write`] writes bytes.
+    pub fn write_email(&mut self, path: PathBuf, email: Email) -> usize {
+        self.hand(path, Content::Email(Box::new(email)))
+    }
+
+    fn hand(&mut self, path: PathBuf, content: Content) -> usize {
         if self.handed == 0 {
-            let (files, handed) = std::sync::mpsc::channel::<(PathBuf, Vec<u8>)>();
+            let (files, handed) = std::sync::mpsc::channel::<(PathBuf, Content)>();
             let thread = std::thread::Builder::new().name("cutover-files".into()).spawn(move || {
                 let mut w = Written::default();
-                for (path, bytes) in handed {
-                    w.add(path, &bytes);
+                for (path, content) in handed {
+                    w.add(path, content);
                 }
                 w
             });
@@ -199,9 +246,9 @@ impl FileBatch {
         match &self.writer {
             // The thread only ends once the sender is dropped (in `commit`): the send cannot fail.
             Some(writer) => {
-                let _ = writer.files.send((path, bytes));
+                let _ = writer.files.send((path, content));
             }
-            None => self.inline.add(path, &bytes),
+            None => self.inline.add(path, content),
         }
         self.handed - 1
     }
@@ -373,6 +420,43 @@ mod tests {
         assert!(!dir.path().join("c.eml").exists());
         assert_eq!(std::fs::read(taken.join("inside")).unwrap(), b"a folder where a file is wanted");
         assert_eq!(temporary_files(dir.path()), Vec::<String>::new());
+    }
+
+    fn email(to: &[&str]) -> super::Email {
+        super::Email {
+            from: "Billing <billing@example.com>".parse().unwrap(),
+            to: to.iter().map(|a| crate::notify::EmailAddress::parse(a).unwrap()).collect(),
+            subject: "Your new bill".into(),
+            text: "Your first new bill is dated 2017-07-01.".into(),
+            html: "<p>Your first new bill is dated 2017-07-01.</p>".into(),
+            message_id: "<dc1-A000001@cutover.example.com>".into(),
+            date: std::time::SystemTime::UNIX_EPOCH,
+            file_stem: "dc1-A000001-2017-07-01".into(),
+        }
+    }
+
+    /// An email handed over is built on the batch's thread into the file the outbox keeps: the
+    /// same message as one sent alone (`Mailer::send`), but for its MIME boundaries. One that
+    /// cannot be built (no recipient) is refused for good before it is handed over.
+    #[test]
+    fn an_email_is_built_where_its_file_is_written_and_an_unbuildable_one_is_refused_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let mailer = super::Mailer::Outbox(dir.path().join("outbox"));
+        let e = email(&["ap@example.com"]);
+        let path = mailer.outbox_path(&e).unwrap().unwrap();
+        assert_eq!(path, dir.path().join("outbox/dc1-A000001-2017-07-01.eml"));
+        let alone = String::from_utf8(super::build(&e).unwrap().formatted()).unwrap();
+        let mut files = FileBatch::default();
+        let i = files.write_email(path.clone(), e);
+        let (results, durable) = files.commit();
+        assert!(durable.is_ok() && results[i].is_ok(), "{results:?}");
+        let written = std::fs::read_to_string(&path).unwrap();
+        let boundary = |m: &str| m.split("boundary=\"").nth(1).and_then(|b| b.split('"').next()).unwrap().to_string();
+        assert_eq!(written.replace(&boundary(&written), "B"), alone.replace(&boundary(&alone), "B"));
+        assert!(written.contains("To: ap@example.com") && written.contains("Message-ID: <dc1-A000001@"), "{written}");
+        let refused = mailer.outbox_path(&email(&[])).unwrap_err();
+        assert!(!refused.is_transient(), "{refused}");
+        assert!(super::build(&email(&[])).is_err(), "lettre refuses it too");
     }
 
     #[test]

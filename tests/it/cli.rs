@@ -210,6 +210,13 @@ fn demo_runs_every_dated_wave_and_a_second_run_changes_nothing() {
         let cut_over: u64 = row.split_whitespace().nth(6).unwrap().parse().unwrap();
         assert!(cut_over > 0, "{wave} cut over nobody: {row}");
     }
+    // The summary says where the other commands work: the demo's folder (the next lines run one).
+    let next = summary.lines().find(|l| l.starts_with("next: ")).unwrap_or_else(|| panic!("{summary}"));
+    let d = demo.display();
+    assert!(
+        next.contains(&format!("cd {d} && cutover status")) && next.contains(&format!("cutover -C {d} status")),
+        "{next}"
+    );
 
     let status = json(&demo, &["status", "--format", "json"]);
     let accounts = status["accounts"].as_array().unwrap();
