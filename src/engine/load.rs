@@ -403,6 +403,8 @@ impl Engine {
             schedule: Some(None),
         };
         self.store.transition_in(&mut tx, &t).await?;
+        // Its tally (if it has one) now counts in another wave: last before the commit.
+        self.store.bump_tally_stamp_in(&mut tx).await?;
         tx.commit().await.map_err(|e| self.store.err(e))?;
         Ok(())
     }

@@ -154,6 +154,9 @@ pub struct Engine {
     /// process (`Engine::record_tallied_run`): the check runs once per wave, not on every run
     /// recorded. The set of such accounts only shrinks: whoever writes verdicts writes tallies.
     pub(crate) tallied: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Each wave's tallies as this process last read or wrote them (`Engine::record_tallied_run`),
+    /// shared by its workers.
+    pub(crate) tallies: Arc<std::sync::Mutex<reports::TallyCache>>,
 }
 
 impl Engine {
@@ -168,6 +171,7 @@ impl Engine {
             workers: 1,
             heartbeat: store.heartbeat().map(Arc::new),
             tallied: Arc::default(),
+            tallies: Arc::default(),
             store,
         }
     }
@@ -187,6 +191,7 @@ impl Engine {
             workers: self.workers,
             heartbeat: self.heartbeat.clone(),
             tallied: Arc::clone(&self.tallied),
+            tallies: Arc::clone(&self.tallies),
         }
     }
 }

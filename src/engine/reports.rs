@@ -179,13 +179,28 @@ impl Engine {
     /// Same numbers and fingerprint as [`Engine::reconciliation`] (`report::tallied_run`).
     pub async fn record_tallied_run(&self, wave: &Wave, via: &str, ctx: &Ctx) -> Result<(), EngineError> {
         self.tally_untallied(wave).await?;
-        let tallies = self.store.wave_tallies(&wave.id).await?;
+        // The wave's tallies as kept, when nobody changed any since (issue 11); else read whole.
+        // The stamp is read first: tallies read after it are at least as new as it says.
+        let stamp = self.store.tally_stamp().await?;
+        if !self.tally_cache().holds(&wave.id, stamp) {
+            let read = self.store.wave_tallies(&wave.id).await?;
+            self.tally_cache().fill(&wave.id, stamp, read);
+        }
         let waivers: HashMap<String, report::Waiver> = self.store.wave_waivers(&wave.id).await?.into_iter().collect();
         let promotion = self.promotion(&wave.id).await?;
-        let run = report::tallied_run(wave, &tallies, &waivers, promotion.as_ref());
+        let run = {
+            let cache = self.tally_cache();
+            report::tallied_run(wave, cache.of(&wave.id), &waivers, promotion.as_ref())
+        };
         let new = new_run(&wave.id, &run.summary, &run.fingerprint, run.gate, via, ctx);
         self.store.record_run(&new, run.results).await?;
         Ok(())
+    }
+
+    /// This process's tallies, locked (a poisoned lock is taken as is: every change to the
+    /// cache is whole or drops it).
+    pub(crate) fn tally_cache(&self) -> std::sync::MutexGuard<'_, TallyCache> {
+        self.tallies.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Gives the accounts compared before migration 0016 their tally, from their verdicts (once
@@ -204,7 +219,9 @@ impl Engine {
             let tallies: Vec<report::Tally> = periods.iter().map(|(a, v)| report::Tally::of(a, v, &policy)).collect();
             let mut tx = self.store.begin().await?;
             self.store.put_tallies_in(&mut tx, &tallies).await?;
+            self.store.bump_tally_stamp_in(&mut tx).await?;
             tx.commit().await.map_err(|e| self.store.err(e))?;
+            self.tally_cache().clear();
         }
         if let Ok(mut done) = self.tallied.lock() {
             done.insert(wave.id.clone());
@@ -349,5 +366,116 @@ impl Engine {
         let reason = format!("{reason} (run #{})", run.number);
         self.store.wave_event(wave_id, ctx.at, &ctx.actor, PROMOTE, &reason, &run.fingerprint, &data).await?;
         Ok(Promoted::Promoted)
+    }
+}
+
+/// Each wave's tallies, by account, as this process last read or wrote them, and the store's
+/// tally stamp (migration 0025) they are as of. Recording a run reads a wave's tallies from the
+/// store only when the stamp has moved since by someone else's write (issue 11: the read was
+/// 5–6 s of a 100,000-account demo, 223 runs of up to 30,000 tallies). The process's own writes
+/// are applied here once committed, when their stamp is the next one: nobody wrote between.
+/// Anything else (someone else's write, an extraction, a readmission, a write that took a later
+/// stamp) drops every wave, and the next run reads its wave whole.
+#[derive(Debug, Default)]
+pub(crate) struct TallyCache {
+    stamp: Option<i64>,
+    waves: HashMap<String, std::collections::BTreeMap<String, report::Tally>>,
+}
+
+impl TallyCache {
+    /// Whether `wave`'s tallies are kept as of `stamp`, the store's.
+    pub(crate) fn holds(&self, wave: &str, stamp: i64) -> bool {
+        self.stamp == Some(stamp) && self.waves.contains_key(wave)
+    }
+
+    /// `wave`'s tallies, read whole after the store's stamp read `stamp` (so they are as of it or
+    /// newer): kept as of `stamp`, every wave kept as of another stamp dropped.
+    pub(crate) fn fill(&mut self, wave: &str, stamp: i64, tallies: Vec<report::Tally>) {
+        if self.stamp != Some(stamp) {
+            self.waves.clear();
+            self.stamp = Some(stamp);
+        }
+        let by_account = tallies.into_iter().map(|t| (t.account_number.clone(), t)).collect();
+        self.waves.insert(wave.to_string(), by_account);
+    }
+
+    /// `wave`'s tallies, in account order (none when not kept).
+    pub(crate) fn of(&self, wave: &str) -> impl Iterator<Item = &report::Tally> {
+        self.waves.get(wave).into_iter().flat_map(|w| w.values())
+    }
+
+    /// This process's own committed write to `wave`'s accounts, which took `stamp`: the tallies
+    /// of `replaced` removed, `written` put. Kept only if `stamp` follows the one kept.
+    pub(crate) fn apply(&mut self, wave: &str, stamp: i64, replaced: &[String], written: &[report::Tally]) {
+        match self.stamp {
+            Some(kept) if stamp == kept + 1 => {
+                self.stamp = Some(stamp);
+                if let Some(w) = self.waves.get_mut(wave) {
+                    for a in replaced {
+                        w.remove(a);
+                    }
+                    for t in written {
+                        w.insert(t.account_number.clone(), t.clone());
+                    }
+                }
+            }
+            _ => self.clear(),
+        }
+    }
+
+    /// Drops everything: the next run reads its wave whole.
+    pub(crate) fn clear(&mut self) {
+        self.stamp = None;
+        self.waves.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TallyCache;
+    use crate::reconcile::AccountStatus;
+    use crate::reconcile::report::Tally;
+
+    fn tally(account: &str, status: AccountStatus) -> Tally {
+        Tally {
+            account_number: account.into(),
+            status,
+            stake: Default::default(),
+            reasons: String::new(),
+            legacy_total: Default::default(),
+            new_total: Default::default(),
+            unexplained: 0,
+            periods: 1,
+            mismatched: 0,
+        }
+    }
+
+    fn accounts(c: &TallyCache, wave: &str) -> Vec<(String, AccountStatus)> {
+        c.of(wave).map(|t| (t.account_number.clone(), t.status)).collect()
+    }
+
+    /// Kept as of a stamp; an own write with the next stamp applied (in account order); any
+    /// other stamp drops every wave; a read at a new stamp drops the waves kept at the old one.
+    #[test]
+    fn tallies_are_kept_while_the_stamps_follow_on() {
+        use AccountStatus::{Fail, Pass};
+        let mut c = TallyCache::default();
+        assert!(!c.holds("a", 0), "nothing kept at first");
+        c.fill("a", 3, vec![tally("A2", Pass), tally("A1", Fail)]);
+        assert!(c.holds("a", 3) && !c.holds("a", 4) && !c.holds("b", 3));
+        assert_eq!(accounts(&c, "a"), [("A1".into(), Fail), ("A2".into(), Pass)]);
+        c.fill("b", 3, vec![tally("B1", Pass)]);
+        // A1 compared again (passes now), A2 compared with no verdict left, A3 new.
+        c.apply("a", 4, &["A1".into(), "A2".into(), "A3".into()], &[tally("A1", Pass), tally("A3", Fail)]);
+        assert!(c.holds("a", 4) && c.holds("b", 4));
+        assert_eq!(accounts(&c, "a"), [("A1".into(), Pass), ("A3".into(), Fail)]);
+        // Someone else took 5: this write's 6 does not follow on.
+        c.apply("a", 6, &[], &[tally("A4", Pass)]);
+        assert!(!c.holds("a", 6) && !c.holds("b", 6) && accounts(&c, "a").is_empty());
+        c.fill("a", 6, vec![tally("A1", Pass)]);
+        c.fill("b", 7, vec![tally("B1", Fail)]);
+        assert!(!c.holds("a", 7) && c.holds("b", 7), "a read at a newer stamp drops the older waves");
+        c.clear();
+        assert!(!c.holds("b", 7));
     }
 }

@@ -608,7 +608,7 @@ impl Engine {
                         .map(|&(_, i, _)| pairs[i].0.account_number.as_str())
                         .collect();
                     compared.only(&kept);
-                    reconciled.add(&self.write_reconciled(compared).await?);
+                    reconciled.add(&self.write_reconciled(id, compared).await?);
                     Ok(r)
                 },
             )
@@ -692,7 +692,7 @@ impl Engine {
         let pairs: Vec<(&AccountRow, &LegacyAccount)> = pairs.iter().map(|(row, acct)| (row, acct)).collect();
         let facts = self.reconcile_facts(&pairs).await?;
         let compared = self.compare_page(wave, policy, &pairs, ctx, &facts).await?;
-        self.write_reconciled(compared).await
+        self.write_reconciled(&wave.id, compared).await
     }
 
     /// What reconciling a page needs from the store besides the records, read before its
@@ -780,7 +780,7 @@ impl Engine {
 
     /// A compared page written: its outcomes, state changes, verdicts and tallies in a few
     /// statements, in one transaction, with its accounts' claims let go.
-    async fn write_reconciled(&self, page: ComparedPage<'_>) -> Result<StageReport, EngineError> {
+    async fn write_reconciled(&self, wave: &str, page: ComparedPage<'_>) -> Result<StageReport, EngineError> {
         let mut r = StageReport::default();
         if page.accounts.is_empty() {
             return Ok(r);
@@ -792,7 +792,16 @@ impl Engine {
         self.store.put_tallies_in(&mut tx, &page.tallies).await?;
         // The page is done with these accounts: their claims go with its changes.
         self.store.release_claims_in(&mut tx, &self.worker, &page.accounts).await?;
+        // The wave's tallies changed: the stamp says so, last; this process keeps them as written.
+        let stamp = if page.compared.is_empty() && page.tallies.is_empty() {
+            None
+        } else {
+            Some(self.store.bump_tally_stamp_in(&mut tx).await?)
+        };
         tx.commit().await.map_err(|e| self.store.err(e))?;
+        if let Some(stamp) = stamp {
+            self.tally_cache().apply(wave, stamp, &page.compared, &page.tallies);
+        }
         Ok(r)
     }
 

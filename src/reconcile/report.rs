@@ -298,14 +298,14 @@ pub struct TalliedRun {
 
 /// Sums up a wave's tallies as [`summarize`] sums its verdicts: the same summary, results,
 /// fingerprint and gate.
-pub fn tallied_run(
+pub fn tallied_run<'t>(
     wave: &Wave,
-    tallies: &[Tally],
+    tallies: impl IntoIterator<Item = &'t Tally>,
     waivers: &HashMap<String, Waiver>,
     promotion: Option<&Promotion>,
 ) -> TalliedRun {
     let mut summary = Summary::default();
-    let mut results = Vec::with_capacity(tallies.len());
+    let mut results = Vec::new();
     for t in tallies {
         let waiver = waivers.get(&t.account_number);
         summary.add(t, t.outcome(waiver));

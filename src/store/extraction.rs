@@ -122,6 +122,12 @@ impl<'a> Extraction<'a> {
             )
             .await
             .map_err(|e| self.store.err(e))?;
+        // An extraction may move accounts to other waves, and so change which tallies a wave
+        // counts: the stamp says so (migration 0025), last before the commit.
+        self.tx
+            .execute("UPDATE tally_stamp SET stamp = stamp + 1 WHERE id = 1", &[])
+            .await
+            .map_err(|e| self.store.err(e))?;
         self.tx.commit().await.map_err(|e| self.store.err(e))?;
         self.counts.finished_at = Some(at);
         Ok(self.counts)

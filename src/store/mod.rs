@@ -769,6 +769,7 @@ impl Store {
             (22, include_str!("../../migrations/sqlite/0022_page_index.sql")),
             (23, include_str!("../../migrations/sqlite/0023_notice_sending_owner.sql")),
             (24, include_str!("../../migrations/sqlite/0024_tally_line.sql")),
+            (25, include_str!("../../migrations/sqlite/0025_tally_stamp.sql")),
         ];
         const POSTGRES: &[(i64, &str)] = &[
             (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -789,6 +790,7 @@ impl Store {
             (21, include_str!("../../migrations/postgres/0021_due_indexes.sql")),
             (23, include_str!("../../migrations/postgres/0023_notice_sending_owner.sql")),
             (24, include_str!("../../migrations/postgres/0024_tally_line.sql")),
+            (25, include_str!("../../migrations/postgres/0025_tally_stamp.sql")),
         ];
         let migrations = match self.dialect {
             Dialect::Sqlite => SQLITE,

@@ -412,6 +412,25 @@ impl Store {
         self.upsert_in(tx, "recon_tally", &cols, 1, rows).await
     }
 
+    /// Adds one to the tally stamp (migration 0025) in the caller's transaction, and returns it:
+    /// the last statement of every transaction that writes or deletes a tally or may move an
+    /// account to another wave. Last, so that a transaction holding the stamp's row (PostgreSQL
+    /// locks it until commit) waits for nothing else, and no two can wait for each other.
+    pub async fn bump_tally_stamp_in(&self, tx: &mut Transaction<'static, Any>) -> Result<i64, StoreError> {
+        sqlx::query_scalar::<_, i64>("UPDATE tally_stamp SET stamp = stamp + 1 WHERE id = 1 RETURNING stamp")
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    /// The tally stamp as last committed.
+    pub async fn tally_stamp(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar::<_, i64>("SELECT stamp FROM tally_stamp WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.err(e))
+    }
+
     /// The tallies of a wave's accounts, in account order: one aggregated row for the wave, of
     /// each tally's fields as joined when it was written (migration 0024: joining them here, for
     /// every account on every run, was two thirds of this read). A tally without them would be

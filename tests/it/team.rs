@@ -664,3 +664,72 @@ async fn a_stop_during_notify_finishes_the_page_started_and_no_other() {
     assert_eq!(files(".eml"), emailed);
     assert_eq!(files(".tmp"), 0);
 }
+
+/// A wave's run is recorded from the tallies this process keeps (issue 11) only while nobody
+/// else changed any: another handle on the store that writes a tally and adds one to the tally
+/// stamp, as every writer of tallies does in the same transaction, is seen by the next run, which
+/// then equals the run a fresh process (reading every tally) records. A write that leaves the
+/// stamp alone is not seen, even after this process wrote tallies of its own: that shows the runs
+/// in between came from what was kept, and updated by its own writes, not from a fresh read.
+#[tokio::test]
+async fn a_run_is_recorded_from_kept_tallies_only_while_nobody_else_changed_them() {
+    use cutover::engine::Ctx;
+    use cutover::reconcile::AccountStatus;
+    let stop = std::sync::Arc::default();
+    let (_dir, engine, url) = demo_engine(400, &stop).await;
+    let wave = WAVE;
+    let ctx = Ctx::new(chrono::NaiveDate::from_ymd_opt(2017, 4, 5).unwrap(), "test");
+    let stamp = || async { engine.store.tally_stamp().await.unwrap() };
+    let fresh_store = stamp().await;
+    engine.extract(&ctx).await.unwrap();
+    let extracted = stamp().await;
+    assert!(extracted > fresh_store, "an extraction may move accounts between waves: it moves the stamp");
+    engine.rate_and_reconcile(wave, &ctx).await.unwrap();
+    assert!(stamp().await > extracted, "writing tallies moves the stamp");
+    let first = engine.store.latest_run(wave).await.unwrap().expect("a run recorded");
+    let w = engine.plan.wave(wave).unwrap().clone();
+
+    // Someone else flips a passing account's tally to failing, without the stamp.
+    let other = cutover::store::Store::open(&url).await.unwrap();
+    let tallies = other.wave_tallies(wave).await.unwrap();
+    let mut flipped = tallies.iter().find(|t| t.status == AccountStatus::Pass).expect("a passing account").clone();
+    flipped.status = AccountStatus::Fail;
+    let mut tx = other.begin().await.unwrap();
+    other.put_tallies_in(&mut tx, std::slice::from_ref(&flipped)).await.unwrap();
+    tx.commit().await.unwrap();
+    engine.record_tallied_run(&w, "test", &ctx).await.unwrap();
+    let kept = engine.store.latest_run(wave).await.unwrap().unwrap();
+    assert_eq!(
+        (kept.number, &kept.fingerprint),
+        (first.number, &first.fingerprint),
+        "the kept tallies, not the store's"
+    );
+
+    // This process's own writes (its held accounts compared again) keep what it had: still stale.
+    let held = engine.recheck_held(wave, &ctx).await.unwrap();
+    assert!(held > 0, "held accounts to compare again");
+    engine.rate_and_reconcile(wave, &ctx).await.unwrap();
+    let own = engine.store.latest_run(wave).await.unwrap().unwrap();
+    assert_eq!(own.failed, first.failed, "the flipped account is not counted: {own:?}");
+
+    // The stamp moves (as with every real write): the next run reads the wave again and counts it.
+    let mut tx = other.begin().await.unwrap();
+    other.bump_tally_stamp_in(&mut tx).await.unwrap();
+    tx.commit().await.unwrap();
+    engine.record_tallied_run(&w, "test", &ctx).await.unwrap();
+    let seen = engine.store.latest_run(wave).await.unwrap().unwrap();
+    assert_eq!(seen.failed, first.failed + 1, "{seen:?}");
+    assert_eq!(seen.number, own.number + 1);
+
+    // A fresh process, reading every tally, finds the same run (recorded once: same fingerprint).
+    let fresh_store = cutover::store::Store::open(&url).await.unwrap();
+    let fresh = cutover::engine::Engine::new(
+        cutover::workspace::Workspace::open(&engine.ws.root).unwrap(),
+        support::plan(),
+        fresh_store,
+        std::sync::Arc::new(cutover::engine::Quiet),
+    );
+    fresh.record_tallied_run(&w, "test", &ctx).await.unwrap();
+    let again = fresh.store.latest_run(wave).await.unwrap().unwrap();
+    assert_eq!((again.number, &again.fingerprint), (seen.number, &seen.fingerprint));
+}
