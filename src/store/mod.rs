@@ -80,7 +80,7 @@ use crate::domain::redact;
 /// legacy table's rows between those of the tables before it, splitting pages: with 4 KiB pages
 /// 44% of `legacy_row`'s pages stayed empty (`dbstat`, 20,000 accounts: 30.4 of 68.3 MiB), with
 /// 16 KiB pages 11% (4.5 of 42.3 MiB), and the whole store went from 1.38x to 1.12x the legacy
-/// database, the stages no slower (issue 11, fifteenth round in ARCHITECTURE.md). A store created
+/// database, the stages no slower (issue 11, fifteenth round in docs/performance.md). A store created
 /// before keeps its page size: SQLite changes it only on an empty file (or by `VACUUM` outside
 /// WAL mode).
 pub const SQLITE_PAGE_SIZE: u32 = 16_384;
