@@ -179,18 +179,26 @@ impl Engine {
     /// Same numbers and fingerprint as [`Engine::reconciliation`] (`report::tallied_run`).
     pub async fn record_tallied_run(&self, wave: &Wave, via: &str, ctx: &Ctx) -> Result<(), EngineError> {
         self.tally_untallied(wave).await?;
-        // The wave's tallies as kept, when nobody changed any since (issue 11); else read whole.
-        // The stamp is read first: tallies read after it are at least as new as it says.
-        let stamp = self.store.tally_stamp().await?;
-        if !self.tally_cache().holds(&wave.id, stamp) {
-            let read = self.store.wave_tallies(&wave.id).await?;
-            self.tally_cache().fill(&wave.id, stamp, read);
-        }
         let waivers: HashMap<String, report::Waiver> = self.store.wave_waivers(&wave.id).await?.into_iter().collect();
         let promotion = self.promotion(&wave.id).await?;
-        let run = {
+        // The wave's tallies as kept, when nobody changed any since (issue 11); else read whole.
+        // The stamp is read first: tallies read after it are at least as new as it says. The run
+        // is summed under the same lock that found them kept, or from what was read.
+        let stamp = self.store.tally_stamp().await?;
+        let kept = {
             let cache = self.tally_cache();
-            report::tallied_run(wave, cache.of(&wave.id), &waivers, promotion.as_ref())
+            cache
+                .holds(&wave.id, stamp)
+                .then(|| report::tallied_run(wave, cache.of(&wave.id), &waivers, promotion.as_ref()))
+        };
+        let run = match kept {
+            Some(run) => run,
+            None => {
+                let read = self.store.wave_tallies(&wave.id).await?;
+                let run = report::tallied_run(wave, &read, &waivers, promotion.as_ref());
+                self.tally_cache().fill(&wave.id, stamp, read);
+                run
+            }
         };
         let new = new_run(&wave.id, &run.summary, &run.fingerprint, run.gate, via, ctx);
         self.store.record_run(&new, run.results).await?;
