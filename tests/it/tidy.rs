@@ -201,3 +201,109 @@ fn the_word_rule_sees_whole_words_only() {
     }
     assert_eq!(code("let a = 1; // f64 here"), "let a = 1; ");
 }
+
+/// The functions that write what a wave's runs are summed from (a tally, or an account's wave),
+/// and how their transactions move the tally stamp (ARCHITECTURE.md, "No run is recorded from
+/// tallies someone else has changed"): a process trusts the tallies it keeps while the stamp
+/// stands still. A new writer is added here, and its transaction moves the stamp.
+const TALLY_WRITERS: &[(&str, &str, &str)] = &[
+    ("src/store/runs.rs", "put_tallies_in", "each caller moves the stamp in the same function"),
+    ("src/store/mod.rs", "replace_verdicts_in", "each caller moves the stamp in the same function"),
+    ("src/store/load.rs", "readmit_in", "each caller moves the stamp in the same function"),
+    ("src/store/extraction.rs", "follow_plan", "every extraction moves the stamp in `Extraction::finish`"),
+];
+
+/// The name of the function a line (index `i` of `lines`) is in, and the index of its `fn` line.
+fn enclosing_fn(lines: &[&str], i: usize) -> Option<(String, usize)> {
+    (0..=i).rev().find_map(|j| {
+        let l = code(lines[j]).trim_start();
+        let rest = ["pub(crate) ", "pub(super) ", "pub ", "async ", "const "]
+            .iter()
+            .fold(l, |l, p| l.strip_prefix(p).unwrap_or(l));
+        let rest = rest.strip_prefix("async ").unwrap_or(rest).strip_prefix("fn ")?;
+        let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        (!name.is_empty()).then_some((name, j))
+    })
+}
+
+/// The lines of the function whose `fn` line is at index `start`: up to the next `fn` line.
+fn fn_body<'a>(lines: &[&'a str], start: usize) -> Vec<&'a str> {
+    let next = (start + 1..lines.len()).find(|&j| enclosing_fn(lines, j).is_some_and(|(_, at)| at == j));
+    lines[start..next.unwrap_or(lines.len())].to_vec()
+}
+
+/// Whether a line of code writes a tally or an account's wave.
+fn writes_tallies_or_waves(line: &str) -> bool {
+    let upper = line.to_ascii_uppercase();
+    let tally = line.contains("\"recon_tally\"")
+        || ["INSERT INTO RECON_TALLY", "UPDATE RECON_TALLY", "DELETE FROM RECON_TALLY", "REPLACE INTO RECON_TALLY"]
+            .iter()
+            .any(|w| upper.contains(w));
+    let wave = upper.find("UPDATE ACCOUNT SET").is_some_and(|at| {
+        let set = &upper[at + "UPDATE ACCOUNT SET".len()..];
+        has_word(&set[..set.find("WHERE").unwrap_or(set.len())], "WAVE")
+    });
+    tally || wave
+}
+
+#[test]
+fn every_write_of_a_tally_or_a_wave_moves_the_tally_stamp() {
+    let mut found = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (path, text) in sources() {
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let line = code(line);
+            // Where the writes are: only in the functions listed.
+            if writes_tallies_or_waves(line) {
+                let f = enclosing_fn(&lines, i).map(|(name, _)| name).unwrap_or_default();
+                match TALLY_WRITERS.iter().find(|(p, name, _)| *p == path && *name == f) {
+                    Some(w) => {
+                        seen.insert(w.1);
+                    }
+                    None => found.push(format!("{path}:{}: in `{f}`, not a listed writer: {}", i + 1, line.trim())),
+                }
+            }
+            // Who calls them: a function that moves the stamp itself.
+            for (_, name, _) in TALLY_WRITERS.iter().filter(|(p, ..)| !p.ends_with("extraction.rs")) {
+                if line.contains(&format!(".{name}(")) {
+                    let Some((caller, at)) = enclosing_fn(&lines, i) else { continue };
+                    if !fn_body(&lines, at).iter().any(|l| code(l).contains(".bump_tally_stamp_in(")) {
+                        found.push(format!("{path}:{}: `{caller}` calls `{name}` and does not move the stamp", i + 1));
+                    }
+                }
+            }
+            if path == "src/store/extraction.rs"
+                && enclosing_fn(&lines, i).is_some_and(|(f, at)| f == "finish" && at == i)
+            {
+                let body = fn_body(&lines, i).join("\n");
+                if !body.contains("UPDATE tally_stamp SET stamp = stamp + 1") {
+                    found.push(format!("{path}:{}: `Extraction::finish` does not move the stamp", i + 1));
+                }
+                seen.insert("finish");
+            }
+        }
+    }
+    for (path, name, _) in TALLY_WRITERS {
+        if !seen.contains(name) {
+            found.push(format!("{path}: `{name}` is listed but writes no tally or wave any more"));
+        }
+    }
+    assert!(seen.contains("finish"), "Extraction::finish found");
+    assert!(found.is_empty(), "writes of tallies or waves without the tally stamp:\n{}", found.join("\n"));
+}
+
+#[test]
+fn the_tally_writer_rule_sees_the_writes() {
+    for (line, want) in [
+        (r#"self.upsert_in(tx, "recon_tally", &cols, 1, rows)"#, true),
+        (r#"for table in ["verdict", "recon_tally"] {"#, true),
+        (r#""UPDATE account SET wave = $1 WHERE account_number = $2""#, true),
+        (r#""UPDATE account SET state = $1, wave = $2 WHERE x""#, true),
+        (r#""UPDATE account SET not_before = NULL WHERE wave = $1""#, false),
+        (r#""SELECT {} FROM recon_tally t JOIN account a""#, false),
+        ("delete from recon_tally where account_number = $1", true),
+    ] {
+        assert_eq!(writes_tallies_or_waves(line), want, "{line}");
+    }
+}
