@@ -213,22 +213,25 @@ const TALLY_WRITERS: &[(&str, &str, &str)] = &[
     ("src/store/extraction.rs", "follow_plan", "every extraction moves the stamp in `Extraction::finish`"),
 ];
 
+/// The name of the function a line declares (`fn name`, after `pub`/`async`/`const`), if it does.
+fn fn_declared(line: &str) -> Option<String> {
+    let l = code(line).trim_start();
+    let rest = ["pub(crate) ", "pub(super) ", "pub ", "const ", "async "]
+        .iter()
+        .fold(l, |l, p| l.strip_prefix(p).unwrap_or(l));
+    let name: String =
+        rest.strip_prefix("fn ")?.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+    (!name.is_empty()).then_some(name)
+}
+
 /// The name of the function a line (index `i` of `lines`) is in, and the index of its `fn` line.
 fn enclosing_fn(lines: &[&str], i: usize) -> Option<(String, usize)> {
-    (0..=i).rev().find_map(|j| {
-        let l = code(lines[j]).trim_start();
-        let rest = ["pub(crate) ", "pub(super) ", "pub ", "async ", "const "]
-            .iter()
-            .fold(l, |l, p| l.strip_prefix(p).unwrap_or(l));
-        let rest = rest.strip_prefix("async ").unwrap_or(rest).strip_prefix("fn ")?;
-        let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-        (!name.is_empty()).then_some((name, j))
-    })
+    (0..=i).rev().find_map(|j| fn_declared(lines[j]).map(|name| (name, j)))
 }
 
 /// The lines of the function whose `fn` line is at index `start`: up to the next `fn` line.
 fn fn_body<'a>(lines: &[&'a str], start: usize) -> Vec<&'a str> {
-    let next = (start + 1..lines.len()).find(|&j| enclosing_fn(lines, j).is_some_and(|(_, at)| at == j));
+    let next = (start + 1..lines.len()).find(|&j| fn_declared(lines[j]).is_some());
     lines[start..next.unwrap_or(lines.len())].to_vec()
 }
 
@@ -273,9 +276,7 @@ fn every_write_of_a_tally_or_a_wave_moves_the_tally_stamp() {
                     }
                 }
             }
-            if path == "src/store/extraction.rs"
-                && enclosing_fn(&lines, i).is_some_and(|(f, at)| f == "finish" && at == i)
-            {
+            if path == "src/store/extraction.rs" && fn_declared(line).is_some_and(|f| f == "finish") {
                 let body = fn_body(&lines, i).join("\n");
                 if !body.contains("UPDATE tally_stamp SET stamp = stamp + 1") {
                     found.push(format!("{path}:{}: `Extraction::finish` does not move the stamp", i + 1));
