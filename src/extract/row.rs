@@ -225,7 +225,8 @@ pub fn parse_cells(table: Table, fields: &[Option<&str>]) -> Result<Record, Stri
     let mut p = Parser { table, fields, problems: Vec::new() };
     for (col, v) in table.columns().iter().zip(fields) {
         if let Some(v) = v {
-            if v.contains(['\r', '\n']) {
+            // Bytes, not chars: a multi-char pattern decodes every char (issue 11).
+            if v.bytes().any(|b| b == b'\r' || b == b'\n') {
                 p.problems.push(format!("{col}: contains a line break"));
             }
         } else if !table.optional(col) {
