@@ -65,12 +65,33 @@ async fn demo(dir: &Path, accounts: usize, seed: u64, until: Option<chrono::Naiv
     println!("wall time: {:.1} s", started.elapsed().as_secs_f64());
     // The other commands work on a workspace: from here, that is the demo's folder.
     if dir != Path::new(".") {
-        println!(
-            "next: cd {0} && cutover status  (or, from here: cutover -C {0} status; README, \"A tour\")",
-            dir.display()
-        );
+        println!("{}", next_step(dir, via_cargo_run()));
     }
     Ok(0)
+}
+
+/// How the demo was started when it was not by name: `cargo run` (from a checkout, as the
+/// README's first command does) puts its package's name in the environment of what it runs. The
+/// `Some` says whether that was a release build (`cargo run --release`).
+fn via_cargo_run() -> Option<bool> {
+    (std::env::var_os("CARGO_PKG_NAME").is_some_and(|n| n == env!("CARGO_PKG_NAME"))
+        && std::env::var_os("CARGO").is_some())
+    .then(|| std::env::current_exe().ok().and_then(|e| e.parent().map(|d| d.ends_with("release"))).unwrap_or(false))
+}
+
+/// The summary's last line: the next command to run, as the user can run it. Someone who ran
+/// `cargo run -- demo` may not have `cutover` on their PATH, so they are shown the `cargo run`
+/// form of the same command.
+fn next_step(dir: &Path, cargo: Option<bool>) -> String {
+    let d = dir.display();
+    match cargo {
+        None => format!("next: cd {d} && cutover status  (or, from here: cutover -C {d} status; README, \"A tour\")"),
+        Some(release) => format!(
+            "next: cargo run {}-- -C {d} status  (with `cutover` installed, `cargo install --path .`: \
+             cd {d} && cutover status; README, \"A tour\")",
+            if release { "--release " } else { "" }
+        ),
+    }
 }
 
 /// What one run of the demo flow did (`demo` prints it; `bench pipeline` times it).

@@ -197,10 +197,14 @@ fn demo_with_two_workers_ends_like_demo_with_one() {
 fn demo_runs_every_dated_wave_and_a_second_run_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let demo = dir.path().join("demo");
+    // Started as the README's first command starts it (`cargo run` puts these in the
+    // environment of what it runs).
     let out = cutover(dir.path())
         .args(["demo", "--dir"])
         .arg(&demo)
         .args(["--accounts", "150", "--seed", "7"])
+        .env("CARGO", "cargo")
+        .env("CARGO_PKG_NAME", "cutover")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -210,13 +214,13 @@ fn demo_runs_every_dated_wave_and_a_second_run_changes_nothing() {
         let cut_over: u64 = row.split_whitespace().nth(6).unwrap().parse().unwrap();
         assert!(cut_over > 0, "{wave} cut over nobody: {row}");
     }
-    // The summary says where the other commands work: the demo's folder (the next lines run one).
+    // The summary says where the other commands work: the demo's folder (the next lines run one),
+    // with the command as `cargo run` runs it, in the build it was run from.
     let next = summary.lines().find(|l| l.starts_with("next: ")).unwrap_or_else(|| panic!("{summary}"));
     let d = demo.display();
-    assert!(
-        next.contains(&format!("cd {d} && cutover status")) && next.contains(&format!("cutover -C {d} status")),
-        "{next}"
-    );
+    let release = assert_cmd::cargo::cargo_bin("cutover").parent().is_some_and(|p| p.ends_with("release"));
+    let run = if release { "cargo run --release -- -C" } else { "cargo run -- -C" };
+    assert!(next.starts_with(&format!("next: {run} {d} status ")), "{next}");
 
     let status = json(&demo, &["status", "--format", "json"]);
     let accounts = status["accounts"].as_array().unwrap();
@@ -259,17 +263,22 @@ fn demo_runs_every_dated_wave_and_a_second_run_changes_nothing() {
 
     // The second run: nothing sent, nothing changed.
     let before = std::fs::read(demo.join(".cutover/state.db")).map(|b| b.len()).unwrap();
+    // Started by name this time (`cutover` on the PATH): the next step is shown by name too.
     let again = cutover(dir.path())
         .args(["demo", "--dir"])
         .arg(&demo)
         .args(["--accounts", "150", "--seed", "7"])
+        .env_remove("CARGO")
+        .env_remove("CARGO_PKG_NAME")
         .output()
         .unwrap();
     assert!(again.status.success());
+    let summary = String::from_utf8_lossy(&again.stdout).to_string();
+    assert!(summary.contains("nothing to do"), "{summary}");
+    let next = summary.lines().find(|l| l.starts_with("next: ")).unwrap_or_else(|| panic!("{summary}"));
     assert!(
-        String::from_utf8_lossy(&again.stdout).contains("nothing to do"),
-        "{}",
-        String::from_utf8_lossy(&again.stdout)
+        next.contains(&format!("cd {d} && cutover status")) && next.contains(&format!("cutover -C {d} status")),
+        "{next}"
     );
     let emails_again = std::fs::read_dir(demo.join("outbox"))
         .unwrap()
