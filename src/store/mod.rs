@@ -603,8 +603,8 @@ impl Store {
                         // A statement's journal (what it changed, to undo it alone should it
                         // fail inside a transaction) and SQLite's other transient structures
                         // in memory instead of temporary files: at 20,000 accounts that journal
-                        // was written to disk 130,000 times, some 900 MB that is only ever
-                        // read to undo a failed statement, and nothing in it outlives the
+                        // went to a temporary file in 130,000 writes, some 900 MB that is only
+                        // ever read to undo a failed statement, and nothing in it outlives the
                         // statement (issue 11). The database and its WAL are not affected.
                         sqlx::query("PRAGMA temp_store = MEMORY").execute(&mut *conn).await?;
                     }

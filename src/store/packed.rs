@@ -134,7 +134,7 @@ pub(crate) fn joined_cells(text: &str) -> Option<impl Iterator<Item = Option<&st
 /// `text.split(sep)` for a one-byte separator, found a byte at a time: the pieces are a few
 /// bytes long, where `str::split`'s search by `memchr` costs more than it saves (issue 11).
 pub(crate) fn split_byte(text: &str, sep: char) -> impl Iterator<Item = &str> {
-    debug_assert!(sep.is_ascii());
+    assert!(sep.is_ascii(), "split_byte splits at one byte");
     let sep = sep as u8;
     let mut rest = Some(text);
     std::iter::from_fn(move || {
