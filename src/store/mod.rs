@@ -338,10 +338,12 @@ pub enum Records {
     /// Everything but the legacy invoice lines.
     WithoutInvoiceLines,
     /// Everything, but of the legacy invoice lines only those of the last `periods` periods the
-    /// account was billed for as of `as_of` ([`LegacyAccount::line_known`]): what a stage that
-    /// looks at the latest bills needs (rate and reconcile the parallel run's, notify the last
-    /// one). The lines are two thirds of an account's records, and parsing the records two fifths
-    /// of the rate stage's own work (issue 11); the other lines are read, not parsed.
+    /// account was billed for as of `as_of` ([`LegacyAccount::line_known`]), and of the usage
+    /// only what a bill of those periods or a later one can carry (from the bill period before
+    /// the earliest of them on): what a stage that looks at the latest bills needs (rate and
+    /// reconcile the parallel run's, notify the last one and the first new bill). The lines are
+    /// two thirds of an account's records and the usage a fifth, and parsing the records two
+    /// fifths of the rate stage's own work (issue 11); the others are read, not parsed.
     ///
     /// [`LegacyAccount::line_known`]: crate::domain::LegacyAccount::line_known
     Recent {
@@ -1513,25 +1515,25 @@ impl StoredRecords {
             // Which of the group's records to parse (`Records::Recent`), known from the account
             // record (its cycle day), which sorts first.
             let keep_of = |cycle_day: u32| match which {
-                Records::Recent { periods, as_of } => Some(recent_lines(group, cycle_day, as_of, periods)),
+                Records::Recent { periods, as_of } => Some(recent_records(group, cycle_day, as_of, periods)),
                 Records::All | Records::WithoutInvoiceLines => None,
             };
             let mut keep: Option<Vec<bool>> = None;
             for (i, &(number, kind, row, cells)) in group.iter().enumerate() {
-                if kind == "line" && keep.as_ref().is_some_and(|k| !k[i]) {
+                if keep.as_ref().is_some_and(|k| !k[i]) {
                     continue;
                 }
                 match (stored_record(number, kind, row, cells)?, acct.as_mut()) {
                     (Record::Account(a), None) => {
                         keep = keep_of(a.bill_cycle_day);
-                        let lines = match &keep {
-                            Some(k) => group.iter().zip(k).filter(|(r, k)| r.1 == "line" && **k).count(),
-                            None => count("line"),
+                        let kept = |kind: &str| match &keep {
+                            Some(k) => group.iter().zip(k).filter(|(r, k)| r.1 == kind && **k).count(),
+                            None => count(kind),
                         };
                         let mut la = LegacyAccount::new(a);
                         la.services.reserve_exact(count("service"));
-                        la.usage.reserve_exact(count("usage"));
-                        la.invoice_lines.reserve_exact(lines);
+                        la.usage.reserve_exact(kept("usage"));
+                        la.invoice_lines.reserve_exact(kept("line"));
                         la.contacts.reserve_exact(count("contact"));
                         acct = Some(la);
                     }
@@ -1840,9 +1842,13 @@ fn line_period(cells: &str) -> Option<Period> {
 }
 
 /// Which of an account's stored records (`group`) [`Records::Recent`] parses: all but the lines
-/// of periods not billed as of `as_of` or older than the last `periods` billed by then. A line
-/// whose period cannot be read is kept, to fail as corrupt when parsed.
-fn recent_lines(
+/// of periods not billed as of `as_of` or older than the last `periods` billed by then (the
+/// earliest of those is the cut), and but the usage used before the bill period that the cut's
+/// bill carries in arrears (`rate::usage_period` of the cut: a bill of the cut's period or any
+/// later one carries nothing older). With no period billed by then, every usage record is kept. A
+/// line or usage record whose period or date cannot be read is kept, to fail as corrupt when
+/// parsed.
+fn recent_records(
     group: &[(&str, &str, i64, &str)],
     cycle_day: u32,
     as_of: chrono::NaiveDate,
@@ -1855,7 +1861,24 @@ fn recent_lines(
     billed.sort_unstable();
     billed.dedup();
     let cut = billed.get(billed.len().saturating_sub(periods as usize)).copied();
-    peeked.iter().map(|p| p.is_none_or(|p| known(p) && cut.is_some_and(|c| p >= c))).collect()
+    let used_from = cut.and_then(|c| crate::rate::usage_period(c, cycle_day, None)).map(|b| b.start);
+    group
+        .iter()
+        .zip(&peeked)
+        .map(|(r, p)| match r.1 {
+            "line" => p.is_none_or(|p| known(p) && cut.is_some_and(|c| p >= c)),
+            "usage" => used_from.is_none_or(|from| usage_date(r.3).is_none_or(|d| d >= from)),
+            _ => true,
+        })
+        .collect()
+}
+
+/// The date of a usage record's stored cells, if it reads.
+fn usage_date(cells: &str) -> Option<chrono::NaiveDate> {
+    // The cells stored start after the account number, the table's first column.
+    const AT: usize = 2;
+    debug_assert_eq!(crate::extract::Table::Usage.columns().get(AT + 1), Some(&"usage_date"));
+    packed::joined_cells(cells)?.nth(AT)??.trim().parse().ok()
 }
 
 /// One stored record of an account: the source's cells (parsed again by the parser that took
@@ -2118,6 +2141,23 @@ mod tests {
         };
         let periods = ["2017-01", "2017-02", "2017-03", "2017-04", "2017-05", "2017-06"];
         let lines: Vec<String> = periods.iter().map(|p| line(p)).collect();
+        let used = [
+            "2016-11-15",
+            "2016-12-31",
+            "2017-01-01",
+            "2017-02-15",
+            "2017-03-15",
+            "2017-04-15",
+            "2017-05-15",
+            "2017-06-15",
+        ];
+        let usage = packed::group_text(
+            used.iter()
+                .map(|d| format!("S9\u{1d}PWR-KWH\u{1d}{d}\u{1d}3500\u{1d}kWh"))
+                .collect::<Vec<_>>()
+                .iter()
+                .map(String::as_str),
+        );
         // Two stored groups of three lines each, the later months first: one packed, one as text.
         let (late, early) = (
             packed::group_text(lines[3..].iter().map(String::as_str)),
@@ -2129,26 +2169,34 @@ mod tests {
                 ("account", 1, None, ACCOUNT, None, None),
                 ("line", 20, Some("20-22"), "", None, Some(packed::pack(&late))),
                 ("line", 10, Some("10-12"), "", Some(&early), None),
+                ("usage", 40, Some("40-47"), "", Some(&usage), None),
             ],
         )
         .await;
         let numbers = ["Z001".to_string()];
         let day = |d: &str| d.parse::<chrono::NaiveDate>().unwrap();
-        // (as of, periods, the periods of the lines read)
-        let cases: [(&str, u32, &[&str]); 6] = [
-            ("2017-04-15", 3, &["2017-02", "2017-03", "2017-04"]),
-            ("2017-04-15", 24, &["2017-01", "2017-02", "2017-03", "2017-04"]),
-            ("2017-04-30", 1, &["2017-04"]),
-            ("2017-05-01", 1, &["2017-05"]),
-            ("2017-12-01", 2, &["2017-05", "2017-06"]),
-            ("2016-12-31", 3, &[]),
+        // (as of, periods, the periods of the lines read, the usage read from: the account is
+        // billed on the 1st, so the bill of the earliest period read carries the month before it)
+        let cases: [(&str, u32, &[&str], &str); 6] = [
+            ("2017-04-15", 3, &["2017-02", "2017-03", "2017-04"], "2017-01-01"),
+            ("2017-04-15", 24, &["2017-01", "2017-02", "2017-03", "2017-04"], "2016-12-01"),
+            ("2017-04-30", 1, &["2017-04"], "2017-03-01"),
+            ("2017-05-01", 1, &["2017-05"], "2017-04-01"),
+            ("2017-12-01", 2, &["2017-05", "2017-06"], "2017-04-01"),
+            // Nothing billed by then: every usage record.
+            ("2016-12-31", 3, &[], "2016-01-01"),
         ];
-        for (as_of, n, want) in cases {
+        for (as_of, n, want, used_from) in cases {
             let which = super::Records::Recent { periods: n, as_of: day(as_of) };
             let read = store.stored_records(&numbers, which).await.unwrap().parse(&numbers).unwrap();
             let [a] = &read[..] else { panic!("{read:?}") };
             let got: Vec<String> = a.invoice_lines.iter().map(|l| l.period.to_string()).collect();
             assert_eq!(got, want, "as of {as_of}, {n} period(s)");
+            // Usage of the days after `used_from`, those after the day too (viewing the account as
+            // of the day is the stage's to do).
+            let got: Vec<String> = a.usage.iter().map(|u| u.usage_date.to_string()).collect();
+            let want_used: Vec<&str> = used.iter().copied().filter(|d| *d >= used_from).collect();
+            assert_eq!(got, want_used, "usage as of {as_of}, {n} period(s)");
             // The same lines as all records viewed as of the day, cut to those periods.
             let all = store.stored_records(&numbers, super::Records::All).await.unwrap().parse(&numbers).unwrap();
             let [whole] = &all[..] else { panic!("{all:?}") };
@@ -2171,6 +2219,19 @@ mod tests {
         )
         .await;
         let which = super::Records::Recent { periods: 1, as_of: day("2017-12-01") };
+        let read = store.stored_records(&numbers, which).await.unwrap().parse(&numbers);
+        assert!(matches!(read, Err(StoreError::Corrupt(_))), "{read:?}");
+        // Nor is a usage record whose date does not read, however old the periods read.
+        let store = Store::scratch().await.unwrap();
+        stored(
+            &store,
+            &[
+                ("account", 1, None, ACCOUNT, None, None),
+                ("line", 10, Some("10-12"), "", Some(&early), None),
+                ("usage", 40, Some("40"), "", Some("S9\u{1d}PWR-KWH\u{1d}2016-02-30\u{1d}3500\u{1d}kWh"), None),
+            ],
+        )
+        .await;
         let read = store.stored_records(&numbers, which).await.unwrap().parse(&numbers);
         assert!(matches!(read, Err(StoreError::Corrupt(_))), "{read:?}");
     }

@@ -261,3 +261,75 @@ fn reports_in_every_format_on_a_fresh_workspace() {
     assert_eq!(code, 2, "{err}");
     assert!(!dir.join(".cutover").exists(), "a fresh-workspace report stores nothing");
 }
+
+/// Rate, reconcile and notify read an account's records cut to the recent bills
+/// (`Records::Recent`: the lines of the last periods billed, the usage those bills and later ones
+/// carry). Over a demo's every account, on days across the migration, bills of those periods and
+/// of the two after them rated from the records so read equal those rated from every record, as
+/// of the same day, with no handover and with either carry-over rule.
+#[tokio::test]
+async fn bills_rated_from_the_recent_records_equal_those_rated_from_every_record() {
+    use cutover::plan::UsageCarryover;
+    use cutover::rate::{Handover, Terms, rate_on};
+    use cutover::store::{Records, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let (code, _, err) =
+        run(dir.path(), &["demo", "--dir", demo.to_str().unwrap(), "--accounts", "300", "--until", "2017-04-06"]);
+    assert_eq!(code, 0, "{err}");
+    let store = Store::open(&format!("sqlite://{}", demo.join(".cutover/state.db").display())).await.unwrap();
+    let pool =
+        sqlx::SqlitePool::connect(&format!("sqlite://{}", demo.join(".cutover/state.db").display())).await.unwrap();
+    let numbers: Vec<String> =
+        sqlx::query_scalar("SELECT account_number FROM account ORDER BY 1").fetch_all(&pool).await.unwrap();
+    assert!(numbers.len() >= 250, "{}", numbers.len());
+    let catalog = support::plan().catalog;
+    let (mut compared, mut with_usage) = (0, 0);
+    for day in ["2017-06-05", "2017-09-01", "2017-11-15", "2018-01-10"] {
+        let day: chrono::NaiveDate = day.parse().unwrap();
+        for periods in [1, 3] {
+            for page in numbers.chunks(500) {
+                let recent = store.stored_records(page, Records::Recent { periods, as_of: day }).await.unwrap();
+                let recent = recent.parse(page).unwrap();
+                let all = store.stored_records(page, Records::All).await.unwrap().parse(page).unwrap();
+                assert_eq!(recent.len(), all.len());
+                for (r, a) in recent.into_iter().zip(all) {
+                    let (r, a) = (r.as_of(day), a.as_of(day));
+                    let billed = a.legacy_periods();
+                    let Some(&last) = billed.last() else { continue };
+                    let first = billed[billed.len().saturating_sub(periods as usize)];
+                    let mut p = first;
+                    while p <= last.next().next() {
+                        let next_bill = p.next().bill_period(1).start;
+                        for handover in [
+                            None,
+                            Some(Handover::at(next_bill, UsageCarryover::New)),
+                            Some(Handover::at(next_bill, UsageCarryover::Legacy)),
+                            Some(Handover { first_new: p, carryover: UsageCarryover::Legacy }),
+                        ] {
+                            let terms = Terms { convention: None, handover };
+                            let (from_recent, from_all) =
+                                (rate_on(&r, &catalog, p, terms), rate_on(&a, &catalog, p, terms));
+                            assert_eq!(
+                                format!("{from_recent:?}"),
+                                format!("{from_all:?}"),
+                                "{} for {p} as of {day}, {periods} period(s), {handover:?}",
+                                a.account.account_number
+                            );
+                            if from_all.as_ref().is_ok_and(|b| {
+                                b.bill.lines.iter().any(|l| l.charge_type == cutover::rate::LineType::Usage)
+                            }) {
+                                with_usage += 1;
+                            }
+                            compared += 1;
+                        }
+                        p = p.next();
+                    }
+                }
+            }
+        }
+    }
+    // The comparison covered bills, and bills with usage lines among them.
+    assert!(compared > 10_000, "{compared}");
+    assert!(with_usage > 1_000, "{with_usage} of {compared}");
+}
