@@ -10,6 +10,7 @@ mod csv_source;
 mod row;
 mod sql_source;
 
+pub(crate) use row::date_cell;
 pub use row::{RawRow, Record, Table, parse_cells, parse_row};
 
 use std::path::PathBuf;

@@ -279,7 +279,7 @@ impl<'a> Parser<'a> {
 
     fn date(&mut self, col: &str) -> Option<Option<NaiveDate>> {
         let Some(s) = self.cell(col).filter(|s| !s.is_empty()) else { return Some(None) };
-        match ymd(s).map_or_else(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok(), Some) {
+        match date_cell(s) {
             Some(d) => Some(Some(d)),
             None => {
                 self.problems.push(format!("{col}: `{s}` is not a date (YYYY-MM-DD)"));
@@ -468,6 +468,11 @@ impl<'a> Parser<'a> {
             amount: amount?,
         })
     }
+}
+
+/// A date cell (trimmed, not empty) as the parser reads it, or `None` when it is not a date.
+pub(crate) fn date_cell(s: &str) -> Option<NaiveDate> {
+    ymd(s).map_or_else(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok(), Some)
 }
 
 /// `YYYY-MM-DD` read straight from its digits: every stored record is parsed again each time a

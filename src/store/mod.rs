@@ -1841,12 +1841,14 @@ fn line_period(cells: &str) -> Option<Period> {
     packed::joined_cells(cells)?.nth(AT)??.trim().parse().ok()
 }
 
-/// Which of an account's stored records (`group`) [`Records::Recent`] parses: all but the lines
-/// of periods not billed as of `as_of` or older than the last `periods` billed by then (the
-/// earliest of those is the cut), and but the usage used before the bill period that the cut's
-/// bill carries in arrears (`rate::usage_period` of the cut: a bill of the cut's period or any
-/// later one carries nothing older). With no period billed by then, every usage record is kept. A
-/// line or usage record whose period or date cannot be read is kept, to fail as corrupt when
+/// Which of an account's stored records (`group`) [`Records::Recent`] parses: all but
+/// - the lines of periods not billed as of `as_of` or older than the last `periods` billed by
+///   then (the earliest of those is the cut);
+/// - the usage of days before the bill period that the cut's bill carries in arrears
+///   (`rate::usage_period` of the cut: a bill of the cut's period or of any later one carries
+///   nothing older). With no period billed by then, every usage record is kept.
+///
+/// A line or usage record whose period or date cannot be read is kept, to fail as corrupt when
 /// parsed.
 fn recent_records(
     group: &[(&str, &str, i64, &str)],
@@ -1873,12 +1875,12 @@ fn recent_records(
         .collect()
 }
 
-/// The date of a usage record's stored cells, if it reads.
+/// The date of a usage record's stored cells, if it reads (as the parser reads it).
 fn usage_date(cells: &str) -> Option<chrono::NaiveDate> {
     // The cells stored start after the account number, the table's first column.
     const AT: usize = 2;
     debug_assert_eq!(crate::extract::Table::Usage.columns().get(AT + 1), Some(&"usage_date"));
-    packed::joined_cells(cells)?.nth(AT)??.trim().parse().ok()
+    crate::extract::date_cell(packed::joined_cells(cells)?.nth(AT)??.trim())
 }
 
 /// One stored record of an account: the source's cells (parsed again by the parser that took
