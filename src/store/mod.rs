@@ -342,7 +342,7 @@ pub enum Records {
     /// only what a bill of those periods or a later one can carry (from the bill period before
     /// the earliest of them on): what a stage that looks at the latest bills needs (rate and
     /// reconcile the parallel run's, notify the last one and the first new bill). The lines are
-    /// two thirds of an account's records and the usage a fifth, and parsing the records two
+    /// two thirds of an account's records and the usage about a quarter, and parsing the records two
     /// fifths of the rate stage's own work (issue 11); the others are read, not parsed.
     ///
     /// [`LegacyAccount::line_known`]: crate::domain::LegacyAccount::line_known
@@ -1835,10 +1835,16 @@ fn unfold_legacy_rows(folded: &str) -> Result<Vec<StoredLegacyRow>, StoreError> 
 /// The period of a stored invoice line, read from its cells without parsing the rest (`None`
 /// when they are not in the joined form or the period does not read).
 fn line_period(cells: &str) -> Option<Period> {
-    // The cells stored start after the account number, the table's first column.
     const AT: usize = 1;
     debug_assert_eq!(crate::extract::Table::LegacyInvoiceLines.columns().get(AT + 1), Some(&"period"));
-    packed::joined_cells(cells)?.nth(AT)??.trim().parse().ok()
+    stored_cell(cells, AT)?.parse().ok()
+}
+
+/// Cell `at` of a record's stored cells (which start after the account number, the table's
+/// first column), trimmed, without parsing the rest: `None` when they are not in the joined form
+/// or it is empty.
+fn stored_cell(cells: &str, at: usize) -> Option<&str> {
+    Some(packed::joined_cells(cells)?.nth(at)??.trim())
 }
 
 /// Which of an account's stored records (`group`) [`Records::Recent`] parses: all but
@@ -1877,10 +1883,9 @@ fn recent_records(
 
 /// The date of a usage record's stored cells, if it reads (as the parser reads it).
 fn usage_date(cells: &str) -> Option<chrono::NaiveDate> {
-    // The cells stored start after the account number, the table's first column.
     const AT: usize = 2;
     debug_assert_eq!(crate::extract::Table::Usage.columns().get(AT + 1), Some(&"usage_date"));
-    crate::extract::date_cell(packed::joined_cells(cells)?.nth(AT)??.trim())
+    crate::extract::date_cell(stored_cell(cells, AT)?)
 }
 
 /// One stored record of an account: the source's cells (parsed again by the parser that took

@@ -291,7 +291,7 @@ async fn bills_rated_from_the_recent_records_equal_those_rated_from_every_record
             for page in numbers.chunks(500) {
                 let recent = store.stored_records(page, Records::Recent { periods, as_of: day }).await.unwrap();
                 let recent = recent.parse(page).unwrap();
-                let all = store.stored_records(page, Records::All).await.unwrap().parse(page).unwrap();
+                let all = store.legacy_accounts(page).await.unwrap();
                 assert_eq!(recent.len(), all.len());
                 for (r, a) in recent.into_iter().zip(all) {
                     let (r, a) = (r.as_of(day), a.as_of(day));
