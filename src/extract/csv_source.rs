@@ -6,7 +6,7 @@
 //! a field read as rows on their own, the quote's line is quarantined and the swallowed lines are
 //! read again one by one, so no row disappears without its own line in the quarantine.
 
-use super::{Batcher, ExtractError, RawRow, Sink, Table};
+use super::{Batcher, ExtractError, Fields, RawRow, Sink, Table};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
@@ -45,7 +45,8 @@ pub(super) async fn scan<S: Sink>(dir: &Path, table: Table, sink: &mut S) -> Res
     }
     // Where each SPEC column sits in this file; extra columns are ignored.
     let index: Vec<Option<usize>> = table.columns().iter().map(|col| header.iter().position(|h| h == col)).collect();
-    let layout = Layout { table, source: &shown, index: &index, width: header.len() };
+    let source: std::sync::Arc<str> = shown.as_str().into();
+    let layout = Layout { table, source: &source, index: &index, width: header.len() };
     let mut raw_file = std::fs::File::open(&path).map_err(|cause| ExtractError::Io { path: shown.clone(), cause })?;
     let mut batch = Batcher::new(sink);
     let mut record = csv::ByteRecord::new();
@@ -99,7 +100,7 @@ pub(super) async fn scan<S: Sink>(dir: &Path, table: Table, sink: &mut S) -> Res
             Err(e) => {
                 // A record the CSV reader cannot split (e.g. a quote left open to the end of the
                 // file) is quarantined.
-                let raw = RawRow { table, source: shown.clone(), row: line, fields: vec![] };
+                let raw = RawRow { table, source: source.clone(), row: line, fields: Fields::default() };
                 batch.push_bad(raw, format!("unreadable CSV record starting on line {line}: {e}")).await?;
                 if matches!(e.kind(), csv::ErrorKind::Io(_)) {
                     break;
@@ -116,7 +117,7 @@ type LineRow = Result<RawRow, (RawRow, String)>;
 /// How this file's columns map onto the table's.
 struct Layout<'a> {
     table: Table,
-    source: &'a str,
+    source: &'a std::sync::Arc<str>,
     index: &'a [Option<usize>],
     width: usize,
 }
@@ -125,22 +126,17 @@ impl Layout<'_> {
     /// A row from a record: its fields in the table's order, or why it is quarantined.
     fn row(&self, line: u64, record: &csv::ByteRecord) -> LineRow {
         let mut bad = None;
-        let fields = self
-            .index
-            .iter()
-            .map(|i| {
-                let raw = i.and_then(|i| record.get(i))?;
-                match std::str::from_utf8(raw) {
-                    Ok("") => None,
-                    Ok(s) => Some(s.to_string()),
-                    Err(_) => {
-                        bad = Some("not valid UTF-8".to_string());
-                        Some(String::from_utf8_lossy(raw).into_owned())
-                    }
+        let mut fields = Fields::with_capacity(self.index.len(), record.as_slice().len());
+        for raw in self.index.iter().map(|i| i.and_then(|i| record.get(i))) {
+            match raw.map(std::str::from_utf8) {
+                Some(Err(_)) => {
+                    bad = Some("not valid UTF-8".to_string());
+                    fields.push(raw.map(String::from_utf8_lossy).as_deref());
                 }
-            })
-            .collect();
-        let raw = RawRow { table: self.table, source: self.source.to_string(), row: line, fields };
+                text => fields.push(text.and_then(Result::ok)),
+            }
+        }
+        let raw = RawRow { table: self.table, source: self.source.clone(), row: line, fields };
         if record.len() != self.width {
             let n = record.len();
             let more = if n > self.width { "more" } else { "fewer" };
@@ -176,14 +172,11 @@ impl Layout<'_> {
         if !rdr.read_byte_record(&mut record).unwrap_or(false) {
             record.clear();
         }
-        let fields = self
-            .index
-            .iter()
-            .map(|i| {
-                i.and_then(|i| record.get(i)).map(|f| String::from_utf8_lossy(f).into_owned()).filter(|f| !f.is_empty())
-            })
-            .collect();
-        RawRow { table: self.table, source: self.source.to_string(), row: line, fields }
+        let mut fields = Fields::with_capacity(self.index.len(), record.as_slice().len());
+        for i in self.index {
+            fields.push(i.and_then(|i| record.get(i)).map(String::from_utf8_lossy).as_deref());
+        }
+        RawRow { table: self.table, source: self.source.clone(), row: line, fields }
     }
 }
 

@@ -11,7 +11,7 @@ mod row;
 mod sql_source;
 
 pub(crate) use row::date_cell;
-pub use row::{RawRow, Record, Table, parse_cells, parse_row};
+pub use row::{Fields, RawRow, Record, Table, parse_cells, parse_row};
 
 use std::path::PathBuf;
 

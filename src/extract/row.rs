@@ -150,20 +150,87 @@ impl Table {
     }
 }
 
-/// A row as read: its place in the source, and its fields in [`Table::columns`] order (`None` is
-/// empty / NULL).
+/// A row as read: its place in the source, and its fields in [`Table::columns`] order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawRow {
     pub table: Table,
-    pub source: String,
+    /// Where it was read (a file, or a database and table); shared by the rows of one source.
+    pub source: std::sync::Arc<str>,
     /// 1-based line in a CSV file (the header is line 1), or 1-based row in a SQL table.
     pub row: u64,
-    pub fields: Vec<Option<String>>,
+    pub fields: Fields,
+}
+
+/// A row's fields as read, in one text: each is a piece of it, and an empty one is `None` (empty
+/// and NULL are the same to the parser). Two allocations a row instead of one a field: an
+/// extraction reads millions of rows (issue 11).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Fields {
+    text: String,
+    ends: Vec<u32>,
+}
+
+impl Fields {
+    /// Room for `fields` fields of `bytes` bytes in all.
+    pub fn with_capacity(fields: usize, bytes: usize) -> Fields {
+        Fields { text: String::with_capacity(bytes), ends: Vec::with_capacity(fields) }
+    }
+
+    /// Appends a field (`None` or empty: none).
+    pub fn push(&mut self, field: Option<&str>) {
+        self.text.push_str(field.unwrap_or(""));
+        // A row's fields longer than 4 GiB in all cannot be read whole anyway (SQLite's limit is
+        // 1 GiB a value, a CSV record is read into memory): the end saturates.
+        self.ends.push(u32::try_from(self.text.len()).unwrap_or(u32::MAX));
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Field `i`: `None` when it is empty or there is no such field.
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)? as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.text.get(start..end).filter(|f| !f.is_empty())
+    }
+
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Option<&str>> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// `f` of the fields from `from` on, borrowed as a slice: on the stack when there are at most
+    /// 16 (no table has more columns; contacts has 12).
+    pub fn as_slice_from<R>(&self, from: usize, f: impl FnOnce(&[Option<&str>]) -> R) -> R {
+        let n = self.len().saturating_sub(from);
+        let mut cells: [Option<&str>; 16] = [None; 16];
+        if n > cells.len() {
+            return f(&self.iter().skip(from).collect::<Vec<_>>());
+        }
+        for (c, f) in cells.iter_mut().zip(self.iter().skip(from)) {
+            *c = f;
+        }
+        f(&cells[..n])
+    }
+}
+
+impl<'a> FromIterator<Option<&'a str>> for Fields {
+    fn from_iter<I: IntoIterator<Item = Option<&'a str>>>(fields: I) -> Fields {
+        let mut out = Fields::default();
+        for f in fields {
+            out.push(f);
+        }
+        out
+    }
 }
 
 impl RawRow {
     pub fn get(&self, col: &str) -> Option<&str> {
-        self.fields.get(self.table.index(col)?)?.as_deref()
+        self.fields.get(self.table.index(col)?)
     }
 
     pub fn account_number(&self) -> Option<&str> {
@@ -175,8 +242,8 @@ impl RawRow {
         self.table
             .columns()
             .iter()
-            .zip(&self.fields)
-            .map(|(c, v)| format!("{c}={}", v.as_deref().unwrap_or("")))
+            .zip(self.fields.iter())
+            .map(|(c, v)| format!("{c}={}", v.unwrap_or("")))
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -207,16 +274,7 @@ impl Record {
 
 /// Turns a raw row into a typed record, or says (every reason at once) why it cannot.
 pub fn parse_row(raw: &RawRow) -> Result<Record, String> {
-    // Borrowed on the stack: no table has more columns than this (contacts has 12).
-    let mut cells: [Option<&str>; 16] = [None; 16];
-    if raw.fields.len() > cells.len() {
-        let fields: Vec<Option<&str>> = raw.fields.iter().map(Option::as_deref).collect();
-        return parse_cells(raw.table, &fields);
-    }
-    for (c, f) in cells.iter_mut().zip(&raw.fields) {
-        *c = f.as_deref();
-    }
-    parse_cells(raw.table, &cells[..raw.fields.len()])
+    raw.fields.as_slice_from(0, |cells| parse_cells(raw.table, cells))
 }
 
 /// [`parse_row`] of borrowed cells (in [`Table::columns`] order, `None` empty): the store reads
@@ -521,12 +579,22 @@ mod tests {
     }
 
     fn service(account: &str, quantity: &str) -> RawRow {
-        let f = |s: &str| Some(s.to_string());
         RawRow {
             table: Table::Services,
             source: "t".into(),
             row: 2,
-            fields: vec![f(account), f("S1"), f("CAB-42U"), f("cab"), f(quantity), f("1200.00"), f("2017-01-01"), None],
+            fields: [
+                Some(account),
+                Some("S1"),
+                Some("CAB-42U"),
+                Some("cab"),
+                Some(quantity),
+                Some("1200.00"),
+                Some("2017-01-01"),
+                None,
+            ]
+            .into_iter()
+            .collect(),
         }
     }
 

@@ -2,7 +2,7 @@
 //! path (sqlx's `Any` driver). Every column is read as text and parsed by the same parser as CSV.
 //! The table must have every SPEC §2 column ([`Table::check_header`], as for a CSV header).
 
-use super::{Batcher, ExtractError, RawRow, Sink, Table};
+use super::{Batcher, ExtractError, Fields, RawRow, Sink, Table};
 use futures_util::TryStreamExt;
 use sqlx::Row;
 
@@ -40,7 +40,7 @@ pub(super) async fn scan<S: Sink>(url: &str, table: Table, sink: &mut S) -> Resu
         .map(|c| if present.iter().any(|p| p == c) { format!("CAST({q}{c}{q} AS {text})") } else { "NULL".into() })
         .collect();
     let sql = format!("SELECT {} FROM {q}{}{q}", cols.join(", "), table.name());
-    let source = format!("{}:{}", shown, table.name());
+    let source: std::sync::Arc<str> = format!("{}:{}", shown, table.name()).into();
     let mut batch = Batcher::new(sink);
     // An optional table (contacts) the database does not have is an empty table.
     if table.may_be_absent() {
@@ -70,27 +70,27 @@ pub(super) async fn scan<S: Sink>(url: &str, table: Table, sink: &mut S) -> Resu
 
 /// A row's cells as text (empty is none), and why the row is bad, if a cell is not text: MySQL
 /// may hand text back as bytes, and a value that is neither is an error, never a silent NULL.
-fn decode(row: &sqlx::any::AnyRow, table: Table) -> Result<(Vec<Option<String>>, Option<String>), sqlx::Error> {
-    let mut fields = Vec::with_capacity(table.columns().len());
+fn decode(row: &sqlx::any::AnyRow, table: Table) -> Result<(Fields, Option<String>), sqlx::Error> {
+    let mut fields = Fields::with_capacity(table.columns().len(), 64);
     let mut bad = None;
     for (i, name) in table.columns().iter().enumerate() {
-        let v = match row.try_get::<Option<String>, _>(i) {
-            Ok(v) => v,
-            Err(_) => row.try_get::<Option<Vec<u8>>, _>(i)?.map(|b| text_of(name, &b, &mut bad)),
+        match row.try_get::<Option<String>, _>(i) {
+            Ok(v) => fields.push(v.as_deref()),
+            Err(_) => fields
+                .push(row.try_get::<Option<Vec<u8>>, _>(i)?.as_deref().map(|b| text_of(name, b, &mut bad)).as_deref()),
         };
-        fields.push(v.filter(|s| !s.is_empty()));
     }
     Ok((fields, bad))
 }
 
 /// A cell's bytes as text; one that is not UTF-8 makes its row bad (`bad` says why) and is kept
 /// as far as it reads, for the quarantine.
-fn text_of(name: &str, bytes: &[u8], bad: &mut Option<String>) -> String {
+fn text_of<'b>(name: &str, bytes: &'b [u8], bad: &mut Option<String>) -> std::borrow::Cow<'b, str> {
     match std::str::from_utf8(bytes) {
-        Ok(s) => s.to_string(),
+        Ok(s) => s.into(),
         Err(_) => {
             *bad = Some(format!("{name}: not valid UTF-8"));
-            String::from_utf8_lossy(bytes).into_owned()
+            String::from_utf8_lossy(bytes)
         }
     }
 }
@@ -117,7 +117,7 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
 
 /// A row as read from a SQLite file: its number, its cells (empty is none), and why it is bad,
 /// if a cell is not UTF-8.
-type FileRow = (u64, Vec<Option<String>>, Option<String>);
+type FileRow = (u64, Fields, Option<String>);
 
 /// Reads a SQLite table with `sql` (its SPEC §2 columns cast to text, in the order a plain
 /// `SELECT` gives) through rusqlite on a thread of its own, read-only and in one read
@@ -130,7 +130,7 @@ async fn scan_sqlite_file<S: Sink>(
     sql: &str,
     shown: &str,
     table: Table,
-    source: &str,
+    source: &std::sync::Arc<str>,
     batch: &mut Batcher<'_, S>,
 ) -> Result<(), ExtractError> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<FileRow>, rusqlite::Error>>(4);
@@ -146,7 +146,7 @@ async fn scan_sqlite_file<S: Sink>(
         match chunk {
             Ok(rows) => {
                 for (row, fields, bad) in rows {
-                    push(batch, RawRow { table, source: source.to_string(), row, fields }, bad).await?;
+                    push(batch, RawRow { table, source: source.clone(), row, fields }, bad).await?;
                 }
             }
             Err(e) => failed = Some(e),
@@ -182,20 +182,19 @@ fn read_sqlite_file(
     let mut n = 0u64;
     while let Some(row) = rows.next()? {
         n += 1;
-        let mut fields = Vec::with_capacity(names.len());
+        let mut fields = Fields::with_capacity(names.len(), 64);
         let mut bad = None;
         for (i, name) in names.iter().enumerate() {
-            let text = match row.get_ref(i)? {
-                ValueRef::Null => None,
-                ValueRef::Text(b) | ValueRef::Blob(b) => Some(text_of(name, b, &mut bad)),
+            match row.get_ref(i)? {
+                ValueRef::Null => fields.push(None),
+                ValueRef::Text(b) | ValueRef::Blob(b) => fields.push(Some(&text_of(name, b, &mut bad))),
                 // Not reached (every column is cast to text); never a silent NULL if it were.
-                ValueRef::Integer(v) => Some(v.to_string()),
+                ValueRef::Integer(v) => fields.push(Some(&v.to_string())),
                 ValueRef::Real(_) => {
                     bad = Some(format!("{name}: a number SQLite did not cast to text"));
-                    None
+                    fields.push(None)
                 }
-            };
-            fields.push(text.filter(|s| !s.is_empty()));
+            }
         }
         chunk.push((n, fields, bad));
         if chunk.len() == SQLITE_CHUNK && tx.blocking_send(Ok(std::mem::take(&mut chunk))).is_err() {

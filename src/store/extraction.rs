@@ -577,7 +577,7 @@ impl Extraction<'_> {
                     }
                     // Stored as the source's cells without the account number (the row's key);
                     // `Store::legacy_accounts` parses them again with the same parser.
-                    let cells = packed::cells_text(raw.fields.get(1..).unwrap_or_default())?;
+                    let cells = raw.fields.as_slice_from(1, packed::cells_text)?;
                     // Usage and invoice lines have no id of their own: their place in the source is (one
                     // extraction reads one source, so table and row are unique).
                     let (kind, key) = match record {
@@ -626,7 +626,7 @@ impl Extraction<'_> {
             .into_iter()
             .map(|(raw, reason)| Quarantined {
                 table: raw.table,
-                source: raw.source.clone(),
+                source: raw.source.to_string(),
                 row: raw.row,
                 account_number: raw.account_number().map(str::to_string),
                 reason,

@@ -93,21 +93,19 @@ pub(crate) fn unpack(bytes: &[u8], what: impl Fn() -> String) -> Result<String, 
 
 /// A legacy row's cells as stored: joined by U+001D, or the JSON array when that cannot hold them
 /// exactly.
-pub(crate) fn cells_text(cells: &[Option<String>]) -> Result<String, StoreError> {
+pub(crate) fn cells_text(cells: &[Option<&str>]) -> Result<String, StoreError> {
     let plain = !cells.is_empty()
-        && cells
-            .iter()
-            .all(|c| c.as_deref().is_none_or(|s| !s.is_empty() && !s.bytes().any(|b| (0x1c..=0x1f).contains(&b))))
-        && cells[0].as_deref().is_none_or(|s| !s.starts_with(['[', '{']));
+        && cells.iter().all(|c| c.is_none_or(|s| !s.is_empty() && !s.bytes().any(|b| (0x1c..=0x1f).contains(&b))))
+        && cells[0].is_none_or(|s| !s.starts_with(['[', '{']));
     if !plain {
         return serde_json::to_string(cells).map_err(|e| StoreError::Corrupt(e.to_string()));
     }
-    let mut out = String::with_capacity(cells.iter().map(|c| c.as_deref().map_or(0, str::len) + 1).sum());
+    let mut out = String::with_capacity(cells.iter().map(|c| c.map_or(0, str::len) + 1).sum());
     for (i, c) in cells.iter().enumerate() {
         if i > 0 {
             out.push(CELL);
         }
-        out.push_str(c.as_deref().unwrap_or(""));
+        out.push_str(c.unwrap_or(""));
     }
     Ok(out)
 }
@@ -236,8 +234,8 @@ mod tests {
             (&[], false),
         ];
         for (given, joined) in table {
+            let text = cells_text(given).unwrap();
             let given = cells(given);
-            let text = cells_text(&given).unwrap();
             assert_eq!(!text.starts_with('['), *joined, "{given:?} stored as {text:?}");
             assert_eq!(cells_from(&text).unwrap(), Some(given.clone()), "{text:?}");
         }
