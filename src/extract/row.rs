@@ -205,7 +205,7 @@ impl Fields {
 
     /// `f` of the fields from `from` on, borrowed as a slice: on the stack when there are at most
     /// 16 (no table has more columns; contacts has 12).
-    pub fn as_slice_from<R>(&self, from: usize, f: impl FnOnce(&[Option<&str>]) -> R) -> R {
+    pub fn as_slice_from<'a, R>(&'a self, from: usize, f: impl FnOnce(&[Option<&'a str>]) -> R) -> R {
         let n = self.len().saturating_sub(from);
         let mut cells: [Option<&str>; 16] = [None; 16];
         if n > cells.len() {
@@ -596,6 +596,26 @@ mod tests {
             .into_iter()
             .collect(),
         }
+    }
+
+    /// A row's fields read back as given, an empty one as none, one past the end as none, and
+    /// borrowed as a slice from any field on, beyond the 16 kept on the stack too.
+    #[test]
+    fn fields_read_back_as_given_and_empty_is_none() {
+        let given = [Some("A1"), None, Some(""), Some("é x"), None, Some("2")];
+        let f: Fields = given.into_iter().collect();
+        let want = [Some("A1"), None, None, Some("é x"), None, Some("2")];
+        assert_eq!(f.len(), 6);
+        assert_eq!(f.iter().collect::<Vec<_>>(), want);
+        assert_eq!(f.get(6), None);
+        for from in 0..=7 {
+            let tail = want.get(from..).unwrap_or_default();
+            assert_eq!(f.as_slice_from(from, |s| s.to_vec()), tail, "from {from}");
+        }
+        let long: Vec<Option<&str>> = (0..20).map(|i| (i % 3 != 0).then_some("x")).collect();
+        let f: Fields = long.iter().copied().collect();
+        assert_eq!(f.as_slice_from(1, |s| s.to_vec()), long[1..]);
+        assert!(Fields::default().is_empty());
     }
 
     #[test]
