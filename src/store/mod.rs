@@ -1833,9 +1833,11 @@ fn unfold_legacy_rows(folded: &[u8]) -> Result<Vec<StoredLegacyRow>, StoreError>
             .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|d| d.parse::<usize>().ok())
             .ok_or_else(|| bad("a value's length is not a number"))?;
-        let value = rest.get(colon + 1..colon + 1 + len).ok_or_else(|| bad("a value is cut short"))?;
-        *rest = &rest[colon + 1 + len..];
-        Ok(Some(value.to_vec()))
+        let end =
+            (colon + 1).checked_add(len).filter(|&end| end <= rest.len()).ok_or_else(|| bad("a value is cut short"))?;
+        let value = rest[colon + 1..end].to_vec();
+        *rest = &rest[end..];
+        Ok(Some(value))
     };
     let until_comma = |rest: &mut &[u8]| -> Result<String, StoreError> {
         let at = rest.iter().position(|&b| b == b',').ok_or_else(|| bad("a row is cut short"))?;
@@ -2163,13 +2165,15 @@ mod tests {
                 ("Z001", "line", 7, Some("7"), "", None, Some(&b":,-\x00\xff"[..])),
             ]
         );
-        let bad: [&[u8]; 7] = [
+        let bad: [&[u8]; 8] = [
             b"!",
             b"4:Z001usage,4,-0:-",
             b"4:Z001usage,x,-0:--",
             b"40:Z001usage,4,-0:--",
             b"x:Z001usage,4,-0:--",
             b"4:Z001usage,4,-0:--!",
+            // A length as long as the address space: refused, not an overflow.
+            b"18446744073709551615:Z001usage,4,-0:--",
             b"2:\xff\xfeusage,4,-0:--",
         ];
         for bad in bad {
