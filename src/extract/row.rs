@@ -167,7 +167,7 @@ pub struct RawRow {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Fields {
     text: String,
-    ends: Vec<u32>,
+    ends: Vec<usize>,
 }
 
 impl Fields {
@@ -179,9 +179,7 @@ impl Fields {
     /// Appends a field (`None` or empty: none).
     pub fn push(&mut self, field: Option<&str>) {
         self.text.push_str(field.unwrap_or(""));
-        // A row's fields longer than 4 GiB in all cannot be read whole anyway (SQLite's limit is
-        // 1 GiB a value, a CSV record is read into memory): the end saturates.
-        self.ends.push(u32::try_from(self.text.len()).unwrap_or(u32::MAX));
+        self.ends.push(self.text.len());
     }
 
     pub fn len(&self) -> usize {
@@ -194,8 +192,8 @@ impl Fields {
 
     /// Field `i`: `None` when it is empty or there is no such field.
     pub fn get(&self, i: usize) -> Option<&str> {
-        let end = *self.ends.get(i)? as usize;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
         self.text.get(start..end).filter(|f| !f.is_empty())
     }
 

@@ -1819,7 +1819,7 @@ pub struct VerdictRow {
 /// Anything else is [`StoreError::Corrupt`].
 fn unfold_legacy_rows(folded: &[u8]) -> Result<Vec<StoredLegacyRow>, StoreError> {
     let bad = |why: &str| StoreError::Corrupt(format!("stored legacy rows read back folded: {why}"));
-    let text = |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| bad("a text is not UTF-8"));
+    let utf8 = |b: Vec<u8>| String::from_utf8(b).map_err(|_| bad("a text is not UTF-8"));
     let mut rest = folded;
     // A value of the length before `:`, or with `or_none`, NULL for `-`.
     let sized = |rest: &mut &[u8], or_none: bool| -> Result<Option<Vec<u8>>, StoreError> {
@@ -1827,6 +1827,7 @@ fn unfold_legacy_rows(folded: &[u8]) -> Result<Vec<StoredLegacyRow>, StoreError>
             *rest = &rest[1..];
             return Ok(None);
         }
+        // A length has at most 20 digits (`usize::MAX`), then the colon.
         let colon = rest.iter().take(21).position(|&b| b == b':').ok_or_else(|| bad("a value without its length"))?;
         let len = std::str::from_utf8(&rest[..colon])
             .ok()
@@ -1841,12 +1842,11 @@ fn unfold_legacy_rows(folded: &[u8]) -> Result<Vec<StoredLegacyRow>, StoreError>
     };
     let until_comma = |rest: &mut &[u8]| -> Result<String, StoreError> {
         let at = rest.iter().position(|&b| b == b',').ok_or_else(|| bad("a row is cut short"))?;
-        let field = text(&rest[..at])?;
+        let field = utf8(rest[..at].to_vec())?;
         *rest = &rest[at + 1..];
         Ok(field)
     };
-    let as_text =
-        |v: Option<Vec<u8>>| v.map(|b| String::from_utf8(b).map_err(|_| bad("a text is not UTF-8"))).transpose();
+    let as_text = |v: Option<Vec<u8>>| v.map(utf8).transpose();
     let mut rows = Vec::new();
     while !rest.is_empty() {
         let account_number = as_text(sized(&mut rest, false)?)?.unwrap_or_default();
