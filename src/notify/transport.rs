@@ -276,6 +276,8 @@ impl FileBatch {
     /// which, when it failed, leaves no file sure to be durable.
     pub fn commit(mut self) -> (Vec<std::io::Result<()>>, std::io::Result<()>) {
         let mut w = self.written();
+        // Every file handed over is written under its temporary name, none is published yet.
+        crate::failpoint::hit("files.unpublished");
         // A thread that died (it cannot panic short of running out of memory) wrote nothing sure.
         w.results.resize_with(self.handed, || Err(std::io::Error::other("the file-writing thread stopped")));
         let (dropped, files): (Vec<_>, Vec<_>) = w.files.into_iter().partition(|(i, ..)| self.discarded.contains(i));

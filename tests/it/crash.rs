@@ -212,12 +212,15 @@ fn outbox_temporaries(dir: &Path) -> Vec<String> {
 }
 
 /// A crash once a page's notices are taken: their emails were written under temporary names
-/// while the claim committed, and none is published. The next run finishes them (one file each)
-/// and, once no live writer can own them, removes the temporary files the crash left, saying so.
+/// (the claim committed meanwhile), and none is published. The next run finishes them (one file
+/// each) and, once no live writer can own them, removes the temporary files the crash left,
+/// saying so. The crash comes when the page's files are all written and not yet published
+/// (`files.unpublished`): right after the claim, whether the writer had written one yet was up
+/// to the scheduler, and on a loaded machine it had not.
 #[tokio::test(flavor = "multi_thread")]
 async fn outbox_crash_after_the_claim_publishes_nothing_and_the_next_run_clears_its_temporary_files() {
     let ws = workspace_mailing("").await;
-    assert_crashed(&notify_as_of(ws.path(), "2017-06-01", Some("notify.claimed@1")));
+    assert_crashed(&notify_as_of(ws.path(), "2017-06-01", Some("files.unpublished@1")));
     assert!(outbox_files(ws.path()).is_empty(), "nothing published: {:?}", outbox_files(ws.path()));
     let left = outbox_temporaries(ws.path());
     assert!(!left.is_empty(), "the page's emails were written to temporary names before the crash");
