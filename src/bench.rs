@@ -185,36 +185,49 @@ pub struct StageTime {
     /// CPU time the whole process used while the stage ran (every thread, user and system):
     /// beside `wall`, how much the stage computes and how much it waits or overlaps.
     pub cpu: Duration,
+    /// The part of `cpu` spent in the kernel on the process's behalf (files, the disk, waking
+    /// threads): where a slow filesystem shows (see `files_probe` in `bench pipeline`).
+    pub sys: Duration,
     /// How many times a thread of the process gave up its core to wait (voluntary context
     /// switches): mostly one thread handing work to another and waiting for the answer.
     pub waits: u64,
 }
 
-/// CPU time this process has used so far, every thread's (living or ended) user and system time,
-/// and its threads' voluntary context switches (`getrusage(RUSAGE_SELF)`); zero if unreadable.
+/// What the process has used so far ([`process_usage`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessUsage {
+    /// Every thread's (living or ended) user and system time.
+    pub cpu: Duration,
+    /// The system time alone.
+    pub sys: Duration,
+    /// The threads' voluntary context switches.
+    pub waits: u64,
+}
+
+/// CPU time this process has used so far and its threads' voluntary context switches
+/// (`getrusage(RUSAGE_SELF)`); zero if unreadable.
 #[cfg(unix)]
-pub fn process_usage() -> (Duration, u64) {
+pub fn process_usage() -> ProcessUsage {
     // SAFETY: getrusage only writes the struct it is given, which is zeroed and ours.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
-        return (Duration::ZERO, 0);
+        return ProcessUsage::default();
     }
     let tv = |t: libc::timeval| Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32).min(999_999) * 1000);
-    (tv(u.ru_utime) + tv(u.ru_stime), u.ru_nvcsw.max(0) as u64)
+    ProcessUsage { cpu: tv(u.ru_utime) + tv(u.ru_stime), sys: tv(u.ru_stime), waits: u.ru_nvcsw.max(0) as u64 }
 }
 
 /// Elsewhere than Unix: not measured (zero).
 #[cfg(not(unix))]
-pub fn process_usage() -> (Duration, u64) {
-    (Duration::ZERO, 0)
+pub fn process_usage() -> ProcessUsage {
+    ProcessUsage::default()
 }
 
-/// When a timed stage run started: the wall clock, and the process's CPU time and voluntary
-/// context switches then.
+/// When a timed stage run started: the wall clock, and what the process had used then.
 #[derive(Debug, Clone, Copy)]
 pub struct Started {
     at: Instant,
-    usage: (Duration, u64),
+    usage: ProcessUsage,
 }
 
 /// Times the stages of a pipeline run (`cutover bench pipeline`). Disabled (the default) it reads
@@ -246,8 +259,9 @@ impl StageClock {
     pub fn stop(&self, stage: &str, started: Option<Started>, units: u64) {
         let Some(t) = started else { return };
         let wall = t.at.elapsed();
-        let (cpu, waits) = process_usage();
-        let (cpu, waits) = (cpu.saturating_sub(t.usage.0), waits.saturating_sub(t.usage.1));
+        let now = process_usage();
+        let (cpu, sys) = (now.cpu.saturating_sub(t.usage.cpu), now.sys.saturating_sub(t.usage.sys));
+        let waits = now.waits.saturating_sub(t.usage.waits);
         let peak = peak_rss_kib();
         let mut stages = self.stages.lock().unwrap_or_else(|e| e.into_inner());
         let i = match stages.iter().position(|s| s.stage == stage) {
@@ -261,6 +275,7 @@ impl StageClock {
         s.runs += 1;
         s.wall += wall;
         s.cpu += cpu;
+        s.sys += sys;
         s.waits += waits;
         s.units += units;
         s.peak_rss_kib = s.peak_rss_kib.max(peak);

@@ -163,6 +163,8 @@ struct StageLine {
     /// CPU time the process used during the stage, all threads: near `wall_s` the stage computes
     /// on one core, above it on more, below it waits (on the disk, or between threads).
     cpu_s: f64,
+    /// The part of `cpu_s` spent in the kernel (files, the disk, waking threads).
+    sys_s: f64,
     /// Voluntary context switches of the process's threads during the stage (see `StageTime`).
     waits: u64,
 }
@@ -193,6 +195,11 @@ struct PipelineReport {
     demo_to_copy: Option<f64>,
     load_average_before: String,
     load_average_after: String,
+    /// Before the run: how long this filesystem took to make each of `files_probe_count` new
+    /// 4 KiB files, in microseconds (`files_probe`): several times the usual means file-heavy
+    /// stages (notify writes a file per notice) were slowed by the filesystem, not by cutover.
+    files_probe_count: usize,
+    files_probe_us: Option<f64>,
     cpus: usize,
     cpu_model: String,
 }
@@ -209,6 +216,31 @@ fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "unknown".into())
+}
+
+/// How many files [`files_probe`] makes.
+const PROBE_FILES: usize = 2_000;
+
+/// How fast this filesystem makes files just now: [`PROBE_FILES`] new 4 KiB files in `dir`
+/// (each created, written and closed, none flushed), timed; None if one could not be made.
+///
+/// The demo writes a file per notice, and a filesystem can be several times slower at making
+/// files for a while: ext4 without a journal (this project's benchmark machine) does not reuse
+/// the inode of a file deleted in the last few minutes, and looks at every such inode again each
+/// time it makes a file, so a run started just after a large folder was removed (the scratch
+/// folder of the benchmark before) makes its files several times slower (docs/performance.md,
+/// round 25). The files stay: removing them would slow what runs next, in the same way.
+fn files_probe(dir: &Path) -> Option<Duration> {
+    use std::io::Write as _;
+    std::fs::create_dir_all(dir).ok()?;
+    let page = [b'x'; 4096];
+    let t = Instant::now();
+    for i in 0..PROBE_FILES {
+        let mut f =
+            std::fs::OpenOptions::new().write(true).create_new(true).open(dir.join(format!("{i}.probe"))).ok()?;
+        f.write_all(&page).ok()?;
+    }
+    Some(t.elapsed())
 }
 
 /// Times `sqlite3 legacy.db .dump | sqlite3 copy.db` in `dir` (None when sqlite3 is missing).
@@ -258,6 +290,7 @@ async fn pipeline(
             )));
         }
     }
+    let probe = files_probe(&dir.join("files-probe"));
     let load_before = load_average();
     let clock = std::sync::Arc::new(crate::bench::StageClock::enabled());
     let started = Instant::now();
@@ -296,6 +329,7 @@ async fn pipeline(
                 per_second: (s.units as f64 / s.wall.as_secs_f64().max(1e-9)).round(),
                 peak_rss_mib: mib(s.peak_rss_kib),
                 cpu_s: secs(s.cpu),
+                sys_s: secs(s.sys),
                 waits: s.waits,
             })
             .collect(),
@@ -314,6 +348,8 @@ async fn pipeline(
         demo_to_copy: copy.map(|c| (total.as_secs_f64() / c.as_secs_f64().max(1e-9) * 100.0).round() / 100.0),
         load_average_before: load_before,
         load_average_after: load_average(),
+        files_probe_count: PROBE_FILES,
+        files_probe_us: probe.map(|d| (d.as_secs_f64() * 1e6 / PROBE_FILES as f64).round()),
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         cpu_model: crate::bench::cpu_model(),
     };
@@ -338,17 +374,18 @@ fn pipeline_text(r: &PipelineReport) -> String {
     let _ = writeln!(o, "cutover bench pipeline: {} accounts, store {}, {} worker(s)", r.accounts, r.store, r.workers);
     let _ = writeln!(
         o,
-        "{:<10} {:>5} {:>10} {:>9} {:>9} {:>12} {:>9} {:>12}",
-        "stage", "runs", "wall", "cpu", "waits", "units", "", "per second"
+        "{:<10} {:>5} {:>10} {:>9} {:>9} {:>9} {:>12} {:>9} {:>12}",
+        "stage", "runs", "wall", "cpu", "sys", "waits", "units", "", "per second"
     );
     for s in &r.stages {
         let _ = writeln!(
             o,
-            "{:<10} {:>5} {:>9.2}s {:>8.2}s {:>9} {:>12} {:<9} {:>12} peak {}",
+            "{:<10} {:>5} {:>9.2}s {:>8.2}s {:>8.2}s {:>9} {:>12} {:<9} {:>12} peak {}",
             s.stage,
             s.runs,
             s.wall_s,
             s.cpu_s,
+            s.sys_s,
             s.waits,
             s.units,
             s.unit,
@@ -378,6 +415,12 @@ fn pipeline_text(r: &PipelineReport) -> String {
         "sqlite3    .dump | sqlite3 copy.db: {}; the demo took {}x as long",
         opt(r.sqlite3_copy_s, " s"),
         opt(r.demo_to_copy, "")
+    );
+    let _ = writeln!(
+        o,
+        "files      {} new 4 KiB files before the run: {} each",
+        r.files_probe_count,
+        opt(r.files_probe_us, " µs")
     );
     let _ = writeln!(
         o,

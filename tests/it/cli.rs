@@ -799,6 +799,14 @@ fn bench_pipeline_reports_every_stage_and_a_rerun_that_does_nothing() {
     assert!(cut_over > 0, "{status}");
     assert_eq!(r["rerun_changes"], 0, "a second demo on the same folder does nothing: {r}");
     assert!(r["state_bytes"].as_u64().unwrap() > 0 && r["legacy_db_bytes"].as_u64().unwrap() > 0, "{r}");
+    // The kernel's share of each stage's CPU time is part of it; the filesystem was probed first,
+    // with files that stay in the scratch folder.
+    for s in r["stages"].as_array().unwrap() {
+        assert!(s["sys_s"].as_f64().unwrap() <= s["cpu_s"].as_f64().unwrap(), "{s}");
+    }
+    assert!(r["files_probe_us"].as_f64().unwrap() > 0.0, "{r}");
+    let probed = std::fs::read_dir(scratch.join("files-probe")).unwrap().count();
+    assert_eq!(probed as u64, r["files_probe_count"].as_u64().unwrap(), "{r}");
     let again = cutover(dir.path()).args(["bench", "pipeline", "--dir"]).arg(&scratch).output().unwrap();
     assert_eq!(again.status.code(), Some(2), "an existing folder is refused");
 }
