@@ -372,15 +372,17 @@ fn pipeline_text(r: &PipelineReport) -> String {
     let mut o = String::new();
     let opt = |v: Option<f64>, unit: &str| v.map_or("-".to_string(), |v| format!("{v}{unit}"));
     let _ = writeln!(o, "cutover bench pipeline: {} accounts, store {}, {} worker(s)", r.accounts, r.store, r.workers);
+    // The stage column as wide as its longest name ("rate+reconcile"), so the columns line up.
+    let w = r.stages.iter().map(|s| s.stage.chars().count()).max().unwrap_or(0).max(10);
     let _ = writeln!(
         o,
-        "{:<10} {:>5} {:>10} {:>9} {:>9} {:>9} {:>12} {:>9} {:>12}",
+        "{:<w$} {:>5} {:>10} {:>9} {:>9} {:>9} {:>12} {:>9} {:>12}",
         "stage", "runs", "wall", "cpu", "sys", "waits", "units", "", "per second"
     );
     for s in &r.stages {
         let _ = writeln!(
             o,
-            "{:<10} {:>5} {:>9.2}s {:>8.2}s {:>8.2}s {:>9} {:>12} {:<9} {:>12} peak {}",
+            "{:<w$} {:>5} {:>9.2}s {:>8.2}s {:>8.2}s {:>9} {:>12} {:<9} {:>12} peak {}",
             s.stage,
             s.runs,
             s.wall_s,
@@ -544,4 +546,65 @@ fn compare(legacy: &Path, new: &Path, out: &Path, tolerance: Decimal) -> Result<
     println!("{json}");
     eprintln!("cutover bulk compare: {:.3}s", started.elapsed().as_secs_f64());
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stage(name: &str, runs: u64) -> StageLine {
+        StageLine {
+            stage: name.into(),
+            runs,
+            wall_s: 1.5,
+            unit: "accounts",
+            units: 10,
+            per_second: 6.7,
+            peak_rss_mib: Some(40.0),
+            cpu_s: 1.2,
+            sys_s: 0.3,
+            waits: 7,
+        }
+    }
+
+    /// The table's columns line up whatever the stages are called: each line's `runs` ends where
+    /// the header's does, the longest name ("rate+reconcile") included.
+    #[test]
+    fn the_stage_table_lines_up_under_its_header() {
+        let r = PipelineReport {
+            accounts: 10,
+            workers: 1,
+            store: "sqlite (scratch folder)".into(),
+            legacy_rows: Some(100),
+            stages: vec![stage("generate", 1), stage("rate+reconcile", 190), stage("notify", 190)],
+            total_wall_s: 3.0,
+            legacy_rows_per_second: Some(33.0),
+            peak_rss_mib: Some(40.0),
+            rerun_wall_s: 0.1,
+            rerun_changes: 0,
+            legacy_db_bytes: Some(1),
+            state_bytes: Some(1),
+            state_to_legacy: Some(1.0),
+            sqlite3_copy_s: None,
+            demo_to_copy: None,
+            load_average_before: "0 0 0".into(),
+            load_average_after: "0 0 0".into(),
+            files_probe_count: PROBE_FILES,
+            files_probe_us: Some(31.0),
+            cpus: 2,
+            cpu_model: "test".into(),
+        };
+        let text = pipeline_text(&r);
+        let lines: Vec<&str> = text.lines().collect();
+        let header = lines.iter().position(|l| l.starts_with("stage ")).unwrap();
+        let end_of_runs = |l: &str| l.find("runs").map(|i| i + 4);
+        let want = end_of_runs(lines[header]).unwrap();
+        for (line, s) in lines[header + 1..].iter().zip(&r.stages) {
+            assert!(line.starts_with(&s.stage), "{text}");
+            let runs = s.runs.to_string();
+            let at = line[s.stage.len()..].find(&runs).map(|i| s.stage.len() + i + runs.len());
+            assert_eq!(at, Some(want), "{text}");
+        }
+        assert!(text.contains("files      2000 new 4 KiB files before the run: 31 µs each"), "{text}");
+    }
 }
