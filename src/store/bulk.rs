@@ -1,10 +1,17 @@
-//! A transaction for bulk loading (the extraction's): the store's usual one through `Any` on
-//! SQLite, and on PostgreSQL a typed connection's, which can `COPY` (issue 11: multi-row inserts
-//! through `Any` made the PostgreSQL server parse, bind and evaluate every value of every row;
-//! `COPY` streams them). The statements are the same text on both; every value a statement binds
-//! is text, optional text, a 64-bit integer or optional bytes.
+//! A transaction for bulk loading (the extraction's), on a connection typed for its database
+//! (issue 11):
+//! - PostgreSQL: a typed `sqlx` connection's, which can `COPY` (multi-row inserts through `Any`
+//!   made the server parse, bind and evaluate every value of every row; `COPY` streams them).
+//! - A SQLite file: a connection of its own through `rusqlite` ([`LiteTx`]), called on the
+//!   caller's thread. Through `Any`, each statement's values were copied into `sqlx`'s arguments,
+//!   then into SQLite's, on its connection's thread, and the caller waited for that thread's
+//!   answer (twenty-sixth round in docs/performance.md).
+//! - An in-memory SQLite store (one connection, the pool's): the store's usual transaction.
+//!
+//! The statements are the same text on all three; every value a statement binds is text,
+//! optional text, a 64-bit integer or optional bytes.
 
-use super::{Dialect, Store, StoreError};
+use super::{BUSY_TIMEOUT_SECS, Dialect, Store, StoreError};
 use sqlx::{Any, Postgres, Row, Transaction};
 
 /// A value bound to a statement.
@@ -20,6 +27,7 @@ pub(crate) enum Arg<'a> {
 pub(crate) enum BulkTx {
     Any(super::WriteTx),
     Pg(Transaction<'static, Postgres>),
+    Lite(LiteTx),
 }
 
 /// Binds `args` to the query `q`, in order (the same code for both drivers' query types).
@@ -47,10 +55,16 @@ macro_rules! texts_of {
 }
 
 impl Store {
-    /// Begins a bulk-loading transaction: a typed one on PostgreSQL, the usual one on SQLite.
+    /// Begins a bulk-loading transaction: a typed one on PostgreSQL, one on a connection of its
+    /// own on a SQLite file ([`LiteTx`], once this process's turn to write has come), the usual
+    /// one on an in-memory SQLite store.
     pub(crate) async fn begin_bulk(&self) -> Result<BulkTx, StoreError> {
-        match (&self.pg, self.dialect) {
-            (Some(pg), Dialect::Postgres) => pg.begin().await.map(BulkTx::Pg).map_err(|e| self.err(e)),
+        match (&self.pg, self.dialect, &self.sqlite_file) {
+            (Some(pg), Dialect::Postgres, _) => pg.begin().await.map(BulkTx::Pg).map_err(|e| self.err(e)),
+            (_, Dialect::Sqlite, Some(file)) => {
+                let turn = self.turn().await?;
+                LiteTx::begin(file, turn).map(BulkTx::Lite).map_err(|e| self.err(e))
+            }
             _ => self.begin().await.map(BulkTx::Any),
         }
     }
@@ -62,6 +76,7 @@ impl BulkTx {
         Ok(match self {
             BulkTx::Any(tx) => any_execute(tx, sql, args).await?,
             BulkTx::Pg(tx) => bound!(sqlx::query(sql), args).execute(&mut **tx).await?.rows_affected(),
+            BulkTx::Lite(tx) => tx.execute(sql, args)?,
         })
     }
 
@@ -70,6 +85,7 @@ impl BulkTx {
         match self {
             BulkTx::Any(tx) => sqlx::raw_sql(sql).execute(&mut ***tx).await.map(drop),
             BulkTx::Pg(tx) => sqlx::raw_sql(sql).execute(&mut **tx).await.map(drop),
+            BulkTx::Lite(tx) => tx.script(sql),
         }
     }
 
@@ -82,6 +98,7 @@ impl BulkTx {
             BulkTx::Pg(tx) => {
                 bound!(sqlx::query(sql), args).fetch_all(&mut **tx).await?.iter().map(|r| texts_of!(r)).collect()
             }
+            BulkTx::Lite(tx) => tx.texts(sql, args),
         }
     }
 
@@ -90,6 +107,7 @@ impl BulkTx {
         match self {
             BulkTx::Any(tx) => bound!(sqlx::query(sql), args).fetch_one(&mut ***tx).await?.try_get(0),
             BulkTx::Pg(tx) => bound!(sqlx::query(sql), args).fetch_one(&mut **tx).await?.try_get(0),
+            BulkTx::Lite(tx) => tx.id(sql, args),
         }
     }
 
@@ -133,6 +151,198 @@ impl BulkTx {
         match self {
             BulkTx::Any(tx) => tx.commit().await,
             BulkTx::Pg(tx) => tx.commit().await,
+            BulkTx::Lite(tx) => tx.commit(),
+        }
+    }
+}
+
+/// SQLite: a bulk-loading transaction on a connection of its own to the store's file, through
+/// `rusqlite`, called on the caller's thread: each value is bound straight from the caller's
+/// text into SQLite, and each statement runs without a hand-off to another thread. The
+/// connection is set up as the pool's are (foreign keys, busy timeout, transient files in memory)
+/// and its transaction is `BEGIN IMMEDIATE`, as [`Store::begin`]'s, begun once this process's turn
+/// to write has come, which it keeps until it commits or is dropped. Dropped without a commit
+/// (an error, a crash), the connection closes and SQLite rolls the transaction back: the
+/// previous extraction stays whole.
+///
+/// Its calls block the caller's thread while SQLite works: for a batch's statements, and for at
+/// most the busy timeout while another process holds the store's write lock, as every writer of
+/// a SQLite store waits.
+pub(crate) struct LiteTx {
+    // Dropped in this order: the connection (its transaction rolled back) before the turn.
+    conn: rusqlite::Connection,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl LiteTx {
+    fn begin(file: &std::path::Path, turn: Option<tokio::sync::OwnedMutexGuard<()>>) -> Result<LiteTx, sqlx::Error> {
+        use rusqlite::OpenFlags;
+        let open = || {
+            let conn = rusqlite::Connection::open_with_flags(
+                file,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            conn.busy_timeout(std::time::Duration::from_secs(BUSY_TIMEOUT_SECS))?;
+            // The statements differ by their number of rows only in a batch's last few.
+            conn.set_prepared_statement_cache_capacity(64);
+            conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; BEGIN IMMEDIATE")?;
+            Ok(conn)
+        };
+        open().map(|conn| LiteTx { conn, _turn: turn }).map_err(lite_err)
+    }
+
+    /// `sql`, prepared once per text, with `args` bound in order.
+    fn bound(&self, sql: &str, args: &[Arg<'_>]) -> rusqlite::Result<rusqlite::CachedStatement<'_>> {
+        let mut statement = self.conn.prepare_cached(&numbered(sql))?;
+        statement.clear_bindings();
+        for (i, arg) in args.iter().enumerate() {
+            match *arg {
+                Arg::Text(s) => statement.raw_bind_parameter(i + 1, s)?,
+                Arg::Opt(s) => statement.raw_bind_parameter(i + 1, s)?,
+                Arg::Int(n) => statement.raw_bind_parameter(i + 1, n)?,
+                Arg::OptBytes(b) => statement.raw_bind_parameter(i + 1, b)?,
+            }
+        }
+        Ok(statement)
+    }
+
+    fn execute(&self, sql: &str, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {
+        let run = || self.bound(sql, args)?.raw_execute();
+        run().map(|n| n as u64).map_err(lite_err)
+    }
+
+    fn script(&self, sql: &str) -> Result<(), sqlx::Error> {
+        self.conn.execute_batch(sql).map_err(lite_err)
+    }
+
+    /// Every column of every row as optional text (an integer as its digits).
+    fn texts(&self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<Vec<Option<String>>>, sqlx::Error> {
+        use rusqlite::types::ValueRef;
+        let read = || {
+            let mut statement = self.bound(sql, args)?;
+            let width = statement.column_count();
+            let mut rows = statement.raw_query();
+            let mut all = Vec::new();
+            while let Some(row) = rows.next()? {
+                let mut cells = Vec::with_capacity(width);
+                for i in 0..width {
+                    cells.push(match row.get_ref(i)? {
+                        ValueRef::Null => None,
+                        ValueRef::Integer(n) => Some(n.to_string()),
+                        ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+                        other => {
+                            return Err(rusqlite::Error::InvalidColumnType(
+                                i,
+                                format!("column {i}"),
+                                other.data_type(),
+                            ));
+                        }
+                    });
+                }
+                all.push(cells);
+            }
+            Ok(all)
+        };
+        read().map_err(lite_err)
+    }
+
+    /// The first column of the one row `sql` returns, as an integer.
+    fn id(&self, sql: &str, args: &[Arg<'_>]) -> Result<i64, sqlx::Error> {
+        let read = || {
+            let mut statement = self.bound(sql, args)?;
+            let mut rows = statement.raw_query();
+            match rows.next()? {
+                Some(row) => row.get::<_, i64>(0),
+                None => Err(rusqlite::Error::QueryReturnedNoRows),
+            }
+        };
+        read().map_err(lite_err)
+    }
+
+    fn commit(self) -> Result<(), sqlx::Error> {
+        self.conn.execute_batch("COMMIT").map_err(lite_err)
+    }
+}
+
+/// `sql` with each `$n` placeholder written `?n`, which SQLite binds to parameter `n` by its
+/// place (a `$n` is a name there, bound by looking it up: [`Store::params`]). Text inside quotes
+/// is left alone. The store's statements use `$n` or `?` throughout, never both.
+pub(crate) fn numbered(sql: &str) -> std::borrow::Cow<'_, str> {
+    if !sql.contains('$') {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut quote: Option<char> = None;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' => quote = Some(c),
+            None if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) => {
+                out.push('?');
+                continue;
+            }
+            None => {}
+        }
+        out.push(c);
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// A `rusqlite` error as a database error of `sqlx`'s, so that the store reads it as it reads
+/// its own ([`Store::err`]: a locked database is [`StoreError::Busy`]).
+fn lite_err(e: rusqlite::Error) -> sqlx::Error {
+    sqlx::Error::Database(Box::new(LiteError { message: e.to_string(), source: e }))
+}
+
+#[derive(Debug)]
+struct LiteError {
+    message: String,
+    source: rusqlite::Error,
+}
+
+impl std::fmt::Display for LiteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for LiteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+impl sqlx::error::DatabaseError for LiteError {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> sqlx::error::ErrorKind {
+        match &self.source {
+            rusqlite::Error::SqliteFailure(e, _) => match e.extended_code {
+                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                    sqlx::error::ErrorKind::UniqueViolation
+                }
+                rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => sqlx::error::ErrorKind::ForeignKeyViolation,
+                rusqlite::ffi::SQLITE_CONSTRAINT_NOTNULL => sqlx::error::ErrorKind::NotNullViolation,
+                rusqlite::ffi::SQLITE_CONSTRAINT_CHECK => sqlx::error::ErrorKind::CheckViolation,
+                _ => sqlx::error::ErrorKind::Other,
+            },
+            _ => sqlx::error::ErrorKind::Other,
         }
     }
 }
@@ -171,7 +381,88 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{copy_text, hex};
+    use super::{Arg, BulkTx, copy_text, hex, lite_err, numbered};
+    use crate::store::{Store, StoreError};
+
+    /// `$n` becomes `?n` (bound to parameter n by place), outside quotes only; `?` and text
+    /// without placeholders are left as they are.
+    #[test]
+    fn numbered_placeholders_bind_by_their_number() {
+        for (sql, written) in [
+            ("SELECT 1", "SELECT 1"),
+            ("VALUES (?, ?), (?, ?)", "VALUES (?, ?), (?, ?)"),
+            ("UPDATE t SET a = $1, b = $12 WHERE id = $2", "UPDATE t SET a = ?1, b = ?12 WHERE id = ?2"),
+            ("SELECT '$1', \"$2\", $3", "SELECT '$1', \"$2\", ?3"),
+            ("SELECT 'it''s $1' || $1", "SELECT 'it''s $1' || ?1"),
+            ("SELECT $ || $a", "SELECT $ || $a"),
+        ] {
+            assert_eq!(numbered(sql), written, "{sql}");
+        }
+    }
+
+    /// On a SQLite file the extraction's transaction is a connection of its own, set up as the
+    /// pool's are; it binds `$n` by number, keeps this process's turn to write while open, and
+    /// what it wrote is seen by the pool once committed, never when dropped.
+    #[tokio::test]
+    async fn a_sqlite_files_bulk_transaction_is_a_connection_of_its_own_set_up_as_the_pools() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}", dir.path().join("s.db").display())).await.unwrap();
+        let mut tx = store.begin_bulk().await.unwrap();
+        assert!(matches!(tx, BulkTx::Lite(_)), "a SQLite file's bulk transaction goes through rusqlite");
+        for pragma in ["foreign_keys", "busy_timeout", "temp_store", "synchronous", "journal_mode", "page_size"] {
+            let sql = format!("PRAGMA {pragma}");
+            let pool: String = sqlx::query(&sql)
+                .fetch_one(&store.pool)
+                .await
+                .map(|row| {
+                    use sqlx::Row;
+                    row.try_get::<String, _>(0).or_else(|_| row.try_get::<i64, _>(0).map(|n| n.to_string()))
+                })
+                .unwrap()
+                .unwrap();
+            let own = tx.texts(&sql, &[]).await.unwrap();
+            assert_eq!(own, vec![vec![Some(pool.clone())]], "PRAGMA {pragma}: the pool's is {pool}");
+        }
+        let swapped = tx.texts("SELECT $2 || '-' || $1", &[Arg::Text("a"), Arg::Text("b")]).await.unwrap();
+        assert_eq!(swapped, vec![vec![Some("b-a".to_string())]]);
+        assert!(store.turn.try_lock().is_err(), "the transaction holds this process's turn to write");
+        let insert = "INSERT INTO extraction (source, started_at) VALUES ($1, $2) RETURNING id";
+        tx.id(insert, &[Arg::Text("dropped"), Arg::Text("t")]).await.unwrap();
+        drop(tx);
+        assert!(store.turn.try_lock().is_ok(), "dropped, it gives the turn back");
+        assert_eq!(store.last_extraction().await.unwrap(), None, "a dropped transaction keeps nothing");
+        let mut tx = store.begin_bulk().await.unwrap();
+        let id = tx.id(insert, &[Arg::Text("kept"), Arg::Text("t")]).await.unwrap();
+        tx.execute("UPDATE extraction SET finished_at = $1 WHERE id = $2", &[Arg::Text("t"), Arg::Int(id)])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let last = store.last_extraction().await.unwrap().expect("committed");
+        assert_eq!((last.id, last.source.as_str()), (id, "kept"));
+    }
+
+    /// A locked database met through the extraction's own connection is the store's `Busy`, as
+    /// through the pool.
+    #[tokio::test]
+    async fn a_locked_database_on_the_extractions_connection_is_busy() {
+        let store = Store::scratch().await.unwrap();
+        let locked = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            Some("database is locked".to_string()),
+        );
+        assert!(matches!(store.err(lite_err(locked)), StoreError::Busy { .. }));
+        let other = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE),
+            Some("UNIQUE constraint failed: legacy_key.kind, legacy_key.record_key".to_string()),
+        );
+        match store.err(lite_err(other)) {
+            StoreError::Db { source: sqlx::Error::Database(e), .. } => {
+                assert!(e.is_unique_violation(), "{e}");
+                assert!(e.message().contains("UNIQUE constraint failed"), "{e}");
+            }
+            e => panic!("not a database error: {e:?}"),
+        }
+    }
 
     #[test]
     fn bytes_are_written_as_bytea_hex() {

@@ -97,6 +97,9 @@ pub struct Store {
     /// PostgreSQL only: typed connections (opened when first used) for what `Any` cannot do, the
     /// extraction's `COPY` (`store::extraction`).
     pg: Option<sqlx::PgPool>,
+    /// A SQLite store in a file: the file, which the extraction opens a connection of its own to
+    /// (`store::bulk::LiteTx`). `None` on PostgreSQL and in memory.
+    sqlite_file: Option<std::path::PathBuf>,
     /// Each wave's last run this handle recorded, whole (`runs::LastRun`), shared by its clones:
     /// recording the next run compares with it instead of reading it back.
     last_runs: runs::LastRuns,
@@ -624,8 +627,23 @@ impl Store {
             }
             Dialect::Sqlite => None,
         };
-        let store =
-            Store { pool, dialect, url: shown, pg, last_runs: runs::LastRuns::default(), turn: Default::default() };
+        let sqlite_file = match dialect {
+            Dialect::Sqlite if !url.contains(":memory:") => {
+                let opts = sqlx::sqlite::SqliteConnectOptions::try_from(&*pool.connect_options())
+                    .map_err(|source| StoreError::Db { url: shown.clone(), source })?;
+                Some(opts.get_filename().to_path_buf())
+            }
+            _ => None,
+        };
+        let store = Store {
+            pool,
+            dialect,
+            url: shown,
+            pg,
+            sqlite_file,
+            last_runs: runs::LastRuns::default(),
+            turn: Default::default(),
+        };
         // Two processes opening a fresh SQLite file at once: switching it to WAL needs the file to
         // itself, and SQLite refuses that at once (SQLITE_BUSY) rather than waiting, so the
         // second opener tries again until the busy timeout has passed.
