@@ -156,20 +156,12 @@ impl BulkTx {
     }
 }
 
-/// The page cache of the extraction's own SQLite connection, in KiB (`PRAGMA cache_size`; the
-/// pool's connections keep SQLite's 2 MiB). Extracting 20,000 accounts took 1.58–1.65 s with it
-/// against 1.68–1.81 s, 100,000 accounts 8.35–8.42 s against 8.61–8.73 s, for 30 and 78 MiB
-/// more peak memory while it runs (still below the stages' peaks; round 26 in
-/// docs/performance.md).
-const EXTRACTION_CACHE_KIB: u32 = 65_536;
-
 /// SQLite: a bulk-loading transaction on a connection of its own to the store's file, through
 /// `rusqlite`, called on the caller's thread: each value is bound straight from the caller's
 /// text into SQLite, and each statement runs without a hand-off to another thread. The
-/// connection is set up as the pool's are (foreign keys, busy timeout, transient files in
-/// memory), with a larger page cache ([`EXTRACTION_CACHE_KIB`]), and its transaction is `BEGIN
-/// IMMEDIATE`, as [`Store::begin`]'s, begun once this process's turn to write has come, which it
-/// keeps until it commits or is dropped. Dropped without a commit
+/// connection is set up as the pool's are (foreign keys, busy timeout, transient files in memory)
+/// and its transaction is `BEGIN IMMEDIATE`, as [`Store::begin`]'s, begun once this process's turn
+/// to write has come, which it keeps until it commits or is dropped. Dropped without a commit
 /// (an error, a crash), the connection closes and SQLite rolls the transaction back: the
 /// previous extraction stays whole.
 ///
@@ -193,13 +185,7 @@ impl LiteTx {
             conn.busy_timeout(std::time::Duration::from_secs(BUSY_TIMEOUT_SECS))?;
             // The statements differ by their number of rows only in a batch's last few.
             conn.set_prepared_statement_cache_capacity(64);
-            // A page cache of EXTRACTION_CACHE_KIB instead of SQLite's 2 MiB: the one transaction
-            // rewrites the tables' and indexes' last pages batch after batch, and a small cache
-            // writes them out to the WAL again and again before the commit.
-            conn.execute_batch(&format!(
-                "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -{EXTRACTION_CACHE_KIB}; \
-                 BEGIN IMMEDIATE"
-            ))?;
+            conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; BEGIN IMMEDIATE")?;
             Ok(conn)
         };
         open().map(|conn| LiteTx { conn, _turn: turn }).map_err(lite_err)
@@ -415,7 +401,7 @@ mod tests {
     }
 
     /// On a SQLite file the extraction's transaction is a connection of its own, set up as the
-    /// pool's are (but for its page cache); it binds `$n` by number, keeps this process's turn to write while open, and
+    /// pool's are; it binds `$n` by number, keeps this process's turn to write while open, and
     /// what it wrote is seen by the pool once committed, never when dropped.
     #[tokio::test]
     async fn a_sqlite_files_bulk_transaction_is_a_connection_of_its_own_set_up_as_the_pools() {
@@ -437,8 +423,6 @@ mod tests {
             let own = tx.texts(&sql, &[]).await.unwrap();
             assert_eq!(own, vec![vec![Some(pool.clone())]], "PRAGMA {pragma}: the pool's is {pool}");
         }
-        let cache = tx.texts("PRAGMA cache_size", &[]).await.unwrap();
-        assert_eq!(cache, vec![vec![Some(format!("-{}", super::EXTRACTION_CACHE_KIB))]], "its own, larger page cache");
         let swapped = tx.texts("SELECT $2 || '-' || $1", &[Arg::Text("a"), Arg::Text("b")]).await.unwrap();
         assert_eq!(swapped, vec![vec![Some("b-a".to_string())]]);
         assert!(store.turn.try_lock().is_err(), "the transaction holds this process's turn to write");
