@@ -2,7 +2,8 @@
 //! abort, like a `kill -9` (no destructor runs, nothing is flushed or rolled back by us), the first
 //! (or the N-th) time it reaches the point called `NAME`. Without the variable a point costs one
 //! cached environment read. The points are named where they sit: `notify.sent_unmarked` (the
-//! transport took the message; the store does not know yet), `switch.files_uncommitted`, … The
+//! transport took the message; the store does not know yet), `extract.batch_stored` (a batch
+//! written in the extraction's open transaction), `switch.files_uncommitted`, … The
 //! crash tests (`tests/it/crash.rs`) set them on the real binary and rerun it on later days.
 
 use std::sync::OnceLock;

@@ -299,3 +299,66 @@ async fn a_crash_between_rating_a_page_and_reconciling_it_is_finished_by_the_rer
         assert_eq!(from_rated.len(), 1, "{number} reconciled once: {journal:?}");
     }
 }
+
+/// The account rows of `status --format json`, and the journal's rows.
+fn extracted_and_journaled(dir: &Path) -> (Vec<Value>, usize) {
+    let status = cutover(dir).args(["status", "--format", "json"]).output().unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let journal = cutover(dir).args(["journal", "--format", "json"]).output().unwrap();
+    assert!(journal.status.success(), "{}", String::from_utf8_lossy(&journal.stderr));
+    let journal: Value = serde_json::from_slice(&journal.stdout).unwrap();
+    (status["accounts"].as_array().unwrap().clone(), journal.as_array().unwrap().len())
+}
+
+/// An extraction killed between two batches, its transaction open (on a SQLite store the
+/// extraction's own connection): the first time, nothing of it is left and the rerun takes every
+/// account in, journaled once; a refresh killed the same way leaves the extraction before it
+/// whole, and its rerun changes no state and journals nothing.
+#[test]
+fn an_extraction_killed_between_batches_leaves_the_store_as_it_was_and_the_rerun_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    // The demo's workspace and legacy SQLite database, before its first day: nothing extracted.
+    let out = cutover(dir.path())
+        .args(["demo", "--accounts", "200", "--until", "2017-04-05", "--dir"])
+        .arg(&ws)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let extract = |failpoint: Option<&str>| {
+        let mut c = cutover(&ws);
+        c.arg("extract");
+        if let Some(f) = failpoint {
+            c.env("CUTOVER_FAILPOINT", f);
+        }
+        c.output().unwrap()
+    };
+
+    assert_crashed(&extract(Some("extract.batch_stored@2")));
+    assert_eq!(extracted_and_journaled(&ws), (Vec::new(), 0), "the killed first extraction left nothing");
+    let first = extract(None);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let said = String::from_utf8_lossy(&first.stdout).to_string();
+    assert!(said.starts_with("extracted 200 accounts and "), "{said}");
+    let (accounts, journaled) = extracted_and_journaled(&ws);
+    assert_eq!((accounts.len(), journaled), (200, 200), "every account in, journaled once");
+    assert!(accounts.iter().all(|a| a["state"] == "extracted"), "{accounts:?}");
+
+    // An account's legacy bill, read from the stored records.
+    let legacy_bill = || {
+        let out = cutover(&ws).args(["bill", "A000001", "--period", "2017-03", "--legacy"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let bill = legacy_bill();
+    assert!(bill.contains("A000001"), "{bill}");
+
+    assert_crashed(&extract(Some("extract.batch_stored@3")));
+    assert_eq!(extracted_and_journaled(&ws), (accounts.clone(), 200), "the killed refresh left the last one whole");
+    assert_eq!(legacy_bill(), bill, "and its records");
+    let again = extract(None);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(String::from_utf8_lossy(&again.stdout), said, "the rerun takes in what the first one did");
+    assert_eq!(extracted_and_journaled(&ws), (accounts, 200), "a refresh changes no state and journals nothing");
+}
