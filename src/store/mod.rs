@@ -628,7 +628,7 @@ impl Store {
             Dialect::Sqlite => None,
         };
         let sqlite_file = match dialect {
-            Dialect::Sqlite if !url.contains(":memory:") => {
+            Dialect::Sqlite if !url.contains(":memory:") && !url.contains("mode=memory") => {
                 let opts = sqlx::sqlite::SqliteConnectOptions::try_from(&*pool.connect_options())
                     .map_err(|source| StoreError::Db { url: shown.clone(), source })?;
                 Some(opts.get_filename().to_path_buf())
