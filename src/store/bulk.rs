@@ -229,7 +229,9 @@ impl LiteTx {
                     cells.push(match row.get_ref(i)? {
                         ValueRef::Null => None,
                         ValueRef::Integer(n) => Some(n.to_string()),
-                        ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+                        ValueRef::Text(t) => {
+                            Some(std::str::from_utf8(t).map_err(rusqlite::Error::Utf8Error)?.to_owned())
+                        }
                         other => {
                             return Err(rusqlite::Error::InvalidColumnType(
                                 i,
@@ -267,7 +269,7 @@ impl LiteTx {
 /// `sql` with each `$n` placeholder written `?n`, which SQLite binds to parameter `n` by its
 /// place (a `$n` is a name there, bound by looking it up: [`Store::params`]). Text inside quotes
 /// is left alone. The store's statements use `$n` or `?` throughout, never both.
-pub(crate) fn numbered(sql: &str) -> std::borrow::Cow<'_, str> {
+fn numbered(sql: &str) -> std::borrow::Cow<'_, str> {
     if !sql.contains('$') {
         return std::borrow::Cow::Borrowed(sql);
     }
