@@ -168,6 +168,11 @@ impl BulkTx {
 /// Its calls block the caller's thread while SQLite works: for a batch's statements, and for at
 /// most the busy timeout while another process holds the store's write lock, as every writer of
 /// a SQLite store waits.
+///
+/// It runs on the same SQLite library as the pool's connections: rusqlite and sqlx link the one
+/// `libsqlite3-sys` of the build (Cargo allows one crate linking `sqlite3`). That matters: SQLite
+/// tracks the POSIX locks of a process's connections to one file in the library, and two copies
+/// of it in one process would release each other's locks.
 pub(crate) struct LiteTx {
     // Dropped in this order: the connection (its transaction rolled back) before the turn.
     conn: rusqlite::Connection,
