@@ -85,6 +85,12 @@ use crate::domain::redact;
 /// WAL mode).
 pub const SQLITE_PAGE_SIZE: u32 = 16_384;
 
+/// Whether a SQLite URL names an in-memory database (`sqlite::memory:`, or a URI with
+/// `mode=memory`): one connection holds it, it has no file, and it is gone when the process ends.
+fn in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
 /// How long a SQLite connection waits for another process's write lock (`PRAGMA busy_timeout`).
 pub const BUSY_TIMEOUT_SECS: u64 = 30;
 
@@ -582,7 +588,7 @@ impl Store {
             return Err(StoreError::BadUrl { url: shown, message });
         }
         let mut connect_url = url.to_string();
-        if dialect == Dialect::Sqlite && !url.contains("mode=") && !url.contains(":memory:") {
+        if dialect == Dialect::Sqlite && !url.contains("mode=") && !in_memory(url) {
             if let Some(path) = url.strip_prefix("sqlite://")
                 && let Some(parent) = std::path::Path::new(path).parent()
             {
@@ -591,7 +597,7 @@ impl Store {
             connect_url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
         }
         // An in-memory SQLite database lives in one connection.
-        let max = if url.contains(":memory:") { 1 } else { 8 };
+        let max = if in_memory(url) { 1 } else { 8 };
         let pool = AnyPoolOptions::new()
             .max_connections(max)
             // A SQLite connection is a file opened in this process: pinging it before every use
@@ -628,7 +634,7 @@ impl Store {
             Dialect::Sqlite => None,
         };
         let sqlite_file = match dialect {
-            Dialect::Sqlite if !url.contains(":memory:") && !url.contains("mode=memory") => {
+            Dialect::Sqlite if !in_memory(url) => {
                 let opts = sqlx::sqlite::SqliteConnectOptions::try_from(&*pool.connect_options())
                     .map_err(|source| StoreError::Db { url: shown.clone(), source })?;
                 Some(opts.get_filename().to_path_buf())
@@ -662,7 +668,7 @@ impl Store {
     /// Gives a new SQLite file its page size ([`SQLITE_PAGE_SIZE`]; an existing one keeps its
     /// own), puts the journal in WAL mode and runs the migrations.
     async fn prepare(&self, url: &str) -> Result<(), StoreError> {
-        if self.dialect == Dialect::Sqlite && !url.contains(":memory:") {
+        if self.dialect == Dialect::Sqlite && !in_memory(url) {
             let sql = format!("PRAGMA page_size = {SQLITE_PAGE_SIZE}; PRAGMA journal_mode=WAL");
             sqlx::raw_sql(&sql).execute(&self.pool).await.map_err(|e| self.err(e))?;
         }
@@ -719,7 +725,7 @@ impl Store {
 
     /// Whether this is a scratch store (in memory, gone when the process ends).
     pub fn is_scratch(&self) -> bool {
-        self.url.contains(":memory:")
+        in_memory(&self.url)
     }
 
     pub fn dialect(&self) -> Dialect {
