@@ -65,31 +65,51 @@ async fn demo(dir: &Path, accounts: usize, seed: u64, until: Option<chrono::Naiv
     println!("wall time: {:.1} s", started.elapsed().as_secs_f64());
     // The other commands work on a workspace: from here, that is the demo's folder.
     if dir != Path::new(".") {
-        println!("{}", next_step(dir, via_cargo_run()));
+        println!("{}", next_step(dir, via_cargo_run().as_ref()));
     }
     Ok(0)
 }
 
 /// How the demo was started when it was not by name: `cargo run` (from a checkout, as the
-/// README's first command does) puts its package's name in the environment of what it runs. The
-/// `Some` says whether that was a release build (`cargo run --release`).
-fn via_cargo_run() -> Option<bool> {
-    (std::env::var_os("CARGO_PKG_NAME").is_some_and(|n| n == env!("CARGO_PKG_NAME"))
+/// README's first command does) puts its package's name in the environment of what it runs.
+fn via_cargo_run() -> Option<CargoRun> {
+    if !(std::env::var_os("CARGO_PKG_NAME").is_some_and(|n| n == env!("CARGO_PKG_NAME"))
         && std::env::var_os("CARGO").is_some())
-    .then(|| std::env::current_exe().ok().and_then(|e| e.parent().map(|d| d.ends_with("release"))).unwrap_or(false))
+    {
+        return None;
+    }
+    let release =
+        std::env::current_exe().ok().and_then(|e| e.parent().map(|d| d.ends_with("release"))).unwrap_or(false);
+    // `cargo run` finds the package from the folder it is run in, or from `--manifest-path`
+    // (`cargo run --manifest-path ../cutover/Cargo.toml -- demo`, from an empty folder): the next
+    // command needs the same flag when this folder is not in the checkout.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    let here = std::env::current_dir().ok();
+    let manifest =
+        manifest_dir.filter(|m| here.as_deref().is_none_or(|h| !h.starts_with(m))).map(|m| m.join("Cargo.toml"));
+    Some(CargoRun { release, manifest })
+}
+
+/// The demo run by `cargo run`: from a release build, and the manifest to name when the current
+/// folder is not inside the checkout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CargoRun {
+    release: bool,
+    manifest: Option<PathBuf>,
 }
 
 /// The summary's last line: the next command to run, as the user can run it. Someone who ran
 /// `cargo run -- demo` may not have `cutover` on their PATH, so they are shown the `cargo run`
 /// form of the same command.
-fn next_step(dir: &Path, cargo: Option<bool>) -> String {
+fn next_step(dir: &Path, cargo: Option<&CargoRun>) -> String {
     let d = dir.display();
     match cargo {
         None => format!("next: cd {d} && cutover status  (or, from here: cutover -C {d} status; README, \"A tour\")"),
-        Some(release) => format!(
-            "next: cargo run {}-- -C {d} status  (with `cutover` installed, `cargo install --path .`: \
+        Some(c) => format!(
+            "next: cargo run {}{}-- -C {d} status  (with `cutover` installed, `cargo install --path .`: \
              cd {d} && cutover status; README, \"A tour\")",
-            if release { "--release " } else { "" }
+            if c.release { "--release " } else { "" },
+            c.manifest.as_ref().map(|m| format!("--manifest-path {} ", m.display())).unwrap_or_default(),
         ),
     }
 }
@@ -206,4 +226,29 @@ pub(super) async fn demo_flow(
         day = day + chrono::Days::new(1);
     }
     Ok(DemoRun { engine, first_day: start, last_day: end, changes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CargoRun, next_step};
+    use std::path::{Path, PathBuf};
+
+    #[test]
+    fn the_next_step_is_the_command_as_the_user_can_run_it() {
+        let d = Path::new("cutover-demo");
+        let manifest = Some(PathBuf::from("/src/cutover/Cargo.toml"));
+        let table: [(Option<CargoRun>, &str); 4] = [
+            (None, "next: cd cutover-demo && cutover status  (or, from here: cutover -C cutover-demo status;"),
+            (Some(CargoRun { release: true, manifest: None }), "next: cargo run --release -- -C cutover-demo status "),
+            (Some(CargoRun { release: false, manifest: None }), "next: cargo run -- -C cutover-demo status "),
+            (
+                Some(CargoRun { release: true, manifest }),
+                "next: cargo run --release --manifest-path /src/cutover/Cargo.toml -- -C cutover-demo status ",
+            ),
+        ];
+        for (run, want) in table {
+            let got = next_step(d, run.as_ref());
+            assert!(got.starts_with(want), "{run:?}: {got}");
+        }
+    }
 }
