@@ -5,7 +5,7 @@
 
 /// An enum spelled as text (in files, the store and reports), said once: `ALL` (every variant, in
 /// order), `as_str` (its text), `Display` (the same) and `FromStr` (the text back; an unknown one is
-/// the error `unknown` words).
+/// the error `unknown` words, followed by every known spelling).
 macro_rules! spelled {
     ($ty:ident { $($variant:ident => $text:literal),+ $(,)? } unknown: $unknown:expr) => {
         impl $ty {
@@ -31,7 +31,10 @@ macro_rules! spelled {
 
             fn from_str(s: &str) -> Result<Self, String> {
                 let unknown: fn(&str) -> String = $unknown;
-                $ty::ALL.into_iter().find(|x| x.as_str() == s).ok_or_else(|| unknown(s))
+                $ty::ALL.into_iter().find(|x| x.as_str() == s).ok_or_else(|| {
+                    let known: Vec<&str> = $ty::ALL.iter().map(|x| x.as_str()).collect();
+                    format!("{} (one of: {})", unknown(s), known.join(", "))
+                })
             }
         }
     };

@@ -21,7 +21,7 @@ super::spelled! {
         Cloud => "cloud",
         Internet => "internet",
         Wireless => "wireless",
-    } unknown: |s| format!("unknown segment `{s}` (expected colocation, multi_tenant, cloud, internet or wireless)")
+    } unknown: |s| format!("unknown segment `{s}`")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

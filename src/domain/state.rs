@@ -69,3 +69,19 @@ super::spelled! {
         Held => "held",
     } unknown: |s| format!("unknown state `{s}`")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::State;
+
+    #[test]
+    fn an_unknown_state_is_refused_with_every_known_spelling() {
+        assert_eq!("cut_over".parse::<State>(), Ok(State::CutOver));
+        let err = "hold".parse::<State>().unwrap_err();
+        assert_eq!(
+            err,
+            "unknown state `hold` (one of: pending, extracted, rated, reconciled, notified, cut_over, loaded, \
+             rolled_back, quarantined, held)"
+        );
+    }
+}

@@ -19,6 +19,41 @@ pub fn pos(span: &Span) -> (usize, usize) {
     span.start().map_or((1, 1), |m| (m.line(), m.column()))
 }
 
+/// A syntax error's position and message. The scanner reports a tab inside a plain scalar's
+/// indentation at the scalar's start, lines above the tab: the tab itself is named, with where
+/// the scalar began. The scanner's own "at byte … line … column …" is left out (the problem's
+/// prefix says where).
+fn scan_error(text: &str, at: marked_yaml::Marker, info: &str) -> (marked_yaml::Marker, String) {
+    if info.ends_with("found a tab") {
+        let tab = text
+            .chars()
+            .enumerate()
+            .skip(at.character())
+            .scan((at.line(), at.column()), |(line, col), (i, c)| {
+                let here = (i, *line, *col, c);
+                if c == '\n' {
+                    (*line, *col) = (*line + 1, 1);
+                } else {
+                    *col += 1;
+                }
+                Some(here)
+            })
+            .find(|&(.., c)| c == '\t');
+        if let Some((i, line, col, _)) = tab {
+            return (
+                marked_yaml::Marker::new(at.source(), i, line, col),
+                format!(
+                    "YAML syntax error: a tab in the indentation (indent with spaces); \
+                     the value it continues starts at line {} column {}",
+                    at.line(),
+                    at.column()
+                ),
+            );
+        }
+    }
+    (at, format!("YAML syntax error: {info}"))
+}
+
 /// Collects problems for one file.
 pub struct Reader<'a> {
     pub file: &'a str,
@@ -49,7 +84,7 @@ impl Reader<'_> {
                     E::UnexpectedAnchor(m) => (*m, "anchors are not supported".to_string()),
                     E::MappingKeyMustBeScalar(m) => (*m, "mapping keys must be plain".to_string()),
                     E::UnexpectedTag(m) => (*m, "tags are not supported".to_string()),
-                    E::ScanError(m, s) => (*m, format!("YAML syntax error: {s}")),
+                    E::ScanError(m, s) => scan_error(text, *m, s.info()),
                     E::DuplicateKey(d) => {
                         let m = d.key.span().start().copied().unwrap_or(marked_yaml::Marker::new(0, 0, 1, 1));
                         (m, format!("duplicate key `{}`", d.key.as_str()))

@@ -19,7 +19,7 @@ crate::domain::spelled! {
         Proceed => "proceed",
         Pause => "pause",
         Abort => "abort",
-    } unknown: |s| format!("unknown gate verdict `{s}` (proceed, pause, abort)")
+    } unknown: |s| format!("unknown gate verdict `{s}`")
 }
 
 /// The numbers a gate looks at.

@@ -144,7 +144,7 @@ crate::domain::spelled! {
         Pass => "pass",
         Waived => "waived",
         Fail => "fail",
-    } unknown: |s| format!("unknown reconciliation outcome `{s}` (pass, waived, fail)")
+    } unknown: |s| format!("unknown reconciliation outcome `{s}`")
 }
 
 /// One period's bills: what the legacy system billed and what the new model bills.
