@@ -2,6 +2,12 @@
 //! to a scratch outbox and load files to a scratch import folder; the stage runs there exactly as it
 //! would (same gates, same decisions, same exit code), and what it journaled and wrote is printed.
 //! Nothing in the workspace changes and nothing is sent. The scratch folder is removed at the end.
+//!
+//! The files a stage reads back are copied too: the printed letters (a day's letters are one
+//! document made from them) and the load files (a set is rewritten only when it changed). Without
+//! them the stage saw every earlier day's document and every set as missing, made them again, and
+//! the dry run counted letters and load files the real run then did not write. What is counted is
+//! what the run made or changed, against those copies.
 
 use super::Failure;
 use crate::engine::Engine;
@@ -16,7 +22,13 @@ type Result<T> = std::result::Result<T, Failure>;
 pub struct DryRun {
     dir: PathBuf,
     since: i64,
+    /// Every file of the scratch folder's copies before the run, as it was then.
+    before: Files,
 }
+
+/// Files under a folder by path, each as (size, modified, inode): a file the run rewrote
+/// (always under a new inode, `durable::write_atomically`) or made is not as it was.
+type Files = std::collections::HashMap<PathBuf, (u64, Option<std::time::SystemTime>, u64)>;
 
 impl Drop for DryRun {
     fn drop(&mut self) {
@@ -30,7 +42,16 @@ impl DryRun {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let dir = std::env::temp_dir().join(format!("cutover-dry-run-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(Failure::operational)?;
-        let mut dry = DryRun { dir, since: 0 };
+        let mut dry = DryRun { dir, since: 0, before: Files::new() };
+        // The real folders, before the engine is pointed elsewhere.
+        let print = match &engine.ws.config.mail {
+            MailConfig::Outbox { dir } => engine.ws.path(dir).join("print"),
+            MailConfig::Smtp { .. } => engine.ws.root.join("print"),
+        };
+        let import = engine.ws.path(&engine.ws.config.target);
+        copy_tree(&print, &dry.dir.join("outbox").join("print")).map_err(Failure::operational)?;
+        copy_tree(&import, &dry.dir.join("import")).map_err(Failure::operational)?;
+        dry.before = files(&dry.dir);
         let copy = dry.dir.join("state.db");
         engine.store.copy_to(&copy).await?;
         engine.store = Store::open(&format!("sqlite://{}", copy.display())).await?;
@@ -62,9 +83,20 @@ impl DryRun {
         if changes == 0 {
             o.push_str("  no account would change\n");
         }
-        let emails = count(&self.dir.join("outbox"), "eml");
-        let letters = count(&self.dir.join("outbox").join("print"), "html");
-        let loads = count_all(&self.dir.join("import"));
+        let made: Vec<PathBuf> = files(&self.dir)
+            .into_iter()
+            .filter(|(path, now)| self.before.get(path) != Some(now))
+            .map(|(path, _)| path)
+            .collect();
+        let under = |dir: PathBuf, ext: Option<&str>| {
+            made.iter()
+                .filter(|p| p.parent() == Some(&dir) || (ext.is_none() && p.starts_with(&dir)))
+                .filter(|p| ext.is_none_or(|x| p.extension().is_some_and(|e| e == x)))
+                .count()
+        };
+        let emails = under(self.dir.join("outbox"), Some("eml"));
+        let letters = under(self.dir.join("outbox").join("print"), Some("html"));
+        let loads = under(self.dir.join("import"), None);
         let _ = writeln!(
             o,
             "  {changes} state change(s); {emails} email(s) would be sent, {letters} letter(s) printed, \
@@ -74,13 +106,44 @@ impl DryRun {
     }
 }
 
-fn count(dir: &Path, ext: &str) -> usize {
-    std::fs::read_dir(dir)
-        .map(|d| d.filter_map(|e| e.ok()).filter(|e| e.path().extension().is_some_and(|x| x == ext)).count())
-        .unwrap_or(0)
+/// Copies the files under `from` (none: nothing) to `to`, keeping their relative paths.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(from) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(std::io::Error::new(e.kind(), format!("{}: {e}", from.display()))),
+    };
+    std::fs::create_dir_all(to)?;
+    for e in entries {
+        let e = e?;
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if e.file_type()?.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else {
+            std::fs::copy(&src, &dst)
+                .map_err(|err| std::io::Error::new(err.kind(), format!("{}: {err}", src.display())))?;
+        }
+    }
+    Ok(())
 }
 
-fn count_all(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    entries.filter_map(|e| e.ok()).map(|e| if e.path().is_dir() { count_all(&e.path()) } else { 1 }).sum()
+/// Every file under `dir`, at any depth, as it is now.
+fn files(dir: &Path) -> Files {
+    let mut out = Files::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let Ok(meta) = e.metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(e.path());
+            } else {
+                #[cfg(unix)]
+                let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+                #[cfg(not(unix))]
+                let inode = 0;
+                out.insert(e.path(), (meta.len(), meta.modified().ok(), inode));
+            }
+        }
+    }
+    out
 }

@@ -704,6 +704,81 @@ async fn a_dry_run_shows_what_the_real_run_then_does_and_changes_nothing() {
     assert!(files >= said.len());
 }
 
+/// Every file under `dir` with what tells a rewritten file from the one before: its bytes and
+/// its inode (files are replaced by rename).
+fn file_states(dir: &Path) -> std::collections::HashMap<std::path::PathBuf, (Vec<u8>, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    support::files_under(dir)
+        .into_iter()
+        .filter(|p| !p.starts_with(dir.join(".cutover")))
+        .map(|p| {
+            let state = (std::fs::read(&p).unwrap(), std::fs::metadata(&p).unwrap().ino());
+            (p, state)
+        })
+        .collect()
+}
+
+/// The counts a dry run's last line gives: emails, letters, load files.
+fn dry_counts(stdout: &str) -> (usize, usize, usize) {
+    let line = stdout.lines().find(|l| l.contains("email(s) would be sent")).unwrap_or_else(|| panic!("{stdout}"));
+    let n = |what: &str| -> usize {
+        let before = &line[..line.find(what).unwrap_or_else(|| panic!("{what} in {line}"))];
+        before.split_whitespace().last().unwrap().parse().unwrap()
+    };
+    (n(" email(s)"), n(" letter(s)"), n(" load file(s)"))
+}
+
+#[test]
+fn a_dry_run_counts_the_letters_and_load_files_the_real_run_then_writes() {
+    // A demo stopped part-way: letters printed and load sets written on earlier days.
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let out = cutover(dir.path())
+        .args(["demo", "--dir"])
+        .arg(&demo)
+        .args(["--accounts", "400", "--seed", "7", "--until", "2017-10-25"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let letters_before = support::files_under(&demo.join("outbox/print")).len();
+    assert!(letters_before > 0, "the demo printed letters before the day the dry runs look at");
+    let mut seen = (0, 0, 0);
+    // A day the demo ran already (nothing to do, nothing written), then the days after, one
+    // stage or all of them.
+    let mut runs = vec![["run", "dc2-colocation", "2017-10-24"], ["notify", "dc3-colocation", "2017-10-24"]];
+    for day in ["2017-10-25", "2017-10-26", "2017-10-27", "2017-10-28", "2017-10-29", "2017-10-30", "2017-10-31"] {
+        runs.push(["notify", "multi-tenant-cloud", day]);
+        for wave in ["dc2-colocation", "dc3-colocation", "multi-tenant-cloud"] {
+            runs.push(["run", wave, day]);
+        }
+    }
+    for [stage, wave, day] in runs {
+        let args = [stage, "--wave", wave, "--as-of", day];
+        let before = file_states(&demo);
+        let dry = cutover(&demo).args(args).arg("--dry-run").output().unwrap();
+        let dry_out = String::from_utf8_lossy(&dry.stdout);
+        let dry_err = String::from_utf8_lossy(&dry.stderr);
+        assert!(!dry_err.contains("missing"), "{args:?}: {dry_err}");
+        assert_eq!(file_states(&demo), before, "{args:?}: the dry run wrote nothing");
+        let said = dry_counts(&dry_out);
+        let real = cutover(&demo).args(args).output().unwrap();
+        assert_eq!(dry.status.code(), real.status.code(), "{args:?}");
+        let after = file_states(&demo);
+        let made: Vec<&std::path::PathBuf> =
+            after.iter().filter(|(p, s)| before.get(*p) != Some(*s)).map(|(p, _)| p).collect();
+        let outbox = demo.join("outbox");
+        let did = (
+            made.iter().filter(|p| p.parent() == Some(&outbox) && p.extension().is_some_and(|x| x == "eml")).count(),
+            made.iter().filter(|p| p.parent() == Some(&outbox.join("print"))).count(),
+            made.iter().filter(|p| p.starts_with(demo.join("import"))).count(),
+        );
+        assert_eq!(said, did, "{args:?}: the dry run said {said:?}, the real run wrote {did:?}\n{dry_out}");
+        seen = (seen.0 + did.0, seen.1 + did.1, seen.2 + did.2);
+    }
+    // The days looked at did send, print and write load files.
+    assert!(seen.0 > 0 && seen.1 > 0 && seen.2 > 0, "{seen:?}");
+}
+
 #[test]
 fn every_format_a_command_offers_is_real_and_bad_values_are_refused_with_the_choices() {
     let ws = support::csv_workspace();
