@@ -26,6 +26,10 @@ pub fn run_text(r: &RunReport) -> String {
     );
     let _ = writeln!(s, "  gate        {}", r.gate.unwrap_or(GateVerdict::Pause).as_str());
     let _ = writeln!(s, "  cut over    {:>6}  held {:>4}", r.switched.done, r.switched.held);
+    // What a person should read, from every stage (a sending limit too low, dates missed).
+    for n in [&r.rated, &r.reconciled, &r.notified, &r.switched].into_iter().flat_map(|x| &x.notes) {
+        let _ = writeln!(s, "  note: {n}");
+    }
     s
 }
 

@@ -44,7 +44,9 @@ impl Args {
         let r = engine.run_wave(&wave, &ctx, &mailer).await?;
         print!("{}", report::run_text(&r));
         dry_report(dry, &engine).await?;
-        let code = u8::from(r.notified.failed > 0 || r.gate != Some(crate::reconcile::GateVerdict::Proceed));
+        let code = u8::from(
+            r.notified.failed > 0 || r.switched.late > 0 || r.gate != Some(crate::reconcile::GateVerdict::Proceed),
+        );
         unless_stopped(&engine, "run", code).await
     }
 }

@@ -51,6 +51,9 @@ impl Args {
                 stop_on_signal(&engine, "switch");
                 let ctx = cx.ctx("switch", as_of)?;
                 let (gate, r) = engine.switch_wave(&wave, &ctx).await?;
+                for n in &r.notes {
+                    eprintln!("note: {n}");
+                }
                 println!(
                     "{wave} as of {}: gate {}; {} account(s) cut over, {} held",
                     ctx.as_of,
@@ -59,7 +62,10 @@ impl Args {
                     r.held
                 );
                 dry_report(dry, &engine).await?;
-                unless_stopped(&engine, "switch", u8::from(gate != crate::reconcile::GateVerdict::Proceed)).await
+                // Customers told of a new bill that will not come (a switch run too late) need a
+                // person, as a gate that did not pass does.
+                let code = u8::from(gate != crate::reconcile::GateVerdict::Proceed || r.late > 0);
+                unless_stopped(&engine, "switch", code).await
             }
         }
     }

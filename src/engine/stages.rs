@@ -24,6 +24,9 @@ pub struct StageReport {
     pub unknown: u64,
     /// Notices waiting for a retry after a transient failure.
     pub retried: u64,
+    /// Of `held`, those held because the stage ran after a date that had to be kept (a switch
+    /// after the first new bill: the customer was told of a bill that will not come).
+    pub late: u64,
     /// Things a person should read (a sending limit too low, an unknown delivery).
     pub notes: Vec<String>,
 }
@@ -42,6 +45,7 @@ impl StageReport {
         self.failed += o.failed;
         self.unknown += o.unknown;
         self.retried += o.retried;
+        self.late += o.late;
         self.notes.extend(o.notes.iter().cloned());
     }
 }
@@ -867,7 +871,7 @@ impl Engine {
                 let refs: Vec<(&AccountRow, &LegacyAccount)> = pairs.iter().map(|(row, acct)| (row, acct)).collect();
                 let mut reach = self.unreachable(&refs).await?;
                 let mut r = StageReport::default();
-                let (mut moves, mut pending) = (Vec::new(), Vec::new());
+                let (mut moves, mut pending, mut late) = (Vec::new(), Vec::new(), Vec::new());
                 for (row, acct) in &pairs {
                     let Some(sched) = row.schedule() else { continue };
                     let number = &row.account_number;
@@ -881,6 +885,9 @@ impl Engine {
                         unreachable
                     };
                     if let Some(why) = hold {
+                        if ctx.as_of >= sched.first_new_bill_date {
+                            late.push(moves.len());
+                        }
                         moves.push((ctx.transition(number, State::Notified, State::Held, why), Count::Held));
                         continue;
                     }
@@ -905,6 +912,7 @@ impl Engine {
                 // The page's state changes, and a pending cut-over for each account that did move.
                 let mut tx = self.store.begin().await?;
                 let moved = self.apply_in(&mut tx, moves, &mut r).await?;
+                r.late += late.iter().filter(|&&i| moved[i]).count() as u64;
                 let pending: Vec<_> = pending.into_iter().filter(|(i, _)| moved[*i]).map(|(_, c)| c).collect();
                 self.store.put_cutovers_pending_in(&mut tx, id, &pending, ctx.at).await?;
                 // The page is done with its accounts: their claims go with its changes.
@@ -916,6 +924,15 @@ impl Engine {
             })
             .await?;
         rep.add(&page);
+        if page.late > 0 {
+            rep.notes.push(format!(
+                "{} account(s) held: their cut-over date passed before the switch ran, and the legacy system \
+                 billed them on their first new bill date; switch (or `run`, or `schedule`) must run every day of \
+                 the window. `cutover status --wave {id} --state held` lists them; `run --recheck-held` gives each a \
+                 new schedule and notice if the window still allows one",
+                page.late
+            ));
+        }
         // The files of every set this run changed, from the store.
         rep.held += self.sync_load_files(Some(id), ctx).await?;
         Ok((gate, rep))

@@ -780,6 +780,40 @@ fn a_dry_run_counts_the_letters_and_load_files_the_real_run_then_writes() {
 }
 
 #[test]
+fn a_switch_after_the_first_new_bill_holds_those_accounts_says_so_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let out = cutover(dir.path())
+        .args(["demo", "--dir"])
+        .arg(&demo)
+        .args(["--accounts", "400", "--seed", "7", "--until", "2017-10-25"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // On time (the first day due): nothing missed, exit 0.
+    let on_time =
+        cutover(&demo).args(["switch", "--wave", "dc2-colocation", "--as-of", "2017-10-25"]).output().unwrap();
+    assert_eq!(on_time.status.code(), Some(0), "{}", String::from_utf8_lossy(&on_time.stderr));
+    // Days skipped: the accounts whose first new bill has come are held, the note says how many
+    // and why, and the exit code asks for a person.
+    let late = cutover(&demo).args(["switch", "--wave", "dc2-colocation", "--as-of", "2017-10-31"]).output().unwrap();
+    let err = String::from_utf8_lossy(&late.stderr);
+    let held = json(&demo, &["status", "--wave", "dc2-colocation", "--state", "held", "--format", "json"]);
+    let missed = held["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["reason"].as_str().is_some_and(|r| r.starts_with("missed its cut-over date")))
+        .count();
+    assert!(missed > 0, "{held}");
+    assert!(
+        err.contains(&format!("note: {missed} account(s) held: their cut-over date passed before the switch ran")),
+        "{err}"
+    );
+    assert_eq!(late.status.code(), Some(1), "{err}");
+}
+
+#[test]
 fn every_format_a_command_offers_is_real_and_bad_values_are_refused_with_the_choices() {
     let ws = support::csv_workspace();
     // (args, exit code, what stderr says)
