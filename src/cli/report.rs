@@ -238,6 +238,9 @@ async fn waves_status(
             );
         }
     }
+    if wave.is_none() {
+        o.push_str(&outside_the_plan(engine).await?);
+    }
     if !extraction_warnings.is_empty() {
         let _ = writeln!(o, "\nextraction warning(s):");
         for w in &extraction_warnings {
@@ -254,6 +257,27 @@ async fn waves_status(
         }
     }
     let _ = writeln!(o, "\n(`status --state held` lists the held accounts with their reasons)");
+    Ok(o)
+}
+
+/// The accounts the plan's waves do not hold, as lines of `status`: those it selects for no wave
+/// (a wave's `select` changed, or never matched them) and those of a wave no longer in the plan.
+/// Without these lines they would be in no line of the overview.
+async fn outside_the_plan(engine: &Engine) -> Result<String> {
+    let mut groups: std::collections::BTreeMap<Option<String>, Vec<String>> = Default::default();
+    for (w, state, n) in engine.store.wave_state_counts().await? {
+        if w.as_deref().is_none_or(|w| engine.plan.wave(w).is_none()) {
+            groups.entry(w).or_default().push(format!("{state} {n}"));
+        }
+    }
+    let mut o = String::new();
+    for (w, counts) in groups {
+        let (label, why) = match &w {
+            None => ("(no wave)".to_string(), "the plan selects them for no wave"),
+            Some(w) => (w.clone(), "a wave no longer in the plan"),
+        };
+        let _ = writeln!(o, "{label:<22} {}  ({why}; `status --state STATE` lists them)", counts.join(", "));
+    }
     Ok(o)
 }
 

@@ -30,7 +30,8 @@ pub struct ExtractionCounts {
     pub records: i64,
     pub quarantined: i64,
     pub finished_at: Option<String>,
-    /// Columns the source left out that may be (SPEC §2), as `source: message`.
+    /// Columns the source left out that may be (SPEC §2), as `source: message`; and accounts a
+    /// changed plan moved between waves (`the plan: …`).
     pub warnings: Vec<String>,
     /// The effective time of the run that extracted (its as-of day, or the wall clock).
     pub started_at: String,
@@ -54,6 +55,8 @@ pub struct Extraction<'a> {
     /// The migration records of the accounts seen for the first time, (number, wave): written
     /// when the extraction finishes, wave by wave ([`Extraction::put_new_accounts`]).
     new_accounts: Vec<(String, Option<String>)>,
+    /// Known accounts a changed plan moved, by (from, to) wave: said as a warning at the end.
+    moved: std::collections::BTreeMap<(Option<String>, Option<String>), u64>,
 }
 
 impl<'a> Extraction<'a> {
@@ -99,11 +102,23 @@ impl<'a> Extraction<'a> {
             bad_accounts: HashMap::new(),
             analyze_at: 5_000,
             new_accounts: Vec::new(),
+            moved: Default::default(),
         })
     }
 
     pub async fn finish(mut self) -> Result<ExtractionCounts, StoreError> {
         self.put_new_accounts().await?;
+        // A selector changed (or mistyped) moves accounts without a word otherwise: to no wave,
+        // they would be in no wave's line of `status`.
+        let show = |w: &Option<String>| w.as_deref().map_or("no wave".to_string(), |w| format!("wave {w}"));
+        for ((from, to), n) in std::mem::take(&mut self.moved) {
+            self.counts.warnings.push(format!(
+                "the plan: {n} account(s) not yet migrating moved from {} to {} (each is journaled){}",
+                show(&from),
+                show(&to),
+                if to.is_none() { "; check the waves' `select` if that was not meant" } else { "" }
+            ));
+        }
         let at = Utc::now().to_rfc3339();
         let warnings = (!self.counts.warnings.is_empty()).then(|| self.counts.warnings.join("\n"));
         let c = &self.counts;
@@ -231,8 +246,10 @@ impl<'a> Extraction<'a> {
             .collect();
         for a in &fresh {
             if let Some((old, state, readmitted)) = known.remove(&a.number)
-                && let Some(line) = self.follow_plan(&a.number, a.wave.as_deref(), old, &state, readmitted).await?
+                && let Some(line) =
+                    self.follow_plan(&a.number, a.wave.as_deref(), old.clone(), &state, readmitted).await?
             {
+                *self.moved.entry((old, a.wave.clone())).or_default() += 1;
                 journal.push(line);
             }
         }

@@ -1378,6 +1378,14 @@ impl Store {
         rows.into_iter().map(|r| Ok((r.state.parse().map_err(StoreError::Corrupt)?, r.n))).collect()
     }
 
+    /// Accounts per wave and state, every wave at once (no wave: `None`), in wave and state order.
+    pub async fn wave_state_counts(&self) -> Result<Vec<(Option<String>, State, i64)>, StoreError> {
+        let sql = "SELECT wave, state, COUNT(*) AS n FROM account GROUP BY wave, state ORDER BY wave, state";
+        let rows: Vec<(Option<String>, String, i64)> =
+            sqlx::query_as(sql).fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
+        rows.into_iter().map(|(w, s, n)| Ok((w, s.parse().map_err(StoreError::Corrupt)?, n))).collect()
+    }
+
     // ------------------------------------------------------------------ legacy records
 
     /// The extracted legacy records of these accounts: each stored record parsed again (the

@@ -419,14 +419,52 @@ fn a_re_extraction_moves_a_waiting_account_to_the_wave_that_now_selects_it() {
         accounts.replace("A001,Cascade Logistics LLC,colocation,DC1,", "A001,Cascade Logistics LLC,colocation,DC2,"),
     )
     .unwrap();
-    assert!(cutover(dir).args(["extract"]).output().unwrap().status.success());
+    let out = cutover(dir).args(["extract"]).output().unwrap();
+    assert!(out.status.success());
+    // The extraction says what moved, as a warning.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "warning: the plan: 1 account(s) not yet migrating moved from wave dc1-colocation to wave dc2-colocation"
+        ),
+        "{err}"
+    );
     let a001 = json(dir, &["status", "--account", "A001", "--format", "json"]);
     assert_eq!(a001["account"]["wave"], "dc2-colocation");
     let last = a001["journal"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["reason"], "the plan now puts it in wave dc2-colocation (was wave dc1-colocation)");
     // Extracting again changes nothing more.
-    assert!(cutover(dir).args(["extract"]).output().unwrap().status.success());
+    let again = cutover(dir).args(["extract"]).output().unwrap();
+    assert!(again.status.success());
+    assert!(!String::from_utf8_lossy(&again.stderr).contains("moved from"), "nothing moved");
     assert_eq!(json(dir, &["status", "--account", "A001", "--format", "json"])["journal"].as_array().unwrap().len(), 2);
+
+    // A mistyped selector: the wave's waiting accounts go to no wave. The extraction warns, and
+    // the overview keeps a line for them (it had a line a wave only).
+    let file = dir.join("waves/dc2-colocation.yaml");
+    let wave = std::fs::read_to_string(&file).unwrap();
+    assert!(wave.contains("[DC2]"), "{wave}");
+    std::fs::write(&file, wave.replace("[DC2]", "[DC22]")).unwrap();
+    let out = cutover(dir).args(["extract"]).output().unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("moved from wave dc2-colocation to no wave (each is journaled); check the waves' `select`"),
+        "{err}"
+    );
+    let waiting = json(dir, &["status", "--format", "json"])["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["wave"].is_null())
+        .count();
+    assert!(waiting > 0);
+    let text = String::from_utf8_lossy(&cutover(dir).args(["status"]).output().unwrap().stdout).to_string();
+    let line = text.lines().find(|l| l.starts_with("(no wave)")).unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.contains(&format!("extracted {waiting}")) && line.contains("the plan selects them for no wave"),
+        "{line}"
+    );
 }
 
 #[test]
