@@ -23,6 +23,23 @@ impl Args {
         let ctx = cx.ctx("rollback", None)?;
         if engine.rollback(&account, &reason, &ctx).await? {
             println!("{account} rolled back: {reason}");
+            if let Some(c) = engine.store.cutover(&account).await? {
+                let set = engine.set_dir(&c.wave, c.cutover_date);
+                println!(
+                    "  legacy billing resumes from {}; the reversal record is in {}",
+                    c.first_new_bill_date,
+                    set.join("rollback.csv").display()
+                );
+                // Months the target may have billed already: both systems must act on them.
+                if ctx.as_of >= c.first_new_bill_date {
+                    eprintln!(
+                        "note: {account}'s first new bill date, {}, has passed: the legacy system bills again from \
+                         that day, so whatever the target billed it since must be credited there \
+                         (rollback.csv says what to cancel)",
+                        c.first_new_bill_date
+                    );
+                }
+            }
         } else {
             println!("{account} was already rolled back; nothing changed");
         }

@@ -299,6 +299,16 @@ fn demo_runs_every_dated_wave_and_a_second_run_changes_nothing() {
     let out =
         cutover(&demo).args(["rollback", &victim, "--reason", "customer disputes the power overage"]).output().unwrap();
     assert!(out.status.success());
+    // It says from when the legacy system bills again, and (that day being long past, in 2017)
+    // that the target's bills since must be credited.
+    let said = String::from_utf8_lossy(&out.stdout);
+    let bill = accounts.iter().find(|a| a["account_number"] == victim.as_str()).unwrap()["first_new_bill_date"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(said.contains(&format!("legacy billing resumes from {bill}; the reversal record is in ")), "{said}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("first new bill date, {bill}, has passed")), "{err}");
     let after = json(&demo, &["status", "--format", "json"]);
     for (a, b) in status["accounts"].as_array().unwrap().iter().zip(after["accounts"].as_array().unwrap()) {
         if a["account_number"] == victim.as_str() {
