@@ -106,14 +106,24 @@ async fn account_status(engine: &Engine, acct: &str, format: Format) -> Result<S
             r.first_new_bill_date.map_or("-".into(), |d| d.to_string()),
             r.notice_date.map_or("-".into(), |d| d.to_string())
         );
+        // Rolled back: the suppression below was withdrawn (rollback.csv), not in force.
+        let withdrawn = legacy_billing.as_deref() == Some("restored");
         if let Some(lb) = legacy_billing {
             let _ = writeln!(o, "  legacy billing {lb}");
         }
         if let Some(s) = &suppression {
             let _ = writeln!(
                 o,
-                "  legacy suppression: last legacy service day {}, suppress billing from {}, stop payment \
+                "  legacy suppression{}: last legacy service day {}, suppress billing from {}, stop payment \
                  retries from {}; final usage bill by the legacy system: {} ({})",
+                if withdrawn {
+                    format!(
+                        ", withdrawn by the rollback (the legacy system bills from {} again)",
+                        s.suppress_billing_from
+                    )
+                } else {
+                    String::new()
+                },
                 s.last_legacy_service_through,
                 s.suppress_billing_from,
                 s.stop_payment_retries_from,

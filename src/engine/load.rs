@@ -303,8 +303,8 @@ impl Engine {
         }
         if !matches!(row.state, State::CutOver | State::Loaded) {
             return Err(EngineError::Refused(format!(
-                "account {account} is {} and was never cut over: there is nothing to roll back (the legacy system \
-                 still bills it){}",
+                "account {account} is {}, not cut over: there is nothing to roll back (the legacy system bills \
+                 it){}",
                 row.state,
                 row.state_reason.as_deref().map(|r| format!("; its state says: {r}")).unwrap_or_default()
             )));

@@ -664,13 +664,15 @@ fn changes_words(run: &RunInfo) -> String {
             v.join(", ")
         }
     };
-    let again = if run.recorded {
-        String::new()
+    // Not recorded: this outcome is the last run's, and the changes are that run's.
+    let head = if run.recorded {
+        format!("since run #{prev}")
     } else {
-        format!(" (this is run #{} again: its outcome has not changed since, so no new run is kept)", run.number)
+        let n = run.number;
+        format!("unchanged since run #{n}, so no new run is kept; run #{n} against run #{prev}")
     };
     format!(
-        "since run #{prev}: fixed {} [{}]; waived {} [{}]; newly failing {} [{}]; still failing {}; added {}, removed {}{again}",
+        "{head}: fixed {} [{}]; waived {} [{}]; newly failing {} [{}]; still failing {}; added {}, removed {}",
         c.fixed.len(),
         list(&c.fixed),
         c.waived.len(),

@@ -309,6 +309,14 @@ fn demo_runs_every_dated_wave_and_a_second_run_changes_nothing() {
     assert!(said.contains(&format!("legacy billing resumes from {bill}; the reversal record is in ")), "{said}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("first new bill date, {bill}, has passed")), "{err}");
+    // Its status no longer shows the legacy suppression as if it were in force.
+    let shown = String::from_utf8_lossy(&cutover(&demo).args(["status", &victim]).output().unwrap().stdout).to_string();
+    assert!(
+        shown.contains(&format!(
+            "legacy suppression, withdrawn by the rollback (the legacy system bills from {bill} again)"
+        )),
+        "{shown}"
+    );
     let after = json(&demo, &["status", "--format", "json"]);
     for (a, b) in status["accounts"].as_array().unwrap().iter().zip(after["accounts"].as_array().unwrap()) {
         if a["account_number"] == victim.as_str() {

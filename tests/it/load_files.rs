@@ -190,7 +190,10 @@ fn a_rollback_writes_its_reversal_and_a_readmitted_account_cuts_over_in_a_later_
         let out = cutover(&ws).args(["rollback", never, "--reason", "try"]).output().unwrap();
         assert_eq!(out.status.code(), Some(2));
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(&format!("account {never} is {state} and was never cut over")), "{err}");
+        assert!(
+            err.contains(&format!("account {never} is {state}, not cut over: there is nothing to roll back")),
+            "{err}"
+        );
         assert_eq!(account(&ws, never)["account"]["state"], state);
     }
 

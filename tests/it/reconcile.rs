@@ -92,7 +92,14 @@ fn runs_are_numbered_and_a_catalog_fix_shows_as_fixed() {
     assert_eq!(r["run"]["changes"]["newly_failing"], serde_json::json!([]));
     assert_eq!((r["gate"].as_str(), r["summary"]["failed"].as_u64()), (Some("proceed"), Some(0)));
     let (_, text, _) = run(dir, &["reconcile", "--wave", "dc1-colocation"]);
-    assert!(text.contains("since run #1: fixed 1 [A003]; waived 0 [none]; newly failing 0"), "{text}");
+    // The report is run #2 again (the stage recorded it): the changes are said to be run #2's.
+    assert!(
+        text.contains(
+            "unchanged since run #2, so no new run is kept; run #2 against run #1: fixed 1 [A003]; waived 0 [none]; \
+             newly failing 0"
+        ),
+        "{text}"
+    );
     assert!(text.contains("gate PROCEED"), "{text}");
 }
 
