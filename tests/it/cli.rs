@@ -787,15 +787,7 @@ fn dry_counts(stdout: &str) -> (usize, usize, usize) {
 #[test]
 fn a_dry_run_counts_the_letters_and_load_files_the_real_run_then_writes() {
     // A demo stopped part-way: letters printed and load sets written on earlier days.
-    let dir = tempfile::tempdir().unwrap();
-    let demo = dir.path().join("demo");
-    let out = cutover(dir.path())
-        .args(["demo", "--dir"])
-        .arg(&demo)
-        .args(["--accounts", "400", "--seed", "7", "--until", "2017-10-25"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_dir, demo) = support::demo_until(400, 7, "2017-10-25");
     let letters_before = support::files_under(&demo.join("outbox/print")).len();
     assert!(letters_before > 0, "the demo printed letters before the day the dry runs look at");
     let mut seen = (0, 0, 0);
@@ -837,15 +829,7 @@ fn a_dry_run_counts_the_letters_and_load_files_the_real_run_then_writes() {
 
 #[test]
 fn a_switch_after_the_first_new_bill_holds_those_accounts_says_so_and_exits_1() {
-    let dir = tempfile::tempdir().unwrap();
-    let demo = dir.path().join("demo");
-    let out = cutover(dir.path())
-        .args(["demo", "--dir"])
-        .arg(&demo)
-        .args(["--accounts", "400", "--seed", "7", "--until", "2017-10-25"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_dir, demo) = support::demo_until(400, 7, "2017-10-25");
     // On time (the first day due): nothing missed, exit 0.
     let on_time =
         cutover(&demo).args(["switch", "--wave", "dc2-colocation", "--as-of", "2017-10-25"]).output().unwrap();

@@ -150,6 +150,21 @@ pub fn cutover(dir: &Path) -> assert_cmd::Command {
     c
 }
 
+/// A demo workspace (`demo --dir`) of `accounts` accounts whose simulated clock stopped before
+/// `until`: the temporary folder that holds it, and its path.
+pub fn demo_until(accounts: u32, seed: u32, until: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ws = dir.path().join("demo");
+    let out = cutover(dir.path())
+        .args(["demo", "--dir"])
+        .arg(&ws)
+        .args(["--accounts", &accounts.to_string(), "--seed", &seed.to_string(), "--until", until])
+        .output()
+        .expect("demo runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (dir, ws)
+}
+
 /// Every file under `root`, at any depth (none when it does not exist).
 pub fn files_under(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -11,16 +11,7 @@ use std::path::{Path, PathBuf};
 /// A demo workspace stopped on 2017-06-29: dc1 accounts notified, due to cut over on 2017-06-30
 /// (first new bill 2017-07-01), and any cut over earlier in June.
 fn base() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let ws = dir.path().join("ws");
-    let out = cutover(dir.path())
-        .args(["demo", "--dir"])
-        .arg(&ws)
-        .args(["--accounts", "80", "--seed", "2017", "--until", "2017-06-30"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    (dir, ws)
+    support::demo_until(80, 2017, "2017-06-30")
 }
 
 fn states(ws: &Path) -> BTreeMap<String, String> {
