@@ -33,6 +33,20 @@ impl Args {
         };
         if legacy {
             print!("{}", crate::bill::render_legacy(&acct, period, format.into()).map_err(Failure::operational)?);
+            // A period the legacy system was told to stop billing: if it billed it, the customer
+            // has two bills for it.
+            let starts = period.bill_period(acct.account.bill_cycle_day).start;
+            if let Some(c) = engine.store.cutover(&account).await?
+                && c.legacy_billing != "restored"
+                && starts >= c.first_new_bill_date
+            {
+                eprintln!(
+                    "note: {account} is cut over and the legacy system was to stop billing it from {} \
+                     (legacy-suppression.csv); a legacy bill for this period, issued after the cut-over, bills the \
+                     customer twice",
+                    c.first_new_bill_date
+                );
+            }
         } else {
             // Usage in arrears; the first new bill by the wave's carry-over rule (SPEC §4).
             // Only an account the target system bills gets invoices; any other bill is a preview.

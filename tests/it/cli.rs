@@ -296,9 +296,20 @@ fn demo_runs_every_dated_wave_and_a_second_run_changes_nothing() {
     // Roll back one cut-over account: it, and no other, moves; its journal says why.
     let victim =
         accounts.iter().find(|a| a["state"] == "cut_over").unwrap()["account_number"].as_str().unwrap().to_string();
+    // The legacy bill of a period it was to stop billing is flagged (stderr: the bill itself is
+    // the output); after the rollback the legacy system bills it again, and nothing is flagged.
+    let first = accounts.iter().find(|a| a["account_number"] == victim.as_str()).unwrap()["first_new_bill_date"]
+        .as_str()
+        .unwrap()[..7]
+        .to_string();
+    let legacy_bill = || cutover(&demo).args(["bill", &victim, "--period", &first, "--legacy"]).output().unwrap();
+    let flagged = legacy_bill();
+    assert!(flagged.status.success());
+    assert!(String::from_utf8_lossy(&flagged.stderr).contains("bills the customer twice"), "{flagged:?}");
     let out =
         cutover(&demo).args(["rollback", &victim, "--reason", "customer disputes the power overage"]).output().unwrap();
     assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&legacy_bill().stderr).contains("twice"), "legacy billing restored");
     // It says from when the legacy system bills again, and (that day being long past, in 2017)
     // that the target's bills since must be credited.
     let said = String::from_utf8_lossy(&out.stdout);
