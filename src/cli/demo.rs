@@ -106,10 +106,11 @@ fn next_step(dir: &Path, cargo: Option<&CargoRun>) -> String {
     match cargo {
         None => format!("next: cd {d} && cutover status  (or, from here: cutover -C {d} status; README, \"A tour\")"),
         Some(c) => format!(
-            "next: cargo run {}{}-- -C {d} status  (with `cutover` installed, `cargo install --path .`: \
+            "next: cargo run {}{}-- -C {d} status  (with `cutover` installed, `cargo install --path {}`: \
              cd {d} && cutover status; README, \"A tour\")",
             if c.release { "--release " } else { "" },
             c.manifest.as_ref().map(|m| format!("--manifest-path {} ", m.display())).unwrap_or_default(),
+            c.manifest.as_ref().and_then(|m| m.parent()).map_or(".".to_string(), |p| p.display().to_string()),
         ),
     }
 }
@@ -239,11 +240,16 @@ mod tests {
         let manifest = Some(PathBuf::from("/src/cutover/Cargo.toml"));
         let table: [(Option<CargoRun>, &str); 4] = [
             (None, "next: cd cutover-demo && cutover status  (or, from here: cutover -C cutover-demo status;"),
-            (Some(CargoRun { release: true, manifest: None }), "next: cargo run --release -- -C cutover-demo status "),
+            (
+                Some(CargoRun { release: true, manifest: None }),
+                "next: cargo run --release -- -C cutover-demo status  (with `cutover` installed, `cargo install \
+                 --path .`: ",
+            ),
             (Some(CargoRun { release: false, manifest: None }), "next: cargo run -- -C cutover-demo status "),
             (
                 Some(CargoRun { release: true, manifest }),
-                "next: cargo run --release --manifest-path /src/cutover/Cargo.toml -- -C cutover-demo status ",
+                "next: cargo run --release --manifest-path /src/cutover/Cargo.toml -- -C cutover-demo status  \
+                 (with `cutover` installed, `cargo install --path /src/cutover`: ",
             ),
         ];
         for (run, want) in table {

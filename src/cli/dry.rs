@@ -95,7 +95,10 @@ impl DryRun {
                 .count()
         };
         let emails = under(self.dir.join("outbox"), Some("eml"));
-        let letters = under(self.dir.join("outbox").join("print"), Some("html"));
+        // A day's letters made into one document to print are not one more letter.
+        let print = self.dir.join("outbox").join("print");
+        let days = made.iter().filter(|p| p.parent() == Some(&print) && crate::notify::letter::is_day_file(p)).count();
+        let letters = under(print, Some("html")) - days;
         let loads = under(self.dir.join("import"), None);
         let _ = writeln!(
             o,

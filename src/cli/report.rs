@@ -106,8 +106,10 @@ async fn account_status(engine: &Engine, acct: &str, format: Format) -> Result<S
             r.first_new_bill_date.map_or("-".into(), |d| d.to_string()),
             r.notice_date.map_or("-".into(), |d| d.to_string())
         );
-        // Rolled back: the suppression below was withdrawn (rollback.csv), not in force.
-        let withdrawn = legacy_billing.as_deref() == Some("restored");
+        // Rolled back, or its load failed: the suppression below was withdrawn, not in force.
+        let withdrawn = (legacy_billing.as_deref() == Some("restored")).then(|| {
+            if r.state == crate::domain::State::RolledBack { "by the rollback" } else { "as its load failed" }
+        });
         if let Some(lb) = legacy_billing {
             let _ = writeln!(o, "  legacy billing {lb}");
         }
@@ -116,14 +118,12 @@ async fn account_status(engine: &Engine, acct: &str, format: Format) -> Result<S
                 o,
                 "  legacy suppression{}: last legacy service day {}, suppress billing from {}, stop payment \
                  retries from {}; final usage bill by the legacy system: {} ({})",
-                if withdrawn {
-                    format!(
-                        ", withdrawn by the rollback (the legacy system bills from {} again)",
+                withdrawn
+                    .map(|by| format!(
+                        ", withdrawn {by} (the legacy system bills from {} again)",
                         s.suppress_billing_from
-                    )
-                } else {
-                    String::new()
-                },
+                    ))
+                    .unwrap_or_default(),
                 s.last_legacy_service_through,
                 s.suppress_billing_from,
                 s.stop_payment_retries_from,

@@ -30,8 +30,9 @@ impl Args {
                     c.first_new_bill_date,
                     set.join("rollback.csv").display()
                 );
-                // Months the target may have billed already: both systems must act on them.
-                if ctx.as_of >= c.first_new_bill_date {
+                // Months the target may have billed already (its load files went out): both
+                // systems must act on them.
+                if c.published && ctx.as_of >= c.first_new_bill_date {
                     eprintln!(
                         "note: {account}'s first new bill date, {}, has passed: the legacy system bills again from \
                          that day, so whatever the target billed it since must be credited there \

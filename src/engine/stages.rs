@@ -927,8 +927,8 @@ impl Engine {
         if page.late > 0 {
             rep.notes.push(format!(
                 "{} account(s) held: their cut-over date passed before the switch ran, and the legacy system \
-                 billed them on their first new bill date; switch (or `run`, or `schedule`) must run every day of \
-                 the window. `cutover status --wave {id} --state held` lists them; `run --recheck-held` gives each a \
+                 billed them on their first new bill date; `switch` (or `run`) must run every day of the window \
+                 (`schedule` only sends notices). `cutover status --wave {id} --state held` lists them; `run --recheck-held` gives each a \
                  new schedule and notice if the window still allows one",
                 page.late
             ));

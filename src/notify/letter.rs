@@ -50,6 +50,11 @@ pub fn day_file_name(wave: &str, day: chrono::NaiveDate) -> String {
     format!("{wave}-{day}-letters.html")
 }
 
+/// Whether `path` is a day's document of letters ([`day_file_name`]), not a letter.
+pub fn is_day_file(path: &std::path::Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with("-letters.html"))
+}
+
 /// One print-ready document holding `letters` (each a whole HTML document, in the order given):
 /// the first letter's head (its styles), then each letter's body, so each `article.letter`
 /// starts on a new page. A letter without a `<body>` (a workspace template written otherwise)

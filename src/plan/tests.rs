@@ -139,10 +139,19 @@ fn wave_problems_name_file_line_and_column() {
             "w.yaml:8:22: `gate.abort.max_unexplained`: `-3` is not a whole number (0 or more)",
         ),
         ("id: w1\nname: [W1\n", "w.yaml:3:1: YAML syntax error"),
-        // A tab indenting a line is named where it is, not where the value above it began.
+        // A tab indenting a line is named where it is, not where the value above it began; not a
+        // tab after the value on its own line, nor one on a line that holds nothing.
         (
             "id: w1\nname: W1\nselect: { segment: [cloud] }\nstart: 2017-06-05\n\tduration_days: 60\n",
             "w.yaml:5:1: YAML syntax error: a tab in the indentation (indent with spaces); the value it continues starts at line 4 column 8",
+        ),
+        (
+            "id: w1\nname: W1\nselect: { segment: [cloud] }\nstart: 2017-06-05\t\n\tduration_days: 60\n",
+            "w.yaml:5:1: YAML syntax error: a tab in the indentation",
+        ),
+        (
+            "id: w1\nname: W1\nselect: { segment: [cloud] }\nstart: 2017-06-05\n\t\n\tduration_days: 60\n",
+            "w.yaml:6:1: YAML syntax error: a tab in the indentation",
         ),
         ("id: w1\nid: w2\n", "w.yaml:2:1: duplicate key `id`"),
         (

@@ -24,34 +24,48 @@ pub fn pos(span: &Span) -> (usize, usize) {
 /// the scalar began. The scanner's own "at byte … line … column …" is left out (the problem's
 /// prefix says where).
 fn scan_error(text: &str, at: marked_yaml::Marker, info: &str) -> (marked_yaml::Marker, String) {
-    if info.ends_with("found a tab") {
-        let tab = text
-            .chars()
-            .enumerate()
-            .skip(at.character())
-            .scan((at.line(), at.column()), |(line, col), (i, c)| {
-                let here = (i, *line, *col, c);
-                if c == '\n' {
-                    (*line, *col) = (*line + 1, 1);
-                } else {
-                    *col += 1;
-                }
-                Some(here)
-            })
-            .find(|&(.., c)| c == '\t');
-        if let Some((i, line, col, _)) = tab {
-            return (
-                marked_yaml::Marker::new(at.source(), i, line, col),
-                format!(
-                    "YAML syntax error: a tab in the indentation (indent with spaces); \
-                     the value it continues starts at line {} column {}",
-                    at.line(),
-                    at.column()
-                ),
-            );
-        }
+    if info.ends_with("found a tab")
+        && let Some((i, line, col)) = indenting_tab(text, at.character(), at.line())
+    {
+        return (
+            marked_yaml::Marker::new(at.source(), i, line, col),
+            format!(
+                "YAML syntax error: a tab in the indentation (indent with spaces); the value it continues \
+                 starts at line {} column {}",
+                at.line(),
+                at.column()
+            ),
+        );
     }
     (at, format!("YAML syntax error: {info}"))
+}
+
+/// The first tab indenting a line that holds something (not only blanks or a comment), after the
+/// line of char `from` (which is on line `line`): its char index, line and column (1-based).
+fn indenting_tab(text: &str, from: usize, line: usize) -> Option<(usize, usize, usize)> {
+    let mut chars = text.chars().enumerate().skip(from).peekable();
+    // The rest of the scalar's own line: a tab there is not indentation.
+    chars.by_ref().find(|&(_, c)| c == '\n')?;
+    let mut line = line + 1;
+    loop {
+        let (mut col, mut tab) = (1, None);
+        while let Some(&(i, c)) = chars.peek() {
+            if c != ' ' && c != '\t' {
+                break;
+            }
+            if c == '\t' && tab.is_none() {
+                tab = Some((i, line, col));
+            }
+            col += 1;
+            chars.next();
+        }
+        let holds_something = chars.peek().is_some_and(|&(_, c)| !matches!(c, '\n' | '\r' | '#'));
+        if holds_something && tab.is_some() {
+            return tab;
+        }
+        chars.by_ref().find(|&(_, c)| c == '\n')?;
+        line += 1;
+    }
 }
 
 /// Collects problems for one file.

@@ -119,6 +119,10 @@ fn the_demo_writes_load_files_that_check_and_a_load_is_confirmed_from_its_result
     assert_eq!(b["account"]["state"], "held");
     assert!(b["account"]["state_reason"].as_str().unwrap().contains("Invalid value for BillCycleDay, 45"), "{b}");
     assert_eq!(b["legacy_billing"], "restored");
+    // Its status says the suppression was withdrawn, and why (not a rollback: the failed load).
+    let text =
+        String::from_utf8_lossy(&cutover(&ws).args(["status", "--account", &bad]).output().unwrap().stdout).to_string();
+    assert!(text.contains("legacy suppression, withdrawn as its load failed (the legacy system bills from "), "{text}");
 
     // The rejected account left the set's files; rollback.csv says there is nothing to cancel.
     let rows = column(&set.join("accounts-and-contacts.csv"), "Account Number");
