@@ -97,8 +97,11 @@ impl DryRun {
         let emails = under(self.dir.join("outbox"), Some("eml"));
         // A day's letters made into one document to print are not one more letter.
         let print = self.dir.join("outbox").join("print");
-        let days = made.iter().filter(|p| p.parent() == Some(&print) && crate::notify::letter::is_day_file(p)).count();
-        let letters = under(print, Some("html")) - days;
+        let letters = made
+            .iter()
+            .filter(|p| p.parent() == Some(&print) && p.extension().is_some_and(|e| e == "html"))
+            .filter(|p| !crate::notify::letter::is_day_file(p))
+            .count();
         let loads = under(self.dir.join("import"), None);
         let _ = writeln!(
             o,
