@@ -11,7 +11,7 @@
 //! The statements are the same text on all three; every value a statement binds is text,
 //! optional text, a 64-bit integer or optional bytes.
 
-use super::{BUSY_TIMEOUT_SECS, Dialect, Store, StoreError};
+use super::{Dialect, SQLITE_CONNECTION_PRAGMAS, Store, StoreError};
 use sqlx::{Any, Postgres, Row, Transaction};
 
 /// A value bound to a statement.
@@ -187,10 +187,9 @@ impl LiteTx {
                 file,
                 OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )?;
-            conn.busy_timeout(std::time::Duration::from_secs(BUSY_TIMEOUT_SECS))?;
             // The statements differ by their number of rows only in a batch's last few.
             conn.set_prepared_statement_cache_capacity(64);
-            conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; BEGIN IMMEDIATE")?;
+            conn.execute_batch(&format!("{SQLITE_CONNECTION_PRAGMAS}; BEGIN IMMEDIATE"))?;
             Ok(conn)
         };
         open().map(|conn| LiteTx { conn, _turn: turn }).map_err(lite_err)

@@ -110,12 +110,11 @@ impl<'a> Extraction<'a> {
         self.put_new_accounts().await?;
         // A selector changed (or mistyped) moves accounts without a word otherwise: to no wave,
         // they would be in no wave's line of `status`.
-        let show = |w: &Option<String>| w.as_deref().map_or("no wave".to_string(), |w| format!("wave {w}"));
         for ((from, to), n) in std::mem::take(&mut self.moved) {
             self.counts.warnings.push(format!(
                 "the plan: {n} account(s) not yet migrating moved from {} to {} (each is journaled){}",
-                show(&from),
-                show(&to),
+                wave_name(from.as_deref()),
+                wave_name(to.as_deref()),
                 if to.is_none() { "; check the waves' `select` if that was not meant" } else { "" }
             ));
         }
@@ -247,7 +246,7 @@ impl<'a> Extraction<'a> {
         for a in &fresh {
             if let Some((old, state, readmitted)) = known.remove(&a.number)
                 && let Some(line) =
-                    self.follow_plan(&a.number, a.wave.as_deref(), old.clone(), &state, readmitted).await?
+                    self.follow_plan(&a.number, a.wave.as_deref(), old.as_deref(), &state, readmitted).await?
             {
                 *self.moved.entry((old, a.wave.clone())).or_default() += 1;
                 journal.push(line);
@@ -375,16 +374,15 @@ impl<'a> Extraction<'a> {
         &mut self,
         account: &str,
         wave: Option<&str>,
-        old: Option<String>,
+        old: Option<&str>,
         state: &str,
         readmitted: Option<String>,
     ) -> Result<Option<(String, State, State, String)>, StoreError> {
         // A person readmitted it to a wave (`cutover readmit`): the plan's selector no longer decides.
-        if old.as_deref() == wave || readmitted.is_some() {
+        if old == wave || readmitted.is_some() {
             return Ok(None);
         }
         let state: State = state.parse().map_err(StoreError::Corrupt)?;
-        let show = |w: Option<&str>| w.map_or("no wave".to_string(), |w| format!("wave {w}"));
         if !matches!(state, State::Extracted | State::Held) {
             return Ok(None);
         }
@@ -392,7 +390,7 @@ impl<'a> Extraction<'a> {
             .execute("UPDATE account SET wave = $1 WHERE account_number = $2", &[Arg::Opt(wave), Arg::Text(account)])
             .await
             .map_err(|e| self.store.err(e))?;
-        let why = format!("the plan now puts it in {} (was {})", show(wave), show(old.as_deref()));
+        let why = format!("the plan now puts it in {} (was {})", wave_name(wave), wave_name(old));
         Ok(Some((account.to_string(), state, state, why)))
     }
 
@@ -548,6 +546,11 @@ struct Pending {
     key: String,
     account: String,
     cells: String,
+}
+
+/// A wave as the journal and the warnings name it: `wave ID`, or `no wave`.
+fn wave_name(wave: Option<&str>) -> String {
+    wave.map_or("no wave".to_string(), |w| format!("wave {w}"))
 }
 
 impl Sink for Extraction<'_> {

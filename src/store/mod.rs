@@ -94,6 +94,17 @@ fn in_memory(url: &str) -> bool {
 /// How long a SQLite connection waits for another process's write lock (`PRAGMA busy_timeout`).
 pub const BUSY_TIMEOUT_SECS: u64 = 30;
 
+/// What every SQLite connection of the store runs once opened: the pool's, and the extraction's
+/// own (`store::bulk::LiteTx`). Foreign keys on (sqlx's connections have them on already). A
+/// second process waits for the write lock instead of failing at once (30 000 ms:
+/// [`BUSY_TIMEOUT_SECS`]). A statement's journal (what it changed, to undo it alone should it fail
+/// inside a transaction) and SQLite's other transient structures in memory instead of temporary
+/// files: at 20,000 accounts that journal went to a temporary file in 130,000 writes, some 900 MB
+/// that is only ever read to undo a failed statement, and nothing in it outlives the statement
+/// (issue 11). The database and its WAL are not affected.
+pub(crate) const SQLITE_CONNECTION_PRAGMAS: &str =
+    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000; PRAGMA temp_store = MEMORY";
+
 /// A handle on the state store.
 #[derive(Clone)]
 pub struct Store {
@@ -608,16 +619,9 @@ impl Store {
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if dialect == Dialect::Sqlite {
-                        // A second process waits for the write lock instead of failing at once.
-                        // (30 000 ms: BUSY_TIMEOUT_SECS.)
-                        sqlx::query("PRAGMA busy_timeout = 30000").execute(&mut *conn).await?;
-                        // A statement's journal (what it changed, to undo it alone should it
-                        // fail inside a transaction) and SQLite's other transient structures
-                        // in memory instead of temporary files: at 20,000 accounts that journal
-                        // went to a temporary file in 130,000 writes, some 900 MB that is only
-                        // ever read to undo a failed statement, and nothing in it outlives the
-                        // statement (issue 11). The database and its WAL are not affected.
-                        sqlx::query("PRAGMA temp_store = MEMORY").execute(&mut *conn).await?;
+                        for pragma in SQLITE_CONNECTION_PRAGMAS.split("; ") {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
                     }
                     Ok(())
                 })
@@ -1991,7 +1995,7 @@ fn stored_record(number: &str, kind: &str, row: i64, cells: &str) -> Result<crat
 
 #[cfg(test)]
 mod tests {
-    use super::{Store, StoreError, packed, pieces};
+    use super::{BUSY_TIMEOUT_SECS, Store, StoreError, packed, pieces};
 
     /// A new SQLite store gets [`super::SQLITE_PAGE_SIZE`]; a file already written with SQLite's
     /// default 4 KiB pages (as every store was before) opens, is migrated, keeps its pages, and
@@ -2035,6 +2039,9 @@ mod tests {
             let mut conn = store.pool.acquire().await.unwrap();
             let mode: i64 = sqlx::query_scalar("PRAGMA temp_store").fetch_one(&mut *conn).await.unwrap();
             assert_eq!(mode, 2, "connection {} of those held at once", held.len() + 1);
+            // SQLITE_CONNECTION_PRAGMAS says the busy timeout in milliseconds.
+            let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout").fetch_one(&mut *conn).await.unwrap();
+            assert_eq!(busy, i64::try_from(BUSY_TIMEOUT_SECS * 1000).unwrap());
             held.push(conn);
         }
     }
