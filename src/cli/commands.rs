@@ -22,10 +22,17 @@ impl Cx {
         open(&self.root).await
     }
 
-    /// The workspace's engine, for a report on `wave` (when given): a wave the plan does not
-    /// name is refused before anything is read.
-    pub(super) async fn open_on(&self, wave: Option<&str>) -> Result<Engine> {
-        let engine = self.open().await?;
+    /// The workspace's engine for `command`, which concerns accounts one at a time or only reads
+    /// (a report, a rollback, the portal): a plan with errors outside its catalog does not stop
+    /// it (see [`PlanUse::ValidPart`]).
+    pub(super) async fn open_despite(&self, command: &'static str) -> Result<Engine> {
+        open_despite(&self.root, command).await
+    }
+
+    /// The workspace's engine, for a report by `command` on `wave` (when given): a wave the plan
+    /// does not name is refused before anything is read. A broken wave file does not stop it.
+    pub(super) async fn open_on(&self, command: &'static str, wave: Option<&str>) -> Result<Engine> {
+        let engine = self.open_despite(command).await?;
         if let Some(w) = wave {
             engine.wave(w)?;
         }
@@ -33,8 +40,8 @@ impl Cx {
     }
 
     /// The engine for a command that changes state; with `dry_run`, a copy (see [`open_for`]).
-    pub(super) async fn open_for(&self, dry_run: bool) -> Result<(Engine, Option<super::dry::DryRun>)> {
-        open_for(&self.root, dry_run).await
+    pub(super) async fn open_for(&self, dry_run: bool, plan: PlanUse) -> Result<(Engine, Option<super::dry::DryRun>)> {
+        open_for(&self.root, dry_run, plan).await
     }
 
     /// The clock of a state change made by `command`: as of `as_of` (default: today), by the
@@ -100,19 +107,47 @@ pub(super) fn load_plan(ws: &Workspace) -> Result<crate::plan::Checked> {
 }
 
 pub(super) async fn open(root: &Path) -> Result<Engine> {
+    open_using(root, PlanUse::Whole).await
+}
+
+/// [`Cx::open_despite`].
+pub(super) async fn open_despite(root: &Path, command: &'static str) -> Result<Engine> {
+    open_using(root, PlanUse::ValidPart(command)).await
+}
+
+async fn open_using(root: &Path, plan: PlanUse) -> Result<Engine> {
     let ws = Workspace::open(root)?;
     let store = Store::open(&ws.store_url()).await?;
-    open_with(ws, store)
+    open_with_plan(ws, store, plan)
+}
+
+/// What a command needs of the plan.
+#[derive(Clone, Copy)]
+pub(super) enum PlanUse {
+    /// All of it without errors: every stage, and whatever changes a wave.
+    Whole,
+    /// The named command goes on when only wave files have errors, with the catalog and the valid
+    /// wave files (the problems printed, then a warning): an operator who mistyped a new wave
+    /// file can still roll back a customer, read the status and keep the portal up.
+    ValidPart(&'static str),
 }
 
 /// The engine for a command that changes state; with `dry_run`, diverted to a copy (see `dry`).
 /// A dry run on a workspace that has no state file yet leaves none behind.
-pub(super) async fn open_for(root: &Path, dry_run: bool) -> Result<(Engine, Option<super::dry::DryRun>)> {
+pub(super) async fn open_for(
+    root: &Path,
+    dry_run: bool,
+    plan: PlanUse,
+) -> Result<(Engine, Option<super::dry::DryRun>)> {
     if !dry_run {
-        return Ok((open(root).await?, None));
+        return Ok((open_using(root, plan).await?, None));
     }
     let ws = Workspace::open(root)?;
-    let mut engine = if state_file_missing(&ws) { open_with(ws, Store::scratch().await?)? } else { open(root).await? };
+    let mut engine = if state_file_missing(&ws) {
+        open_with_plan(ws, Store::scratch().await?, plan)?
+    } else {
+        open_using(root, plan).await?
+    };
     let dry = super::dry::DryRun::divert(&mut engine).await?;
     Ok((engine, Some(dry)))
 }
@@ -131,12 +166,36 @@ pub(super) fn state_file_missing(ws: &Workspace) -> bool {
 }
 
 pub(super) fn open_with(ws: Workspace, store: Store) -> Result<Engine> {
+    open_with_plan(ws, store, PlanUse::Whole)
+}
+
+fn open_with_plan(ws: Workspace, store: Store, using: PlanUse) -> Result<Engine> {
     let checked = load_plan(&ws)?;
-    let Some(plan) = checked.plan else {
-        for p in &checked.problems {
-            eprintln!("{p}");
+    let plan = match (checked.plan, checked.valid_part, using) {
+        (Some(plan), _, _) => plan,
+        (None, Some(part), PlanUse::ValidPart(command)) => {
+            for p in &checked.problems {
+                eprintln!("{p}");
+            }
+            let broken: std::collections::BTreeSet<&str> = checked
+                .problems
+                .iter()
+                .filter(|p| p.severity == crate::plan::Severity::Error)
+                .map(|p| p.file.as_str())
+                .collect();
+            eprintln!(
+                "warning: the plan has errors in {} (above): `{command}` goes on without {}; no stage runs                  until they are fixed (`cutover plan check`)",
+                broken.iter().copied().collect::<Vec<_>>().join(", "),
+                if broken.len() == 1 { "that file" } else { "those files" }
+            );
+            part
         }
-        return Err(Failure::input(anyhow::anyhow!("the plan has errors; run `cutover plan check`")));
+        (None, _, _) => {
+            for p in &checked.problems {
+                eprintln!("{p}");
+            }
+            return Err(Failure::input(anyhow::anyhow!("the plan has errors; run `cutover plan check`")));
+        }
     };
     Ok(Engine::new(ws, plan, store, super::progress::reporter()))
 }

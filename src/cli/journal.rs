@@ -27,7 +27,7 @@ impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
         let Args { account_number, account, wave, since, format } = self;
         let account = account.or(account_number);
-        let engine = cx.open_on(wave.as_deref()).await?;
+        let engine = cx.open_on("journal", wave.as_deref()).await?;
         let since = since.and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc());
         let filter = crate::store::JournalFilter { account, wave, since };
         report::journal(&engine.store, &filter, format).await?;

@@ -26,7 +26,7 @@ impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
         match self {
             Args { wave, upcoming: Some(days), as_of, format } => {
-                let engine = cx.open_on(Some(&wave)).await?;
+                let engine = cx.open_on("notices", Some(&wave)).await?;
                 let from = as_of.unwrap_or_else(today);
                 let to = from + chrono::Days::new(u64::from(days));
                 let rows = engine.store.upcoming_notices(&wave, from, to).await?;
@@ -34,7 +34,7 @@ impl Args {
                 Ok(0)
             }
             Args { wave, upcoming: None, format, .. } => {
-                let engine = cx.open().await?;
+                let engine = cx.open_on("notices", Some(&wave)).await?;
                 let r = engine.notice_report(&wave).await?;
                 print!("{}", crate::notify::report::render(&r, format.into()).map_err(Failure::operational)?);
                 Ok(0)

@@ -1,6 +1,8 @@
 //! `cutover notify`: send the customer notices due as of DATE.
 
-use super::commands::{Cx, Result, actor, dry_report, mailer, open_or_scratch, stop_on_signal, today, unless_stopped};
+use super::commands::{
+    Cx, PlanUse, Result, actor, dry_report, mailer, open_or_scratch, stop_on_signal, today, unless_stopped,
+};
 use super::{non_blank, parse_date};
 use crate::engine::Ctx;
 
@@ -55,7 +57,7 @@ impl Args {
             return Ok(0);
         }
         let wave = wave.unwrap_or_default();
-        let (engine, dry) = cx.open_for(dry_run).await?;
+        let (engine, dry) = cx.open_for(dry_run, PlanUse::Whole).await?;
         if let (Some(account), Some(decision)) = (resolve, resolution) {
             let why = reason.unwrap_or_default();
             engine.resolve_notice(&wave, &account, decision == Resolution::Sent, &why, &ctx).await?;

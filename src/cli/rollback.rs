@@ -1,7 +1,7 @@
 //! `cutover rollback`: return one cut-over account to the legacy system, with a reason.
 
 use super::AccountWhy;
-use super::commands::{Cx, Result, dry_report};
+use super::commands::{Cx, PlanUse, Result, dry_report};
 
 /// Return one cut-over account to the legacy system, with a reason (journaled): a reversal
 /// record goes to its set's rollback.csv and it leaves the set's load files. A person's decision,
@@ -19,7 +19,7 @@ pub struct Args {
 impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
         let Args { of: AccountWhy { account, reason }, dry_run } = self;
-        let (engine, dry) = cx.open_for(dry_run).await?;
+        let (engine, dry) = cx.open_for(dry_run, PlanUse::ValidPart("rollback")).await?;
         let ctx = cx.ctx("rollback", None)?;
         if engine.rollback(&account, &reason, &ctx).await? {
             println!("{account} rolled back: {reason}");

@@ -1,6 +1,6 @@
 //! `cutover run`: run every stage of a wave that is due as of DATE and allowed by its gate.
 
-use super::commands::{Cx, Result, dry_report, mailer, stop_on_signal, unless_stopped};
+use super::commands::{Cx, PlanUse, Result, dry_report, mailer, stop_on_signal, unless_stopped};
 use super::{parse_date, report};
 
 /// Run every stage of a wave that is due as of DATE and allowed by its gate: extract (once),
@@ -29,7 +29,7 @@ pub struct Args {
 impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
         let Args { wave, as_of, recheck_held, dry_run, workers } = self;
-        let (mut engine, dry) = cx.open_for(dry_run).await?;
+        let (mut engine, dry) = cx.open_for(dry_run, PlanUse::Whole).await?;
         engine.workers = workers.max(1);
         // SIGTERM/SIGINT: each stage finishes the page in hand, lets its claims go and starts
         // no other (README "Running as a team").

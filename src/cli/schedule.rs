@@ -1,6 +1,6 @@
 //! `cutover schedule`: run as a service.
 
-use super::commands::{Cx, Result, dry_report, mailer, unless_stopped};
+use super::commands::{Cx, PlanUse, Result, dry_report, mailer, unless_stopped};
 use super::parse_date;
 
 /// Run as a service: send each wave's notices when they are due, retry what failed for a
@@ -41,7 +41,7 @@ async fn schedule(
     dry_run: bool,
 ) -> Result<u8> {
     use std::sync::atomic::Ordering;
-    let (engine, dry) = cx.open_for(dry_run).await?;
+    let (engine, dry) = cx.open_for(dry_run, PlanUse::Whole).await?;
     let mailer = mailer(&engine)?;
     let waves: Vec<String> = if waves.is_empty() {
         engine.plan.waves.iter().filter(|w| w.start.is_some()).map(|w| w.id.clone()).collect()

@@ -43,7 +43,7 @@ pub async fn run(root: &Path, args: ServeArgs) -> Result<u8> {
         println!("{}", crate::portal::security::hash_password(password).map_err(Failure::operational)?);
         return Ok(0);
     }
-    let engine = commands::open(root).await?;
+    let engine = commands::open_despite(root, "serve").await?;
     let (portal, random) = Portal::new(engine, args.as_of).map_err(Failure::input)?;
     if random {
         eprintln!(

@@ -27,7 +27,7 @@ impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
         let Args { account_number, wave, account, state, format } = self;
         let account = account.or(account_number);
-        let engine = cx.open_on(wave.as_deref()).await?;
+        let engine = cx.open_on("status", wave.as_deref()).await?;
         print!("{}", report::status(&engine, wave.as_deref(), account.as_deref(), state, format.into()).await?);
         Ok(0)
     }

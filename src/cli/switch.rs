@@ -1,6 +1,6 @@
 //! `cutover switch`: cut over the accounts that are due as of DATE, notified and passing, if the gate allows, and write the wave's load files.
 
-use super::commands::{Cx, Result, dry_report, stop_on_signal, unless_stopped};
+use super::commands::{Cx, PlanUse, Result, dry_report, stop_on_signal, unless_stopped};
 use super::{Failure, parse_date};
 use std::path::PathBuf;
 
@@ -47,7 +47,7 @@ impl Args {
             }
             Args { wave, as_of, confirm: None, dry_run } => {
                 let wave = wave.ok_or_else(|| Failure::input(anyhow::anyhow!("--wave is required")))?;
-                let (engine, dry) = cx.open_for(dry_run).await?;
+                let (engine, dry) = cx.open_for(dry_run, PlanUse::Whole).await?;
                 stop_on_signal(&engine, "switch");
                 let ctx = cx.ctx("switch", as_of)?;
                 let (gate, r) = engine.switch_wave(&wave, &ctx).await?;

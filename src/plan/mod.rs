@@ -56,6 +56,10 @@ impl fmt::Display for Problem {
 pub struct Checked {
     pub plan: Option<Plan>,
     pub problems: Vec<Problem>,
+    /// When the plan has errors but none in the catalog: the catalog and the wave files without
+    /// errors. Enough for what concerns accounts one at a time (a rollback, a report, the portal),
+    /// never for a stage: a broken wave file must not stop an emergency rollback.
+    pub valid_part: Option<Plan>,
 }
 
 impl Checked {
@@ -72,7 +76,11 @@ pub struct SourceFile {
 
 /// Validates a catalog and wave files given as text. Pure: no I/O.
 pub fn parse(catalog_file: &SourceFile, waves: &[SourceFile]) -> Checked {
-    let mut problems = Vec::new();
+    check(catalog_file, waves, Vec::new())
+}
+
+/// [`parse`], with problems already found in the files (bytes that are not UTF-8).
+fn check(catalog_file: &SourceFile, waves: &[SourceFile], mut problems: Vec<Problem>) -> Checked {
     let catalog = catalog::parse(catalog_file, &mut problems);
     let waves = wave::parse_all(waves, &mut problems);
     // The load files need the target's ids for every product and charge: required as soon as a
@@ -88,12 +96,18 @@ pub fn parse(catalog_file: &SourceFile, waves: &[SourceFile]) -> Checked {
         }
     }
     problems.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
-    let ok = !problems.iter().any(|p| p.severity == Severity::Error);
-    let plan = match (ok, catalog) {
-        (true, Some(catalog)) => Some(Plan { waves, catalog }),
-        _ => None,
-    };
-    Checked { plan, problems }
+    let broken: std::collections::BTreeSet<&str> =
+        problems.iter().filter(|p| p.severity == Severity::Error).map(|p| p.file.as_str()).collect();
+    let (mut plan, mut valid_part) = (None, None);
+    match catalog {
+        Some(catalog) if broken.is_empty() => plan = Some(Plan { waves, catalog }),
+        Some(catalog) if !broken.contains(catalog_file.name.as_str()) => {
+            let waves = waves.into_iter().filter(|w| !broken.contains(w.file.as_str())).collect();
+            valid_part = Some(Plan { waves, catalog });
+        }
+        _ => {}
+    }
+    Checked { plan, problems, valid_part }
 }
 
 /// Reads the catalog and every `*.yaml` in `plan_dir` (except the catalog) and validates them.
@@ -122,13 +136,7 @@ pub fn load(root: &Path, plan_dir: &Path, catalog_path: &Path) -> std::io::Resul
     for path in paths {
         waves.push(read(&path)?);
     }
-    let mut checked = parse(&catalog, &waves);
-    if !not_text.is_empty() {
-        checked.plan = None;
-        checked.problems.extend(not_text);
-        checked.problems.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
-    }
-    Ok(checked)
+    Ok(check(&catalog, &waves, not_text))
 }
 
 /// A file's text. Bytes that are not UTF-8 are a problem at the first bad byte's line and column;

@@ -589,3 +589,30 @@ fn target_ids_are_required_once_a_wave_is_dated() {
         ["c.yaml:5:27: `product_rate_plan_id`: `a,b` is not an id the target system could have issued"]
     );
 }
+
+/// A plan with errors keeps, for what concerns accounts one at a time, its catalog and the wave
+/// files without errors; never when the catalog has one. Each case: the file added to the
+/// repository's plan, the catalog, and whether the valid part holds the repository's waves
+/// (and only them).
+#[test]
+fn the_valid_part_of_a_plan_leaves_out_the_broken_files() {
+    let broken_wave = "id: internet-2018\nname: [High Speed Internet\n".to_string();
+    // The same selection as dc1's: the error is in the second file of the two.
+    let overlapping = include_str!("../../waves/dc1-colocation.yaml").replace("id: dc1-colocation", "id: dc1-again");
+    let repo = ["dc1-colocation", "dc2-colocation", "dc3-colocation", "multi-tenant-cloud", "internet-wireless"];
+    let cases = [
+        ("valid: the plan itself, no valid part", None, CATALOG, false),
+        ("a broken new file", Some(broken_wave.clone()), CATALOG, true),
+        ("an overlap: the second file", Some(overlapping), CATALOG, true),
+        ("a broken catalog", Some(broken_wave), "charges: [\n", false),
+    ];
+    for (what, extra, catalog, keeps_repo_waves) in cases {
+        let mut waves = repo_waves();
+        waves.extend(extra.as_deref().map(|t| file("zz.yaml", t)));
+        let checked = parse(&file("catalog.yaml", catalog), &waves);
+        assert_eq!(checked.plan.is_some(), extra.is_none(), "{what}");
+        let got: Option<Vec<&str>> =
+            checked.valid_part.as_ref().map(|p| p.waves.iter().map(|w| w.id.as_str()).collect());
+        assert_eq!(got, keeps_repo_waves.then(|| repo.to_vec()), "{what}: {:#?}", checked.problems);
+    }
+}

@@ -1111,3 +1111,67 @@ fn a_preview_says_when_its_notice_is_not_going_to_be_sent() {
         assert!(text.contains("Subject: "), "{account}");
     }
 }
+
+/// A mistyped new wave file stops every stage (a stage needs the whole plan) but not what
+/// concerns one account or only reads: a customer can still be rolled back, the status read and
+/// the portal kept up, with the problems printed and a warning naming the file. A broken
+/// catalog stops those too: load files cannot be written without it.
+#[test]
+fn a_broken_wave_file_stops_the_stages_but_not_a_rollback_or_a_report() {
+    let (_dir, ws) = support::demo_until(80, 2017, "2017-07-15");
+    let status = json(&ws, &["status", "--format", "json"]);
+    let cut: Vec<String> = status["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["state"] == "cut_over")
+        .map(|a| a["account_number"].as_str().unwrap().to_string())
+        .collect();
+    assert!(cut.len() >= 2, "{status}");
+    std::fs::write(ws.join("waves/zz-internet.yaml"), "id: internet-2018\nname: [High Speed Internet\n").unwrap();
+
+    for stage in [
+        vec!["switch", "--wave", "dc1-colocation", "--as-of", "2017-07-16"],
+        vec!["run", "--wave", "dc1-colocation", "--as-of", "2017-07-16"],
+        vec!["notify", "--wave", "dc2-colocation", "--as-of", "2017-07-16"],
+    ] {
+        let out = cutover(&ws).args(&stage).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{stage:?}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("waves/zz-internet.yaml:3:1: YAML syntax error") && err.contains("the plan has errors"),
+            "{stage:?}: {err}"
+        );
+    }
+    assert_eq!(json(&ws, &["status", "--format", "json"]), status, "no stage changed anything");
+
+    let out = cutover(&ws).args(["rollback", &cut[0], "--reason", "billed twice in July"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("waves/zz-internet.yaml:3:1: YAML syntax error"), "the problem is shown: {err}");
+    assert!(
+        err.contains(
+            "warning: the plan has errors in waves/zz-internet.yaml (above): `rollback` goes on without that file"
+        ),
+        "{err}"
+    );
+    let after = json(&ws, &["status", "--format", "json"]);
+    let state = |v: &Value, a: &str| {
+        v["accounts"].as_array().unwrap().iter().find(|x| x["account_number"] == a).unwrap()["state"].clone()
+    };
+    assert_eq!(state(&after, &cut[0]), "rolled_back");
+    assert_eq!(state(&after, &cut[1]), "cut_over");
+    let journal = cutover(&ws).args(["journal", &cut[0]]).output().unwrap();
+    assert!(journal.status.success());
+    assert!(String::from_utf8_lossy(&journal.stdout).contains("billed twice in July"));
+
+    // Without a valid catalog the load files cannot be rewritten: the rollback is refused.
+    let catalog = ws.join("waves/catalog.yaml");
+    let text = std::fs::read_to_string(&catalog).unwrap();
+    std::fs::write(&catalog, format!("{text}\nbogus: [\n")).unwrap();
+    let out = cutover(&ws).args(["rollback", &cut[1], "--reason", "also"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the plan has errors; run `cutover plan check`"), "{out:?}");
+    std::fs::write(&catalog, text).unwrap();
+    assert_eq!(state(&json(&ws, &["status", "--format", "json"]), &cut[1]), "cut_over");
+}
