@@ -136,8 +136,21 @@ fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
 }
 
 /// An account state, as `status` and the journal spell it.
+/// A state an account can be found in: every state but `pending`, which is never stored (an
+/// account not extracted yet is not in the store at all).
 fn parse_state(s: &str) -> Result<crate::domain::State, String> {
-    s.parse()
+    use crate::domain::State;
+    let stored =
+        || State::ALL.iter().filter(|x| **x != State::Pending).map(|x| x.as_str()).collect::<Vec<_>>().join(", ");
+    match s.parse() {
+        Ok(State::Pending) => Err(format!(
+            "no account is ever stored as `pending` (an account not extracted yet is not in the store; \
+             `cutover extract` brings it in as `extracted`): one of {}",
+            stored()
+        )),
+        Ok(state) => Ok(state),
+        Err(_) => Err(format!("unknown state `{s}` (one of: {})", stored())),
+    }
 }
 
 /// One account and why: what an action on one account takes (`waive`, `rollback`).
@@ -227,6 +240,30 @@ pub fn main() -> ExitCode {
         Err(f) => {
             eprintln!("error: {:#}", f.error);
             ExitCode::from(f.code)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// `--state`: every stored state is read; `pending` (never stored) and an unknown spelling are
+    /// refused with the states an account can be found in, `pending` not among them.
+    #[test]
+    fn a_state_to_list_is_one_an_account_can_be_found_in() {
+        use crate::domain::State;
+        for state in State::ALL.into_iter().filter(|s| *s != State::Pending) {
+            assert_eq!(super::parse_state(state.as_str()), Ok(state));
+        }
+        for (given, says) in [("pending", "no account is ever stored as `pending`"), ("hold", "unknown state `hold`")] {
+            let err = super::parse_state(given).unwrap_err();
+            assert!(err.contains(says), "{given}: {err}");
+            assert!(
+                err.contains(
+                    "extracted, rated, reconciled, notified, cut_over, loaded, rolled_back, quarantined, held"
+                ),
+                "{err}"
+            );
+            assert!(!err.contains("pending,") && !err.contains(" pending"), "{err}");
         }
     }
 }
