@@ -138,7 +138,19 @@ fn wave_problems_name_file_line_and_column() {
             "id: w1\nname: W1\nselect: { segment: [cloud] }\nstart: 2017-06-05\nduration_days: 60\ngate:\n  abort:\n    max_unexplained: -3\n",
             "w.yaml:8:22: `gate.abort.max_unexplained`: `-3` is not a whole number (0 or more)",
         ),
-        ("id: w1\nname: [W1\n", "w.yaml:3:1: YAML syntax error"),
+        // An unclosed bracket is named where it opens, not where the parser gave up.
+        (
+            "id: w1\nname: [W1\n",
+            "w.yaml:2:7: YAML syntax error: this `[` is not closed: a `]` is missing before line 3 column 1",
+        ),
+        (
+            "id: w1\nname: 'W1 [draft'\nselect: { segment: [cloud, site: [DC1] }\n",
+            "w.yaml:3:20: YAML syntax error: this `[` is not closed",
+        ),
+        (
+            "id: w1 # [x\nname: a[1]\nselect: {segment: [cloud]\n",
+            "w.yaml:3:9: YAML syntax error: this `{` is not closed",
+        ),
         // A tab indenting a line is named where it is, not where the value above it began; not a
         // tab after the value on its own line, nor one on a line that holds nothing.
         (

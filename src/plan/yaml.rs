@@ -37,7 +37,54 @@ fn scan_error(text: &str, at: marked_yaml::Marker, info: &str) -> (marked_yaml::
             ),
         );
     }
+    if (info.contains("flow sequence") || info.contains("flow mapping"))
+        && let Some((i, line, col, open)) = unclosed_bracket(text, at.character())
+    {
+        let close = if open == '[' { ']' } else { '}' };
+        return (
+            marked_yaml::Marker::new(at.source(), i, line, col),
+            format!(
+                "YAML syntax error: this `{open}` is not closed: a `{close}` is missing before line {} column {} \
+                 ({info})",
+                at.line(),
+                at.column()
+            ),
+        );
+    }
     (at, format!("YAML syntax error: {info}"))
+}
+
+/// The innermost `[` or `{` still open at char `to`: its char index, line, column (1-based) and
+/// itself. Brackets inside quotes and comments do not count, nor one inside a plain value
+/// (`a[1]`): an opening bracket starts a value.
+fn unclosed_bracket(text: &str, to: usize) -> Option<(usize, usize, usize, char)> {
+    let (mut open, mut quote, mut comment) = (Vec::new(), None, false);
+    let (mut line, mut col, mut starts_value) = (1, 0, true);
+    let mut prev = '\n';
+    for (i, c) in text.chars().enumerate().take(to) {
+        col += 1;
+        match (quote, c) {
+            (_, '\n') => {
+                (line, col, comment, starts_value) = (line + 1, 0, false, true);
+                // A quoted value may run over lines; a comment ends with its line.
+            }
+            _ if comment => {}
+            (Some(q), _) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '#') if prev.is_whitespace() => comment = true,
+            (None, '"' | '\'') if starts_value => quote = Some(c),
+            (None, '[' | '{') if starts_value => open.push((i, line, col, c)),
+            (None, ']' | '}') if !open.is_empty() => {
+                open.pop();
+            }
+            _ => {}
+        }
+        if quote.is_none() && !comment && !c.is_whitespace() {
+            starts_value = matches!(c, ':' | '-' | ',' | '[' | '{');
+        }
+        prev = c;
+    }
+    open.pop()
 }
 
 /// The first tab indenting a line that holds something (not only blanks or a comment), after the

@@ -1139,7 +1139,7 @@ fn a_broken_wave_file_stops_the_stages_but_not_a_rollback_or_a_report() {
         assert_eq!(out.status.code(), Some(2), "{stage:?}: {out:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
-            err.contains("waves/zz-internet.yaml:3:1: YAML syntax error") && err.contains("the plan has errors"),
+            err.contains("waves/zz-internet.yaml:2:7: YAML syntax error: this `[` is not closed") && err.contains("the plan has errors"),
             "{stage:?}: {err}"
         );
     }
@@ -1148,7 +1148,7 @@ fn a_broken_wave_file_stops_the_stages_but_not_a_rollback_or_a_report() {
     let out = cutover(&ws).args(["rollback", &cut[0], "--reason", "billed twice in July"]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("waves/zz-internet.yaml:3:1: YAML syntax error"), "the problem is shown: {err}");
+    assert!(err.contains("waves/zz-internet.yaml:2:7: YAML syntax error: this `[` is not closed"), "the problem is shown: {err}");
     assert!(
         err.contains(
             "warning: the plan has errors in waves/zz-internet.yaml (above): `rollback` goes on without that file"
