@@ -19,6 +19,9 @@ impl Args {
         for x in &r.rejected {
             eprintln!("{}:{}: {} {}", file.display(), x.line, x.account_number, x.reason);
         }
+        for n in &r.notes {
+            eprintln!("note: {n}");
+        }
         println!("{} account(s) updated, {} unchanged, {} row(s) rejected", r.updated, r.unchanged, r.rejected.len());
         Ok(u8::from(!r.rejected.is_empty()))
     }

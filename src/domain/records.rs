@@ -149,6 +149,20 @@ impl LegacyAccount {
         self.contacts.iter().find(|c| c.role == Some(role))
     }
 
+    /// The addresses its bills go to by email, as given (not yet validated): those the customer
+    /// submitted through the email form (`form`: they chose them, nothing is added), else the
+    /// legacy system's `bill_to_email` and its contacts' work emails. The notice goes to them and
+    /// says so, and the load files give them to the target: one list for both.
+    pub fn billing_emails(&self, form: Option<&[String]>) -> Vec<String> {
+        match form {
+            Some(chosen) => chosen.to_vec(),
+            None => {
+                let contacts = self.contacts.iter().map(|c| c.work_email.trim()).filter(|e| !e.is_empty());
+                self.account.bill_to_email.iter().cloned().chain(contacts.map(str::to_string)).collect()
+            }
+        }
+    }
+
     /// Whether any service is active on `date` (started on or before it, not ended before it).
     pub fn has_service_on(&self, date: NaiveDate) -> bool {
         self.services.iter().any(|s| s.start_date <= date && s.end_date.is_none_or(|e| e >= date))

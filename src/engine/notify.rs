@@ -625,8 +625,8 @@ impl<'a> Notifier<'a> {
                 closed.push(row.account_number);
                 continue;
             }
-            let raw = submitted.get(number).map_or(&acct.account.bill_to_email, |s| &s.emails);
-            let (to, rejected) = notify::recipients(raw);
+            let raw = acct.billing_emails(submitted.get(number).map(|s| &s.emails[..]));
+            let (to, rejected) = notify::recipients(&raw);
             let mut data =
                 self.notice_data_from(&acct, &sched, &to, verdicts.get(number).map_or(&[][..], |v| &v[..]))?;
             let kind = notice_kind(sched.first_new_bill_date);
@@ -1075,8 +1075,8 @@ impl<'a> Notifier<'a> {
     async fn prepare_one<'p>(&self, acct: &'p LegacyAccount, sched: Schedule) -> Result<Prepared<'p>, EngineError> {
         let (id, number) = (self.wave.id.as_str(), acct.account.account_number.as_str());
         let submitted = self.store().recipients(number).await?;
-        let raw = submitted.as_ref().map_or(&acct.account.bill_to_email, |s| &s.emails);
-        let (to, rejected) = notify::recipients(raw);
+        let raw = acct.billing_emails(submitted.as_ref().map(|s| &s.emails[..]));
+        let (to, rejected) = notify::recipients(&raw);
         let data = self.notice_data(acct, &sched, &to).await?;
         let rendered = self.renderer.render(&data)?;
         let kind = notice_kind(sched.first_new_bill_date);
@@ -1398,6 +1398,23 @@ pub struct ContactsReport {
     pub updated: u64,
     pub unchanged: u64,
     pub rejected: Vec<notify::contacts::Rejected>,
+    /// Updated accounts the change reaches only in part, and what the team must do.
+    pub notes: Vec<String>,
+}
+
+/// What a change of billing addresses does not reach for an account in `state`, and what to do.
+fn late_change(state: State) -> Option<&'static str> {
+    match state {
+        State::Notified => Some(
+            "its notice went to the earlier addresses; its bills go to the new ones (the load files take them at \
+             cut-over)",
+        ),
+        State::CutOver | State::Loaded => Some(
+            "cut over already: its load files keep the addresses of its cut-over and are not rewritten; change the \
+             Bill To email in the target system",
+        ),
+        _ => None,
+    }
 }
 
 /// What became of one submission of the billing-email form.
@@ -1457,7 +1474,13 @@ impl Engine {
         let mut report = ContactsReport { rejected, ..ContactsReport::default() };
         for sub in subs {
             match self.apply_submission(&sub, &shown, None, ctx).await? {
-                Applied::Updated => report.updated += 1,
+                Applied::Updated => {
+                    report.updated += 1;
+                    let state = self.store.account(&sub.account_number).await?.map(|r| r.state);
+                    if let Some(why) = state.and_then(late_change) {
+                        report.notes.push(format!("{}: {why}", sub.account_number));
+                    }
+                }
                 Applied::Unchanged | Applied::Repeated => report.unchanged += 1,
                 Applied::UnknownAccount => report.rejected.push(notify::contacts::Rejected {
                     line: sub.line,
@@ -1503,9 +1526,10 @@ impl Engine {
         let was = current.as_ref().map_or_else(|| "the legacy bill-to addresses".to_string(), |c| c.emails.join(", "));
         let form = if source == "portal" { "the portal's email form" } else { "the email form" };
         let reason = format!(
-            "billing recipients set to {} from {form} (submitted {}); were {was}",
+            "billing recipients set to {} from {form} (submitted {}); were {was}{}",
             emails.join(", "),
-            sub.submitted_at
+            sub.submitted_at,
+            late_change(row.state).map(|w| format!("; {w}")).unwrap_or_default()
         );
         let rec = crate::store::Recipients {
             account_number: sub.account_number.clone(),
@@ -1543,7 +1567,7 @@ impl Engine {
         let mailer = Mailer::Outbox(self.ws.root.clone());
         let n = Notifier::new(self, wave, ctx, &mailer)?;
         let submitted = self.store.recipients(account).await?;
-        let (to, _) = notify::recipients(submitted.as_ref().map_or(&acct.account.bill_to_email, |s| &s.emails));
+        let (to, _) = notify::recipients(&acct.billing_emails(submitted.as_ref().map(|s| &s.emails[..])));
         n.notice_data(acct, &sched, &to).await
     }
 

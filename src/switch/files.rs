@@ -268,13 +268,23 @@ fn account_row(m: &Member, cfg: &LoadConfig) -> Vec<String> {
     let a = &m.account.account;
     let bill_to = m.account.contact(ContactRole::BillTo);
     let sold_to = m.account.contact(ContactRole::SoldTo).or(bill_to);
-    let primary = m.emails.first().cloned().unwrap_or_default();
-    let contact_cells = |c: Option<&crate::domain::Contact>| -> Vec<String> {
+    // The target emails its bills to the Bill To contact's work email and the additional
+    // addresses: together exactly the addresses the notice went to and promised the bills to
+    // (`m.emails`: the form's, else the legacy billing emails, and the contacts'). The contact's
+    // own email is kept when it is one of them; otherwise the first stands in for it.
+    let promised = |e: &str| m.emails.iter().find(|x| x.eq_ignore_ascii_case(e.trim())).cloned();
+    let bill_to_email = bill_to
+        .and_then(|c| promised(&c.work_email))
+        .or_else(|| m.emails.first().cloned())
+        .unwrap_or_else(|| bill_to.map(|c| c.work_email.clone()).unwrap_or_default());
+    let additional: Vec<&str> =
+        m.emails.iter().map(String::as_str).filter(|e| !e.eq_ignore_ascii_case(&bill_to_email)).collect();
+    let contact_cells = |c: Option<&crate::domain::Contact>, email: String| -> Vec<String> {
         match c {
             Some(c) => vec![
                 if c.first_name.is_empty() { "Billing".into() } else { c.first_name.clone() },
                 if c.last_name.is_empty() { a.name.clone() } else { c.last_name.clone() },
-                if c.work_email.is_empty() { primary.clone() } else { c.work_email.clone() },
+                email,
                 c.address1.clone(),
                 c.address2.clone(),
                 c.city.clone(),
@@ -284,7 +294,7 @@ fn account_row(m: &Member, cfg: &LoadConfig) -> Vec<String> {
             ],
             // No contact in the legacy system: Zuora needs a name; the email is the bill's.
             None => {
-                let mut v = vec!["Billing".to_string(), a.name.clone(), primary.clone()];
+                let mut v = vec!["Billing".to_string(), a.name.clone(), email];
                 v.resize(CONTACT_COLS.len(), String::new());
                 v
             }
@@ -300,12 +310,15 @@ fn account_row(m: &Member, cfg: &LoadConfig) -> Vec<String> {
         cfg.communication_profile.clone(),
         if email_pref { "TRUE" } else { "FALSE" }.into(),
         if email_pref { "FALSE" } else { "TRUE" }.into(),
-        m.emails.iter().skip(1).cloned().collect::<Vec<_>>().join("|"),
+        additional.join("|"),
         cfg.payment_term.clone(),
         String::new(),
     ];
-    row.extend(contact_cells(bill_to));
-    row.extend(contact_cells(sold_to));
+    // A Sold To contact of its own keeps its email (the target bills Bill To); else Bill To's.
+    let sold_to_email = m.account.contact(ContactRole::SoldTo).map(|c| c.work_email.trim()).filter(|e| !e.is_empty());
+    let sold_to_email = sold_to_email.map_or_else(|| bill_to_email.clone(), str::to_string);
+    row.extend(contact_cells(bill_to, bill_to_email));
+    row.extend(contact_cells(sold_to, sold_to_email));
     row
 }
 

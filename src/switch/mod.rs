@@ -112,12 +112,10 @@ pub fn member(
     Member { account, emails, schedule, usage_carryover, extraction }
 }
 
-/// The addresses a bill or notice can reach: valid emails (the form's submission wins over the
-/// legacy `bill_to_email`; a contact's work email counts too), and whether a letter can be posted.
+/// The valid addresses its notice and bills go to by email ([`LegacyAccount::billing_emails`]:
+/// the form's submission, else the legacy `bill_to_email` and the contacts' work emails).
 pub fn reachable_emails(acct: &LegacyAccount, form: Option<&[String]>) -> Vec<String> {
-    let mut raw: Vec<String> = form.map(<[String]>::to_vec).unwrap_or_else(|| acct.account.bill_to_email.clone());
-    raw.extend(acct.contacts.iter().map(|c| c.work_email.clone()).filter(|e| !e.is_empty()));
-    let (ok, _) = crate::notify::recipients(&raw);
+    let (ok, _) = crate::notify::recipients(&acct.billing_emails(form));
     ok.iter().map(|e| e.to_string()).collect()
 }
 

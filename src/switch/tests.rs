@@ -549,3 +549,91 @@ fn which_services_are_loaded_and_which_usage_is_carried() {
         assert_eq!(u, usage_rows, "{carry:?}");
     }
 }
+
+/// (Bill To email, Sold To email, promised addresses, [Bill To work email, additional, Sold To work email])
+type PromisedCase = (Option<&'static str>, Option<&'static str>, &'static [&'static str], [&'static str; 3]);
+
+/// The target emails its bills to the Bill To work email and the additional addresses: together
+/// exactly the addresses the notice promised them to (`emails`), each once. The Bill To contact
+/// keeps its own email when it is one of them. Each case: the Bill To contact's email (`None`: no
+/// contact), the Sold To contact's, the promised addresses, then Bill To work email, additional,
+/// Sold To work email.
+#[test]
+fn the_target_bills_exactly_the_addresses_the_notice_promised() {
+    let person = |role, email: &str| Contact {
+        account_number: "A1".into(),
+        role: Some(role),
+        first_name: "Jo".into(),
+        work_email: email.into(),
+        ..Contact::default()
+    };
+    let table: [PromisedCase; 6] = [
+        // The form's address first, the contact's own second: both get the bills.
+        (
+            Some("jo@x.example"),
+            None,
+            &["ap@x.example", "jo@x.example"],
+            ["jo@x.example", "ap@x.example", "jo@x.example"],
+        ),
+        (Some("JO@x.example "), None, &["jo@x.example"], ["jo@x.example", "", "jo@x.example"]),
+        (Some(""), None, &["a@x.example", "b@x.example"], ["a@x.example", "b@x.example", "a@x.example"]),
+        // A contact's email that is not valid was never promised anything.
+        (Some("not an email"), None, &["a@x.example"], ["a@x.example", "", "a@x.example"]),
+        (
+            None,
+            Some("sol@x.example"),
+            &["a@x.example", "sol@x.example"],
+            ["a@x.example", "sol@x.example", "sol@x.example"],
+        ),
+        // Printed bills: the contact's email is kept as it is.
+        (Some("jo@x.example"), None, &[], ["jo@x.example", "", "jo@x.example"]),
+    ];
+    for (bill_to, sold_to, emails, [work, additional, sold]) in table {
+        let mut contacts = Vec::new();
+        contacts.extend(bill_to.map(|e| person(ContactRole::BillTo, e)));
+        contacts.extend(sold_to.map(|e| person(ContactRole::SoldTo, e)));
+        let a = account(contacts, &[]);
+        let m = member(&a, emails.iter().map(|e| e.to_string()).collect(), sched(), UsageCarryover::New, None);
+        let r = rows_of(&m).account;
+        let h = &ACCOUNT_HEADER;
+        let got = [
+            col(h, &r, "Bill To Contact Work Email"),
+            col(h, &r, "Additional Email Addresses"),
+            col(h, &r, "Sold To Contact Work Email"),
+        ];
+        assert_eq!(got, [work, additional, sold], "{bill_to:?} {sold_to:?} {emails:?}");
+        if !emails.is_empty() {
+            let mut billed: Vec<&str> =
+                std::iter::once(got[0]).chain(got[1].split('|').filter(|e| !e.is_empty())).collect();
+            billed.sort_unstable();
+            let mut promised = emails.to_vec();
+            promised.sort_unstable();
+            assert_eq!(billed, promised, "every promised address, once");
+        }
+    }
+}
+
+/// One list of billing addresses for the notice and the load files: the form's submission alone
+/// when the customer made one (they chose it), else the legacy `bill_to_email` and the contacts'
+/// work emails, valid ones only, each mailbox once.
+#[test]
+fn the_billing_addresses_are_the_forms_else_the_legacy_ones_and_the_contacts() {
+    let jo = Contact {
+        account_number: "A1".into(),
+        role: Some(ContactRole::BillTo),
+        work_email: " jo@x.example ".into(),
+        ..Contact::default()
+    };
+    type Case = (&'static [&'static str], Option<&'static [&'static str]>, &'static [&'static str]);
+    let table: [Case; 4] = [
+        (&["ap@x.example"], None, &["ap@x.example", "jo@x.example"]),
+        (&["ap@x.example", "JO@x.example"], None, &["ap@x.example", "JO@x.example"]),
+        (&["ap@x.example"], Some(&["new@y.example"]), &["new@y.example"]),
+        (&["not-an-address"], None, &["jo@x.example"]),
+    ];
+    for (legacy, form, want) in table {
+        let a = account(vec![jo.clone()], legacy);
+        let form: Option<Vec<String>> = form.map(|f| f.iter().map(|e| e.to_string()).collect());
+        assert_eq!(reachable_emails(&a, form.as_deref()), want, "{legacy:?} {form:?}");
+    }
+}

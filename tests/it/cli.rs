@@ -1139,7 +1139,8 @@ fn a_broken_wave_file_stops_the_stages_but_not_a_rollback_or_a_report() {
         assert_eq!(out.status.code(), Some(2), "{stage:?}: {out:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
-            err.contains("waves/zz-internet.yaml:2:7: YAML syntax error: this `[` is not closed") && err.contains("the plan has errors"),
+            err.contains("waves/zz-internet.yaml:2:7: YAML syntax error: this `[` is not closed")
+                && err.contains("the plan has errors"),
             "{stage:?}: {err}"
         );
     }
@@ -1148,7 +1149,10 @@ fn a_broken_wave_file_stops_the_stages_but_not_a_rollback_or_a_report() {
     let out = cutover(&ws).args(["rollback", &cut[0], "--reason", "billed twice in July"]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("waves/zz-internet.yaml:2:7: YAML syntax error: this `[` is not closed"), "the problem is shown: {err}");
+    assert!(
+        err.contains("waves/zz-internet.yaml:2:7: YAML syntax error: this `[` is not closed"),
+        "the problem is shown: {err}"
+    );
     assert!(
         err.contains(
             "warning: the plan has errors in waves/zz-internet.yaml (above): `rollback` goes on without that file"
@@ -1174,4 +1178,61 @@ fn a_broken_wave_file_stops_the_stages_but_not_a_rollback_or_a_report() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("the plan has errors; run `cutover plan check`"), "{out:?}");
     std::fs::write(&catalog, text).unwrap();
     assert_eq!(state(&json(&ws, &["status", "--format", "json"]), &cut[1]), "cut_over");
+}
+
+/// A customer's new billing address reaches what it still can, and says what it cannot: an
+/// account notified but not yet cut over is told its notice went to the earlier addresses, and
+/// the target bills the new one (its load files name it, with every other address its notice
+/// promised the bills to); one cut over already is told to change it in the target. Journaled.
+#[test]
+fn a_new_billing_address_reaches_the_load_files_and_says_what_it_cannot_reach() {
+    let (_dir, ws) = support::demo_until(80, 2017, "2017-06-25");
+    let status = json(&ws, &["status", "--format", "json"]);
+    let notified = status["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["state"] == "notified" && a["wave"] == "dc1-colocation")
+        .expect("a notified dc1 account")
+        .clone();
+    let number = notified["account_number"].as_str().unwrap();
+    let import = |email: &str, at: &str| {
+        let form = ws.join("fix.csv");
+        std::fs::write(&form, format!("account_number,email,name,submitted_at\n{number},{email},AP,{at}\n")).unwrap();
+        let out = cutover(&ws).args(["contacts", "import"]).arg(&form).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("1 account(s) updated"), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let err = import("ap-new@northwind.example.com", "2017-06-24");
+    assert!(err.contains(&format!("note: {number}: its notice went to the earlier addresses")), "{err}");
+
+    // Its cut-over: the target bills the new address and every other one the notice promised.
+    let day = notified["cutover_date"].as_str().unwrap().to_string();
+    let out = cutover(&ws).args(["switch", "--wave", "dc1-colocation", "--as-of", &day]).output().unwrap();
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{out:?}");
+    let file = ws.join(format!("import/dc1-colocation/{day}/accounts-and-contacts.csv"));
+    let mut rdr = csv::Reader::from_path(&file).unwrap();
+    let h = rdr.headers().unwrap().clone();
+    let at = |name: &str| h.iter().position(|x| x == name).unwrap();
+    let row = rdr.records().map(|r| r.unwrap()).find(|r| &r[0] == number).expect("its row");
+    let mut billed: Vec<String> = std::iter::once(row[at("Bill To Contact Work Email")].to_string())
+        .chain(row[at("Additional Email Addresses")].split('|').filter(|e| !e.is_empty()).map(str::to_string))
+        .collect();
+    assert!(billed.contains(&"ap-new@northwind.example.com".to_string()), "{billed:?}");
+    let preview = cutover(&ws).args(["notify", "--preview", number]).output().unwrap();
+    let said = String::from_utf8_lossy(&preview.stdout).to_string();
+    let line = said.lines().find(|l| l.contains("Bills are sent by email")).unwrap_or_else(|| panic!("{said}"));
+    for e in &billed {
+        assert!(line.contains(e.as_str()), "the target bills {e}, which the notice names: {line}");
+    }
+    billed.sort();
+    billed.dedup();
+    assert_eq!(billed.len(), line.matches('@').count(), "each promised address once: {billed:?} / {line}");
+
+    // Cut over: the change is kept and journaled, and the team told to make it in the target.
+    let err = import("ap-newer@northwind.example.com", "2017-07-02");
+    assert!(err.contains(&format!("note: {number}: cut over already: its load files keep the addresses")), "{err}");
+    let journal = String::from_utf8_lossy(&cutover(&ws).args(["journal", number]).output().unwrap().stdout).to_string();
+    assert!(journal.contains("change the Bill To email in the target system"), "{journal}");
 }
