@@ -11,8 +11,8 @@ pub const CONFIG_FILE: &str = "cutover.yaml";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: no workspace here (create one with `cutover init`, or pass -C DIR)")]
-    Missing { path: String },
+    #[error("{path}: no workspace here ({hint})")]
+    Missing { path: String, hint: String },
     #[error("{path}: {cause}")]
     Io { path: String, cause: std::io::Error },
     #[error("{path}:{line}:{col}: {message}")]
@@ -213,7 +213,20 @@ impl Workspace {
         let shown = path.display().to_string();
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ConfigError::Missing { path: shown }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Run from inside a workspace (its import/ folder, say): name the workspace rather
+                // than invite a second one nested in the first.
+                let above = std::path::absolute(root)
+                    .ok()
+                    .and_then(|r| r.ancestors().skip(1).find(|a| a.join(CONFIG_FILE).is_file()).map(Path::to_path_buf));
+                let hint = match above {
+                    Some(ws) => {
+                        format!("this folder is inside the workspace {0}: run there, or pass -C {0}", ws.display())
+                    }
+                    None => "create one with `cutover init`, or pass -C DIR".to_string(),
+                };
+                return Err(ConfigError::Missing { path: shown, hint });
+            }
             Err(cause) => return Err(ConfigError::Io { path: shown, cause }),
         };
         let config: Config = serde_yaml::from_str(&text).map_err(|e| {

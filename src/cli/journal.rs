@@ -4,7 +4,9 @@ use super::commands::{Cx, Result};
 use super::{parse_date, report};
 
 /// The audit trail: every state change of every account (who, why, the effective day and the
-/// wall-clock time it was recorded), oldest first, to read or to take out of the tool.
+/// wall-clock time it was recorded), in the order recorded, to read or to take out of the tool.
+/// (A change made as of a past day, `--as-of`, shows that day as its effective time, so effective
+/// times need not rise down the list.) An account the store does not know is an error (exit 2).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Only this account: `cutover journal A001` is `cutover journal --account A001`.
@@ -28,6 +30,11 @@ impl Args {
         let Args { account_number, account, wave, since, format } = self;
         let account = account.or(account_number);
         let engine = cx.open_on("journal", wave.as_deref()).await?;
+        if let Some(a) = &account
+            && engine.store.account(a).await?.is_none()
+        {
+            return Err(crate::store::StoreError::NoAccount(a.clone()).into());
+        }
         let since = since.and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc());
         let filter = crate::store::JournalFilter { account, wave, since };
         report::journal(&engine.store, &filter, format).await?;

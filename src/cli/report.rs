@@ -106,9 +106,14 @@ async fn account_status(engine: &Engine, acct: &str, format: Format) -> Result<S
             r.first_new_bill_date.map_or("-".into(), |d| d.to_string()),
             r.notice_date.map_or("-".into(), |d| d.to_string())
         );
-        // Rolled back, or its load failed: the suppression below was withdrawn, not in force.
+        // Rolled back, or its load failed: the suppression below was withdrawn, not in force. (Its
+        // state may have moved on since: a readmitted account is `extracted` again.)
         let withdrawn = (legacy_billing.as_deref() == Some("restored")).then(|| {
-            if r.state == crate::domain::State::RolledBack { "by the rollback" } else { "as its load failed" }
+            if suppression.as_ref().is_some_and(|s| s.load_status == "failed") {
+                "as its load failed"
+            } else {
+                "by the rollback"
+            }
         });
         if let Some(lb) = legacy_billing {
             let _ = writeln!(o, "  legacy billing {lb}");
@@ -134,8 +139,12 @@ async fn account_status(engine: &Engine, acct: &str, format: Format) -> Result<S
                 o,
                 "  load set {} ({}); load {}{}",
                 s.set,
-                if s.written { "suppression record written" } else { "files not written yet" },
-                s.load_status,
+                match (s.written, withdrawn.is_some()) {
+                    (true, true) => "suppression record withdrawn: see its rollback.csv",
+                    (true, false) => "suppression record written",
+                    (false, _) => "files not written yet",
+                },
+                if s.load_status == "success" { "confirmed (loaded)" } else { s.load_status.as_str() },
                 s.target_id.as_deref().map(|t| format!(", target id {t}")).unwrap_or_default()
             );
         }

@@ -36,14 +36,19 @@ impl Args {
                     eprintln!("{p}");
                 }
                 println!(
-                    "{}: {} loaded, {} failed (back to held, legacy billing resumes), {} unchanged, {} row(s) not applied",
+                    "{}: {} loaded, {} failed{}, {} unchanged, {} row(s) not applied",
                     file.display(),
                     r.loaded,
                     r.failed,
+                    if r.failed > 0 { " (back to held, legacy billing resumes)" } else { "" },
                     r.unchanged,
                     r.problems.len()
                 );
-                Ok(u8::from(r.failed > 0 || !r.problems.is_empty()))
+                if !r.failed_accounts.is_empty() {
+                    println!("failed to load (held; the legacy system bills them): {}", r.failed_accounts.join(", "));
+                }
+                // Any failed row needs a person, whether recorded by this run or an earlier one.
+                Ok(u8::from(!r.failed_accounts.is_empty() || !r.problems.is_empty()))
             }
             Args { wave, as_of, confirm: None, dry_run } => {
                 let wave = wave.ok_or_else(|| Failure::input(anyhow::anyhow!("--wave is required")))?;
@@ -61,6 +66,11 @@ impl Args {
                     r.done,
                     r.held
                 );
+                if dry.is_none() {
+                    for set in &r.sets {
+                        println!("load files written: {} (its manifest.json lists them)", set.display());
+                    }
+                }
                 dry_report(dry, &engine).await?;
                 // Customers told of a new bill that will not come (a switch run too late) need a
                 // person, as a gate that did not pass does.

@@ -37,6 +37,9 @@ pub struct ConfirmReport {
     pub failed: u64,
     /// Rows that repeat what the store already says.
     pub unchanged: u64,
+    /// The accounts the file says failed to load (this time or before): held, billed by the
+    /// legacy system again.
+    pub failed_accounts: Vec<String>,
     /// `file:line: message` for rows that were not applied.
     pub problems: Vec<String>,
 }
@@ -379,7 +382,9 @@ impl Engine {
         let end = w.end().unwrap_or(ctx.as_of);
         if end < ctx.as_of {
             return Err(EngineError::Refused(format!(
-                "wave `{wave}` ended on {end}: readmit {account} to a wave whose window is still ahead"
+                "wave `{wave}` ended on {end}, before {} (the day this readmission is made as of; `--as-of` \
+                 sets it, default today): readmit {account} to a wave whose window is still ahead on that day",
+                ctx.as_of
             )));
         }
         if let Some(p) = &previous
@@ -448,7 +453,11 @@ impl Engine {
             }
             let at = format!("{shown}:{}", r.line);
             let Some(cut) = ahead.get(&r.account_number) else {
-                rep.problems.push(format!("{at}: account {} was never cut over", r.account_number));
+                let why = match self.store.account(&r.account_number).await? {
+                    Some(row) => format!("account {} was never cut over (it is {})", r.account_number, row.state),
+                    None => format!("no account {} in the store (a typo?)", r.account_number),
+                };
+                rep.problems.push(format!("{at}: {why}"));
                 continue;
             };
             use crate::switch::LoadOutcome::*;
@@ -472,10 +481,14 @@ impl Engine {
                     } else {
                         touched.insert(cut.wave.clone());
                         rep.failed += 1;
+                        rep.failed_accounts.push(r.account_number.clone());
                     }
                 }
                 (State::Loaded, Success) if cut.target_id == r.target_id || r.target_id.is_none() => rep.unchanged += 1,
-                (State::Held, Failed) if cut.load_status.as_deref() == Some("failed") => rep.unchanged += 1,
+                (State::Held, Failed) if cut.load_status.as_deref() == Some("failed") => {
+                    rep.unchanged += 1;
+                    rep.failed_accounts.push(r.account_number.clone());
+                }
                 (s, o) => rep.problems.push(format!(
                     "{at}: account {} is {s} ({}); a `{}` result does not apply",
                     r.account_number,

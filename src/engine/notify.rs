@@ -1435,6 +1435,9 @@ pub struct NoticeReport {
     pub wave: String,
     pub notices: Vec<crate::store::NoticeRow>,
     pub not_schedulable: Vec<(String, String)>,
+    /// Held accounts whose notice was sent: told of a first new bill that will not come. With
+    /// the reason each is held.
+    pub held_after_notice: Vec<(String, String)>,
 }
 
 impl Engine {
@@ -1646,6 +1649,12 @@ impl Engine {
     pub async fn notice_report(&self, wave: &str) -> Result<NoticeReport, EngineError> {
         self.wave(wave)?;
         let notices = self.store.notices(wave, None).await?;
+        let told: std::collections::HashSet<&str> = notices
+            .iter()
+            .filter(|n| n.state == crate::store::NoticeState::Sent)
+            .map(|n| n.account_number.as_str())
+            .collect();
+        let mut held_after_notice = Vec::new();
         let mut not_schedulable = Vec::new();
         let mut after = String::new();
         loop {
@@ -1654,12 +1663,16 @@ impl Engine {
                 break;
             }
             for r in rows {
+                if told.contains(r.account_number.as_str()) {
+                    held_after_notice.push((r.account_number.clone(), r.state_reason.clone().unwrap_or_default()));
+                }
                 if let Some(why) = r.state_reason.filter(|w| w.contains("not schedulable")) {
                     not_schedulable.push((r.account_number, why));
                 }
             }
         }
-        Ok(NoticeReport { wave: wave.to_string(), notices, not_schedulable })
+        drop(told);
+        Ok(NoticeReport { wave: wave.to_string(), notices, not_schedulable, held_after_notice })
     }
 }
 

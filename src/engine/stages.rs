@@ -29,6 +29,9 @@ pub struct StageReport {
     pub late: u64,
     /// Things a person should read (a sending limit too low, an unknown delivery).
     pub notes: Vec<String>,
+    /// The folders of the load-file sets this run wrote (`switch`; in JSON only when there are).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sets: Vec<std::path::PathBuf>,
 }
 
 impl StageReport {
@@ -47,6 +50,7 @@ impl StageReport {
         self.retried += o.retried;
         self.late += o.late;
         self.notes.extend(o.notes.iter().cloned());
+        self.sets.extend(o.sets.iter().cloned());
     }
 }
 
@@ -934,7 +938,9 @@ impl Engine {
             ));
         }
         // The files of every set this run changed, from the store.
+        let writing = self.store.dirty_sets(Some(id)).await?;
         rep.held += self.sync_load_files(Some(id), ctx).await?;
+        rep.sets = writing.into_iter().map(|(w, date)| self.set_dir(&w, date)).collect();
         Ok((gate, rep))
     }
 }

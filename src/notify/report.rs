@@ -31,6 +31,7 @@ pub fn render(r: &NoticeReport, format: Format) -> Result<String, OutputError> {
                 summary: serde_json::Value,
                 notices: Vec<serde_json::Value>,
                 not_schedulable: Vec<serde_json::Value>,
+                held_after_notice: Vec<serde_json::Value>,
             }
             let notices = r
                 .notices
@@ -48,12 +49,19 @@ pub fn render(r: &NoticeReport, format: Format) -> Result<String, OutputError> {
                 .iter()
                 .map(|(a, why)| serde_json::json!({ "account_number": a, "reason": why }))
                 .collect();
+            let held_after_notice = r
+                .held_after_notice
+                .iter()
+                .map(|(a, why)| serde_json::json!({ "account_number": a, "reason": why }))
+                .collect();
             json(&Out {
                 wave: &r.wave,
                 summary: serde_json::json!({ "sent": sent, "printed": printed, "failed": failed, "unknown": unknown, "sending": sending,
-                    "waiting": waiting, "not_schedulable": r.not_schedulable.len() }),
+                    "waiting": waiting, "not_schedulable": r.not_schedulable.len(),
+                    "held_after_notice": r.held_after_notice.len() }),
                 notices,
                 not_schedulable,
+                held_after_notice,
             })
         }
         Format::Csv => {
@@ -82,6 +90,9 @@ pub fn render(r: &NoticeReport, format: Format) -> Result<String, OutputError> {
             }
             for (a, why) in &r.not_schedulable {
                 w.write_record([r.wave.as_str(), a, "", "not_schedulable", "", "0", why, ""])?;
+            }
+            for (a, why) in &r.held_after_notice {
+                w.write_record([r.wave.as_str(), a, "", "held_after_notice", "", "", why, ""])?;
             }
             Ok(String::from_utf8(w.into_inner()?)?)
         }
@@ -123,6 +134,17 @@ pub fn render(r: &NoticeReport, format: Format) -> Result<String, OutputError> {
             }
             for (a, why) in &r.not_schedulable {
                 writeln!(o, "  {a:<10} not schedulable: {why}")?;
+            }
+            if !r.held_after_notice.is_empty() {
+                writeln!(
+                    o,
+                    "  {} held after their notice was sent: each was told of a first new bill that will not come; \
+                     tell them (the legacy system bills them on)",
+                    r.held_after_notice.len()
+                )?;
+            }
+            for (a, why) in &r.held_after_notice {
+                writeln!(o, "  {a:<10} held after its notice: {why}")?;
             }
             if format == Format::Html {
                 return Ok(format!("<!DOCTYPE html><html><body><pre>{}</pre></body></html>\n", esc(&o)));

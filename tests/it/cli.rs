@@ -865,6 +865,15 @@ fn a_switch_after_the_first_new_bill_holds_those_accounts_says_so_and_exits_1() 
         "{err}"
     );
     assert_eq!(late.status.code(), Some(1), "{err}");
+    // The notice report names them: each was told of a first new bill that will not come.
+    let notices = json(&demo, &["notices", "--wave", "dc2-colocation", "--format", "json"]);
+    assert_eq!(notices["summary"]["held_after_notice"], missed, "{}", notices["summary"]);
+    let listed = notices["held_after_notice"].as_array().unwrap();
+    assert!(listed.iter().all(|a| a["reason"].as_str().is_some_and(|r| r.starts_with("missed its cut-over date"))));
+    let text =
+        String::from_utf8_lossy(&cutover(&demo).args(["notices", "--wave", "dc2-colocation"]).output().unwrap().stdout)
+            .to_string();
+    assert!(text.contains(&format!("{missed} held after their notice was sent")), "{text}");
 }
 
 #[test]
@@ -1211,6 +1220,10 @@ fn a_new_billing_address_reaches_the_load_files_and_says_what_it_cannot_reach() 
     let day = notified["cutover_date"].as_str().unwrap().to_string();
     let out = cutover(&ws).args(["switch", "--wave", "dc1-colocation", "--as-of", &day]).output().unwrap();
     assert!(out.status.code().is_some_and(|c| c <= 1), "{out:?}");
+    // It says where the files went.
+    let said = String::from_utf8_lossy(&out.stdout);
+    let set = format!("import/dc1-colocation/{day} (its manifest.json lists them)");
+    assert!(said.lines().any(|l| l.starts_with("load files written: ") && l.ends_with(&set)), "{said}");
     let file = ws.join(format!("import/dc1-colocation/{day}/accounts-and-contacts.csv"));
     let mut rdr = csv::Reader::from_path(&file).unwrap();
     let h = rdr.headers().unwrap().clone();
@@ -1235,4 +1248,13 @@ fn a_new_billing_address_reaches_the_load_files_and_says_what_it_cannot_reach() 
     assert!(err.contains(&format!("note: {number}: cut over already: its load files keep the addresses")), "{err}");
     let journal = String::from_utf8_lossy(&cutover(&ws).args(["journal", number]).output().unwrap().stdout).to_string();
     assert!(journal.contains("change the Bill To email in the target system"), "{journal}");
+    // From inside the workspace (its import folder), the workspace is named, not a new one offered.
+    let out = cutover(&ws.join("import")).args(["status"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("this folder is inside the workspace {}: run there", ws.display())), "{err}");
+    // A mistyped account is not an empty audit trail.
+    let out = cutover(&ws).args(["journal", "A999999"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("A999999"), "{out:?}");
 }
