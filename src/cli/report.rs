@@ -147,6 +147,19 @@ async fn account_status(engine: &Engine, acct: &str, format: Format) -> Result<S
                 if s.load_status == "success" { "confirmed (loaded)" } else { s.load_status.as_str() },
                 s.target_id.as_deref().map(|t| format!(", target id {t}")).unwrap_or_default()
             );
+            if !s.billed_twice.is_empty() {
+                let bills: Vec<String> = s
+                    .billed_twice
+                    .iter()
+                    .map(|b| format!("{} {} {}", b.period, s.currency, crate::bill::money(b.amount)))
+                    .collect();
+                let _ = writeln!(
+                    o,
+                    "  BILLED TWICE: the legacy system billed it after it was to stop: {}; have the legacy team \
+                     credit these bills and apply its suppression record",
+                    bills.join(", ")
+                );
+            }
         }
     }
     let _ = writeln!(o, "journal:");
@@ -312,6 +325,19 @@ struct Suppression {
     usage_period: String,
     load_status: String,
     target_id: Option<String>,
+    /// Legacy bills issued after the suppression, by the last extraction's day: the customer's
+    /// second bills, per period (in JSON only when there are).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    billed_twice: Vec<BilledTwice>,
+    #[serde(skip)]
+    currency: String,
+}
+
+/// A legacy bill of a period the new system bills.
+#[derive(Serialize)]
+struct BilledTwice {
+    period: String,
+    amount: crate::domain::Decimal,
 }
 
 impl Suppression {
@@ -320,6 +346,7 @@ impl Suppression {
         let carry = member.as_ref().map(|m| m.usage_carryover).unwrap_or_default();
         let cycle = member.as_ref().map_or(1, |m| m.account.account.bill_cycle_day);
         let last = crate::switch::last_legacy_period(c.first_new_bill_date, cycle);
+        let billed_twice = billed_twice(engine, c, carry, cycle).await?;
         Ok(Suppression {
             set: engine.set_dir(&c.wave, c.cutover_date).display().to_string(),
             written: c.published,
@@ -335,8 +362,41 @@ impl Suppression {
                 _ => "rolled back".into(),
             },
             target_id: c.target_id.clone(),
+            billed_twice,
+            currency: member.as_ref().map(|m| m.account.account.currency.clone()).unwrap_or_default(),
         })
     }
+}
+
+/// What the legacy system billed a cut-over account after it was to stop, as the last
+/// extraction saw it ([`crate::switch::Suppressed::billed_twice`], as the extraction checks).
+async fn billed_twice(
+    engine: &Engine,
+    c: &crate::store::CutoverRow,
+    usage_carryover: crate::plan::UsageCarryover,
+    cycle_day: u32,
+) -> Result<Vec<BilledTwice>> {
+    use crate::domain::State;
+    let suppressed =
+        c.legacy_billing == "suppressed" && c.published && matches!(c.state, State::CutOver | State::Loaded);
+    let Some(last) = engine.store.last_extraction().await?.filter(|_| suppressed) else { return Ok(Vec::new()) };
+    let Some(as_of) = chrono::DateTime::parse_from_rfc3339(&last.started_at).ok().map(|t| t.date_naive()) else {
+        return Ok(Vec::new());
+    };
+    let s = crate::switch::Suppressed { first_new_bill_date: c.first_new_bill_date, usage_carryover, cycle_day };
+    let accts = engine.store.legacy_accounts(std::slice::from_ref(&c.account_number)).await?;
+    let mut per: std::collections::BTreeMap<crate::domain::Period, crate::domain::Decimal> = Default::default();
+    for l in accts.iter().flat_map(|a| &a.invoice_lines) {
+        let usage = engine
+            .plan
+            .catalog
+            .lookup(&l.legacy_code)
+            .is_some_and(|(_, ch)| ch.charge_type == crate::plan::ChargeType::Usage);
+        if s.billed_twice(l, usage, as_of) {
+            *per.entry(l.period).or_default() += l.amount;
+        }
+    }
+    Ok(per.into_iter().map(|(p, amount)| BilledTwice { period: p.to_string(), amount }).collect())
 }
 
 pub async fn demo_summary(engine: &Engine) -> Result<String> {

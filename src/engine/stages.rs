@@ -387,18 +387,29 @@ impl Engine {
     /// Every stage of a wave that is due as of `ctx.as_of` and allowed by its gate.
     pub async fn run_wave(&self, id: &str, ctx: &Ctx, mailer: &Mailer) -> Result<RunReport, EngineError> {
         let wave = self.runnable_wave(id)?;
-        self.ensure_fresh(wave, ctx).await?;
+        // What a fresh extraction found (a legacy system still billing cut-over accounts) is said
+        // with the run's first stage.
+        let extracted = self.ensure_fresh(wave, ctx).await?;
+        let said = extracted.map(|c| c.warnings.into_iter().map(|w| format!("extraction #{}: {w}", c.id)).collect());
         // Nothing due for any stage (one query): only the gate is read, for the caller.
         if self.store.wave_idle(id, ctx.as_of).await? {
             let gate = Some(self.gate(id).await?.verdict);
-            return Ok(RunReport { wave: id.to_string(), as_of: ctx.as_of.to_string(), gate, ..RunReport::default() });
+            let rated = StageReport { notes: said.unwrap_or_default(), ..StageReport::default() };
+            return Ok(RunReport {
+                wave: id.to_string(),
+                as_of: ctx.as_of.to_string(),
+                gate,
+                rated,
+                ..RunReport::default()
+            });
         }
         // Each page rated is reconciled at once, from the records it loaded; then the rated
         // accounts no page of this run reconciled (an earlier run's, a crash's).
         let t = self.clock.start();
         let walked = self.fan_out(PageStage::Rate, id, ctx).await?;
         self.clock.stop("rate+reconcile", t, walked.stage.accounts());
-        let rated = walked.stage;
+        let mut rated = walked.stage;
+        rated.notes.splice(0..0, said.unwrap_or_default());
         let t = self.clock.start();
         let fused = walked.reconciled.accounts();
         let reconciled = self.reconcile_rest(id, ctx, walked.reconciled).await?;

@@ -7,7 +7,7 @@
 use super::bulk::{Arg, BulkTx};
 use super::packed;
 use super::{Store, StoreError};
-use crate::domain::State;
+use crate::domain::{Decimal, State};
 use crate::extract::{Quarantined, RawRow, Record, Sink, SinkError, Table};
 use crate::plan::{ChargeType, Plan};
 use chrono::{DateTime, Utc};
@@ -35,6 +35,10 @@ pub struct ExtractionCounts {
     pub warnings: Vec<String>,
     /// The effective time of the run that extracted (its as-of day, or the wall clock).
     pub started_at: String,
+    /// Cut-over accounts the legacy system billed after it was to stop (a warning says which).
+    /// Counted by the run that extracted; 0 when read back from the store.
+    #[serde(skip)]
+    pub billed_twice: i64,
 }
 
 pub struct Extraction<'a> {
@@ -57,6 +61,12 @@ pub struct Extraction<'a> {
     new_accounts: Vec<(String, Option<String>)>,
     /// Known accounts a changed plan moved, by (from, to) wave: said as a warning at the end.
     moved: std::collections::BTreeMap<(Option<String>, Option<String>), u64>,
+    /// The cut-over accounts whose legacy billing was suppressed (their load files written),
+    /// with their currency once their account row is read: each legacy line of theirs is
+    /// checked against the suppression ([`crate::switch::Suppressed::billed_twice`]).
+    suppressed: HashMap<String, (crate::switch::Suppressed, String)>,
+    /// What the legacy system billed them after it was to stop: per account, per period.
+    billed_twice: std::collections::BTreeMap<String, std::collections::BTreeMap<crate::domain::Period, Decimal>>,
 }
 
 impl<'a> Extraction<'a> {
@@ -77,6 +87,7 @@ impl<'a> Extraction<'a> {
             )
             .await
             .map_err(|e| store.err(e))?;
+        let suppressed = suppressed(store, plan, &mut tx).await?;
         // A fresh extraction may make a customer of an account sooner: `not_before` is recomputed.
         tx.script("DELETE FROM legacy_row; DELETE FROM legacy_key; UPDATE account SET not_before = NULL")
             .await
@@ -94,6 +105,7 @@ impl<'a> Extraction<'a> {
                 finished_at: None,
                 warnings: Vec::new(),
                 started_at: at.to_rfc3339(),
+                billed_twice: 0,
             },
             at,
             actor: actor.to_string(),
@@ -103,11 +115,18 @@ impl<'a> Extraction<'a> {
             analyze_at: 5_000,
             new_accounts: Vec::new(),
             moved: Default::default(),
+            suppressed,
+            billed_twice: Default::default(),
         })
     }
 
     pub async fn finish(mut self) -> Result<ExtractionCounts, StoreError> {
         self.put_new_accounts().await?;
+        if !self.billed_twice.is_empty() {
+            let warning = billed_twice_warning(&self.billed_twice, &self.suppressed);
+            self.counts.billed_twice = self.billed_twice.len() as i64;
+            self.counts.warnings.push(warning);
+        }
         // A selector changed (or mistyped) moves accounts without a word otherwise: to no wave,
         // they would be in no wave's line of `status`.
         for ((from, to), n) in std::mem::take(&mut self.moved) {
@@ -549,6 +568,60 @@ struct Pending {
 }
 
 /// A wave as the journal and the warnings name it: `wave ID`, or `no wave`.
+/// The cut-over accounts whose legacy billing is suppressed: cut over or loaded, their
+/// suppression record written (`published`), not restored by a rollback or a failed load. Their
+/// cycle day and currency come with their account rows.
+async fn suppressed(
+    store: &Store,
+    plan: &Plan,
+    tx: &mut BulkTx,
+) -> Result<HashMap<String, (crate::switch::Suppressed, String)>, StoreError> {
+    let sql = "SELECT c.account_number, c.wave, c.first_new_bill_date FROM cutover c \
+               JOIN account a ON a.account_number = c.account_number \
+               WHERE c.legacy_billing = 'suppressed' AND c.published = 1 AND a.state IN ('cut_over', 'loaded')";
+    let mut out = HashMap::new();
+    for r in tx.texts(sql, &[]).await.map_err(|e| store.err(e))? {
+        let [Some(number), Some(wave), Some(first)] = <[Option<String>; 3]>::try_from(r)
+            .map_err(|r| StoreError::Corrupt(format!("a cut-over row read as {r:?}")))?
+        else {
+            return Err(StoreError::Corrupt("a cut-over row without account, wave or date".into()));
+        };
+        let first_new_bill_date = chrono::NaiveDate::parse_from_str(&first, "%Y-%m-%d")
+            .map_err(|e| StoreError::Corrupt(format!("cut-over of {number}: first_new_bill_date `{first}`: {e}")))?;
+        let usage_carryover = plan.wave(&wave).map(|w| w.usage_carryover).unwrap_or_default();
+        let s = crate::switch::Suppressed { first_new_bill_date, usage_carryover, cycle_day: 1 };
+        out.insert(number, (s, String::new()));
+    }
+    Ok(out)
+}
+
+/// The warning for cut-over accounts the legacy system billed after it was to stop: how many,
+/// the first few with their periods and amounts, and what to do.
+fn billed_twice_warning(
+    found: &std::collections::BTreeMap<String, std::collections::BTreeMap<crate::domain::Period, Decimal>>,
+    suppressed: &HashMap<String, (crate::switch::Suppressed, String)>,
+) -> String {
+    const SHOWN: usize = 10;
+    let shown: Vec<String> = found
+        .iter()
+        .take(SHOWN)
+        .map(|(number, periods)| {
+            let currency = suppressed.get(number).map_or("", |(_, c)| c.as_str());
+            let bills: Vec<String> = periods.iter().map(|(p, amount)| format!("{p} {currency} {amount}")).collect();
+            format!("{number} ({})", bills.join(", "))
+        })
+        .collect();
+    let more = found.len().saturating_sub(SHOWN);
+    format!(
+        "the legacy system billed {} cut-over account(s) after it was to stop (legacy-suppression.csv): {}{}; \
+         each is a second bill for a period the new system bills: have the legacy team credit it and apply the \
+         suppression records (`cutover status ACCOUNT` lists an account's)",
+        found.len(),
+        shown.join("; "),
+        if more > 0 { format!("; and {more} more") } else { String::new() }
+    )
+}
+
 fn wave_name(wave: Option<&str>) -> String {
     wave.map_or("no wave".to_string(), |w| format!("wave {w}"))
 }
@@ -605,6 +678,10 @@ impl Extraction<'_> {
                     // extraction reads one source, so table and row are unique).
                     let (kind, key) = match record {
                         Record::Account(a) => {
+                            if let Some((s, currency)) = self.suppressed.get_mut(&a.account_number) {
+                                s.cycle_day = a.bill_cycle_day;
+                                currency.clone_from(&a.currency);
+                            }
                             let wave = self.plan.wave_for(a.segment, a.site.as_deref()).map(|w| w.id.clone());
                             accounts.push(PendingAccount { number: a.account_number.clone(), raw, wave, cells });
                             continue;
@@ -625,7 +702,28 @@ impl Extraction<'_> {
                             }
                             ("usage", format!("{}#{}", raw.table.name(), raw.row))
                         }
-                        Record::Line(_) => ("line", format!("{}#{}", raw.table.name(), raw.row)),
+                        Record::Line(l) => {
+                            // An account row read (its currency set): the legacy system told to stop.
+                            if !self.suppressed.is_empty()
+                                && let Some((s, currency)) = self.suppressed.get(&l.account_number)
+                                && !currency.is_empty()
+                            {
+                                let usage = self
+                                    .plan
+                                    .catalog
+                                    .lookup(&l.legacy_code)
+                                    .is_some_and(|(_, c)| c.charge_type == ChargeType::Usage);
+                                if s.billed_twice(l, usage, self.at.date_naive()) {
+                                    *self
+                                        .billed_twice
+                                        .entry(l.account_number.clone())
+                                        .or_default()
+                                        .entry(l.period)
+                                        .or_default() += l.amount;
+                                }
+                            }
+                            ("line", format!("{}#{}", raw.table.name(), raw.row))
+                        }
                         Record::Contact(c) => {
                             ("contact", format!("{}#{}", c.account_number, c.role.map_or("", |r| r.as_str())))
                         }

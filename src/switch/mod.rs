@@ -96,6 +96,37 @@ pub fn last_legacy_period(first_new_bill_date: chrono::NaiveDate, cycle_day: u32
     crate::rate::period_holding(last_day, cycle_day).bill_period(cycle_day)
 }
 
+/// What the legacy system was told about one cut-over account (its legacy-suppression.csv row):
+/// bill nothing from the first new bill date, but for a final usage bill of the last legacy
+/// period when the wave leaves that usage to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Suppressed {
+    pub first_new_bill_date: chrono::NaiveDate,
+    pub usage_carryover: UsageCarryover,
+    pub cycle_day: u32,
+}
+
+impl Suppressed {
+    /// Whether a legacy invoice line bills the customer a second time: it is on a legacy bill of
+    /// a period starting on or after the first new bill date, issued by `as_of` (a bill is issued
+    /// on the first day of its period; what was issued later did not exist yet), and it is not
+    /// the final usage bill's usage of the last legacy period that the wave left to the legacy
+    /// system. `usage`: the line is a usage charge's (by the catalog).
+    pub fn billed_twice(&self, line: &crate::domain::LegacyLine, usage: bool, as_of: chrono::NaiveDate) -> bool {
+        let issued = line.period.bill_period(self.cycle_day).start;
+        if issued < self.first_new_bill_date || issued > as_of {
+            return false;
+        }
+        let last = last_legacy_period(self.first_new_bill_date, self.cycle_day);
+        let in_last = match (line.service_start, line.service_end) {
+            (Some(s), Some(e)) => s >= last.start && e <= last.end,
+            // Without its service dates, the usage on the first bill after the last legacy period.
+            _ => issued == self.first_new_bill_date,
+        };
+        !(usage && in_last && self.usage_carryover == UsageCarryover::Legacy)
+    }
+}
+
 /// Builds the snapshot of an account for its cut-over: invoice lines dropped, usage kept only for
 /// the last legacy bill period.
 pub fn member(

@@ -637,3 +637,46 @@ fn the_billing_addresses_are_the_forms_else_the_legacy_ones_and_the_contacts() {
         assert_eq!(reachable_emails(&a, form.as_deref()), want, "{legacy:?} {form:?}");
     }
 }
+
+/// A legacy bill after the suppression bills the customer twice, unless it is the final usage
+/// bill the wave left to the legacy system; a bill not yet issued on the day looked from is not
+/// counted. First new bill 2017-07-15 (cycle day 15): the last legacy period is Jun 15 – Jul 14.
+#[test]
+fn a_legacy_bill_after_the_suppression_bills_the_customer_twice() {
+    use crate::domain::{LegacyLine, Period};
+    let line = |period: (i32, u32), service: Option<(&str, &str)>| LegacyLine {
+        account_number: "A1".into(),
+        invoice_number: "INV".into(),
+        period: Period::new(period.0, period.1).unwrap(),
+        legacy_code: "X".into(),
+        description: String::new(),
+        service_start: service.map(|s| date(s.0)),
+        service_end: service.map(|s| date(s.1)),
+        quantity: dec("1"),
+        unit_price: dec("1"),
+        amount: dec("1"),
+    };
+    let july = Some(("2017-07-15", "2017-08-14"));
+    let last = Some(("2017-06-15", "2017-07-14"));
+    // (line, usage, carry-over, as of, billed twice)
+    let table = [
+        (line((2017, 6), Some(("2017-06-15", "2017-07-14"))), false, UsageCarryover::New, "2017-09-30", false),
+        (line((2017, 7), july), false, UsageCarryover::New, "2017-09-30", true),
+        (line((2017, 7), july), false, UsageCarryover::New, "2017-07-14", false),
+        (line((2017, 7), july), false, UsageCarryover::New, "2017-07-15", true),
+        (line((2017, 7), last), true, UsageCarryover::New, "2017-09-30", true),
+        (line((2017, 7), last), true, UsageCarryover::Legacy, "2017-09-30", false),
+        (line((2017, 7), last), false, UsageCarryover::Legacy, "2017-09-30", true),
+        (line((2017, 8), Some(("2017-07-15", "2017-08-14"))), true, UsageCarryover::Legacy, "2017-09-30", true),
+        (line((2017, 7), None), true, UsageCarryover::Legacy, "2017-09-30", false),
+        (line((2017, 8), None), true, UsageCarryover::Legacy, "2017-09-30", true),
+    ];
+    for (i, (l, usage, carry, as_of, twice)) in table.into_iter().enumerate() {
+        let s = Suppressed { first_new_bill_date: date("2017-07-15"), usage_carryover: carry, cycle_day: 15 };
+        assert_eq!(
+            s.billed_twice(&l, usage, date(as_of)),
+            twice,
+            "row {i}: {l:?} usage {usage} {carry:?} as of {as_of}"
+        );
+    }
+}

@@ -1258,3 +1258,56 @@ fn a_new_billing_address_reaches_the_load_files_and_says_what_it_cannot_reach() 
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("A999999"), "{out:?}");
 }
+
+/// The legacy system must stop billing a cut-over account from its first new bill date: an
+/// extraction that finds a legacy bill issued since then (by its as-of day) names the account,
+/// the periods and the amounts, and exits 1; the account's status says so. A rolled-back account
+/// is billed by the legacy system again, as it should be: not named.
+#[test]
+fn a_legacy_bill_after_the_suppression_is_found_at_extraction_and_named() {
+    let (_dir, ws) = support::demo_until(80, 2017, "2017-07-20");
+    let status = json(&ws, &["status", "--format", "json"]);
+    let cut: Vec<String> = status["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["state"] == "cut_over" && a["first_new_bill_date"] == "2017-07-01")
+        .map(|a| a["account_number"].as_str().unwrap().to_string())
+        .collect();
+    assert!(cut.len() >= 3, "cut over with a first new bill on July 1: {cut:?}");
+    let rolled = &cut[0];
+    let out = cutover(&ws).args(["rollback", rolled, "--reason", "customer asked to stay"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+
+    // Before the first new bill: nothing issued since the suppression.
+    let before = cutover(&ws).args(["extract", "--as-of", "2017-06-30"]).output().unwrap();
+    assert_eq!(before.status.code(), Some(0), "{before:?}");
+    assert!(!String::from_utf8_lossy(&before.stderr).contains("billed"), "{before:?}");
+
+    // The demo's legacy database never stopped billing: its July and August bills are seconds.
+    let out = cutover(&ws).args(["extract", "--as-of", "2017-08-15"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let warning =
+        err.lines().find(|l| l.starts_with("warning: the legacy system billed ")).unwrap_or_else(|| panic!("{err}"));
+    assert!(warning.contains("after it was to stop (legacy-suppression.csv)"), "{warning}");
+    assert!(!warning.contains(rolled.as_str()), "rolled back, billed by the legacy system again: {warning}");
+    let named = &cut[1];
+    assert!(warning.contains(&format!("{named} (2017-07 USD ")), "{warning}");
+    let one = json(&ws, &["status", "--account", named, "--format", "json"]);
+    let periods: Vec<&str> = one["suppression"]["billed_twice"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{one}"))
+        .iter()
+        .map(|b| b["period"].as_str().unwrap())
+        .collect();
+    assert_eq!(periods, ["2017-07", "2017-08"], "September's bill was not issued by August 15: {one}");
+    let text = String::from_utf8_lossy(&cutover(&ws).args(["status", named]).output().unwrap().stdout).to_string();
+    assert!(text.contains("BILLED TWICE: the legacy system billed it after it was to stop: 2017-07 USD "), "{text}");
+    let rolled_back = json(&ws, &["status", "--account", rolled, "--format", "json"]);
+    assert!(rolled_back["suppression"]["billed_twice"].is_null(), "{rolled_back}");
+    // `status` keeps the extraction's warning.
+    let all = json(&ws, &["status", "--format", "json"]);
+    let warnings = all["extraction_warnings"].as_array().unwrap();
+    assert!(warnings.iter().any(|w| w.as_str().unwrap().starts_with("the legacy system billed ")), "{warnings:?}");
+}
