@@ -238,7 +238,9 @@ fn text(name: &str, r: &Rated, h: &Header, remit_to: &[String]) -> Result<String
         long_date(b.period_start),
         long_date(b.period_end)
     )?;
-    writeln!(s, "Amount due    {:<26}Due date  {}", format!("{cur} {}", money(b.total)), long_date(h.due_date))?;
+    // A preview asks for nothing: its amounts are totals, not amounts due.
+    let due = if r.preview { "Total" } else { "Amount due" };
+    writeln!(s, "{due:<14}{:<26}Due date  {}", format!("{cur} {}", money(b.total)), long_date(h.due_date))?;
     writeln!(s, "{}", rule('='))?;
     if b.lines.is_empty() {
         writeln!(s, "\nNo charges for this period.")?;
@@ -262,7 +264,12 @@ fn text(name: &str, r: &Rated, h: &Header, remit_to: &[String]) -> Result<String
         writeln!(s, "  {:<56}{:>20}", format!("Subtotal {group}"), money(sub))?;
     }
     writeln!(s, "\n{}", rule('-'))?;
-    writeln!(s, "{:<54}{:>24}", "TOTAL AMOUNT DUE", format!("{cur} {}", money(b.total)))?;
+    writeln!(
+        s,
+        "{:<54}{:>24}",
+        if r.preview { "TOTAL" } else { "TOTAL AMOUNT DUE" },
+        format!("{cur} {}", money(b.total))
+    )?;
     writeln!(s, "{}", rule('-'))?;
     if any_partial {
         writeln!(s, "* Partial period: prorated for the days of service shown; the line shows how.")?;
@@ -282,7 +289,7 @@ fn text(name: &str, r: &Rated, h: &Header, remit_to: &[String]) -> Result<String
     writeln!(s, "  Account number   {}", b.account_number)?;
     writeln!(s, "  Account name     {name}")?;
     writeln!(s, "  Invoice number   {}", h.invoice_number)?;
-    writeln!(s, "  Amount due       {cur} {}", money(b.total))?;
+    writeln!(s, "  {:<17}{cur} {}", due, money(b.total))?;
     writeln!(s, "  Due date         {}", long_date(h.due_date))?;
     writeln!(s, "  Amount enclosed  ________________")?;
     for (i, line) in remit_to.iter().enumerate() {

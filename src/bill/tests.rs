@@ -4,7 +4,7 @@
 use super::*;
 use crate::domain::{Account, AccountStatus, Segment, Service, Usage};
 use crate::plan::{Catalog, SourceFile};
-use crate::rate::rate;
+use crate::rate::{Rated, rate};
 
 const REMIT_TO: [&str; 3] = ["Atmosera, Inc.", "P.O. Box 2712", "Portland, OR 97208-2712"];
 
@@ -166,6 +166,19 @@ fn every_bill_has_its_header_and_stub_and_adds_up() {
         // Group subtotals add up to the total.
         let subtotals: Decimal = groups(b).iter().map(|g| g.2).sum();
         assert_eq!(subtotals, b.total);
+        // A preview asks for nothing ("nothing is due"); the invoice of the same bill asks for
+        // its total, in the header, the total line and the stub.
+        let invoice = Rated { preview: false, ..rated.clone() };
+        for (r, due) in [(&rated, false), (&invoice, true)] {
+            assert_eq!(r.preview, !due, "the accounts here have no cut-over: previews");
+            for format in [Format::Text, Format::Html] {
+                let out = render(&acct.account.name, r, &remit_to(), format).unwrap();
+                let asks = out.matches("Amount due").count()
+                    + out.matches("TOTAL AMOUNT DUE").count()
+                    + out.matches("Total amount due").count();
+                assert_eq!(asks, if due { 3 } else { 0 }, "{inv} {format:?} preview {}", r.preview);
+            }
+        }
     }
 }
 

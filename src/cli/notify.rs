@@ -30,7 +30,8 @@ pub struct Args {
     #[arg(long, value_parser = non_blank)]
     pub reason: Option<String>,
     /// Show which notices would go out and what would change, on a copy: nothing is written
-    /// and nothing sent. Exits as the real run would.
+    /// and nothing sent. Exits as the real run would. Not with `--preview` (which sends nothing
+    /// anyway) or `--resolve`.
     #[arg(long, conflicts_with_all = ["preview", "resolve"])]
     pub dry_run: bool,
 }

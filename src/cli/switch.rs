@@ -20,7 +20,8 @@ pub struct Args {
     #[arg(long, value_name = "RESULTS.csv", conflicts_with = "wave")]
     pub confirm: Option<PathBuf>,
     /// Show what would happen (each account's change, the mail and files), on a copy: nothing is
-    /// written and nothing sent. Exits as the real run would.
+    /// written and nothing sent. Exits as the real run would. For a cut-over (`--wave`), not
+    /// with `--confirm`.
     #[arg(long, conflicts_with = "confirm")]
     pub dry_run: bool,
 }
