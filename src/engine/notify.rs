@@ -1513,6 +1513,16 @@ impl Engine {
         // Read before the transaction: a transaction waiting for a second connection of the pool
         // starves it under load (the portal's benchmark found it).
         let current = self.store.recipients(&sub.account_number).await?;
+        // The addresses it replaces, named in the journal: the form's earlier ones, else the
+        // legacy system's (its billing emails and its contacts').
+        let legacy = match &current {
+            Some(_) => Vec::new(),
+            None => {
+                let accts = self.store.legacy_accounts(std::slice::from_ref(&sub.account_number)).await?;
+                let raw = accts.first().map(|a| a.billing_emails(None)).unwrap_or_default();
+                notify::recipients(&raw).0.iter().map(|e| e.to_string()).collect()
+            }
+        };
         let mut tx = self.store.begin().await?;
         if let Some(nonce) = nonce
             && !self.store.portal_submission_in(&mut tx, nonce, &sub.account_number, &emails, ctx.at).await?
@@ -1526,7 +1536,11 @@ impl Engine {
             tx.commit().await.map_err(|e| self.store.err(e))?;
             return Ok(Applied::Unchanged);
         }
-        let was = current.as_ref().map_or_else(|| "the legacy bill-to addresses".to_string(), |c| c.emails.join(", "));
+        let was = match &current {
+            Some(c) => c.emails.join(", "),
+            None if legacy.is_empty() => "no valid legacy billing address".to_string(),
+            None => format!("the legacy billing addresses {}", legacy.join(", ")),
+        };
         let form = if source == "portal" { "the portal's email form" } else { "the email form" };
         let reason = format!(
             "billing recipients set to {} from {form} (submitted {}); were {was}{}",

@@ -1218,6 +1218,11 @@ fn a_new_billing_address_reaches_the_load_files_and_says_what_it_cannot_reach() 
     };
     let err = import("ap-new@northwind.example.com", "2017-06-24");
     assert!(err.contains(&format!("note: {number}: its notice went to the earlier addresses")), "{err}");
+    // The journal names the addresses replaced: those the notice went to.
+    let sent_to =
+        notified["reason"].as_str().unwrap().strip_prefix("notice emailed to ").unwrap().split(" (<").next().unwrap();
+    let journal = String::from_utf8_lossy(&cutover(&ws).args(["journal", number]).output().unwrap().stdout).to_string();
+    assert!(journal.contains(&format!("; were the legacy billing addresses {sent_to}")), "{journal}");
 
     // Its cut-over: the target bills the new address and every other one the notice promised.
     let day = notified["cutover_date"].as_str().unwrap().to_string();
