@@ -29,12 +29,16 @@ impl Cx {
         open_despite(&self.root, command).await
     }
 
-    /// The workspace's engine, for a report by `command` on `wave` (when given): a wave the plan
-    /// does not name is refused before anything is read. A broken wave file does not stop it.
+    /// The workspace's engine, for a report by `command` on `wave` (when given): a wave neither
+    /// the plan nor the store knows (a typo) is refused before anything is read. A wave whose
+    /// file has errors, or that left the plan, is still reported from the store.
     pub(super) async fn open_on(&self, command: &'static str, wave: Option<&str>) -> Result<Engine> {
         let engine = self.open_despite(command).await?;
-        if let Some(w) = wave {
-            engine.wave(w)?;
+        if let Some(w) = wave
+            && let Err(e) = engine.wave(w)
+            && engine.store.count_wave(w, &crate::domain::State::ALL).await? == 0
+        {
+            return Err(e.into());
         }
         Ok(engine)
     }
@@ -184,7 +188,7 @@ fn open_with_plan(ws: Workspace, store: Store, using: PlanUse) -> Result<Engine>
                 .map(|p| p.file.as_str())
                 .collect();
             eprintln!(
-                "warning: the plan has errors in {} (above): `{command}` goes on without {}; no stage runs                  until they are fixed (`cutover plan check`)",
+                "warning: the plan has errors in {} (above): `{command}` goes on without {}; no stage runs until they are fixed (`cutover plan check`)",
                 broken.iter().copied().collect::<Vec<_>>().join(", "),
                 if broken.len() == 1 { "that file" } else { "those files" }
             );

@@ -10,9 +10,9 @@ pub struct Args {
     /// The wave id (the `id` in its wave file, e.g. dc1-colocation).
     #[arg(long)]
     pub wave: String,
-    /// Instead: the accounts whose notice is due in the next DAYS days (from --as-of, default
-    /// today), with their dates, earliest first.
-    #[arg(long, value_name = "DAYS")]
+    /// Instead: the accounts whose notice is due in the next DAYS days (the --as-of day, default
+    /// today, and the DAYS - 1 after it), with their dates, earliest first.
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
     pub upcoming: Option<u32>,
     /// With --upcoming: the day to count from, YYYY-MM-DD (default: today).
     #[arg(long, value_name = "DATE", value_parser = parse_date, requires = "upcoming")]
@@ -28,7 +28,8 @@ impl Args {
             Args { wave, upcoming: Some(days), as_of, format } => {
                 let engine = cx.open_on("notices", Some(&wave)).await?;
                 let from = as_of.unwrap_or_else(today);
-                let to = from + chrono::Days::new(u64::from(days));
+                // DAYS days, counting the first: 14 from the 20th ends on the 3rd, not the 4th.
+                let to = from + chrono::Days::new(u64::from(days) - 1);
                 let rows = engine.store.upcoming_notices(&wave, from, to).await?;
                 print!("{}", report::upcoming(&wave, from, to, &rows, format.into())?);
                 Ok(0)

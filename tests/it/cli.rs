@@ -927,7 +927,9 @@ async fn waves_upcoming_notices_and_a_revoked_waiver_through_the_binary() {
         up["upcoming"].as_array().unwrap().iter().map(|u| u["notice_date"].as_str().unwrap()).collect();
     assert!(!dates.is_empty());
     assert!(dates.windows(2).all(|p| p[0] <= p[1]), "earliest first: {dates:?}");
-    assert!(dates.iter().all(|d| ("2017-05-15"..="2017-06-15").contains(d)), "{dates:?}");
+    // 31 days, the first counted: May 15 to June 14.
+    assert!(dates.iter().all(|d| ("2017-05-15"..="2017-06-14").contains(d)), "{dates:?}");
+    assert_eq!(up["to"], "2017-06-14", "{up}");
     // A waiver granted, then withdrawn: a failing account is held again, both journaled.
     let fx = support::csv_workspace();
     let dir = fx.path();
@@ -1180,6 +1182,26 @@ fn a_broken_wave_file_stops_the_stages_but_not_a_rollback_or_a_report() {
     let journal = cutover(&ws).args(["journal", &cut[0]]).output().unwrap();
     assert!(journal.status.success());
     assert!(String::from_utf8_lossy(&journal.stdout).contains("billed twice in July"));
+
+    // A wave whose own file is broken is still reported from the store; a typo is not a wave.
+    let dc2 = ws.join("waves/dc2-colocation.yaml");
+    let dc2_text = std::fs::read_to_string(&dc2).unwrap();
+    std::fs::write(&dc2, dc2_text.replace("tolerance:", "tolerence:")).unwrap();
+    for args in [
+        vec!["status", "--wave", "dc2-colocation"],
+        vec!["journal", "--wave", "dc2-colocation"],
+        vec!["notices", "--wave", "dc2-colocation"],
+        vec!["notices", "--wave", "dc2-colocation", "--upcoming", "30", "--as-of", "2017-09-20"],
+    ] {
+        let out = cutover(&ws).args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {err}");
+        assert!(err.contains("errors in waves/dc2-colocation.yaml, waves/zz-internet.yaml (above)"), "{args:?}: {err}");
+        assert!(err.contains("goes on without those files; no stage runs until they are fixed"), "{args:?}: {err}");
+    }
+    let typo = cutover(&ws).args(["status", "--wave", "dc9-colocation"]).output().unwrap();
+    assert_eq!(typo.status.code(), Some(2), "{typo:?}");
+    std::fs::write(&dc2, dc2_text).unwrap();
 
     // Without a valid catalog the load files cannot be rewritten: the rollback is refused.
     let catalog = ws.join("waves/catalog.yaml");
