@@ -79,6 +79,20 @@ pub(crate) fn decide(facts: &Facts<'_>) -> Decision {
     let verdicts = facts.verdicts;
     let pass = passes(verdicts, facts.policy);
     let waiver = facts.waiver.filter(|_| !pass);
+    // A waiver covers the failure it was granted for, not another one found since.
+    if let Some(w) = waiver
+        && let Some(covered) = w.covers.as_deref()
+        && covered != mismatches(verdicts)
+    {
+        let now = if verdicts.is_empty() { NOTHING_TO_COMPARE.to_string() } else { mismatches(verdicts) };
+        return Decision::Held {
+            reason: format!(
+                "reconciliation failed: {now}; its waiver (by {}: {}) was for another failure ({covered}): waive it \
+                 again if this one is right too",
+                w.actor, w.reason
+            ),
+        };
+    }
     let passed = match waiver {
         None if pass => {
             let diff: Decimal = verdicts.iter().map(|v| v.difference).sum();
@@ -157,7 +171,10 @@ mod tests {
         let one = [ok];
         let policy = Policy::default();
         let tight = Policy { account_tolerance: Some(d("0.00")), ..Policy::default() };
-        let waiver = Waiver { reason: "known".into(), actor: "ana".into(), at: "2017-09-01".into() };
+        // Granted before waivers named their failure: it covers any.
+        let waiver = Waiver { reason: "known".into(), actor: "ana".into(), at: "2017-09-01".into(), covers: None };
+        let this = Waiver { covers: Some("2017-09 -5.00 (unexplained)".into()), ..waiver.clone() };
+        let another = Waiver { covers: Some("2017-08 +3.00 (price_difference)".into()), ..waiver.clone() };
         let s = Schedule {
             cutover_date: date("2017-10-31"),
             first_new_bill_date: date("2017-11-01"),
@@ -249,6 +266,27 @@ mod tests {
                     ),
                     schedule: Some(s),
                 },
+            ),
+            // Waived for this very failure: waived.
+            (
+                &failing[..],
+                &policy,
+                Some(&this),
+                None,
+                Scheduling::AtRating,
+                Decision::Waived { reason: format!("{failed}, waived by ana: known"), schedule: None },
+            ),
+            // Waived for another failure: not this one; held, saying what the waiver was for.
+            (
+                &failing[..],
+                &policy,
+                Some(&another),
+                None,
+                Scheduling::Now(Ok(s)),
+                held(
+                    "reconciliation failed: 2017-09 -5.00 (unexplained); its waiver (by ana: known) was for another \
+                     failure (2017-08 +3.00 (price_difference)): waive it again if this one is right too",
+                ),
             ),
             // Fails, waived, but unreachable.
             (

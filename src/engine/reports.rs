@@ -286,7 +286,22 @@ impl Engine {
                 row.state
             )));
         }
-        self.change_waiver(&row, Some(reason), ctx, |failed| {
+        // A waiver covers a failure the account has: recorded with it, it waives that one only.
+        if self.store.recon(account).await?.as_deref() != Some("fail") {
+            return Err(EngineError::Refused(format!(
+                "account {account} has no failed reconciliation to waive (it is {}{}); a waiver covers the failure \
+                 it is granted for",
+                row.state,
+                row.state_reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+            )));
+        }
+        let mut verdicts = Vec::new();
+        for (_, data) in self.store.verdicts(std::slice::from_ref(&row.account_number)).await? {
+            verdicts
+                .push(serde_json::from_str::<PeriodVerdict>(&data).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        }
+        let covers = super::decide::mismatches(&verdicts);
+        self.change_waiver(&row, Some((reason, &covers)), ctx, |failed| {
             if row.state == State::Held && failed {
                 (
                     State::Rated,
@@ -315,13 +330,13 @@ impl Engine {
         .await
     }
 
-    /// Grants a waiver (`grant`: its reason) or withdraws the account's one, and moves the account
+    /// Grants a waiver (`grant`: its reason and the failure it covers) or withdraws the account's one, and moves the account
     /// where `next` says (given whether its reconciliation failed: the state and the journal's
     /// reason), in one transaction. False when there was nothing to change.
     async fn change_waiver(
         &self,
         row: &AccountRow,
-        grant: Option<&str>,
+        grant: Option<(&str, &str)>,
         ctx: &Ctx,
         next: impl FnOnce(bool) -> (State, String),
     ) -> Result<bool, EngineError> {
@@ -329,7 +344,9 @@ impl Engine {
         let failed = self.store.recon(account).await?.as_deref() == Some("fail");
         let mut tx = self.store.begin().await?;
         let changed = match grant {
-            Some(reason) => self.store.put_waiver_in(&mut tx, account, reason, &ctx.actor, ctx.at).await?,
+            Some((reason, covers)) => {
+                self.store.put_waiver_in(&mut tx, account, reason, &ctx.actor, ctx.at, covers).await?
+            }
             None => self.store.drop_waiver_in(&mut tx, account).await?,
         };
         if !changed {

@@ -92,6 +92,10 @@ pub struct Waiver {
     pub reason: String,
     pub actor: String,
     pub at: String,
+    /// The failure it was granted for, as the reconciliation described it (`None`: granted
+    /// before waivers were tied to a failure; it covers any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub covers: Option<String>,
 }
 
 #[derive(Debug, Serialize)]

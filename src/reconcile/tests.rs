@@ -601,6 +601,7 @@ mod reports {
                 reason: "price agreed by phone".into(),
                 actor: "ann".into(),
                 at: "2017-05-02T12:00:00+00:00".into(),
+                covers: None,
             },
         )]
         .into();

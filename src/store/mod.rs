@@ -809,6 +809,7 @@ impl Store {
             (23, include_str!("../../migrations/sqlite/0023_notice_sending_owner.sql")),
             (24, include_str!("../../migrations/sqlite/0024_tally_line.sql")),
             (25, include_str!("../../migrations/sqlite/0025_tally_stamp.sql")),
+            (26, include_str!("../../migrations/sqlite/0026_waiver_covers.sql")),
         ];
         const POSTGRES: &[(i64, &str)] = &[
             (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -830,6 +831,7 @@ impl Store {
             (23, include_str!("../../migrations/postgres/0023_notice_sending_owner.sql")),
             (24, include_str!("../../migrations/postgres/0024_tally_line.sql")),
             (25, include_str!("../../migrations/postgres/0025_tally_stamp.sql")),
+            (26, include_str!("../../migrations/postgres/0026_waiver_covers.sql")),
         ];
         let migrations = match self.dialect {
             Dialect::Sqlite => SQLITE,

@@ -141,12 +141,13 @@ struct StoredWaiver {
     reason: String,
     actor: String,
     at: String,
+    covers: Option<String>,
 }
 
 impl StoredWaiver {
     /// (account, waiver).
     fn pair(self) -> (String, Waiver) {
-        (self.account_number, Waiver { reason: self.reason, actor: self.actor, at: self.at })
+        (self.account_number, Waiver { reason: self.reason, actor: self.actor, at: self.at, covers: self.covers })
     }
 }
 
@@ -511,10 +512,14 @@ impl Store {
         reason: &str,
         actor: &str,
         at: DateTime<Utc>,
+        covers: &str,
     ) -> Result<bool, StoreError> {
-        let insert = "INSERT INTO waiver (account_number, reason, actor, at) VALUES ($1, $2, $3, $4) \
+        // A waiver for another failure is replaced; the same one again changes nothing.
+        let stale = "DELETE FROM waiver WHERE account_number = $1 AND (covers IS NULL OR covers <> $2)";
+        self.execute_text(&mut **tx, stale, &[account, covers]).await?;
+        let insert = "INSERT INTO waiver (account_number, reason, actor, covers, at) VALUES ($1, $2, $3, $4, $5) \
                       ON CONFLICT (account_number) DO NOTHING";
-        self.insert_once(&mut **tx, insert, [account, reason, actor], at).await
+        Ok(self.execute_text(&mut **tx, insert, &[account, reason, actor, covers, &at.to_rfc3339()]).await? == 1)
     }
 
     /// Withdraws an account's waiver inside a caller's transaction (with its journal row). False
@@ -528,7 +533,7 @@ impl Store {
         let rows: Vec<StoredWaiver> = self
             .rows_for(numbers, |list| {
                 format!(
-                    "SELECT account_number, reason, actor, at FROM waiver WHERE account_number IN ({list}) \
+                    "SELECT account_number, reason, actor, at, covers FROM waiver WHERE account_number IN ({list}) \
                      ORDER BY account_number"
                 )
             })

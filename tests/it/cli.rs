@@ -953,6 +953,30 @@ async fn waves_upcoming_notices_and_a_revoked_waiver_through_the_binary() {
     assert!(last.starts_with("waiver revoked: not agreed after all"), "{last}");
     let again = cutover(dir).args(["waive", &failing, "--reason", "x", "--revoke"]).output().unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("has no waiver; nothing changed"));
+    // A waiver covers a failure the account has: one that passed has none to waive (a waiver
+    // kept for later would have covered a failure nobody looked at).
+    let passing =
+        json(dir, &["status", "--wave", "dc1-colocation", "--state", "reconciled", "--format", "json"])["accounts"][0]
+            ["account_number"]
+            .as_str()
+            .expect("a reconciled account")
+            .to_string();
+    let out = cutover(dir).args(["waive", &passing, "--reason", "just in case"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no failed reconciliation to waive"), "{out:?}");
+    assert!(
+        json(dir, &["status", "--account", &passing, "--format", "json"])["journal"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|j| !j["reason"].as_str().unwrap().contains("waived"))
+    );
+    // The waiver keeps the failure it was granted for, shown with it in the report's JSON.
+    assert!(cutover(dir).args(["waive", &failing, "--reason", "price agreed"]).output().unwrap().status.success());
+    let rep = json(dir, &["reconcile", "--wave", "dc1-colocation", "--format", "json"]);
+    let acct =
+        rep["accounts"].as_array().unwrap().iter().find(|a| a["account_number"] == failing.as_str()).unwrap().clone();
+    assert!(acct["waiver"]["covers"].as_str().is_some_and(|c| c.contains("2017-")), "{acct}");
 }
 
 /// Issue 11: `bench pipeline` runs the whole demo flow in a scratch folder and reports every

@@ -584,21 +584,30 @@ async fn run_results_read_back_whole_whatever_changed(store: Store) {
     }
 }
 
-/// Waivers: once per account, in the caller's transaction.
+/// Waivers: once per account and failure, in the caller's transaction; a waiver for another
+/// failure is replaced.
 async fn waivers_are_once_per_account_in_the_callers_transaction(store: Store) {
     extracted(&store).await;
     let at = at();
+    let (july, august) = ("2017-07 +5.00 (price_difference)", "2017-08 +9.00 (extra_line)");
     // Waivers: once per account, in the caller's transaction.
     let mut tx = store.begin().await.unwrap();
-    assert!(store.put_waiver_in(&mut tx, "A002", "customer agreed", "ann", at).await.unwrap());
-    assert!(!store.put_waiver_in(&mut tx, "A002", "again", "bob", at).await.unwrap());
+    assert!(store.put_waiver_in(&mut tx, "A002", "customer agreed", "ann", at, july).await.unwrap());
+    assert!(!store.put_waiver_in(&mut tx, "A002", "again", "bob", at, july).await.unwrap());
     tx.commit().await.unwrap();
     let mut tx = store.begin().await.unwrap();
-    assert!(store.put_waiver_in(&mut tx, "A003", "rolled back with its transaction", "ann", at).await.unwrap());
+    assert!(store.put_waiver_in(&mut tx, "A003", "rolled back with its transaction", "ann", at, july).await.unwrap());
     drop(tx);
     let w = store.waivers(&["A002".into(), "A003".into()]).await.unwrap();
     assert_eq!(w.len(), 1);
     assert_eq!((w[0].0.as_str(), w[0].1.reason.as_str(), w[0].1.actor.as_str()), ("A002", "customer agreed", "ann"));
+    assert_eq!(w[0].1.covers.as_deref(), Some(july));
+    // Another failure: the new waiver replaces the old one.
+    let mut tx = store.begin().await.unwrap();
+    assert!(store.put_waiver_in(&mut tx, "A002", "that too", "bob", at, august).await.unwrap());
+    tx.commit().await.unwrap();
+    let w = store.waivers(&["A002".into()]).await.unwrap();
+    assert_eq!((w[0].1.reason.as_str(), w[0].1.covers.as_deref()), ("that too", Some(august)));
     assert_eq!(store.recon("A001").await.unwrap(), None);
 }
 
