@@ -53,8 +53,18 @@ impl Args {
                     println!("note: {account} is {} ({why}): the notice below is not going to be sent\n", row.state);
                 }
             }
-            let r = engine.preview_notice(&account, &ctx).await?;
-            println!("Subject: {}\n\n{}\n---- HTML part ----\n{}", r.subject, r.text, r.html);
+            match engine.preview_notice(&account, &ctx).await? {
+                crate::engine::Preview::Email(r) => {
+                    println!("Subject: {}\n\n{}\n---- HTML part ----\n{}", r.subject, r.text, r.html)
+                }
+                crate::engine::Preview::Letter { address, mailable, html } => {
+                    println!(
+                        "A printed letter (no valid billing email), {}:\n  {}\n---- the letter (HTML, as printed) ----\n{html}",
+                        if mailable { "to" } else { "with no postal address to mail it to (it would be held)" },
+                        address.join("\n  ")
+                    );
+                }
+            }
             return Ok(0);
         }
         let wave = wave.unwrap_or_default();

@@ -14,7 +14,7 @@ mod reports;
 mod stages;
 
 pub use load::ConfirmReport;
-pub use notify::{Applied, ContactsReport, NoticeReport};
+pub use notify::{Applied, ContactsReport, NoticeReport, Preview};
 pub use reports::{PROMOTE, Promoted};
 pub use stages::{RunReport, StageReport};
 

@@ -1417,6 +1417,17 @@ fn late_change(state: State) -> Option<&'static str> {
     }
 }
 
+/// A notice as it would go out.
+pub enum Preview {
+    Email(crate::notify::render::Rendered),
+    /// A printed letter (no valid billing email): to the address lines, mailable or not.
+    Letter {
+        address: Vec<String>,
+        mailable: bool,
+        html: String,
+    },
+}
+
 /// What became of one submission of the billing-email form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
@@ -1565,6 +1576,12 @@ impl Engine {
     /// What one account's notice says as of `ctx` (its wave, its dates, its recipients), without
     /// a portal link: `notify --preview` and the portal's customer page show it.
     pub async fn notice_data_of(&self, account: &str, ctx: &Ctx) -> Result<NoticeData, EngineError> {
+        Ok(self.notice_of(account, ctx).await?.0)
+    }
+
+    /// [`Engine::notice_data_of`], with the printed letter it is sent as when it has no
+    /// recipient.
+    async fn notice_of(&self, account: &str, ctx: &Ctx) -> Result<(NoticeData, Option<LetterData>), EngineError> {
         let row =
             self.store.account(account).await?.ok_or_else(|| crate::store::StoreError::NoAccount(account.into()))?;
         let wave_id =
@@ -1585,17 +1602,22 @@ impl Engine {
         let n = Notifier::new(self, wave, ctx, &mailer)?;
         let submitted = self.store.recipients(account).await?;
         let (to, _) = notify::recipients(&acct.billing_emails(submitted.as_ref().map(|s| &s.emails[..])));
-        n.notice_data(acct, &sched, &to).await
+        let data = n.notice_data(acct, &sched, &to).await?;
+        let letter = to.is_empty().then(|| n.letter_data(acct, data.clone()));
+        Ok((data, letter))
     }
 
-    /// Renders the notice one account would get (its wave, its dates, its recipients).
-    pub async fn preview_notice(
-        &self,
-        account: &str,
-        ctx: &Ctx,
-    ) -> Result<crate::notify::render::Rendered, EngineError> {
-        let data = self.notice_data_of(account, ctx).await?;
-        Ok(Renderer::new(Some(&self.ws.path(&self.ws.config.templates)))?.render(&data)?)
+    /// Renders the notice one account would get (its wave, its dates, its recipients): the
+    /// email, or the printed letter when it has no valid billing email.
+    pub async fn preview_notice(&self, account: &str, ctx: &Ctx) -> Result<Preview, EngineError> {
+        let (data, letter) = self.notice_of(account, ctx).await?;
+        let renderer = Renderer::new(Some(&self.ws.path(&self.ws.config.templates)))?;
+        Ok(match letter {
+            Some(l) => {
+                Preview::Letter { address: l.address.clone(), mailable: l.mailable, html: renderer.render_letter(&l)? }
+            }
+            None => Preview::Email(renderer.render(&data)?),
+        })
     }
 
     /// A person's decision on a notice whose delivery is unknown: it was `sent` (the mail log

@@ -73,6 +73,14 @@ async fn a_days_letters_are_one_print_file_each_letter_once_and_a_rerun_writes_t
             block.ends_with("US<br>") && block.matches("<br>").count() >= 4,
             "{a}: name, street, city, country: {block}"
         );
+        // Its preview is the letter, to that address, not an email.
+        let out = cutover(dir).args(["notify", "--preview", a, "--as-of", "2017-06-01"]).output().unwrap();
+        let shown = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "{a}: {out:?}");
+        assert!(shown.contains("A printed letter (no valid billing email), to:"), "{a}: {shown}");
+        let street = block.split("<br>").nth(1).unwrap_or_default().trim();
+        assert!(!street.is_empty() && shown.contains(street), "{a}: the address {street:?} in {shown}");
+        assert!(!shown.contains("Subject:") && !shown.contains("sent by email by default"), "{a}: {shown}");
     }
     let held = cutover(dir).args(["status", "--wave", "dc1-colocation", "--format", "json"]).output().unwrap();
     let held = String::from_utf8_lossy(&held.stdout).to_string();
