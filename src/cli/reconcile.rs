@@ -46,6 +46,18 @@ impl Args {
             );
         }
         let mut rep = engine.reconciliation(&w).await?;
+        // The verdicts are those of each account's reconciliation: a wave file changed since
+        // (a tolerance, an accepted reason) does not re-judge them. Said, not hidden.
+        let policy = crate::reconcile::Policy::of(&w);
+        let otherwise = rep.accounts.iter().filter(|a| a.periods.iter().any(|v| policy.judged_otherwise(v))).count();
+        if otherwise > 0 {
+            eprintln!(
+                "note: {otherwise} account(s) of {wave} were judged under another tolerance or other accepted reasons \
+                 than the wave file says now (it changed since): their verdicts below are those earlier ones. \
+                 Accounts reconciled from now on, and held ones put back with `cutover run --wave {wave} \
+                 --recheck-held`, are judged under the file as it is"
+            );
+        }
         engine.record_run(&mut rep, "reconcile", &ctx).await?;
         engine.stamp(&mut rep, &ctx, chrono::Utc::now()).await?;
         let out = if lines {

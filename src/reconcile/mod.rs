@@ -179,6 +179,13 @@ impl Policy {
         let rel = self.tolerance_pct.map_or(Decimal::ZERO, |p| legacy_total.abs() * p / Decimal::ONE_HUNDRED);
         self.tolerance.max(rel)
     }
+
+    /// Whether a stored verdict was judged under other settings than these: another tolerance
+    /// for its period, or another answer to "is this reason accepted?" for one of its findings
+    /// (the wave file changed since). Its status is then the earlier settings' verdict.
+    pub fn judged_otherwise(&self, v: &PeriodVerdict) -> bool {
+        self.allowed(v.legacy_total) != v.allowed || v.findings.iter().any(|f| f.accepted != self.accepts(f.reason))
+    }
 }
 
 /// The inputs for one period: the legacy lines, the new bill, and the new bill re-rated under the

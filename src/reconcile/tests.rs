@@ -818,3 +818,30 @@ mod invariants {
         }
     }
 }
+
+/// A stored verdict tells whether it was judged under other settings than the wave's now: its
+/// period's tolerance, or whether a finding's reason is accepted. Each case: the settings a
+/// verdict was made under, the settings now, and whether they differ for it.
+#[test]
+fn a_verdict_knows_when_the_wave_judged_it_under_other_settings() {
+    // The legacy 30-day convention: one proration_convention finding, -5.38.
+    let mut a =
+        acct(vec![svc("CAB-42U", "1", "1000.00", "2017-03-27")], vec![line("CAB-42U", "1", "1000.00", "166.67")]);
+    a.invoice_lines[0].period = "2017-03".parse().unwrap();
+    let accepting = Policy { accept: vec![Reason::ProrationConvention], ..strict() };
+    let table = [
+        (strict(), strict(), false),
+        (strict(), Policy { tolerance: d("50.00"), ..Policy::default() }, true),
+        (strict(), Policy { tolerance_pct: Some(d("0.001")), ..strict() }, false),
+        (strict(), Policy { tolerance_pct: Some(d("10")), ..strict() }, true),
+        (strict(), accepting.clone(), true),
+        (accepting.clone(), accepting.clone(), false),
+        (accepting, strict(), true),
+        // Only per-period settings are on a period's verdict.
+        (strict(), Policy { account_tolerance: Some(d("100")), ..strict() }, false),
+    ];
+    for (i, (then, now, differs)) in table.into_iter().enumerate() {
+        let v = verdict_in(&a, &then, "2017-03");
+        assert_eq!(now.judged_otherwise(&v), differs, "row {i}: {then:?} then, {now:?} now");
+    }
+}

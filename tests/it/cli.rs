@@ -1365,3 +1365,28 @@ fn a_legacy_bill_after_the_suppression_is_found_at_extraction_and_named() {
     let warnings = all["extraction_warnings"].as_array().unwrap();
     assert!(warnings.iter().any(|w| w.as_str().unwrap().starts_with("the legacy system billed ")), "{warnings:?}");
 }
+
+/// A wave file changed after its accounts were reconciled (a tolerance) does not re-judge them:
+/// the report says its verdicts are the earlier ones, and how many.
+#[test]
+fn a_reconciliation_says_when_its_verdicts_predate_a_change_of_the_wave_file() {
+    let ws = support::csv_workspace();
+    let dir = ws.path();
+    let out = cutover(dir).args(["run", "--wave", "dc1-colocation", "--as-of", "2017-05-01"]).output().unwrap();
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{out:?}");
+    let quiet = cutover(dir).args(["reconcile", "--wave", "dc1-colocation"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&quiet.stderr).contains("judged under another"), "{quiet:?}");
+    let wave = dir.join("waves/dc1-colocation.yaml");
+    let text = std::fs::read_to_string(&wave).unwrap();
+    assert!(text.contains("tolerance: \"0.01\""), "{text}");
+    std::fs::write(&wave, text.replace("tolerance: \"0.01\"", "tolerance: \"50.00\"")).unwrap();
+    let out = cutover(dir).args(["reconcile", "--wave", "dc1-colocation", "--format", "json"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    let rep: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let accounts = rep["accounts"].as_array().unwrap().len();
+    assert!(accounts > 0, "{rep}");
+    assert!(
+        err.contains(&format!("note: {accounts} account(s) of dc1-colocation were judged under another tolerance")),
+        "every account's periods had 0.01: {err}"
+    );
+}
