@@ -41,8 +41,9 @@ impl Args {
             engine.rate_and_reconcile(&wave, &ctx).await?;
         } else if pending > 0 {
             eprintln!(
-                "note: {pending} account(s) of {wave} are not reconciled yet and are not in this report; \
-                 `cutover run --wave {wave}` reconciles them"
+                "note: {pending} account(s) of {wave} wait to be reconciled (new, or put back by a waiver or a \
+                 recheck): this report shows the last verdict of those that had one; `cutover run --wave {wave}` \
+                 reconciles them"
             );
         }
         let mut rep = engine.reconciliation(&w).await?;
