@@ -1083,7 +1083,7 @@ fn a_report_never_moves_state() {
     let before = json(dir, &["journal", "--format", "json"]);
     let out = cutover(dir).args(["reconcile", "--wave", "dc1-colocation", "--format", "json"]).output().unwrap();
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("not reconciled yet"),
+        String::from_utf8_lossy(&out.stderr).contains("wait to be reconciled"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
