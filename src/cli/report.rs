@@ -77,10 +77,23 @@ async fn account_status(engine: &Engine, acct: &str, format: Format) -> Result<S
         Some(c) => Some(Suppression::of(engine, c).await?),
         None => None,
     };
+    // Where its notice and bills go: the one list of billing addresses (the form's, else the
+    // legacy system's), valid ones only.
+    let form = store.recipients(acct).await?;
+    let legacy = store.legacy_accounts(&[acct.to_string()]).await?;
+    let billing_emails: Vec<String> = legacy
+        .first()
+        .map(|a| crate::notify::recipients(&a.billing_emails(form.as_ref().map(|f| &f.emails[..]))).0)
+        .unwrap_or_default()
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
     if format == Format::Json {
         #[derive(Serialize)]
         struct One<'a> {
             account: Option<&'a crate::store::AccountRow>,
+            /// Where its notice and bills go by email (none: a printed letter).
+            billing_emails: &'a [String],
             legacy_billing: Option<String>,
             suppression: Option<&'a Suppression>,
             journal: &'a [crate::store::JournalRow],
@@ -88,6 +101,7 @@ async fn account_status(engine: &Engine, acct: &str, format: Format) -> Result<S
         }
         return json(&One {
             account: row.as_ref(),
+            billing_emails: &billing_emails,
             legacy_billing,
             suppression: suppression.as_ref(),
             journal: &journal,
@@ -106,6 +120,16 @@ async fn account_status(engine: &Engine, acct: &str, format: Format) -> Result<S
             r.first_new_bill_date.map_or("-".into(), |d| d.to_string()),
             r.notice_date.map_or("-".into(), |d| d.to_string())
         );
+        let _ = match (&form, billing_emails.is_empty()) {
+            (_, true) => writeln!(o, "  notice and bills: no valid billing email, so by post (a printed letter)"),
+            (Some(f), false) => writeln!(
+                o,
+                "  notice and bills to: {} (the form's, submitted {})",
+                billing_emails.join(", "),
+                f.submitted_at
+            ),
+            (None, false) => writeln!(o, "  notice and bills to: {} (the legacy system's)", billing_emails.join(", ")),
+        };
         // Rolled back, or its load failed: the suppression below was withdrawn, not in force. (Its
         // state may have moved on since: a readmitted account is `extracted` again.)
         let withdrawn = (legacy_billing.as_deref() == Some("restored")).then(|| {

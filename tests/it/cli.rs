@@ -1254,6 +1254,9 @@ fn a_new_billing_address_reaches_the_load_files_and_says_what_it_cannot_reach() 
         .expect("a notified dc1 account")
         .clone();
     let number = notified["account_number"].as_str().unwrap();
+    let shown =
+        |n: &str| String::from_utf8_lossy(&cutover(&ws).args(["status", n]).output().unwrap().stdout).to_string();
+    assert!(shown(number).contains("  notice and bills to: ") && shown(number).contains("(the legacy system's)"));
     let import = |email: &str, at: &str| {
         let form = ws.join("fix.csv");
         std::fs::write(&form, format!("account_number,email,name,submitted_at\n{number},{email},AP,{at}\n")).unwrap();
@@ -1269,6 +1272,13 @@ fn a_new_billing_address_reaches_the_load_files_and_says_what_it_cannot_reach() 
         notified["reason"].as_str().unwrap().strip_prefix("notice emailed to ").unwrap().split(" (<").next().unwrap();
     let journal = String::from_utf8_lossy(&cutover(&ws).args(["journal", number]).output().unwrap().stdout).to_string();
     assert!(journal.contains(&format!("; were the legacy billing addresses {sent_to}")), "{journal}");
+    assert!(
+        shown(number).contains("  notice and bills to: ap-new@northwind.example.com (the form's, submitted 2017-06-24"),
+        "{}",
+        shown(number)
+    );
+    let one = json(&ws, &["status", "--account", number, "--format", "json"]);
+    assert_eq!(one["billing_emails"], serde_json::json!(["ap-new@northwind.example.com"]), "{one}");
 
     // Its cut-over: the target bills the new address and every other one the notice promised.
     let day = notified["cutover_date"].as_str().unwrap().to_string();
