@@ -4,14 +4,15 @@
 #
 #   scripts/check-portal.sh            (PORTAL_SHOTS=DIR: where the screenshots go; default docs/)
 #
-# It builds a demo workspace (120 accounts, stopped before 2017-06-01), gives every customer a
-# name ending in `<script>`, configures the portal with one team member, sends the notices of
+# It builds a demo workspace (120 accounts, before its first day), gives every customer a name
+# ending in `<script>` and one dc1 account a legacy April bill 100.00 too high (its reconciliation
+# fails), configures the portal with one team member, reconciles dc1 and sends the notices of
 # 2017-06-01 to the outbox and then, in Chromium: opens the link of a notice, sees the name as text
 # (no script ran), submits two billing addresses and sees them confirmed; opens a forged link and,
 # on a server acting a year and a half later, the expired link, and sees the same page for both;
 # posts the form with its CSRF token removed and is refused; is refused the team pages until
-# signing in; waives an account from its page. Then the journal (through `cutover journal`) must
-# hold the submission and the waiver under the signed-in name. Screenshots: portal-customer.png,
+# signing in; waives the failing account from its page. Then the journal (through `cutover
+# journal`) must hold the submission and the waiver under the signed-in name. Screenshots: portal-customer.png,
 # portal-how-to-read.png, portal-wave.png. Needs `chromium` and `chromium-driver` (apt-get install -y chromium
 # chromium-driver); never needed by `cargo test`.
 set -euo pipefail
@@ -33,11 +34,15 @@ cargo build --quiet --bin cutover
 bin="$(realpath "${CARGO_TARGET_DIR:-target}/debug/cutover")"
 ws="$work/ws"
 export CUTOVER_ACTOR="check-portal" CUTOVER_PORTAL_SECRET="check-portal-secret-0123456789abcdef"
-"$bin" demo --dir "$ws" --accounts 120 --seed 11 --until 2017-06-01 >/dev/null
+"$bin" demo --dir "$ws" --accounts 120 --seed 11 --until 2017-04-05 >/dev/null
 python3 - "$ws/legacy.db" <<'EOF'
 import sqlite3, sys
 c = sqlite3.connect(sys.argv[1])
 c.execute("UPDATE accounts SET name = name || ' <script>alert(1)</script>'")
+c.execute("""UPDATE legacy_invoice_lines SET amount = printf('%.2f', CAST(amount AS REAL) + 100) WHERE rowid =
+  (SELECT l.rowid FROM legacy_invoice_lines l JOIN accounts a ON a.account_number = l.account_number
+   WHERE a.site = 'DC1' AND a.segment = 'colocation' AND a.status = 'active' AND l.period = '2017-04'
+   ORDER BY l.account_number DESC LIMIT 1)""")
 c.commit()
 EOF
 "$bin" -C "$ws" extract >/dev/null
@@ -50,6 +55,7 @@ portal:
     - name: "Dana Reviewer"
       password_hash: "$hash"
 EOF
+"$bin" -C "$ws" run --wave dc1-colocation --as-of 2017-05-01 >/dev/null || [ $? -eq 1 ]
 "$bin" -C "$ws" notify --wave dc1-colocation --as-of 2017-06-01 >/dev/null || [ $? -eq 1 ]
 
 start_server() { # as-of, output file: starts `cutover serve` and prints its address
@@ -168,7 +174,10 @@ try:
     go(f"{now}/team/waves/dc1-colocation")
     check("the wave page shows its accounts", account in (text("#accounts") or ""))
     shot("portal-wave.png")
-    go(f"{now}/team/accounts/{account}")
+    held = json.loads(subprocess.run([binary, "-C", ws, "status", "--wave", "dc1-colocation", "--state", "held",
+                                      "--format", "json"], capture_output=True, text=True).stdout)
+    failing = next(r["account_number"] for r in held["accounts"] if r["reason"].startswith("reconciliation failed"))
+    go(f"{now}/team/accounts/{failing}")
     typ("#waive-reason", "credit agreed in the browser")
     click("#waive")
     check("the waiver is done", "waived by Dana Reviewer" in wait_text("#message", "waived by Dana Reviewer"))
@@ -180,7 +189,9 @@ rows = json.loads(out.stdout)
 rows = rows if isinstance(rows, list) else rows.get("journal", [])
 sub = [r for r in rows if "portal's email form" in r["reason"] and "it@browser.example" in r["reason"]]
 check("the store has the submission, journaled on the account", len(sub) == 1 and sub[0]["actor"] == "customer (portal link)")
-w = [r for r in rows if "credit agreed in the browser" in r["reason"]]
+out = subprocess.run([binary, "-C", ws, "journal", "--account", failing, "--format", "json"], capture_output=True, text=True)
+w = json.loads(out.stdout)
+w = [r for r in (w if isinstance(w, list) else w.get("journal", [])) if "credit agreed in the browser" in r["reason"]]
 check("the waiver is journaled under the signed-in name", len(w) == 1 and w[0]["actor"] == "Dana Reviewer")
 print(f"screenshots: {shots}/portal-customer.png, {shots}/portal-how-to-read.png, {shots}/portal-wave.png")
 sys.exit(1 if failures else 0)

@@ -73,6 +73,17 @@ pub async fn workspace_with_links() -> tempfile::TempDir {
         use sqlx::Connection;
         let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
         sqlx::query("UPDATE accounts SET name = name || ' ' || $1").bind(SCRIPT_NAME).execute(&mut conn).await.unwrap();
+        // One dc1 account the legacy system billed 100.00 more in April: its reconciliation
+        // fails, for the team to waive.
+        sqlx::query(
+            "UPDATE legacy_invoice_lines SET amount = printf('%.2f', CAST(amount AS REAL) + 100) WHERE rowid = \
+             (SELECT l.rowid FROM legacy_invoice_lines l JOIN accounts a ON a.account_number = l.account_number \
+              WHERE a.site = 'DC1' AND a.segment = 'colocation' AND a.status = 'active' AND l.period = '2017-04' \
+              ORDER BY l.account_number DESC LIMIT 1)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
     }
     std::fs::write(dir.path().join("cutover.yaml"), "source: { kind: sql, url: \"sqlite://legacy.db\" }\n").unwrap();
     let hash = hash_password(dir.path());
@@ -248,9 +259,34 @@ async fn a_customer_follows_the_link_of_a_notice_and_the_team_acts_under_its_nam
     assert_eq!(no_token.status, 403);
     let no_reason = post(a, &format!("/team/accounts/{account}/waive"), &session, &[("csrf", &tcsrf)]).await;
     assert_eq!(no_reason.status, 422);
+    // This account passed: there is no failure to waive, and the page says so.
+    let refused =
+        post(a, &format!("/team/accounts/{account}/waive"), &session, &[("csrf", &tcsrf), ("reason", "just in case")])
+            .await;
+    assert_ne!(refused.status, 200, "{}", refused.body);
+    assert!(refused.body.contains("has no failed reconciliation to waive"), "{}", refused.body);
+    // One whose reconciliation failed is waived, under the signed-in name.
+    let held = String::from_utf8_lossy(
+        &cutover(ws.path())
+            .args(["status", "--wave", "dc1-colocation", "--state", "held", "--format", "json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .to_string();
+    let held: serde_json::Value = serde_json::from_str(&held).unwrap();
+    let failing = held["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["reason"].as_str().is_some_and(|w| w.starts_with("reconciliation failed")))
+        .unwrap_or_else(|| panic!("a dc1 account whose reconciliation failed: {held}"))["account_number"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let waived = post(
         a,
-        &format!("/team/accounts/{account}/waive"),
+        &format!("/team/accounts/{failing}/waive"),
         &session,
         &[("csrf", &tcsrf), ("reason", "credit agreed with the customer")],
     )
@@ -265,7 +301,11 @@ async fn a_customer_follows_the_link_of_a_notice_and_the_team_acts_under_its_nam
     assert_eq!(sub["actor"], "customer (portal link)");
     assert!(sub["reason"].as_str().unwrap().contains("ap@new-billing.example, it@new-billing.example"));
     assert_eq!(sub["from"], sub["to"], "a journal row without a state change");
-    let w = by("credit agreed with the customer").unwrap_or_else(|| panic!("{rows:?}"));
+    let waiver_rows = journal(ws.path(), &failing);
+    let w = waiver_rows
+        .iter()
+        .find(|r| r["reason"].as_str().unwrap_or("").contains("credit agreed with the customer"))
+        .unwrap_or_else(|| panic!("{waiver_rows:?}"));
     assert_eq!(w["actor"], MEMBER);
     assert_eq!(rows.iter().filter(|r| r["reason"].as_str().unwrap_or("").contains("portal's email form")).count(), 1);
 
