@@ -65,7 +65,7 @@ async fn demo(dir: &Path, accounts: usize, seed: u64, until: Option<chrono::Naiv
     println!("wall time: {:.1} s", started.elapsed().as_secs_f64());
     // The other commands work on a workspace: from here, that is the demo's folder.
     if dir != Path::new(".") {
-        println!("{}", next_step(dir, via_cargo_run().as_ref()));
+        println!("{}", next_step(dir, via_cargo_run().as_ref(), &program()));
     }
     Ok(0)
 }
@@ -90,6 +90,16 @@ fn via_cargo_run() -> Option<CargoRun> {
     Some(CargoRun { release, manifest })
 }
 
+/// The program as the user can run it again: `cutover` when it was run by name (from the PATH),
+/// else its full path (`/tmp/x/cutover demo`, `./target/release/cutover demo`: not on the PATH).
+fn program() -> String {
+    let by_path = std::env::args_os().next().is_some_and(|a| std::path::Path::new(&a).components().count() > 1);
+    match std::env::current_exe() {
+        Ok(exe) if by_path => exe.display().to_string(),
+        _ => "cutover".to_string(),
+    }
+}
+
 /// The demo run by `cargo run`: from a release build, and the manifest to name when the current
 /// folder is not inside the checkout.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,10 +111,12 @@ struct CargoRun {
 /// The summary's last line: the next command to run, as the user can run it. Someone who ran
 /// `cargo run -- demo` may not have `cutover` on their PATH, so they are shown the `cargo run`
 /// form of the same command.
-fn next_step(dir: &Path, cargo: Option<&CargoRun>) -> String {
+fn next_step(dir: &Path, cargo: Option<&CargoRun>, program: &str) -> String {
     let d = dir.display();
     match cargo {
-        None => format!("next: cd {d} && cutover status  (or, from here: cutover -C {d} status; README, \"A tour\")"),
+        None => {
+            format!("next: cd {d} && {program} status  (or, from here: {program} -C {d} status; README, \"A tour\")")
+        }
         Some(c) => format!(
             "next: cargo run {}{}-- -C {d} status  (with `cutover` installed, `cargo install --path {}`: \
              cd {d} && cutover status; README, \"A tour\")",
@@ -253,8 +265,16 @@ mod tests {
             ),
         ];
         for (run, want) in table {
-            let got = next_step(d, run.as_ref());
+            let got = next_step(d, run.as_ref(), "cutover");
             assert!(got.starts_with(want), "{run:?}: {got}");
         }
+        // Run by its path (not on the PATH): the same path in both forms.
+        let got = next_step(d, None, "/tmp/x/cutover");
+        assert!(
+            got.starts_with(
+                "next: cd cutover-demo && /tmp/x/cutover status  (or, from here: /tmp/x/cutover -C cutover-demo status;"
+            ),
+            "{got}"
+        );
     }
 }

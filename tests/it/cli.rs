@@ -273,12 +273,24 @@ fn demo_runs_every_dated_wave_and_a_second_run_changes_nothing() {
 
     // The second run: nothing sent, nothing changed.
     // Started by name this time (`cutover` on the PATH): the next step is shown by name too.
-    let again = cutover(dir.path())
+    let bin = assert_cmd::cargo::cargo_bin("cutover");
+    let path = std::env::join_paths(
+        std::iter::once(bin.parent().unwrap().to_path_buf())
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+    )
+    .unwrap();
+    let again = std::process::Command::new("cutover")
+        .env("PATH", &path)
+        .current_dir(dir.path())
         .args(["demo", "--dir"])
         .arg(&demo)
         .args(["--accounts", "150", "--seed", "7"])
         .env_remove("CARGO")
         .env_remove("CARGO_PKG_NAME")
+        .env_remove("CUTOVER_STORE_URL")
+        .env_remove("CUTOVER_SOURCE_URL")
+        .env_remove("CUTOVER_FAILPOINT")
+        .env("CUTOVER_ACTOR", "test")
         .output()
         .unwrap();
     assert!(again.status.success());
@@ -287,6 +299,23 @@ fn demo_runs_every_dated_wave_and_a_second_run_changes_nothing() {
     let next = summary.lines().find(|l| l.starts_with("next: ")).unwrap_or_else(|| panic!("{summary}"));
     assert!(
         next.contains(&format!("cd {d} && cutover status")) && next.contains(&format!("cutover -C {d} status")),
+        "{next}"
+    );
+    // Run by its path (not on the PATH): the next step names that path.
+    let by_path = cutover(dir.path())
+        .args(["demo", "--dir"])
+        .arg(&demo)
+        .args(["--accounts", "150", "--seed", "7"])
+        .env_remove("CARGO")
+        .env_remove("CARGO_PKG_NAME")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&by_path.stdout).to_string();
+    let next = said.lines().find(|l| l.starts_with("next: ")).unwrap_or_else(|| panic!("{said}"));
+    let exe = std::fs::canonicalize(&bin).unwrap_or(bin.clone());
+    assert!(
+        next.contains(&format!("cd {d} && {} status", exe.display()))
+            || next.contains(&format!("cd {d} && {} status", bin.display())),
         "{next}"
     );
     let emails_again = std::fs::read_dir(demo.join("outbox"))
