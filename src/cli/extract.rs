@@ -18,6 +18,11 @@ pub struct Args {
 
 impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
+        if let Some(day) = self.as_of.filter(|d| *d > super::commands::today()) {
+            return Err(super::Failure::input(anyhow::anyhow!(
+                "--as-of {day} has not come yet: an extraction sees what the legacy system holds today, or as of a past day"
+            )));
+        }
         let engine = cx.open().await?;
         let ctx = cx.ctx("extract", self.as_of)?;
         let c = match engine.extract_once(&ctx).await? {

@@ -135,7 +135,6 @@ fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
         .map_err(|_| format!("`{s}` is not a date: write it as YYYY-MM-DD (e.g. 2017-06-01)"))
 }
 
-/// An account state, as `status` and the journal spell it.
 /// A state an account can be found in: every state but `pending`, which is never stored (an
 /// account not extracted yet is not in the store at all).
 fn parse_state(s: &str) -> Result<crate::domain::State, String> {

@@ -120,15 +120,36 @@ async fn account_status(engine: &Engine, acct: &str, format: Format) -> Result<S
             r.first_new_bill_date.map_or("-".into(), |d| d.to_string()),
             r.notice_date.map_or("-".into(), |d| d.to_string())
         );
-        let _ = match (&form, billing_emails.is_empty()) {
-            (_, true) => writeln!(o, "  notice and bills: no valid billing email, so by post (a printed letter)"),
-            (Some(f), false) => writeln!(
+        // Cut over: the target bills the addresses of its load files, taken at the cut-over.
+        let loaded: Option<Vec<String>> = cut
+            .as_ref()
+            .filter(|c| matches!(c.state, crate::domain::State::CutOver | crate::domain::State::Loaded))
+            .and_then(|c| serde_json::from_str::<crate::switch::Member>(&c.snapshot).ok())
+            .map(|m| m.emails);
+        let _ = match (&loaded, &form, billing_emails.is_empty()) {
+            (Some(sent), _, _) => writeln!(
+                o,
+                "  bills to (its load files, as of its cut-over): {}{}",
+                if sent.is_empty() { "by post (no valid billing email)".to_string() } else { sent.join(", ") },
+                if *sent == billing_emails {
+                    String::new()
+                } else {
+                    format!(
+                        "; the addresses on file now are {}: change them in the target system",
+                        if billing_emails.is_empty() { "none".to_string() } else { billing_emails.join(", ") }
+                    )
+                }
+            ),
+            (None, _, true) => writeln!(o, "  notice and bills: no valid billing email, so by post (a printed letter)"),
+            (None, Some(f), false) => writeln!(
                 o,
                 "  notice and bills to: {} (the form's, submitted {})",
                 billing_emails.join(", "),
                 f.submitted_at
             ),
-            (None, false) => writeln!(o, "  notice and bills to: {} (the legacy system's)", billing_emails.join(", ")),
+            (None, None, false) => {
+                writeln!(o, "  notice and bills to: {} (the legacy system's)", billing_emails.join(", "))
+            }
         };
         // Rolled back, or its load failed: the suppression below was withdrawn, not in force. (Its
         // state may have moved on since: a readmitted account is `extracted` again.)
@@ -330,7 +351,7 @@ async fn outside_the_plan(engine: &Engine) -> Result<String> {
     for (w, counts) in groups {
         let (label, why) = match &w {
             None => ("(no wave)".to_string(), "the plan selects them for no wave"),
-            Some(w) => (w.clone(), "a wave no longer in the plan"),
+            Some(w) => (w.clone(), "a wave the plan does not name now: it left the plan, or its file has errors"),
         };
         let _ = writeln!(o, "{label:<22} {}  ({why}; `status --state STATE` lists them)", counts.join(", "));
     }
@@ -370,7 +391,7 @@ impl Suppression {
         let carry = member.as_ref().map(|m| m.usage_carryover).unwrap_or_default();
         let cycle = member.as_ref().map_or(1, |m| m.account.account.bill_cycle_day);
         let last = crate::switch::last_legacy_period(c.first_new_bill_date, cycle);
-        let billed_twice = billed_twice(engine, c, carry, cycle).await?;
+        let billed_twice = billed_twice(engine, c).await?;
         Ok(Suppression {
             set: engine.set_dir(&c.wave, c.cutover_date).display().to_string(),
             written: c.published,
@@ -393,13 +414,10 @@ impl Suppression {
 }
 
 /// What the legacy system billed a cut-over account after it was to stop, as the last
-/// extraction saw it ([`crate::switch::Suppressed::billed_twice`], as the extraction checks).
-async fn billed_twice(
-    engine: &Engine,
-    c: &crate::store::CutoverRow,
-    usage_carryover: crate::plan::UsageCarryover,
-    cycle_day: u32,
-) -> Result<Vec<BilledTwice>> {
+/// extraction saw it: the same rule on the same inputs as the extraction's check
+/// ([`crate::switch::Suppressed::billed_twice`]: the wave's carry-over in the plan, `new` when
+/// the wave left it, and the legacy record's cycle day).
+async fn billed_twice(engine: &Engine, c: &crate::store::CutoverRow) -> Result<Vec<BilledTwice>> {
     use crate::domain::State;
     let suppressed =
         c.legacy_billing == "suppressed" && c.published && matches!(c.state, State::CutOver | State::Loaded);
@@ -407,10 +425,13 @@ async fn billed_twice(
     let Some(as_of) = chrono::DateTime::parse_from_rfc3339(&last.started_at).ok().map(|t| t.date_naive()) else {
         return Ok(Vec::new());
     };
-    let s = crate::switch::Suppressed { first_new_bill_date: c.first_new_bill_date, usage_carryover, cycle_day };
     let accts = engine.store.legacy_accounts(std::slice::from_ref(&c.account_number)).await?;
+    let Some(acct) = accts.first() else { return Ok(Vec::new()) };
+    let usage_carryover = engine.plan.wave(&c.wave).map(|w| w.usage_carryover).unwrap_or_default();
+    let cycle_day = acct.account.bill_cycle_day;
+    let s = crate::switch::Suppressed { first_new_bill_date: c.first_new_bill_date, usage_carryover, cycle_day };
     let mut per: std::collections::BTreeMap<crate::domain::Period, crate::domain::Decimal> = Default::default();
-    for l in accts.iter().flat_map(|a| &a.invoice_lines) {
+    for l in &acct.invoice_lines {
         let usage = engine
             .plan
             .catalog
@@ -420,7 +441,8 @@ async fn billed_twice(
             *per.entry(l.period).or_default() += l.amount;
         }
     }
-    Ok(per.into_iter().map(|(p, amount)| BilledTwice { period: p.to_string(), amount }).collect())
+    let still = crate::switch::Suppressed::still_billed(per);
+    Ok(still.into_iter().map(|(p, amount)| BilledTwice { period: p.to_string(), amount }).collect())
 }
 
 pub async fn demo_summary(engine: &Engine) -> Result<String> {

@@ -82,9 +82,9 @@ pub(crate) fn decide(facts: &Facts<'_>) -> Decision {
     // A waiver covers the failure it was granted for, not another one found since.
     if let Some(w) = waiver
         && let Some(covered) = w.covers.as_deref()
-        && covered != mismatches(verdicts)
+        && covered != failure(verdicts)
     {
-        let now = if verdicts.is_empty() { NOTHING_TO_COMPARE.to_string() } else { mismatches(verdicts) };
+        let now = if verdicts.is_empty() { NOTHING_TO_COMPARE.to_string() } else { failure(verdicts) };
         return Decision::Held {
             reason: format!(
                 "reconciliation failed: {now}; its waiver (by {}: {}) was for another failure ({covered}): waive it \
@@ -128,6 +128,28 @@ pub(crate) fn mismatches(verdicts: &[PeriodVerdict]) -> String {
         })
         .collect();
     if worst.is_empty() { "differences over the account tolerance".to_string() } else { worst.join("; ") }
+}
+
+/// The failure a waiver covers, in words that tell two failures apart ([`mismatches`] says
+/// only "over the account tolerance" when no single period mismatched): the mismatched periods;
+/// else every period with a difference, and its reasons; else nothing to compare.
+pub(crate) fn failure(verdicts: &[PeriodVerdict]) -> String {
+    if verdicts.is_empty() {
+        return "nothing to compare".to_string();
+    }
+    if verdicts.iter().any(|v| v.status == PeriodStatus::Mismatch) {
+        return mismatches(verdicts);
+    }
+    let each: Vec<String> = verdicts
+        .iter()
+        .filter(|v| !v.difference.is_zero() || !v.reasons.is_empty())
+        .map(|v| {
+            let reasons: Vec<_> = v.reasons.iter().map(|r| r.as_str()).collect();
+            let why = if reasons.is_empty() { String::new() } else { format!(" ({})", reasons.join(", ")) };
+            format!("{} {:+}{why}", v.period, v.difference)
+        })
+        .collect();
+    format!("differences over the account tolerance: {}", each.join("; "))
 }
 
 #[cfg(test)]
@@ -175,6 +197,9 @@ mod tests {
         let waiver = Waiver { reason: "known".into(), actor: "ana".into(), at: "2017-09-01".into(), covers: None };
         let this = Waiver { covers: Some("2017-09 -5.00 (unexplained)".into()), ..waiver.clone() };
         let another = Waiver { covers: Some("2017-08 +3.00 (price_difference)".into()), ..waiver.clone() };
+        // Granted when there was nothing to compare, and for one account-tolerance failure.
+        let nothing = Waiver { covers: Some("nothing to compare".into()), ..waiver.clone() };
+        let over = Waiver { covers: Some(failure(&one)), ..waiver.clone() };
         let s = Schedule {
             cutover_date: date("2017-10-31"),
             first_new_bill_date: date("2017-11-01"),
@@ -287,6 +312,32 @@ mod tests {
                     "reconciliation failed: 2017-09 -5.00 (unexplained); its waiver (by ana: known) was for another \
                      failure (2017-08 +3.00 (price_difference)): waive it again if this one is right too",
                 ),
+            ),
+            // Nothing to compare when waived; now a failure over the account tolerance: held.
+            (
+                &one[..],
+                &tight,
+                Some(&nothing),
+                None,
+                Scheduling::AtRating,
+                held(
+                    "reconciliation failed: differences over the account tolerance: 2017-08 +0.01; its waiver (by \
+                     ana: known) was for another failure (nothing to compare): waive it again if this one is right \
+                     too",
+                ),
+            ),
+            // The account-tolerance failure it was waived for: waived.
+            (
+                &one[..],
+                &tight,
+                Some(&over),
+                None,
+                Scheduling::AtRating,
+                Decision::Waived {
+                    reason: "reconciliation failed (differences over the account tolerance), waived by ana: known"
+                        .into(),
+                    schedule: None,
+                },
             ),
             // Fails, waived, but unreachable.
             (

@@ -121,8 +121,9 @@ impl Engine {
 
     /// Repairs and rewrites the load files: holds the cut-over accounts (of `wave`, or every
     /// wave) whose files were never written before their first new bill date, then rebuilds
-    /// every set whose files are out of date. Returns how many accounts it held.
-    pub async fn sync_load_files(&self, wave: Option<&str>, ctx: &Ctx) -> Result<u64, EngineError> {
+    /// every set whose files are out of date. Returns how many accounts it held, and the folders
+    /// of the sets it wrote.
+    pub async fn sync_load_files(&self, wave: Option<&str>, ctx: &Ctx) -> Result<(u64, Vec<PathBuf>), EngineError> {
         let waves: Vec<String> = match wave {
             Some(w) => vec![w.to_string()],
             None => self.plan.waves.iter().map(|w| w.id.clone()).collect(),
@@ -153,10 +154,12 @@ impl Engine {
                 tx.commit().await.map_err(|e| self.store.err(e))?;
             }
         }
+        let mut written = Vec::new();
         for (w, date) in self.store.dirty_sets(wave).await? {
             self.rebuild_set(&w, date, ctx).await?;
+            written.push(self.set_dir(&w, date));
         }
-        Ok(held)
+        Ok((held, written))
     }
 
     /// Rebuilds one set while holding its lease: one writer of a set's files at a time, and

@@ -1681,8 +1681,8 @@ impl Engine {
         })
     }
 
-    /// Every notice of a wave and the accounts that could not be scheduled.
-    /// The notices of a wave, from the store (the caller checks the wave is one: `Cx::open_on`).
+    /// Every notice of a wave, the accounts that could not be scheduled and those held after
+    /// their notice, from the store (the caller checks the wave is one: `Cx::open_on`).
     pub async fn notice_report(&self, wave: &str) -> Result<NoticeReport, EngineError> {
         let notices = self.store.notices(wave, None).await?;
         let told: std::collections::HashSet<&str> = notices

@@ -300,7 +300,7 @@ impl Engine {
             verdicts
                 .push(serde_json::from_str::<PeriodVerdict>(&data).map_err(|e| StoreError::Corrupt(e.to_string()))?);
         }
-        let covers = super::decide::mismatches(&verdicts);
+        let covers = super::decide::failure(&verdicts);
         self.change_waiver(&row, Some((reason, &covers)), ctx, |failed| {
             if row.state == State::Held && failed {
                 (

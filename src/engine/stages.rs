@@ -867,7 +867,8 @@ impl Engine {
     /// what an interrupted run left.
     pub async fn switch_wave(&self, id: &str, ctx: &Ctx) -> Result<(GateVerdict, StageReport), EngineError> {
         let wave = self.runnable_wave(id)?;
-        let mut rep = StageReport { held: self.sync_load_files(Some(id), ctx).await?, ..StageReport::default() };
+        let (held, sets) = self.sync_load_files(Some(id), ctx).await?;
+        let mut rep = StageReport { held, sets, ..StageReport::default() };
         let gate = self.gate(id).await?.verdict;
         if gate != GateVerdict::Proceed {
             return Ok((gate, rep));
@@ -949,9 +950,13 @@ impl Engine {
             ));
         }
         // The files of every set this run changed, from the store.
-        let writing = self.store.dirty_sets(Some(id)).await?;
-        rep.held += self.sync_load_files(Some(id), ctx).await?;
-        rep.sets = writing.into_iter().map(|(w, date)| self.set_dir(&w, date)).collect();
+        let (held, written) = self.sync_load_files(Some(id), ctx).await?;
+        rep.held += held;
+        for set in written {
+            if !rep.sets.contains(&set) {
+                rep.sets.push(set);
+            }
+        }
         Ok((gate, rep))
     }
 }

@@ -122,9 +122,15 @@ impl<'a> Extraction<'a> {
 
     pub async fn finish(mut self) -> Result<ExtractionCounts, StoreError> {
         self.put_new_accounts().await?;
-        if !self.billed_twice.is_empty() {
-            let warning = billed_twice_warning(&self.billed_twice, &self.suppressed);
-            self.counts.billed_twice = self.billed_twice.len() as i64;
+        // A credited period is not a second bill any more.
+        let found: std::collections::BTreeMap<String, Vec<_>> = std::mem::take(&mut self.billed_twice)
+            .into_iter()
+            .map(|(number, per)| (number, crate::switch::Suppressed::still_billed(per)))
+            .filter(|(_, bills)| !bills.is_empty())
+            .collect();
+        if !found.is_empty() {
+            let warning = billed_twice_warning(&found, &self.suppressed);
+            self.counts.billed_twice = found.len() as i64;
             self.counts.warnings.push(warning);
         }
         // A selector changed (or mistyped) moves accounts without a word otherwise: to no wave,
@@ -567,7 +573,6 @@ struct Pending {
     cells: String,
 }
 
-/// A wave as the journal and the warnings name it: `wave ID`, or `no wave`.
 /// The cut-over accounts whose legacy billing is suppressed: cut over or loaded, their
 /// suppression record written (`published`), not restored by a rollback or a failed load. Their
 /// cycle day and currency come with their account rows.
@@ -598,7 +603,7 @@ async fn suppressed(
 /// The warning for cut-over accounts the legacy system billed after it was to stop: how many,
 /// the first few with their periods and amounts, and what to do.
 fn billed_twice_warning(
-    found: &std::collections::BTreeMap<String, std::collections::BTreeMap<crate::domain::Period, Decimal>>,
+    found: &std::collections::BTreeMap<String, Vec<(crate::domain::Period, Decimal)>>,
     suppressed: &HashMap<String, (crate::switch::Suppressed, String)>,
 ) -> String {
     const SHOWN: usize = 10;
@@ -622,6 +627,7 @@ fn billed_twice_warning(
     )
 }
 
+/// A wave as the journal and the warnings name it: `wave ID`, or `no wave`.
 fn wave_name(wave: Option<&str>) -> String {
     wave.map_or("no wave".to_string(), |w| format!("wave {w}"))
 }

@@ -496,7 +496,7 @@ impl Store {
     pub async fn wave_waivers(&self, wave: &str) -> Result<Vec<(String, Waiver)>, StoreError> {
         let rows: Vec<StoredWaiver> = self
             .rows_by(
-                "SELECT w.account_number, w.reason, w.actor, w.at FROM waiver w \
+                "SELECT w.account_number, w.reason, w.actor, w.at, w.covers FROM waiver w \
                  JOIN account a ON a.account_number = w.account_number WHERE a.wave = $1",
                 wave,
             )

@@ -81,7 +81,8 @@ impl Default for LoadConfig {
 pub struct Member {
     /// The legacy records: services, contacts, and the usage of the last legacy bill period.
     pub account: LegacyAccount,
-    /// The validated billing addresses (the form's, else the legacy `bill_to_email`).
+    /// The validated billing addresses ([`LegacyAccount::billing_emails`]: the form's, else the
+    /// legacy `bill_to_email` and the contacts' work emails), as of the cut-over.
     pub emails: Vec<String>,
     pub schedule: Schedule,
     pub usage_carryover: UsageCarryover,
@@ -124,6 +125,15 @@ impl Suppressed {
             _ => issued == self.first_new_bill_date,
         };
         !(usage && in_last && self.usage_carryover == UsageCarryover::Legacy)
+    }
+
+    /// Of the amounts billed twice, per period, those still owed back: a period whose lines net
+    /// to nothing or less was credited (the legacy team did what the warning asks).
+    pub fn still_billed<I>(per_period: I) -> Vec<(crate::domain::Period, crate::domain::Decimal)>
+    where
+        I: IntoIterator<Item = (crate::domain::Period, crate::domain::Decimal)>,
+    {
+        per_period.into_iter().filter(|(_, amount)| *amount > crate::domain::Decimal::ZERO).collect()
     }
 }
 

@@ -1006,6 +1006,12 @@ async fn waves_upcoming_notices_and_a_revoked_waiver_through_the_binary() {
     let acct =
         rep["accounts"].as_array().unwrap().iter().find(|a| a["account_number"] == failing.as_str()).unwrap().clone();
     assert!(acct["waiver"]["covers"].as_str().is_some_and(|c| c.contains("2017-")), "{acct}");
+    // The next run reconciles it with its waiver (the failure is the one waived), and records the run.
+    let out = cutover(dir).args(["run", "--wave", "dc1-colocation", "--as-of", "2017-05-02"]).output().unwrap();
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{out:?}");
+    let one = json(dir, &["status", "--account", &failing, "--format", "json"]);
+    assert_eq!(one["account"]["state"], "reconciled", "{one}");
+    assert!(one["account"]["state_reason"].as_str().unwrap().contains("waived by test (waive): price agreed"), "{one}");
 }
 
 /// Issue 11: `bench pipeline` runs the whole demo flow in a scratch folder and reports every
@@ -1164,8 +1170,11 @@ fn a_preview_says_when_its_notice_is_not_going_to_be_sent() {
     let dir = ws.path();
     let out = cutover(dir).args(["run", "--wave", "dc1-colocation", "--as-of", "2017-05-01"]).output().unwrap();
     assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
-    // (account, said not to be sent): A003 is held (its reconciliation failed), A001 is on its way.
-    for (account, held) in [("A003", true), ("A001", false)] {
+    // (account, said not to be sent, how it goes): A003 is held (its reconciliation failed) and
+    // has no billing email (a letter), A001 is on its way by email.
+    for (account, held, shown) in
+        [("A003", true, "A printed letter (no valid billing email)"), ("A001", false, "Subject: ")]
+    {
         let out = cutover(dir)
             .env_remove("CUTOVER_ACTOR")
             .env_remove("USER")
@@ -1175,7 +1184,7 @@ fn a_preview_says_when_its_notice_is_not_going_to_be_sent() {
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "a preview needs no actor: {}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(text.contains("is not going to be sent"), held, "{account}: {text}");
-        assert!(text.contains("Subject: "), "{account}");
+        assert!(text.contains(shown), "{account}: {text}");
     }
 }
 
@@ -1341,6 +1350,15 @@ fn a_new_billing_address_reaches_the_load_files_and_says_what_it_cannot_reach() 
     assert!(err.contains(&format!("note: {number}: cut over already: its load files keep the addresses")), "{err}");
     let journal = String::from_utf8_lossy(&cutover(&ws).args(["journal", number]).output().unwrap().stdout).to_string();
     assert!(journal.contains("change the Bill To email in the target system"), "{journal}");
+    // Its status says where the target bills it (its load files) and what changed since.
+    assert!(
+        shown(number).contains(
+            "  bills to (its load files, as of its cut-over): ap-new@northwind.example.com; the addresses on file now \
+             are ap-newer@northwind.example.com: change them in the target system"
+        ),
+        "{}",
+        shown(number)
+    );
     // From inside the workspace (its import folder), the workspace is named, not a new one offered.
     let out = cutover(&ws.join("import")).args(["status"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
@@ -1403,6 +1421,31 @@ fn a_legacy_bill_after_the_suppression_is_found_at_extraction_and_named() {
     let all = json(&ws, &["status", "--format", "json"]);
     let warnings = all["extraction_warnings"].as_array().unwrap();
     assert!(warnings.iter().any(|w| w.as_str().unwrap().starts_with("the legacy system billed ")), "{warnings:?}");
+
+    // The legacy team credits July in full: July is no longer a second bill; August still is.
+    let db = rusqlite::Connection::open(ws.join("legacy.db")).unwrap();
+    let credited = db
+        .execute(
+            "INSERT INTO legacy_invoice_lines (account_number, invoice_number, period, legacy_code, description, \
+             service_start, service_end, quantity, unit_price, amount) \
+             SELECT account_number, invoice_number || '-CR', period, legacy_code, 'credit: billed twice', \
+             service_start, service_end, quantity, unit_price, printf('%.2f', -CAST(amount AS REAL)) \
+             FROM legacy_invoice_lines WHERE account_number = ?1 AND period = '2017-07'",
+            [named.as_str()],
+        )
+        .unwrap();
+    assert!(credited > 0);
+    drop(db);
+    let out = cutover(&ws).args(["extract", "--as-of", "2017-08-15"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(err.contains(&format!("{named} (2017-08 USD ")), "{err}");
+    let one = json(&ws, &["status", "--account", named, "--format", "json"]);
+    let periods: Vec<&str> =
+        one["suppression"]["billed_twice"].as_array().unwrap().iter().map(|b| b["period"].as_str().unwrap()).collect();
+    assert_eq!(periods, ["2017-08"], "July credited: {one}");
+    // An extraction cannot be taken as of a day that has not come.
+    let future = cutover(&ws).args(["extract", "--as-of", "2999-01-01"]).output().unwrap();
+    assert_eq!(future.status.code(), Some(2), "{future:?}");
 }
 
 /// A wave file changed after its accounts were reconciled (a tolerance) does not re-judge them:
