@@ -6,6 +6,12 @@ use std::path::Path;
 
 use support::cutover;
 
+/// The account numbers of a `status --format json` whose rows `keep` says.
+fn numbers(status: &Value, keep: impl Fn(&Value) -> bool) -> Vec<String> {
+    let rows = status["accounts"].as_array().unwrap_or_else(|| panic!("{status}"));
+    rows.iter().filter(|a| keep(a)).map(|a| a["account_number"].as_str().unwrap().to_string()).collect()
+}
+
 fn json(dir: &Path, args: &[&str]) -> Value {
     let out = cutover(dir).args(args).output().unwrap();
     assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -1196,13 +1202,7 @@ fn a_preview_says_when_its_notice_is_not_going_to_be_sent() {
 fn a_broken_wave_file_stops_the_stages_but_not_a_rollback_or_a_report() {
     let (_dir, ws) = support::demo_until(80, 2017, "2017-07-15");
     let status = json(&ws, &["status", "--format", "json"]);
-    let cut: Vec<String> = status["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["state"] == "cut_over")
-        .map(|a| a["account_number"].as_str().unwrap().to_string())
-        .collect();
+    let cut = numbers(&status, |a| a["state"] == "cut_over");
     assert!(cut.len() >= 2, "{status}");
     std::fs::write(ws.join("waves/zz-internet.yaml"), "id: internet-2018\nname: [High Speed Internet\n").unwrap();
 
@@ -1378,13 +1378,7 @@ fn a_new_billing_address_reaches_the_load_files_and_says_what_it_cannot_reach() 
 fn a_legacy_bill_after_the_suppression_is_found_at_extraction_and_named() {
     let (_dir, ws) = support::demo_until(80, 2017, "2017-07-20");
     let status = json(&ws, &["status", "--format", "json"]);
-    let cut: Vec<String> = status["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["state"] == "cut_over" && a["first_new_bill_date"] == "2017-07-01")
-        .map(|a| a["account_number"].as_str().unwrap().to_string())
-        .collect();
+    let cut = numbers(&status, |a| a["state"] == "cut_over" && a["first_new_bill_date"] == "2017-07-01");
     assert!(cut.len() >= 3, "cut over with a first new bill on July 1: {cut:?}");
     let rolled = &cut[0];
     let out = cutover(&ws).args(["rollback", rolled, "--reason", "customer asked to stay"]).output().unwrap();
