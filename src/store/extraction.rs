@@ -612,7 +612,8 @@ fn billed_twice_warning(
         .take(SHOWN)
         .map(|(number, periods)| {
             let currency = suppressed.get(number).map_or("", |(_, c)| c.as_str());
-            let bills: Vec<String> = periods.iter().map(|(p, amount)| format!("{p} {currency} {amount}")).collect();
+            let bills: Vec<String> =
+                periods.iter().map(|(p, amount)| format!("{p} {currency} {}", crate::bill::money(*amount))).collect();
             format!("{number} ({})", bills.join(", "))
         })
         .collect();

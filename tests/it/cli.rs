@@ -1399,6 +1399,15 @@ fn a_legacy_bill_after_the_suppression_is_found_at_extraction_and_named() {
     assert!(!warning.contains(rolled.as_str()), "rolled back, billed by the legacy system again: {warning}");
     let named = &cut[1];
     assert!(warning.contains(&format!("{named} (2017-07 USD ")), "{warning}");
+    // Amounts as people read them: thousands separated, two decimals.
+    let rest = warning.split(&format!("{named} (2017-07 USD ")).nth(1).unwrap();
+    let amount = rest.split([';', ')']).next().unwrap().split(", 20").next().unwrap();
+    let digits = amount.replace(',', "");
+    assert!(
+        digits.parse::<cutover::domain::Decimal>().is_ok() && amount.chars().rev().nth(2) == Some('.'),
+        "{amount}: {warning}"
+    );
+    assert_eq!(amount.contains(','), digits.len() > 6, "thousands separated: {amount}");
     let one = json(&ws, &["status", "--account", named, "--format", "json"]);
     let periods: Vec<&str> = one["suppression"]["billed_twice"]
         .as_array()
