@@ -175,29 +175,23 @@ pub(super) fn open_with(ws: Workspace, store: Store) -> Result<Engine> {
 
 fn open_with_plan(ws: Workspace, store: Store, using: PlanUse) -> Result<Engine> {
     let checked = load_plan(&ws)?;
+    if checked.plan.is_none() {
+        for p in &checked.problems {
+            eprintln!("{p}");
+        }
+    }
+    let broken: std::collections::BTreeSet<String> = checked.errors().map(|p| p.file.clone()).collect();
     let plan = match (checked.plan, checked.valid_part, using) {
         (Some(plan), _, _) => plan,
         (None, Some(part), PlanUse::ValidPart(command)) => {
-            for p in &checked.problems {
-                eprintln!("{p}");
-            }
-            let broken: std::collections::BTreeSet<&str> = checked
-                .problems
-                .iter()
-                .filter(|p| p.severity == crate::plan::Severity::Error)
-                .map(|p| p.file.as_str())
-                .collect();
             eprintln!(
                 "warning: the plan has errors in {} (above): `{command}` goes on without {}; no stage runs until they are fixed (`cutover plan check`)",
-                broken.iter().copied().collect::<Vec<_>>().join(", "),
+                broken.iter().map(String::as_str).collect::<Vec<_>>().join(", "),
                 if broken.len() == 1 { "that file" } else { "those files" }
             );
             part
         }
         (None, _, _) => {
-            for p in &checked.problems {
-                eprintln!("{p}");
-            }
             return Err(Failure::input(anyhow::anyhow!("the plan has errors; run `cutover plan check`")));
         }
     };

@@ -73,14 +73,15 @@ async fn account_status(engine: &Engine, acct: &str, format: Format) -> Result<S
     }
     let legacy_billing = store.legacy_billing(acct).await?;
     let cut = store.cutover(acct).await?;
+    // Its legacy records, read once: its billing addresses and its legacy bills come from them.
+    let legacy = store.legacy_accounts(&[acct.to_string()]).await?;
     let suppression = match &cut {
-        Some(c) => Some(Suppression::of(engine, c).await?),
+        Some(c) => Some(Suppression::of(engine, c, legacy.first()).await?),
         None => None,
     };
     // Where its notice and bills go: the one list of billing addresses (the form's, else the
     // legacy system's), valid ones only.
     let form = store.recipients(acct).await?;
-    let legacy = store.legacy_accounts(&[acct.to_string()]).await?;
     let billing_emails: Vec<String> = legacy
         .first()
         .map(|a| crate::notify::recipients(&a.billing_emails(form.as_ref().map(|f| &f.emails[..]))).0)
@@ -121,12 +122,8 @@ async fn account_status(engine: &Engine, acct: &str, format: Format) -> Result<S
             r.notice_date.map_or("-".into(), |d| d.to_string())
         );
         // Cut over: the target bills the addresses of its load files, taken at the cut-over.
-        let loaded: Option<Vec<String>> = cut
-            .as_ref()
-            .filter(|c| matches!(c.state, crate::domain::State::CutOver | crate::domain::State::Loaded))
-            .and_then(|c| serde_json::from_str::<crate::switch::Member>(&c.snapshot).ok())
-            .map(|m| m.emails);
-        let _ = match (&loaded, &form, billing_emails.is_empty()) {
+        let loaded = suppression.as_ref().and_then(|s| s.load_emails.as_ref());
+        let _ = match (loaded, &form, billing_emails.is_empty()) {
             (Some(sent), _, _) => writeln!(
                 o,
                 "  bills to (its load files, as of its cut-over): {}{}",
@@ -376,6 +373,9 @@ struct Suppression {
     billed_twice: Vec<BilledTwice>,
     #[serde(skip)]
     currency: String,
+    /// Cut over or loaded: the addresses its load files give the target (its snapshot's).
+    #[serde(skip)]
+    load_emails: Option<Vec<String>>,
 }
 
 /// A legacy bill of a period the new system bills.
@@ -386,12 +386,21 @@ struct BilledTwice {
 }
 
 impl Suppression {
-    async fn of(engine: &Engine, c: &crate::store::CutoverRow) -> Result<Suppression> {
+    /// `legacy`: the account's legacy records, for the bills issued since the cut-over.
+    async fn of(
+        engine: &Engine,
+        c: &crate::store::CutoverRow,
+        legacy: Option<&crate::domain::LegacyAccount>,
+    ) -> Result<Suppression> {
         let member: Option<crate::switch::Member> = serde_json::from_str(&c.snapshot).ok();
         let carry = member.as_ref().map(|m| m.usage_carryover).unwrap_or_default();
         let cycle = member.as_ref().map_or(1, |m| m.account.account.bill_cycle_day);
         let last = crate::switch::last_legacy_period(c.first_new_bill_date, cycle);
-        let billed_twice = billed_twice(engine, c).await?;
+        let billed_twice = match legacy {
+            Some(acct) => billed_twice(engine, c, acct).await?,
+            None => Vec::new(),
+        };
+        let cut_over = matches!(c.state, crate::domain::State::CutOver | crate::domain::State::Loaded);
         Ok(Suppression {
             set: engine.set_dir(&c.wave, c.cutover_date).display().to_string(),
             written: c.published,
@@ -409,6 +418,7 @@ impl Suppression {
             target_id: c.target_id.clone(),
             billed_twice,
             currency: member.as_ref().map(|m| m.account.account.currency.clone()).unwrap_or_default(),
+            load_emails: member.filter(|_| cut_over).map(|m| m.emails),
         })
     }
 }
@@ -417,7 +427,11 @@ impl Suppression {
 /// extraction saw it: the same rule on the same inputs as the extraction's check
 /// ([`crate::switch::Suppressed::billed_twice`]: the wave's carry-over in the plan, `new` when
 /// the wave left it, and the legacy record's cycle day).
-async fn billed_twice(engine: &Engine, c: &crate::store::CutoverRow) -> Result<Vec<BilledTwice>> {
+async fn billed_twice(
+    engine: &Engine,
+    c: &crate::store::CutoverRow,
+    acct: &crate::domain::LegacyAccount,
+) -> Result<Vec<BilledTwice>> {
     use crate::domain::State;
     let suppressed =
         c.legacy_billing == "suppressed" && c.published && matches!(c.state, State::CutOver | State::Loaded);
@@ -425,19 +439,12 @@ async fn billed_twice(engine: &Engine, c: &crate::store::CutoverRow) -> Result<V
     let Some(as_of) = chrono::DateTime::parse_from_rfc3339(&last.started_at).ok().map(|t| t.date_naive()) else {
         return Ok(Vec::new());
     };
-    let accts = engine.store.legacy_accounts(std::slice::from_ref(&c.account_number)).await?;
-    let Some(acct) = accts.first() else { return Ok(Vec::new()) };
     let usage_carryover = engine.plan.wave(&c.wave).map(|w| w.usage_carryover).unwrap_or_default();
     let cycle_day = acct.account.bill_cycle_day;
     let s = crate::switch::Suppressed { first_new_bill_date: c.first_new_bill_date, usage_carryover, cycle_day };
     let mut per: std::collections::BTreeMap<crate::domain::Period, crate::domain::Decimal> = Default::default();
     for l in &acct.invoice_lines {
-        let usage = engine
-            .plan
-            .catalog
-            .lookup(&l.legacy_code)
-            .is_some_and(|(_, ch)| ch.charge_type == crate::plan::ChargeType::Usage);
-        if s.billed_twice(l, usage, as_of) {
+        if s.billed_twice(l, engine.plan.catalog.bills_usage(&l.legacy_code), as_of) {
             *per.entry(l.period).or_default() += l.amount;
         }
     }

@@ -1431,8 +1431,8 @@ pub enum Preview {
 /// What became of one submission of the billing-email form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
-    /// The account's recipients changed (journaled).
-    Updated,
+    /// The account's recipients changed (journaled); the account is in this state.
+    Updated(State),
     /// Same addresses as now, or older than the account's latest submission.
     Unchanged,
     /// A portal post whose nonce was already taken: nothing done again.
@@ -1488,10 +1488,9 @@ impl Engine {
         let mut report = ContactsReport { rejected, ..ContactsReport::default() };
         for sub in subs {
             match self.apply_submission(&sub, &shown, None, ctx).await? {
-                Applied::Updated => {
+                Applied::Updated(state) => {
                     report.updated += 1;
-                    let state = self.store.account(&sub.account_number).await?.map(|r| r.state);
-                    if let Some(why) = state.and_then(late_change) {
+                    if let Some(why) = late_change(state) {
                         report.notes.push(format!("{}: {why}", sub.account_number));
                     }
                 }
@@ -1570,7 +1569,7 @@ impl Engine {
             .journal_in(&mut tx, &sub.account_number, &ctx.at.to_rfc3339(), &ctx.actor, row.state, row.state, &reason)
             .await?;
         tx.commit().await.map_err(|e| self.store.err(e))?;
-        Ok(Applied::Updated)
+        Ok(Applied::Updated(row.state))
     }
 
     /// What one account's notice says as of `ctx` (its wave, its dates, its recipients), without

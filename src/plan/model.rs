@@ -226,6 +226,11 @@ impl Catalog {
         self.currencies.iter().position(|c| c == currency)
     }
 
+    /// Whether a legacy code maps to a usage (metered) charge.
+    pub fn bills_usage(&self, legacy_code: &str) -> bool {
+        self.lookup(legacy_code).is_some_and(|(_, c)| c.charge_type == ChargeType::Usage)
+    }
+
     pub fn lookup(&self, legacy_code: &str) -> Option<(&Product, &Charge)> {
         let &(p, c) = self.by_code.get(legacy_code)?;
         let product = &self.products[p];

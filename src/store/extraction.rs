@@ -715,11 +715,7 @@ impl Extraction<'_> {
                                 && let Some((s, currency)) = self.suppressed.get(&l.account_number)
                                 && !currency.is_empty()
                             {
-                                let usage = self
-                                    .plan
-                                    .catalog
-                                    .lookup(&l.legacy_code)
-                                    .is_some_and(|(_, c)| c.charge_type == ChargeType::Usage);
+                                let usage = self.plan.catalog.bills_usage(&l.legacy_code);
                                 if s.billed_twice(l, usage, self.at.date_naive()) {
                                     *self
                                         .billed_twice
