@@ -642,10 +642,19 @@ pub async fn waves(engine: &Engine, format: Format) -> Result<String> {
         duration_days: u32,
         usage_carryover: &'static str,
         accounts: std::collections::BTreeMap<String, i64>,
+        /// False for a wave the store holds accounts of but the plan does not name now (its
+        /// file has errors, or it left the plan): its accounts are still there (extended in round 29).
+        in_plan: bool,
+    }
+    // Every wave's counts at once, the plan's and those the plan does not name now.
+    let mut counts: std::collections::BTreeMap<String, std::collections::BTreeMap<String, i64>> = Default::default();
+    for (w, state, n) in engine.store.wave_state_counts().await? {
+        if let Some(w) = w {
+            counts.entry(w).or_default().insert(state.to_string(), n);
+        }
     }
     let mut rows = Vec::new();
     for w in &engine.plan.waves {
-        let counts = engine.store.state_counts(Some(&w.id)).await?;
         rows.push(WaveRow {
             id: &w.id,
             name: &w.name,
@@ -653,7 +662,20 @@ pub async fn waves(engine: &Engine, format: Format) -> Result<String> {
             end: w.end(),
             duration_days: w.duration_days,
             usage_carryover: w.usage_carryover.as_str(),
-            accounts: counts.into_iter().map(|(s, n)| (s.to_string(), n)).collect(),
+            accounts: counts.remove(&w.id).unwrap_or_default(),
+            in_plan: true,
+        });
+    }
+    for (id, accounts) in &counts {
+        rows.push(WaveRow {
+            id,
+            name: "",
+            start: None,
+            end: None,
+            duration_days: 0,
+            usage_carryover: "",
+            accounts: accounts.clone(),
+            in_plan: false,
         });
     }
     if format == Format::Json {
@@ -661,11 +683,21 @@ pub async fn waves(engine: &Engine, format: Format) -> Result<String> {
     }
     let mut o = String::new();
     for w in &rows {
+        let states: Vec<String> = w.accounts.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        if !w.in_plan {
+            let _ = writeln!(
+                o,
+                "{:<20} (not in the plan now: its file has errors, or it left the plan)\n  accounts: {}; \
+                 `status`, `journal` and `notices` still report them; no stage runs on them",
+                w.id,
+                states.join(", ")
+            );
+            continue;
+        }
         let window = match (w.start, w.end) {
             (Some(s), Some(e)) => format!("{s} .. {e} ({} days)", w.duration_days),
             _ => "not dated yet (cannot run)".to_string(),
         };
-        let states: Vec<String> = w.accounts.iter().map(|(s, n)| format!("{s} {n}")).collect();
         let _ = writeln!(
             o,
             "{:<20} {}\n  window {window}; last legacy usage billed by the {} system",

@@ -1261,6 +1261,22 @@ fn a_broken_wave_file_stops_the_stages_but_not_a_rollback_or_a_report() {
         assert!(err.contains("errors in waves/dc2-colocation.yaml, waves/zz-internet.yaml (above)"), "{args:?}: {err}");
         assert!(err.contains("goes on without those files; no stage runs until they are fixed"), "{args:?}: {err}");
     }
+    // `waves` still lists it, with its accounts, as a wave the plan does not name now.
+    let waves = cutover(&ws).args(["waves"]).output().unwrap();
+    assert!(waves.status.success(), "{waves:?}");
+    let text = String::from_utf8_lossy(&waves.stdout);
+    assert!(
+        text.contains("dc2-colocation       (not in the plan now: its file has errors, or it left the plan)"),
+        "{text}"
+    );
+    let listed = json(&ws, &["waves", "--format", "json"]);
+    let dc2_row = listed.as_array().unwrap().iter().find(|w| w["id"] == "dc2-colocation").expect("dc2 listed").clone();
+    assert_eq!(dc2_row["in_plan"], false, "{listed}");
+    let dc2_accounts = status["accounts"].as_array().unwrap().iter().filter(|a| a["wave"] == "dc2-colocation").count();
+    let counted: i64 = dc2_row["accounts"].as_object().unwrap().values().map(|n| n.as_i64().unwrap()).sum();
+    assert!(dc2_accounts > 0 && counted == dc2_accounts as i64, "{dc2_row} against {dc2_accounts}");
+    let dc1_row = listed.as_array().unwrap().iter().find(|w| w["id"] == "dc1-colocation").unwrap().clone();
+    assert_eq!(dc1_row["in_plan"], true, "{listed}");
     let typo = cutover(&ws).args(["status", "--wave", "dc9-colocation"]).output().unwrap();
     assert_eq!(typo.status.code(), Some(2), "{typo:?}");
     std::fs::write(&dc2, dc2_text).unwrap();
