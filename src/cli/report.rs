@@ -360,6 +360,9 @@ async fn outside_the_plan(engine: &Engine) -> Result<String> {
 struct Suppression {
     set: String,
     written: bool,
+    /// Written and still standing: false once a rollback or a failed load withdrew it (the
+    /// legacy system bills the account again). Extended in round 29.
+    in_force: bool,
     last_legacy_service_through: chrono::NaiveDate,
     suppress_billing_from: chrono::NaiveDate,
     stop_payment_retries_from: chrono::NaiveDate,
@@ -404,6 +407,7 @@ impl Suppression {
         Ok(Suppression {
             set: engine.set_dir(&c.wave, c.cutover_date).display().to_string(),
             written: c.published,
+            in_force: c.published && cut_over,
             last_legacy_service_through: c.cutover_date,
             suppress_billing_from: c.first_new_bill_date,
             stop_payment_retries_from: c.first_new_bill_date,

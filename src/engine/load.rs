@@ -382,6 +382,15 @@ impl Engine {
         }
         let w = self.runnable_wave(wave)?;
         let previous = self.store.cutover(account).await?;
+        // Dated before the cut-over it comes back from: the journal would read backwards.
+        if let Some(p) = &previous
+            && ctx.as_of < p.cutover_date
+        {
+            return Err(EngineError::Refused(format!(
+                "{} is before {account}'s cut-over on {} (the one it was rolled back from): a readmission is                  made as of a later day (`--as-of`, default today)",
+                ctx.as_of, p.cutover_date
+            )));
+        }
         let end = w.end().unwrap_or(ctx.as_of);
         if end < ctx.as_of {
             return Err(EngineError::Refused(format!(
@@ -397,6 +406,35 @@ impl Engine {
                 "wave `{wave}` ends on {end}, before {account}'s previous first new bill date {}: choose a later wave",
                 p.first_new_bill_date
             )));
+        }
+        // A wave that cannot give it a first new bill after its previous one, with its notice
+        // still ahead as of that day, would only hold it again as not schedulable.
+        let cycle_day = self
+            .store
+            .legacy_records(&[account.to_string()], crate::store::Records::WithoutInvoiceLines)
+            .await?
+            .first()
+            .map(|a| a.account.bill_cycle_day);
+        if let Some(day) = cycle_day {
+            match crate::plan::schedule::schedule(w, day, ctx.as_of) {
+                Err(why) => {
+                    return Err(EngineError::Refused(format!(
+                        "wave `{wave}` cannot take {account} as of {}: {why}; choose a later wave",
+                        ctx.as_of
+                    )));
+                }
+                Ok(s) => {
+                    if let Some(p) = &previous
+                        && s.first_new_bill_date <= p.first_new_bill_date
+                    {
+                        return Err(EngineError::Refused(format!(
+                            "wave `{wave}` would give {account} a first new bill on {}, not after its previous \
+                             one on {}: choose a later wave",
+                            s.first_new_bill_date, p.first_new_bill_date
+                        )));
+                    }
+                }
+            }
         }
         let mut tx = self.store.begin().await?;
         self.store.readmit_in(&mut tx, account, wave).await?;

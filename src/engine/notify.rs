@@ -608,6 +608,7 @@ impl<'a> Notifier<'a> {
         // Read before the transaction (a scratch store has one connection).
         let submitted = self.store().recipients_of(&numbers).await?;
         let stored = self.store().verdicts(&numbers).await?;
+        let sent_before = self.store().sent_notice_kinds(&numbers).await?;
         let mut verdicts: HashMap<&str, Vec<&str>> = HashMap::new();
         for (account, data) in &stored {
             verdicts.entry(account.as_str()).or_default().push(data.as_str());
@@ -629,6 +630,8 @@ impl<'a> Notifier<'a> {
             let (to, rejected) = notify::recipients(&raw);
             let mut data =
                 self.notice_data_from(&acct, &sched, &to, verdicts.get(number).map_or(&[][..], |v| &v[..]))?;
+            data.earlier_first_new_bill_date =
+                earlier_date(sent_before.get(number).map_or(&[][..], |k| &k[..]), sched.first_new_bill_date);
             let kind = notice_kind(sched.first_new_bill_date);
             let link = self.engine.new_link(number, id, &kind, sched.first_new_bill_date)?;
             data.portal_url = link.as_ref().map(|l| l.url.clone());
@@ -1269,7 +1272,13 @@ impl<'a> Notifier<'a> {
     ) -> Result<NoticeData, EngineError> {
         let verdicts = self.store().verdicts(std::slice::from_ref(&acct.account.account_number)).await?;
         let verdicts: Vec<&str> = verdicts.iter().map(|(_, data)| data.as_str()).collect();
-        self.notice_data_from(acct, s, to, &verdicts)
+        let mut data = self.notice_data_from(acct, s, to, &verdicts)?;
+        let sent_before = self.store().sent_notice_kinds(std::slice::from_ref(&acct.account.account_number)).await?;
+        data.earlier_first_new_bill_date = earlier_date(
+            sent_before.get(&acct.account.account_number).map_or(&[][..], |k| &k[..]),
+            s.first_new_bill_date,
+        );
+        Ok(data)
     }
 
     /// [`Notifier::notice_data`] from the account's stored period verdicts (JSON), read beforehand.
@@ -1388,8 +1397,15 @@ impl<'a> Notifier<'a> {
             change_note,
             prices_unchanged,
             portal_url: None,
+            earlier_first_new_bill_date: None,
         })
     }
+}
+
+/// The first new bill date the latest earlier notice sent (of `kinds`) gave, in words, when it
+/// is not `first_new_bill`'s: this notice replaces it (pure).
+fn earlier_date(kinds: &[String], first_new_bill: chrono::NaiveDate) -> Option<String> {
+    kinds.iter().filter_map(|k| notify::notice_kind_date(k)).filter(|d| *d != first_new_bill).max().map(long_date)
 }
 
 /// What `contacts import` did.

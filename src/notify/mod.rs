@@ -78,6 +78,11 @@ pub fn notice_kind(first_new_bill: chrono::NaiveDate) -> String {
     format!("{NOTICE_KIND}-{first_new_bill}")
 }
 
+/// The first new bill date a notice of `kind` gave (see [`notice_kind`]), if it is one.
+pub fn notice_kind_date(kind: &str) -> Option<chrono::NaiveDate> {
+    kind.strip_prefix(NOTICE_KIND)?.strip_prefix('-')?.parse().ok()
+}
+
 /// A deterministic Message-ID for (wave, account, kind): a resent message is recognisably the same.
 pub fn message_id(wave: &str, account: &str, kind: &str, sender_domain: &str) -> String {
     let clean = |s: &str| s.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect::<String>();

@@ -45,6 +45,9 @@ pub struct NoticeData {
     /// The customer's personal portal link (`base_url/c/<token>`), when the workspace runs the
     /// portal; the email and the letter carry it.
     pub portal_url: Option<String>,
+    /// The first new bill date an earlier notice gave this customer, when it differs from this
+    /// one's (the account was held, rolled back or rescheduled since): that date no longer holds.
+    pub earlier_first_new_bill_date: Option<String>,
 }
 
 /// Why an account's recurring and one-time charges differ between its last legacy bill and its
@@ -205,6 +208,7 @@ mod tests_support {
             change_note: Some("Your recurring and one-time charges come to 1200.00 USD on your first new bill, against 1250.00 on your last bill.".into()),
             prices_unchanged: true,
             portal_url: None,
+            earlier_first_new_bill_date: None,
         }
     }
 }

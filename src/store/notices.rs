@@ -616,6 +616,27 @@ impl Store {
         Ok(rows.into_iter().map(|r| (r.account_number.clone(), Recipients::from(r))).collect())
     }
 
+    /// The kinds of the notices sent to a page of accounts, in any wave, by account number (one
+    /// query): a notice for other dates tells its customer the earlier one no longer holds.
+    pub async fn sent_notice_kinds(
+        &self,
+        numbers: &[String],
+    ) -> Result<std::collections::HashMap<String, Vec<String>>, StoreError> {
+        let rows: Vec<(String, String)> = self
+            .rows_for(numbers, |list| {
+                format!(
+                    "SELECT account_number, kind FROM notice WHERE state = 'sent' AND account_number IN ({list}) \
+                     ORDER BY account_number, kind"
+                )
+            })
+            .await?;
+        let mut kinds: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for (account, kind) in rows {
+            kinds.entry(account).or_default().push(kind);
+        }
+        Ok(kinds)
+    }
+
     /// Replaces an account's recipients inside a caller's transaction (with its journal row).
     pub async fn put_recipients_in(
         &self,

@@ -471,7 +471,14 @@ fn an_account_moved_to_a_later_cycle_is_told_its_new_dates() {
     notices.sort();
     assert_eq!(notices, ["dc1-colocation-A001-2017-07-01.eml", "dc1-colocation-A001-2017-08-01.eml"]);
     let second = std::fs::read_to_string(dir.join("outbox/dc1-colocation-A001-2017-08-01.eml")).unwrap();
-    assert!(second.contains("Subject: Your Atmosera bill is changing on August 1, 2017"), "{second}");
+    assert!(second.contains("Subject: New date: Your Atmosera bill is changing on August 1, 2017"), "{second}");
+    // It says the first notice's date no longer holds (the HTML part, unwrapped).
+    let unfolded = second.replace("=\r\n", "").replace("=\n", "");
+    assert!(
+        unfolded
+            .contains("This notice replaces our earlier one, which gave July 1, 2017 as the date of your first bill"),
+        "{second}"
+    );
 }
 
 #[test]

@@ -111,6 +111,7 @@ fn the_demo_writes_load_files_that_check_and_a_load_is_confirmed_from_its_result
         (a["suppression"]["written"].as_bool(), a["suppression"]["final_usage_bill"].as_str()),
         (Some(true), Some("no"))
     );
+    assert_eq!(a["suppression"]["in_force"], true, "loaded: the legacy system stops billing it");
     let text =
         String::from_utf8_lossy(&cutover(&ws).args(["status", "--account", &ok]).output().unwrap().stdout).to_string();
     assert!(text.contains(&format!("suppress billing from {}", first.as_str().unwrap())), "{text}");
@@ -207,6 +208,7 @@ fn a_rollback_writes_its_reversal_and_a_readmitted_account_cuts_over_in_a_later_
 
     // Confirm one dc1 account's load, then roll it back.
     let victim = pick("cut_over", "dc1-colocation");
+    let cut_before = account(&ws, &victim)["account"]["cutover_date"].as_str().unwrap().to_string();
     let results = ws.join("results.csv");
     std::fs::write(&results, format!("account_number,status,target_id,error\n{victim},success,2c9Z,\n")).unwrap();
     assert!(cutover(&ws).args(["switch", "--confirm"]).arg(&results).output().unwrap().status.success());
@@ -228,6 +230,11 @@ fn a_rollback_writes_its_reversal_and_a_readmitted_account_cuts_over_in_a_later_
         (one["account"]["state"].as_str(), one["legacy_billing"].as_str()),
         (Some("rolled_back"), Some("restored"))
     );
+    assert_eq!(
+        (one["suppression"]["written"].as_bool(), one["suppression"]["in_force"].as_bool()),
+        (Some(true), Some(false)),
+        "written, then withdrawn by the rollback: {one}"
+    );
     let again = cutover(&ws).args(["rollback", &victim, "--reason", "twice"]).output().unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("already rolled back"));
     assert_eq!(column(&rb, "account_number").len(), 1, "a second rollback adds no reversal");
@@ -239,6 +246,27 @@ fn a_rollback_writes_its_reversal_and_a_readmitted_account_cuts_over_in_a_later_
         .unwrap();
     assert_eq!(over.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&over.stderr).contains("ended on 2017-08-03"));
+    // Nor dated before the cut-over it comes back from, nor to a wave that cannot schedule it
+    // (its notice would be late for every bill cycle left in the window): it would only be held.
+    let early = cutover(&ws)
+        .args(["readmit", &victim, "--wave", "dc3-colocation", "--reason", "fixed", "--as-of", "2017-06-01"])
+        .output()
+        .unwrap();
+    assert_eq!(early.status.code(), Some(2), "{early:?}");
+    let err = String::from_utf8_lossy(&early.stderr);
+    assert!(err.contains(&format!("2017-06-01 is before {victim}'s cut-over on {cut_before}")), "{err}");
+    let late_day = std::cmp::max(cut_before.clone(), "2017-07-20".to_string());
+    let late = cutover(&ws)
+        .args(["readmit", &victim, "--wave", "dc1-colocation", "--reason", "fixed", "--as-of", &late_day])
+        .output()
+        .unwrap();
+    assert_eq!(late.status.code(), Some(2), "{late:?}");
+    let err = String::from_utf8_lossy(&late.stderr);
+    assert!(
+        err.contains(&format!("wave `dc1-colocation` cannot take {victim} as of {late_day}: not schedulable")),
+        "{err}"
+    );
+    assert_eq!(account(&ws, &victim)["account"]["state"], "rolled_back", "nothing changed");
     let out = cutover(&ws)
         .args([
             "readmit",
@@ -285,6 +313,22 @@ fn a_rollback_writes_its_reversal_and_a_readmitted_account_cuts_over_in_a_later_
     assert!(cut.as_str() >= "2017-11-01", "inside dc3's window: {cut}");
     run(&notice);
     assert_eq!(account(&ws, &victim)["account"]["state"], "notified");
+    // Its second notice says the first one's date no longer holds (email or letter).
+    let stem = format!("dc3-colocation-{victim}-");
+    let second: Vec<String> = ["outbox", "outbox/print"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(ws.join(d)).into_iter().flatten().flatten())
+        .map(|e| e.path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&stem)))
+        .map(|p| std::fs::read_to_string(p).unwrap().replace("=\r\n", "").replace("=\n", ""))
+        .collect();
+    let earlier = chrono::NaiveDate::parse_from_str(&first_bill, "%Y-%m-%d").unwrap().format("%B %-d, %Y").to_string();
+    assert_eq!(second.len(), 1, "one notice in dc3");
+    assert!(
+        second[0].contains(&format!("This notice replaces our earlier one, which gave {earlier} as the date")),
+        "{}",
+        second[0]
+    );
     run(&cut);
     assert_eq!(account(&ws, &victim)["account"]["state"], "cut_over");
     let new_set = ws.join("import/dc3-colocation").join(&cut);
