@@ -810,6 +810,7 @@ impl Store {
             (24, include_str!("../../migrations/sqlite/0024_tally_line.sql")),
             (25, include_str!("../../migrations/sqlite/0025_tally_stamp.sql")),
             (26, include_str!("../../migrations/sqlite/0026_waiver_covers.sql")),
+            (27, include_str!("../../migrations/sqlite/0027_notice_account.sql")),
         ];
         const POSTGRES: &[(i64, &str)] = &[
             (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -832,6 +833,7 @@ impl Store {
             (24, include_str!("../../migrations/postgres/0024_tally_line.sql")),
             (25, include_str!("../../migrations/postgres/0025_tally_stamp.sql")),
             (26, include_str!("../../migrations/postgres/0026_waiver_covers.sql")),
+            (27, include_str!("../../migrations/postgres/0027_notice_account.sql")),
         ];
         let migrations = match self.dialect {
             Dialect::Sqlite => SQLITE,
