@@ -334,6 +334,27 @@ async fn waves_status(
     Ok(o)
 }
 
+/// How many load sets under `import` (`<wave>/<date>/`) have notes in their manifest, and how
+/// many notes they have together. A set without a readable manifest counts none.
+fn load_set_notes(import: &std::path::Path) -> (usize, usize) {
+    let folders = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect()
+    };
+    let (mut sets, mut notes) = (0, 0);
+    for set in folders(import).iter().flat_map(|wave| folders(wave)) {
+        let n = std::fs::read(set.join("manifest.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|m| m.get("notes").and_then(|n| n.as_array()).map(Vec::len))
+            .unwrap_or(0);
+        if n > 0 {
+            sets += 1;
+            notes += n;
+        }
+    }
+    (sets, notes)
+}
+
 /// The accounts the plan's waves do not hold, as lines of `status`: those it selects for no wave
 /// (a wave's `select` changed, or never matched them) and those of a wave no longer in the plan.
 /// Without these lines they would be in no line of the overview.
@@ -500,6 +521,14 @@ pub async fn demo_summary(engine: &Engine) -> Result<String> {
     }
     let q = engine.store.quarantine(None).await?;
     let _ = writeln!(o, "quarantined legacy rows: {}", q.len());
+    let (sets, notes) = load_set_notes(&engine.ws.path(&engine.ws.config.target));
+    if notes > 0 {
+        let _ = writeln!(
+            o,
+            "notes for the team: {notes} in {sets} load set(s) (usage left out of usage.csv, …): each set's \
+             README.txt lists them"
+        );
+    }
     Ok(o)
 }
 

@@ -953,12 +953,31 @@ impl Engine {
         let (held, written) = self.sync_load_files(Some(id), ctx).await?;
         rep.held += held;
         for set in written {
+            // What a set's manifest notes (usage left out of usage.csv, …) is said where the
+            // operator looks, not only in the file.
+            if let Some(note) = set_notes(&set) {
+                rep.notes.push(note);
+            }
             if !rep.sets.contains(&set) {
                 rep.sets.push(set);
             }
         }
         Ok((gate, rep))
     }
+}
+
+/// A load set's notes for the team, in one line: how many, and the first (`None` without any,
+/// or without a readable manifest).
+fn set_notes(set: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(set.join("manifest.json")).ok()?;
+    let manifest: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let notes = manifest.get("notes")?.as_array()?;
+    let first = notes.first()?.as_str()?;
+    Some(format!(
+        "{}: {} note(s) for the team in its README.txt and manifest.json, the first: {first}",
+        set.display(),
+        notes.len()
+    ))
 }
 
 #[cfg(test)]

@@ -503,6 +503,17 @@ fn usage_rows(m: &Member, cfg: &LoadConfig, services: &[Loaded<'_>], out: &mut A
             "{number}: {orphans} usage record(s) of {usage_period} match no loaded usage charge and are not in usage.csv"
         ));
     }
+    // Metered, and nothing of the period in the extraction its cut-over used: its first new bill
+    // says it carries that usage, and nobody would bill it if the legacy system recorded some
+    // after that extraction.
+    let metered = services.iter().filter(|(_, _, _, c)| c.charge_type == ChargeType::Usage).count();
+    if metered > 0 && per_charge.is_empty() && orphans == 0 {
+        out.notes.push(format!(
+            "{number}: usage.csv has no usage of {usage_period} for it ({metered} usage charge(s); the extraction \
+             it was cut over from had none): if the legacy system records usage of that period, load it into the \
+             target before the first new bill, which is to carry it"
+        ));
+    }
     for (cn, (uom, qty, n)) in per_charge {
         out.totals.usage_records += 1;
         *out.totals.usage_quantity.entry(uom.clone()).or_default() += qty;
@@ -669,7 +680,7 @@ pub fn readme(m: &Manifest) -> String {
          Confirm the load: export Data Loader's result file and run\n\
          \x20 cutover switch --confirm RESULTS.csv\n\
          manifest.json is written last: a folder without it is incomplete (an interrupted run);\n\
-         the next cutover switch, rollback or --confirm writes it again.\n",
+         the next cutover switch, rollback or --confirm writes it again.\n{notes}",
         wave = m.wave,
         date = m.cutover_date,
         acc = count("accounts-and-contacts.csv"),
@@ -682,5 +693,11 @@ pub fn readme(m: &Manifest) -> String {
         usage_q = if usage.is_empty() { "none".into() } else { usage.join(", ") },
         sup = count("legacy-suppression.csv"),
         rb = count("rollback.csv"),
+        notes = if m.notes.is_empty() {
+            String::new()
+        } else {
+            let list: String = m.notes.iter().map(|n| format!("  - {n}\n")).collect();
+            format!("\nNotes ({}; manifest.json has them too):\n{list}", m.notes.len())
+        },
     )
 }

@@ -547,6 +547,20 @@ fn which_services_are_loaded_and_which_usage_is_carried() {
         assert_eq!(got, want, "{carry:?}");
         let u: Vec<(&str, &str)> = r.usage.iter().map(|u| (&*u[6], &*u[2])).collect();
         assert_eq!(u, usage_rows, "{carry:?}");
+        assert!(!r.notes.iter().any(|n| n.contains("has no usage")), "{carry:?}: {:?}", r.notes);
+    }
+    // Metered, and no usage of the last legacy period in its records (only earlier): the new
+    // system is to bill that period's usage and usage.csv has none, which the set's notes say.
+    // The legacy system bills it itself under `legacy`: nothing to say then.
+    a.usage = vec![usage("U4", "BW", "2017-07-14", "7")];
+    for (carry, noted) in [(UsageCarryover::New, true), (UsageCarryover::Legacy, false)] {
+        let r = rows_of(&member(&a, vec!["ap@acme.example".into()], sched(), carry, None));
+        assert!(r.usage.is_empty(), "{carry:?}");
+        let said = r
+            .notes
+            .iter()
+            .any(|n| n.starts_with("A1: usage.csv has no usage of 2017-07-15..2017-08-14 for it (1 usage charge(s);"));
+        assert_eq!(said, noted, "{carry:?}: {:?}", r.notes);
     }
 }
 

@@ -76,6 +76,26 @@ fn the_demo_writes_load_files_that_check_and_a_load_is_confirmed_from_its_result
     let status = cutover(&ws).args(["status", "--wave", "dc1-colocation"]).output().unwrap();
     let text = String::from_utf8_lossy(&status.stdout).to_string();
     assert!(text.contains("load: 0 loaded, 0 failed, "), "{text}");
+    // Multi-Tenant and Cloud cuts over after the demo's legacy history ends (October 2017): its
+    // metered accounts have no usage of their last legacy period to load, and each set says so
+    // in its README.txt as in its manifest.
+    let late: Vec<(PathBuf, Value)> = sets(&ws, "multi-tenant-cloud")
+        .into_iter()
+        .map(|(set, _)| {
+            let m = manifest(&set);
+            (set, m)
+        })
+        .filter(|(_, m)| m["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("has no usage of")))
+        .collect();
+    assert!(!late.is_empty(), "a multi-tenant set without usage of its last legacy period");
+    for (set, m) in &late {
+        let readme = std::fs::read_to_string(set.join("README.txt")).unwrap();
+        let notes = m["notes"].as_array().unwrap();
+        assert!(readme.contains(&format!("Notes ({}; manifest.json has them too):", notes.len())), "{readme}");
+        for n in notes {
+            assert!(readme.contains(&format!("  - {}", n.as_str().unwrap())), "{readme}");
+        }
+    }
 
     // A set with at least two accounts: one loads, one is rejected, one row names a stranger.
     let (set, accounts) = sets(&ws, "dc1-colocation").into_iter().find(|(_, a)| a.len() >= 2).expect("a set of two");
