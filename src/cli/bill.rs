@@ -33,19 +33,45 @@ impl Args {
         };
         if legacy {
             print!("{}", crate::bill::render_legacy(&acct, period, format.into()).map_err(Failure::operational)?);
-            // A period the legacy system was told to stop billing: if it billed it, the customer
-            // has two bills for it.
+            // A period the legacy system was told to stop billing: a legacy bill for it is a
+            // second bill to the customer, by the extraction's rule (`status ACCOUNT` lists them).
             let starts = period.bill_period(acct.account.bill_cycle_day).start;
             if let Some(c) = engine.store.cutover(&account).await?
                 && c.legacy_billing != "restored"
                 && starts >= c.first_new_bill_date
             {
-                eprintln!(
-                    "note: {account} is cut over and the legacy system was to stop billing it from {} \
-                     (legacy-suppression.csv); a legacy bill for this period, issued after the cut-over, bills the \
-                     customer twice",
-                    c.first_new_bill_date
-                );
+                // What is shown is every line of the period the store holds, whenever issued: the
+                // rule is applied to those (as of today), not to the last extraction's day.
+                let usage_carryover = engine.plan.wave(&c.wave).map(|w| w.usage_carryover).unwrap_or_default();
+                let s = crate::switch::Suppressed {
+                    first_new_bill_date: c.first_new_bill_date,
+                    usage_carryover,
+                    cycle_day: acct.account.bill_cycle_day,
+                };
+                let today = super::commands::today();
+                let mut per = std::collections::BTreeMap::new();
+                for l in acct.invoice_lines.iter().filter(|l| l.period == period) {
+                    if s.billed_twice(l, engine.plan.catalog.bills_usage(&l.legacy_code), today) {
+                        *per.entry(l.period).or_insert(crate::domain::Decimal::ZERO) += l.amount;
+                    }
+                }
+                let twice = crate::switch::Suppressed::still_billed(per);
+                match twice.first() {
+                    Some((_, amount)) => eprintln!(
+                        "note: {account} is cut over and the legacy system was to stop billing it from {} \
+                         (legacy-suppression.csv); it billed this period anyway ({} {}): a second bill to the \
+                         customer, to credit",
+                        c.first_new_bill_date,
+                        crate::bill::money(*amount),
+                        acct.account.currency
+                    ),
+                    None => eprintln!(
+                        "note: {account} is cut over: the legacy system was to stop billing it from {} \
+                         (legacy-suppression.csv), and the new system bills this period; no second legacy bill \
+                         for it",
+                        c.first_new_bill_date
+                    ),
+                }
             }
         } else {
             // Usage in arrears; the first new bill by the wave's carry-over rule (SPEC §4).

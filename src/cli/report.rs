@@ -672,8 +672,9 @@ pub async fn waves(engine: &Engine, format: Format) -> Result<String> {
         name: &'a str,
         start: Option<chrono::NaiveDate>,
         end: Option<chrono::NaiveDate>,
-        duration_days: u32,
-        usage_carryover: &'static str,
+        /// `null` for a wave not in the plan, as its window.
+        duration_days: Option<u32>,
+        usage_carryover: Option<&'static str>,
         accounts: std::collections::BTreeMap<String, i64>,
         /// False for a wave the store holds accounts of but the plan does not name now (its
         /// file has errors, or it left the plan): its accounts are still there (extended in round 29).
@@ -693,8 +694,8 @@ pub async fn waves(engine: &Engine, format: Format) -> Result<String> {
             name: &w.name,
             start: w.start,
             end: w.end(),
-            duration_days: w.duration_days,
-            usage_carryover: w.usage_carryover.as_str(),
+            duration_days: Some(w.duration_days),
+            usage_carryover: Some(w.usage_carryover.as_str()),
             accounts: counts.remove(&w.id).unwrap_or_default(),
             in_plan: true,
         });
@@ -705,8 +706,8 @@ pub async fn waves(engine: &Engine, format: Format) -> Result<String> {
             name: "",
             start: None,
             end: None,
-            duration_days: 0,
-            usage_carryover: "",
+            duration_days: None,
+            usage_carryover: None,
             accounts: accounts.clone(),
             in_plan: false,
         });
@@ -728,13 +729,15 @@ pub async fn waves(engine: &Engine, format: Format) -> Result<String> {
             continue;
         }
         let window = match (w.start, w.end) {
-            (Some(s), Some(e)) => format!("{s} .. {e} ({} days)", w.duration_days),
+            (Some(s), Some(e)) => format!("{s} .. {e} ({} days)", w.duration_days.unwrap_or_default()),
             _ => "not dated yet (cannot run)".to_string(),
         };
         let _ = writeln!(
             o,
             "{:<20} {}\n  window {window}; last legacy usage billed by the {} system",
-            w.id, w.name, w.usage_carryover
+            w.id,
+            w.name,
+            w.usage_carryover.unwrap_or_default()
         );
         let _ =
             writeln!(o, "  accounts: {}", if states.is_empty() { "none yet".to_string() } else { states.join(", ") });

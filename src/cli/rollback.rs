@@ -42,7 +42,21 @@ impl Args {
                 }
             }
         } else {
-            println!("{account} was already rolled back; nothing changed");
+            // The earlier rollback stands; this reason is not recorded (a person may have meant
+            // another account).
+            let earlier = engine.store.journal(&account).await?.into_iter().rev().find(|j| j.to == "rolled_back");
+            match earlier {
+                Some(j) => println!(
+                    "{account} was already rolled back ({} by {}: {}); nothing changed, and this reason was not \
+                     recorded",
+                    j.recorded_at.as_deref().unwrap_or(&j.at),
+                    j.actor,
+                    j.reason
+                ),
+                None => {
+                    println!("{account} was already rolled back; nothing changed, and this reason was not recorded")
+                }
+            }
         }
         dry_report(dry, &engine).await?;
         Ok(0)

@@ -387,7 +387,8 @@ impl Engine {
             && ctx.as_of < p.cutover_date
         {
             return Err(EngineError::Refused(format!(
-                "{} is before {account}'s cut-over on {} (the one it was rolled back from): a readmission is                  made as of a later day (`--as-of`, default today)",
+                "{} is before {account}'s cut-over on {} (the one it was rolled back from): a readmission is made \
+                 as of a later day (`--as-of`, default today)",
                 ctx.as_of, p.cutover_date
             )));
         }

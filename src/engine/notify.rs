@@ -1778,6 +1778,25 @@ mod tests {
         }
     }
 
+    /// (kinds of the notices sent before, this notice's first new bill date, the date it says
+    /// no longer holds)
+    #[test]
+    fn a_notice_names_the_latest_other_date_sent_before() {
+        let kind = |d: &str| crate::notify::notice_kind(d.parse().unwrap());
+        let table: [(&[&str], &str, Option<&str>); 5] = [
+            (&[], "2017-08-01", None),
+            (&["2017-08-01"], "2017-08-01", None), // its own, sent before a crash: a resend
+            (&["2017-07-01"], "2017-08-01", Some("July 1, 2017")),
+            (&["2017-06-15", "2017-07-01", "2017-08-01"], "2017-08-01", Some("July 1, 2017")),
+            (&["2017-07-01"], "2017-07-01", None),
+        ];
+        for (sent, this, want) in table {
+            let kinds: Vec<String> = sent.iter().map(|d| kind(d)).chain(["portal-welcome".to_string()]).collect();
+            let got = super::earlier_date(&kinds, this.parse().unwrap());
+            assert_eq!(got.as_deref(), want, "{sent:?} then {this}");
+        }
+    }
+
     #[test]
     fn notice_states_round_trip_as_their_stored_text() {
         for s in NoticeState::ALL {

@@ -256,7 +256,13 @@ fn a_rollback_writes_its_reversal_and_a_readmitted_account_cuts_over_in_a_later_
         "written, then withdrawn by the rollback: {one}"
     );
     let again = cutover(&ws).args(["rollback", &victim, "--reason", "twice"]).output().unwrap();
-    assert!(String::from_utf8_lossy(&again.stdout).contains("already rolled back"));
+    let said = String::from_utf8_lossy(&again.stdout).to_string();
+    assert!(
+        said.contains("already rolled back (")
+            && said.contains("customer disputes the power overage")
+            && said.contains("nothing changed, and this reason was not recorded"),
+        "the earlier rollback, and that this one's reason is not kept: {said}"
+    );
     assert_eq!(column(&rb, "account_number").len(), 1, "a second rollback adds no reversal");
 
     // Readmit: not to a wave that is over, nor one that is not dated; then to dc3.
