@@ -260,6 +260,20 @@ impl Engine {
                 carry.insert(m.usage_carryover.as_str());
             }
         }
+        // A member cut over before and rolled back: this set creates its account and
+        // subscription again under the same ids, so the earlier reversal comes first.
+        let here: std::collections::HashSet<&str> = members.iter().map(String::as_str).collect();
+        for r in self.store.reversals_elsewhere(wave, date).await? {
+            if here.contains(r.account_number.as_str()) && !r.action.starts_with("nothing to cancel") {
+                notes.push(format!(
+                    "{}: cut over before and rolled back; {} says: {}. Do that in the target before loading this \
+                     set, which creates the account and its subscription again under the same ids",
+                    r.account_number,
+                    self.set_dir(&r.wave, r.cutover_date).join("rollback.csv").display(),
+                    r.action
+                ));
+            }
+        }
         let mut rollback = TempCsv::create(&dir, "rollback.csv", &switch::ROLLBACK_HEADER)?;
         let reversals = self.store.reversals(wave, date).await?;
         for r in &reversals {

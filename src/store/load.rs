@@ -478,6 +478,25 @@ impl Store {
         rows.into_iter().map(ReversalRow::try_from).collect()
     }
 
+    /// The reversal records of every other set (one per rollback: a small table), oldest first:
+    /// an account readmitted and cut over again has one in the set it was rolled back from.
+    pub async fn reversals_elsewhere(
+        &self,
+        wave: &str,
+        cutover_date: NaiveDate,
+    ) -> Result<Vec<ReversalRow>, StoreError> {
+        let rows: Vec<StoredReversal> = sqlx::query_as(
+            "SELECT account_number, wave, cutover_date, first_new_bill_date, target_id, action, resume_legacy_from, \
+             reason, at FROM reversal WHERE NOT (wave = $1 AND cutover_date = $2) ORDER BY id",
+        )
+        .bind(wave)
+        .bind(cutover_date.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.into_iter().map(ReversalRow::try_from).collect()
+    }
+
     /// Loaded / failed / unconfirmed cut-overs of a wave.
     pub async fn load_counts(&self, wave: &str) -> Result<LoadCounts, StoreError> {
         #[derive(sqlx::FromRow)]

@@ -359,6 +359,23 @@ fn a_rollback_writes_its_reversal_and_a_readmitted_account_cuts_over_in_a_later_
     assert_eq!(account(&ws, &victim)["account"]["state"], "cut_over");
     let new_set = ws.join("import/dc3-colocation").join(&cut);
     assert!(manifest(&new_set)["accounts"].as_array().unwrap().iter().any(|a| a == victim.as_str()));
+    // The new set creates the same ids again: its notes point to the reversal to do first.
+    let notes = manifest(&new_set)["notes"].clone();
+    let pointer = notes
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str())
+        .find(|n| n.starts_with(&format!("{victim}: cut over before and rolled back; ")))
+        .unwrap_or_else(|| panic!("{notes}"))
+        .to_string();
+    assert!(
+        pointer.contains(&set.join("rollback.csv").display().to_string())
+            && pointer.contains(&format!("cancel subscription S-{victim}"))
+            && pointer.contains("2c9Z"),
+        "{pointer}"
+    );
+    assert!(std::fs::read_to_string(new_set.join("README.txt")).unwrap().contains(&pointer));
     assert_eq!(column(&rb, "account_number"), [victim.as_str()], "the old set keeps its reversal");
     if let Some(out) = checker(&ws) {
         assert!(out.contains(", 0 problem(s)"), "{out}");
