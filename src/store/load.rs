@@ -466,16 +466,7 @@ impl Store {
 
     /// The reversal records of a set, oldest first.
     pub async fn reversals(&self, wave: &str, cutover_date: NaiveDate) -> Result<Vec<ReversalRow>, StoreError> {
-        let rows: Vec<StoredReversal> = sqlx::query_as(
-            "SELECT account_number, wave, cutover_date, first_new_bill_date, target_id, action, resume_legacy_from, \
-             reason, at FROM reversal WHERE wave = $1 AND cutover_date = $2 ORDER BY id",
-        )
-        .bind(wave)
-        .bind(cutover_date.to_string())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        rows.into_iter().map(ReversalRow::try_from).collect()
+        self.reversals_where("wave = $1 AND cutover_date = $2", wave, cutover_date).await
     }
 
     /// The reversal records of every other set (one per rollback: a small table), oldest first:
@@ -485,15 +476,26 @@ impl Store {
         wave: &str,
         cutover_date: NaiveDate,
     ) -> Result<Vec<ReversalRow>, StoreError> {
-        let rows: Vec<StoredReversal> = sqlx::query_as(
+        self.reversals_where("NOT (wave = $1 AND cutover_date = $2)", wave, cutover_date).await
+    }
+
+    /// The reversal records `condition` (on `$1` the wave, `$2` the cut-over date) selects, oldest first.
+    async fn reversals_where(
+        &self,
+        condition: &str,
+        wave: &str,
+        cutover_date: NaiveDate,
+    ) -> Result<Vec<ReversalRow>, StoreError> {
+        let sql = format!(
             "SELECT account_number, wave, cutover_date, first_new_bill_date, target_id, action, resume_legacy_from, \
-             reason, at FROM reversal WHERE NOT (wave = $1 AND cutover_date = $2) ORDER BY id",
-        )
-        .bind(wave)
-        .bind(cutover_date.to_string())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+             reason, at FROM reversal WHERE {condition} ORDER BY id"
+        );
+        let rows: Vec<StoredReversal> = sqlx::query_as(&sql)
+            .bind(wave)
+            .bind(cutover_date.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
         rows.into_iter().map(ReversalRow::try_from).collect()
     }
 
