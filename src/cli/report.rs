@@ -67,9 +67,7 @@ async fn account_status(engine: &Engine, acct: &str, format: Format) -> Result<S
     let journal = store.journal(acct).await?;
     let quarantine = store.quarantine(Some(acct)).await?;
     if row.is_none() && quarantine.is_empty() {
-        return Err(Failure::input(anyhow::anyhow!(
-            "no account {acct} in the state store (run `cutover extract` first?)"
-        )));
+        return Err(crate::store::StoreError::NoAccount(acct.to_string()).into());
     }
     let legacy_billing = store.legacy_billing(acct).await?;
     let cut = store.cutover(acct).await?;

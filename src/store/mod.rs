@@ -39,7 +39,7 @@ pub enum StoreError {
     Url(String),
     #[error("state store {url}: {message}")]
     BadUrl { url: String, message: String },
-    #[error("account {0} is not in the state store (has it been extracted?)")]
+    #[error("{}", no_account(.0))]
     NoAccount(String),
     #[error("account {account}: cannot go from {from} to {to}")]
     Transition { account: String, from: State, to: State },
@@ -65,6 +65,17 @@ pub enum StoreError {
          the team on a PostgreSQL store (README \"Running as a team\")"
     )]
     Busy { url: String, secs: u64 },
+}
+
+/// What every command says of an account number the store does not hold: one wording, with the
+/// likely causes (a lowercase letter where the legacy system writes capitals is the usual typo).
+fn no_account(number: &str) -> String {
+    let case = if number.chars().any(|c| c.is_ascii_lowercase()) && number != number.to_ascii_uppercase() {
+        format!("; account numbers are written as the legacy system writes them: {}?", number.to_ascii_uppercase())
+    } else {
+        String::new()
+    };
+    format!("no account {number} in the state store (a typo, or not extracted yet: `cutover extract`){case}")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -2002,6 +2013,19 @@ fn stored_record(number: &str, kind: &str, row: i64, cells: &str) -> Result<crat
 #[cfg(test)]
 mod tests {
     use super::{BUSY_TIMEOUT_SECS, Store, StoreError, packed, pieces};
+
+    /// (number asked for, what the message ends with)
+    #[test]
+    fn an_unknown_account_is_said_one_way_with_the_likely_typo() {
+        for (number, ends) in [
+            ("ZZ404", "(a typo, or not extracted yet: `cutover extract`)"),
+            ("a000012", "written as the legacy system writes them: A000012?"),
+        ] {
+            let said = StoreError::NoAccount(number.into()).to_string();
+            assert!(said.starts_with(&format!("no account {number} in the state store")), "{said}");
+            assert!(said.ends_with(ends), "{said}");
+        }
+    }
 
     /// A new SQLite store gets [`super::SQLITE_PAGE_SIZE`]; a file already written with SQLite's
     /// default 4 KiB pages (as every store was before) opens, is migrated, keeps its pages, and
