@@ -67,8 +67,8 @@ impl Args {
                     ),
                     None => eprintln!(
                         "note: {account} is cut over: the legacy system was to stop billing it from {} \
-                         (legacy-suppression.csv), and the new system bills this period; no second legacy bill \
-                         for it",
+                         (legacy-suppression.csv), and the new system bills this period; the legacy records \
+                         extracted (`cutover extract` reads them again) hold no second bill for it, or one credited",
                         c.first_new_bill_date
                     ),
                 }

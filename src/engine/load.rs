@@ -269,7 +269,8 @@ impl Engine {
                     "{}: cut over before and rolled back; {} says: {}. Do that in the target before loading this \
                      set, which creates the account and its subscription again under the same ids",
                     r.account_number,
-                    self.set_dir(&r.wave, r.cutover_date).join("rollback.csv").display(),
+                    // Relative to the workspace: a set's bytes do not depend on where it lies.
+                    self.ws.config.target.join(&r.wave).join(r.cutover_date.to_string()).join("rollback.csv").display(),
                     r.action
                 ));
             }

@@ -506,7 +506,14 @@ fn usage_rows(m: &Member, cfg: &LoadConfig, services: &[Loaded<'_>], out: &mut A
     // Metered, and nothing of the period in the extraction its cut-over used: its first new bill
     // says it carries that usage, and nobody would bill it if the legacy system recorded some
     // after that extraction.
-    let metered = services.iter().filter(|(_, _, _, c)| c.charge_type == ChargeType::Usage).count();
+    // Only a metered service in use during that period could have usage of it (one that starts
+    // with the new system has none to carry).
+    let metered = services
+        .iter()
+        .filter(|(_, s, _, c)| {
+            c.charge_type == ChargeType::Usage && s.start_date <= last.end && s.end_date.is_none_or(|e| e >= last.start)
+        })
+        .count();
     if metered > 0 && per_charge.is_empty() && orphans == 0 {
         out.notes.push(format!(
             "{number}: usage.csv has no usage of {usage_period} for it ({metered} usage charge(s); the extraction \

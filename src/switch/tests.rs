@@ -562,6 +562,12 @@ fn which_services_are_loaded_and_which_usage_is_carried() {
             .any(|n| n.starts_with("A1: usage.csv has no usage of 2017-07-15..2017-08-14 for it (1 usage charge(s);"));
         assert_eq!(said, noted, "{carry:?}: {:?}", r.notes);
     }
+    // A metered service that starts with the new system has no usage of the old period to carry.
+    for s in a.services.iter_mut().filter(|s| s.service_id == "U4") {
+        s.start_date = date("2017-08-15");
+    }
+    let r = rows_of(&member(&a, vec!["ap@acme.example".into()], sched(), UsageCarryover::New, None));
+    assert!(!r.notes.iter().any(|n| n.contains("has no usage")), "{:?}", r.notes);
 }
 
 /// (Bill To email, Sold To email, promised addresses, [Bill To work email, additional, Sold To work email])

@@ -370,7 +370,8 @@ fn a_rollback_writes_its_reversal_and_a_readmitted_account_cuts_over_in_a_later_
         .unwrap_or_else(|| panic!("{notes}"))
         .to_string();
     assert!(
-        pointer.contains(&set.join("rollback.csv").display().to_string())
+        pointer.contains(&format!("import/dc1-colocation/{}/rollback.csv", set.file_name().unwrap().to_string_lossy()))
+            && !pointer.contains(&ws.display().to_string())
             && pointer.contains(&format!("cancel subscription S-{victim}"))
             && pointer.contains("2c9Z"),
         "{pointer}"
