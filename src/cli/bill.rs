@@ -42,21 +42,8 @@ impl Args {
             {
                 // What is shown is every line of the period the store holds, whenever issued: the
                 // rule is applied to those (as of today), not to the last extraction's day.
-                let usage_carryover = engine.plan.wave(&c.wave).map(|w| w.usage_carryover).unwrap_or_default();
-                let s = crate::switch::Suppressed {
-                    first_new_bill_date: c.first_new_bill_date,
-                    usage_carryover,
-                    cycle_day: acct.account.bill_cycle_day,
-                };
-                let today = super::commands::today();
-                let mut per = std::collections::BTreeMap::new();
-                for l in acct.invoice_lines.iter().filter(|l| l.period == period) {
-                    if s.billed_twice(l, engine.plan.catalog.bills_usage(&l.legacy_code), today) {
-                        *per.entry(l.period).or_insert(crate::domain::Decimal::ZERO) += l.amount;
-                    }
-                }
-                let twice = crate::switch::Suppressed::still_billed(per);
-                match twice.first() {
+                let twice = super::report::billed_twice_as_of(&engine, &c, &acct, super::commands::today());
+                match twice.iter().find(|(p, _)| *p == period) {
                     Some((_, amount)) => eprintln!(
                         "note: {account} is cut over and the legacy system was to stop billing it from {} \
                          (legacy-suppression.csv); it billed this period anyway ({} {}): a second bill to the \

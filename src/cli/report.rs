@@ -462,6 +462,19 @@ async fn billed_twice(
     let Some(as_of) = chrono::DateTime::parse_from_rfc3339(&last.started_at).ok().map(|t| t.date_naive()) else {
         return Ok(Vec::new());
     };
+    let still = billed_twice_as_of(engine, c, acct, as_of);
+    Ok(still.into_iter().map(|(p, amount)| BilledTwice { period: p.to_string(), amount }).collect())
+}
+
+/// The periods the legacy system billed `acct` a second time by `as_of`, with what it still owes
+/// back ([`crate::switch::Suppressed`]: the wave's carry-over in the plan, `new` when the wave
+/// left it, and the legacy record's cycle day). The one rule of `status` and `bill --legacy`.
+pub(super) fn billed_twice_as_of(
+    engine: &Engine,
+    c: &crate::store::CutoverRow,
+    acct: &crate::domain::LegacyAccount,
+    as_of: chrono::NaiveDate,
+) -> Vec<(crate::domain::Period, crate::domain::Decimal)> {
     let usage_carryover = engine.plan.wave(&c.wave).map(|w| w.usage_carryover).unwrap_or_default();
     let cycle_day = acct.account.bill_cycle_day;
     let s = crate::switch::Suppressed { first_new_bill_date: c.first_new_bill_date, usage_carryover, cycle_day };
@@ -471,8 +484,7 @@ async fn billed_twice(
             *per.entry(l.period).or_default() += l.amount;
         }
     }
-    let still = crate::switch::Suppressed::still_billed(per);
-    Ok(still.into_iter().map(|(p, amount)| BilledTwice { period: p.to_string(), amount }).collect())
+    crate::switch::Suppressed::still_billed(per)
 }
 
 pub async fn demo_summary(engine: &Engine) -> Result<String> {
