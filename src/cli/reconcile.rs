@@ -55,8 +55,8 @@ impl Args {
             eprintln!(
                 "note: {otherwise} account(s) of {wave} were judged under another tolerance or other accepted reasons \
                  than the wave file says now (it changed since): their verdicts below are those earlier ones. \
-                 Accounts reconciled from now on, and held ones put back with `cutover run --wave {wave} \
-                 --recheck-held`, are judged under the file as it is"
+                 `cutover run --wave {wave} --rejudge` judges those not yet notified again, `--recheck-held` \
+                 puts held ones back; accounts reconciled from now on are judged under the file as it is"
             );
         }
         engine.record_run(&mut rep, "reconcile", &ctx).await?;

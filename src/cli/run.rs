@@ -16,6 +16,12 @@ pub struct Args {
     /// Put held accounts back to be rated and reconciled again first (after a fix).
     #[arg(long)]
     pub recheck_held: bool,
+    /// Judge again, under the wave file as it is now, the accounts reconciled under another
+    /// tolerance or other accepted reasons (the file changed since): those not yet notified go
+    /// back to `rated` and this run reconciles them; an account held by it can be waived. Those
+    /// already notified keep their verdict (counted).
+    #[arg(long)]
+    pub rejudge: bool,
     /// Show what would happen (each account's change, the mail and files), on a copy: nothing is
     /// written and nothing sent. Exits as the real run would.
     #[arg(long)]
@@ -28,7 +34,7 @@ pub struct Args {
 
 impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
-        let Args { wave, as_of, recheck_held, dry_run, workers } = self;
+        let Args { wave, as_of, recheck_held, rejudge, dry_run, workers } = self;
         let (mut engine, dry) = cx.open_for(dry_run, PlanUse::Whole).await?;
         engine.workers = workers.max(1);
         // SIGTERM/SIGINT: each stage finishes the page in hand, lets its claims go and starts
@@ -39,6 +45,18 @@ impl Args {
             engine.runnable_wave(&wave)?;
             let n = engine.recheck_held(&wave, &ctx).await?;
             println!("{n} held account(s) put back for another check");
+        }
+        if rejudge {
+            let n = engine.rejudge(&wave, &ctx).await?;
+            println!("{} reconciled account(s) put back to be judged under the wave file as it is now", n.put_back);
+            if n.told > 0 {
+                eprintln!(
+                    "note: {} notified account(s) of {wave} were judged under other settings and keep that verdict \
+                     (their customers were told): they are cut over as planned, and `cutover rollback ACCOUNT` \
+                     takes one back after",
+                    n.told
+                );
+            }
         }
         let mailer = mailer(&engine)?;
         let r = engine.run_wave(&wave, &ctx, &mailer).await?;

@@ -46,7 +46,7 @@ impl State {
                 | (Extracted, Rated | Quarantined | Held)
                 | (Held, Extracted | Rated | Quarantined | Held)
                 | (Rated, Reconciled | Held)
-                | (Reconciled, Notified | Held)
+                | (Reconciled, Rated | Notified | Held)
                 | (Notified, CutOver | Held)
                 | (CutOver, Loaded | Held)
                 | (CutOver | Loaded, RolledBack)

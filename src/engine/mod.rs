@@ -16,7 +16,7 @@ mod stages;
 pub use load::ConfirmReport;
 pub use notify::{Applied, ContactsReport, NoticeReport, Preview};
 pub use reports::{PROMOTE, Promoted};
-pub use stages::{RunReport, StageReport};
+pub use stages::{Rejudged, RunReport, StageReport};
 
 use crate::domain::LegacyAccount;
 use crate::domain::State;

@@ -72,6 +72,14 @@ impl RunReport {
     }
 }
 
+/// What [`Engine::rejudge`] did: accounts put back to be judged again, and those judged under
+/// other settings whose customers were already told (left as they are).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Rejudged {
+    pub put_back: u64,
+    pub told: u64,
+}
+
 /// Why an account with no service active on its first new bill date is not moved (`None`: it
 /// has something to move). Like a closed account: nothing to move, no one to tell; the legacy
 /// system keeps billing what is left, and `run --recheck-held` tries again later.
@@ -460,6 +468,56 @@ impl Engine {
             )
             .await?;
         Ok(rep.done)
+    }
+
+    /// Judges again, under the wave file as it is now, the accounts reconciled under another
+    /// tolerance or other accepted reasons (the file changed since): each one not yet told goes
+    /// back to `rated` (journaled), and the reconcile stage that follows judges it as any other,
+    /// waivers included. An account already told (notified) keeps its verdict: it is counted, so
+    /// the team can decide about its customer.
+    pub async fn rejudge(&self, id: &str, ctx: &Ctx) -> Result<Rejudged, EngineError> {
+        let policy = Policy::of(self.runnable_wave(id)?);
+        let mut told = 0u64;
+        let rep = self
+            .pages(
+                Walk {
+                    wave: id,
+                    states: &[State::Reconciled, State::Notified],
+                    due: None,
+                    stage: "rejudge",
+                    records: None,
+                },
+                ctx,
+                async |_, rows| {
+                    let numbers: Vec<String> = rows.iter().map(|a| a.account_number.clone()).collect();
+                    let mut otherwise = std::collections::HashSet::new();
+                    for (number, data) in self.store.verdicts(&numbers).await? {
+                        let v: crate::reconcile::PeriodVerdict = serde_json::from_str(&data)
+                            .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
+                        if policy.judged_otherwise(&v) {
+                            otherwise.insert(number);
+                        }
+                    }
+                    let mut r = StageReport::default();
+                    let mut tx = self.store.begin().await?;
+                    for a in rows.iter().filter(|a| otherwise.contains(&a.account_number)) {
+                        if a.state != State::Reconciled {
+                            told += 1;
+                            continue;
+                        }
+                        let why = "put back to be judged again: the wave file's tolerance or accepted reasons changed \
+                                   since its reconciliation";
+                        let t = ctx.transition(&a.account_number, State::Reconciled, State::Rated, why);
+                        if self.store.transition_in(&mut tx, &t).await? {
+                            r.done += 1;
+                        }
+                    }
+                    tx.commit().await.map_err(|e| self.store.err(e))?;
+                    Ok(r)
+                },
+            )
+            .await?;
+        Ok(Rejudged { put_back: rep.done, told })
     }
 
     /// The records rating and reconciling read: of the legacy bills, the parallel run's only

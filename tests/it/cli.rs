@@ -1525,3 +1525,73 @@ fn a_reconciliation_says_when_its_verdicts_predate_a_change_of_the_wave_file() {
         "every account's periods had 0.01: {err}"
     );
 }
+
+/// `run --rejudge` applies a changed wave file to the accounts reconciled before the change:
+/// with its accepted reasons taken out, each account that passed on one (not notified yet) goes
+/// back to `rated`, journaled, and the same run holds it under the file as it is; the accounts
+/// that passed without one stay reconciled, and a second run puts nothing back.
+#[test]
+fn rejudge_applies_a_changed_wave_file_to_accounts_already_reconciled() {
+    let (_t, ws) = support::demo_until(200, 2017, "2017-05-02");
+    let state = |a: &str| json(&ws, &["status", "--account", a, "--format", "json"])["account"]["state"].clone();
+    let out = cutover(&ws).args(["reconcile", "--wave", "dc1-colocation", "--format", "json"]).output().unwrap();
+    let rep: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let accepted_only = |a: &&Value| {
+        let findings = || a["periods"].as_array().unwrap().iter().flat_map(|p| p["findings"].as_array().unwrap());
+        findings().any(|f| f["accepted"] == true)
+    };
+    let (on_accepted, plain): (Vec<String>, Vec<String>) = {
+        let reconciled: Vec<&Value> = rep["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| state(a["account_number"].as_str().unwrap()) == "reconciled")
+            .collect();
+        let (a, p): (Vec<&Value>, Vec<&Value>) = reconciled.into_iter().partition(accepted_only);
+        let numbers = |v: Vec<&Value>| v.iter().map(|a| a["account_number"].as_str().unwrap().to_string()).collect();
+        (numbers(a), numbers(p))
+    };
+    assert!(!on_accepted.is_empty() && !plain.is_empty(), "{on_accepted:?} {plain:?}");
+    let wave = ws.join("waves/dc1-colocation.yaml");
+    let text = std::fs::read_to_string(&wave).unwrap();
+    assert!(text.contains("accept: [proration_convention, rounding]"), "{text}");
+    std::fs::write(&wave, text.replace("accept: [proration_convention, rounding]", "accept: []")).unwrap();
+
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "--wave", "dc1-colocation", "--as-of", "2017-05-02"];
+        args.extend(extra);
+        let out = cutover(&ws).args(&args).output().unwrap();
+        assert!(out.status.code().is_some_and(|c| c <= 1), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let out = run(&["--rejudge"]);
+    assert!(
+        out.contains(&format!(
+            "{} reconciled account(s) put back to be judged under the wave file as it is now",
+            on_accepted.len()
+        )),
+        "{out}"
+    );
+    for a in &on_accepted {
+        let one = json(&ws, &["status", "--account", a, "--format", "json"]);
+        assert_eq!(one["account"]["state"], "held", "{one}");
+        let journal = one["journal"].as_array().unwrap();
+        let tail: Vec<(&str, &str)> = journal
+            .iter()
+            .rev()
+            .take(2)
+            .rev()
+            .map(|j| (j["from"].as_str().unwrap(), j["to"].as_str().unwrap()))
+            .collect();
+        assert_eq!(tail, [("reconciled", "rated"), ("rated", "held")], "{one}");
+        assert!(journal[journal.len() - 2]["reason"].as_str().unwrap().contains("judged again"), "{one}");
+        assert!(journal[journal.len() - 1]["reason"].as_str().unwrap().starts_with("reconciliation failed"), "{one}");
+    }
+    for a in &plain {
+        assert_eq!(state(a), "reconciled", "{a} passed without an accepted reason");
+    }
+    // Judged under the file as it is now: nothing left to put back, and `reconcile` has no note.
+    assert!(run(&["--rejudge"]).contains("0 reconciled account(s) put back"));
+    let out = cutover(&ws).args(["reconcile", "--wave", "dc1-colocation"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("judged under another"), "{out:?}");
+}
