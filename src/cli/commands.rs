@@ -66,6 +66,7 @@ pub async fn dispatch(cli: super::Cli) -> Result<u8> {
         Command::Bill(a) => a.run(&cx).await,
         Command::Reconcile(a) => a.run(&cx).await,
         Command::Waive(a) => a.run(&cx).await,
+        Command::Hold(a) => a.run(&cx).await,
         Command::Waves(a) => a.run(&cx).await,
         Command::Gate(a) => a.run(&cx).await,
         Command::Notify(a) => a.run(&cx).await,

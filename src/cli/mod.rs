@@ -13,6 +13,7 @@ mod contacts;
 mod demo;
 mod extract;
 mod gate;
+mod hold;
 mod init;
 mod journal;
 mod notices;
@@ -111,6 +112,7 @@ pub enum Command {
     Bill(bill::Args),
     Reconcile(reconcile::Args),
     Waive(waive::Args),
+    Hold(hold::Args),
     Waves(waves::Args),
     Gate(gate::Args),
     Notify(notify::Args),
@@ -155,7 +157,7 @@ fn parse_state(s: &str) -> Result<crate::domain::State, String> {
     }
 }
 
-/// One account and why: what an action on one account takes (`waive`, `rollback`).
+/// One account and why: what an action on one account takes (`waive`, `hold`, `rollback`).
 #[derive(Debug, clap::Args)]
 pub struct AccountWhy {
     /// The legacy account number (e.g. A000012).

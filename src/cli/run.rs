@@ -52,8 +52,8 @@ impl Args {
             if n.told > 0 {
                 eprintln!(
                     "note: {} notified account(s) of {wave} were judged under other settings and keep that verdict \
-                     (their customers were told): they are cut over as planned, and `cutover rollback ACCOUNT` \
-                     takes one back after",
+                     (their customers were told): they are cut over as planned unless held (`cutover hold ACCOUNT \
+                     --reason …`); `cutover rollback ACCOUNT` takes one back after its cut-over",
                     n.told
                 );
             }

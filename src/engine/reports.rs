@@ -21,6 +21,16 @@ use std::collections::HashMap;
 /// The wave-journal event of a gate promotion.
 pub const PROMOTE: &str = "gate_promote";
 
+/// What [`Engine::hold`] did: the state the account was held from, and the first new bill date
+/// its customer had been told (a notice went out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldBy {
+    pub from: State,
+    pub told: Option<chrono::NaiveDate>,
+    /// Its wave (for `run --wave … --recheck-held`).
+    pub wave: Option<String>,
+}
+
 /// What `gate promote` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Promoted {
@@ -328,6 +338,50 @@ impl Engine {
             }
         })
         .await
+    }
+
+    /// Holds one account before its cut-over: a person's decision, journaled with the reason.
+    /// From `extracted`, `rated`, `reconciled` or `notified`; no stage moves it on until
+    /// `run --recheck-held` puts it back (a new schedule, and a notice that gives the new date
+    /// if its customer was told another). `Ok(None)`: it was held already, nothing changed.
+    /// A cut-over account is refused (`rollback` returns it), as is one rolled back or
+    /// quarantined (no stage moves those).
+    pub async fn hold(&self, account: &str, reason: &str, ctx: &Ctx) -> Result<Option<HeldBy>, EngineError> {
+        let row = self.store.account(account).await?.ok_or_else(|| StoreError::NoAccount(account.to_string()))?;
+        let refuse = |why: String| Err(EngineError::Refused(format!("account {account} {why}")));
+        match row.state {
+            State::Held => return Ok(None),
+            State::CutOver | State::Loaded => {
+                return refuse(format!(
+                    "is {}: the new system bills it now; `cutover rollback {account} --reason …` returns it to the \
+                     legacy system",
+                    row.state
+                ));
+            }
+            State::RolledBack => {
+                return refuse(format!(
+                    "was rolled back: the legacy system bills it; `cutover readmit {account} --wave …` puts it into a \
+                     later wave"
+                ));
+            }
+            State::Quarantined | State::Pending => {
+                return refuse(format!("is {}: no stage moves it, there is nothing to hold", row.state));
+            }
+            State::Extracted | State::Rated | State::Reconciled | State::Notified => {}
+        }
+        // The first new bill date its customer was told (a notice went out).
+        let told = (row.state == State::Notified).then(|| row.schedule().map(|s| s.first_new_bill_date)).flatten();
+        let why = match told {
+            Some(d) => format!("held by a person from {}: {reason} (its customer was told {d})", row.state),
+            None => format!("held by a person from {}: {reason}", row.state),
+        };
+        let mut tx = self.store.begin().await?;
+        let t = ctx.transition(account, row.state, State::Held, &why);
+        if !self.store.transition_in(&mut tx, &t).await? {
+            return Err(EngineError::Refused(format!("account {account} changed state meanwhile; try again")));
+        }
+        tx.commit().await.map_err(|e| self.store.err(e))?;
+        Ok(Some(HeldBy { from: row.state, told, wave: row.wave }))
     }
 
     /// Grants a waiver (`grant`: its reason and the failure it covers) or withdraws the account's one, and moves the account

@@ -1595,3 +1595,61 @@ fn rejudge_applies_a_changed_wave_file_to_accounts_already_reconciled() {
     let out = cutover(&ws).args(["reconcile", "--wave", "dc1-colocation"]).output().unwrap();
     assert!(!String::from_utf8_lossy(&out.stderr).contains("judged under another"), "{out:?}");
 }
+
+/// `hold` keeps one account from its cut-over, a person's decision journaled with its reason: a
+/// notified account is held (the note names the date its customer was told), a second hold
+/// changes nothing, a cut-over account is refused towards `rollback`; `run --recheck-held` puts
+/// it back, and its next notice gives the new date and says the earlier one no longer holds.
+#[test]
+fn hold_keeps_one_account_from_its_cut_over_until_it_is_put_back() {
+    let (_t, ws) = support::demo_until(200, 2017, "2017-10-01");
+    let notified = json(&ws, &["status", "--wave", "dc2-colocation", "--state", "notified", "--format", "json"]);
+    let acct = notified["accounts"][0]["account_number"].as_str().unwrap().to_string();
+    let told = notified["accounts"][0]["first_new_bill_date"].as_str().unwrap().to_string();
+    let journal_len =
+        |a: &str| json(&ws, &["status", "--account", a, "--format", "json"])["journal"].as_array().unwrap().len();
+    let before = journal_len(&acct);
+
+    let out = cutover(&ws).args(["hold", &acct, "--reason", "customer disputes the rack count"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains(&format!("{acct} held (was notified): customer disputes the rack count")), "{stdout}");
+    assert!(stderr.contains(&format!("was told the first new bill comes on {told}")), "{stderr}");
+    assert!(stderr.contains("cutover run --wave dc2-colocation --recheck-held"), "{stderr}");
+    let one = json(&ws, &["status", "--account", &acct, "--format", "json"]);
+    assert_eq!(one["account"]["state"], "held", "{one}");
+    let last = one["journal"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!((last["from"].as_str(), last["to"].as_str()), (Some("notified"), Some("held")), "{last}");
+    assert!(last["actor"].as_str().unwrap().ends_with("(hold)"), "{last}");
+    assert!(last["reason"].as_str().unwrap().contains("customer disputes the rack count"), "{last}");
+    assert_eq!(journal_len(&acct), before + 1);
+
+    // Held already: nothing changes, and the second reason is not recorded.
+    let again = cutover(&ws).args(["hold", &acct, "--reason", "a second time"]).output().unwrap();
+    assert_eq!(again.status.code(), Some(0), "{again:?}");
+    assert!(String::from_utf8_lossy(&again.stdout).contains("was already held"), "{again:?}");
+    assert_eq!(journal_len(&acct), before + 1);
+
+    // A cut-over account is the new system's: `rollback` returns it, not `hold`.
+    let cut = json(&ws, &["status", "--wave", "dc1-colocation", "--state", "cut_over", "--format", "json"]);
+    let cut = cut["accounts"][0]["account_number"].as_str().unwrap().to_string();
+    let refused = cutover(&ws).args(["hold", &cut, "--reason", "x"]).output().unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains(&format!("cutover rollback {cut}")), "{refused:?}");
+    assert_eq!(json(&ws, &["status", "--account", &cut, "--format", "json"])["account"]["state"], "cut_over");
+
+    // Put back: a new schedule, and on its notice day a notice for the new date.
+    let out = cutover(&ws)
+        .args(["run", "--wave", "dc2-colocation", "--as-of", "2017-10-02", "--recheck-held"])
+        .output()
+        .unwrap();
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{out:?}");
+    let back = json(&ws, &["status", "--account", &acct, "--format", "json"]);
+    let notice_day = back["account"]["notice_date"].as_str().unwrap().to_string();
+    let first = back["account"]["first_new_bill_date"].as_str().unwrap().to_string();
+    assert_ne!(first, told, "{back}");
+    let out = cutover(&ws).args(["run", "--wave", "dc2-colocation", "--as-of", &notice_day]).output().unwrap();
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{out:?}");
+    let eml = std::fs::read_to_string(ws.join(format!("outbox/dc2-colocation-{acct}-{first}.eml"))).unwrap();
+    assert!(eml.contains("Subject: New date: "), "{eml}");
+}
