@@ -3,6 +3,7 @@
 //! and the question form. An invalid, expired or unknown link gets the one not-found page.
 
 use super::Portal;
+use crate::domain::State as AccountState;
 use crate::engine::Applied;
 use crate::engine::portal::{OpenLink, parse_addresses, token_hash};
 use axum::extract::{Path, State};
@@ -78,6 +79,16 @@ async fn show(
         Ok(d) => d,
         Err(e) => return p.failed("the customer page", e),
     };
+    // A customer told a date that no longer holds (held since, or rolled back): the page says the
+    // change is postponed, not the date its notice gave.
+    let state = match p.engine.store.account(account).await {
+        Ok(row) => row.map(|r| r.state),
+        Err(e) => return p.failed("the customer page", e),
+    };
+    let postponed = state
+        .filter(|s| matches!(s, AccountState::Held | AccountState::RolledBack | AccountState::Quarantined))
+        .and_then(|_| crate::notify::notice_kind_date(&link.link.kind))
+        .map(|d| d.format("%B %-d, %Y").to_string());
     let (explained, current) = match p.engine.store.recipients(account).await {
         Ok(r) => (true, r.map(|r| r.emails).unwrap_or_else(|| data.recipients.clone())),
         Err(e) => return p.failed("the customer page", e),
@@ -91,6 +102,8 @@ async fn show(
         "customer.html",
         context! {
             n => data,
+            postponed => postponed,
+            rolled_back => state == Some(AccountState::RolledBack),
             token => token,
             csrf => csrf(p, token),
             nonce => nonce,

@@ -326,3 +326,38 @@ fn without_a_portal_the_notices_carry_no_link_and_serve_says_what_is_missing() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A customer whose account was held after its notice follows the notice's link: the page says
+/// the change is postponed and names the date the notice gave, not that date as the change;
+/// another customer's page still announces the change.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_held_customers_page_says_the_announced_change_is_postponed() {
+    let ws = workspace_with_links().await;
+    let links = outbox_links(ws.path());
+    assert!(links.len() >= 2, "{links:?}");
+    let (held, token) = links[0].clone();
+    let (_, other) = links[1].clone();
+    let out =
+        cutover(ws.path()).args(["hold", &held, "--reason", "customer disputes the rack count"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let status = cutover(ws.path()).args(["status", "--account", &held, "--format", "json"]).output().unwrap();
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let told: chrono::NaiveDate = status["account"]["first_new_bill_date"].as_str().unwrap().parse().unwrap();
+    let told = told.format("%B %-d, %Y").to_string();
+    let server = serve(ws.path(), "2017-06-02");
+    let a = server.addr.as_str();
+
+    let page = get(a, &format!("/c/{token}"), &[]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("The change to your bill is postponed"), "{}", page.body);
+    assert!(page.body.contains(&format!("Our notice gave <strong>{told}</strong>")), "{}", page.body);
+    assert!(!page.body.contains("Your bill is changing on"), "{}", page.body);
+    assert!(!page.body.contains("you need not pay it"), "held, not rolled back: {}", page.body);
+    // The form for billing addresses stays.
+    assert!(page.body.contains(&format!("action=\"/c/{token}/emails\"")), "{}", page.body);
+
+    let page = get(a, &format!("/c/{other}"), &[]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Your bill is changing on"), "{}", page.body);
+    assert!(!page.body.contains("postponed"), "{}", page.body);
+}
