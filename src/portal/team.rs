@@ -291,6 +291,13 @@ async fn account_page(p: &Portal, account: &str) -> Result<Option<minijinja::Val
         journal => journal, verdicts => verdicts, notices => notices, unknown => unknown, waived => waived,
         submissions => submissions, questions => questions, recipients => recipients,
         can_roll_back => matches!(row.state, crate::domain::State::CutOver | crate::domain::State::Loaded),
+        can_hold => matches!(
+            row.state,
+            crate::domain::State::Extracted
+                | crate::domain::State::Rated
+                | crate::domain::State::Reconciled
+                | crate::domain::State::Notified
+        ),
     }))
 }
 
@@ -394,6 +401,7 @@ fn refused(p: &Portal, e: crate::engine::EngineError) -> Response {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
     Waive,
+    Hold,
     Rollback,
     Resolve,
 }
@@ -403,6 +411,7 @@ impl Action {
     fn parse(segment: &str) -> Option<Action> {
         match segment {
             "waive" => Some(Action::Waive),
+            "hold" => Some(Action::Hold),
             "rollback" => Some(Action::Rollback),
             "resolve" => Some(Action::Resolve),
             _ => None,
@@ -410,7 +419,7 @@ impl Action {
     }
 }
 
-/// An action on an account (waive, roll back, resolve an unknown notice), after the checks they
+/// An action on an account (waive, hold, roll back, resolve an unknown notice), after the checks they
 /// share ([`action_check`]); an unknown action is not found.
 pub async fn act(
     State(p): State<Arc<Portal>>,
@@ -428,6 +437,10 @@ pub async fn act(
         Action::Waive => {
             let changed = p.engine.waive(&account, reason, &ctx).await;
             answer(&p, &account, changed, format!("waived by {who}: {reason}"), "was already waived")
+        }
+        Action::Hold => {
+            let changed = p.engine.hold(&account, reason, &ctx).await.map(|held| held.is_some());
+            answer(&p, &account, changed, format!("held by {who}: {reason}"), "was already held")
         }
         Action::Rollback => {
             let changed = p.engine.rollback(&account, reason, &ctx).await;

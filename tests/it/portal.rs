@@ -327,25 +327,46 @@ fn without_a_portal_the_notices_carry_no_link_and_serve_says_what_is_missing() {
     );
 }
 
-/// A customer whose account was held after its notice follows the notice's link: the page says
-/// the change is postponed and names the date the notice gave, not that date as the change;
-/// another customer's page still announces the change.
+/// A team member holds a notified account from its page (`hold`, under the signed-in name);
+/// its customer then follows the notice's link: the page says the change is postponed and names
+/// the date the notice gave, not that date as the change; another customer's page still
+/// announces the change.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_held_customers_page_says_the_announced_change_is_postponed() {
+async fn a_customer_held_after_the_notice_finds_the_change_postponed() {
     let ws = workspace_with_links().await;
     let links = outbox_links(ws.path());
     assert!(links.len() >= 2, "{links:?}");
     let (held, token) = links[0].clone();
     let (_, other) = links[1].clone();
-    let out =
-        cutover(ws.path()).args(["hold", &held, "--reason", "customer disputes the rack count"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
     let status = cutover(ws.path()).args(["status", "--account", &held, "--format", "json"]).output().unwrap();
     let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["account"]["state"], "notified", "{status}");
     let told: chrono::NaiveDate = status["account"]["first_new_bill_date"].as_str().unwrap().parse().unwrap();
     let told = told.format("%B %-d, %Y").to_string();
     let server = serve(ws.path(), "2017-06-02");
     let a = server.addr.as_str();
+    let before = get(a, &format!("/c/{token}"), &[]).await;
+    assert!(before.body.contains(&format!("Your bill is changing on {told}")), "{}", before.body);
+
+    let login = get(a, "/team/login", &[]).await;
+    let pre = login.cookies();
+    let lcsrf = login.input("csrf").unwrap();
+    let signed = post(a, "/team/login", &pre, &[("csrf", &lcsrf), ("name", MEMBER), ("password", PASSWORD)]).await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    let session = signed.cookies();
+    let page = get(a, &format!("/team/accounts/{held}"), &session).await;
+    assert!(page.body.contains("id=\"hold\""), "a notified account can be held: {}", page.body);
+    let tcsrf = page.input("csrf").unwrap();
+    let done = post(
+        a,
+        &format!("/team/accounts/{held}/hold"),
+        &session,
+        &[("csrf", &tcsrf), ("reason", "customer disputes the rack count")],
+    )
+    .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let page = get(a, &format!("/team/accounts/{held}"), &session).await;
+    assert!(!page.body.contains("id=\"hold\""), "held already: {}", page.body);
 
     let page = get(a, &format!("/c/{token}"), &[]).await;
     assert_eq!(page.status, 200, "{}", page.body);
@@ -360,4 +381,11 @@ async fn a_held_customers_page_says_the_announced_change_is_postponed() {
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("Your bill is changing on"), "{}", page.body);
     assert!(!page.body.contains("postponed"), "{}", page.body);
+    drop(server);
+
+    let rows = journal(ws.path(), &held);
+    let last = rows.last().unwrap();
+    assert_eq!((last["from"].as_str(), last["to"].as_str()), (Some("notified"), Some("held")), "{rows:?}");
+    assert_eq!(last["actor"], MEMBER);
+    assert!(last["reason"].as_str().unwrap().contains("customer disputes the rack count"), "{last}");
 }
