@@ -46,6 +46,18 @@ impl Args {
             let n = engine.recheck_held(&wave, &ctx).await?;
             println!("{n} held account(s) put back for another check");
         }
+        if !rejudge {
+            // A wave file changed since its accounts were reconciled: said before they move on.
+            let n = engine.judged_otherwise(&wave).await?;
+            if n.put_back + n.told > 0 {
+                eprintln!(
+                    "note: {} reconciled and {} notified account(s) of {wave} were judged under another tolerance or \
+                     other accepted reasons than the wave file says now: this run keeps those verdicts; \
+                     `cutover run --wave {wave} --rejudge` judges the reconciled ones again",
+                    n.put_back, n.told
+                );
+            }
+        }
         if rejudge {
             let n = engine.rejudge(&wave, &ctx).await?;
             println!("{} reconciled account(s) put back to be judged under the wave file as it is now", n.put_back);

@@ -489,15 +489,7 @@ impl Engine {
                 },
                 ctx,
                 async |_, rows| {
-                    let numbers: Vec<String> = rows.iter().map(|a| a.account_number.clone()).collect();
-                    let mut otherwise = std::collections::HashSet::new();
-                    for (number, data) in self.store.verdicts(&numbers).await? {
-                        let v: crate::reconcile::PeriodVerdict = serde_json::from_str(&data)
-                            .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
-                        if policy.judged_otherwise(&v) {
-                            otherwise.insert(number);
-                        }
-                    }
+                    let otherwise = self.judged_otherwise_of(&policy, &rows).await?;
                     let mut r = StageReport::default();
                     let mut tx = self.store.begin().await?;
                     for a in rows.iter().filter(|a| otherwise.contains(&a.account_number)) {
@@ -518,6 +510,45 @@ impl Engine {
             )
             .await?;
         Ok(Rejudged { put_back: rep.done, told })
+    }
+
+    /// How many of the wave's accounts [`Engine::rejudge`] would put back (`put_back`: reconciled)
+    /// or leave (`told`: notified), read without claiming or changing anything.
+    pub async fn judged_otherwise(&self, id: &str) -> Result<Rejudged, EngineError> {
+        let policy = Policy::of(self.runnable_wave(id)?);
+        let mut out = Rejudged::default();
+        let mut after = String::new();
+        loop {
+            let rows = self.store.next_page(id, &[State::Reconciled, State::Notified], &mut after).await?;
+            if rows.is_empty() {
+                return Ok(out);
+            }
+            let otherwise = self.judged_otherwise_of(&policy, &rows).await?;
+            for a in rows.iter().filter(|a| otherwise.contains(&a.account_number)) {
+                match a.state {
+                    State::Reconciled => out.put_back += 1,
+                    _ => out.told += 1,
+                }
+            }
+        }
+    }
+
+    /// The accounts of `rows` with a stored verdict judged under other settings than `policy`.
+    async fn judged_otherwise_of(
+        &self,
+        policy: &Policy,
+        rows: &[AccountRow],
+    ) -> Result<std::collections::HashSet<String>, EngineError> {
+        let numbers: Vec<String> = rows.iter().map(|a| a.account_number.clone()).collect();
+        let mut otherwise = std::collections::HashSet::new();
+        for (number, data) in self.store.verdicts(&numbers).await? {
+            let v: crate::reconcile::PeriodVerdict =
+                serde_json::from_str(&data).map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
+            if policy.judged_otherwise(&v) {
+                otherwise.insert(number);
+            }
+        }
+        Ok(otherwise)
     }
 
     /// The records rating and reconciling read: of the legacy bills, the parallel run's only

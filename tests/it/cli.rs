@@ -1564,6 +1564,17 @@ fn rejudge_applies_a_changed_wave_file_to_accounts_already_reconciled() {
         assert!(out.status.code().is_some_and(|c| c <= 1), "{out:?}");
         String::from_utf8_lossy(&out.stdout).to_string()
     };
+    // A run without the flag keeps the verdicts, and says so.
+    let out = cutover(&ws).args(["run", "--wave", "dc1-colocation", "--as-of", "2017-05-02"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        err.contains(&format!(
+            "note: {} reconciled and 0 notified account(s) of dc1-colocation were judged",
+            on_accepted.len()
+        )),
+        "{err}"
+    );
+    assert!(on_accepted.iter().all(|a| state(a) == "reconciled"), "kept: {on_accepted:?}");
     let out = run(&["--rejudge"]);
     assert!(
         out.contains(&format!(
