@@ -29,7 +29,8 @@ impl Args {
         let Some(acct) = accts.into_iter().next() else {
             let q = engine.store.quarantine(Some(&account)).await?;
             let why = q.first().map(|q| format!(" (its row was quarantined: {})", q.reason)).unwrap_or_default();
-            return Err(Failure::input(anyhow::anyhow!("no account {account} in the legacy source{why}")));
+            let hint = crate::store::case_hint(&account);
+            return Err(Failure::input(anyhow::anyhow!("no account {account} in the legacy source{why}{hint}")));
         };
         if legacy {
             print!("{}", crate::bill::render_legacy(&acct, period, format.into()).map_err(Failure::operational)?);

@@ -512,7 +512,11 @@ impl Engine {
             let Some(cut) = ahead.get(&r.account_number) else {
                 let why = match self.store.account(&r.account_number).await? {
                     Some(row) => format!("account {} was never cut over (it is {})", r.account_number, row.state),
-                    None => format!("no account {} in the store (a typo?)", r.account_number),
+                    None => format!(
+                        "no account {} in the state store (a typo?){}",
+                        r.account_number,
+                        crate::store::case_hint(&r.account_number)
+                    ),
                 };
                 rep.problems.push(format!("{at}: {why}"));
                 continue;

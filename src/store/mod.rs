@@ -70,12 +70,21 @@ pub enum StoreError {
 /// What every command says of an account number the store does not hold: one wording, with the
 /// likely causes (a lowercase letter where the legacy system writes capitals is the usual typo).
 fn no_account(number: &str) -> String {
-    let case = if number.chars().any(|c| c.is_ascii_lowercase()) && number != number.to_ascii_uppercase() {
+    format!(
+        "no account {number} in the state store (a typo, or not extracted yet: `cutover extract`){}",
+        case_hint(number)
+    )
+}
+
+/// The likely typo in an account number not found, when it has a lowercase letter: "; account
+/// numbers are written as the legacy system writes them: A000049?" (empty otherwise). Every
+/// command that looks an account up says it the same way.
+pub fn case_hint(number: &str) -> String {
+    if number.chars().any(|c| c.is_ascii_lowercase()) && number != number.to_ascii_uppercase() {
         format!("; account numbers are written as the legacy system writes them: {}?", number.to_ascii_uppercase())
     } else {
         String::new()
-    };
-    format!("no account {number} in the state store (a typo, or not extracted yet: `cutover extract`){case}")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1641,6 +1641,13 @@ fn hold_keeps_one_account_from_its_cut_over_until_it_is_put_back() {
     assert!(String::from_utf8_lossy(&again.stdout).contains("was already held"), "{again:?}");
     assert_eq!(journal_len(&acct), before + 1);
 
+    // A mistyped number: the likely typo pointed out, by `hold` as by `bill`.
+    let lower = acct.to_lowercase();
+    for args in [vec!["hold", lower.as_str(), "--reason", "x"], vec!["bill", lower.as_str(), "--period", "2017-09"]] {
+        let out = cutover(&ws).args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("{acct}?")), "{args:?}: {out:?}");
+    }
     // A cut-over account is the new system's: `rollback` returns it, not `hold`.
     let cut = json(&ws, &["status", "--wave", "dc1-colocation", "--state", "cut_over", "--format", "json"]);
     let cut = cut["accounts"][0]["account_number"].as_str().unwrap().to_string();

@@ -119,7 +119,7 @@ fn the_demo_writes_load_files_that_check_and_a_load_is_confirmed_from_its_result
     assert_eq!(out.status.code(), Some(1), "a failure and a stranger: {stdout}{stderr}");
     assert!(stdout.contains("1 loaded, 1 failed (back to held"), "{stdout}");
     assert!(stdout.contains(&format!("failed to load (held; the legacy system bills them): {bad}\n")), "{stdout}");
-    assert!(stderr.contains("results.csv:4: no account ZZ404 in the store (a typo?)"), "{stderr}");
+    assert!(stderr.contains("results.csv:4: no account ZZ404 in the state store (a typo?)"), "{stderr}");
 
     let a = account(&ws, &ok);
     assert_eq!(a["account"]["state"], "loaded");
