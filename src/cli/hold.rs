@@ -5,33 +5,50 @@ use super::commands::{Cx, Result};
 
 /// Hold one account before its cut-over, with a reason (journaled): an account extracted, rated,
 /// reconciled or notified stops where it is, the legacy system keeps billing it, and no stage
-/// moves it on until `run --recheck-held` puts it back (a new schedule; a customer told another
-/// date gets a notice that gives the new one). A cut-over account is refused: `rollback` returns
+/// (nor `run --recheck-held`, nor a waiver) moves it on until `hold --release` puts it back (a new
+/// schedule; a customer told another date gets a notice that gives the new one). A cut-over account is refused: `rollback` returns
 /// it. A person's decision, not a stage: it takes no `--as-of`, and is journaled at the real time
 /// it is made.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
     pub of: AccountWhy,
+    /// Put a held account back instead (held by a person or by a stage): the next run rates,
+    /// reconciles and schedules it again. `run --recheck-held` leaves an account a person held.
+    #[arg(long)]
+    pub release: bool,
 }
 
 impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
-        let Args { of: AccountWhy { account, reason } } = self;
-        let engine = cx.open().await?;
-        let ctx = cx.ctx("hold", None)?;
+        let Args { of: AccountWhy { account, reason }, release } = self;
+        // A person's decision on one account: a broken wave file elsewhere does not stop it.
+        let engine = cx.open_despite("hold").await?;
+        let ctx = cx.ctx(if release { "hold --release" } else { "hold" }, None)?;
+        if release {
+            if engine.release(&account, &reason, &ctx).await? {
+                let wave = engine.store.account(&account).await?.and_then(|r| r.wave).unwrap_or_default();
+                println!(
+                    "{account} put back: {reason}; `cutover run --wave {wave}` rates, reconciles and schedules it"
+                );
+            } else {
+                let state = engine.store.account(&account).await?.map(|r| r.state.to_string()).unwrap_or_default();
+                println!("{account} is {state}, not held; nothing changed, and this reason was not recorded");
+            }
+            return Ok(0);
+        }
         match engine.hold(&account, &reason, &ctx).await? {
             Some(held) => {
                 println!("{account} held (was {}): {reason}; the legacy system keeps billing it", held.from);
-                let wave = held.wave.as_deref().unwrap_or("WAVE");
                 if let Some(d) = held.told {
                     eprintln!(
                         "note: {account}'s customer was told the first new bill comes on {d}: it will not. \
-                         `cutover run --wave {wave} --recheck-held` after a fix gives it a new schedule and a notice \
-                         that names the new date and says {d} no longer holds"
+                         `cutover hold {account} --release --reason …` after a fix gives it a new schedule and a \
+                         notice that names the new date and says {d} no longer holds (its portal page says the \
+                         change is postponed meanwhile)"
                     );
                 } else {
-                    println!("  `cutover run --wave {wave} --recheck-held` puts it back after a fix");
+                    println!("  `cutover hold {account} --release --reason …` puts it back after a fix");
                 }
             }
             None => {

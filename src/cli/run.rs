@@ -43,8 +43,13 @@ impl Args {
         let ctx = cx.ctx("run", as_of)?;
         if recheck_held {
             engine.runnable_wave(&wave)?;
-            let n = engine.recheck_held(&wave, &ctx).await?;
+            let (n, by_person) = engine.recheck_held(&wave, &ctx).await?;
             println!("{n} held account(s) put back for another check");
+            if by_person > 0 {
+                println!(
+                    "{by_person} held by a person stay held: `cutover hold ACCOUNT --release --reason …` puts one back"
+                );
+            }
         }
         if !rejudge {
             // A wave file changed since its accounts were reconciled: said before they move on.
@@ -60,13 +65,15 @@ impl Args {
         }
         if rejudge {
             let n = engine.rejudge(&wave, &ctx).await?;
-            println!("{} reconciled account(s) put back to be judged under the wave file as it is now", n.put_back);
-            if n.told > 0 {
+            println!("{n} reconciled account(s) put back to be judged under the wave file as it is now");
+            // What is left judged otherwise: accounts whose customers were told.
+            let left = engine.judged_otherwise(&wave).await?;
+            let told = left.put_back + left.told;
+            if told > 0 {
                 eprintln!(
-                    "note: {} notified account(s) of {wave} were judged under other settings and keep that verdict \
-                     (their customers were told): they are cut over as planned unless held (`cutover hold ACCOUNT \
-                     --reason …`); `cutover rollback ACCOUNT` takes one back after its cut-over",
-                    n.told
+                    "note: {told} account(s) of {wave} were judged under other settings and keep that verdict (their \
+                     customers were told): they are cut over as planned unless held (`cutover hold ACCOUNT --reason \
+                     …`); `cutover rollback ACCOUNT` takes one back after its cut-over"
                 );
             }
         }

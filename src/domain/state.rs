@@ -9,9 +9,12 @@
 //!                      (a failed load, or no suppression           (readmitted to a later wave)
 //!                       record before the first new bill)
 //! ```
-//! `held` accounts are re-rated and re-reconciled on the next run. Only an account that was cut
-//! over (`cut_over` or `loaded`) can be rolled back; a rolled-back account goes on only when a
-//! person readmits it to a later wave.
+//! `held` accounts go back to `extracted` with `run --recheck-held` (those a person held with
+//! `hold`: with `hold --release` only) and are rated and reconciled again. A `reconciled` account
+//! goes back to `rated` with `run --rejudge`, when the wave file's tolerance or accepted reasons
+//! changed and its customer was not told yet. Only an account that was cut over (`cut_over` or
+//! `loaded`) can be rolled back; a rolled-back account goes on only when a person readmits it to
+//! a later wave.
 
 use serde::{Deserialize, Serialize};
 

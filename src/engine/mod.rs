@@ -15,7 +15,7 @@ mod stages;
 
 pub use load::ConfirmReport;
 pub use notify::{Applied, ContactsReport, NoticeReport, Preview};
-pub use reports::{HeldBy, PROMOTE, Promoted};
+pub use reports::{HELD_BY_PERSON, HeldBy, PROMOTE, Promoted};
 pub use stages::{Rejudged, RunReport, StageReport};
 
 use crate::domain::LegacyAccount;

@@ -21,6 +21,10 @@ use std::collections::HashMap;
 /// The wave-journal event of a gate promotion.
 pub const PROMOTE: &str = "gate_promote";
 
+/// How the journal's reason of a hold by a person begins (`hold`): `run --recheck-held` and a
+/// waiver leave such an account held; `hold --release` puts it back.
+pub const HELD_BY_PERSON: &str = "held by a person";
+
 /// What [`Engine::hold`] did: the state the account was held from, and the first new bill date
 /// its customer had been told (a notice went out).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -311,8 +315,10 @@ impl Engine {
                 .push(serde_json::from_str::<PeriodVerdict>(&data).map_err(|e| StoreError::Corrupt(e.to_string()))?);
         }
         let covers = super::decide::failure(&verdicts);
+        // Held by a person: the waiver is recorded, the hold stands (`hold --release` lifts it).
+        let by_person = row.state_reason.as_deref().is_some_and(|r| r.starts_with(HELD_BY_PERSON));
         self.change_waiver(&row, Some((reason, &covers)), ctx, |failed| {
-            if row.state == State::Held && failed {
+            if row.state == State::Held && failed && !by_person {
                 (
                     State::Rated,
                     format!("reconciliation failure waived: {reason}; back to be reconciled with the waiver"),
@@ -341,9 +347,9 @@ impl Engine {
     }
 
     /// Holds one account before its cut-over: a person's decision, journaled with the reason.
-    /// From `extracted`, `rated`, `reconciled` or `notified`; no stage moves it on until
-    /// `run --recheck-held` puts it back (a new schedule, and a notice that gives the new date
-    /// if its customer was told another). `Ok(None)`: it was held already, nothing changed.
+    /// From `extracted`, `rated`, `reconciled` or `notified`; no stage moves it on, nor
+    /// `run --recheck-held`, nor a waiver, until [`Engine::release`] puts it back (a new schedule,
+    /// and a notice that gives the new date if its customer was told another). `Ok(None)`: it was held already, nothing changed.
     /// A cut-over account is refused (`rollback` returns it), as is one rolled back or
     /// quarantined (no stage moves those).
     pub async fn hold(&self, account: &str, reason: &str, ctx: &Ctx) -> Result<Option<HeldBy>, EngineError> {
@@ -369,11 +375,12 @@ impl Engine {
             }
             State::Extracted | State::Rated | State::Reconciled | State::Notified => {}
         }
-        // The first new bill date its customer was told (a notice went out).
-        let told = (row.state == State::Notified).then(|| row.schedule().map(|s| s.first_new_bill_date)).flatten();
+        // The first new bill date its customer was told: a notice for its dates went out (or may
+        // have: a crash can leave it sent, or sending, before the account moved to `notified`).
+        let told = self.told(&row).await?;
         let why = match told {
-            Some(d) => format!("held by a person from {}: {reason} (its customer was told {d})", row.state),
-            None => format!("held by a person from {}: {reason}", row.state),
+            Some(d) => format!("{HELD_BY_PERSON} from {}: {reason} (its customer was told {d})", row.state),
+            None => format!("{HELD_BY_PERSON} from {}: {reason}", row.state),
         };
         let mut tx = self.store.begin().await?;
         let t = ctx.transition(account, row.state, State::Held, &why);
@@ -381,7 +388,43 @@ impl Engine {
             return Err(EngineError::Refused(format!("account {account} changed state meanwhile; try again")));
         }
         tx.commit().await.map_err(|e| self.store.err(e))?;
+        // Its notice waiting to be sent or retried is not to go out now (as when the notify stage
+        // moves an account to a later cycle). A crash just before this leaves it waiting: the
+        // notify stage sends to reconciled accounts only, and rescheduling supersedes it too.
+        if let Some(w) = &row.wave {
+            self.store.notice_supersede(w, account, "").await?;
+        }
         Ok(Some(HeldBy { from: row.state, told, wave: row.wave }))
+    }
+
+    /// The first new bill date an account's customer was told: its notice for its current dates
+    /// was sent, or is being (or was, before a crash) sent.
+    pub(crate) async fn told(&self, row: &AccountRow) -> Result<Option<chrono::NaiveDate>, EngineError> {
+        let (Some(wave), Some(sched)) = (&row.wave, row.schedule()) else { return Ok(None) };
+        if row.state == State::Notified {
+            return Ok(Some(sched.first_new_bill_date));
+        }
+        let kind = crate::notify::notice_kind(sched.first_new_bill_date);
+        let notice = self.store.notice(wave, &row.account_number, &kind).await?;
+        let sent = notice
+            .is_some_and(|n| matches!(n.state, crate::store::NoticeState::Sent | crate::store::NoticeState::Sending));
+        Ok(sent.then_some(sched.first_new_bill_date))
+    }
+
+    /// Puts one held account back to be rated, reconciled and scheduled again (a person's
+    /// decision, journaled): the way out of a `hold`, and a recheck of one account. `Ok(false)`:
+    /// it is not held (nothing changed).
+    pub async fn release(&self, account: &str, reason: &str, ctx: &Ctx) -> Result<bool, EngineError> {
+        let row = self.store.account(account).await?.ok_or_else(|| StoreError::NoAccount(account.to_string()))?;
+        if row.state != State::Held {
+            return Ok(false);
+        }
+        let why = format!("put back by a person: {reason}");
+        let t = ctx.transition(account, State::Held, State::Extracted, &why).scheduling(None);
+        if !self.store.transition(&t).await? {
+            return Err(EngineError::Refused(format!("account {account} changed state meanwhile; try again")));
+        }
+        Ok(true)
     }
 
     /// Grants a waiver (`grant`: its reason and the failure it covers) or withdraws the account's one, and moves the account

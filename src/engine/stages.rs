@@ -72,8 +72,9 @@ impl RunReport {
     }
 }
 
-/// What [`Engine::rejudge`] did: accounts put back to be judged again, and those judged under
-/// other settings whose customers were already told (left as they are).
+/// The accounts of a wave judged under other settings than its wave file says now
+/// ([`Engine::judged_otherwise`]): reconciled (`put_back`: [`Engine::rejudge`] judges those whose
+/// customer was not told yet again) and notified (`told`).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Rejudged {
     pub put_back: u64,
@@ -441,7 +442,8 @@ impl Engine {
     }
 
     /// Puts held accounts back to be rated and reconciled again (after a catalog or data fix).
-    pub async fn recheck_held(&self, id: &str, ctx: &Ctx) -> Result<u64, EngineError> {
+    /// (put back, left held because a person held them).
+    pub async fn recheck_held(&self, id: &str, ctx: &Ctx) -> Result<(u64, u64), EngineError> {
         let rep = self
             .pages(
                 Walk { wave: id, states: &[State::Held], due: None, stage: "recheck", records: None },
@@ -450,6 +452,11 @@ impl Engine {
                     let mut r = StageReport::default();
                     let mut tx = self.store.begin().await?;
                     for a in rows {
+                        // Held by a person: only `hold --release` lifts that.
+                        if a.state_reason.as_deref().is_some_and(|r| r.starts_with(super::HELD_BY_PERSON)) {
+                            r.held += 1;
+                            continue;
+                        }
                         let t = ctx
                             .transition(
                                 &a.account_number,
@@ -467,39 +474,34 @@ impl Engine {
                 },
             )
             .await?;
-        Ok(rep.done)
+        Ok((rep.done, rep.held))
     }
 
     /// Judges again, under the wave file as it is now, the accounts reconciled under another
-    /// tolerance or other accepted reasons (the file changed since): each one not yet told goes
-    /// back to `rated` (journaled), and the reconcile stage that follows judges it as any other,
-    /// waivers included. An account already told (notified) keeps its verdict: it is counted, so
-    /// the team can decide about its customer.
-    pub async fn rejudge(&self, id: &str, ctx: &Ctx) -> Result<Rejudged, EngineError> {
+    /// tolerance or other accepted reasons (the file changed since): each one whose customer was
+    /// not told yet goes back to `rated` (journaled), and the reconcile stage that follows judges
+    /// it as any other, waivers included; how many. An account whose customer was told (notified,
+    /// or its notice sent or sending) keeps its verdict ([`Engine::judged_otherwise`] counts them).
+    pub async fn rejudge(&self, id: &str, ctx: &Ctx) -> Result<u64, EngineError> {
         let policy = Policy::of(self.runnable_wave(id)?);
-        let mut told = 0u64;
         let rep = self
             .pages(
-                Walk {
-                    wave: id,
-                    states: &[State::Reconciled, State::Notified],
-                    due: None,
-                    stage: "rejudge",
-                    records: None,
-                },
+                Walk { wave: id, states: &[State::Reconciled], due: None, stage: "rejudge", records: None },
                 ctx,
                 async |_, rows| {
                     let otherwise = self.judged_otherwise_of(&policy, &rows).await?;
+                    let mut moves = Vec::new();
+                    for a in rows.iter().filter(|a| otherwise.contains(&a.account_number)) {
+                        if self.told(a).await?.is_none() {
+                            moves.push(a.account_number.as_str());
+                        }
+                    }
                     let mut r = StageReport::default();
                     let mut tx = self.store.begin().await?;
-                    for a in rows.iter().filter(|a| otherwise.contains(&a.account_number)) {
-                        if a.state != State::Reconciled {
-                            told += 1;
-                            continue;
-                        }
+                    for number in moves {
                         let why = "put back to be judged again: the wave file's tolerance or accepted reasons changed \
                                    since its reconciliation";
-                        let t = ctx.transition(&a.account_number, State::Reconciled, State::Rated, why);
+                        let t = ctx.transition(number, State::Reconciled, State::Rated, why);
                         if self.store.transition_in(&mut tx, &t).await? {
                             r.done += 1;
                         }
@@ -509,7 +511,7 @@ impl Engine {
                 },
             )
             .await?;
-        Ok(Rejudged { put_back: rep.done, told })
+        Ok(rep.done)
     }
 
     /// How many of the wave's accounts [`Engine::rejudge`] would put back (`put_back`: reconciled)

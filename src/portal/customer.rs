@@ -75,22 +75,39 @@ async fn show(
     typed: &str,
 ) -> Response {
     let account = &link.link.account_number;
-    let data = match p.engine.notice_data_of(account, &p.ctx(CUSTOMER)).await {
-        Ok(d) => d,
+    // The date the link's notice gave no longer holds when the account was held, rolled back or
+    // quarantined since, or was put back and has other dates its notice has not given yet: the
+    // page says the change is postponed, not the date the notice gave nor one nobody was told.
+    let row = match p.engine.store.account(account).await {
+        Ok(row) => row,
         Err(e) => return p.failed("the customer page", e),
     };
-    // A customer told a date that no longer holds (held since, or rolled back): the page says the
-    // change is postponed, not the date its notice gave.
-    let state = match p.engine.store.account(account).await {
-        Ok(row) => row.map(|r| r.state),
-        Err(e) => return p.failed("the customer page", e),
-    };
-    let postponed = state
-        .filter(|s| matches!(s, AccountState::Held | AccountState::RolledBack | AccountState::Quarantined))
-        .and_then(|_| crate::notify::notice_kind_date(&link.link.kind))
+    let told = crate::notify::notice_kind_date(&link.link.kind);
+    let postponed = row
+        .as_ref()
+        .filter(|r| {
+            matches!(r.state, AccountState::Held | AccountState::RolledBack | AccountState::Quarantined)
+                || (matches!(r.state, AccountState::Extracted | AccountState::Rated | AccountState::Reconciled)
+                    && r.first_new_bill_date != told)
+        })
+        .and(told)
         .map(|d| d.format("%B %-d, %Y").to_string());
+    let rolled_back = row.as_ref().is_some_and(|r| r.state == AccountState::RolledBack);
+    // What the notice says now; a postponed page needs only the account's number and name (an
+    // account held with no dates left has no notice to show).
+    let (n, recipients) = match p.engine.notice_data_of(account, &p.ctx(CUSTOMER)).await {
+        Ok(d) => (minijinja::Value::from_serialize(&d), d.recipients),
+        Err(_) if postponed.is_some() => {
+            let name = match p.engine.store.legacy_accounts(std::slice::from_ref(account)).await {
+                Ok(a) => a.into_iter().next().map(|a| a.account.name).unwrap_or_default(),
+                Err(e) => return p.failed("the customer page", e),
+            };
+            (context! { account_number => account, account_name => name }, Vec::new())
+        }
+        Err(e) => return p.failed("the customer page", e),
+    };
     let (explained, current) = match p.engine.store.recipients(account).await {
-        Ok(r) => (true, r.map(|r| r.emails).unwrap_or_else(|| data.recipients.clone())),
+        Ok(r) => (true, r.map(|r| r.emails).unwrap_or(recipients)),
         Err(e) => return p.failed("the customer page", e),
     };
     let nonce = match super::security::random_token(18) {
@@ -101,9 +118,9 @@ async fn show(
         status,
         "customer.html",
         context! {
-            n => data,
+            n => n,
             postponed => postponed,
-            rolled_back => state == Some(AccountState::RolledBack),
+            rolled_back => rolled_back,
             token => token,
             csrf => csrf(p, token),
             nonce => nonce,

@@ -291,6 +291,7 @@ async fn account_page(p: &Portal, account: &str) -> Result<Option<minijinja::Val
         journal => journal, verdicts => verdicts, notices => notices, unknown => unknown, waived => waived,
         submissions => submissions, questions => questions, recipients => recipients,
         can_roll_back => matches!(row.state, crate::domain::State::CutOver | crate::domain::State::Loaded),
+        can_release => row.state == crate::domain::State::Held,
         can_hold => matches!(
             row.state,
             crate::domain::State::Extracted
@@ -402,6 +403,7 @@ fn refused(p: &Portal, e: crate::engine::EngineError) -> Response {
 enum Action {
     Waive,
     Hold,
+    Release,
     Rollback,
     Resolve,
 }
@@ -412,6 +414,7 @@ impl Action {
         match segment {
             "waive" => Some(Action::Waive),
             "hold" => Some(Action::Hold),
+            "release" => Some(Action::Release),
             "rollback" => Some(Action::Rollback),
             "resolve" => Some(Action::Resolve),
             _ => None,
@@ -419,7 +422,7 @@ impl Action {
     }
 }
 
-/// An action on an account (waive, hold, roll back, resolve an unknown notice), after the checks they
+/// An action on an account (waive, hold or put back, roll back, resolve an unknown notice), after the checks they
 /// share ([`action_check`]); an unknown action is not found.
 pub async fn act(
     State(p): State<Arc<Portal>>,
@@ -441,6 +444,10 @@ pub async fn act(
         Action::Hold => {
             let changed = p.engine.hold(&account, reason, &ctx).await.map(|held| held.is_some());
             answer(&p, &account, changed, format!("held by {who}: {reason}"), "was already held")
+        }
+        Action::Release => {
+            let changed = p.engine.release(&account, reason, &ctx).await;
+            answer(&p, &account, changed, format!("put back by {who}: {reason}"), "is not held")
         }
         Action::Rollback => {
             let changed = p.engine.rollback(&account, reason, &ctx).await;

@@ -1609,8 +1609,8 @@ fn rejudge_applies_a_changed_wave_file_to_accounts_already_reconciled() {
 
 /// `hold` keeps one account from its cut-over, a person's decision journaled with its reason: a
 /// notified account is held (the note names the date its customer was told), a second hold
-/// changes nothing, a cut-over account is refused towards `rollback`; `run --recheck-held` puts
-/// it back, and its next notice gives the new date and says the earlier one no longer holds.
+/// changes nothing, a cut-over account is refused towards `rollback`; `run --recheck-held` leaves
+/// it held, `hold --release` puts it back, and its next notice gives the new date.
 #[test]
 fn hold_keeps_one_account_from_its_cut_over_until_it_is_put_back() {
     let (_t, ws) = support::demo_until(200, 2017, "2017-10-01");
@@ -1626,7 +1626,7 @@ fn hold_keeps_one_account_from_its_cut_over_until_it_is_put_back() {
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains(&format!("{acct} held (was notified): customer disputes the rack count")), "{stdout}");
     assert!(stderr.contains(&format!("was told the first new bill comes on {told}")), "{stderr}");
-    assert!(stderr.contains("cutover run --wave dc2-colocation --recheck-held"), "{stderr}");
+    assert!(stderr.contains(&format!("cutover hold {acct} --release")), "{stderr}");
     let one = json(&ws, &["status", "--account", &acct, "--format", "json"]);
     assert_eq!(one["account"]["state"], "held", "{one}");
     let last = one["journal"].as_array().unwrap().last().unwrap().clone();
@@ -1656,11 +1656,19 @@ fn hold_keeps_one_account_from_its_cut_over_until_it_is_put_back() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains(&format!("cutover rollback {cut}")), "{refused:?}");
     assert_eq!(json(&ws, &["status", "--account", &cut, "--format", "json"])["account"]["state"], "cut_over");
 
-    // Put back: a new schedule, and on its notice day a notice for the new date.
+    // `run --recheck-held` leaves an account a person held, and a waiver would too.
     let out = cutover(&ws)
         .args(["run", "--wave", "dc2-colocation", "--as-of", "2017-10-02", "--recheck-held"])
         .output()
         .unwrap();
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("held by a person stay held"), "{out:?}");
+    assert_eq!(json(&ws, &["status", "--account", &acct, "--format", "json"])["account"]["state"], "held");
+    // Released by a person: a new schedule, and on its notice day a notice for the new date.
+    let out = cutover(&ws).args(["hold", &acct, "--release", "--reason", "count agreed"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("{acct} put back: count agreed")), "{out:?}");
+    let out = cutover(&ws).args(["run", "--wave", "dc2-colocation", "--as-of", "2017-10-02"]).output().unwrap();
     assert!(out.status.code().is_some_and(|c| c <= 1), "{out:?}");
     let back = json(&ws, &["status", "--account", &acct, "--format", "json"]);
     let notice_day = back["account"]["notice_date"].as_str().unwrap().to_string();

@@ -373,7 +373,7 @@ async fn a_customer_held_after_the_notice_finds_the_change_postponed() {
     assert!(page.body.contains("The change to your bill is postponed"), "{}", page.body);
     assert!(page.body.contains(&format!("Our notice gave <strong>{told}</strong>")), "{}", page.body);
     assert!(!page.body.contains("Your bill is changing on"), "{}", page.body);
-    assert!(!page.body.contains("you need not pay it"), "held, not rolled back: {}", page.body);
+    assert!(!page.body.contains("before you pay it"), "held, not rolled back: {}", page.body);
     // The form for billing addresses stays.
     assert!(page.body.contains(&format!("action=\"/c/{token}/emails\"")), "{}", page.body);
 
@@ -381,10 +381,29 @@ async fn a_customer_held_after_the_notice_finds_the_change_postponed() {
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("Your bill is changing on"), "{}", page.body);
     assert!(!page.body.contains("postponed"), "{}", page.body);
+
+    // Put back from its page, then run: its new dates are not the ones its notice gave, and no
+    // notice gave them yet; the page still says postponed.
+    let page = get(a, &format!("/team/accounts/{held}"), &session).await;
+    assert!(page.body.contains("id=\"release\""), "a held account can be put back: {}", page.body);
+    let back =
+        post(a, &format!("/team/accounts/{held}/release"), &session, &[("csrf", &tcsrf), ("reason", "count agreed")])
+            .await;
+    assert_eq!(back.status, 200, "{}", back.body);
+    let out = cutover(ws.path()).args(["run", "--wave", "dc1-colocation", "--as-of", "2017-06-02"]).output().unwrap();
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{out:?}");
+    let now = cutover(ws.path()).args(["status", "--account", &held, "--format", "json"]).output().unwrap();
+    let now: Value = serde_json::from_slice(&now.stdout).unwrap();
+    assert_ne!(now["account"]["state"], "notified", "{now}");
+    let page = get(a, &format!("/c/{token}"), &[]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("The change to your bill is postponed"), "{now}: {}", page.body);
     drop(server);
 
     let rows = journal(ws.path(), &held);
-    let last = rows.last().unwrap();
+    let hold_row = rows.iter().rev().find(|r| r["to"] == "held" && r["from"] == "notified").cloned();
+    let last = hold_row.unwrap_or_else(|| panic!("{rows:?}"));
+    let last = &last;
     assert_eq!((last["from"].as_str(), last["to"].as_str()), (Some("notified"), Some("held")), "{rows:?}");
     assert_eq!(last["actor"], MEMBER);
     assert!(last["reason"].as_str().unwrap().contains("customer disputes the rack count"), "{last}");

@@ -706,7 +706,7 @@ async fn a_run_is_recorded_from_kept_tallies_only_while_nobody_else_changed_them
     );
 
     // This process's own writes (its held accounts compared again) keep what it had: still stale.
-    let held = engine.recheck_held(wave, &ctx).await.unwrap();
+    let (held, _) = engine.recheck_held(wave, &ctx).await.unwrap();
     assert!(held > 0, "held accounts to compare again");
     engine.rate_and_reconcile(wave, &ctx).await.unwrap();
     let own = engine.store.latest_run(wave).await.unwrap().unwrap();
