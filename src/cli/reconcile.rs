@@ -48,15 +48,17 @@ impl Args {
         }
         let mut rep = engine.reconciliation(&w).await?;
         // The verdicts are those of each account's reconciliation: a wave file changed since
-        // (a tolerance, an accepted reason) does not re-judge them. Said, not hidden.
+        // (a tolerance, an accepted reason) does not re-judge them. Said, not hidden, for those
+        // whose status it would change.
         let policy = crate::reconcile::Policy::of(&w);
         let otherwise = rep.accounts.iter().filter(|a| a.periods.iter().any(|v| policy.judged_otherwise(v))).count();
         if otherwise > 0 {
             eprintln!(
-                "note: {otherwise} account(s) of {wave} were judged under another tolerance or other accepted reasons \
-                 than the wave file says now (it changed since): their verdicts below are those earlier ones. \
-                 `cutover run --wave {wave} --rejudge` judges those not yet notified again, `--recheck-held` \
-                 puts held ones back; accounts reconciled from now on are judged under the file as it is"
+                "note: {otherwise} account(s) of {wave} would be judged otherwise under the wave file as it is now \
+                 (its tolerance or accepted reasons changed since): their verdicts below are the earlier ones. \
+                 `cutover run --wave {wave} --rejudge` judges again those whose customers were not told yet, \
+                 `--recheck-held` puts held ones back; accounts reconciled from now on are judged under the file \
+                 as it is"
             );
         }
         engine.record_run(&mut rep, "reconcile", &ctx).await?;

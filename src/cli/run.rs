@@ -56,9 +56,10 @@ impl Args {
             let n = engine.judged_otherwise(&wave).await?;
             if n.put_back + n.told > 0 {
                 eprintln!(
-                    "note: {} reconciled and {} notified account(s) of {wave} were judged under another tolerance or \
-                     other accepted reasons than the wave file says now: this run keeps those verdicts; \
-                     `cutover run --wave {wave} --rejudge` judges the reconciled ones again",
+                    "note: {} reconciled and {} notified account(s) of {wave} would be judged otherwise under the \
+                     wave file as it is now (its tolerance or accepted reasons changed since): this run keeps those \
+                     verdicts; `cutover run --wave {wave} --rejudge` judges again those whose customers were not \
+                     told yet",
                     n.put_back, n.told
                 );
             }
@@ -71,7 +72,7 @@ impl Args {
             let told = left.put_back + left.told;
             if told > 0 {
                 eprintln!(
-                    "note: {told} account(s) of {wave} were judged under other settings and keep that verdict (their \
+                    "note: {told} account(s) of {wave} would be judged otherwise and keep their verdict (their \
                      customers were told): they are cut over as planned unless held (`cutover hold ACCOUNT --reason \
                      …`); `cutover rollback ACCOUNT` takes one back after its cut-over"
                 );

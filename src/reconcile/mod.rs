@@ -180,11 +180,24 @@ impl Policy {
         self.tolerance.max(rel)
     }
 
-    /// Whether a stored verdict was judged under other settings than these: another tolerance
-    /// for its period, or another answer to "is this reason accepted?" for one of its findings
-    /// (the wave file changed since). Its status is then the earlier settings' verdict.
+    /// Whether a stored verdict would be judged otherwise under these settings (the wave file's
+    /// tolerance or accepted reasons changed since): its status under them differs. A verdict
+    /// judged under other settings that come to the same status (an exact match, a difference
+    /// well within either tolerance) is not.
     pub fn judged_otherwise(&self, v: &PeriodVerdict) -> bool {
-        self.allowed(v.legacy_total) != v.allowed || v.findings.iter().any(|f| f.accepted != self.accepts(f.reason))
+        self.status_of(v) != v.status
+    }
+
+    /// A stored verdict's status under these settings, from its findings and totals (the rule of
+    /// [`compare`]: no finding and no difference is a match; else the unaccepted differences,
+    /// summed as absolute amounts, against the period's tolerance).
+    pub fn status_of(&self, v: &PeriodVerdict) -> PeriodStatus {
+        if v.findings.is_empty() && v.difference.is_zero() {
+            return PeriodStatus::Match;
+        }
+        let unaccepted: Decimal =
+            v.findings.iter().filter(|f| !self.accepts(f.reason)).map(|f| f.difference().abs()).sum();
+        if unaccepted <= self.allowed(v.legacy_total) { PeriodStatus::WithinTolerance } else { PeriodStatus::Mismatch }
     }
 }
 
@@ -353,26 +366,21 @@ pub fn compare(input: &PeriodInput, catalog: &Catalog, policy: &Policy) -> Perio
     }
     let unaccepted: Decimal = findings.iter().filter(|f| !f.accepted).map(|f| f.difference().abs()).sum();
     let allowed = policy.allowed(legacy_total);
-    let status = if findings.is_empty() && difference.is_zero() {
-        PeriodStatus::Match
-    } else if unaccepted <= allowed {
-        // Passed, never silently: the reasons (even `unexplained`) stay on the verdict.
-        PeriodStatus::WithinTolerance
-    } else {
-        PeriodStatus::Mismatch
-    };
-    PeriodVerdict {
+    let mut v = PeriodVerdict {
         period: input.new.period,
         legacy_total,
         new_total,
         difference,
-        status,
+        status: PeriodStatus::Match,
         reasons,
         findings,
         unaccepted,
         allowed,
         legacy_final_usage,
-    }
+    };
+    // Passed within tolerance, never silently: the reasons (even `unexplained`) stay on it.
+    v.status = policy.status_of(&v);
+    v
 }
 
 // Long: one branch per reason a line can differ, in priority order; the order is the rule.

@@ -819,9 +819,9 @@ mod invariants {
     }
 }
 
-/// A stored verdict tells whether it was judged under other settings than the wave's now: its
-/// period's tolerance, or whether a finding's reason is accepted. Each case: the settings a
-/// verdict was made under, the settings now, and whether they differ for it.
+/// A stored verdict tells whether the wave's settings now would judge it otherwise: its period's
+/// tolerance, or whether a finding's reason is accepted, changed so that its status does. Each
+/// case: the settings a verdict was made under, the settings now, and whether its status differs.
 #[test]
 fn a_verdict_knows_when_the_wave_judged_it_under_other_settings() {
     // The legacy 30-day convention: one proration_convention finding, -5.38.
@@ -832,6 +832,13 @@ fn a_verdict_knows_when_the_wave_judged_it_under_other_settings() {
     let table = [
         (strict(), strict(), false),
         (strict(), Policy { tolerance: d("50.00"), ..Policy::default() }, true),
+        // Another tolerance, still below the -5.38: a mismatch either way.
+        (strict(), Policy { tolerance: d("5.00"), ..Policy::default() }, false),
+        (
+            Policy { tolerance: d("50.00"), ..Policy::default() },
+            Policy { tolerance: d("10.00"), ..Policy::default() },
+            false,
+        ),
         (strict(), Policy { tolerance_pct: Some(d("0.001")), ..strict() }, false),
         (strict(), Policy { tolerance_pct: Some(d("10")), ..strict() }, true),
         (strict(), accepting.clone(), true),
