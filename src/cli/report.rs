@@ -340,11 +340,7 @@ fn load_set_notes(import: &std::path::Path) -> (usize, usize) {
     };
     let (mut sets, mut notes) = (0, 0);
     for set in folders(import).iter().flat_map(|wave| folders(wave)) {
-        let n = std::fs::read(set.join("manifest.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .and_then(|m| m.get("notes").and_then(|n| n.as_array()).map(Vec::len))
-            .unwrap_or(0);
+        let n = crate::engine::manifest_notes(&set).len();
         if n > 0 {
             sets += 1;
             notes += n;

@@ -54,13 +54,13 @@ impl Args {
         if !rejudge {
             // A wave file changed since its accounts were reconciled: said before they move on.
             let n = engine.judged_otherwise(&wave).await?;
-            if n.put_back + n.told > 0 {
+            if n.reconciled + n.notified > 0 {
                 eprintln!(
                     "note: {} reconciled and {} notified account(s) of {wave} would be judged otherwise under the \
                      wave file as it is now (its tolerance or accepted reasons changed since): this run keeps those \
                      verdicts; `cutover run --wave {wave} --rejudge` judges again those whose customers were not \
                      told yet",
-                    n.put_back, n.told
+                    n.reconciled, n.notified
                 );
             }
         }
@@ -69,7 +69,7 @@ impl Args {
             println!("{n} reconciled account(s) put back to be judged under the wave file as it is now");
             // What is left judged otherwise: accounts whose customers were told.
             let left = engine.judged_otherwise(&wave).await?;
-            let told = left.put_back + left.told;
+            let told = left.reconciled + left.notified;
             if told > 0 {
                 eprintln!(
                     "note: {told} account(s) of {wave} would be judged otherwise and keep their verdict (their \

@@ -631,3 +631,15 @@ impl Engine {
         Ok(())
     }
 }
+
+/// The notes for the team a written set's `manifest.json` holds (none when it has none or
+/// cannot be read): what `switch`, `run` and `demo` say of a set besides its README.txt.
+pub fn manifest_notes(set: &std::path::Path) -> Vec<String> {
+    std::fs::read(set.join("manifest.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|m| {
+            m.get("notes")?.as_array().map(|n| n.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        })
+        .unwrap_or_default()
+}

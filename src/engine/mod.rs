@@ -13,10 +13,10 @@ pub mod portal;
 mod reports;
 mod stages;
 
-pub use load::ConfirmReport;
+pub use load::{ConfirmReport, manifest_notes};
 pub use notify::{Applied, ContactsReport, NoticeReport, Preview};
 pub use reports::{HELD_BY_PERSON, HeldBy, PROMOTE, Promoted};
-pub use stages::{Rejudged, RunReport, StageReport};
+pub use stages::{JudgedOtherwise, RunReport, StageReport};
 
 use crate::domain::LegacyAccount;
 use crate::domain::State;

@@ -159,9 +159,7 @@ struct Notifier<'a> {
     company: String,
 }
 
-fn long_date(d: chrono::NaiveDate) -> String {
-    d.format("%B %-d, %Y").to_string()
-}
+use crate::notify::long_date;
 
 impl Engine {
     /// Sends the notices due as of `ctx.as_of` (see the module docs for the order of work).

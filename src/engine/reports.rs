@@ -31,8 +31,6 @@ pub const HELD_BY_PERSON: &str = "held by a person";
 pub struct HeldBy {
     pub from: State,
     pub told: Option<chrono::NaiveDate>,
-    /// Its wave (for `run --wave … --recheck-held`).
-    pub wave: Option<String>,
 }
 
 /// What `gate promote` did.
@@ -382,19 +380,17 @@ impl Engine {
             Some(d) => format!("{HELD_BY_PERSON} from {}: {reason} (its customer was told {d})", row.state),
             None => format!("{HELD_BY_PERSON} from {}: {reason}", row.state),
         };
-        let mut tx = self.store.begin().await?;
         let t = ctx.transition(account, row.state, State::Held, &why);
-        if !self.store.transition_in(&mut tx, &t).await? {
+        if !self.store.transition(&t).await? {
             return Err(EngineError::Refused(format!("account {account} changed state meanwhile; try again")));
         }
-        tx.commit().await.map_err(|e| self.store.err(e))?;
         // Its notice waiting to be sent or retried is not to go out now (as when the notify stage
         // moves an account to a later cycle). A crash just before this leaves it waiting: the
         // notify stage sends to reconciled accounts only, and rescheduling supersedes it too.
         if let Some(w) = &row.wave {
             self.store.notice_supersede(w, account, "").await?;
         }
-        Ok(Some(HeldBy { from: row.state, told, wave: row.wave }))
+        Ok(Some(HeldBy { from: row.state, told }))
     }
 
     /// The first new bill date an account's customer was told: its notice for its current dates

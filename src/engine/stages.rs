@@ -72,13 +72,13 @@ impl RunReport {
     }
 }
 
-/// The accounts of a wave judged under other settings than its wave file says now
-/// ([`Engine::judged_otherwise`]): reconciled (`put_back`: [`Engine::rejudge`] judges those whose
-/// customer was not told yet again) and notified (`told`).
+/// How many accounts of a wave its wave file as it is now would judge otherwise
+/// ([`Engine::judged_otherwise`]), by state: reconciled ([`Engine::rejudge`] judges again those
+/// whose customers were not told yet) and notified.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Rejudged {
-    pub put_back: u64,
-    pub told: u64,
+pub struct JudgedOtherwise {
+    pub reconciled: u64,
+    pub notified: u64,
 }
 
 /// Why an account with no service active on its first new bill date is not moved (`None`: it
@@ -514,11 +514,11 @@ impl Engine {
         Ok(rep.done)
     }
 
-    /// How many of the wave's accounts [`Engine::rejudge`] would put back (`put_back`: reconciled)
-    /// or leave (`told`: notified), read without claiming or changing anything.
-    pub async fn judged_otherwise(&self, id: &str) -> Result<Rejudged, EngineError> {
+    /// How many of the wave's reconciled and notified accounts its wave file as it is now would
+    /// judge otherwise, read without claiming or changing anything.
+    pub async fn judged_otherwise(&self, id: &str) -> Result<JudgedOtherwise, EngineError> {
         let policy = Policy::of(self.runnable_wave(id)?);
-        let mut out = Rejudged::default();
+        let mut out = JudgedOtherwise::default();
         let mut after = String::new();
         loop {
             let rows = self.store.next_page(id, &[State::Reconciled, State::Notified], &mut after).await?;
@@ -528,8 +528,8 @@ impl Engine {
             let otherwise = self.judged_otherwise_of(&policy, &rows).await?;
             for a in rows.iter().filter(|a| otherwise.contains(&a.account_number)) {
                 match a.state {
-                    State::Reconciled => out.put_back += 1,
-                    _ => out.told += 1,
+                    State::Reconciled => out.reconciled += 1,
+                    _ => out.notified += 1,
                 }
             }
         }
@@ -1060,10 +1060,8 @@ impl Engine {
 /// A load set's notes for the team, in one line: how many, and the first (`None` without any,
 /// or without a readable manifest).
 fn set_notes(set: &std::path::Path) -> Option<String> {
-    let text = std::fs::read_to_string(set.join("manifest.json")).ok()?;
-    let manifest: serde_json::Value = serde_json::from_str(&text).ok()?;
-    let notes = manifest.get("notes")?.as_array()?;
-    let first = notes.first()?.as_str()?;
+    let notes = super::load::manifest_notes(set);
+    let first = notes.first()?;
     Some(format!(
         "{}: {} note(s) for the team in its README.txt and manifest.json, the first: {first}",
         set.display(),

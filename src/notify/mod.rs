@@ -78,6 +78,11 @@ pub fn notice_kind(first_new_bill: chrono::NaiveDate) -> String {
     format!("{NOTICE_KIND}-{first_new_bill}")
 }
 
+/// A date as notices and the customer's pages write it: "November 5, 2017".
+pub fn long_date(d: chrono::NaiveDate) -> String {
+    d.format("%B %-d, %Y").to_string()
+}
+
 /// The first new bill date a notice of `kind` gave (see [`notice_kind`]), if it is one.
 pub fn notice_kind_date(kind: &str) -> Option<chrono::NaiveDate> {
     kind.strip_prefix(NOTICE_KIND)?.strip_prefix('-')?.parse().ok()

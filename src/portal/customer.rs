@@ -91,7 +91,7 @@ async fn show(
                     && r.first_new_bill_date != told)
         })
         .and(told)
-        .map(|d| d.format("%B %-d, %Y").to_string());
+        .map(crate::notify::long_date);
     let rolled_back = row.as_ref().is_some_and(|r| r.state == AccountState::RolledBack);
     // What the notice says now; a postponed page needs only the account's number and name (an
     // account held with no dates left has no notice to show).
@@ -128,7 +128,7 @@ async fn show(
             explained => explained,
             error => error,
             typed => typed,
-            expires => link.link.expires_on.format("%B %-d, %Y").to_string(),
+            expires => crate::notify::long_date(link.link.expires_on),
         },
     )
 }
