@@ -191,6 +191,10 @@ pub struct StageTime {
     /// How many times a thread of the process gave up its core to wait (voluntary context
     /// switches): mostly one thread handing work to another and waiting for the answer.
     pub waits: u64,
+    /// Statements the store ran through `sqlx` during the stage, and the time they took where
+    /// they ran ([`crate::store::statements::count`]; zero when not counting).
+    pub statements: u64,
+    pub in_store: Duration,
 }
 
 /// What the process has used so far ([`process_usage`]).
@@ -202,6 +206,10 @@ pub struct ProcessUsage {
     pub sys: Duration,
     /// The threads' voluntary context switches.
     pub waits: u64,
+    /// The store's statements counted so far, and their time ([`crate::store::statements::count`]; zero
+    /// when not counting).
+    pub statements: u64,
+    pub in_store: Duration,
 }
 
 /// CPU time this process has used so far and its threads' voluntary context switches
@@ -214,13 +222,21 @@ pub fn process_usage() -> ProcessUsage {
         return ProcessUsage::default();
     }
     let tv = |t: libc::timeval| Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32).min(999_999) * 1000);
-    ProcessUsage { cpu: tv(u.ru_utime) + tv(u.ru_stime), sys: tv(u.ru_stime), waits: u.ru_nvcsw.max(0) as u64 }
+    let (statements, in_store) = crate::store::statements::so_far();
+    ProcessUsage {
+        cpu: tv(u.ru_utime) + tv(u.ru_stime),
+        sys: tv(u.ru_stime),
+        waits: u.ru_nvcsw.max(0) as u64,
+        statements,
+        in_store,
+    }
 }
 
 /// Elsewhere than Unix: not measured (zero).
 #[cfg(not(unix))]
 pub fn process_usage() -> ProcessUsage {
-    ProcessUsage::default()
+    let (statements, in_store) = crate::store::statements::so_far();
+    ProcessUsage { statements, in_store, ..ProcessUsage::default() }
 }
 
 /// When a timed stage run started: the wall clock, and what the process had used then.
@@ -262,6 +278,8 @@ impl StageClock {
         let now = process_usage();
         let (cpu, sys) = (now.cpu.saturating_sub(t.usage.cpu), now.sys.saturating_sub(t.usage.sys));
         let waits = now.waits.saturating_sub(t.usage.waits);
+        let statements = now.statements.saturating_sub(t.usage.statements);
+        let in_store = now.in_store.saturating_sub(t.usage.in_store);
         let peak = peak_rss_kib();
         let mut stages = self.stages.lock().unwrap_or_else(|e| e.into_inner());
         let i = match stages.iter().position(|s| s.stage == stage) {
@@ -277,6 +295,8 @@ impl StageClock {
         s.cpu += cpu;
         s.sys += sys;
         s.waits += waits;
+        s.statements += statements;
+        s.in_store += in_store;
         s.units += units;
         s.peak_rss_kib = s.peak_rss_kib.max(peak);
     }

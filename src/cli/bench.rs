@@ -71,6 +71,12 @@ pub enum BenchWhat {
         /// as a real migration does: every notice then carries a personal link, stored with it.
         #[arg(long, value_name = "URL")]
         portal: Option<String>,
+        /// Also count the statements the store runs through sqlx in each stage, and the time they
+        /// take where they run (for SQLite: its connection's thread), as sqlx measures them: how
+        /// much of a stage is the database's own work. Counting costs a little itself, so compare
+        /// timings only between runs that both count or both do not.
+        #[arg(long)]
+        statements: bool,
     },
     /// The portal under load: a demo workspace in a scratch folder, a personal link per scheduled
     /// account, `cutover serve` in this process on a free loopback port, then REQUESTS form posts
@@ -120,8 +126,8 @@ pub enum BenchWhat {
 
 pub async fn run(what: BenchWhat) -> Result<u8, Failure> {
     match what {
-        BenchWhat::Pipeline { accounts, store, dir, keep, seed, format, workers, until, portal } => {
-            pipeline(accounts, seed, store, dir, keep, format, (workers, until, portal)).await
+        BenchWhat::Pipeline { accounts, store, dir, keep, seed, format, workers, until, portal, statements } => {
+            pipeline(accounts, seed, store, dir, keep, format, (workers, until, portal, statements)).await
         }
         BenchWhat::Rate { lines } => rate(lines),
         BenchWhat::Portal { requests, clients, accounts } => super::serve::bench(requests, clients, accounts).await,
@@ -167,6 +173,10 @@ struct StageLine {
     sys_s: f64,
     /// Voluntary context switches of the process's threads during the stage (see `StageTime`).
     waits: u64,
+    /// With `--statements`: the statements the store ran through sqlx during the stage, and the
+    /// seconds they took where they ran (`crate::store::statements::count`); null without.
+    statements: Option<u64>,
+    in_store_s: Option<f64>,
 }
 
 /// What `bench pipeline` measured.
@@ -182,6 +192,10 @@ struct PipelineReport {
     total_wall_s: f64,
     legacy_rows_per_second: Option<f64>,
     peak_rss_mib: Option<f64>,
+    /// With `--statements`: the statements of the whole demo flow (stages and what lies between
+    /// them) through sqlx, and the seconds they took where they ran; null without.
+    statements: Option<u64>,
+    in_store_s: Option<f64>,
     /// A second demo on the same folder (it must do nothing).
     rerun_wall_s: f64,
     rerun_changes: u64,
@@ -272,8 +286,13 @@ async fn pipeline(
     dir: Option<PathBuf>,
     keep: bool,
     format: PipelineFormat,
-    (workers, until, portal): (usize, Option<chrono::NaiveDate>, Option<String>),
+    (workers, until, portal, statements): (usize, Option<chrono::NaiveDate>, Option<String>, bool),
 ) -> Result<u8, Failure> {
+    if statements && !crate::store::statements::count() {
+        return Err(Failure::operational(anyhow::anyhow!(
+            "cannot count statements: another listener was installed first"
+        )));
+    }
     let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("cutover-bench-{}", std::process::id())));
     if dir.exists() {
         return Err(Failure::input(anyhow::anyhow!("{} exists: give a new folder", dir.display())));
@@ -294,8 +313,11 @@ async fn pipeline(
     let load_before = load_average();
     let clock = std::sync::Arc::new(crate::bench::StageClock::enabled());
     let started = Instant::now();
+    let counted_before = crate::store::statements::so_far();
     let run = super::demo::demo_flow(&dir, accounts, seed, until, store.as_deref(), clock.clone(), workers).await?;
     let total = started.elapsed();
+    let counted = crate::store::statements::so_far();
+    let counted = statements.then(|| (counted.0 - counted_before.0, counted.1.saturating_sub(counted_before.1)));
     run.engine.store.close().await;
     drop(run);
     let stages = clock.stages();
@@ -331,9 +353,13 @@ async fn pipeline(
                 cpu_s: secs(s.cpu),
                 sys_s: secs(s.sys),
                 waits: s.waits,
+                statements: statements.then_some(s.statements),
+                in_store_s: statements.then(|| secs(s.in_store)),
             })
             .collect(),
         total_wall_s: secs(total),
+        statements: counted.map(|(n, _)| n),
+        in_store_s: counted.map(|(_, t)| secs(t)),
         legacy_rows_per_second: legacy_rows.map(|r| (r as f64 / total.as_secs_f64().max(1e-9)).round()),
         peak_rss_mib: mib(stages.iter().filter_map(|s| s.peak_rss_kib).max()),
         rerun_wall_s: secs(rerun),
@@ -380,9 +406,13 @@ fn pipeline_text(r: &PipelineReport) -> String {
         "stage", "runs", "wall", "cpu", "sys", "waits", "units", "", "per second"
     );
     for s in &r.stages {
+        let in_store = match (s.statements, s.in_store_s) {
+            (Some(n), Some(t)) => format!("; {n} statements, {t:.2}s of them in the store"),
+            _ => String::new(),
+        };
         let _ = writeln!(
             o,
-            "{:<w$} {:>5} {:>9.2}s {:>8.2}s {:>8.2}s {:>9} {:>12} {:<9} {:>12} peak {}",
+            "{:<w$} {:>5} {:>9.2}s {:>8.2}s {:>8.2}s {:>9} {:>12} {:<9} {:>12} peak {}{in_store}",
             s.stage,
             s.runs,
             s.wall_s,
@@ -403,6 +433,14 @@ fn pipeline_text(r: &PipelineReport) -> String {
         opt(r.legacy_rows_per_second, ""),
         opt(r.peak_rss_mib, " MiB")
     );
+    if let (Some(n), Some(t)) = (r.statements, r.in_store_s) {
+        let share = (t / r.total_wall_s.max(1e-9) * 100.0).round();
+        let _ = writeln!(
+            o,
+            "store      {n} statements through sqlx took {t:.2} s where they ran ({share}% of the total wall; \
+             the extraction's own writes and the generator not counted)"
+        );
+    }
     let _ = writeln!(o, "rerun      {:.2} s wall, {} stage run(s) changed something", r.rerun_wall_s, r.rerun_changes);
     let mb = |b: Option<u64>| b.map_or("-".to_string(), |b| format!("{:.1} MiB", b as f64 / 1048576.0));
     let _ = writeln!(
@@ -564,6 +602,8 @@ mod tests {
             cpu_s: 1.2,
             sys_s: 0.3,
             waits: 7,
+            statements: None,
+            in_store_s: None,
         }
     }
 
@@ -578,6 +618,8 @@ mod tests {
             legacy_rows: Some(100),
             stages: vec![stage("generate", 1), stage("rate+reconcile", 190), stage("notify", 190)],
             total_wall_s: 3.0,
+            statements: None,
+            in_store_s: None,
             legacy_rows_per_second: Some(33.0),
             peak_rss_mib: Some(40.0),
             rerun_wall_s: 0.1,

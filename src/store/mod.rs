@@ -15,6 +15,7 @@ mod notices;
 mod packed;
 mod portal;
 pub mod runs;
+pub mod statements;
 
 pub use extraction::{Extraction, ExtractionCounts};
 pub use lease::LeaseHolder;

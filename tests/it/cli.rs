@@ -1084,12 +1084,44 @@ fn bench_pipeline_reports_every_stage_and_a_rerun_that_does_nothing() {
     // with files that stay in the scratch folder.
     for s in r["stages"].as_array().unwrap() {
         assert!(s["sys_s"].as_f64().unwrap() <= s["cpu_s"].as_f64().unwrap(), "{s}");
+        assert!(s["statements"].is_null() && s["in_store_s"].is_null(), "counted only when asked: {s}");
     }
     assert!(r["files_probe_us"].as_f64().unwrap() > 0.0, "{r}");
     let probed = std::fs::read_dir(scratch.join("files-probe")).unwrap().count();
     assert_eq!(probed as u64, r["files_probe_count"].as_u64().unwrap(), "{r}");
     let again = cutover(dir.path()).args(["bench", "pipeline", "--dir"]).arg(&scratch).output().unwrap();
     assert_eq!(again.status.code(), Some(2), "an existing folder is refused");
+}
+
+/// Issue 11: `bench pipeline --statements` counts the store's statements (through sqlx) of each
+/// stage and of the whole flow: every wave stage that did work ran some, and the stages' (timed
+/// within the flow) together are at most the flow's, in number and in time.
+#[test]
+fn bench_pipeline_counts_the_store_statements_of_each_stage_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cutover(dir.path())
+        .args(["bench", "pipeline", "--accounts", "40", "--format", "json", "--statements", "--dir"])
+        .arg(dir.path().join("bench"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let total = r["statements"].as_u64().unwrap();
+    let (mut summed, mut timed) = (0, 0.0);
+    for s in r["stages"].as_array().unwrap() {
+        let n = s["statements"].as_u64().unwrap();
+        if ["rate+reconcile", "notify", "switch"].contains(&s["stage"].as_str().unwrap()) {
+            assert!(n > 0 && s["units"].as_u64().unwrap() > 0, "{s}");
+        }
+        summed += n;
+        timed += s["in_store_s"].as_f64().unwrap();
+    }
+    // The generator writes without sqlx: none of its statements are the store's.
+    assert_eq!(r["stages"][0]["stage"], "generate", "{r}");
+    assert_eq!(r["stages"][0]["statements"], 0, "{r}");
+    assert!(summed <= total && total > 0, "{summed} of {total}: {r}");
+    // Rounded to the millisecond per stage.
+    assert!(timed <= r["in_store_s"].as_f64().unwrap() + 0.001 * 6.0, "{r}");
 }
 
 #[test]
