@@ -50,8 +50,7 @@ impl Args {
         // The verdicts are those of each account's reconciliation: a wave file changed since
         // (a tolerance, an accepted reason) does not re-judge them. Said, not hidden, for those
         // whose status it would change.
-        let policy = crate::reconcile::Policy::of(&w);
-        let otherwise = rep.accounts.iter().filter(|a| a.periods.iter().any(|v| policy.judged_otherwise(v))).count();
+        let otherwise = engine.judged_otherwise_in(&rep, &crate::reconcile::Policy::of(&w)).await?;
         if otherwise > 0 {
             eprintln!(
                 "note: {otherwise} account(s) of {wave} would be judged otherwise under the wave file as it is now \

@@ -116,6 +116,28 @@ impl Engine {
         Ok(rep)
     }
 
+    /// How many of a report's accounts the wave's settings in `policy` would judge otherwise than
+    /// they were ([`crate::reconcile::Policy::account_judged_otherwise`]: a period's status, or the
+    /// outcome recorded when the account was reconciled).
+    pub async fn judged_otherwise_in(
+        &self,
+        rep: &Reconciliation,
+        policy: &crate::reconcile::Policy,
+    ) -> Result<usize, EngineError> {
+        let mut otherwise = 0;
+        for page in rep.accounts.chunks(500) {
+            let numbers: Vec<String> = page.iter().map(|a| a.account_number.clone()).collect();
+            let recons = self.store.recons(&numbers).await?;
+            otherwise += page
+                .iter()
+                .filter(|a| {
+                    policy.account_judged_otherwise(&a.periods, recons.get(&a.account_number).map(|r| r == "pass"))
+                })
+                .count();
+        }
+        Ok(otherwise)
+    }
+
     /// Stamps a report with its context: as of, made when and by whom, and the wave's accounts it
     /// leaves out (a quarantined legacy row, closed in the legacy system).
     /// `generated_at` is the wall clock (the caller reads it; stages take time from `ctx`).

@@ -535,22 +535,30 @@ impl Engine {
         }
     }
 
-    /// The accounts of `rows` with a stored verdict judged under other settings than `policy`.
+    /// The accounts of `rows` whose stored verdicts `policy` would judge otherwise: a period's
+    /// status, or the account's recorded outcome (its per-account tolerance included;
+    /// [`Policy::account_judged_otherwise`]).
     async fn judged_otherwise_of(
         &self,
         policy: &Policy,
         rows: &[AccountRow],
     ) -> Result<std::collections::HashSet<String>, EngineError> {
         let numbers: Vec<String> = rows.iter().map(|a| a.account_number.clone()).collect();
-        let mut otherwise = std::collections::HashSet::new();
+        let recons = self.store.recons(&numbers).await?;
+        // Each account's verdicts, in period order (as the store returns them).
+        let mut periods: std::collections::BTreeMap<String, Vec<crate::reconcile::PeriodVerdict>> = Default::default();
         for (number, data) in self.store.verdicts(&numbers).await? {
             let v: crate::reconcile::PeriodVerdict =
                 serde_json::from_str(&data).map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
-            if policy.judged_otherwise(&v) {
-                otherwise.insert(number);
-            }
+            periods.entry(number).or_default().push(v);
         }
-        Ok(otherwise)
+        Ok(numbers
+            .into_iter()
+            .filter(|n| {
+                let passed = recons.get(n).map(|r| r == "pass");
+                policy.account_judged_otherwise(periods.get(n).map_or(&[][..], Vec::as_slice), passed)
+            })
+            .collect())
     }
 
     /// The records rating and reconciling read: of the legacy bills, the parallel run's only

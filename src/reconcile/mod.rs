@@ -195,9 +195,42 @@ impl Policy {
         if v.findings.is_empty() && v.difference.is_zero() {
             return PeriodStatus::Match;
         }
-        let unaccepted: Decimal =
-            v.findings.iter().filter(|f| !self.accepts(f.reason)).map(|f| f.difference().abs()).sum();
-        if unaccepted <= self.allowed(v.legacy_total) { PeriodStatus::WithinTolerance } else { PeriodStatus::Mismatch }
+        if self.unaccepted_of(v) <= self.allowed(v.legacy_total) {
+            PeriodStatus::WithinTolerance
+        } else {
+            PeriodStatus::Mismatch
+        }
+    }
+
+    /// The sum of |difference| over a verdict's findings these settings do not accept.
+    fn unaccepted_of(&self, v: &PeriodVerdict) -> Decimal {
+        v.findings.iter().filter(|f| !self.accepts(f.reason)).map(|f| f.difference().abs()).sum()
+    }
+
+    /// A stored verdict as these settings would make it: its status, unaccepted differences and
+    /// tolerance judged again (its findings and totals as they were).
+    pub fn rejudged(&self, v: &PeriodVerdict) -> PeriodVerdict {
+        PeriodVerdict {
+            status: self.status_of(v),
+            unaccepted: self.unaccepted_of(v),
+            allowed: self.allowed(v.legacy_total),
+            ..v.clone()
+        }
+    }
+
+    /// Whether an account's stored verdicts would be judged otherwise under these settings: a
+    /// period's status ([`Policy::judged_otherwise`]), or the account's outcome, recorded as
+    /// `passed` when it was reconciled (`account.recon`), which the per-account tolerance
+    /// (`account_tolerance`, over all its periods' unaccepted differences) decides too. No
+    /// period compared is not a pass (as when it was decided). Unknown `passed`: the periods alone.
+    pub fn account_judged_otherwise(&self, periods: &[PeriodVerdict], passed: Option<bool>) -> bool {
+        if periods.iter().any(|v| self.judged_otherwise(v)) {
+            return true;
+        }
+        let Some(passed) = passed else { return false };
+        let now: Vec<PeriodVerdict> = periods.iter().map(|v| self.rejudged(v)).collect();
+        let passes_now = !now.is_empty() && account_status(&now, self) == AccountStatus::Pass;
+        passes_now != passed
     }
 }
 

@@ -852,3 +852,44 @@ fn a_verdict_knows_when_the_wave_judged_it_under_other_settings() {
         assert_eq!(now.judged_otherwise(&v), differs, "row {i}: {then:?} then, {now:?} now");
     }
 }
+
+/// An account's recorded outcome tells too: the per-account tolerance (`account_tolerance`) is
+/// not on a period's verdict, so an account recorded as passing that the wave's per-account
+/// tolerance would now fail is judged otherwise, and the other way round; with no recorded
+/// outcome only the periods tell. Each case: the settings now, the outcome recorded (pass?), and
+/// whether the account is judged otherwise.
+#[test]
+fn an_account_knows_when_its_recorded_outcome_would_change_under_the_wave_as_it_is() {
+    // 1200 billed 1205: an unexplained 5.00, within a period tolerance of 10.
+    let off =
+        acct(vec![svc("CAB-42U", "1", "1200.00", "2016-01-01")], vec![line("CAB-42U", "1", "1200.00", "1205.00")]);
+    let loose = Policy { tolerance: d("10.00"), ..Policy::default() };
+    let per_account = |t: &str| Policy { account_tolerance: Some(d(t)), ..loose.clone() };
+    let v = verdict_in(&off, &loose, "2017-04");
+    assert_eq!((v.status, v.unaccepted), (PeriodStatus::WithinTolerance, d("5.00")));
+    let table = [
+        (loose.clone(), Some(true), false),
+        (per_account("4.00"), Some(true), true),
+        // Not more than the per-account tolerance: still a pass.
+        (per_account("5.00"), Some(true), false),
+        (per_account("4.00"), None, false),
+        // Recorded failing (held, or waived) under a per-account tolerance of 4: without it, a pass.
+        (loose.clone(), Some(false), true),
+        (per_account("4.00"), Some(false), false),
+        // A period's status changes: judged otherwise whatever was recorded.
+        (strict(), None, true),
+        (strict(), Some(false), true),
+    ];
+    for (i, (now, passed, want)) in table.into_iter().enumerate() {
+        assert_eq!(now.account_judged_otherwise(std::slice::from_ref(&v), passed), want, "row {i}: {now:?}");
+    }
+    // No period compared is not a pass (as when it was decided).
+    assert!(loose.account_judged_otherwise(&[], Some(true)));
+    assert!(!loose.account_judged_otherwise(&[], Some(false)));
+    // Judged again, a verdict keeps its findings and totals.
+    let again = per_account("4.00").rejudged(&strict().rejudged(&v));
+    assert_eq!(
+        (again.status, again.unaccepted, again.allowed, again.findings),
+        (v.status, v.unaccepted, v.allowed, v.findings)
+    );
+}

@@ -548,6 +548,19 @@ impl Store {
         Ok(row.and_then(|(recon,)| recon))
     }
 
+    /// These accounts' reconciliation outcomes as last recorded ([`Store::recon`]), for those
+    /// that have one: account number → `pass` or `fail`.
+    pub async fn recons(&self, numbers: &[String]) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        let rows: Vec<(String, String)> = self
+            .rows_for(numbers, |list| {
+                format!(
+                    "SELECT account_number, recon FROM account WHERE account_number IN ({list}) AND recon IS NOT NULL"
+                )
+            })
+            .await?;
+        Ok(rows.into_iter().collect())
+    }
+
     /// Writes a wave-level journal row.
     #[allow(clippy::too_many_arguments)]
     pub async fn wave_event(

@@ -14,8 +14,9 @@ static STATEMENT_NANOS: std::sync::atomic::AtomicU64 = std::sync::atomic::Atomic
 /// when someone listens): from the moment the database's connection starts a statement until it
 /// has handed over its last row. On SQLite that is the connection's own thread: the time
 /// inside SQLite, plus any wait for the engine to take rows off a full channel. Not counted:
-/// what is written without `sqlx` (the extraction's `rusqlite` transaction and PostgreSQL
-/// `COPY`, the generator). For `bench pipeline --statements` only: listening makes `sqlx` copy
+/// a transaction's `BEGIN` and `COMMIT` (sqlx does not log them, so the commit's flush to disk
+/// is not in the time), and what is written without `sqlx` (the extraction's `rusqlite`
+/// transaction and PostgreSQL `COPY`, the generator). For `bench pipeline --statements` only: listening makes `sqlx` copy
 /// and summarise every statement's text, which costs a little. Returns false when another
 /// listener was installed first (then nothing is counted).
 pub fn count() -> bool {

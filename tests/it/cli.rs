@@ -1571,23 +1571,7 @@ fn a_reconciliation_says_when_its_verdicts_predate_a_change_of_the_wave_file() {
 fn rejudge_applies_a_changed_wave_file_to_accounts_already_reconciled() {
     let (_t, ws) = support::demo_until(200, 2017, "2017-05-02");
     let state = |a: &str| json(&ws, &["status", "--account", a, "--format", "json"])["account"]["state"].clone();
-    let out = cutover(&ws).args(["reconcile", "--wave", "dc1-colocation", "--format", "json"]).output().unwrap();
-    let rep: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let accepted_only = |a: &&Value| {
-        let findings = || a["periods"].as_array().unwrap().iter().flat_map(|p| p["findings"].as_array().unwrap());
-        findings().any(|f| f["accepted"] == true)
-    };
-    let (on_accepted, plain): (Vec<String>, Vec<String>) = {
-        let reconciled: Vec<&Value> = rep["accounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|a| state(a["account_number"].as_str().unwrap()) == "reconciled")
-            .collect();
-        let (a, p): (Vec<&Value>, Vec<&Value>) = reconciled.into_iter().partition(accepted_only);
-        let numbers = |v: Vec<&Value>| v.iter().map(|a| a["account_number"].as_str().unwrap().to_string()).collect();
-        (numbers(a), numbers(p))
-    };
+    let (on_accepted, plain) = reconciled_on_accepted_reasons(&ws);
     assert!(!on_accepted.is_empty() && !plain.is_empty(), "{on_accepted:?} {plain:?}");
     let wave = ws.join("waves/dc1-colocation.yaml");
     let text = std::fs::read_to_string(&wave).unwrap();
@@ -1642,6 +1626,82 @@ fn rejudge_applies_a_changed_wave_file_to_accounts_already_reconciled() {
     assert!(run(&["--rejudge"]).contains("0 reconciled account(s) put back"));
     let out = cutover(&ws).args(["reconcile", "--wave", "dc1-colocation"]).output().unwrap();
     assert!(!String::from_utf8_lossy(&out.stderr).contains("judged otherwise"), "{out:?}");
+}
+
+/// dc1-colocation's reconciled accounts: (those with a difference the wave accepts, the others).
+fn reconciled_on_accepted_reasons(ws: &Path) -> (Vec<String>, Vec<String>) {
+    let state = |a: &str| json(ws, &["status", "--account", a, "--format", "json"])["account"]["state"].clone();
+    let out = cutover(ws).args(["reconcile", "--wave", "dc1-colocation", "--format", "json"]).output().unwrap();
+    let rep: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let accepted_only = |a: &&Value| {
+        let findings = || a["periods"].as_array().unwrap().iter().flat_map(|p| p["findings"].as_array().unwrap());
+        findings().any(|f| f["accepted"] == true)
+    };
+    let reconciled: Vec<&Value> = rep["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| state(a["account_number"].as_str().unwrap()) == "reconciled")
+        .collect();
+    let (a, p): (Vec<&Value>, Vec<&Value>) = reconciled.into_iter().partition(accepted_only);
+    let numbers = |v: Vec<&Value>| v.iter().map(|a| a["account_number"].as_str().unwrap().to_string()).collect();
+    (numbers(a), numbers(p))
+}
+
+/// A changed per-account tolerance alone is a change of judgement too: with no difference
+/// accepted any more but a period tolerance large enough for them, every period keeps its status,
+/// and a per-account tolerance of zero fails the accounts whose differences were accepted. `run`
+/// counts them, `reconcile` notes them, and `run --rejudge` holds them; the others pass as before.
+#[test]
+fn rejudge_applies_a_changed_per_account_tolerance() {
+    let (_t, ws) = support::demo_until(200, 2017, "2017-05-02");
+    let state = |a: &str| json(&ws, &["status", "--account", a, "--format", "json"])["account"]["state"].clone();
+    let (on_accepted, plain) = reconciled_on_accepted_reasons(&ws);
+    assert!(!on_accepted.is_empty() && !plain.is_empty(), "{on_accepted:?} {plain:?}");
+    // Accounts with a period over its tolerance: within the new one (a change `reconcile` notes
+    // too, for `--recheck-held`).
+    let out = cutover(&ws).args(["reconcile", "--wave", "dc1-colocation", "--format", "json"]).output().unwrap();
+    let rep: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mismatched = rep["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["periods"].as_array().unwrap().iter().any(|p| p["status"] == "mismatch"))
+        .count();
+    let wave = ws.join("waves/dc1-colocation.yaml");
+    let text = std::fs::read_to_string(&wave).unwrap();
+    let changed = text
+        .replace("accept: [proration_convention, rounding]", "accept: []")
+        .replace("tolerance: \"0.01\"", "tolerance: \"100000\"\naccount_tolerance: \"0.00\"");
+    assert!(changed.contains("account_tolerance") && changed.contains("accept: []"), "{text}");
+    std::fs::write(&wave, changed).unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "--wave", "dc1-colocation", "--as-of", "2017-05-02"];
+        args.extend(extra);
+        let out = cutover(&ws).args(&args).output().unwrap();
+        assert!(out.status.code().is_some_and(|c| c <= 1), "{out:?}");
+        (String::from_utf8_lossy(&out.stdout).to_string(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let (_, err) = run(&[]);
+    let n = on_accepted.len();
+    assert!(
+        err.contains(&format!(
+            "note: {n} reconciled and 0 notified account(s) of dc1-colocation would be judged otherwise"
+        )),
+        "{err}"
+    );
+    let out = cutover(&ws).args(["reconcile", "--wave", "dc1-colocation"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let noted = n + mismatched;
+    assert!(err.contains(&format!("note: {noted} account(s) of dc1-colocation would be judged otherwise")), "{err}");
+    let (out, _) = run(&["--rejudge"]);
+    assert!(out.contains(&format!("{n} reconciled account(s) put back")), "{out}");
+    for a in &on_accepted {
+        assert_eq!(state(a), "held", "{a}: its accepted differences are over the per-account tolerance now");
+    }
+    for a in &plain {
+        assert_eq!(state(a), "reconciled", "{a}");
+    }
 }
 
 /// `hold` keeps one account from its cut-over, a person's decision journaled with its reason: a
