@@ -77,7 +77,7 @@ impl Store {
         .bind(owner)
         .bind(stamp(now))
         .bind(stamp(until))
-        .execute(&self.pool)
+        .execute(&self.light)
         .await
         .map_err(|e| self.err(e))?;
         if res.rows_affected() == 1 {
@@ -95,7 +95,7 @@ impl Store {
                     .bind(stamp(until))
                     .bind(name)
                     .bind(&h.owner)
-                    .execute(&self.pool)
+                    .execute(&self.light)
                     .await
                     .map_err(|e| self.err(e))?;
             if res.rows_affected() == 1 {
@@ -116,7 +116,7 @@ impl Store {
 
     /// Lets the lease `name` go, if `owner` holds it.
     pub async fn release_lease(&self, name: &str, owner: &str) -> Result<(), StoreError> {
-        self.write_text("DELETE FROM lease WHERE name = $1 AND owner = $2", &[name, owner]).await?;
+        self.write_light("DELETE FROM lease WHERE name = $1 AND owner = $2", &[name, owner]).await?;
         Ok(())
     }
 
@@ -164,7 +164,7 @@ impl Store {
             q = q.bind(s.as_str());
         }
         let turn = self.turn().await?;
-        let rows = q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
+        let rows = q.fetch_all(&self.light).await.map_err(|e| self.err(e))?;
         drop(turn);
         let mut out = Self::account_rows(rows)?;
         out.sort_by(|a, b| a.account_number.cmp(&b.account_number));
@@ -195,7 +195,7 @@ impl Store {
         let _turn = self.turn().await?;
         let res = sqlx::query("UPDATE account SET claim_owner = NULL, claim_until = NULL WHERE claim_owner = $1")
             .bind(owner)
-            .execute(&self.pool)
+            .execute(&self.light)
             .await
             .map_err(|e| self.err(e))?;
         Ok(res.rows_affected())
@@ -206,7 +206,7 @@ impl Store {
     pub async fn release_claims_through(&self, owner: &str, last: &str) -> Result<(), StoreError> {
         let sql =
             "UPDATE account SET claim_owner = NULL, claim_until = NULL WHERE claim_owner = $1 AND account_number <= $2";
-        self.write_text(sql, &[owner, last]).await.map(|_| ())
+        self.write_light(sql, &[owner, last]).await.map(|_| ())
     }
 
     /// Lets go `owner`'s claims on `accounts` inside a write transaction: a page stage does it in
@@ -295,7 +295,7 @@ impl Store {
                 .bind(&until)
                 .bind(base)
                 .bind(&threads)
-                .execute(&self.pool)
+                .execute(&self.light)
                 .await
                 .map_err(|e| self.err(e))?;
             *n = res.rows_affected();
@@ -309,7 +309,7 @@ impl Store {
         let _turn = self.turn().await?;
         let threads = threads_of(base);
         for sql in &releases() {
-            sqlx::query(sql).bind(base).bind(&threads).execute(&self.pool).await.map_err(|e| self.err(e))?;
+            sqlx::query(sql).bind(base).bind(&threads).execute(&self.light).await.map_err(|e| self.err(e))?;
         }
         Ok(())
     }
@@ -444,5 +444,35 @@ mod tests {
             assert!(plan.iter().any(|l| l.contains(&format!("USING INDEX {index}"))), "{sql}: {plan:?}");
             assert!(!plan.iter().any(|l| l.starts_with(&format!("SCAN {table}"))), "{sql}: {plan:?}");
         }
+    }
+
+    /// On a SQLite file, claims and leases go through connections of their own that do not flush
+    /// each commit (`SQLITE_LIGHT_PRAGMAS`), set up as the pool's otherwise; every other write
+    /// keeps SQLite's flush on each commit. What they write is seen by the pool at once. In
+    /// memory they go through the pool itself.
+    #[tokio::test]
+    async fn claims_and_leases_are_committed_without_a_flush_each_and_every_other_write_with_one() {
+        use super::Store;
+        use sqlx::Row;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}", dir.path().join("s.db").display())).await.unwrap();
+        let pragma = |pool: &sqlx::AnyPool, name: &str| {
+            let (pool, sql) = (pool.clone(), format!("PRAGMA {name}"));
+            async move {
+                let row = sqlx::query(&sql).fetch_one(&pool).await.unwrap();
+                row.try_get::<String, _>(0).or_else(|_| row.try_get::<i64, _>(0).map(|n| n.to_string())).unwrap()
+            }
+        };
+        // 2 is FULL, SQLite's default; 1 is NORMAL.
+        assert_eq!(pragma(&store.pool, "synchronous").await, "2");
+        assert_eq!(pragma(&store.light, "synchronous").await, "1");
+        for name in ["foreign_keys", "busy_timeout", "temp_store", "journal_mode"] {
+            assert_eq!(pragma(&store.light, name).await, pragma(&store.pool, name).await, "PRAGMA {name}");
+        }
+        assert!(store.try_lease("wave:w1", "me", 60).await.unwrap().is_none());
+        let held = store.lease_holder("wave:w1").await.unwrap().map(|h| h.owner);
+        assert_eq!(held.as_deref(), Some("me"), "read through the pool");
+        let memory = Store::scratch().await.unwrap();
+        assert_eq!(pragma(&memory.light, "synchronous").await, "2", "in memory: the pool itself");
     }
 }
