@@ -219,7 +219,8 @@ pub fn process_usage() -> ProcessUsage {
     // SAFETY: getrusage only writes the struct it is given, which is zeroed and ours.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
-        return ProcessUsage::default();
+        let (statements, in_store) = crate::store::statements::so_far();
+        return ProcessUsage { statements, in_store, ..ProcessUsage::default() };
     }
     let tv = |t: libc::timeval| Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32).min(999_999) * 1000);
     let (statements, in_store) = crate::store::statements::so_far();

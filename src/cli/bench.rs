@@ -648,5 +648,19 @@ mod tests {
             assert_eq!(at, Some(want), "{text}");
         }
         assert!(text.contains("files      2000 new 4 KiB files before the run: 31 µs each"), "{text}");
+        assert!(!text.contains("statements"), "counted only when asked: {text}");
+        // With `--statements`: each stage's after its line, the flow's on a line of its own.
+        let mut counted = r;
+        for s in &mut counted.stages {
+            (s.statements, s.in_store_s) = (Some(12), Some(0.5));
+        }
+        (counted.statements, counted.in_store_s) = (Some(40), Some(1.5));
+        let text = pipeline_text(&counted);
+        let notify = text.lines().find(|l| l.starts_with("notify")).unwrap();
+        assert!(notify.ends_with("peak 40 MiB; 12 statements, 0.50s of them in the store"), "{text}");
+        assert!(
+            text.contains("\nstore      40 statements through sqlx took 1.50 s where they ran (50% of the total wall"),
+            "{text}"
+        );
     }
 }

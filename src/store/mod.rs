@@ -704,7 +704,7 @@ impl Store {
             }
             _ => None,
         };
-        let store = Store {
+        let mut store = Store {
             pool,
             dialect,
             url: shown,
@@ -724,9 +724,22 @@ impl Store {
                     tries += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 }
-                done => return done.map(|()| store),
+                Err(e) => return Err(e),
+                Ok(()) => break,
             }
         }
+        // Commits without a flush each are safe in WAL mode only ([`SQLITE_LIGHT_PRAGMAS`]): on a
+        // file SQLite could not switch to it (it keeps its mode then, without an error), claims
+        // and leases are flushed as everything else.
+        if dialect == Dialect::Sqlite && !in_memory(url) {
+            let mode: String =
+                sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&store.pool).await.map_err(|e| store.err(e))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                store.light.close().await;
+                store.light = store.pool.clone();
+            }
+        }
+        Ok(store)
     }
 
     /// Gives a new SQLite file its page size ([`SQLITE_PAGE_SIZE`]; an existing one keeps its
