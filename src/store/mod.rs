@@ -142,10 +142,13 @@ pub(crate) const SQLITE_CONNECTION_PRAGMAS: &str =
 /// such a commit survives a crash of the process (it is in the operating system's hands), and a
 /// power cut can lose only those made after the last flushed commit of any connection: a flush
 /// writes out the whole log, everything before it included. What a power cut can lose is a
-/// claim taken or let go, a lease taken, renewed or let go: after one, every worker is gone, and
+/// claim taken, renewed or let go, a lease taken, renewed or let go, and the heartbeat's renewal
+/// of a notice being sent (its lease, not its state): after one, every worker is gone, and
 /// what a dead worker holds is let go when the next run finds its process gone or its lease past
 /// (`reap_dead_claims`, `try_lease`), as after any crash. Every state change, journal row,
-/// notice and file record still commits with a flush (`synchronous = FULL`, SQLite's default).
+/// notice's state and file record still commits with a flush (`synchronous = FULL`, SQLite's
+/// default). Only in WAL mode: on a file SQLite could not switch to it, [`Store::open`] uses the
+/// pool for them too.
 pub(crate) const SQLITE_LIGHT_PRAGMAS: &str = "PRAGMA synchronous = NORMAL";
 
 /// A handle on the state store.

@@ -13,10 +13,12 @@ static STATEMENT_NANOS: std::sync::atomic::AtomicU64 = std::sync::atomic::Atomic
 /// where it ran, as `sqlx` itself measures it (its `sqlx::query` event, which it builds only
 /// when someone listens): from the moment the database's connection starts a statement until it
 /// has handed over its last row. On SQLite that is the connection's own thread: the time
-/// inside SQLite, plus any wait for the engine to take rows off a full channel. Not counted:
-/// a transaction's `BEGIN` and `COMMIT` (sqlx does not log them, so the commit's flush to disk
-/// is not in the time), and what is written without `sqlx` (the extraction's `rusqlite`
-/// transaction and PostgreSQL `COPY`, the generator). For `bench pipeline --statements` only: listening makes `sqlx` copy
+/// inside SQLite, plus any wait for the engine to take rows off a full channel. A statement
+/// outside a transaction commits itself, so its time holds its commit's flush to disk. Not
+/// counted on SQLite: a transaction's `BEGIN` and `COMMIT` (sqlx does not log them, so a
+/// transaction's flush is not in the time; on PostgreSQL its `COMMIT` is logged and counted);
+/// and what is written without `sqlx` (the extraction's `rusqlite` transaction and PostgreSQL
+/// `COPY`, the generator). For `bench pipeline --statements` only: listening makes `sqlx` copy
 /// and summarise every statement's text, which costs a little. Returns false when another
 /// listener was installed first (then nothing is counted).
 pub fn count() -> bool {
