@@ -218,26 +218,29 @@ pub struct ProcessUsage {
 pub fn process_usage() -> ProcessUsage {
     // SAFETY: getrusage only writes the struct it is given, which is zeroed and ours.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    let counted = with_statements(ProcessUsage::default());
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
-        let (statements, in_store) = crate::store::statements::so_far();
-        return ProcessUsage { statements, in_store, ..ProcessUsage::default() };
+        return counted;
     }
     let tv = |t: libc::timeval| Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32).min(999_999) * 1000);
-    let (statements, in_store) = crate::store::statements::so_far();
     ProcessUsage {
         cpu: tv(u.ru_utime) + tv(u.ru_stime),
         sys: tv(u.ru_stime),
         waits: u.ru_nvcsw.max(0) as u64,
-        statements,
-        in_store,
+        ..counted
     }
 }
 
-/// Elsewhere than Unix: not measured (zero).
+/// Elsewhere than Unix: only the statements are measured.
 #[cfg(not(unix))]
 pub fn process_usage() -> ProcessUsage {
+    with_statements(ProcessUsage::default())
+}
+
+/// `usage` with the store's statements counted so far ([`crate::store::statements::so_far`]).
+fn with_statements(usage: ProcessUsage) -> ProcessUsage {
     let (statements, in_store) = crate::store::statements::so_far();
-    ProcessUsage { statements, in_store, ..ProcessUsage::default() }
+    ProcessUsage { statements, in_store, ..usage }
 }
 
 /// When a timed stage run started: the wall clock, and what the process had used then.

@@ -25,6 +25,12 @@ pub const PROMOTE: &str = "gate_promote";
 /// waiver leave such an account held; `hold --release` puts it back.
 pub const HELD_BY_PERSON: &str = "held by a person";
 
+/// Whether a person held the account (`hold`; its reason says so): a stage's recheck and a
+/// waiver leave it held.
+pub(crate) fn held_by_person(row: &AccountRow) -> bool {
+    row.state == State::Held && row.state_reason.as_deref().is_some_and(|r| r.starts_with(HELD_BY_PERSON))
+}
+
 /// What [`Engine::hold`] did: the state the account was held from, and the first new bill date
 /// its customer had been told (a notice went out).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,9 +136,7 @@ impl Engine {
             let recons = self.store.recons(&numbers).await?;
             otherwise += page
                 .iter()
-                .filter(|a| {
-                    policy.account_judged_otherwise(&a.periods, recons.get(&a.account_number).map(|r| r == "pass"))
-                })
+                .filter(|a| policy.account_judged_otherwise(&a.periods, recons.get(&a.account_number).copied()))
                 .count();
         }
         Ok(otherwise)
@@ -336,7 +340,7 @@ impl Engine {
         }
         let covers = super::decide::failure(&verdicts);
         // Held by a person: the waiver is recorded, the hold stands (`hold --release` lifts it).
-        let by_person = row.state_reason.as_deref().is_some_and(|r| r.starts_with(HELD_BY_PERSON));
+        let by_person = held_by_person(&row);
         self.change_waiver(&row, Some((reason, &covers)), ctx, |failed| {
             if row.state == State::Held && failed && !by_person {
                 (

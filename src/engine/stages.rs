@@ -453,7 +453,7 @@ impl Engine {
                     let mut tx = self.store.begin().await?;
                     for a in rows {
                         // Held by a person: only `hold --release` lifts that.
-                        if a.state_reason.as_deref().is_some_and(|r| r.starts_with(super::HELD_BY_PERSON)) {
+                        if super::reports::held_by_person(&a) {
                             r.held += 1;
                             continue;
                         }
@@ -555,8 +555,7 @@ impl Engine {
         Ok(numbers
             .into_iter()
             .filter(|n| {
-                let passed = recons.get(n).map(|r| r == "pass");
-                policy.account_judged_otherwise(periods.get(n).map_or(&[][..], Vec::as_slice), passed)
+                policy.account_judged_otherwise(periods.get(n).map_or(&[][..], Vec::as_slice), recons.get(n).copied())
             })
             .collect())
     }

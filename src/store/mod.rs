@@ -679,7 +679,9 @@ impl Store {
             .connect(&connect_url)
             .await
             .map_err(|source| StoreError::Db { url: shown.clone(), source })?;
-        let light = if dialect == Dialect::Sqlite && !in_memory(url) {
+        // A SQLite file: connections of their own for claims and leases.
+        let own_light = dialect == Dialect::Sqlite && !in_memory(url);
+        let light = if own_light {
             AnyPoolOptions::new()
                 .max_connections(2)
                 .test_before_acquire(false)
@@ -721,38 +723,40 @@ impl Store {
         // itself, and SQLite refuses that at once (SQLITE_BUSY) rather than waiting, so the
         // second opener tries again until the busy timeout has passed.
         let mut tries = 0;
-        loop {
+        let wal = loop {
             match store.prepare(url).await {
                 Err(StoreError::Busy { .. }) if tries < BUSY_TIMEOUT_SECS * 10 => {
                     tries += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 }
-                Err(e) => return Err(e),
-                Ok(()) => break,
+                done => break done?,
             }
-        }
+        };
         // Commits without a flush each are safe in WAL mode only ([`SQLITE_LIGHT_PRAGMAS`]): on a
         // file SQLite could not switch to it (it keeps its mode then, without an error), claims
         // and leases are flushed as everything else.
-        if dialect == Dialect::Sqlite && !in_memory(url) {
-            let mode: String =
-                sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&store.pool).await.map_err(|e| store.err(e))?;
-            if !mode.eq_ignore_ascii_case("wal") {
-                store.light.close().await;
-                store.light = store.pool.clone();
-            }
+        if own_light && !wal {
+            store.light.close().await;
+            store.light = store.pool.clone();
         }
         Ok(store)
     }
 
     /// Gives a new SQLite file its page size ([`SQLITE_PAGE_SIZE`]; an existing one keeps its
-    /// own), puts the journal in WAL mode and runs the migrations.
-    async fn prepare(&self, url: &str) -> Result<(), StoreError> {
+    /// own), puts the journal in WAL mode and runs the migrations. Whether the store is a SQLite
+    /// file in WAL mode now (SQLite keeps another mode, without an error, when it cannot switch).
+    async fn prepare(&self, url: &str) -> Result<bool, StoreError> {
+        let mut wal = false;
         if self.dialect == Dialect::Sqlite && !in_memory(url) {
+            // One batch on one connection: the page size applies to the file its first write
+            // creates. Switching to WAL answers with the mode the file is in now.
             let sql = format!("PRAGMA page_size = {SQLITE_PAGE_SIZE}; PRAGMA journal_mode=WAL");
-            sqlx::raw_sql(&sql).execute(&self.pool).await.map_err(|e| self.err(e))?;
+            let rows = sqlx::raw_sql(&sql).fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
+            let mode = rows.last().and_then(|r| r.try_get::<String, _>(0).ok());
+            wal = mode.is_some_and(|m| m.eq_ignore_ascii_case("wal"));
         }
-        self.migrate().await
+        self.migrate().await?;
+        Ok(wal)
     }
 
     /// A throw-away in-memory store, for commands that work on a fresh workspace.

@@ -549,8 +549,8 @@ impl Store {
     }
 
     /// These accounts' reconciliation outcomes as last recorded ([`Store::recon`]), for those
-    /// that have one: account number → `pass` or `fail`.
-    pub async fn recons(&self, numbers: &[String]) -> Result<std::collections::HashMap<String, String>, StoreError> {
+    /// that have one: account number → whether it passed.
+    pub async fn recons(&self, numbers: &[String]) -> Result<std::collections::HashMap<String, bool>, StoreError> {
         let rows: Vec<(String, String)> = self
             .rows_for(numbers, |list| {
                 format!(
@@ -558,7 +558,7 @@ impl Store {
                 )
             })
             .await?;
-        Ok(rows.into_iter().collect())
+        Ok(rows.into_iter().map(|(account, recon)| (account, recon == "pass")).collect())
     }
 
     /// Writes a wave-level journal row.
