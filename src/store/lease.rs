@@ -77,7 +77,7 @@ impl Store {
         .bind(owner)
         .bind(stamp(now))
         .bind(stamp(until))
-        .execute(&self.light)
+        .execute(&mut *self.light_conn().await?)
         .await
         .map_err(|e| self.err(e))?;
         if res.rows_affected() == 1 {
@@ -95,7 +95,7 @@ impl Store {
                     .bind(stamp(until))
                     .bind(name)
                     .bind(&h.owner)
-                    .execute(&self.light)
+                    .execute(&mut *self.light_conn().await?)
                     .await
                     .map_err(|e| self.err(e))?;
             if res.rows_affected() == 1 {
@@ -164,7 +164,7 @@ impl Store {
             q = q.bind(s.as_str());
         }
         let turn = self.turn().await?;
-        let rows = q.fetch_all(&self.light).await.map_err(|e| self.err(e))?;
+        let rows = q.fetch_all(&mut *self.light_conn().await?).await.map_err(|e| self.err(e))?;
         drop(turn);
         let mut out = Self::account_rows(rows)?;
         out.sort_by(|a, b| a.account_number.cmp(&b.account_number));
@@ -195,7 +195,7 @@ impl Store {
         let _turn = self.turn().await?;
         let res = sqlx::query("UPDATE account SET claim_owner = NULL, claim_until = NULL WHERE claim_owner = $1")
             .bind(owner)
-            .execute(&self.light)
+            .execute(&mut *self.light_conn().await?)
             .await
             .map_err(|e| self.err(e))?;
         Ok(res.rows_affected())
@@ -295,7 +295,7 @@ impl Store {
                 .bind(&until)
                 .bind(base)
                 .bind(&threads)
-                .execute(&self.light)
+                .execute(&mut *self.light_conn().await?)
                 .await
                 .map_err(|e| self.err(e))?;
             *n = res.rows_affected();
@@ -309,7 +309,12 @@ impl Store {
         let _turn = self.turn().await?;
         let threads = threads_of(base);
         for sql in &releases() {
-            sqlx::query(sql).bind(base).bind(&threads).execute(&self.light).await.map_err(|e| self.err(e))?;
+            sqlx::query(sql)
+                .bind(base)
+                .bind(&threads)
+                .execute(&mut *self.light_conn().await?)
+                .await
+                .map_err(|e| self.err(e))?;
         }
         Ok(())
     }

@@ -258,7 +258,7 @@ impl Store {
             "SELECT wave, cutover_date FROM load_set WHERE dirty > 0 AND ($1 = '' OR wave = $1) ORDER BY wave, cutover_date",
         )
         .bind(wave.unwrap_or(""))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await
         .map_err(|e| self.err(e))?;
         rows.into_iter()
@@ -275,7 +275,7 @@ impl Store {
         let dirty: Option<i64> = sqlx::query_scalar("SELECT dirty FROM load_set WHERE wave = $1 AND cutover_date = $2")
             .bind(wave)
             .bind(cutover_date.to_string())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await
             .map_err(|e| self.err(e))?;
         Ok(dirty.unwrap_or_default())
@@ -299,7 +299,7 @@ impl Store {
         .bind(cutover_date.to_string())
         .bind(at.to_rfc3339())
         .bind(seen)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(|e| self.err(e))?;
         Ok(res.rows_affected() == 1)
@@ -311,7 +311,7 @@ impl Store {
             sqlx::query_scalar("SELECT written_at FROM load_set WHERE wave = $1 AND cutover_date = $2")
                 .bind(wave)
                 .bind(cutover_date.to_string())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.conn().await?)
                 .await
                 .map_err(|e| self.err(e))?;
         Ok(at.flatten())
@@ -330,7 +330,7 @@ impl Store {
         let rows: Vec<StoredCutover> = sqlx::query_as(&sql)
             .bind(wave)
             .bind(by.to_string())
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await
             .map_err(|e| self.err(e))?;
         rows.into_iter().map(CutoverRow::try_from).collect()
@@ -355,7 +355,7 @@ impl Store {
             .bind(cutover_date.to_string())
             .bind(after)
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await
             .map_err(|e| self.err(e))?;
         rows.into_iter().map(CutoverRow::try_from).collect()
@@ -373,7 +373,7 @@ impl Store {
         )
         .bind(wave)
         .bind(cutover_date.to_string())
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(|e| self.err(e))?;
         Ok(())
@@ -400,7 +400,8 @@ impl Store {
             for v in values {
                 q = q.bind(v);
             }
-            for row in q.fetch_all(&self.pool).await.map_err(|e| self.err(e))? {
+            let rows = q.fetch_all(&mut *self.conn().await?).await.map_err(|e| self.err(e))?;
+            for row in rows {
                 let row = CutoverRow::try_from(row)?;
                 out.insert(row.account_number.clone(), row);
             }
@@ -493,7 +494,7 @@ impl Store {
         let rows: Vec<StoredReversal> = sqlx::query_as(&sql)
             .bind(wave)
             .bind(cutover_date.to_string())
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await
             .map_err(|e| self.err(e))?;
         rows.into_iter().map(ReversalRow::try_from).collect()
@@ -515,7 +516,7 @@ impl Store {
              FROM cutover c JOIN account a ON a.account_number = c.account_number WHERE c.wave = $1",
         )
         .bind(wave)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.conn().await?)
         .await
         .map_err(|e| self.err(e))?;
         Ok(LoadCounts { loaded: c.loaded, failed: c.failed, unconfirmed: c.unconfirmed })

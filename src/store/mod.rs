@@ -9,6 +9,7 @@
 
 mod bulk;
 pub mod extraction;
+mod kept;
 pub mod lease;
 mod load;
 mod notices;
@@ -151,6 +152,9 @@ pub(crate) const SQLITE_CONNECTION_PRAGMAS: &str =
 /// pool for them too.
 pub(crate) const SQLITE_LIGHT_PRAGMAS: &str = "PRAGMA synchronous = NORMAL";
 
+/// How many connections the light pool of a SQLite file holds.
+const LIGHT_MAX: u32 = 2;
+
 /// A handle on the state store.
 #[derive(Clone)]
 pub struct Store {
@@ -173,6 +177,11 @@ pub struct Store {
     /// PostgreSQL and in memory, the pool itself. At 20,000 accounts they were about three
     /// quarters of the demo's 1,900 flushes (issue 11, thirty-first round).
     light: AnyPool,
+    /// A SQLite file: a few of the pool's connections, and of `light`'s, kept between the
+    /// statements run outside a transaction, so that none is given back through sqlx's task and
+    /// ping after each (`kept`; [`Store::conn`], [`Store::light_conn`]). Elsewhere none is kept.
+    kept: kept::Kept,
+    light_kept: kept::Kept,
 }
 
 /// One account's migration record.
@@ -544,7 +553,7 @@ impl Store {
     where
         T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
     {
-        sqlx::query_as(sql).bind(key).fetch_optional(&self.pool).await.map_err(|e| self.err(e))
+        sqlx::query_as(sql).bind(key).fetch_optional(&mut *self.conn().await?).await.map_err(|e| self.err(e))
     }
 
     /// Every row `sql` selects with `key` as its one parameter, read by column name.
@@ -552,7 +561,7 @@ impl Store {
     where
         T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
     {
-        sqlx::query_as(sql).bind(key).fetch_all(&self.pool).await.map_err(|e| self.err(e))
+        sqlx::query_as(sql).bind(key).fetch_all(&mut *self.conn().await?).await.map_err(|e| self.err(e))
     }
 
     /// The rows of these accounts, read by column name: `select` makes the query from the list of
@@ -574,7 +583,7 @@ impl Store {
         for n in values {
             q = q.bind(n);
         }
-        q.fetch_all(&self.pool).await.map_err(|e| self.err(e))
+        q.fetch_all(&mut *self.conn().await?).await.map_err(|e| self.err(e))
     }
 
     /// These accounts' rows of `table`, one per account: `parts` of its rows folded into one text
@@ -629,13 +638,13 @@ impl Store {
     /// ([`Store::turn`]). How many rows it changed.
     pub(crate) async fn write_text(&self, statement: &str, params: &[&str]) -> Result<u64, StoreError> {
         let _turn = self.turn().await?;
-        self.execute_text(&self.pool, statement, params).await
+        self.execute_text(&mut *self.conn().await?, statement, params).await
     }
 
     /// [`Store::write_text`] for a claim or a lease, on [`Store::light`]'s connections.
     pub(crate) async fn write_light(&self, statement: &str, params: &[&str]) -> Result<u64, StoreError> {
         let _turn = self.turn().await?;
-        self.execute_text(&self.light, statement, params).await
+        self.execute_text(&mut *self.light_conn().await?, statement, params).await
     }
 
     /// Stored accounts as [`AccountRow`]s: the first corrupt one is an error.
@@ -667,7 +676,7 @@ impl Store {
             connect_url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
         }
         // An in-memory SQLite database lives in one connection.
-        let max = if in_memory(url) { 1 } else { 8 };
+        let max: u32 = if in_memory(url) { 1 } else { 8 };
         let pool = AnyPoolOptions::new()
             .max_connections(max)
             // A SQLite connection is a file opened in this process: pinging it before every use
@@ -683,7 +692,7 @@ impl Store {
         let own_light = dialect == Dialect::Sqlite && !in_memory(url);
         let light = if own_light {
             AnyPoolOptions::new()
-                .max_connections(2)
+                .max_connections(LIGHT_MAX)
                 .test_before_acquire(false)
                 .after_connect(move |conn, _| {
                     Box::pin(async move { sqlite_pragmas(dialect, conn, &[SQLITE_LIGHT_PRAGMAS]).await })
@@ -709,6 +718,12 @@ impl Store {
             }
             _ => None,
         };
+        // Kept connections: a SQLite file's two for the engine and a page read ahead, one of
+        // the light pool's two (`kept`: fewer than a pool holds).
+        let (kept, light_kept) = match own_light {
+            true => (kept::Kept::new(2, max), kept::Kept::new(1, LIGHT_MAX)),
+            false => (kept::Kept::default(), kept::Kept::default()),
+        };
         let mut store = Store {
             pool,
             dialect,
@@ -718,6 +733,8 @@ impl Store {
             last_runs: runs::LastRuns::default(),
             turn: Default::default(),
             light,
+            kept,
+            light_kept,
         };
         // Two processes opening a fresh SQLite file at once: switching it to WAL needs the file to
         // itself, and SQLite refuses that at once (SQLITE_BUSY) rather than waiting, so the
@@ -736,8 +753,10 @@ impl Store {
         // file SQLite could not switch to it (it keeps its mode then, without an error), claims
         // and leases are flushed as everything else.
         if own_light && !wal {
+            store.light_kept.let_go();
             store.light.close().await;
             store.light = store.pool.clone();
+            store.light_kept = kept::Kept::default();
         }
         Ok(store)
     }
@@ -783,14 +802,27 @@ impl Store {
     /// The id of the newest journal row (0 when there is none).
     pub async fn last_journal_id(&self) -> Result<i64, StoreError> {
         sqlx::query("SELECT COALESCE(MAX(id), 0) FROM journal")
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.conn().await?)
             .await
             .and_then(|r| r.try_get::<i64, _>(0))
             .map_err(|e| self.err(e))
     }
 
+    /// A connection for a statement outside a transaction: a kept one on a SQLite file, else
+    /// the pool's (`kept`). Dropped at the end of the statement that takes it.
+    pub(crate) async fn conn(&self) -> Result<kept::Conn, StoreError> {
+        self.kept.get(&self.pool).await.map_err(|e| self.err(e))
+    }
+
+    /// [`Store::conn`] for claims and leases ([`Store::light`]'s connections).
+    pub(crate) async fn light_conn(&self) -> Result<kept::Conn, StoreError> {
+        self.light_kept.get(&self.light).await.map_err(|e| self.err(e))
+    }
+
     /// Closes every connection (SQLite then checkpoints its WAL into the database file).
     pub async fn close(&self) {
+        self.light_kept.let_go();
+        self.kept.let_go();
         self.light.close().await;
         self.pool.close().await;
         if let Some(pg) = &self.pg {
@@ -805,7 +837,7 @@ impl Store {
             Dialect::Sqlite => "SELECT p.page_count * s.page_size FROM pragma_page_count() p, pragma_page_size() s",
             Dialect::Postgres => "SELECT pg_database_size(current_database())",
         };
-        sqlx::query(sql).fetch_one(&self.pool).await.and_then(|r| r.try_get(0)).map_err(|e| self.err(e))
+        sqlx::query(sql).fetch_one(&mut *self.conn().await?).await.and_then(|r| r.try_get(0)).map_err(|e| self.err(e))
     }
 
     /// Whether this is a scratch store (in memory, gone when the process ends).
@@ -1248,7 +1280,7 @@ impl Store {
         .bind(f.wave.as_deref().unwrap_or(""))
         .bind(f.since.map(|t| t.to_rfc3339()).unwrap_or_default())
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await
         .map_err(|e| self.err(e))?;
         Ok(rows.into_iter().map(|r| (r.id, r.row)).collect())
@@ -1271,7 +1303,7 @@ impl Store {
         for s in page.states {
             q = q.bind(s.as_str());
         }
-        Self::account_rows(q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?)
+        Self::account_rows(q.fetch_all(&mut *self.conn().await?).await.map_err(|e| self.err(e))?)
     }
 
     /// The next page of a walk through a wave's accounts in `states`, in account order: the 500
@@ -1308,7 +1340,7 @@ impl Store {
         )
         .bind(wave)
         .bind(day.to_string())
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.conn().await?)
         .await
         .and_then(|r| r.try_get(0))
         .map_err(|e| self.err(e))?;
@@ -1334,7 +1366,7 @@ impl Store {
         )
         .bind(wave)
         .bind(day.to_string())
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.conn().await?)
         .await
         .map_err(|e| self.err(e))?;
         let date = |v: Option<String>| -> Result<Option<NaiveDate>, StoreError> {
@@ -1352,7 +1384,7 @@ impl Store {
         for s in states {
             q = q.bind(s.as_str());
         }
-        q.fetch_one(&self.pool).await.and_then(|r| r.try_get(0)).map_err(|e| self.err(e))
+        q.fetch_one(&mut *self.conn().await?).await.and_then(|r| r.try_get(0)).map_err(|e| self.err(e))
     }
 
     /// How many of a wave's accounts a stage would walk: in the given states and, with `due`,
@@ -1373,7 +1405,7 @@ impl Store {
         for s in states {
             q = q.bind(s.as_str());
         }
-        q.fetch_one(&self.pool).await.and_then(|r| r.try_get(0)).map_err(|e| self.err(e))
+        q.fetch_one(&mut *self.conn().await?).await.and_then(|r| r.try_get(0)).map_err(|e| self.err(e))
     }
 
     /// The day from which each of these extracted accounts is a customer (`None`: never known, so
@@ -1442,7 +1474,7 @@ impl Store {
             .bind(after)
             .bind(wave.unwrap_or(""))
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await
             .map_err(|e| self.err(e))?;
         Self::account_rows(rows)
@@ -1454,7 +1486,7 @@ impl Store {
             "SELECT COUNT(*) FROM account WHERE wave = $1 AND state = 'held' AND state_reason LIKE 'closed in the legacy system%'",
         )
         .bind(wave)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.conn().await?)
         .await
         .and_then(|r| r.try_get(0))
         .map_err(|e| self.err(e))
@@ -1471,7 +1503,7 @@ impl Store {
     pub async fn wave_state_counts(&self) -> Result<Vec<(Option<String>, State, i64)>, StoreError> {
         let sql = "SELECT wave, state, COUNT(*) AS n FROM account GROUP BY wave, state ORDER BY wave, state";
         let rows: Vec<(Option<String>, String, i64)> =
-            sqlx::query_as(sql).fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
+            sqlx::query_as(sql).fetch_all(&mut *self.conn().await?).await.map_err(|e| self.err(e))?;
         rows.into_iter().map(|(w, s, n)| Ok((w, s.parse().map_err(StoreError::Corrupt)?, n))).collect()
     }
 
@@ -1552,7 +1584,7 @@ impl Store {
         for n in values {
             q = q.bind(n);
         }
-        let row = q.fetch_one(&self.pool).await.map_err(|e| self.err(e))?;
+        let row = q.fetch_one(&mut *self.conn().await?).await.map_err(|e| self.err(e))?;
         let folded: Option<Vec<u8>> = row.try_get(0).map_err(|e| self.err(e))?;
         Ok(StoredRecords(unfold_legacy_rows(folded.as_deref().unwrap_or_default())?, which))
     }
@@ -1695,7 +1727,7 @@ impl Store {
             "SELECT id, source, accounts, records, quarantined, finished_at, warnings, started_at FROM extraction \
              WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1",
         )
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(|e| self.err(e))?;
         Ok(row.map(ExtractionCounts::from))

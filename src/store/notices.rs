@@ -327,7 +327,10 @@ impl Store {
     }
 
     pub async fn notice(&self, wave: &str, account: &str, kind: &str) -> Result<Option<NoticeRow>, StoreError> {
-        let row = notice_by_key(wave, account, kind).fetch_optional(&self.pool).await.map_err(|e| self.err(e))?;
+        let row = notice_by_key(wave, account, kind)
+            .fetch_optional(&mut *self.conn().await?)
+            .await
+            .map_err(|e| self.err(e))?;
         row.map(NoticeRow::try_from).transpose()
     }
 
@@ -499,7 +502,7 @@ impl Store {
         if let Some(s) = state {
             q = q.bind(s.as_str());
         }
-        let rows: Vec<StoredNotice> = q.fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
+        let rows: Vec<StoredNotice> = q.fetch_all(&mut *self.conn().await?).await.map_err(|e| self.err(e))?;
         let mut out = rows.into_iter().map(NoticeRow::try_from).collect::<Result<Vec<_>, _>>()?;
         out.sort_by(|a, b| (&a.account_number, &a.kind).cmp(&(&b.account_number, &b.kind)));
         Ok(out)
@@ -515,7 +518,7 @@ impl Store {
             "SELECT account_number, kind, sent_at FROM notice WHERE wave = $1 AND channel = 'print' AND state = 'sent'",
         )
         .bind(wave)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await
         .map_err(|e| self.err(e))?;
         let mut printed: Vec<_> = rows.into_iter().map(|r| (r.account_number, r.kind, r.sent_at)).collect();
@@ -531,7 +534,7 @@ impl Store {
         .bind(wave)
         .bind(from.to_rfc3339())
         .bind(to.to_rfc3339())
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.conn().await?)
         .await
         .map_err(|e| self.err(e))
     }
@@ -543,7 +546,7 @@ impl Store {
              AND notice_date IS NOT NULL GROUP BY notice_date ORDER BY notice_date",
         )
         .bind(wave)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await
         .map_err(|e| self.err(e))?;
         rows.into_iter()
@@ -561,7 +564,12 @@ impl Store {
              ORDER BY notice_date, account_number LIMIT $2",
             Store::ACCOUNT_COLS
         );
-        let rows = sqlx::query_as(&sql).bind(wave).bind(limit).fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
+        let rows = sqlx::query_as(&sql)
+            .bind(wave)
+            .bind(limit)
+            .fetch_all(&mut *self.conn().await?)
+            .await
+            .map_err(|e| self.err(e))?;
         Store::account_rows(rows)
     }
 
@@ -581,7 +589,7 @@ impl Store {
             .bind(wave)
             .bind(from.to_string())
             .bind(to.to_string())
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await
             .map_err(|e| self.err(e))?;
         Store::account_rows(rows)
@@ -595,7 +603,7 @@ impl Store {
             "SELECT account_number, emails, name, submitted_at FROM recipient WHERE account_number = $1",
         )
         .bind(account)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(|e| self.err(e))?;
         Ok(row.map(Recipients::from))
@@ -670,7 +678,7 @@ impl Store {
              ORDER BY state, channel",
         )
         .bind(wave)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await
         .map_err(|e| self.err(e))?;
         rows.into_iter().map(|r| Ok((notice_state(&r.state, &format!("wave {wave}"))?, r.channel, r.n))).collect()

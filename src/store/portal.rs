@@ -148,7 +148,7 @@ impl Store {
         let _turn = self.turn().await?;
         let insert = "INSERT INTO portal_question (nonce, account_number, message, asked_at) \
                       VALUES ($1, $2, $3, $4) ON CONFLICT (nonce) DO NOTHING";
-        self.insert_once(&self.pool, insert, [nonce, account, message], at).await
+        self.insert_once(&mut *self.conn().await?, insert, [nonce, account, message], at).await
     }
 
     /// The questions of one account (or of every account), newest first.

@@ -284,8 +284,11 @@ impl Store {
     /// The runs of a wave, oldest first.
     pub async fn runs(&self, wave: &str) -> Result<Vec<RunRow>, StoreError> {
         let sql = format!("SELECT {RUN_COLS} FROM reconcile_run WHERE wave = $1 ORDER BY number");
-        let rows =
-            sqlx::query_as::<_, StoredRun>(&sql).bind(wave).fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
+        let rows = sqlx::query_as::<_, StoredRun>(&sql)
+            .bind(wave)
+            .fetch_all(&mut *self.conn().await?)
+            .await
+            .map_err(|e| self.err(e))?;
         rows.into_iter().map(RunRow::try_from).collect()
     }
 
@@ -294,7 +297,7 @@ impl Store {
         let sql = format!("SELECT {RUN_COLS} FROM reconcile_run WHERE wave = $1 ORDER BY number DESC LIMIT 1");
         let row = sqlx::query_as::<_, StoredRun>(&sql)
             .bind(wave)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await
             .map_err(|e| self.err(e))?;
         row.map(RunRow::try_from).transpose()
@@ -427,7 +430,7 @@ impl Store {
     /// The tally stamp as last committed.
     pub async fn tally_stamp(&self) -> Result<i64, StoreError> {
         sqlx::query_scalar::<_, i64>("SELECT stamp FROM tally_stamp WHERE id = 1")
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.conn().await?)
             .await
             .map_err(|e| self.err(e))
     }
@@ -445,7 +448,7 @@ impl Store {
         );
         let joined: Option<String> = sqlx::query(&sql)
             .bind(wave)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.conn().await?)
             .await
             .and_then(|r| r.try_get(0))
             .map_err(|e| self.err(e))?;
@@ -486,7 +489,7 @@ impl Store {
              ORDER BY a.account_number",
         )
         .bind(wave)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await
         .map_err(|e| self.err(e))?;
         rows.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>().map_err(|e| self.err(e))
@@ -586,7 +589,7 @@ impl Store {
         .bind(fingerprint)
         .bind(data)
         .bind(Utc::now().to_rfc3339())
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(|e| self.err(e))?;
         Ok(())
@@ -600,7 +603,7 @@ impl Store {
         )
         .bind(wave)
         .bind(event.unwrap_or(""))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await
         .map_err(|e| self.err(e))
     }
