@@ -621,8 +621,8 @@ impl Store {
         Ok(self.execute_text(on, insert, &[a, b, c, &at.to_rfc3339()]).await? == 1)
     }
 
-    /// Runs `statement`, whose parameters ($1, $2, …) are all text, on `on` (a transaction or the
-    /// pool). How many rows it changed.
+    /// Runs `statement`, whose parameters ($1, $2, …) are all text, on `on` (a transaction, or a
+    /// connection of [`Store::conn`]). How many rows it changed.
     pub(crate) async fn execute_text<'e, E>(&self, on: E, statement: &str, params: &[&str]) -> Result<u64, StoreError>
     where
         E: sqlx::Executor<'e, Database = Any>,
@@ -634,7 +634,7 @@ impl Store {
         Ok(q.execute(on).await.map_err(|e| self.err(e))?.rows_affected())
     }
 
-    /// [`Store::execute_text`] on the pool, a write of its own: in this process's turn to write
+    /// [`Store::execute_text`] outside a transaction, a write of its own: in this process's turn to write
     /// ([`Store::turn`]). How many rows it changed.
     pub(crate) async fn write_text(&self, statement: &str, params: &[&str]) -> Result<u64, StoreError> {
         let _turn = self.turn().await?;
