@@ -19,8 +19,9 @@
 //!
 //! Only a few are kept, always fewer than the pool holds ([`Kept::new`]): a connection put back
 //! while the kept ones are full goes back to the pool, so a task waiting on the pool (a
-//! transaction) is never left waiting behind connections nobody uses. The kept ones are let go
-//! before the pool is closed ([`Kept::let_go`]), which waits for every connection. PostgreSQL
+//! transaction) may wait while a kept one is idle, but never for ever. The kept ones are let go
+//! before the pool is closed ([`Kept::let_go`]), which waits for every connection; from then on
+//! none is kept, so one still in use elsewhere (the heartbeat's) goes back to the pool. PostgreSQL
 //! keeps none (a server may drop a connection between statements, and the pool tests each one
 //! before it is used), nor does SQLite in memory (its one connection is the pool's).
 
@@ -38,12 +39,18 @@ pub(crate) struct Kept {
     keep: usize,
 }
 
-/// The idle kept connections.
-#[derive(Debug, Default)]
-struct Idle(Mutex<Vec<PoolConnection<Any>>>);
+/// The idle kept connections; `None` once let go ([`Kept::let_go`]): none is kept again.
+#[derive(Debug)]
+struct Idle(Mutex<Option<Vec<PoolConnection<Any>>>>);
+
+impl Default for Idle {
+    fn default() -> Idle {
+        Idle(Mutex::new(Some(Vec::new())))
+    }
+}
 
 impl Idle {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<PoolConnection<Any>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Vec<PoolConnection<Any>>>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -52,7 +59,7 @@ impl Drop for Idle {
     /// The last handle is gone without [`Kept::let_go`]: each connection leaves its pool at once
     /// (`detach`, which needs no runtime, where giving it back starts a task) and closes.
     fn drop(&mut self) {
-        for conn in self.0.get_mut().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        for conn in self.0.get_mut().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default() {
             drop(conn.detach());
         }
     }
@@ -67,7 +74,7 @@ impl Kept {
 
     /// A kept connection, or one from `pool` when none is idle.
     pub(crate) async fn get(&self, pool: &AnyPool) -> Result<Conn, sqlx::Error> {
-        let kept = self.idle.lock().pop();
+        let kept = self.idle.lock().as_mut().and_then(Vec::pop);
         let conn = match kept {
             Some(conn) => conn,
             None => pool.acquire().await?,
@@ -75,16 +82,17 @@ impl Kept {
         Ok(Conn { conn: Some(conn), kept: (self.keep > 0).then(|| self.clone()) })
     }
 
-    /// Gives every idle kept connection back to its pool, before the pool is closed (closing
-    /// waits for every connection to be back).
+    /// Gives every idle kept connection back to its pool, and keeps none from now on (a
+    /// connection in use goes back to the pool when done): before the pool is closed, which waits
+    /// for every connection to be back.
     pub(crate) fn let_go(&self) {
-        let idle = std::mem::take(&mut *self.idle.lock());
+        let idle = self.idle.lock().take();
         drop(idle);
     }
 
     #[cfg(test)]
     pub(crate) fn idle(&self) -> usize {
-        self.idle.lock().len()
+        self.idle.lock().as_ref().map_or(0, Vec::len)
     }
 }
 
@@ -112,14 +120,12 @@ impl std::ops::DerefMut for Conn {
 impl Drop for Conn {
     fn drop(&mut self) {
         let (Some(conn), Some(kept)) = (self.conn.take(), &self.kept) else { return };
-        let back = {
-            let mut idle = kept.idle.lock();
-            if idle.len() < kept.keep {
+        let back = match kept.idle.lock().as_mut() {
+            Some(idle) if idle.len() < kept.keep => {
                 idle.push(conn);
                 None
-            } else {
-                Some(conn)
             }
+            _ => Some(conn),
         };
         // Back to the pool, as sqlx gives a connection back (outside the lock).
         drop(back);
@@ -182,10 +188,15 @@ mod tests {
             let both = (kept.get(&pool).await.unwrap(), kept.get(&pool).await.unwrap());
             drop(both);
             assert_eq!(kept.idle(), 2);
+            // One in use elsewhere while they are let go (the heartbeat's) goes back to the pool
+            // when done, not to be kept: closing would wait for it for ever.
+            let in_use = kept.get(&pool).await.unwrap();
             kept.let_go();
-            assert_eq!(kept.idle(), 0);
+            drop(in_use);
+            assert_eq!(kept.idle(), 0, "kept after being let go");
             tokio::time::timeout(Duration::from_secs(10), pool.close()).await.expect("closing waited");
             let pool = self::pool(dir.path(), 3).await;
+            let kept = Kept::new(2, 3);
             drop(kept.get(&pool).await.unwrap());
             assert_eq!(kept.idle(), 1);
             (pool, kept)
