@@ -31,9 +31,10 @@ use sqlx::AnyConnection;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool};
 
-/// A pool's kept connections (see the module's docs). Clones share them.
-#[derive(Clone, Debug, Default)]
+/// A pool and its kept connections (see the module's docs). Clones share them.
+#[derive(Clone, Debug)]
 pub(crate) struct Kept {
+    pool: AnyPool,
     idle: Arc<Idle>,
     /// How many at most: 0 keeps none.
     keep: usize,
@@ -66,18 +67,25 @@ impl Drop for Idle {
 }
 
 impl Kept {
-    /// Keeps up to `keep` connections of a pool of `max`: never all of them (`keep < max`), so
+    /// Keeps up to `keep` connections of `pool`: never all it holds (`keep` below its most), so
     /// that a connection put back beyond them reaches the pool's own waiters.
-    pub(crate) fn new(keep: usize, max: u32) -> Kept {
-        Kept { idle: Arc::default(), keep: keep.min((max as usize).saturating_sub(1)) }
+    pub(crate) fn new(pool: AnyPool, keep: usize) -> Kept {
+        let most = pool.options().get_max_connections() as usize;
+        Kept { pool, idle: Arc::default(), keep: keep.min(most.saturating_sub(1)) }
     }
 
-    /// A kept connection, or one from `pool` when none is idle.
-    pub(crate) async fn get(&self, pool: &AnyPool) -> Result<Conn, sqlx::Error> {
+    /// The pool itself.
+    #[cfg(test)]
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// A kept connection, or one from the pool when none is idle.
+    pub(crate) async fn get(&self) -> Result<Conn, sqlx::Error> {
         let kept = self.idle.lock().as_mut().and_then(Vec::pop);
         let conn = match kept {
             Some(conn) => conn,
-            None => pool.acquire().await?,
+            None => self.pool.acquire().await?,
         };
         Ok(Conn { conn: Some(conn), kept: (self.keep > 0).then(|| self.clone()) })
     }
@@ -88,6 +96,12 @@ impl Kept {
     pub(crate) fn let_go(&self) {
         let idle = self.idle.lock().take();
         drop(idle);
+    }
+
+    /// Lets the kept connections go ([`Kept::let_go`]), then closes the pool.
+    pub(crate) async fn close(&self) {
+        self.let_go();
+        self.pool.close().await;
     }
 
     #[cfg(test)]
@@ -145,10 +159,11 @@ mod tests {
     }
 
     /// Never all of a pool's connections are kept: in memory (one connection) none is.
-    #[test]
-    fn fewer_are_kept_than_the_pool_holds() {
-        for (keep, max, kept) in [(2, 8, 2), (1, 2, 1), (2, 2, 1), (5, 1, 0), (2, 0, 0), (0, 8, 0)] {
-            assert_eq!(Kept::new(keep, max).keep, kept, "keep {keep} of {max}");
+    #[tokio::test]
+    async fn fewer_are_kept_than_the_pool_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        for (keep, max, kept) in [(2, 8, 2), (1, 2, 1), (2, 2, 1), (5, 1, 0), (0, 8, 0)] {
+            assert_eq!(Kept::new(pool(dir.path(), max).await, keep).keep, kept, "keep {keep} of {max}");
         }
     }
 
@@ -159,15 +174,15 @@ mod tests {
     async fn a_connection_is_kept_between_statements_and_the_rest_go_back_to_the_pool() {
         let dir = tempfile::tempdir().unwrap();
         let pool = pool(dir.path(), 2).await;
-        let kept = Kept::new(1, 2);
-        let (mut a, b) = (kept.get(&pool).await.unwrap(), kept.get(&pool).await.unwrap());
+        let kept = Kept::new(pool.clone(), 1);
+        let (mut a, b) = (kept.get().await.unwrap(), kept.get().await.unwrap());
         sqlx::query("CREATE TEMP TABLE mine (x)").execute(&mut *a).await.unwrap();
         assert_eq!(pool.size(), 2);
         drop(a);
         drop(b);
         assert_eq!(kept.idle(), 1, "one kept");
         // The kept one is `a`: its temporary table is its own.
-        let mut again = kept.get(&pool).await.unwrap();
+        let mut again = kept.get().await.unwrap();
         sqlx::query("INSERT INTO mine VALUES (1)").execute(&mut *again).await.unwrap();
         drop(again);
         // Both pool connections are out (one kept, one given back through sqlx's task): a
@@ -183,21 +198,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let (pool, kept) = rt.block_on(async {
-            let pool = pool(dir.path(), 3).await;
-            let kept = Kept::new(2, 3);
-            let both = (kept.get(&pool).await.unwrap(), kept.get(&pool).await.unwrap());
+            let kept = Kept::new(pool(dir.path(), 3).await, 2);
+            let both = (kept.get().await.unwrap(), kept.get().await.unwrap());
             drop(both);
             assert_eq!(kept.idle(), 2);
             // One in use elsewhere while they are let go (the heartbeat's) goes back to the pool
             // when done, not to be kept: closing would wait for it for ever.
-            let in_use = kept.get(&pool).await.unwrap();
+            let in_use = kept.get().await.unwrap();
             kept.let_go();
             drop(in_use);
             assert_eq!(kept.idle(), 0, "kept after being let go");
-            tokio::time::timeout(Duration::from_secs(10), pool.close()).await.expect("closing waited");
-            let pool = self::pool(dir.path(), 3).await;
-            let kept = Kept::new(2, 3);
-            drop(kept.get(&pool).await.unwrap());
+            tokio::time::timeout(Duration::from_secs(10), kept.pool().close()).await.expect("closing waited");
+            let pool = pool(dir.path(), 3).await;
+            let kept = Kept::new(pool.clone(), 2);
+            drop(kept.get().await.unwrap());
             assert_eq!(kept.idle(), 1);
             (pool, kept)
         });

@@ -470,14 +470,14 @@ mod tests {
         };
         // 2 is FULL, SQLite's default; 1 is NORMAL.
         assert_eq!(pragma(&store.pool, "synchronous").await, "2");
-        assert_eq!(pragma(&store.light, "synchronous").await, "1");
+        assert_eq!(pragma(store.light.pool(), "synchronous").await, "1");
         for name in ["foreign_keys", "busy_timeout", "temp_store", "journal_mode"] {
-            assert_eq!(pragma(&store.light, name).await, pragma(&store.pool, name).await, "PRAGMA {name}");
+            assert_eq!(pragma(store.light.pool(), name).await, pragma(&store.pool, name).await, "PRAGMA {name}");
         }
         assert!(store.try_lease("wave:w1", "me", 60).await.unwrap().is_none());
         let held = store.lease_holder("wave:w1").await.unwrap().map(|h| h.owner);
         assert_eq!(held.as_deref(), Some("me"), "read through the pool");
         let memory = Store::scratch().await.unwrap();
-        assert_eq!(pragma(&memory.light, "synchronous").await, "2", "in memory: the pool itself");
+        assert_eq!(pragma(memory.light.pool(), "synchronous").await, "2", "in memory: the pool itself");
     }
 }

@@ -152,9 +152,6 @@ pub(crate) const SQLITE_CONNECTION_PRAGMAS: &str =
 /// pool for them too.
 pub(crate) const SQLITE_LIGHT_PRAGMAS: &str = "PRAGMA synchronous = NORMAL";
 
-/// How many connections the light pool of a SQLite file holds.
-const LIGHT_MAX: u32 = 2;
-
 /// A handle on the state store.
 #[derive(Clone)]
 pub struct Store {
@@ -175,13 +172,13 @@ pub struct Store {
     /// Where claims and leases are written: on a SQLite file, connections of their own whose
     /// commits are not flushed one by one ([`SQLITE_LIGHT_PRAGMAS`] says why that is safe); on
     /// PostgreSQL and in memory, the pool itself. At 20,000 accounts they were about three
-    /// quarters of the demo's 1,900 flushes (issue 11, thirty-first round).
-    light: AnyPool,
-    /// A SQLite file: a few of the pool's connections, and of `light`'s, kept between the
-    /// statements run outside a transaction, so that none is given back through sqlx's task and
-    /// ping after each (`kept`; [`Store::conn`], [`Store::light_conn`]). Elsewhere none is kept.
+    /// quarters of the demo's 1,900 flushes (issue 11, thirty-first round). As with `kept`, a few
+    /// of a SQLite file's are kept between statements.
+    light: kept::Kept,
+    /// The pool again, with a few of its connections kept between the statements run outside a
+    /// transaction on a SQLite file, so that none is given back through sqlx's task and ping
+    /// after each ([`Store::conn`], [`Store::light_conn`]). Elsewhere none is kept.
     kept: kept::Kept,
-    light_kept: kept::Kept,
 }
 
 /// One account's migration record.
@@ -676,7 +673,7 @@ impl Store {
             connect_url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
         }
         // An in-memory SQLite database lives in one connection.
-        let max: u32 = if in_memory(url) { 1 } else { 8 };
+        let max = if in_memory(url) { 1 } else { 8 };
         let pool = AnyPoolOptions::new()
             .max_connections(max)
             // A SQLite connection is a file opened in this process: pinging it before every use
@@ -692,7 +689,7 @@ impl Store {
         let own_light = dialect == Dialect::Sqlite && !in_memory(url);
         let light = if own_light {
             AnyPoolOptions::new()
-                .max_connections(LIGHT_MAX)
+                .max_connections(2)
                 .test_before_acquire(false)
                 .after_connect(move |conn, _| {
                     Box::pin(async move { sqlite_pragmas(dialect, conn, &[SQLITE_LIGHT_PRAGMAS]).await })
@@ -720,10 +717,8 @@ impl Store {
         };
         // Kept connections: a SQLite file's two for the engine and a page read ahead, one of
         // the light pool's two (`kept`: fewer than a pool holds).
-        let (kept, light_kept) = match own_light {
-            true => (kept::Kept::new(2, max), kept::Kept::new(1, LIGHT_MAX)),
-            false => (kept::Kept::default(), kept::Kept::default()),
-        };
+        let keep = |n| if own_light { n } else { 0 };
+        let (kept, light) = (kept::Kept::new(pool.clone(), keep(2)), kept::Kept::new(light, keep(1)));
         let mut store = Store {
             pool,
             dialect,
@@ -734,7 +729,6 @@ impl Store {
             turn: Default::default(),
             light,
             kept,
-            light_kept,
         };
         // Two processes opening a fresh SQLite file at once: switching it to WAL needs the file to
         // itself, and SQLite refuses that at once (SQLITE_BUSY) rather than waiting, so the
@@ -753,10 +747,8 @@ impl Store {
         // file SQLite could not switch to it (it keeps its mode then, without an error), claims
         // and leases are flushed as everything else.
         if own_light && !wal {
-            store.light_kept.let_go();
             store.light.close().await;
-            store.light = store.pool.clone();
-            store.light_kept = kept::Kept::default();
+            store.light = kept::Kept::new(store.pool.clone(), 0);
         }
         Ok(store)
     }
@@ -811,20 +803,18 @@ impl Store {
     /// A connection for a statement outside a transaction: a kept one on a SQLite file, else
     /// the pool's (`kept`). Dropped at the end of the statement that takes it.
     pub(crate) async fn conn(&self) -> Result<kept::Conn, StoreError> {
-        self.kept.get(&self.pool).await.map_err(|e| self.err(e))
+        self.kept.get().await.map_err(|e| self.err(e))
     }
 
     /// [`Store::conn`] for claims and leases ([`Store::light`]'s connections).
     pub(crate) async fn light_conn(&self) -> Result<kept::Conn, StoreError> {
-        self.light_kept.get(&self.light).await.map_err(|e| self.err(e))
+        self.light.get().await.map_err(|e| self.err(e))
     }
 
     /// Closes every connection (SQLite then checkpoints its WAL into the database file).
     pub async fn close(&self) {
-        self.light_kept.let_go();
-        self.kept.let_go();
         self.light.close().await;
-        self.pool.close().await;
+        self.kept.close().await;
         if let Some(pg) = &self.pg {
             pg.close().await;
         }
