@@ -23,8 +23,12 @@ pub struct Args {
 impl Args {
     pub async fn run(self, cx: &Cx) -> Result<u8> {
         let Args { account, period, format, legacy } = self;
-        let engine =
-            open_or_scratch(&cx.root, crate::store::extraction::Filter::Accounts(vec![account.clone()])).await?;
+        let engine = open_or_scratch(
+            &cx.root,
+            crate::store::extraction::Filter::Accounts(vec![account.clone()]),
+            super::commands::PlanUse::ValidPart("bill"),
+        )
+        .await?;
         let accts = engine.store.legacy_accounts(std::slice::from_ref(&account)).await?;
         let Some(acct) = accts.into_iter().next() else {
             let q = engine.store.quarantine(Some(&account)).await?;
@@ -34,6 +38,16 @@ impl Args {
         };
         if legacy {
             print!("{}", crate::bill::render_legacy(&acct, period, format.into()).map_err(Failure::operational)?);
+            // No line at all: not a bill of 0, but none (before the account's history, after the
+            // last extraction, or a period it was not billed).
+            if !acct.invoice_lines.iter().any(|l| l.period == period) {
+                let billed: Vec<_> = acct.invoice_lines.iter().map(|l| l.period).collect();
+                let range = match (billed.iter().min(), billed.iter().max()) {
+                    (Some(a), Some(b)) => format!("its legacy bills extracted run from {a} to {b}"),
+                    _ => "no legacy bill of it was extracted".to_string(),
+                };
+                eprintln!("note: the legacy system has no bill of {account} for {period} ({range})");
+            }
             // A period the legacy system was told to stop billing: a legacy bill for it is a
             // second bill to the customer, by the extraction's rule (`status ACCOUNT` lists them).
             let starts = period.bill_period(acct.account.bill_cycle_day).start;

@@ -201,10 +201,15 @@ fn open_with_plan(ws: Workspace, store: Store, using: PlanUse) -> Result<Engine>
 
 /// The workspace's store when it holds an extraction; else a scratch store filled from the legacy
 /// source for just what the command needs (a fresh workspace changes nothing on disk).
-pub(super) async fn open_or_scratch(root: &Path, filter: crate::store::extraction::Filter) -> Result<Engine> {
+pub(super) async fn open_or_scratch(
+    root: &Path,
+    filter: crate::store::extraction::Filter,
+    plan: PlanUse,
+) -> Result<Engine> {
     let ws = Workspace::open(root)?;
     let no_file = state_file_missing(&ws);
-    let mut engine = if no_file { open_with(ws, Store::scratch().await?)? } else { open(root).await? };
+    let mut engine =
+        if no_file { open_with_plan(ws, Store::scratch().await?, plan)? } else { open_using(root, plan).await? };
     if no_file || engine.store.last_extraction().await?.is_none() {
         engine.store = Store::scratch().await?;
         engine.heartbeat = engine.store.heartbeat().map(std::sync::Arc::new);

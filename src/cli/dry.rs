@@ -21,6 +21,9 @@ type Result<T> = std::result::Result<T, Failure>;
 /// The scratch side of a dry run; removed when dropped.
 pub struct DryRun {
     dir: PathBuf,
+    /// The workspace's real folders the scratch ones stand for (outbox, import), to name them
+    /// back in what the run prints: the scratch folder is gone when the command ends.
+    real: Vec<(PathBuf, PathBuf)>,
     since: i64,
     /// Every file of the scratch folder's copies before the run, as it was then.
     before: Files,
@@ -42,13 +45,17 @@ impl DryRun {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let dir = std::env::temp_dir().join(format!("cutover-dry-run-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(Failure::operational)?;
-        let mut dry = DryRun { dir, since: 0, before: Files::new() };
         // The real folders, before the engine is pointed elsewhere.
         let print = match &engine.ws.config.mail {
             MailConfig::Outbox { dir } => engine.ws.path(dir).join("print"),
             MailConfig::Smtp { .. } => engine.ws.root.join("print"),
         };
         let import = engine.ws.path(&engine.ws.config.target);
+        let outbox = print.parent().map_or_else(|| engine.ws.root.clone(), Path::to_path_buf);
+        // Named as a path is shown (`import/` of the config has no trailing separator there).
+        let tidy = |p: PathBuf| p.components().collect::<PathBuf>();
+        let real = vec![(dir.join("import"), tidy(import.clone())), (dir.join("outbox"), tidy(outbox))];
+        let mut dry = DryRun { dir, real, since: 0, before: Files::new() };
         copy_tree(&print, &dry.dir.join("outbox").join("print")).map_err(Failure::operational)?;
         copy_tree(&import, &dry.dir.join("import")).map_err(Failure::operational)?;
         dry.before = files(&dry.dir);
@@ -64,6 +71,14 @@ impl DryRun {
         Ok(dry)
     }
 
+    /// `text` (a path, a journal reason) with the scratch folders named as the workspace's own,
+    /// where the real run would write.
+    pub fn real(&self, text: &str) -> String {
+        self.real.iter().fold(text.to_string(), |t, (scratch, real)| {
+            t.replace(&scratch.display().to_string(), &real.display().to_string())
+        })
+    }
+
     /// What the run would have done: every journal row it wrote, and the files it would have
     /// written or sent.
     pub async fn report(&self, engine: &Engine) -> Result<String> {
@@ -77,7 +92,7 @@ impl DryRun {
             for (_, j) in page {
                 changes += 1;
                 let arrow = if j.from == j.to { j.to.clone() } else { format!("{} -> {}", j.from, j.to) };
-                let _ = writeln!(o, "  {:<12} {arrow}: {}", j.account_number, j.reason);
+                let _ = writeln!(o, "  {:<12} {arrow}: {}", j.account_number, self.real(&j.reason));
             }
         }
         if changes == 0 {

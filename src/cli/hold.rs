@@ -31,6 +31,20 @@ impl Args {
                 println!(
                     "{account} put back: {reason}; `cutover run --wave {wave}` rates, reconciles and schedules it"
                 );
+                // A workspace on a simulated clock (the demo's): a run as of today would find every
+                // date of the wave passed. Its last run's day says which clock it is on.
+                let today = chrono::Utc::now().date_naive();
+                let last = engine
+                    .store
+                    .latest_run(&wave)
+                    .await?
+                    .and_then(|r| r.at.get(..10)?.parse::<chrono::NaiveDate>().ok());
+                if let Some(day) = last.filter(|d| *d < today - chrono::Days::new(1)) {
+                    println!(
+                        "  the wave's last run was as of {day}: on that clock, `cutover run --wave {wave} --as-of DAY` \
+                         (DAY on or after {day})"
+                    );
+                }
             } else {
                 let state = engine.store.account(&account).await?.map(|r| r.state.to_string()).unwrap_or_default();
                 println!("{account} is {state}, not held; nothing changed, and this reason was not recorded");
@@ -39,7 +53,15 @@ impl Args {
         }
         match engine.hold(&account, &reason, &ctx).await? {
             Some(held) => {
-                println!("{account} held (was {}): {reason}; the legacy system keeps billing it", held.from);
+                match &held.stage_hold {
+                    Some(was) => println!(
+                        "{account} held by a person now: {reason}; a stage had held it ({was}), and now no \
+                         `run --recheck-held` nor waiver moves it on until `hold --release`"
+                    ),
+                    None => {
+                        println!("{account} held (was {}): {reason}; the legacy system keeps billing it", held.from)
+                    }
+                }
                 if let Some(d) = held.told {
                     eprintln!(
                         "note: {account}'s customer was told the first new bill comes on {d}: it will not. \
@@ -54,7 +76,9 @@ impl Args {
             None => {
                 let row = engine.store.account(&account).await?;
                 let why = row.and_then(|r| r.state_reason).unwrap_or_default();
-                println!("{account} was already held ({why}); nothing changed, and this reason was not recorded");
+                println!(
+                    "{account} was already held by a person ({why}); nothing changed, and this reason was not recorded"
+                );
             }
         }
         Ok(0)

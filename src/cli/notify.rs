@@ -10,8 +10,9 @@ use crate::engine::Ctx;
 /// Works on a fresh workspace: it extracts first.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The wave id (the `id` in its wave file, e.g. dc1-colocation).
-    #[arg(long, required_unless_present = "preview")]
+    /// The wave id (the `id` in its wave file, e.g. dc1-colocation). With --preview or --resolve,
+    /// the account's own wave when left out.
+    #[arg(long, required_unless_present_any = ["preview", "resolve"])]
     pub wave: Option<String>,
     /// The day to act as, YYYY-MM-DD (default: today): catch up, or simulate a date.
     #[arg(long, value_name = "DATE", value_parser = parse_date)]
@@ -43,11 +44,22 @@ impl Args {
         let who = if preview.is_some() { "preview (nothing is sent)".into() } else { actor(&cx.actor, "notify")? };
         let ctx = Ctx::new(as_of.unwrap_or_else(today), who);
         if let Some(account) = preview {
-            let engine =
-                open_or_scratch(&cx.root, crate::store::extraction::Filter::Accounts(vec![account.clone()])).await?;
+            let engine = open_or_scratch(
+                &cx.root,
+                crate::store::extraction::Filter::Accounts(vec![account.clone()]),
+                PlanUse::ValidPart("notify --preview"),
+            )
+            .await?;
             // Say first when this notice would not be sent: held, quarantined, already notified…
             if let Some(row) = engine.store.account(&account).await? {
                 use crate::domain::State;
+                if let (Some(asked), Some(own)) = (&wave, &row.wave)
+                    && asked != own
+                {
+                    return Err(super::Failure::input(anyhow::anyhow!(
+                        "{account} is in wave {own}, not {asked}: its notice is its own wave's (leave --wave out)"
+                    )));
+                }
                 if !matches!(row.state, State::Extracted | State::Rated | State::Reconciled) {
                     let why = row.state_reason.as_deref().unwrap_or("");
                     println!("note: {account} is {} ({why}): the notice below is not going to be sent\n", row.state);
@@ -67,10 +79,20 @@ impl Args {
             }
             return Ok(0);
         }
-        let wave = wave.unwrap_or_default();
         let (engine, dry) = cx.open_for(dry_run, PlanUse::Whole).await?;
         if let (Some(account), Some(decision)) = (resolve, resolution) {
             let why = reason.unwrap_or_default();
+            // Its notices are under the wave they were sent in: the account's own unless named.
+            let wave = match wave {
+                Some(w) => w,
+                None => engine
+                    .store
+                    .account(&account)
+                    .await?
+                    .ok_or_else(|| crate::store::StoreError::NoAccount(account.clone()))?
+                    .wave
+                    .unwrap_or_default(),
+            };
             engine.resolve_notice(&wave, &account, decision == Resolution::Sent, &why, &ctx).await?;
             println!(
                 "{account}: notice marked {}",
@@ -78,6 +100,8 @@ impl Args {
             );
             return Ok(0);
         }
+        // Required by clap without --preview or --resolve.
+        let wave = wave.unwrap_or_default();
         stop_on_signal(&engine, "notify");
         engine.ensure_fresh(engine.runnable_wave(&wave)?, &ctx).await?;
         engine.rate_and_reconcile(&wave, &ctx).await?;

@@ -25,8 +25,12 @@ impl Args {
         let Args { account, wave, reason, as_of } = self;
         let engine = cx.open().await?;
         let ctx = cx.ctx("readmit", as_of)?;
-        engine.readmit(&account, &wave, &reason, &ctx).await?;
-        println!("{account} readmitted to wave {wave}: {reason}");
+        if engine.readmit(&account, &wave, &reason, &ctx).await? {
+            println!("{account} readmitted to wave {wave}: {reason}");
+        } else {
+            let state = engine.store.account(&account).await?.map(|r| r.state.to_string()).unwrap_or_default();
+            println!("{account} was readmitted to wave {wave} already (it is {state}); nothing changed");
+        }
         Ok(0)
     }
 }

@@ -29,7 +29,12 @@ impl Args {
         if lines && format != super::Format::Csv {
             return Err(Failure::input(anyhow::anyhow!("--lines goes with --format csv")));
         }
-        let engine = open_or_scratch(&cx.root, crate::store::extraction::Filter::Wave(wave.clone())).await?;
+        let engine = open_or_scratch(
+            &cx.root,
+            crate::store::extraction::Filter::Wave(wave.clone()),
+            super::commands::PlanUse::Whole,
+        )
+        .await?;
         let w = engine.runnable_wave(&wave)?.clone();
         let ctx =
             Ctx::new(today(), actor(&cx.actor, "reconcile").unwrap_or_else(|_| "unnamed (reconcile report)".into()));

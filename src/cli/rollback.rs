@@ -24,11 +24,15 @@ impl Args {
         if engine.rollback(&account, &reason, &ctx).await? {
             println!("{account} rolled back: {reason}");
             if let Some(c) = engine.store.cutover(&account).await? {
-                let set = engine.set_dir(&c.wave, c.cutover_date);
+                let record = engine.set_dir(&c.wave, c.cutover_date).join("rollback.csv").display().to_string();
+                // A dry run's scratch folder is gone when it ends: the path the real run writes.
+                let (record, would) = match &dry {
+                    Some(d) => (d.real(&record), "would be"),
+                    None => (record, "is"),
+                };
                 println!(
-                    "  legacy billing resumes from {}; the reversal record is in {}",
-                    c.first_new_bill_date,
-                    set.join("rollback.csv").display()
+                    "  legacy billing resumes from {}; the reversal record {would} in {record}",
+                    c.first_new_bill_date
                 );
                 // Months the target may have billed already (its load files went out): both
                 // systems must act on them.

@@ -81,6 +81,12 @@ impl Args {
         let mailer = mailer(&engine)?;
         let r = engine.run_wave(&wave, &ctx, &mailer).await?;
         print!("{}", report::run_text(&r));
+        // As `switch` says them: the sets its switch stage wrote (a dry run's are gone).
+        if dry.is_none() {
+            for set in &r.switched.sets {
+                println!("load files written: {} (its manifest.json lists them)", set.display());
+            }
+        }
         dry_report(dry, &engine).await?;
         let code = u8::from(
             r.notified.failed > 0 || r.switched.late > 0 || r.gate != Some(crate::reconcile::GateVerdict::Proceed),

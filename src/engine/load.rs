@@ -385,18 +385,28 @@ impl Engine {
     }
 
     /// Puts a rolled-back account into a later wave (journaled): it is rated, reconciled,
-    /// notified and cut over again there, with new dates.
-    pub async fn readmit(&self, account: &str, wave: &str, reason: &str, ctx: &Ctx) -> Result<(), EngineError> {
+    /// notified and cut over again there, with new dates. `Ok(false)`: it was readmitted to this
+    /// wave already (nothing changed).
+    pub async fn readmit(&self, account: &str, wave: &str, reason: &str, ctx: &Ctx) -> Result<bool, EngineError> {
         let row =
             self.store.account(account).await?.ok_or_else(|| crate::store::StoreError::NoAccount(account.into()))?;
+        // A mistyped wave is named first, whatever the account's state.
+        let w = self.runnable_wave(wave)?;
+        let previous = self.store.cutover(account).await?;
+        // Readmitted to this wave already (a second run of the same command): nothing to do. Its
+        // earlier cut-over is still on record until the new one replaces it.
+        let readmitted = previous.as_ref().is_some_and(|p| p.wave != wave)
+            && row.wave.as_deref() == Some(wave)
+            && matches!(row.state, State::Extracted | State::Rated | State::Reconciled | State::Notified | State::Held);
+        if readmitted {
+            return Ok(false);
+        }
         if row.state != State::RolledBack {
             return Err(EngineError::Refused(format!(
                 "account {account} is {}: only a rolled-back account can be readmitted",
                 row.state
             )));
         }
-        let w = self.runnable_wave(wave)?;
-        let previous = self.store.cutover(account).await?;
         // Dated before the cut-over it comes back from: the journal would read backwards.
         if let Some(p) = &previous
             && ctx.as_of < p.cutover_date
@@ -468,7 +478,7 @@ impl Engine {
         // Its tally (if it has one) now counts in another wave: last before the commit.
         self.store.bump_tally_stamp_in(&mut tx).await?;
         tx.commit().await.map_err(|e| self.store.err(e))?;
-        Ok(())
+        Ok(true)
     }
 
     /// Applies a load's result file: successes move `cut_over` → `loaded` with the target's id;

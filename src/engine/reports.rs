@@ -37,6 +37,8 @@ pub(crate) fn held_by_person(row: &AccountRow) -> bool {
 pub struct HeldBy {
     pub from: State,
     pub told: Option<chrono::NaiveDate>,
+    /// Why a stage had held it, when it was (`from` is then `held`): the person's hold is on top.
+    pub stage_hold: Option<String>,
 }
 
 /// What `gate promote` did.
@@ -373,14 +375,20 @@ impl Engine {
     /// Holds one account before its cut-over: a person's decision, journaled with the reason.
     /// From `extracted`, `rated`, `reconciled` or `notified`; no stage moves it on, nor
     /// `run --recheck-held`, nor a waiver, until [`Engine::release`] puts it back (a new schedule,
-    /// and a notice that gives the new date if its customer was told another). `Ok(None)`: it was held already, nothing changed.
+    /// and a notice that gives the new date if its customer was told another). `Ok(None)`: a person
+    /// held it already, nothing changed; one a stage held is held by the person on top.
     /// A cut-over account is refused (`rollback` returns it), as is one rolled back or
     /// quarantined (no stage moves those).
     pub async fn hold(&self, account: &str, reason: &str, ctx: &Ctx) -> Result<Option<HeldBy>, EngineError> {
         let row = self.store.account(account).await?.ok_or_else(|| StoreError::NoAccount(account.to_string()))?;
         let refuse = |why: String| Err(EngineError::Refused(format!("account {account} {why}")));
         match row.state {
-            State::Held => return Ok(None),
+            // Held by a person already: nothing to add (the first reason stands).
+            State::Held if held_by_person(&row) => return Ok(None),
+            // Held by a stage (a failed reconciliation, no address, no schedule): the person's
+            // hold is recorded on top (held to held, journaled), so that a recheck or a waiver,
+            // which would move a stage's hold on, leaves it until `hold --release`.
+            State::Held => {}
             State::CutOver | State::Loaded => {
                 return refuse(format!(
                     "is {}: the new system bills it now; `cutover rollback {account} --reason …` returns it to the \
@@ -402,9 +410,14 @@ impl Engine {
         // The first new bill date its customer was told: a notice for its dates went out (or may
         // have: a crash can leave it sent, or sending, before the account moved to `notified`).
         let told = self.told(&row).await?;
+        // Held by a stage before: its reason is kept in the person's, for whoever releases it.
+        let from = match (row.state, row.state_reason.as_deref()) {
+            (State::Held, Some(was)) => format!("held ({was})"),
+            (state, _) => state.to_string(),
+        };
         let why = match told {
-            Some(d) => format!("{HELD_BY_PERSON} from {}: {reason} (its customer was told {d})", row.state),
-            None => format!("{HELD_BY_PERSON} from {}: {reason}", row.state),
+            Some(d) => format!("{HELD_BY_PERSON} from {from}: {reason} (its customer was told {d})"),
+            None => format!("{HELD_BY_PERSON} from {from}: {reason}"),
         };
         let t = ctx.transition(account, row.state, State::Held, &why);
         if !self.store.transition(&t).await? {
@@ -416,7 +429,8 @@ impl Engine {
         if let Some(w) = &row.wave {
             self.store.notice_supersede(w, account, "").await?;
         }
-        Ok(Some(HeldBy { from: row.state, told }))
+        let stage_hold = (row.state == State::Held).then(|| row.state_reason.clone().unwrap_or_default());
+        Ok(Some(HeldBy { from: row.state, told, stage_hold }))
     }
 
     /// The first new bill date an account's customer was told: its notice for its current dates
@@ -471,7 +485,15 @@ impl Engine {
         if !changed {
             return Ok(false);
         }
-        let (to, why) = next(failed);
+        let (to, mut why) = next(failed);
+        // The account's reason is the journal's last: a person's hold must stay first in it, or
+        // the next recheck or waiver would take the account for a stage's hold and move it on.
+        if to == State::Held
+            && held_by_person(row)
+            && let Some(hold) = &row.state_reason
+        {
+            why = format!("{hold}; {why}");
+        }
         let t = ctx.transition(account, row.state, to, &why);
         if !self.store.transition_in(&mut tx, &t).await? {
             return Err(EngineError::Refused(format!("account {account} changed state meanwhile; try again")));

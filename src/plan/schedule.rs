@@ -37,14 +37,16 @@ pub fn schedule(wave: &Wave, cycle_day: u32, today: NaiveDate) -> Result<Schedul
             if notice >= today {
                 return Ok(Schedule { cutover_date: cutover, first_new_bill_date: bill, notice_date: notice });
             }
-            late.get_or_insert(notice);
+            // The last cycle's notice is the one that was missed by the least: the one to name.
+            late = Some((bill, notice));
         }
         period = period.next();
     }
     Err(match late {
-        Some(n) => format!(
-            "not schedulable: every bill cycle in the window {start}..{end} needs a notice on or before {n}, \
-             which has passed (today is {today})"
+        Some((bill, n)) => format!(
+            "not schedulable: every bill cycle in the window {start}..{end} needs its notice a month ahead, \
+             and the last one (a first new bill on {bill}) needed it on or before {n}, which has passed \
+             (today is {today})"
         ),
         None => format!("not schedulable: no bill cycle on day {cycle_day} falls inside the window {start}..{end}"),
     })

@@ -489,7 +489,26 @@ mod schedule_rule {
                 60,
                 1,
                 "2017-07-02",
-                Err("not schedulable: every bill cycle in the window 2017-06-05..2017-08-03"),
+                Err("not schedulable: every bill cycle in the window 2017-06-05..2017-08-03 needs its notice a month \
+                     ahead, and the last one (a first new bill on 2017-08-01) needed it on or before 2017-07-01, \
+                     which has passed (today is 2017-07-02)"),
+            ),
+            // The deadline named is the last cycle's (missed by three days), not the first's.
+            (
+                "2017-10-15",
+                60,
+                28,
+                "2017-10-31",
+                Err("not schedulable: every bill cycle in the window 2017-10-15..2017-12-13 needs its notice a month \
+                     ahead, and the last one (a first new bill on 2017-11-28) needed it on or before 2017-10-28, \
+                     which has passed (today is 2017-10-31)"),
+            ),
+            (
+                "2017-06-05",
+                20,
+                1,
+                "2017-04-01",
+                Err("not schedulable: no bill cycle on day 1 falls inside the window 2017-06-05..2017-06-2"),
             ),
         ];
         for (start, days, cycle, today, expected) in table {
@@ -502,7 +521,7 @@ mod schedule_rule {
                         "{start} {days} day {cycle} as of {today}"
                     );
                 }
-                (Err(e), Err(prefix)) => assert!(e.starts_with(prefix), "{e}"),
+                (Err(e), Err(prefix)) => assert!(e.starts_with(prefix), "{e}\n  expected: {prefix}"),
                 (got, _) => panic!("{start} {days} day {cycle} as of {today}: got {got:?}, expected {expected:?}"),
             }
         }

@@ -1327,6 +1327,20 @@ fn a_broken_wave_file_stops_the_stages_but_not_a_rollback_or_a_report() {
         assert!(err.contains("errors in waves/dc2-colocation.yaml, waves/zz-internet.yaml (above)"), "{args:?}: {err}");
         assert!(err.contains("goes on without those files; no stage runs until they are fixed"), "{args:?}: {err}");
     }
+    // What concerns one account goes on too: its bill, its notice's preview, a person's waiver
+    // (refused here on its own terms: a cut-over account has no failure to waive).
+    for (args, command, ok) in [
+        (vec!["bill", cut[1].as_str(), "--period", "2017-07"], "bill", true),
+        (vec!["bill", cut[1].as_str(), "--period", "2017-07", "--legacy"], "bill", true),
+        (vec!["notify", "--preview", cut[1].as_str()], "notify --preview", true),
+        (vec!["waive", cut[1].as_str(), "--reason", "price agreed"], "waive", false),
+    ] {
+        let out = cutover(&ws).args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.success(), ok, "{args:?}: {err}");
+        assert!(err.contains(&format!("`{command}` goes on without those files")), "{args:?}: {err}");
+        assert!(!err.contains("the plan has errors; run"), "{args:?}: {err}");
+    }
     // `waves` still lists it, with its accounts, as a wave the plan does not name now.
     let waves = cutover(&ws).args(["waves"]).output().unwrap();
     assert!(waves.status.success(), "{waves:?}");
@@ -1775,4 +1789,141 @@ fn hold_keeps_one_account_from_its_cut_over_until_it_is_put_back() {
     assert!(out.status.code().is_some_and(|c| c <= 1), "{out:?}");
     let eml = std::fs::read_to_string(ws.join(format!("outbox/dc2-colocation-{acct}-{first}.eml"))).unwrap();
     assert!(eml.contains("Subject: New date: "), "{eml}");
+}
+
+/// A person's hold on an account a stage held (here its reconciliation) is recorded on top, `held
+/// -> held` with both reasons: a waiver and `run --recheck-held` then leave it, as they leave any
+/// account a person held, until `hold --release`, whose hint names the wave's clock (a simulated
+/// one here, not today's). Before, the hold was not recorded and a waiver moved the account on.
+#[test]
+fn a_person_holds_an_account_a_stage_held_on_top_of_the_stage() {
+    let (_t, ws) = support::demo_until(200, 2017, "2017-10-01");
+    let held = json(&ws, &["status", "--state", "held", "--format", "json"]);
+    let row = held["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["reason"].as_str().is_some_and(|r| r.starts_with("reconciliation failed")))
+        .expect("an account its reconciliation held")
+        .clone();
+    let (acct, wave) = (row["account_number"].as_str().unwrap(), row["wave"].as_str().unwrap());
+    let state = |a: &str| json(&ws, &["status", "--account", a, "--format", "json"])["account"]["state"].clone();
+
+    let out = cutover(&ws).args(["hold", acct, "--reason", "legal dispute: do not migrate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains(&format!(
+            "{acct} held by a person now: legal dispute: do not migrate; a stage had held it (reconciliation failed"
+        )),
+        "{said}"
+    );
+    let one = json(&ws, &["status", "--account", acct, "--format", "json"]);
+    let last = one["journal"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!((last["from"].as_str(), last["to"].as_str()), (Some("held"), Some("held")), "{last}");
+    let reason = last["reason"].as_str().unwrap();
+    assert!(reason.starts_with("held by a person from held (reconciliation failed"), "{reason}");
+    assert!(reason.ends_with("legal dispute: do not migrate"), "{reason}");
+
+    // A waiver is recorded and moves nothing, and the person's hold stays first in the account's
+    // reason (a waiver used to replace it, and the next recheck moved the account on); so does
+    // a revoked one. A recheck leaves it; a second hold changes nothing.
+    for args in [vec!["waive", acct, "--reason", "price agreed"], vec!["waive", acct, "--reason", "no", "--revoke"]] {
+        let out = cutover(&ws).args(&args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        let one = json(&ws, &["status", "--account", acct, "--format", "json"]);
+        assert_eq!(one["account"]["state"], "held", "{args:?}");
+        let reason = one["journal"].as_array().unwrap().last().unwrap()["reason"].as_str().unwrap().to_string();
+        assert!(reason.starts_with("held by a person from held (reconciliation failed"), "{args:?}: {reason}");
+    }
+    let out = cutover(&ws).args(["waive", acct, "--reason", "price agreed after all"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let out = cutover(&ws).args(["run", "--wave", wave, "--as-of", "2017-10-01", "--recheck-held"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("held by a person stay held"), "{out:?}");
+    assert_eq!(state(acct), "held");
+    let again = cutover(&ws).args(["hold", acct, "--reason", "a second time"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("was already held by a person"), "{again:?}");
+
+    // Put back: its wave runs on the demo's clock, which the hint names.
+    let out = cutover(&ws).args(["hold", acct, "--release", "--reason", "dispute settled"]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains(&format!("{acct} put back: dispute settled")), "{said}");
+    assert!(
+        said.contains(&format!(
+            "the wave's last run was as of 2017-10-01: on that clock, `cutover run --wave {wave} --as-of DAY`"
+        )),
+        "{said}"
+    );
+    assert_eq!(state(acct), "extracted");
+}
+
+/// Commands on one account name what they act on: `notify --resolve` finds the account's wave
+/// itself and `--preview` refuses another wave's; `bill --legacy` says when the legacy system has
+/// no bill for the period (not a bill of 0); a dry run's rollback names the workspace's reversal
+/// record, not its scratch copy; `readmit` names a mistyped wave before the account's state, and
+/// a second readmission to the same wave changes nothing (exit 0).
+#[test]
+fn commands_on_one_account_name_what_they_act_on() {
+    let (_t, ws) = support::demo_until(200, 2017, "2017-10-01");
+    let reconciled = json(&ws, &["status", "--wave", "dc3-colocation", "--state", "reconciled", "--format", "json"]);
+    let r = reconciled["accounts"][0]["account_number"].as_str().unwrap().to_string();
+    let out = cutover(&ws).args(["notify", "--resolve", &r, "--as", "sent", "--reason", "x"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("no notice of {r} in wave dc3-colocation is unknown")), "{err}");
+    let out = cutover(&ws).args(["notify", "--preview", &r, "--wave", "dc1-colocation"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("{r} is in wave dc3-colocation, not dc1-colocation")),
+        "{out:?}"
+    );
+    assert!(
+        cutover(&ws).args(["notify", "--preview", &r, "--wave", "dc3-colocation"]).output().unwrap().status.success()
+    );
+
+    let cut = json(&ws, &["status", "--wave", "dc1-colocation", "--state", "cut_over", "--format", "json"]);
+    let c = cut["accounts"][0]["account_number"].as_str().unwrap().to_string();
+    let out = cutover(&ws).args(["bill", &c, "--period", "2018-03", "--legacy"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("note: the legacy system has no bill of {c} for 2018-03 (its legacy bills")),
+        "{err}"
+    );
+    let out = cutover(&ws).args(["bill", &c, "--period", "2017-06", "--legacy"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("has no bill"), "{out:?}");
+
+    let out = cutover(&ws).args(["rollback", &c, "--reason", "x", "--dry-run"]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("the reversal record would be in ") && said.contains("/import/dc1-colocation/"), "{said}");
+    assert!(!said.contains("cutover-dry-run"), "a scratch path, gone when the command ended: {said}");
+    assert_eq!(json(&ws, &["status", "--account", &c, "--format", "json"])["account"]["state"], "cut_over");
+
+    let out = cutover(&ws).args(["rollback", &c, "--reason", "disputes the overage"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let readmit = |wave: &str| {
+        cutover(&ws)
+            .args(["readmit", &c, "--wave", wave, "--reason", "explained", "--as-of", "2017-11-01"])
+            .output()
+            .unwrap()
+    };
+    let out = readmit("dc3-colocatoin");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no wave `dc3-colocatoin`"), "{out:?}");
+    let out = readmit("dc3-colocation");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("{c} readmitted to wave dc3-colocation")),
+        "{out:?}"
+    );
+    let journal = json(&ws, &["status", "--account", &c, "--format", "json"])["journal"].as_array().unwrap().len();
+    let out = readmit("dc3-colocation");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("{c} was readmitted to wave dc3-colocation already")),
+        "{out:?}"
+    );
+    assert_eq!(
+        json(&ws, &["status", "--account", &c, "--format", "json"])["journal"].as_array().unwrap().len(),
+        journal
+    );
 }
