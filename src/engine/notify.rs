@@ -1580,7 +1580,16 @@ impl Engine {
         };
         self.store.put_recipients_in(&mut tx, &rec, source, ctx.at).await?;
         self.store
-            .journal_in(&mut tx, &sub.account_number, &ctx.at.to_rfc3339(), &ctx.actor, row.state, row.state, &reason)
+            .journal_in(
+                &mut tx,
+                &sub.account_number,
+                row.wave.as_deref(),
+                &ctx.at.to_rfc3339(),
+                &ctx.actor,
+                row.state,
+                row.state,
+                &reason,
+            )
             .await?;
         tx.commit().await.map_err(|e| self.store.err(e))?;
         Ok(Applied::Updated(row.state))

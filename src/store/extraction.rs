@@ -256,7 +256,7 @@ impl<'a> Extraction<'a> {
         }
         let new: Vec<&PendingAccount> = fresh.iter().filter(|a| !known.contains_key(&a.number)).collect();
         self.new_accounts.extend(new.iter().map(|a| (a.number.clone(), a.wave.clone())));
-        let mut journal: Vec<(String, State, State, String)> = new
+        let mut journal: Vec<(String, Option<String>, State, State, String)> = new
             .iter()
             .map(|a| {
                 let reason = format!(
@@ -265,7 +265,7 @@ impl<'a> Extraction<'a> {
                     a.raw.row,
                     a.wave.as_deref().map_or("no wave selects it".to_string(), |w| format!("wave {w}"))
                 );
-                (a.number.clone(), State::Pending, State::Extracted, reason)
+                (a.number.clone(), a.wave.clone(), State::Pending, State::Extracted, reason)
             })
             .collect();
         for a in &fresh {
@@ -309,12 +309,13 @@ impl<'a> Extraction<'a> {
     }
 
     /// Journal rows of this extraction (its time and actor), as the store's journal writes them.
-    async fn journal(&mut self, lines: &[(String, State, State, String)]) -> Result<(), StoreError> {
+    async fn journal(&mut self, lines: &[(String, Option<String>, State, State, String)]) -> Result<(), StoreError> {
         let at = self.at.to_rfc3339();
         let lines: Vec<super::JournalLine<'_>> = lines
             .iter()
-            .map(|(account, from, to, reason)| super::JournalLine {
+            .map(|(account, wave, from, to, reason)| super::JournalLine {
                 account,
+                wave: wave.as_deref(),
                 at: at.clone(),
                 actor: &self.actor,
                 from: *from,
@@ -402,7 +403,7 @@ impl<'a> Extraction<'a> {
         old: Option<&str>,
         state: &str,
         readmitted: Option<String>,
-    ) -> Result<Option<(String, State, State, String)>, StoreError> {
+    ) -> Result<Option<(String, Option<String>, State, State, String)>, StoreError> {
         // A person readmitted it to a wave (`cutover readmit`): the plan's selector no longer decides.
         if old == wave || readmitted.is_some() {
             return Ok(None);
@@ -416,7 +417,8 @@ impl<'a> Extraction<'a> {
             .await
             .map_err(|e| self.store.err(e))?;
         let why = format!("the plan now puts it in {} (was {})", wave_name(wave), wave_name(old));
-        Ok(Some((account.to_string(), state, state, why)))
+        // Journaled in the wave it joins.
+        Ok(Some((account.to_string(), wave.map(str::to_string), state, state, why)))
     }
 
     /// Which of `keys` of `kind` are already stored (chunked `IN` lists).

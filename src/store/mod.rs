@@ -338,6 +338,9 @@ impl WriteTx {
 /// One row of the journal, as written.
 pub(crate) struct JournalLine<'a> {
     pub(crate) account: &'a str,
+    /// The account's wave when the line is written (`journal --wave` reads a wave's trail by it,
+    /// so a rolled-back account readmitted elsewhere keeps its rows in the wave they happened in).
+    pub(crate) wave: Option<&'a str>,
     pub(crate) at: String,
     pub(crate) actor: &'a str,
     pub(crate) from: State,
@@ -912,6 +915,7 @@ impl Store {
             (25, include_str!("../../migrations/sqlite/0025_tally_stamp.sql")),
             (26, include_str!("../../migrations/sqlite/0026_waiver_covers.sql")),
             (27, include_str!("../../migrations/sqlite/0027_notice_account.sql")),
+            (28, include_str!("../../migrations/sqlite/0028_journal_wave.sql")),
         ];
         const POSTGRES: &[(i64, &str)] = &[
             (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -935,6 +939,7 @@ impl Store {
             (25, include_str!("../../migrations/postgres/0025_tally_stamp.sql")),
             (26, include_str!("../../migrations/postgres/0026_waiver_covers.sql")),
             (27, include_str!("../../migrations/postgres/0027_notice_account.sql")),
+            (28, include_str!("../../migrations/postgres/0028_journal_wave.sql")),
         ];
         let migrations = match self.dialect {
             Dialect::Sqlite => SQLITE,
@@ -1097,17 +1102,18 @@ impl Store {
             while end < ts.len() && end - start < 300 && seen.insert(ts[end].account) {
                 end += 1;
             }
-            let mut moved = std::collections::HashSet::new();
+            let mut moved = std::collections::HashMap::new();
             for piece in pieces(&ts[start..end], 300) {
                 moved.extend(self.move_accounts_in(tx, piece).await?);
             }
             let mut journal = Vec::new();
             for (i, t) in ts[start..end].iter().enumerate() {
-                if moved.contains(t.account) {
+                if let Some(wave) = moved.get(t.account) {
                     changed[start + i] = true;
                     let at = t.at.to_rfc3339();
                     journal.push(JournalLine {
                         account: t.account,
+                        wave: wave.as_deref(),
                         at,
                         actor: t.actor,
                         from: t.from,
@@ -1124,12 +1130,12 @@ impl Store {
 
     /// The account rows of `chunk` (distinct accounts) that were in their `from` state, moved; a
     /// move within one state (a reschedule) only if its dates change, so two workers computing the
-    /// same new dates journal it once. Returns the accounts that moved.
+    /// same new dates journal it once. Returns the accounts that moved, each with its wave.
     async fn move_accounts_in(
         &self,
         tx: &mut Transaction<'static, Any>,
         chunk: &[Transition<'_>],
-    ) -> Result<std::collections::HashSet<String>, StoreError> {
+    ) -> Result<std::collections::HashMap<String, Option<String>>, StoreError> {
         const COLS: usize = 10;
         let values: Vec<String> =
             (0..chunk.len()).map(|i| format!("({})", self.params(i * COLS + 1, COLS).join(", "))).collect();
@@ -1146,7 +1152,7 @@ impl Store {
              AND NOT (v.column10 = 1 AND COALESCE(account.cutover_date, '') = COALESCE(v.column7, '') \
              AND COALESCE(account.first_new_bill_date, '') = COALESCE(v.column8, '') \
              AND COALESCE(account.notice_date, '') = COALESCE(v.column9, '')) \
-             RETURNING account.account_number",
+             RETURNING account.account_number, account.wave",
             values.join(", ")
         );
         let mut q = sqlx::query(&sql);
@@ -1165,23 +1171,27 @@ impl Store {
                 .bind(i64::from(t.schedule.is_some() && t.from == t.to));
         }
         let rows = q.fetch_all(&mut **tx).await.map_err(|e| self.err(e))?;
-        rows.iter().map(|r| r.try_get::<String, _>(0)).collect::<Result<_, _>>().map_err(|e| self.err(e))
+        rows.iter()
+            .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<Option<String>, _>(1)?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(|e| self.err(e))
     }
 
     /// One journal row, for a state change made outside [`Store::transitions_in`] (an extraction's
-    /// or a notice's note within one state).
+    /// or a notice's note within one state), of an account in `wave`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn journal_in(
         &self,
         tx: &mut Transaction<'static, Any>,
         account: &str,
+        wave: Option<&str>,
         at: &str,
         actor: &str,
         from: State,
         to: State,
         reason: &str,
     ) -> Result<(), StoreError> {
-        self.journal_many_in(tx, &[JournalLine { account, at: at.to_string(), actor, from, to, reason }]).await
+        self.journal_many_in(tx, &[JournalLine { account, wave, at: at.to_string(), actor, from, to, reason }]).await
     }
 
     /// Journal rows in one multi-row insert per 300.
@@ -1219,13 +1229,14 @@ impl Store {
                             Arg::Text(l.to.as_str()),
                             Arg::Text(l.reason),
                             Arg::Text(recorded),
+                            Arg::Opt(l.wave),
                         ]
                     })
                     .collect();
                 let sql = format!(
-                    "INSERT INTO journal (account_number, at, actor, from_state, to_state, reason, recorded_at) \
+                    "INSERT INTO journal (account_number, at, actor, from_state, to_state, reason, recorded_at, wave) \
                      VALUES {}",
-                    self.values(7, args.len())
+                    self.values(8, args.len())
                 );
                 (sql, args)
             })
@@ -1262,7 +1273,7 @@ impl Store {
         let rows: Vec<StoredJournal> = sqlx::query_as(
             "SELECT j.id, j.account_number, j.at, j.recorded_at, j.actor, j.from_state, j.to_state, j.reason \
              FROM journal j LEFT JOIN account a ON a.account_number = j.account_number \
-             WHERE j.id > $1 AND ($2 = '' OR j.account_number = $2) AND ($3 = '' OR a.wave = $3) \
+             WHERE j.id > $1 AND ($2 = '' OR j.account_number = $2) AND ($3 = '' OR COALESCE(j.wave, a.wave) = $3) \
              AND ($4 = '' OR j.at >= $4) ORDER BY j.id LIMIT $5",
         )
         .bind(after)

@@ -1926,4 +1926,21 @@ fn commands_on_one_account_name_what_they_act_on() {
         json(&ws, &["status", "--account", &c, "--format", "json"])["journal"].as_array().unwrap().len(),
         journal
     );
+
+    // Its trail stays with the wave each row happened in: its rollback is dc1's, its readmission
+    // on is dc3's (`journal --wave` followed the account's current wave, so dc1's trail lost it).
+    let moves = |wave: &str| -> Vec<String> {
+        json(&ws, &["journal", &c, "--wave", wave, "--format", "json"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| format!("{} -> {}", j["from"].as_str().unwrap(), j["to"].as_str().unwrap()))
+            .collect()
+    };
+    let dc1 = moves("dc1-colocation");
+    assert_eq!(dc1.first().map(String::as_str), Some("pending -> extracted"), "{dc1:?}");
+    assert_eq!(dc1.last().map(String::as_str), Some("cut_over -> rolled_back"), "{dc1:?}");
+    assert_eq!(moves("dc3-colocation"), ["rolled_back -> extracted"]);
+    let whole = json(&ws, &["journal", "--wave", "dc1-colocation", "--format", "json"]);
+    assert!(whole.as_array().unwrap().iter().any(|j| j["account_number"] == c.as_str() && j["to"] == "rolled_back"));
 }
