@@ -31,18 +31,14 @@ impl Args {
                 println!(
                     "{account} put back: {reason}; `cutover run --wave {wave}` rates, reconciles and schedules it"
                 );
-                // A workspace on a simulated clock (the demo's): a run as of today would find every
-                // date of the wave passed. Its last run's day says which clock it is on.
+                // A wave on a simulated clock (the demo's): a run as of today would find every date
+                // of the wave passed. Its journal's rows dated another day than written say so.
                 let today = chrono::Utc::now().date_naive();
-                let last = engine
-                    .store
-                    .latest_run(&wave)
-                    .await?
-                    .and_then(|r| r.at.get(..10)?.parse::<chrono::NaiveDate>().ok());
-                if let Some(day) = last.filter(|d| *d < today - chrono::Days::new(1)) {
+                let clock = engine.store.wave_clock(&wave).await?;
+                if let Some(day) = clock.filter(|d| *d < today - chrono::Days::new(1)) {
                     println!(
-                        "  the wave's last run was as of {day}: on that clock, `cutover run --wave {wave} --as-of DAY` \
-                         (DAY on or after {day})"
+                        "  the wave runs on a clock of its own (its journal's latest such row is dated {day}): \
+                         `cutover run --wave {wave} --as-of DAY`, DAY on or after {day}"
                     );
                 }
             } else {

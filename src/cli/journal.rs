@@ -15,7 +15,8 @@ pub struct Args {
     /// Only this account.
     #[arg(long, value_name = "ACCOUNT")]
     pub account: Option<String>,
-    /// Only the accounts of this wave.
+    /// Only the rows written while their account was in this wave (an account rolled back and
+    /// readmitted elsewhere keeps its earlier rows in its first wave's trail).
     #[arg(long, value_name = "WAVE")]
     pub wave: Option<String>,
     /// Only changes effective on or after this day (YYYY-MM-DD).

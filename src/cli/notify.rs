@@ -91,7 +91,11 @@ impl Args {
                     .await?
                     .ok_or_else(|| crate::store::StoreError::NoAccount(account.clone()))?
                     .wave
-                    .unwrap_or_default(),
+                    .ok_or_else(|| {
+                        super::Failure::input(anyhow::anyhow!(
+                            "{account} is in no wave now: name the wave its notice was sent in with --wave"
+                        ))
+                    })?,
             };
             engine.resolve_notice(&wave, &account, decision == Resolution::Sent, &why, &ctx).await?;
             println!(

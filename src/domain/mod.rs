@@ -51,7 +51,7 @@ pub use period::{BillPeriod, Period, add_months, clamp_day};
 pub use reason::Reason;
 pub use records::{Account, AccountStatus, Contact, ContactRole, LegacyAccount, LegacyLine, Segment, Service, Usage};
 pub use redact::{redact, unencoded_password};
-pub use state::State;
+pub use state::{HELD_BY_PERSON, PUT_BACK_BY_PERSON, State};
 
 /// An exact decimal amount of money, price or quantity.
 pub type Decimal = rust_decimal::Decimal;

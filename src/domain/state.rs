@@ -18,6 +18,15 @@
 
 use serde::{Deserialize, Serialize};
 
+/// How the reason of a hold by a person starts (`cutover hold`). Only [`PUT_BACK_BY_PERSON`]
+/// moves such an account out of `held`; a stage, a recheck or a waiver cannot, and a note of
+/// theirs within `held` leaves the hold as the account's reason (the store's one transition
+/// enforces both, so that no caller can forget it and no race can slip past it).
+pub const HELD_BY_PERSON: &str = "held by a person";
+
+/// How the reason of `hold --release` starts: the one move out of a person's hold.
+pub const PUT_BACK_BY_PERSON: &str = "put back by a person";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum State {

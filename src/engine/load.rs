@@ -393,9 +393,9 @@ impl Engine {
         // A mistyped wave is named first, whatever the account's state.
         let w = self.runnable_wave(wave)?;
         let previous = self.store.cutover(account).await?;
-        // Readmitted to this wave already (a second run of the same command): nothing to do. Its
-        // earlier cut-over is still on record until the new one replaces it.
-        let readmitted = previous.as_ref().is_some_and(|p| p.wave != wave)
+        // Readmitted to this wave already (a second run of the same command) and on its way
+        // there: nothing to do.
+        let readmitted = self.store.readmitted_to(account).await?.as_deref() == Some(wave)
             && row.wave.as_deref() == Some(wave)
             && matches!(row.state, State::Extracted | State::Rated | State::Reconciled | State::Notified | State::Held);
         if readmitted {

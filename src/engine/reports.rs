@@ -23,7 +23,7 @@ pub const PROMOTE: &str = "gate_promote";
 
 /// How the journal's reason of a hold by a person begins (`hold`): `run --recheck-held` and a
 /// waiver leave such an account held; `hold --release` puts it back.
-pub const HELD_BY_PERSON: &str = "held by a person";
+pub use crate::domain::{HELD_BY_PERSON, PUT_BACK_BY_PERSON};
 
 /// Whether a person held the account (`hold`; its reason says so): a stage's recheck and a
 /// waiver leave it held.
@@ -455,7 +455,7 @@ impl Engine {
         if row.state != State::Held {
             return Ok(false);
         }
-        let why = format!("put back by a person: {reason}");
+        let why = format!("{PUT_BACK_BY_PERSON}: {reason}");
         let t = ctx.transition(account, State::Held, State::Extracted, &why).scheduling(None);
         if !self.store.transition(&t).await? {
             return Err(EngineError::Refused(format!("account {account} changed state meanwhile; try again")));
@@ -485,15 +485,9 @@ impl Engine {
         if !changed {
             return Ok(false);
         }
-        let (to, mut why) = next(failed);
-        // The account's reason is the journal's last: a person's hold must stay first in it, or
-        // the next recheck or waiver would take the account for a stage's hold and move it on.
-        if to == State::Held
-            && held_by_person(row)
-            && let Some(hold) = &row.state_reason
-        {
-            why = format!("{hold}; {why}");
-        }
+        let (to, why) = next(failed);
+        // On an account a person held, the note is journaled and the hold stays its reason (the
+        // store's transition keeps it).
         let t = ctx.transition(account, row.state, to, &why);
         if !self.store.transition_in(&mut tx, &t).await? {
             return Err(EngineError::Refused(format!("account {account} changed state meanwhile; try again")));

@@ -508,7 +508,7 @@ mod schedule_rule {
                 20,
                 1,
                 "2017-04-01",
-                Err("not schedulable: no bill cycle on day 1 falls inside the window 2017-06-05..2017-06-2"),
+                Err("not schedulable: no bill cycle on day 1 falls inside the window 2017-06-05..2017-06-24"),
             ),
         ];
         for (start, days, cycle, today, expected) in table {

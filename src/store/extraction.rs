@@ -417,8 +417,8 @@ impl<'a> Extraction<'a> {
             .await
             .map_err(|e| self.store.err(e))?;
         let why = format!("the plan now puts it in {} (was {})", wave_name(wave), wave_name(old));
-        // Journaled in the wave it joins.
-        Ok(Some((account.to_string(), wave.map(str::to_string), state, state, why)))
+        // Journaled in the wave it joins (in the one it leaves when it joins none).
+        Ok(Some((account.to_string(), wave.or(old).map(str::to_string), state, state, why)))
     }
 
     /// Which of `keys` of `kind` are already stored (chunked `IN` lists).

@@ -523,6 +523,13 @@ impl Store {
     }
 
     /// Puts an account in another wave for good (a readmission): a later extraction keeps it there.
+    /// The wave a person readmitted the account to (`readmit_in`), if any.
+    pub async fn readmitted_to(&self, account: &str) -> Result<Option<String>, StoreError> {
+        let row: Option<(Option<String>,)> =
+            self.row_by("SELECT readmitted_to FROM account WHERE account_number = $1", account).await?;
+        Ok(row.and_then(|(w,)| w))
+    }
+
     pub async fn readmit_in(
         &self,
         tx: &mut Transaction<'static, Any>,

@@ -1142,13 +1142,24 @@ impl Store {
         // VALUES columns are named column1…column10 by both SQLite and PostgreSQL: account, from,
         // to, reason, at, whether dates are set (1/0), cut-over, first new bill, notice, whether
         // this is a reschedule (1/0).
+        // A person's hold (its reason starts with HELD_BY_PERSON) is lifted by `hold --release`
+        // alone (PUT_BACK_BY_PERSON), and a note within `held` (a waiver, a resolved notice)
+        // leaves it the account's reason: here, so that no caller forgets it and no recheck or
+        // waiver that read the account before the hold can move it on. The journal keeps the note.
+        let (held, put_back) = (crate::domain::HELD_BY_PERSON, crate::domain::PUT_BACK_BY_PERSON);
         let sql = format!(
-            "UPDATE account SET state = v.column3, state_reason = v.column4, updated_at = v.column5, \
+            "UPDATE account SET state = v.column3, \
+             state_reason = CASE WHEN account.state = 'held' AND v.column3 = 'held' \
+             AND COALESCE(account.state_reason, '') LIKE '{held}%' AND v.column4 NOT LIKE '{held}%' \
+             THEN account.state_reason ELSE v.column4 END, \
+             updated_at = v.column5, \
              cutover_date = CASE WHEN v.column6 = 1 THEN v.column7 ELSE account.cutover_date END, \
              first_new_bill_date = CASE WHEN v.column6 = 1 THEN v.column8 ELSE account.first_new_bill_date END, \
              notice_date = CASE WHEN v.column6 = 1 THEN v.column9 ELSE account.notice_date END \
              FROM (VALUES {}) AS v \
              WHERE account.account_number = v.column1 AND account.state = v.column2 \
+             AND NOT (account.state = 'held' AND v.column3 <> 'held' \
+             AND COALESCE(account.state_reason, '') LIKE '{held}%' AND v.column4 NOT LIKE '{put_back}%') \
              AND NOT (v.column10 = 1 AND COALESCE(account.cutover_date, '') = COALESCE(v.column7, '') \
              AND COALESCE(account.first_new_bill_date, '') = COALESCE(v.column8, '') \
              AND COALESCE(account.notice_date, '') = COALESCE(v.column9, '')) \
@@ -1285,6 +1296,20 @@ impl Store {
         .await
         .map_err(|e| self.err(e))?;
         Ok(rows.into_iter().map(|r| (r.id, r.row)).collect())
+    }
+
+    /// The effective day of a wave's latest journal row dated another day than it was recorded
+    /// on: the day of the clock the wave runs on, when it is not the real one (a demo's, or a run
+    /// catching up with `--as-of`). None when every row was dated the day it was written.
+    pub async fn wave_clock(&self, wave: &str) -> Result<Option<NaiveDate>, StoreError> {
+        let at: Option<(String,)> = self
+            .row_by(
+                "SELECT at FROM journal WHERE wave = $1 AND substr(at, 1, 10) <> substr(recorded_at, 1, 10) \
+                 ORDER BY id DESC LIMIT 1",
+                wave,
+            )
+            .await?;
+        Ok(at.and_then(|(a,)| a.get(..10)?.parse().ok()))
     }
 
     pub(crate) const ACCOUNT_COLS: &'static str =

@@ -288,6 +288,44 @@ async fn a_pages_transitions_apply_together_each_once(store: Store) {
     assert_eq!(store.account("A003").await.unwrap().unwrap().state, State::Extracted);
 }
 
+/// A person's hold is lifted only by `hold --release`: a move out of it with any other reason
+/// (a recheck, a waiver that read the account before the hold) does not apply, and a note within
+/// `held` is journaled while the hold stays the account's reason.
+async fn a_persons_hold_is_lifted_by_its_release_alone(store: Store) {
+    extracted(&store).await;
+    let at = at();
+    let t = |from, to, reason: &str| Transition::new("A001", from, to, "tester", reason.to_string(), at);
+    let apply = async |t: Transition<'_>| {
+        let mut tx = store.begin().await.unwrap();
+        let moved = store.transitions_in(&mut tx, &[t]).await.unwrap();
+        tx.commit().await.unwrap();
+        moved[0]
+    };
+    let reason = async || store.account("A001").await.unwrap().unwrap().state_reason.unwrap_or_default();
+    assert!(apply(t(State::Extracted, State::Held, "reconciliation failed: 2017-07 -50.00")).await);
+    // A stage's hold: a recheck or a waiver moves it on.
+    assert!(apply(t(State::Held, State::Extracted, "held account put back for another check")).await);
+    assert!(apply(t(State::Extracted, State::Held, "reconciliation failed: 2017-07 -50.00")).await);
+    let hold = "held by a person from held (reconciliation failed): legal dispute";
+    assert!(apply(t(State::Held, State::Held, hold)).await);
+    assert_eq!(reason().await, hold);
+    let journaled = store.journal("A001").await.unwrap().len();
+    // A note within `held`: journaled, the hold stays the reason.
+    assert!(apply(t(State::Held, State::Held, "waiver revoked: wrong account")).await);
+    assert_eq!(reason().await, hold);
+    assert_eq!(store.journal("A001").await.unwrap().last().unwrap().reason, "waiver revoked: wrong account");
+    // Moves out with another reason: not applied, not journaled.
+    for why in ["held account put back for another check", "reconciliation failure waived: ok; back to be reconciled"] {
+        let to = if why.starts_with("held account") { State::Extracted } else { State::Rated };
+        assert!(!apply(t(State::Held, to, why)).await, "{why}");
+        assert_eq!(store.account("A001").await.unwrap().unwrap().state, State::Held, "{why}");
+    }
+    assert_eq!(store.journal("A001").await.unwrap().len(), journaled + 1);
+    // Its release lifts it.
+    assert!(apply(t(State::Held, State::Extracted, "put back by a person: settled")).await);
+    assert_eq!(reason().await, "put back by a person: settled");
+}
+
 /// Notices: the row exists before sending, once per (wave, account, kind); taking one is atomic.
 async fn notices_are_claimed_once_and_retried_when_due(store: Store) {
     extracted(&store).await;
@@ -1048,6 +1086,7 @@ on_both_stores!(
     extracted_records_read_back_exactly_with_any_characters,
     transitions_are_journaled_once_and_pages_see_what_is_due,
     a_pages_transitions_apply_together_each_once,
+    a_persons_hold_is_lifted_by_its_release_alone,
     a_pages_notices_are_recorded_together_once,
     notices_are_claimed_once_and_retried_when_due,
     recipients_are_stored_with_their_journal_row,
