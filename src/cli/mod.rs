@@ -134,10 +134,7 @@ pub enum Command {
 /// A date argument: `YYYY-MM-DD`, or an error that says so.
 /// Only the written-out form the help names: `2017-1-5` is refused too.
 fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
-    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-        .ok()
-        .filter(|d| d.format("%Y-%m-%d").to_string() == s.trim())
-        .ok_or_else(|| format!("`{s}` is not a date: write it as YYYY-MM-DD (e.g. 2017-06-01)"))
+    crate::domain::iso_date(s.trim()).map_err(|why| format!("`{s}` {why}, e.g. 2017-06-01"))
 }
 
 /// A state an account can be found in: every state but `pending`, which is never stored (an
@@ -255,10 +252,12 @@ mod tests {
         for (given, read) in [("2017-06-01", Some("2017-06-01")), (" 2017-12-31 ", Some("2017-12-31"))] {
             assert_eq!(super::parse_date(given).ok().map(|d| d.to_string()).as_deref(), read, "{given}");
         }
-        for given in ["2017-1-5", "2017-02-30", "06/01/2017", "2017-06", ""] {
+        for given in ["2017-1-5", "17-06-01", "06/01/2017", "2017-06", ""] {
             let err = super::parse_date(given).unwrap_err();
-            assert!(err.contains("is not a date: write it as YYYY-MM-DD"), "{given}: {err}");
+            assert!(err.contains("is not a date (write it as YYYY-MM-DD), e.g. 2017-06-01"), "{given}: {err}");
         }
+        let err = super::parse_date("2017-02-30").unwrap_err();
+        assert!(err.contains("is no day of the calendar"), "{err}");
     }
 
     /// `--state`: every stored state is read; `pending` (never stored) and an unknown spelling are

@@ -104,13 +104,24 @@ fn stop_on_signal(stop: std::sync::Arc<std::sync::atomic::AtomicBool>, wake: std
 fn print_pass(wave: &str, r: crate::engine::StageReport) {
     if r != crate::engine::StageReport::default() {
         println!(
-            "{} {wave}: {} sent, {} rescheduled, {} retrying, {} failed, {} unknown",
+            "{} {wave}: {} sent, {} rescheduled, {} held, {} retrying, {} failed, {} unknown",
             chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"),
             r.done,
             r.rescheduled,
+            r.held,
             r.retried,
             r.failed,
             r.unknown
+        );
+    }
+    // Accounts held on this pass (a notice day passed unsent with no later cycle in the window:
+    // a service started late, or a wave on a simulated clock run without `--as-of`) need a person.
+    if r.held > 0 {
+        eprintln!(
+            "warning: {wave}: {} account(s) held on this pass, most often because their notice day passed \
+             unsent (`cutover status --wave {wave} --state held` lists them with the reason; `run --recheck-held` \
+             gives each a new schedule if the window still allows one)",
+            r.held
         );
     }
     for n in r.notes {

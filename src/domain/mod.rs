@@ -47,7 +47,7 @@ mod records;
 mod redact;
 mod state;
 
-pub use period::{BillPeriod, Period, add_months, clamp_day};
+pub use period::{BillPeriod, Period, add_months, clamp_day, iso_date};
 pub use reason::Reason;
 pub use records::{Account, AccountStatus, Contact, ContactRole, LegacyAccount, LegacyLine, Segment, Service, Usage};
 pub use redact::{redact, unencoded_password};

@@ -95,6 +95,19 @@ impl From<Period> for String {
     }
 }
 
+/// A date written exactly as `YYYY-MM-DD` (four-digit year), as wave files, the legacy intake
+/// and the command line take it; why not, in words that follow the quoted text: chrono's
+/// `%Y-%m-%d` alone takes `17-12-01` as the year 17 and `2017-1-5` too.
+pub fn iso_date(s: &str) -> Result<NaiveDate, &'static str> {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' || !digits(0..4) || !digits(5..7) || !digits(8..10) {
+        return Err("is not a date (write it as YYYY-MM-DD)");
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| "is no day of the calendar (YYYY-MM-DD: that month has no such day)")
+}
+
 /// Day `day` of `period`'s month, clamped to the month's last day (cycle day 31 in February is
 /// the 28th or 29th).
 pub fn clamp_day(period: Period, day: u32) -> NaiveDate {
@@ -143,6 +156,29 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_date_is_read_only_as_yyyy_mm_dd() {
+        let shape = Err("is not a date (write it as YYYY-MM-DD)");
+        let no_day = Err("is no day of the calendar (YYYY-MM-DD: that month has no such day)");
+        let table = [
+            ("2017-06-05", Ok(d("2017-06-05"))),
+            ("2016-02-29", Ok(d("2016-02-29"))),
+            // chrono's `%Y-%m-%d` alone reads these as the years 17 and 18, or a one-digit month.
+            ("17-12-01", shape),
+            ("18-01-01", shape),
+            ("2017-1-5", shape),
+            ("2017/06/05", shape),
+            ("+2017-06-05", shape),
+            (" 2017-06-05", shape),
+            ("", shape),
+            ("2017-02-30", no_day),
+            ("2017-13-01", no_day),
+        ];
+        for (text, want) in table {
+            assert_eq!(iso_date(text), want, "{text:?}");
+        }
     }
 
     #[test]

@@ -335,10 +335,12 @@ impl<'a> Parser<'a> {
 
     fn date(&mut self, col: &str) -> Option<Option<NaiveDate>> {
         let Some(s) = self.cell(col).filter(|s| !s.is_empty()) else { return Some(None) };
-        match date_cell(s) {
-            Some(d) => Some(Some(d)),
-            None => {
-                self.problems.push(format!("{col}: `{s}` is not a date (YYYY-MM-DD)"));
+        // Strict where a row comes in (a two-digit year is refused); stored cells are read back
+        // by `date_cell`, which still reads what earlier versions let in.
+        match crate::domain::iso_date(s) {
+            Ok(d) => Some(Some(d)),
+            Err(why) => {
+                self.problems.push(format!("{col}: `{s}` {why}"));
                 None
             }
         }

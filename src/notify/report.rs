@@ -133,6 +133,8 @@ pub fn render(r: &NoticeReport, format: Format) -> Result<String, OutputError> {
                 writeln!(o, "  {:<10} printed  (no valid billing email: mail the letter)", n.account_number)?;
             }
             for (a, why) in &r.not_schedulable {
+                // The reason says "not schedulable: …" itself (`plan::schedule`).
+                let why = why.strip_prefix("not schedulable: ").unwrap_or(why);
                 writeln!(o, "  {a:<10} not schedulable: {why}")?;
             }
             if !r.held_after_notice.is_empty() {

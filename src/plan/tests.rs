@@ -64,7 +64,12 @@ fn wave_problems_name_file_line_and_column() {
     let table: &[(&str, &str)] = &[
         (
             "id: w1\nname: W1\nselect: { segment: [colocation] }\nstart: 2017-06-31\nduration_days: 60\n",
-            "w.yaml:4:8: `start`: `2017-06-31` is not a date (expected YYYY-MM-DD)",
+            "w.yaml:4:8: `start`: `2017-06-31` is no day of the calendar (YYYY-MM-DD: that month has no such day)",
+        ),
+        // A two-digit year is not the year 18.
+        (
+            "id: w1\nname: W1\nselect: { segment: [colocation] }\nstart: 18-01-01\nduration_days: 60\n",
+            "w.yaml:4:8: `start`: `18-01-01` is not a date (write it as YYYY-MM-DD)",
         ),
         (
             "id: w1\nname: W1\nselect: { segment: [colocation] }\nstart: 2017-06-05\nduration_days: -5\n",

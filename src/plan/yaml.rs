@@ -210,10 +210,10 @@ impl Reader<'_> {
 
     pub fn date(&mut self, node: &Node, what: &str) -> Option<NaiveDate> {
         let s = self.scalar(node, what)?;
-        match NaiveDate::parse_from_str(s.as_str(), "%Y-%m-%d") {
+        match crate::domain::iso_date(s.as_str()) {
             Ok(d) => Some(d),
-            Err(_) => {
-                self.error(node.span(), format!("{what}: `{}` is not a date (expected YYYY-MM-DD)", s.as_str()));
+            Err(why) => {
+                self.error(node.span(), format!("{what}: `{}` {why}", s.as_str()));
                 None
             }
         }

@@ -156,7 +156,8 @@ async fn wave_line(p: &Portal, w: &crate::plan::Wave) -> Result<WaveLine, crate:
         pass_rate: run.as_ref().map(|r| r.pass_rate.to_string()),
         run: run.as_ref().map(|r| r.number),
         next_notice: next_notice.map(|d| d.to_string()),
-        next_cutover: next_cutover.map(|d| d.to_string()),
+        // One passed is overdue: said, as `switch` would hold it.
+        next_cutover: next_cutover.map(|d| if d < p.today() { format!("{d} (overdue)") } else { d.to_string() }),
     })
 }
 

@@ -1373,8 +1373,9 @@ impl Store {
         Ok(busy == 0)
     }
 
-    /// A wave's next notice day and next cut-over day on or after `day`, among the accounts
-    /// waiting for them (reconciled, notified): two `MIN`s, whatever the wave's size.
+    /// A wave's next notice day (on or after `day`, of the reconciled accounts: a notified one's
+    /// notice went) and its earliest cut-over day waiting (of the notified accounts, one passed
+    /// included: it is overdue, not gone): two `MIN`s, whatever the wave's size.
     pub async fn next_dates(
         &self,
         wave: &str,
@@ -1386,8 +1387,8 @@ impl Store {
             cutover: Option<String>,
         }
         let next: Next = sqlx::query_as(
-            "SELECT MIN(CASE WHEN notice_date >= $2 THEN notice_date END) AS notice, \
-             MIN(CASE WHEN cutover_date >= $2 THEN cutover_date END) AS cutover \
+            "SELECT MIN(CASE WHEN state = 'reconciled' AND notice_date >= $2 THEN notice_date END) AS notice, \
+             MIN(CASE WHEN state = 'notified' THEN cutover_date END) AS cutover \
              FROM account WHERE wave = $1 AND state IN ('reconciled', 'notified')",
         )
         .bind(wave)

@@ -34,7 +34,7 @@ fn plan_check_lists_every_problem_with_its_position() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<_> = stderr.lines().filter(|l| l.starts_with("waves/bad.yaml:")).collect();
     let expected = [
-        "waves/bad.yaml:4:8: `start`: `2017-02-30` is not a date (expected YYYY-MM-DD)",
+        "waves/bad.yaml:4:8: `start`: `2017-02-30` is no day of the calendar (YYYY-MM-DD: that month has no such day)",
         "waves/bad.yaml:5:16: `duration_days` must be positive (got -60): the window would be empty",
         "waves/bad.yaml:6:1: unknown field `colour` in the wave (known: ",
     ];

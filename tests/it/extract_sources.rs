@@ -84,7 +84,11 @@ async fn csv_rows_parse_or_carry_their_reason() {
         (Table::Accounts, Some("A006"), "bill_cycle_day: `45` is not a day from 1 to 31"),
         (Table::Services, Some("A001"), "unit_price: `abc` is not a decimal number"),
         (Table::Services, Some("A001"), "description: contains a line break"),
-        (Table::Usage, Some("A001"), "usage_date: `2017-02-30` is not a date (YYYY-MM-DD)"),
+        (
+            Table::Usage,
+            Some("A001"),
+            "usage_date: `2017-02-30` is no day of the calendar (YYYY-MM-DD: that month has no such day)",
+        ),
         (Table::Usage, Some("A001"), "quantity: `-5` is negative"),
         (Table::LegacyInvoiceLines, Some("A001"), "period: `2017-4` is not a period (expected YYYY-MM)"),
         (Table::Contacts, Some("A002"), "role: `billing` is not bill_to or sold_to"),

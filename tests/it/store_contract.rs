@@ -156,8 +156,9 @@ async fn transitions_are_journaled_once_and_pages_see_what_is_due(store: Store) 
         let due = Some((Due::Notice, day.parse().unwrap()));
         assert_eq!(store.count_due("dc1-colocation", &[State::Rated], due).await.unwrap(), want, "{day}");
     }
-    // The wave's next notice and cut-over days, among the accounts waiting for them: none while
-    // A001 is only rated; once reconciled, its dates from a day on or before them, none after.
+    // The wave's next notice day (of the reconciled accounts, from a day on or before it) and
+    // its earliest cut-over waiting (of the notified ones, overdue too): none while A001 is only
+    // rated; reconciled, its notice day; notified, its cut-over day, still after it has passed.
     let next = |d: &str| {
         let store = store.clone();
         let d = d.parse().unwrap();
@@ -167,9 +168,13 @@ async fn transitions_are_journaled_once_and_pages_see_what_is_due(store: Store) 
     let reconciled =
         Transition { from: State::Rated, to: State::Reconciled, reason: "passed".into(), schedule: None, ..t };
     assert!(store.transition(&reconciled).await.unwrap());
-    assert_eq!(next("2017-05-01").await, (Some(sched.notice_date), Some(sched.cutover_date)));
-    assert_eq!(next(&sched.notice_date.succ_opt().unwrap().to_string()).await, (None, Some(sched.cutover_date)));
-    assert_eq!(next(&sched.cutover_date.succ_opt().unwrap().to_string()).await, (None, None));
+    assert_eq!(next("2017-05-01").await, (Some(sched.notice_date), None));
+    assert_eq!(next(&sched.notice_date.succ_opt().unwrap().to_string()).await, (None, None));
+    let notified =
+        Transition { from: State::Reconciled, to: State::Notified, reason: "notice sent".into(), schedule: None, ..t };
+    assert!(store.transition(&notified).await.unwrap());
+    assert_eq!(next("2017-05-01").await, (None, Some(sched.cutover_date)));
+    assert_eq!(next(&sched.cutover_date.succ_opt().unwrap().to_string()).await, (None, Some(sched.cutover_date)));
 }
 
 /// A page's notices recorded together: new ones queued, in the page's order; recorded again, the
