@@ -143,6 +143,12 @@ pub fn load(root: &Path, plan_dir: &Path, catalog_path: &Path) -> std::io::Resul
 /// the rest of the file is still checked (read with the bad bytes replaced), so every other
 /// problem is reported too.
 pub fn decode(name: &str, bytes: Vec<u8>) -> (SourceFile, Option<Problem>) {
+    // A byte-order mark (some editors save one) is not part of the YAML: without this the first
+    // key read as `\u{feff}id`, an unknown field with an invisible name.
+    let bytes = match bytes.strip_prefix("\u{feff}".as_bytes()) {
+        Some(rest) => rest.to_vec(),
+        None => bytes,
+    };
     match String::from_utf8(bytes) {
         Ok(text) => (SourceFile { name: name.to_string(), text }, None),
         Err(e) => {

@@ -589,6 +589,15 @@ fn a_byte_that_is_not_utf8_is_reported_at_its_line_and_column() {
 }
 
 #[test]
+fn a_byte_order_mark_is_not_part_of_the_first_key() {
+    let (file, problem) = super::decode("w.yaml", [b"\xef\xbb\xbf".as_slice(), GOOD.as_bytes()].concat());
+    assert!(problem.is_none());
+    assert_eq!(file.text, GOOD);
+    let checked = parse(&self::file("catalog.yaml", CATALOG), &[file]);
+    assert!(checked.problems.is_empty(), "{:?}", checked.problems);
+}
+
+#[test]
 fn target_ids_are_required_once_a_wave_is_dated() {
     let catalog = "products:\n  - id: cab\n    name: Cab\n    group: Space\n    charges:\n      - id: space\n        \
                    name: Space\n        type: recurring\n        model: flat_fee\n        legacy_codes: [CAB]\n";
