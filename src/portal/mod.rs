@@ -89,6 +89,12 @@ impl Portal {
         self.page(StatusCode::NOT_FOUND, "not_found.html", minijinja::context! {})
     }
 
+    /// A team page for something that does not exist: said plainly (a signed-in team member may
+    /// know what is missing; the customer's one page for any bad link stays as it is).
+    fn team_not_found(&self, what: &str) -> Response {
+        self.page(StatusCode::NOT_FOUND, "not_found.html", minijinja::context! { team_missing => what })
+    }
+
     /// An internal failure: logged (without the request), a plain page to the visitor.
     fn failed(&self, what: &str, e: impl std::fmt::Display) -> Response {
         eprintln!("portal: {what}: {e}");

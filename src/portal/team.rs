@@ -189,7 +189,7 @@ pub async fn wave(State(p): State<Arc<Portal>>, headers: HeaderMap, Path(wave): 
         Ok(s) => s,
         Err(r) => return r,
     };
-    let Ok(w) = p.engine.wave(&wave) else { return p.not_found() };
+    let Ok(w) = p.engine.wave(&wave) else { return p.team_not_found(&format!("No wave `{wave}` in the plan")) };
     let w = w.clone();
     let line = match wave_line(&p, &w).await {
         Ok(l) => l,
@@ -228,7 +228,7 @@ pub async fn report(State(p): State<Arc<Portal>>, headers: HeaderMap, Path(wave)
     if let Err(r) = member(&p, &headers).await {
         return r;
     }
-    let Ok(w) = p.engine.wave(&wave) else { return p.not_found() };
+    let Ok(w) = p.engine.wave(&wave) else { return p.team_not_found(&format!("No wave `{wave}` in the plan")) };
     let w = w.clone();
     let mut rep = match p.engine.reconciliation(&w).await {
         Ok(r) => r,
@@ -254,7 +254,9 @@ pub async fn account(State(p): State<Arc<Portal>>, headers: HeaderMap, Path(acco
             "account.html",
             context! { who => who.name, csrf => p.keys.sign("team", &id), ..ctx },
         ),
-        Ok(None) => p.not_found(),
+        Ok(None) => {
+            p.team_not_found(&format!("No account `{account}` in the store{}", crate::store::case_hint(&account)))
+        }
         Err(e) => p.failed("an account page", e),
     }
 }
@@ -279,6 +281,15 @@ async fn account_page(p: &Portal, account: &str) -> Result<Option<minijinja::Val
     };
     let unknown = notices.iter().any(|n| matches!(n.state, NoticeState::Sending | NoticeState::Failed));
     let waived = !store.waivers(&[account.to_string()]).await?.is_empty();
+    // What `Engine::waive` would take: a failed reconciliation, on an account not cut over.
+    let can_waive = store.recon(account).await?.as_deref() == Some("fail")
+        && !matches!(
+            row.state,
+            crate::domain::State::CutOver
+                | crate::domain::State::Loaded
+                | crate::domain::State::RolledBack
+                | crate::domain::State::Quarantined
+        );
     let submissions = store.portal_submissions(Some(account)).await?;
     let questions = store.portal_questions(Some(account)).await?;
     let recipients = store.recipients(account).await?;
@@ -291,6 +302,7 @@ async fn account_page(p: &Portal, account: &str) -> Result<Option<minijinja::Val
         },
         journal => journal, verdicts => verdicts, notices => notices, unknown => unknown, waived => waived,
         submissions => submissions, questions => questions, recipients => recipients,
+        can_waive => can_waive,
         can_roll_back => matches!(row.state, crate::domain::State::CutOver | crate::domain::State::Loaded),
         can_release => row.state == crate::domain::State::Held,
         can_hold => matches!(
@@ -313,10 +325,12 @@ pub async fn bills(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let Ok(period) = period.parse::<crate::domain::Period>() else { return p.not_found() };
+    let Ok(period) = period.parse::<crate::domain::Period>() else {
+        return p.team_not_found(&format!("`{period}` is not a period (YYYY-MM)"));
+    };
     match bills_page(&p, &account, period).await {
         Ok(Some(ctx)) => p.page(StatusCode::OK, "bills.html", context! { who => who.name, ..ctx }),
-        Ok(None) => p.not_found(),
+        Ok(None) => p.team_not_found(&format!("No bills of account `{account}` for {period}")),
         Err(e) => p.failed("an account's bills", e),
     }
 }
@@ -394,7 +408,9 @@ fn answer(
 fn refused(p: &Portal, e: crate::engine::EngineError) -> Response {
     match e {
         crate::engine::EngineError::Refused(m) => p.page(StatusCode::CONFLICT, "error.html", context! { message => m }),
-        crate::engine::EngineError::Store(crate::store::StoreError::NoAccount(_)) => p.not_found(),
+        crate::engine::EngineError::Store(crate::store::StoreError::NoAccount(a)) => {
+            p.team_not_found(&format!("No account `{a}` in the store{}", crate::store::case_hint(&a)))
+        }
         e => p.failed("an action", e),
     }
 }
@@ -431,7 +447,7 @@ pub async fn act(
     Path((account, action)): Path<(String, String)>,
     axum::Form(f): axum::Form<ActionForm>,
 ) -> Response {
-    let Some(action) = Action::parse(&action) else { return p.not_found() };
+    let Some(action) = Action::parse(&action) else { return p.team_not_found(&format!("No action `{action}`")) };
     let who = match action_check(&p, &headers, &f) {
         Ok(w) => w,
         Err(r) => return *r,
@@ -473,7 +489,10 @@ async fn resolve(p: &Portal, account: &str, decision: &str, reason: &str, ctx: &
     };
     let wave = match p.engine.store.account(account).await {
         Ok(Some(r)) => r.wave.unwrap_or_default(),
-        Ok(None) => return p.not_found(),
+        Ok(None) => {
+            return p
+                .team_not_found(&format!("No account `{account}` in the store{}", crate::store::case_hint(account)));
+        }
         Err(e) => return p.failed("an action", e),
     };
     match p.engine.resolve_notice(&wave, account, sent, reason, ctx).await {

@@ -245,6 +245,17 @@ async fn a_customer_follows_the_link_of_a_notice_and_the_team_acts_under_its_nam
     let page = get(a, &format!("/team/accounts/{account}"), &session).await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("ap@new-billing.example"), "the submission shows: {}", page.body);
+    // It passed: no waiver is offered (the button only led to a refusal).
+    assert!(!page.body.contains("id=\"waive\""), "{}", page.body);
+    // What does not exist is said plainly to a signed-in member (not the customers' bad-link page).
+    for (path, said) in [
+        ("/team/accounts/NOPE1", "No account `NOPE1` in the store"),
+        ("/team/waves/nope", "No wave `nope` in the plan"),
+    ] {
+        let missing = get(a, path, &session).await;
+        assert_eq!(missing.status, 404, "{path}");
+        assert!(missing.body.contains(said) && !missing.body.contains("This link is not valid"), "{}", missing.body);
+    }
     // Each reconciled period opens the legacy and the new bill side by side.
     let period = page.body.split(&format!("/team/accounts/{account}/bills/")).nth(1).and_then(|r| r.get(..7));
     let period = period.expect("a period links to its bills").to_string();
