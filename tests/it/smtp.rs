@@ -21,22 +21,32 @@ impl Server {
         if !ok.is_ok_and(|s| s.success()) {
             return support::missing_service("Python's aiosmtpd (pip install aiosmtpd)");
         }
-        let port = port.unwrap_or_else(free_port);
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("messages.jsonl");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/server.py");
-        let mut child = std::process::Command::new("python3")
-            .arg(script)
-            .args(["--port", &port.to_string(), "--log"])
-            .arg(&log)
-            .args(args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the SMTP server");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        assert!(line.starts_with("READY"), "SMTP server said {line:?}");
-        Some(Server { child, port, log, _dir: dir })
+        // A free port is free when asked, not always when the server binds it (tests run side by
+        // side, and every outgoing connection takes a port of the same range): a port of our
+        // choosing taken meanwhile is chosen again. A port the caller named must be that one.
+        for _ in 0..5 {
+            let at = port.unwrap_or_else(free_port);
+            let mut child = std::process::Command::new("python3")
+                .arg(&script)
+                .args(["--port", &at.to_string(), "--log"])
+                .arg(&log)
+                .args(args)
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("start the SMTP server");
+            let mut line = String::new();
+            std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+            if line.starts_with("READY") {
+                return Some(Server { child, port: at, log, _dir: dir });
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            assert!(port.is_none(), "the SMTP server could not start on port {at}: it said {line:?}");
+        }
+        panic!("the SMTP server could not start on five free ports in a row");
     }
 
     /// Every message the server accepted: (envelope recipients, raw message).
