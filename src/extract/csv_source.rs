@@ -48,21 +48,30 @@ pub(super) async fn scan<S: Sink>(dir: &Path, table: Table, sink: &mut S) -> Res
     let source: std::sync::Arc<str> = shown.as_str().into();
     let layout = Layout { table, source: &source, index: &index, width: header.len() };
     let mut raw_file = std::fs::File::open(&path).map_err(|cause| ExtractError::Io { path: shown.clone(), cause })?;
+    // The CSV reader counts a line at its `\n`, and takes a record's position before the `\n` of
+    // a CRLF the record before ended with: in a CRLF file (a Windows or spreadsheet export) every
+    // row's line was one low, naming the row before it. The header's ending says which the file
+    // uses (the reader stopped at its `\r`: the next byte is the `\n`); a file that mixes both is
+    // numbered by its header's.
+    let after_header = rdr.position().byte();
+    let next = read_range(&mut raw_file, after_header, after_header + 1);
+    let crlf = u64::from(rdr.position().line() == 1 && next.is_ok_and(|b| b == "\n"));
     let mut batch = Batcher::new(sink);
     let mut record = csv::ByteRecord::new();
     loop {
-        let line = rdr.position().line() + 1;
+        let line = rdr.position().line() + crlf;
         match rdr.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
-                let start = record.position().map_or(line, |p| p.line());
+                let start = record.position().map_or(line, |p| p.line() + crlf);
                 let end_line = rdr.position().line();
                 let spans_lines = record.iter().any(|f| f.contains(&b'\n') || f.contains(&b'\r'));
                 if spans_lines && end_line > start {
                     // A quoted field over a line break: a multi-line value (quarantined as one
                     // row, below), or a stray quote that swallowed the rows after it. Those rows
                     // are read again from the file, one per line.
-                    let from = record.position().map_or(0, |p| p.byte());
+                    // In a CRLF file the position is at the `\n` before the record (above).
+                    let from = record.position().map_or(0, |p| p.byte() + crlf);
                     let to = rdr.position().byte();
                     let text = read_range(&mut raw_file, from, to)
                         .map_err(|cause| ExtractError::Io { path: shown.clone(), cause })?;

@@ -67,12 +67,18 @@ fn a_text_column_left_out_is_a_warning_that_status_repeats() {
     assert_eq!(warnings.as_array().unwrap().len(), 1, "{warnings}");
 }
 
+/// The same rows quarantined under the same line numbers whether the file ends its lines with
+/// LF or CRLF (a spreadsheet's export: its rows were numbered one low, naming the row before).
 #[test]
 fn a_stray_quote_loses_no_row_and_extra_or_missing_fields_are_quarantined() {
+    for ending in ["\n", "\r\n"] {
+        a_stray_quote_with_lines_ending(ending);
+    }
+}
+
+fn a_stray_quote_with_lines_ending(ending: &str) {
     let ws = support::csv_workspace();
-    std::fs::write(
-        ws.path().join("legacy/services.csv"),
-        "account_number,service_id,legacy_code,description,quantity,unit_price,start_date,end_date\n\
+    let text = "account_number,service_id,legacy_code,description,quantity,unit_price,start_date,end_date\n\
          A001,S1,CAB-42U,Full cabinet,2,1500.00,2016-01-01,\n\
          A001,S2,PWR-KWH,\"Metered power,1,0.12,2016-01-01,\n\
          A001,S3,XC-FIBER,Fiber cross connect,2,300.00,2017-04-17,\n\
@@ -80,9 +86,10 @@ fn a_stray_quote_loses_no_row_and_extra_or_missing_fields_are_quarantined() {
          A003,S5,CAB-42U,\"Full cabinet\",1,1200.00,2016-01-01,\n\
          A004,S7,CAB-42U,Full cabinet,1,1400.00,2016-01-01,,surplus\n\
          A005,S8,CLD-VCPU,Virtual machine,8,25.00\n\
-         A005,S9,CLD-STOR,\"Cloud\nstorage\",1,0,2016-01-01,\n",
-    )
-    .unwrap();
+         A005,S9,CLD-STOR,\"Cloud\tstorage\",1,0,2016-01-01,\n";
+    // The line break inside the last quoted value stays a bare `\n` (as spreadsheets write it).
+    let text = text.replace('\n', ending).replace('\t', "\n");
+    std::fs::write(ws.path().join("legacy/services.csv"), text).unwrap();
     std::fs::write(ws.path().join("legacy/usage.csv"), "").unwrap();
     let out = cutover(ws.path()).arg("extract").output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
