@@ -15,6 +15,7 @@ mod stages;
 
 pub use load::{ConfirmReport, manifest_notes};
 pub use notify::{Applied, ContactsReport, NoticeReport, Preview};
+pub(crate) use reports::waivable;
 pub use reports::{HELD_BY_PERSON, HeldBy, PROMOTE, Promoted};
 pub use stages::{JudgedOtherwise, RunReport, StageReport};
 

@@ -31,6 +31,12 @@ pub(crate) fn held_by_person(row: &AccountRow) -> bool {
     row.state == State::Held && row.state_reason.as_deref().is_some_and(|r| r.starts_with(HELD_BY_PERSON))
 }
 
+/// Whether an account in `state` can be waived at all (`Engine::waive`: it also needs a failed
+/// reconciliation): not once cut over, rolled back or quarantined, where a waiver changes nothing.
+pub(crate) fn waivable(state: State) -> bool {
+    !matches!(state, State::CutOver | State::RolledBack | State::Quarantined)
+}
+
 /// What [`Engine::hold`] did: the state the account was held from, and the first new bill date
 /// its customer had been told (a notice went out).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -320,7 +326,7 @@ impl Engine {
     /// the waiver). Waiving twice does nothing the second time.
     pub async fn waive(&self, account: &str, reason: &str, ctx: &Ctx) -> Result<bool, EngineError> {
         let row = self.store.account(account).await?.ok_or_else(|| StoreError::NoAccount(account.to_string()))?;
-        if matches!(row.state, State::CutOver | State::RolledBack | State::Quarantined) {
+        if !waivable(row.state) {
             return Err(EngineError::Refused(format!(
                 "account {account} is {}: a waiver would change nothing",
                 row.state

@@ -533,19 +533,10 @@ pub(crate) fn date_cell(s: &str) -> Option<NaiveDate> {
     ymd(s).map_or_else(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok(), Some)
 }
 
-/// `YYYY-MM-DD` read straight from its digits: every stored record is parsed again each time a
-/// stage loads it, and chrono's format-string parser was a visible share of that (issue 11's
-/// profile). Anything else (or an impossible date) is `None`, and the caller asks chrono, which
-/// then decides as before.
+/// `YYYY-MM-DD` read straight from its digits ([`crate::domain::iso_date`]). Anything else (or
+/// an impossible date) is `None`, and the caller asks chrono, which then decides as before.
 fn ymd(s: &str) -> Option<NaiveDate> {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| {
-        b[r].iter().try_fold(0u32, |n, &c| c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0')))
-    };
-    NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)
+    crate::domain::iso_date(s).ok()
 }
 
 #[cfg(test)]

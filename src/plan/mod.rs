@@ -145,10 +145,10 @@ pub fn load(root: &Path, plan_dir: &Path, catalog_path: &Path) -> std::io::Resul
 pub fn decode(name: &str, bytes: Vec<u8>) -> (SourceFile, Option<Problem>) {
     // A byte-order mark (some editors save one) is not part of the YAML: without this the first
     // key read as `\u{feff}id`, an unknown field with an invisible name.
-    let bytes = match bytes.strip_prefix("\u{feff}".as_bytes()) {
-        Some(rest) => rest.to_vec(),
-        None => bytes,
-    };
+    let mut bytes = bytes;
+    if bytes.starts_with("\u{feff}".as_bytes()) {
+        bytes.drain(..3);
+    }
     match String::from_utf8(bytes) {
         Ok(text) => (SourceFile { name: name.to_string(), text }, None),
         Err(e) => {

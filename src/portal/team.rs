@@ -254,9 +254,7 @@ pub async fn account(State(p): State<Arc<Portal>>, headers: HeaderMap, Path(acco
             "account.html",
             context! { who => who.name, csrf => p.keys.sign("team", &id), ..ctx },
         ),
-        Ok(None) => {
-            p.team_not_found(&format!("No account `{account}` in the store{}", crate::store::case_hint(&account)))
-        }
+        Ok(None) => no_account(&p, &account),
         Err(e) => p.failed("an account page", e),
     }
 }
@@ -282,14 +280,7 @@ async fn account_page(p: &Portal, account: &str) -> Result<Option<minijinja::Val
     let unknown = notices.iter().any(|n| matches!(n.state, NoticeState::Sending | NoticeState::Failed));
     let waived = !store.waivers(&[account.to_string()]).await?.is_empty();
     // What `Engine::waive` would take: a failed reconciliation, on an account not cut over.
-    let can_waive = store.recon(account).await?.as_deref() == Some("fail")
-        && !matches!(
-            row.state,
-            crate::domain::State::CutOver
-                | crate::domain::State::Loaded
-                | crate::domain::State::RolledBack
-                | crate::domain::State::Quarantined
-        );
+    let can_waive = crate::engine::waivable(row.state) && store.recon(account).await?.as_deref() == Some("fail");
     let submissions = store.portal_submissions(Some(account)).await?;
     let questions = store.portal_questions(Some(account)).await?;
     let recipients = store.recipients(account).await?;
@@ -405,12 +396,15 @@ fn answer(
     }
 }
 
+/// The team page for an account the store does not hold (a likely typo pointed out).
+fn no_account(p: &Portal, account: &str) -> Response {
+    p.team_not_found(&format!("No account `{account}` in the store{}", crate::store::case_hint(account)))
+}
+
 fn refused(p: &Portal, e: crate::engine::EngineError) -> Response {
     match e {
         crate::engine::EngineError::Refused(m) => p.page(StatusCode::CONFLICT, "error.html", context! { message => m }),
-        crate::engine::EngineError::Store(crate::store::StoreError::NoAccount(a)) => {
-            p.team_not_found(&format!("No account `{a}` in the store{}", crate::store::case_hint(&a)))
-        }
+        crate::engine::EngineError::Store(crate::store::StoreError::NoAccount(a)) => no_account(p, &a),
         e => p.failed("an action", e),
     }
 }
@@ -489,10 +483,7 @@ async fn resolve(p: &Portal, account: &str, decision: &str, reason: &str, ctx: &
     };
     let wave = match p.engine.store.account(account).await {
         Ok(Some(r)) => r.wave.unwrap_or_default(),
-        Ok(None) => {
-            return p
-                .team_not_found(&format!("No account `{account}` in the store{}", crate::store::case_hint(account)));
-        }
+        Ok(None) => return no_account(p, account),
         Err(e) => return p.failed("an action", e),
     };
     match p.engine.resolve_notice(&wave, account, sent, reason, ctx).await {
